@@ -1,0 +1,1 @@
+//! xenstore wire codec.

@@ -1,0 +1,1 @@
+//! Shared helpers for pvfs's acceptance tests.
