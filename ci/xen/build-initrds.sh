@@ -1,0 +1,157 @@
+#!/bin/bash
+# Builds the dom0 initramfs for the test bed as two newc cpio archives, concatenated:
+#   $W/cache/dom0-base.cpio  big and static (busybox, Xen tools and their libs, kernel modules,
+#                            mkfs.ext4, the Linux kernel + base initramfs for PV domUs).
+#                            Rebuilt only when the packages or this script change.
+#   $W/run/dom0-run.cpio     small, rebuilt every run: dom0 /init, the scenario scripts, the
+#                            pvfs kernel ELF, pvfs-stubdom.cfg, guest configs and guest scripts.
+#   $W/run/dom0.cpio         base + run, what run.sh hands to Linux (the initramfs loader
+#                            unpacks concatenated archives in order; later files win).
+# usage: ci/xen/build-initrds.sh [kernel-elf]
+#   kernel-elf defaults to target/x86_64-unknown-none/release/pvfs-kernel; when it does not
+#   exist the dom0 initramfs has no /usr/lib/pvfs/pvfs-kernel (scenarios that need it fail).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ELF=${1:-$REPO/target/x86_64-unknown-none/release/pvfs-kernel}
+R=$W/root
+[ -f "$W/root.stamp" ] || die "run ci/xen/fetch.sh first"
+KVER=$(cat "$W/kver")
+MD=$R/lib/modules/$KVER
+XB=/usr/lib/xen-$XEN_VER/bin
+# Path of the pvfs kernel inside dom0: must match kernel= in pvfs-stubdom.cfg.
+PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
+
+DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop)
+DOMU_MODULES=(9pnet_xen 9p)
+
+# Module files (relative to $MD) for the given module names, dependencies first. The
+# dependencies come from each module's .modinfo "depends=" string, so no depmod is needed.
+mod_closure() {
+  python3 - "$MD" "$@" <<'PY'
+import os, re, sys
+md, names = sys.argv[1], sys.argv[2:]
+index = {}
+for d, _, fs in os.walk(md):
+    for f in fs:
+        if f.endswith('.ko'):
+            index[f[:-3].replace('-', '_')] = os.path.relpath(os.path.join(d, f), md)
+out = []
+def add(name, chain=()):
+    key = name.replace('-', '_')
+    if key not in index:
+        sys.exit('module %s not found (needed by %s)' % (name, ' <- '.join(chain) or 'request'))
+    path = index[key]
+    if path in out:
+        return
+    data = open(os.path.join(md, path), 'rb').read()
+    m = re.search(rb'\0depends=([^\0]*)\0', data)
+    for dep in (m.group(1).decode().split(',') if m and m.group(1) else []):
+        add(dep, chain + (name,))
+    out.append(path)
+for n in names:
+    add(n)
+print('\n'.join(out))
+PY
+}
+
+# Copy file $2 (from the extracted packages if there, else from the host) into stage $1,
+# with the shared libraries it needs (same rule). Fails when a library cannot be found.
+copy_bin() {
+  local S=$1 f=$2 src lib dst libs
+  if [ -e "$R$f" ]; then src=$R$f; elif [ -e "$f" ]; then src=$f; else die "$f not found"; fi
+  mkdir -p "$S$(dirname "$f")"
+  cp -L "$src" "$S$f"
+  # ldd fails on static binaries and scripts: nothing more to copy then
+  libs=$(LD_LIBRARY_PATH=$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu ldd "$src" 2>/dev/null) || return 0
+  if grep -q 'not found' <<<"$libs"; then
+    die "$f needs a library that is neither in the packages nor on the host: $(grep 'not found' <<<"$libs" | tr -s ' \t\n' ' ')"
+  fi
+  awk '/=>/ && $3 ~ /^\// {print $3} /^\t\/lib64\// {print $1}' <<<"$libs" |
+    while read -r lib; do
+      case $lib in /lib64/*) dst=$lib ;; *) dst=/lib/x86_64-linux-gnu/$(basename "$lib") ;; esac
+      [ -e "$S$dst" ] || { mkdir -p "$S$(dirname "$dst")"; cp -L "$lib" "$S$dst"; }
+    done
+}
+
+mk_busybox() {
+  local S=$1 a
+  mkdir -p "$S"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,etc,mnt,root}
+  cp "$R/bin/busybox" "$S/bin/busybox"
+  for a in $("$R/bin/busybox" --list-full); do
+    [ -e "$S/$a" ] || ln -s /bin/busybox "$S/$a"
+  done
+  echo "root:x:0:0:root:/root:/bin/sh" > "$S/etc/passwd"
+  echo "root:x:0:" > "$S/etc/group"
+}
+
+mk_modules() {
+  local S=$1 m
+  shift
+  mod_closure "$@" > "$S/etc/xe2e-modules" || die "module closure failed"
+  while read -r m; do
+    mkdir -p "$S/lib/modules/$(dirname "$m")"
+    cp "$MD/$m" "$S/lib/modules/$m"
+  done < "$S/etc/xe2e-modules"
+}
+
+pack() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$2.tmp" && mv "$2.tmp" "$2"; }
+
+mkdir -p "$W/cache" "$W/run"
+
+# ---------------- static part (cached) ----------------
+base_key=$( { cat "$W/root.stamp"; cat "$0" "$XEN_DIR/lib.sh"; } | sha256sum | cut -d' ' -f1)
+if [ -f "$W/cache/dom0-base.cpio" ] && [ "$(cat "$W/cache/base.stamp" 2>/dev/null)" = "$base_key" ]; then
+  say "dom0 base initramfs up to date"
+else
+  t0=$(date +%s.%N)
+  # PV domU base: busybox + 9p modules; its /init and guest scripts come with each run.
+  S=$W/cache/stage-domu; rm -rf "$S"; mkdir -p "$S"
+  mk_busybox "$S"
+  mk_modules "$S" "${DOMU_MODULES[@]}"
+  pack "$S" "$W/cache/domu-base.cpio"
+
+  S=$W/cache/stage-dom0; rm -rf "$S"; mkdir -p "$S"
+  mk_busybox "$S"
+  mk_modules "$S" "${DOM0_MODULES[@]}"
+  for b in xl xenstored xenconsoled xenconsole xen-init-dom0 libxl-save-helper xenstore-control \
+           lsevtchn xenctx xen-hvmctx readnotes xentop; do
+    copy_bin "$S" "$XB/$b"
+  done
+  for b in "$R"/usr/bin/xenstore*; do copy_bin "$S" "/usr/bin/$(basename "$b")"; done
+  copy_bin "$S" /lib/x86_64-linux-gnu/libgcc_s.so.1
+  # tools for later scenarios: ext4 images (mkfs.ext4 -d), and the hotplug "block" script
+  # (bash, losetup, flock) that libxl runs for file-backed disks
+  for b in /sbin/mkfs.ext4 /sbin/mke2fs /sbin/e2fsck /sbin/debugfs /bin/bash /sbin/losetup /usr/bin/flock; do
+    copy_bin "$S" "$b"
+  done
+  mkdir -p "$S/etc/xen" "$S/var/lib" "$S/var/log" "$S/usr/lib/pvfs" "$S/domu"
+  cp -a "$R/etc/xen/." "$S/etc/xen/"
+  ln -s /run "$S/var/run"
+  cp "$R/boot/vmlinuz-$KVER" "$S/domu/vmlinuz"
+  cp "$W/cache/domu-base.cpio" "$S/domu/base.cpio"
+  pack "$S" "$W/cache/dom0-base.cpio"
+  echo "$base_key" > "$W/cache/base.stamp"
+  say "built dom0 base initramfs ($(du -m "$W/cache/dom0-base.cpio" | cut -f1) MiB) in $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1-$2}') s"
+fi
+
+# ---------------- per-run part ----------------
+S=$W/run/stage; rm -rf "$S"; mkdir -p "$S/xe2e/scenarios" "$S/etc/xen/guests" "$S/usr/lib/pvfs" "$S/domu/guest"
+install -m 755 "$XEN_DIR/dom0/init" "$S/init"
+install -m 644 "$XEN_DIR/dom0/xe2e-lib.sh" "$S/xe2e/lib.sh"
+install -m 755 "$XEN_DIR"/scenarios/*.sh "$S/xe2e/scenarios/"
+install -m 644 "$XEN_DIR"/guests/*.cfg "$S/etc/xen/guests/"
+install -m 644 "$REPO/pvfs-stubdom.cfg" "$S/etc/xen/pvfs-stubdom.cfg"
+if [ -f "$ELF" ]; then
+  install -m 644 "$ELF" "$S$PVFS_ELF_PATH"
+else
+  say "warning: no pvfs kernel at $ELF; scenarios that start pvfs will fail"
+fi
+# The PV domU's /init and guest scripts: a small archive dom0 appends to domu/base.cpio.
+G=$W/run/stage-guest; rm -rf "$G"; mkdir -p "$G/guest"
+install -m 755 "$XEN_DIR/domu/init" "$G/init"
+install -m 755 "$XEN_DIR"/domu/guest-*.sh "$G/guest/"
+pack "$G" "$S/domu/guest.cpio"
+pack "$S" "$W/run/dom0-run.cpio"
+cat "$W/cache/dom0-base.cpio" "$W/run/dom0-run.cpio" > "$W/run/dom0.cpio.tmp"
+mv "$W/run/dom0.cpio.tmp" "$W/run/dom0.cpio"

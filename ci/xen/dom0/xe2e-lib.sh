@@ -1,0 +1,83 @@
+# Helpers for the scenario scripts (sourced by /xe2e/scenarios/*.sh inside dom0).
+# Lines printed for the harness (ci/xen/run.sh) all start with "XE2E ":
+#   XE2E STEP <scenario>/<step> <seconds>s <what happened>
+#   XE2E PASS <scenario>/<check>
+#   XE2E FAIL <scenario>/<check>: <reason>
+#   XE2E INFO <text>
+# /init adds "XE2E PASS|FAIL <scenario>" per scenario and the final "XE2E RESULT PASS|FAIL".
+export PATH=/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
+S=${XE2E_SCENARIO:?run by /init with XE2E_SCENARIO set}
+PVFS_CFG=/etc/xen/pvfs-stubdom.cfg
+PVFS_ELF=/usr/lib/pvfs/pvfs-kernel
+CONSOLE_DIR=/var/log/xen/console
+
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}'; }
+info() { echo "XE2E INFO $*"; }
+pass() { echo "XE2E PASS $S/$1"; echo "$S/$1" >> /run/xe2e/passes; }
+fail() { echo "XE2E FAIL $S/$1: $2"; echo "$S/$1" >> /run/xe2e/failures; }
+# check NAME REASON CMD...: PASS if CMD succeeds, else FAIL with REASON; returns CMD's status
+check() {
+  _n=$1 _r=$2
+  shift 2
+  if "$@"; then pass "$_n"; else fail "$_n" "$_r"; return 1; fi
+}
+# abort NAME REASON: FAIL, print diagnostics, end the scenario
+abort() { fail "$1" "$2"; diagnostics; exit 1; }
+
+# step NAME DESCRIPTION CMD...: run CMD, print its duration; returns CMD's status
+step() {
+  _n=$1 _d=$2
+  shift 2
+  _t=$(now)
+  "$@"
+  _rc=$?
+  if [ $_rc = 0 ]; then
+    echo "XE2E STEP $S/$_n $(since "$_t")s $_d"
+  else
+    echo "XE2E STEP $S/$_n $(since "$_t")s $_d (failed: status $_rc)"
+  fi
+  return $_rc
+}
+
+# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 on timeout
+wait_until() {
+  _end=$(awk -v a="$(now)" -v t="$1" 'BEGIN{printf "%.2f", a+t}')
+  shift
+  while :; do
+    "$@" && return 0
+    awk -v a="$(now)" -v e="$_end" 'BEGIN{exit !(a >= e)}' && return 1
+    sleep 0.1
+  done
+}
+
+# domid_of NAME: numeric domain id, empty when no such domain
+domid_of() { xl domid "$1" 2>/dev/null; }
+# state_of NAME: the state column of xl list (e.g. "-b----", "--c---"), empty if gone
+state_of() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $5}'; }
+# domain_gone NAME DOMID: neither xl nor xenstore know the domain any more
+domain_gone() {
+  ! xl domid "$1" >/dev/null 2>&1 && ! xenstore-exists "/local/domain/$2" 2>/dev/null
+}
+# dmesg_has DOMID TEXT: Xen's log has a line from (d<DOMID>) containing TEXT
+dmesg_has() { xl dmesg | grep -F "(d$1)" | grep -qF -- "$2"; }
+# console_has NAME TEXT: the domain's PV console log (xenconsoled --log=guest) contains TEXT
+console_has() { grep -qF -- "$2" "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; }
+
+diagnostics() {
+  echo "---- xl list ----"; xl list
+  echo "---- xl dmesg (tail) ----"; xl dmesg | tail -40
+  for f in "$CONSOLE_DIR"/guest-*.log; do
+    [ -f "$f" ] && { echo "---- $f (tail) ----"; tail -40 "$f"; }
+  done
+  for f in /var/log/xen/xl-*.log; do
+    [ -f "$f" ] && { echo "---- $f (tail) ----"; tail -20 "$f"; }
+  done
+}
+
+# PV Linux guests: the base initramfs (busybox, 9p modules) plus this run's /init and
+# guest scripts, concatenated once per dom0 boot.
+DOMU_INITRD=/run/xe2e/domu-initrd.cpio
+domu_initrd() {
+  [ -f $DOMU_INITRD ] || cat /domu/base.cpio /domu/guest.cpio > $DOMU_INITRD
+}

@@ -1,0 +1,37 @@
+#!/bin/sh
+# fault: pvfs started with pvfs.fault=ud takes an invalid-opcode exception, prints a report
+# (vector, rip, error code, stack) and shuts itself down as crashed.
+. /xe2e/lib.sh
+CRASH_TIMEOUT=30
+
+[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF (build it: cargo xtask build)"
+name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$PVFS_CFG")
+[ -n "$name" ] || abort config "no name= in $PVFS_CFG"
+
+# key=value arguments after the config file override its settings (xl: last one wins)
+step create "xl create with cmdline=pvfs.fault=ud, on_crash=preserve" \
+  xl create "$PVFS_CFG" 'on_crash="preserve"' 'cmdline="pvfs.fault=ud"' || abort create "xl create failed"
+domid=$(domid_of "$name")
+[ -n "$domid" ] || abort create "domain $name not listed after xl create"
+info "$name is domain $domid"
+
+crashed() { case $(state_of "$name") in *c*) return 0 ;; esac; return 1; }
+if step crash "domain reaches the crashed state" wait_until $CRASH_TIMEOUT crashed; then
+  pass crashed
+else
+  st=$(state_of "$name")
+  fail crashed "domain $domid not crashed after ${CRASH_TIMEOUT}s (xl list state: ${st:-gone})"
+  diagnostics
+fi
+
+info "report:"
+xl dmesg | grep -F "(d$domid)" | tail -30
+for want in "EXCEPTION #UD" "vector 6" "rip=0x" "error code" "stack:" "fatal exception"; do
+  check "report:$want" "no '$want' from (d$domid) in xl dmesg" dmesg_has "$domid" "$want"
+done
+if xenstore-read "/local/domain/$domid/data/pvfs/status" 2>/dev/null | grep -qx ready; then
+  info "note: status was 'ready' before the fault"
+fi
+
+step destroy "xl destroy $name" xl destroy "$name" || fail destroy "xl destroy failed"
+check gone "domain $domid still exists after xl destroy" wait_until 10 domain_gone "$name" "$domid"
