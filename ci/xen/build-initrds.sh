@@ -144,7 +144,9 @@ install -m 644 "$XEN_DIR"/guests/*.cfg "$S/etc/xen/guests/"
 install -m 644 "$REPO/pvfs-stubdom.cfg" "$S/etc/xen/pvfs-stubdom.cfg"
 if [ -f "$ELF" ]; then
   install -m 644 "$ELF" "$S$PVFS_ELF_PATH"
+  echo "$ELF" > "$S/xe2e/pvfs-kernel-source"
 else
+  echo "$ELF (missing on the host)" > "$S/xe2e/pvfs-kernel-source"
   say "warning: no pvfs kernel at $ELF; scenarios that start pvfs will fail"
 fi
 # The PV domU's /init and guest scripts: a small archive dom0 appends to domu/base.cpio.

@@ -4,7 +4,7 @@
 . /xe2e/lib.sh
 CRASH_TIMEOUT=30
 
-[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF (build it: cargo xtask build)"
+[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF (from $(cat /xe2e/pvfs-kernel-source); build it: cargo xtask build)"
 name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$PVFS_CFG")
 [ -n "$name" ] || abort config "no name= in $PVFS_CFG"
 
