@@ -1,0 +1,218 @@
+//! The kernel command line (`hvm_start_info.cmdline_paddr`, xl's `cmdline=`), parsed into typed
+//! options.
+//!
+//! Options are `pvfs.<key>=<value>` words separated by spaces. Words without the `pvfs.` prefix
+//! belong to someone else and are ignored. Unknown `pvfs.*` keys and bad values are collected
+//! as warnings, not fatal: a typo must not keep the file service from booting, but it is
+//! reported on the console.
+
+use heapless::{String, Vec};
+
+/// A CPU exception to raise on purpose, to test the exception path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `ud2`: invalid opcode (#UD, vector 6).
+    InvalidOpcode,
+    /// A non-canonical load: general protection (#GP, vector 13).
+    GeneralProtection,
+    /// A write to an unmapped address: page fault (#PF, vector 14).
+    PageFault,
+    /// `div` by zero (#DE, vector 0).
+    DivideError,
+    /// A Rust panic.
+    Panic,
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// The default.
+    Info,
+    /// Debug output.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// Longest path accepted for `pvfs.selftest.file`.
+pub const PATH_MAX: usize = 256;
+
+/// Parsed options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `pvfs.fault=ud|gp|pf|de|panic`: raise an exception after boot.
+    pub fault: Option<Fault>,
+    /// `pvfs.log=error|warn|info|debug|trace`.
+    pub log: LogLevel,
+    /// `pvfs.selftest.file=/path`: under plain QEMU, read this file from the ext4 module and
+    /// log its checksum.
+    pub selftest_file: Option<String<PATH_MAX>>,
+    /// `pvfs.heap_mib=N`: cap the heap (MiB); 0 or absent means all free RAM.
+    pub heap_mib: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            fault: None,
+            log: LogLevel::Info,
+            selftest_file: None,
+            heap_mib: 0,
+        }
+    }
+}
+
+/// A problem with one word of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning<'a> {
+    /// `pvfs.<key>` is not an option.
+    UnknownKey(&'a str),
+    /// The option exists but its value is not valid.
+    BadValue {
+        /// The key.
+        key: &'a str,
+        /// The rejected value.
+        value: &'a str,
+    },
+    /// More warnings than could be kept.
+    TooMany,
+}
+
+/// Most warnings kept from one command line.
+pub const MAX_WARNINGS: usize = 8;
+
+/// Parses a command line. Never fails: problems come back as warnings.
+pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
+    let mut o = Options::default();
+    let mut warnings: Vec<Warning<'_>, MAX_WARNINGS> = Vec::new();
+    for word in line.split_ascii_whitespace() {
+        let Some(opt) = word.strip_prefix("pvfs.") else {
+            continue;
+        };
+        let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
+        let bad = Warning::BadValue { key, value };
+        match key {
+            "fault" => match value {
+                "ud" => o.fault = Some(Fault::InvalidOpcode),
+                "gp" => o.fault = Some(Fault::GeneralProtection),
+                "pf" => o.fault = Some(Fault::PageFault),
+                "de" => o.fault = Some(Fault::DivideError),
+                "panic" => o.fault = Some(Fault::Panic),
+                _ => warn(bad, &mut warnings),
+            },
+            "log" => match value {
+                "error" => o.log = LogLevel::Error,
+                "warn" => o.log = LogLevel::Warn,
+                "info" => o.log = LogLevel::Info,
+                "debug" => o.log = LogLevel::Debug,
+                "trace" => o.log = LogLevel::Trace,
+                _ => warn(bad, &mut warnings),
+            },
+            "selftest.file" => match String::try_from(value) {
+                Ok(s) if value.starts_with('/') => o.selftest_file = Some(s),
+                _ => warn(bad, &mut warnings),
+            },
+            "heap_mib" => match value.parse::<u32>() {
+                Ok(n) => o.heap_mib = n,
+                Err(_) => warn(bad, &mut warnings),
+            },
+            _ => warn(Warning::UnknownKey(key), &mut warnings),
+        }
+    }
+    (o, warnings)
+}
+
+fn warn<'a>(w: Warning<'a>, ws: &mut Vec<Warning<'a>, MAX_WARNINGS>) {
+    if ws.is_full() {
+        if let Some(last) = ws.last_mut() {
+            *last = Warning::TooMany;
+        }
+    } else {
+        let _ = ws.push(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_on_empty_line() {
+        let (o, w) = parse("");
+        assert_eq!(o, Options::default());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn parses_all_options_and_ignores_foreign_words() {
+        let (o, w) = parse("console=hvc0  pvfs.fault=gp pvfs.log=debug pvfs.selftest.file=/a/b.txt pvfs.heap_mib=64 quiet");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(o.fault, Some(Fault::GeneralProtection));
+        assert_eq!(o.log, LogLevel::Debug);
+        assert_eq!(o.selftest_file.as_deref(), Some("/a/b.txt"));
+        assert_eq!(o.heap_mib, 64);
+    }
+
+    #[test]
+    fn every_fault_kind() {
+        for (v, f) in [
+            ("ud", Fault::InvalidOpcode),
+            ("pf", Fault::PageFault),
+            ("de", Fault::DivideError),
+            ("panic", Fault::Panic),
+        ] {
+            let line = std::format!("pvfs.fault={v}");
+            assert_eq!(parse(&line).0.fault, Some(f));
+        }
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_are_warnings() {
+        let (o, w) = parse(
+            "pvfs.fault=nope pvfs.colour=red pvfs.heap_mib=-1 pvfs.selftest.file=relative pvfs.log",
+        );
+        assert_eq!(o, Options::default());
+        assert_eq!(
+            w.as_slice(),
+            &[
+                Warning::BadValue {
+                    key: "fault",
+                    value: "nope"
+                },
+                Warning::UnknownKey("colour"),
+                Warning::BadValue {
+                    key: "heap_mib",
+                    value: "-1"
+                },
+                Warning::BadValue {
+                    key: "selftest.file",
+                    value: "relative"
+                },
+                Warning::BadValue {
+                    key: "log",
+                    value: ""
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_are_bounded() {
+        let line = "pvfs.x ".repeat(100);
+        let (_, w) = parse(&line);
+        assert_eq!(w.len(), MAX_WARNINGS);
+        assert_eq!(w.last(), Some(&Warning::TooMany));
+    }
+
+    #[test]
+    fn overlong_path_is_rejected() {
+        let line = std::format!("pvfs.selftest.file=/{}", "a".repeat(PATH_MAX));
+        let (o, w) = parse(&line);
+        assert!(o.selftest_file.is_none());
+        assert_eq!(w.len(), 1);
+    }
+}

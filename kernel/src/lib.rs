@@ -1,0 +1,9 @@
+//! The pvfs unikernel's platform-independent logic, kept apart from the hardware code in
+//! `main.rs` and its modules so that it is unit-tested on the host: the kernel command line,
+//! the `hvm_start_info` reader, memory-map carving and heap bookkeeping.
+#![cfg_attr(not(test), no_std)]
+
+pub mod cmdline;
+pub mod heapstats;
+pub mod memmap;
+pub mod startinfo;

@@ -1,0 +1,392 @@
+//! The boot sequence and the service loop.
+
+use crate::{arch, console, heap, kprint, power, xen};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use pvfs_kernel::cmdline::{self, Fault, LogLevel, Options};
+use pvfs_kernel::memmap::{self, Range};
+use pvfs_kernel::startinfo::{self, MemType, PhysRead, StartInfo};
+
+/// Version banner; the test bed looks for lines starting with `pvfs`.
+pub const BANNER: &str = concat!("pvfs ", env!("CARGO_PKG_VERSION"));
+
+extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// Reads identity-mapped physical memory below 4 GiB.
+struct Identity;
+
+impl PhysRead for Identity {
+    fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = paddr.checked_add(buf.len() as u64) else {
+            return false;
+        };
+        if paddr == 0 || end > (1 << 32) {
+            return false;
+        }
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: the boot page tables identity-map all of [0, 4 GiB), checked above. The
+            // start-info block and what it points to are plain RAM written by the loader.
+            *b = unsafe { core::ptr::read_volatile((paddr as usize + i) as *const u8) };
+        }
+        true
+    }
+}
+
+fn kernel_range() -> Range {
+    let (s, e) = (
+        core::ptr::addr_of!(__kernel_start) as u64,
+        core::ptr::addr_of!(__kernel_end) as u64,
+    );
+    Range { start: s, end: e }
+}
+
+/// Everything after `boot/`.
+pub fn main(start_info_paddr: u64) -> ! {
+    arch::gdt::init();
+    arch::idt::init();
+    let detected = xen::detect();
+    if detected.is_none() {
+        console::init_com1();
+    }
+    let si = match startinfo::read(&Identity, start_info_paddr) {
+        Ok(si) => si,
+        Err(e) => {
+            kprint!("pvfs: cannot read hvm_start_info at {start_info_paddr:#x}: {e:?}\n");
+            power::crash();
+        }
+    };
+    let line = core::str::from_utf8(&si.cmdline).unwrap_or("");
+    let (opts, warnings) = cmdline::parse(line);
+    console::init_log(match opts.log {
+        LogLevel::Error => 1,
+        LogLevel::Warn => 2,
+        LogLevel::Info => 3,
+        LogLevel::Debug => 4,
+        LogLevel::Trace => 5,
+    });
+    match &detected {
+        Some(d) => kprint!(
+            "{BANNER}: booting as a PVH domain on Xen {}.{}\n",
+            d.major,
+            d.minor
+        ),
+        None => kprint!("{BANNER}: booting as a PVH guest without Xen (plain QEMU)\n"),
+    }
+    log::info!("command line: {line:?}");
+    for w in &warnings {
+        log::warn!("command line: ignored {w:?}");
+    }
+
+    let heap_bytes = init_memory(&si, &opts);
+    log::info!("heap: {} MiB", heap_bytes >> 20);
+
+    match detected {
+        Some(d) => {
+            xen::init_hypercalls(&d);
+            let platform = match init_xen(&si) {
+                Ok(p) => p,
+                Err(e) => {
+                    log::error!("xen platform setup failed: {e}");
+                    power::crash();
+                }
+            };
+            maybe_fault(&opts);
+            serve(platform)
+        }
+        None => {
+            maybe_fault(&opts);
+            match selftest(&si, &opts) {
+                Ok(()) => {
+                    log::info!("selftest PASS");
+                    power::poweroff()
+                }
+                Err(e) => {
+                    log::error!("selftest FAIL: {e}");
+                    power::crash()
+                }
+            }
+        }
+    }
+}
+
+fn init_memory(si: &StartInfo, opts: &Options) -> u64 {
+    for e in &si.memmap {
+        log::debug!(
+            "memmap: {:#012x}-{:#012x} {:?}",
+            e.addr,
+            e.addr.saturating_add(e.size),
+            e.kind
+        );
+    }
+    let mut used_fixed: heapless::Vec<Range, 16> = heapless::Vec::new();
+    let _ = used_fixed.push(Range {
+        start: 0,
+        end: 0x10_0000,
+    });
+    let _ = used_fixed.push(kernel_range());
+    for m in &si.modules {
+        let _ = used_fixed.push(Range::from_len(m.paddr, m.size));
+    }
+    for &(a, l) in &si.own_ranges {
+        let _ = used_fixed.push(Range::from_len(a, l));
+    }
+    let map: heapless::Vec<startinfo::MemEntry, { startinfo::MAX_MEMMAP }> = if si.memmap.is_empty()
+    {
+        // Version-0 start info has no memory map; assume 64 MiB, the smallest sensible size.
+        let mut v = heapless::Vec::new();
+        let _ = v.push(startinfo::MemEntry {
+            addr: 0,
+            size: 64 << 20,
+            kind: MemType::Ram,
+        });
+        v
+    } else {
+        si.memmap.clone()
+    };
+    let (free, dropped) = memmap::carve(&map, &used_fixed);
+    if dropped {
+        kprint!("pvfs: memory map has more free ranges than kept; small ones are unused\n");
+    }
+    heap::init(&free, u64::from(opts.heap_mib) << 20)
+}
+
+/// Xen platform state kept for the service loop.
+struct Platform {
+    domid: u32,
+    name: String,
+}
+
+#[derive(Debug)]
+struct SetupError(String);
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn init_xen(si: &StartInfo) -> Result<Platform, SetupError> {
+    // shared_info goes into a window of frames that no RAM backs, so no RAM page is lost.
+    let window = memmap::unbacked_window(&si.memmap, 16 << 20, 16 << 20, 0xF000_0000)
+        .ok_or_else(|| SetupError("no unbacked guest-physical window below 3.75 GiB".into()))?;
+    log::debug!("xen frame window at {:#x}-{:#x}", window.start, window.end);
+    xen::events::init(window.start >> 12)
+        .map_err(|e| SetupError(format!("shared_info/upcall setup: {e:?}")))?;
+    arch::enable_interrupts();
+
+    let con_pfn = xen::hvm_get_param(xen::HvmParam::ConsolePfn);
+    let con_port = xen::hvm_get_param(xen::HvmParam::ConsoleEvtchn);
+    match (con_pfn, con_port) {
+        (Ok(pfn), Ok(port)) if pfn != 0 => {
+            if xen::console::init(pfn, port as u32) {
+                log::info!("PV console connected (pfn {pfn:#x}, port {port})");
+            }
+        }
+        _ => log::warn!("no PV console; output goes to the hypervisor log only"),
+    }
+
+    let st_pfn = xen::hvm_get_param(xen::HvmParam::StorePfn)
+        .map_err(|e| SetupError(format!("HVM_PARAM_STORE_PFN: {e:?}")))?;
+    let st_port = xen::hvm_get_param(xen::HvmParam::StoreEvtchn)
+        .map_err(|e| SetupError(format!("HVM_PARAM_STORE_EVTCHN: {e:?}")))?;
+    if st_pfn == 0 {
+        return Err(SetupError(
+            "no xenstore page (HVM_PARAM_STORE_PFN = 0)".into(),
+        ));
+    }
+    xen::store::init(st_pfn, st_port as u32)
+        .map_err(|e| SetupError(format!("xenstore ring: {e:?}")))?;
+    let domid: u32 = xen::store::read("domid")
+        .map_err(|e| SetupError(format!("xenstore read domid: {e:?}")))?
+        .trim()
+        .parse()
+        .map_err(|_| SetupError("xenstore domid is not a number".into()))?;
+    let name = xen::store::read("name").unwrap_or_else(|_| String::from("?"));
+    log::info!("xenstore connected: domid {domid}, name {name:?}");
+    Ok(Platform { domid, name })
+}
+
+fn serve(p: Platform) -> ! {
+    let base = format!("/local/domain/{}/data/pvfs", p.domid);
+    let status = format!("{base}/status");
+    if let Err(e) = publish_status(&base) {
+        log::error!("cannot write {status}: {e:?}");
+        power::crash();
+    }
+    match xen::store::directory("device") {
+        Ok(kinds) if !kinds.is_empty() => {
+            log::info!("devices offered by the toolstack: {}", kinds.join(", "))
+        }
+        _ => log::info!("no devices offered by the toolstack"),
+    }
+    let _ = xen::store::watch("control/shutdown", "shutdown");
+    kprint!(
+        "{BANNER}: ready (domain {} {:?}); status written to {status}\n",
+        p.domid,
+        p.name
+    );
+    loop {
+        while let Ok(Some(ev)) = xen::store::next_watch_event() {
+            if ev.token == "shutdown" {
+                handle_shutdown_request();
+            }
+        }
+        xen::events::wait(None);
+    }
+}
+
+/// Publishes version, heap figures and `status = ready` in one xenstore transaction, so a
+/// reader that sees `ready` also sees the rest.
+fn publish_status(base: &str) -> Result<(), xen::store::XsError> {
+    let mut attempt = 0;
+    loop {
+        let tx = xen::store::transaction_start()?;
+        let hs = heap::stats();
+        xen::store::write_in(tx, &format!("{base}/version"), env!("CARGO_PKG_VERSION"))?;
+        xen::store::write_in(
+            tx,
+            &format!("{base}/stats"),
+            &format!(
+                "heap_live_bytes={} heap_peak_bytes={} upcalls={}",
+                hs.live_bytes,
+                hs.peak_bytes,
+                xen::events::upcall_count()
+            ),
+        )?;
+        xen::store::write_in(tx, &format!("{base}/status"), "ready")?;
+        match xen::store::transaction_end(tx, true) {
+            Err(xen::store::XsError::Wire(pvfs_ring::xenstore::WireError::Xs(e)))
+                if e == "EAGAIN" && attempt < 8 =>
+            {
+                attempt += 1
+            }
+            r => return r,
+        }
+    }
+}
+
+fn handle_shutdown_request() {
+    let Ok(req) = xen::store::read("control/shutdown") else {
+        return;
+    };
+    match req.trim() {
+        "" => {}
+        "poweroff" | "halt" | "reboot" => {
+            let _ = xen::store::write("control/shutdown", "");
+            log::info!("shutdown requested by the toolstack ({req}); powering off");
+            power::poweroff();
+        }
+        other => log::warn!("ignoring unsupported shutdown request {other:?}"),
+    }
+}
+
+#[inline(never)]
+fn maybe_fault(opts: &Options) {
+    let Some(f) = opts.fault else { return };
+    log::warn!("raising {f:?} on request (pvfs.fault)");
+    match f {
+        // SAFETY: deliberately raises #UD to exercise the exception path.
+        Fault::InvalidOpcode => unsafe { core::arch::asm!("ud2") },
+        Fault::GeneralProtection => {
+            // SAFETY: a load from a non-canonical address raises #GP before touching memory.
+            let v = unsafe { core::ptr::read_volatile(0x8000_0000_0000_0000u64 as *const u64) };
+            log::error!("non-canonical load returned {v}");
+        }
+        Fault::PageFault => {
+            // SAFETY: 64 GiB is outside the identity map, so the write raises #PF.
+            unsafe { core::ptr::write_volatile((64u64 << 30) as *mut u64, 1) };
+        }
+        // SAFETY: `div` by a zero register raises #DE; the registers are declared clobbered.
+        Fault::DivideError => unsafe {
+            core::arch::asm!("xor edx, edx", "xor ecx, ecx", "mov eax, 1", "div ecx", out("eax") _, out("ecx") _, out("edx") _)
+        },
+        Fault::Panic => panic!("panic requested with pvfs.fault=panic"),
+    }
+    log::error!("requested fault {f:?} did not trap");
+    power::crash();
+}
+
+/// The plain-QEMU self-test: memory map, heap, modules.
+fn selftest(si: &StartInfo, _opts: &Options) -> Result<(), String> {
+    let ram: u64 = si
+        .memmap
+        .iter()
+        .filter(|e| e.kind == MemType::Ram)
+        .map(|e| e.size)
+        .sum();
+    log::info!(
+        "selftest: memory map has {} entries, {} MiB RAM",
+        si.memmap.len(),
+        ram >> 20
+    );
+    if si.memmap.is_empty() || ram < (16 << 20) {
+        return Err(format!(
+            "implausible memory map ({} entries, {ram} bytes of RAM)",
+            si.memmap.len()
+        ));
+    }
+
+    let before = heap::stats();
+    {
+        let mut boxes: Vec<Vec<u8>> = Vec::new();
+        for i in 0..512usize {
+            let n = 1 + (i * 7919) % 8192;
+            boxes.push(alloc::vec![(i % 251) as u8; n]);
+        }
+        let big: Vec<u64> = (0..(1u64 << 19)).collect(); // 4 MiB
+        if big.iter().enumerate().any(|(i, &v)| v != i as u64) {
+            return Err("heap: 4 MiB vector readback mismatch".into());
+        }
+        for (i, b) in boxes.iter().enumerate() {
+            if b.iter().any(|&x| x != (i % 251) as u8) {
+                return Err(format!("heap: allocation {i} corrupted"));
+            }
+        }
+        let during = heap::stats();
+        if during.live_bytes < before.live_bytes + (4 << 20) {
+            return Err(format!("heap: bookkeeping missed allocations ({during:?})"));
+        }
+    }
+    let after = heap::stats();
+    if after.live_bytes != before.live_bytes || after.live_allocs != before.live_allocs {
+        return Err(format!(
+            "heap: leak after free: before {before:?} after {after:?}"
+        ));
+    }
+    log::info!(
+        "selftest: heap ok (peak {} KiB, {} allocations)",
+        after.peak_bytes >> 10,
+        after.total_allocs
+    );
+
+    log::info!("selftest: {} module(s)", si.modules.len());
+    for (i, m) in si.modules.iter().enumerate() {
+        let crc32c = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+        let mut digest = crc32c.digest();
+        let mut off = 0u64;
+        let mut buf = alloc::vec![0u8; 64 * 1024];
+        while off < m.size {
+            let n = (m.size - off).min(buf.len() as u64) as usize;
+            let chunk = buf.get_mut(..n).ok_or("module chunk")?;
+            if !Identity.read(m.paddr + off, chunk) {
+                return Err(format!(
+                    "module {i} at {:#x} (+{off}) is not readable",
+                    m.paddr
+                ));
+            }
+            digest.update(chunk);
+            off += n as u64;
+        }
+        let crc = digest.finalize();
+        log::info!(
+            "selftest: module {i}: paddr={:#x} size={} crc32c={crc:#010x}",
+            m.paddr,
+            m.size
+        );
+    }
+    Ok(())
+}

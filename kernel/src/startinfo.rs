@@ -1,0 +1,297 @@
+//! The PVH `hvm_start_info` structure (`xen/include/public/arch-x86/hvm/start_info.h`): the
+//! magic, the command line, the modules and the memory map, read from physical memory through
+//! [`PhysRead`] so that the parser runs on the host against fake memory.
+//!
+//! Everything here is bounded: at most [`MAX_MODULES`] modules and [`MAX_MEMMAP`] memory-map
+//! entries are kept; a larger count is truncated and reported.
+
+use heapless::Vec;
+
+/// `XEN_HVM_START_MAGIC_VALUE`.
+pub const MAGIC: u32 = 0x336e_c578;
+/// Modules kept.
+pub const MAX_MODULES: usize = 8;
+/// Memory-map entries kept.
+pub const MAX_MEMMAP: usize = 64;
+/// Longest command line read.
+pub const CMDLINE_MAX: usize = 2048;
+
+/// Reads guest-physical memory.
+pub trait PhysRead {
+    /// Copies `buf.len()` bytes at `paddr`; false if the range is not readable.
+    fn read(&self, paddr: u64, buf: &mut [u8]) -> bool;
+}
+
+/// Memory-map entry types (E820 numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemType {
+    /// Usable RAM.
+    Ram,
+    /// Anything else, with its raw type.
+    Other(u32),
+}
+
+/// One memory-map entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemEntry {
+    /// Start address.
+    pub addr: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// Type.
+    pub kind: MemType,
+}
+
+/// A module (QEMU `-initrd`, or a Xen `module`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Module {
+    /// Physical address.
+    pub paddr: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// What the start-info block told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartInfo {
+    /// Structure version (0 has no memory map).
+    pub version: u32,
+    /// Command line bytes (without the NUL), possibly empty.
+    pub cmdline: Vec<u8, CMDLINE_MAX>,
+    /// Modules.
+    pub modules: Vec<Module, MAX_MODULES>,
+    /// Memory map, if version ≥ 1.
+    pub memmap: Vec<MemEntry, MAX_MEMMAP>,
+    /// Modules or memory-map entries that did not fit.
+    pub truncated: bool,
+    /// Physical ranges holding the start-info structures themselves (to keep out of the heap).
+    pub own_ranges: Vec<(u64, u64), 4>,
+}
+
+/// Why the start-info block could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartInfoError {
+    /// Wrong magic value.
+    BadMagic(u32),
+    /// A pointer led to unreadable memory.
+    Unreadable(u64),
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    let mut v = [0u8; 8];
+    if let Some(s) = b.get(off..off + 8) {
+        v.copy_from_slice(s);
+    }
+    u64::from_le_bytes(v)
+}
+
+/// Reads the start-info block at `paddr`.
+pub fn read(mem: &impl PhysRead, paddr: u64) -> Result<StartInfo, StartInfoError> {
+    let mut hdr = [0u8; 56];
+    if !mem.read(paddr, &mut hdr) {
+        return Err(StartInfoError::Unreadable(paddr));
+    }
+    let magic = u32_at(&hdr, 0);
+    if magic != MAGIC {
+        return Err(StartInfoError::BadMagic(magic));
+    }
+    let version = u32_at(&hdr, 4);
+    let nr_modules = u32_at(&hdr, 12);
+    let modlist = u64_at(&hdr, 16);
+    let cmdline_paddr = u64_at(&hdr, 24);
+    let mut si = StartInfo {
+        version,
+        cmdline: Vec::new(),
+        modules: Vec::new(),
+        memmap: Vec::new(),
+        truncated: false,
+        own_ranges: Vec::new(),
+    };
+    let _ = si.own_ranges.push((paddr, 56));
+
+    if cmdline_paddr != 0 {
+        // Read in small chunks until the NUL, so we never read past readable memory.
+        let mut chunk = [0u8; 64];
+        'outer: while si.cmdline.len() < CMDLINE_MAX {
+            let at = cmdline_paddr + si.cmdline.len() as u64;
+            if !mem.read(at, &mut chunk) {
+                // Fall back to byte reads near the end of readable memory.
+                let mut one = [0u8; 1];
+                if !mem.read(at, &mut one) {
+                    break;
+                }
+                chunk[0] = one[0];
+                if one[0] == 0 || si.cmdline.push(one[0]).is_err() {
+                    break;
+                }
+                continue;
+            }
+            for &c in &chunk {
+                if c == 0 || si.cmdline.push(c).is_err() {
+                    break 'outer;
+                }
+            }
+        }
+        let _ = si
+            .own_ranges
+            .push((cmdline_paddr, si.cmdline.len() as u64 + 1));
+    }
+
+    let n = nr_modules as usize;
+    if n > MAX_MODULES {
+        si.truncated = true;
+    }
+    for i in 0..n.min(MAX_MODULES) {
+        let mut e = [0u8; 32];
+        let at = modlist.saturating_add(i as u64 * 32);
+        if !mem.read(at, &mut e) {
+            return Err(StartInfoError::Unreadable(at));
+        }
+        let m = Module {
+            paddr: u64_at(&e, 0),
+            size: u64_at(&e, 8),
+        };
+        if m.size != 0 {
+            let _ = si.modules.push(m);
+        }
+    }
+    if n > 0 {
+        let _ = si
+            .own_ranges
+            .push((modlist, n.min(MAX_MODULES) as u64 * 32));
+    }
+
+    if version >= 1 {
+        let table = u64_at(&hdr, 40);
+        let entries = u32_at(&hdr, 48) as usize;
+        if entries > MAX_MEMMAP {
+            si.truncated = true;
+        }
+        for i in 0..entries.min(MAX_MEMMAP) {
+            let mut e = [0u8; 24];
+            let at = table.saturating_add(i as u64 * 24);
+            if !mem.read(at, &mut e) {
+                return Err(StartInfoError::Unreadable(at));
+            }
+            let kind = match u32_at(&e, 16) {
+                1 => MemType::Ram,
+                t => MemType::Other(t),
+            };
+            let _ = si.memmap.push(MemEntry {
+                addr: u64_at(&e, 0),
+                size: u64_at(&e, 8),
+                kind,
+            });
+        }
+        if entries > 0 {
+            let _ = si
+                .own_ranges
+                .push((table, entries.min(MAX_MEMMAP) as u64 * 24));
+        }
+    }
+    Ok(si)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake(std::vec::Vec<u8>);
+    impl PhysRead for Fake {
+        fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
+            let Ok(start) = usize::try_from(paddr) else {
+                return false;
+            };
+            match self.0.get(start..start.saturating_add(buf.len())) {
+                Some(s) if s.len() == buf.len() => {
+                    buf.copy_from_slice(s);
+                    true
+                }
+                _ => false,
+            }
+        }
+    }
+
+    fn put(m: &mut [u8], off: usize, b: &[u8]) {
+        m[off..off + b.len()].copy_from_slice(b);
+    }
+
+    fn image(nr_mod: u32, entries: u32) -> Fake {
+        let mut m = std::vec![0u8; 8192];
+        put(&mut m, 0, &MAGIC.to_le_bytes());
+        put(&mut m, 4, &1u32.to_le_bytes());
+        put(&mut m, 12, &nr_mod.to_le_bytes());
+        put(&mut m, 16, &0x100u64.to_le_bytes());
+        put(&mut m, 24, &0x800u64.to_le_bytes());
+        put(&mut m, 40, &0x1000u64.to_le_bytes());
+        put(&mut m, 48, &entries.to_le_bytes());
+        put(&mut m, 0x800, b"pvfs.log=debug\0");
+        put(&mut m, 0x100, &0x20_0000u64.to_le_bytes());
+        put(&mut m, 0x108, &0x1234u64.to_le_bytes());
+        for i in 0..(entries as usize).min(MAX_MEMMAP) {
+            let at = 0x1000 + i * 24;
+            put(&mut m, at, &((i as u64) << 20).to_le_bytes());
+            put(&mut m, at + 8, &(1u64 << 20).to_le_bytes());
+            put(
+                &mut m,
+                at + 16,
+                &(if i % 2 == 0 { 1u32 } else { 2 }).to_le_bytes(),
+            );
+        }
+        Fake(m)
+    }
+
+    #[test]
+    fn reads_a_version_1_block() {
+        let si = read(&image(1, 3), 0).unwrap();
+        assert_eq!(si.version, 1);
+        assert_eq!(si.cmdline.as_slice(), b"pvfs.log=debug");
+        assert_eq!(
+            si.modules.as_slice(),
+            &[Module {
+                paddr: 0x20_0000,
+                size: 0x1234
+            }]
+        );
+        assert_eq!(si.memmap.len(), 3);
+        assert_eq!(
+            si.memmap[1],
+            MemEntry {
+                addr: 1 << 20,
+                size: 1 << 20,
+                kind: MemType::Other(2)
+            }
+        );
+        assert!(!si.truncated);
+        assert_eq!(si.own_ranges.len(), 4);
+    }
+
+    #[test]
+    fn rejects_bad_magic_and_unreadable_tables() {
+        let mut f = image(0, 0);
+        f.0[0] = 0;
+        assert!(matches!(read(&f, 0), Err(StartInfoError::BadMagic(_))));
+        let f = image(0, 400); // table runs off the end of fake memory
+        let si = read(&f, 0).unwrap();
+        assert!(si.truncated);
+        let mut f = image(0, 0);
+        put(&mut f.0, 40, &0xFFFF_FFFFu64.to_le_bytes());
+        put(&mut f.0, 48, &2u32.to_le_bytes());
+        assert_eq!(read(&f, 0), Err(StartInfoError::Unreadable(0xFFFF_FFFF)));
+    }
+
+    #[test]
+    fn cmdline_at_end_of_memory_without_nul() {
+        let mut f = image(0, 0);
+        let len = f.0.len();
+        put(&mut f.0, 24, &((len - 3) as u64).to_le_bytes());
+        put(&mut f.0, len - 3, b"abc");
+        let si = read(&f, 0).unwrap();
+        assert_eq!(si.cmdline.as_slice(), b"abc");
+    }
+}

@@ -1,0 +1,99 @@
+//! Event channels: shared_info, the HVM callback-vector upcall, and per-port wake flags.
+//!
+//! The upcall runs with interrupts off. It clears `evtchn_upcall_pending`, then moves every
+//! pending, unmasked port from shared_info into the [`FIRED`] bitmap and returns. Code outside
+//! interrupt context takes flags with [`take`] and sleeps with [`wait`], which blocks the vCPU
+//! (SCHEDOP_block) until the next upcall.
+
+use super::{hvm_set_param, map_shared_info, HvmParam, XenError};
+use crate::arch::idt::UPCALL_VECTOR;
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+const PENDING_OFF: usize = 2048; // after vcpu_info[32], 64 bytes each
+const MASK_OFF: usize = PENDING_OFF + 64 * 8;
+const SEL_OFF: usize = 8; // vcpu_info[0].evtchn_pending_sel
+
+static SHARED: AtomicUsize = AtomicUsize::new(0);
+static FIRED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+static UPCALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Maps shared_info at frame `gpfn` and routes upcalls to [`UPCALL_VECTOR`].
+pub fn init(gpfn: u64) -> Result<(), XenError> {
+    map_shared_info(gpfn)?;
+    SHARED.store((gpfn << 12) as usize, Ordering::Release);
+    // HVM_PARAM_CALLBACK_IRQ type 2 (vector) in bits 63:56.
+    hvm_set_param(
+        HvmParam::CallbackIrq,
+        (2u64 << 56) | u64::from(UPCALL_VECTOR),
+    )
+}
+
+fn word(base: usize, off: usize) -> &'static AtomicU64 {
+    // SAFETY: `base` is the identity-mapped address of the shared_info page (set in `init`),
+    // `off` is a fixed 8-aligned offset inside that 4 KiB page, and the page stays mapped for
+    // the life of the domain. Xen updates these words atomically, so atomic access is right.
+    unsafe { AtomicU64::from_ptr((base + off) as *mut u64) }
+}
+
+/// The upcall handler (interrupt context).
+pub fn upcall() {
+    let base = SHARED.load(Ordering::Acquire);
+    if base == 0 {
+        return;
+    }
+    UPCALLS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: byte 0 of shared_info is vcpu_info[0].evtchn_upcall_pending, inside the mapped
+    // page; Xen sets it, we clear it before scanning so a new event re-raises the upcall.
+    unsafe { AtomicU8::from_ptr(base as *mut u8) }.store(0, Ordering::SeqCst);
+    loop {
+        let sel = word(base, SEL_OFF).swap(0, Ordering::AcqRel);
+        if sel == 0 {
+            break;
+        }
+        let mut s = sel;
+        while s != 0 {
+            let i = s.trailing_zeros() as usize;
+            s &= s - 1;
+            let pending = word(base, PENDING_OFF + i * 8);
+            let masked = word(base, MASK_OFF + i * 8).load(Ordering::Acquire);
+            let bits = pending.load(Ordering::Acquire) & !masked;
+            if bits != 0 {
+                pending.fetch_and(!bits, Ordering::AcqRel);
+                FIRED[i].fetch_or(bits, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// Takes the wake flag of `port`: true if an event arrived since the last take.
+pub fn take(port: u32) -> bool {
+    let p = port as usize;
+    match FIRED.get(p / 64) {
+        Some(w) => {
+            let bit = 1u64 << (p % 64);
+            w.fetch_and(!bit, Ordering::AcqRel) & bit != 0
+        }
+        None => false,
+    }
+}
+
+/// Sleeps until `port` fires (or any event, if `port` is `None`).
+pub fn wait(port: Option<u32>) {
+    loop {
+        crate::arch::disable_interrupts();
+        let ready = match port {
+            Some(p) => take(p),
+            None => FIRED.iter().any(|w| w.load(Ordering::Acquire) != 0),
+        };
+        if ready {
+            crate::arch::enable_interrupts();
+            return;
+        }
+        super::block();
+    }
+}
+
+/// Upcalls handled so far.
+pub fn upcall_count() -> u64 {
+    UPCALLS.load(Ordering::Relaxed)
+}

@@ -1,0 +1,242 @@
+//! The Xen platform from inside a PVH domain: detection through CPUID, the hypercall page, and
+//! thin typed wrappers around the hypercalls pvfs uses. Constants come from Xen's public
+//! headers (`xen.h`, `sched.h`, `memory.h`, `hvm/params.h`, `hvm/hvm_op.h`, `event_channel.h`).
+
+pub mod console;
+pub mod events;
+pub mod shmem;
+pub mod store;
+
+use crate::arch;
+use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+static PRESENT: AtomicBool = AtomicBool::new(false);
+
+/// True once the hypercall page is installed.
+pub fn present() -> bool {
+    PRESENT.load(Ordering::Acquire)
+}
+
+mod nr {
+    pub const MEMORY_OP: usize = 12;
+    pub const SCHED_OP: usize = 29;
+    pub const EVENT_CHANNEL_OP: usize = 32;
+    pub const HVM_OP: usize = 34;
+}
+
+extern "C" {
+    static __hypercall_page: u8;
+}
+
+/// A Xen error (negative errno from a hypercall).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XenError(pub i64);
+
+fn check(rc: i64) -> Result<u64, XenError> {
+    if rc < 0 {
+        Err(XenError(rc))
+    } else {
+        Ok(rc as u64)
+    }
+}
+
+/// Issues hypercall `nr` with up to three arguments.
+///
+/// # Safety
+/// The arguments must be what hypercall `nr` expects; pointer arguments must point to live,
+/// correctly laid out structures that Xen may read and write.
+unsafe fn hypercall3(nr: usize, a1: u64, a2: u64, a3: u64) -> i64 {
+    let entry = core::ptr::addr_of!(__hypercall_page) as u64 + (nr as u64) * 32;
+    let ret: i64;
+    // SAFETY: the hypercall page was filled by Xen (see `init`); each 32-byte slot is a stub
+    // that issues hypercall `nr` and returns. Argument registers are clobbered by Xen.
+    unsafe {
+        asm!(
+            "call {entry}",
+            entry = in(reg) entry,
+            inlateout("rdi") a1 => _,
+            inlateout("rsi") a2 => _,
+            inlateout("rdx") a3 => _,
+            lateout("rax") ret,
+            lateout("rcx") _,
+            lateout("r11") _,
+            lateout("r8") _,
+            lateout("r10") _,
+        )
+    };
+    ret
+}
+
+/// What CPUID said about the hypervisor.
+#[derive(Debug, Clone, Copy)]
+pub struct Detected {
+    /// CPUID base leaf (0x40000000 or a multiple of 0x100 above it).
+    pub base: u32,
+    /// Xen major version.
+    pub major: u32,
+    /// Xen minor version.
+    pub minor: u32,
+}
+
+/// Looks for the "XenVMMXenVMM" signature in the hypervisor CPUID leaves.
+pub fn detect() -> Option<Detected> {
+    let mut base = 0x4000_0000u32;
+    while base < 0x4001_0000 {
+        let r = arch::cpuid(base, 0);
+        let mut sig = [0u8; 12];
+        sig[0..4].copy_from_slice(&r.ebx.to_le_bytes());
+        sig[4..8].copy_from_slice(&r.ecx.to_le_bytes());
+        sig[8..12].copy_from_slice(&r.edx.to_le_bytes());
+        if &sig == b"XenVMMXenVMM" && r.eax >= base + 2 {
+            let v = arch::cpuid(base + 1, 0).eax;
+            return Some(Detected {
+                base,
+                major: v >> 16,
+                minor: v & 0xFFFF,
+            });
+        }
+        base += 0x100;
+    }
+    None
+}
+
+/// Installs the hypercall page through the MSR named by CPUID leaf base+2.
+pub fn init_hypercalls(d: &Detected) {
+    let r = arch::cpuid(d.base + 2, 0);
+    let page = core::ptr::addr_of!(__hypercall_page) as u64;
+    // SAFETY: the MSR comes from Xen's own CPUID leaf, and the page is a 4 KiB, page-aligned
+    // region of .text reserved for this purpose by the linker script (identity-mapped, so its
+    // virtual address is its guest-physical address).
+    unsafe { arch::wrmsr(r.ebx, page) };
+    PRESENT.store(true, Ordering::Release);
+}
+
+/// Reasons for SCHEDOP_shutdown.
+#[derive(Debug, Clone, Copy)]
+#[repr(u32)]
+pub enum ShutdownReason {
+    /// Normal power-off.
+    Poweroff = 0,
+    /// The domain crashed.
+    Crash = 3,
+}
+
+/// Shuts the domain down. Returns only if Xen refused.
+pub fn shutdown(reason: ShutdownReason) {
+    let arg: u32 = reason as u32;
+    // SAFETY: SCHEDOP_shutdown (2) takes a pointer to `struct sched_shutdown { u32 reason }`.
+    unsafe { hypercall3(nr::SCHED_OP, 2, core::ptr::addr_of!(arg) as u64, 0) };
+}
+
+/// Blocks the vCPU until an event arrives (SCHEDOP_block). Interrupts are enabled first, so the
+/// upcall runs as soon as Xen wakes us; an event already pending returns at once.
+pub fn block() {
+    arch::enable_interrupts();
+    // SAFETY: SCHEDOP_block (1) takes no argument.
+    unsafe { hypercall3(nr::SCHED_OP, 1, 0, 0) };
+}
+
+/// HVM parameters (`hvm/params.h`).
+#[derive(Debug, Clone, Copy)]
+#[repr(u32)]
+pub enum HvmParam {
+    /// HVM_PARAM_CALLBACK_IRQ
+    CallbackIrq = 0,
+    /// HVM_PARAM_STORE_PFN
+    StorePfn = 1,
+    /// HVM_PARAM_STORE_EVTCHN
+    StoreEvtchn = 2,
+    /// HVM_PARAM_CONSOLE_PFN
+    ConsolePfn = 17,
+    /// HVM_PARAM_CONSOLE_EVTCHN
+    ConsoleEvtchn = 18,
+}
+
+#[repr(C)]
+struct XenHvmParam {
+    domid: u16,
+    _pad: u16,
+    index: u32,
+    value: u64,
+}
+
+const DOMID_SELF: u16 = 0x7FF0;
+
+/// HVMOP_get_param.
+pub fn hvm_get_param(p: HvmParam) -> Result<u64, XenError> {
+    let mut a = XenHvmParam {
+        domid: DOMID_SELF,
+        _pad: 0,
+        index: p as u32,
+        value: 0,
+    };
+    // SAFETY: HVMOP_get_param (1) reads and writes a `struct xen_hvm_param` we own.
+    check(unsafe { hypercall3(nr::HVM_OP, 1, core::ptr::addr_of_mut!(a) as u64, 0) })?;
+    Ok(a.value)
+}
+
+/// HVMOP_set_param.
+pub fn hvm_set_param(p: HvmParam, value: u64) -> Result<(), XenError> {
+    let mut a = XenHvmParam {
+        domid: DOMID_SELF,
+        _pad: 0,
+        index: p as u32,
+        value,
+    };
+    // SAFETY: HVMOP_set_param (0) reads a `struct xen_hvm_param` we own.
+    check(unsafe { hypercall3(nr::HVM_OP, 0, core::ptr::addr_of_mut!(a) as u64, 0) }).map(|_| ())
+}
+
+#[repr(C)]
+struct AddToPhysmap {
+    domid: u16,
+    size: u16,
+    space: u32,
+    idx: u64,
+    gpfn: u64,
+}
+
+/// XENMEM_add_to_physmap with XENMAPSPACE_shared_info: places shared_info at frame `gpfn`.
+pub fn map_shared_info(gpfn: u64) -> Result<(), XenError> {
+    let mut a = AddToPhysmap {
+        domid: DOMID_SELF,
+        size: 0,
+        space: 0,
+        idx: 0,
+        gpfn,
+    };
+    // SAFETY: XENMEM_add_to_physmap (7) reads a `struct xen_add_to_physmap` we own. The target
+    // frame lies in a window no RAM backs (see `memmap::unbacked_window`).
+    check(unsafe { hypercall3(nr::MEMORY_OP, 7, core::ptr::addr_of_mut!(a) as u64, 0) }).map(|_| ())
+}
+
+/// EVTCHNOP_send: notifies the other end of `port`.
+pub fn evtchn_send(port: u32) -> Result<(), XenError> {
+    let mut p = port;
+    // SAFETY: EVTCHNOP_send (4) reads `struct evtchn_send { u32 port }`.
+    check(unsafe {
+        hypercall3(
+            nr::EVENT_CHANNEL_OP,
+            4,
+            core::ptr::addr_of_mut!(p) as u64,
+            0,
+        )
+    })
+    .map(|_| ())
+}
+
+/// EVTCHNOP_unmask: unmasks `port` (and redelivers a pending event).
+pub fn evtchn_unmask(port: u32) -> Result<(), XenError> {
+    let mut p = port;
+    // SAFETY: EVTCHNOP_unmask (9) reads `struct evtchn_unmask { u32 port }`.
+    check(unsafe {
+        hypercall3(
+            nr::EVENT_CHANNEL_OP,
+            9,
+            core::ptr::addr_of_mut!(p) as u64,
+            0,
+        )
+    })
+    .map(|_| ())
+}
