@@ -1,6 +1,22 @@
 //! 9P2000.L codec and server over a `Filesystem` trait, with the export policy (confinement,
-//! read-only, uid/gid mapping, quota hooks). no_std + alloc, no unsafe code, no Xen.
+//! read-only, uid/gid mapping, quota hooks, POSIX locks). no_std + alloc, no unsafe code, no Xen.
+//!
+//! - [`wire`]: zero-copy codec for every 9P2000.L message.
+//! - [`fs`]: the [`fs::Filesystem`] trait the server drives.
+//! - [`server`]: [`server::Server`] (one export) and [`server::Connection`] (one client).
+//! - [`policy`]: uid/gid maps, quota, lock table.
+//! - [`memfs`]: an in-memory filesystem.
+//!
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+
+pub mod fs;
+pub mod memfs;
+pub mod policy;
+pub mod server;
+pub mod wire;
+
+pub use fs::{Errno, Filesystem};
+pub use server::{Connection, ExportConfig, Request, Server, Submitted};

@@ -1,0 +1,504 @@
+//! Export policy: uid/gid translation, quota hooks and POSIX byte-range locks.
+
+use crate::fs::Errno;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Mutex;
+
+/// The id reported for host ids that have no guest mapping (and used by squash defaults).
+pub const NOBODY: u32 = 65534;
+
+/// One rule of an [`IdMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdRule {
+    /// Guest ids `guest..guest+count` are host ids `host..host+count`, both ways.
+    Map {
+        /// First guest id.
+        guest: u32,
+        /// First host id.
+        host: u32,
+        /// Number of ids (up to 2^32).
+        count: u64,
+    },
+    /// Guest ids `guest..guest+count` all become host id `host` (guest to host only).
+    Squash {
+        /// First guest id.
+        guest: u32,
+        /// The host id they become.
+        host: u32,
+        /// Number of ids.
+        count: u64,
+    },
+}
+
+/// Translation between guest ids (untrusted, from the wire) and host ids (in the filesystem),
+/// in the spirit of virtiofsd's `--translate-uid`. Rules are tried in order; a guest id no
+/// rule covers becomes `unmapped_host`, a host id no `Map` rule covers is reported as
+/// `unmapped_guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMap {
+    /// Rules, first match wins.
+    pub rules: Vec<IdRule>,
+    /// Host id for guest ids no rule covers.
+    pub unmapped_host: u32,
+    /// Guest id reported for host ids no `Map` rule covers.
+    pub unmapped_guest: u32,
+}
+
+impl IdMap {
+    /// Every id maps to itself.
+    pub fn identity() -> Self {
+        IdMap {
+            rules: alloc::vec![IdRule::Map {
+                guest: 0,
+                host: 0,
+                count: 1 << 32
+            }],
+            unmapped_host: NOBODY,
+            unmapped_guest: NOBODY,
+        }
+    }
+
+    /// Every guest id becomes `host`; host ids are reported as `host` too.
+    pub fn squash_all(host: u32) -> Self {
+        IdMap {
+            rules: alloc::vec![IdRule::Squash {
+                guest: 0,
+                host,
+                count: 1 << 32
+            }],
+            unmapped_host: host,
+            unmapped_guest: host,
+        }
+    }
+
+    /// Guest id to host id.
+    pub fn to_host(&self, guest_id: u32) -> u32 {
+        for r in &self.rules {
+            match *r {
+                IdRule::Map { guest, host, count } | IdRule::Squash { guest, host, count } => {
+                    let off = u64::from(guest_id).wrapping_sub(u64::from(guest));
+                    if guest_id >= guest && off < count {
+                        return match r {
+                            IdRule::Map { .. } => host.wrapping_add(off as u32),
+                            IdRule::Squash { .. } => host,
+                        };
+                    }
+                }
+            }
+        }
+        self.unmapped_host
+    }
+
+    /// Host id to the id the guest sees.
+    pub fn to_guest(&self, host_id: u32) -> u32 {
+        for r in &self.rules {
+            if let IdRule::Map { guest, host, count } = *r {
+                let off = u64::from(host_id).wrapping_sub(u64::from(host));
+                if host_id >= host && off < count {
+                    return guest.wrapping_add(off as u32);
+                }
+            }
+        }
+        self.unmapped_guest
+    }
+
+    /// Parses virtiofsd-like rules separated by `;`: `map:GUEST:HOST:COUNT`,
+    /// `squash:GUEST:HOST:COUNT`, or the words `identity` / `squash-all:HOST`.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "identity" {
+            return Some(Self::identity());
+        }
+        if let Some(h) = s.strip_prefix("squash-all:") {
+            return Some(Self::squash_all(h.parse().ok()?));
+        }
+        let mut rules = Vec::new();
+        for part in s.split(';').filter(|p| !p.is_empty()) {
+            let mut it = part.split(':');
+            let kind = it.next()?;
+            let guest: u32 = it.next()?.parse().ok()?;
+            let host: u32 = it.next()?.parse().ok()?;
+            let count: u64 = it.next()?.parse().ok()?;
+            if it.next().is_some() || count > 1 << 32 {
+                return None;
+            }
+            rules.push(match kind {
+                "map" => IdRule::Map { guest, host, count },
+                "squash" => IdRule::Squash { guest, host, count },
+                _ => return None,
+            });
+        }
+        Some(IdMap {
+            rules,
+            unmapped_host: NOBODY,
+            unmapped_guest: NOBODY,
+        })
+    }
+}
+
+/// Quota limits of an export (`None` = unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaLimits {
+    /// Bytes of file data.
+    pub max_bytes: Option<u64>,
+    /// Number of files (inodes).
+    pub max_files: Option<u64>,
+    /// Number of files open at once (over all connections).
+    pub max_open_files: Option<u64>,
+}
+
+/// Quota accounting of an export. The server charges before an operation and refunds after
+/// a failure or a removal; exceeding a limit fails the operation with `EDQUOT`. The embedder
+/// (e.g. the Xen backend, from xenstore `max-files`, `max-open-files`, `max-space`) sets the
+/// limits and may seed the usage.
+#[derive(Debug, Default)]
+pub struct Quota {
+    limits: Mutex<QuotaLimits>,
+    bytes: AtomicU64,
+    files: AtomicU64,
+    open_files: AtomicU64,
+}
+
+/// Current quota usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaUsage {
+    /// Bytes charged.
+    pub bytes: u64,
+    /// Files charged.
+    pub files: u64,
+    /// Files open now.
+    pub open_files: u64,
+}
+
+fn charge(counter: &AtomicU64, n: u64, limit: Option<u64>) -> Result<(), Errno> {
+    let mut cur = counter.load(Ordering::Relaxed);
+    loop {
+        let next = cur.checked_add(n).ok_or(Errno::EDQUOT)?;
+        if let Some(l) = limit {
+            if next > l {
+                return Err(Errno::EDQUOT);
+            }
+        }
+        match counter.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Ok(()),
+            Err(c) => cur = c,
+        }
+    }
+}
+
+fn refund(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+        Some(c.saturating_sub(n))
+    });
+}
+
+impl Quota {
+    /// A quota with the given limits and zero usage.
+    pub fn new(limits: QuotaLimits) -> Self {
+        Quota {
+            limits: Mutex::new(limits),
+            ..Default::default()
+        }
+    }
+    /// Replaces the limits.
+    pub fn set_limits(&self, l: QuotaLimits) {
+        *self.limits.lock() = l;
+    }
+    /// The limits.
+    pub fn limits(&self) -> QuotaLimits {
+        *self.limits.lock()
+    }
+    /// Sets usage (e.g. measured from the filesystem at export time).
+    pub fn seed(&self, bytes: u64, files: u64) {
+        self.bytes.store(bytes, Ordering::Relaxed);
+        self.files.store(files, Ordering::Relaxed);
+    }
+    /// Current usage.
+    pub fn usage(&self) -> QuotaUsage {
+        QuotaUsage {
+            bytes: self.bytes.load(Ordering::Relaxed),
+            files: self.files.load(Ordering::Relaxed),
+            open_files: self.open_files.load(Ordering::Relaxed),
+        }
+    }
+    /// Charges `n` bytes (EDQUOT over the limit).
+    pub fn charge_bytes(&self, n: u64) -> Result<(), Errno> {
+        charge(&self.bytes, n, self.limits().max_bytes)
+    }
+    /// Refunds bytes.
+    pub fn refund_bytes(&self, n: u64) {
+        refund(&self.bytes, n)
+    }
+    /// Charges one file.
+    pub fn charge_file(&self) -> Result<(), Errno> {
+        charge(&self.files, 1, self.limits().max_files)
+    }
+    /// Refunds one file.
+    pub fn refund_file(&self) {
+        refund(&self.files, 1)
+    }
+    /// Charges one open file.
+    pub fn charge_open(&self) -> Result<(), Errno> {
+        charge(&self.open_files, 1, self.limits().max_open_files)
+    }
+    /// Refunds one open file.
+    pub fn refund_open(&self) {
+        refund(&self.open_files, 1)
+    }
+}
+
+/// Kind of a byte-range lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Shared.
+    Read,
+    /// Exclusive.
+    Write,
+}
+
+/// Who holds a lock: the connection, and the client's process id and client id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LockOwner {
+    /// Connection id (unique per server).
+    pub conn: u64,
+    /// Client process id.
+    pub proc_id: u32,
+    /// Client id string (usually the client host name).
+    pub client_id: Vec<u8>,
+}
+
+/// A held lock over `start..=end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLock {
+    /// First byte.
+    pub start: u64,
+    /// Last byte (inclusive; `u64::MAX` = to end of file).
+    pub end: u64,
+    /// Read or write.
+    pub kind: LockKind,
+    /// Holder.
+    pub owner: LockOwner,
+}
+
+/// Maximum lock records per export, to bound memory.
+pub const MAX_LOCKS: usize = 65536;
+
+/// POSIX byte-range locks of one export, shared by all its connections.
+#[derive(Debug, Default)]
+pub struct LockTable {
+    files: Mutex<BTreeMap<u64, Vec<HeldLock>>>,
+}
+
+/// Converts a 9P (start, length) pair to an inclusive range; length 0 means to end of file.
+pub fn lock_range(start: u64, length: u64) -> Result<(u64, u64), Errno> {
+    if length == 0 {
+        return Ok((start, u64::MAX));
+    }
+    let end = start.checked_add(length - 1).ok_or(Errno::EINVAL)?;
+    Ok((start, end))
+}
+
+impl LockTable {
+    /// First lock of another owner that conflicts with `kind` over `start..=end`.
+    pub fn conflict(
+        &self,
+        file: u64,
+        owner: &LockOwner,
+        kind: LockKind,
+        start: u64,
+        end: u64,
+    ) -> Option<HeldLock> {
+        let g = self.files.lock();
+        g.get(&file)?
+            .iter()
+            .find(|l| {
+                l.owner != *owner
+                    && l.start <= end
+                    && start <= l.end
+                    && (kind == LockKind::Write || l.kind == LockKind::Write)
+            })
+            .cloned()
+    }
+
+    /// Sets (`Some(kind)`) or clears (`None`) `owner`'s lock over `start..=end`. Returns
+    /// `Ok(false)` if another owner's lock conflicts (nothing changed).
+    pub fn set(
+        &self,
+        file: u64,
+        owner: &LockOwner,
+        kind: Option<LockKind>,
+        start: u64,
+        end: u64,
+    ) -> Result<bool, Errno> {
+        let mut g = self.files.lock();
+        let total: usize = g.values().map(Vec::len).sum();
+        let locks = g.entry(file).or_default();
+        if let Some(k) = kind {
+            let conflict = locks.iter().any(|l| {
+                l.owner != *owner
+                    && l.start <= end
+                    && start <= l.end
+                    && (k == LockKind::Write || l.kind == LockKind::Write)
+            });
+            if conflict {
+                return Ok(false);
+            }
+        }
+        // Remove `owner`'s coverage of start..=end, splitting ranges that stick out.
+        let mut out = Vec::with_capacity(locks.len() + 2);
+        for l in locks.drain(..) {
+            if l.owner != *owner || l.end < start || l.start > end {
+                out.push(l);
+                continue;
+            }
+            if l.start < start {
+                out.push(HeldLock {
+                    end: start - 1,
+                    ..l.clone()
+                });
+            }
+            if l.end > end {
+                out.push(HeldLock {
+                    start: end + 1,
+                    ..l.clone()
+                });
+            }
+        }
+        if let Some(k) = kind {
+            if total >= MAX_LOCKS {
+                *locks = out;
+                return Err(Errno::ENOMEM);
+            }
+            // Merge with adjacent ranges of the same owner and kind.
+            let (mut s, mut e) = (start, end);
+            out.retain(|l| {
+                let adjacent = l.owner == *owner
+                    && l.kind == k
+                    && (l.end.checked_add(1) == Some(s) || e.checked_add(1) == Some(l.start));
+                if adjacent {
+                    s = s.min(l.start);
+                    e = e.max(l.end);
+                }
+                !adjacent
+            });
+            out.push(HeldLock {
+                start: s,
+                end: e,
+                kind: k,
+                owner: owner.clone(),
+            });
+            out.sort_by_key(|l| l.start);
+        }
+        if out.is_empty() {
+            g.remove(&file);
+        } else {
+            *locks = out;
+        }
+        Ok(true)
+    }
+
+    /// Releases every lock `owner` holds on `file`.
+    pub fn release_owner(&self, file: u64, owner: &LockOwner) {
+        let mut g = self.files.lock();
+        if let Some(v) = g.get_mut(&file) {
+            v.retain(|l| l.owner != *owner);
+            if v.is_empty() {
+                g.remove(&file);
+            }
+        }
+    }
+
+    /// Releases every lock held through connection `conn`.
+    pub fn release_conn(&self, conn: u64) {
+        let mut g = self.files.lock();
+        for v in g.values_mut() {
+            v.retain(|l| l.owner.conn != conn);
+        }
+        g.retain(|_, v| !v.is_empty());
+    }
+
+    /// The locks held on `file`, sorted by start.
+    pub fn held(&self, file: u64) -> Vec<HeldLock> {
+        self.files.lock().get(&file).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idmap() {
+        let m = IdMap::parse("map:0:100000:1000;squash:1000:5000:10").unwrap();
+        assert_eq!(m.to_host(0), 100000);
+        assert_eq!(m.to_host(999), 100999);
+        assert_eq!(m.to_host(1005), 5000);
+        assert_eq!(m.to_host(2000), NOBODY);
+        assert_eq!(m.to_guest(100005), 5);
+        assert_eq!(m.to_guest(5000), NOBODY);
+        assert_eq!(IdMap::identity().to_host(u32::MAX), u32::MAX);
+        assert_eq!(IdMap::squash_all(7).to_host(0), 7);
+        assert!(IdMap::parse("map:1:2").is_none());
+    }
+
+    #[test]
+    fn quota() {
+        let q = Quota::new(QuotaLimits {
+            max_bytes: Some(10),
+            max_files: Some(1),
+            max_open_files: Some(1),
+        });
+        q.charge_bytes(10).unwrap();
+        assert_eq!(q.charge_bytes(1), Err(Errno::EDQUOT));
+        q.refund_bytes(5);
+        q.charge_bytes(5).unwrap();
+        q.charge_file().unwrap();
+        assert_eq!(q.charge_file(), Err(Errno::EDQUOT));
+        q.charge_open().unwrap();
+        assert_eq!(q.charge_open(), Err(Errno::EDQUOT));
+        assert_eq!(
+            q.usage(),
+            QuotaUsage {
+                bytes: 10,
+                files: 1,
+                open_files: 1
+            }
+        );
+    }
+
+    #[test]
+    fn locks_split_merge() {
+        let t = LockTable::default();
+        let a = LockOwner {
+            conn: 1,
+            proc_id: 1,
+            client_id: b"a".to_vec(),
+        };
+        let b = LockOwner {
+            conn: 2,
+            proc_id: 1,
+            client_id: b"b".to_vec(),
+        };
+        assert!(t.set(9, &a, Some(LockKind::Write), 0, 99).unwrap());
+        // Unlock the middle: splits into two.
+        assert!(t.set(9, &a, None, 10, 19).unwrap());
+        let h = t.held(9);
+        assert_eq!(
+            h.iter().map(|l| (l.start, l.end)).collect::<Vec<_>>(),
+            [(0, 9), (20, 99)]
+        );
+        assert!(!t.set(9, &b, Some(LockKind::Read), 5, 5).unwrap());
+        assert!(t.set(9, &b, Some(LockKind::Read), 10, 19).unwrap());
+        assert!(t.conflict(9, &b, LockKind::Read, 0, 0).is_some());
+        // Re-lock the hole as a: conflicts with b's read lock.
+        assert!(!t.set(9, &a, Some(LockKind::Write), 10, 19).unwrap());
+        t.release_owner(9, &b);
+        assert!(t.set(9, &a, Some(LockKind::Write), 10, 19).unwrap());
+        assert_eq!(t.held(9).len(), 1, "merged back into one range");
+        t.release_conn(1);
+        assert!(t.held(9).is_empty());
+        assert_eq!(lock_range(5, 0).unwrap(), (5, u64::MAX));
+        assert_eq!(lock_range(u64::MAX, 2), Err(Errno::EINVAL));
+    }
+}

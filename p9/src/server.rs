@@ -1,0 +1,1376 @@
+//! The 9P2000.L server: sessions, fids, flush, and the operations, over a [`Filesystem`].
+//!
+//! A [`Server`] is one export: a filesystem, its policy ([`ExportConfig`]), its quota and its
+//! lock table. Each transport connection gets a [`Connection`]. Requests are handled in two
+//! steps so that a transport can run many at once and complete them out of order:
+//!
+//! 1. [`Connection::submit`] takes one complete message, validates its header, answers the
+//!    requests that need no filesystem work (Tversion, Tflush, protocol errors) and otherwise
+//!    registers the tag as in flight and returns a [`Request`].
+//! 2. [`Connection::execute`] runs a request (on any thread) and returns the replies to send:
+//!    its own reply, unless it was flushed meanwhile, followed by the Rflush of every Tflush
+//!    that waited for it.
+//!
+//! [`Connection::handle`] does both for transports that work one request at a time.
+
+use crate::fs::{mode, Attr, Errno, Filesystem, Ino, NewInode, SetAttr, TimeSet, Timespec};
+use crate::policy::{lock_range, IdMap, LockKind, LockOwner, LockTable, Quota, QuotaLimits};
+use crate::wire::{
+    getattr as ga, lock as lk, qid_type, setattr as sa, DirEntryRepr, Frame, Getattr, LockRepr,
+    Qid, Rmsg, StatfsRepr, Tmsg, WireError, HEADER_LEN, MAX_WELEM, NOFID, NONUNAME, NOTAG,
+    RREAD_HEADER_LEN,
+};
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Mutex;
+
+/// Smallest msize the server accepts.
+pub const MIN_MSIZE: u32 = 4096;
+/// The protocol version string.
+pub const VERSION: &[u8] = b"9P2000.L";
+const EMSGSIZE: Errno = Errno(90);
+const AT_REMOVEDIR: u32 = 0x200;
+const O_ACCMODE: u32 = 3;
+const O_WRONLY: u32 = 1;
+const O_RDWR: u32 = 2;
+const O_TRUNC: u32 = 0o1000;
+const O_APPEND: u32 = 0o2000;
+const XATTR_SIZE_MAX: u64 = 65536;
+const MAX_LOCK_OWNERS_PER_FID: usize = 64;
+
+/// Policy of one export.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// Refuse every modification with `EROFS`.
+    pub read_only: bool,
+    /// Guest/host uid translation.
+    pub uid_map: IdMap,
+    /// Guest/host gid translation.
+    pub gid_map: IdMap,
+    /// Maximum fids per connection.
+    pub max_fids: usize,
+    /// Maximum msize (the transport's limit).
+    pub max_msize: u32,
+    /// Maximum requests in flight per connection.
+    pub max_in_flight: usize,
+    /// Export root inode (`None` = the filesystem root). Walks never go above it.
+    pub root: Option<Ino>,
+    /// Quota limits.
+    pub quota: QuotaLimits,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            read_only: false,
+            uid_map: IdMap::identity(),
+            gid_map: IdMap::identity(),
+            max_fids: 4096,
+            max_msize: 1 << 20,
+            max_in_flight: 256,
+            root: None,
+            quota: QuotaLimits::default(),
+        }
+    }
+}
+
+struct Shared<F> {
+    fs: F,
+    cfg: ExportConfig,
+    root: Ino,
+    quota: Quota,
+    locks: LockTable,
+    next_conn: AtomicU64,
+}
+
+/// A 9P2000.L export: cheap to clone, shared by its connections.
+pub struct Server<F: Filesystem> {
+    shared: Arc<Shared<F>>,
+}
+
+impl<F: Filesystem> Clone for Server<F> {
+    fn clone(&self) -> Self {
+        Server {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<F: Filesystem> Server<F> {
+    /// Exports `fs` with `cfg`.
+    pub fn new(fs: F, cfg: ExportConfig) -> Self {
+        let root = cfg.root.unwrap_or_else(|| fs.root());
+        let quota = Quota::new(cfg.quota);
+        Server {
+            shared: Arc::new(Shared {
+                fs,
+                cfg,
+                root,
+                quota,
+                locks: LockTable::default(),
+                next_conn: AtomicU64::new(1),
+            }),
+        }
+    }
+    /// Starts a connection (one per transport channel).
+    pub fn connect(&self) -> Connection<F> {
+        let id = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        Connection {
+            shared: self.shared.clone(),
+            id,
+            state: Mutex::new(ConnState {
+                msize: 0,
+                fids: BTreeMap::new(),
+                inflight: BTreeMap::new(),
+            }),
+        }
+    }
+    /// The filesystem.
+    pub fn fs(&self) -> &F {
+        &self.shared.fs
+    }
+    /// The export's quota accounting.
+    pub fn quota(&self) -> &Quota {
+        &self.shared.quota
+    }
+    /// The export's lock table.
+    pub fn locks(&self) -> &LockTable {
+        &self.shared.locks
+    }
+    /// The export's policy.
+    pub fn config(&self) -> &ExportConfig {
+        &self.shared.cfg
+    }
+}
+
+/// Resolves a `/`-separated path below `start` without following symlinks; `..` never goes
+/// above `root`. Empty components and `.` are skipped.
+pub fn resolve_path<F: Filesystem + ?Sized>(
+    fs: &F,
+    root: Ino,
+    start: Ino,
+    path: &[u8],
+) -> Result<Attr, Errno> {
+    let mut cur = fs.getattr(start)?;
+    for comp in path.split(|&b| b == b'/') {
+        if comp.is_empty() || comp == b"." {
+            continue;
+        }
+        if !cur.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if comp == b".." && cur.ino == root {
+            continue;
+        }
+        cur = fs.lookup(cur.ino, comp)?;
+    }
+    Ok(cur)
+}
+
+/// Qid of an inode: `path` combines inode number and generation, `version` folds the
+/// change counter.
+pub fn qid_of(a: &Attr) -> Qid {
+    let ty = if a.is_dir() {
+        qid_type::DIR
+    } else if a.is_symlink() {
+        qid_type::SYMLINK
+    } else {
+        qid_type::FILE
+    };
+    Qid {
+        ty,
+        version: (a.version ^ (a.version >> 32)) as u32,
+        path: a.ino ^ (u64::from(a.generation) << 32),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum XattrFid {
+    Read(Arc<Vec<u8>>),
+    Write {
+        name: Vec<u8>,
+        size: u64,
+        flags: u32,
+        buf: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Fid {
+    ino: Ino,
+    is_dir: bool,
+    /// Host uid used as owner of files created through this fid.
+    uid: u32,
+    /// Directory and name this fid was reached by (for Trename / Tremove).
+    parent: Option<(Ino, Vec<u8>)>,
+    open: Option<u32>,
+    xattr: Option<XattrFid>,
+    lock_owners: Vec<LockOwner>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FidInfo {
+    ino: Ino,
+    is_dir: bool,
+    uid: u32,
+    open: Option<u32>,
+    xattr: bool,
+}
+
+#[derive(Debug, Default)]
+struct InFlight {
+    flushed: bool,
+    flushes: Vec<u16>,
+}
+
+#[derive(Debug)]
+struct ConnState {
+    /// 0 until Tversion.
+    msize: u32,
+    fids: BTreeMap<u32, Fid>,
+    inflight: BTreeMap<u16, InFlight>,
+}
+
+/// One client connection.
+pub struct Connection<F: Filesystem> {
+    shared: Arc<Shared<F>>,
+    id: u64,
+    state: Mutex<ConnState>,
+}
+
+/// A request accepted by [`Connection::submit`], to be run by [`Connection::execute`].
+#[derive(Debug)]
+pub struct Request {
+    tag: u16,
+    msg: Vec<u8>,
+}
+
+impl Request {
+    /// The request's tag.
+    pub fn tag(&self) -> u16 {
+        self.tag
+    }
+    /// The message type.
+    pub fn msg_type(&self) -> u8 {
+        Frame::new_unchecked(&self.msg[..]).msg_type()
+    }
+    /// Whether the request does no bulk I/O (metadata only), so a transport may run it inline
+    /// instead of handing it to a worker.
+    pub fn is_cheap(&self) -> bool {
+        use crate::wire::ty::*;
+        matches!(
+            self.msg_type(),
+            TWALK | TGETATTR | TCLUNK | TSTATFS | TREADLINK | TATTACH | TGETLOCK | TLOCK | TLOPEN
+        )
+    }
+}
+
+/// Result of [`Connection::submit`].
+#[derive(Debug)]
+pub enum Submitted {
+    /// Send this reply now; nothing else to do.
+    Reply(Vec<u8>),
+    /// Run this with [`Connection::execute`] (on any thread).
+    Run(Request),
+    /// Nothing to send now (a Tflush waiting for its request to complete).
+    Pending,
+}
+
+fn err_reply(tag: u16, e: Errno) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + 4);
+    let _ = Rmsg::Lerror { ecode: e.0 }.emit(tag, &mut out);
+    out
+}
+
+fn reply(tag: u16, m: &Rmsg<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match m.emit(tag, &mut out) {
+        Ok(()) => out,
+        Err(_) => err_reply(tag, Errno::ENAMETOOLONG),
+    }
+}
+
+fn wire_errno(e: WireError) -> Errno {
+    match e {
+        WireError::TooManyWalkElems(_) => Errno::E2BIG,
+        WireError::UnknownType(_) => Errno::EOPNOTSUPP,
+        _ => Errno::EBADMSG,
+    }
+}
+
+fn check_name(name: &[u8]) -> Result<(), Errno> {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    if name.len() > 255 {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+fn makedev(major: u32, minor: u32) -> u64 {
+    let (ma, mi) = (u64::from(major), u64::from(minor));
+    (mi & 0xff) | ((ma & 0xfff) << 8) | ((mi & !0xff) << 12) | ((ma & !0xfff) << 32)
+}
+
+fn ts(sec: u64, nsec: u64) -> Timespec {
+    Timespec {
+        sec,
+        nsec: nsec.min(999_999_999) as u32,
+    }
+}
+
+impl<F: Filesystem> Connection<F> {
+    /// This connection's id (unique within its server).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The negotiated msize (0 before Tversion).
+    pub fn msize(&self) -> u32 {
+        self.state.lock().msize
+    }
+
+    /// The largest message the transport should accept next: the negotiated msize, or the
+    /// export maximum before Tversion.
+    pub fn max_message(&self) -> u32 {
+        match self.msize() {
+            0 => self.shared.cfg.max_msize.max(MIN_MSIZE),
+            m => m,
+        }
+    }
+
+    /// Accepts one complete message (see the module docs).
+    pub fn submit(&self, msg: Vec<u8>) -> Submitted {
+        let f = Frame::new_unchecked(&msg[..]);
+        let tag = f.tag();
+        if let Err(e) = f.check_len() {
+            return Submitted::Reply(err_reply(tag, wire_errno(e)));
+        }
+        let ty = f.msg_type();
+        if msg.len() as u64 > u64::from(self.max_message()) {
+            return Submitted::Reply(err_reply(tag, EMSGSIZE));
+        }
+        match ty {
+            crate::wire::ty::TVERSION => return Submitted::Reply(self.version(tag, f.body())),
+            crate::wire::ty::TFLUSH => {
+                let oldtag = match Tmsg::parse_body(ty, f.body()) {
+                    Ok(Tmsg::Flush { oldtag }) => oldtag,
+                    Ok(_) => return Submitted::Reply(err_reply(tag, Errno::EBADMSG)),
+                    Err(e) => return Submitted::Reply(err_reply(tag, wire_errno(e))),
+                };
+                let mut st = self.state.lock();
+                if oldtag != tag {
+                    if let Some(inf) = st.inflight.get_mut(&oldtag) {
+                        inf.flushed = true;
+                        if inf.flushes.len() < 16 {
+                            inf.flushes.push(tag);
+                            return Submitted::Pending;
+                        }
+                    }
+                }
+                return Submitted::Reply(reply(tag, &Rmsg::Flush));
+            }
+            _ => {}
+        }
+        let mut st = self.state.lock();
+        if st.msize == 0 {
+            return Submitted::Reply(err_reply(tag, Errno::EPROTO));
+        }
+        if tag == NOTAG || st.inflight.contains_key(&tag) {
+            return Submitted::Reply(err_reply(tag, Errno::EBADMSG));
+        }
+        if st.inflight.len() >= self.shared.cfg.max_in_flight {
+            return Submitted::Reply(err_reply(tag, Errno::EAGAIN));
+        }
+        st.inflight.insert(tag, InFlight::default());
+        Submitted::Run(Request { tag, msg })
+    }
+
+    /// Runs a request; returns the replies to send, in order (possibly none).
+    pub fn execute(&self, req: Request) -> Vec<Vec<u8>> {
+        let flushed_early = self
+            .state
+            .lock()
+            .inflight
+            .get(&req.tag)
+            .is_none_or(|i| i.flushed);
+        let out = if flushed_early {
+            None
+        } else {
+            Some(self.dispatch(&req))
+        };
+        let mut replies = Vec::new();
+        let mut st = self.state.lock();
+        let inf = st.inflight.remove(&req.tag).unwrap_or_default();
+        if !inf.flushed {
+            if let Some(r) = out {
+                replies.push(r);
+            }
+        }
+        for t in inf.flushes {
+            replies.push(reply(t, &Rmsg::Flush));
+        }
+        replies
+    }
+
+    /// `submit` then `execute`: the replies to one message, in order.
+    pub fn handle(&self, msg: Vec<u8>) -> Vec<Vec<u8>> {
+        match self.submit(msg) {
+            Submitted::Reply(r) => vec![r],
+            Submitted::Run(req) => self.execute(req),
+            Submitted::Pending => Vec::new(),
+        }
+    }
+
+    /// Number of fids in use.
+    pub fn fid_count(&self) -> usize {
+        self.state.lock().fids.len()
+    }
+
+    fn version(&self, tag: u16, body: &[u8]) -> Vec<u8> {
+        let (msize, version) = match Tmsg::parse_body(crate::wire::ty::TVERSION, body) {
+            Ok(Tmsg::Version { msize, version }) => (msize, version),
+            Ok(_) => return err_reply(tag, Errno::EBADMSG),
+            Err(e) => return err_reply(tag, wire_errno(e)),
+        };
+        if msize < MIN_MSIZE {
+            return err_reply(tag, Errno::EINVAL);
+        }
+        // A new session: every fid of the old one is clunked.
+        self.clunk_all();
+        if !version.starts_with(VERSION) {
+            self.state.lock().msize = 0;
+            return reply(
+                tag,
+                &Rmsg::Version {
+                    msize,
+                    version: b"unknown",
+                },
+            );
+        }
+        let m = msize.min(self.shared.cfg.max_msize.max(MIN_MSIZE));
+        self.state.lock().msize = m;
+        reply(
+            tag,
+            &Rmsg::Version {
+                msize: m,
+                version: VERSION,
+            },
+        )
+    }
+
+    fn clunk_all(&self) {
+        let fids = core::mem::take(&mut self.state.lock().fids);
+        for (_, f) in fids {
+            let _ = self.release_fid(f);
+        }
+        self.shared.locks.release_conn(self.id);
+    }
+
+    fn dispatch(&self, req: &Request) -> Vec<u8> {
+        let f = Frame::new_unchecked(&req.msg[..]);
+        let tag = req.tag;
+        let msg = match Tmsg::parse(&f) {
+            Ok(m) => m,
+            Err(e) => return err_reply(tag, wire_errno(e)),
+        };
+        let msize = self.state.lock().msize as usize;
+        let r = match self.op(tag, msize, msg) {
+            Ok(r) => r,
+            Err(e) => err_reply(tag, e),
+        };
+        if r.len() > msize {
+            return err_reply(tag, EMSGSIZE);
+        }
+        r
+    }
+
+    fn fs(&self) -> &F {
+        &self.shared.fs
+    }
+
+    fn writable(&self) -> Result<(), Errno> {
+        if self.shared.cfg.read_only {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn info(&self, fid: u32) -> Result<FidInfo, Errno> {
+        let st = self.state.lock();
+        let f = st.fids.get(&fid).ok_or(Errno::EBADF)?;
+        Ok(FidInfo {
+            ino: f.ino,
+            is_dir: f.is_dir,
+            uid: f.uid,
+            open: f.open,
+            xattr: f.xattr.is_some(),
+        })
+    }
+
+    /// A fid usable for inode operations (not an xattr fid).
+    fn plain(&self, fid: u32) -> Result<FidInfo, Errno> {
+        let i = self.info(fid)?;
+        if i.xattr {
+            return Err(Errno::EBADF);
+        }
+        Ok(i)
+    }
+
+    fn dir_fid(&self, fid: u32) -> Result<FidInfo, Errno> {
+        let i = self.plain(fid)?;
+        if !i.is_dir {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(i)
+    }
+
+    /// Inserts a new fid holding `ino`; fails if the fid number is taken or the table full.
+    fn insert_fid(&self, fid: u32, new: Fid) -> Result<(), Errno> {
+        let mut st = self.state.lock();
+        if fid == NOFID || st.fids.contains_key(&fid) {
+            return Err(Errno::EBADF);
+        }
+        if st.fids.len() >= self.shared.cfg.max_fids {
+            return Err(Errno::EMFILE);
+        }
+        self.fs().retain(new.ino);
+        st.fids.insert(fid, new);
+        Ok(())
+    }
+
+    /// Releases what a fid held. Returns the result of committing an xattr write.
+    fn release_fid(&self, f: Fid) -> Result<(), Errno> {
+        let mut res = Ok(());
+        if f.open.is_some() {
+            self.shared.quota.refund_open();
+        }
+        for o in &f.lock_owners {
+            self.shared.locks.release_owner(f.ino, o);
+        }
+        if let Some(XattrFid::Write {
+            name,
+            size,
+            flags,
+            buf,
+        }) = &f.xattr
+        {
+            res = if *size == 0 {
+                self.fs().removexattr(f.ino, name)
+            } else if buf.len() as u64 != *size {
+                Err(Errno::EINVAL)
+            } else {
+                self.fs().setxattr(f.ino, name, buf, *flags)
+            };
+        }
+        self.fs().release(f.ino);
+        res
+    }
+
+    fn guest_attr(&self, a: &Attr) -> Getattr {
+        let c = &self.shared.cfg;
+        Getattr {
+            valid: ga::ALL,
+            qid: qid_of(a),
+            mode: a.mode,
+            uid: c.uid_map.to_guest(a.uid),
+            gid: c.gid_map.to_guest(a.gid),
+            nlink: a.nlink,
+            rdev: a.rdev,
+            size: a.size,
+            blksize: a.blksize,
+            blocks: a.blocks,
+            atime_sec: a.atime.sec,
+            atime_nsec: a.atime.nsec.into(),
+            mtime_sec: a.mtime.sec,
+            mtime_nsec: a.mtime.nsec.into(),
+            ctime_sec: a.ctime.sec,
+            ctime_nsec: a.ctime.nsec.into(),
+            btime_sec: a.btime.sec,
+            btime_nsec: a.btime.nsec.into(),
+            gen: a.generation.into(),
+            data_version: a.version,
+        }
+    }
+
+    fn op(&self, tag: u16, msize: usize, msg: Tmsg<'_>) -> Result<Vec<u8>, Errno> {
+        let fs = self.fs();
+        let cfg = &self.shared.cfg;
+        let root = self.shared.root;
+        let iomax = msize.saturating_sub(RREAD_HEADER_LEN);
+        match msg {
+            Tmsg::Version { .. } | Tmsg::Flush { .. } => Err(Errno::EPROTO),
+            Tmsg::Auth { .. } => Err(Errno::EOPNOTSUPP),
+            Tmsg::Attach {
+                fid,
+                afid,
+                aname,
+                n_uname,
+                ..
+            } => {
+                if afid != NOFID {
+                    return Err(Errno::EINVAL);
+                }
+                let a = resolve_path(fs, root, root, aname)?;
+                if !a.is_dir() {
+                    return Err(Errno::ENOTDIR);
+                }
+                let uid = if n_uname == NONUNAME {
+                    cfg.uid_map.unmapped_host
+                } else {
+                    cfg.uid_map.to_host(n_uname)
+                };
+                self.insert_fid(
+                    fid,
+                    Fid {
+                        ino: a.ino,
+                        is_dir: true,
+                        uid,
+                        parent: None,
+                        open: None,
+                        xattr: None,
+                        lock_owners: Vec::new(),
+                    },
+                )?;
+                Ok(reply(tag, &Rmsg::Attach { qid: qid_of(&a) }))
+            }
+            Tmsg::Walk { fid, newfid, names } => self.walk(tag, fid, newfid, &names),
+            Tmsg::Clunk { fid } => {
+                let f = self.state.lock().fids.remove(&fid).ok_or(Errno::EBADF)?;
+                self.release_fid(f)?;
+                Ok(reply(tag, &Rmsg::Clunk))
+            }
+            Tmsg::Remove { fid } => {
+                let f = self.state.lock().fids.remove(&fid).ok_or(Errno::EBADF)?;
+                let parent = f.parent.clone();
+                let is_dir = f.is_dir;
+                let ino = f.ino;
+                let r = (|| {
+                    self.writable()?;
+                    let (p, name) = parent.ok_or(Errno::EBUSY)?;
+                    self.unlink(p, &name, is_dir, Some(ino))
+                })();
+                let c = self.release_fid(f);
+                r?;
+                c?;
+                Ok(reply(tag, &Rmsg::Remove))
+            }
+            Tmsg::Statfs { fid } => {
+                self.plain(fid)?;
+                let s = fs.statfs()?;
+                Ok(reply(
+                    tag,
+                    &Rmsg::Statfs(StatfsRepr {
+                        ty: s.fs_type,
+                        bsize: s.bsize,
+                        blocks: s.blocks,
+                        bfree: s.bfree,
+                        bavail: s.bavail,
+                        files: s.files,
+                        ffree: s.ffree,
+                        fsid: s.fsid,
+                        namelen: s.namelen,
+                    }),
+                ))
+            }
+            Tmsg::Lopen { fid, flags } => {
+                let i = self.plain(fid)?;
+                if i.open.is_some() {
+                    return Err(Errno::EBADF);
+                }
+                let a = fs.getattr(i.ino)?;
+                let acc = flags & O_ACCMODE;
+                let wants_write = acc == O_WRONLY || acc == O_RDWR || flags & O_TRUNC != 0;
+                if a.is_dir() && wants_write {
+                    return Err(Errno::EISDIR);
+                }
+                if a.is_symlink() {
+                    return Err(Errno::ELOOP);
+                }
+                if wants_write {
+                    self.writable()?;
+                }
+                self.shared.quota.charge_open()?;
+                let mut a = a;
+                if flags & O_TRUNC != 0 && a.is_file() && a.size > 0 {
+                    match fs.setattr(
+                        i.ino,
+                        &SetAttr {
+                            size: Some(0),
+                            mtime: Some(TimeSet::Now),
+                            ..Default::default()
+                        },
+                    ) {
+                        Ok(n) => {
+                            self.shared.quota.refund_bytes(a.size);
+                            a = n;
+                        }
+                        Err(e) => {
+                            self.shared.quota.refund_open();
+                            return Err(e);
+                        }
+                    }
+                }
+                let mut st = self.state.lock();
+                match st.fids.get_mut(&fid) {
+                    Some(f) if f.open.is_none() => f.open = Some(flags),
+                    _ => {
+                        self.shared.quota.refund_open();
+                        return Err(Errno::EBADF);
+                    }
+                }
+                Ok(reply(
+                    tag,
+                    &Rmsg::Lopen {
+                        qid: qid_of(&a),
+                        iounit: 0,
+                    },
+                ))
+            }
+            Tmsg::Lcreate {
+                fid,
+                name,
+                flags,
+                mode: m,
+                gid,
+            } => {
+                let i = self.dir_fid(fid)?;
+                if i.open.is_some() {
+                    return Err(Errno::EBADF);
+                }
+                check_name(name)?;
+                self.writable()?;
+                self.shared.quota.charge_file()?;
+                if let Err(e) = self.shared.quota.charge_open() {
+                    self.shared.quota.refund_file();
+                    return Err(e);
+                }
+                let new = NewInode {
+                    mode: mode::S_IFREG | (m & 0o7777),
+                    uid: i.uid,
+                    gid: cfg.gid_map.to_host(gid),
+                    rdev: 0,
+                };
+                let a = match fs.create(i.ino, name, &new) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.shared.quota.refund_file();
+                        self.shared.quota.refund_open();
+                        return Err(e);
+                    }
+                };
+                fs.retain(a.ino);
+                let old = {
+                    let mut st = self.state.lock();
+                    match st.fids.get_mut(&fid) {
+                        Some(f) => {
+                            let old = f.ino;
+                            f.ino = a.ino;
+                            f.is_dir = false;
+                            f.parent = Some((i.ino, name.to_vec()));
+                            f.open = Some(flags);
+                            Some(old)
+                        }
+                        None => None,
+                    }
+                };
+                match old {
+                    Some(o) => fs.release(o),
+                    None => {
+                        fs.release(a.ino);
+                        self.shared.quota.refund_open();
+                        return Err(Errno::EBADF);
+                    }
+                }
+                Ok(reply(
+                    tag,
+                    &Rmsg::Lcreate {
+                        qid: qid_of(&a),
+                        iounit: 0,
+                    },
+                ))
+            }
+            Tmsg::Symlink {
+                fid,
+                name,
+                target,
+                gid,
+            } => {
+                let i = self.dir_fid(fid)?;
+                check_name(name)?;
+                self.writable()?;
+                self.shared.quota.charge_file()?;
+                let a = fs
+                    .symlink(i.ino, name, target, i.uid, cfg.gid_map.to_host(gid))
+                    .inspect_err(|_| {
+                        self.shared.quota.refund_file();
+                    })?;
+                Ok(reply(tag, &Rmsg::Symlink { qid: qid_of(&a) }))
+            }
+            Tmsg::Mknod {
+                dfid,
+                name,
+                mode: m,
+                major,
+                minor,
+                gid,
+            } => {
+                let i = self.dir_fid(dfid)?;
+                check_name(name)?;
+                self.writable()?;
+                let t = m & mode::S_IFMT;
+                if !matches!(
+                    t,
+                    mode::S_IFCHR | mode::S_IFBLK | mode::S_IFIFO | mode::S_IFSOCK | mode::S_IFREG
+                ) {
+                    return Err(Errno::EINVAL);
+                }
+                self.shared.quota.charge_file()?;
+                let new = NewInode {
+                    mode: t | (m & 0o7777),
+                    uid: i.uid,
+                    gid: cfg.gid_map.to_host(gid),
+                    rdev: makedev(major, minor),
+                };
+                let a = fs
+                    .create(i.ino, name, &new)
+                    .inspect_err(|_| self.shared.quota.refund_file())?;
+                Ok(reply(tag, &Rmsg::Mknod { qid: qid_of(&a) }))
+            }
+            Tmsg::Mkdir {
+                dfid,
+                name,
+                mode: m,
+                gid,
+            } => {
+                let i = self.dir_fid(dfid)?;
+                check_name(name)?;
+                self.writable()?;
+                self.shared.quota.charge_file()?;
+                let new = NewInode {
+                    mode: mode::S_IFDIR | (m & 0o7777),
+                    uid: i.uid,
+                    gid: cfg.gid_map.to_host(gid),
+                    rdev: 0,
+                };
+                let a = fs
+                    .create(i.ino, name, &new)
+                    .inspect_err(|_| self.shared.quota.refund_file())?;
+                Ok(reply(tag, &Rmsg::Mkdir { qid: qid_of(&a) }))
+            }
+            Tmsg::Rename { fid, dfid, name } => {
+                self.plain(fid)?;
+                let d = self.dir_fid(dfid)?;
+                check_name(name)?;
+                self.writable()?;
+                let (p, old) = {
+                    let st = self.state.lock();
+                    st.fids
+                        .get(&fid)
+                        .and_then(|f| f.parent.clone())
+                        .ok_or(Errno::EBUSY)?
+                };
+                fs.rename(p, &old, d.ino, name)?;
+                if let Some(f) = self.state.lock().fids.get_mut(&fid) {
+                    f.parent = Some((d.ino, name.to_vec()));
+                }
+                Ok(reply(tag, &Rmsg::Rename))
+            }
+            Tmsg::Renameat {
+                olddirfid,
+                oldname,
+                newdirfid,
+                newname,
+            } => {
+                let o = self.dir_fid(olddirfid)?;
+                let n = self.dir_fid(newdirfid)?;
+                check_name(oldname)?;
+                check_name(newname)?;
+                self.writable()?;
+                fs.rename(o.ino, oldname, n.ino, newname)?;
+                Ok(reply(tag, &Rmsg::Renameat))
+            }
+            Tmsg::Unlinkat {
+                dirfid,
+                name,
+                flags,
+            } => {
+                let d = self.dir_fid(dirfid)?;
+                check_name(name)?;
+                self.writable()?;
+                self.unlink(d.ino, name, flags & AT_REMOVEDIR != 0, None)?;
+                Ok(reply(tag, &Rmsg::Unlinkat))
+            }
+            Tmsg::Link { dfid, fid, name } => {
+                let d = self.dir_fid(dfid)?;
+                let i = self.plain(fid)?;
+                check_name(name)?;
+                self.writable()?;
+                if i.is_dir {
+                    return Err(Errno::EPERM);
+                }
+                fs.link(i.ino, d.ino, name)?;
+                Ok(reply(tag, &Rmsg::Link))
+            }
+            Tmsg::Readlink { fid } => {
+                let i = self.plain(fid)?;
+                let t = fs.readlink(i.ino)?;
+                Ok(reply(tag, &Rmsg::Readlink { target: &t }))
+            }
+            Tmsg::Getattr { fid, .. } => {
+                let i = self.plain(fid)?;
+                let a = fs.getattr(i.ino)?;
+                Ok(reply(tag, &Rmsg::Getattr(self.guest_attr(&a))))
+            }
+            Tmsg::Setattr { fid, attr } => {
+                let i = self.plain(fid)?;
+                self.writable()?;
+                let v = attr.valid;
+                let time = |set: u32, sec, nsec| {
+                    if v & set != 0 {
+                        TimeSet::At(ts(sec, nsec))
+                    } else {
+                        TimeSet::Now
+                    }
+                };
+                let set = SetAttr {
+                    mode: (v & sa::MODE != 0).then_some(attr.mode & 0o7777),
+                    uid: (v & sa::UID != 0).then(|| cfg.uid_map.to_host(attr.uid)),
+                    gid: (v & sa::GID != 0).then(|| cfg.gid_map.to_host(attr.gid)),
+                    size: (v & sa::SIZE != 0).then_some(attr.size),
+                    atime: (v & sa::ATIME != 0)
+                        .then(|| time(sa::ATIME_SET, attr.atime_sec, attr.atime_nsec)),
+                    mtime: (v & sa::MTIME != 0)
+                        .then(|| time(sa::MTIME_SET, attr.mtime_sec, attr.mtime_nsec)),
+                    ctime: v & sa::CTIME != 0,
+                };
+                let mut charged = 0;
+                if let Some(size) = set.size {
+                    let cur = fs.getattr(i.ino)?;
+                    if cur.is_dir() {
+                        return Err(Errno::EISDIR);
+                    }
+                    if size > cur.size {
+                        charged = size - cur.size;
+                        self.shared.quota.charge_bytes(charged)?;
+                    } else {
+                        self.shared.quota.refund_bytes(cur.size - size);
+                    }
+                }
+                fs.setattr(i.ino, &set)
+                    .inspect_err(|_| self.shared.quota.refund_bytes(charged))?;
+                Ok(reply(tag, &Rmsg::Setattr))
+            }
+            Tmsg::Read { fid, offset, count } => {
+                let i = self.info(fid)?;
+                let n = (count as usize).min(iomax);
+                if i.xattr {
+                    let st = self.state.lock();
+                    let Some(Fid {
+                        xattr: Some(XattrFid::Read(data)),
+                        ..
+                    }) = st.fids.get(&fid)
+                    else {
+                        return Err(Errno::EBADF);
+                    };
+                    let off = usize::try_from(offset).unwrap_or(usize::MAX);
+                    let src = data.get(off..).unwrap_or(&[]);
+                    return Ok(reply(
+                        tag,
+                        &Rmsg::Read {
+                            data: src.get(..n.min(src.len())).unwrap_or(&[]),
+                        },
+                    ));
+                }
+                match i.open {
+                    Some(fl) if fl & O_ACCMODE != O_WRONLY => {}
+                    _ => return Err(Errno::EBADF),
+                }
+                let mut out = vec![0u8; RREAD_HEADER_LEN + n];
+                let got = fs
+                    .read(
+                        i.ino,
+                        offset,
+                        out.get_mut(RREAD_HEADER_LEN..).unwrap_or(&mut []),
+                    )?
+                    .min(n);
+                out.truncate(RREAD_HEADER_LEN + got);
+                let size = out.len() as u32;
+                out[0..4].copy_from_slice(&size.to_le_bytes());
+                out[4] = crate::wire::ty::RREAD;
+                out[5..7].copy_from_slice(&tag.to_le_bytes());
+                out[7..11].copy_from_slice(&(got as u32).to_le_bytes());
+                Ok(out)
+            }
+            Tmsg::Write { fid, offset, data } => {
+                let i = self.info(fid)?;
+                if i.xattr {
+                    let mut st = self.state.lock();
+                    let Some(Fid {
+                        xattr: Some(XattrFid::Write { size, buf, .. }),
+                        ..
+                    }) = st.fids.get_mut(&fid)
+                    else {
+                        return Err(Errno::EBADF);
+                    };
+                    if offset != buf.len() as u64 || (buf.len() + data.len()) as u64 > *size {
+                        return Err(Errno::EINVAL);
+                    }
+                    buf.extend_from_slice(data);
+                    return Ok(reply(
+                        tag,
+                        &Rmsg::Write {
+                            count: data.len() as u32,
+                        },
+                    ));
+                }
+                let fl = match i.open {
+                    Some(fl) if fl & O_ACCMODE == O_WRONLY || fl & O_ACCMODE == O_RDWR => fl,
+                    _ => return Err(Errno::EBADF),
+                };
+                self.writable()?;
+                let cur = fs.getattr(i.ino)?;
+                let off = if fl & O_APPEND != 0 { cur.size } else { offset };
+                let end = off.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
+                let grow = end.saturating_sub(cur.size);
+                self.shared.quota.charge_bytes(grow)?;
+                let n = fs
+                    .write(i.ino, off, data)
+                    .inspect_err(|_| self.shared.quota.refund_bytes(grow))?;
+                Ok(reply(
+                    tag,
+                    &Rmsg::Write {
+                        count: n.min(data.len()) as u32,
+                    },
+                ))
+            }
+            Tmsg::Readdir { fid, offset, count } => {
+                let i = self.plain(fid)?;
+                if i.open.is_none() {
+                    return Err(Errno::EBADF);
+                }
+                if !i.is_dir {
+                    return Err(Errno::ENOTDIR);
+                }
+                let limit = (count as usize).min(iomax);
+                let mut ents: Vec<(Ino, u8, Vec<u8>, u64)> = Vec::new();
+                let mut used = 0usize;
+                let mut any = false;
+                fs.readdir(i.ino, offset, &mut |e| {
+                    any = true;
+                    let len = DirEntryRepr {
+                        qid: Qid::default(),
+                        offset: 0,
+                        ty: 0,
+                        name: e.name,
+                    }
+                    .buffer_len();
+                    if used + len > limit || e.name.len() > 255 {
+                        return false;
+                    }
+                    used += len;
+                    ents.push((e.ino, e.kind, e.name.to_vec(), e.next_cookie));
+                    true
+                })?;
+                if ents.is_empty() && any {
+                    return Err(Errno::EINVAL);
+                }
+                let mut out = Vec::with_capacity(RREAD_HEADER_LEN + used);
+                out.extend_from_slice(&[0; RREAD_HEADER_LEN]);
+                for (ino, kind, name, cookie) in &ents {
+                    // At the export root, ".." is the root itself (confinement).
+                    let ino = if i.ino == root && name == b".." {
+                        root
+                    } else {
+                        *ino
+                    };
+                    let qid = match fs.getattr(ino) {
+                        Ok(a) => qid_of(&a),
+                        Err(_) => Qid {
+                            ty: if *kind == crate::fs::dt::DIR {
+                                qid_type::DIR
+                            } else {
+                                0
+                            },
+                            version: 0,
+                            path: ino,
+                        },
+                    };
+                    DirEntryRepr {
+                        qid,
+                        offset: *cookie,
+                        ty: *kind,
+                        name,
+                    }
+                    .emit(&mut out)
+                    .map_err(|_| Errno::EIO)?;
+                }
+                let size = out.len() as u32;
+                out[0..4].copy_from_slice(&size.to_le_bytes());
+                out[4] = crate::wire::ty::RREADDIR;
+                out[5..7].copy_from_slice(&tag.to_le_bytes());
+                out[7..11]
+                    .copy_from_slice(&((size as usize - RREAD_HEADER_LEN) as u32).to_le_bytes());
+                Ok(out)
+            }
+            Tmsg::Fsync { fid, datasync } => {
+                let i = self.plain(fid)?;
+                fs.fsync(i.ino, datasync != 0)?;
+                Ok(reply(tag, &Rmsg::Fsync))
+            }
+            Tmsg::Lock {
+                fid,
+                flags: _,
+                lock,
+            } => {
+                let i = self.plain(fid)?;
+                let kind = match lock.ty {
+                    lk::RDLCK => Some(LockKind::Read),
+                    lk::WRLCK => Some(LockKind::Write),
+                    lk::UNLCK => None,
+                    _ => return Err(Errno::EINVAL),
+                };
+                let (start, end) = lock_range(lock.start, lock.length)?;
+                let owner = LockOwner {
+                    conn: self.id,
+                    proc_id: lock.proc_id,
+                    client_id: lock.client_id.to_vec(),
+                };
+                if kind.is_some() {
+                    let mut st = self.state.lock();
+                    let f = st.fids.get_mut(&fid).ok_or(Errno::EBADF)?;
+                    if !f.lock_owners.contains(&owner) {
+                        if f.lock_owners.len() >= MAX_LOCK_OWNERS_PER_FID {
+                            return Err(Errno::ENOMEM);
+                        }
+                        f.lock_owners.push(owner.clone());
+                    }
+                }
+                let ok = self.shared.locks.set(i.ino, &owner, kind, start, end)?;
+                let status = if ok {
+                    lk::STATUS_SUCCESS
+                } else {
+                    lk::STATUS_BLOCKED
+                };
+                Ok(reply(tag, &Rmsg::Lock { status }))
+            }
+            Tmsg::Getlock { fid, lock } => {
+                let i = self.plain(fid)?;
+                let kind = match lock.ty {
+                    lk::RDLCK => LockKind::Read,
+                    lk::WRLCK => LockKind::Write,
+                    _ => return Err(Errno::EINVAL),
+                };
+                let (start, end) = lock_range(lock.start, lock.length)?;
+                let owner = LockOwner {
+                    conn: self.id,
+                    proc_id: lock.proc_id,
+                    client_id: lock.client_id.to_vec(),
+                };
+                match self.shared.locks.conflict(i.ino, &owner, kind, start, end) {
+                    Some(h) => {
+                        let length = if h.end == u64::MAX {
+                            0
+                        } else {
+                            h.end - h.start + 1
+                        };
+                        let ty = if h.kind == LockKind::Write {
+                            lk::WRLCK
+                        } else {
+                            lk::RDLCK
+                        };
+                        Ok(reply(
+                            tag,
+                            &Rmsg::Getlock {
+                                lock: LockRepr {
+                                    ty,
+                                    start: h.start,
+                                    length,
+                                    proc_id: h.owner.proc_id,
+                                    client_id: &h.owner.client_id,
+                                },
+                            },
+                        ))
+                    }
+                    None => Ok(reply(
+                        tag,
+                        &Rmsg::Getlock {
+                            lock: LockRepr {
+                                ty: lk::UNLCK,
+                                ..lock
+                            },
+                        },
+                    )),
+                }
+            }
+            Tmsg::Xattrwalk { fid, newfid, name } => {
+                let i = self.plain(fid)?;
+                let data = if name.is_empty() {
+                    fs.listxattr(i.ino)?
+                } else {
+                    fs.getxattr(i.ino, name)?
+                };
+                if data.len() as u64 > XATTR_SIZE_MAX {
+                    return Err(Errno::E2BIG);
+                }
+                let size = data.len() as u64;
+                let new = Fid {
+                    ino: i.ino,
+                    is_dir: i.is_dir,
+                    uid: i.uid,
+                    parent: None,
+                    open: None,
+                    xattr: Some(XattrFid::Read(Arc::new(data))),
+                    lock_owners: Vec::new(),
+                };
+                if newfid == fid {
+                    return Err(Errno::EBADF);
+                }
+                self.insert_fid(newfid, new)?;
+                Ok(reply(tag, &Rmsg::Xattrwalk { size }))
+            }
+            Tmsg::Xattrcreate {
+                fid,
+                name,
+                size,
+                flags,
+            } => {
+                let i = self.plain(fid)?;
+                self.writable()?;
+                if name.is_empty() || name.len() > 255 {
+                    return Err(Errno::EINVAL);
+                }
+                if size > XATTR_SIZE_MAX {
+                    return Err(Errno::E2BIG);
+                }
+                if i.open.is_some() {
+                    return Err(Errno::EBADF);
+                }
+                let mut st = self.state.lock();
+                let f = st.fids.get_mut(&fid).ok_or(Errno::EBADF)?;
+                f.xattr = Some(XattrFid::Write {
+                    name: name.to_vec(),
+                    size,
+                    flags,
+                    buf: Vec::new(),
+                });
+                Ok(reply(tag, &Rmsg::Xattrcreate))
+            }
+        }
+    }
+
+    fn walk(&self, tag: u16, fid: u32, newfid: u32, names: &[&[u8]]) -> Result<Vec<u8>, Errno> {
+        let fs = self.fs();
+        let root = self.shared.root;
+        let (start, parent) = {
+            let st = self.state.lock();
+            let f = st.fids.get(&fid).ok_or(Errno::EBADF)?;
+            if f.xattr.is_some() {
+                return Err(Errno::EBADF);
+            }
+            if newfid != fid && st.fids.contains_key(&newfid) {
+                return Err(Errno::EBADF);
+            }
+            (
+                FidInfo {
+                    ino: f.ino,
+                    is_dir: f.is_dir,
+                    uid: f.uid,
+                    open: f.open,
+                    xattr: false,
+                },
+                f.parent.clone(),
+            )
+        };
+        if names.len() > MAX_WELEM {
+            return Err(Errno::E2BIG);
+        }
+        let mut qids = Vec::with_capacity(names.len());
+        let mut cur = start.ino;
+        let mut cur_dir = start.is_dir;
+        let mut parent = parent;
+        for (k, name) in names.iter().enumerate() {
+            let step = (|| {
+                if !cur_dir {
+                    return Err(Errno::ENOTDIR);
+                }
+                if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+                    return Err(Errno::EINVAL);
+                }
+                if name.len() > 255 {
+                    return Err(Errno::ENAMETOOLONG);
+                }
+                if *name == b"." {
+                    return fs.getattr(cur);
+                }
+                if *name == b".." && cur == root {
+                    return fs.getattr(root);
+                }
+                fs.lookup(cur, name)
+            })();
+            match step {
+                Ok(a) => {
+                    qids.push(qid_of(&a));
+                    parent = if *name == b"." || *name == b".." {
+                        None
+                    } else {
+                        Some((cur, name.to_vec()))
+                    };
+                    cur = a.ino;
+                    cur_dir = a.is_dir();
+                }
+                Err(e) if k == 0 => return Err(e),
+                Err(_) => return Ok(reply(tag, &Rmsg::Walk { qids })),
+            }
+        }
+        let new = Fid {
+            ino: cur,
+            is_dir: cur_dir,
+            uid: start.uid,
+            parent,
+            open: None,
+            xattr: None,
+            lock_owners: Vec::new(),
+        };
+        if newfid == fid {
+            let old = {
+                let mut st = self.state.lock();
+                let f = st.fids.get_mut(&fid).ok_or(Errno::EBADF)?;
+                if f.open.is_some() {
+                    return Err(Errno::EBADF);
+                }
+                fs.retain(cur);
+                core::mem::replace(f, new)
+            };
+            let _ = self.release_fid(old);
+        } else {
+            self.insert_fid(newfid, new)?;
+        }
+        Ok(reply(tag, &Rmsg::Walk { qids }))
+    }
+
+    fn unlink(&self, dir: Ino, name: &[u8], rmdir: bool, _ino: Option<Ino>) -> Result<(), Errno> {
+        let fs = self.fs();
+        let target = fs.lookup(dir, name)?;
+        fs.unlink(dir, name, rmdir)?;
+        if target.is_dir() || target.nlink <= 1 {
+            self.shared.quota.refund_file();
+            if target.is_file() {
+                self.shared.quota.refund_bytes(target.size);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F: Filesystem> Drop for Connection<F> {
+    fn drop(&mut self) {
+        self.clunk_all();
+    }
+}
