@@ -5,8 +5,10 @@
 #                            Rebuilt only when the packages or this script change.
 #   $W/run/dom0-run.cpio     small, rebuilt every run: dom0 /init, the scenario scripts, the
 #                            pvfs kernel ELF, pvfs-stubdom.cfg, guest configs and guest scripts.
-#   $W/run/dom0.cpio         base + run, what run.sh hands to Linux (the initramfs loader
+#   $W/run/dom0.cpio         base [+ guestkernel] + run, what run.sh hands to Linux (the initramfs loader
 #                            unpacks concatenated archives in order; later files win).
+#   $W/cache/dom0-guestkernel.cpio  the Linux kernel ELF for PV guests (66 MiB), included
+#                            unless XE2E_LINUX_GUEST=0 (run.sh sets it from the scenarios).
 # usage: ci/xen/build-initrds.sh [kernel-elf]
 #   kernel-elf defaults to target/x86_64-unknown-none/release/pvfs-kernel; when it does not
 #   exist the dom0 initramfs has no /usr/lib/pvfs/pvfs-kernel (scenarios that need it fail).
@@ -128,9 +130,27 @@ else
   mkdir -p "$S/etc/xen" "$S/var/lib" "$S/var/log" "$S/usr/lib/pvfs" "$S/domu"
   cp -a "$R/etc/xen/." "$S/etc/xen/"
   ln -s /run "$S/var/run"
-  cp "$R/boot/vmlinuz-$KVER" "$S/domu/vmlinuz"
   cp "$W/cache/domu-base.cpio" "$S/domu/base.cpio"
   pack "$S" "$W/cache/dom0-base.cpio"
+
+  # The Linux kernel as a plain ELF, for dom0 (Xen would spend ~3 s under TCG un-xz-ing the
+  # bzImage) and for PV guests (libxenguest would spend ~6 s on every xl create). The guest
+  # copy is a separate archive, added only for scenarios that declare "# xe2e-needs: linux-guest".
+  python3 - "$R/boot/vmlinuz-$KVER" "$W/cache/vmlinux.xz" <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read()
+i = d.find(b'\xfd7zXZ\x00')
+if i < 0:
+    sys.exit('no xz payload in ' + sys.argv[1])
+open(sys.argv[2], 'wb').write(d[i:])
+PY
+  xz -dc --single-stream "$W/cache/vmlinux.xz" > "$W/cache/vmlinux"
+  rm "$W/cache/vmlinux.xz"
+  [ "$(head -c 4 "$W/cache/vmlinux" | od -An -c | tr -d ' ')" = '177ELF' ] || die "extracted vmlinux is not an ELF"
+  S=$W/cache/stage-guestkernel; rm -rf "$S"; mkdir -p "$S/domu"
+  cp "$W/cache/vmlinux" "$S/domu/vmlinux"
+  pack "$S" "$W/cache/dom0-guestkernel.cpio"
+  rm -rf "$S"
   echo "$base_key" > "$W/cache/base.stamp"
   say "built dom0 base initramfs ($(du -m "$W/cache/dom0-base.cpio" | cut -f1) MiB) in $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1-$2}') s"
 fi
@@ -155,5 +175,7 @@ install -m 755 "$XEN_DIR/domu/init" "$G/init"
 install -m 755 "$XEN_DIR"/domu/guest-*.sh "$G/guest/"
 pack "$G" "$S/domu/guest.cpio"
 pack "$S" "$W/run/dom0-run.cpio"
-cat "$W/cache/dom0-base.cpio" "$W/run/dom0-run.cpio" > "$W/run/dom0.cpio.tmp"
+parts=("$W/cache/dom0-base.cpio")
+[ "${XE2E_LINUX_GUEST:-1}" = 1 ] && parts+=("$W/cache/dom0-guestkernel.cpio")
+cat "${parts[@]}" "$W/run/dom0-run.cpio" > "$W/run/dom0.cpio.tmp"
 mv "$W/run/dom0.cpio.tmp" "$W/run/dom0.cpio"

@@ -34,6 +34,12 @@ done
 
 t0=$(date +%s.%N)
 "$XEN_DIR/fetch.sh" || exit 4
+# the guest kernel costs dom0 ~3 s of boot time: include it only when a scenario needs it
+XE2E_LINUX_GUEST=0
+for s in ${SCEN//+/ }; do
+  grep -q '^# xe2e-needs:.*linux-guest' "$XEN_DIR/scenarios/$s.sh" && XE2E_LINUX_GUEST=1
+done
+export XE2E_LINUX_GUEST
 "$XEN_DIR/build-initrds.sh" "$ELF" || exit 4
 say "prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 
@@ -45,7 +51,7 @@ DOM0_ARGS="console=hvc0 earlyprintk=xen loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$
 QEMU=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-rdtscp -m 3072 -smp 2
       -display none -monitor none -no-reboot
       -kernel "$W/xen.elf" -append "$XEN_ARGS"
-      -initrd "$W/vmlinuz $DOM0_ARGS,$W/run/dom0.cpio")
+      -initrd "$W/cache/vmlinux $DOM0_ARGS,$W/run/dom0.cpio")
 
 if [ $SHELL_MODE = 1 ]; then
   exec "${QEMU[@]}" -serial mon:stdio

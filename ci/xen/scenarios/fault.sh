@@ -26,9 +26,14 @@ fi
 
 info "report:"
 xl dmesg | grep -F "(d$domid)" | tail -30
-for want in "EXCEPTION #UD" "vector 6" "rip=0x" "error code" "stack:" "fatal exception"; do
-  check "report:$want" "no '$want' from (d$domid) in xl dmesg" dmesg_has "$domid" "$want"
-done
+# the report format is kernel/src/fatal.rs's
+check report-exception "no exception line from (d$domid) in xl dmesg" \
+  dmesg_has "$domid" "pvfs: EXCEPTION #UD invalid opcode (vector 6)"
+check report-registers "no rip/error code line from (d$domid)" dmesg_has "$domid" "rip=0x"
+check report-error-code "no error code from (d$domid)" dmesg_has "$domid" "error code=0x"
+check report-stack "no stack trace from (d$domid)" dmesg_has "$domid" "stack:"
+check report-crash "no crash notice from (d$domid)" \
+  dmesg_has "$domid" "pvfs: fatal exception, shutting down (crash)"
 if xenstore-read "/local/domain/$domid/data/pvfs/status" 2>/dev/null | grep -qx ready; then
   info "note: status was 'ready' before the fault"
 fi
