@@ -25,7 +25,7 @@ else
 fi
 
 info "report:"
-xl dmesg | grep -F "(d$domid)" | tail -30
+xl dmesg | grep -F "(d$domid)" | tail -30 | sed "s/^/xl dmesg: /"
 # the report format is kernel/src/fatal.rs's
 check report-exception "no exception line from (d$domid) in xl dmesg" \
   dmesg_has "$domid" "pvfs: EXCEPTION #UD invalid opcode (vector 6)"
