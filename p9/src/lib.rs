@@ -6,13 +6,18 @@
 //! - [`server`]: [`server::Server`] (one export) and [`server::Connection`] (one client).
 //! - [`policy`]: uid/gid maps, quota, lock table.
 //! - [`memfs`]: an in-memory filesystem.
+//! - `host` (feature `std`): TCP / unix-socket transport with a worker pool.
 //!
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(all(feature = "std", not(test)))]
+extern crate std;
 
 pub mod fs;
+#[cfg(feature = "std")]
+pub mod host;
 pub mod memfs;
 pub mod policy;
 pub mod server;

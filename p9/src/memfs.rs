@@ -633,6 +633,7 @@ impl Filesystem for MemFs {
         let n = g.node(ino)?;
         match (&n.data, rmdir) {
             (Data::Dir(d), true) if !d.entries.is_empty() => return Err(Errno::ENOTEMPTY),
+            (Data::Dir(_), true) => {}
             (Data::Dir(_), false) => return Err(Errno::EISDIR),
             (_, true) => return Err(Errno::ENOTDIR),
             _ => {}
@@ -663,6 +664,7 @@ impl Filesystem for MemFs {
             let t = g.node(target)?;
             match (&t.data, src_dir) {
                 (Data::Dir(d), true) if !d.entries.is_empty() => return Err(Errno::ENOTEMPTY),
+                (Data::Dir(_), true) => {}
                 (Data::Dir(_), false) => return Err(Errno::EISDIR),
                 (_, true) => return Err(Errno::ENOTDIR),
                 _ => {}

@@ -1,1 +1,2 @@
 //! Shared helpers for pvfs's acceptance tests.
+pub mod p9client;
