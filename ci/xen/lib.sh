@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared settings for the host-side test-bed scripts (sourced, not executed).
 # Everything the bed downloads or builds lives under $W (default: <repo>/target/xen-testbed).
 XEN_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -21,7 +21,7 @@ set -euo pipefail
 
 SHELL_MODE=0
 if [ "${1:-}" = --shell ]; then SHELL_MODE=1; shift; fi
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '5,11p' "$0" >&2; exit 4; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '2,/^set -euo/{/^#/p}' "$0" >&2; exit 4; }
 SCEN=$1
 ELF=${2:-$REPO/target/x86_64-unknown-none/release/pvfs-kernel}
 [[ $SCEN =~ ^[a-z0-9-]+(\+[a-z0-9-]+)*$ ]] || { say "bad scenario list '$SCEN'"; exit 4; }
@@ -48,6 +48,7 @@ DOM0_ARGS="console=hvc0 earlyprintk=xen loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$
 [ $SHELL_MODE = 1 ] && DOM0_ARGS+=" xe2e.shell"
 # -rdtscp: TCG's nested SVM reports RDTSCP as RDTSC and Xen injects #GP (README: pitfalls).
 # QEMU splits -initrd on commas: the first "module" is dom0's kernel with its command line.
+# shellcheck disable=SC2054 # the commas belong to -cpu and -initrd values
 QEMU=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-rdtscp -m 3072 -smp 2
       -display none -monitor none -no-reboot
       -kernel "$W/xen.elf" -append "$XEN_ARGS"

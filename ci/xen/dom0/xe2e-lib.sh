@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2034
 # Helpers for the scenario scripts (sourced by /xe2e/scenarios/*.sh inside dom0).
 # Lines printed for the harness (ci/xen/run.sh) all start with "XE2E ":
 #   XE2E STEP <scenario>/<step> <seconds>s <what happened>
