@@ -12,5 +12,6 @@
 extern crate alloc;
 
 pub mod byte_ring;
+pub mod shared_ring;
 pub mod shmem;
 pub mod xenstore;
