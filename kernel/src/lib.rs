@@ -3,7 +3,10 @@
 //! the `hvm_start_info` reader, memory-map carving and heap bookkeeping.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod cmdline;
+pub mod frames;
 pub mod heapstats;
 pub mod memmap;
 pub mod startinfo;

@@ -5,6 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use pvfs_kernel::cmdline::{self, Fault, LogLevel, Options};
+use pvfs_kernel::frames::FrameAllocator;
 use pvfs_kernel::memmap::{self, Range};
 use pvfs_kernel::startinfo::{self, MemType, PhysRead, StartInfo};
 
@@ -170,13 +171,29 @@ impl core::fmt::Display for SetupError {
 }
 
 fn init_xen(si: &StartInfo) -> Result<Platform, SetupError> {
-    // shared_info goes into a window of frames that no RAM backs, so no RAM page is lost.
-    let window = memmap::unbacked_window(&si.memmap, 16 << 20, 16 << 20, 0xF000_0000)
+    // Xen frames (shared_info, grant-table frames, foreign mappings) go into a window of
+    // frames that no RAM backs, so no RAM page is lost. 1 GiB holds 262k mappings, the
+    // maptrack limit; fall back to smaller windows on a crowded memory map.
+    let window = [1u64 << 30, 256 << 20, 16 << 20]
+        .iter()
+        .find_map(|&size| memmap::unbacked_window(&si.memmap, size, 16 << 20, 0xF000_0000))
         .ok_or_else(|| SetupError("no unbacked guest-physical window below 3.75 GiB".into()))?;
-    log::debug!("xen frame window at {:#x}-{:#x}", window.start, window.end);
-    xen::events::init(window.start >> 12)
+    log::info!(
+        "xen frame window at {:#x}-{:#x} ({} MiB)",
+        window.start,
+        window.end,
+        window.len() >> 20
+    );
+    let mut frames = FrameAllocator::new(window.start >> 12, window.end >> 12);
+    let si_pfn = frames
+        .alloc_contiguous(1)
+        .ok_or_else(|| SetupError("frame window is empty".into()))?;
+    xen::events::init(si_pfn)
         .map_err(|e| SetupError(format!("shared_info/upcall setup: {e:?}")))?;
     arch::enable_interrupts();
+    let gs = xen::gnttab::init(frames, 32)
+        .map_err(|e| SetupError(format!("grant table setup: {e:?}")))?;
+    log::info!("grant table: {} entries", gs.capacity);
 
     let con_pfn = xen::hvm_get_param(xen::HvmParam::ConsolePfn);
     let con_port = xen::hvm_get_param(xen::HvmParam::ConsoleEvtchn);
@@ -210,7 +227,48 @@ fn init_xen(si: &StartInfo) -> Result<Platform, SetupError> {
     Ok(Platform { domid, name })
 }
 
+/// Exercises the grant table once at boot: grant a page, copy through Xen, end access.
+fn grant_selfcheck() -> Result<(), String> {
+    let mut page = alloc::vec![0u8; 8192];
+    // A 4 KiB-aligned page inside the 8 KiB buffer (identity-mapped: address = frame << 12).
+    let base = page.as_ptr() as u64;
+    let aligned = (base + 4095) & !4095;
+    let off = (aligned - base) as usize;
+    let src = page.get_mut(off..off + 4096).ok_or("page slice")?;
+    src[..5].copy_from_slice(b"grant");
+    let mut dst = alloc::vec![0u8; 8192];
+    let dbase = dst.as_ptr() as u64;
+    let daligned = (dbase + 4095) & !4095;
+    let r = xen::gnttab::grant(0, aligned >> 12, true).map_err(|e| format!("grant: {e:?}"))?;
+    xen::gnttab::copy(
+        xen::gnttab::CopyPtr::Local {
+            pfn: aligned >> 12,
+            offset: 0,
+        },
+        xen::gnttab::CopyPtr::Local {
+            pfn: daligned >> 12,
+            offset: 16,
+        },
+        5,
+    )
+    .map_err(|e| format!("grant copy: {e:?}"))?;
+    let doff = (daligned - dbase) as usize + 16;
+    if dst.get(doff..doff + 5) != Some(b"grant".as_slice()) {
+        return Err("grant copy did not copy".into());
+    }
+    xen::gnttab::end_access(r).map_err(|e| format!("end access: {e:?}"))?;
+    if xen::gnttab::stats().granted != 0 {
+        return Err(format!("grant leak: {:?}", xen::gnttab::stats()));
+    }
+    drop(page);
+    Ok(())
+}
+
 fn serve(p: Platform) -> ! {
+    match grant_selfcheck() {
+        Ok(()) => log::info!("grant self-check ok"),
+        Err(e) => log::error!("grant self-check failed: {e}"),
+    }
     let base = format!("/local/domain/{}/data/pvfs", p.domid);
     let status = format!("{base}/status");
     if let Err(e) = publish_status(&base) {

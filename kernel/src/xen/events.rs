@@ -97,3 +97,119 @@ pub fn wait(port: Option<u32>) {
 pub fn upcall_count() -> u64 {
     UPCALLS.load(Ordering::Relaxed)
 }
+
+#[repr(C)]
+struct AllocUnbound {
+    dom: u16,
+    remote_dom: u16,
+    port: u32,
+}
+
+#[repr(C)]
+struct BindInterdomain {
+    remote_dom: u16,
+    _pad: u16,
+    remote_port: u32,
+    local_port: u32,
+}
+
+const EVTCHNOP_BIND_INTERDOMAIN: u64 = 0;
+const EVTCHNOP_CLOSE: u64 = 3;
+const EVTCHNOP_ALLOC_UNBOUND: u64 = 6;
+
+fn evtchn_op(cmd: u64, arg: u64) -> Result<(), XenError> {
+    // SAFETY: callers pass a pointer to the struct that `cmd` expects, which they own.
+    let rc = unsafe { super::hypercall3(super::nr::EVENT_CHANNEL_OP, cmd, arg, 0) };
+    if rc < 0 {
+        Err(XenError(rc))
+    } else {
+        Ok(())
+    }
+}
+
+/// EVTCHNOP_alloc_unbound: a new port that `remote` may bind to.
+pub fn alloc_unbound(remote: u16) -> Result<u32, XenError> {
+    let mut a = AllocUnbound {
+        dom: super::DOMID_SELF,
+        remote_dom: remote,
+        port: 0,
+    };
+    evtchn_op(EVTCHNOP_ALLOC_UNBOUND, core::ptr::addr_of_mut!(a) as u64)?;
+    let _ = super::evtchn_unmask(a.port);
+    Ok(a.port)
+}
+
+/// EVTCHNOP_bind_interdomain: connects to `remote_port` of domain `remote`; returns our port.
+pub fn bind_interdomain(remote: u16, remote_port: u32) -> Result<u32, XenError> {
+    let mut a = BindInterdomain {
+        remote_dom: remote,
+        _pad: 0,
+        remote_port,
+        local_port: 0,
+    };
+    evtchn_op(EVTCHNOP_BIND_INTERDOMAIN, core::ptr::addr_of_mut!(a) as u64)?;
+    let _ = super::evtchn_unmask(a.local_port);
+    Ok(a.local_port)
+}
+
+/// EVTCHNOP_close; also forgets the port's handler and wake flag.
+pub fn close(port: u32) -> Result<(), XenError> {
+    unregister(port);
+    let _ = take(port);
+    let mut p = port;
+    evtchn_op(EVTCHNOP_CLOSE, core::ptr::addr_of_mut!(p) as u64)
+}
+
+/// Masks `port` (no upcalls for it until [`unmask`]).
+pub fn mask(port: u32) {
+    let base = SHARED.load(Ordering::Acquire);
+    let i = port as usize / 64;
+    if base == 0 || i >= 64 {
+        return;
+    }
+    word(base, MASK_OFF + i * 8).fetch_or(1 << (port % 64), Ordering::AcqRel);
+}
+
+/// Unmasks `port`; an event that arrived while masked is delivered.
+pub fn unmask(port: u32) -> Result<(), XenError> {
+    super::evtchn_unmask(port)
+}
+
+/// Signals the other end of `port`.
+pub fn notify(port: u32) -> Result<(), XenError> {
+    super::evtchn_send(port)
+}
+
+/// A handler run (outside interrupt context) when its port fires.
+pub type Handler = fn(port: u32);
+
+static HANDLERS: spin::Mutex<heapless::Vec<(u32, Handler), 256>> =
+    spin::Mutex::new(heapless::Vec::new());
+
+/// Registers `h` for `port`, replacing any earlier handler. False if the table is full.
+pub fn register(port: u32, h: Handler) -> bool {
+    let mut t = HANDLERS.lock();
+    if let Some(slot) = t.iter_mut().find(|(p, _)| *p == port) {
+        slot.1 = h;
+        return true;
+    }
+    t.push((port, h)).is_ok()
+}
+
+/// Removes the handler of `port`.
+pub fn unregister(port: u32) {
+    HANDLERS.lock().retain(|(p, _)| *p != port);
+}
+
+/// Runs the handlers of every port that fired; returns how many ran.
+pub fn dispatch() -> usize {
+    let table: heapless::Vec<(u32, Handler), 256> = HANDLERS.lock().clone();
+    let mut ran = 0;
+    for (port, h) in table {
+        if take(port) {
+            h(port);
+            ran += 1;
+        }
+    }
+    ran
+}

@@ -4,6 +4,7 @@
 
 pub mod console;
 pub mod events;
+pub mod gnttab;
 pub mod shmem;
 pub mod store;
 
@@ -18,8 +19,9 @@ pub fn present() -> bool {
     PRESENT.load(Ordering::Acquire)
 }
 
-mod nr {
+pub(crate) mod nr {
     pub const MEMORY_OP: usize = 12;
+    pub const GRANT_TABLE_OP: usize = 20;
     pub const SCHED_OP: usize = 29;
     pub const EVENT_CHANNEL_OP: usize = 32;
     pub const HVM_OP: usize = 34;
@@ -46,7 +48,7 @@ fn check(rc: i64) -> Result<u64, XenError> {
 /// # Safety
 /// The arguments must be what hypercall `nr` expects; pointer arguments must point to live,
 /// correctly laid out structures that Xen may read and write.
-unsafe fn hypercall3(nr: usize, a1: u64, a2: u64, a3: u64) -> i64 {
+pub(crate) unsafe fn hypercall3(nr: usize, a1: u64, a2: u64, a3: u64) -> i64 {
     let entry = core::ptr::addr_of!(__hypercall_page) as u64 + (nr as u64) * 32;
     let ret: i64;
     // SAFETY: the hypercall page was filled by Xen (see `init`); each 32-byte slot is a stub
@@ -161,7 +163,7 @@ struct XenHvmParam {
     value: u64,
 }
 
-const DOMID_SELF: u16 = 0x7FF0;
+pub(crate) const DOMID_SELF: u16 = 0x7FF0;
 
 /// HVMOP_get_param.
 pub fn hvm_get_param(p: HvmParam) -> Result<u64, XenError> {

@@ -1,0 +1,466 @@
+//! Grant tables, version 1 (`grant_table.h`).
+//!
+//! - **Granting our pages** to another domain: entries live in grant frames that Xen places in
+//!   our frame window (`XENMEM_add_to_physmap`, `XENMAPSPACE_grant_table`). Ending access checks
+//!   `GTF_reading`/`GTF_writing` with a compare-and-swap, so a page is never reused while the
+//!   other side still has it mapped.
+//! - **Mapping foreign grants** (`GNTTABOP_map_grant_ref` with `GNTMAP_host_map`) into frames of
+//!   the window that no RAM backs.
+//! - **Grant copy** (`GNTTABOP_copy`): bulk data without mappings.
+//!
+//! Bookkeeping ([`Stats`]) counts refs in use and live mappings, so leaks show as growth.
+
+use super::{hypercall3, nr, XenError, DOMID_SELF};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU16, Ordering};
+use pvfs_kernel::frames::FrameAllocator;
+use spin::Mutex;
+
+/// A grant reference.
+pub type GrantRef = u32;
+
+const GTF_PERMIT_ACCESS: u16 = 1;
+const GTF_READONLY: u16 = 1 << 2;
+const GTF_READING: u16 = 1 << 3;
+const GTF_WRITING: u16 = 1 << 4;
+const ENTRIES_PER_FRAME: u32 = 4096 / 8;
+/// Entries 0–7 are reserved for the toolstack (xenstore and console pages).
+const RESERVED: u32 = 8;
+
+const GNTTABOP_MAP_GRANT_REF: u64 = 0;
+const GNTTABOP_UNMAP_GRANT_REF: u64 = 1;
+const GNTTABOP_QUERY_SIZE: u64 = 6;
+const GNTTABOP_COPY: u64 = 5;
+const GNTMAP_HOST_MAP: u32 = 1 << 1;
+const GNTMAP_READONLY: u32 = 1 << 2;
+
+/// Grant-table errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GntError {
+    /// Not initialised.
+    NotReady,
+    /// No free grant reference.
+    NoFreeRefs,
+    /// The other domain still has the page mapped; the ref stays reserved.
+    StillInUse(GrantRef),
+    /// The ref is not one we granted.
+    NotGranted(GrantRef),
+    /// No free frame in the window for a mapping.
+    NoFrames,
+    /// A hypercall failed.
+    Hypercall(XenError),
+    /// A per-operation status from Xen (GNTST_*).
+    Status(i16),
+}
+
+/// Grant bookkeeping counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Entries available in the mapped grant frames.
+    pub capacity: u32,
+    /// Refs currently granted by us.
+    pub granted: u32,
+    /// Foreign grants currently mapped by us.
+    pub mapped: u32,
+    /// Refs whose end of access found the page still in use (kept reserved, retried later).
+    pub busy_on_end: u64,
+}
+
+struct Table {
+    base: usize,
+    free: Vec<GrantRef>,
+    in_use: Vec<bool>,
+    stats: Stats,
+    /// Refs that were still mapped when access was ended; retried by `reclaim`.
+    deferred: Vec<GrantRef>,
+}
+
+static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+static WINDOW: Mutex<Option<FrameAllocator>> = Mutex::new(None);
+
+#[repr(C)]
+struct QuerySize {
+    dom: u16,
+    _pad: u16,
+    nr_frames: u32,
+    max_nr_frames: u32,
+    status: i16,
+}
+
+#[repr(C)]
+struct AddToPhysmap {
+    domid: u16,
+    size: u16,
+    space: u32,
+    idx: u64,
+    gpfn: u64,
+}
+
+/// Sets up the grant table with up to `want_frames` frames taken from `window`.
+pub fn init(mut window: FrameAllocator, want_frames: u32) -> Result<Stats, GntError> {
+    let mut q = QuerySize {
+        dom: DOMID_SELF,
+        _pad: 0,
+        nr_frames: 0,
+        max_nr_frames: 0,
+        status: 0,
+    };
+    // SAFETY: GNTTABOP_query_size reads/writes one `gnttab_query_size` we own (count 1).
+    let rc = unsafe {
+        hypercall3(
+            nr::GRANT_TABLE_OP,
+            GNTTABOP_QUERY_SIZE,
+            core::ptr::addr_of_mut!(q) as u64,
+            1,
+        )
+    };
+    if rc < 0 {
+        return Err(GntError::Hypercall(XenError(rc)));
+    }
+    if q.status != 0 {
+        return Err(GntError::Status(q.status));
+    }
+    let frames = want_frames.min(q.max_nr_frames).max(1);
+    let first = window
+        .alloc_contiguous(u64::from(frames))
+        .ok_or(GntError::NoFrames)?;
+    for i in 0..frames {
+        let mut a = AddToPhysmap {
+            domid: DOMID_SELF,
+            size: 0,
+            space: 1,
+            idx: u64::from(i),
+            gpfn: first + u64::from(i),
+        };
+        // SAFETY: XENMEM_add_to_physmap reads one struct we own; the target frame is in the
+        // unbacked window, so no RAM page is displaced.
+        let rc = unsafe { hypercall3(nr::MEMORY_OP, 7, core::ptr::addr_of_mut!(a) as u64, 0) };
+        if rc < 0 {
+            return Err(GntError::Hypercall(XenError(rc)));
+        }
+    }
+    let capacity = frames * ENTRIES_PER_FRAME;
+    let free: Vec<GrantRef> = (RESERVED..capacity).rev().collect();
+    let stats = Stats {
+        capacity,
+        ..Stats::default()
+    };
+    *TABLE.lock() = Some(Table {
+        base: (first << 12) as usize,
+        free,
+        in_use: alloc::vec![false; capacity as usize],
+        stats,
+        deferred: Vec::new(),
+    });
+    *WINDOW.lock() = Some(window);
+    Ok(stats)
+}
+
+fn entry_flags(base: usize, r: GrantRef) -> &'static AtomicU16 {
+    // SAFETY: `r` < capacity (callers check), so the entry lies inside the mapped grant frames
+    // at `base`, which stay mapped for the domain's life; flags is the first, 2-aligned field
+    // of the 8-byte entry, and Xen updates it atomically.
+    unsafe { AtomicU16::from_ptr((base + r as usize * 8) as *mut u16) }
+}
+
+/// Grants `domid` access to our frame `pfn`.
+pub fn grant(domid: u16, pfn: u64, readonly: bool) -> Result<GrantRef, GntError> {
+    let mut g = TABLE.lock();
+    let t = g.as_mut().ok_or(GntError::NotReady)?;
+    let r = t.free.pop().ok_or(GntError::NoFreeRefs)?;
+    let e = t.base + r as usize * 8;
+    // SAFETY: entry `r` is free (from the free list), inside the grant frames; domid (u16 at
+    // +2) and frame (u32 at +4) are written before the flags publish the entry.
+    unsafe {
+        core::ptr::write_volatile((e + 2) as *mut u16, domid);
+    }
+    // SAFETY: as above, the frame field of the same entry.
+    unsafe {
+        core::ptr::write_volatile((e + 4) as *mut u32, pfn as u32);
+    }
+    let flags = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
+    entry_flags(t.base, r).store(flags, Ordering::Release);
+    if let Some(u) = t.in_use.get_mut(r as usize) {
+        *u = true;
+    }
+    t.stats.granted += 1;
+    Ok(r)
+}
+
+/// Ends access to `r`. If the other side still has the page mapped, the ref is kept reserved
+/// and retried by [`reclaim`], and `StillInUse` is returned: the caller must not reuse the page.
+pub fn end_access(r: GrantRef) -> Result<(), GntError> {
+    let mut g = TABLE.lock();
+    let t = g.as_mut().ok_or(GntError::NotReady)?;
+    if !t.in_use.get(r as usize).copied().unwrap_or(false) {
+        return Err(GntError::NotGranted(r));
+    }
+    if try_end(t, r) {
+        Ok(())
+    } else {
+        t.stats.busy_on_end += 1;
+        t.deferred.push(r);
+        Err(GntError::StillInUse(r))
+    }
+}
+
+fn try_end(t: &mut Table, r: GrantRef) -> bool {
+    let f = entry_flags(t.base, r);
+    loop {
+        let flags = f.load(Ordering::Acquire);
+        if flags & (GTF_READING | GTF_WRITING) != 0 {
+            return false;
+        }
+        if f.compare_exchange(flags, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            break;
+        }
+    }
+    if let Some(u) = t.in_use.get_mut(r as usize) {
+        *u = false;
+    }
+    t.free.push(r);
+    t.stats.granted -= 1;
+    true
+}
+
+/// Retries refs whose access could not be ended earlier; returns how many are still busy.
+pub fn reclaim() -> usize {
+    let mut g = TABLE.lock();
+    let Some(t) = g.as_mut() else { return 0 };
+    let pending = core::mem::take(&mut t.deferred);
+    for r in pending {
+        if !try_end(t, r) {
+            t.deferred.push(r);
+        }
+    }
+    t.deferred.len()
+}
+
+/// A foreign page mapped into our window.
+#[derive(Debug)]
+pub struct Mapping {
+    /// Guest-physical (= virtual, identity-mapped) address of the page.
+    pub addr: u64,
+    handle: u32,
+}
+
+#[repr(C)]
+struct MapGrantRef {
+    host_addr: u64,
+    flags: u32,
+    gref: u32,
+    dom: u16,
+    status: i16,
+    handle: u32,
+    dev_bus_addr: u64,
+}
+
+#[repr(C)]
+struct UnmapGrantRef {
+    host_addr: u64,
+    dev_bus_addr: u64,
+    handle: u32,
+    status: i16,
+}
+
+/// Maps `refs` granted by `domid`, each into a frame of the window.
+pub fn map(domid: u16, refs: &[GrantRef], readonly: bool) -> Result<Vec<Mapping>, GntError> {
+    let mut out = Vec::with_capacity(refs.len());
+    for &r in refs {
+        match map_one(domid, r, readonly) {
+            Ok(m) => out.push(m),
+            Err(e) => {
+                for m in out {
+                    let _ = unmap(m);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn map_one(domid: u16, r: GrantRef, readonly: bool) -> Result<Mapping, GntError> {
+    let pfn = WINDOW
+        .lock()
+        .as_mut()
+        .ok_or(GntError::NotReady)?
+        .alloc_contiguous(1)
+        .ok_or(GntError::NoFrames)?;
+    let mut op = MapGrantRef {
+        host_addr: pfn << 12,
+        flags: GNTMAP_HOST_MAP | if readonly { GNTMAP_READONLY } else { 0 },
+        gref: r,
+        dom: domid,
+        status: 0,
+        handle: 0,
+        dev_bus_addr: 0,
+    };
+    // SAFETY: GNTTABOP_map_grant_ref with count 1 reads/writes one struct we own; host_addr is
+    // a frame of the unbacked window (identity-mapped by the boot page tables).
+    let rc = unsafe {
+        hypercall3(
+            nr::GRANT_TABLE_OP,
+            GNTTABOP_MAP_GRANT_REF,
+            core::ptr::addr_of_mut!(op) as u64,
+            1,
+        )
+    };
+    if rc < 0 || op.status != 0 {
+        if let Some(w) = WINDOW.lock().as_mut() {
+            w.free(pfn, 1);
+        }
+        return Err(if rc < 0 {
+            GntError::Hypercall(XenError(rc))
+        } else {
+            GntError::Status(op.status)
+        });
+    }
+    if let Some(t) = TABLE.lock().as_mut() {
+        t.stats.mapped += 1;
+    }
+    Ok(Mapping {
+        addr: pfn << 12,
+        handle: op.handle,
+    })
+}
+
+/// Unmaps a foreign page and returns its frame to the window.
+pub fn unmap(m: Mapping) -> Result<(), GntError> {
+    let mut op = UnmapGrantRef {
+        host_addr: m.addr,
+        dev_bus_addr: 0,
+        handle: m.handle,
+        status: 0,
+    };
+    // SAFETY: GNTTABOP_unmap_grant_ref with count 1 on a mapping we made with `map_one`.
+    let rc = unsafe {
+        hypercall3(
+            nr::GRANT_TABLE_OP,
+            GNTTABOP_UNMAP_GRANT_REF,
+            core::ptr::addr_of_mut!(op) as u64,
+            1,
+        )
+    };
+    if rc < 0 || op.status != 0 {
+        // The frame stays out of the window: reusing it while mapped would alias the page.
+        return Err(if rc < 0 {
+            GntError::Hypercall(XenError(rc))
+        } else {
+            GntError::Status(op.status)
+        });
+    }
+    if let Some(w) = WINDOW.lock().as_mut() {
+        w.free(m.addr >> 12, 1);
+    }
+    if let Some(t) = TABLE.lock().as_mut() {
+        t.stats.mapped -= 1;
+    }
+    Ok(())
+}
+
+/// One side of a grant copy.
+#[derive(Debug, Clone, Copy)]
+pub enum CopyPtr {
+    /// A page of ours, by frame number.
+    Local {
+        /// Frame number.
+        pfn: u64,
+        /// Offset in the page.
+        offset: u16,
+    },
+    /// A page granted to us by `domid`.
+    Foreign {
+        /// Granting domain.
+        domid: u16,
+        /// Grant ref.
+        gref: GrantRef,
+        /// Offset in the page.
+        offset: u16,
+    },
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CopySide {
+    u: u64,
+    domid: u16,
+    offset: u16,
+    _pad: u32,
+}
+
+#[repr(C)]
+struct GnttabCopy {
+    source: CopySide,
+    dest: CopySide,
+    len: u16,
+    flags: u16,
+    status: i16,
+    _pad: u16,
+}
+
+fn side(p: CopyPtr) -> (CopySide, bool) {
+    match p {
+        CopyPtr::Local { pfn, offset } => (
+            CopySide {
+                u: pfn,
+                domid: DOMID_SELF,
+                offset,
+                _pad: 0,
+            },
+            false,
+        ),
+        CopyPtr::Foreign {
+            domid,
+            gref,
+            offset,
+        } => (
+            CopySide {
+                u: u64::from(gref),
+                domid,
+                offset,
+                _pad: 0,
+            },
+            true,
+        ),
+    }
+}
+
+/// GNTTABOP_copy of `len` bytes (within one page on each side).
+pub fn copy(src: CopyPtr, dst: CopyPtr, len: u16) -> Result<(), GntError> {
+    let (s, s_gref) = side(src);
+    let (d, d_gref) = side(dst);
+    let flags = u16::from(s_gref) | (u16::from(d_gref) << 1);
+    let mut op = GnttabCopy {
+        source: s,
+        dest: d,
+        len,
+        flags,
+        status: 0,
+        _pad: 0,
+    };
+    // SAFETY: GNTTABOP_copy with count 1 reads/writes one struct we own; Xen validates both
+    // sides (grant permissions, page bounds) and reports problems in `status`.
+    let rc = unsafe {
+        hypercall3(
+            nr::GRANT_TABLE_OP,
+            GNTTABOP_COPY,
+            core::ptr::addr_of_mut!(op) as u64,
+            1,
+        )
+    };
+    if rc < 0 {
+        return Err(GntError::Hypercall(XenError(rc)));
+    }
+    if op.status != 0 {
+        return Err(GntError::Status(op.status));
+    }
+    Ok(())
+}
+
+/// Current counters.
+pub fn stats() -> Stats {
+    TABLE.lock().as_ref().map(|t| t.stats).unwrap_or_default()
+}
