@@ -12,6 +12,7 @@
 extern crate alloc;
 
 pub mod byte_ring;
+pub mod p9ring;
 pub mod shared_ring;
 pub mod shmem;
 pub mod xenstore;
