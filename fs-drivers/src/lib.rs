@@ -1,6 +1,18 @@
 //! Block devices, the block cache and the file-system engines (ext4, FAT). no_std + alloc, no
 //! unsafe code, and no knowledge of Xen.
-#![cfg_attr(not(test), no_std)]
+//!
+//! - [`block`]: the [`block::BlockDevice`] trait, [`block::MemDisk`] and (feature `std`)
+//!   `block::FileDisk`.
+//! - [`cache`]: a bounded LRU block cache.
+//! - [`ext4`]: the ext4 engine ([`ext4::Ext4`]).
+//! - `host` (feature `std`): host helpers such as copying a tree out of an image.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+
+pub mod block;
+pub mod cache;
+pub mod ext4;
+#[cfg(feature = "std")]
+pub mod host;

@@ -1,0 +1,394 @@
+//! Block devices: the [`BlockDevice`] trait and in-tree implementations.
+//!
+//! A device is addressed in *sectors* of [`BlockDevice::sector_size`] bytes (512 for most
+//! disks). Requests are submitted in batches through [`BlockDevice::submit`] so that a device
+//! with a queue (the Xen block front-end) can keep many requests in flight; a synchronous device
+//! only implements the three single-request methods and inherits `submit`, which runs the
+//! batch in order.
+//!
+//! Ordering contract of a batch: requests between two [`Request::Flush`] entries may complete in
+//! any order; a `Flush` completes only after every request before it has reached stable
+//! storage, and no request after it starts before it completes. A write with `fua: true` is on
+//! stable storage when it completes. The journal (write path) builds its commit ordering from
+//! these two primitives.
+
+use alloc::vec::Vec;
+
+/// Errors a block device reports. They carry the request that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevError {
+    /// The request touches sectors past the end of the device.
+    OutOfRange {
+        /// First sector of the request.
+        lba: u64,
+        /// Number of sectors requested.
+        sectors: u64,
+        /// Sectors the device has.
+        capacity: u64,
+    },
+    /// The buffer length is not a multiple of the sector size.
+    Misaligned {
+        /// Buffer length in bytes.
+        len: usize,
+        /// The device's sector size.
+        sector_size: u32,
+    },
+    /// The device is read-only.
+    ReadOnly,
+    /// The device reported an I/O error (`code` is device-specific: errno, blkif status…).
+    Io {
+        /// First sector of the failed request.
+        lba: u64,
+        /// Device-specific status code.
+        code: i32,
+    },
+}
+
+impl core::fmt::Display for DevError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DevError::OutOfRange {
+                lba,
+                sectors,
+                capacity,
+            } => write!(
+                f,
+                "request for {sectors} sectors at {lba} beyond device end ({capacity} sectors)"
+            ),
+            DevError::Misaligned { len, sector_size } => {
+                write!(
+                    f,
+                    "buffer of {len} bytes is not a multiple of sector size {sector_size}"
+                )
+            }
+            DevError::ReadOnly => write!(f, "device is read-only"),
+            DevError::Io { lba, code } => write!(f, "I/O error {code} at sector {lba}"),
+        }
+    }
+}
+
+/// One request of a batch handed to [`BlockDevice::submit`].
+#[derive(Debug)]
+pub enum Request<'a> {
+    /// Read `buf.len()` bytes starting at sector `lba`.
+    Read {
+        /// First sector.
+        lba: u64,
+        /// Destination; its length is a multiple of the sector size.
+        buf: &'a mut [u8],
+    },
+    /// Write `buf` starting at sector `lba`; with `fua`, the data is durable on completion.
+    Write {
+        /// First sector.
+        lba: u64,
+        /// Source; its length is a multiple of the sector size.
+        buf: &'a [u8],
+        /// Force unit access.
+        fua: bool,
+    },
+    /// Barrier + cache flush: see the module documentation.
+    Flush,
+}
+
+/// A sector-addressed block device.
+pub trait BlockDevice {
+    /// Bytes per sector (a power of two, at least 512).
+    fn sector_size(&self) -> u32;
+    /// Number of sectors.
+    fn sector_count(&self) -> u64;
+    /// Whether writes are refused.
+    fn read_only(&self) -> bool {
+        false
+    }
+    /// Read sectors starting at `lba` into `buf` (length a multiple of the sector size).
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError>;
+    /// Write `buf` at `lba`. With `fua`, the data is durable when this returns.
+    fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError>;
+    /// Make every completed write durable.
+    fn flush(&mut self) -> Result<(), DevError>;
+    /// Run a batch of requests (see the module documentation for ordering). The default runs
+    /// them one by one, in order, and stops at the first error.
+    fn submit(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
+        for r in reqs.iter_mut() {
+            match r {
+                Request::Read { lba, buf } => self.read(*lba, buf)?,
+                Request::Write { lba, buf, fua } => self.write(*lba, buf, *fua)?,
+                Request::Flush => self.flush()?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
+    fn sector_size(&self) -> u32 {
+        (**self).sector_size()
+    }
+    fn sector_count(&self) -> u64 {
+        (**self).sector_count()
+    }
+    fn read_only(&self) -> bool {
+        (**self).read_only()
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError> {
+        (**self).read(lba, buf)
+    }
+    fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError> {
+        (**self).write(lba, buf, fua)
+    }
+    fn flush(&mut self) -> Result<(), DevError> {
+        (**self).flush()
+    }
+    fn submit(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
+        (**self).submit(reqs)
+    }
+}
+
+/// Byte range of a request on a device of `len` bytes, checked.
+fn span(lba: u64, len: usize, sector: u32, dev_len: u64) -> Result<(usize, usize), DevError> {
+    let ss = u64::from(sector);
+    let capacity = dev_len / ss;
+    if len % sector as usize != 0 {
+        return Err(DevError::Misaligned {
+            len,
+            sector_size: sector,
+        });
+    }
+    let sectors = len as u64 / ss;
+    let oor = DevError::OutOfRange {
+        lba,
+        sectors,
+        capacity,
+    };
+    let end_sector = lba.checked_add(sectors).ok_or(oor.clone())?;
+    if end_sector > capacity {
+        return Err(oor);
+    }
+    let start = usize::try_from(lba * ss).map_err(|_| oor.clone())?;
+    let end = start.checked_add(len).ok_or(oor)?;
+    Ok((start, end))
+}
+
+/// A disk held in memory: either an owned, writable `Vec<u8>` or a borrowed read-only slice
+/// (an image the boot loader left in memory). A trailing partial sector is ignored.
+pub struct MemDisk<'a> {
+    data: MemData<'a>,
+    sector: u32,
+}
+
+enum MemData<'a> {
+    Owned(Vec<u8>),
+    Borrowed(&'a [u8]),
+}
+
+impl MemDisk<'static> {
+    /// A writable disk owning `data`, with 512-byte sectors.
+    pub fn new(data: Vec<u8>) -> Self {
+        MemDisk {
+            data: MemData::Owned(data),
+            sector: 512,
+        }
+    }
+}
+
+impl<'a> MemDisk<'a> {
+    /// A read-only disk over `data`, with 512-byte sectors.
+    pub fn borrowed(data: &'a [u8]) -> Self {
+        MemDisk {
+            data: MemData::Borrowed(data),
+            sector: 512,
+        }
+    }
+    /// Change the sector size (a power of two ≥ 512). Returns `None` otherwise.
+    pub fn with_sector_size(mut self, sector: u32) -> Option<Self> {
+        if sector < 512 || !sector.is_power_of_two() {
+            return None;
+        }
+        self.sector = sector;
+        Some(self)
+    }
+    /// The bytes of the disk.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            MemData::Owned(v) => v,
+            MemData::Borrowed(s) => s,
+        }
+    }
+    /// Give back the owned bytes (`None` for a borrowed disk).
+    pub fn into_vec(self) -> Option<Vec<u8>> {
+        match self.data {
+            MemData::Owned(v) => Some(v),
+            MemData::Borrowed(_) => None,
+        }
+    }
+}
+
+impl BlockDevice for MemDisk<'_> {
+    fn sector_size(&self) -> u32 {
+        self.sector
+    }
+    fn sector_count(&self) -> u64 {
+        self.bytes().len() as u64 / u64::from(self.sector)
+    }
+    fn read_only(&self) -> bool {
+        matches!(self.data, MemData::Borrowed(_))
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError> {
+        let bytes = self.bytes();
+        let (s, e) = span(lba, buf.len(), self.sector, bytes.len() as u64)?;
+        let src = bytes.get(s..e).ok_or(DevError::Io { lba, code: -1 })?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+    fn write(&mut self, lba: u64, buf: &[u8], _fua: bool) -> Result<(), DevError> {
+        let sector = self.sector;
+        match &mut self.data {
+            MemData::Borrowed(_) => Err(DevError::ReadOnly),
+            MemData::Owned(v) => {
+                let (s, e) = span(lba, buf.len(), sector, v.len() as u64)?;
+                let dst = v.get_mut(s..e).ok_or(DevError::Io { lba, code: -1 })?;
+                dst.copy_from_slice(buf);
+                Ok(())
+            }
+        }
+    }
+    fn flush(&mut self) -> Result<(), DevError> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+pub use file::FileDisk;
+
+#[cfg(feature = "std")]
+mod file {
+    use super::{span, BlockDevice, DevError};
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+
+    /// A disk backed by a host file (an image), with 512-byte sectors.
+    pub struct FileDisk {
+        file: File,
+        len: u64,
+        writable: bool,
+    }
+
+    fn io(lba: u64, e: &std::io::Error) -> DevError {
+        DevError::Io {
+            lba,
+            code: e.raw_os_error().unwrap_or(-1),
+        }
+    }
+
+    impl FileDisk {
+        /// Open `path` read-only.
+        pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+            let file = File::open(path)?;
+            let len = file.metadata()?.len();
+            Ok(FileDisk {
+                file,
+                len,
+                writable: false,
+            })
+        }
+        /// Open `path` for reading and writing.
+        pub fn open_rw(path: &std::path::Path) -> std::io::Result<Self> {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)?;
+            let len = file.metadata()?.len();
+            Ok(FileDisk {
+                file,
+                len,
+                writable: true,
+            })
+        }
+    }
+
+    impl BlockDevice for FileDisk {
+        fn sector_size(&self) -> u32 {
+            512
+        }
+        fn sector_count(&self) -> u64 {
+            self.len / 512
+        }
+        fn read_only(&self) -> bool {
+            !self.writable
+        }
+        fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError> {
+            let (s, _) = span(lba, buf.len(), 512, self.len)?;
+            self.file
+                .read_exact_at(buf, s as u64)
+                .map_err(|e| io(lba, &e))
+        }
+        fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError> {
+            if !self.writable {
+                return Err(DevError::ReadOnly);
+            }
+            let (s, _) = span(lba, buf.len(), 512, self.len)?;
+            self.file
+                .write_all_at(buf, s as u64)
+                .map_err(|e| io(lba, &e))?;
+            if fua {
+                self.file.sync_data().map_err(|e| io(lba, &e))?;
+            }
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), DevError> {
+            if self.writable {
+                self.file.sync_data().map_err(|e| io(0, &e))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_disk_bounds_and_batch() {
+        let mut d = MemDisk::new(alloc::vec![0u8; 4096]);
+        assert_eq!(d.sector_count(), 8);
+        let w = [7u8; 512];
+        let mut r = [0u8; 512];
+        let mut r2 = [0u8; 1024];
+        d.submit(&mut [
+            Request::Write {
+                lba: 3,
+                buf: &w,
+                fua: false,
+            },
+            Request::Flush,
+            Request::Read {
+                lba: 3,
+                buf: &mut r,
+            },
+            Request::Read {
+                lba: 2,
+                buf: &mut r2,
+            },
+        ])
+        .unwrap();
+        assert_eq!(r, w);
+        assert_eq!(&r2[512..], &w[..]);
+        assert_eq!(r2[0], 0);
+        assert!(matches!(
+            d.read(8, &mut r),
+            Err(DevError::OutOfRange { lba: 8, .. })
+        ));
+        assert!(matches!(
+            d.read(u64::MAX, &mut r),
+            Err(DevError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            d.read(0, &mut r[..100]),
+            Err(DevError::Misaligned { len: 100, .. })
+        ));
+        let ro = [0u8; 1024];
+        let mut b = MemDisk::borrowed(&ro);
+        assert_eq!(b.write(0, &w, false), Err(DevError::ReadOnly));
+    }
+}

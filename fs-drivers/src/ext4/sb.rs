@@ -1,0 +1,424 @@
+//! The ext4 superblock and group descriptors: parsing, validation and the feature policy.
+
+use super::{crc32c_raw, le16, le32, Error};
+use alloc::vec::Vec;
+
+/// Byte offset of the primary superblock on the device.
+pub const SUPERBLOCK_OFFSET: u64 = 1024;
+/// Superblock magic.
+pub const MAGIC: u16 = 0xEF53;
+
+/// COMPAT feature names (bit, name).
+pub const COMPAT_NAMES: &[(u32, &str)] = &[
+    (0x1, "dir_prealloc"),
+    (0x2, "imagic_inodes"),
+    (0x4, "has_journal"),
+    (0x8, "ext_attr"),
+    (0x10, "resize_inode"),
+    (0x20, "dir_index"),
+    (0x40, "lazy_bg"),
+    (0x100, "exclude_bitmap"),
+    (0x200, "sparse_super2"),
+    (0x400, "fast_commit"),
+    (0x800, "stable_inodes"),
+    (0x1000, "orphan_file"),
+];
+/// INCOMPAT feature names (bit, name).
+pub const INCOMPAT_NAMES: &[(u32, &str)] = &[
+    (0x1, "compression"),
+    (0x2, "filetype"),
+    (0x4, "needs_recovery"),
+    (0x8, "journal_dev"),
+    (0x10, "meta_bg"),
+    (0x40, "extent"),
+    (0x80, "64bit"),
+    (0x100, "mmp"),
+    (0x200, "flex_bg"),
+    (0x400, "ea_inode"),
+    (0x1000, "dirdata"),
+    (0x2000, "metadata_csum_seed"),
+    (0x4000, "large_dir"),
+    (0x8000, "inline_data"),
+    (0x10000, "encrypt"),
+    (0x20000, "casefold"),
+];
+/// RO_COMPAT feature names (bit, name).
+pub const RO_COMPAT_NAMES: &[(u32, &str)] = &[
+    (0x1, "sparse_super"),
+    (0x2, "large_file"),
+    (0x4, "btree_dir"),
+    (0x8, "huge_file"),
+    (0x10, "uninit_bg"),
+    (0x20, "dir_nlink"),
+    (0x40, "extra_isize"),
+    (0x80, "snapshot"),
+    (0x100, "quota"),
+    (0x200, "bigalloc"),
+    (0x400, "metadata_csum"),
+    (0x800, "replica"),
+    (0x1000, "read-only"),
+    (0x2000, "project"),
+    (0x4000, "shared_blocks"),
+    (0x8000, "verity"),
+    (0x10000, "orphan_present"),
+];
+
+pub(crate) const COMPAT_HAS_JOURNAL: u32 = 0x4;
+pub(crate) const COMPAT_DIR_INDEX: u32 = 0x20;
+pub(crate) const INCOMPAT_FILETYPE: u32 = 0x2;
+pub(crate) const INCOMPAT_RECOVER: u32 = 0x4;
+pub(crate) const INCOMPAT_META_BG: u32 = 0x10;
+pub(crate) const INCOMPAT_64BIT: u32 = 0x80;
+pub(crate) const INCOMPAT_CSUM_SEED: u32 = 0x2000;
+pub(crate) const INCOMPAT_LARGEDIR: u32 = 0x4000;
+pub(crate) const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
+pub(crate) const RO_COMPAT_HUGE_FILE: u32 = 0x8;
+pub(crate) const RO_COMPAT_GDT_CSUM: u32 = 0x10;
+pub(crate) const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
+
+/// INCOMPAT bits this engine reads correctly (`needs_recovery` is handled separately).
+const INCOMPAT_SUPPORTED: u32 =
+    0x2 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x2000 | 0x4000 | 0x8000;
+/// RO_COMPAT bits this engine knows (all of them are harmless for reading).
+const RO_COMPAT_KNOWN: u32 = 0x1ffff & !0x80 & !0x800 & !0x4000;
+
+/// Name of a feature bit, or `"unknown"`.
+pub fn feature_name(table: &[(u32, &'static str)], bit: u32) -> &'static str {
+    table
+        .iter()
+        .find(|(b, _)| *b == bit)
+        .map_or("unknown", |(_, n)| n)
+}
+
+/// The superblock fields the engine uses.
+#[derive(Debug, Clone)]
+#[allow(
+    missing_docs,
+    reason = "fields mirror the on-disk struct ext4_super_block"
+)]
+pub struct Superblock {
+    pub inodes_count: u32,
+    pub blocks_count: u64,
+    pub r_blocks_count: u64,
+    pub free_blocks_count: u64,
+    pub free_inodes_count: u32,
+    pub first_data_block: u32,
+    pub log_block_size: u32,
+    pub blocks_per_group: u32,
+    pub inodes_per_group: u32,
+    pub mtime: u32,
+    pub wtime: u32,
+    pub mnt_count: u16,
+    pub state: u16,
+    pub errors: u16,
+    pub rev_level: u32,
+    pub first_ino: u32,
+    pub inode_size: u16,
+    pub feature_compat: u32,
+    pub feature_incompat: u32,
+    pub feature_ro_compat: u32,
+    pub uuid: [u8; 16],
+    pub volume_name: [u8; 16],
+    pub last_mounted: [u8; 64],
+    pub journal_inum: u32,
+    pub hash_seed: [u32; 4],
+    pub def_hash_version: u8,
+    pub desc_size: u16,
+    pub mkfs_time: u32,
+    pub first_meta_bg: u32,
+    pub min_extra_isize: u16,
+    pub flags: u32,
+    pub log_groups_per_flex: u8,
+    pub checksum_type: u8,
+    pub checksum_seed: u32,
+    pub checksum: u32,
+}
+
+impl Superblock {
+    /// Parse and validate the 1024 bytes of a superblock.
+    pub fn parse(b: &[u8]) -> Result<Self, Error> {
+        if b.len() < 1024 {
+            return Err(Error::Corrupt {
+                what: "superblock",
+                at: SUPERBLOCK_OFFSET,
+            });
+        }
+        let magic = le16(b, 0x38);
+        if magic != MAGIC {
+            return Err(Error::BadMagic { found: magic });
+        }
+        let incompat = le32(b, 0x60);
+        let is64 = incompat & INCOMPAT_64BIT != 0;
+        let hi = |off: usize| {
+            if is64 {
+                u64::from(le32(b, off)) << 32
+            } else {
+                0
+            }
+        };
+        let mut uuid = [0u8; 16];
+        uuid.copy_from_slice(b.get(0x68..0x78).unwrap_or(&[0; 16]));
+        let mut volume_name = [0u8; 16];
+        volume_name.copy_from_slice(b.get(0x78..0x88).unwrap_or(&[0; 16]));
+        let mut last_mounted = [0u8; 64];
+        last_mounted.copy_from_slice(b.get(0x88..0xC8).unwrap_or(&[0; 64]));
+        let rev_level = le32(b, 0x4C);
+        let sb = Superblock {
+            inodes_count: le32(b, 0x0),
+            blocks_count: u64::from(le32(b, 0x4)) | hi(0x150),
+            r_blocks_count: u64::from(le32(b, 0x8)) | hi(0x154),
+            free_blocks_count: u64::from(le32(b, 0xC)) | hi(0x158),
+            free_inodes_count: le32(b, 0x10),
+            first_data_block: le32(b, 0x14),
+            log_block_size: le32(b, 0x18),
+            blocks_per_group: le32(b, 0x20),
+            inodes_per_group: le32(b, 0x28),
+            mtime: le32(b, 0x2C),
+            wtime: le32(b, 0x30),
+            mnt_count: le16(b, 0x34),
+            state: le16(b, 0x3A),
+            errors: le16(b, 0x3C),
+            rev_level,
+            first_ino: if rev_level == 0 { 11 } else { le32(b, 0x54) },
+            inode_size: if rev_level == 0 { 128 } else { le16(b, 0x58) },
+            feature_compat: le32(b, 0x5C),
+            feature_incompat: incompat,
+            feature_ro_compat: le32(b, 0x64),
+            uuid,
+            volume_name,
+            last_mounted,
+            journal_inum: le32(b, 0xE0),
+            hash_seed: [le32(b, 0xEC), le32(b, 0xF0), le32(b, 0xF4), le32(b, 0xF8)],
+            def_hash_version: b.get(0xFC).copied().unwrap_or(0),
+            desc_size: if is64 { le16(b, 0xFE) } else { 32 },
+            mkfs_time: le32(b, 0x108),
+            first_meta_bg: le32(b, 0x104),
+            min_extra_isize: le16(b, 0x15C),
+            flags: le32(b, 0x160),
+            log_groups_per_flex: b.get(0x174).copied().unwrap_or(0),
+            checksum_type: b.get(0x175).copied().unwrap_or(0),
+            checksum_seed: le32(b, 0x270),
+            checksum: le32(b, 0x3FC),
+        };
+        sb.validate(b)?;
+        Ok(sb)
+    }
+
+    fn validate(&self, raw: &[u8]) -> Result<(), Error> {
+        let bad = |what: &'static str| Err(Error::BadSuperblock { what });
+        if self.log_block_size > 6 {
+            return bad("block size larger than 64 KiB");
+        }
+        let bs = self.block_size();
+        if self.blocks_per_group == 0 || self.blocks_per_group > bs * 8 {
+            return bad("blocks per group");
+        }
+        if self.inodes_per_group == 0 || self.inodes_per_group > bs * 8 {
+            return bad("inodes per group");
+        }
+        let is = u32::from(self.inode_size);
+        if is < 128 || !is.is_power_of_two() || is > bs {
+            return bad("inode size");
+        }
+        if self.blocks_count == 0 || u64::from(self.first_data_block) >= self.blocks_count {
+            return bad("block count");
+        }
+        if self.first_data_block != u32::from(bs == 1024) {
+            return bad("first data block");
+        }
+        let groups = self.group_count();
+        if u64::from(self.inodes_per_group) * groups < u64::from(self.inodes_count)
+            || groups > u64::from(u32::MAX)
+        {
+            return bad("inode count");
+        }
+        if self.feature_incompat & INCOMPAT_64BIT != 0
+            && (self.desc_size < 64 || self.desc_size > 1024 || !self.desc_size.is_power_of_two())
+        {
+            return bad("group descriptor size");
+        }
+        if self.has_metadata_csum() {
+            if self.checksum_type != 1 {
+                return bad("checksum type is not crc32c");
+            }
+            let want = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
+            if want != self.checksum {
+                return Err(Error::Checksum {
+                    what: "superblock",
+                    at: SUPERBLOCK_OFFSET,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Check the feature policy: `Err` for an INCOMPAT feature we cannot read (named in the
+    /// error); `Ok(Some(name))` for an unknown RO_COMPAT feature (mount read-only).
+    pub fn check_features(&self) -> Result<Option<&'static str>, Error> {
+        let unsupported = self.feature_incompat & !INCOMPAT_SUPPORTED;
+        if unsupported != 0 {
+            let bit = 1u32 << unsupported.trailing_zeros();
+            return Err(Error::UnsupportedFeature {
+                name: feature_name(INCOMPAT_NAMES, bit),
+                bit,
+            });
+        }
+        let unknown = self.feature_ro_compat & !RO_COMPAT_KNOWN;
+        if unknown != 0 {
+            let bit = 1u32 << unknown.trailing_zeros();
+            return Ok(Some(feature_name(RO_COMPAT_NAMES, bit)));
+        }
+        Ok(None)
+    }
+
+    /// Block size in bytes.
+    pub fn block_size(&self) -> u32 {
+        1024u32 << self.log_block_size.min(6)
+    }
+
+    /// Number of block groups.
+    pub fn group_count(&self) -> u64 {
+        let data = self.blocks_count - u64::from(self.first_data_block);
+        data.div_ceil(u64::from(self.blocks_per_group.max(1)))
+    }
+
+    /// Whether `metadata_csum` is on.
+    pub fn has_metadata_csum(&self) -> bool {
+        self.feature_ro_compat & RO_COMPAT_METADATA_CSUM != 0
+    }
+
+    /// The crc32c seed for metadata checksums.
+    pub fn csum_seed(&self) -> u32 {
+        if self.feature_incompat & INCOMPAT_CSUM_SEED != 0 {
+            self.checksum_seed
+        } else {
+            crc32c_raw(!0, &self.uuid)
+        }
+    }
+
+    /// Names of the features that are set, in COMPAT, INCOMPAT, RO_COMPAT order.
+    pub fn feature_names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for (bits, table) in [
+            (self.feature_compat, COMPAT_NAMES),
+            (self.feature_incompat, INCOMPAT_NAMES),
+            (self.feature_ro_compat, RO_COMPAT_NAMES),
+        ] {
+            for i in 0..32 {
+                let bit = 1u32 << i;
+                if bits & bit != 0 {
+                    v.push(feature_name(table, bit));
+                }
+            }
+        }
+        v
+    }
+
+    /// Whether group `g` holds a superblock backup (sparse_super rule).
+    pub fn group_has_super(&self, g: u64) -> bool {
+        if self.feature_ro_compat & RO_COMPAT_SPARSE_SUPER == 0 || g <= 1 {
+            return true;
+        }
+        let is_pow = |mut n: u64, b: u64| {
+            while n % b == 0 {
+                n /= b;
+            }
+            n == 1
+        };
+        g % 2 == 1 && (is_pow(g, 3) || is_pow(g, 5) || is_pow(g, 7))
+    }
+}
+
+/// A block group descriptor.
+#[derive(Debug, Clone, Copy)]
+#[allow(
+    missing_docs,
+    reason = "fields mirror the on-disk struct ext4_group_desc"
+)]
+pub struct GroupDesc {
+    pub block_bitmap: u64,
+    pub inode_bitmap: u64,
+    pub inode_table: u64,
+    pub free_blocks: u32,
+    pub free_inodes: u32,
+    pub used_dirs: u32,
+    pub flags: u16,
+    pub itable_unused: u32,
+}
+
+impl GroupDesc {
+    /// Parse descriptor `g` from its raw bytes, verifying its checksum.
+    pub fn parse(b: &[u8], g: u32, sb: &Superblock, seed: u32) -> Result<Self, Error> {
+        let ds = usize::from(sb.desc_size);
+        let b = b.get(..ds).ok_or(Error::Corrupt {
+            what: "group descriptor",
+            at: u64::from(g),
+        })?;
+        let is64 = ds >= 64;
+        let hi32 = |off: usize| {
+            if is64 {
+                u64::from(le32(b, off)) << 32
+            } else {
+                0
+            }
+        };
+        let hi16 = |off: usize| {
+            if is64 {
+                u32::from(le16(b, off)) << 16
+            } else {
+                0
+            }
+        };
+        let stored = le16(b, 0x1E);
+        if sb.has_metadata_csum() {
+            let mut c = crc32c_raw(seed, &g.to_le_bytes());
+            c = crc32c_raw(c, b.get(..0x1E).unwrap_or(&[]));
+            c = crc32c_raw(c, &[0, 0]);
+            c = crc32c_raw(c, b.get(0x20..).unwrap_or(&[]));
+            if (c & 0xFFFF) as u16 != stored {
+                return Err(Error::Checksum {
+                    what: "group descriptor",
+                    at: u64::from(g),
+                });
+            }
+        } else if sb.feature_ro_compat & RO_COMPAT_GDT_CSUM != 0 {
+            let mut c = crc16(!0, &sb.uuid);
+            c = crc16(c, &g.to_le_bytes());
+            c = crc16(c, b.get(..0x1E).unwrap_or(&[]));
+            if is64 {
+                c = crc16(c, b.get(0x20..).unwrap_or(&[]));
+            }
+            if c != stored {
+                return Err(Error::Checksum {
+                    what: "group descriptor",
+                    at: u64::from(g),
+                });
+            }
+        }
+        Ok(GroupDesc {
+            block_bitmap: u64::from(le32(b, 0x0)) | hi32(0x20),
+            inode_bitmap: u64::from(le32(b, 0x4)) | hi32(0x24),
+            inode_table: u64::from(le32(b, 0x8)) | hi32(0x28),
+            free_blocks: u32::from(le16(b, 0xC)) | hi16(0x2C),
+            free_inodes: u32::from(le16(b, 0xE)) | hi16(0x2E),
+            used_dirs: u32::from(le16(b, 0x10)) | hi16(0x30),
+            flags: le16(b, 0x12),
+            itable_unused: u32::from(le16(b, 0x1C)) | hi16(0x32),
+        })
+    }
+}
+
+/// CRC-16 (poly 0x8005 reflected, as Linux `crc16`) used by `uninit_bg` group checksums.
+pub fn crc16(mut crc: u16, data: &[u8]) -> u16 {
+    for &byte in data {
+        crc ^= u16::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
