@@ -97,7 +97,7 @@ fn demo() -> Result<(), Fail> {
     let t0 = std::time::Instant::now();
     let elf = step("build the pvfs kernel", build_kernel)?;
     let script = repo_root().join("ci/xen/run.sh");
-    run(std::process::Command::new(script).arg("demo").arg(&elf))?;
+    run(std::process::Command::new(script).arg("boot").arg(&elf))?;
     println!("\npvfs demo finished in {:.0} s (log under target/xen-testbed/logs/)", t0.elapsed().as_secs_f64());
     Ok(())
 }
@@ -116,10 +116,11 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTFLAGS", flags)
         .env("CARGO_TARGET_DIR", repo_root().join("target/fuzz"))
-        .args(["build", "--release", "--bins"]);
+        // An explicit --target keeps RUSTFLAGS away from build scripts.
+        .args(["build", "--release", "--bins", "--target", "x86_64-unknown-linux-gnu"]);
     run(&mut c)?;
     for t in targets {
-        let bin = repo_root().join("target/fuzz/release").join(t);
+        let bin = repo_root().join("target/fuzz/x86_64-unknown-linux-gnu/release").join(t);
         let corpus = fuzz_dir.join("corpus").join(t);
         std::fs::create_dir_all(&corpus).map_err(|e| Fail::new(format!("{}: {e}", corpus.display())))?;
         // Work on a scratch copy so the checked-in seeds stay small.
