@@ -15,4 +15,5 @@ pub mod byte_ring;
 pub mod p9ring;
 pub mod shared_ring;
 pub mod shmem;
+pub mod xenbus;
 pub mod xenstore;

@@ -1,0 +1,579 @@
+use super::*;
+use crate::p9ring::{PAGE_SIZE, REFS, RING_ORDER};
+
+const BE: &str = "/local/domain/7/backend/9pfs/5/0";
+const FE: &str = "/local/domain/5/device/9pfs/0";
+const BASE: &str = "/local/domain/7/backend/9pfs";
+
+/// The keys xl 4.17 writes for `p9=["tag=share,path=/exports/vm1,security_model=none,…"]`.
+fn libxl_store() -> MemStore {
+    let mut s = MemStore::new();
+    s.set(&format!("{BE}/frontend"), FE);
+    s.set(&format!("{BE}/frontend-id"), "5");
+    s.set(&format!("{BE}/online"), "1");
+    s.set(&format!("{BE}/state"), "1");
+    s.set(&format!("{BE}/path"), "/exports/vm1");
+    s.set(&format!("{BE}/security_model"), "none");
+    s.set(&format!("{FE}/backend"), BE);
+    s.set(&format!("{FE}/backend-id"), "7");
+    s.set(&format!("{FE}/state"), "1");
+    s.set(&format!("{FE}/tag"), "share");
+    s
+}
+
+/// What Linux's 9pnet_xen writes before going Initialised.
+fn frontend_connects(s: &mut MemStore, rings: &[(u32, u32)]) {
+    s.set(&format!("{FE}/version"), "1");
+    s.set(&format!("{FE}/num-rings"), &rings.len().to_string());
+    for (i, (r, e)) in rings.iter().enumerate() {
+        s.set(&format!("{FE}/ring-ref{i}"), &r.to_string());
+        s.set(&format!("{FE}/event-channel-{i}"), &e.to_string());
+    }
+    s.set(&format!("{FE}/state"), "3");
+}
+
+fn intf_page(order: u32, first_ref: u32) -> Vec<u8> {
+    let mut p = vec![0u8; PAGE_SIZE];
+    p[RING_ORDER..RING_ORDER + 4].copy_from_slice(&order.to_le_bytes());
+    for i in 0..(1u32 << order) {
+        let o = REFS + 4 * i as usize;
+        p[o..o + 4].copy_from_slice(&(first_ref + i).to_le_bytes());
+    }
+    p
+}
+
+/// A platform where domain 5 granted two rings of `order`: interface pages 10 and 11, data
+/// pages from 100 and 200; remote ports 30 and 31.
+fn platform(order: u32) -> FakePlatform {
+    let mut p = FakePlatform::new();
+    p.grant(5, 10, intf_page(order, 100));
+    p.grant(5, 11, intf_page(order, 200));
+    for i in 0..(1u32 << order) {
+        p.grant(5, 100 + i, vec![]);
+        p.grant(5, 200 + i, vec![]);
+    }
+    p.offer_port(5, 30);
+    p.offer_port(5, 31);
+    p
+}
+
+#[test]
+fn states_round_trip() {
+    for v in 0..9 {
+        let st = XenbusState::from_u32(v).unwrap();
+        assert_eq!(XenbusState::parse(st.as_str()), Some(st));
+        assert_eq!(st as u32, v);
+    }
+    assert_eq!(XenbusState::Connected.name(), "Connected");
+    assert_eq!(XenbusState::InitWait.name(), "InitWait");
+    assert_eq!(XenbusState::parse(" 4\n"), Some(XenbusState::Connected));
+    assert_eq!(XenbusState::parse("9"), None);
+    assert_eq!(XenbusState::parse("x"), None);
+    assert_eq!(XenbusState::parse("-1"), None);
+}
+
+#[test]
+fn mem_store_directory_and_remove() {
+    let mut s = MemStore::new();
+    s.set("a/1/x", "1");
+    s.set("a/1/y", "1");
+    s.set("a/2", "1");
+    s.set("ab/3", "1");
+    assert_eq!(s.directory("a").unwrap(), ["1", "2"]);
+    assert!(s.directory("zz").unwrap().is_empty());
+    s.remove("a/1").unwrap();
+    assert!(!s.exists("a/1"));
+    assert!(s.exists("a/2"));
+    assert!(s.exists("ab"));
+}
+
+#[test]
+fn backend_full_lifecycle_with_reconnect() {
+    let mut s = libxl_store();
+    let mut p = platform(2);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    assert_eq!(s.get(&format!("{BE}/versions")), Some("1"));
+    assert_eq!(s.get(&format!("{BE}/max-rings")), Some("2"));
+    assert_eq!(s.get(&format!("{BE}/max-ring-page-order")), Some("9"));
+    assert_eq!(s.get(&format!("{BE}/hotplug-status")), Some("connected"));
+    assert_eq!(s.get(&format!("{BE}/state")), Some("2"));
+    assert_eq!(m.phase(), BackendPhase::InitWait);
+    // Spurious events change nothing.
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    let BackendAction::Connect(plan) = m.step(&mut s).unwrap() else {
+        panic!("expected Connect");
+    };
+    assert_eq!(plan.fe_domid, 5);
+    assert_eq!(plan.export.path, "/exports/vm1");
+    assert_eq!(
+        plan.rings,
+        [
+            RingKeys {
+                intf_ref: 10,
+                evtchn: 30
+            },
+            RingKeys {
+                intf_ref: 11,
+                evtchn: 31
+            }
+        ]
+    );
+    // While the caller connects, events are ignored.
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    let rings = connect_rings(&mut p, &plan, 9, 65536).unwrap();
+    assert_eq!(rings.len(), 2);
+    assert_eq!(rings[0].ring.order(), 2);
+    assert_eq!(p.mapped_pages, 2 * (1 + 4));
+    assert_eq!(p.bound.len(), 2);
+    m.connected(&mut s).unwrap();
+    assert_eq!(s.get(&format!("{BE}/state")), Some("4"));
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+
+    // Frontend closes (module unload): teardown, Closed, directory kept (still online).
+    s.set(&format!("{FE}/state"), "5");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
+    assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
+    disconnect_rings(&mut p, rings);
+    assert_eq!(p.mapped_pages, 0);
+    assert!(p.bound.is_empty());
+    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Idle);
+    assert_eq!(s.get(&format!("{BE}/state")), Some("6"));
+    s.set(&format!("{FE}/state"), "6");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    assert!(s.exists(BE));
+
+    // The frontend starts over: we publish again and reconnect.
+    s.set(&format!("{FE}/state"), "1");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    assert_eq!(s.get(&format!("{BE}/state")), Some("2"));
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    assert!(matches!(m.step(&mut s).unwrap(), BackendAction::Connect(_)));
+}
+
+#[test]
+fn frontend_already_initialised_connects_at_once() {
+    // Linux < 6.3 reads the backend keys at probe time and may be in state 3 first.
+    let mut s = libxl_store();
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    assert!(matches!(m.step(&mut s).unwrap(), BackendAction::Connect(_)));
+    assert_eq!(s.get(&format!("{BE}/versions")), Some("1"));
+}
+
+#[test]
+fn guest_death_tears_down_and_removes_directory() {
+    let mut s = libxl_store();
+    let mut p = platform(0);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    let BackendAction::Connect(plan) = m.step(&mut s).unwrap() else {
+        panic!("expected Connect");
+    };
+    let rings = connect_rings(&mut p, &plan, 9, 8192).unwrap();
+    m.connected(&mut s).unwrap();
+    // xl destroy: the guest's whole directory vanishes.
+    s.remove("/local/domain/5").unwrap();
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
+    disconnect_rings(&mut p, rings);
+    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+    assert_eq!(m.phase(), BackendPhase::Removed);
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
+    assert_eq!(p.mapped_pages, 0);
+}
+
+#[test]
+fn guest_death_before_connect_removes_directory() {
+    let mut s = libxl_store();
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    s.remove("/local/domain/5").unwrap();
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
+
+#[test]
+fn toolstack_offline_closes_then_removes() {
+    let mut s = libxl_store();
+    let mut p = platform(0);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    let BackendAction::Connect(plan) = m.step(&mut s).unwrap() else {
+        panic!("expected Connect");
+    };
+    let rings = connect_rings(&mut p, &plan, 9, 8192).unwrap();
+    m.connected(&mut s).unwrap();
+    s.set(&format!("{BE}/online"), "0");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
+    disconnect_rings(&mut p, rings);
+    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
+
+fn expect_refusal(edit: impl FnOnce(&mut MemStore)) -> XenbusError {
+    let mut s = libxl_store();
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    edit(&mut s);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    let e = m.step(&mut s).unwrap_err();
+    assert_eq!(s.get(&format!("{BE}/state")), Some("6"), "{e:?}");
+    assert!(s.get(&format!("{BE}/error")).is_some());
+    assert_eq!(m.phase(), BackendPhase::Closed);
+    // A closed device does not connect on later events.
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    e
+}
+
+#[test]
+fn hostile_or_bad_keys_are_refused() {
+    let e = expect_refusal(|s| s.set(&format!("{BE}/security_model"), "mapped"));
+    assert!(matches!(e, XenbusError::Invalid { ref value, .. } if value == "mapped"));
+    let e = expect_refusal(|s| s.set(&format!("{FE}/num-rings"), "3"));
+    assert!(matches!(e, XenbusError::Invalid { ref value, .. } if value == "3"));
+    expect_refusal(|s| s.set(&format!("{FE}/num-rings"), "0"));
+    expect_refusal(|s| s.set(&format!("{FE}/num-rings"), "99999999999999999999"));
+    expect_refusal(|s| s.set(&format!("{FE}/version"), "2"));
+    expect_refusal(|s| s.set(&format!("{FE}/ring-ref1"), "abc"));
+    expect_refusal(|s| s.set(&format!("{FE}/event-channel-0"), "-1"));
+    let e = expect_refusal(|s| {
+        s.nodes.remove(&format!("{FE}/ring-ref1"));
+    });
+    assert_eq!(e, XenbusError::Missing(format!("{FE}/ring-ref1")));
+    expect_refusal(|s| s.set(&format!("{BE}/max-space"), "lots"));
+    expect_refusal(|s| {
+        s.nodes.remove(&format!("{BE}/path"));
+    });
+}
+
+#[test]
+fn frontend_id_mismatch_is_an_error() {
+    let mut s = libxl_store();
+    s.set(&format!("{BE}/frontend-id"), "6");
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    assert!(matches!(m.step(&mut s), Err(XenbusError::Invalid { .. })));
+}
+
+#[test]
+fn export_config_with_quotas() {
+    let mut s = libxl_store();
+    s.set(&format!("{BE}/max-files"), "1000");
+    s.set(&format!("{BE}/max-open-files"), "64");
+    s.set(&format!("{BE}/max-space"), "512");
+    s.set(&format!("{BE}/auto-delete"), "1");
+    assert_eq!(
+        ExportConfig::read(&mut s, BE).unwrap(),
+        ExportConfig {
+            path: "/exports/vm1".into(),
+            max_files: Some(1000),
+            max_open_files: Some(64),
+            max_space_mib: Some(512),
+            auto_delete: true,
+        }
+    );
+}
+
+#[test]
+fn connect_rolls_back_on_failure() {
+    let plan = ConnectPlan {
+        fe_domid: 5,
+        export: ExportConfig::read(&mut libxl_store(), BE).unwrap(),
+        rings: vec![
+            RingKeys {
+                intf_ref: 10,
+                evtchn: 30,
+            },
+            RingKeys {
+                intf_ref: 11,
+                evtchn: 31,
+            },
+        ],
+    };
+    // Second ring's order above what we advertised.
+    let mut p = platform(2);
+    p.grant(5, 11, intf_page(3, 200));
+    let e = connect_rings(&mut p, &plan, 2, 8192).unwrap_err();
+    assert!(matches!(
+        e,
+        ConnectError::Ring(P9RingError::BadOrder { order: 3, max: 2 })
+    ));
+    assert_eq!(p.mapped_pages, 0);
+    assert!(p.bound.is_empty());
+    // Unknown data ref.
+    let mut p = platform(1);
+    p.pages.remove(&(5, 201));
+    assert!(matches!(
+        connect_rings(&mut p, &plan, 9, 8192),
+        Err(ConnectError::Platform(FakeError::BadRef(201)))
+    ));
+    assert_eq!(p.mapped_pages, 0);
+    assert!(p.bound.is_empty());
+    // Unbindable port.
+    let mut p = platform(1);
+    p.ports.clear();
+    p.offer_port(5, 30);
+    assert!(matches!(
+        connect_rings(&mut p, &plan, 9, 8192),
+        Err(ConnectError::Platform(FakeError::BadPort(31)))
+    ));
+    assert_eq!(p.mapped_pages, 0);
+    assert!(p.bound.is_empty());
+}
+
+#[test]
+fn connect_failure_closes_device() {
+    let mut s = libxl_store();
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    assert!(matches!(m.step(&mut s).unwrap(), BackendAction::Connect(_)));
+    m.connect_failed(&mut s, "bad order").unwrap();
+    assert_eq!(s.get(&format!("{BE}/state")), Some("6"));
+    assert_eq!(m.phase(), BackendPhase::Closed);
+}
+
+#[test]
+fn repeated_attach_detach_does_not_leak() {
+    let mut s = libxl_store();
+    let mut p = platform(1);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    for _ in 0..20 {
+        s.set(&format!("{FE}/state"), "1");
+        m.step(&mut s).unwrap();
+        frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+        let BackendAction::Connect(plan) = m.step(&mut s).unwrap() else {
+            panic!("expected Connect");
+        };
+        let rings = connect_rings(&mut p, &plan, 9, 8192).unwrap();
+        m.connected(&mut s).unwrap();
+        s.set(&format!("{FE}/state"), "6");
+        assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
+        disconnect_rings(&mut p, rings);
+        m.torn_down(&mut s).unwrap();
+        assert_eq!(p.mapped_pages, 0);
+        assert!(p.bound.is_empty());
+    }
+}
+
+#[test]
+fn routing_watch_paths() {
+    assert_eq!(route(BASE, BASE), Route::Rescan);
+    assert_eq!(route(BASE, &format!("{BASE}/5")), Route::Rescan);
+    assert_eq!(
+        route(BASE, &format!("{BASE}/5/0")),
+        Route::Device { fe: 5, dev: 0 }
+    );
+    assert_eq!(
+        route(BASE, &format!("{BASE}/5/3/state")),
+        Route::Device { fe: 5, dev: 3 }
+    );
+    assert_eq!(
+        route(BASE, &format!("{BASE}/5/3/a/b/c/d")),
+        Route::Device { fe: 5, dev: 3 }
+    );
+    assert_eq!(
+        route(BASE, "/local/domain/9/device/9pfs/2/state"),
+        Route::Device { fe: 9, dev: 2 }
+    );
+    assert_eq!(route(BASE, "@releaseDomain"), Route::ReleaseDomain);
+    assert_eq!(route(BASE, &format!("{BASE}x/5/0")), Route::Ignore);
+    assert_eq!(route(BASE, &format!("{BASE}/70000/0")), Route::Ignore);
+    assert_eq!(route(BASE, &format!("{BASE}/5/zz")), Route::Ignore);
+    assert_eq!(
+        route(BASE, "/local/domain/9/device/vbd/2/state"),
+        Route::Ignore
+    );
+    assert_eq!(route(BASE, ""), Route::Ignore);
+    let long = format!("{BASE}/{}", "9".repeat(5000));
+    assert_eq!(route(BASE, &long), Route::Ignore);
+}
+
+#[test]
+fn scanning_is_bounded_and_skips_junk() {
+    let mut s = MemStore::new();
+    s.set(&format!("{BASE}/5/0/state"), "1");
+    s.set(&format!("{BASE}/5/1/state"), "1");
+    s.set(&format!("{BASE}/6/0/state"), "1");
+    s.set(&format!("{BASE}/junk/0/state"), "1");
+    s.set(&format!("{BASE}/6/x/state"), "1");
+    assert_eq!(
+        scan_backends(&mut s, BASE).unwrap(),
+        [(5, 0), (5, 1), (6, 0)]
+    );
+    let mut s = MemStore::new();
+    for fe in 0..20 {
+        for dev in 0..20 {
+            s.set(&format!("{BASE}/{fe}/{dev}/state"), "1");
+        }
+    }
+    assert_eq!(scan_backends(&mut s, BASE).unwrap().len(), MAX_DEVICES);
+}
+
+// ---- vbd frontend ----
+
+const VBD: &str = "device/vbd/51712";
+const VBE: &str = "/local/domain/0/backend/vbd/7/51712";
+
+fn vbd_store() -> MemStore {
+    let mut s = MemStore::new();
+    s.set(&format!("{VBD}/backend"), VBE);
+    s.set(&format!("{VBD}/backend-id"), "0");
+    s.set(&format!("{VBD}/state"), "1");
+    s.set(&format!("{VBE}/state"), "1");
+    s
+}
+
+fn backend_connected(s: &mut MemStore) {
+    s.set(&format!("{VBE}/sectors"), "2097152");
+    s.set(&format!("{VBE}/sector-size"), "512");
+    s.set(&format!("{VBE}/info"), "0");
+    s.set(&format!("{VBE}/feature-flush-cache"), "1");
+    s.set(&format!("{VBE}/feature-persistent"), "1");
+    s.set(&format!("{VBE}/feature-max-indirect-segments"), "256");
+    s.set(&format!("{VBE}/state"), "4");
+}
+
+#[test]
+fn vbd_single_page_lifecycle() {
+    let mut s = vbd_store();
+    let mut f = VbdFrontend::new(VBD, true);
+    assert_eq!(f.step(&mut s).unwrap(), VbdAction::Idle);
+    assert_eq!(s.watches, [(format!("{VBE}/state"), VBD.to_string())]);
+    s.set(&format!("{VBE}/state"), "2");
+    assert_eq!(
+        f.step(&mut s).unwrap(),
+        VbdAction::AllocateRing {
+            order: 0,
+            backend_id: 0
+        }
+    );
+    assert_eq!(f.step(&mut s).unwrap(), VbdAction::Idle);
+    f.ring_ready(
+        &mut s,
+        &VbdRing {
+            refs: vec![8],
+            evtchn: 12,
+        },
+    )
+    .unwrap();
+    assert_eq!(s.get(&format!("{VBD}/ring-ref")), Some("8"));
+    assert_eq!(s.get(&format!("{VBD}/ring-page-order")), None);
+    assert_eq!(s.get(&format!("{VBD}/event-channel")), Some("12"));
+    assert_eq!(s.get(&format!("{VBD}/protocol")), Some("x86_64-abi"));
+    assert_eq!(s.get(&format!("{VBD}/feature-persistent")), Some("1"));
+    assert_eq!(s.get(&format!("{VBD}/state")), Some("3"));
+    assert_eq!(f.step(&mut s).unwrap(), VbdAction::Idle);
+    backend_connected(&mut s);
+    let VbdAction::Connected(info) = f.step(&mut s).unwrap() else {
+        panic!("expected Connected");
+    };
+    assert_eq!(info.sectors, 2097152);
+    assert_eq!(info.sector_size, 512);
+    assert!(!info.read_only());
+    assert!(info.flush_cache && info.persistent && !info.barrier);
+    assert_eq!(info.max_indirect_segments, 256);
+    assert_eq!(s.get(&format!("{VBD}/state")), Some("4"));
+    // Backend closing: drain first, then Closed.
+    s.set(&format!("{VBE}/state"), "5");
+    assert_eq!(f.step(&mut s).unwrap(), VbdAction::Drain);
+    assert_eq!(s.get(&format!("{VBD}/state")), Some("5"));
+    assert_eq!(f.step(&mut s).unwrap(), VbdAction::Idle);
+    f.drained(&mut s).unwrap();
+    assert_eq!(s.get(&format!("{VBD}/state")), Some("6"));
+    assert_eq!(f.step(&mut s).unwrap(), VbdAction::Closed);
+}
+
+#[test]
+fn vbd_multi_page_ring_and_read_only() {
+    let mut s = vbd_store();
+    s.set(&format!("{VBE}/max-ring-page-order"), "10");
+    s.set(&format!("{VBE}/state"), "2");
+    let mut f = VbdFrontend::new(VBD, false);
+    assert_eq!(
+        f.step(&mut s).unwrap(),
+        VbdAction::AllocateRing {
+            order: VBD_MAX_RING_ORDER,
+            backend_id: 0
+        }
+    );
+    f.ring_ready(
+        &mut s,
+        &VbdRing {
+            refs: vec![20, 21, 22, 23],
+            evtchn: 3,
+        },
+    )
+    .unwrap();
+    assert_eq!(s.get(&format!("{VBD}/ring-page-order")), Some("2"));
+    assert_eq!(s.get(&format!("{VBD}/ring-ref0")), Some("20"));
+    assert_eq!(s.get(&format!("{VBD}/ring-ref3")), Some("23"));
+    assert_eq!(s.get(&format!("{VBD}/ring-ref")), None);
+    assert_eq!(s.get(&format!("{VBD}/feature-persistent")), Some("0"));
+    backend_connected(&mut s);
+    s.set(&format!("{VBE}/info"), "4");
+    let VbdAction::Connected(info) = f.step(&mut s).unwrap() else {
+        panic!("expected Connected");
+    };
+    assert!(info.read_only());
+    // We did not offer persistent grants, so they are not in use.
+    assert!(!info.persistent);
+}
+
+#[test]
+fn vbd_bad_backend_values() {
+    for (key, val) in [
+        ("sector-size", "100"),
+        ("sector-size", "0"),
+        ("sector-size", "4097"),
+        ("sectors", "-5"),
+        ("info", "x"),
+    ] {
+        let mut s = vbd_store();
+        s.set(&format!("{VBE}/state"), "2");
+        let mut f = VbdFrontend::new(VBD, false);
+        f.step(&mut s).unwrap();
+        f.ring_ready(
+            &mut s,
+            &VbdRing {
+                refs: vec![1],
+                evtchn: 1,
+            },
+        )
+        .unwrap();
+        backend_connected(&mut s);
+        s.set(&format!("{VBE}/{key}"), val);
+        assert!(
+            matches!(f.step(&mut s), Err(XenbusError::Invalid { .. })),
+            "{key}={val}"
+        );
+    }
+    let mut s = vbd_store();
+    s.set(&format!("{VBD}/backend-id"), "65536");
+    assert!(VbdFrontend::new(VBD, false).step(&mut s).is_err());
+    let mut s = vbd_store();
+    s.nodes.remove(&format!("{VBD}/backend"));
+    assert!(matches!(
+        VbdFrontend::new(VBD, false).step(&mut s),
+        Err(XenbusError::Missing(_))
+    ));
+}
+
+#[test]
+fn vbd_backend_vanishes_before_connect() {
+    let mut s = vbd_store();
+    s.set(&format!("{VBE}/state"), "2");
+    let mut f = VbdFrontend::new(VBD, false);
+    f.step(&mut s).unwrap();
+    f.ring_ready(
+        &mut s,
+        &VbdRing {
+            refs: vec![1],
+            evtchn: 1,
+        },
+    )
+    .unwrap();
+    s.remove(VBE).unwrap();
+    assert_eq!(f.step(&mut s).unwrap(), VbdAction::Closed);
+    assert_eq!(f.phase(), VbdPhase::Closed);
+}
