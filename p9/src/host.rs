@@ -5,7 +5,6 @@
 //! worker pool, so a slow request never holds up the rest of the connection, and replies are
 //! written as they complete, out of order.
 
-
 use crate::fs::Filesystem;
 use crate::server::{Connection, Server, Submitted};
 use crate::wire::{peek_size, HEADER_LEN};
@@ -39,21 +38,26 @@ impl WorkerPool {
         let mut threads = Vec::new();
         for i in 0..n.max(1) {
             let rx = rx.clone();
-            let t = thread::Builder::new().name(std::format!("9p-worker-{i}")).spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(r) => r.recv(),
-                    Err(_) => return,
-                };
-                match job {
-                    Ok(j) => j(),
-                    Err(_) => return,
-                }
-            });
+            let t = thread::Builder::new()
+                .name(std::format!("9p-worker-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(j) => j(),
+                        Err(_) => return,
+                    }
+                });
             if let Ok(t) = t {
                 threads.push(t);
             }
         }
-        Arc::new(WorkerPool { tx: Mutex::new(Some(tx)), threads: Mutex::new(threads) })
+        Arc::new(WorkerPool {
+            tx: Mutex::new(Some(tx)),
+            threads: Mutex::new(threads),
+        })
     }
 
     /// Queues a job; runs it inline if the pool is shut down.
@@ -74,7 +78,11 @@ impl WorkerPool {
         if let Ok(mut g) = self.tx.lock() {
             g.take();
         }
-        let threads = self.threads.lock().map(|mut t| core::mem::take(&mut *t)).unwrap_or_default();
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| core::mem::take(&mut *t))
+            .unwrap_or_default();
         for t in threads {
             let _ = t.join();
         }
@@ -129,7 +137,10 @@ pub fn serve_connection<F: Filesystem + 'static>(
         }
         let size = peek_size(&hdr).unwrap_or(0);
         if (size as usize) < HEADER_LEN || size > conn.max_message() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, std::format!("bad message size {size}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                std::format!("bad message size {size}"),
+            ));
         }
         let mut msg = vec![0u8; size as usize];
         msg[..4].copy_from_slice(&hdr);
@@ -197,7 +208,10 @@ impl Listener {
     /// The bound address, as `tcp:…` / `unix:…`.
     pub fn local_addr(&self) -> String {
         match self {
-            Listener::Tcp(l) => l.local_addr().map(|a| std::format!("tcp:{a}")).unwrap_or_default(),
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| std::format!("tcp:{a}"))
+                .unwrap_or_default(),
             Listener::Unix(_, p) => std::format!("unix:{}", p.display()),
         }
     }
@@ -255,19 +269,26 @@ pub fn serve<F: Filesystem + 'static>(
             Ok((r, w, peer)) => {
                 let server = server.clone();
                 let pool = pool.clone();
-                let _ = thread::Builder::new().name("9p-conn".into()).spawn(move || {
-                    let res = serve_connection(&server, r, w, &pool, opts);
-                    match res {
-                        Ok(n) => log(&std::format!("connection {peer}: closed after {n} messages")),
-                        Err(e) => log(&std::format!("connection {peer}: ended: {e}")),
-                    }
-                });
+                log(&std::format!("connection from {peer}"));
+                let _ = thread::Builder::new()
+                    .name("9p-conn".into())
+                    .spawn(move || {
+                        // A clean close needs no second line; a broken stream does.
+                        if let Err(e) = serve_connection(&server, r, w, &pool, opts) {
+                            log(&std::format!("connection from {peer} dropped: {e}"));
+                        }
+                    });
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(20))
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
     pool.shutdown();
-    server.fs().sync().map_err(|e| io::Error::other(std::format!("sync failed: errno {}", e.0)))
+    server
+        .fs()
+        .sync()
+        .map_err(|e| io::Error::other(std::format!("sync failed: errno {}", e.0)))
 }

@@ -6,6 +6,7 @@
 //! - [`server`]: [`server::Server`] (one export) and [`server::Connection`] (one client).
 //! - [`policy`]: uid/gid maps, quota, lock table.
 //! - [`memfs`]: an in-memory filesystem.
+//! - [`ext4`]: the ext4 engine behind the `Filesystem` trait (read path; writes return EROFS).
 //! - `host` (feature `std`): TCP / unix-socket transport with a worker pool.
 //!
 #![cfg_attr(not(test), no_std)]
@@ -15,6 +16,7 @@ extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+pub mod ext4;
 pub mod fs;
 #[cfg(feature = "std")]
 pub mod host;

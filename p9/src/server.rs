@@ -606,7 +606,8 @@ impl<F: Filesystem> Connection<F> {
         let iomax = msize.saturating_sub(RREAD_HEADER_LEN);
         match msg {
             Tmsg::Version { .. } | Tmsg::Flush { .. } => Err(Errno::EPROTO),
-            Tmsg::Auth { .. } => Err(Errno::EOPNOTSUPP),
+            // No authentication: ENOENT is the conventional "not required" answer.
+            Tmsg::Auth { .. } => Err(Errno::ENOENT),
             Tmsg::Attach {
                 fid,
                 afid,

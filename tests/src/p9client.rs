@@ -2,12 +2,18 @@
 //! to run a server in-process. Protocol errors come back as `Err(errno)`; I/O errors panic
 //! (a broken connection fails the test).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helper: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helper: a failed unwrap is a failed test"
+)]
 
 use pvfs_9p::fs::Filesystem;
 use pvfs_9p::host::{self, ListenAddr, Listener, ServeOptions};
 use pvfs_9p::server::Server;
-use pvfs_9p::wire::{DirEntries, Frame, Getattr, LockRepr, Qid, Rmsg, SetattrReq, StatfsRepr, Tmsg, NOFID};
+use pvfs_9p::wire::{
+    DirEntries, Frame, Getattr, LockRepr, Qid, Rmsg, SetattrReq, StatfsRepr, Tmsg, NOFID,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
@@ -95,7 +101,12 @@ impl Client {
 
     /// Wraps a reader and writer.
     pub fn from_parts(r: Box<dyn Read + Send>, w: Box<dyn Write + Send>) -> Client {
-        Client { r, w, next_tag: 1, msize: 0 }
+        Client {
+            r,
+            w,
+            next_tag: 1,
+            msize: 0,
+        }
     }
 
     /// Connects, negotiates `msize` and attaches fid 0 to `aname` as uid 0.
@@ -140,7 +151,11 @@ impl Client {
 
     /// Sends `m` and waits for its reply. `Err(errno)` for Rlerror.
     pub fn call(&mut self, m: &Tmsg<'_>) -> Result<Reply, u32> {
-        let tag = if matches!(m, Tmsg::Version { .. }) { 0xffff } else { self.tag() };
+        let tag = if matches!(m, Tmsg::Version { .. }) {
+            0xffff
+        } else {
+            self.tag()
+        };
         self.send(tag, m);
         let r = self.recv().expect("recv");
         assert_eq!(r.tag, tag, "reply tag");
@@ -152,7 +167,10 @@ impl Client {
 
     /// Tversion; returns the negotiated msize.
     pub fn version(&mut self, msize: u32) -> Result<u32, u32> {
-        let r = self.call(&Tmsg::Version { msize, version: b"9P2000.L" })?;
+        let r = self.call(&Tmsg::Version {
+            msize,
+            version: b"9P2000.L",
+        })?;
         match r.msg() {
             Rmsg::Version { msize, .. } => {
                 self.msize = msize;
@@ -164,7 +182,13 @@ impl Client {
 
     /// Tattach.
     pub fn attach(&mut self, fid: u32, aname: &str, uid: u32) -> Result<Qid, u32> {
-        let r = self.call(&Tmsg::Attach { fid, afid: NOFID, uname: b"", aname: aname.as_bytes(), n_uname: uid })?;
+        let r = self.call(&Tmsg::Attach {
+            fid,
+            afid: NOFID,
+            uname: b"",
+            aname: aname.as_bytes(),
+            n_uname: uid,
+        })?;
         match r.msg() {
             Rmsg::Attach { qid } => Ok(qid),
             m => panic!("unexpected {m:?}"),
@@ -214,8 +238,24 @@ impl Client {
     }
 
     /// Tlcreate.
-    pub fn lcreate(&mut self, fid: u32, name: &str, flags: u32, mode: u32, gid: u32) -> Result<Qid, u32> {
-        match self.call(&Tmsg::Lcreate { fid, name: name.as_bytes(), flags, mode, gid })?.msg() {
+    pub fn lcreate(
+        &mut self,
+        fid: u32,
+        name: &str,
+        flags: u32,
+        mode: u32,
+        gid: u32,
+    ) -> Result<Qid, u32> {
+        match self
+            .call(&Tmsg::Lcreate {
+                fid,
+                name: name.as_bytes(),
+                flags,
+                mode,
+                gid,
+            })?
+            .msg()
+        {
             Rmsg::Lcreate { qid, .. } => Ok(qid),
             m => panic!("unexpected {m:?}"),
         }
@@ -261,7 +301,13 @@ impl Client {
 
     /// Tgetattr.
     pub fn getattr(&mut self, fid: u32) -> Result<Getattr, u32> {
-        match self.call(&Tmsg::Getattr { fid, mask: pvfs_9p::wire::getattr::ALL })?.msg() {
+        match self
+            .call(&Tmsg::Getattr {
+                fid,
+                mask: pvfs_9p::wire::getattr::ALL,
+            })?
+            .msg()
+        {
             Rmsg::Getattr(g) => Ok(g),
             m => panic!("unexpected {m:?}"),
         }
@@ -289,7 +335,12 @@ impl Client {
                 Ok(DirEntries::new(data)
                     .map(|e| {
                         let e = e.expect("dirent");
-                        Dirent { qid: e.qid, offset: e.offset, ty: e.ty, name: e.name.to_vec() }
+                        Dirent {
+                            qid: e.qid,
+                            offset: e.offset,
+                            ty: e.ty,
+                            name: e.name.to_vec(),
+                        }
                     })
                     .collect())
             }
@@ -313,7 +364,15 @@ impl Client {
 
     /// Tmkdir.
     pub fn mkdir(&mut self, dfid: u32, name: &str, mode: u32, gid: u32) -> Result<Qid, u32> {
-        match self.call(&Tmsg::Mkdir { dfid, name: name.as_bytes(), mode, gid })?.msg() {
+        match self
+            .call(&Tmsg::Mkdir {
+                dfid,
+                name: name.as_bytes(),
+                mode,
+                gid,
+            })?
+            .msg()
+        {
             Rmsg::Mkdir { qid } => Ok(qid),
             m => panic!("unexpected {m:?}"),
         }
@@ -321,7 +380,15 @@ impl Client {
 
     /// Tsymlink.
     pub fn symlink(&mut self, fid: u32, name: &str, target: &str, gid: u32) -> Result<Qid, u32> {
-        match self.call(&Tmsg::Symlink { fid, name: name.as_bytes(), target: target.as_bytes(), gid })?.msg() {
+        match self
+            .call(&Tmsg::Symlink {
+                fid,
+                name: name.as_bytes(),
+                target: target.as_bytes(),
+                gid,
+            })?
+            .msg()
+        {
             Rmsg::Symlink { qid } => Ok(qid),
             m => panic!("unexpected {m:?}"),
         }
@@ -336,8 +403,25 @@ impl Client {
     }
 
     /// Tmknod.
-    pub fn mknod(&mut self, dfid: u32, name: &str, mode: u32, major: u32, minor: u32) -> Result<Qid, u32> {
-        match self.call(&Tmsg::Mknod { dfid, name: name.as_bytes(), mode, major, minor, gid: 0 })?.msg() {
+    pub fn mknod(
+        &mut self,
+        dfid: u32,
+        name: &str,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<Qid, u32> {
+        match self
+            .call(&Tmsg::Mknod {
+                dfid,
+                name: name.as_bytes(),
+                mode,
+                major,
+                minor,
+                gid: 0,
+            })?
+            .msg()
+        {
             Rmsg::Mknod { qid } => Ok(qid),
             m => panic!("unexpected {m:?}"),
         }
@@ -345,16 +429,32 @@ impl Client {
 
     /// Tlink.
     pub fn link(&mut self, dfid: u32, fid: u32, name: &str) -> Result<(), u32> {
-        self.call(&Tmsg::Link { dfid, fid, name: name.as_bytes() }).map(|_| ())
+        self.call(&Tmsg::Link {
+            dfid,
+            fid,
+            name: name.as_bytes(),
+        })
+        .map(|_| ())
     }
 
     /// Trename.
     pub fn rename(&mut self, fid: u32, dfid: u32, name: &str) -> Result<(), u32> {
-        self.call(&Tmsg::Rename { fid, dfid, name: name.as_bytes() }).map(|_| ())
+        self.call(&Tmsg::Rename {
+            fid,
+            dfid,
+            name: name.as_bytes(),
+        })
+        .map(|_| ())
     }
 
     /// Trenameat.
-    pub fn renameat(&mut self, olddirfid: u32, oldname: &str, newdirfid: u32, newname: &str) -> Result<(), u32> {
+    pub fn renameat(
+        &mut self,
+        olddirfid: u32,
+        oldname: &str,
+        newdirfid: u32,
+        newname: &str,
+    ) -> Result<(), u32> {
         self.call(&Tmsg::Renameat {
             olddirfid,
             oldname: oldname.as_bytes(),
@@ -366,7 +466,12 @@ impl Client {
 
     /// Tunlinkat.
     pub fn unlinkat(&mut self, dirfid: u32, name: &str, flags: u32) -> Result<(), u32> {
-        self.call(&Tmsg::Unlinkat { dirfid, name: name.as_bytes(), flags }).map(|_| ())
+        self.call(&Tmsg::Unlinkat {
+            dirfid,
+            name: name.as_bytes(),
+            flags,
+        })
+        .map(|_| ())
     }
 
     /// Tfsync.
@@ -376,7 +481,14 @@ impl Client {
 
     /// Txattrwalk; returns the size.
     pub fn xattrwalk(&mut self, fid: u32, newfid: u32, name: &str) -> Result<u64, u32> {
-        match self.call(&Tmsg::Xattrwalk { fid, newfid, name: name.as_bytes() })?.msg() {
+        match self
+            .call(&Tmsg::Xattrwalk {
+                fid,
+                newfid,
+                name: name.as_bytes(),
+            })?
+            .msg()
+        {
             Rmsg::Xattrwalk { size } => Ok(size),
             m => panic!("unexpected {m:?}"),
         }
@@ -384,12 +496,32 @@ impl Client {
 
     /// Txattrcreate.
     pub fn xattrcreate(&mut self, fid: u32, name: &str, size: u64, flags: u32) -> Result<(), u32> {
-        self.call(&Tmsg::Xattrcreate { fid, name: name.as_bytes(), size, flags }).map(|_| ())
+        self.call(&Tmsg::Xattrcreate {
+            fid,
+            name: name.as_bytes(),
+            size,
+            flags,
+        })
+        .map(|_| ())
     }
 
     /// Tlock; returns the status.
-    pub fn lock(&mut self, fid: u32, ty: u8, flags: u32, start: u64, length: u64, proc_id: u32) -> Result<u8, u32> {
-        let lock = LockRepr { ty, start, length, proc_id, client_id: b"test" };
+    pub fn lock(
+        &mut self,
+        fid: u32,
+        ty: u8,
+        flags: u32,
+        start: u64,
+        length: u64,
+        proc_id: u32,
+    ) -> Result<u8, u32> {
+        let lock = LockRepr {
+            ty,
+            start,
+            length,
+            proc_id,
+            client_id: b"test",
+        };
         match self.call(&Tmsg::Lock { fid, flags, lock })?.msg() {
             Rmsg::Lock { status } => Ok(status),
             m => panic!("unexpected {m:?}"),
@@ -397,8 +529,21 @@ impl Client {
     }
 
     /// Tgetlock; returns (type, start, length, proc_id).
-    pub fn getlock(&mut self, fid: u32, ty: u8, start: u64, length: u64, proc_id: u32) -> Result<(u8, u64, u64, u32), u32> {
-        let lock = LockRepr { ty, start, length, proc_id, client_id: b"test" };
+    pub fn getlock(
+        &mut self,
+        fid: u32,
+        ty: u8,
+        start: u64,
+        length: u64,
+        proc_id: u32,
+    ) -> Result<(u8, u64, u64, u32), u32> {
+        let lock = LockRepr {
+            ty,
+            start,
+            length,
+            proc_id,
+            client_id: b"test",
+        };
         match self.call(&Tmsg::Getlock { fid, lock })?.msg() {
             Rmsg::Getlock { lock } => Ok((lock.ty, lock.start, lock.length, lock.proc_id)),
             m => panic!("unexpected {m:?}"),
@@ -427,7 +572,12 @@ impl<F: Filesystem + 'static> TestServer<F> {
         let thread = std::thread::spawn(move || {
             host::serve(s2, l, workers, opts, st2, |_| {}).unwrap();
         });
-        TestServer { addr, server, stop, thread: Some(thread) }
+        TestServer {
+            addr,
+            server,
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -438,4 +588,117 @@ impl<F: Filesystem + 'static> Drop for TestServer<F> {
             let _ = t.join();
         }
     }
+}
+
+/// The `pvfs` binary, built (or brought up to date) with the same profile and target
+/// directory as the running test.
+pub fn pvfs_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>
+    let target_dir = profile_dir.parent().unwrap().to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "pvfs-cli", "--bin", "pvfs"])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let st = cmd.status().expect("run cargo build for the pvfs binary");
+    assert!(st.success(), "building pvfs failed");
+    let bin = profile_dir.join("pvfs");
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
+}
+
+/// A free loopback TCP port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `pvfs serve` process. Killed when dropped.
+pub struct ServeProcess {
+    /// The child.
+    pub child: std::process::Child,
+    /// `tcp:127.0.0.1:PORT`.
+    pub addr: String,
+    /// `127.0.0.1:PORT`, for diod's clients.
+    pub host_port: String,
+    /// File receiving the server's stderr.
+    pub log: std::path::PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts `pvfs serve ARGS --listen tcp:127.0.0.1:<free port>` and waits until it accepts.
+    pub fn start(args: &[&str], log: &std::path::Path) -> ServeProcess {
+        let port = free_port();
+        let host_port = format!("127.0.0.1:{port}");
+        let addr = format!("tcp:{host_port}");
+        let child = std::process::Command::new(pvfs_bin())
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &addr])
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("spawn pvfs serve");
+        let p = ServeProcess {
+            child,
+            addr,
+            host_port,
+            log: log.to_path_buf(),
+        };
+        for _ in 0..200 {
+            if TcpStream::connect(&p.host_port).is_ok() {
+                return p;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!(
+            "pvfs serve did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+
+    /// Sends SIGTERM and waits; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let st = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        self.child.wait().unwrap().success()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh empty temporary directory, unique to this process and call.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("pvfs-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Requires a host tool, failing loudly if it is missing.
+pub fn require_tool(name: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+        || std::path::Path::new("/usr/sbin").join(name).is_file()
+        || std::path::Path::new("/sbin").join(name).is_file();
+    assert!(
+        found,
+        "required host tool `{name}` is not installed (see ci/host-deps.sh)"
+    );
 }

