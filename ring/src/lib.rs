@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+pub mod blkif;
 pub mod byte_ring;
 pub mod p9ring;
 pub mod shared_ring;
