@@ -124,6 +124,8 @@ pub trait Store {
     fn remove(&mut self, path: &str) -> Result<(), StoreError>;
     /// Registers a watch on `path` (and its subtree) with `token`.
     fn watch(&mut self, path: &str, token: &str) -> Result<(), StoreError>;
+    /// Removes a watch registered with the same `path` and `token`.
+    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), StoreError>;
 }
 
 /// An in-memory [`Store`] for tests and host tools: a flat map of full paths to values, with
@@ -196,6 +198,10 @@ impl Store for MemStore {
     }
     fn watch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
         self.watches.push((path.to_string(), token.to_string()));
+        Ok(())
+    }
+    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
+        self.watches.retain(|(p, t)| p != path || t != token);
         Ok(())
     }
 }
@@ -489,6 +495,7 @@ pub struct P9Backend {
     devid: u32,
     cfg: BackendConfig,
     phase: BackendPhase,
+    fe_watch: Option<String>,
 }
 
 impl P9Backend {
@@ -504,6 +511,7 @@ impl P9Backend {
                 max_ring_page_order: cfg.max_ring_page_order.min(MAX_RING_ORDER),
             },
             phase: BackendPhase::New,
+            fe_watch: None,
         }
     }
 
@@ -611,6 +619,13 @@ impl P9Backend {
         let be_state = read_state(s, &join(&self.be, "state"))?;
         let online = read_bool(s, &join(&self.be, "online"))?;
         let fe = self.frontend_path(s)?;
+        if let (Some(fe), None) = (&fe, &self.fe_watch) {
+            // One watch per device on the frontend's state: the subtree watch on our backend
+            // directory does not see it. Removed with the device.
+            let w = join(fe, "state");
+            s.watch(&w, &self.be)?;
+            self.fe_watch = Some(w);
+        }
         let fe_state = match &fe {
             Some(fe) => read_state(s, &join(fe, "state"))?,
             None => None,
@@ -618,7 +633,7 @@ impl P9Backend {
         if self.phase == P::New {
             if be_state.is_none() {
                 // The toolstack removed the device before we ever published.
-                self.phase = P::Removed;
+                self.remove_dir(s)?;
                 return Ok(BackendAction::Remove);
             }
             if matches!(fe_state, None | Some(X::Unknown)) {
@@ -693,8 +708,7 @@ impl P9Backend {
         remove: bool,
     ) -> Result<BackendAction, XenbusError> {
         if remove {
-            s.remove(&self.be)?;
-            self.phase = BackendPhase::Removed;
+            self.remove_dir(s)?;
             return Ok(BackendAction::Remove);
         }
         if self.phase != BackendPhase::Closed {
@@ -702,6 +716,16 @@ impl P9Backend {
             self.phase = BackendPhase::Closed;
         }
         Ok(BackendAction::Idle)
+    }
+
+    /// Removes the backend directory and the frontend state watch.
+    fn remove_dir<S: Store + ?Sized>(&mut self, s: &mut S) -> Result<(), XenbusError> {
+        if let Some(w) = self.fe_watch.take() {
+            s.unwatch(&w, &self.be)?;
+        }
+        s.remove(&self.be)?;
+        self.phase = BackendPhase::Removed;
+        Ok(())
     }
 
     /// The caller connected the rings of the last [`BackendAction::Connect`]: go Connected.
@@ -744,8 +768,7 @@ impl P9Backend {
         };
         let gone = matches!(fe_state, None | Some(XenbusState::Unknown));
         if gone || !online {
-            s.remove(&self.be)?;
-            self.phase = BackendPhase::Removed;
+            self.remove_dir(s)?;
             return Ok(BackendAction::Remove);
         }
         self.set_state(s, XenbusState::Closed)?;

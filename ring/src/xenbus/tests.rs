@@ -183,6 +183,8 @@ fn guest_death_tears_down_and_removes_directory() {
     assert_eq!(m.phase(), BackendPhase::Removed);
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
     assert_eq!(p.mapped_pages, 0);
+    // The frontend state watch went with the device.
+    assert!(s.watches.is_empty());
 }
 
 #[test]
@@ -353,6 +355,8 @@ fn repeated_attach_detach_does_not_leak() {
         m.torn_down(&mut s).unwrap();
         assert_eq!(p.mapped_pages, 0);
         assert!(p.bound.is_empty());
+        // One frontend watch, however many cycles.
+        assert_eq!(s.watches, [(format!("{FE}/state"), BE.to_string())]);
     }
 }
 
