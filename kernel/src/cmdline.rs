@@ -53,6 +53,9 @@ pub struct Options {
     pub selftest_file: Option<String<PATH_MAX>>,
     /// `pvfs.heap_mib=N`: cap the heap (MiB); 0 or absent means all free RAM.
     pub heap_mib: u32,
+    /// `pvfs.checksum_dir=/dir`: after mounting the volume, log the SHA-256 of every regular
+    /// file under this directory (used by the test bed to check the block path end to end).
+    pub checksum_dir: Option<String<PATH_MAX>>,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             log: LogLevel::Info,
             selftest_file: None,
             heap_mib: 0,
+            checksum_dir: None,
         }
     }
 }
@@ -116,6 +120,10 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 Ok(s) if value.starts_with('/') => o.selftest_file = Some(s),
                 _ => warn(bad, &mut warnings),
             },
+            "checksum_dir" => match String::try_from(value) {
+                Ok(s) if value.starts_with('/') => o.checksum_dir = Some(s),
+                _ => warn(bad, &mut warnings),
+            },
             "heap_mib" => match value.parse::<u32>() {
                 Ok(n) => o.heap_mib = n,
                 Err(_) => warn(bad, &mut warnings),
@@ -149,12 +157,13 @@ mod tests {
 
     #[test]
     fn parses_all_options_and_ignores_foreign_words() {
-        let (o, w) = parse("console=hvc0  pvfs.fault=gp pvfs.log=debug pvfs.selftest.file=/a/b.txt pvfs.heap_mib=64 quiet");
+        let (o, w) = parse("console=hvc0  pvfs.fault=gp pvfs.log=debug pvfs.selftest.file=/a/b.txt pvfs.heap_mib=64 quiet pvfs.checksum_dir=/data");
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(o.fault, Some(Fault::GeneralProtection));
         assert_eq!(o.log, LogLevel::Debug);
         assert_eq!(o.selftest_file.as_deref(), Some("/a/b.txt"));
         assert_eq!(o.heap_mib, 64);
+        assert_eq!(o.checksum_dir.as_deref(), Some("/data"));
     }
 
     #[test]

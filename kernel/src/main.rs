@@ -32,9 +32,13 @@ mod fatal;
 #[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
+mod pages;
+#[cfg(target_os = "none")]
 mod power;
 #[cfg(target_os = "none")]
 mod run;
+#[cfg(target_os = "none")]
+mod volume;
 #[cfg(target_os = "none")]
 mod xen;
 

@@ -237,7 +237,9 @@ fn grant_selfcheck() -> Result<(), String> {
     let src = page.get_mut(off..off + 4096).ok_or("page slice")?;
     src[..5].copy_from_slice(b"grant");
     let mut dst = alloc::vec![0u8; 8192];
-    let dbase = dst.as_ptr() as u64;
+    // A mutable pointer escapes to Xen, which writes through it.
+    let dst_ptr = dst.as_mut_ptr();
+    let dbase = dst_ptr as u64;
     let daligned = (dbase + 4095) & !4095;
     let r = xen::gnttab::grant(0, aligned >> 12, true).map_err(|e| format!("grant: {e:?}"))?;
     xen::gnttab::copy(
@@ -369,7 +371,7 @@ fn maybe_fault(opts: &Options) {
 }
 
 /// The plain-QEMU self-test: memory map, heap, modules.
-fn selftest(si: &StartInfo, _opts: &Options) -> Result<(), String> {
+fn selftest(si: &StartInfo, opts: &Options) -> Result<(), String> {
     let ram: u64 = si
         .memmap
         .iter()
@@ -445,6 +447,54 @@ fn selftest(si: &StartInfo, _opts: &Options) -> Result<(), String> {
             m.paddr,
             m.size
         );
+    }
+    if let Some(m) = si.modules.first() {
+        selftest_ext4_module(m, opts)?;
+    }
+    Ok(())
+}
+
+/// Mounts module 0 as ext4 (read-only, straight from memory) and checksums the file named by
+/// `pvfs.selftest.file`. A module that is not ext4 is only reported.
+fn selftest_ext4_module(m: &startinfo::Module, opts: &Options) -> Result<(), String> {
+    let len = usize::try_from(m.size).map_err(|_| "module too large")?;
+    let end = m
+        .paddr
+        .checked_add(m.size)
+        .ok_or("module range overflows")?;
+    if m.paddr == 0 || end > (1 << 32) {
+        return Err(format!(
+            "module at {:#x}+{} is outside the identity map",
+            m.paddr, m.size
+        ));
+    }
+    // SAFETY: the module lies inside the identity-mapped first 4 GiB (checked above), was
+    // placed there by the loader, and is carved out of the heap (`init_memory`), so nothing
+    // else writes it; the slice is only read.
+    let bytes: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(m.paddr as usize as *const u8, len) };
+    let disk = pvfs_fs::block::MemDisk::borrowed(bytes);
+    let mut fs = match pvfs_fs::ext4::Ext4::open(disk) {
+        Ok(fs) => fs,
+        Err(e) => {
+            if opts.selftest_file.is_some() {
+                return Err(format!("module 0 is not a usable ext4 image: {e}"));
+            }
+            log::info!("selftest: module 0 is not ext4 ({e}); skipping the file-system check");
+            return Ok(());
+        }
+    };
+    log::info!(
+        "selftest: module 0 is ext4: {}",
+        crate::volume::describe(&fs)
+    );
+    if let Some(path) = &opts.selftest_file {
+        let ino = fs
+            .lookup_path(path.as_bytes())
+            .map_err(|e| format!("{path}: {e}"))?;
+        let (sum, size) =
+            crate::volume::checksum(&mut fs, ino).map_err(|e| format!("{path}: {e}"))?;
+        log::info!("selftest: file {path} sha256={sum} size={size}");
     }
     Ok(())
 }

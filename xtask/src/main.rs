@@ -43,7 +43,9 @@ fn main() -> ExitCode {
             print!("{}", include_str!("usage.txt"));
             Ok(())
         }
-        other => Err(Fail::new(format!("unknown command {other:?}; see `cargo xtask help`"))),
+        other => Err(Fail::new(format!(
+            "unknown command {other:?}; see `cargo xtask help`"
+        ))),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,10 +58,24 @@ fn main() -> ExitCode {
 
 /// Builds the kernel and returns the path of the ELF.
 pub fn build_kernel() -> Result<String, Fail> {
-    cargo(&["build", "--release", "-p", "pvfs-kernel", "--target", KERNEL_TARGET])?;
-    let p = repo_root().join("target").join(KERNEL_TARGET).join("release").join("pvfs-kernel");
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "pvfs-kernel",
+        "--target",
+        KERNEL_TARGET,
+    ])?;
+    let p = repo_root()
+        .join("target")
+        .join(KERNEL_TARGET)
+        .join("release")
+        .join("pvfs-kernel");
     if !p.exists() {
-        return Err(Fail::new(format!("kernel build produced no {}", p.display())));
+        return Err(Fail::new(format!(
+            "kernel build produced no {}",
+            p.display()
+        )));
     }
     Ok(p.display().to_string())
 }
@@ -77,16 +93,37 @@ fn test() -> Result<(), Fail> {
     util::ensure_host_deps(false)?;
     step("rustfmt", || cargo(&["fmt", "--all", "--check"]))?;
     step("clippy (host crates)", || {
-        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
     })?;
     step("clippy (kernel target)", || {
-        cargo(&["clippy", "-p", "pvfs-kernel", "-p", "pvfs-boot", "--target", KERNEL_TARGET, "--", "-D", "warnings"])
+        cargo(&[
+            "clippy",
+            "-p",
+            "pvfs-kernel",
+            "-p",
+            "pvfs-boot",
+            "--target",
+            KERNEL_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ])
     })?;
     step("host tests", || cargo(&["test", "--workspace"]))?;
     step("QEMU boot tests", qemu::boot_tests)?;
     step("fuzzing (bounded)", || fuzz(15))?;
     step("Xen e2e", || xen_e2e("boot+fault"))?;
-    println!("xtask: all checks passed in {:.0} s", t0.elapsed().as_secs_f64());
+    println!(
+        "xtask: all checks passed in {:.0} s",
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -98,7 +135,10 @@ fn demo() -> Result<(), Fail> {
     let elf = step("build the pvfs kernel", build_kernel)?;
     let script = repo_root().join("ci/xen/run.sh");
     run(std::process::Command::new(script).arg("boot").arg(&elf))?;
-    println!("\npvfs demo finished in {:.0} s (log under target/xen-testbed/logs/)", t0.elapsed().as_secs_f64());
+    println!(
+        "\npvfs demo finished in {:.0} s (log under target/xen-testbed/logs/)",
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -117,15 +157,25 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
         .env("RUSTFLAGS", flags)
         .env("CARGO_TARGET_DIR", repo_root().join("target/fuzz"))
         // An explicit --target keeps RUSTFLAGS away from build scripts.
-        .args(["build", "--release", "--bins", "--target", "x86_64-unknown-linux-gnu"]);
+        .args([
+            "build",
+            "--release",
+            "--bins",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ]);
     run(&mut c)?;
     for t in targets {
-        let bin = repo_root().join("target/fuzz/x86_64-unknown-linux-gnu/release").join(t);
+        let bin = repo_root()
+            .join("target/fuzz/x86_64-unknown-linux-gnu/release")
+            .join(t);
         let corpus = fuzz_dir.join("corpus").join(t);
-        std::fs::create_dir_all(&corpus).map_err(|e| Fail::new(format!("{}: {e}", corpus.display())))?;
+        std::fs::create_dir_all(&corpus)
+            .map_err(|e| Fail::new(format!("{}: {e}", corpus.display())))?;
         // Work on a scratch copy so the checked-in seeds stay small.
         let work = repo_root().join("target/fuzz/corpus").join(t);
-        std::fs::create_dir_all(&work).map_err(|e| Fail::new(format!("{}: {e}", work.display())))?;
+        std::fs::create_dir_all(&work)
+            .map_err(|e| Fail::new(format!("{}: {e}", work.display())))?;
         println!("xtask: fuzzing {t} for {secs} s");
         run(std::process::Command::new(&bin)
             .arg(&work)
@@ -145,7 +195,11 @@ fn bench(args: &[String]) -> Result<(), Fail> {
         "ext4-read" => "ext4_read",
         "ext4-write" => "ext4_write",
         "9p" => "p9",
-        _ => return Err(Fail::new("usage: cargo xtask bench ext4-read|ext4-write|9p")),
+        _ => {
+            return Err(Fail::new(
+                "usage: cargo xtask bench ext4-read|ext4-write|9p",
+            ))
+        }
     };
     util::ensure_host_deps(false)?;
     cargo(&["bench", "-p", "pvfs-tests", "--bench", bench])

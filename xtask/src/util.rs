@@ -34,7 +34,9 @@ pub fn run(c: &mut Command) -> Result<(), Fail> {
         c.current_dir(repo_root());
     }
     let desc = format!("{c:?}");
-    let st = c.status().map_err(|e| Fail::new(format!("cannot run {desc}: {e}")))?;
+    let st = c
+        .status()
+        .map_err(|e| Fail::new(format!("cannot run {desc}: {e}")))?;
     if st.success() {
         Ok(())
     } else {
@@ -64,14 +66,19 @@ pub fn step<T>(name: &str, f: impl FnOnce() -> Result<T, Fail>) -> Result<T, Fai
 fn have(cmd: &str) -> bool {
     Command::new("sh")
         .arg("-c")
-        .arg(format!("command -v {cmd} >/dev/null 2>&1 || [ -x /usr/sbin/{cmd} ] || [ -x /sbin/{cmd} ]"))
+        .arg(format!(
+            "command -v {cmd} >/dev/null 2>&1 || [ -x /usr/sbin/{cmd} ] || [ -x /sbin/{cmd} ]"
+        ))
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
 }
 
 fn qemu_major() -> Option<u32> {
-    let out = Command::new("qemu-system-x86_64").arg("--version").output().ok()?;
+    let out = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let v = text.split("version ").nth(1)?;
     v.split('.').next()?.trim().parse().ok()
@@ -80,7 +87,17 @@ fn qemu_major() -> Option<u32> {
 /// Makes sure the host tools the tests need are present: installs them through
 /// `ci/host-deps.sh` when running as root, otherwise prints how and fails.
 pub fn ensure_host_deps(force: bool) -> Result<(), Fail> {
-    let tools = ["cpio", "mkfs.ext4", "e2fsck", "debugfs", "setfattr", "diod", "diodls", "diodcat", "xz"];
+    let tools = [
+        "cpio",
+        "mkfs.ext4",
+        "e2fsck",
+        "debugfs",
+        "setfattr",
+        "diod",
+        "diodls",
+        "diodcat",
+        "xz",
+    ];
     let mut missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     if qemu_major().is_none_or(|m| m < 10) {
         missing.push("qemu-system-x86_64 (>= 10, bookworm-backports)");
@@ -95,6 +112,8 @@ pub fn ensure_host_deps(force: bool) -> Result<(), Fail> {
     run(&mut Command::new("bash").arg(script))
         .map_err(|e| Fail::new(format!("installing host packages failed: {e}")))?;
     // `rustup target add` is a no-op when the pinned toolchain already has the target.
-    let _ = Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).status();
+    let _ = Command::new("rustup")
+        .args(["target", "add", "x86_64-unknown-none"])
+        .status();
     Ok(())
 }
