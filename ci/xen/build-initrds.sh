@@ -25,7 +25,7 @@ XB=/usr/lib/xen-$XEN_VER/bin
 PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
 
 DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop)
-DOMU_MODULES=(9pnet_xen 9p)
+DOMU_MODULES=(crc32c_generic 9pnet_xen 9p xen-blkfront ext4)
 
 # Module files (relative to $MD) for the given module names, dependencies first. The
 # dependencies come from each module's .modinfo "depends=" string, so no depmod is needed.

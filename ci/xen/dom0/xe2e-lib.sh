@@ -82,3 +82,20 @@ DOMU_INITRD=/run/xe2e/domu-initrd.cpio
 domu_initrd() {
   [ -f $DOMU_INITRD ] || cat /domu/base.cpio /domu/guest.cpio > $DOMU_INITRD
 }
+
+# make_test_tree DIR: a small known tree for volume scenarios: text, a nested file, an empty
+# file, a symlink, and files of 1 MiB and 8 MiB of random bytes (the latter spans many block
+# requests, and indirect segments where the frontend uses them).
+make_test_tree() {
+  mkdir -p "$1/dir/sub"
+  echo "hello from the xe2e test tree" > "$1/hello.txt"
+  echo "nested" > "$1/dir/sub/nested.txt"
+  : > "$1/empty"
+  ln -s hello.txt "$1/link-to-hello"
+  dd if=/dev/urandom of="$1/dir/random-1m.bin" bs=1M count=1 2>/dev/null
+  dd if=/dev/urandom of="$1/random-8m.bin" bs=1M count=8 2>/dev/null
+}
+# tree_sums DIR: "sha256  ./path" for every regular file, sorted by path
+tree_sums() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum); }
+# make_volume DIR IMAGE MIB: an ext4 image of DIR (mkfs.ext4 -d), label xe2evol
+make_volume() { mkfs.ext4 -q -F -L xe2evol -d "$1" "$2" "${3}M"; }
