@@ -148,7 +148,7 @@ impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
 fn span(lba: u64, len: usize, sector: u32, dev_len: u64) -> Result<(usize, usize), DevError> {
     let ss = u64::from(sector);
     let capacity = dev_len / ss;
-    if len % sector as usize != 0 {
+    if !len.is_multiple_of(sector as usize) {
         return Err(DevError::Misaligned {
             len,
             sector_size: sector,

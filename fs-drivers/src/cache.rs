@@ -190,9 +190,7 @@ impl BlockCache {
                 }
             };
             if let Some(s) = self.slots.get_mut(i) {
-                if let Err(e) = dev.read(lba, &mut s.data) {
-                    return Err(e);
-                }
+                dev.read(lba, &mut s.data)?;
                 let old = s.blk;
                 s.blk = blk;
                 if old != blk && self.map.get(&old) == Some(&i) {

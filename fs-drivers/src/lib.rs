@@ -4,6 +4,7 @@
 //! - [`block`]: the [`block::BlockDevice`] trait, [`block::MemDisk`] and (feature `std`)
 //!   `block::FileDisk`.
 //! - [`cache`]: a bounded LRU block cache.
+//! - [`crc`]: CRC32C for metadata checksums (no_std).
 //! - [`ext4`]: the ext4 engine ([`ext4::Ext4`]).
 //! - `host` (feature `std`): host helpers such as copying a tree out of an image.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
@@ -13,6 +14,7 @@ extern crate alloc;
 
 pub mod block;
 pub mod cache;
+pub mod crc;
 pub mod ext4;
 #[cfg(feature = "std")]
 pub mod host;

@@ -96,6 +96,9 @@ impl TreeSpec {
     };
 }
 
+/// Number of one-block data islands in `sparse/islands` (one every three 4 KiB blocks).
+pub const ISLANDS: u64 = 400;
+
 /// Size of `sparse/huge`.
 pub const HUGE_SIZE: u64 = 5 * (1 << 30) + 12345;
 
@@ -142,8 +145,9 @@ pub fn gen_tree(root: &Path, spec: TreeSpec) {
     ] {
         let p = modes.join(name);
         fs::write(&p, name.as_bytes()).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        // chown clears set-id bits, so it goes first.
         std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
     }
     let sticky = modes.join("sticky-dir");
     fs::create_dir(&sticky).unwrap();
@@ -204,6 +208,14 @@ pub fn gen_tree(root: &Path, spec: TreeSpec) {
         }
         let f = fs::File::create(sparse.join("all-hole")).unwrap();
         f.set_len(100_000).unwrap();
+    }
+    {
+        // Many small data islands: enough extents for a depth-2 tree with 1 KiB blocks.
+        let mut f = fs::File::create(sparse.join("islands")).unwrap();
+        for i in 0..ISLANDS {
+            f.seek(SeekFrom::Start(i * 3 * 4096)).unwrap();
+            f.write_all(&rng.bytes(4096)).unwrap();
+        }
     }
     if spec.huge_sparse {
         let mut f = fs::File::create(sparse.join("huge")).unwrap();

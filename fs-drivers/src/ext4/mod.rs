@@ -168,20 +168,8 @@ pub(crate) fn le32(b: &[u8], off: usize) -> u32 {
         _ => 0,
     }
 }
-pub(crate) fn le64(b: &[u8], off: usize) -> u64 {
-    u64::from(le32(b, off)) | (u64::from(le32(b, off.wrapping_add(4))) << 32)
-}
-pub(crate) fn be32(b: &[u8], off: usize) -> u32 {
-    match b.get(off..off.wrapping_add(4)) {
-        Some(&[a, c, d, e]) => u32::from_be_bytes([a, c, d, e]),
-        _ => 0,
-    }
-}
 
-/// crc32c without the final inversion, chained like Linux's `crc32c(seed, data, len)`.
-pub(crate) fn crc32c_raw(seed: u32, data: &[u8]) -> u32 {
-    !crc32c::crc32c_append(!seed, data)
-}
+pub(crate) use crate::crc::crc32c_raw;
 
 /// A file's type, from the mode bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,7 +330,6 @@ impl Default for Options {
 const S_IFMT: u16 = 0xF000;
 const S_IFDIR: u16 = 0x4000;
 const S_IFLNK: u16 = 0xA000;
-const S_IFREG: u16 = 0x8000;
 
 /// `i_flags` bits.
 pub mod flags {
@@ -381,6 +368,11 @@ struct Inode {
     /// crc32c seed for this inode's blocks (extents, dirs).
     seed: u32,
 }
+
+/// A dx node: its (hash, block) entries (entry 0's hash is 0), hash version, indirect levels.
+type DxNode = (Vec<(u32, u32)>, u8, u8);
+/// An xattr: name index, name suffix, value.
+type Xattr = (u8, Vec<u8>, Vec<u8>);
 
 /// Constants derived from the superblock, copied so parsers can run while the cache is
 /// borrowed.
@@ -987,8 +979,18 @@ impl<D: BlockDevice> Ext4<D> {
         let bs = self.ctx.bs as u64;
         let nblocks = inode.size.div_ceil(bs);
         let mut l = 0u64;
+        let mut mapped = 0u64;
         while l < nblocks {
             let run = self.map(&inode, l)?;
+            if run.phys.is_some() {
+                mapped = mapped.saturating_add(run.len);
+                if mapped > self.ctx.blocks_count.saturating_mul(2) {
+                    return corrupt(
+                        "block map (more blocks than the file system)",
+                        u64::from(ino),
+                    );
+                }
+            }
             let len = run.len.max(1).min(nblocks - l);
             if run.phys.is_some() {
                 let start = l * bs;
@@ -1036,6 +1038,11 @@ impl<D: BlockDevice> Ext4<D> {
         let inode = self.load_inode(ino)?;
         if inode.mode & S_IFMT != S_IFDIR {
             return Err(Error::NotDir { ino });
+        }
+        // A directory cannot have more blocks than the file system: this bounds every loop
+        // over a directory's blocks.
+        if inode.size / self.ctx.bs as u64 > self.ctx.blocks_count {
+            return corrupt("directory size", u64::from(ino));
         }
         Ok(inode)
     }
@@ -1267,6 +1274,10 @@ impl<D: BlockDevice> Ext4<D> {
             })?;
             return found.ok_or(Error::NotFound);
         }
+        if name == b"." || name == b".." {
+            // Both live in the first block (ahead of the dx root in an indexed directory).
+            return self.search_leaf(&inode, 0, name)?.ok_or(Error::NotFound);
+        }
         if inode.flags & flags::INDEX != 0 && self.ctx.dir_index {
             if let Some(r) = self.dx_lookup(&inode, name)? {
                 return r.ok_or(Error::NotFound);
@@ -1283,7 +1294,7 @@ impl<D: BlockDevice> Ext4<D> {
         };
         let b = self.block(phys)?;
         let leaf = Self::verify_dir_block(&ctx, inode, lblk, b, phys)?;
-        if !leaf && !(lblk == 0) {
+        if !leaf && lblk != 0 {
             return Ok(None);
         }
         let mut found = None;
@@ -1309,12 +1320,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Read a dx node: returns its (hash, block) entries, entry 0's hash being 0.
-    fn dx_node(
-        &mut self,
-        inode: &Inode,
-        lblk: u64,
-        root: bool,
-    ) -> Result<(Vec<(u32, u32)>, u8, u8)> {
+    fn dx_node(&mut self, inode: &Inode, lblk: u64, root: bool) -> Result<DxNode> {
         let ctx = self.ctx;
         let run = self.map(inode, lblk)?;
         let phys = run.phys.ok_or(Error::Corrupt {
@@ -1461,7 +1467,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     // ---- xattrs ----
 
-    fn xattr_entries(&mut self, inode: &Inode) -> Result<Vec<(u8, Vec<u8>, Vec<u8>)>> {
+    fn xattr_entries(&mut self, inode: &Inode) -> Result<Vec<Xattr>> {
         let mut out = Vec::new();
         let ctx = self.ctx;
         // In-inode area.
@@ -1555,7 +1561,7 @@ fn parse_xattrs(
     entries: &[u8],
     _base: usize,
     values: &[u8],
-    out: &mut Vec<(u8, Vec<u8>, Vec<u8>)>,
+    out: &mut Vec<Xattr>,
     at: u64,
 ) -> Result<()> {
     let mut off = 0usize;
@@ -1759,5 +1765,122 @@ mod tests {
     fn crc_raw_matches_linux_convention() {
         // Linux: crc32c(~0, "123456789") without final xor = ~0xE3069283.
         assert_eq!(crc32c_raw(!0, b"123456789"), !0xE306_9283);
+    }
+}
+
+/// What [`Ext4::scan`] visited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Inodes whose attributes were read.
+    pub inodes: u64,
+    /// Directories listed.
+    pub dirs: u64,
+    /// File bytes read.
+    pub bytes: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// The first failure.
+    pub first_error: Option<Error>,
+}
+
+impl<D: BlockDevice> Ext4<D> {
+    /// Visit the tree from the root breadth-first: every entry's attributes, every directory
+    /// listing, file contents (data ranges only, up to `max_file_bytes` per file), symlink
+    /// targets and xattrs. Errors are counted, not returned, so that a damaged image is read as
+    /// far as possible. At most `max_inodes` entries are visited; each directory once.
+    pub fn scan(&mut self, max_inodes: u64, max_file_bytes: u64) -> ScanStats {
+        let mut st = ScanStats::default();
+        let note = |st: &mut ScanStats, e: Error| {
+            st.errors += 1;
+            if st.first_error.is_none() {
+                st.first_error = Some(e);
+            }
+        };
+        let mut seen_dirs = alloc::collections::BTreeSet::new();
+        let mut queue = alloc::collections::VecDeque::new();
+        queue.push_back(ROOT_INO);
+        seen_dirs.insert(ROOT_INO);
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Some(dir) = queue.pop_front() {
+            st.dirs += 1;
+            let entries = match self.read_dir(dir) {
+                Ok(e) => e,
+                Err(e) => {
+                    note(&mut st, e);
+                    continue;
+                }
+            };
+            if let Err(e) = self.lookup(dir, b"..") {
+                note(&mut st, e);
+            }
+            for ent in entries {
+                if ent.name == b"." || ent.name == b".." {
+                    continue;
+                }
+                if st.inodes >= max_inodes {
+                    return st;
+                }
+                st.inodes += 1;
+                if let Err(e) = self.lookup(dir, &ent.name) {
+                    note(&mut st, e);
+                }
+                let attr = match self.getattr(ent.ino) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        note(&mut st, e);
+                        continue;
+                    }
+                };
+                match self.listxattr(ent.ino) {
+                    Ok(names) => {
+                        for n in names {
+                            if let Err(e) = self.getxattr(ent.ino, &n) {
+                                note(&mut st, e);
+                            }
+                        }
+                    }
+                    Err(e) => note(&mut st, e),
+                }
+                match attr.kind {
+                    FileType::Directory if seen_dirs.insert(ent.ino) => queue.push_back(ent.ino),
+                    FileType::Symlink => {
+                        if let Err(e) = self.readlink(ent.ino) {
+                            note(&mut st, e);
+                        }
+                    }
+                    FileType::Regular => {
+                        let ranges = match self.data_ranges(ent.ino) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                note(&mut st, e);
+                                continue;
+                            }
+                        };
+                        let mut budget = max_file_bytes;
+                        'file: for (off, len) in ranges {
+                            let mut pos = off;
+                            while pos < off + len && budget > 0 {
+                                let want = (off + len - pos).min(buf.len() as u64).min(budget);
+                                let b = buf.get_mut(..want as usize).unwrap_or(&mut []);
+                                match self.read(ent.ino, pos, b) {
+                                    Ok(0) => break 'file,
+                                    Ok(n) => {
+                                        pos += n as u64;
+                                        budget = budget.saturating_sub(n as u64);
+                                        st.bytes += n as u64;
+                                    }
+                                    Err(e) => {
+                                        note(&mut st, e);
+                                        break 'file;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        st
     }
 }

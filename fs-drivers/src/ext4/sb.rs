@@ -320,7 +320,7 @@ impl Superblock {
             return true;
         }
         let is_pow = |mut n: u64, b: u64| {
-            while n % b == 0 {
+            while n.is_multiple_of(b) {
                 n /= b;
             }
             n == 1
