@@ -333,14 +333,14 @@ fn ext4_128_byte_inodes_block_maps() {
 }
 
 #[test]
-fn ext2_1k_full_tree() {
+fn ext2_1k() {
     let kind = ImageKind {
         name: "ext2-1k",
         fs_type: "ext2",
         block_size: 1024,
         extra: &[],
     };
-    let (image, src) = build(&kind, "full", 160, 16384);
+    let (image, src) = build(&kind, "small", 64, 2048);
     check_image(&image, src, true);
 }
 
