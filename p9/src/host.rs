@@ -120,11 +120,13 @@ fn send(w: &Mutex<Box<dyn Write + Send>>, replies: Vec<Vec<u8>>) {
 /// Returns the number of messages handled.
 pub fn serve_connection<F: Filesystem + 'static>(
     server: &Server<F>,
-    mut reader: Box<dyn Read + Send>,
+    reader: Box<dyn Read + Send>,
     writer: Box<dyn Write + Send>,
     pool: &Arc<WorkerPool>,
     opts: ServeOptions,
 ) -> io::Result<u64> {
+    // One recv usually brings in a whole message (or several); large writes bypass the buffer.
+    let mut reader = io::BufReader::with_capacity(64 << 10, reader);
     let conn: Arc<Connection<F>> = Arc::new(server.connect());
     let writer = Arc::new(Mutex::new(writer));
     let mut count = 0u64;

@@ -101,6 +101,7 @@ impl Client {
 
     /// Wraps a reader and writer.
     pub fn from_parts(r: Box<dyn Read + Send>, w: Box<dyn Write + Send>) -> Client {
+        let r = Box::new(std::io::BufReader::with_capacity(64 << 10, r));
         Client {
             r,
             w,
