@@ -39,7 +39,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             match be.next_request(&intf, &area) {
                 Ok(Some(m)) => {
                     assert!(m.len() >= 7 && m.len() as u32 <= be.max_msg());
-                    assert_eq!(u32::from_le_bytes([m[0], m[1], m[2], m[3]]) as usize, m.len());
+                    assert_eq!(
+                        u32::from_le_bytes([m[0], m[1], m[2], m[3]]) as usize,
+                        m.len()
+                    );
                     let _ = be.write_response(&intf, &area, &m);
                 }
                 Ok(None) | Err(_) => break,
