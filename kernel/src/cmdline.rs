@@ -56,6 +56,9 @@ pub struct Options {
     /// `pvfs.checksum_dir=/dir`: after mounting the volume, log the SHA-256 of every regular
     /// file under this directory (used by the test bed to check the block path end to end).
     pub checksum_dir: Option<String<PATH_MAX>>,
+    /// `pvfs.blkbench=MIB`: after connecting the data disk, time a raw sequential read of
+    /// this many MiB through blkfront (1 MiB requests) and log the throughput.
+    pub blkbench_mib: u32,
 }
 
 impl Default for Options {
@@ -66,6 +69,7 @@ impl Default for Options {
             selftest_file: None,
             heap_mib: 0,
             checksum_dir: None,
+            blkbench_mib: 0,
         }
     }
 }
@@ -123,6 +127,10 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
             "checksum_dir" => match String::try_from(value) {
                 Ok(s) if value.starts_with('/') => o.checksum_dir = Some(s),
                 _ => warn(bad, &mut warnings),
+            },
+            "blkbench" => match value.parse::<u32>() {
+                Ok(n) => o.blkbench_mib = n,
+                Err(_) => warn(bad, &mut warnings),
             },
             "heap_mib" => match value.parse::<u32>() {
                 Ok(n) => o.heap_mib = n,

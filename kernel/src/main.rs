@@ -26,6 +26,8 @@ use pvfs_boot as _;
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
+mod blkfront;
+#[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
 mod fatal;

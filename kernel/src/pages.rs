@@ -27,6 +27,14 @@ impl Pages {
         NonNull::new(p).map(|ptr| Self { ptr, n })
     }
 
+    /// No pages (a placeholder; dropping it frees nothing).
+    pub fn empty() -> Self {
+        Self {
+            ptr: NonNull::dangling(),
+            n: 0,
+        }
+    }
+
     /// Address of the first page.
     pub fn addr(&self) -> usize {
         self.ptr.as_ptr() as usize
@@ -57,6 +65,9 @@ impl Pages {
 
 impl Drop for Pages {
     fn drop(&mut self) {
+        if self.n == 0 {
+            return;
+        }
         if let Ok(layout) = Layout::from_size_align(self.n * 4096, 4096) {
             // SAFETY: allocated in `new` with this same layout.
             unsafe { dealloc(self.ptr.as_ptr(), layout) };

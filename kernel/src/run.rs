@@ -96,7 +96,7 @@ pub fn main(start_info_paddr: u64) -> ! {
                 }
             };
             maybe_fault(&opts);
-            serve(platform)
+            serve(platform, &opts)
         }
         None => {
             maybe_fault(&opts);
@@ -266,22 +266,17 @@ fn grant_selfcheck() -> Result<(), String> {
     Ok(())
 }
 
-fn serve(p: Platform) -> ! {
+fn serve(p: Platform, opts: &Options) -> ! {
     match grant_selfcheck() {
         Ok(()) => log::info!("grant self-check ok"),
         Err(e) => log::error!("grant self-check failed: {e}"),
     }
     let base = format!("/local/domain/{}/data/pvfs", p.domid);
     let status = format!("{base}/status");
+    let volume = mount_volume(&p, opts);
     if let Err(e) = publish_status(&base) {
         log::error!("cannot write {status}: {e:?}");
         power::crash();
-    }
-    match xen::store::directory("device") {
-        Ok(kinds) if !kinds.is_empty() => {
-            log::info!("devices offered by the toolstack: {}", kinds.join(", "))
-        }
-        _ => log::info!("no devices offered by the toolstack"),
     }
     let _ = xen::store::watch("control/shutdown", "shutdown");
     kprint!(
@@ -289,6 +284,7 @@ fn serve(p: Platform) -> ! {
         p.domid,
         p.name
     );
+    let _volume = volume;
     loop {
         while let Ok(Some(ev)) = xen::store::next_watch_event() {
             if ev.token == "shutdown" {
@@ -497,4 +493,101 @@ fn selftest_ext4_module(m: &startinfo::Module, opts: &Options) -> Result<(), Str
         log::info!("selftest: file {path} sha256={sum} size={size}");
     }
     Ok(())
+}
+
+/// The mounted data volume.
+type Volume = pvfs_fs::ext4::Ext4<crate::blkfront::Blkfront>;
+
+/// Connects the first virtual block device and mounts ext4 from it; publishes
+/// `data/pvfs/volume`. Without a disk pvfs still runs (and says so).
+fn mount_volume(p: &Platform, opts: &Options) -> Option<Volume> {
+    let key = format!("/local/domain/{}/data/pvfs/volume", p.domid);
+    let ids = crate::blkfront::discover();
+    let Some(&devid) = ids.first() else {
+        log::warn!("no virtual block device: add disk=[...] to pvfs-stubdom.cfg to serve a volume");
+        let _ = xen::store::write(&key, "none");
+        return None;
+    };
+    let dev = match crate::blkfront::Blkfront::connect(devid) {
+        Ok(d) => d,
+        Err(e) => {
+            log::error!("vbd {devid}: {}", e.0);
+            let _ = xen::store::write(&key, &format!("error: vbd {devid}: {}", e.0));
+            return None;
+        }
+    };
+    let mut dev = dev;
+    if opts.blkbench_mib > 0 {
+        blkbench(&mut dev, opts.blkbench_mib);
+    }
+    let mut fs = match pvfs_fs::ext4::Ext4::open(dev) {
+        Ok(fs) => fs,
+        Err(e) => {
+            log::error!("vbd {devid}: cannot mount ext4: {e}");
+            let _ = xen::store::write(&key, &format!("error: vbd {devid}: {e}"));
+            return None;
+        }
+    };
+    let desc = crate::volume::describe(&fs);
+    log::info!("volume: vbd {devid}: {desc}");
+    let _ = xen::store::write(&key, &desc);
+    if let Some(dir) = &opts.checksum_dir {
+        match crate::volume::checksum_tree(&mut fs, dir, 4096) {
+            Ok(list) => {
+                for (path, sum, size) in &list {
+                    kprint!("pvfs: checksum {sum} {size} {path}\n");
+                }
+                kprint!("pvfs: checksums done: {} files under {dir}\n", list.len());
+            }
+            Err(e) => kprint!("pvfs: checksums failed: {e}\n"),
+        }
+    }
+    Some(fs)
+}
+
+/// Raw sequential read through blkfront, 1 MiB per request, several requests per batch.
+fn blkbench(dev: &mut crate::blkfront::Blkfront, mib: u32) {
+    use pvfs_fs::block::{BlockDevice, Request};
+    let total = (u64::from(mib) << 20).min(dev.size_bytes());
+    let ss = u64::from(dev.sector_size());
+    let mut bufs: Vec<Vec<u8>> = (0..4).map(|_| alloc::vec![0u8; 1 << 20]).collect();
+    let t0 = xen::time::now_ns();
+    let mut pos = 0u64;
+    let crc32c = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    let mut crc = crc32c.digest();
+    while pos < total {
+        let mut reqs: Vec<Request<'_>> = Vec::new();
+        let mut at = pos;
+        for b in bufs.iter_mut() {
+            if at >= total {
+                break;
+            }
+            let n = (total - at).min(1 << 20) as usize;
+            let (head, _) = b.split_at_mut(n);
+            reqs.push(Request::Read {
+                lba: at / ss,
+                buf: head,
+            });
+            at += n as u64;
+        }
+        if let Err(e) = dev.submit(&mut reqs) {
+            log::error!("blkbench: read at {pos}: {e}");
+            return;
+        }
+        for r in &reqs {
+            if let Request::Read { buf, .. } = r {
+                crc.update(buf);
+            }
+        }
+        pos = at;
+    }
+    let ns = xen::time::now_ns().saturating_sub(t0).max(1);
+    let mibps = (total as f64 / (1u64 << 20) as f64) / (ns as f64 / 1e9);
+    kprint!(
+        "pvfs: blkbench read {} MiB in {:.3} s = {mibps:.1} MiB/s ({} requests completed, crc32c={:#010x})\n",
+        total >> 20,
+        ns as f64 / 1e9,
+        dev.completed,
+        crc.finalize()
+    );
 }

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         "build" => build_kernel().map(|p| println!("{p}")),
         "qemu" => qemu::interactive(rest),
         "qemu-test" => qemu::boot_tests(),
-        "xen-e2e" => xen_e2e(rest.first().map(String::as_str).unwrap_or("boot+fault")),
+        "xen-e2e" => xen_e2e(rest.first().map(String::as_str).unwrap_or("boot+fault+blk")),
         "test" => test(),
         "demo" => demo(),
         "fuzz" => fuzz(rest.first().and_then(|s| s.parse().ok()).unwrap_or(20)),
@@ -119,7 +119,7 @@ fn test() -> Result<(), Fail> {
     step("host tests", || cargo(&["test", "--workspace"]))?;
     step("QEMU boot tests", qemu::boot_tests)?;
     step("fuzzing (bounded)", || fuzz(15))?;
-    step("Xen e2e", || xen_e2e("boot+fault"))?;
+    step("Xen e2e", || xen_e2e("boot+fault+blk"))?;
     println!(
         "xtask: all checks passed in {:.0} s",
         t0.elapsed().as_secs_f64()
@@ -144,7 +144,13 @@ fn demo() -> Result<(), Fail> {
 
 fn fuzz(secs: u32) -> Result<(), Fail> {
     let fuzz_dir = repo_root().join("fuzz");
-    let targets = ["ext4_image", "p9_decode", "p9_session", "xenstore_wire"];
+    let targets = [
+        "ext4_image",
+        "p9_decode",
+        "p9_session",
+        "xenstore_wire",
+        "ring_9pfs",
+    ];
     // libFuzzer instrumentation on the pinned stable toolchain: the flags cargo-fuzz passes,
     // with RUSTC_BOOTSTRAP allowing the -Z options.
     let flags = "-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \

@@ -93,6 +93,11 @@ pub fn wait(port: Option<u32>) {
     }
 }
 
+/// Identity-mapped address of shared_info (0 before `init`).
+pub fn shared_info_addr() -> usize {
+    SHARED.load(Ordering::Acquire)
+}
+
 /// Upcalls handled so far.
 pub fn upcall_count() -> u64 {
     UPCALLS.load(Ordering::Relaxed)

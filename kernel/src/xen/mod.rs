@@ -7,6 +7,7 @@ pub mod events;
 pub mod gnttab;
 pub mod shmem;
 pub mod store;
+pub mod time;
 
 use crate::arch;
 use core::arch::asm;

@@ -1,0 +1,651 @@
+//! The Xen PV block frontend (`io/blkif.h`): pvfs owns its data disk through dom0's blkback.
+//!
+//! - Discovery and the xenbus handshake through xenstore (`device/vbd/<id>`).
+//! - A multi-page shared ring (`max-ring-page-order`), indirect descriptors
+//!   (`feature-max-indirect-segments`) and a pool of persistently granted bounce pages
+//!   (`feature-persistent`): data pages are granted once and reused, so the backend can keep
+//!   them mapped.
+//! - Many requests in flight: a batch is split into ring requests that are all queued before
+//!   the driver waits for completions.
+//! - Implements `pvfs_fs::block::BlockDevice`, so the block cache and ext4 run on it unchanged.
+//!   Backend errors become `DevError::Io`, never panics. Responses with unknown or duplicate
+//!   ids, or ring index violations, disconnect the device.
+
+use crate::pages::Pages;
+use crate::xen::events;
+use crate::xen::gnttab::{self, GrantRef};
+use crate::xen::shmem::PageMem;
+use crate::xen::store;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use pvfs_fs::block::{BlockDevice, DevError, Request};
+use pvfs_ring::blkif::{self, Segment};
+use pvfs_ring::shared_ring::FrontRing;
+
+/// Data pages in the bounce pool (2 MiB).
+const POOL_PAGES: usize = 512;
+/// Indirect-descriptor pages.
+const INDIRECT_PAGES: usize = 32;
+/// Largest ring we ask for (pages = 1 << order).
+const MAX_RING_ORDER: u32 = 2;
+/// Segments we use per indirect request at most (one indirect page holds 512).
+const MAX_INDIRECT_SEGS: u32 = 256;
+/// How long to wait for the backend during setup (event wake-ups).
+const SETUP_WAKEUPS: u32 = 10_000;
+
+/// Errors while connecting.
+#[derive(Debug)]
+pub struct SetupError(pub String);
+
+/// A connected virtual block device.
+pub struct Blkfront {
+    devid: u32,
+    fe: String,
+    be_id: u16,
+    ring_pages: Pages,
+    ring_refs: Vec<GrantRef>,
+    mem: PageMem,
+    ring: FrontRing,
+    port: u32,
+    sectors: u64,
+    sector_size: u32,
+    readonly: bool,
+    /// Cache flush: `Some(false)` = FLUSH_DISKCACHE, `Some(true)` = WRITE_BARRIER.
+    flush_op: Option<bool>,
+    max_segs: u32,
+    pool: Pages,
+    pool_refs: Vec<GrantRef>,
+    free_pages: Vec<u16>,
+    indirect: Pages,
+    indirect_refs: Vec<GrantRef>,
+    free_indirect: Vec<u16>,
+    slots: Vec<Option<Slot>>,
+    broken: bool,
+    /// Requests completed (for stats).
+    pub completed: u64,
+}
+
+/// One in-flight ring request.
+struct Slot {
+    /// Index of the batch request it serves, and the byte offset into its buffer.
+    req: usize,
+    off: usize,
+    len: usize,
+    pages: Vec<u16>,
+    indirect: Option<u16>,
+    write: bool,
+}
+
+fn xs_read(path: &str) -> Result<String, SetupError> {
+    store::read(path).map_err(|e| SetupError(format!("xenstore read {path}: {e:?}")))
+}
+
+fn xs_read_u64(path: &str) -> Option<u64> {
+    store::read(path).ok().and_then(|s| s.trim().parse().ok())
+}
+
+fn state(path: &str) -> u32 {
+    xs_read_u64(path).unwrap_or(0) as u32
+}
+
+/// Device ids offered under `device/vbd`.
+pub fn discover() -> Vec<u32> {
+    let mut ids: Vec<u32> = store::directory("device/vbd")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn wait_state(be_state: &str, want: impl Fn(u32) -> bool) -> Result<u32, SetupError> {
+    for _ in 0..SETUP_WAKEUPS {
+        let s = state(be_state);
+        if want(s) {
+            return Ok(s);
+        }
+        // Watch events wake us; drain them so the queue stays small.
+        while let Ok(Some(_)) = store::next_watch_event() {}
+        events::wait(None);
+    }
+    Err(SetupError(format!(
+        "timed out waiting on {be_state} (state {})",
+        state(be_state)
+    )))
+}
+
+impl Blkfront {
+    /// Runs the xenbus handshake for `device/vbd/<devid>` and returns a connected device.
+    pub fn connect(devid: u32) -> Result<Self, SetupError> {
+        let fe = format!("device/vbd/{devid}");
+        let be = xs_read(&format!("{fe}/backend"))?;
+        let be_id: u16 = xs_read(&format!("{fe}/backend-id"))?
+            .trim()
+            .parse()
+            .map_err(|_| SetupError("bad backend-id".into()))?;
+        let _ = store::watch(&format!("{be}/state"), "blkfront");
+        wait_state(&format!("{be}/state"), |s| s >= 2)?;
+
+        let order = xs_read_u64(&format!("{be}/max-ring-page-order"))
+            .unwrap_or(0)
+            .min(u64::from(MAX_RING_ORDER)) as u32;
+        let npages = 1usize << order;
+        let ring_pages =
+            Pages::new(npages).ok_or_else(|| SetupError("no memory for the ring".into()))?;
+        let mut ring_refs = Vec::new();
+        for i in 0..npages {
+            ring_refs.push(
+                gnttab::grant(be_id, ring_pages.pfn(i), false)
+                    .map_err(|e| SetupError(format!("grant ring: {e:?}")))?,
+            );
+        }
+        // SAFETY: the ring pages are owned by this Blkfront (kept alive in `ring_pages`) and
+        // are accessed only through this PageMem once granted.
+        let mem = unsafe { PageMem::new(ring_pages.addr(), npages * 4096) };
+        let ring = FrontRing::init(&mem, blkif::ENTRY_SIZE)
+            .map_err(|e| SetupError(format!("ring init: {e:?}")))?;
+        let port =
+            events::alloc_unbound(be_id).map_err(|e| SetupError(format!("evtchn: {e:?}")))?;
+
+        // Persistent bounce pages for data and indirect descriptors. With feature-persistent,
+        // blkback maps every grant read-write (indirect pages included), so none is read-only.
+        let pool = Pages::new(POOL_PAGES)
+            .ok_or_else(|| SetupError("no memory for the bounce pool".into()))?;
+        let mut pool_refs = Vec::with_capacity(POOL_PAGES);
+        for i in 0..POOL_PAGES {
+            pool_refs.push(
+                gnttab::grant(be_id, pool.pfn(i), false)
+                    .map_err(|e| SetupError(format!("grant pool: {e:?}")))?,
+            );
+        }
+        let indirect = Pages::new(INDIRECT_PAGES)
+            .ok_or_else(|| SetupError("no memory for indirect pages".into()))?;
+        let mut indirect_refs = Vec::with_capacity(INDIRECT_PAGES);
+        for i in 0..INDIRECT_PAGES {
+            indirect_refs.push(
+                gnttab::grant(be_id, indirect.pfn(i), false)
+                    .map_err(|e| SetupError(format!("grant indirect: {e:?}")))?,
+            );
+        }
+
+        // Publish the frontend keys in one transaction.
+        for attempt in 0..8 {
+            let tx = store::transaction_start()
+                .map_err(|e| SetupError(format!("transaction: {e:?}")))?;
+            let w = |k: &str, v: &str| store::write_in(tx, &format!("{fe}/{k}"), v);
+            let mut r = Ok(());
+            if order == 0 {
+                r = r.and(w("ring-ref", &format!("{}", ring_refs[0])));
+            } else {
+                r = r.and(w("ring-page-order", &format!("{order}")));
+                for (i, g) in ring_refs.iter().enumerate() {
+                    r = r.and(w(&format!("ring-ref{i}"), &format!("{g}")));
+                }
+            }
+            r = r.and(w("event-channel", &format!("{port}")));
+            r = r.and(w("protocol", "x86_64-abi"));
+            r = r.and(w("feature-persistent", "1"));
+            r = r.and(w("state", "3"));
+            match r.and(store::transaction_end(tx, true)) {
+                Ok(()) => break,
+                Err(e) if attempt < 7 => log::debug!("blkfront: xenstore transaction retry: {e:?}"),
+                Err(e) => return Err(SetupError(format!("writing frontend keys: {e:?}"))),
+            }
+        }
+
+        wait_state(&format!("{be}/state"), |s| s == 4 || s >= 5)?;
+        if state(&format!("{be}/state")) != 4 {
+            return Err(SetupError("backend closed during the handshake".into()));
+        }
+        let sectors = xs_read_u64(&format!("{be}/sectors"))
+            .ok_or_else(|| SetupError("backend has no sectors".into()))?;
+        let sector_size = xs_read_u64(&format!("{be}/sector-size")).unwrap_or(512) as u32;
+        if sector_size < 512 || !sector_size.is_power_of_two() || sector_size > 4096 {
+            return Err(SetupError(format!("unsupported sector-size {sector_size}")));
+        }
+        let info = xs_read_u64(&format!("{be}/info")).unwrap_or(0);
+        let flush_op = if xs_read_u64(&format!("{be}/feature-flush-cache")) == Some(1) {
+            Some(false)
+        } else if xs_read_u64(&format!("{be}/feature-barrier")) == Some(1) {
+            Some(true)
+        } else {
+            None
+        };
+        let max_indirect =
+            xs_read_u64(&format!("{be}/feature-max-indirect-segments")).unwrap_or(0) as u32;
+        let max_segs = if max_indirect > blkif::MAX_SEGMENTS as u32 {
+            max_indirect.min(MAX_INDIRECT_SEGS)
+        } else {
+            blkif::MAX_SEGMENTS as u32
+        };
+        let _ = store::write(&format!("{fe}/state"), "4");
+        let nr = ring.geometry().nr_ents() as usize;
+        log::info!(
+            "blkfront: vbd {devid} connected: {} MiB, {sector_size}-byte sectors{}, ring {npages} page(s)/{nr} slots, {max_segs} segments/request{}, flush: {flush_op:?}",
+            (sectors * 512) >> 20,
+            if info & 4 != 0 { ", read-only" } else { "" },
+            if max_indirect > 0 { " (indirect)" } else { "" },
+        );
+        Ok(Self {
+            devid,
+            fe,
+            be_id,
+            ring_pages,
+            ring_refs,
+            mem,
+            ring,
+            port,
+            // `sectors` is in 512-byte units (blkif).
+            sectors,
+            sector_size,
+            readonly: info & 4 != 0,
+            flush_op,
+            max_segs,
+            pool,
+            pool_refs,
+            free_pages: (0..POOL_PAGES as u16).rev().collect(),
+            indirect,
+            indirect_refs,
+            free_indirect: (0..INDIRECT_PAGES as u16).rev().collect(),
+            slots: (0..nr).map(|_| None).collect(),
+            broken: false,
+            completed: 0,
+        })
+    }
+
+    /// The device id.
+    pub fn devid(&self) -> u32 {
+        self.devid
+    }
+
+    /// Capacity in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.sectors * 512
+    }
+
+    fn in_flight(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    fn fail(&mut self, what: &str) -> DevError {
+        log::error!("blkfront: vbd {}: {what}; device disconnected", self.devid);
+        self.broken = true;
+        DevError::Io { lba: 0, code: -5 }
+    }
+
+    /// Queues one ring request for `len` bytes at byte offset `pos` of the disk.
+    fn queue(
+        &mut self,
+        req: usize,
+        off: usize,
+        pos: u64,
+        len: usize,
+        write: bool,
+        data: Option<&[u8]>,
+    ) -> Result<(), DevError> {
+        let npages = len.div_ceil(4096);
+        let slot = self
+            .slots
+            .iter()
+            .position(Option::is_none)
+            .ok_or(DevError::Io {
+                lba: pos / 512,
+                code: -16,
+            })?;
+        let mut pages = Vec::with_capacity(npages);
+        for _ in 0..npages {
+            pages.push(self.free_pages.pop().ok_or(DevError::Io {
+                lba: pos / 512,
+                code: -16,
+            })?);
+        }
+        let mut segs: Vec<Segment> = Vec::with_capacity(npages);
+        for (i, &p) in pages.iter().enumerate() {
+            let chunk = (len - i * 4096).min(4096);
+            if let Some(d) = data {
+                let src = d.get(i * 4096..i * 4096 + chunk).unwrap_or(&[]);
+                let dst = self
+                    .pool
+                    .bytes_mut()
+                    .get_mut(p as usize * 4096..p as usize * 4096 + chunk)
+                    .unwrap_or(&mut []);
+                dst.copy_from_slice(src);
+            }
+            segs.push(Segment {
+                gref: self.pool_refs[p as usize],
+                first_sect: 0,
+                last_sect: ((chunk / 512) - 1) as u8,
+            });
+        }
+        let sector = pos / 512;
+        let mut indirect = None;
+        let wire = if segs.len() <= blkif::MAX_SEGMENTS {
+            blkif::Request::ReadWrite {
+                write,
+                handle: self.devid as u16,
+                id: slot as u64,
+                sector,
+                segs,
+            }
+        } else {
+            let Some(ip) = self.free_indirect.pop() else {
+                self.free_pages.extend(pages);
+                return Err(DevError::Io {
+                    lba: sector,
+                    code: -16,
+                });
+            };
+            indirect = Some(ip);
+            let page = self
+                .indirect
+                .bytes_mut()
+                .get_mut(ip as usize * 4096..ip as usize * 4096 + 4096)
+                .unwrap_or(&mut []);
+            if blkif::emit_indirect_page(&segs, page).is_err() {
+                self.free_indirect.push(ip);
+                self.free_pages.extend(pages);
+                return Err(DevError::Io {
+                    lba: sector,
+                    code: -22,
+                });
+            }
+            blkif::Request::Indirect {
+                write,
+                handle: self.devid as u16,
+                id: slot as u64,
+                sector,
+                nr_segments: segs.len() as u16,
+                indirect_grefs: alloc::vec![self.indirect_refs[ip as usize]],
+            }
+        };
+        let entry = match wire.emit() {
+            Ok(e) => e,
+            Err(_) => {
+                if let Some(ip) = indirect {
+                    self.free_indirect.push(ip);
+                }
+                self.free_pages.extend(pages);
+                return Err(DevError::Io {
+                    lba: sector,
+                    code: -22,
+                });
+            }
+        };
+        self.ring
+            .queue_request(&self.mem, &entry)
+            .map_err(|_| DevError::Io {
+                lba: sector,
+                code: -16,
+            })?;
+        self.slots[slot] = Some(Slot {
+            req,
+            off,
+            len,
+            pages,
+            indirect,
+            write,
+        });
+        Ok(())
+    }
+
+    fn queue_flush(&mut self, barrier: bool) -> Result<(), DevError> {
+        let slot = self
+            .slots
+            .iter()
+            .position(Option::is_none)
+            .ok_or(DevError::Io { lba: 0, code: -16 })?;
+        let entry = blkif::Request::Flush {
+            barrier,
+            handle: self.devid as u16,
+            id: slot as u64,
+        }
+        .emit()
+        .map_err(|_| DevError::Io { lba: 0, code: -22 })?;
+        self.ring
+            .queue_request(&self.mem, &entry)
+            .map_err(|_| DevError::Io { lba: 0, code: -16 })?;
+        self.slots[slot] = Some(Slot {
+            req: usize::MAX,
+            off: 0,
+            len: 0,
+            pages: Vec::new(),
+            indirect: None,
+            write: true,
+        });
+        Ok(())
+    }
+
+    fn kick(&mut self) -> Result<(), DevError> {
+        match self.ring.push_requests(&self.mem) {
+            Ok(true) => {
+                let _ = events::notify(self.port);
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(_) => Err(self.fail("ring index corrupt on push")),
+        }
+    }
+
+    /// Collects completions until fewer than `until` requests are in flight; copies read data
+    /// to `reqs`. Returns the first I/O error seen (after draining).
+    fn complete(&mut self, reqs: &mut [Request<'_>], until: usize) -> Result<(), DevError> {
+        let mut first_err = None;
+        let mut spins = 0u32;
+        while self.in_flight() >= until.max(1) && self.in_flight() > 0 {
+            let mut rsp = [0u8; blkif::RESPONSE_SIZE];
+            match self.ring.take_response(&self.mem, &mut rsp) {
+                Ok(true) => {
+                    let r = blkif::Response::parse(&rsp);
+                    let Some(slot) = r
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| self.slots.get_mut(r.id as usize))
+                        .and_then(Option::take)
+                    else {
+                        return Err(self.fail("response with an unknown id"));
+                    };
+                    let status = r.map(|r| r.status).unwrap_or(blkif::RSP_ERROR);
+                    self.completed += 1;
+                    if status != 0 && first_err.is_none() {
+                        first_err = Some(DevError::Io {
+                            lba: 0,
+                            code: i32::from(status),
+                        });
+                    }
+                    if status == 0 && !slot.write {
+                        if let Some(Request::Read { buf, .. }) = reqs.get_mut(slot.req) {
+                            for (i, &p) in slot.pages.iter().enumerate() {
+                                let chunk = (slot.len - i * 4096).min(4096);
+                                let src = self
+                                    .pool
+                                    .bytes()
+                                    .get(p as usize * 4096..p as usize * 4096 + chunk)
+                                    .unwrap_or(&[]);
+                                if let Some(dst) =
+                                    buf.get_mut(slot.off + i * 4096..slot.off + i * 4096 + chunk)
+                                {
+                                    dst.copy_from_slice(src);
+                                }
+                            }
+                        }
+                    }
+                    self.free_pages.extend(slot.pages);
+                    if let Some(ip) = slot.indirect {
+                        self.free_indirect.push(ip);
+                    }
+                }
+                Ok(false) => match self.ring.final_check_for_responses(&self.mem) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        spins += 1;
+                        if spins > 200_000 {
+                            return Err(self.fail("backend stopped answering"));
+                        }
+                        events::wait(Some(self.port));
+                    }
+                    Err(_) => return Err(self.fail("ring index corrupt")),
+                },
+                Err(_) => return Err(self.fail("ring index corrupt")),
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn check_range(&self, lba: u64, len: usize) -> Result<u64, DevError> {
+        let ss = u64::from(self.sector_size);
+        if len as u64 % ss != 0 {
+            return Err(DevError::Misaligned {
+                len,
+                sector_size: self.sector_size,
+            });
+        }
+        let pos = lba.checked_mul(ss).ok_or(DevError::OutOfRange {
+            lba,
+            sectors: len as u64 / ss,
+            capacity: self.sector_count(),
+        })?;
+        let end = pos.checked_add(len as u64).ok_or(DevError::OutOfRange {
+            lba,
+            sectors: len as u64 / ss,
+            capacity: self.sector_count(),
+        })?;
+        if end > self.sectors * 512 {
+            return Err(DevError::OutOfRange {
+                lba,
+                sectors: len as u64 / ss,
+                capacity: self.sector_count(),
+            });
+        }
+        Ok(pos)
+    }
+
+    fn run_batch(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
+        if self.broken {
+            return Err(DevError::Io { lba: 0, code: -5 });
+        }
+        let max_bytes = self.max_segs as usize * 4096;
+        let mut result = Ok(());
+        for i in 0..reqs.len() {
+            let (write, lba, len, fua, flush) = match &reqs[i] {
+                Request::Read { lba, buf } => (false, *lba, buf.len(), false, false),
+                Request::Write { lba, buf, fua } => (true, *lba, buf.len(), *fua, false),
+                Request::Flush => (true, 0, 0, false, true),
+            };
+            if flush {
+                // Everything before the flush completes first; nothing after starts before it.
+                self.kick()?;
+                self.complete(reqs, 1)?;
+                if let Some(op) = self.flush_op {
+                    self.queue_flush(op)?;
+                    self.kick()?;
+                    self.complete(reqs, 1)?;
+                }
+                continue;
+            }
+            if write && self.readonly {
+                return Err(DevError::ReadOnly);
+            }
+            let pos = self.check_range(lba, len)?;
+            let mut off = 0;
+            while off < len {
+                let n = (len - off).min(max_bytes);
+                // Make room: a free slot and enough bounce pages.
+                while self.slots.iter().all(Option::is_some)
+                    || self.free_pages.len() < n.div_ceil(4096)
+                    || self.free_indirect.is_empty()
+                {
+                    self.kick()?;
+                    let inflight = self.in_flight();
+                    if let Err(e) = self.complete(reqs, inflight) {
+                        result = result.and(Err(e));
+                        if self.broken {
+                            return result;
+                        }
+                    }
+                }
+                let data = match &reqs[i] {
+                    Request::Write { buf, .. } => buf.get(off..off + n),
+                    _ => None,
+                };
+                // Copy the data slice out so `reqs` is not borrowed across `queue`.
+                let owned: Option<Vec<u8>> = data.map(<[u8]>::to_vec);
+                self.queue(i, off, pos + off as u64, n, write, owned.as_deref())?;
+                off += n;
+            }
+            if fua {
+                self.kick()?;
+                self.complete(reqs, 1)?;
+                if let Some(op) = self.flush_op {
+                    self.queue_flush(op)?;
+                    self.kick()?;
+                    self.complete(reqs, 1)?;
+                }
+            }
+        }
+        self.kick()?;
+        let r = self.complete(reqs, 1);
+        result.and(r)
+    }
+
+    /// Closes the device: waits for in-flight requests, moves to Closed and releases the grants
+    /// and the event channel. Pages the backend still has mapped are never reused: they are
+    /// leaked rather than returned to the heap.
+    pub fn close(mut self) {
+        let _ = self.kick();
+        let _ = self.complete(&mut [], 1);
+        let _ = store::write(&format!("{}/state", self.fe), "6");
+        let _ = events::close(self.port);
+        let mut busy = false;
+        for r in self
+            .ring_refs
+            .drain(..)
+            .chain(self.pool_refs.drain(..))
+            .chain(self.indirect_refs.drain(..))
+        {
+            busy |= gnttab::end_access(r).is_err();
+        }
+        if busy {
+            log::warn!(
+                "blkfront: vbd {}: backend still maps some pages; leaking them",
+                self.devid
+            );
+            let pages = [
+                core::mem::replace(&mut self.ring_pages, Pages::empty()),
+                core::mem::replace(&mut self.pool, Pages::empty()),
+                core::mem::replace(&mut self.indirect, Pages::empty()),
+            ];
+            alloc::boxed::Box::leak(alloc::boxed::Box::new(pages));
+        }
+        log::info!(
+            "blkfront: vbd {} (backend domain {}) closed",
+            self.devid,
+            self.be_id
+        );
+    }
+}
+
+impl BlockDevice for Blkfront {
+    fn sector_size(&self) -> u32 {
+        self.sector_size
+    }
+    fn sector_count(&self) -> u64 {
+        self.sectors * 512 / u64::from(self.sector_size)
+    }
+    fn read_only(&self) -> bool {
+        self.readonly
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError> {
+        self.run_batch(&mut [Request::Read { lba, buf }])
+    }
+    fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError> {
+        self.run_batch(&mut [Request::Write { lba, buf, fua }])
+    }
+    fn flush(&mut self) -> Result<(), DevError> {
+        self.run_batch(&mut [Request::Flush])
+    }
+    fn submit(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
+        self.run_batch(reqs)
+    }
+}

@@ -1,0 +1,45 @@
+//! Xen system time from `vcpu_info[0].time` in shared_info (`struct vcpu_time_info`): the
+//! nanoseconds since boot that Xen publishes, extrapolated with the TSC. Uses `rdtsc` only
+//! (never `rdtscp`, which nested SVM under QEMU TCG mishandles).
+
+use core::sync::atomic::{fence, Ordering};
+
+const TIME_OFF: usize = 32;
+
+fn rd<T: Copy>(base: usize, off: usize) -> T {
+    // SAFETY: `base` is the identity-mapped shared_info page (non-zero only after
+    // `events::init`), and every offset used here lies inside vcpu_info[0].time.
+    unsafe { core::ptr::read_volatile((base + TIME_OFF + off) as *const T) }
+}
+
+/// Nanoseconds of Xen system time, or 0 before shared_info is mapped.
+pub fn now_ns() -> u64 {
+    let base = super::events::shared_info_addr();
+    if base == 0 {
+        return 0;
+    }
+    loop {
+        let v1: u32 = rd(base, 0);
+        fence(Ordering::Acquire);
+        let tsc_stamp: u64 = rd(base, 8);
+        let sys: u64 = rd(base, 16);
+        let mul: u32 = rd(base, 24);
+        let shift: i8 = rd(base, 28);
+        fence(Ordering::Acquire);
+        let v2: u32 = rd(base, 0);
+        if v1 % 2 == 1 || v1 != v2 {
+            core::hint::spin_loop();
+            continue;
+        }
+        // SAFETY: rdtsc has no side effects and is available on every x86_64 CPU.
+        let tsc = unsafe { core::arch::x86_64::_rdtsc() };
+        let mut delta = tsc.wrapping_sub(tsc_stamp);
+        if shift >= 0 {
+            delta <<= shift as u32;
+        } else {
+            delta >>= (-shift) as u32;
+        }
+        let ns = ((u128::from(delta) * u128::from(mul)) >> 32) as u64;
+        return sys.wrapping_add(ns);
+    }
+}
