@@ -127,6 +127,13 @@ else
   for b in /sbin/mkfs.ext4 /sbin/mke2fs /sbin/e2fsck /sbin/debugfs /bin/bash /sbin/losetup /usr/bin/flock; do
     copy_bin "$S" "$b"
   done
+  # the 9pfs baseline's device model, present when fetched with --with-qemu-xen (XEN_QEMU=1);
+  # libxl passes -vnc none but QEMU still loads a keymap
+  if [ -e "$R/usr/libexec/xen-qemu-system-i386" ]; then
+    copy_bin "$S" /usr/libexec/xen-qemu-system-i386
+    KM=$R/usr/share/qemu/keymaps; [ -d "$KM" ] || KM=/usr/share/qemu/keymaps
+    mkdir -p "$S/usr/share/qemu"; cp -a "$KM" "$S/usr/share/qemu/keymaps"
+  fi
   mkdir -p "$S/etc/xen" "$S/var/lib" "$S/var/log" "$S/usr/lib/pvfs" "$S/domu"
   cp -a "$R/etc/xen/." "$S/etc/xen/"
   ln -s /run "$S/var/run"

@@ -80,6 +80,7 @@ diagnostics() {
 # guest scripts, concatenated once per dom0 boot.
 DOMU_INITRD=/run/xe2e/domu-initrd.cpio
 domu_initrd() {
+  [ -f /domu/vmlinux ] || abort guest-kernel "no /domu/vmlinux: the scenario must declare '# xe2e-needs: linux-guest'"
   [ -f $DOMU_INITRD ] || cat /domu/base.cpio /domu/guest.cpio > $DOMU_INITRD
 }
 
