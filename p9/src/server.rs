@@ -1375,3 +1375,135 @@ impl<F: Filesystem> Drop for Connection<F> {
         self.clunk_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memfs::MemFs;
+    use crate::wire::ty;
+
+    fn enc(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
+        let mut v = Vec::new();
+        m.emit(tag, &mut v).unwrap();
+        v
+    }
+
+    fn decode(r: &[u8]) -> (u16, Rmsg<'_>) {
+        let f = Frame::new_checked(r).unwrap();
+        (f.tag(), Rmsg::parse(&f).unwrap())
+    }
+
+    #[test]
+    fn flush_of_queued_request_suppresses_its_reply() {
+        let s = Server::new(MemFs::new(), ExportConfig::default());
+        let c = s.connect();
+        assert_eq!(
+            c.handle(enc(
+                NOTAG,
+                &Tmsg::Version {
+                    msize: 8192,
+                    version: VERSION
+                }
+            ))
+            .len(),
+            1
+        );
+        c.handle(enc(
+            1,
+            &Tmsg::Attach {
+                fid: 0,
+                afid: NOFID,
+                uname: b"",
+                aname: b"",
+                n_uname: 0,
+            },
+        ));
+        // Submitted, not yet run.
+        let Submitted::Run(req) = c.submit(enc(
+            5,
+            &Tmsg::Mkdir {
+                dfid: 0,
+                name: b"d",
+                mode: 0o755,
+                gid: 0,
+            },
+        )) else {
+            panic!("expected Run")
+        };
+        assert_eq!(req.tag(), 5);
+        assert_eq!(req.msg_type(), ty::TMKDIR);
+        assert!(!req.is_cheap());
+        assert!(matches!(
+            c.submit(enc(6, &Tmsg::Flush { oldtag: 5 })),
+            Submitted::Pending
+        ));
+        // A second flush of the same tag also waits.
+        assert!(matches!(
+            c.submit(enc(7, &Tmsg::Flush { oldtag: 5 })),
+            Submitted::Pending
+        ));
+        let out = c.execute(req);
+        let tags: Vec<u16> = out.iter().map(|r| decode(r).0).collect();
+        assert_eq!(tags, [6, 7], "only the Rflushes, in order");
+        assert!(out.iter().all(|r| decode(r).1 == Rmsg::Flush));
+        // The flushed request did not run.
+        assert_eq!(s.fs().lookup(1, b"d"), Err(Errno::ENOENT));
+        // Duplicate tag in flight is refused.
+        let Submitted::Run(a) = c.submit(enc(9, &Tmsg::Statfs { fid: 0 })) else {
+            panic!()
+        };
+        let Submitted::Reply(r) = c.submit(enc(9, &Tmsg::Statfs { fid: 0 })) else {
+            panic!()
+        };
+        assert_eq!(
+            decode(&r).1,
+            Rmsg::Lerror {
+                ecode: Errno::EBADMSG.0
+            }
+        );
+        assert_eq!(c.execute(a).len(), 1);
+    }
+
+    #[test]
+    fn in_flight_limit() {
+        let s = Server::new(
+            MemFs::new(),
+            ExportConfig {
+                max_in_flight: 2,
+                ..Default::default()
+            },
+        );
+        let c = s.connect();
+        c.handle(enc(
+            NOTAG,
+            &Tmsg::Version {
+                msize: 8192,
+                version: VERSION,
+            },
+        ));
+        let mut held = Vec::new();
+        for t in 1..=2 {
+            let Submitted::Run(r) = c.submit(enc(t, &Tmsg::Clunk { fid: 0 })) else {
+                panic!()
+            };
+            held.push(r);
+        }
+        let Submitted::Reply(r) = c.submit(enc(3, &Tmsg::Clunk { fid: 0 })) else {
+            panic!()
+        };
+        assert_eq!(
+            decode(&r).1,
+            Rmsg::Lerror {
+                ecode: Errno::EAGAIN.0
+            }
+        );
+        for r in held {
+            assert_eq!(
+                decode(&c.execute(r)[0]).1,
+                Rmsg::Lerror {
+                    ecode: Errno::EBADF.0
+                }
+            );
+        }
+    }
+}
