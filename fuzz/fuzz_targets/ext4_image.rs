@@ -9,7 +9,9 @@ use pvfs_fs::block::MemDisk;
 use pvfs_fs::ext4::{Ext4, Options, ROOT_INO};
 
 fuzz_target!(|data: &[u8]| {
-    let opts = Options { cache_bytes: 64 << 10 };
+    let opts = Options {
+        cache_bytes: 64 << 10,
+    };
     let Ok(mut fs) = Ext4::open_with(MemDisk::borrowed(data), &opts) else {
         return;
     };
@@ -23,7 +25,14 @@ fuzz_target!(|data: &[u8]| {
     for c in cookies {
         let _ = fs.readdir(ROOT_INO, c, |_| false);
     }
-    for p in [&b"d/f"[..], b"s", b"longlink", b"big", b"lost+found", b"d/e12"] {
+    for p in [
+        &b"d/f"[..],
+        b"s",
+        b"longlink",
+        b"big",
+        b"lost+found",
+        b"d/e12",
+    ] {
         if let Ok(ino) = fs.lookup_path(p) {
             let _ = fs.getattr(ino);
             let _ = fs.readlink(ino);

@@ -215,7 +215,14 @@ fn main() {
     let view = ext4_view::Ext4::load(Box::new(Leaked(bytes))).unwrap();
     let ino = fs.lookup_path(b"big.bin").unwrap();
     let bs = u64::from(fs.superblock().block_size());
-    assert_eq!(fs.data_ranges(ino).unwrap().iter().map(|r| r.1).sum::<u64>(), FILE_SIZE);
+    assert_eq!(
+        fs.data_ranges(ino)
+            .unwrap()
+            .iter()
+            .map(|r| r.1)
+            .sum::<u64>(),
+        FILE_SIZE
+    );
     let mut ranges = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     // Locate the file's bytes in the image by its first block (mkfs lays it out contiguously

@@ -261,9 +261,19 @@ fn feature_policy() {
     let mut fs = Ext4::open(MemDisk::borrowed(&v)).unwrap();
     assert!(fs.read_only_reason().is_some());
     assert!(fs.lookup_path(b"files/small.txt").is_ok());
-    // Needs recovery: refused with a clear error.
+    // Needs recovery with an empty journal: replayed (nothing to do), read-only, readable.
     let mut v = bytes.clone();
     v[1024 + 0x60] |= 0x04;
+    let mut fs = Ext4::open(MemDisk::borrowed(&v)).unwrap();
+    assert_eq!(
+        fs.read_only_reason(),
+        Some("journal replayed in memory only")
+    );
+    assert!(fs.lookup_path(b"files/small.txt").is_ok());
+    // ... but without a journal to replay it is refused.
+    let mut v = bytes.clone();
+    v[1024 + 0x60] |= 0x04;
+    v[1024 + 0x5C] &= !0x04; // clear has_journal
     let e = Ext4::open(MemDisk::borrowed(&v)).err().unwrap();
     assert!(matches!(e, Error::JournalRecovery { .. }), "{e:?}");
     // A device shorter than the file system.

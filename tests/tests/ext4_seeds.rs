@@ -9,16 +9,27 @@ use pvfs_fs::ext4::{Ext4, FileType};
 #[test]
 fn seeds_scan_cleanly_and_match_ext4_view() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ext4_image");
-    let mut seeds: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut seeds: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     seeds.sort();
     assert!(seeds.len() >= 4, "seed corpus missing in {}", dir.display());
     for p in seeds {
         let bytes = std::fs::read(&p).unwrap();
-        assert!(bytes.len() <= 64 << 10, "{} is larger than 64 KiB", p.display());
+        assert!(
+            bytes.len() <= 64 << 10,
+            "{} is larger than 64 KiB",
+            p.display()
+        );
         let mut fs = Ext4::open(MemDisk::borrowed(&bytes)).unwrap();
         let st = fs.scan(10_000, 1 << 20);
         assert_eq!(st.errors, 0, "{}: {:?}", p.display(), st.first_error);
-        assert!(st.inodes >= 15 && st.bytes >= 3000, "{}: {st:?}", p.display());
+        assert!(
+            st.inodes >= 15 && st.bytes >= 3000,
+            "{}: {st:?}",
+            p.display()
+        );
         let f = fs.lookup_path(b"d/f").unwrap();
         assert_eq!(fs.getxattr(f, b"user.a").unwrap(), b"b");
         let s = fs.lookup_path(b"s").unwrap();
@@ -26,7 +37,11 @@ fn seeds_scan_cleanly_and_match_ext4_view() {
         assert_eq!(fs.readlink(s).unwrap(), b"d/f");
         let Ok(view) = ext4_view::Ext4::load(Box::new(bytes.clone())) else {
             // Only the inline_data seed is unreadable for ext4-view.
-            assert!(fs.superblock().feature_incompat & 0x8000 != 0, "{}", p.display());
+            assert!(
+                fs.superblock().feature_incompat & 0x8000 != 0,
+                "{}",
+                p.display()
+            );
             continue;
         };
         for name in ["/big", "/d/f", "/d/e7"] {

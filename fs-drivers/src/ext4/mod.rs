@@ -489,15 +489,12 @@ impl<D: BlockDevice> Ext4<D> {
             let replayed = journal::replay(&mut fs)?;
             fs.overlay = replayed;
             fs.cache = BlockCache::new(bs, opts.cache_bytes);
-            if let Some(b) = fs.overlay.get(&0).cloned() {
-                // The superblock lives in block 0 (4 KiB blocks) or block 1 (1 KiB blocks).
-                let o = 1024usize.checked_rem(bs).unwrap_or(0);
-                if let Some(s) = b.get(o..o + 1024) {
-                    fs.sb = Superblock::parse(s)?;
-                }
-            } else if bs == 1024 {
-                if let Some(b) = fs.overlay.get(&1).cloned() {
-                    fs.sb = Superblock::parse(b.get(..1024).unwrap_or(&[]))?;
+            // The journal may hold a newer superblock (byte 1024 of the device).
+            let sb_blk = 1024 / bs as u64;
+            let sb_off = 1024 % bs;
+            if let Some(b) = fs.overlay.get(&sb_blk) {
+                if let Some(raw) = b.get(sb_off..sb_off + 1024) {
+                    fs.sb = Superblock::parse(raw)?;
                 }
             }
             fs.read_only_reason = Some("journal replayed in memory only");
