@@ -44,7 +44,7 @@ export XE2E_LINUX_GUEST
 say "prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 
 XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all"
-DOM0_ARGS="console=hvc0 earlyprintk=xen loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$SCEN xe2e.timeout=${XE2E_SCENARIO_TIMEOUT:-240}"
+DOM0_ARGS="console=hvc0 earlyprintk=xen rodata=off loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$SCEN xe2e.timeout=${XE2E_SCENARIO_TIMEOUT:-240}"
 [ $SHELL_MODE = 1 ] && DOM0_ARGS+=" xe2e.shell"
 # -rdtscp: TCG's nested SVM reports RDTSCP as RDTSC and Xen injects #GP (README: pitfalls).
 # QEMU splits -initrd on commas: the first "module" is dom0's kernel with its command line.

@@ -79,6 +79,9 @@ diagnostics() {
 # PV Linux guests: the base initramfs (busybox, 9p modules) plus this run's /init and
 # guest scripts, concatenated once per dom0 boot.
 DOMU_INITRD=/run/xe2e/domu-initrd.cpio
+# kernel arguments for Linux PV guests (rodata=off skips a 2 s W+X page-table walk under TCG);
+# scenarios add xe2e.guest=<script>
+GUEST_ARGS="console=hvc0 loglevel=4 rodata=off"
 domu_initrd() {
   [ -f /domu/vmlinux ] || abort guest-kernel "no /domu/vmlinux: the scenario must declare '# xe2e-needs: linux-guest'"
   [ -f $DOMU_INITRD ] || cat /domu/base.cpio /domu/guest.cpio > $DOMU_INITRD

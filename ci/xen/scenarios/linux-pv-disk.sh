@@ -17,7 +17,7 @@ tree_sums /tmp/xe2e-tree > /tmp/xe2e-want.sums
 step create "xl create linux-pv with disk=[ target=$IMG ] (guest script: disk)" \
   xl create /etc/xen/guests/linux-pv.cfg "name=\"$NAME\"" \
   "disk=[ 'format=raw,vdev=xvda,access=ro,target=$IMG' ]" \
-  'extra="console=hvc0 loglevel=4 xe2e.guest=disk"' || abort create "xl create failed"
+  "extra=\"$GUEST_ARGS xe2e.guest=disk\"" || abort create "xl create failed"
 domid=$(domid_of $NAME)
 info "$NAME is domain $domid"
 be=/local/domain/0/backend/vbd/$domid/51712

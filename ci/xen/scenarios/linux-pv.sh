@@ -9,7 +9,7 @@ BOOT_TIMEOUT=90
 domu_initrd
 # extra= given on the command line overrides the one in the config file
 step create "xl create guests/linux-pv.cfg (guest script: hello)" \
-  xl create /etc/xen/guests/linux-pv.cfg 'extra="console=hvc0 loglevel=4 xe2e.guest=hello xe2e.override=1"' \
+  xl create /etc/xen/guests/linux-pv.cfg "extra=\"$GUEST_ARGS xe2e.guest=hello xe2e.override=1\"" \
   || abort create "xl create failed"
 domid=$(domid_of $NAME)
 info "$NAME is domain $domid"
