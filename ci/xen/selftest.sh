@@ -1,7 +1,8 @@
 #!/bin/bash
 # Checks that the test bed reports failures: the "boot" scenario must FAIL (non-zero exit,
 # with the reason) when the pvfs kernel is missing, and when a kernel boots and prints its
-# banner but never writes data/pvfs/status (selftest/stub-pvh.S). Takes about a minute.
+# banner but never writes data/pvfs/status (selftest/stub-pvh.S); "fault" must FAIL when that
+# kernel neither crashes nor prints a report. Takes about 1.5 minutes.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$W/selftest"
@@ -26,9 +27,11 @@ cat "$out"
 expect missing-kernel 1 "$out" $rc '^XE2E FAIL boot/kernel: no pvfs kernel' '^XE2E RESULT FAIL$'
 
 out=$W/selftest/stub.out
-rc=0; "$XEN_DIR/run.sh" boot "$STUB" > "$out" || rc=$?
+rc=0; "$XEN_DIR/run.sh" boot+fault "$STUB" > "$out" || rc=$?
 cat "$out"
-expect no-status 1 "$out" $rc '^XE2E FAIL boot/ready: .*not .ready. after' '^XE2E PASS boot/banner$' \
-  '^XE2E PASS boot/gone$' '^XE2E RESULT FAIL$'
+expect stub-kernel 1 "$out" $rc '^XE2E FAIL boot/ready: .*not .ready. after' '^XE2E PASS boot/banner$' \
+  '^XE2E PASS boot/gone$' '^XE2E FAIL fault/crashed: .*not crashed after' \
+  '^XE2E FAIL fault/report-exception: ' '^XE2E FAIL fault/report-crash: ' '^XE2E PASS fault/gone$' \
+  '^XE2E RESULT FAIL$'
 
 [ $failed = 0 ] && echo "SELFTEST PASS" || { echo "SELFTEST FAIL"; exit 1; }
