@@ -150,6 +150,34 @@ impl Client {
         Ok(Reply { tag, buf })
     }
 
+    /// Tread into a reusable buffer (no per-call allocation): `buf` receives the whole Rread
+    /// message; returns the data range inside it. For benchmarks.
+    pub fn read_into(
+        &mut self,
+        fid: u32,
+        offset: u64,
+        count: u32,
+        buf: &mut Vec<u8>,
+    ) -> Result<std::ops::Range<usize>, u32> {
+        let tag = self.tag();
+        self.send(tag, &Tmsg::Read { fid, offset, count });
+        let mut hdr = [0u8; 4];
+        self.r.read_exact(&mut hdr).expect("recv");
+        let size = u32::from_le_bytes(hdr) as usize;
+        assert!((7..=(1 << 24)).contains(&size), "reply size {size}");
+        buf.resize(size, 0);
+        buf[..4].copy_from_slice(&hdr);
+        self.r.read_exact(&mut buf[4..]).expect("recv");
+        assert_eq!(u16::from_le_bytes([buf[5], buf[6]]), tag, "reply tag");
+        if buf[4] == pvfs_9p::wire::ty::RLERROR {
+            return Err(u32::from_le_bytes([buf[7], buf[8], buf[9], buf[10]]));
+        }
+        assert_eq!(buf[4], pvfs_9p::wire::ty::RREAD);
+        let n = u32::from_le_bytes([buf[7], buf[8], buf[9], buf[10]]) as usize;
+        assert!(n <= count as usize && 11 + n == size, "Rread count");
+        Ok(11..11 + n)
+    }
+
     /// Sends `m` and waits for its reply. `Err(errno)` for Rlerror.
     pub fn call(&mut self, m: &Tmsg<'_>) -> Result<Reply, u32> {
         let tag = if matches!(m, Tmsg::Version { .. }) {
