@@ -991,7 +991,7 @@ impl<D: BlockDevice> Ext4<D> {
             let len = run.len.max(1).min(nblocks - l);
             if run.phys.is_some() {
                 let start = l * bs;
-                let end = ((l + len) * bs).min(inode.size);
+                let end = (l + len).saturating_mul(bs).min(inode.size);
                 match out.last_mut() {
                     Some(last) if last.0 + last.1 == start => last.1 = end - last.0,
                     _ => out.push((start, end - start)),
@@ -1744,6 +1744,13 @@ fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_is_send() {
+        fn is_send<T: Send>() {}
+        is_send::<Ext4<crate::block::MemDisk<'static>>>();
+        is_send::<Ext4<&mut crate::block::MemDisk<'static>>>();
+    }
 
     #[test]
     fn timestamps_decode_epoch_bits() {

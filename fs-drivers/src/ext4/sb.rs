@@ -227,7 +227,8 @@ impl Superblock {
             return bad("first data block");
         }
         let groups = self.group_count();
-        if u64::from(self.inodes_per_group) * groups < u64::from(self.inodes_count)
+        let inode_capacity = u64::from(self.inodes_per_group).checked_mul(groups);
+        if inode_capacity.is_none_or(|c| c < u64::from(self.inodes_count))
             || groups > u64::from(u32::MAX)
         {
             return bad("inode count");
