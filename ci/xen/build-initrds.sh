@@ -3,12 +3,14 @@
 #   $W/cache/dom0-base.cpio  big and static (busybox, Xen tools and their libs, kernel modules,
 #                            mkfs.ext4, the Linux kernel + base initramfs for PV domUs).
 #                            Rebuilt only when the packages or this script change.
-#   $W/run/dom0-run.cpio     small, rebuilt every run: dom0 /init, the scenario scripts, the
+#   $RUN/dom0-run.cpio       small, rebuilt every run: dom0 /init, the scenario scripts, the
 #                            pvfs kernel ELF, pvfs-stubdom.cfg, guest configs and guest scripts.
-#   $W/run/dom0.cpio         base [+ guestkernel] + run, what run.sh hands to Linux (the initramfs loader
+#   $RUN/dom0.cpio           base [+ guestkernel] + run, what run.sh hands to Linux (the initramfs loader
 #                            unpacks concatenated archives in order; later files win).
 #   $W/cache/dom0-guestkernel.cpio  the Linux kernel ELF for PV guests (66 MiB), included
 #                            unless XE2E_LINUX_GUEST=0 (run.sh sets it from the scenarios).
+# $RUN is $XE2E_RUN_DIR (run.sh makes one per run, so concurrent runs do not collide) or
+# $W/run. The cached parts are built under a lock ($W/.lock).
 # usage: ci/xen/build-initrds.sh [kernel-elf]
 #   kernel-elf defaults to target/x86_64-unknown-none/release/pvfs-kernel; when it does not
 #   exist the dom0 initramfs has no /usr/lib/pvfs/pvfs-kernel (scenarios that need it fail).
@@ -99,7 +101,10 @@ mk_modules() {
 
 pack() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$2.tmp" && mv "$2.tmp" "$2"; }
 
-mkdir -p "$W/cache" "$W/run"
+RUN=${XE2E_RUN_DIR:-$W/run}
+mkdir -p "$W/cache" "$RUN"
+exec 9> "$W/.lock"
+flock 9
 
 # ---------------- static part (cached) ----------------
 base_key=$( { cat "$W/root.stamp"; cat "$0" "$XEN_DIR/lib.sh"; } | sha256sum | cut -d' ' -f1)
@@ -163,7 +168,7 @@ PY
 fi
 
 # ---------------- per-run part ----------------
-S=$W/run/stage; rm -rf "$S"; mkdir -p "$S/xe2e/scenarios" "$S/etc/xen/guests" "$S/usr/lib/pvfs" "$S/domu/guest"
+S=$RUN/stage; rm -rf "$S"; mkdir -p "$S/xe2e/scenarios" "$S/etc/xen/guests" "$S/usr/lib/pvfs" "$S/domu/guest"
 install -m 755 "$XEN_DIR/dom0/init" "$S/init"
 install -m 644 "$XEN_DIR/dom0/xe2e-lib.sh" "$S/xe2e/lib.sh"
 install -m 755 "$XEN_DIR"/scenarios/*.sh "$S/xe2e/scenarios/"
@@ -177,12 +182,13 @@ else
   say "warning: no pvfs kernel at $ELF; scenarios that start pvfs will fail"
 fi
 # The PV domU's /init and guest scripts: a small archive dom0 appends to domu/base.cpio.
-G=$W/run/stage-guest; rm -rf "$G"; mkdir -p "$G/guest"
+G=$RUN/stage-guest; rm -rf "$G"; mkdir -p "$G/guest"
 install -m 755 "$XEN_DIR/domu/init" "$G/init"
 install -m 755 "$XEN_DIR"/domu/guest-*.sh "$G/guest/"
 pack "$G" "$S/domu/guest.cpio"
-pack "$S" "$W/run/dom0-run.cpio"
+pack "$S" "$RUN/dom0-run.cpio"
 parts=("$W/cache/dom0-base.cpio")
 [ "${XE2E_LINUX_GUEST:-1}" = 1 ] && parts+=("$W/cache/dom0-guestkernel.cpio")
-cat "${parts[@]}" "$W/run/dom0-run.cpio" > "$W/run/dom0.cpio.tmp"
-mv "$W/run/dom0.cpio.tmp" "$W/run/dom0.cpio"
+cat "${parts[@]}" "$RUN/dom0-run.cpio" > "$RUN/dom0.cpio.tmp"
+mv "$RUN/dom0.cpio.tmp" "$RUN/dom0.cpio"
+rm -rf "$S" "$G" "$RUN/dom0-run.cpio"

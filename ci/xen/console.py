@@ -71,12 +71,14 @@ def main():
             result = r.group(1)
             result_at = time.monotonic()
 
+    hit_deadline = False
     while not eof:
         now = time.monotonic()
         deadline = t0 + a.timeout
         if result_at is not None:
             deadline = min(deadline, result_at + GRACE)
         if now >= deadline:
+            hit_deadline = True
             break
         ready, _, _ = select.select([fd], [], [], min(1.0, deadline - now))
         if not ready:
@@ -91,7 +93,12 @@ def main():
     if buf:
         handle(buf)
 
-    timed_out = proc.poll() is None and result is None
+    timed_out = hit_deadline and result is None
+    if eof:
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

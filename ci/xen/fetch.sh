@@ -20,6 +20,9 @@ for a in "$@"; do
 done
 
 need_host_tools
+mkdir -p "$W"
+exec 9> "$W/.lock"   # one fetch or initramfs build at a time per $W
+flock 9
 
 # Exactly the packages the bed uses (no recursive dependency walk: the remaining shared libs,
 # libc and friends, come from the host, which is the same Debian release).

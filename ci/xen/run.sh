@@ -40,6 +40,10 @@ for s in ${SCEN//+/ }; do
   grep -q '^# xe2e-needs:.*linux-guest' "$XEN_DIR/scenarios/$s.sh" && XE2E_LINUX_GUEST=1
 done
 export XE2E_LINUX_GUEST
+mkdir -p "$W"
+XE2E_RUN_DIR=$(mktemp -d "$W/run.XXXXXX")
+export XE2E_RUN_DIR
+trap 'rm -rf "$XE2E_RUN_DIR"' EXIT
 "$XEN_DIR/build-initrds.sh" "$ELF" || exit 4
 say "prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 
@@ -52,10 +56,12 @@ DOM0_ARGS="console=hvc0 earlyprintk=xen rodata=off loglevel=${XE2E_DOM0_LOGLEVEL
 QEMU=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-rdtscp -m 3072 -smp 2
       -display none -monitor none -no-reboot
       -kernel "$W/xen.elf" -append "$XEN_ARGS"
-      -initrd "$W/cache/vmlinux $DOM0_ARGS,$W/run/dom0.cpio")
+      -initrd "$W/cache/vmlinux $DOM0_ARGS,$XE2E_RUN_DIR/dom0.cpio")
 
 if [ $SHELL_MODE = 1 ]; then
-  exec "${QEMU[@]}" -serial mon:stdio
+  rc=0
+  "${QEMU[@]}" -serial mon:stdio || rc=$?
+  exit $rc
 fi
 
 mkdir -p "$W/logs"

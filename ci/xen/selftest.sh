@@ -21,6 +21,20 @@ expect() {  # expect NAME WANT_STATUS OUTPUT_FILE PATTERN...
   done
 }
 
+# the console watcher's verdicts, without QEMU
+cw() { python3 "$XEN_DIR/console.py" --log "$W/selftest/cw.log" --timeout "$1" -- sh -c "$2" > "$W/selftest/cw.out"; }
+rc=0; cw 10 'echo "(XEN) boot"; echo "XE2E RESULT PASS"' || rc=$?
+expect cw-pass 0 "$W/selftest/cw.out" $rc '^XE2E RESULT PASS$'
+rc=0; cw 10 'echo "XE2E FAIL x/y: z"; echo "XE2E RESULT FAIL"' || rc=$?
+expect cw-fail 1 "$W/selftest/cw.out" $rc '^XE2E FAIL x/y: z$'
+rc=0; cw 10 'echo "XE2E PASS x"; exit 0' || rc=$?
+expect cw-no-result 3 "$W/selftest/cw.out" $rc '^XE2E FAIL harness: .*without a result line' '^XE2E RESULT FAIL$'
+rc=0; cw 2 'echo "XE2E PASS x"; sleep 30' || rc=$?
+expect cw-timeout 2 "$W/selftest/cw.out" $rc '^XE2E FAIL harness: timed out' '^XE2E RESULT FAIL$'
+rc=0; cw 10 'echo "XE2E DOM0-READY uptime=1s"; echo "XE2E RESULT PASS"' || rc=$?
+expect cw-dom0-step 0 "$W/selftest/cw.out" $rc '^XE2E STEP dom0-boot [0-9.]+s '
+[ $failed = 0 ] && echo "SELFTEST console watcher ok"
+
 out=$W/selftest/missing.out
 rc=0; "$XEN_DIR/run.sh" boot "$W/selftest/does-not-exist" > "$out" || rc=$?
 cat "$out"
