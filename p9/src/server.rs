@@ -70,7 +70,7 @@ impl Default for ExportConfig {
             gid_map: IdMap::identity(),
             max_fids: 4096,
             max_msize: 1 << 20,
-            max_in_flight: 256,
+            max_in_flight: 64,
             root: None,
             quota: QuotaLimits::default(),
         }
