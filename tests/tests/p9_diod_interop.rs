@@ -233,3 +233,49 @@ fn own_client_against_serve_binary() {
     assert!(srv.terminate());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_on_unix_socket_and_sigint() {
+    let dir = temp_dir("serve-unix");
+    let sock = dir.join("9p.sock");
+    let log = dir.join("serve.log");
+    let mut child = Command::new(pvfs_tests::p9client::pvfs_bin())
+        .args(["serve", "--memfs", "--listen"])
+        .arg(format!("unix:{}", sock.display()))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(
+        up,
+        "no unix socket: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let mut c = Client::mount(&format!("unix:{}", sock.display()), 8192, "/");
+    c.mkdir(0, "dir", 0o755, 0).unwrap();
+    c.walk(0, 1, &["dir"]).unwrap();
+    c.lopen(1, o::RDONLY).unwrap();
+    let names: Vec<Vec<u8>> = c
+        .readdir_all(1)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, [b".".to_vec(), b"..".to_vec()]);
+    drop(c);
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(child.wait().unwrap().success(), "clean exit on SIGINT");
+    assert!(!sock.exists(), "socket file removed on shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
