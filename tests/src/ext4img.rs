@@ -110,7 +110,25 @@ pub fn expected_xattrs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("files/4097.bin", "user.big", Rng::new(77).bytes(900)),
         ("files/4097.bin", "user.second", b"2".to_vec()),
         ("deep", "user.dir", b"on a directory".to_vec()),
+        ("files/acl", "system.posix_acl_access", posix_acl()),
     ]
+}
+
+/// An access ACL in the Linux xattr form: u::rw-, u:1000:r--, g::r--, m::r--, o::---.
+pub fn posix_acl() -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 6u16, u32::MAX),
+        (2, 4, 1000),
+        (4, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&perm.to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
 }
 
 /// Generate the source tree at `root` (which must not exist).
@@ -121,6 +139,7 @@ pub fn gen_tree(root: &Path, spec: TreeSpec) {
     fs::create_dir(&files).unwrap();
     fs::write(files.join("small.txt"), b"hello, ext4\n").unwrap();
     fs::write(files.join("empty"), b"").unwrap();
+    fs::write(files.join("acl"), b"has an ACL").unwrap();
     for (name, size) in [
         ("1.bin", 1usize),
         ("59.bin", 59),

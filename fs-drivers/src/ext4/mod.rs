@@ -887,8 +887,7 @@ impl<D: BlockDevice> Ext4<D> {
                     if in_blk != 0 || dst.len() < bs as usize {
                         let take = (bs as usize - in_blk).min(dst.len());
                         let b = self.block(blk)?;
-                        let src = b.get(in_blk..in_blk + take).unwrap_or(&[]);
-                        dst.get_mut(..take).unwrap_or(&mut []).copy_from_slice(src);
+                        copy_exact(dst.get_mut(..take), b.get(in_blk..in_blk + take), blk)?;
                         o = take;
                         blk += 1;
                     }
@@ -900,7 +899,7 @@ impl<D: BlockDevice> Ext4<D> {
                         } else {
                             for (i, c) in chunk.chunks_mut(bs as usize).enumerate() {
                                 let b = self.block(blk + i as u64)?;
-                                c.copy_from_slice(b);
+                                copy_exact(Some(c), Some(b), blk)?;
                             }
                         }
                         o += full;
@@ -909,9 +908,7 @@ impl<D: BlockDevice> Ext4<D> {
                     if o < dst.len() {
                         let b = self.block(blk)?;
                         let rest = dst.len() - o;
-                        dst.get_mut(o..)
-                            .unwrap_or(&mut [])
-                            .copy_from_slice(b.get(..rest).unwrap_or(&[]));
+                        copy_exact(dst.get_mut(o..), b.get(..rest), blk)?;
                     }
                 }
             }
@@ -1525,18 +1522,63 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(v)
     }
 
-    /// Value of extended attribute `name` (full name) of `ino`. POSIX ACLs are returned in the
-    /// on-disk ext4 ACL encoding.
+    /// Value of extended attribute `name` (full name) of `ino`. POSIX ACLs
+    /// (`system.posix_acl_access`/`_default`) are converted from ext4's compact on-disk form to
+    /// the Linux xattr form (version 2, 8-byte entries), as `getxattr(2)` returns them.
     pub fn getxattr(&mut self, ino: Ino, name: &[u8]) -> Result<Vec<u8>> {
         let inode = self.load_inode(ino)?;
         for (idx, n, val) in self.xattr_entries(&inode)? {
             if let Some(p) = xattr_prefix(idx) {
                 if name.len() == p.len() + n.len() && name.starts_with(p) && name.ends_with(&n) {
+                    if idx == 2 || idx == 3 {
+                        return acl_to_xattr(&val, u64::from(ino));
+                    }
                     return Ok(val);
                 }
             }
         }
         Err(Error::NoXattr)
+    }
+}
+
+/// Convert an ext4 on-disk POSIX ACL (version 1; 4-byte entries for the owner, group, mask and
+/// other tags, 8-byte entries with an id for named users and groups) to the xattr form.
+fn acl_to_xattr(disk: &[u8], at: u64) -> Result<Vec<u8>> {
+    if disk.len() < 4 || le32(disk, 0) != 1 {
+        return corrupt("posix acl", at);
+    }
+    let mut out = Vec::with_capacity(disk.len() * 2);
+    out.extend_from_slice(&2u32.to_le_bytes());
+    let mut off = 4;
+    while off < disk.len() {
+        let tag = le16(disk, off);
+        let perm = le16(disk, off + 2);
+        let (id, len) = match tag {
+            // ACL_USER, ACL_GROUP
+            2 | 8 => (le32(disk, off + 4), 8),
+            // ACL_USER_OBJ, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER
+            1 | 4 | 0x10 | 0x20 => (u32::MAX, 4),
+            _ => return corrupt("posix acl tag", at),
+        };
+        if off + len > disk.len() {
+            return corrupt("posix acl", at);
+        }
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&perm.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+        off += len;
+    }
+    Ok(out)
+}
+
+/// Copy between two ranges that must exist and have the same length.
+fn copy_exact(dst: Option<&mut [u8]>, src: Option<&[u8]>, blk: u64) -> Result<()> {
+    match (dst, src) {
+        (Some(d), Some(s)) if d.len() == s.len() => {
+            d.copy_from_slice(s);
+            Ok(())
+        }
+        _ => corrupt("data block range", blk),
     }
 }
 
