@@ -1,0 +1,186 @@
+//! The ext4 adapter behind the 9P server, in-process over loopback: walk, getattr, read,
+//! readdir, readlink, xattrs, statfs and qids against an image made by `mkfs.ext4 -d` from a
+//! known tree; every modification is refused with EROFS.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use pvfs_9p::ext4::Ext4Fs;
+use pvfs_9p::host::ServeOptions;
+use pvfs_9p::server::{ExportConfig, Server};
+use pvfs_9p::wire::{qid_type, setattr as sa, SetattrReq};
+use pvfs_9p::Filesystem;
+use pvfs_tests::p9client::{o, require_tool, temp_dir, Client, TestServer};
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+
+const EROFS: u32 = 30;
+
+fn image() -> (std::path::PathBuf, std::path::PathBuf) {
+    require_tool("mkfs.ext4");
+    require_tool("setfattr");
+    let dir = temp_dir("p9-ext4");
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("d/e")).unwrap();
+    std::fs::write(src.join("d/e/f.txt"), b"inside e\n").unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(src.join("big"), &big).unwrap();
+    std::os::unix::fs::symlink("d/e/f.txt", src.join("sl")).unwrap();
+    let st = Command::new("setfattr")
+        .args(["-n", "user.color", "-v", "blue"])
+        .arg(src.join("big"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "setfattr");
+    let img = dir.join("img.ext4");
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(&src)
+        .arg(&img)
+        .arg("8M")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (src, img)
+}
+
+#[test]
+fn ext4_export_read_path() {
+    let (src, img) = image();
+    let fs = Ext4Fs::new(pvfs_fs::host::open_image(&img).unwrap());
+    // Not flagged read-only: the adapter itself must refuse writes.
+    let ts = TestServer::start(
+        Server::new(fs, ExportConfig::default()),
+        2,
+        ServeOptions::default(),
+    );
+    let mut c = Client::mount(&ts.addr, 65536, "/");
+
+    // getattr of a file matches the source tree.
+    let q = c.walk(0, 1, &["big"]).unwrap()[0];
+    let g = c.getattr(1).unwrap();
+    let md = std::fs::metadata(src.join("big")).unwrap();
+    assert_eq!(g.size, md.len());
+    assert_eq!(g.mode & 0o7777, md.mode() & 0o7777);
+    assert_eq!(g.mode & 0o170000, 0o100000);
+    assert_eq!(g.mtime_sec, md.mtime() as u64);
+    assert_eq!(g.qid, q);
+    assert_eq!(q.path & 0xffff_ffff, g.qid.path & 0xffff_ffff);
+    assert_eq!(q.path >> 32, g.gen, "qid.path carries the generation");
+    // Read the whole file.
+    c.lopen(1, o::RDONLY).unwrap();
+    assert_eq!(
+        c.read_all(1, 8192).unwrap(),
+        std::fs::read(src.join("big")).unwrap()
+    );
+    // xattrs.
+    let n = c.xattrwalk(1, 2, "user.color").unwrap();
+    assert_eq!(n, 4);
+    assert_eq!(c.read(2, 0, 100).unwrap(), b"blue");
+    c.clunk(2).unwrap();
+    c.xattrwalk(1, 2, "").unwrap();
+    let list = c.read(2, 0, 1000).unwrap();
+    assert!(
+        list.split(|&b| b == 0).any(|n| n == b"user.color"),
+        "{list:?}"
+    );
+    c.clunk(2).unwrap();
+    assert_eq!(c.xattrwalk(1, 2, "user.none"), Err(61));
+    assert_eq!(c.xattrcreate(1, "user.x", 1, 0), Err(9), "open fid");
+
+    // Symlink: not followed; readlink gives the target.
+    let q = c.walk(0, 3, &["sl"]).unwrap();
+    assert_eq!(q[0].ty, qid_type::SYMLINK);
+    assert_eq!(c.readlink(3).unwrap(), b"d/e/f.txt");
+    assert_eq!(c.walk(3, 4, &["x"]), Err(20));
+
+    // Readdir of a subdirectory, and ".." out of the export root stays at the root.
+    c.walk(0, 5, &["d", "e"]).unwrap();
+    c.lopen(5, o::RDONLY).unwrap();
+    let mut names: Vec<Vec<u8>> = c
+        .readdir_all(5)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, [b".".to_vec(), b"..".to_vec(), b"f.txt".to_vec()]);
+    let root = c.getattr(0).unwrap().qid;
+    let q = c.walk(0, 6, &["..", "..", "d", "..", ".."]).unwrap();
+    assert_eq!(q[4], root);
+    c.lopen(6, o::RDONLY).unwrap();
+    let top = c.readdir_all(6).unwrap();
+    let dotdot = top.iter().find(|e| e.name == b"..").unwrap();
+    assert_eq!(
+        dotdot.qid.path, root.path,
+        "'..' of the export root is the root"
+    );
+    let mut top: Vec<Vec<u8>> = top.into_iter().map(|e| e.name).collect();
+    top.sort();
+    assert_eq!(
+        top,
+        [&b"."[..], b"..", b"big", b"d", b"lost+found", b"sl"].map(|s| s.to_vec())
+    );
+
+    // statfs is ext4's.
+    let s = c.statfs(0).unwrap();
+    assert_eq!(s.ty, 0xEF53);
+    assert!(s.blocks > 0 && s.files > 0);
+
+    // Every modification: EROFS.
+    c.walk(0, 7, &[]).unwrap();
+    assert_eq!(c.lcreate(7, "n", o::RDWR, 0o644, 0), Err(EROFS));
+    assert_eq!(c.mkdir(0, "n", 0o755, 0), Err(EROFS));
+    assert_eq!(c.symlink(0, "n", "t", 0), Err(EROFS));
+    assert_eq!(c.unlinkat(0, "big", 0), Err(EROFS));
+    assert_eq!(c.renameat(0, "big", 0, "b2"), Err(EROFS));
+    assert_eq!(c.link(0, 1, "h"), Err(EROFS));
+    assert_eq!(c.mknod(0, "p", 0o010644, 0, 0), Err(EROFS));
+    c.walk(0, 8, &["big"]).unwrap();
+    assert_eq!(
+        c.setattr(
+            8,
+            SetattrReq {
+                valid: sa::MODE,
+                mode: 0o600,
+                ..Default::default()
+            }
+        ),
+        Err(EROFS)
+    );
+    c.lopen(8, o::RDWR).unwrap();
+    assert_eq!(c.write(8, 0, b"x"), Err(EROFS));
+    c.clunk(8).unwrap();
+    c.walk(0, 8, &["big"]).unwrap();
+    c.xattrcreate(8, "user.color", 3, 0).unwrap();
+    c.write(8, 0, b"red").unwrap();
+    assert_eq!(c.clunk(8), Err(EROFS), "commit at clunk refused");
+    // Nothing changed.
+    c.xattrwalk(1, 2, "user.color").unwrap();
+    assert_eq!(c.read(2, 0, 100).unwrap(), b"blue");
+}
+
+#[test]
+fn ext4_export_subtree() {
+    let (_src, img) = image();
+    let fs = Ext4Fs::new(pvfs_fs::host::open_image(&img).unwrap());
+    let root = fs.lookup(2, b"d").unwrap().ino;
+    let cfg = ExportConfig {
+        root: Some(root),
+        read_only: true,
+        ..Default::default()
+    };
+    let ts = TestServer::start(Server::new(fs, cfg), 1, ServeOptions::default());
+    let mut c = Client::mount(&ts.addr, 8192, "");
+    // The export is /d: "big" is above it and unreachable.
+    assert_eq!(c.walk(0, 1, &["..", "big"]).unwrap().len(), 1);
+    c.walk(0, 1, &["..", "e", "f.txt"]).unwrap();
+    c.lopen(1, o::RDONLY).unwrap();
+    assert_eq!(c.read_all(1, 100).unwrap(), b"inside e\n");
+    // aname selects inside the export.
+    c.attach(2, "/e", 0).unwrap();
+    c.walk(2, 3, &["f.txt"]).unwrap();
+    assert_eq!(c.attach(4, "/../big", 0), Err(2));
+}
