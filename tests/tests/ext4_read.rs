@@ -390,3 +390,36 @@ fn ext4_inline_data() {
     assert!(ext4_view::Ext4::load(Box::new(fs::read(&image).unwrap())).is_err());
     check_image(&image, src, false);
 }
+
+#[test]
+fn ext4_meta_bg() {
+    let kind = ImageKind {
+        name: "ext4-meta-bg",
+        fs_type: "ext4",
+        block_size: 1024,
+        extra: &["-O", "meta_bg,^resize_inode"],
+    };
+    // 20 groups: descriptors of groups 16.. live in group 16 (a second meta group).
+    let (image, src) = build(&kind, "small", 160, 2048);
+    let fs = open(&image);
+    assert!(
+        fs.superblock().feature_incompat & 0x10 != 0,
+        "meta_bg not set"
+    );
+    assert!(fs.groups().len() > 16);
+    drop(fs);
+    // ext4-view 1.0 refuses meta_bg.
+    check_image(&image, src, false);
+}
+
+#[test]
+fn ext4_bigalloc() {
+    let kind = ImageKind {
+        name: "ext4-bigalloc",
+        fs_type: "ext4",
+        block_size: 4096,
+        extra: &["-O", "bigalloc", "-C", "16384"],
+    };
+    let (image, src) = build(&kind, "small", 128, 2048);
+    check_image(&image, src, true);
+}

@@ -10,10 +10,11 @@
 //!
 //! # What is read
 //! ext2, ext3 and ext4 as made by e2fsprogs 1.47: 32/64-bit group descriptors (also
-//! `meta_bg`), flex_bg, 128..=block-size inodes with extra fields (ns timestamps, crtime),
+//! `meta_bg`), flex_bg, bigalloc, 128..=block-size inodes with extra fields (ns timestamps, crtime),
 //! extent trees of any depth (uninitialized extents read as zeros), legacy indirect block maps,
 //! holes, linear and htree directories (all legacy/half-MD4/TEA hashes, signed and unsigned),
-//! fast and slow symlinks, inline data, xattrs in the inode body and in an external block, and
+//! fast and slow symlinks, inline data, xattrs in the inode body and in an external block
+//! (POSIX ACLs converted to the Linux xattr form), and
 //! `metadata_csum` (crc32c) on the superblock, group descriptors, inodes, extent blocks,
 //! directory leaves, dx nodes and xattr blocks (`uninit_bg` crc16 on descriptors). A journal that
 //! needs recovery is replayed in memory at mount (see [`journal`]).

@@ -75,6 +75,7 @@ pub(crate) const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 pub(crate) const RO_COMPAT_HUGE_FILE: u32 = 0x8;
 pub(crate) const RO_COMPAT_GDT_CSUM: u32 = 0x10;
 pub(crate) const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
+pub(crate) const RO_COMPAT_BIGALLOC: u32 = 0x200;
 
 /// INCOMPAT bits this engine reads correctly (`needs_recovery` is handled separately).
 const INCOMPAT_SUPPORTED: u32 =
@@ -104,6 +105,8 @@ pub struct Superblock {
     pub free_inodes_count: u32,
     pub first_data_block: u32,
     pub log_block_size: u32,
+    pub log_cluster_size: u32,
+    pub clusters_per_group: u32,
     pub blocks_per_group: u32,
     pub inodes_per_group: u32,
     pub mtime: u32,
@@ -171,6 +174,8 @@ impl Superblock {
             free_inodes_count: le32(b, 0x10),
             first_data_block: le32(b, 0x14),
             log_block_size: le32(b, 0x18),
+            log_cluster_size: le32(b, 0x1C),
+            clusters_per_group: le32(b, 0x24),
             blocks_per_group: le32(b, 0x20),
             inodes_per_group: le32(b, 0x28),
             mtime: le32(b, 0x2C),
@@ -210,7 +215,21 @@ impl Superblock {
             return bad("block size larger than 64 KiB");
         }
         let bs = self.block_size();
-        if self.blocks_per_group == 0 || self.blocks_per_group > bs * 8 {
+        // Each group's block (or, with bigalloc, cluster) bitmap is one block.
+        let per_bitmap_bit = if self.feature_ro_compat & RO_COMPAT_BIGALLOC != 0 {
+            if self.log_cluster_size < self.log_block_size || self.log_cluster_size > 16 {
+                return bad("cluster size");
+            }
+            if self.clusters_per_group == 0 || self.clusters_per_group > bs * 8 {
+                return bad("clusters per group");
+            }
+            1u64 << (self.log_cluster_size - self.log_block_size)
+        } else {
+            1
+        };
+        if self.blocks_per_group == 0
+            || u64::from(self.blocks_per_group) > u64::from(bs) * 8 * per_bitmap_bit
+        {
             return bad("blocks per group");
         }
         if self.inodes_per_group == 0 || self.inodes_per_group > bs * 8 {
