@@ -599,7 +599,7 @@ impl<F: Filesystem + 'static> TestServer<F> {
         let stop = Arc::new(AtomicBool::new(false));
         let (s2, st2) = (server.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            host::serve(s2, l, workers, opts, st2, |_| {}).unwrap();
+            host::serve(s2, l, workers, opts, st2, |m| eprintln!("server: {m}")).unwrap();
         });
         TestServer {
             addr,

@@ -39,8 +39,12 @@ fn mount(ts: &TestServer<impl Filesystem + 'static>) -> Client {
 fn put(c: &mut Client, name: &str, data: &[u8]) {
     c.walk(0, 90, &[]).unwrap();
     c.lcreate(90, name, o::RDWR, 0o644, 0).unwrap();
-    if !data.is_empty() {
-        assert_eq!(c.write(90, 0, data).unwrap() as usize, data.len());
+    let chunk = (c.msize - 24) as usize;
+    for (i, part) in data.chunks(chunk).enumerate() {
+        assert_eq!(
+            c.write(90, (i * chunk) as u64, part).unwrap() as usize,
+            part.len()
+        );
     }
     c.clunk(90).unwrap();
 }
@@ -870,4 +874,80 @@ fn fid_limit() {
     assert_eq!(c.walk(0, 4, &[]), Err(EMFILE));
     c.clunk(3).unwrap();
     c.walk(0, 4, &[]).unwrap();
+}
+
+#[test]
+fn pipelined_requests_complete_by_tag() {
+    let ts = memfs_server(ExportConfig::default());
+    let mut c = mount(&ts);
+    let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i / 1024) as u8).collect();
+    put(&mut c, "p", &data);
+    c.walk(0, 1, &["p"]).unwrap();
+    c.lopen(1, o::RDONLY).unwrap();
+    // 48 requests in flight at once: reads of every 1 KiB chunk, interleaved with getattrs.
+    let mut expect = std::collections::BTreeMap::new();
+    for i in 0..48u16 {
+        let tag = 1000 + i;
+        if i % 3 == 2 {
+            c.send(
+                tag,
+                &Tmsg::Getattr {
+                    fid: 1,
+                    mask: wire::getattr::ALL,
+                },
+            );
+        } else {
+            c.send(
+                tag,
+                &Tmsg::Read {
+                    fid: 1,
+                    offset: u64::from(i) * 1024,
+                    count: 1024,
+                },
+            );
+        }
+        expect.insert(tag, i);
+    }
+    for _ in 0..48 {
+        let r = c.recv().unwrap();
+        let i = expect
+            .remove(&r.tag)
+            .expect("a reply for a tag in flight, once");
+        match r.msg() {
+            Rmsg::Read { data: d } => assert_eq!(d, &data[i as usize * 1024..][..1024]),
+            Rmsg::Getattr(g) => assert_eq!(g.size, data.len() as u64),
+            m => panic!("unexpected {m:?}"),
+        }
+    }
+    assert!(expect.is_empty());
+    // Many connections at once, each writing and reading its own file.
+    let addr = ts.addr.clone();
+    let threads: Vec<_> = (0..8)
+        .map(|k| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::mount(&addr, 16384, "/");
+                let name = format!("conn{k}");
+                c.walk(0, 1, &[]).unwrap();
+                c.lcreate(1, &name, o::RDWR, 0o644, 0).unwrap();
+                let body: Vec<u8> = (0..50_000u32).map(|i| (i as u8) ^ k).collect();
+                for (j, chunk) in body.chunks(7000).enumerate() {
+                    c.write(1, (j * 7000) as u64, chunk).unwrap();
+                }
+                assert_eq!(c.read_all(1, 3000).unwrap(), body);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    c.walk(0, 2, &[]).unwrap();
+    c.lopen(2, o::RDONLY).unwrap();
+    let n = c
+        .readdir_all(2)
+        .unwrap()
+        .iter()
+        .filter(|e| e.name.starts_with(b"conn"))
+        .count();
+    assert_eq!(n, 8);
 }
