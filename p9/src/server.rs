@@ -1356,9 +1356,14 @@ impl<F: Filesystem> Connection<F> {
         Ok(reply(tag, &Rmsg::Walk { qids }))
     }
 
-    fn unlink(&self, dir: Ino, name: &[u8], rmdir: bool, _ino: Option<Ino>) -> Result<(), Errno> {
+    /// Unlinks `dir/name`; with `expect`, only if that name still refers to that inode (a
+    /// Tremove through a fid whose file was renamed away must not remove a newcomer).
+    fn unlink(&self, dir: Ino, name: &[u8], rmdir: bool, expect: Option<Ino>) -> Result<(), Errno> {
         let fs = self.fs();
         let target = fs.lookup(dir, name)?;
+        if expect.is_some_and(|i| i != target.ino) {
+            return Err(Errno::ENOENT);
+        }
         fs.unlink(dir, name, rmdir)?;
         if target.is_dir() || target.nlink <= 1 {
             self.shared.quota.refund_file();

@@ -340,6 +340,17 @@ fn directory_ops() {
     // remove clunks the fid.
     c.remove(2).unwrap();
     assert_eq!(c.getattr(2), Err(EBADF));
+    // Tremove through a fid whose name now belongs to another file removes nothing.
+    put(&mut c, "victim", b"1");
+    c.walk(0, 2, &["victim"]).unwrap();
+    c.renameat(0, "victim", 0, "moved-away").unwrap();
+    put(&mut c, "victim", b"2");
+    assert_eq!(c.remove(2), Err(ENOENT));
+    assert_eq!(c.getattr(2), Err(EBADF), "clunked even on failure");
+    c.walk(0, 2, &["victim"]).unwrap();
+    c.clunk(2).unwrap();
+    c.unlinkat(0, "victim", 0).unwrap();
+    c.unlinkat(0, "moved-away", 0).unwrap();
     c.unlinkat(1, "null", 0).unwrap();
     c.clunk(1).unwrap();
     c.unlinkat(0, "d", 0x200).unwrap();
