@@ -65,6 +65,8 @@ if [ $SHELL_MODE = 1 ]; then
 fi
 
 mkdir -p "$W/logs"
+# keep the 50 newest logs
+ls -1t "$W"/logs/*.log 2>/dev/null | tail -n +50 | while read -r f; do rm -f "$f"; done
 LOG=$W/logs/$SCEN-$(date +%Y%m%d-%H%M%S).log
 say "booting Xen + dom0 for '$SCEN' (log: $LOG)"
 rc=0
