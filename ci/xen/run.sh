@@ -33,6 +33,11 @@ for s in ${SCEN//+/ }; do
 done
 
 t0=$(date +%s.%N)
+# xl 4.17 starts a PV device model in dom0 for any guest with a p9=[...] device, even with
+# backend=<another domain>: scenarios that attach guests that way declare "qemu-xen".
+for s in ${SCEN//+/ }; do
+  grep -q '^# xe2e-needs:.*qemu-xen' "$XEN_DIR/scenarios/$s.sh" && export XEN_QEMU=1
+done
 "$XEN_DIR/fetch.sh" || exit 4
 # the guest kernel costs dom0 ~3 s of boot time: include it only when a scenario needs it
 XE2E_LINUX_GUEST=0

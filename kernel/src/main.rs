@@ -34,6 +34,8 @@ mod fatal;
 #[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
+mod p9back;
+#[cfg(target_os = "none")]
 mod pages;
 #[cfg(target_os = "none")]
 mod power;

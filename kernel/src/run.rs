@@ -284,14 +284,38 @@ fn serve(p: Platform, opts: &Options) -> ! {
         p.domid,
         p.name
     );
-    let _volume = volume;
+    let mut service = crate::p9back::Service::start(p.domid, volume);
+    let stats_key = format!("{base}/stats");
+    let mut last_stats = String::new();
     loop {
         while let Ok(Some(ev)) = xen::store::next_watch_event() {
-            if ev.token == "shutdown" {
-                handle_shutdown_request();
+            match ev.token.as_str() {
+                "shutdown" => handle_shutdown_request(),
+                // The 9pfs subtree watch, @releaseDomain, and per-device frontend watches
+                // (whose token is the device's backend path).
+                _ => service.on_watch(&ev.path),
             }
         }
-        xen::events::wait(None);
+        let busy = service.poll();
+        // Publish counters when they change, so tests and operators can watch for leaks.
+        let hs = heap::stats();
+        let gs = xen::gnttab::stats();
+        let c = service.counters;
+        let stats = format!(
+            "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={}",
+            hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
+            service.connected(), c.connects, c.disconnects, c.requests, c.violations
+        );
+        // Only counter changes trigger a write (heap figures ride along): a write's own reply
+        // wakes this loop, so writing on every heap wobble would never go idle.
+        let change_key = format!("{:?}{:?}{}", gs, c, service.connected());
+        if !busy && change_key != last_stats {
+            let _ = xen::store::write(&stats_key, &stats);
+            last_stats = change_key;
+        }
+        if !busy {
+            xen::events::wait(None);
+        }
     }
 }
 

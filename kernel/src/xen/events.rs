@@ -16,6 +16,8 @@ const SEL_OFF: usize = 8; // vcpu_info[0].evtchn_pending_sel
 static SHARED: AtomicUsize = AtomicUsize::new(0);
 static FIRED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
 static UPCALLS: AtomicU64 = AtomicU64::new(0);
+/// Set by every upcall that found a port; cleared by `wait(None)`.
+static ANY: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Maps shared_info at frame `gpfn` and routes upcalls to [`UPCALL_VECTOR`].
 pub fn init(gpfn: u64) -> Result<(), XenError> {
@@ -60,6 +62,7 @@ pub fn upcall() {
             if bits != 0 {
                 pending.fetch_and(!bits, Ordering::AcqRel);
                 FIRED[i].fetch_or(bits, Ordering::AcqRel);
+                ANY.store(true, Ordering::Release);
             }
         }
     }
@@ -77,13 +80,14 @@ pub fn take(port: u32) -> bool {
     }
 }
 
-/// Sleeps until `port` fires (or any event, if `port` is `None`).
+/// Sleeps until `port` fires, or with `None` until any event arrives after the previous
+/// `wait(None)` (per-port flags are left for [`take`]).
 pub fn wait(port: Option<u32>) {
     loop {
         crate::arch::disable_interrupts();
         let ready = match port {
             Some(p) => take(p),
-            None => FIRED.iter().any(|w| w.load(Ordering::Acquire) != 0),
+            None => ANY.swap(false, Ordering::AcqRel),
         };
         if ready {
             crate::arch::enable_interrupts();

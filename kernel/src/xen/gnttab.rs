@@ -464,3 +464,137 @@ pub fn copy(src: CopyPtr, dst: CopyPtr, len: u16) -> Result<(), GntError> {
 pub fn stats() -> Stats {
     TABLE.lock().as_ref().map(|t| t.stats).unwrap_or_default()
 }
+
+/// Foreign pages mapped into consecutive frames of the window, so they read as one region.
+#[derive(Debug)]
+pub struct Run {
+    /// Address of the first page.
+    pub addr: u64,
+    handles: Vec<u32>,
+}
+
+impl Run {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.handles.len() * 4096
+    }
+}
+
+/// Maps `refs` of `domid` read-write into consecutive frames, batching the hypercalls. On any
+/// failure everything mapped so far is unmapped again.
+pub fn map_run(domid: u16, refs: &[GrantRef]) -> Result<Run, GntError> {
+    if refs.is_empty() {
+        return Err(GntError::NoFrames);
+    }
+    let n = refs.len() as u64;
+    let first = WINDOW
+        .lock()
+        .as_mut()
+        .ok_or(GntError::NotReady)?
+        .alloc_contiguous(n)
+        .ok_or(GntError::NoFrames)?;
+    let mut handles: Vec<u32> = Vec::with_capacity(refs.len());
+    let mut failure = None;
+    for (c, chunk) in refs.chunks(64).enumerate() {
+        let mut ops: Vec<MapGrantRef> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| MapGrantRef {
+                host_addr: (first + (c * 64 + i) as u64) << 12,
+                flags: GNTMAP_HOST_MAP,
+                gref: r,
+                dom: domid,
+                status: 0,
+                handle: 0,
+                dev_bus_addr: 0,
+            })
+            .collect();
+        // SAFETY: GNTTABOP_map_grant_ref over `ops.len()` structs we own; every host_addr is a
+        // distinct frame of the unbacked window, allocated above for this run.
+        let rc = unsafe {
+            hypercall3(
+                nr::GRANT_TABLE_OP,
+                GNTTABOP_MAP_GRANT_REF,
+                ops.as_mut_ptr() as u64,
+                ops.len() as u64,
+            )
+        };
+        for op in &ops {
+            if rc >= 0 && op.status == 0 {
+                handles.push(op.handle);
+            } else {
+                failure.get_or_insert(if rc < 0 {
+                    GntError::Hypercall(XenError(rc))
+                } else {
+                    GntError::Status(op.status)
+                });
+                // Keep positions aligned: a failed slot has no mapping to undo.
+                handles.push(u32::MAX);
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+    let ok = handles.iter().filter(|&&h| h != u32::MAX).count() as u32;
+    if let Some(t) = TABLE.lock().as_mut() {
+        t.stats.mapped += ok;
+    }
+    let run = Run {
+        addr: first << 12,
+        handles,
+    };
+    if let Some(e) = failure {
+        unmap_run(run);
+        return Err(e);
+    }
+    Ok(run)
+}
+
+/// Unmaps a run and returns its frames to the window (frames that fail to unmap are kept out
+/// of the window, so they are never reused while still mapped).
+pub fn unmap_run(run: Run) {
+    let mut all_ok = true;
+    let mut unmapped = 0u32;
+    for (i, &h) in run.handles.iter().enumerate() {
+        if h == u32::MAX {
+            continue;
+        }
+        let mut op = UnmapGrantRef {
+            host_addr: run.addr + (i as u64) * 4096,
+            dev_bus_addr: 0,
+            handle: h,
+            status: 0,
+        };
+        // SAFETY: GNTTABOP_unmap_grant_ref of one mapping made by `map_run`.
+        let rc = unsafe {
+            hypercall3(
+                nr::GRANT_TABLE_OP,
+                GNTTABOP_UNMAP_GRANT_REF,
+                core::ptr::addr_of_mut!(op) as u64,
+                1,
+            )
+        };
+        if rc < 0 || op.status != 0 {
+            all_ok = false;
+        } else {
+            unmapped += 1;
+        }
+    }
+    if all_ok {
+        if let Some(w) = WINDOW.lock().as_mut() {
+            w.free(run.addr >> 12, run.handles.len() as u64);
+        }
+    }
+    if let Some(t) = TABLE.lock().as_mut() {
+        t.stats.mapped = t.stats.mapped.saturating_sub(unmapped);
+    }
+}
+
+/// Frames still free in the mapping window.
+pub fn window_free_frames() -> u64 {
+    WINDOW
+        .lock()
+        .as_ref()
+        .map_or(0, FrameAllocator::free_frames)
+}

@@ -118,6 +118,16 @@ pub fn directory(path: &str) -> Result<Vec<String>, XsError> {
     Ok(parse_directory(&v)?)
 }
 
+/// Removes a node and its children.
+pub fn rm(path: &str) -> Result<(), XsError> {
+    with(|s| s.transact(MsgType::Rm, 0, &[&nul(path)])).map(|_| ())
+}
+
+/// Removes a watch.
+pub fn unwatch(path: &str, token: &str) -> Result<(), XsError> {
+    with(|s| s.transact(MsgType::Unwatch, 0, &[&nul(path), &nul(token)])).map(|_| ())
+}
+
 /// Registers a watch on `path` (and its subtree) with `token`.
 pub fn watch(path: &str, token: &str) -> Result<(), XsError> {
     with(|s| s.transact(MsgType::Watch, 0, &[&nul(path), &nul(token)])).map(|_| ())

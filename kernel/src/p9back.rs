@@ -1,0 +1,465 @@
+//! The Xen 9pfs backend: unmodified Linux guests mount pvfs with
+//! `mount -t 9p -o trans=xen,version=9p2000.L TAG /mnt`.
+//!
+//! The protocol logic is host-tested in `pvfs_ring` (`xenbus::P9Backend`, `connect_rings`,
+//! `p9ring::Backend9pRing`) and the 9P server in `pvfs_9p`; this module supplies the platform
+//! (xenstore, grant mapping, event channels) and runs the service loop:
+//! - one subtree watch on `/local/domain/<self>/backend/9pfs` (xenstored allows an unprivileged
+//!   domain 128 watches) plus `@releaseDomain`;
+//! - per device, the xenbus machine decides; we map the rings, bind the event channels and
+//!   start a 9P connection on the export named by the `path` key;
+//! - per ring, whole requests are copied out once and validated, run through the server, and
+//!   each reply is written whole before `in_prod` is published; replies that do not fit wait
+//!   without blocking other rings or guests;
+//! - a ring protocol violation disconnects that device only.
+
+use crate::blkfront::Blkfront;
+use crate::xen::gnttab;
+use crate::xen::shmem::PageMem;
+use crate::xen::{events, store};
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use pvfs_9p::ext4::Ext4Fs;
+use pvfs_9p::policy::{IdMap, QuotaLimits};
+use pvfs_9p::{Connection, ExportConfig, Server};
+use pvfs_ring::shmem::{OutOfBounds, SharedMem};
+use pvfs_ring::xenbus::{
+    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route, Store,
+    StoreError,
+};
+use pvfs_ring::xenstore::WireError;
+
+/// Largest ring order we offer (`max-ring-page-order`): 2^9 pages per direction pair, the
+/// Linux maximum, so a mount grants 2 × (1 + 512) pages. With the 1 GiB frame window, about
+/// 255 such mounts fit, which is also Xen's default maptrack limit.
+pub const MAX_RING_ORDER: u32 = 9;
+/// Largest msize we accept.
+pub const MAX_MSIZE: u32 = 512 * 1024;
+/// Requests taken from one ring per service pass, so one busy guest cannot starve others.
+const BUDGET_PER_RING: usize = 32;
+
+type Fs = Arc<Ext4Fs<Blkfront>>;
+
+/// xenstore through the kernel's client.
+struct XsStore;
+
+fn store_err(e: store::XsError) -> StoreError {
+    match e {
+        store::XsError::Wire(WireError::Xs(s)) if s == "EACCES" => StoreError::Denied,
+        store::XsError::Wire(WireError::Xs(s)) if s == "EQUOTA" || s == "ENOSPC" => {
+            StoreError::Quota
+        }
+        other => StoreError::Other(format!("{other:?}")),
+    }
+}
+
+impl Store for XsStore {
+    fn read(&mut self, path: &str) -> Result<Option<String>, StoreError> {
+        match store::read(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(store::XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(None),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+    fn write(&mut self, path: &str, value: &str) -> Result<(), StoreError> {
+        store::write(path, value).map_err(store_err)
+    }
+    fn directory(&mut self, path: &str) -> Result<Vec<String>, StoreError> {
+        match store::directory(path) {
+            Ok(v) => Ok(v),
+            Err(store::XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(Vec::new()),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+    fn remove(&mut self, path: &str) -> Result<(), StoreError> {
+        match store::rm(path) {
+            Ok(()) => Ok(()),
+            Err(store::XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(()),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+    fn watch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
+        store::watch(path, token).map_err(store_err)
+    }
+    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
+        store::unwatch(path, token).map_err(store_err)
+    }
+}
+
+/// Foreign pages mapped as one region.
+struct Mapped {
+    mem: PageMem,
+    run: gnttab::Run,
+}
+
+impl SharedMem for Mapped {
+    fn len(&self) -> usize {
+        self.mem.len()
+    }
+    fn load_u32_acquire(&self, off: usize) -> Result<u32, OutOfBounds> {
+        self.mem.load_u32_acquire(off)
+    }
+    fn store_u32_release(&self, off: usize, val: u32) -> Result<(), OutOfBounds> {
+        self.mem.store_u32_release(off, val)
+    }
+    fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
+        self.mem.read_bytes(off, dst)
+    }
+    fn write_bytes(&self, off: usize, src: &[u8]) -> Result<(), OutOfBounds> {
+        self.mem.write_bytes(off, src)
+    }
+    fn full_barrier(&self) {
+        self.mem.full_barrier();
+    }
+}
+
+/// Grant mapping and event channels for the xenbus code.
+struct XenPlatform;
+
+impl Platform for XenPlatform {
+    type Mem = Mapped;
+    type Error = String;
+
+    fn map_grants(&mut self, domid: u16, refs: &[u32]) -> Result<Mapped, String> {
+        let run = gnttab::map_run(domid, refs)
+            .map_err(|e| format!("map {} grants of domain {domid}: {e:?}", refs.len()))?;
+        // SAFETY: the run's frames were just mapped to the guest's pages and stay mapped until
+        // `unmap` consumes this value; they are reached only through this PageMem.
+        let mem = unsafe { PageMem::new(run.addr as usize, run.len()) };
+        Ok(Mapped { mem, run })
+    }
+    fn unmap(&mut self, m: Mapped) {
+        gnttab::unmap_run(m.run);
+    }
+    fn bind_interdomain(&mut self, domid: u16, remote_port: u32) -> Result<u32, String> {
+        events::bind_interdomain(domid, remote_port)
+            .map_err(|e| format!("bind port {remote_port} of domain {domid}: {e:?}"))
+    }
+    fn close_evtchn(&mut self, port: u32) {
+        let _ = events::close(port);
+    }
+}
+
+struct Link {
+    rings: Vec<ConnectedRing<Mapped>>,
+    /// Rings whose budget ran out with requests possibly left: revisit without an event.
+    hot: Vec<bool>,
+    /// Replies waiting for ring space, per ring.
+    pending: Vec<VecDeque<Vec<u8>>>,
+    conn: Connection<Fs>,
+}
+
+struct Device {
+    machine: P9Backend,
+    link: Option<Link>,
+}
+
+/// Counters published in `data/pvfs/stats`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counters {
+    /// Devices ever connected.
+    pub connects: u64,
+    /// Devices torn down.
+    pub disconnects: u64,
+    /// Requests served.
+    pub requests: u64,
+    /// Devices disconnected for protocol violations.
+    pub violations: u64,
+}
+
+/// The 9pfs backend service.
+pub struct Service {
+    base: String,
+    fs: Option<Fs>,
+    servers: BTreeMap<String, Server<Fs>>,
+    devices: BTreeMap<(u16, u32), Device>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl Service {
+    /// Starts watching `/local/domain/<domid>/backend/9pfs` and picks up existing devices.
+    pub fn start(domid: u32, volume: Option<pvfs_fs::ext4::Ext4<Blkfront>>) -> Self {
+        let base = format!("/local/domain/{domid}/backend/9pfs");
+        let mut s = Self {
+            base,
+            fs: volume.map(|v| Arc::new(Ext4Fs::new(v))),
+            servers: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            counters: Counters::default(),
+        };
+        if let Err(e) = store::watch(&s.base, "9pfs") {
+            log::error!("9pfs: cannot watch {}: {e:?}", s.base);
+        }
+        let _ = store::watch("@releaseDomain", "9pfs");
+        s.rescan();
+        log::info!(
+            "9pfs backend: watching {} (max-ring-page-order {MAX_RING_ORDER})",
+            s.base
+        );
+        s
+    }
+
+    fn rescan(&mut self) {
+        let found = xenbus::scan_backends(&mut XsStore, &self.base).unwrap_or_default();
+        for (fe, dev) in found {
+            self.devices.entry((fe, dev)).or_insert_with(|| {
+                let path = format!("{}/{fe}/{dev}", self.base);
+                log::info!("9pfs: new device {path}");
+                Device {
+                    machine: P9Backend::new(
+                        &path,
+                        fe,
+                        dev,
+                        BackendConfig {
+                            max_rings: 2,
+                            max_ring_page_order: MAX_RING_ORDER,
+                        },
+                    ),
+                    link: None,
+                }
+            });
+        }
+        let keys: Vec<_> = self.devices.keys().copied().collect();
+        for k in keys {
+            self.step(k);
+        }
+    }
+
+    /// Handles a xenstore watch event whose token is ours.
+    pub fn on_watch(&mut self, path: &str) {
+        match xenbus::route(&self.base, path) {
+            Route::Device { fe, dev } if self.devices.contains_key(&(fe, dev)) => {
+                self.step((fe, dev))
+            }
+            Route::Ignore => {}
+            _ => self.rescan(),
+        }
+    }
+
+    fn export(&mut self, path: &str) -> Result<Server<Fs>, String> {
+        if let Some(s) = self.servers.get(path) {
+            return Ok(s.clone());
+        }
+        let fs = self.fs.clone().ok_or("pvfs has no volume mounted")?;
+        let root = pvfs_9p::Filesystem::root(&fs);
+        let attr = pvfs_9p::server::resolve_path(&fs, root, root, path.as_bytes())
+            .map_err(|e| format!("export path {path:?}: errno {}", e.0))?;
+        let cfg = ExportConfig {
+            // The ext4 write path is not in the engine yet: exports are read-only.
+            read_only: true,
+            uid_map: IdMap::identity(),
+            gid_map: IdMap::identity(),
+            max_msize: MAX_MSIZE,
+            root: Some(attr.ino),
+            ..ExportConfig::default()
+        };
+        let s = Server::new(fs, cfg);
+        self.servers.insert(path.to_string(), s.clone());
+        Ok(s)
+    }
+
+    fn step(&mut self, key: (u16, u32)) {
+        for _ in 0..4 {
+            let Some(d) = self.devices.get_mut(&key) else {
+                return;
+            };
+            let action = match d.machine.step(&mut XsStore) {
+                Ok(a) => a,
+                Err(e) => {
+                    log::warn!("9pfs: device {}/{}: {e:?}", key.0, key.1);
+                    return;
+                }
+            };
+            match action {
+                BackendAction::Idle => return,
+                BackendAction::Connect(plan) => {
+                    let limits = QuotaLimits {
+                        max_bytes: plan.export.max_space_mib.map(|m| m.saturating_mul(1 << 20)),
+                        max_files: plan.export.max_files,
+                        max_open_files: plan.export.max_open_files,
+                    };
+                    let server = match self.export(&plan.export.path) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            log::warn!("9pfs: guest {}: {e}", plan.fe_domid);
+                            if let Some(d) = self.devices.get_mut(&key) {
+                                let _ = d.machine.connect_failed(&mut XsStore, &e);
+                            }
+                            return;
+                        }
+                    };
+                    server.quota().set_limits(limits);
+                    let Some(d) = self.devices.get_mut(&key) else {
+                        return;
+                    };
+                    match xenbus::connect_rings(&mut XenPlatform, &plan, MAX_RING_ORDER, MAX_MSIZE)
+                    {
+                        Ok(rings) => {
+                            let n = rings.len();
+                            let ports: Vec<u32> = rings.iter().map(|r| r.port).collect();
+                            d.link = Some(Link {
+                                rings,
+                                hot: alloc::vec![true; n],
+                                pending: (0..n).map(|_| VecDeque::new()).collect(),
+                                conn: server.connect(),
+                            });
+                            let _ = d.machine.connected(&mut XsStore);
+                            self.counters.connects += 1;
+                            log::info!(
+                                "9pfs: guest {} device {} connected: export {:?}, {n} rings, ports {ports:?}, {} pages mapped",
+                                plan.fe_domid,
+                                key.1,
+                                plan.export.path,
+                                gnttab::stats().mapped
+                            );
+                        }
+                        Err(e) => {
+                            log::warn!(
+                                "9pfs: guest {}: connecting rings failed: {e:?}",
+                                plan.fe_domid
+                            );
+                            let _ = d.machine.connect_failed(&mut XsStore, &format!("{e:?}"));
+                            return;
+                        }
+                    }
+                }
+                BackendAction::Teardown => {
+                    if let Some(link) = d.link.take() {
+                        xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                        drop(link.conn);
+                        self.counters.disconnects += 1;
+                        log::info!("9pfs: guest {} device {} disconnected", key.0, key.1);
+                    }
+                    if let Some(d) = self.devices.get_mut(&key) {
+                        if let Ok(BackendAction::Remove) = d.machine.torn_down(&mut XsStore) {
+                            self.devices.remove(&key);
+                            log::info!("9pfs: device {}/{} removed", key.0, key.1);
+                            return;
+                        }
+                    }
+                }
+                BackendAction::Remove => {
+                    if let Some(mut d) = self.devices.remove(&key) {
+                        if let Some(link) = d.link.take() {
+                            xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                        }
+                    }
+                    log::info!("9pfs: device {}/{} removed", key.0, key.1);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Serves every ring that has work. Returns true if anything was done.
+    pub fn poll(&mut self) -> bool {
+        let mut did = false;
+        let mut broken: Vec<((u16, u32), String)> = Vec::new();
+        for (key, d) in self.devices.iter_mut() {
+            let Some(link) = d.link.as_mut() else {
+                continue;
+            };
+            for i in 0..link.rings.len() {
+                let port = link.rings[i].port;
+                let fired = events::take(port);
+                if !fired && link.pending[i].is_empty() && !link.hot[i] {
+                    continue;
+                }
+                match serve_ring(link, i, &mut self.counters) {
+                    Ok(worked) => {
+                        did |= worked;
+                        // Revisit on the next pass while the ring keeps producing work.
+                        link.hot[i] = worked;
+                    }
+                    Err(e) => {
+                        broken.push((*key, e));
+                        break;
+                    }
+                }
+            }
+        }
+        for (key, why) in broken {
+            log::warn!(
+                "9pfs: guest {} device {}: {why}; disconnecting it",
+                key.0,
+                key.1
+            );
+            self.counters.violations += 1;
+            if let Some(d) = self.devices.get_mut(&key) {
+                if let Some(link) = d.link.take() {
+                    xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                }
+                let _ = d.machine.connect_failed(&mut XsStore, &why);
+            }
+        }
+        did
+    }
+
+    /// Connected devices.
+    pub fn connected(&self) -> usize {
+        self.devices.values().filter(|d| d.link.is_some()).count()
+    }
+}
+
+/// Moves replies into ring `i` and requests out of it, within a budget.
+fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool, String> {
+    let Link {
+        rings,
+        pending,
+        conn,
+        ..
+    } = link;
+    let (Some(r), Some(q)) = (rings.get_mut(i), pending.get_mut(i)) else {
+        return Ok(false);
+    };
+    let mut worked = false;
+    let mut wrote = false;
+    for _ in 0..BUDGET_PER_RING {
+        // Replies first: they free the guest's tags.
+        while let Some(reply) = q.front() {
+            match r.ring.write_response(&r.intf, &r.data, reply) {
+                Ok(true) => {
+                    q.pop_front();
+                    wrote = true;
+                }
+                Ok(false) => break,
+                Err(e) => return Err(format!("writing a reply: {e:?}")),
+            }
+        }
+        if !q.is_empty() {
+            break; // no space until the guest consumes
+        }
+        let msg = match r.ring.next_request(&r.intf, &r.data) {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(e) => return Err(format!("bad request on ring {i}: {e:?}")),
+        };
+        worked = true;
+        counters.requests += 1;
+        for reply in conn.handle(msg) {
+            q.push_back(reply);
+        }
+        let m = conn.msize();
+        if m != 0 {
+            r.ring.set_msize(m);
+        }
+    }
+    while let Some(reply) = q.front() {
+        match r.ring.write_response(&r.intf, &r.data, reply) {
+            Ok(true) => {
+                q.pop_front();
+                wrote = true;
+            }
+            Ok(false) => break,
+            Err(e) => return Err(format!("writing a reply: {e:?}")),
+        }
+    }
+    if wrote {
+        let _ = events::notify(r.port);
+    }
+    Ok(worked || wrote)
+}
