@@ -118,6 +118,10 @@ impl<D: BlockDevice> Extractor<'_, D> {
                     if e.name == b"." || e.name == b".." {
                         continue;
                     }
+                    // The engine rejects names with '/' or NUL; never let a name climb out.
+                    if e.name.is_empty() || e.name.iter().any(|&c| c == b'/' || c == 0) {
+                        return Err(HostError::Fs(Error::InvalidName, src));
+                    }
                     let child_src = format!(
                         "{}/{}",
                         src.trim_end_matches('/'),

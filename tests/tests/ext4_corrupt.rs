@@ -327,3 +327,36 @@ fn random_metadata_flips_never_panic() {
         );
     }
 }
+
+/// A name with a `/` (impossible on a real file system) is corruption: it must never reach a
+/// client or `pvfs image get` as a path.
+#[test]
+fn slash_in_a_name_is_rejected() {
+    let (bytes, img) = plain_image();
+    let needle = b"small.txt";
+    let at = bytes
+        .windows(needle.len())
+        .enumerate()
+        .position(|(i, w)| w == needle && i >= 8 && bytes[i - 2] == needle.len() as u8)
+        .unwrap();
+    let mut v = bytes.clone();
+    v[at + 2] = b'/'; // "sm/ll.txt"
+    let mut fs = Ext4::open(MemDisk::borrowed(&v)).unwrap();
+    let files = fs.lookup_path(b"files").unwrap();
+    let e = fs.read_dir(files).err().unwrap();
+    assert!(
+        matches!(
+            e,
+            Error::Corrupt {
+                what: "directory entry name",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let out = img.parent().unwrap().join("slash-out");
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(pvfs_fs::host::extract(&mut fs, "/files", &out).is_err());
+    assert!(!img.parent().unwrap().join("sm").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1117,6 +1117,12 @@ impl<D: BlockDevice> Ext4<D> {
                     });
                 }
                 let name = b.get(off + 8..off + 8 + name_len).unwrap_or(&[]);
+                if !valid_name(name) {
+                    return Err(Error::Corrupt {
+                        what: "directory entry name",
+                        at,
+                    });
+                }
                 if !f(off, ino, name, ftype, rec) {
                     return Ok(true);
                 }
@@ -1572,6 +1578,12 @@ fn acl_to_xattr(disk: &[u8], at: u64) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A directory entry name must be non-empty and hold no `/` or NUL (a hostile image could
+/// otherwise smuggle a path into a client or a host-side copy).
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && !name.iter().any(|&c| c == b'/' || c == 0)
+}
+
 /// Copy between two ranges that must exist and have the same length.
 fn copy_exact(dst: Option<&mut [u8]>, src: Option<&[u8]>, blk: u64) -> Result<()> {
     match (dst, src) {
@@ -1655,6 +1667,9 @@ where
                 return corrupt("inline directory entry inode", at);
             }
             let name = data.get(off + 8..off + 8 + name_len).unwrap_or(&[]);
+            if !valid_name(name) {
+                return corrupt("inline directory entry name", at);
+            }
             if !f(off, ino, name, t, rec) {
                 return Ok(());
             }
