@@ -6,7 +6,7 @@
 //! cache fills up.
 //!
 //! Write-back is prepared but not used by the read path: every slot has a `dirty` flag, and
-//! [`BlockCache::evict_candidate`] skips dirty slots so that a writer can add "mark dirty",
+//! eviction skips dirty slots so that a writer can add "mark dirty",
 //! "write back in order" and "pin until journal commit" without changing the layout.
 //!
 //! Bulk file data should bypass the cache with [`BlockCache::read_uncached`] so that a large

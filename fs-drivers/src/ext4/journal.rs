@@ -1,6 +1,6 @@
 //! jbd2 journal recovery, in memory, for reading.
 //!
-//! When `needs_recovery` is set, [`replay`] scans the internal journal (inode
+//! When `needs_recovery` is set, mounting scans the internal journal (inode
 //! `s_journal_inum`) the way jbd2's three recovery passes do — find the complete transactions
 //! starting at `s_start`/`s_sequence`, collect revoke records, then take the newest
 //! non-revoked copy of every journalled block — and returns the result as an overlay
