@@ -1,8 +1,9 @@
 //! ext4 test images: deterministic source trees generated at test time, images built from them
 //! with `mkfs.ext4 -d` (and `-t ext2` / `-t ext3`), and a recursive tree comparison.
 //!
-//! Missing host tools (mkfs.ext4, setfattr) make the helpers panic with a clear message: a test
-//! that needs them must fail, not silently pass.
+//! Missing host tools (mkfs.ext4, e2fsck, setfattr, mknod) make the helpers panic with a clear
+//! message: a test that needs them must fail, not silently pass. Generating a tree needs root
+//! (it chowns files and creates device nodes); CI runs the tests as root.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
