@@ -255,11 +255,6 @@ impl Blkfront {
         })
     }
 
-    /// The device id.
-    pub fn devid(&self) -> u32 {
-        self.devid
-    }
-
     /// Capacity in bytes.
     pub fn size_bytes(&self) -> u64 {
         self.sectors * 512
@@ -495,7 +490,7 @@ impl Blkfront {
 
     fn check_range(&self, lba: u64, len: usize) -> Result<u64, DevError> {
         let ss = u64::from(self.sector_size);
-        if len as u64 % ss != 0 {
+        if !(len as u64).is_multiple_of(ss) {
             return Err(DevError::Misaligned {
                 len,
                 sector_size: self.sector_size,

@@ -18,17 +18,14 @@ pub fn backtrace(mut rbp: u64) {
     let hi = 1u64 << 32; // the identity map ends at 4 GiB
     kprint!("stack:\n");
     for i in 0..24 {
-        if rbp < lo || rbp % 8 != 0 || rbp.saturating_add(16) > hi {
+        if rbp < lo || !rbp.is_multiple_of(8) || rbp.saturating_add(16) > hi {
             break;
         }
         // SAFETY: rbp is 8-aligned and inside the identity-mapped range checked above, so
-        // both loads read mapped memory; the values are only printed.
-        let (next, ret) = unsafe {
-            (
-                core::ptr::read_volatile(rbp as *const u64),
-                core::ptr::read_volatile((rbp + 8) as *const u64),
-            )
-        };
+        // the load reads mapped memory; the value is only printed or compared.
+        let next = unsafe { core::ptr::read_volatile(rbp as *const u64) };
+        // SAFETY: as above, for the word after it (rbp + 16 <= 4 GiB was checked).
+        let ret = unsafe { core::ptr::read_volatile((rbp + 8) as *const u64) };
         if ret == 0 {
             break;
         }

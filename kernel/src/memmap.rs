@@ -41,7 +41,7 @@ impl Range {
 const fn align_up(x: u64, a: u64) -> u64 {
     match x.checked_add(a - 1) {
         Some(v) => v & !(a - 1),
-        None => u64::MAX & !(a - 1),
+        None => !(a - 1),
     }
 }
 

@@ -391,12 +391,34 @@ impl Service {
             self.counters.violations += 1;
             if let Some(d) = self.devices.get_mut(&key) {
                 if let Some(link) = d.link.take() {
+                    // Silence a misbehaving frontend at once, then release its rings.
+                    for r in &link.rings {
+                        events::mask(r.port);
+                    }
                     xenbus::disconnect_rings(&mut XenPlatform, link.rings);
                 }
                 let _ = d.machine.connect_failed(&mut XsStore, &why);
             }
         }
         did
+    }
+
+    /// Disconnects every guest and gives back the volume's device, so it can be closed cleanly.
+    pub fn shutdown(mut self) -> Option<Blkfront> {
+        let keys: Vec<_> = self.devices.keys().copied().collect();
+        for k in keys {
+            if let Some(mut d) = self.devices.remove(&k) {
+                if let Some(link) = d.link.take() {
+                    xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                }
+                let _ = d
+                    .machine
+                    .connect_failed(&mut XsStore, "pvfs is shutting down");
+            }
+        }
+        self.servers.clear();
+        let fs = Arc::try_unwrap(self.fs.take()?).ok()?;
+        Some(fs.into_inner().into_device())
     }
 
     /// Connected devices.

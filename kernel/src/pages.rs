@@ -45,11 +45,6 @@ impl Pages {
         ((self.addr() + i * 4096) >> 12) as u64
     }
 
-    /// Number of pages.
-    pub fn count(&self) -> usize {
-        self.n
-    }
-
     /// The bytes, for memory only we touch (not yet shared, or known idle).
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the allocation is n*4096 bytes, owned by self, initialised (zeroed).

@@ -228,7 +228,7 @@ fn init_xen(si: &StartInfo) -> Result<Platform, SetupError> {
 }
 
 /// Exercises the grant table once at boot: grant a page, copy through Xen, end access.
-fn grant_selfcheck() -> Result<(), String> {
+fn grant_selfcheck(domid: u16) -> Result<(), String> {
     let mut page = alloc::vec![0u8; 8192];
     // A 4 KiB-aligned page inside the 8 KiB buffer (identity-mapped: address = frame << 12).
     let base = page.as_ptr() as u64;
@@ -241,10 +241,12 @@ fn grant_selfcheck() -> Result<(), String> {
     let dst_ptr = dst.as_mut_ptr();
     let dbase = dst_ptr as u64;
     let daligned = (dbase + 4095) & !4095;
-    let r = xen::gnttab::grant(0, aligned >> 12, true).map_err(|e| format!("grant: {e:?}"))?;
+    // Granted to ourselves, so the copy below goes through the grant (foreign) path.
+    let r = xen::gnttab::grant(domid, aligned >> 12, true).map_err(|e| format!("grant: {e:?}"))?;
     xen::gnttab::copy(
-        xen::gnttab::CopyPtr::Local {
-            pfn: aligned >> 12,
+        xen::gnttab::CopyPtr::Foreign {
+            domid,
+            gref: r,
             offset: 0,
         },
         xen::gnttab::CopyPtr::Local {
@@ -267,7 +269,7 @@ fn grant_selfcheck() -> Result<(), String> {
 }
 
 fn serve(p: Platform, opts: &Options) -> ! {
-    match grant_selfcheck() {
+    match grant_selfcheck(p.domid as u16) {
         Ok(()) => log::info!("grant self-check ok"),
         Err(e) => log::error!("grant self-check failed: {e}"),
     }
@@ -290,13 +292,25 @@ fn serve(p: Platform, opts: &Options) -> ! {
     loop {
         while let Ok(Some(ev)) = xen::store::next_watch_event() {
             match ev.token.as_str() {
-                "shutdown" => handle_shutdown_request(),
+                "shutdown" => {
+                    if shutdown_requested() {
+                        if let Some(dev) = service.shutdown() {
+                            dev.close();
+                        }
+                        power::poweroff();
+                    }
+                }
                 // The 9pfs subtree watch, @releaseDomain, and per-device frontend watches
                 // (whose token is the device's backend path).
                 _ => service.on_watch(&ev.path),
             }
         }
+        xen::events::dispatch();
         let busy = service.poll();
+        if !busy {
+            // Grants a backend still had mapped when we ended access: retry now.
+            let _ = xen::gnttab::reclaim();
+        }
         // Publish counters when they change, so tests and operators can watch for leaks.
         let hs = heap::stats();
         let gs = xen::gnttab::stats();
@@ -349,18 +363,24 @@ fn publish_status(base: &str) -> Result<(), xen::store::XsError> {
     }
 }
 
-fn handle_shutdown_request() {
+/// Reads `control/shutdown`; true (after acknowledging it) for a power-off request.
+fn shutdown_requested() -> bool {
     let Ok(req) = xen::store::read("control/shutdown") else {
-        return;
+        return false;
     };
     match req.trim() {
-        "" => {}
+        "" => false,
         "poweroff" | "halt" | "reboot" => {
             let _ = xen::store::write("control/shutdown", "");
-            log::info!("shutdown requested by the toolstack ({req}); powering off");
-            power::poweroff();
+            log::info!(
+                "shutdown requested by the toolstack ({req}); disconnecting guests and the volume"
+            );
+            true
         }
-        other => log::warn!("ignoring unsupported shutdown request {other:?}"),
+        other => {
+            log::warn!("ignoring unsupported shutdown request {other:?}");
+            false
+        }
     }
 }
 

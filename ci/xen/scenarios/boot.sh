@@ -30,5 +30,8 @@ else
   fail banner "no line starting with 'pvfs' from (d$domid) in xl dmesg"
 fi
 
+# Grant table: pvfs grants a page to itself and copies through the grant at boot.
+check grants "no 'grant self-check ok' from (d$domid)" dmesg_has "$domid" "grant self-check ok"
+
 step destroy "xl destroy $name" xl destroy "$name" || fail destroy "xl destroy failed"
 check gone "domain $domid still exists after xl destroy" wait_until 10 domain_gone "$name" "$domid"

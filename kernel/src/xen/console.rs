@@ -37,6 +37,9 @@ pub fn init(pfn: u64, port: u32) -> bool {
         port,
         dropped: 0,
     });
+    // xenconsoled signals when it has drained output; output-only, so the handler only
+    // consumes the wake flag.
+    super::events::register(port, |_| {});
     true
 }
 

@@ -144,7 +144,7 @@ pub fn alloc_unbound(remote: u16) -> Result<u32, XenError> {
         port: 0,
     };
     evtchn_op(EVTCHNOP_ALLOC_UNBOUND, core::ptr::addr_of_mut!(a) as u64)?;
-    let _ = super::evtchn_unmask(a.port);
+    let _ = unmask(a.port);
     Ok(a.port)
 }
 
@@ -157,7 +157,7 @@ pub fn bind_interdomain(remote: u16, remote_port: u32) -> Result<u32, XenError> 
         local_port: 0,
     };
     evtchn_op(EVTCHNOP_BIND_INTERDOMAIN, core::ptr::addr_of_mut!(a) as u64)?;
-    let _ = super::evtchn_unmask(a.local_port);
+    let _ = unmask(a.local_port);
     Ok(a.local_port)
 }
 

@@ -32,7 +32,6 @@ const GNTTABOP_UNMAP_GRANT_REF: u64 = 1;
 const GNTTABOP_QUERY_SIZE: u64 = 6;
 const GNTTABOP_COPY: u64 = 5;
 const GNTMAP_HOST_MAP: u32 = 1 << 1;
-const GNTMAP_READONLY: u32 = 1 << 2;
 
 /// Grant-table errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,14 +237,6 @@ pub fn reclaim() -> usize {
     t.deferred.len()
 }
 
-/// A foreign page mapped into our window.
-#[derive(Debug)]
-pub struct Mapping {
-    /// Guest-physical (= virtual, identity-mapped) address of the page.
-    pub addr: u64,
-    handle: u32,
-}
-
 #[repr(C)]
 struct MapGrantRef {
     host_addr: u64,
@@ -263,102 +254,6 @@ struct UnmapGrantRef {
     dev_bus_addr: u64,
     handle: u32,
     status: i16,
-}
-
-/// Maps `refs` granted by `domid`, each into a frame of the window.
-pub fn map(domid: u16, refs: &[GrantRef], readonly: bool) -> Result<Vec<Mapping>, GntError> {
-    let mut out = Vec::with_capacity(refs.len());
-    for &r in refs {
-        match map_one(domid, r, readonly) {
-            Ok(m) => out.push(m),
-            Err(e) => {
-                for m in out {
-                    let _ = unmap(m);
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn map_one(domid: u16, r: GrantRef, readonly: bool) -> Result<Mapping, GntError> {
-    let pfn = WINDOW
-        .lock()
-        .as_mut()
-        .ok_or(GntError::NotReady)?
-        .alloc_contiguous(1)
-        .ok_or(GntError::NoFrames)?;
-    let mut op = MapGrantRef {
-        host_addr: pfn << 12,
-        flags: GNTMAP_HOST_MAP | if readonly { GNTMAP_READONLY } else { 0 },
-        gref: r,
-        dom: domid,
-        status: 0,
-        handle: 0,
-        dev_bus_addr: 0,
-    };
-    // SAFETY: GNTTABOP_map_grant_ref with count 1 reads/writes one struct we own; host_addr is
-    // a frame of the unbacked window (identity-mapped by the boot page tables).
-    let rc = unsafe {
-        hypercall3(
-            nr::GRANT_TABLE_OP,
-            GNTTABOP_MAP_GRANT_REF,
-            core::ptr::addr_of_mut!(op) as u64,
-            1,
-        )
-    };
-    if rc < 0 || op.status != 0 {
-        if let Some(w) = WINDOW.lock().as_mut() {
-            w.free(pfn, 1);
-        }
-        return Err(if rc < 0 {
-            GntError::Hypercall(XenError(rc))
-        } else {
-            GntError::Status(op.status)
-        });
-    }
-    if let Some(t) = TABLE.lock().as_mut() {
-        t.stats.mapped += 1;
-    }
-    Ok(Mapping {
-        addr: pfn << 12,
-        handle: op.handle,
-    })
-}
-
-/// Unmaps a foreign page and returns its frame to the window.
-pub fn unmap(m: Mapping) -> Result<(), GntError> {
-    let mut op = UnmapGrantRef {
-        host_addr: m.addr,
-        dev_bus_addr: 0,
-        handle: m.handle,
-        status: 0,
-    };
-    // SAFETY: GNTTABOP_unmap_grant_ref with count 1 on a mapping we made with `map_one`.
-    let rc = unsafe {
-        hypercall3(
-            nr::GRANT_TABLE_OP,
-            GNTTABOP_UNMAP_GRANT_REF,
-            core::ptr::addr_of_mut!(op) as u64,
-            1,
-        )
-    };
-    if rc < 0 || op.status != 0 {
-        // The frame stays out of the window: reusing it while mapped would alias the page.
-        return Err(if rc < 0 {
-            GntError::Hypercall(XenError(rc))
-        } else {
-            GntError::Status(op.status)
-        });
-    }
-    if let Some(w) = WINDOW.lock().as_mut() {
-        w.free(m.addr >> 12, 1);
-    }
-    if let Some(t) = TABLE.lock().as_mut() {
-        t.stats.mapped -= 1;
-    }
-    Ok(())
 }
 
 /// One side of a grant copy.

@@ -29,7 +29,7 @@ impl SharedMem for PageMem {
 
     fn load_u32_acquire(&self, off: usize) -> Result<u32, OutOfBounds> {
         check_range(off, 4, self.len)?;
-        if off % 4 != 0 {
+        if !off.is_multiple_of(4) {
             return Err(OutOfBounds { off, len: 4 });
         }
         // SAFETY: in range and aligned (checked above); the page is mapped (constructor
@@ -41,7 +41,7 @@ impl SharedMem for PageMem {
 
     fn store_u32_release(&self, off: usize, val: u32) -> Result<(), OutOfBounds> {
         check_range(off, 4, self.len)?;
-        if off % 4 != 0 {
+        if !off.is_multiple_of(4) {
             return Err(OutOfBounds { off, len: 4 });
         }
         fence(Ordering::Release);
@@ -52,20 +52,48 @@ impl SharedMem for PageMem {
 
     fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
         check_range(off, dst.len(), self.len)?;
-        let src = (self.base + off) as *const u8;
-        for (i, d) in dst.iter_mut().enumerate() {
+        let src = self.base + off;
+        let mut i = 0;
+        // Bytes up to 8-byte alignment of the source, then whole words, then the tail.
+        while i < dst.len() && !(src + i).is_multiple_of(8) {
             // SAFETY: `off + i < off + dst.len() <= len`, checked above.
-            *d = unsafe { core::ptr::read_volatile(src.add(i)) };
+            dst[i] = unsafe { core::ptr::read_volatile((src + i) as *const u8) };
+            i += 1;
+        }
+        while i + 8 <= dst.len() {
+            // SAFETY: in range (checked above) and 8-aligned (loop condition above).
+            let w = unsafe { core::ptr::read_volatile((src + i) as *const u64) };
+            dst[i..i + 8].copy_from_slice(&w.to_ne_bytes());
+            i += 8;
+        }
+        while i < dst.len() {
+            // SAFETY: in range, checked above.
+            dst[i] = unsafe { core::ptr::read_volatile((src + i) as *const u8) };
+            i += 1;
         }
         Ok(())
     }
 
     fn write_bytes(&self, off: usize, src: &[u8]) -> Result<(), OutOfBounds> {
         check_range(off, src.len(), self.len)?;
-        let dst = (self.base + off) as *mut u8;
-        for (i, &b) in src.iter().enumerate() {
-            // SAFETY: as for `read_bytes`.
-            unsafe { core::ptr::write_volatile(dst.add(i), b) };
+        let dst = self.base + off;
+        let mut i = 0;
+        while i < src.len() && !(dst + i).is_multiple_of(8) {
+            // SAFETY: `off + i < off + src.len() <= len`, checked above.
+            unsafe { core::ptr::write_volatile((dst + i) as *mut u8, src[i]) };
+            i += 1;
+        }
+        while i + 8 <= src.len() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&src[i..i + 8]);
+            // SAFETY: in range (checked above) and 8-aligned (loop condition above).
+            unsafe { core::ptr::write_volatile((dst + i) as *mut u64, u64::from_ne_bytes(w)) };
+            i += 8;
+        }
+        while i < src.len() {
+            // SAFETY: in range, checked above.
+            unsafe { core::ptr::write_volatile((dst + i) as *mut u8, src[i]) };
+            i += 1;
         }
         Ok(())
     }
