@@ -9,16 +9,22 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(f) = Frame::new_checked(data) {
         if let Ok(m) = Tmsg::parse(&f) {
             let mut out = Vec::new();
-            m.emit(f.tag(), &mut out).expect("re-encode a decoded request");
+            m.emit(f.tag(), &mut out)
+                .expect("re-encode a decoded request");
             let f2 = Frame::new_checked(&out[..]).expect("re-encoded frame");
-            assert_eq!(Tmsg::parse(&f2).expect("re-decode"), m, "request round trip");
+            assert_eq!(
+                Tmsg::parse(&f2).expect("re-decode"),
+                m,
+                "request round trip"
+            );
             if !matches!(m, Tmsg::Fsync { .. }) {
                 assert_eq!(out, data, "request bytes round trip");
             }
         }
         if let Ok(m) = Rmsg::parse(&f) {
             let mut out = Vec::new();
-            m.emit(f.tag(), &mut out).expect("re-encode a decoded reply");
+            m.emit(f.tag(), &mut out)
+                .expect("re-encode a decoded reply");
             assert_eq!(out, data, "reply bytes round trip");
             if let Rmsg::Readdir { data } = m {
                 for e in DirEntries::new(data) {
