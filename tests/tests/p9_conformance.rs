@@ -365,7 +365,7 @@ fn directory_ops() {
 #[test]
 fn readdir_offsets_survive_changes() {
     let ts = memfs_server(ExportConfig::default());
-    let mut c = mount(&ts);
+    let mut c = Client::mount(&ts.addr, 4096, "/");
     for i in 0..50 {
         put(&mut c, &format!("file{i:02}"), b"");
     }
@@ -961,4 +961,31 @@ fn pipelined_requests_complete_by_tag() {
         .filter(|e| e.name.starts_with(b"conn"))
         .count();
     assert_eq!(n, 8);
+}
+
+#[test]
+fn readdir_reply_capped_by_msize() {
+    let ts = memfs_server(ExportConfig::default());
+    let mut c = Client::mount(&ts.addr, 4096, "/");
+    for i in 0..300 {
+        put(&mut c, &format!("a-rather-long-file-name-{i:04}"), b"");
+    }
+    c.walk(0, 1, &[]).unwrap();
+    c.lopen(1, o::RDONLY).unwrap();
+    let r = c
+        .call(&Tmsg::Readdir {
+            fid: 1,
+            offset: 0,
+            count: 1 << 30,
+        })
+        .unwrap();
+    assert!(r.buf.len() <= 4096);
+    let Rmsg::Readdir { data } = r.msg() else {
+        panic!()
+    };
+    assert!(
+        data.len() <= 4096 - 11 && data.len() > 4096 - 11 - 60,
+        "filled up to the cap"
+    );
+    assert_eq!(c.readdir_all(1).unwrap().len(), 302);
 }
