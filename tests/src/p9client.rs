@@ -679,7 +679,7 @@ impl ServeProcess {
             host_port,
             log: log.to_path_buf(),
         };
-        for _ in 0..200 {
+        for _ in 0..800 {
             if TcpStream::connect(&p.host_port).is_ok() {
                 return p;
             }

@@ -509,7 +509,7 @@ fn locks_between_connections() {
     let mut tries = 0;
     while a.lock(1, lk::WRLCK, 0, 0, 0, 1).unwrap() != lk::STATUS_SUCCESS {
         tries += 1;
-        assert!(tries < 200, "lock of a closed connection never released");
+        assert!(tries < 1000, "lock of a closed connection never released");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
@@ -622,7 +622,17 @@ fn flush_and_out_of_order_completion() {
     assert_eq!((r.tag, r.msg()), (102, Rmsg::Flush));
     // Flush the blocked read: no Rflush until it completes, then no Rread at all.
     c.send(103, &Tmsg::Flush { oldtag: 100 });
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    // Messages are submitted in order: once this getattr is answered, the flush is registered
+    // (and has no reply yet, because the read is still blocked).
+    c.send(
+        104,
+        &Tmsg::Getattr {
+            fid: 1,
+            mask: wire::getattr::ALL,
+        },
+    );
+    let r = c.recv().unwrap();
+    assert_eq!(r.tag, 104, "no Rflush before the flushed request completes");
     {
         let (m, cv) = &*gate;
         *m.lock().unwrap() = true;

@@ -246,7 +246,7 @@ fn serve_on_unix_socket_and_sigint() {
         .spawn()
         .unwrap();
     let mut up = false;
-    for _ in 0..200 {
+    for _ in 0..800 {
         if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
             up = true;
             break;
