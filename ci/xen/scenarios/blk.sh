@@ -2,7 +2,7 @@
 # blk: dom0 makes an ext4 image from a known tree (mkfs.ext4 -d) and starts pvfs with it as
 # its disk (disk=[...] through blkback). pvfs connects blkfront, mounts the volume with its own
 # ext4 engine, publishes data/pvfs/volume, reads every file and logs its sha256; the sums must
-# equal dom0's. A raw 16 MiB sequential read in 1 MiB requests exercises indirect segments and
+# equal dom0's. A raw sequential read of the whole 64 MiB disk in 1 MiB requests exercises indirect segments and
 # reports blkfront throughput.
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-pvfs-volume.img
@@ -17,7 +17,7 @@ tree_sums /tmp/xe2e-tree > /tmp/xe2e-want.sums
 
 step create "xl create $PVFS_CFG with disk=[ target=$IMG ]" xl create "$PVFS_CFG" \
   "disk=[ 'format=raw,vdev=xvda,access=rw,target=$IMG' ]" \
-  'cmdline="pvfs.checksum_dir=/ pvfs.blkbench=16"' || abort create "xl create failed"
+  'cmdline="pvfs.checksum_dir=/ pvfs.blkbench=64"' || abort create "xl create failed"
 domid=$(domid_of "$name")
 [ -n "$domid" ] || abort create "domain $name not listed after xl create"
 info "$name is domain $domid"
