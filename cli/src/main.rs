@@ -8,7 +8,11 @@ mod image;
 mod serve;
 
 #[derive(Parser)]
-#[command(name = "pvfs", version, about = "pvfs host tools: ext4 images and 9P2000.L serving")]
+#[command(
+    name = "pvfs",
+    version,
+    about = "pvfs host tools: ext4 images and 9P2000.L serving"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

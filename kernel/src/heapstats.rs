@@ -133,17 +133,19 @@ mod tests {
     fn counts_live_peak_and_realloc() {
         let a = Counting::new(System);
         let l = Layout::from_size_align(100, 8).unwrap();
-        // SAFETY: valid layouts; every pointer is freed with its own layout.
-        unsafe {
-            let p = a.alloc(l);
-            let q = a.alloc_zeroed(l);
-            assert_eq!(a.stats().live_bytes, 200);
-            let q = a.realloc(q, l, 300);
-            assert_eq!(a.stats().live_bytes, 400);
-            assert_eq!(a.stats().live_allocs, 2);
-            a.dealloc(p, l);
-            a.dealloc(q, Layout::from_size_align(300, 8).unwrap());
-        }
+        // SAFETY: a valid, non-zero-size layout.
+        let p = unsafe { a.alloc(l) };
+        // SAFETY: as above.
+        let q = unsafe { a.alloc_zeroed(l) };
+        assert_eq!(a.stats().live_bytes, 200);
+        // SAFETY: `q` came from this allocator with layout `l`; 300 is a valid new size.
+        let q = unsafe { a.realloc(q, l, 300) };
+        assert_eq!(a.stats().live_bytes, 400);
+        assert_eq!(a.stats().live_allocs, 2);
+        // SAFETY: `p` came from this allocator with layout `l`.
+        unsafe { a.dealloc(p, l) };
+        // SAFETY: `q` was reallocated to 300 bytes with alignment 8.
+        unsafe { a.dealloc(q, Layout::from_size_align(300, 8).unwrap()) };
         let s = a.stats();
         assert_eq!(
             (

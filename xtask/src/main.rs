@@ -33,7 +33,11 @@ fn main() -> ExitCode {
         "build" => build_kernel().map(|p| println!("{p}")),
         "qemu" => qemu::interactive(rest),
         "qemu-test" => qemu::boot_tests(),
-        "xen-e2e" => xen_e2e(rest.first().map(String::as_str).unwrap_or("boot+fault+blk+p9")),
+        "xen-e2e" => xen_e2e(
+            rest.first()
+                .map(String::as_str)
+                .unwrap_or("boot+fault+blk+p9"),
+        ),
         "test" => test(),
         "demo" => demo(),
         "fuzz" => fuzz(rest.first().and_then(|s| s.parse().ok()).unwrap_or(20)),
@@ -134,7 +138,9 @@ fn demo() -> Result<(), Fail> {
     let t0 = std::time::Instant::now();
     let elf = step("build the pvfs kernel", build_kernel)?;
     let script = repo_root().join("ci/xen/run.sh");
-    run(std::process::Command::new(script).arg("boot+blk+p9").arg(&elf))?;
+    run(std::process::Command::new(script)
+        .arg("boot+blk+p9")
+        .arg(&elf))?;
     println!(
         "\npvfs demo finished in {:.0} s (log under target/xen-testbed/logs/)",
         t0.elapsed().as_secs_f64()

@@ -288,14 +288,6 @@ pub fn boot_tests() -> Result<(), Fail> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn crc32c_known_vector() {
-        assert_eq!(super::crc32c(b"123456789"), 0xE306_9283);
-    }
-}
-
 /// Builds a small ext4 image with `mkfs.ext4 -d` from a generated tree; returns the image, the
 /// path of a multi-block file inside it and that file's SHA-256 as computed by `sha256sum`.
 fn make_ext4_module(dir: &Path) -> Result<(PathBuf, String, String), Fail> {
@@ -335,4 +327,12 @@ fn make_ext4_module(dir: &Path) -> Result<(PathBuf, String, String), Fail> {
         return Err(Fail::new("sha256sum produced no digest"));
     }
     Ok((img, "/data/nested/big.bin".into(), sum))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn crc32c_known_vector() {
+        assert_eq!(super::crc32c(b"123456789"), 0xE306_9283);
+    }
 }

@@ -109,7 +109,7 @@ pub fn ensure_host_deps(force: bool) -> Result<(), Fail> {
         println!("xtask: missing host tools: {}", missing.join(", "));
     }
     let script = repo_root().join("ci/host-deps.sh");
-    run(&mut Command::new("bash").arg(script))
+    run(Command::new("bash").arg(script))
         .map_err(|e| Fail::new(format!("installing host packages failed: {e}")))?;
     // `rustup target add` is a no-op when the pinned toolchain already has the target.
     let _ = Command::new("rustup")
