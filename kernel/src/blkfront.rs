@@ -16,12 +16,14 @@ use crate::xen::events;
 use crate::xen::gnttab::{self, GrantRef};
 use crate::xen::shmem::PageMem;
 use crate::xen::store;
+use crate::xen::store::XsStore;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use pvfs_fs::block::{BlockDevice, DevError, Request};
 use pvfs_ring::blkif::{self, Segment};
 use pvfs_ring::shared_ring::FrontRing;
+use pvfs_ring::xenbus::{VbdAction, VbdFrontend, VbdRing};
 
 /// Data pages in the bounce pool (2 MiB).
 const POOL_PAGES: usize = 512;
@@ -77,18 +79,6 @@ struct Slot {
     write: bool,
 }
 
-fn xs_read(path: &str) -> Result<String, SetupError> {
-    store::read(path).map_err(|e| SetupError(format!("xenstore read {path}: {e:?}")))
-}
-
-fn xs_read_u64(path: &str) -> Option<u64> {
-    store::read(path).ok().and_then(|s| s.trim().parse().ok())
-}
-
-fn state(path: &str) -> u32 {
-    xs_read_u64(path).unwrap_or(0) as u32
-}
-
 /// Device ids offered under `device/vbd`.
 pub fn discover() -> Vec<u32> {
     let mut ids: Vec<u32> = store::directory("device/vbd")
@@ -100,54 +90,69 @@ pub fn discover() -> Vec<u32> {
     ids
 }
 
-fn wait_state(be_state: &str, want: impl Fn(u32) -> bool) -> Result<u32, SetupError> {
-    for _ in 0..SETUP_WAKEUPS {
-        let s = state(be_state);
-        if want(s) {
-            return Ok(s);
-        }
-        // Watch events wake us; drain them so the queue stays small.
-        while let Ok(Some(_)) = store::next_watch_event() {}
-        events::wait(None);
-    }
-    Err(SetupError(format!(
-        "timed out waiting on {be_state} (state {})",
-        state(be_state)
-    )))
-}
-
 impl Blkfront {
-    /// Runs the xenbus handshake for `device/vbd/<devid>` and returns a connected device.
+    /// Runs the xenbus handshake for `device/vbd/<devid>` and returns a connected device. The
+    /// decisions (which keys, which states, when) are made by the host-tested
+    /// `pvfs_ring::xenbus::VbdFrontend`; this function allocates and grants what it asks for.
     pub fn connect(devid: u32) -> Result<Self, SetupError> {
         let fe = format!("device/vbd/{devid}");
-        let be = xs_read(&format!("{fe}/backend"))?;
-        let be_id: u16 = xs_read(&format!("{fe}/backend-id"))?
-            .trim()
-            .parse()
-            .map_err(|_| SetupError("bad backend-id".into()))?;
-        let _ = store::watch(&format!("{be}/state"), "blkfront");
-        wait_state(&format!("{be}/state"), |s| s >= 2)?;
-
-        let order = xs_read_u64(&format!("{be}/max-ring-page-order"))
-            .unwrap_or(0)
-            .min(u64::from(MAX_RING_ORDER)) as u32;
-        let npages = 1usize << order;
-        let ring_pages =
-            Pages::new(npages).ok_or_else(|| SetupError("no memory for the ring".into()))?;
-        let mut ring_refs = Vec::new();
-        for i in 0..npages {
-            ring_refs.push(
-                gnttab::grant(be_id, ring_pages.pfn(i), false)
-                    .map_err(|e| SetupError(format!("grant ring: {e:?}")))?,
-            );
-        }
+        let mut machine = VbdFrontend::new(&fe, true);
+        let mut ring: Option<(Pages, Vec<GrantRef>, u32, u16)> = None;
+        let mut wakeups = 0u32;
+        let info = loop {
+            match machine
+                .step(&mut XsStore)
+                .map_err(|e| SetupError(format!("{fe}: {e:?}")))?
+            {
+                VbdAction::Idle => {
+                    wakeups += 1;
+                    if wakeups > SETUP_WAKEUPS {
+                        return Err(SetupError(format!(
+                            "{fe}: timed out waiting for the backend"
+                        )));
+                    }
+                    // The machine watches the backend state; drain events, then sleep.
+                    while let Ok(Some(_)) = store::next_watch_event() {}
+                    events::wait(None);
+                }
+                VbdAction::AllocateRing { order, backend_id } => {
+                    let npages = 1usize << order.min(MAX_RING_ORDER);
+                    let pages = Pages::new(npages)
+                        .ok_or_else(|| SetupError("no memory for the ring".into()))?;
+                    let mut refs = Vec::new();
+                    for i in 0..npages {
+                        refs.push(
+                            gnttab::grant(backend_id, pages.pfn(i), false)
+                                .map_err(|e| SetupError(format!("grant ring: {e:?}")))?,
+                        );
+                    }
+                    let port = events::alloc_unbound(backend_id)
+                        .map_err(|e| SetupError(format!("evtchn: {e:?}")))?;
+                    let keys = VbdRing {
+                        refs: refs.clone(),
+                        evtchn: port,
+                    };
+                    ring = Some((pages, refs, port, backend_id));
+                    machine
+                        .ring_ready(&mut XsStore, &keys)
+                        .map_err(|e| SetupError(format!("{fe}: {e:?}")))?;
+                }
+                VbdAction::Connected(info) => break info,
+                VbdAction::Drain | VbdAction::Closed => {
+                    return Err(SetupError(format!(
+                        "{fe}: backend closed during the handshake"
+                    )))
+                }
+            }
+        };
+        let (ring_pages, ring_refs, port, be_id) =
+            ring.ok_or_else(|| SetupError("connected without a ring".into()))?;
+        let npages = ring_refs.len();
         // SAFETY: the ring pages are owned by this Blkfront (kept alive in `ring_pages`) and
         // are accessed only through this PageMem once granted.
         let mem = unsafe { PageMem::new(ring_pages.addr(), npages * 4096) };
         let ring = FrontRing::init(&mem, blkif::ENTRY_SIZE)
             .map_err(|e| SetupError(format!("ring init: {e:?}")))?;
-        let port =
-            events::alloc_unbound(be_id).map_err(|e| SetupError(format!("evtchn: {e:?}")))?;
 
         // Persistent bounce pages for data and indirect descriptors. With feature-persistent,
         // blkback maps every grant read-write (indirect pages included), so none is read-only.
@@ -169,65 +174,33 @@ impl Blkfront {
                     .map_err(|e| SetupError(format!("grant indirect: {e:?}")))?,
             );
         }
-
-        // Publish the frontend keys in one transaction.
-        for attempt in 0..8 {
-            let tx = store::transaction_start()
-                .map_err(|e| SetupError(format!("transaction: {e:?}")))?;
-            let w = |k: &str, v: &str| store::write_in(tx, &format!("{fe}/{k}"), v);
-            let mut r = Ok(());
-            if order == 0 {
-                r = r.and(w("ring-ref", &format!("{}", ring_refs[0])));
-            } else {
-                r = r.and(w("ring-page-order", &format!("{order}")));
-                for (i, g) in ring_refs.iter().enumerate() {
-                    r = r.and(w(&format!("ring-ref{i}"), &format!("{g}")));
-                }
-            }
-            r = r.and(w("event-channel", &format!("{port}")));
-            r = r.and(w("protocol", "x86_64-abi"));
-            r = r.and(w("feature-persistent", "1"));
-            r = r.and(w("state", "3"));
-            match r.and(store::transaction_end(tx, true)) {
-                Ok(()) => break,
-                Err(e) if attempt < 7 => log::debug!("blkfront: xenstore transaction retry: {e:?}"),
-                Err(e) => return Err(SetupError(format!("writing frontend keys: {e:?}"))),
-            }
-        }
-
-        wait_state(&format!("{be}/state"), |s| s == 4 || s >= 5)?;
-        if state(&format!("{be}/state")) != 4 {
-            return Err(SetupError("backend closed during the handshake".into()));
-        }
-        let sectors = xs_read_u64(&format!("{be}/sectors"))
-            .ok_or_else(|| SetupError("backend has no sectors".into()))?;
-        let sector_size = xs_read_u64(&format!("{be}/sector-size")).unwrap_or(512) as u32;
-        if sector_size < 512 || !sector_size.is_power_of_two() || sector_size > 4096 {
-            return Err(SetupError(format!("unsupported sector-size {sector_size}")));
-        }
-        let info = xs_read_u64(&format!("{be}/info")).unwrap_or(0);
-        let flush_op = if xs_read_u64(&format!("{be}/feature-flush-cache")) == Some(1) {
+        let flush_op = if info.flush_cache {
             Some(false)
-        } else if xs_read_u64(&format!("{be}/feature-barrier")) == Some(1) {
+        } else if info.barrier {
             Some(true)
         } else {
             None
         };
-        let max_indirect =
-            xs_read_u64(&format!("{be}/feature-max-indirect-segments")).unwrap_or(0) as u32;
-        let max_segs = if max_indirect > blkif::MAX_SEGMENTS as u32 {
-            max_indirect.min(MAX_INDIRECT_SEGS)
+        let max_segs = if info.max_indirect_segments > blkif::MAX_SEGMENTS as u32 {
+            info.max_indirect_segments.min(MAX_INDIRECT_SEGS)
         } else {
             blkif::MAX_SEGMENTS as u32
         };
-        let _ = store::write(&format!("{fe}/state"), "4");
         let nr = ring.geometry().nr_ents() as usize;
         log::info!(
-            "blkfront: vbd {devid} connected: {} MiB, {sector_size}-byte sectors{}, ring {npages} page(s)/{nr} slots, {max_segs} segments/request{}, flush: {flush_op:?}",
-            (sectors * 512) >> 20,
-            if info & 4 != 0 { ", read-only" } else { "" },
-            if max_indirect > 0 { " (indirect)" } else { "" },
+            "blkfront: vbd {devid} connected: {} MiB, {}-byte sectors{}, ring {npages} page(s)/{nr} slots, {max_segs} segments/request{}, persistent grants: {}, flush: {flush_op:?}",
+            (info.sectors * 512) >> 20,
+            info.sector_size,
+            if info.read_only() { ", read-only" } else { "" },
+            if info.max_indirect_segments > 0 { " (indirect)" } else { "" },
+            info.persistent,
         );
+        if info.sector_size > 4096 {
+            return Err(SetupError(format!(
+                "unsupported sector-size {}",
+                info.sector_size
+            )));
+        }
         Ok(Self {
             devid,
             fe,
@@ -238,9 +211,9 @@ impl Blkfront {
             ring,
             port,
             // `sectors` is in 512-byte units (blkif).
-            sectors,
-            sector_size,
-            readonly: info & 4 != 0,
+            sectors: info.sectors,
+            sector_size: info.sector_size,
+            readonly: info.read_only(),
             flush_op,
             max_segs,
             pool,

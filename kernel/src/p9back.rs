@@ -16,6 +16,7 @@
 use crate::blkfront::Blkfront;
 use crate::xen::gnttab;
 use crate::xen::shmem::PageMem;
+use crate::xen::store::XsStore;
 use crate::xen::{events, store};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
@@ -27,10 +28,8 @@ use pvfs_9p::policy::{IdMap, QuotaLimits};
 use pvfs_9p::{Connection, ExportConfig, Server};
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
-    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route, Store,
-    StoreError,
+    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route,
 };
-use pvfs_ring::xenstore::WireError;
 
 /// Largest ring order we offer (`max-ring-page-order`): 2^9 pages per direction pair, the
 /// Linux maximum, so a mount grants 2 × (1 + 512) pages. With the 1 GiB frame window, about
@@ -42,52 +41,6 @@ pub const MAX_MSIZE: u32 = 512 * 1024;
 const BUDGET_PER_RING: usize = 32;
 
 type Fs = Arc<Ext4Fs<Blkfront>>;
-
-/// xenstore through the kernel's client.
-struct XsStore;
-
-fn store_err(e: store::XsError) -> StoreError {
-    match e {
-        store::XsError::Wire(WireError::Xs(s)) if s == "EACCES" => StoreError::Denied,
-        store::XsError::Wire(WireError::Xs(s)) if s == "EQUOTA" || s == "ENOSPC" => {
-            StoreError::Quota
-        }
-        other => StoreError::Other(format!("{other:?}")),
-    }
-}
-
-impl Store for XsStore {
-    fn read(&mut self, path: &str) -> Result<Option<String>, StoreError> {
-        match store::read(path) {
-            Ok(v) => Ok(Some(v)),
-            Err(store::XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(None),
-            Err(e) => Err(store_err(e)),
-        }
-    }
-    fn write(&mut self, path: &str, value: &str) -> Result<(), StoreError> {
-        store::write(path, value).map_err(store_err)
-    }
-    fn directory(&mut self, path: &str) -> Result<Vec<String>, StoreError> {
-        match store::directory(path) {
-            Ok(v) => Ok(v),
-            Err(store::XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(Vec::new()),
-            Err(e) => Err(store_err(e)),
-        }
-    }
-    fn remove(&mut self, path: &str) -> Result<(), StoreError> {
-        match store::rm(path) {
-            Ok(()) => Ok(()),
-            Err(store::XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(()),
-            Err(e) => Err(store_err(e)),
-        }
-    }
-    fn watch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
-        store::watch(path, token).map_err(store_err)
-    }
-    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
-        store::unwatch(path, token).map_err(store_err)
-    }
-}
 
 /// Foreign pages mapped as one region.
 struct Mapped {

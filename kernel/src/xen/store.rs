@@ -4,9 +4,11 @@
 
 use super::events;
 use super::shmem::PageMem;
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use pvfs_ring::byte_ring::{Consumer, Producer, RingError};
+use pvfs_ring::xenbus::{Store as XenbusStore, StoreError};
 use pvfs_ring::xenstore::{iface, nul, parse_directory, Client, MsgType, WatchEvent, WireError};
 use spin::Mutex;
 
@@ -159,4 +161,48 @@ pub fn next_watch_event() -> Result<Option<WatchEvent>, XsError> {
         s.pump()?;
         Ok(s.client.take_event())
     })
+}
+
+/// The kernel's xenstore client as the `Store` the host-tested xenbus machines drive.
+pub struct XsStore;
+
+fn store_err(e: XsError) -> StoreError {
+    match e {
+        XsError::Wire(WireError::Xs(s)) if s == "EACCES" => StoreError::Denied,
+        XsError::Wire(WireError::Xs(s)) if s == "EQUOTA" || s == "ENOSPC" => StoreError::Quota,
+        other => StoreError::Other(format!("{other:?}")),
+    }
+}
+
+impl XenbusStore for XsStore {
+    fn read(&mut self, path: &str) -> Result<Option<String>, StoreError> {
+        match read(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(None),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+    fn write(&mut self, path: &str, value: &str) -> Result<(), StoreError> {
+        write(path, value).map_err(store_err)
+    }
+    fn directory(&mut self, path: &str) -> Result<Vec<String>, StoreError> {
+        match directory(path) {
+            Ok(v) => Ok(v),
+            Err(XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(Vec::new()),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+    fn remove(&mut self, path: &str) -> Result<(), StoreError> {
+        match rm(path) {
+            Ok(()) => Ok(()),
+            Err(XsError::Wire(WireError::Xs(s))) if s == "ENOENT" => Ok(()),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+    fn watch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
+        watch(path, token).map_err(store_err)
+    }
+    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
+        unwatch(path, token).map_err(store_err)
+    }
 }
