@@ -3,10 +3,10 @@
 //! ```text
 //! cargo xtask build                 the kernel ELF (target/x86_64-unknown-none/release/pvfs-kernel)
 //! cargo xtask qemu [-- CMDLINE]     boot it under plain QEMU (self-test), exit 33 = pass
-//! cargo xtask xen-e2e [SCENARIOS]   the real-Xen test bed (default: boot+fault)
+//! cargo xtask xen-e2e [SCENARIOS]   the real-Xen test bed (default: boot+fault+blk+p9)
 //! cargo xtask test                  everything CI runs: fmt, clippy, host tests, QEMU boot
 //!                                   tests, bounded fuzzing, Xen e2e
-//! cargo xtask demo                  boot Xen + dom0 in QEMU and start pvfs, step by step
+//! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
 //! cargo xtask bench NAME            run a benchmark (ext4-read, 9p)
 //! cargo xtask deps                  install missing host packages (root) or print how
