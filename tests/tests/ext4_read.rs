@@ -328,6 +328,7 @@ fn ext4_4k_default_full_tree() {
     };
     let (image, src) = build(&kind, "full", 256, 16384);
     check_image(&image, src, true);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -340,6 +341,7 @@ fn ext4_1k_csum_seed_full_tree() {
     };
     let (image, src) = build(&kind, "full", 160, 16384);
     check_image(&image, src, true);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -352,6 +354,7 @@ fn ext4_2k_no_csum_no_64bit_no_flex_bg() {
     };
     let (image, src) = build(&kind, "small", 64, 2048);
     check_image(&image, src, true);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -365,6 +368,7 @@ fn ext4_128_byte_inodes_block_maps() {
     let (image, src) = build(&kind, "small", 64, 2048);
     // ext4-view 1.0 cannot read 128-byte inodes ("inode is truncated").
     check_image(&image, src, false);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -377,6 +381,7 @@ fn ext2_1k() {
     };
     let (image, src) = build(&kind, "small", 64, 2048);
     check_image(&image, src, true);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -389,6 +394,7 @@ fn ext3_4k() {
     };
     let (image, src) = build(&kind, "small", 64, 2048);
     check_image(&image, src, true);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -424,6 +430,7 @@ fn ext4_inline_data() {
     // ext4-view refuses inline_data, so only the source tree is the reference here.
     assert!(ext4_view::Ext4::load(Box::new(fs::read(&image).unwrap())).is_err());
     check_image(&image, src, false);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -445,6 +452,7 @@ fn ext4_meta_bg() {
     drop(fs);
     // ext4-view 1.0 refuses meta_bg.
     check_image(&image, src, false);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -457,4 +465,5 @@ fn ext4_bigalloc() {
     };
     let (image, src) = build(&kind, "small", 128, 2048);
     check_image(&image, src, true);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
