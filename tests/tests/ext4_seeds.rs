@@ -52,3 +52,27 @@ fn seeds_scan_cleanly_and_match_ext4_view() {
         }
     }
 }
+
+#[test]
+fn larger_sectors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ext4_image");
+    let p = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(p).unwrap();
+    // 1 KiB file-system blocks on 1 KiB sectors read the same.
+    let disk = MemDisk::borrowed(&bytes).with_sector_size(1024).unwrap();
+    let mut fs = Ext4::open(disk).unwrap();
+    assert_eq!(fs.scan(1000, 1 << 20).errors, 0);
+    // Blocks smaller than a sector cannot be addressed: refused, not misread.
+    let disk = MemDisk::borrowed(&bytes).with_sector_size(4096).unwrap();
+    let e = Ext4::open(disk).err().unwrap();
+    assert!(
+        matches!(e, pvfs_fs::ext4::Error::BadSuperblock { .. }),
+        "{e:?}"
+    );
+    assert!(MemDisk::borrowed(&bytes).with_sector_size(1000).is_none());
+}
