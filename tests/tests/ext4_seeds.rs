@@ -76,3 +76,27 @@ fn larger_sectors() {
     );
     assert!(MemDisk::borrowed(&bytes).with_sector_size(1000).is_none());
 }
+
+#[test]
+fn small_reads_are_cached_large_ones_bypass() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ext4_image");
+    let mut seeds: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    seeds.sort();
+    let bytes = std::fs::read(&seeds[0]).unwrap();
+    let mut fs = Ext4::open(MemDisk::borrowed(&bytes)).unwrap();
+    let big = fs.lookup_path(b"big").unwrap();
+    let mut buf = vec![0u8; 3000];
+    assert_eq!(fs.read(big, 0, &mut buf).unwrap(), 3000);
+    let after_first = fs.cache().stats();
+    assert_eq!(fs.read(big, 0, &mut buf).unwrap(), 3000);
+    let after_second = fs.cache().stats();
+    assert_eq!(
+        after_second.misses, after_first.misses,
+        "second small read went to the device"
+    );
+    assert!(after_second.hits > after_first.hits);
+    assert!(buf.iter().all(|&b| b == b'x'));
+}

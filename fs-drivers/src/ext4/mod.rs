@@ -47,6 +47,9 @@ pub const NAME_MAX: usize = 255;
 /// Cookie base for inline-data directories (see the module documentation).
 pub const INLINE_COOKIE_BASE: u64 = 0x1_0000;
 
+/// File data runs at least this long bypass the block cache (see [`Ext4::read`]).
+pub const BYPASS_CACHE_BYTES: usize = 64 << 10;
+
 /// Default cache size used by [`Ext4::open`].
 pub const DEFAULT_CACHE_BYTES: usize = 4 << 20;
 
@@ -895,7 +898,10 @@ impl<D: BlockDevice> Ext4<D> {
                     let full = (dst.len() - o) / bs as usize * bs as usize;
                     if full > 0 {
                         let chunk = dst.get_mut(o..o + full).unwrap_or(&mut []);
-                        if self.overlay.is_empty() {
+                        // Large runs go straight from the device into the caller's buffer (one
+                        // request, no cache churn); small ones go through the cache so that
+                        // small files read again and again stay in memory.
+                        if self.overlay.is_empty() && full >= BYPASS_CACHE_BYTES {
                             self.cache.read_uncached(&mut self.dev, blk, chunk)?;
                         } else {
                             for (i, c) in chunk.chunks_mut(bs as usize).enumerate() {
@@ -927,6 +933,9 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Read up to `buf.len()` bytes of `ino` at `off`; returns the count (0 at end of file).
+    /// Holes and uninitialized extents read as zeros. Contiguous runs of at least
+    /// [`BYPASS_CACHE_BYTES`] are read from the device straight into `buf`; shorter pieces go
+    /// through the block cache.
     pub fn read(&mut self, ino: Ino, off: u64, buf: &mut [u8]) -> Result<usize> {
         let inode = self.load_inode(ino)?;
         if inode.mode & S_IFMT == S_IFDIR {
