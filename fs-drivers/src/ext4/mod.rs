@@ -516,18 +516,20 @@ impl<D: BlockDevice> Ext4<D> {
         let meta_bg = self.sb.feature_incompat & sb::INCOMPAT_META_BG != 0;
         let mut groups = Vec::with_capacity(n.min(1 << 20) as usize);
         let seed = self.ctx.seed;
+        let sb = self.sb.clone();
         for g in 0..n {
             let blk_idx = g / per_block;
-            let blk = if meta_bg && blk_idx >= u64::from(self.sb.first_meta_bg) {
+            let blk = if meta_bg && blk_idx >= u64::from(sb.first_meta_bg) {
+                // meta_bg: the descriptors of meta group `blk_idx` sit in its first group,
+                // right after that group's superblock backup (if it has one).
                 let mg_first_group = blk_idx * per_block;
-                let base = mg_first_group * u64::from(self.sb.blocks_per_group)
-                    + u64::from(self.sb.first_data_block);
-                base + u64::from(self.sb.group_has_super(mg_first_group))
+                let base = mg_first_group * u64::from(sb.blocks_per_group)
+                    + u64::from(sb.first_data_block);
+                base + u64::from(sb.group_has_super(mg_first_group))
             } else {
                 first + blk_idx
             };
             let off = ((g % per_block) * ds) as usize;
-            let sb = self.sb.clone();
             let b = self.block(blk)?;
             let d = b.get(off..).unwrap_or(&[]);
             let gd = GroupDesc::parse(d, g as u32, &sb, seed)?;
