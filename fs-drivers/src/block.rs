@@ -257,6 +257,75 @@ impl BlockDevice for MemDisk<'_> {
     }
 }
 
+/// A device wrapper that injects failures, for tests of error paths: reads touching chosen
+/// sectors fail, and (for the write path) writes can be cut off after a number of them, as a
+/// power loss would.
+pub struct FaultyDisk<D> {
+    inner: D,
+    bad_sectors: alloc::collections::BTreeSet<u64>,
+    writes_left: Option<u64>,
+    /// Reads that failed so far.
+    pub failed_reads: u64,
+}
+
+impl<D: BlockDevice> FaultyDisk<D> {
+    /// Wrap `inner` with no faults.
+    pub fn new(inner: D) -> Self {
+        FaultyDisk {
+            inner,
+            bad_sectors: alloc::collections::BTreeSet::new(),
+            writes_left: None,
+            failed_reads: 0,
+        }
+    }
+    /// Make every read that touches sector `lba` fail with `DevError::Io { code: -5 }`.
+    pub fn fail_sector(&mut self, lba: u64) {
+        self.bad_sectors.insert(lba);
+    }
+    /// Let `n` more writes succeed; later writes (and flushes) fail, and are not applied.
+    pub fn cut_power_after_writes(&mut self, n: u64) {
+        self.writes_left = Some(n);
+    }
+    /// The wrapped device.
+    pub fn into_inner(self) -> D {
+        self.inner
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for FaultyDisk<D> {
+    fn sector_size(&self) -> u32 {
+        self.inner.sector_size()
+    }
+    fn sector_count(&self) -> u64 {
+        self.inner.sector_count()
+    }
+    fn read_only(&self) -> bool {
+        self.inner.read_only()
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError> {
+        let n = (buf.len() / self.inner.sector_size().max(1) as usize) as u64;
+        if let Some(&bad) = self.bad_sectors.range(lba..lba.saturating_add(n)).next() {
+            self.failed_reads += 1;
+            return Err(DevError::Io { lba: bad, code: -5 });
+        }
+        self.inner.read(lba, buf)
+    }
+    fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError> {
+        match &mut self.writes_left {
+            Some(0) => return Err(DevError::Io { lba, code: -5 }),
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        self.inner.write(lba, buf, fua)
+    }
+    fn flush(&mut self) -> Result<(), DevError> {
+        if self.writes_left == Some(0) {
+            return Err(DevError::Io { lba: 0, code: -5 });
+        }
+        self.inner.flush()
+    }
+}
+
 #[cfg(feature = "std")]
 pub use file::FileDisk;
 
@@ -387,6 +456,21 @@ mod tests {
             d.read(0, &mut r[..100]),
             Err(DevError::Misaligned { len: 100, .. })
         ));
+        let mut f = FaultyDisk::new(MemDisk::new(alloc::vec![0u8; 4096]));
+        f.fail_sector(5);
+        assert!(f.read(4, &mut r).is_ok());
+        assert_eq!(
+            f.read(4, &mut [0u8; 1024]),
+            Err(DevError::Io { lba: 5, code: -5 })
+        );
+        f.cut_power_after_writes(1);
+        assert!(f.write(0, &w, false).is_ok());
+        assert!(f.write(1, &w, false).is_err());
+        assert!(f.flush().is_err());
+        assert_eq!(f.failed_reads, 1);
+        let d = f.into_inner();
+        assert_eq!(d.bytes()[0], 7);
+        assert_eq!(d.bytes()[512], 0);
         let ro = [0u8; 1024];
         let mut b = MemDisk::borrowed(&ro);
         assert_eq!(b.write(0, &w, false), Err(DevError::ReadOnly));

@@ -360,3 +360,42 @@ fn slash_in_a_name_is_rejected() {
     assert!(!img.parent().unwrap().join("sm").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// Device read errors anywhere surface as `Error::Dev`, never as a panic or wrong data.
+#[test]
+fn device_errors_propagate() {
+    use pvfs_fs::block::{DevError, FaultyDisk};
+    let (bytes, _) = csum_image();
+    let clean = scan(bytes).unwrap();
+    let sectors = (bytes.len() / 512) as u64;
+    let mut rng = Rng::new(77);
+    let mut dev_errors = 0;
+    for _ in 0..200 {
+        let mut d = FaultyDisk::new(MemDisk::borrowed(bytes));
+        // A few bad sectors among the first 4 MiB, where the metadata and most data live.
+        for _ in 0..3 {
+            d.fail_sector(rng.next_u64() % sectors.min(8192));
+        }
+        match Ext4::open(d) {
+            Err(Error::Dev(DevError::Io { code: -5, .. })) => dev_errors += 1,
+            Err(e) => panic!("unexpected mount error {e:?}"),
+            Ok(mut fs) => {
+                let st = fs.scan(100_000, 1 << 20);
+                if st.errors > 0 {
+                    assert!(
+                        matches!(st.first_error, Some(Error::Dev(_))),
+                        "{:?}",
+                        st.first_error
+                    );
+                    dev_errors += 1;
+                } else {
+                    assert_eq!(st, clean, "a scan without errors must read everything");
+                }
+            }
+        }
+    }
+    assert!(
+        dev_errors > 20,
+        "only {dev_errors} of 200 runs hit a bad sector"
+    );
+}
