@@ -35,6 +35,11 @@ fn seeds_scan_cleanly_and_match_ext4_view() {
         let s = fs.lookup_path(b"s").unwrap();
         assert_eq!(fs.getattr(s).unwrap().kind, FileType::Symlink);
         assert_eq!(fs.readlink(s).unwrap(), b"d/f");
+        let mut b = [0u8; 8];
+        assert_eq!(fs.read(s, 0, &mut b).unwrap(), 3);
+        assert_eq!(&b[..3], b"d/f");
+        let long = fs.lookup_path(b"longlink").unwrap();
+        assert_eq!(fs.read(long, 78, &mut b).unwrap(), 2);
         let Ok(view) = ext4_view::Ext4::load(Box::new(bytes.clone())) else {
             // Only the inline_data seed is unreadable for ext4-view.
             assert!(
