@@ -985,6 +985,16 @@ impl<D: BlockDevice> Ext4<D> {
     pub fn data_ranges(&mut self, ino: Ino) -> Result<Vec<(u64, u64)>> {
         let inode = self.load_inode(ino)?;
         let mut out: Vec<(u64, u64)> = Vec::new();
+        match inode.mode & S_IFMT {
+            S_IFDIR => return Err(Error::IsDir { ino }),
+            S_IFLNK => {
+                if inode.size > 0 {
+                    out.push((0, inode.size));
+                }
+                return Ok(out);
+            }
+            _ => {}
+        }
         if inode.flags & flags::INLINE_DATA != 0 {
             if inode.size > 0 {
                 out.push((0, inode.size));
