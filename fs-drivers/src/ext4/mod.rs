@@ -397,6 +397,26 @@ struct Ctx {
     largedir: bool,
 }
 
+impl Ctx {
+    fn new(sb: &Superblock) -> Self {
+        Ctx {
+            bs: sb.block_size() as usize,
+            blocks_count: sb.blocks_count,
+            inode_size: usize::from(sb.inode_size),
+            inodes_per_group: sb.inodes_per_group,
+            inodes_count: sb.inodes_count,
+            csum: sb.has_metadata_csum(),
+            seed: sb.csum_seed(),
+            huge_file: sb.feature_ro_compat & sb::RO_COMPAT_HUGE_FILE != 0,
+            filetype: sb.feature_incompat & sb::INCOMPAT_FILETYPE != 0,
+            dir_index: sb.feature_compat & sb::COMPAT_DIR_INDEX != 0,
+            hash_unsigned: sb.flags & 0x2 != 0,
+            hash_seed: sb.hash_seed,
+            largedir: sb.feature_incompat & sb::INCOMPAT_LARGEDIR != 0,
+        }
+    }
+}
+
 /// A run of logical blocks mapped the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Run {
@@ -455,21 +475,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "file system larger than the device",
             });
         }
-        let ctx = Ctx {
-            bs,
-            blocks_count: sb.blocks_count,
-            inode_size: usize::from(sb.inode_size),
-            inodes_per_group: sb.inodes_per_group,
-            inodes_count: sb.inodes_count,
-            csum: sb.has_metadata_csum(),
-            seed: sb.csum_seed(),
-            huge_file: sb.feature_ro_compat & sb::RO_COMPAT_HUGE_FILE != 0,
-            filetype: sb.feature_incompat & sb::INCOMPAT_FILETYPE != 0,
-            dir_index: sb.feature_compat & sb::COMPAT_DIR_INDEX != 0,
-            hash_unsigned: sb.flags & 0x2 != 0,
-            hash_seed: sb.hash_seed,
-            largedir: sb.feature_incompat & sb::INCOMPAT_LARGEDIR != 0,
-        };
+        let ctx = Ctx::new(&sb);
         let cache = BlockCache::new(bs, opts.cache_bytes);
         let mut fs = Ext4 {
             dev,
@@ -498,7 +504,17 @@ impl<D: BlockDevice> Ext4<D> {
             let sb_off = 1024 % bs;
             if let Some(b) = fs.overlay.get(&sb_blk) {
                 if let Some(raw) = b.get(sb_off..sb_off + 1024) {
-                    fs.sb = Superblock::parse(raw)?;
+                    let newer = Superblock::parse(raw)?;
+                    if newer.block_size() != fs.sb.block_size()
+                        || newer.blocks_count > fs.sb.blocks_count
+                    {
+                        return Err(Error::JournalRecovery {
+                            what: "journalled superblock geometry",
+                        });
+                    }
+                    newer.check_features()?;
+                    fs.ctx = Ctx::new(&newer);
+                    fs.sb = newer;
                 }
             }
             fs.read_only_reason = Some("journal replayed in memory only");
