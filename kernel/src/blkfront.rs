@@ -489,6 +489,19 @@ impl Blkfront {
         Ok(pos)
     }
 
+    /// Completes everything in flight, then flushes the backend's write cache (when it has
+    /// one): nothing issued before returns unflushed, nothing after starts earlier.
+    fn drain_and_flush(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
+        self.kick()?;
+        self.complete(reqs, 1)?;
+        if let Some(op) = self.flush_op {
+            self.queue_flush(op)?;
+            self.kick()?;
+            self.complete(reqs, 1)?;
+        }
+        Ok(())
+    }
+
     fn run_batch(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
         if self.broken {
             return Err(DevError::Io { lba: 0, code: -5 });
@@ -502,14 +515,7 @@ impl Blkfront {
                 Request::Flush => (true, 0, 0, false, true),
             };
             if flush {
-                // Everything before the flush completes first; nothing after starts before it.
-                self.kick()?;
-                self.complete(reqs, 1)?;
-                if let Some(op) = self.flush_op {
-                    self.queue_flush(op)?;
-                    self.kick()?;
-                    self.complete(reqs, 1)?;
-                }
+                self.drain_and_flush(reqs)?;
                 continue;
             }
             if write && self.readonly {
@@ -543,13 +549,8 @@ impl Blkfront {
                 off += n;
             }
             if fua {
-                self.kick()?;
-                self.complete(reqs, 1)?;
-                if let Some(op) = self.flush_op {
-                    self.queue_flush(op)?;
-                    self.kick()?;
-                    self.complete(reqs, 1)?;
-                }
+                // blkif has no FUA: complete the write, then flush the backend's cache.
+                self.drain_and_flush(reqs)?;
             }
         }
         self.kick()?;

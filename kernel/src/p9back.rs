@@ -380,6 +380,22 @@ impl Service {
     }
 }
 
+/// Writes queued replies into the ring while they fit; true if any was written.
+fn flush_replies(r: &mut ConnectedRing<Mapped>, q: &mut VecDeque<Vec<u8>>) -> Result<bool, String> {
+    let mut wrote = false;
+    while let Some(reply) = q.front() {
+        match r.ring.write_response(&r.intf, &r.data, reply) {
+            Ok(true) => {
+                q.pop_front();
+                wrote = true;
+            }
+            Ok(false) => break,
+            Err(e) => return Err(format!("writing a reply: {e:?}")),
+        }
+    }
+    Ok(wrote)
+}
+
 /// Moves replies into ring `i` and requests out of it, within a budget.
 fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool, String> {
     let Link {
@@ -395,16 +411,7 @@ fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool
     let mut wrote = false;
     for _ in 0..BUDGET_PER_RING {
         // Replies first: they free the guest's tags.
-        while let Some(reply) = q.front() {
-            match r.ring.write_response(&r.intf, &r.data, reply) {
-                Ok(true) => {
-                    q.pop_front();
-                    wrote = true;
-                }
-                Ok(false) => break,
-                Err(e) => return Err(format!("writing a reply: {e:?}")),
-            }
-        }
+        wrote |= flush_replies(r, q)?;
         if !q.is_empty() {
             break; // no space until the guest consumes
         }
@@ -415,24 +422,13 @@ fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool
         };
         worked = true;
         counters.requests += 1;
-        for reply in conn.handle(msg) {
-            q.push_back(reply);
-        }
+        q.extend(conn.handle(msg));
         let m = conn.msize();
         if m != 0 {
             r.ring.set_msize(m);
         }
     }
-    while let Some(reply) = q.front() {
-        match r.ring.write_response(&r.intf, &r.data, reply) {
-            Ok(true) => {
-                q.pop_front();
-                wrote = true;
-            }
-            Ok(false) => break,
-            Err(e) => return Err(format!("writing a reply: {e:?}")),
-        }
-    }
+    wrote |= flush_replies(r, q)?;
     if wrote {
         let _ = events::notify(r.port);
     }

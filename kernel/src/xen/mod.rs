@@ -132,12 +132,15 @@ pub fn shutdown(reason: ShutdownReason) {
     unsafe { hypercall3(nr::SCHED_OP, 2, core::ptr::addr_of!(arg) as u64, 0) };
 }
 
-/// Blocks the vCPU until an event arrives (SCHEDOP_block). Interrupts are enabled first, so the
-/// upcall runs as soon as Xen wakes us; an event already pending returns at once.
+/// Blocks the vCPU until an event arrives. Call with interrupts disabled, after checking
+/// that there is no work: `sti; hlt` enables interrupts and halts atomically (the STI
+/// shadow), so an upcall that arrives after the check still wakes us. Xen handles an HVM
+/// `hlt` by blocking the vCPU exactly as SCHEDOP_block does; the hypercall itself cannot be
+/// used here, because an upcall taken between `sti` and the hypercall clears
+/// `evtchn_upcall_pending` and Xen would then block with the wake-up already consumed.
 pub fn block() {
-    arch::enable_interrupts();
-    // SAFETY: SCHEDOP_block (1) takes no argument.
-    unsafe { hypercall3(nr::SCHED_OP, 1, 0, 0) };
+    // SAFETY: `sti; hlt` only enables interrupts (the IDT is loaded) and halts until one.
+    unsafe { asm!("sti", "hlt", options(nomem, nostack)) };
 }
 
 /// HVM parameters (`hvm/params.h`).
