@@ -71,7 +71,8 @@ fi
 
 mkdir -p "$W/logs"
 # keep the 50 newest logs
-ls -1t "$W"/logs/*.log 2>/dev/null | tail -n +50 | while read -r f; do rm -f "$f"; done
+# (on a fresh checkout there is no log yet: ls fails, which must not end the run)
+{ ls -1t "$W"/logs/*.log 2>/dev/null || true; } | tail -n +50 | while read -r f; do rm -f "$f"; done
 LOG=$W/logs/$SCEN-$(date +%Y%m%d-%H%M%S).log
 say "booting Xen + dom0 for '$SCEN' (log: $LOG)"
 rc=0
