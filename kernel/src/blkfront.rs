@@ -43,6 +43,8 @@ pub struct SetupError(pub String);
 /// A connected virtual block device.
 pub struct Blkfront {
     devid: u32,
+    /// The xenbus machine: keeps running after connect, for backend state changes.
+    machine: VbdFrontend,
     fe: String,
     be_id: u16,
     ring_pages: Pages,
@@ -64,6 +66,8 @@ pub struct Blkfront {
     free_indirect: Vec<u16>,
     slots: Vec<Option<Slot>>,
     broken: bool,
+    /// Disconnected and released: every request fails.
+    closed: bool,
     /// Requests completed (for stats).
     pub completed: u64,
 }
@@ -203,6 +207,7 @@ impl Blkfront {
         }
         Ok(Self {
             devid,
+            machine,
             fe,
             be_id,
             ring_pages,
@@ -224,6 +229,7 @@ impl Blkfront {
             free_indirect: (0..INDIRECT_PAGES as u16).rev().collect(),
             slots: (0..nr).map(|_| None).collect(),
             broken: false,
+            closed: false,
             completed: 0,
         })
     }
@@ -558,13 +564,47 @@ impl Blkfront {
         result.and(r)
     }
 
-    /// Closes the device: waits for in-flight requests, moves to Closed and releases the grants
-    /// and the event channel. Pages the backend still has mapped are never reused: they are
-    /// leaked rather than returned to the heap.
-    pub fn close(mut self) {
-        let _ = self.kick();
-        let _ = self.complete(&mut [], 1);
-        let _ = store::write(&format!("{}/state", self.fe), "6");
+    /// The xenstore watch token of this device's backend-state watch.
+    pub fn watch_token(&self) -> &str {
+        &self.fe
+    }
+
+    /// Handles a change of the backend's state. When the backend (or the toolstack, e.g.
+    /// `xl block-detach`) starts closing, every request in flight completes first, then the
+    /// device goes Closed and releases its ring, grants and event channel; later requests fail
+    /// with an I/O error instead of hanging. Returns true once the device is closed.
+    pub fn on_backend_event(&mut self) -> bool {
+        if self.closed {
+            return true;
+        }
+        match self.machine.step(&mut XsStore) {
+            Ok(VbdAction::Drain) | Ok(VbdAction::Closed) => {
+                log::warn!(
+                    "blkfront: vbd {}: backend is closing; draining and disconnecting",
+                    self.devid
+                );
+                let _ = self.kick();
+                let _ = self.complete(&mut [], 1);
+                let _ = self.machine.drained(&mut XsStore);
+                self.release();
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                log::warn!("blkfront: vbd {}: {e:?}", self.devid);
+                false
+            }
+        }
+    }
+
+    /// Releases the event channel and the grants. Pages the backend still has mapped are
+    /// never reused: they are leaked rather than returned to the heap.
+    fn release(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.broken = true;
         let _ = events::close(self.port);
         let mut busy = false;
         for r in self
@@ -592,6 +632,15 @@ impl Blkfront {
             self.devid,
             self.be_id
         );
+    }
+
+    /// Closes the device from our side (clean shutdown): completes in-flight requests, goes
+    /// Closed and releases everything.
+    pub fn close(mut self) {
+        let _ = self.kick();
+        let _ = self.complete(&mut [], 1);
+        let _ = store::write(&format!("{}/state", self.fe), "6");
+        self.release();
     }
 }
 

@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod cmdline;
 pub mod frames;
+pub mod grants;
 pub mod heapstats;
 pub mod memmap;
 pub mod startinfo;

@@ -374,6 +374,21 @@ impl Service {
         Some(fs.into_inner().into_device())
     }
 
+    /// Passes a watch event to the volume's block device if it is its token; true if it was.
+    pub fn on_volume_event(&self, token: &str) -> bool {
+        let Some(fs) = &self.fs else { return false };
+        fs.with_engine(|e| {
+            let dev = e.device_mut();
+            if dev.watch_token() != token {
+                return false;
+            }
+            if dev.on_backend_event() {
+                log::warn!("volume: its disk is gone; guests now get I/O errors");
+            }
+            true
+        })
+    }
+
     /// Connected devices.
     pub fn connected(&self) -> usize {
         self.devices.values().filter(|d| d.link.is_some()).count()

@@ -300,6 +300,8 @@ fn serve(p: Platform, opts: &Options) -> ! {
                         power::poweroff();
                     }
                 }
+                // The data disk's backend state (token: its device path).
+                t if service.on_volume_event(t) => {}
                 // The 9pfs subtree watch, @releaseDomain, and per-device frontend watches
                 // (whose token is the device's backend path).
                 _ => service.on_watch(&ev.path),

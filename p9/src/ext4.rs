@@ -73,6 +73,11 @@ impl<D: BlockDevice> Ext4Fs<D> {
         }
     }
 
+    /// Runs `f` with the engine locked (for the embedder: statistics, device events).
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Ext4<D>) -> R) -> R {
+        f(&mut self.fs.lock())
+    }
+
     /// Gives the engine back.
     pub fn into_inner(self) -> Ext4<D> {
         self.fs.into_inner()

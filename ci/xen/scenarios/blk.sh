@@ -49,6 +49,14 @@ else
   fail blkbench "no blkbench line from pvfs"
 fi
 
+# The backend goes away under a running pvfs: it must drain, close cleanly and stay up.
+if step detach "xl block-detach $name xvda" xl block-detach "$name" xvda; then pass detach; else fail detach "xl block-detach failed"; fi
+check detach-seen "pvfs did not see its backend closing" dmesg_has "$domid" "backend is closing"
+check detach-closed "pvfs did not release the vbd" dmesg_has "$domid" "vbd 51712 (backend domain 0) closed"
+grants_released() { xenstore-read "/local/domain/$domid/data/pvfs/stats" 2>/dev/null | grep -q "grants_granted=0 "; }
+check detach-grants "pvfs kept grants after the detach: $(xenstore-read /local/domain/$domid/data/pvfs/stats 2>&1)" wait_until 10 grants_released
+check alive-after-detach "pvfs is not running after the detach" sh -c "xl list $name >/dev/null 2>&1"
+
 step destroy "xl destroy $name" xl destroy "$name" || fail destroy "xl destroy failed"
 check gone "domain $domid still exists after xl destroy" wait_until 10 domain_gone "$name" "$domid"
 be=/local/domain/0/backend/vbd/$domid

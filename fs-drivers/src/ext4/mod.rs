@@ -590,6 +590,12 @@ impl<D: BlockDevice> Ext4<D> {
         &self.cache
     }
 
+    /// The underlying device, e.g. for a driver to react to its backend going away. Reads
+    /// and writes must go through the engine, not this reference.
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
     /// Give the device back.
     pub fn into_device(self) -> D {
         self.dev

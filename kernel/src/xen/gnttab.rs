@@ -16,16 +16,8 @@ use core::sync::atomic::{AtomicU16, Ordering};
 use pvfs_kernel::frames::FrameAllocator;
 use spin::Mutex;
 
-/// A grant reference.
-pub type GrantRef = u32;
-
-const GTF_PERMIT_ACCESS: u16 = 1;
-const GTF_READONLY: u16 = 1 << 2;
-const GTF_READING: u16 = 1 << 3;
-const GTF_WRITING: u16 = 1 << 4;
-const ENTRIES_PER_FRAME: u32 = 4096 / 8;
-/// Entries 0–7 are reserved for the toolstack (xenstore and console pages).
-const RESERVED: u32 = 8;
+use pvfs_kernel::grants::{Entries, GrantError, GrantTable, ENTRIES_PER_FRAME};
+pub use pvfs_kernel::grants::{GrantRef, Stats};
 
 const GNTTABOP_MAP_GRANT_REF: u64 = 0;
 const GNTTABOP_UNMAP_GRANT_REF: u64 = 1;
@@ -50,29 +42,64 @@ pub enum GntError {
     Hypercall(XenError),
     /// A per-operation status from Xen (GNTST_*).
     Status(i16),
+    /// The frame number does not fit a v1 entry.
+    FrameTooLarge(u64),
 }
 
-/// Grant bookkeeping counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Entries available in the mapped grant frames.
-    pub capacity: u32,
-    /// Refs currently granted by us.
-    pub granted: u32,
-    /// Foreign grants currently mapped by us.
-    pub mapped: u32,
-    /// Refs whose end of access found the page still in use (kept reserved, retried later).
-    pub busy_on_end: u64,
+impl From<GrantError> for GntError {
+    fn from(e: GrantError) -> Self {
+        match e {
+            GrantError::NoFreeRefs => GntError::NoFreeRefs,
+            GrantError::StillInUse(r) => GntError::StillInUse(r),
+            GrantError::NotGranted(r) => GntError::NotGranted(r),
+            GrantError::FrameTooLarge(f) => GntError::FrameTooLarge(f),
+        }
+    }
 }
 
-struct Table {
+/// The grant frames, as the bookkeeping's entry storage.
+struct Frames {
     base: usize,
-    free: Vec<GrantRef>,
-    in_use: Vec<bool>,
-    stats: Stats,
-    /// Refs that were still mapped when access was ended; retried by `reclaim`.
-    deferred: Vec<GrantRef>,
+    capacity: u32,
 }
+
+impl Frames {
+    fn flags_cell(&self, r: GrantRef) -> Option<&AtomicU16> {
+        if r >= self.capacity {
+            return None;
+        }
+        // SAFETY: `r` < capacity, so the entry lies inside the grant frames mapped at `base`,
+        // which stay mapped for the domain's life; flags is the first, 2-aligned field of the
+        // 8-byte entry, and Xen updates it atomically.
+        Some(unsafe { AtomicU16::from_ptr((self.base + r as usize * 8) as *mut u16) })
+    }
+}
+
+impl Entries for Frames {
+    fn publish(&mut self, r: GrantRef, domid: u16, frame: u32, flags: u16) {
+        let Some(cell) = self.flags_cell(r) else {
+            return;
+        };
+        let e = self.base + r as usize * 8;
+        // SAFETY: entry `r` is inside the grant frames (checked by flags_cell) and free, so
+        // Xen ignores it until the flags below publish it.
+        unsafe { core::ptr::write_volatile((e + 2) as *mut u16, domid) };
+        // SAFETY: as above, the frame field of the same entry.
+        unsafe { core::ptr::write_volatile((e + 4) as *mut u32, frame) };
+        cell.store(flags, Ordering::Release);
+    }
+    fn flags(&self, r: GrantRef) -> u16 {
+        self.flags_cell(r).map_or(0, |c| c.load(Ordering::Acquire))
+    }
+    fn compare_exchange(&mut self, r: GrantRef, old: u16, new: u16) -> bool {
+        self.flags_cell(r).is_some_and(|c| {
+            c.compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })
+    }
+}
+
+type Table = GrantTable<Frames>;
 
 static TABLE: Mutex<Option<Table>> = Mutex::new(None);
 static WINDOW: Mutex<Option<FrameAllocator>> = Mutex::new(None);
@@ -139,102 +166,41 @@ pub fn init(mut window: FrameAllocator, want_frames: u32) -> Result<Stats, GntEr
         }
     }
     let capacity = frames * ENTRIES_PER_FRAME;
-    let free: Vec<GrantRef> = (RESERVED..capacity).rev().collect();
-    let stats = Stats {
+    let table = GrantTable::new(
+        Frames {
+            base: (first << 12) as usize,
+            capacity,
+        },
         capacity,
-        ..Stats::default()
-    };
-    *TABLE.lock() = Some(Table {
-        base: (first << 12) as usize,
-        free,
-        in_use: alloc::vec![false; capacity as usize],
-        stats,
-        deferred: Vec::new(),
-    });
+    );
+    let stats = table.stats;
+    *TABLE.lock() = Some(table);
     *WINDOW.lock() = Some(window);
     Ok(stats)
 }
 
-fn entry_flags(base: usize, r: GrantRef) -> &'static AtomicU16 {
-    // SAFETY: `r` < capacity (callers check), so the entry lies inside the mapped grant frames
-    // at `base`, which stay mapped for the domain's life; flags is the first, 2-aligned field
-    // of the 8-byte entry, and Xen updates it atomically.
-    unsafe { AtomicU16::from_ptr((base + r as usize * 8) as *mut u16) }
-}
-
 /// Grants `domid` access to our frame `pfn`.
 pub fn grant(domid: u16, pfn: u64, readonly: bool) -> Result<GrantRef, GntError> {
-    let mut g = TABLE.lock();
-    let t = g.as_mut().ok_or(GntError::NotReady)?;
-    let r = t.free.pop().ok_or(GntError::NoFreeRefs)?;
-    let e = t.base + r as usize * 8;
-    // SAFETY: entry `r` is free (from the free list), inside the grant frames; domid (u16 at
-    // +2) and frame (u32 at +4) are written before the flags publish the entry.
-    unsafe {
-        core::ptr::write_volatile((e + 2) as *mut u16, domid);
-    }
-    // SAFETY: as above, the frame field of the same entry.
-    unsafe {
-        core::ptr::write_volatile((e + 4) as *mut u32, pfn as u32);
-    }
-    let flags = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
-    entry_flags(t.base, r).store(flags, Ordering::Release);
-    if let Some(u) = t.in_use.get_mut(r as usize) {
-        *u = true;
-    }
-    t.stats.granted += 1;
-    Ok(r)
+    Ok(TABLE
+        .lock()
+        .as_mut()
+        .ok_or(GntError::NotReady)?
+        .grant(domid, pfn, readonly)?)
 }
 
 /// Ends access to `r`. If the other side still has the page mapped, the ref is kept reserved
 /// and retried by [`reclaim`], and `StillInUse` is returned: the caller must not reuse the page.
 pub fn end_access(r: GrantRef) -> Result<(), GntError> {
-    let mut g = TABLE.lock();
-    let t = g.as_mut().ok_or(GntError::NotReady)?;
-    if !t.in_use.get(r as usize).copied().unwrap_or(false) {
-        return Err(GntError::NotGranted(r));
-    }
-    if try_end(t, r) {
-        Ok(())
-    } else {
-        t.stats.busy_on_end += 1;
-        t.deferred.push(r);
-        Err(GntError::StillInUse(r))
-    }
-}
-
-fn try_end(t: &mut Table, r: GrantRef) -> bool {
-    let f = entry_flags(t.base, r);
-    loop {
-        let flags = f.load(Ordering::Acquire);
-        if flags & (GTF_READING | GTF_WRITING) != 0 {
-            return false;
-        }
-        if f.compare_exchange(flags, 0, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            break;
-        }
-    }
-    if let Some(u) = t.in_use.get_mut(r as usize) {
-        *u = false;
-    }
-    t.free.push(r);
-    t.stats.granted -= 1;
-    true
+    Ok(TABLE
+        .lock()
+        .as_mut()
+        .ok_or(GntError::NotReady)?
+        .end_access(r)?)
 }
 
 /// Retries refs whose access could not be ended earlier; returns how many are still busy.
 pub fn reclaim() -> usize {
-    let mut g = TABLE.lock();
-    let Some(t) = g.as_mut() else { return 0 };
-    let pending = core::mem::take(&mut t.deferred);
-    for r in pending {
-        if !try_end(t, r) {
-            t.deferred.push(r);
-        }
-    }
-    t.deferred.len()
+    TABLE.lock().as_mut().map_or(0, GrantTable::reclaim)
 }
 
 #[repr(C)]
