@@ -5,14 +5,14 @@
 //! doubly-linked list over a slab, so eviction is `O(1)` and allocation happens only while the
 //! cache fills up.
 //!
-//! Write-back is prepared but not used by the read path: every slot has a `dirty` flag, and
-//! eviction skips dirty slots so that a writer can add "mark dirty",
-//! "write back in order" and "pin until journal commit" without changing the layout.
+//! Write-back: [`BlockCache::get_mut`] / [`BlockCache::get_zeroed_mut`] mark a slot dirty;
+//! eviction skips dirty slots (the cache grows rather than lose data) until
+//! [`BlockCache::write_back`] writes them in one batch ending with a flush barrier.
 //!
 //! Bulk file data should bypass the cache with [`BlockCache::read_uncached`] so that a large
 //! sequential read does not wipe out the metadata working set.
 
-use crate::block::{BlockDevice, DevError};
+use crate::block::{BlockDevice, DevError, Request};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec;
@@ -207,6 +207,119 @@ impl BlockCache {
             .get(i)
             .map(|s| &*s.data)
             .ok_or(DevError::Io { lba, code: -1 })
+    }
+
+    /// The contents of block `blk` for writing: read on a miss, then marked dirty. A dirty
+    /// block stays in memory until [`BlockCache::write_back`] writes it.
+    pub fn get_mut<D: BlockDevice>(
+        &mut self,
+        dev: &mut D,
+        blk: u64,
+    ) -> Result<&mut [u8], DevError> {
+        self.get(dev, blk)?;
+        self.dirty_slot(blk)
+    }
+
+    /// Block `blk` for overwriting as a whole: zero-filled without reading the device (when
+    /// not cached yet), marked dirty.
+    pub fn get_zeroed_mut<D: BlockDevice>(
+        &mut self,
+        dev: &mut D,
+        blk: u64,
+    ) -> Result<&mut [u8], DevError> {
+        let lba = self.lba(dev, blk, 1)?;
+        let end = lba.saturating_add((self.block_size / dev.sector_size().max(1) as usize) as u64);
+        if end > dev.sector_count() {
+            return Err(DevError::OutOfRange {
+                lba,
+                sectors: end - lba,
+                capacity: dev.sector_count(),
+            });
+        }
+        if !self.map.contains_key(&blk) {
+            let data = vec![0u8; self.block_size].into_boxed_slice();
+            self.slots.push(Slot {
+                blk,
+                data,
+                prev: NIL,
+                next: NIL,
+                dirty: true,
+            });
+            let i = self.slots.len() - 1;
+            self.map.insert(blk, i);
+            self.push_front(i);
+        }
+        let s = self.dirty_slot(blk)?;
+        s.fill(0);
+        Ok(s)
+    }
+
+    fn dirty_slot(&mut self, blk: u64) -> Result<&mut [u8], DevError> {
+        let i = *self
+            .map
+            .get(&blk)
+            .ok_or(DevError::Io { lba: blk, code: -1 })?;
+        let s = self
+            .slots
+            .get_mut(i)
+            .ok_or(DevError::Io { lba: blk, code: -1 })?;
+        s.dirty = true;
+        Ok(&mut s.data)
+    }
+
+    /// Whether any of the `count` blocks from `blk` is dirty in the cache.
+    pub fn any_dirty(&self, blk: u64, count: u64) -> bool {
+        self.map
+            .range(blk..blk.saturating_add(count))
+            .any(|(_, &i)| self.slots.get(i).is_some_and(|s| s.dirty))
+    }
+
+    /// Number of dirty blocks.
+    pub fn dirty_count(&self) -> usize {
+        self.slots.iter().filter(|s| s.dirty).count()
+    }
+
+    /// Write every dirty block for which `select(blk)` is true, in block order, as one batch
+    /// through [`BlockDevice::submit`] followed by a `Flush` barrier; the blocks are clean
+    /// afterwards. On error the blocks stay dirty.
+    pub fn write_back<D: BlockDevice>(
+        &mut self,
+        dev: &mut D,
+        select: impl Fn(u64) -> bool,
+    ) -> Result<usize, DevError> {
+        let mut picked: Vec<(u64, usize)> = Vec::new();
+        for (&blk, &i) in &self.map {
+            if self.slots.get(i).is_some_and(|s| s.dirty) && select(blk) {
+                picked.push((blk, i));
+            }
+        }
+        if picked.is_empty() {
+            return Ok(0);
+        }
+        let mut lbas = Vec::with_capacity(picked.len());
+        for &(blk, _) in &picked {
+            lbas.push(self.lba(dev, blk, 1)?);
+        }
+        {
+            let mut reqs: Vec<Request<'_>> = Vec::with_capacity(picked.len() + 1);
+            for (&(_, i), &lba) in picked.iter().zip(&lbas) {
+                if let Some(s) = self.slots.get(i) {
+                    reqs.push(Request::Write {
+                        lba,
+                        buf: &s.data,
+                        fua: false,
+                    });
+                }
+            }
+            reqs.push(Request::Flush);
+            dev.submit(&mut reqs)?;
+        }
+        for &(_, i) in &picked {
+            if let Some(s) = self.slots.get_mut(i) {
+                s.dirty = false;
+            }
+        }
+        Ok(picked.len())
     }
 
     /// Drop block `blk` from the cache (the next `get` re-reads it).

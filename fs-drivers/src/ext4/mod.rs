@@ -30,6 +30,7 @@
 mod hash;
 pub mod journal;
 pub mod sb;
+mod write;
 
 use crate::block::{BlockDevice, DevError};
 use crate::cache::BlockCache;
@@ -125,6 +126,15 @@ pub enum Error {
         /// What.
         what: &'static str,
     },
+    /// The file system is mounted read-only (or was refused read-write); says why.
+    ReadOnly {
+        /// Why.
+        reason: &'static str,
+    },
+    /// The name already exists in the directory.
+    Exists,
+    /// No free block or inode left.
+    NoSpace,
 }
 
 impl From<DevError> for Error {
@@ -153,6 +163,9 @@ impl core::fmt::Display for Error {
             Error::InvalidName => write!(f, "invalid file name"),
             Error::NoXattr => write!(f, "no such extended attribute"),
             Error::Unsupported { what } => write!(f, "unsupported: {what}"),
+            Error::ReadOnly { reason } => write!(f, "read-only: {reason}"),
+            Error::Exists => write!(f, "file exists"),
+            Error::NoSpace => write!(f, "no space left on device"),
         }
     }
 }
@@ -437,6 +450,12 @@ pub struct Ext4<D: BlockDevice> {
     /// Blocks replaced by the journal replay (physical block → contents).
     overlay: BTreeMap<u64, Vec<u8>>,
     scratch: Vec<u8>,
+    /// Mounted read-write ([`Ext4::open_rw`]).
+    writable: bool,
+    /// Time stamped on changed inodes ([`Ext4::set_clock`]).
+    clock: Timestamp,
+    /// Dirty cached blocks that hold file data (written back before metadata).
+    dirty_data: alloc::collections::BTreeSet<u64>,
 }
 
 fn corrupt<T>(what: &'static str, at: u64) -> Result<T> {
@@ -486,6 +505,9 @@ impl<D: BlockDevice> Ext4<D> {
             read_only_reason,
             overlay: BTreeMap::new(),
             scratch: Vec::new(),
+            writable: false,
+            clock: Timestamp::default(),
+            dirty_data: alloc::collections::BTreeSet::new(),
         };
         if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0 {
             if fs.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 || fs.sb.journal_inum == 0 {
@@ -925,7 +947,10 @@ impl<D: BlockDevice> Ext4<D> {
                         // Large runs go straight from the device into the caller's buffer (one
                         // request, no cache churn); small ones go through the cache so that
                         // small files read again and again stay in memory.
-                        if self.overlay.is_empty() && full >= BYPASS_CACHE_BYTES {
+                        if self.overlay.is_empty()
+                            && full >= BYPASS_CACHE_BYTES
+                            && !self.cache.any_dirty(blk, full as u64 / bs)
+                        {
                             self.cache.read_uncached(&mut self.dev, blk, chunk)?;
                         } else {
                             for (i, c) in chunk.chunks_mut(bs as usize).enumerate() {

@@ -1,0 +1,1124 @@
+//! The write path (first slice): read-write mount policy, block and inode allocation with
+//! bitmaps, free counts, `BLOCK_UNINIT`/`INODE_UNINIT` and checksums, and `mkdir`, `create`,
+//! `write` (depth-0 extents) and `unlink` in linear directories. Changes live in the block
+//! cache (write-back) until [`Ext4::sync`]; there is no journal yet, so a crash between two
+//! syncs can leave the image inconsistent.
+
+use super::sb::{self, GroupDesc};
+use super::{
+    corrupt, crc32c_raw, flags, le16, le32, valid_name, Ctx, Error, Ext4, FileType, Ino, Options,
+    Result, Timestamp, NAME_MAX, S_IFDIR, S_IFMT,
+};
+use crate::block::BlockDevice;
+use alloc::vec;
+use alloc::vec::Vec;
+
+const S_IFREG: u16 = 0x8000;
+const BG_INODE_UNINIT: u16 = 0x1;
+const BG_BLOCK_UNINIT: u16 = 0x2;
+const EXT4_LINK_MAX: u16 = 65000;
+
+/// INCOMPAT features the writer keeps consistent.
+const RW_INCOMPAT: u32 =
+    sb::INCOMPAT_FILETYPE | 0x40 | sb::INCOMPAT_64BIT | 0x200 | 0x2000 | 0x4000;
+/// RO_COMPAT features the writer keeps consistent (sparse_super, large_file, huge_file,
+/// uninit_bg, dir_nlink, extra_isize, metadata_csum).
+const RW_RO_COMPAT: u32 = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x400;
+/// COMPAT features that need no upkeep from this writer (has_journal with a clean journal,
+/// ext_attr, resize_inode, dir_index, orphan_file with no orphans).
+const RW_COMPAT: u32 = 0x4 | 0x8 | 0x10 | 0x20 | 0x1000;
+
+fn put16(b: &mut [u8], off: usize, v: u16) {
+    if let Some(d) = b.get_mut(off..off + 2) {
+        d.copy_from_slice(&v.to_le_bytes());
+    }
+}
+fn put32(b: &mut [u8], off: usize, v: u32) {
+    if let Some(d) = b.get_mut(off..off + 4) {
+        d.copy_from_slice(&v.to_le_bytes());
+    }
+}
+fn bit(b: &[u8], i: usize) -> bool {
+    b.get(i / 8).is_some_and(|x| x & (1 << (i % 8)) != 0)
+}
+fn set_bit(b: &mut [u8], i: usize, on: bool) {
+    if let Some(x) = b.get_mut(i / 8) {
+        if on {
+            *x |= 1 << (i % 8);
+        } else {
+            *x &= !(1 << (i % 8));
+        }
+    }
+}
+
+/// One extent of a depth-0 tree: (first logical block, length, first physical block).
+type Extent = (u32, u16, u64);
+
+fn parse_extents(iblock: &[u8], ino: Ino) -> Result<Vec<Extent>> {
+    let entries = usize::from(le16(iblock, 2));
+    if le16(iblock, 0) != 0xF30A || entries > 4 || le16(iblock, 4) > 4 {
+        return corrupt("extent header", u64::from(ino));
+    }
+    if le16(iblock, 6) != 0 {
+        return Err(Error::Unsupported {
+            what: "writing a file whose extent tree has depth > 0",
+        });
+    }
+    let mut v = Vec::with_capacity(entries);
+    for i in 0..entries {
+        let e = iblock.get(12 + i * 12..24 + i * 12).unwrap_or(&[]);
+        let len = le16(e, 4);
+        if len > 32768 {
+            return Err(Error::Unsupported {
+                what: "writing a file with uninitialized extents",
+            });
+        }
+        let phys = (u64::from(le16(e, 6)) << 32) | u64::from(le32(e, 8));
+        v.push((le32(e, 0), len, phys));
+    }
+    Ok(v)
+}
+
+/// Append `n` blocks at logical `l`, physical `p`: merged into the last extent when
+/// contiguous, else as a new extent (at most 4). False when there is no room.
+fn append_extent(ext: &mut Vec<Extent>, l: u32, n: u32, p: u64) -> bool {
+    if let Some((el, en, ep)) = ext.last_mut() {
+        if *ep + u64::from(*en) == p && *el + u32::from(*en) == l && u32::from(*en) + n <= 32768 {
+            *en += n as u16;
+            return true;
+        }
+    }
+    if ext.len() < 4 && n <= 32768 {
+        ext.push((l, n as u16, p));
+        return true;
+    }
+    false
+}
+
+fn store_extents(iblock: &mut [u8], ext: &[Extent]) {
+    put16(iblock, 0, 0xF30A);
+    put16(iblock, 2, ext.len() as u16);
+    put16(iblock, 4, 4);
+    put16(iblock, 6, 0);
+    put32(iblock, 8, 0);
+    for i in 0..4 {
+        let o = 12 + i * 12;
+        match ext.get(i) {
+            Some(&(l, n, p)) => {
+                put32(iblock, o, l);
+                put16(iblock, o + 4, n);
+                put16(iblock, o + 6, (p >> 32) as u16);
+                put32(iblock, o + 8, p as u32);
+            }
+            None => {
+                if let Some(d) = iblock.get_mut(o..o + 12) {
+                    d.fill(0);
+                }
+            }
+        }
+    }
+}
+
+/// Inode checksum (as Linux `ext4_inode_csum`): fields 0x7C and 0x82 count as zero.
+fn inode_csum(ctx: &Ctx, ino: Ino, raw: &[u8]) -> u32 {
+    let generation = le32(raw, 0x64);
+    let mut seed = crc32c_raw(ctx.seed, &ino.to_le_bytes());
+    seed = crc32c_raw(seed, &generation.to_le_bytes());
+    let extra = if raw.len() > 128 {
+        usize::from(le16(raw, 0x80))
+    } else {
+        0
+    };
+    let mut c = crc32c_raw(seed, raw.get(..0x7C).unwrap_or(&[]));
+    c = crc32c_raw(c, &[0, 0]);
+    c = crc32c_raw(c, raw.get(0x7E..0x80).unwrap_or(&[]));
+    if raw.len() > 128 {
+        c = crc32c_raw(c, raw.get(0x80..0x82).unwrap_or(&[]));
+        if extra >= 4 {
+            c = crc32c_raw(c, &[0, 0]);
+            c = crc32c_raw(c, raw.get(0x84..).unwrap_or(&[]));
+        } else {
+            c = crc32c_raw(c, raw.get(0x82..).unwrap_or(&[]));
+        }
+    }
+    c
+}
+
+fn set_inode_csum(ctx: &Ctx, ino: Ino, raw: &mut [u8]) {
+    if !ctx.csum {
+        return;
+    }
+    let c = inode_csum(ctx, ino, raw);
+    put16(raw, 0x7C, c as u16);
+    if raw.len() > 128 && le16(raw, 0x80) >= 4 {
+        put16(raw, 0x82, (c >> 16) as u16);
+    }
+}
+
+fn set_time(raw: &mut [u8], base: usize, extra: Option<usize>, t: Timestamp) {
+    put32(raw, base, t.sec as u32);
+    if let Some(x) = extra {
+        if raw.len() > 128 && 128 + usize::from(le16(raw, 0x80)) >= x + 4 {
+            let epoch = ((t.sec - i64::from(t.sec as i32)) >> 32) as u32 & 3;
+            put32(raw, x, epoch | (t.nsec.min(999_999_999) << 2));
+        }
+    }
+}
+
+fn set_mtime_ctime(raw: &mut [u8], t: Timestamp) {
+    set_time(raw, 0x10, Some(0x88), t);
+    set_time(raw, 0xC, Some(0x84), t);
+}
+
+fn dir_tail(ctx: &Ctx, b: &mut [u8], seed: u32) {
+    if !ctx.csum {
+        return;
+    }
+    let t = ctx.bs - 12;
+    put32(b, t, 0);
+    put16(b, t + 4, 12);
+    if let Some(x) = b.get_mut(t + 6..t + 8) {
+        x.copy_from_slice(&[0, 0xDE]);
+    }
+    let c = crc32c_raw(seed, b.get(..t).unwrap_or(&[]));
+    put32(b, t + 8, c);
+}
+
+fn dirent(b: &mut [u8], off: usize, ino: Ino, rec: usize, name: &[u8], t: u8) {
+    put32(b, off, ino);
+    put16(b, off + 4, rec as u16);
+    if let Some(x) = b.get_mut(off + 6..off + 8) {
+        x.copy_from_slice(&[name.len() as u8, t]);
+    }
+    if let Some(x) = b.get_mut(off + 8..off + 8 + name.len()) {
+        x.copy_from_slice(name);
+    }
+}
+
+fn rec_need(name_len: usize) -> usize {
+    (8 + name_len + 3) & !3
+}
+
+impl<D: BlockDevice> Ext4<D> {
+    /// Mount read-write. Refuses (with the feature's name) images with features this writer
+    /// cannot keep consistent, a journal that needs recovery, orphans to process, or a file
+    /// system not cleanly unmounted. Changes are kept in the block cache until
+    /// [`Ext4::sync`].
+    pub fn open_rw(dev: D, opts: &Options) -> Result<Self> {
+        let ro_dev = dev.read_only();
+        let sb0 = {
+            let mut fs = Self::open_with(dev, opts)?;
+            if ro_dev {
+                return Err(Error::ReadOnly {
+                    reason: "the device is read-only",
+                });
+            }
+            if let Some(reason) = fs.read_only_reason {
+                return Err(Error::ReadOnly { reason });
+            }
+            let s = fs.sb.clone();
+            let check = |bits: u32, ok: u32, table: &[(u32, &'static str)]| -> Result<()> {
+                let bad = bits & !ok;
+                if bad != 0 {
+                    let bit = 1u32 << bad.trailing_zeros();
+                    return Err(Error::UnsupportedFeature {
+                        name: sb::feature_name(table, bit),
+                        bit,
+                    });
+                }
+                Ok(())
+            };
+            check(s.feature_incompat, RW_INCOMPAT, sb::INCOMPAT_NAMES)?;
+            check(s.feature_ro_compat, RW_RO_COMPAT, sb::RO_COMPAT_NAMES)?;
+            check(s.feature_compat, RW_COMPAT, sb::COMPAT_NAMES)?;
+            if s.state & 1 == 0 || s.state & 2 != 0 {
+                return Err(Error::ReadOnly {
+                    reason: "file system not clean (run e2fsck)",
+                });
+            }
+            if s.block_size() < 1024 || fs.sb.inode_size < 128 {
+                return Err(Error::ReadOnly {
+                    reason: "unusual geometry",
+                });
+            }
+            fs.writable = true;
+            fs.clock = Timestamp {
+                sec: i64::from(s.wtime),
+                nsec: 0,
+            };
+            fs
+        };
+        Ok(sb0)
+    }
+
+    /// Set the time stamped on inodes changed from now on (the engine has no clock).
+    pub fn set_clock(&mut self, t: Timestamp) {
+        self.clock = t;
+    }
+
+    /// Write every change back: file data first, a flush, then metadata and a flush.
+    pub fn sync(&mut self) -> Result<()> {
+        let data = core::mem::take(&mut self.dirty_data);
+        let r = self
+            .cache
+            .write_back(&mut self.dev, |b| data.contains(&b))
+            .and_then(|_| self.cache.write_back(&mut self.dev, |_| true));
+        if r.is_err() {
+            self.dirty_data = data;
+        }
+        r?;
+        Ok(())
+    }
+
+    fn ensure_rw(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly {
+                reason: "mounted read-only",
+            })
+        }
+    }
+
+    /// Write back when the dirty set outgrows the cache budget.
+    fn maybe_sync(&mut self) -> Result<()> {
+        if self.cache.dirty_count() > self.cache.capacity() {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    fn block_mut(&mut self, blk: u64) -> Result<&mut [u8]> {
+        if blk >= self.ctx.blocks_count {
+            return corrupt("block number", blk);
+        }
+        Ok(self.cache.get_mut(&mut self.dev, blk)?)
+    }
+
+    fn block_new(&mut self, blk: u64) -> Result<&mut [u8]> {
+        if blk >= self.ctx.blocks_count {
+            return corrupt("block number", blk);
+        }
+        Ok(self.cache.get_zeroed_mut(&mut self.dev, blk)?)
+    }
+
+    // ---- superblock and group descriptors ----
+
+    fn adjust_sb(&mut self, dblocks: i64, dinodes: i64) -> Result<()> {
+        let bs = self.ctx.bs;
+        let (blk, off) = ((1024 / bs) as u64, 1024 % bs);
+        let csum = self.ctx.csum;
+        let b = self.block_mut(blk)?;
+        let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
+            what: "superblock location",
+        })?;
+        let fb = (u64::from(le32(raw, 0x158)) << 32 | u64::from(le32(raw, 0xC)))
+            .checked_add_signed(dblocks)
+            .ok_or(Error::Corrupt {
+                what: "superblock free blocks",
+                at: 0,
+            })?;
+        let fi = u64::from(le32(raw, 0x10))
+            .checked_add_signed(dinodes)
+            .ok_or(Error::Corrupt {
+                what: "superblock free inodes",
+                at: 0,
+            })?;
+        put32(raw, 0xC, fb as u32);
+        put32(raw, 0x158, (fb >> 32) as u32);
+        put32(raw, 0x10, fi as u32);
+        if csum {
+            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
+            put32(raw, 0x3FC, c);
+        }
+        self.sb.free_blocks_count = fb;
+        self.sb.free_inodes_count = fi as u32;
+        Ok(())
+    }
+
+    /// Store group descriptor `g` (from `self.groups`) with optional bitmap checksums.
+    fn store_gd(&mut self, g: usize, bb_csum: Option<u32>, ib_csum: Option<u32>) -> Result<()> {
+        let gd = *self.groups.get(g).ok_or(Error::Corrupt {
+            what: "group number",
+            at: g as u64,
+        })?;
+        let ds = usize::from(self.sb.desc_size);
+        let per = self.ctx.bs / ds.max(1);
+        let blk = u64::from(self.sb.first_data_block) + 1 + (g / per) as u64;
+        let off = (g % per) * ds;
+        let ctx = self.ctx;
+        let seed = ctx.seed;
+        let gdt_csum = self.sb.feature_ro_compat & sb::RO_COMPAT_GDT_CSUM != 0;
+        let uuid = self.sb.uuid;
+        let b = self.block_mut(blk)?;
+        let d = b.get_mut(off..off + ds).ok_or(Error::Corrupt {
+            what: "group descriptor",
+            at: g as u64,
+        })?;
+        let is64 = ds >= 64;
+        put16(d, 0xC, gd.free_blocks as u16);
+        put16(d, 0xE, gd.free_inodes as u16);
+        put16(d, 0x10, gd.used_dirs as u16);
+        put16(d, 0x12, gd.flags);
+        put16(d, 0x1C, gd.itable_unused as u16);
+        if is64 {
+            put16(d, 0x2C, (gd.free_blocks >> 16) as u16);
+            put16(d, 0x2E, (gd.free_inodes >> 16) as u16);
+            put16(d, 0x30, (gd.used_dirs >> 16) as u16);
+            put16(d, 0x32, (gd.itable_unused >> 16) as u16);
+        }
+        if ctx.csum {
+            if let Some(c) = bb_csum {
+                put16(d, 0x18, c as u16);
+                if is64 {
+                    put16(d, 0x38, (c >> 16) as u16);
+                }
+            }
+            if let Some(c) = ib_csum {
+                put16(d, 0x1A, c as u16);
+                if is64 {
+                    put16(d, 0x3A, (c >> 16) as u16);
+                }
+            }
+            let mut c = crc32c_raw(seed, &(g as u32).to_le_bytes());
+            c = crc32c_raw(c, d.get(..0x1E).unwrap_or(&[]));
+            c = crc32c_raw(c, &[0, 0]);
+            c = crc32c_raw(c, d.get(0x20..).unwrap_or(&[]));
+            put16(d, 0x1E, c as u16);
+        } else if gdt_csum {
+            let mut c = sb::crc16(!0, &uuid);
+            c = sb::crc16(c, &(g as u32).to_le_bytes());
+            c = sb::crc16(c, d.get(..0x1E).unwrap_or(&[]));
+            if is64 {
+                c = sb::crc16(c, d.get(0x20..).unwrap_or(&[]));
+            }
+            put16(d, 0x1E, c);
+        }
+        Ok(())
+    }
+
+    fn group_start(&self, g: u64) -> u64 {
+        u64::from(self.sb.first_data_block) + g * u64::from(self.sb.blocks_per_group)
+    }
+
+    fn blocks_in_group(&self, g: u64) -> u64 {
+        let start = self.group_start(g);
+        self.ctx
+            .blocks_count
+            .saturating_sub(start)
+            .min(u64::from(self.sb.blocks_per_group))
+    }
+
+    /// Build the block bitmap of a `BLOCK_UNINIT` group: its superblock backup, descriptor
+    /// and reserved descriptor blocks, and every group's bitmaps and inode table that lie in
+    /// it. The result must agree with the descriptor's free count.
+    fn init_block_bitmap(&mut self, g: usize) -> Result<()> {
+        let bs = self.ctx.bs;
+        let gu = g as u64;
+        let start = self.group_start(gu);
+        let n = self.blocks_in_group(gu);
+        let mut bm = vec![0u8; bs];
+        let mark = |blk: u64, count: u64, bm: &mut [u8]| {
+            for b in blk..blk.saturating_add(count) {
+                if b >= start && b < start + n {
+                    set_bit(bm, (b - start) as usize, true);
+                }
+            }
+        };
+        if self.sb.group_has_super(gu) {
+            let per = (bs / usize::from(self.sb.desc_size).max(1)) as u64;
+            let gdt = self.sb.group_count().div_ceil(per.max(1));
+            let sbo = 1024 / bs;
+            let raw_sb = self.block(sbo as u64)?;
+            let reserved = u64::from(le16(raw_sb, 1024 % bs + 0xCE));
+            mark(start, 1 + gdt + reserved, &mut bm);
+        }
+        let itb =
+            (u64::from(self.sb.inodes_per_group) * self.ctx.inode_size as u64).div_ceil(bs as u64);
+        for d in &self.groups {
+            mark(d.block_bitmap, 1, &mut bm);
+            mark(d.inode_bitmap, 1, &mut bm);
+            mark(d.inode_table, itb, &mut bm);
+        }
+        let used = (0..n as usize).filter(|&i| bit(&bm, i)).count() as u64;
+        for i in n as usize..bs * 8 {
+            set_bit(&mut bm, i, true);
+        }
+        let gd = self.groups.get(g).copied().ok_or(Error::Corrupt {
+            what: "group number",
+            at: gu,
+        })?;
+        if n - used.min(n) != u64::from(gd.free_blocks) {
+            return corrupt("uninitialized block group free count", gu);
+        }
+        let dst = self.block_new(gd.block_bitmap)?;
+        dst.copy_from_slice(&bm);
+        if let Some(d) = self.groups.get_mut(g) {
+            d.flags &= !BG_BLOCK_UNINIT;
+        }
+        Ok(())
+    }
+
+    fn block_bitmap_csum(&mut self, gd: &GroupDesc) -> Result<u32> {
+        let n = (self.sb.clusters_per_group / 8) as usize;
+        let seed = self.ctx.seed;
+        let b = self.block(gd.block_bitmap)?;
+        Ok(crc32c_raw(seed, b.get(..n).unwrap_or(b)))
+    }
+
+    fn inode_bitmap_csum(&mut self, gd: &GroupDesc) -> Result<u32> {
+        let n = (self.sb.inodes_per_group / 8) as usize;
+        let seed = self.ctx.seed;
+        let b = self.block(gd.inode_bitmap)?;
+        Ok(crc32c_raw(seed, b.get(..n).unwrap_or(b)))
+    }
+
+    // ---- block allocation ----
+
+    /// Allocate up to `max` contiguous blocks, at `goal` if it is free, else the first free
+    /// run after it (wrapping around the groups). Returns (first block, count ≥ 1).
+    fn alloc_blocks(&mut self, goal: u64, max: u32) -> Result<(u64, u32)> {
+        let ng = self.groups.len();
+        let bpg = u64::from(self.sb.blocks_per_group.max(1));
+        let goal = if goal < u64::from(self.sb.first_data_block) || goal >= self.ctx.blocks_count {
+            u64::from(self.sb.first_data_block)
+        } else {
+            goal
+        };
+        let g0 = ((goal - u64::from(self.sb.first_data_block)) / bpg) as usize;
+        for k in 0..=ng {
+            let g = (g0 + k) % ng.max(1);
+            let Some(gd) = self.groups.get(g).copied() else {
+                break;
+            };
+            if gd.free_blocks == 0 {
+                continue;
+            }
+            if gd.flags & BG_BLOCK_UNINIT != 0 {
+                self.init_block_bitmap(g)?;
+            }
+            let start = self.group_start(g as u64);
+            let n = self.blocks_in_group(g as u64) as usize;
+            let from = if k == 0 { (goal - start) as usize } else { 0 };
+            let bm = self.block(gd.block_bitmap)?;
+            // First run of `max` free blocks at or after the goal (wrapping in the group),
+            // else the longest run in the group.
+            let mut best: Option<(usize, usize)> = None;
+            let mut i = 0usize;
+            let order = |k: usize| (from + k) % n.max(1);
+            while i < n {
+                let s0 = order(i);
+                if bit(bm, s0) {
+                    i += 1;
+                    continue;
+                }
+                let mut len = 1usize;
+                while len < max as usize && s0 + len < n && !bit(bm, s0 + len) {
+                    len += 1;
+                }
+                if best.is_none_or(|(_, l)| len > l) {
+                    best = Some((s0, len));
+                }
+                if len >= max as usize {
+                    break;
+                }
+                i += len;
+            }
+            let found = best;
+            let Some((i, len)) = found else {
+                return corrupt("block bitmap free count", g as u64);
+            };
+            let bm = self.block_mut(gd.block_bitmap)?;
+            for j in i..i + len {
+                set_bit(bm, j, true);
+            }
+            let c = self.block_bitmap_csum(&gd)?;
+            if let Some(d) = self.groups.get_mut(g) {
+                d.free_blocks = d.free_blocks.saturating_sub(len as u32);
+            }
+            self.store_gd(g, Some(c), None)?;
+            self.adjust_sb(-(len as i64), 0)?;
+            return Ok((start + i as u64, len as u32));
+        }
+        Err(Error::NoSpace)
+    }
+
+    fn free_blocks(&mut self, first: u64, count: u64) -> Result<()> {
+        let bpg = u64::from(self.sb.blocks_per_group.max(1));
+        let fdb = u64::from(self.sb.first_data_block);
+        let mut b = first;
+        let end = first.saturating_add(count);
+        while b < end {
+            if b < fdb || b >= self.ctx.blocks_count {
+                return corrupt("block to free", b);
+            }
+            let g = ((b - fdb) / bpg) as usize;
+            let start = self.group_start(g as u64);
+            let stop = end.min(start + bpg);
+            let gd = self.groups.get(g).copied().ok_or(Error::Corrupt {
+                what: "group number",
+                at: g as u64,
+            })?;
+            let bm = self.block_mut(gd.block_bitmap)?;
+            for x in b..stop {
+                let i = (x - start) as usize;
+                if !bit(bm, i) {
+                    return corrupt("freeing a free block", x);
+                }
+                set_bit(bm, i, false);
+            }
+            let c = self.block_bitmap_csum(&gd)?;
+            if let Some(d) = self.groups.get_mut(g) {
+                d.free_blocks = d.free_blocks.saturating_add((stop - b) as u32);
+            }
+            self.store_gd(g, Some(c), None)?;
+            self.adjust_sb((stop - b) as i64, 0)?;
+            for x in b..stop {
+                self.cache.invalidate(x);
+                self.dirty_data.remove(&x);
+            }
+            b = stop;
+        }
+        Ok(())
+    }
+
+    // ---- inode allocation ----
+
+    fn alloc_inode(&mut self, dir: bool) -> Result<Ino> {
+        let ipg = self.sb.inodes_per_group;
+        let first_ino = self.sb.first_ino.max(11);
+        for g in 0..self.groups.len() {
+            let Some(gd) = self.groups.get(g).copied() else {
+                break;
+            };
+            if gd.free_inodes == 0 {
+                continue;
+            }
+            if gd.flags & BG_INODE_UNINIT != 0 {
+                let bs = self.ctx.bs;
+                let bm = self.block_new(gd.inode_bitmap)?;
+                for i in ipg as usize..bs * 8 {
+                    set_bit(bm, i, true);
+                }
+                if let Some(d) = self.groups.get_mut(g) {
+                    d.flags &= !BG_INODE_UNINIT;
+                }
+            }
+            let base = g as u32 * ipg;
+            let bm = self.block(gd.inode_bitmap)?;
+            let found = (0..ipg).find(|&i| base + i + 1 >= first_ino && !bit(bm, i as usize));
+            let Some(i) = found else {
+                return corrupt("inode bitmap free count", g as u64);
+            };
+            let bm = self.block_mut(gd.inode_bitmap)?;
+            set_bit(bm, i as usize, true);
+            let c = self.inode_bitmap_csum(&gd)?;
+            if let Some(d) = self.groups.get_mut(g) {
+                d.free_inodes = d.free_inodes.saturating_sub(1);
+                if dir {
+                    d.used_dirs = d.used_dirs.saturating_add(1);
+                }
+                let used_hw = ipg.saturating_sub(d.itable_unused);
+                if i >= used_hw {
+                    d.itable_unused = ipg - i - 1;
+                }
+            }
+            self.store_gd(g, None, Some(c))?;
+            self.adjust_sb(0, -1)?;
+            return Ok(base + i + 1);
+        }
+        Err(Error::NoSpace)
+    }
+
+    fn free_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
+        let ipg = self.sb.inodes_per_group.max(1);
+        let g = ((ino - 1) / ipg) as usize;
+        let i = ((ino - 1) % ipg) as usize;
+        let gd = self.groups.get(g).copied().ok_or(Error::BadInode { ino })?;
+        let bm = self.block_mut(gd.inode_bitmap)?;
+        if !bit(bm, i) {
+            return corrupt("freeing a free inode", u64::from(ino));
+        }
+        set_bit(bm, i, false);
+        let c = self.inode_bitmap_csum(&gd)?;
+        if let Some(d) = self.groups.get_mut(g) {
+            d.free_inodes = d.free_inodes.saturating_add(1);
+            if dir {
+                d.used_dirs = d.used_dirs.saturating_sub(1);
+            }
+        }
+        self.store_gd(g, None, Some(c))?;
+        self.adjust_sb(0, 1)
+    }
+
+    // ---- inodes ----
+
+    fn inode_loc(&self, ino: Ino) -> Result<(u64, usize)> {
+        let ctx = self.ctx;
+        if ino == 0 || ino > ctx.inodes_count {
+            return Err(Error::BadInode { ino });
+        }
+        let idx = ino - 1;
+        let g = (idx / ctx.inodes_per_group) as usize;
+        let gd = self.groups.get(g).ok_or(Error::BadInode { ino })?;
+        let byte = u64::from(idx % ctx.inodes_per_group) * ctx.inode_size as u64;
+        let blk = gd
+            .inode_table
+            .checked_add(byte / ctx.bs as u64)
+            .ok_or(Error::BadInode { ino })?;
+        Ok((blk, (byte % ctx.bs as u64) as usize))
+    }
+
+    /// Change inode `ino`'s raw bytes with `f`, then re-checksum it.
+    fn patch_inode<R>(&mut self, ino: Ino, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let (blk, off) = self.inode_loc(ino)?;
+        let ctx = self.ctx;
+        let b = self.block_mut(blk)?;
+        let raw = b
+            .get_mut(off..off + ctx.inode_size)
+            .ok_or(Error::BadInode { ino })?;
+        let r = f(raw);
+        set_inode_csum(&ctx, ino, raw);
+        Ok(r)
+    }
+
+    fn new_inode(&mut self, ino: Ino, mode: u16, uid: u32, gid: u32, links: u16) -> Result<u32> {
+        let t = self.clock;
+        let generation = (t.sec as u32).wrapping_mul(2_654_435_761) ^ ino;
+        let extra = (self.sb.min_extra_isize.max(32) as usize).min(self.ctx.inode_size - 128);
+        self.patch_inode(ino, |raw| {
+            raw.fill(0);
+            put16(raw, 0, mode);
+            put16(raw, 0x2, uid as u16);
+            put16(raw, 0x78, (uid >> 16) as u16);
+            put16(raw, 0x18, gid as u16);
+            put16(raw, 0x7A, (gid >> 16) as u16);
+            put16(raw, 0x1A, links);
+            put32(raw, 0x20, flags::EXTENTS);
+            put32(raw, 0x64, generation);
+            if raw.len() > 128 {
+                put16(raw, 0x80, (extra & !3) as u16);
+            }
+            set_time(raw, 0x8, Some(0x8C), t);
+            set_mtime_ctime(raw, t);
+            set_time(raw, 0x90, Some(0x94), t);
+            if let Some(ib) = raw.get_mut(0x28..0x64) {
+                store_extents(ib, &[]);
+            }
+        })?;
+        Ok(generation)
+    }
+
+    fn inode_seed(&self, ino: Ino, generation: u32) -> u32 {
+        let s = crc32c_raw(self.ctx.seed, &ino.to_le_bytes());
+        crc32c_raw(s, &generation.to_le_bytes())
+    }
+
+    // ---- directories ----
+
+    /// Check that `name` can be added to `dir` (a linear, block-based directory).
+    fn check_new_entry(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+        self.ensure_rw()?;
+        if name.len() > NAME_MAX || !valid_name(name) || name == b"." || name == b".." {
+            return Err(Error::InvalidName);
+        }
+        let inode = self.dir_inode(dir)?;
+        if inode.flags & flags::INDEX != 0 {
+            return Err(Error::Unsupported {
+                what: "adding an entry to an htree-indexed directory",
+            });
+        }
+        if inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+            || inode.flags & flags::EXTENTS == 0
+        {
+            return Err(Error::Unsupported {
+                what: "adding an entry to an inline, encrypted or block-mapped directory",
+            });
+        }
+        parse_extents(&inode.iblock, dir)?;
+        match self.lookup(dir, name) {
+            Ok(_) => Err(Error::Exists),
+            Err(Error::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Add `name → ino` to `dir`: in the last block if it has room, else in a new block.
+    fn dir_add(&mut self, dir: Ino, name: &[u8], ino: Ino, kind: FileType) -> Result<()> {
+        let inode = self.dir_inode(dir)?;
+        let ctx = self.ctx;
+        let bs = ctx.bs as u64;
+        let t = match kind {
+            FileType::Directory => 2,
+            _ => 1,
+        };
+        let t = if ctx.filetype { t } else { 0 };
+        let need = rec_need(name.len());
+        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let nblocks = inode.size / bs;
+        let mut ext = parse_extents(&inode.iblock, dir)?;
+        if let Some(last) = nblocks.checked_sub(1) {
+            let run = self.map(&inode, last)?;
+            if let Some(phys) = run.phys {
+                let b = self.block(phys)?;
+                Self::verify_dir_block(&ctx, &inode, last, b, phys)?;
+                // Find an entry with enough slack.
+                let mut off = 0usize;
+                let mut slot = None;
+                while off + 8 <= limit {
+                    let e_ino = le32(b, off);
+                    let rec = usize::from(le16(b, off + 4));
+                    let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
+                    if rec < 8 || off + rec > limit {
+                        return corrupt("directory entry", phys);
+                    }
+                    let used = if e_ino == 0 { 0 } else { rec_need(nl) };
+                    if rec - used >= need {
+                        slot = Some((off, used, rec));
+                        break;
+                    }
+                    off += rec;
+                }
+                if let Some((off, used, rec)) = slot {
+                    let b = self.block_mut(phys)?;
+                    if used == 0 {
+                        dirent(b, off, ino, rec, name, t);
+                    } else {
+                        put16(b, off + 4, used as u16);
+                        dirent(b, off + used, ino, rec - used, name, t);
+                    }
+                    dir_tail(&ctx, b, inode.seed);
+                    let now = self.clock;
+                    return self.patch_inode(dir, |raw| set_mtime_ctime(raw, now));
+                }
+            }
+        }
+        // A new block at the end.
+        let goal = ext.last().map_or(0, |&(_, n, p)| p + u64::from(n));
+        let lblk = u32::try_from(nblocks).map_err(|_| Error::NoSpace)?;
+        let (phys, _) = self.alloc_blocks(goal, 1)?;
+        if !append_extent(&mut ext, lblk, 1, phys) {
+            self.free_blocks(phys, 1)?;
+            return Err(Error::Unsupported {
+                what: "directory needs more than 4 extents",
+            });
+        }
+        let b = self.block_new(phys)?;
+        dirent(b, 0, ino, limit, name, t);
+        dir_tail(&ctx, b, inode.seed);
+        let now = self.clock;
+        let add = bs / 512;
+        self.patch_inode(dir, |raw| {
+            let size = (u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32) + bs;
+            put32(raw, 0x4, size as u32);
+            put32(raw, 0x6C, (size >> 32) as u32);
+            let blocks = u64::from(le32(raw, 0x1C)) + add;
+            put32(raw, 0x1C, blocks as u32);
+            if let Some(ib) = raw.get_mut(0x28..0x64) {
+                store_extents(ib, &ext);
+            }
+            set_mtime_ctime(raw, now);
+        })
+    }
+
+    /// Create an empty regular file `name` in `dir` with permission bits `mode`.
+    pub fn create(&mut self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<Ino> {
+        self.check_new_entry(dir, name)?;
+        let ino = self.alloc_inode(false)?;
+        self.new_inode(ino, S_IFREG | (mode & 0o7777), uid, gid, 1)?;
+        if let Err(e) = self.dir_add(dir, name, ino, FileType::Regular) {
+            self.patch_inode(ino, |raw| put16(raw, 0x1A, 0))?;
+            self.free_inode(ino, false)?;
+            return Err(e);
+        }
+        self.maybe_sync()?;
+        Ok(ino)
+    }
+
+    /// Create directory `name` in `dir` with permission bits `mode`.
+    pub fn mkdir(&mut self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<Ino> {
+        self.check_new_entry(dir, name)?;
+        let parent = self.dir_inode(dir)?;
+        let dir_nlink = self.sb.feature_ro_compat & 0x20 != 0;
+        if parent.links >= EXT4_LINK_MAX - 1 && !dir_nlink {
+            return Err(Error::Unsupported {
+                what: "too many subdirectories (no dir_nlink)",
+            });
+        }
+        let ctx = self.ctx;
+        let ino = self.alloc_inode(true)?;
+        let generation = self.new_inode(ino, S_IFDIR | (mode & 0o7777), uid, gid, 2)?;
+        let goal = self
+            .groups
+            .get(((ino - 1) / ctx.inodes_per_group) as usize)
+            .map_or(0, |d| d.inode_table);
+        let blk = match self.alloc_blocks(goal, 1) {
+            Ok((b, _)) => b,
+            Err(e) => {
+                self.patch_inode(ino, |raw| put16(raw, 0x1A, 0))?;
+                self.free_inode(ino, true)?;
+                return Err(e);
+            }
+        };
+        let seed = self.inode_seed(ino, generation);
+        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let t = if ctx.filetype { 2 } else { 0 };
+        let b = self.block_new(blk)?;
+        dirent(b, 0, ino, 12, b".", t);
+        dirent(b, 12, dir, limit - 12, b"..", t);
+        dir_tail(&ctx, b, seed);
+        let bs = ctx.bs as u64;
+        self.patch_inode(ino, |raw| {
+            put32(raw, 0x4, bs as u32);
+            put32(raw, 0x1C, (bs / 512) as u32);
+            if let Some(ib) = raw.get_mut(0x28..0x64) {
+                store_extents(ib, &[(0, 1, blk)]);
+            }
+        })?;
+        if let Err(e) = self.dir_add(dir, name, ino, FileType::Directory) {
+            self.free_blocks(blk, 1)?;
+            self.patch_inode(ino, |raw| put16(raw, 0x1A, 0))?;
+            self.free_inode(ino, true)?;
+            return Err(e);
+        }
+        self.patch_inode(dir, |raw| {
+            let l = le16(raw, 0x1A);
+            let nl = if l == 1 || l >= EXT4_LINK_MAX - 1 {
+                1
+            } else {
+                l + 1
+            };
+            put16(raw, 0x1A, nl);
+        })?;
+        self.maybe_sync()?;
+        Ok(ino)
+    }
+
+    /// Write `data` at `off` into regular file `ino`. Blocks already mapped are overwritten;
+    /// blocks past the last extent are allocated (the file may gain at most 4 extents).
+    /// Writing into a hole before the last extent is not supported yet.
+    pub fn write(&mut self, ino: Ino, off: u64, data: &[u8]) -> Result<usize> {
+        self.ensure_rw()?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let inode = self.load_inode(ino)?;
+        match inode.mode & S_IFMT {
+            S_IFDIR => return Err(Error::IsDir { ino }),
+            S_IFREG => {}
+            _ => {
+                return Err(Error::Unsupported {
+                    what: "writing to a non-regular file",
+                })
+            }
+        }
+        if inode.flags & flags::EXTENTS == 0
+            || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+        {
+            return Err(Error::Unsupported {
+                what: "writing a block-mapped, inline or encrypted file",
+            });
+        }
+        let bs = self.ctx.bs as u64;
+        let end = off.checked_add(data.len() as u64).ok_or(Error::NoSpace)?;
+        if end.div_ceil(bs) > u64::from(u32::MAX) {
+            return Err(Error::NoSpace);
+        }
+        let mut ext = parse_extents(&inode.iblock, ino)?;
+        let mut added_blocks = 0u64;
+        let mut lblk = off / bs;
+        let last = (end - 1) / bs;
+        let ipg = self.ctx.inodes_per_group;
+        let home = self
+            .groups
+            .get(((ino - 1) / ipg) as usize)
+            .map_or(0, |d| d.inode_table);
+        while lblk <= last {
+            let l32 = lblk as u32;
+            let mapped = ext
+                .iter()
+                .find(|&&(l, n, _)| l <= l32 && l32 < l + u32::from(n))
+                .map(|&(l, n, p)| (p + u64::from(l32 - l), u64::from(l + u32::from(n) - l32)));
+            let (phys, run, fresh) = match mapped {
+                Some((p, r)) => (p, r.min(last - lblk + 1), false),
+                None => {
+                    let tail_end = ext.last().map_or(0, |&(l, n, _)| l + u32::from(n));
+                    if l32 < tail_end {
+                        return Err(Error::Unsupported {
+                            what: "writing into a hole before the last extent",
+                        });
+                    }
+                    let want = (last - lblk + 1).min(32768) as u32;
+                    let goal = ext.last().map_or(home, |&(_, n, p)| p + u64::from(n));
+                    let (p, n) = self.alloc_blocks(goal, want)?;
+                    if !append_extent(&mut ext, l32, n, p) {
+                        self.free_blocks(p, u64::from(n))?;
+                        return Err(Error::Unsupported {
+                            what: "file needs more than 4 extents (extent tree depth 1)",
+                        });
+                    }
+                    added_blocks += u64::from(n);
+                    (p, u64::from(n), true)
+                }
+            };
+            for i in 0..run {
+                let lb = lblk + i;
+                let pb = phys + i;
+                let bstart = lb * bs;
+                let from = off.max(bstart);
+                let to = end.min(bstart + bs);
+                let src = data
+                    .get((from - off) as usize..(to - off) as usize)
+                    .unwrap_or(&[]);
+                let whole = from == bstart && to == bstart + bs;
+                let b = if fresh || whole {
+                    self.block_new(pb)?
+                } else {
+                    self.block_mut(pb)?
+                };
+                let o = (from - bstart) as usize;
+                if let Some(d) = b.get_mut(o..o + src.len()) {
+                    d.copy_from_slice(src);
+                }
+                self.dirty_data.insert(pb);
+            }
+            lblk += run;
+            // Keep the inode consistent with what has been allocated so far.
+            if added_blocks > 0 {
+                let e2 = ext.clone();
+                let add = added_blocks * (bs / 512);
+                added_blocks = 0;
+                self.patch_inode(ino, |raw| {
+                    let blocks =
+                        (u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32) + add;
+                    put32(raw, 0x1C, blocks as u32);
+                    put16(raw, 0x74, (blocks >> 32) as u16);
+                    if let Some(ib) = raw.get_mut(0x28..0x64) {
+                        store_extents(ib, &e2);
+                    }
+                })?;
+            }
+        }
+        let now = self.clock;
+        self.patch_inode(ino, |raw| {
+            let size = u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32;
+            if end > size {
+                put32(raw, 0x4, end as u32);
+                put32(raw, 0x6C, (end >> 32) as u32);
+            }
+            set_mtime_ctime(raw, now);
+        })?;
+        self.maybe_sync()?;
+        Ok(data.len())
+    }
+
+    /// Remove the entry `name` (a regular file) from `dir`; the inode and its blocks are
+    /// freed when its last link goes.
+    pub fn unlink(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+        self.ensure_rw()?;
+        if name.len() > NAME_MAX || !valid_name(name) {
+            return Err(Error::InvalidName);
+        }
+        let dinode = self.dir_inode(dir)?;
+        if dinode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0 {
+            return Err(Error::Unsupported {
+                what: "removing from an inline or encrypted directory",
+            });
+        }
+        let target = self.lookup(dir, name)?;
+        let tinode = self.load_inode(target)?;
+        match tinode.mode & S_IFMT {
+            S_IFDIR => return Err(Error::IsDir { ino: target }),
+            S_IFREG => {}
+            _ => {
+                return Err(Error::Unsupported {
+                    what: "unlinking a non-regular file",
+                })
+            }
+        }
+        if tinode.file_acl != 0 || tinode.flags & flags::EXTENTS == 0 {
+            return Err(Error::Unsupported {
+                what: "unlinking a file with an xattr block or a block map",
+            });
+        }
+        let ext = parse_extents(&tinode.iblock, target)?;
+        // Find and remove the entry.
+        let ctx = self.ctx;
+        let bs = ctx.bs as u64;
+        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let mut done = false;
+        for lblk in 0..dinode.size / bs {
+            let run = self.map(&dinode, lblk)?;
+            let Some(phys) = run.phys else { continue };
+            let b = self.block(phys)?;
+            if !Self::verify_dir_block(&ctx, &dinode, lblk, b, phys)? {
+                continue;
+            }
+            let mut off = 0usize;
+            let mut hit = None;
+            while off + 8 <= limit {
+                let rec = usize::from(le16(b, off + 4));
+                let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
+                if rec < 8 || off + rec > limit {
+                    return corrupt("directory entry", phys);
+                }
+                if le32(b, off) == target && b.get(off + 8..off + 8 + nl) == Some(name) {
+                    hit = Some((off, rec));
+                    break;
+                }
+                off += rec;
+            }
+            // Merge the entry into the one before it, or clear it if it is the first.
+            if let Some((off, rec)) = hit {
+                let mut p = 0usize;
+                let mut before = None;
+                while p < off {
+                    before = Some(p);
+                    p += usize::from(le16(b, p + 4)).max(8);
+                }
+                let b = self.block_mut(phys)?;
+                match before {
+                    Some(pv) => {
+                        let prec = usize::from(le16(b, pv + 4));
+                        put16(b, pv + 4, (prec + rec) as u16);
+                    }
+                    None => put32(b, off, 0),
+                }
+                dir_tail(&ctx, b, dinode.seed);
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            return Err(Error::NotFound);
+        }
+        let now = self.clock;
+        self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
+        let links = tinode.links.saturating_sub(1);
+        if links > 0 {
+            self.patch_inode(target, |raw| {
+                put16(raw, 0x1A, links);
+                set_time(raw, 0xC, Some(0x84), now);
+            })?;
+        } else {
+            for &(_, n, p) in &ext {
+                self.free_blocks(p, u64::from(n))?;
+            }
+            self.patch_inode(target, |raw| {
+                put16(raw, 0x1A, 0);
+                put32(raw, 0x14, now.sec as u32);
+                put32(raw, 0x4, 0);
+                put32(raw, 0x6C, 0);
+                put32(raw, 0x1C, 0);
+                put16(raw, 0x74, 0);
+                if let Some(ib) = raw.get_mut(0x28..0x64) {
+                    store_extents(ib, &[]);
+                }
+                set_time(raw, 0xC, Some(0x84), now);
+            })?;
+            self.free_inode(target, false)?;
+        }
+        self.maybe_sync()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! ext4 write path (first slice): images made by `mkfs.ext4` (default features, 4k and 1k
+//! blocks) are changed through the engine (mkdir, create, write, unlink), written back, and
+//! must pass `e2fsck -fn`; contents are checked with `debugfs` and by reading back.
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+use pvfs_fs::block::{FileDisk, MemDisk};
+use pvfs_fs::ext4::{Error, Ext4, FileType, Options, Timestamp, ROOT_INO};
+use pvfs_tests::ext4img;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn mkfs(dir: &Path, name: &str, block: u32, mib: u64, extra: &[&str]) -> PathBuf {
+    let img = dir.join(name);
+    let f = fs::File::create(&img).unwrap();
+    f.set_len(mib << 20).unwrap();
+    drop(f);
+    ext4img::run(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", &block.to_string()])
+            .args(extra)
+            .arg(&img),
+    );
+    img
+}
+
+fn e2fsck_clean(img: &Path) {
+    let out = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(img)
+        .output()
+        .expect("e2fsck must be installed (ci/host-deps.sh)");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "e2fsck -fn found problems:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn debugfs(img: &Path, req: &str) -> Vec<u8> {
+    let out = Command::new("debugfs")
+        .args(["-R", req])
+        .arg(img)
+        .output()
+        .expect("debugfs must be installed (ci/host-deps.sh)");
+    assert!(out.status.success(), "debugfs {req} failed");
+    out.stdout
+}
+
+fn pattern(seed: u64, n: usize) -> Vec<u8> {
+    ext4img::Rng::new(seed).bytes(n)
+}
+
+fn open_rw(img: &Path) -> Ext4<FileDisk> {
+    let mut fs = Ext4::open_rw(FileDisk::open_rw(img).unwrap(), &Options::default()).unwrap();
+    fs.set_clock(Timestamp {
+        sec: 1_700_000_000,
+        nsec: 123_456_789,
+    });
+    fs
+}
+
+fn basic_ops(block: u32) {
+    let dir = ext4img::tmpdir(&format!("write-basic-{block}"));
+    let img = mkfs(&dir, "a.img", block, 32, &[]);
+    let small = pattern(1, 10_000);
+    let big = pattern(2, 300_000);
+    {
+        let mut fs = open_rw(&img);
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 1000, 1000).unwrap();
+        let sub = fs.mkdir(d, b"sub", 0o700, 0, 0).unwrap();
+        let f = fs.create(d, b"f", 0o644, 1000, 1000).unwrap();
+        assert_eq!(fs.write(f, 0, &small[..4000]).unwrap(), 4000);
+        assert_eq!(fs.write(f, 4000, &small[4000..]).unwrap(), 6000);
+        let g = fs.create(ROOT_INO, b"big", 0o600, 0, 0).unwrap();
+        fs.write(g, 0, &big).unwrap();
+        // Read back before anything reached the disk: the bypass path must see dirty blocks.
+        let mut back = vec![0u8; big.len()];
+        assert_eq!(fs.read(g, 0, &mut back).unwrap(), big.len());
+        assert!(back == big, "dirty data not read back");
+        assert_eq!(fs.create(d, b"f", 0o644, 0, 0).unwrap_err(), Error::Exists);
+        // Many entries: the directory grows by new blocks.
+        for i in 0..60 {
+            let name = format!("file-with-a-fairly-long-name-{i:04}");
+            let x = fs.create(sub, name.as_bytes(), 0o644, 0, 0).unwrap();
+            fs.write(x, 0, name.as_bytes()).unwrap();
+        }
+        for i in (0..60).step_by(3) {
+            let name = format!("file-with-a-fairly-long-name-{i:04}");
+            fs.unlink(sub, name.as_bytes()).unwrap();
+        }
+        let gone = fs.create(ROOT_INO, b"gone", 0o644, 0, 0).unwrap();
+        fs.write(gone, 0, &big[..50_000]).unwrap();
+        let free_before = fs.statfs().free_blocks;
+        fs.unlink(ROOT_INO, b"gone").unwrap();
+        assert!(fs.statfs().free_blocks > free_before);
+        assert_eq!(fs.lookup(ROOT_INO, b"gone").unwrap_err(), Error::NotFound);
+        assert!(matches!(
+            fs.unlink(ROOT_INO, b"d").unwrap_err(),
+            Error::IsDir { .. }
+        ));
+        assert_eq!(fs.getattr(d).unwrap().nlink, 3);
+        fs.sync().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert_eq!(debugfs(&img, "cat /d/f"), small);
+    assert_eq!(debugfs(&img, "cat /big"), big);
+    let stat = String::from_utf8_lossy(&debugfs(&img, "stat /d/sub")).into_owned();
+    assert!(stat.contains("Mode:  0700"), "{stat}");
+    // Read back with the engine, read-only, from a fresh mount.
+    let mut fs = Ext4::open(MemDisk::new(fs::read(&img).unwrap())).unwrap();
+    let sub = fs.lookup_path(b"/d/sub").unwrap();
+    let names: Vec<Vec<u8>> = fs
+        .read_dir(sub)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names.len(), 2 + 40);
+    for i in 0..60 {
+        let name = format!("file-with-a-fairly-long-name-{i:04}");
+        let r = fs.lookup(sub, name.as_bytes());
+        if i % 3 == 0 {
+            assert_eq!(r.unwrap_err(), Error::NotFound);
+        } else {
+            let ino = r.unwrap();
+            let mut b = vec![0u8; 100];
+            let n = fs.read(ino, 0, &mut b).unwrap();
+            assert_eq!(&b[..n], name.as_bytes());
+        }
+    }
+    let fino = fs.lookup_path(b"/d/f").unwrap();
+    let a = fs.getattr(fino).unwrap();
+    assert_eq!(
+        (a.kind, a.size, a.uid, a.mode & 0o7777),
+        (FileType::Regular, 10_000, 1000, 0o644)
+    );
+    assert_eq!(a.mtime.nsec, 123_456_789);
+}
+
+#[test]
+fn write_ops_4k_pass_e2fsck() {
+    basic_ops(4096);
+}
+
+#[test]
+fn write_ops_1k_pass_e2fsck() {
+    basic_ops(1024);
+}
+
+/// Files spread over many groups: `BLOCK_UNINIT` groups get their bitmaps built.
+#[test]
+fn allocation_initializes_uninit_groups() {
+    let dir = ext4img::tmpdir("write-uninit");
+    let img = mkfs(&dir, "u.img", 1024, 64, &[]);
+    let uninit_before;
+    {
+        let mut fs = open_rw(&img);
+        uninit_before = fs.groups().iter().filter(|g| g.flags & 2 != 0).count();
+        assert!(uninit_before > 0, "mkfs made no BLOCK_UNINIT group");
+        let data = pattern(3, 1 << 20);
+        for i in 0..20 {
+            let f = fs
+                .create(ROOT_INO, format!("m{i}").as_bytes(), 0o644, 0, 0)
+                .unwrap();
+            fs.write(f, 0, &data).unwrap();
+        }
+        let after = fs.groups().iter().filter(|g| g.flags & 2 != 0).count();
+        assert!(after < uninit_before, "no uninit group was initialized");
+        fs.sync().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert_eq!(debugfs(&img, "cat /m19"), pattern(3, 1 << 20));
+}
+
+#[test]
+fn read_write_mount_names_unsupported_features() {
+    let dir = ext4img::tmpdir("write-policy");
+    let img = mkfs(&dir, "q.img", 4096, 16, &["-O", "quota"]);
+    let e = Ext4::open_rw(FileDisk::open_rw(&img).unwrap(), &Options::default())
+        .err()
+        .unwrap();
+    assert_eq!(
+        e,
+        Error::UnsupportedFeature {
+            name: "quota",
+            bit: 0x100
+        }
+    );
+    // A read-only mount works, and refuses writes.
+    let mut fs = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
+    assert!(matches!(
+        fs.mkdir(ROOT_INO, b"x", 0o755, 0, 0).unwrap_err(),
+        Error::ReadOnly { .. }
+    ));
+}
