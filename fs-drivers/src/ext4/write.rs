@@ -54,7 +54,8 @@ fn set_bit(b: &mut [u8], i: usize, on: bool) {
 /// One extent of a depth-0 tree: (first logical block, length, first physical block).
 type Extent = (u32, u16, u64);
 
-fn parse_extents(iblock: &[u8], ino: Ino) -> Result<Vec<Extent>> {
+/// The extents of a depth-0 tree, validated: in range, sorted, not overlapping.
+fn parse_extents(iblock: &[u8], ino: Ino, blocks_count: u64) -> Result<Vec<Extent>> {
     let entries = usize::from(le16(iblock, 2));
     if le16(iblock, 0) != 0xF30A || entries > 4 || le16(iblock, 4) > 4 {
         return corrupt("extent header", u64::from(ino));
@@ -74,7 +75,19 @@ fn parse_extents(iblock: &[u8], ino: Ino) -> Result<Vec<Extent>> {
             });
         }
         let phys = (u64::from(le16(e, 6)) << 32) | u64::from(le32(e, 8));
-        v.push((le32(e, 0), len, phys));
+        let l = le32(e, 0);
+        let prev_end = v
+            .last()
+            .map_or(0, |&(pl, pn, _): &Extent| u64::from(pl) + u64::from(pn));
+        if len == 0
+            || u64::from(l) < prev_end
+            || u64::from(l) + u64::from(len) > 1 << 32
+            || phys == 0
+            || phys.saturating_add(u64::from(len)) > blocks_count
+        {
+            return corrupt("extent", u64::from(ino));
+        }
+        v.push((l, len, phys));
     }
     Ok(v)
 }
@@ -83,7 +96,10 @@ fn parse_extents(iblock: &[u8], ino: Ino) -> Result<Vec<Extent>> {
 /// contiguous, else as a new extent (at most 4). False when there is no room.
 fn append_extent(ext: &mut Vec<Extent>, l: u32, n: u32, p: u64) -> bool {
     if let Some((el, en, ep)) = ext.last_mut() {
-        if *ep + u64::from(*en) == p && *el + u32::from(*en) == l && u32::from(*en) + n <= 32768 {
+        if *ep + u64::from(*en) == p
+            && u64::from(*el) + u64::from(*en) == u64::from(l)
+            && u32::from(*en) + n <= 32768
+        {
             *en += n as u16;
             return true;
         }
@@ -735,7 +751,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "adding an entry to an inline, encrypted or block-mapped directory",
             });
         }
-        parse_extents(&inode.iblock, dir)?;
+        parse_extents(&inode.iblock, dir, self.ctx.blocks_count)?;
         match self.lookup(dir, name) {
             Ok(_) => Err(Error::Exists),
             Err(Error::NotFound) => Ok(()),
@@ -756,7 +772,7 @@ impl<D: BlockDevice> Ext4<D> {
         let need = rec_need(name.len());
         let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
         let nblocks = inode.size / bs;
-        let mut ext = parse_extents(&inode.iblock, dir)?;
+        let mut ext = parse_extents(&inode.iblock, dir, self.ctx.blocks_count)?;
         if let Some(last) = nblocks.checked_sub(1) {
             let run = self.map(&inode, last)?;
             if let Some(phys) = run.phys {
@@ -773,6 +789,9 @@ impl<D: BlockDevice> Ext4<D> {
                         return corrupt("directory entry", phys);
                     }
                     let used = if e_ino == 0 { 0 } else { rec_need(nl) };
+                    if used > rec {
+                        return corrupt("directory entry", phys);
+                    }
                     if rec - used >= need {
                         slot = Some((off, used, rec));
                         break;
@@ -924,7 +943,7 @@ impl<D: BlockDevice> Ext4<D> {
         if end.div_ceil(bs) > u64::from(u32::MAX) {
             return Err(Error::NoSpace);
         }
-        let mut ext = parse_extents(&inode.iblock, ino)?;
+        let mut ext = parse_extents(&inode.iblock, ino, self.ctx.blocks_count)?;
         let mut added_blocks = 0u64;
         let mut lblk = off / bs;
         let last = (end - 1) / bs;
@@ -937,13 +956,18 @@ impl<D: BlockDevice> Ext4<D> {
             let l32 = lblk as u32;
             let mapped = ext
                 .iter()
-                .find(|&&(l, n, _)| l <= l32 && l32 < l + u32::from(n))
-                .map(|&(l, n, p)| (p + u64::from(l32 - l), u64::from(l + u32::from(n) - l32)));
+                .find(|&&(l, n, _)| u64::from(l) <= lblk && lblk < u64::from(l) + u64::from(n))
+                .map(|&(l, n, p)| {
+                    let d = lblk - u64::from(l);
+                    (p + d, u64::from(n) - d)
+                });
             let (phys, run, fresh) = match mapped {
                 Some((p, r)) => (p, r.min(last - lblk + 1), false),
                 None => {
-                    let tail_end = ext.last().map_or(0, |&(l, n, _)| l + u32::from(n));
-                    if l32 < tail_end {
+                    let tail_end = ext
+                        .last()
+                        .map_or(0, |&(l, n, _)| u64::from(l) + u64::from(n));
+                    if lblk < tail_end {
                         return Err(Error::Unsupported {
                             what: "writing into a hole before the last extent",
                         });
@@ -1041,7 +1065,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "unlinking a file with an xattr block or a block map",
             });
         }
-        let ext = parse_extents(&tinode.iblock, target)?;
+        let ext = parse_extents(&tinode.iblock, target, self.ctx.blocks_count)?;
         // Find and remove the entry.
         let ctx = self.ctx;
         let bs = ctx.bs as u64;
