@@ -913,9 +913,12 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(ino)
     }
 
-    /// Write `data` at `off` into regular file `ino`. Blocks already mapped are overwritten;
-    /// blocks past the last extent are allocated (the file may gain at most 4 extents).
-    /// Writing into a hole before the last extent is not supported yet.
+    /// Write `data` at `off` into regular file `ino`; returns the count written. Blocks
+    /// already mapped are overwritten; blocks past the last extent are allocated (the file
+    /// may gain at most 4 extents). Writing into a hole before the last extent is not
+    /// supported yet. When such a limit (or a full disk) is hit part-way, the write is
+    /// short: the bytes before it are written and counted; if none were, the error is
+    /// returned.
     pub fn write(&mut self, ino: Ino, off: u64, data: &[u8]) -> Result<usize> {
         self.ensure_rw()?;
         if data.is_empty() {
@@ -952,6 +955,7 @@ impl<D: BlockDevice> Ext4<D> {
             .groups
             .get(((ino - 1) / ipg) as usize)
             .map_or(0, |d| d.inode_table);
+        let mut fail = None;
         while lblk <= last {
             let l32 = lblk as u32;
             let mapped = ext
@@ -968,18 +972,26 @@ impl<D: BlockDevice> Ext4<D> {
                         .last()
                         .map_or(0, |&(l, n, _)| u64::from(l) + u64::from(n));
                     if lblk < tail_end {
-                        return Err(Error::Unsupported {
+                        fail = Some(Error::Unsupported {
                             what: "writing into a hole before the last extent",
                         });
+                        break;
                     }
                     let want = (last - lblk + 1).min(32768) as u32;
                     let goal = ext.last().map_or(home, |&(_, n, p)| p + u64::from(n));
-                    let (p, n) = self.alloc_blocks(goal, want)?;
+                    let (p, n) = match self.alloc_blocks(goal, want) {
+                        Ok(x) => x,
+                        Err(e) => {
+                            fail = Some(e);
+                            break;
+                        }
+                    };
                     if !append_extent(&mut ext, l32, n, p) {
                         self.free_blocks(p, u64::from(n))?;
-                        return Err(Error::Unsupported {
+                        fail = Some(Error::Unsupported {
                             what: "file needs more than 4 extents (extent tree depth 1)",
                         });
+                        break;
                     }
                     added_blocks += u64::from(n);
                     (p, u64::from(n), true)
@@ -1023,6 +1035,12 @@ impl<D: BlockDevice> Ext4<D> {
                 })?;
             }
         }
+        // A failure part-way is a short write: what was written so far stays, and counts.
+        let end = match fail {
+            Some(e) if lblk * bs <= off => return Err(e),
+            Some(_) => lblk * bs,
+            None => end,
+        };
         let now = self.clock;
         self.patch_inode(ino, |raw| {
             let size = u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32;
@@ -1033,7 +1051,7 @@ impl<D: BlockDevice> Ext4<D> {
             set_mtime_ctime(raw, now);
         })?;
         self.maybe_sync()?;
-        Ok(data.len())
+        Ok((end - off) as usize)
     }
 
     /// Remove the entry `name` (a regular file) from `dir`; the inode and its blocks are
