@@ -28,7 +28,8 @@ use pvfs_9p::policy::{IdMap, QuotaLimits};
 use pvfs_9p::{Connection, ExportConfig, Server};
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
-    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route,
+    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route, StoreError,
+    XenbusError,
 };
 
 /// Largest ring order we offer (`max-ring-page-order`): 2^9 pages per direction pair, the
@@ -222,6 +223,24 @@ impl Service {
             };
             let action = match d.machine.step(&mut XsStore) {
                 Ok(a) => a,
+                Err(XenbusError::Store(StoreError::Denied)) => {
+                    // A dead guest's nodes become unreadable before they disappear: the
+                    // frontend is gone. Release everything and remove our backend directory,
+                    // which libxl waits for when it destroys the guest.
+                    if let Some(link) = d.link.take() {
+                        xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                        self.counters.disconnects += 1;
+                    }
+                    let path = format!("{}/{}/{}", self.base, key.0, key.1);
+                    // The machine's watch on the frontend state (token: our backend path);
+                    // watches count against xenstored's per-domain quota.
+                    let fe_state = format!("/local/domain/{}/device/9pfs/{}/state", key.0, key.1);
+                    let _ = store::unwatch(&fe_state, &path);
+                    let _ = store::rm(&path);
+                    self.devices.remove(&key);
+                    log::info!("9pfs: guest {} is gone; device {} removed", key.0, key.1);
+                    return;
+                }
                 Err(e) => {
                     log::warn!("9pfs: device {}/{}: {e:?}", key.0, key.1);
                     return;

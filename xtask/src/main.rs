@@ -88,8 +88,13 @@ fn xen_e2e(scenarios: &str) -> Result<(), Fail> {
     util::ensure_host_deps(false)?;
     let elf = build_kernel()?;
     let script = repo_root().join("ci/xen/run.sh");
-    run(std::process::Command::new(script).arg(scenarios).arg(&elf))
-        .map_err(|e| Fail::new(format!("Xen e2e ({scenarios}) failed: {e}")))
+    run(std::process::Command::new(script)
+        .arg(scenarios)
+        .arg(&elf)
+        // Several Linux guests under nested TCG: generous limits, still far below CI's.
+        .env("XE2E_TIMEOUT", "1200")
+        .env("XE2E_SCENARIO_TIMEOUT", "600"))
+    .map_err(|e| Fail::new(format!("Xen e2e ({scenarios}) failed: {e}")))
 }
 
 fn test() -> Result<(), Fail> {
@@ -140,7 +145,9 @@ fn demo() -> Result<(), Fail> {
     let script = repo_root().join("ci/xen/run.sh");
     run(std::process::Command::new(script)
         .arg("boot+blk+p9")
-        .arg(&elf))?;
+        .arg(&elf)
+        .env("XE2E_TIMEOUT", "1200")
+        .env("XE2E_SCENARIO_TIMEOUT", "600"))?;
     println!(
         "\npvfs demo finished in {:.0} s (log under target/xen-testbed/logs/)",
         t0.elapsed().as_secs_f64()

@@ -58,6 +58,10 @@ domid_of() { xl domid "$1" 2>/dev/null; }
 state_of() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $5}'; }
 # domain_gone NAME DOMID: neither xl nor xenstore know the domain any more
 domain_gone() {
+  # Under heavy load a single xl or xenstore call can fail transiently: only a domain that is
+  # missing on two looks a second apart counts as gone.
+  ! xl domid "$1" >/dev/null 2>&1 && ! xenstore-exists "/local/domain/$2" 2>/dev/null || return 1
+  sleep 1
   ! xl domid "$1" >/dev/null 2>&1 && ! xenstore-exists "/local/domain/$2" 2>/dev/null
 }
 # dmesg_has DOMID TEXT: Xen's log has a line from (d<DOMID>) containing TEXT
