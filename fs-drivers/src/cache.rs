@@ -50,6 +50,8 @@ pub struct BlockCache {
     /// Least recently used.
     tail: usize,
     stats: CacheStats,
+    /// Number of dirty slots.
+    ndirty: usize,
 }
 
 impl BlockCache {
@@ -65,6 +67,7 @@ impl BlockCache {
             head: NIL,
             tail: NIL,
             stats: CacheStats::default(),
+            ndirty: 0,
         }
     }
 
@@ -237,15 +240,36 @@ impl BlockCache {
             });
         }
         if !self.map.contains_key(&blk) {
-            let data = vec![0u8; self.block_size].into_boxed_slice();
-            self.slots.push(Slot {
-                blk,
-                data,
-                prev: NIL,
-                next: NIL,
-                dirty: true,
-            });
-            let i = self.slots.len() - 1;
+            let reuse = if self.slots.len() < self.capacity {
+                None
+            } else {
+                self.evict_candidate()
+            };
+            let i = match reuse {
+                Some(i) => {
+                    if let Some(s) = self.slots.get_mut(i) {
+                        let old = s.blk;
+                        s.blk = blk;
+                        if self.map.get(&old) == Some(&i) {
+                            self.map.remove(&old);
+                            self.stats.evictions += 1;
+                        }
+                    }
+                    self.unlink(i);
+                    i
+                }
+                None => {
+                    let data = vec![0u8; self.block_size].into_boxed_slice();
+                    self.slots.push(Slot {
+                        blk,
+                        data,
+                        prev: NIL,
+                        next: NIL,
+                        dirty: false,
+                    });
+                    self.slots.len() - 1
+                }
+            };
             self.map.insert(blk, i);
             self.push_front(i);
         }
@@ -263,7 +287,10 @@ impl BlockCache {
             .slots
             .get_mut(i)
             .ok_or(DevError::Io { lba: blk, code: -1 })?;
-        s.dirty = true;
+        if !s.dirty {
+            s.dirty = true;
+            self.ndirty += 1;
+        }
         Ok(&mut s.data)
     }
 
@@ -276,7 +303,7 @@ impl BlockCache {
 
     /// Number of dirty blocks.
     pub fn dirty_count(&self) -> usize {
-        self.slots.iter().filter(|s| s.dirty).count()
+        self.ndirty
     }
 
     /// Write every dirty block for which `select(blk)` is true, in block order, as one batch
@@ -316,7 +343,10 @@ impl BlockCache {
         }
         for &(_, i) in &picked {
             if let Some(s) = self.slots.get_mut(i) {
-                s.dirty = false;
+                if s.dirty {
+                    s.dirty = false;
+                    self.ndirty = self.ndirty.saturating_sub(1);
+                }
             }
         }
         Ok(picked.len())
@@ -329,7 +359,10 @@ impl BlockCache {
             // Park the slot at the LRU end with an impossible key so it is reused first.
             if let Some(s) = self.slots.get_mut(i) {
                 s.blk = u64::MAX;
-                s.dirty = false;
+                if s.dirty {
+                    s.dirty = false;
+                    self.ndirty = self.ndirty.saturating_sub(1);
+                }
             }
             let old_tail = self.tail;
             if let Some(s) = self.slots.get_mut(i) {
@@ -388,5 +421,32 @@ mod tests {
         assert_eq!(c.get(&mut d, 9).unwrap()[5], 9);
         assert!(c.get(&mut d, 16).is_err());
         assert_eq!(c.get(&mut d, 3).unwrap()[0], 3);
+    }
+
+    #[test]
+    fn dirty_blocks_stay_until_written_back() {
+        let mut d = MemDisk::new(alloc::vec![0u8; 1024 * 16]);
+        let mut c = BlockCache::new(1024, 4 * 1024);
+        c.get_mut(&mut d, 1).unwrap().fill(0xAA);
+        c.get_zeroed_mut(&mut d, 2).unwrap()[0] = 0xBB;
+        assert_eq!(c.dirty_count(), 2);
+        assert!(c.any_dirty(0, 2) && c.any_dirty(2, 1) && !c.any_dirty(3, 10));
+        // Fill the cache with clean blocks: the dirty ones are not evicted.
+        for b in 5..12 {
+            c.get(&mut d, b).unwrap();
+        }
+        assert_eq!(c.get(&mut d, 1).unwrap()[7], 0xAA);
+        assert_eq!(d.bytes()[1024], 0, "written before write_back");
+        assert_eq!(c.write_back(&mut d, |b| b == 2).unwrap(), 1);
+        assert_eq!((d.bytes()[2048], d.bytes()[1024]), (0xBB, 0));
+        assert_eq!(c.write_back(&mut d, |_| true).unwrap(), 1);
+        assert_eq!(d.bytes()[1024], 0xAA);
+        assert_eq!(c.dirty_count(), 0);
+        // Clean now: evictable again, and the cache shrinks back to its capacity.
+        for b in 5..12 {
+            c.get(&mut d, b).unwrap();
+        }
+        assert!(c.len() <= c.capacity());
+        assert!(c.get_zeroed_mut(&mut d, 16).is_err());
     }
 }

@@ -314,7 +314,7 @@ enum Node {
 /// Random mkdir/create/write/unlink sequences applied to the engine and to a model; after
 /// each sequence the image must pass `e2fsck -fn` and read back (engine and ext4-view) like
 /// the model.
-fn model_sequences(block: u32, seqs: u64, ops: usize) {
+fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
     let dir = ext4img::tmpdir(&format!("write-model-{block}"));
     let base = mkfs(&dir, "base.img", block, 24, &[]);
     for seq in 0..seqs {
@@ -325,7 +325,8 @@ fn model_sequences(block: u32, seqs: u64, ops: usize) {
         let mut model: std::collections::BTreeMap<String, Node> = Default::default();
         model.insert(String::new(), Node::Dir(ROOT_INO));
         {
-            let mut fs = open_rw(&img);
+            let opts = Options { cache_bytes };
+            let mut fs = Ext4::open_rw(FileDisk::open_rw(&img).unwrap(), &opts).unwrap();
             for _ in 0..ops {
                 let dirs: Vec<(String, u32)> = model
                     .iter()
@@ -441,10 +442,38 @@ fn model_sequences(block: u32, seqs: u64, ops: usize) {
 
 #[test]
 fn model_sequences_4k() {
-    model_sequences(4096, 100, 60);
+    model_sequences(4096, 100, 60, 4 << 20);
 }
 
 #[test]
 fn model_sequences_1k() {
-    model_sequences(1024, 100, 60);
+    // A 16-block cache: eviction and piecewise write-back happen all the time.
+    model_sequences(1024, 100, 60, 16 << 10);
+}
+
+/// A write much larger than the cache is written back piecewise: the cache stays bounded
+/// and the result is intact.
+#[test]
+fn large_write_with_small_cache() {
+    let dir = ext4img::tmpdir("write-large");
+    let img = dir.join("l.img");
+    fs::copy(mkfs(&dir, "base.img", 4096, 32, &[]), &img).unwrap();
+    let data = pattern(9, 3 << 20);
+    {
+        let opts = Options {
+            cache_bytes: 64 << 10,
+        };
+        let mut fs = Ext4::open_rw(FileDisk::open_rw(&img).unwrap(), &opts).unwrap();
+        let f = fs.create(ROOT_INO, b"large", 0o644, 0, 0).unwrap();
+        assert_eq!(fs.write(f, 0, &data).unwrap(), data.len());
+        let cap = fs.cache().capacity();
+        assert!(
+            fs.cache().len() <= 3 * cap,
+            "cache grew to {} blocks (capacity {cap})",
+            fs.cache().len()
+        );
+        fs.sync().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert!(debugfs(&img, "cat /large") == data);
 }

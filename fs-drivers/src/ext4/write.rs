@@ -966,7 +966,12 @@ impl<D: BlockDevice> Ext4<D> {
                     (p + d, u64::from(n) - d)
                 });
             let (phys, run, fresh) = match mapped {
-                Some((p, r)) => (p, r.min(last - lblk + 1), false),
+                Some((p, r)) => (
+                    p,
+                    r.min(last - lblk + 1)
+                        .min((self.cache.capacity() / 2).max(1) as u64),
+                    false,
+                ),
                 None => {
                     let tail_end = ext
                         .last()
@@ -977,7 +982,10 @@ impl<D: BlockDevice> Ext4<D> {
                         });
                         break;
                     }
-                    let want = (last - lblk + 1).min(32768) as u32;
+                    // Bounded by the cache budget so that a large write is written back
+                    // piecewise instead of growing the cache without limit.
+                    let budget = (self.cache.capacity() / 2).max(1) as u64;
+                    let want = (last - lblk + 1).min(32768).min(budget) as u32;
                     let goal = ext.last().map_or(home, |&(_, n, p)| p + u64::from(n));
                     let (p, n) = match self.alloc_blocks(goal, want) {
                         Ok(x) => x,
@@ -1024,7 +1032,15 @@ impl<D: BlockDevice> Ext4<D> {
                 let e2 = ext.clone();
                 let add = added_blocks * (bs / 512);
                 added_blocks = 0;
+                // The size covers what is written so far, so that a write-back part-way
+                // leaves no initialized blocks past the end of the file.
+                let upto = end.min(lblk * bs);
                 self.patch_inode(ino, |raw| {
+                    let size = u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32;
+                    if upto > size {
+                        put32(raw, 0x4, upto as u32);
+                        put32(raw, 0x6C, (upto >> 32) as u32);
+                    }
                     let blocks =
                         (u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32) + add;
                     put32(raw, 0x1C, blocks as u32);
@@ -1034,6 +1050,7 @@ impl<D: BlockDevice> Ext4<D> {
                     }
                 })?;
             }
+            self.maybe_sync()?;
         }
         // A failure part-way is a short write: what was written so far stays, and counts.
         let end = match fail {
