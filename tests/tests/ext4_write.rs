@@ -103,6 +103,19 @@ fn basic_ops(block: u32) {
             Error::IsDir { .. }
         ));
         assert_eq!(fs.getattr(d).unwrap().nlink, 3);
+        assert_eq!(fs.rmdir(d, b"sub").unwrap_err(), Error::NotEmpty);
+        assert!(matches!(
+            fs.rmdir(d, b"f").unwrap_err(),
+            Error::NotDir { .. }
+        ));
+        let e = fs.mkdir(d, b"e", 0o755, 0, 0).unwrap();
+        assert_eq!(fs.getattr(d).unwrap().nlink, 4);
+        let inodes = fs.statfs().free_inodes;
+        fs.rmdir(d, b"e").unwrap();
+        assert_eq!(fs.getattr(d).unwrap().nlink, 3);
+        assert_eq!(fs.statfs().free_inodes, inodes + 1);
+        assert_eq!(fs.lookup(d, b"e").unwrap_err(), Error::NotFound);
+        assert!(!fs.getattr(e).is_ok_and(|a| a.nlink != 0));
         fs.sync().unwrap();
     }
     e2fsck_clean(&img);
@@ -317,6 +330,8 @@ enum Node {
 fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
     let dir = ext4img::tmpdir(&format!("write-model-{block}"));
     let base = mkfs(&dir, "base.img", block, 24, &[]);
+    // How often each kind of outcome happened: the sequences must exercise them all.
+    let (mut rmdirs, mut unlinks, mut refused_writes) = (0u32, 0u32, 0u32);
     for seq in 0..seqs {
         let img = dir.join(format!("s{seq}.img"));
         fs::copy(&base, &img).unwrap();
@@ -343,7 +358,7 @@ fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
                 let (dpath, dino) = dirs[(rng.next_u64() % dirs.len() as u64) as usize].clone();
                 let name = format!("n{}", rng.next_u64() % 12);
                 let path = format!("{dpath}/{name}");
-                match rng.next_u64() % 10 {
+                match rng.next_u64() % 11 {
                     0 | 1 => {
                         let r = fs.mkdir(dino, name.as_bytes(), 0o755, 0, 0);
                         match model.entry(path) {
@@ -382,11 +397,27 @@ fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
                                 }
                                 data[off..off + n].copy_from_slice(&bytes[..n]);
                             }
-                            Err(Error::Unsupported { .. }) => {}
+                            Err(Error::Unsupported { .. }) => refused_writes += 1,
                             Err(e) => panic!("write: {e:?}"),
                         }
                     }
-                    _ if !files.is_empty() => {
+                    10 if !dpath.is_empty() => {
+                        let (parent, leaf) = dpath.rsplit_once('/').unwrap();
+                        let Some(Node::Dir(pino)) = model.get(parent).cloned() else {
+                            unreachable!()
+                        };
+                        let prefix = format!("{dpath}/");
+                        let busy = model.keys().any(|k| k.starts_with(&prefix));
+                        let r = fs.rmdir(pino, leaf.as_bytes());
+                        if busy {
+                            assert_eq!(r.unwrap_err(), Error::NotEmpty);
+                        } else {
+                            r.unwrap();
+                            model.remove(&dpath);
+                            rmdirs += 1;
+                        }
+                    }
+                    9 if !files.is_empty() => {
                         let p = files[(rng.next_u64() % files.len() as u64) as usize].clone();
                         let (parent, leaf) = p.rsplit_once('/').unwrap();
                         let Some(Node::Dir(pino)) = model.get(parent).cloned() else {
@@ -394,6 +425,7 @@ fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
                         };
                         fs.unlink(pino, leaf.as_bytes()).unwrap();
                         model.remove(&p);
+                        unlinks += 1;
                     }
                     _ => {}
                 }
@@ -438,6 +470,10 @@ fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
         }
         fs::remove_file(&img).unwrap();
     }
+    assert!(
+        rmdirs > 0 && unlinks > 0 && refused_writes > 0,
+        "rmdir {rmdirs}, unlink {unlinks}, refused writes {refused_writes}"
+    );
 }
 
 #[test]

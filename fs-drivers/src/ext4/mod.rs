@@ -135,6 +135,8 @@ pub enum Error {
     Exists,
     /// No free block or inode left.
     NoSpace,
+    /// The directory is not empty.
+    NotEmpty,
 }
 
 impl From<DevError> for Error {
@@ -166,6 +168,7 @@ impl core::fmt::Display for Error {
             Error::ReadOnly { reason } => write!(f, "read-only: {reason}"),
             Error::Exists => write!(f, "file exists"),
             Error::NoSpace => write!(f, "no space left on device"),
+            Error::NotEmpty => write!(f, "directory not empty"),
         }
     }
 }

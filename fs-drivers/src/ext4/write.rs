@@ -1078,12 +1078,6 @@ impl<D: BlockDevice> Ext4<D> {
         if name.len() > NAME_MAX || !valid_name(name) {
             return Err(Error::InvalidName);
         }
-        let dinode = self.dir_inode(dir)?;
-        if dinode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0 {
-            return Err(Error::Unsupported {
-                what: "removing from an inline or encrypted directory",
-            });
-        }
         let target = self.lookup(dir, name)?;
         let tinode = self.load_inode(target)?;
         match tinode.mode & S_IFMT {
@@ -1101,7 +1095,65 @@ impl<D: BlockDevice> Ext4<D> {
             });
         }
         let ext = parse_extents(&tinode.iblock, target, self.ctx.blocks_count)?;
-        // Find and remove the entry.
+        self.remove_entry(dir, name, target)?;
+        let now = self.clock;
+        let links = tinode.links.saturating_sub(1);
+        if links > 0 {
+            self.patch_inode(target, |raw| {
+                put16(raw, 0x1A, links);
+                set_time(raw, 0xC, Some(0x84), now);
+            })?;
+        } else {
+            self.release_inode(target, &ext, false)?;
+        }
+        self.maybe_sync()?;
+        Ok(())
+    }
+
+    /// Remove the empty directory `name` from `dir`.
+    pub fn rmdir(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+        self.ensure_rw()?;
+        if name.len() > NAME_MAX || !valid_name(name) || name == b"." || name == b".." {
+            return Err(Error::InvalidName);
+        }
+        let target = self.lookup(dir, name)?;
+        let tinode = self.dir_inode(target)?;
+        if tinode.file_acl != 0 || tinode.flags & flags::EXTENTS == 0 {
+            return Err(Error::Unsupported {
+                what: "removing a directory with an xattr block or a block map",
+            });
+        }
+        let ext = parse_extents(&tinode.iblock, target, self.ctx.blocks_count)?;
+        let mut entries = 0usize;
+        self.readdir(target, 0, |e| {
+            entries += 1;
+            e.name == b"." || e.name == b".."
+        })?;
+        if entries > 2 {
+            return Err(Error::NotEmpty);
+        }
+        self.remove_entry(dir, name, target)?;
+        self.release_inode(target, &ext, true)?;
+        self.patch_inode(dir, |raw| {
+            let l = le16(raw, 0x1A);
+            // A parent whose count overflowed (dir_nlink: 1) stays at 1.
+            if l > 2 {
+                put16(raw, 0x1A, l - 1);
+            }
+        })?;
+        self.maybe_sync()?;
+        Ok(())
+    }
+
+    /// Remove the entry `name → target` from `dir` (merged into the entry before it, or
+    /// cleared when first in its block) and stamp the directory's mtime/ctime.
+    fn remove_entry(&mut self, dir: Ino, name: &[u8], target: Ino) -> Result<()> {
+        let dinode = self.dir_inode(dir)?;
+        if dinode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0 {
+            return Err(Error::Unsupported {
+                what: "removing from an inline or encrypted directory",
+            });
+        }
         let ctx = self.ctx;
         let bs = ctx.bs as u64;
         let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
@@ -1153,31 +1205,27 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let now = self.clock;
         self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
-        let links = tinode.links.saturating_sub(1);
-        if links > 0 {
-            self.patch_inode(target, |raw| {
-                put16(raw, 0x1A, links);
-                set_time(raw, 0xC, Some(0x84), now);
-            })?;
-        } else {
-            for &(_, n, p) in &ext {
-                self.free_blocks(p, u64::from(n))?;
-            }
-            self.patch_inode(target, |raw| {
-                put16(raw, 0x1A, 0);
-                put32(raw, 0x14, now.sec as u32);
-                put32(raw, 0x4, 0);
-                put32(raw, 0x6C, 0);
-                put32(raw, 0x1C, 0);
-                put16(raw, 0x74, 0);
-                if let Some(ib) = raw.get_mut(0x28..0x64) {
-                    store_extents(ib, &[]);
-                }
-                set_time(raw, 0xC, Some(0x84), now);
-            })?;
-            self.free_inode(target, false)?;
-        }
-        self.maybe_sync()?;
         Ok(())
+    }
+
+    /// Free the blocks of a depth-0 extent inode and the inode itself (last link gone).
+    fn release_inode(&mut self, ino: Ino, ext: &[Extent], dir: bool) -> Result<()> {
+        let now = self.clock;
+        for &(_, n, p) in ext {
+            self.free_blocks(p, u64::from(n))?;
+        }
+        self.patch_inode(ino, |raw| {
+            put16(raw, 0x1A, 0);
+            put32(raw, 0x14, now.sec as u32);
+            put32(raw, 0x4, 0);
+            put32(raw, 0x6C, 0);
+            put32(raw, 0x1C, 0);
+            put16(raw, 0x74, 0);
+            if let Some(ib) = raw.get_mut(0x28..0x64) {
+                store_extents(ib, &[]);
+            }
+            set_time(raw, 0xC, Some(0x84), now);
+        })?;
+        self.free_inode(ino, dir)
     }
 }
