@@ -513,3 +513,81 @@ fn large_write_with_small_cache() {
     e2fsck_clean(&img);
     assert!(debugfs(&img, "cat /large") == data);
 }
+
+/// Hostile images: metadata bytes are damaged at random (on an image without checksums, so
+/// that the damage is not simply refused), then the writer runs operations. Errors are fine;
+/// a panic is not.
+#[test]
+fn damaged_images_never_panic() {
+    let dir = ext4img::tmpdir("write-damaged");
+    let base = mkfs(
+        &dir,
+        "base.img",
+        1024,
+        8,
+        &["-O", "^metadata_csum,^has_journal"],
+    );
+    {
+        let mut fs = open_rw(&base);
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+        for i in 0..20 {
+            let f = fs
+                .create(d, format!("f{i}").as_bytes(), 0o644, 0, 0)
+                .unwrap();
+            fs.write(f, 0, &pattern(i, 3000)).unwrap();
+        }
+        fs.sync().unwrap();
+    }
+    let clean = fs::read(&base).unwrap();
+    // The blocks that matter: superblock, descriptors, bitmaps, the used part of the inode
+    // table, and the first data blocks (directories).
+    let mut hot: Vec<u64> = vec![1, 2];
+    {
+        let ro = Ext4::open(MemDisk::new(clean.clone())).unwrap();
+        let g = ro.groups()[0];
+        hot.extend([g.block_bitmap, g.inode_bitmap]);
+        hot.extend(g.inode_table..g.inode_table + 10);
+        let itb = u64::from(ro.superblock().inodes_per_group) * 256 / 1024;
+        hot.extend(g.inode_table + itb..g.inode_table + itb + 80);
+    }
+    let mut rng = ext4img::Rng::new(77);
+    let (mut opened, mut wrote, mut failed) = (0u32, 0u32, 0u32);
+    for _ in 0..2000 {
+        let mut img = clean.clone();
+        for _ in 0..1 + rng.next_u64() % 8 {
+            let blk = hot[(rng.next_u64() % hot.len() as u64) as usize];
+            let at = (blk * 1024 + rng.next_u64() % 1024) as usize;
+            if let Some(b) = img.get_mut(at) {
+                *b = rng.next_u64() as u8;
+            }
+        }
+        let Ok(mut fs) = Ext4::open_rw(MemDisk::new(img), &Options::default()) else {
+            continue;
+        };
+        opened += 1;
+        let d = fs.lookup(ROOT_INO, b"d").unwrap_or(ROOT_INO);
+        let _ = fs.mkdir(d, b"new", 0o755, 0, 0);
+        let _ = fs.create(d, b"x", 0o644, 0, 0);
+        for i in 0..20 {
+            let name = format!("f{i}");
+            if let Ok(f) = fs.lookup(d, name.as_bytes()) {
+                match fs.write(f, 2000, &[7; 5000]) {
+                    Ok(_) => wrote += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+            if i % 2 == 0 {
+                let _ = fs.unlink(d, name.as_bytes());
+            }
+        }
+        let _ = fs.rmdir(d, b"new");
+        let _ = fs.rmdir(ROOT_INO, b"d");
+        let _ = fs.sync();
+    }
+    eprintln!("damaged images: {opened} mounted, {wrote} writes done, {failed} refused");
+    assert!(opened > 100, "only {opened} damaged images mounted");
+    assert!(
+        wrote > 100 && failed > 0,
+        "{wrote} writes done, {failed} refused"
+    );
+}
