@@ -591,3 +591,32 @@ fn damaged_images_never_panic() {
         "{wrote} writes done, {failed} refused"
     );
 }
+
+/// Holes between extents are filled, and the new blocks merge with both neighbours when
+/// they are contiguous.
+#[test]
+fn hole_fill_merges_extents() {
+    let dir = ext4img::tmpdir("write-holes");
+    let img = mkfs(&dir, "h.img", 4096, 16, &[]);
+    let data = pattern(21, 5 * 4096);
+    {
+        let mut fs = open_rw(&img);
+        let f = fs.create(ROOT_INO, b"h", 0o644, 0, 0).unwrap();
+        fs.write(f, 0, &data[..4096]).unwrap();
+        fs.write(f, 2 * 4096, &data[2 * 4096..3 * 4096]).unwrap();
+        fs.write(f, 4 * 4096, &data[4 * 4096..]).unwrap();
+        let mut back = vec![0u8; data.len()];
+        fs.read(f, 0, &mut back).unwrap();
+        assert!(
+            back[4096..8192].iter().all(|&b| b == 0),
+            "hole reads as zeros"
+        );
+        fs.write(f, 4096, &data[4096..2 * 4096]).unwrap();
+        fs.write(f, 3 * 4096, &data[3 * 4096..4 * 4096]).unwrap();
+        fs.sync().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert!(debugfs(&img, "cat /h") == data);
+    let stat = String::from_utf8_lossy(&debugfs(&img, "stat /h")).into_owned();
+    assert!(stat.contains("(0-4):"), "extents not merged:\n{stat}");
+}

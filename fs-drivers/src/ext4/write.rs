@@ -92,20 +92,46 @@ fn parse_extents(iblock: &[u8], ino: Ino, blocks_count: u64) -> Result<Vec<Exten
     Ok(v)
 }
 
-/// Append `n` blocks at logical `l`, physical `p`: merged into the last extent when
-/// contiguous, else as a new extent (at most 4). False when there is no room.
-fn append_extent(ext: &mut Vec<Extent>, l: u32, n: u32, p: u64) -> bool {
-    if let Some((el, en, ep)) = ext.last_mut() {
-        if *ep + u64::from(*en) == p
-            && u64::from(*el) + u64::from(*en) == u64::from(l)
-            && u32::from(*en) + n <= 32768
+/// Insert `n` blocks at logical `l`, physical `p` (a range not mapped yet) into the sorted
+/// list, merged with the extent before and/or after it when contiguous on both sides, else
+/// as a new extent (at most 4). False when there is no room.
+fn insert_extent(ext: &mut Vec<Extent>, l: u32, n: u32, p: u64) -> bool {
+    let pos = ext.partition_point(|&(el, _, _)| el < l);
+    let joins_prev = pos > 0
+        && ext.get(pos - 1).is_some_and(|&(el, en, ep)| {
+            ep + u64::from(en) == p
+                && u64::from(el) + u64::from(en) == u64::from(l)
+                && u32::from(en) + n <= 32768
+        });
+    if joins_prev {
+        if let Some(e) = ext.get_mut(pos - 1) {
+            e.1 += n as u16;
+        }
+        // The grown extent may now touch the next one.
+        if let (Some(&(al, an, ap)), Some(&(bl, bn, bp))) = (ext.get(pos - 1), ext.get(pos)) {
+            if ap + u64::from(an) == bp
+                && u64::from(al) + u64::from(an) == u64::from(bl)
+                && u32::from(an) + u32::from(bn) <= 32768
+            {
+                if let Some(e) = ext.get_mut(pos - 1) {
+                    e.1 = an + bn;
+                }
+                ext.remove(pos);
+            }
+        }
+        return true;
+    }
+    if let Some(e) = ext.get_mut(pos) {
+        if p + u64::from(n) == e.2
+            && u64::from(l) + u64::from(n) == u64::from(e.0)
+            && u32::from(e.1) + n <= 32768
         {
-            *en += n as u16;
+            *e = (l, e.1 + n as u16, p);
             return true;
         }
     }
     if ext.len() < 4 && n <= 32768 {
-        ext.push((l, n as u16, p));
+        ext.insert(pos, (l, n as u16, p));
         return true;
     }
     false
@@ -816,7 +842,7 @@ impl<D: BlockDevice> Ext4<D> {
         let goal = ext.last().map_or(0, |&(_, n, p)| p + u64::from(n));
         let lblk = u32::try_from(nblocks).map_err(|_| Error::NoSpace)?;
         let (phys, _) = self.alloc_blocks(goal, 1)?;
-        if !append_extent(&mut ext, lblk, 1, phys) {
+        if !insert_extent(&mut ext, lblk, 1, phys) {
             self.free_blocks(phys, 1)?;
             return Err(Error::Unsupported {
                 what: "directory needs more than 4 extents",
@@ -914,9 +940,9 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Write `data` at `off` into regular file `ino`; returns the count written. Blocks
-    /// already mapped are overwritten; blocks past the last extent are allocated (the file
-    /// may gain at most 4 extents). Writing into a hole before the last extent is not
-    /// supported yet. When such a limit (or a full disk) is hit part-way, the write is
+    /// already mapped are overwritten; holes (before, between or after the extents) get
+    /// blocks, merged into neighbouring extents when contiguous (the file may have at most
+    /// 4 extents: depth 0). When such a limit (or a full disk) is hit part-way, the write is
     /// short: the bytes before it are written and counted; if none were, the error is
     /// returned.
     pub fn write(&mut self, ino: Ino, off: u64, data: &[u8]) -> Result<usize> {
@@ -973,20 +999,28 @@ impl<D: BlockDevice> Ext4<D> {
                     false,
                 ),
                 None => {
-                    let tail_end = ext
-                        .last()
-                        .map_or(0, |&(l, n, _)| u64::from(l) + u64::from(n));
-                    if lblk < tail_end {
-                        fail = Some(Error::Unsupported {
-                            what: "writing into a hole before the last extent",
-                        });
-                        break;
-                    }
+                    // The hole runs to the next extent (or the end of the file's range).
+                    let next_start = ext
+                        .iter()
+                        .map(|&(l, _, _)| u64::from(l))
+                        .find(|&l| l > lblk)
+                        .unwrap_or(1 << 32);
                     // Bounded by the cache budget so that a large write is written back
                     // piecewise instead of growing the cache without limit.
                     let budget = (self.cache.capacity() / 2).max(1) as u64;
-                    let want = (last - lblk + 1).min(32768).min(budget) as u32;
-                    let goal = ext.last().map_or(home, |&(_, n, p)| p + u64::from(n));
+                    let want = (last - lblk + 1)
+                        .min(next_start - lblk)
+                        .min(32768)
+                        .min(budget) as u32;
+                    // Goal: right after the physical end of the extent before the hole.
+                    let goal = ext
+                        .iter()
+                        .rev()
+                        .find(|&&(l, _, _)| u64::from(l) < lblk)
+                        .map_or(home, |&(l, n, p)| {
+                            let gap = lblk - (u64::from(l) + u64::from(n));
+                            p + u64::from(n) + gap
+                        });
                     let (p, n) = match self.alloc_blocks(goal, want) {
                         Ok(x) => x,
                         Err(e) => {
@@ -994,7 +1028,7 @@ impl<D: BlockDevice> Ext4<D> {
                             break;
                         }
                     };
-                    if !append_extent(&mut ext, l32, n, p) {
+                    if !insert_extent(&mut ext, l32, n, p) {
                         self.free_blocks(p, u64::from(n))?;
                         fail = Some(Error::Unsupported {
                             what: "file needs more than 4 extents (extent tree depth 1)",
