@@ -620,3 +620,62 @@ fn hole_fill_merges_extents() {
     let stat = String::from_utf8_lossy(&debugfs(&img, "stat /h")).into_owned();
     assert!(stat.contains("(0-4):"), "extents not merged:\n{stat}");
 }
+
+/// Entries added to an htree directory (indexed by `e2fsck -D`) go to the leaf their hash
+/// selects; a full leaf is refused (no split yet) and leaves the image clean.
+#[test]
+fn htree_directory_gets_entries_in_the_right_leaf() {
+    let dir = ext4img::tmpdir("write-htree");
+    let src = dir.join("src");
+    fs::create_dir_all(src.join("big")).unwrap();
+    for i in 0..400 {
+        fs::write(src.join("big").join(format!("entry-{i:05}")), b"").unwrap();
+    }
+    let img = dir.join("t.img");
+    fs::File::create(&img).unwrap().set_len(16 << 20).unwrap();
+    ext4img::run(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", "1024", "-d"])
+            .arg(&src)
+            .arg(&img),
+    );
+    let st = Command::new("e2fsck")
+        .arg("-fyD")
+        .arg(&img)
+        .status()
+        .unwrap();
+    assert!(st.code().is_some_and(|c| c <= 1), "e2fsck -fyD: {st}");
+    e2fsck_clean(&img);
+    let (mut added, mut full) = (Vec::new(), 0);
+    {
+        let mut fs = open_rw(&img);
+        let big = fs.lookup(ROOT_INO, b"big").unwrap();
+        let a = fs.getattr(big).unwrap();
+        assert!(
+            a.flags & 0x1000 != 0,
+            "e2fsck -D did not index the directory"
+        );
+        for i in 0..300 {
+            let name = format!("new-{i}");
+            match fs.create(big, name.as_bytes(), 0o644, 0, 0) {
+                Ok(ino) => added.push((name, ino)),
+                Err(Error::Unsupported { .. }) => full += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        fs.sync().unwrap();
+    }
+    eprintln!("htree: {} added, {full} refused (full leaf)", added.len());
+    assert!(
+        !added.is_empty() && full > 0,
+        "{} added, {full} refused",
+        added.len()
+    );
+    e2fsck_clean(&img);
+    let mut fs = Ext4::open(MemDisk::new(fs::read(&img).unwrap())).unwrap();
+    let big = fs.lookup(ROOT_INO, b"big").unwrap();
+    for (name, ino) in &added {
+        assert_eq!(fs.lookup(big, name.as_bytes()).unwrap(), *ino, "{name}");
+    }
+    assert_eq!(fs.read_dir(big).unwrap().len(), 2 + 400 + added.len());
+}

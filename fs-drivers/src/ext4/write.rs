@@ -765,9 +765,9 @@ impl<D: BlockDevice> Ext4<D> {
             return Err(Error::InvalidName);
         }
         let inode = self.dir_inode(dir)?;
-        if inode.flags & flags::INDEX != 0 {
+        if inode.flags & flags::INDEX != 0 && !self.ctx.dir_index {
             return Err(Error::Unsupported {
-                what: "adding an entry to an htree-indexed directory",
+                what: "adding an entry to an htree directory without dir_index",
             });
         }
         if inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
@@ -786,6 +786,47 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Add `name → ino` to `dir`: in the last block if it has room, else in a new block.
+    /// The leaf block (logical) of htree directory `inode` where `name` belongs.
+    fn dx_leaf(&mut self, inode: &super::Inode, name: &[u8]) -> Result<u64> {
+        let at = u64::from(inode.ino);
+        let (mut entries, mut version, levels) = self.dx_node(inode, 0, true)?;
+        let max_levels = if self.ctx.largedir { 3 } else { 2 };
+        if levels >= max_levels {
+            return corrupt("dx depth", at);
+        }
+        if version <= super::hash::TEA && self.ctx.hash_unsigned {
+            version += 3;
+        }
+        let h =
+            super::hash::dirhash(name, version, self.ctx.hash_seed).ok_or(Error::Unsupported {
+                what: "unknown htree hash version",
+            })?;
+        let nblocks = inode.size / self.ctx.bs as u64;
+        let pick = |entries: &[(u32, u32)]| -> u64 {
+            let mut blk = entries.first().map_or(0, |e| e.1);
+            for &(eh, b) in entries.iter().skip(1) {
+                if eh <= h {
+                    blk = b;
+                } else {
+                    break;
+                }
+            }
+            u64::from(blk)
+        };
+        for _ in 0..levels {
+            let blk = pick(&entries);
+            if blk == 0 || blk >= nblocks {
+                return corrupt("dx block pointer", at);
+            }
+            entries = self.dx_node(inode, blk, false)?.0;
+        }
+        let leaf = pick(&entries);
+        if leaf == 0 || leaf >= nblocks {
+            return corrupt("dx leaf pointer", at);
+        }
+        Ok(leaf)
+    }
+
     fn dir_add(&mut self, dir: Ino, name: &[u8], ino: Ino, kind: FileType) -> Result<()> {
         let inode = self.dir_inode(dir)?;
         let ctx = self.ctx;
@@ -799,11 +840,19 @@ impl<D: BlockDevice> Ext4<D> {
         let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
         let nblocks = inode.size / bs;
         let mut ext = parse_extents(&inode.iblock, dir, self.ctx.blocks_count)?;
-        if let Some(last) = nblocks.checked_sub(1) {
+        let htree = inode.flags & flags::INDEX != 0;
+        let target = if htree {
+            Some(self.dx_leaf(&inode, name)?)
+        } else {
+            nblocks.checked_sub(1)
+        };
+        if let Some(last) = target {
             let run = self.map(&inode, last)?;
             if let Some(phys) = run.phys {
                 let b = self.block(phys)?;
-                Self::verify_dir_block(&ctx, &inode, last, b, phys)?;
+                if !Self::verify_dir_block(&ctx, &inode, last, b, phys)? {
+                    return corrupt("directory leaf", phys);
+                }
                 // Find an entry with enough slack.
                 let mut off = 0usize;
                 let mut slot = None;
@@ -837,6 +886,11 @@ impl<D: BlockDevice> Ext4<D> {
                     return self.patch_inode(dir, |raw| set_mtime_ctime(raw, now));
                 }
             }
+        }
+        if htree {
+            return Err(Error::Unsupported {
+                what: "htree leaf is full (splitting leaves is not supported yet)",
+            });
         }
         // A new block at the end.
         let goal = ext.last().map_or(0, |&(_, n, p)| p + u64::from(n));
@@ -872,8 +926,7 @@ impl<D: BlockDevice> Ext4<D> {
         let ino = self.alloc_inode(false)?;
         self.new_inode(ino, S_IFREG | (mode & 0o7777), uid, gid, 1)?;
         if let Err(e) = self.dir_add(dir, name, ino, FileType::Regular) {
-            self.patch_inode(ino, |raw| put16(raw, 0x1A, 0))?;
-            self.free_inode(ino, false)?;
+            self.abandon_inode(ino, false)?;
             return Err(e);
         }
         self.maybe_sync()?;
@@ -900,8 +953,7 @@ impl<D: BlockDevice> Ext4<D> {
         let blk = match self.alloc_blocks(goal, 1) {
             Ok((b, _)) => b,
             Err(e) => {
-                self.patch_inode(ino, |raw| put16(raw, 0x1A, 0))?;
-                self.free_inode(ino, true)?;
+                self.abandon_inode(ino, true)?;
                 return Err(e);
             }
         };
@@ -922,8 +974,7 @@ impl<D: BlockDevice> Ext4<D> {
         })?;
         if let Err(e) = self.dir_add(dir, name, ino, FileType::Directory) {
             self.free_blocks(blk, 1)?;
-            self.patch_inode(ino, |raw| put16(raw, 0x1A, 0))?;
-            self.free_inode(ino, true)?;
+            self.abandon_inode(ino, true)?;
             return Err(e);
         }
         self.patch_inode(dir, |raw| {
@@ -1242,6 +1293,17 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(())
     }
 
+    /// Give back an inode allocated by an operation that then failed (it owns no blocks).
+    fn abandon_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
+        // A free inode with a zero dtime looks like a lost orphan to e2fsck.
+        let dtime = (self.clock.sec as u32).max(1);
+        self.patch_inode(ino, |raw| {
+            put16(raw, 0x1A, 0);
+            put32(raw, 0x14, dtime);
+        })?;
+        self.free_inode(ino, dir)
+    }
+
     /// Free the blocks of a depth-0 extent inode and the inode itself (last link gone).
     fn release_inode(&mut self, ino: Ino, ext: &[Extent], dir: bool) -> Result<()> {
         let now = self.clock;
@@ -1250,7 +1312,7 @@ impl<D: BlockDevice> Ext4<D> {
         }
         self.patch_inode(ino, |raw| {
             put16(raw, 0x1A, 0);
-            put32(raw, 0x14, now.sec as u32);
+            put32(raw, 0x14, (now.sec as u32).max(1));
             put32(raw, 0x4, 0);
             put32(raw, 0x6C, 0);
             put32(raw, 0x1C, 0);
