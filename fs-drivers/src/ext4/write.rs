@@ -201,7 +201,7 @@ fn set_time(raw: &mut [u8], base: usize, extra: Option<usize>, t: Timestamp) {
     put32(raw, base, t.sec as u32);
     if let Some(x) = extra {
         if raw.len() > 128 && 128 + usize::from(le16(raw, 0x80)) >= x + 4 {
-            let epoch = ((t.sec - i64::from(t.sec as i32)) >> 32) as u32 & 3;
+            let epoch = (t.sec.wrapping_sub(i64::from(t.sec as i32)) >> 32) as u32 & 3;
             put32(raw, x, epoch | (t.nsec.min(999_999_999) << 2));
         }
     }
@@ -461,10 +461,9 @@ impl<D: BlockDevice> Ext4<D> {
         let n = self.blocks_in_group(gu);
         let mut bm = vec![0u8; bs];
         let mark = |blk: u64, count: u64, bm: &mut [u8]| {
-            for b in blk..blk.saturating_add(count) {
-                if b >= start && b < start + n {
-                    set_bit(bm, (b - start) as usize, true);
-                }
+            // Only the part inside this group (bounds the loop whatever the descriptors say).
+            for b in blk.max(start)..blk.saturating_add(count).min(start + n) {
+                set_bit(bm, (b - start) as usize, true);
             }
         };
         if self.sb.group_has_super(gu) {
@@ -646,9 +645,13 @@ impl<D: BlockDevice> Ext4<D> {
                     d.flags &= !BG_INODE_UNINIT;
                 }
             }
-            let base = g as u32 * ipg;
+            let base = g as u64 * u64::from(ipg);
+            let count = u64::from(self.ctx.inodes_count);
             let bm = self.block(gd.inode_bitmap)?;
-            let found = (0..ipg).find(|&i| base + i + 1 >= first_ino && !bit(bm, i as usize));
+            let found = (0..ipg).find(|&i| {
+                let ino = base + u64::from(i) + 1;
+                ino >= u64::from(first_ino) && ino <= count && !bit(bm, i as usize)
+            });
             let Some(i) = found else {
                 return corrupt("inode bitmap free count", g as u64);
             };
@@ -667,7 +670,7 @@ impl<D: BlockDevice> Ext4<D> {
             }
             self.store_gd(g, None, Some(c))?;
             self.adjust_sb(0, -1)?;
-            return Ok(base + i + 1);
+            return Ino::try_from(base + u64::from(i) + 1).map_err(|_| Error::NoSpace);
         }
         Err(Error::NoSpace)
     }
