@@ -621,8 +621,9 @@ fn hole_fill_merges_extents() {
     assert!(stat.contains("(0-4):"), "extents not merged:\n{stat}");
 }
 
-/// Entries added to an htree directory (indexed by `e2fsck -D`) go to the leaf their hash
-/// selects; a full leaf is refused (no split yet) and leaves the image clean.
+/// Entries added to an htree directory (indexed by `e2fsck -D`, leaves packed full) go to
+/// the leaf their hash selects; full leaves are split and the new leaf indexed; once the
+/// index node itself is full, adding is refused and the image stays clean.
 #[test]
 fn htree_directory_gets_entries_in_the_right_leaf() {
     let dir = ext4img::tmpdir("write-htree");
@@ -635,7 +636,7 @@ fn htree_directory_gets_entries_in_the_right_leaf() {
     fs::File::create(&img).unwrap().set_len(16 << 20).unwrap();
     ext4img::run(
         Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-b", "1024", "-d"])
+            .args(["-q", "-F", "-b", "1024", "-N", "8192", "-d"])
             .arg(&src)
             .arg(&img),
     );
@@ -655,7 +656,7 @@ fn htree_directory_gets_entries_in_the_right_leaf() {
             a.flags & 0x1000 != 0,
             "e2fsck -D did not index the directory"
         );
-        for i in 0..300 {
+        for i in 0..6000 {
             let name = format!("new-{i}");
             match fs.create(big, name.as_bytes(), 0o644, 0, 0) {
                 Ok(ino) => added.push((name, ino)),
@@ -665,9 +666,9 @@ fn htree_directory_gets_entries_in_the_right_leaf() {
         }
         fs.sync().unwrap();
     }
-    eprintln!("htree: {} added, {full} refused (full leaf)", added.len());
+    // Thousands of splits, until the (single-level) index is full.
     assert!(
-        !added.is_empty() && full > 0,
+        added.len() > 5000 && full > 0,
         "{} added, {full} refused",
         added.len()
     );
