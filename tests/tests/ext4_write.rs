@@ -625,8 +625,24 @@ fn hole_fill_merges_extents() {
 /// the leaf their hash selects; full leaves are split and the new leaf indexed; once the
 /// index node itself is full, adding is refused and the image stays clean.
 #[test]
-fn htree_directory_gets_entries_in_the_right_leaf() {
-    let dir = ext4img::tmpdir("write-htree");
+fn htree_directory_gets_entries_in_the_right_leaf_1k() {
+    // Thousands of splits, until the (single-level) index is full.
+    let (added, refused) = htree_case(1024, 6000);
+    assert!(
+        added > 5000 && refused > 0,
+        "{added} added, {refused} refused"
+    );
+}
+
+#[test]
+fn htree_directory_gets_entries_in_the_right_leaf_4k() {
+    // 4k blocks: the root indexes 508 leaves, so every name fits.
+    let (added, refused) = htree_case(4096, 6000);
+    assert_eq!((added, refused), (6000, 0));
+}
+
+fn htree_case(block: u32, names: usize) -> (usize, usize) {
+    let dir = ext4img::tmpdir(&format!("write-htree-{block}"));
     let src = dir.join("src");
     fs::create_dir_all(src.join("big")).unwrap();
     for i in 0..400 {
@@ -636,7 +652,7 @@ fn htree_directory_gets_entries_in_the_right_leaf() {
     fs::File::create(&img).unwrap().set_len(16 << 20).unwrap();
     ext4img::run(
         Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-b", "1024", "-N", "8192", "-d"])
+            .args(["-q", "-F", "-b", &block.to_string(), "-N", "8192", "-d"])
             .arg(&src)
             .arg(&img),
     );
@@ -656,7 +672,7 @@ fn htree_directory_gets_entries_in_the_right_leaf() {
             a.flags & 0x1000 != 0,
             "e2fsck -D did not index the directory"
         );
-        for i in 0..6000 {
+        for i in 0..names {
             let name = format!("new-{i}");
             match fs.create(big, name.as_bytes(), 0o644, 0, 0) {
                 Ok(ino) => added.push((name, ino)),
@@ -666,12 +682,6 @@ fn htree_directory_gets_entries_in_the_right_leaf() {
         }
         fs.sync().unwrap();
     }
-    // Thousands of splits, until the (single-level) index is full.
-    assert!(
-        added.len() > 5000 && full > 0,
-        "{} added, {full} refused",
-        added.len()
-    );
     e2fsck_clean(&img);
     let mut fs = Ext4::open(MemDisk::new(fs::read(&img).unwrap())).unwrap();
     let big = fs.lookup(ROOT_INO, b"big").unwrap();
@@ -679,4 +689,5 @@ fn htree_directory_gets_entries_in_the_right_leaf() {
         assert_eq!(fs.lookup(big, name.as_bytes()).unwrap(), *ino, "{name}");
     }
     assert_eq!(fs.read_dir(big).unwrap().len(), 2 + 400 + added.len());
+    (added.len(), full)
 }
