@@ -116,7 +116,7 @@ fn basic_ops(block: u32) {
         assert_eq!(fs.statfs().free_inodes, inodes + 1);
         assert_eq!(fs.lookup(d, b"e").unwrap_err(), Error::NotFound);
         assert!(!fs.getattr(e).is_ok_and(|a| a.nlink != 0));
-        fs.sync().unwrap();
+        fs.close().unwrap();
     }
     e2fsck_clean(&img);
     assert_eq!(debugfs(&img, "cat /d/f"), small);
@@ -183,7 +183,7 @@ fn allocation_initializes_uninit_groups() {
         }
         let after = fs.groups().iter().filter(|g| g.flags & 2 != 0).count();
         assert!(after < uninit_before, "no uninit group was initialized");
-        fs.sync().unwrap();
+        fs.close().unwrap();
     }
     e2fsck_clean(&img);
     assert_eq!(debugfs(&img, "cat /m19"), pattern(3, 1 << 20));
@@ -250,7 +250,7 @@ fn overwrite_sparse_and_extent_limit() {
         let mut back = vec![0u8; model.len() + 10];
         assert_eq!(fs.read(f, 0, &mut back).unwrap(), model.len());
         assert!(back[..model.len()] == model[..]);
-        fs.sync().unwrap();
+        fs.close().unwrap();
     }
     e2fsck_clean(&img);
     assert!(debugfs(&img, "cat /f") == model, "debugfs disagrees");
@@ -296,6 +296,10 @@ fn sync_orders_data_before_metadata() {
         log: Vec::new(),
     };
     let mut fs = Ext4::open_rw(dev, &Options::default()).unwrap();
+    // The mount itself marks the superblock in use, and writes that at once.
+    let mount_writes = std::mem::take(&mut fs.device_mut().log);
+    assert_eq!(mount_writes.len(), 2, "superblock then flush");
+    assert_eq!(mount_writes[1], None);
     let f = fs.create(ROOT_INO, b"data", 0o644, 0, 0).unwrap();
     fs.write(f, 0, &vec![0xAB; 8 * 4096]).unwrap();
     fs.mkdir(ROOT_INO, b"dir", 0o755, 0, 0).unwrap();
@@ -304,16 +308,14 @@ fn sync_orders_data_before_metadata() {
         "write-back cache wrote early"
     );
     fs.sync().unwrap();
-    let dev = fs.into_device();
+    let dev = fs.close().unwrap();
     let is_data = |b: &Vec<u8>| b.iter().all(|&x| x == 0xAB);
     let first_flush = dev.log.iter().position(Option::is_none).unwrap();
     assert_eq!(first_flush, 8, "data blocks first: {:?}", dev.log.len());
     assert!(dev.log[..8].iter().all(|w| w.as_ref().is_some_and(is_data)));
     let rest = &dev.log[first_flush + 1..];
     assert!(rest.len() > 2 && rest.last() == Some(&None));
-    assert!(rest[..rest.len() - 1]
-        .iter()
-        .all(|w| w.as_ref().is_some_and(|b| !is_data(b))));
+    assert!(rest.iter().all(|w| w.as_ref().is_none_or(|b| !is_data(b))));
     fs::write(&img, dev.inner.bytes()).unwrap();
     e2fsck_clean(&img);
 }
@@ -430,7 +432,7 @@ fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
                     _ => {}
                 }
             }
-            fs.sync().unwrap();
+            fs.close().unwrap();
         }
         e2fsck_clean(&img);
         let bytes = fs::read(&img).unwrap();
@@ -508,7 +510,7 @@ fn large_write_with_small_cache() {
             "cache grew to {} blocks (capacity {cap})",
             fs.cache().len()
         );
-        fs.sync().unwrap();
+        fs.close().unwrap();
     }
     e2fsck_clean(&img);
     assert!(debugfs(&img, "cat /large") == data);
@@ -536,7 +538,7 @@ fn damaged_images_never_panic() {
                 .unwrap();
             fs.write(f, 0, &pattern(i, 3000)).unwrap();
         }
-        fs.sync().unwrap();
+        fs.close().unwrap();
     }
     let clean = fs::read(&base).unwrap();
     // The blocks that matter: superblock, descriptors, bitmaps, the used part of the inode
@@ -613,7 +615,7 @@ fn hole_fill_merges_extents() {
         );
         fs.write(f, 4096, &data[4096..2 * 4096]).unwrap();
         fs.write(f, 3 * 4096, &data[3 * 4096..4 * 4096]).unwrap();
-        fs.sync().unwrap();
+        fs.close().unwrap();
     }
     e2fsck_clean(&img);
     assert!(debugfs(&img, "cat /h") == data);
@@ -680,7 +682,7 @@ fn htree_case(block: u32, names: usize) -> (usize, usize) {
                 Err(e) => panic!("{e:?}"),
             }
         }
-        fs.sync().unwrap();
+        fs.close().unwrap();
     }
     e2fsck_clean(&img);
     let mut fs = Ext4::open(MemDisk::new(fs::read(&img).unwrap())).unwrap();
@@ -690,4 +692,42 @@ fn htree_case(block: u32, names: usize) -> (usize, usize) {
     }
     assert_eq!(fs.read_dir(big).unwrap().len(), 2 + 400 + added.len());
     (added.len(), full)
+}
+
+/// A read-write mount marks the file system in use until `close`: an engine dropped without
+/// it leaves an image that the next read-write mount refuses (e2fsck first).
+#[test]
+fn unclosed_mount_is_refused_next_time() {
+    let dir = ext4img::tmpdir("write-unclosed");
+    let img = mkfs(&dir, "c.img", 4096, 16, &[]);
+    let state = |img: &Path| {
+        let out = Command::new("dumpe2fs")
+            .arg("-h")
+            .arg(img)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.starts_with("Filesystem state:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    {
+        let mut fs = open_rw(&img);
+        fs.mkdir(ROOT_INO, b"a", 0o755, 0, 0).unwrap();
+        fs.close().unwrap();
+    }
+    assert!(state(&img).ends_with(" clean"), "{}", state(&img));
+    {
+        let mut fs = open_rw(&img);
+        fs.mkdir(ROOT_INO, b"b", 0o755, 0, 0).unwrap();
+        fs.sync().unwrap();
+    }
+    assert!(state(&img).contains("not clean"), "{}", state(&img));
+    let e = Ext4::open_rw(FileDisk::open_rw(&img).unwrap(), &Options::default())
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::ReadOnly { .. }), "{e:?}");
+    let mut ro = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
+    ro.lookup(ROOT_INO, b"b").unwrap();
 }

@@ -288,9 +288,43 @@ impl<D: BlockDevice> Ext4<D> {
                 sec: i64::from(s.wtime),
                 nsec: 0,
             };
+            // Mark the file system in use (not cleanly unmounted) until `close`, so that a
+            // crash in between sends the next mount to e2fsck.
+            fs.set_sb_state(false)?;
+            fs.sync()?;
             fs
         };
         Ok(sb0)
+    }
+
+    /// Write everything back, mark the file system cleanly unmounted, and give the device
+    /// back. Dropping a read-write engine without `close` leaves it marked in use.
+    pub fn close(mut self) -> Result<D> {
+        if self.writable {
+            self.sync()?;
+            self.set_sb_state(true)?;
+            self.sync()?;
+        }
+        Ok(self.dev)
+    }
+
+    /// Set or clear `EXT2_VALID_FS` in the superblock's state (checksum updated).
+    fn set_sb_state(&mut self, clean: bool) -> Result<()> {
+        let bs = self.ctx.bs;
+        let (blk, off) = ((1024 / bs) as u64, 1024 % bs);
+        let csum = self.ctx.csum;
+        let b = self.block_mut(blk)?;
+        let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
+            what: "superblock location",
+        })?;
+        let st = le16(raw, 0x3A);
+        put16(raw, 0x3A, if clean { st | 1 } else { st & !1 });
+        if csum {
+            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
+            put32(raw, 0x3FC, c);
+        }
+        self.sb.state = le16(raw, 0x3A);
+        Ok(())
     }
 
     /// Set the time stamped on inodes changed from now on (the engine has no clock).
