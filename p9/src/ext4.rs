@@ -30,6 +30,10 @@ pub fn errno_of(e: &Error) -> Errno {
         Error::NoXattr => Errno::ENODATA,
         Error::BadInode { .. } => Errno::ENOENT,
         Error::Unsupported { .. } | Error::UnsupportedFeature { .. } => Errno::EOPNOTSUPP,
+        Error::ReadOnly { .. } => Errno::EROFS,
+        Error::Exists => Errno::EEXIST,
+        Error::NoSpace => Errno::ENOSPC,
+        Error::NotEmpty => Errno::ENOTEMPTY,
         _ => Errno::EIO,
     }
 }
@@ -236,5 +240,19 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
     fn rename(&self, _olddir: Ino, _oldname: &[u8], _newdir: Ino, _newname: &[u8]) -> FsResult<()> {
         Err(Errno::EROFS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_linux_errnos() {
+        assert_eq!(errno_of(&Error::ReadOnly { reason: "test" }), Errno::EROFS);
+        assert_eq!(errno_of(&Error::Exists), Errno::EEXIST);
+        assert_eq!(errno_of(&Error::NoSpace), Errno::ENOSPC);
+        assert_eq!(errno_of(&Error::NotEmpty), Errno::ENOTEMPTY);
+        assert_eq!(errno_of(&Error::NotFound), Errno::ENOENT);
     }
 }
