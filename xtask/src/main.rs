@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask build                 the kernel ELF (target/x86_64-unknown-none/release/pvfs-kernel)
 //! cargo xtask qemu [-- CMDLINE]     boot it under plain QEMU (self-test), exit 33 = pass
-//! cargo xtask xen-e2e [SCENARIOS]   the real-Xen test bed (default: boot+fault+blk+p9)
+//! cargo xtask xen-e2e [SCENARIOS]   the real-Xen test bed (default: boot+fault+blk)
 //! cargo xtask test                  everything CI runs: fmt, clippy, host tests, QEMU boot
 //!                                   tests, bounded fuzzing, Xen e2e
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
@@ -33,11 +33,7 @@ fn main() -> ExitCode {
         "build" => build_kernel().map(|p| println!("{p}")),
         "qemu" => qemu::interactive(rest),
         "qemu-test" => qemu::boot_tests(),
-        "xen-e2e" => xen_e2e(
-            rest.first()
-                .map(String::as_str)
-                .unwrap_or("boot+fault+blk+p9"),
-        ),
+        "xen-e2e" => xen_e2e(rest.first().map(String::as_str).unwrap_or("boot+fault+blk")),
         "test" => test(),
         "demo" => demo(),
         "fuzz" => fuzz(rest.first().and_then(|s| s.parse().ok()).unwrap_or(20)),
@@ -128,7 +124,12 @@ fn test() -> Result<(), Fail> {
     step("host tests", || cargo(&["test", "--workspace"]))?;
     step("QEMU boot tests", qemu::boot_tests)?;
     step("fuzzing (bounded)", || fuzz(15))?;
-    step("Xen e2e", || xen_e2e("boot+fault+blk+p9"))?;
+    step("Xen e2e: boot, faults, block device", || {
+        xen_e2e("boot+fault+blk")
+    })?;
+    // The guests' scenario gets a fresh Xen boot: after `blk` detaches a disk from a running
+    // pvfs, dom0 processes were seen to segfault later in the same boot (under investigation).
+    step("Xen e2e: Linux guests over 9pfs", || xen_e2e("p9"))?;
     println!(
         "xtask: all checks passed in {:.0} s",
         t0.elapsed().as_secs_f64()
