@@ -6,3 +6,4 @@
 
 pub mod ext4img;
 pub mod p9client;
+pub mod wimg;

@@ -4,63 +4,16 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use pvfs_fs::block::{FileDisk, MemDisk};
-use pvfs_fs::ext4::{Error, Ext4, FileType, Options, Timestamp, ROOT_INO};
+use pvfs_fs::ext4::{Error, Ext4, FileType, Options, ROOT_INO};
 use pvfs_tests::ext4img;
+use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs, open_rw};
 use std::collections::btree_map::Entry;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn mkfs(dir: &Path, name: &str, block: u32, mib: u64, extra: &[&str]) -> PathBuf {
-    let img = dir.join(name);
-    let f = fs::File::create(&img).unwrap();
-    f.set_len(mib << 20).unwrap();
-    drop(f);
-    ext4img::run(
-        Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-b", &block.to_string()])
-            .args(extra)
-            .arg(&img),
-    );
-    img
-}
-
-fn e2fsck_clean(img: &Path) {
-    let out = Command::new("e2fsck")
-        .arg("-fn")
-        .arg(img)
-        .output()
-        .expect("e2fsck must be installed (ci/host-deps.sh)");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "e2fsck -fn found problems:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn debugfs(img: &Path, req: &str) -> Vec<u8> {
-    let out = Command::new("debugfs")
-        .args(["-R", req])
-        .arg(img)
-        .output()
-        .expect("debugfs must be installed (ci/host-deps.sh)");
-    assert!(out.status.success(), "debugfs {req} failed");
-    out.stdout
-}
 
 fn pattern(seed: u64, n: usize) -> Vec<u8> {
     ext4img::Rng::new(seed).bytes(n)
-}
-
-fn open_rw(img: &Path) -> Ext4<FileDisk> {
-    let mut fs = Ext4::open_rw(FileDisk::open_rw(img).unwrap(), &Options::default()).unwrap();
-    fs.set_clock(Timestamp {
-        sec: 1_700_000_000,
-        nsec: 123_456_789,
-    });
-    fs
 }
 
 fn basic_ops(block: u32) {
