@@ -34,6 +34,9 @@ pub fn errno_of(e: &Error) -> Errno {
         Error::Exists => Errno::EEXIST,
         Error::NoSpace => Errno::ENOSPC,
         Error::NotEmpty => Errno::ENOTEMPTY,
+        Error::Invalid { .. } => Errno::EINVAL,
+        Error::TooManyLinks => Errno::EMLINK,
+        Error::FileTooBig => Errno::EFBIG,
         _ => Errno::EIO,
     }
 }

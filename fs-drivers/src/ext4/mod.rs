@@ -137,6 +137,16 @@ pub enum Error {
     NoSpace,
     /// The directory is not empty.
     NotEmpty,
+    /// An argument the operation cannot accept (`EINVAL`), e.g. renaming a directory into
+    /// its own subtree.
+    Invalid {
+        /// What was wrong.
+        what: &'static str,
+    },
+    /// The inode already has the maximum number of links (`EMLINK`).
+    TooManyLinks,
+    /// The offset or size is beyond what the file system can hold (`EFBIG`).
+    FileTooBig,
 }
 
 impl From<DevError> for Error {
@@ -169,6 +179,9 @@ impl core::fmt::Display for Error {
             Error::Exists => write!(f, "file exists"),
             Error::NoSpace => write!(f, "no space left on device"),
             Error::NotEmpty => write!(f, "directory not empty"),
+            Error::Invalid { what } => write!(f, "invalid argument: {what}"),
+            Error::TooManyLinks => write!(f, "too many links"),
+            Error::FileTooBig => write!(f, "file too large"),
         }
     }
 }
@@ -248,6 +261,57 @@ pub struct Timestamp {
     pub sec: i64,
     /// Nanoseconds, `< 1_000_000_000`.
     pub nsec: u32,
+}
+
+/// Flags of [`Ext4::rename`] (Linux `renameat2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RenameFlags {
+    /// `RENAME_NOREPLACE`: fail with [`Error::Exists`] if the target exists.
+    pub noreplace: bool,
+    /// `RENAME_EXCHANGE`: swap the two entries atomically; both must exist.
+    pub exchange: bool,
+}
+
+/// Attribute changes for [`Ext4::setattr`]; `None` leaves a field alone. Size changes go
+/// through [`Ext4::truncate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetAttr {
+    /// Permission bits (`0o7777`); the file type never changes.
+    pub mode: Option<u16>,
+    /// New owner.
+    pub uid: Option<u32>,
+    /// New group.
+    pub gid: Option<u32>,
+    /// New access time.
+    pub atime: Option<Timestamp>,
+    /// New modification time.
+    pub mtime: Option<Timestamp>,
+    /// New change time (set to the engine clock when `None` and anything changed).
+    pub ctime: Option<Timestamp>,
+}
+
+/// Mode of [`Ext4::fallocate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallocate {
+    /// Allocate the range (reads as zeros); the size grows to cover it.
+    Allocate,
+    /// Allocate the range without changing the size (`FALLOC_FL_KEEP_SIZE`).
+    KeepSize,
+    /// Deallocate the range, which then reads as zeros; the size is kept
+    /// (`FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`).
+    PunchHole,
+}
+
+/// How [`Ext4::set_xattr`] treats an existing attribute (Linux `XATTR_CREATE`/`XATTR_REPLACE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XattrSet {
+    /// Create or replace.
+    #[default]
+    Any,
+    /// Fail with [`Error::Exists`] if it exists.
+    Create,
+    /// Fail with [`Error::NoXattr`] if it does not exist.
+    Replace,
 }
 
 /// Inode attributes, as `getattr` returns them.
