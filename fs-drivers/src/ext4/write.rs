@@ -2,7 +2,8 @@
 //! bitmaps, free counts, `BLOCK_UNINIT`/`INODE_UNINIT` and checksums, and `mkdir`, `create`,
 //! `write` (depth-0 extents) and `unlink` in linear directories. Changes live in the block
 //! cache (write-back) until [`Ext4::sync`]; there is no journal yet, so a crash between two
-//! syncs can leave the image inconsistent.
+//! syncs can leave the image inconsistent. Symlinks, hard links, special files, `setattr`
+//! (and more namespace operations) are in `write/namei.rs`.
 
 use super::sb::{self, GroupDesc};
 use super::{
@@ -12,6 +13,8 @@ use super::{
 use crate::block::BlockDevice;
 use alloc::vec;
 use alloc::vec::Vec;
+
+mod namei;
 
 const S_IFREG: u16 = 0x8000;
 const BG_INODE_UNINIT: u16 = 0x1;
@@ -234,6 +237,19 @@ fn dirent(b: &mut [u8], off: usize, ino: Ino, rec: usize, name: &[u8], t: u8) {
     }
     if let Some(x) = b.get_mut(off + 8..off + 8 + name.len()) {
         x.copy_from_slice(name);
+    }
+}
+
+/// The directory entry `file_type` byte for `kind`.
+fn dirent_type(kind: FileType) -> u8 {
+    match kind {
+        FileType::Regular | FileType::Unknown => 1,
+        FileType::Directory => 2,
+        FileType::CharDev => 3,
+        FileType::BlockDev => 4,
+        FileType::Fifo => 5,
+        FileType::Socket => 6,
+        FileType::Symlink => 7,
     }
 }
 
@@ -1040,11 +1056,7 @@ impl<D: BlockDevice> Ext4<D> {
         let inode = self.dir_inode(dir)?;
         let ctx = self.ctx;
         let bs = ctx.bs as u64;
-        let t = match kind {
-            FileType::Directory => 2,
-            _ => 1,
-        };
-        let t = if ctx.filetype { t } else { 0 };
+        let t = if ctx.filetype { dirent_type(kind) } else { 0 };
         let need = rec_need(name.len());
         let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
         let nblocks = inode.size / bs;
@@ -1372,21 +1384,10 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let target = self.lookup(dir, name)?;
         let tinode = self.load_inode(target)?;
-        match tinode.mode & S_IFMT {
-            S_IFDIR => return Err(Error::IsDir { ino: target }),
-            S_IFREG => {}
-            _ => {
-                return Err(Error::Unsupported {
-                    what: "unlinking a non-regular file",
-                })
-            }
+        if tinode.mode & S_IFMT == S_IFDIR {
+            return Err(Error::IsDir { ino: target });
         }
-        if tinode.file_acl != 0 || tinode.flags & flags::EXTENTS == 0 {
-            return Err(Error::Unsupported {
-                what: "unlinking a file with an xattr block or a block map",
-            });
-        }
-        let ext = parse_extents(&tinode.iblock, target, self.ctx.blocks_count)?;
+        let ext = self.owned_extents(&tinode)?;
         self.remove_entry(dir, name, target)?;
         let now = self.clock;
         let links = tinode.links.saturating_sub(1);
