@@ -1,4 +1,5 @@
-//! `pvfs image …` subcommands: read an ext2/3/4 image directly (no root, no mount).
+//! `pvfs image …` subcommands: read an ext2/3/4 image directly (no root, no mount); the
+//! write commands are in `edit.rs`.
 //!
 //! Output formats are part of the interface (scripts and tests parse them); they are documented
 //! on each subcommand and in `docs/pvfs-image.md`.
@@ -81,6 +82,9 @@ pub enum ImageCmd {
         /// ext4 image file
         image: PathBuf,
     },
+    /// Write commands (put, mkdir, rm, …).
+    #[command(flatten)]
+    Edit(crate::edit::EditCmd),
 }
 
 fn open(image: &Path) -> Result<Ext4<FileDisk>, String> {
@@ -96,6 +100,7 @@ pub fn run(cmd: ImageCmd) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     let w = |r: std::io::Result<()>| r.map_err(|e| format!("stdout: {e}"));
     match cmd {
+        ImageCmd::Edit(c) => crate::edit::run(c),
         ImageCmd::Info { image } => {
             let fs = open(&image)?;
             w(out.write_all(info(&fs).as_bytes()))

@@ -1,0 +1,443 @@
+//! `pvfs image` write commands: change an ext4 image in place with pvfs's own engine.
+//!
+//! Every command opens the image read-write, does its work, and closes the engine whatever
+//! happened, so the image is written back and marked clean (e2fsck-clean) even when the
+//! command fails half-way (for example when the image fills up during a `put`). The first
+//! error stops the command; it is reported as one `pvfs: PATH: what` line and the exit status
+//! is 1. Paths inside the image are absolute or relative to the root, `/`-separated; symlinks
+//! in them are not followed. The behaviour of each command is documented in
+//! `docs/pvfs-image.md`.
+
+use clap::Subcommand;
+use pvfs_fs::block::FileDisk;
+use pvfs_fs::ext4::{Error, Ext4, FileType, Ino, Options, Timestamp, ROOT_INO};
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// The write subcommands of `pvfs image`.
+#[derive(Subcommand)]
+pub enum EditCmd {
+    /// Copy a host file or tree into the image, like `cp -a SRC PATH`.
+    ///
+    /// If PATH is an existing directory, SRC is copied to PATH/BASENAME(SRC); otherwise PATH
+    /// (whose parent must exist) is created. Directories are copied recursively (merged into
+    /// directories that already exist in the image); regular files keep their mode, owner
+    /// and data, and all-zero blocks become holes. An existing non-directory at a destination
+    /// is not overwritten (error). Prints a one-line summary on stderr.
+    Put {
+        /// ext4 image file
+        image: PathBuf,
+        /// Host file or directory to copy in.
+        src: PathBuf,
+        /// Destination path inside the image.
+        path: String,
+    },
+    /// Create a directory (mode 0755, owner 0:0).
+    Mkdir {
+        /// Create missing parents; an existing directory is not an error.
+        #[arg(short = 'p')]
+        parents: bool,
+        /// ext4 image file
+        image: PathBuf,
+        /// Path inside the image.
+        path: String,
+    },
+    /// Remove a file, or with -r a directory tree.
+    Rm {
+        /// Remove directories and their contents recursively.
+        #[arg(short = 'r')]
+        recursive: bool,
+        /// ext4 image file
+        image: PathBuf,
+        /// Path inside the image.
+        path: String,
+    },
+}
+
+type Fs = Ext4<FileDisk>;
+
+/// The engine's error as a short message (inode numbers left out).
+fn emsg(e: &Error) -> String {
+    match e {
+        Error::NotDir { .. } => "not a directory".to_string(),
+        Error::IsDir { .. } => "is a directory".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn now() -> Timestamp {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => Timestamp {
+            sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            nsec: d.subsec_nanos(),
+        },
+        Err(_) => Timestamp { sec: 0, nsec: 0 },
+    }
+}
+
+/// Open `image` read-write, run `f`, and close the engine whatever `f` returned.
+fn with_image<T>(image: &Path, f: impl FnOnce(&mut Fs) -> Result<T, String>) -> Result<T, String> {
+    let disk = FileDisk::open_rw(image).map_err(|e| format!("{}: {e}", image.display()))?;
+    let mut fs = Ext4::open_rw(disk, &Options::default())
+        .map_err(|e| format!("{}: {}", image.display(), emsg(&e)))?;
+    fs.set_clock(now());
+    let r = f(&mut fs);
+    let closed = fs
+        .close()
+        .map(drop)
+        .map_err(|e| format!("{}: writing back: {}", image.display(), emsg(&e)));
+    match (r, closed) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(_), Err(c)) => Err(c),
+        (Err(e), Err(c)) => Err(format!("{e} (and {c})")),
+    }
+}
+
+/// Split `path` into its parent directory (resolved) and last component.
+fn parent_of(fs: &mut Fs, path: &str) -> Result<(Ino, Vec<u8>), String> {
+    let trimmed = path.trim_end_matches('/');
+    let (dir, leaf) = match trimmed.rsplit_once('/') {
+        Some((d, l)) => (d, l),
+        None => ("", trimmed),
+    };
+    if leaf.is_empty() || leaf == "." || leaf == ".." {
+        return Err(format!("{path}: not allowed on the root, `.` or `..`"));
+    }
+    let parent = fs
+        .lookup_path(dir.as_bytes())
+        .map_err(|e| format!("{path}: {}", emsg(&e)))?;
+    match fs.getattr(parent) {
+        Ok(a) if a.kind == FileType::Directory => Ok((parent, leaf.as_bytes().to_vec())),
+        Ok(_) => Err(format!("{path}: not a directory")),
+        Err(e) => Err(format!("{path}: {}", emsg(&e))),
+    }
+}
+
+/// Run one write command.
+pub fn run(cmd: EditCmd) -> Result<(), String> {
+    match cmd {
+        EditCmd::Mkdir {
+            parents,
+            image,
+            path,
+        } => with_image(&image, |fs| mkdir(fs, &path, parents)),
+        EditCmd::Rm {
+            recursive,
+            image,
+            path,
+        } => with_image(&image, |fs| rm(fs, &path, recursive)),
+        EditCmd::Put { image, src, path } => {
+            let image_id = std::fs::metadata(&image)
+                .map(|m| (m.dev(), m.ino()))
+                .map_err(|e| format!("{}: {e}", image.display()))?;
+            let st = with_image(&image, |fs| {
+                let mut p = Putter {
+                    fs,
+                    image_id,
+                    links: HashMap::new(),
+                    stats: PutStats::default(),
+                    buf: vec![0u8; CHUNK],
+                };
+                p.put(&src, &path)?;
+                Ok(p.stats)
+            })?;
+            eprintln!(
+                "pvfs: copied {} files ({} bytes), {} directories",
+                st.files, st.bytes, st.dirs
+            );
+            Ok(())
+        }
+    }
+}
+
+fn mkdir(fs: &mut Fs, path: &str, parents: bool) -> Result<(), String> {
+    if !parents {
+        let (parent, leaf) = parent_of(fs, path)?;
+        return fs
+            .mkdir(parent, &leaf, 0o755, 0, 0)
+            .map(drop)
+            .map_err(|e| format!("{path}: {}", emsg(&e)));
+    }
+    let mut dir = ROOT_INO;
+    let mut done = String::new();
+    for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        done.push('/');
+        done.push_str(comp);
+        dir = match fs.lookup(dir, comp.as_bytes()) {
+            Ok(ino) => {
+                let a = fs
+                    .getattr(ino)
+                    .map_err(|e| format!("{done}: {}", emsg(&e)))?;
+                if a.kind != FileType::Directory {
+                    return Err(format!("{done}: exists and is not a directory"));
+                }
+                ino
+            }
+            Err(Error::NotFound) => fs
+                .mkdir(dir, comp.as_bytes(), 0o755, 0, 0)
+                .map_err(|e| format!("{done}: {}", emsg(&e)))?,
+            Err(e) => return Err(format!("{done}: {}", emsg(&e))),
+        };
+    }
+    Ok(())
+}
+
+fn rm(fs: &mut Fs, path: &str, recursive: bool) -> Result<(), String> {
+    let (parent, leaf) = parent_of(fs, path)?;
+    let ino = fs
+        .lookup(parent, &leaf)
+        .map_err(|e| format!("{path}: {}", emsg(&e)))?;
+    let a = fs
+        .getattr(ino)
+        .map_err(|e| format!("{path}: {}", emsg(&e)))?;
+    if a.kind == FileType::Directory {
+        if !recursive {
+            return Err(format!("{path}: is a directory (use rm -r)"));
+        }
+        remove_contents(fs, ino, path.trim_end_matches('/'))?;
+        fs.rmdir(parent, &leaf)
+    } else {
+        fs.unlink(parent, &leaf)
+    }
+    .map_err(|e| format!("{path}: {}", emsg(&e)))
+}
+
+/// Remove everything inside directory `dir` (depth first).
+fn remove_contents(fs: &mut Fs, dir: Ino, shown: &str) -> Result<(), String> {
+    let entries = fs
+        .read_dir(dir)
+        .map_err(|e| format!("{shown}: {}", emsg(&e)))?;
+    for e in entries {
+        if e.name == b"." || e.name == b".." {
+            continue;
+        }
+        let child = format!("{shown}/{}", String::from_utf8_lossy(&e.name));
+        let a = fs
+            .getattr(e.ino)
+            .map_err(|err| format!("{child}: {}", emsg(&err)))?;
+        if a.kind == FileType::Directory {
+            remove_contents(fs, e.ino, &child)?;
+            fs.rmdir(dir, &e.name)
+        } else {
+            fs.unlink(dir, &e.name)
+        }
+        .map_err(|err| format!("{child}: {}", emsg(&err)))?;
+    }
+    Ok(())
+}
+
+/// Host read size while copying files in (a multiple of every block size).
+const CHUNK: usize = 1 << 20;
+
+/// What `put` copied.
+#[derive(Default)]
+struct PutStats {
+    files: u64,
+    dirs: u64,
+    bytes: u64,
+}
+
+struct Putter<'a> {
+    fs: &'a mut Fs,
+    /// (st_dev, st_ino) of the image file: never copied into itself.
+    image_id: (u64, u64),
+    /// Source inodes with several links already copied: (st_dev, st_ino) → image inode.
+    links: HashMap<(u64, u64), Ino>,
+    stats: PutStats,
+    buf: Vec<u8>,
+}
+
+impl Putter<'_> {
+    fn put(&mut self, src: &Path, dest: &str) -> Result<(), String> {
+        let md = std::fs::symlink_metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        // `cp -a SRC DEST`: into DEST when it is an existing directory, else as DEST.
+        let (parent, name, shown) = match self.fs.lookup_path(dest.as_bytes()) {
+            Ok(ino) => {
+                let a = self
+                    .fs
+                    .getattr(ino)
+                    .map_err(|e| format!("{dest}: {}", emsg(&e)))?;
+                if a.kind != FileType::Directory {
+                    return Err(if md.is_dir() {
+                        format!("{dest}: cannot overwrite non-directory with directory")
+                    } else {
+                        format!("{dest}: file exists (put does not overwrite files)")
+                    });
+                }
+                let base = src
+                    .file_name()
+                    .ok_or_else(|| format!("{}: has no file name to copy to", src.display()))?;
+                let shown = format!("{}/{}", dest.trim_end_matches('/'), base.to_string_lossy());
+                (ino, base.as_bytes().to_vec(), shown)
+            }
+            Err(Error::NotFound) => {
+                let (parent, leaf) = parent_of(self.fs, dest)?;
+                (parent, leaf, dest.to_string())
+            }
+            Err(e) => return Err(format!("{dest}: {}", emsg(&e))),
+        };
+        self.copy(parent, &name, src, &md, &shown)
+    }
+
+    /// Copy host `src` (metadata `md`) to entry `name` of image directory `parent`.
+    fn copy(
+        &mut self,
+        parent: Ino,
+        name: &[u8],
+        src: &Path,
+        md: &std::fs::Metadata,
+        shown: &str,
+    ) -> Result<(), String> {
+        let fail = |e: &Error| format!("{shown}: {}", emsg(e));
+        if (md.dev(), md.ino()) == self.image_id {
+            return Err(format!("{}: is the image itself", src.display()));
+        }
+        let mode = (md.mode() & 0o7777) as u16;
+        let ft = md.file_type();
+        if ft.is_dir() {
+            let dir = match self.fs.mkdir(parent, name, mode, md.uid(), md.gid()) {
+                Ok(ino) => {
+                    self.stats.dirs += 1;
+                    ino
+                }
+                // `cp -a` merges into a directory that exists.
+                Err(Error::Exists) => {
+                    let ino = self.fs.lookup(parent, name).map_err(|e| fail(&e))?;
+                    let a = self.fs.getattr(ino).map_err(|e| fail(&e))?;
+                    if a.kind != FileType::Directory {
+                        return Err(format!(
+                            "{shown}: cannot overwrite non-directory with directory"
+                        ));
+                    }
+                    ino
+                }
+                Err(e) => return Err(fail(&e)),
+            };
+            let mut entries: Vec<_> = std::fs::read_dir(src)
+                .map_err(|e| format!("{}: {e}", src.display()))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("{}: {e}", src.display()))?;
+            entries.sort();
+            for n in entries {
+                let child = src.join(&n);
+                let cmd = std::fs::symlink_metadata(&child)
+                    .map_err(|e| format!("{}: {e}", child.display()))?;
+                let cshown = format!("{}/{}", shown.trim_end_matches('/'), n.to_string_lossy());
+                self.copy(dir, n.as_bytes(), &child, &cmd, &cshown)?;
+            }
+            Ok(())
+        } else if ft.is_file() {
+            let key = (md.dev(), md.ino());
+            if md.nlink() > 1 && self.links.contains_key(&key) {
+                return Err(format!(
+                    "{}: a second hard link cannot be written yet (the engine has no link)",
+                    src.display()
+                ));
+            }
+            let ino = self
+                .fs
+                .create(parent, name, mode, md.uid(), md.gid())
+                .map_err(|e| fail(&e))?;
+            if md.nlink() > 1 {
+                self.links.insert(key, ino);
+            }
+            self.stats.files += 1;
+            self.copy_data(ino, src, md.len(), shown)
+        } else {
+            let what = if ft.is_symlink() {
+                "symbolic link"
+            } else if ft.is_fifo() {
+                "fifo"
+            } else if ft.is_socket() {
+                "socket"
+            } else {
+                "device node"
+            };
+            Err(format!(
+                "{}: a {what} cannot be written yet (not supported by the engine)",
+                src.display()
+            ))
+        }
+    }
+
+    /// Copy the data of host file `src` into image file `ino`; all-zero blocks are left as
+    /// holes.
+    fn copy_data(&mut self, ino: Ino, src: &Path, size: u64, shown: &str) -> Result<(), String> {
+        let bs = self.fs.superblock().block_size() as usize;
+        let mut f = std::fs::File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let mut off = 0u64;
+        let mut end = 0u64;
+        loop {
+            let n =
+                read_full(&mut f, &mut self.buf).map_err(|e| format!("{}: {e}", src.display()))?;
+            if n == 0 {
+                break;
+            }
+            let chunk = self.buf.get(..n).unwrap_or(&[]);
+            // Runs of blocks with at least one non-zero byte.
+            let mut i = 0usize;
+            while i < n {
+                let blk_end = |s: usize| (s + bs).min(n);
+                let zero = |s: usize| {
+                    chunk
+                        .get(s..blk_end(s))
+                        .is_some_and(|b| b.iter().all(|&x| x == 0))
+                };
+                if zero(i) {
+                    i = blk_end(i);
+                    continue;
+                }
+                let start = i;
+                while i < n && !zero(i) {
+                    i = blk_end(i);
+                }
+                let run = chunk.get(start..i).unwrap_or(&[]);
+                write_all(self.fs, ino, off + start as u64, run)
+                    .map_err(|e| format!("{shown}: {}", emsg(&e)))?;
+                self.stats.bytes += run.len() as u64;
+                end = off + i as u64;
+            }
+            off += n as u64;
+        }
+        if off != size {
+            return Err(format!("{}: changed while being copied", src.display()));
+        }
+        if end < size {
+            // A trailing hole: the size comes from writing the last byte (one block).
+            write_all(self.fs, ino, size - 1, &[0])
+                .map_err(|e| format!("{shown}: {}", emsg(&e)))?;
+        }
+        Ok(())
+    }
+}
+
+/// Write all of `data` at `off` (the engine may write less than asked).
+fn write_all(fs: &mut Fs, ino: Ino, mut off: u64, mut data: &[u8]) -> Result<(), Error> {
+    while !data.is_empty() {
+        let n = fs.write(ino, off, data)?;
+        if n == 0 {
+            return Err(Error::NoSpace);
+        }
+        off += n as u64;
+        data = data.get(n..).unwrap_or(&[]);
+    }
+    Ok(())
+}
+
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(buf.get_mut(n..).unwrap_or(&mut [])) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,336 @@
+//! `pvfs image` write commands (put, mkdir, rm) run as a real process on images made by
+//! `mkfs.ext4` (default features, 1 KiB and 4 KiB blocks). After every command the image must
+//! pass `e2fsck -fn`; results are checked with `debugfs`, ext4-view, `pvfs image get` round
+//! trips and `pvfs image df`; every error exits 1 with one `pvfs: …` line and leaves the image
+//! clean.
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+use pvfs_tests::ext4img::{self, Rng};
+use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The `pvfs` binary of this build (`target/<profile>/pvfs`), built on demand with the same
+/// cargo, target directory and profile as this test.
+fn pvfs_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let bin = profile_dir.join("pvfs");
+        let target_dir = profile_dir.parent().unwrap();
+        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "pvfs-cli", "--bin", "pvfs"])
+            .env("CARGO_TARGET_DIR", target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile == "release" {
+            cmd.arg("--release");
+        }
+        ext4img::run(&mut cmd);
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+fn pvfs(args: &[&str]) -> Output {
+    Command::new(pvfs_bin()).args(args).output().unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Runs `pvfs image ARGS…` on `img`; it must succeed, and the image must be clean after.
+fn ok(img: &Path, args: &[&str]) -> String {
+    let mut all = vec!["image", args[0], s(img)];
+    all.extend(&args[1..]);
+    let out = pvfs(&all);
+    assert!(
+        out.status.success(),
+        "pvfs {all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    e2fsck_clean(img);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `pvfs image ARGS…` on `img` (options before the image, as clap wants them after the
+/// subcommand); it must fail with exit status 1 and exactly one stderr line
+/// `pvfs: …` containing `want`, and the image must still be clean.
+fn fails(img: &Path, opts: &[&str], args: &[&str], want: &str) {
+    let mut all = vec!["image", args[0]];
+    all.extend(opts);
+    all.push(s(img));
+    all.extend(&args[1..]);
+    let out = pvfs(&all);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "pvfs {all:?} should fail: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one message expected: {err}");
+    assert!(
+        err.starts_with("pvfs: ") && err.contains(want),
+        "pvfs {all:?}: expected {want:?} in {err:?}"
+    );
+    e2fsck_clean(img);
+}
+
+fn kv(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A host tree the engine can write today: nested directories with various modes, regular
+/// files of many sizes and owners, and sparse files with at most three data runs.
+fn source_tree(root: &Path) {
+    let mut rng = Rng::new(0xc11);
+    fs::create_dir_all(root.join("a/b/c")).unwrap();
+    fs::create_dir(root.join("private")).unwrap();
+    fs::create_dir(root.join("sticky")).unwrap();
+    fs::create_dir(root.join("empty-dir")).unwrap();
+    for (name, size) in [
+        ("empty", 0usize),
+        ("one", 1),
+        ("4095", 4095),
+        ("4096", 4096),
+        ("4097", 4097),
+        ("65659", 65_659),
+        ("3m", 3 << 20),
+    ] {
+        fs::write(root.join("a").join(name), rng.bytes(size)).unwrap();
+    }
+    fs::write(root.join("a/b/c/deep.txt"), b"at the bottom\n").unwrap();
+    for i in 0..40 {
+        fs::write(
+            root.join("a/b").join(format!("many-{i:03}")),
+            rng.bytes(i * 97),
+        )
+        .unwrap();
+    }
+    {
+        let mut f = fs::File::create(root.join("a/sparse")).unwrap();
+        f.write_all(&rng.bytes(5000)).unwrap();
+        f.seek(SeekFrom::Start(1 << 20)).unwrap();
+        f.write_all(&rng.bytes(10_000)).unwrap();
+        f.set_len((3 << 20) + 3).unwrap();
+        fs::File::create(root.join("a/all-hole"))
+            .unwrap()
+            .set_len(100_000)
+            .unwrap();
+    }
+    for (p, mode, uid, gid) in [
+        ("private", 0o700, 1000, 1000),
+        ("sticky", 0o1777, 0, 0),
+        ("a/one", 0o600, 1234, 5678),
+        ("a/4097", 0o4755, 65534, 70000),
+        ("a/b/c/deep.txt", 0o444, 7, 8),
+    ] {
+        let p = root.join(p);
+        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// Every path under `root` with (mode, uid, gid, size for non-directories).
+fn listing(root: &Path) -> BTreeMap<Vec<u8>, (u32, u32, u32, u64)> {
+    ext4img::walk(root)
+        .into_iter()
+        .map(|(p, m)| {
+            let size = if m.is_dir() { 0 } else { m.len() };
+            (p, (m.mode(), m.uid(), m.gid(), size))
+        })
+        .collect()
+}
+
+/// `a` and `b` hold the same paths, types, modes, owners, sizes and file contents.
+fn same_tree(a: &Path, b: &Path) {
+    let (la, lb) = (listing(a), listing(b));
+    assert_eq!(la, lb, "trees differ: {a:?} vs {b:?}");
+    for p in la.keys() {
+        let pa = a.join(std::str::from_utf8(p).unwrap());
+        if pa.is_file() {
+            let pb = b.join(std::str::from_utf8(p).unwrap());
+            assert!(
+                fs::read(&pa).unwrap() == fs::read(&pb).unwrap(),
+                "content of {pa:?}"
+            );
+        }
+    }
+}
+
+fn put_round_trip(block: u32) {
+    let dir = ext4img::tmpdir(&format!("cli-put-{block}"));
+    let src = dir.join("src");
+    source_tree(&src);
+    let img = mkfs(&dir, "p.img", block, 32, &[]);
+    let df0 = kv(&ok(&img, &["df"]));
+    // PATH does not exist: SRC is copied as PATH.
+    ok(&img, &["put", s(&src), "/copy"]);
+    // PATH is an existing directory: SRC goes into PATH/BASENAME(SRC).
+    ok(&img, &["mkdir", "/into"]);
+    ok(&img, &["put", s(&src), "/into"]);
+    // A single file to a new name.
+    ok(&img, &["put", s(&src.join("a/65659")), "/single"]);
+    for (inside, out) in [("/copy", "get1"), ("/into/src", "get2")] {
+        let dest = dir.join(out);
+        let o = pvfs(&["image", "get", s(&img), inside, s(&dest)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        same_tree(&src, &dest);
+    }
+    assert!(debugfs(&img, "cat /single") == fs::read(src.join("a/65659")).unwrap());
+    // Holes stay holes: 2 data runs and the block holding the last byte.
+    let st = kv(&ok(&img, &["stat", "/copy/a/sparse"]));
+    let bs = u64::from(block);
+    let expect = (5000u64.div_ceil(bs) + (10_000 + (1 << 20) % bs).div_ceil(bs) + 1) * bs / 512;
+    assert_eq!(st["blocks"].parse::<u64>().unwrap(), expect, "{st:?}");
+    assert_eq!(st["size"], ((3u64 << 20) + 3).to_string());
+    let st = kv(&ok(&img, &["stat", "/copy/a/all-hole"]));
+    assert_eq!(st["blocks"].parse::<u64>().unwrap(), bs / 512);
+    // An independent reader agrees.
+    let view = ext4_view::Ext4::load(Box::new(fs::read(&img).unwrap())).unwrap();
+    for rel in ["a/3m", "a/sparse", "a/b/many-039", "a/b/c/deep.txt"] {
+        assert!(
+            view.read(format!("/copy/{rel}").as_str()).unwrap() == fs::read(src.join(rel)).unwrap(),
+            "ext4-view content of {rel}"
+        );
+    }
+    let m = view.metadata("/copy/a/4097").unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode()), (65534, 70000, 0o4755));
+    // Removing everything gives back every block and inode.
+    ok(&img, &["rm", "-r", "/copy"]);
+    ok(&img, &["rm", "-r", "/into"]);
+    ok(&img, &["rm", "/single"]);
+    let df1 = kv(&ok(&img, &["df"]));
+    assert_eq!(df0, df1, "space or inodes leaked");
+}
+
+#[test]
+fn put_copies_a_tree_4k() {
+    put_round_trip(4096);
+}
+
+#[test]
+fn put_copies_a_tree_1k() {
+    put_round_trip(1024);
+}
+
+#[test]
+fn mkdir_and_rm() {
+    let dir = ext4img::tmpdir("cli-mkdir");
+    let img = mkfs(&dir, "m.img", 4096, 16, &[]);
+    let df0 = kv(&ok(&img, &["df"]));
+    ok(&img, &["mkdir", "/d"]);
+    ok(&img, &["mkdir", "-p", "/d/e/f/g"]);
+    // -p on an existing path is not an error, and only the missing tail is made.
+    ok(&img, &["mkdir", "-p", "/d/e/f/g/h"]);
+    ok(&img, &["mkdir", "d/rel/"]);
+    let st = kv(&ok(&img, &["stat", "/d/e/f/g/h"]));
+    assert_eq!(st["type"], "directory");
+    assert_eq!(st["mode"], "0755 (drwxr-xr-x)");
+    assert_eq!((st["uid"].as_str(), st["gid"].as_str()), ("0", "0"));
+    assert_eq!(kv(&ok(&img, &["stat", "/d"]))["links"], "4");
+    let ls = String::from_utf8_lossy(&debugfs(&img, "ls -l /d/e/f/g")).into_owned();
+    assert!(ls.contains(" h"), "{ls}");
+    assert_eq!(ok(&img, &["ls", "/d"]), "e\nrel\n");
+    ok(&img, &["rm", "-r", "/d/e"]);
+    assert_eq!(ok(&img, &["ls", "/d"]), "rel\n");
+    assert_eq!(kv(&ok(&img, &["stat", "/d"]))["links"], "3");
+    ok(&img, &["rm", "-r", "/d"]);
+    assert_eq!(ok(&img, &["ls", "/"]), "lost+found\n");
+    assert_eq!(kv(&ok(&img, &["df"])), df0);
+}
+
+#[test]
+fn errors_exit_nonzero_and_leave_the_image_clean() {
+    let dir = ext4img::tmpdir("cli-errors");
+    let img = mkfs(&dir, "e.img", 4096, 16, &[]);
+    let src = dir.join("f");
+    fs::write(&src, b"data").unwrap();
+    ok(&img, &["mkdir", "/d"]);
+    ok(&img, &["put", s(&src), "/d/f"]);
+    fails(
+        &img,
+        &[],
+        &["mkdir", "/nope/x"],
+        "/nope/x: no such file or directory",
+    );
+    fails(&img, &[], &["mkdir", "/d"], "/d: file exists");
+    fails(&img, &[], &["mkdir", "/d/f/x"], "/d/f/x: not a directory");
+    fails(
+        &img,
+        &["-p"],
+        &["mkdir", "/d/f/x"],
+        "/d/f: exists and is not a directory",
+    );
+    fails(&img, &[], &["mkdir", "/"], "not allowed on the root");
+    fails(&img, &[], &["rm", "/d"], "/d: is a directory");
+    fails(
+        &img,
+        &[],
+        &["rm", "/d/nothing"],
+        "no such file or directory",
+    );
+    fails(&img, &["-r"], &["rm", "/"], "not allowed on the root");
+    fails(&img, &[], &["put", s(&src), "/d/f"], "/d/f: file exists");
+    fails(
+        &img,
+        &[],
+        &["put", s(&dir), "/d/f"],
+        "cannot overwrite non-directory with directory",
+    );
+    fails(
+        &img,
+        &[],
+        &["put", s(&src), "/nope/f"],
+        "no such file or directory",
+    );
+    let missing = dir.join("missing");
+    fails(&img, &[], &["put", s(&missing), "/m"], "missing");
+    // Nothing above changed the file or directory.
+    assert_eq!(debugfs(&img, "cat /d/f"), b"data");
+    assert_eq!(ok(&img, &["ls", "/d"]), "f\n");
+
+    // A full image: the put fails half-way with ENOSPC, and the image is still clean.
+    let tiny = mkfs(&dir, "tiny.img", 1024, 4, &[]);
+    let big = dir.join("big");
+    fs::write(&big, Rng::new(5).bytes(6 << 20)).unwrap();
+    fails(
+        &tiny,
+        &[],
+        &["put", s(&big), "/big"],
+        "/big: no space left on device",
+    );
+    let df = kv(&ok(&tiny, &["df"]));
+    assert!(df["free blocks"].parse::<u64>().unwrap() < 64, "{df:?}");
+    // The partial file can be removed, and the space comes back.
+    ok(&tiny, &["rm", "/big"]);
+    let df = kv(&ok(&tiny, &["df"]));
+    assert!(df["free blocks"].parse::<u64>().unwrap() > 2000, "{df:?}");
+
+    // A feature the writer cannot keep consistent: refused before anything is written.
+    let quota = mkfs(&dir, "q.img", 4096, 16, &["-O", "quota"]);
+    let before = fs::read(&quota).unwrap();
+    fails(&quota, &[], &["mkdir", "/x"], "quota");
+    assert!(
+        fs::read(&quota).unwrap() == before,
+        "refused mount changed the image"
+    );
+    // Not an image at all.
+    let zeros = dir.join("zeros");
+    fs::write(&zeros, vec![0u8; 1 << 20]).unwrap();
+    let out = pvfs(&["image", "mkdir", s(&zeros), "/x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not ext2/3/4"));
+    assert!(fs::read(&zeros).unwrap().iter().all(|&b| b == 0));
+}
