@@ -31,6 +31,7 @@ mod hash;
 pub mod journal;
 pub mod sb;
 mod write;
+mod xattr_write;
 
 use crate::block::{BlockDevice, DevError};
 use crate::cache::BlockCache;

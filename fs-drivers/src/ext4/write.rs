@@ -31,12 +31,12 @@ const RW_RO_COMPAT: u32 = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x400;
 /// ext_attr, resize_inode, dir_index, orphan_file with no orphans).
 const RW_COMPAT: u32 = 0x4 | 0x8 | 0x10 | 0x20 | 0x1000;
 
-fn put16(b: &mut [u8], off: usize, v: u16) {
+pub(super) fn put16(b: &mut [u8], off: usize, v: u16) {
     if let Some(d) = b.get_mut(off..off + 2) {
         d.copy_from_slice(&v.to_le_bytes());
     }
 }
-fn put32(b: &mut [u8], off: usize, v: u32) {
+pub(super) fn put32(b: &mut [u8], off: usize, v: u32) {
     if let Some(d) = b.get_mut(off..off + 4) {
         d.copy_from_slice(&v.to_le_bytes());
     }
@@ -55,10 +55,10 @@ fn set_bit(b: &mut [u8], i: usize, on: bool) {
 }
 
 /// One extent of a depth-0 tree: (first logical block, length, first physical block).
-type Extent = (u32, u16, u64);
+pub(super) type Extent = (u32, u16, u64);
 
 /// The extents of a depth-0 tree, validated: in range, sorted, not overlapping.
-fn parse_extents(iblock: &[u8], ino: Ino, blocks_count: u64) -> Result<Vec<Extent>> {
+pub(super) fn parse_extents(iblock: &[u8], ino: Ino, blocks_count: u64) -> Result<Vec<Extent>> {
     let entries = usize::from(le16(iblock, 2));
     if le16(iblock, 0) != 0xF30A || entries > 4 || le16(iblock, 4) > 4 {
         return corrupt("extent header", u64::from(ino));
@@ -98,7 +98,7 @@ fn parse_extents(iblock: &[u8], ino: Ino, blocks_count: u64) -> Result<Vec<Exten
 /// Insert `n` blocks at logical `l`, physical `p` (a range not mapped yet) into the sorted
 /// list, merged with the extent before and/or after it when contiguous on both sides, else
 /// as a new extent (at most 4). False when there is no room.
-fn insert_extent(ext: &mut Vec<Extent>, l: u32, n: u32, p: u64) -> bool {
+pub(super) fn insert_extent(ext: &mut Vec<Extent>, l: u32, n: u32, p: u64) -> bool {
     let pos = ext.partition_point(|&(el, _, _)| el < l);
     let joins_prev = pos > 0
         && ext.get(pos - 1).is_some_and(|&(el, en, ep)| {
@@ -140,7 +140,7 @@ fn insert_extent(ext: &mut Vec<Extent>, l: u32, n: u32, p: u64) -> bool {
     false
 }
 
-fn store_extents(iblock: &mut [u8], ext: &[Extent]) {
+pub(super) fn store_extents(iblock: &mut [u8], ext: &[Extent]) {
     put16(iblock, 0, 0xF30A);
     put16(iblock, 2, ext.len() as u16);
     put16(iblock, 4, 4);
@@ -200,7 +200,7 @@ fn set_inode_csum(ctx: &Ctx, ino: Ino, raw: &mut [u8]) {
     }
 }
 
-fn set_time(raw: &mut [u8], base: usize, extra: Option<usize>, t: Timestamp) {
+pub(super) fn set_time(raw: &mut [u8], base: usize, extra: Option<usize>, t: Timestamp) {
     put32(raw, base, t.sec as u32);
     if let Some(x) = extra {
         if raw.len() > 128 && 128 + usize::from(le16(raw, 0x80)) >= x + 4 {
@@ -215,7 +215,7 @@ fn set_mtime_ctime(raw: &mut [u8], t: Timestamp) {
     set_time(raw, 0xC, Some(0x84), t);
 }
 
-fn dir_tail(ctx: &Ctx, b: &mut [u8], seed: u32) {
+pub(super) fn dir_tail(ctx: &Ctx, b: &mut [u8], seed: u32) {
     if !ctx.csum {
         return;
     }
@@ -229,7 +229,7 @@ fn dir_tail(ctx: &Ctx, b: &mut [u8], seed: u32) {
     put32(b, t + 8, c);
 }
 
-fn dirent(b: &mut [u8], off: usize, ino: Ino, rec: usize, name: &[u8], t: u8) {
+pub(super) fn dirent(b: &mut [u8], off: usize, ino: Ino, rec: usize, name: &[u8], t: u8) {
     put32(b, off, ino);
     put16(b, off + 4, rec as u16);
     if let Some(x) = b.get_mut(off + 6..off + 8) {
@@ -253,7 +253,7 @@ fn dirent_type(kind: FileType) -> u8 {
     }
 }
 
-fn rec_need(name_len: usize) -> usize {
+pub(super) fn rec_need(name_len: usize) -> usize {
     (8 + name_len + 3) & !3
 }
 
@@ -362,7 +362,7 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(())
     }
 
-    fn ensure_rw(&self) -> Result<()> {
+    pub(super) fn ensure_rw(&self) -> Result<()> {
         if self.writable {
             Ok(())
         } else {
@@ -373,21 +373,21 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Write back when the dirty set outgrows the cache budget.
-    fn maybe_sync(&mut self) -> Result<()> {
+    pub(super) fn maybe_sync(&mut self) -> Result<()> {
         if self.cache.dirty_count() > self.cache.capacity() {
             self.sync()?;
         }
         Ok(())
     }
 
-    fn block_mut(&mut self, blk: u64) -> Result<&mut [u8]> {
+    pub(super) fn block_mut(&mut self, blk: u64) -> Result<&mut [u8]> {
         if blk >= self.ctx.blocks_count {
             return corrupt("block number", blk);
         }
         Ok(self.cache.get_mut(&mut self.dev, blk)?)
     }
 
-    fn block_new(&mut self, blk: u64) -> Result<&mut [u8]> {
+    pub(super) fn block_new(&mut self, blk: u64) -> Result<&mut [u8]> {
         if blk >= self.ctx.blocks_count {
             return corrupt("block number", blk);
         }
@@ -568,7 +568,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Allocate up to `max` contiguous blocks, at `goal` if it is free, else the first free
     /// run after it (wrapping around the groups). Returns (first block, count ≥ 1).
-    fn alloc_blocks(&mut self, goal: u64, max: u32) -> Result<(u64, u32)> {
+    pub(super) fn alloc_blocks(&mut self, goal: u64, max: u32) -> Result<(u64, u32)> {
         let ng = self.groups.len();
         let bpg = u64::from(self.sb.blocks_per_group.max(1));
         let goal = if goal < u64::from(self.sb.first_data_block) || goal >= self.ctx.blocks_count {
@@ -634,7 +634,7 @@ impl<D: BlockDevice> Ext4<D> {
         Err(Error::NoSpace)
     }
 
-    fn free_blocks(&mut self, first: u64, count: u64) -> Result<()> {
+    pub(super) fn free_blocks(&mut self, first: u64, count: u64) -> Result<()> {
         let bpg = u64::from(self.sb.blocks_per_group.max(1));
         let fdb = u64::from(self.sb.first_data_block);
         let mut b = first;
@@ -765,7 +765,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Change inode `ino`'s raw bytes with `f`, then re-checksum it.
-    fn patch_inode<R>(&mut self, ino: Ino, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+    pub(super) fn patch_inode<R>(&mut self, ino: Ino, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
         let (blk, off) = self.inode_loc(ino)?;
         let ctx = self.ctx;
         let b = self.block_mut(blk)?;
@@ -804,7 +804,7 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(generation)
     }
 
-    fn inode_seed(&self, ino: Ino, generation: u32) -> u32 {
+    pub(super) fn inode_seed(&self, ino: Ino, generation: u32) -> u32 {
         let s = crc32c_raw(self.ctx.seed, &ino.to_le_bytes());
         crc32c_raw(s, &generation.to_le_bytes())
     }
