@@ -1,12 +1,16 @@
 //! Namespace operations of the writer: `symlink` (fast, in `i_block`, and slow, in a data
 //! block), `link`, `mknod` (fifos, sockets, character and block devices with the Linux `rdev`
-//! encodings) and `setattr` (permission bits, owners, timestamps with nanoseconds).
+//! encodings), `setattr` (permission bits, owners, timestamps with nanoseconds) and `rename`
+//! (POSIX replace rules, `noreplace`, `exchange`, directories across parents).
 
-use super::{parse_extents, put16, put32, set_time, store_extents, Extent, EXT4_LINK_MAX, S_IFREG};
+use super::{
+    dir_tail, dirent_type, parse_extents, put16, put32, set_mtime_ctime, set_time, store_extents,
+    Extent, EXT4_LINK_MAX, S_IFREG,
+};
 use crate::block::BlockDevice;
 use crate::ext4::{
-    flags, le32, Error, Ext4, FileType, Ino, Inode, Result, SetAttr, Timestamp, S_IFDIR, S_IFLNK,
-    S_IFMT,
+    corrupt, crc32c_raw, flags, le16, le32, valid_name, Error, Ext4, FileType, Ino, Inode,
+    RenameFlags, Result, SetAttr, Timestamp, NAME_MAX, S_IFDIR, S_IFLNK, S_IFMT,
 };
 use alloc::vec::Vec;
 
@@ -213,7 +217,7 @@ impl<D: BlockDevice> Ext4<D> {
         self.dir_add(dir, name, ino, FileType::from_mode(inode.mode))?;
         let now = self.clock;
         self.patch_inode(ino, |raw| {
-            let l = super::le16(raw, 0x1A);
+            let l = le16(raw, 0x1A);
             put16(raw, 0x1A, l.saturating_add(1));
             set_time(raw, 0xC, Some(0x84), now);
         })?;
@@ -278,5 +282,338 @@ impl<D: BlockDevice> Ext4<D> {
         }
         self.maybe_sync()?;
         Ok(ino)
+    }
+}
+
+/// `i_links_count` after a directory gains a subdirectory (`dir_nlink`: 1 means "many").
+fn dir_nlink_inc(l: u16) -> u16 {
+    if l == 1 || l >= EXT4_LINK_MAX - 1 {
+        1
+    } else {
+        l + 1
+    }
+}
+
+/// `i_links_count` after a directory loses a subdirectory (an overflowed count stays 1).
+fn dir_nlink_dec(l: u16) -> u16 {
+    if l > 2 {
+        l - 1
+    } else {
+        l
+    }
+}
+
+impl<D: BlockDevice> Ext4<D> {
+    /// `dir` as a directory the writer can change entries of (extent-mapped, not inline or
+    /// encrypted, htree only with `dir_index`).
+    fn writable_dir(&mut self, dir: Ino) -> Result<Inode> {
+        let inode = self.dir_inode(dir)?;
+        if inode.flags & flags::INDEX != 0 && !self.ctx.dir_index {
+            return Err(Error::Unsupported {
+                what: "changing an htree directory without dir_index",
+            });
+        }
+        if inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+            || inode.flags & flags::EXTENTS == 0
+        {
+            return Err(Error::Unsupported {
+                what: "changing an inline, encrypted or block-mapped directory",
+            });
+        }
+        parse_extents(&inode.iblock, dir, self.ctx.blocks_count)?;
+        Ok(inode)
+    }
+
+    /// Whether directory `dir` holds only `.` and `..`.
+    fn dir_is_empty(&mut self, dir: Ino) -> Result<bool> {
+        let mut entries = 0usize;
+        self.readdir(dir, 0, |e| {
+            entries += 1;
+            e.name == b"." || e.name == b".."
+        })?;
+        Ok(entries <= 2)
+    }
+
+    /// `Invalid` when directory `anc` is `dir` or one of its ancestors (walking `..` up to
+    /// the root, bounded by the inode count).
+    fn check_not_ancestor(&mut self, anc: Ino, dir: Ino) -> Result<()> {
+        let mut cur = dir;
+        for _ in 0..=self.ctx.inodes_count {
+            if cur == anc {
+                return Err(Error::Invalid {
+                    what: "moving a directory into its own subtree",
+                });
+            }
+            if cur == crate::ext4::ROOT_INO {
+                return Ok(());
+            }
+            let up = self.lookup(cur, b"..")?;
+            if up == cur {
+                return corrupt("directory parent loop", u64::from(cur));
+            }
+            cur = up;
+        }
+        corrupt("directory parent loop", u64::from(dir))
+    }
+
+    /// Point the entry `name → old` of `dir` at `new` (of type `kind`) in place, and stamp
+    /// the directory's mtime/ctime.
+    fn set_entry(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        old: Ino,
+        new: Ino,
+        kind: FileType,
+    ) -> Result<()> {
+        let dinode = self.writable_dir(dir)?;
+        let ctx = self.ctx;
+        let bs = ctx.bs as u64;
+        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let t = if ctx.filetype { dirent_type(kind) } else { 0 };
+        let mut found = false;
+        for lblk in 0..dinode.size / bs {
+            let Some(phys) = self.map(&dinode, lblk)?.phys else {
+                continue;
+            };
+            let b = self.block(phys)?;
+            if !Self::verify_dir_block(&ctx, &dinode, lblk, b, phys)? {
+                continue;
+            }
+            let mut off = 0usize;
+            let mut hit = None;
+            while off + 8 <= limit {
+                let rec = usize::from(le16(b, off + 4));
+                let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
+                if rec < 8 || off + rec > limit {
+                    return corrupt("directory entry", phys);
+                }
+                if le32(b, off) == old && b.get(off + 8..off + 8 + nl) == Some(name) {
+                    hit = Some(off);
+                    break;
+                }
+                off += rec;
+            }
+            if let Some(off) = hit {
+                let b = self.block_mut(phys)?;
+                put32(b, off, new);
+                if let Some(x) = b.get_mut(off + 7) {
+                    *x = t;
+                }
+                dir_tail(&ctx, b, dinode.seed);
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            return Err(Error::NotFound);
+        }
+        let now = self.clock;
+        self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
+        Ok(())
+    }
+
+    /// Point the `..` entry of directory `dir` at `parent` (block 0, second entry; the dx
+    /// root checksum or the leaf tail is updated).
+    fn set_dotdot(&mut self, dir: Ino, parent: Ino) -> Result<()> {
+        let dinode = self.writable_dir(dir)?;
+        let ctx = self.ctx;
+        let at = u64::from(dir);
+        let phys = self.map(&dinode, 0)?.phys.ok_or(Error::Corrupt {
+            what: "directory block 0",
+            at,
+        })?;
+        let b = self.block(phys)?;
+        let leaf = Self::verify_dir_block(&ctx, &dinode, 0, b, phys)?;
+        let first = usize::from(le16(b, 4));
+        if first != 12 || b.get(18) != Some(&2) || b.get(20..22) != Some(b"..") {
+            return corrupt("directory .. entry", at);
+        }
+        let b = self.block_mut(phys)?;
+        put32(b, 12, parent);
+        if leaf {
+            dir_tail(&ctx, b, dinode.seed);
+        } else if ctx.csum {
+            let count_off = 0x18 + usize::from(b.get(0x1D).copied().unwrap_or(0));
+            let limit = usize::from(le16(b, count_off));
+            let count = usize::from(le16(b, count_off + 2));
+            let tail = count_off + limit * 8;
+            if count > limit || tail + 8 > ctx.bs {
+                return corrupt("dx root limit", at);
+            }
+            let mut c = crc32c_raw(dinode.seed, b.get(..count_off + count * 8).unwrap_or(&[]));
+            c = crc32c_raw(c, b.get(tail..tail + 4).unwrap_or(&[]));
+            c = crc32c_raw(c, &[0; 4]);
+            put32(b, tail + 4, c);
+        }
+        Ok(())
+    }
+
+    /// Change a directory's link count by `delta` subdirectories (dir_nlink semantics).
+    fn dir_links_add(&mut self, dir: Ino, delta: i32) -> Result<()> {
+        if delta == 0 {
+            return Ok(());
+        }
+        self.patch_inode(dir, |raw| {
+            let mut l = le16(raw, 0x1A);
+            for _ in 0..delta.unsigned_abs() {
+                l = if delta > 0 {
+                    dir_nlink_inc(l)
+                } else {
+                    dir_nlink_dec(l)
+                };
+            }
+            put16(raw, 0x1A, l);
+        })
+    }
+
+    /// Drop one link of `ino` whose entry is already gone: a directory (empty, checked by
+    /// the caller) or a last link is released with its extents `ext`; otherwise the count
+    /// goes down and ctime is stamped.
+    pub(super) fn drop_link(&mut self, ino: Ino, ext: &[Extent]) -> Result<()> {
+        let inode = self.load_inode(ino)?;
+        let dir = inode.mode & S_IFMT == S_IFDIR;
+        let links = if dir {
+            0
+        } else {
+            inode.links.saturating_sub(1)
+        };
+        if links > 0 {
+            let now = self.clock;
+            self.patch_inode(ino, |raw| {
+                put16(raw, 0x1A, links);
+                set_time(raw, 0xC, Some(0x84), now);
+            })
+        } else {
+            self.release_inode(ino, ext, dir)
+        }
+    }
+
+    /// Rename `olddir/oldname` to `newdir/newname` with POSIX semantics: an existing target
+    /// is replaced (file over file, directory over an empty directory; file over directory
+    /// is [`Error::IsDir`], directory over file [`Error::NotDir`], over a non-empty directory
+    /// [`Error::NotEmpty`]); the same inode on both sides is a no-op; a directory moved to
+    /// another parent gets its `..` rewritten and both parents' link counts fixed; moving a
+    /// directory into its own subtree is [`Error::Invalid`]. `noreplace` refuses an existing
+    /// target ([`Error::Exists`]); `exchange` swaps two existing entries. The replaced inode
+    /// loses a link (and is freed with its last one). The moved inodes' ctime and both
+    /// parents' mtime/ctime are stamped. Every refusal leaves the file system unchanged.
+    pub fn rename(
+        &mut self,
+        olddir: Ino,
+        oldname: &[u8],
+        newdir: Ino,
+        newname: &[u8],
+        flags: RenameFlags,
+    ) -> Result<()> {
+        self.ensure_rw()?;
+        if flags.noreplace && flags.exchange {
+            return Err(Error::Invalid {
+                what: "rename with both noreplace and exchange",
+            });
+        }
+        for n in [oldname, newname] {
+            if n.len() > NAME_MAX || !valid_name(n) || n == b"." || n == b".." {
+                return Err(Error::InvalidName);
+            }
+        }
+        self.writable_dir(olddir)?;
+        let newdir_inode = self.writable_dir(newdir)?;
+        let src = self.lookup(olddir, oldname)?;
+        let dst = match self.lookup(newdir, newname) {
+            Ok(i) => Some(i),
+            Err(Error::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if flags.exchange && dst.is_none() {
+            return Err(Error::NotFound);
+        }
+        if flags.noreplace && dst.is_some() {
+            return Err(Error::Exists);
+        }
+        if dst == Some(src) {
+            return Ok(());
+        }
+        let sinode = self.load_inode(src)?;
+        let s_dir = sinode.mode & S_IFMT == S_IFDIR;
+        let dinode = match dst {
+            Some(d) => Some(self.load_inode(d)?),
+            None => None,
+        };
+        let d_dir = dinode.as_ref().is_some_and(|i| i.mode & S_IFMT == S_IFDIR);
+        let cross = olddir != newdir;
+        if s_dir {
+            self.writable_dir(src)?;
+            if cross {
+                self.check_not_ancestor(src, newdir)?;
+            }
+        }
+        if flags.exchange && d_dir {
+            if let Some(d) = dst {
+                self.writable_dir(d)?;
+                if cross {
+                    self.check_not_ancestor(d, olddir)?;
+                }
+            }
+        }
+        // What the replaced inode would free, checked before anything changes.
+        let mut dst_ext = Vec::new();
+        if let (Some(d), Some(di), false) = (dst, dinode.as_ref(), flags.exchange) {
+            match (s_dir, d_dir) {
+                (true, false) => return Err(Error::NotDir { ino: d }),
+                (false, true) => return Err(Error::IsDir { ino: d }),
+                _ => {}
+            }
+            if d_dir && !self.dir_is_empty(d)? {
+                return Err(Error::NotEmpty);
+            }
+            if d_dir || di.links <= 1 {
+                dst_ext = self.owned_extents(di)?;
+            }
+        }
+        // Subdirectory count changes of the parents.
+        let (s, d) = (i32::from(s_dir), i32::from(d_dir));
+        let (old_delta, new_delta) = match (flags.exchange, cross) {
+            (true, true) => (d - s, s - d),
+            (true, false) => (0, 0),
+            (false, true) => (-s, s - d),
+            (false, false) => (0, -d),
+        };
+        let no_dir_nlink = self.sb.feature_ro_compat & 0x20 == 0;
+        if no_dir_nlink && new_delta > 0 && newdir_inode.links >= EXT4_LINK_MAX - 1 {
+            return Err(Error::TooManyLinks);
+        }
+        if no_dir_nlink && old_delta > 0 && self.load_inode(olddir)?.links >= EXT4_LINK_MAX - 1 {
+            return Err(Error::TooManyLinks);
+        }
+        let skind = FileType::from_mode(sinode.mode);
+        let now = self.clock;
+        match (dst, dinode.as_ref()) {
+            (Some(d), Some(di)) if flags.exchange => {
+                let dkind = FileType::from_mode(di.mode);
+                self.set_entry(olddir, oldname, src, d, dkind)?;
+                self.set_entry(newdir, newname, d, src, skind)?;
+                if cross && d_dir {
+                    self.set_dotdot(d, olddir)?;
+                }
+                self.patch_inode(d, |raw| set_time(raw, 0xC, Some(0x84), now))?;
+            }
+            (Some(d), Some(_)) => {
+                self.set_entry(newdir, newname, d, src, skind)?;
+                self.remove_entry(olddir, oldname, src)?;
+                self.drop_link(d, &dst_ext)?;
+            }
+            _ => {
+                self.dir_add(newdir, newname, src, skind)?;
+                self.remove_entry(olddir, oldname, src)?;
+            }
+        }
+        if cross && s_dir {
+            self.set_dotdot(src, newdir)?;
+        }
+        self.dir_links_add(olddir, old_delta)?;
+        self.dir_links_add(newdir, new_delta)?;
+        self.patch_inode(src, |raw| set_time(raw, 0xC, Some(0x84), now))?;
+        self.maybe_sync()
     }
 }
