@@ -10,11 +10,11 @@
 
 use clap::Subcommand;
 use pvfs_fs::block::FileDisk;
-use pvfs_fs::ext4::{Error, Ext4, FileType, Ino, Options, Timestamp, ROOT_INO};
+use pvfs_fs::ext4::{Error, Ext4, FileType, Ino, Options, SetAttr, Timestamp, ROOT_INO};
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The write subcommands of `pvfs image`.
@@ -43,6 +43,40 @@ pub enum EditCmd {
         /// ext4 image file
         image: PathBuf,
         /// Path inside the image.
+        path: String,
+    },
+    /// Make a hard link (or with -s a symbolic link) LINKPATH to TARGET, like `ln`.
+    ///
+    /// If LINKPATH is an existing directory, the link is LINKPATH/BASENAME(TARGET). A hard
+    /// link's TARGET is a path inside the image (not a directory); a symbolic link's TARGET is
+    /// stored as given (owner 0:0).
+    Ln {
+        /// Make a symbolic link.
+        #[arg(short = 's')]
+        symbolic: bool,
+        /// ext4 image file
+        image: PathBuf,
+        /// What the link points to.
+        target: String,
+        /// The new link.
+        linkpath: String,
+    },
+    /// Set the permission bits (octal, e.g. 0644 or 4755) of PATH.
+    Chmod {
+        /// ext4 image file
+        image: PathBuf,
+        /// Octal mode, at most 7777.
+        mode: String,
+        /// Path inside the image (a symlink itself, not followed).
+        path: String,
+    },
+    /// Set the owner and/or group of PATH: `UID:GID`, `UID` or `:GID` (numbers).
+    Chown {
+        /// ext4 image file
+        image: PathBuf,
+        /// `UID:GID`, `UID` or `:GID`.
+        owner: String,
+        /// Path inside the image (a symlink itself, not followed).
         path: String,
     },
     /// Remove a file, or with -r a directory tree.
@@ -130,6 +164,43 @@ pub fn run(cmd: EditCmd) -> Result<(), String> {
             image,
             path,
         } => with_image(&image, |fs| rm(fs, &path, recursive)),
+        EditCmd::Ln {
+            symbolic,
+            image,
+            target,
+            linkpath,
+        } => with_image(&image, |fs| ln(fs, &target, &linkpath, symbolic)),
+        EditCmd::Chmod { image, mode, path } => {
+            let m = u16::from_str_radix(&mode, 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| format!("{mode}: not an octal mode (0 to 7777)"))?;
+            let set = SetAttr {
+                mode: Some(m),
+                ..SetAttr::default()
+            };
+            with_image(&image, |fs| set_attr(fs, &path, &set))
+        }
+        EditCmd::Chown { image, owner, path } => {
+            let bad = || format!("{owner}: not UID:GID, UID or :GID (numbers)");
+            let num = |x: &str| -> Result<Option<u32>, String> {
+                if x.is_empty() {
+                    Ok(None)
+                } else {
+                    x.parse().map(Some).map_err(|_| bad())
+                }
+            };
+            let (u, g) = owner.split_once(':').unwrap_or((&owner, ""));
+            let set = SetAttr {
+                uid: num(u)?,
+                gid: num(g)?,
+                ..SetAttr::default()
+            };
+            if set.uid.is_none() && set.gid.is_none() {
+                return Err(bad());
+            }
+            with_image(&image, |fs| set_attr(fs, &path, &set))
+        }
         EditCmd::Put { image, src, path } => {
             let image_id = std::fs::metadata(&image)
                 .map(|m| (m.dev(), m.ino()))
@@ -146,8 +217,8 @@ pub fn run(cmd: EditCmd) -> Result<(), String> {
                 Ok(p.stats)
             })?;
             eprintln!(
-                "pvfs: copied {} files ({} bytes), {} directories",
-                st.files, st.bytes, st.dirs
+                "pvfs: copied {} files ({} bytes), {} directories, {} symlinks, {} hard links, {} special files",
+                st.files, st.bytes, st.dirs, st.symlinks, st.hardlinks, st.special
             );
             Ok(())
         }
@@ -184,6 +255,56 @@ fn mkdir(fs: &mut Fs, path: &str, parents: bool) -> Result<(), String> {
         };
     }
     Ok(())
+}
+
+fn set_attr(fs: &mut Fs, path: &str, set: &SetAttr) -> Result<(), String> {
+    let ino = fs
+        .lookup_path(path.as_bytes())
+        .map_err(|e| format!("{path}: {}", emsg(&e)))?;
+    fs.setattr(ino, set)
+        .map_err(|e| format!("{path}: {}", emsg(&e)))
+}
+
+fn ln(fs: &mut Fs, target: &str, linkpath: &str, symbolic: bool) -> Result<(), String> {
+    // `ln TARGET DIR` makes DIR/BASENAME(TARGET).
+    let (dir, name, shown) = match fs.lookup_path(linkpath.as_bytes()) {
+        Ok(ino) if fs.getattr(ino).is_ok_and(|a| a.kind == FileType::Directory) => {
+            let base = target
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            if base.is_empty() || base == "." || base == ".." {
+                return Err(format!("{linkpath}: file exists"));
+            }
+            let shown = format!("{}/{base}", linkpath.trim_end_matches('/'));
+            (ino, base.as_bytes().to_vec(), shown)
+        }
+        Ok(_) => return Err(format!("{linkpath}: file exists")),
+        Err(Error::NotFound) => {
+            let (d, n) = parent_of(fs, linkpath)?;
+            (d, n, linkpath.to_string())
+        }
+        Err(e) => return Err(format!("{linkpath}: {}", emsg(&e))),
+    };
+    if symbolic {
+        fs.symlink(dir, &name, target.as_bytes(), 0, 0)
+            .map(drop)
+            .map_err(|e| format!("{shown}: {}", emsg(&e)))
+    } else {
+        let ino = fs
+            .lookup_path(target.as_bytes())
+            .map_err(|e| format!("{target}: {}", emsg(&e)))?;
+        match fs.getattr(ino) {
+            Ok(a) if a.kind == FileType::Directory => {
+                return Err(format!("{target}: hard link not allowed for directory"))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("{target}: {}", emsg(&e))),
+        }
+        fs.link(ino, dir, &name)
+            .map_err(|e| format!("{shown}: {}", emsg(&e)))
+    }
 }
 
 fn rm(fs: &mut Fs, path: &str, recursive: bool) -> Result<(), String> {
@@ -239,6 +360,23 @@ struct PutStats {
     files: u64,
     dirs: u64,
     bytes: u64,
+    symlinks: u64,
+    hardlinks: u64,
+    special: u64,
+}
+
+fn mtime_of(md: &std::fs::Metadata) -> Timestamp {
+    Timestamp {
+        sec: md.mtime(),
+        nsec: md.mtime_nsec().clamp(0, 999_999_999) as u32,
+    }
+}
+
+fn atime_of(md: &std::fs::Metadata) -> Timestamp {
+    Timestamp {
+        sec: md.atime(),
+        nsec: md.atime_nsec().clamp(0, 999_999_999) as u32,
+    }
 }
 
 struct Putter<'a> {
@@ -330,39 +468,62 @@ impl Putter<'_> {
                 let cshown = format!("{}/{}", shown.trim_end_matches('/'), n.to_string_lossy());
                 self.copy(dir, n.as_bytes(), &child, &cmd, &cshown)?;
             }
-            Ok(())
-        } else if ft.is_file() {
+            // Last: adding the entries changed the directory's times.
+            self.times(dir, md, shown)
+        } else {
             let key = (md.dev(), md.ino());
-            if md.nlink() > 1 && self.links.contains_key(&key) {
-                return Err(format!(
-                    "{}: a second hard link cannot be written yet (the engine has no link)",
-                    src.display()
-                ));
+            if md.nlink() > 1 {
+                if let Some(&ino) = self.links.get(&key) {
+                    self.fs.link(ino, parent, name).map_err(|e| fail(&e))?;
+                    self.stats.hardlinks += 1;
+                    return Ok(());
+                }
             }
-            let ino = self
-                .fs
-                .create(parent, name, mode, md.uid(), md.gid())
-                .map_err(|e| fail(&e))?;
+            let (uid, gid) = (md.uid(), md.gid());
+            let ino = if ft.is_file() {
+                let ino = self
+                    .fs
+                    .create(parent, name, mode, uid, gid)
+                    .map_err(|e| fail(&e))?;
+                self.stats.files += 1;
+                self.copy_data(ino, src, md.len(), shown)?;
+                ino
+            } else if ft.is_symlink() {
+                let target =
+                    std::fs::read_link(src).map_err(|e| format!("{}: {e}", src.display()))?;
+                let ino = self
+                    .fs
+                    .symlink(parent, name, target.as_os_str().as_bytes(), uid, gid)
+                    .map_err(|e| fail(&e))?;
+                self.stats.symlinks += 1;
+                ino
+            } else {
+                // FIFOs, sockets and device nodes: the type bits come with the mode.
+                let full = (md.mode() & 0o177_777) as u16;
+                let ino = self
+                    .fs
+                    .mknod(parent, name, full, md.rdev(), uid, gid)
+                    .map_err(|e| fail(&e))?;
+                self.stats.special += 1;
+                ino
+            };
             if md.nlink() > 1 {
                 self.links.insert(key, ino);
             }
-            self.stats.files += 1;
-            self.copy_data(ino, src, md.len(), shown)
-        } else {
-            let what = if ft.is_symlink() {
-                "symbolic link"
-            } else if ft.is_fifo() {
-                "fifo"
-            } else if ft.is_socket() {
-                "socket"
-            } else {
-                "device node"
-            };
-            Err(format!(
-                "{}: a {what} cannot be written yet (not supported by the engine)",
-                src.display()
-            ))
+            self.times(ino, md, shown)
         }
+    }
+
+    /// Give image inode `ino` the access and modification times of `md`.
+    fn times(&mut self, ino: Ino, md: &std::fs::Metadata, shown: &str) -> Result<(), String> {
+        let set = SetAttr {
+            atime: Some(atime_of(md)),
+            mtime: Some(mtime_of(md)),
+            ..SetAttr::default()
+        };
+        self.fs
+            .setattr(ino, &set)
+            .map_err(|e| format!("{shown}: {}", emsg(&e)))
     }
 
     /// Copy the data of host file `src` into image file `ino`; all-zero blocks are left as

@@ -1,4 +1,4 @@
-//! `pvfs image` write commands (put, mkdir, rm) run as a real process on images made by
+//! `pvfs image` write commands (put, mkdir, rm, ln, chmod, chown) run as a real process on images made by
 //! `mkfs.ext4` (default features, 1 KiB and 4 KiB blocks). After every command the image must
 //! pass `e2fsck -fn`; results are checked with `debugfs`, ext4-view, `pvfs image get` round
 //! trips and `pvfs image df`; every error exits 1 with one `pvfs: …` line and leaves the image
@@ -10,7 +10,7 @@ use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -91,8 +91,10 @@ fn kv(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A host tree the engine can write today: nested directories with various modes, regular
-/// files of many sizes and owners, and sparse files with at most three data runs.
+/// A host tree: nested directories with various modes, regular files of many sizes and
+/// owners, sparse files (at most three data runs), symlinks (fast, slow, dangling), hard
+/// links across directories, a FIFO and device nodes, and mtimes with nanoseconds and before
+/// 1970.
 fn source_tree(root: &Path) {
     let mut rng = Rng::new(0xc11);
     fs::create_dir_all(root.join("a/b/c")).unwrap();
@@ -129,6 +131,40 @@ fn source_tree(root: &Path) {
             .set_len(100_000)
             .unwrap();
     }
+    let links = root.join("links");
+    fs::create_dir(&links).unwrap();
+    std::os::unix::fs::symlink("../a/one", links.join("short")).unwrap();
+    std::os::unix::fs::symlink("x".repeat(59), links.join("len59")).unwrap();
+    std::os::unix::fs::symlink("y".repeat(60), links.join("len60")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/dangling", links.join("dangling")).unwrap();
+    fs::write(root.join("a/hl1"), b"linked content\n").unwrap();
+    fs::hard_link(root.join("a/hl1"), root.join("a/b/hl2")).unwrap();
+    fs::hard_link(root.join("a/hl1"), links.join("hl3")).unwrap();
+    let special = root.join("special");
+    fs::create_dir(&special).unwrap();
+    ext4img::run(Command::new("mkfifo").arg(special.join("fifo")));
+    ext4img::run(
+        Command::new("mknod")
+            .arg(special.join("null"))
+            .args(["c", "1", "3"]),
+    );
+    ext4img::run(
+        Command::new("mknod")
+            .arg(special.join("bigminor"))
+            .args(["b", "259", "70000"]),
+    );
+    for (p, when) in [
+        ("a/65659", "@1600000000.123456789"),
+        ("a/4096", "@-31536000.000000005"),
+        ("links/short", "@1500000000.5"),
+        ("a/b/c", "@1400000000.25"),
+    ] {
+        ext4img::run(
+            Command::new("touch")
+                .args(["-h", "-d", when])
+                .arg(root.join(p)),
+        );
+    }
     for (p, mode, uid, gid) in [
         ("private", 0o700, 1000, 1000),
         ("sticky", 0o1777, 0, 0),
@@ -139,33 +175,6 @@ fn source_tree(root: &Path) {
         let p = root.join(p);
         std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-}
-
-/// Every path under `root` with (mode, uid, gid, size for non-directories).
-fn listing(root: &Path) -> BTreeMap<Vec<u8>, (u32, u32, u32, u64)> {
-    ext4img::walk(root)
-        .into_iter()
-        .map(|(p, m)| {
-            let size = if m.is_dir() { 0 } else { m.len() };
-            (p, (m.mode(), m.uid(), m.gid(), size))
-        })
-        .collect()
-}
-
-/// `a` and `b` hold the same paths, types, modes, owners, sizes and file contents.
-fn same_tree(a: &Path, b: &Path) {
-    let (la, lb) = (listing(a), listing(b));
-    assert_eq!(la, lb, "trees differ: {a:?} vs {b:?}");
-    for p in la.keys() {
-        let pa = a.join(std::str::from_utf8(p).unwrap());
-        if pa.is_file() {
-            let pb = b.join(std::str::from_utf8(p).unwrap());
-            assert!(
-                fs::read(&pa).unwrap() == fs::read(&pb).unwrap(),
-                "content of {pa:?}"
-            );
-        }
     }
 }
 
@@ -186,7 +195,8 @@ fn put_round_trip(block: u32) {
         let dest = dir.join(out);
         let o = pvfs(&["image", "get", s(&img), inside, s(&dest)]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        same_tree(&src, &dest);
+        let n = ext4img::compare_trees(&src, &dest, true);
+        assert!(n > 60, "only {n} paths compared");
     }
     assert!(debugfs(&img, "cat /single") == fs::read(src.join("a/65659")).unwrap());
     // Holes stay holes: 2 data runs and the block holding the last byte.
@@ -207,6 +217,21 @@ fn put_round_trip(block: u32) {
     }
     let m = view.metadata("/copy/a/4097").unwrap();
     assert_eq!((m.uid(), m.gid(), m.mode()), (65534, 70000, 0o4755));
+    assert_eq!(
+        view.read_link("/copy/links/len60").unwrap().as_ref(),
+        "y".repeat(60).as_bytes()
+    );
+    // Special files (which `get` skips) were made with mknod.
+    for (p, kind, rdev) in [
+        ("fifo", "fifo", None),
+        ("null", "character device", Some("1,3")),
+        ("bigminor", "block device", Some("259,70000")),
+    ] {
+        let st = kv(&ok(&img, &["stat", &format!("/copy/special/{p}")]));
+        assert_eq!(st["type"], kind);
+        assert_eq!(st.get("rdev").map(String::as_str), rdev);
+    }
+    assert_eq!(kv(&ok(&img, &["stat", "/into/src/a/hl1"]))["links"], "3");
     // Removing everything gives back every block and inode.
     ok(&img, &["rm", "-r", "/copy"]);
     ok(&img, &["rm", "-r", "/into"]);
@@ -333,4 +358,91 @@ fn errors_exit_nonzero_and_leave_the_image_clean() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not ext2/3/4"));
     assert!(fs::read(&zeros).unwrap().iter().all(|&b| b == 0));
+}
+
+#[test]
+fn ln_chmod_chown() {
+    let dir = ext4img::tmpdir("cli-ln");
+    let img = mkfs(&dir, "l.img", 1024, 16, &[]);
+    let src = dir.join("f");
+    fs::write(&src, b"contents").unwrap();
+    ok(&img, &["mkdir", "/d"]);
+    ok(&img, &["put", s(&src), "/f"]);
+    // Hard links: a new name, and into an existing directory (DIR/BASENAME).
+    ok(&img, &["ln", "/f", "/g"]);
+    ok(&img, &["ln", "/f", "/d"]);
+    let (f, g, df) = (
+        kv(&ok(&img, &["stat", "/f"])),
+        kv(&ok(&img, &["stat", "/g"])),
+        kv(&ok(&img, &["stat", "/d/f"])),
+    );
+    assert_eq!(
+        (f["links"].as_str(), &g["inode"], &df["inode"]),
+        ("3", &f["inode"], &f["inode"])
+    );
+    assert_eq!(debugfs(&img, "cat /d/f"), b"contents");
+    fails(
+        &img,
+        &[],
+        &["ln", "/d", "/dl"],
+        "/d: hard link not allowed for directory",
+    );
+    fails(&img, &[], &["ln", "/f", "/g"], "/g: file exists");
+    fails(
+        &img,
+        &[],
+        &["ln", "/nope", "/h"],
+        "/nope: no such file or directory",
+    );
+    // Symbolic links: fast (in the inode) and slow (in a block), stored as given.
+    let long = "component/".repeat(20) + "end";
+    ok(&img, &["ln", "-s", "../f", "/d/s"]);
+    ok(&img, &["ln", "-s", &long, "/long"]);
+    assert_eq!(kv(&ok(&img, &["stat", "/d/s"]))["target"], "../f");
+    let view = ext4_view::Ext4::load(Box::new(fs::read(&img).unwrap())).unwrap();
+    assert_eq!(view.read_link("/long").unwrap().as_ref(), long.as_bytes());
+    assert_eq!(
+        view.read("/d/s").unwrap(),
+        b"contents",
+        "ext4-view follows the link"
+    );
+    fails(&img, &["-s"], &["ln", "x", "/d/s"], "/d/s: file exists");
+    // chmod (octal, set-id and sticky bits kept) and chown (UID:GID, UID, :GID).
+    ok(&img, &["chmod", "4750", "/f"]);
+    ok(&img, &["chown", "1000:2000", "/f"]);
+    let st = kv(&ok(&img, &["stat", "/g"]));
+    assert_eq!(
+        (st["mode"].as_str(), st["uid"].as_str(), st["gid"].as_str()),
+        ("4750 (-rwsr-x---)", "1000", "2000")
+    );
+    ok(&img, &["chown", "70000", "/d"]);
+    ok(&img, &["chown", ":7", "/d"]);
+    ok(&img, &["chmod", "1777", "/d"]);
+    let st = String::from_utf8_lossy(&debugfs(&img, "stat /d")).into_owned();
+    assert!(
+        st.contains("Mode:  01777") && st.contains("User: 70000   Group:     7"),
+        "{st}"
+    );
+    // A symlink itself is changed, not its target.
+    ok(&img, &["chown", "5:6", "/d/s"]);
+    assert_eq!(kv(&ok(&img, &["stat", "/d/s"]))["uid"], "5");
+    assert_eq!(kv(&ok(&img, &["stat", "/f"]))["uid"], "1000");
+    fails(&img, &[], &["chmod", "99", "/f"], "99: not an octal mode");
+    fails(&img, &[], &["chmod", "17777", "/f"], "not an octal mode");
+    fails(&img, &[], &["chown", "abc", "/f"], "abc: not UID:GID");
+    fails(&img, &[], &["chown", ":", "/f"], "not UID:GID");
+    fails(
+        &img,
+        &[],
+        &["chmod", "644", "/nope"],
+        "/nope: no such file or directory",
+    );
+    // Removing links: the data goes with the last one.
+    ok(&img, &["rm", "/g"]);
+    ok(&img, &["rm", "/d/s"]);
+    ok(&img, &["rm", "/long"]);
+    assert_eq!(kv(&ok(&img, &["stat", "/f"]))["links"], "2");
+    ok(&img, &["rm", "-r", "/d"]);
+    ok(&img, &["rm", "/f"]);
+    assert_eq!(ok(&img, &["ls", "/"]), "lost+found\n");
 }
