@@ -10,7 +10,9 @@
 
 use clap::Subcommand;
 use pvfs_fs::block::FileDisk;
-use pvfs_fs::ext4::{Error, Ext4, FileType, Ino, Options, SetAttr, Timestamp, ROOT_INO};
+use pvfs_fs::ext4::{
+    Error, Ext4, FileType, Ino, Options, RenameFlags, SetAttr, Timestamp, ROOT_INO,
+};
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -60,6 +62,19 @@ pub enum EditCmd {
         target: String,
         /// The new link.
         linkpath: String,
+    },
+    /// Move or rename FROM to TO, like `mv`.
+    ///
+    /// If TO is an existing directory, FROM goes to TO/BASENAME(FROM); otherwise TO is
+    /// replaced with POSIX rename rules (a file replaces a file, a directory an empty
+    /// directory).
+    Mv {
+        /// ext4 image file
+        image: PathBuf,
+        /// Path inside the image.
+        from: String,
+        /// New path inside the image.
+        to: String,
     },
     /// Set the permission bits (octal, e.g. 0644 or 4755) of PATH.
     Chmod {
@@ -170,6 +185,7 @@ pub fn run(cmd: EditCmd) -> Result<(), String> {
             target,
             linkpath,
         } => with_image(&image, |fs| ln(fs, &target, &linkpath, symbolic)),
+        EditCmd::Mv { image, from, to } => with_image(&image, |fs| mv(fs, &from, &to)),
         EditCmd::Chmod { image, mode, path } => {
             let m = u16::from_str_radix(&mode, 8)
                 .ok()
@@ -305,6 +321,35 @@ fn ln(fs: &mut Fs, target: &str, linkpath: &str, symbolic: bool) -> Result<(), S
         fs.link(ino, dir, &name)
             .map_err(|e| format!("{shown}: {}", emsg(&e)))
     }
+}
+
+fn mv(fs: &mut Fs, from: &str, to: &str) -> Result<(), String> {
+    let (odir, oname) = parent_of(fs, from)?;
+    fs.lookup(odir, &oname)
+        .map_err(|e| format!("{from}: {}", emsg(&e)))?;
+    // `mv FROM DIR` moves into DIR (unless DIR is FROM itself, which is a no-op rename).
+    let (ndir, nname, shown) = match fs.lookup_path(to.as_bytes()) {
+        Ok(ino) if fs.getattr(ino).is_ok_and(|a| a.kind == FileType::Directory) => {
+            let shown = format!(
+                "{}/{}",
+                to.trim_end_matches('/'),
+                String::from_utf8_lossy(&oname)
+            );
+            (ino, oname.clone(), shown)
+        }
+        Ok(_) | Err(Error::NotFound) => {
+            let (d, n) = parent_of(fs, to)?;
+            (d, n, to.to_string())
+        }
+        Err(e) => return Err(format!("{to}: {}", emsg(&e))),
+    };
+    fs.rename(odir, &oname, ndir, &nname, RenameFlags::default())
+        .map_err(|e| match e {
+            Error::Invalid { .. } => {
+                format!("{from}: cannot move a directory into itself ({shown})")
+            }
+            e => format!("{shown}: {}", emsg(&e)),
+        })
 }
 
 fn rm(fs: &mut Fs, path: &str, recursive: bool) -> Result<(), String> {

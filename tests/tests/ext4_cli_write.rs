@@ -1,4 +1,4 @@
-//! `pvfs image` write commands (put, mkdir, rm, ln, chmod, chown) run as a real process on images made by
+//! `pvfs image` write commands (put, mkdir, rm, mv, ln, chmod, chown) run as a real process on images made by
 //! `mkfs.ext4` (default features, 1 KiB and 4 KiB blocks). After every command the image must
 //! pass `e2fsck -fn`; results are checked with `debugfs`, ext4-view, `pvfs image get` round
 //! trips and `pvfs image df`; every error exits 1 with one `pvfs: …` line and leaves the image
@@ -445,4 +445,62 @@ fn ln_chmod_chown() {
     ok(&img, &["rm", "-r", "/d"]);
     ok(&img, &["rm", "/f"]);
     assert_eq!(ok(&img, &["ls", "/"]), "lost+found\n");
+}
+
+#[test]
+fn mv_renames_and_moves() {
+    let dir = ext4img::tmpdir("cli-mv");
+    let img = mkfs(&dir, "v.img", 4096, 16, &[]);
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    fs::write(&one, b"first file").unwrap();
+    fs::write(&two, b"second").unwrap();
+    ok(&img, &["mkdir", "-p", "/a"]);
+    ok(&img, &["mkdir", "-p", "/b/c/inner"]);
+    ok(&img, &["put", s(&one), "/a/f"]);
+    // Into an existing directory, then a plain rename.
+    ok(&img, &["mv", "/a/f", "/b"]);
+    ok(&img, &["mv", "/b/f", "/b/g"]);
+    assert_eq!(ok(&img, &["ls", "/b"]), "c\ng\n");
+    assert_eq!(ok(&img, &["ls", "/a"]), "");
+    // A directory to another parent: link counts and `..` follow.
+    ok(&img, &["mv", "/a", "/b/c"]);
+    assert_eq!(kv(&ok(&img, &["stat", "/b/c"]))["links"], "4");
+    let dotdot = String::from_utf8_lossy(&debugfs(&img, "ls /b/c/a")).into_owned();
+    let c_ino = kv(&ok(&img, &["stat", "/b/c"]))["inode"].clone();
+    assert!(
+        dotdot.contains(&format!("({c_ino})")) || dotdot.contains(&c_ino),
+        "{dotdot}"
+    );
+    assert_eq!(kv(&ok(&img, &["stat", "/"]))["links"], "4");
+    // A file replaces a file; the replaced inode is freed.
+    ok(&img, &["put", s(&two), "/x"]);
+    let free = kv(&ok(&img, &["df"]))["free inodes"].clone();
+    ok(&img, &["mv", "/x", "/b/g"]);
+    assert_eq!(debugfs(&img, "cat /b/g"), b"second");
+    let free2: u64 = kv(&ok(&img, &["df"]))["free inodes"].parse().unwrap();
+    assert_eq!(free2, free.parse::<u64>().unwrap() + 1);
+    // Refusals change nothing.
+    fails(
+        &img,
+        &[],
+        &["mv", "/b", "/b/c/a"],
+        "cannot move a directory into itself",
+    );
+    fails(
+        &img,
+        &[],
+        &["mv", "/nope", "/z"],
+        "/nope: no such file or directory",
+    );
+    ok(&img, &["mkdir", "/c"]);
+    fails(&img, &[], &["mv", "/c", "/b"], "/b/c: directory not empty");
+    fails(&img, &[], &["mv", "/c", "/b/g"], "/b/g: not a directory");
+    fails(
+        &img,
+        &[],
+        &["mv", "/b/g", "/q/r"],
+        "/q/r: no such file or directory",
+    );
+    assert_eq!(ok(&img, &["ls", "/"]), "b\nc\nlost+found\n");
+    assert_eq!(debugfs(&img, "cat /b/g"), b"second");
 }
