@@ -59,6 +59,33 @@ pub struct Options {
     /// `pvfs.blkbench=MIB`: after connecting the data disk, time a raw sequential read of
     /// this many MiB through blkfront (1 MiB requests) and log the throughput.
     pub blkbench_mib: u32,
+    /// `pvfs.ro` (or `pvfs.ro=1`): mount the volume read-only, so every export is read-only.
+    /// Without it the volume is mounted read-write when the engine can maintain it.
+    pub read_only: bool,
+    /// `pvfs.ro_exports=/exports/a,/exports/b`: exports served read-only to every guest even
+    /// on a read-write volume (paths as in the guests' `path=` keys).
+    pub ro_exports: Option<String<PATH_MAX>>,
+}
+
+impl Options {
+    /// Whether export `path` (a guest's `path=` key) is on the read-only list.
+    pub fn export_is_read_only(&self, path: &str) -> bool {
+        let norm = |p: &str| -> alloc::string::String {
+            let mut out = alloc::string::String::new();
+            for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
+                out.push('/');
+                out.push_str(c);
+            }
+            if out.is_empty() {
+                out.push('/');
+            }
+            out
+        };
+        let want = norm(path);
+        self.ro_exports
+            .as_deref()
+            .is_some_and(|l| l.split(',').any(|e| !e.is_empty() && norm(e) == want))
+    }
 }
 
 impl Default for Options {
@@ -70,6 +97,8 @@ impl Default for Options {
             heap_mib: 0,
             checksum_dir: None,
             blkbench_mib: 0,
+            read_only: false,
+            ro_exports: None,
         }
     }
 }
@@ -132,6 +161,15 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 Ok(n) => o.blkbench_mib = n,
                 Err(_) => warn(bad, &mut warnings),
             },
+            "ro" => match value {
+                "" | "1" | "yes" => o.read_only = true,
+                "0" | "no" => o.read_only = false,
+                _ => warn(bad, &mut warnings),
+            },
+            "ro_exports" => match String::try_from(value) {
+                Ok(s) if value.split(',').all(|e| e.starts_with('/')) => o.ro_exports = Some(s),
+                _ => warn(bad, &mut warnings),
+            },
             "heap_mib" => match value.parse::<u32>() {
                 Ok(n) => o.heap_mib = n,
                 Err(_) => warn(bad, &mut warnings),
@@ -172,6 +210,22 @@ mod tests {
         assert_eq!(o.selftest_file.as_deref(), Some("/a/b.txt"));
         assert_eq!(o.heap_mib, 64);
         assert_eq!(o.checksum_dir.as_deref(), Some("/data"));
+    }
+
+    #[test]
+    fn read_only_volume_and_exports() {
+        let (o, w) = parse("pvfs.ro pvfs.ro_exports=/exports/a,/srv//b/");
+        assert!(w.is_empty(), "{w:?}");
+        assert!(o.read_only);
+        assert!(o.export_is_read_only("/exports/a"));
+        assert!(o.export_is_read_only("/srv/b"));
+        assert!(o.export_is_read_only("srv/./b/"));
+        assert!(!o.export_is_read_only("/exports/ab"));
+        assert!(!o.export_is_read_only("/exports"));
+        let (o, w) = parse("pvfs.ro=0 pvfs.ro_exports=relative");
+        assert!(!o.read_only && o.ro_exports.is_none());
+        assert_eq!(w.len(), 1);
+        assert!(!Options::default().export_is_read_only("/"));
     }
 
     #[test]

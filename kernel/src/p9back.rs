@@ -128,6 +128,8 @@ pub struct Counters {
 pub struct Service {
     base: String,
     fs: Option<Fs>,
+    /// Exports served read-only even when the volume is writable (`pvfs.ro_exports`).
+    read_only_export: fn(&str) -> bool,
     servers: BTreeMap<String, Server<Fs>>,
     devices: BTreeMap<(u16, u32), Device>,
     /// Counters.
@@ -136,11 +138,18 @@ pub struct Service {
 
 impl Service {
     /// Starts watching `/local/domain/<domid>/backend/9pfs` and picks up existing devices.
-    pub fn start(domid: u32, volume: Option<pvfs_fs::ext4::Ext4<Blkfront>>) -> Self {
+    /// `read_only_export(path)` says whether a guest's export must be read-only although the
+    /// volume is writable.
+    pub fn start(
+        domid: u32,
+        volume: Option<pvfs_fs::ext4::Ext4<Blkfront>>,
+        read_only_export: fn(&str) -> bool,
+    ) -> Self {
         let base = format!("/local/domain/{domid}/backend/9pfs");
         let mut s = Self {
             base,
-            fs: volume.map(|v| Arc::new(Ext4Fs::new(v))),
+            fs: volume.map(|v| Arc::new(Ext4Fs::new(v).with_clock(wall_clock))),
+            read_only_export,
             servers: BTreeMap::new(),
             devices: BTreeMap::new(),
             counters: Counters::default(),
@@ -202,9 +211,14 @@ impl Service {
         let root = pvfs_9p::Filesystem::root(&fs);
         let attr = pvfs_9p::server::resolve_path(&fs, root, root, path.as_bytes())
             .map_err(|e| format!("export path {path:?}: errno {}", e.0))?;
+        let writable = fs.with_engine(|e| e.is_writable()).unwrap_or(false);
+        let read_only = !writable || (self.read_only_export)(path);
+        log::info!(
+            "9pfs: export {path:?} {}",
+            if read_only { "read-only" } else { "read-write" }
+        );
         let cfg = ExportConfig {
-            // The ext4 write path is not in the engine yet: exports are read-only.
-            read_only: true,
+            read_only,
             uid_map: IdMap::identity(),
             gid_map: IdMap::identity(),
             max_msize: MAX_MSIZE,
@@ -389,8 +403,17 @@ impl Service {
             }
         }
         self.servers.clear();
-        let fs = Arc::try_unwrap(self.fs.take()?).ok()?;
-        Some(fs.into_inner().into_device())
+        let fs = self.fs.take()?;
+        match fs.close()? {
+            Ok(dev) => {
+                log::info!("volume: written back and marked clean");
+                Some(dev)
+            }
+            Err(e) => {
+                log::error!("volume: closing failed, the next mount needs e2fsck: {e}");
+                None
+            }
+        }
     }
 
     /// Passes a watch event to the volume's block device if it is its token; true if it was.
@@ -406,12 +429,19 @@ impl Service {
             }
             true
         })
+        .unwrap_or(false)
     }
 
     /// Connected devices.
     pub fn connected(&self) -> usize {
         self.devices.values().filter(|d| d.link.is_some()).count()
     }
+}
+
+/// Wall-clock time for inode timestamps.
+fn wall_clock() -> pvfs_9p::fs::Timespec {
+    let (sec, nsec) = crate::xen::time::wall_clock();
+    pvfs_9p::fs::Timespec { sec, nsec }
 }
 
 /// Writes queued replies into the ring while they fit; true if any was written.

@@ -269,6 +269,7 @@ fn grant_selfcheck(domid: u16) -> Result<(), String> {
 }
 
 fn serve(p: Platform, opts: &Options) -> ! {
+    RO_EXPORTS.call_once(|| opts.clone());
     match grant_selfcheck(p.domid as u16) {
         Ok(()) => log::info!("grant self-check ok"),
         Err(e) => log::error!("grant self-check failed: {e}"),
@@ -286,7 +287,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
         p.domid,
         p.name
     );
-    let mut service = crate::p9back::Service::start(p.domid, volume);
+    let mut service = crate::p9back::Service::start(p.domid, volume, read_only_export);
     let stats_key = format!("{base}/stats");
     let mut last_stats = String::new();
     loop {
@@ -294,6 +295,8 @@ fn serve(p: Platform, opts: &Options) -> ! {
             match ev.token.as_str() {
                 "shutdown" => {
                     if shutdown_requested() {
+                        // Guests are disconnected and the volume is written back and marked
+                        // clean before the disk is closed.
                         if let Some(dev) = service.shutdown() {
                             dev.close();
                         }
@@ -333,6 +336,15 @@ fn serve(p: Platform, opts: &Options) -> ! {
             xen::events::wait(None);
         }
     }
+}
+
+/// `pvfs.ro_exports`, kept for the 9pfs service (the options live for the whole run).
+static RO_EXPORTS: spin::Once<Options> = spin::Once::new();
+
+fn read_only_export(path: &str) -> bool {
+    RO_EXPORTS
+        .get()
+        .is_some_and(|o| o.export_is_read_only(path))
 }
 
 /// Publishes version, heap figures and `status = ready` in one xenstore transaction, so a
@@ -566,7 +578,7 @@ fn mount_volume(p: &Platform, opts: &Options) -> Option<Volume> {
     if opts.blkbench_mib > 0 {
         blkbench(&mut dev, opts.blkbench_mib);
     }
-    let mut fs = match pvfs_fs::ext4::Ext4::open(dev) {
+    let mut fs = match open_volume(dev, opts) {
         Ok(fs) => fs,
         Err(e) => {
             log::error!("vbd {devid}: cannot mount ext4: {e}");
@@ -589,6 +601,47 @@ fn mount_volume(p: &Platform, opts: &Options) -> Option<Volume> {
         }
     }
     Some(fs)
+}
+
+/// Mounts the volume read-write unless `pvfs.ro` is given, the disk is read-only, or the
+/// engine refuses (a feature it cannot maintain, a file system that needs e2fsck): then
+/// read-only, with the reason logged.
+fn open_volume(
+    dev: crate::blkfront::Blkfront,
+    opts: &Options,
+) -> Result<Volume, pvfs_fs::ext4::Error> {
+    use pvfs_fs::block::BlockDevice;
+    if opts.read_only || dev.read_only() {
+        log::info!(
+            "volume: mounting read-only ({})",
+            if opts.read_only {
+                "pvfs.ro"
+            } else {
+                "the disk is read-only"
+            }
+        );
+        return pvfs_fs::ext4::Ext4::open(dev);
+    }
+    // A refused read-write mount would consume the device: ask the read-only mount first,
+    // and keep it when the answer is no.
+    let probe = pvfs_fs::ext4::Ext4::open(dev)?;
+    if let Err(why) = probe.check_writable() {
+        log::warn!("volume: mounting read-only: {why}");
+        return Ok(probe);
+    }
+    let dev = probe.into_device();
+    match pvfs_fs::ext4::Ext4::open_rw(dev, &pvfs_fs::ext4::Options::default()) {
+        Ok(mut fs) => {
+            let (sec, nsec) = xen::time::wall_clock();
+            fs.set_clock(pvfs_fs::ext4::Timestamp {
+                sec: i64::try_from(sec).unwrap_or(i64::MAX),
+                nsec,
+            });
+            log::info!("volume: mounted read-write");
+            Ok(fs)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Raw sequential read through blkfront, 1 MiB per request, several requests per batch.

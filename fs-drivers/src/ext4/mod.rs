@@ -675,6 +675,16 @@ impl<D: BlockDevice> Ext4<D> {
         self.read_only_reason
     }
 
+    /// The time stamped on inodes changed now (see [`Ext4::set_clock`]).
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
+    /// Whether the engine was mounted read-write ([`Ext4::open_rw`]).
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
     /// The block cache (for statistics).
     pub fn cache(&self) -> &BlockCache {
         &self.cache

@@ -263,45 +263,12 @@ impl<D: BlockDevice> Ext4<D> {
     /// system not cleanly unmounted. Changes are kept in the block cache until
     /// [`Ext4::sync`].
     pub fn open_rw(dev: D, opts: &Options) -> Result<Self> {
-        let ro_dev = dev.read_only();
         let sb0 = {
             let mut fs = Self::open_with(dev, opts)?;
-            if ro_dev {
-                return Err(Error::ReadOnly {
-                    reason: "the device is read-only",
-                });
-            }
-            if let Some(reason) = fs.read_only_reason {
-                return Err(Error::ReadOnly { reason });
-            }
-            let s = fs.sb.clone();
-            let check = |bits: u32, ok: u32, table: &[(u32, &'static str)]| -> Result<()> {
-                let bad = bits & !ok;
-                if bad != 0 {
-                    let bit = 1u32 << bad.trailing_zeros();
-                    return Err(Error::UnsupportedFeature {
-                        name: sb::feature_name(table, bit),
-                        bit,
-                    });
-                }
-                Ok(())
-            };
-            check(s.feature_incompat, RW_INCOMPAT, sb::INCOMPAT_NAMES)?;
-            check(s.feature_ro_compat, RW_RO_COMPAT, sb::RO_COMPAT_NAMES)?;
-            check(s.feature_compat, RW_COMPAT, sb::COMPAT_NAMES)?;
-            if s.state & 1 == 0 || s.state & 2 != 0 {
-                return Err(Error::ReadOnly {
-                    reason: "file system not clean (run e2fsck)",
-                });
-            }
-            if s.block_size() < 1024 || fs.sb.inode_size < 128 {
-                return Err(Error::ReadOnly {
-                    reason: "unusual geometry",
-                });
-            }
+            fs.check_writable()?;
             fs.writable = true;
             fs.clock = Timestamp {
-                sec: i64::from(s.wtime),
+                sec: i64::from(fs.sb.wtime),
                 nsec: 0,
             };
             // Mark the file system in use (not cleanly unmounted) until `close`, so that a
@@ -311,6 +278,46 @@ impl<D: BlockDevice> Ext4<D> {
             fs
         };
         Ok(sb0)
+    }
+
+    /// Whether [`Ext4::open_rw`] would accept this file system (features the writer
+    /// maintains, clean state, usual geometry): the refusal it would give, if any. Lets an
+    /// embedder mount read-only first and decide without losing the device.
+    pub fn check_writable(&self) -> Result<()> {
+        if self.dev.read_only() {
+            return Err(Error::ReadOnly {
+                reason: "the device is read-only",
+            });
+        }
+        if let Some(reason) = self.read_only_reason {
+            return Err(Error::ReadOnly { reason });
+        }
+        let s = &self.sb;
+        let check = |bits: u32, ok: u32, table: &[(u32, &'static str)]| -> Result<()> {
+            let bad = bits & !ok;
+            if bad != 0 {
+                let bit = 1u32 << bad.trailing_zeros();
+                return Err(Error::UnsupportedFeature {
+                    name: sb::feature_name(table, bit),
+                    bit,
+                });
+            }
+            Ok(())
+        };
+        check(s.feature_incompat, RW_INCOMPAT, sb::INCOMPAT_NAMES)?;
+        check(s.feature_ro_compat, RW_RO_COMPAT, sb::RO_COMPAT_NAMES)?;
+        check(s.feature_compat, RW_COMPAT, sb::COMPAT_NAMES)?;
+        if s.state & 1 == 0 || s.state & 2 != 0 {
+            return Err(Error::ReadOnly {
+                reason: "file system not clean (run e2fsck)",
+            });
+        }
+        if s.block_size() < 1024 || self.sb.inode_size < 128 {
+            return Err(Error::ReadOnly {
+                reason: "unusual geometry",
+            });
+        }
+        Ok(())
     }
 
     /// Write everything back, mark the file system cleanly unmounted, and give the device
