@@ -14,12 +14,14 @@ use std::sync::Arc;
 
 #[derive(Args)]
 #[command(
-    after_help = "ext4 images are served read-only until the ext4 engine's write path lands; \
+    after_help = "ext4 images are served read-write unless --read-only is given or the image has \
+                        features the writer cannot maintain (then read-only, with the reason logged); \
+                        the image is synced and marked clean on SIGINT/SIGTERM. \
                         --memfs exports a read-write RAM filesystem.\n\
                         The attach aname selects a path inside the export (\"\" or \"/\" = its root)."
 )]
 pub struct ServeArgs {
-    /// ext4 image to serve (served read-only for now)
+    /// ext4 image to serve
     #[arg(long, required_unless_present = "memfs", conflicts_with = "memfs")]
     image: Option<PathBuf>,
     /// Serve an empty in-memory read-write filesystem instead of an image
@@ -94,20 +96,42 @@ pub fn run(a: ServeArgs) -> Result<(), String> {
         ..ExportConfig::default()
     };
     if let Some(img) = &a.image {
-        let fs = pvfs_fs::host::open_image(img).map_err(|e| e.to_string())?;
-        if let Some(why) = fs.read_only_reason() {
-            log_line(&format!("{}: read-only ({why})", img.display()));
-        }
-        log_line(&format!(
-            "{}: ext4 served read-only (the ext4 write path is not available yet)",
-            img.display()
-        ));
-        let fs = Ext4Fs::new(fs);
-        let cfg = ExportConfig {
-            read_only: true,
-            ..cfg
+        let name = img.display().to_string();
+        let engine = if a.read_only {
+            None
+        } else {
+            match pvfs_fs::block::FileDisk::open_rw(img)
+                .map_err(|e| format!("{name}: {e}"))
+                .and_then(|d| {
+                    pvfs_fs::ext4::Ext4::open_rw(d, &Default::default())
+                        .map_err(|e| format!("{name}: {e}"))
+                }) {
+                Ok(fs) => Some(fs),
+                Err(e) => {
+                    log_line(&format!("{e}; serving it read-only"));
+                    None
+                }
+            }
         };
-        serve(fs, cfg, &a, listen, &img.display().to_string())
+        let Some(engine) = engine else {
+            let fs = pvfs_fs::host::open_image(img).map_err(|e| e.to_string())?;
+            if let Some(why) = fs.read_only_reason() {
+                log_line(&format!("{name}: read-only ({why})"));
+            }
+            let cfg = ExportConfig {
+                read_only: true,
+                ..cfg
+            };
+            return serve(Ext4Fs::new(fs), cfg, &a, listen, &name);
+        };
+        let fs = Arc::new(Ext4Fs::new(engine).with_clock(wall_clock));
+        serve(fs.clone(), cfg, &a, listen, &name)?;
+        // Connections still open get EIO from now on; the image is closed under them.
+        if let Some(r) = fs.close() {
+            r.map_err(|e| format!("{name}: closing: {e}"))?;
+        }
+        log_line(&format!("{name}: closed cleanly"));
+        Ok(())
     } else {
         let limits = MemFsLimits {
             max_bytes: a.memfs_mib.saturating_mul(1 << 20),

@@ -1,10 +1,12 @@
 //! The ext4 engine (`pvfs_fs::ext4::Ext4`) behind the [`Filesystem`] trait.
 //!
-//! The engine takes `&mut self`, so the adapter serialises calls with a lock. Only the read
-//! path exists in the engine so far: every modifying operation returns `EROFS`. To add
-//! writes, override the corresponding trait methods here and call the engine.
+//! The engine takes `&mut self`, so the adapter serialises calls with a lock. An engine
+//! mounted read-only refuses every change with `EROFS`; one mounted with
+//! [`Ext4::open_rw`] takes the changes the engine supports, stamped with the clock given to
+//! [`Ext4Fs::with_clock`]. Operations the engine does not support yet return `EOPNOTSUPP`.
 
-use crate::fs::{dt, Attr, DirEntry, Errno, Filesystem, FsResult, FsStat, Ino, Timespec};
+use crate::fs::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
+use crate::fs::{dt, Attr, DirEntry, Errno, Filesystem, FsResult, FsStat, Ino, TimeSet, Timespec};
 use alloc::vec::Vec;
 use pvfs_fs::block::BlockDevice;
 use pvfs_fs::ext4::{self, Error, Ext4, FileType};
@@ -13,10 +15,12 @@ use spin::Mutex;
 /// ext4's statfs magic.
 pub const EXT4_SUPER_MAGIC: u32 = 0xEF53;
 
-/// An ext4 filesystem served read-only.
+/// An ext4 file system behind the [`Filesystem`] trait.
 pub struct Ext4Fs<D: BlockDevice> {
-    fs: Mutex<Ext4<D>>,
+    /// `None` once [`Ext4Fs::close`] has unmounted the engine.
+    fs: Mutex<Option<Ext4<D>>>,
     block_size: u64,
+    clock: Option<fn() -> Timespec>,
 }
 
 /// Maps an engine error to the errno a client should see.
@@ -75,19 +79,69 @@ impl<D: BlockDevice> Ext4Fs<D> {
     pub fn new(fs: Ext4<D>) -> Self {
         let block_size = u64::from(fs.superblock().block_size());
         Ext4Fs {
-            fs: Mutex::new(fs),
+            fs: Mutex::new(Some(fs)),
             block_size,
+            clock: None,
         }
     }
 
-    /// Runs `f` with the engine locked (for the embedder: statistics, device events).
-    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Ext4<D>) -> R) -> R {
-        f(&mut self.fs.lock())
+    /// Runs `f` with the engine locked (for the embedder: statistics, device events);
+    /// `None` after [`Ext4Fs::close`].
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Ext4<D>) -> R) -> Option<R> {
+        self.fs.lock().as_mut().map(f)
     }
 
-    /// Gives the engine back.
-    pub fn into_inner(self) -> Ext4<D> {
+    /// Unmounts the engine in place: writes everything back and marks the file system clean
+    /// ([`Ext4::close`]), then gives the device back. Every later request fails with `EIO`,
+    /// so clients still connected cannot change the image behind a clean superblock.
+    /// `None` if it was closed already.
+    pub fn close(&self) -> Option<Result<D, Error>> {
+        self.fs.lock().take().map(Ext4::close)
+    }
+
+    /// Runs `f` on the mounted engine; `EIO` after [`Ext4Fs::close`].
+    fn with<R>(&self, f: impl FnOnce(&mut Ext4<D>) -> FsResult<R>) -> FsResult<R> {
+        match self.fs.lock().as_mut() {
+            Some(fs) => f(fs),
+            None => Err(Errno::EIO),
+        }
+    }
+
+    /// Stamps changed inodes with `clock()` (wall-clock time) instead of the engine's last
+    /// mount time.
+    #[must_use]
+    pub fn with_clock(mut self, clock: fn() -> Timespec) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Gives the engine back (`None` after [`Ext4Fs::close`]).
+    pub fn into_inner(self) -> Option<Ext4<D>> {
         self.fs.into_inner()
+    }
+
+    /// The error for a change the engine cannot make yet: `EROFS` on a read-only mount
+    /// (what the client would get once it can), else `EOPNOTSUPP`.
+    fn not_yet(&self) -> Errno {
+        if self.fs.lock().as_ref().is_some_and(|fs| fs.is_writable()) {
+            Errno::EOPNOTSUPP
+        } else {
+            Errno::EROFS
+        }
+    }
+
+    /// Runs a modifying operation with the engine locked and its clock set.
+    fn modify<R>(&self, f: impl FnOnce(&mut Ext4<D>) -> FsResult<R>) -> FsResult<R> {
+        self.with(|fs| {
+            if let Some(clock) = self.clock {
+                let t = clock();
+                fs.set_clock(ext4::Timestamp {
+                    sec: i64::try_from(t.sec).unwrap_or(i64::MAX),
+                    nsec: t.nsec.min(999_999_999),
+                });
+            }
+            f(fs)
+        })
     }
 
     fn attr(&self, a: &ext4::Attr) -> Attr {
@@ -126,26 +180,20 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
 
     fn lookup(&self, dir: Ino, name: &[u8]) -> FsResult<Attr> {
-        let mut fs = self.fs.lock();
-        let ino = fs.lookup(ino32(dir)?, name).map_err(|e| errno_of(&e))?;
-        let a = fs.getattr(ino).map_err(|e| errno_of(&e))?;
+        let a = self.with(|fs| {
+            let ino = fs.lookup(ino32(dir)?, name).map_err(|e| errno_of(&e))?;
+            fs.getattr(ino).map_err(|e| errno_of(&e))
+        })?;
         Ok(self.attr(&a))
     }
 
     fn getattr(&self, ino: Ino) -> FsResult<Attr> {
-        let a = self
-            .fs
-            .lock()
-            .getattr(ino32(ino)?)
-            .map_err(|e| errno_of(&e))?;
+        let a = self.with(|fs| fs.getattr(ino32(ino)?).map_err(|e| errno_of(&e)))?;
         Ok(self.attr(&a))
     }
 
     fn read(&self, ino: Ino, off: u64, buf: &mut [u8]) -> FsResult<usize> {
-        self.fs
-            .lock()
-            .read(ino32(ino)?, off, buf)
-            .map_err(|e| errno_of(&e))
+        self.with(|fs| fs.read(ino32(ino)?, off, buf).map_err(|e| errno_of(&e)))
     }
 
     fn readdir(
@@ -154,9 +202,8 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
         cookie: u64,
         f: &mut dyn FnMut(DirEntry<'_>) -> bool,
     ) -> FsResult<()> {
-        self.fs
-            .lock()
-            .readdir(ino32(dir)?, cookie, |e| {
+        self.with(|fs| {
+            fs.readdir(ino32(dir)?, cookie, |e| {
                 f(DirEntry {
                     ino: u64::from(e.ino),
                     kind: dt_of(e.kind),
@@ -165,17 +212,15 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
                 })
             })
             .map_err(|e| errno_of(&e))
+        })
     }
 
     fn readlink(&self, ino: Ino) -> FsResult<Vec<u8>> {
-        self.fs
-            .lock()
-            .readlink(ino32(ino)?)
-            .map_err(|e| errno_of(&e))
+        self.with(|fs| fs.readlink(ino32(ino)?).map_err(|e| errno_of(&e)))
     }
 
     fn statfs(&self) -> FsResult<FsStat> {
-        let s = self.fs.lock().statfs();
+        let s = self.with(|fs| Ok(fs.statfs()))?;
         Ok(FsStat {
             fs_type: EXT4_SUPER_MAGIC,
             bsize: s.block_size,
@@ -190,11 +235,7 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
 
     fn listxattr(&self, ino: Ino) -> FsResult<Vec<u8>> {
-        let names = self
-            .fs
-            .lock()
-            .listxattr(ino32(ino)?)
-            .map_err(|e| errno_of(&e))?;
+        let names = self.with(|fs| fs.listxattr(ino32(ino)?).map_err(|e| errno_of(&e)))?;
         let mut out = Vec::new();
         for n in names {
             out.extend_from_slice(&n);
@@ -204,45 +245,116 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
 
     fn getxattr(&self, ino: Ino, name: &[u8]) -> FsResult<Vec<u8>> {
-        self.fs
-            .lock()
-            .getxattr(ino32(ino)?, name)
-            .map_err(|e| errno_of(&e))
+        self.with(|fs| fs.getxattr(ino32(ino)?, name).map_err(|e| errno_of(&e)))
     }
 
+    fn write(&self, ino: Ino, off: u64, data: &[u8]) -> FsResult<usize> {
+        self.modify(|fs| fs.write(ino32(ino)?, off, data).map_err(|e| errno_of(&e)))
+    }
+
+    fn create(&self, dir: Ino, name: &[u8], new: &crate::fs::NewInode) -> FsResult<Attr> {
+        let dir = ino32(dir)?;
+        let perm = (new.mode & 0o7777) as u16;
+        let a = self.modify(|fs| {
+            let ino = match new.mode & S_IFMT {
+                S_IFREG => fs.create(dir, name, perm, new.uid, new.gid),
+                S_IFDIR => fs.mkdir(dir, name, perm, new.uid, new.gid),
+                t @ (S_IFIFO | S_IFCHR | S_IFBLK | S_IFSOCK) => {
+                    fs.mknod(dir, name, (t as u16) | perm, new.rdev, new.uid, new.gid)
+                }
+                _ => return Err(Errno::EINVAL),
+            }
+            .map_err(|e| errno_of(&e))?;
+            fs.getattr(ino).map_err(|e| errno_of(&e))
+        })?;
+        Ok(self.attr(&a))
+    }
+
+    fn unlink(&self, dir: Ino, name: &[u8], rmdir: bool) -> FsResult<()> {
+        let dir = ino32(dir)?;
+        self.modify(|fs| {
+            if rmdir {
+                fs.rmdir(dir, name)
+            } else {
+                fs.unlink(dir, name)
+            }
+            .map_err(|e| errno_of(&e))
+        })
+    }
+
+    fn setattr(&self, ino: Ino, set: &crate::fs::SetAttr) -> FsResult<Attr> {
+        let ino = ino32(ino)?;
+        let a = self.modify(|fs| {
+            if set.size.is_some() {
+                // Size changes need truncate, which the engine does not have yet.
+                return Err(Errno::EOPNOTSUPP);
+            }
+            let now = fs.clock();
+            let at = |t: Option<TimeSet>| -> FsResult<Option<ext4::Timestamp>> {
+                Ok(match t {
+                    None => None,
+                    Some(TimeSet::Now) => Some(now),
+                    Some(TimeSet::At(t)) => Some(ext4::Timestamp {
+                        sec: i64::try_from(t.sec).map_err(|_| Errno::EINVAL)?,
+                        nsec: t.nsec,
+                    }),
+                })
+            };
+            let change = ext4::SetAttr {
+                mode: set.mode.map(|m| (m & 0o7777) as u16),
+                uid: set.uid,
+                gid: set.gid,
+                atime: at(set.atime)?,
+                mtime: at(set.mtime)?,
+                ctime: None,
+            };
+            if change != ext4::SetAttr::default() || set.ctime {
+                fs.setattr(ino, &change).map_err(|e| errno_of(&e))?;
+            }
+            fs.getattr(ino).map_err(|e| errno_of(&e))
+        })?;
+        Ok(self.attr(&a))
+    }
     fn setxattr(&self, _ino: Ino, _name: &[u8], _value: &[u8], _flags: u32) -> FsResult<()> {
-        Err(Errno::EROFS)
+        Err(self.not_yet())
     }
     fn removexattr(&self, _ino: Ino, _name: &[u8]) -> FsResult<()> {
-        Err(Errno::EROFS)
+        Err(self.not_yet())
     }
-    fn write(&self, _ino: Ino, _off: u64, _data: &[u8]) -> FsResult<usize> {
-        Err(Errno::EROFS)
+    fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> FsResult<Attr> {
+        let dir = ino32(dir)?;
+        let a = self.modify(|fs| {
+            let ino = fs
+                .symlink(dir, name, target, uid, gid)
+                .map_err(|e| errno_of(&e))?;
+            fs.getattr(ino).map_err(|e| errno_of(&e))
+        })?;
+        Ok(self.attr(&a))
     }
-    fn setattr(&self, _ino: Ino, _set: &crate::fs::SetAttr) -> FsResult<Attr> {
-        Err(Errno::EROFS)
-    }
-    fn create(&self, _dir: Ino, _name: &[u8], _new: &crate::fs::NewInode) -> FsResult<Attr> {
-        Err(Errno::EROFS)
-    }
-    fn symlink(
-        &self,
-        _dir: Ino,
-        _name: &[u8],
-        _target: &[u8],
-        _uid: u32,
-        _gid: u32,
-    ) -> FsResult<Attr> {
-        Err(Errno::EROFS)
-    }
-    fn link(&self, _ino: Ino, _dir: Ino, _name: &[u8]) -> FsResult<Attr> {
-        Err(Errno::EROFS)
-    }
-    fn unlink(&self, _dir: Ino, _name: &[u8], _rmdir: bool) -> FsResult<()> {
-        Err(Errno::EROFS)
+    fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> FsResult<Attr> {
+        let (ino, dir) = (ino32(ino)?, ino32(dir)?);
+        let a = self.modify(|fs| {
+            fs.link(ino, dir, name).map_err(|e| errno_of(&e))?;
+            fs.getattr(ino).map_err(|e| errno_of(&e))
+        })?;
+        Ok(self.attr(&a))
     }
     fn rename(&self, _olddir: Ino, _oldname: &[u8], _newdir: Ino, _newname: &[u8]) -> FsResult<()> {
-        Err(Errno::EROFS)
+        Err(self.not_yet())
+    }
+
+    fn fsync(&self, _ino: Ino, _datasync: bool) -> FsResult<()> {
+        self.sync()
+    }
+
+    fn sync(&self) -> FsResult<()> {
+        self.with(|fs| {
+            if fs.is_writable() {
+                fs.sync().map_err(|e| errno_of(&e))
+            } else {
+                Ok(())
+            }
+        })
     }
 }
 

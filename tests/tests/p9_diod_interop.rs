@@ -144,7 +144,10 @@ fn compare_dir(server: &str, src: &Path, rel: &str) {
 fn diod_clients_read_ext4_image() {
     let dir = temp_dir("diod-interop");
     let (src, img) = make_image(&dir);
-    let mut srv = ServeProcess::start(&["--image", img.to_str().unwrap()], &dir.join("serve.log"));
+    let mut srv = ServeProcess::start(
+        &["--image", img.to_str().unwrap(), "--read-only"],
+        &dir.join("serve.log"),
+    );
     let s = srv.host_port.clone();
     for rel in ["", "a", "a/b", "a/b/c", "many"] {
         compare_dir(&s, &src, rel);
@@ -174,7 +177,8 @@ fn diod_clients_read_ext4_image() {
     }
     // The attach name selects a directory inside the export.
     assert_eq!(diodcat(&s, "/a/b", "c/deep.txt"), b"deep file\n");
-    // The image is served read-only; the log says so and has one line per connection.
+    // The image is served read-only (--read-only); the log says so and has one line per
+    // connection.
     assert!(srv.terminate(), "clean exit on SIGTERM");
     let log = std::fs::read_to_string(&srv.log).unwrap();
     assert!(log.contains("read-only"), "{log}");
@@ -192,7 +196,7 @@ fn diod_clients_read_ext4_image() {
 fn own_client_against_serve_binary() {
     let dir = temp_dir("serve-bin");
     let (src, img) = make_image(&dir);
-    // ext4 image with --export: confined to the subtree, read-only.
+    // ext4 image with --export: confined to the subtree, read-write.
     let mut srv = ServeProcess::start(
         &["--image", img.to_str().unwrap(), "--export", "/a"],
         &dir.join("serve-ext4.log"),
@@ -206,7 +210,9 @@ fn own_client_against_serve_binary() {
         std::fs::read(src.join("a/mid.bin")).unwrap()
     );
     c.walk(0, 2, &[]).unwrap();
-    assert_eq!(c.lcreate(2, "new", o::RDWR, 0o644, 0), Err(30), "EROFS");
+    c.lcreate(2, "new", o::RDWR, 0o644, 0).unwrap();
+    c.write(2, 0, b"written over 9P\n").unwrap();
+    c.clunk(2).unwrap();
     let s = c.statfs(0).unwrap();
     assert_eq!(s.ty, 0xEF53);
     c.walk(0, 3, &["b", "c"]).unwrap();
@@ -218,6 +224,27 @@ fn own_client_against_serve_binary() {
         .map(|e| e.name)
         .collect();
     assert!(names.contains(&b"deep.txt".to_vec()), "{names:?}");
+    assert!(srv.terminate());
+    // SIGTERM synced the image and marked it clean; the new file is inside the export.
+    let log = std::fs::read_to_string(&srv.log).unwrap();
+    assert!(
+        log.contains("read-write") && log.contains("closed cleanly"),
+        "{log}"
+    );
+    pvfs_tests::wimg::e2fsck_clean(&img);
+    assert_eq!(
+        pvfs_tests::wimg::debugfs(&img, "cat /a/new"),
+        b"written over 9P\n"
+    );
+
+    // --read-only: every change refused with EROFS.
+    let mut srv = ServeProcess::start(
+        &["--image", img.to_str().unwrap(), "--read-only"],
+        &dir.join("serve-ro.log"),
+    );
+    let mut c = Client::mount(&srv.addr, 65536, "/");
+    c.walk(0, 2, &[]).unwrap();
+    assert_eq!(c.lcreate(2, "new2", o::RDWR, 0o644, 0), Err(30), "EROFS");
     assert!(srv.terminate());
 
     // RAM export: read-write.
