@@ -6,10 +6,12 @@
 //! [`Ext4Fs::with_clock`]. Operations the engine does not support yet return `EOPNOTSUPP`.
 
 use crate::fs::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
-use crate::fs::{dt, Attr, DirEntry, Errno, Filesystem, FsResult, FsStat, Ino, TimeSet, Timespec};
+use crate::fs::{
+    dt, xattr_flags, Attr, DirEntry, Errno, Filesystem, FsResult, FsStat, Ino, TimeSet, Timespec,
+};
 use alloc::vec::Vec;
 use pvfs_fs::block::BlockDevice;
-use pvfs_fs::ext4::{self, Error, Ext4, FileType};
+use pvfs_fs::ext4::{self, Error, Ext4, FileType, XattrSet};
 use spin::Mutex;
 
 /// ext4's statfs magic.
@@ -315,11 +317,22 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
         })?;
         Ok(self.attr(&a))
     }
-    fn setxattr(&self, _ino: Ino, _name: &[u8], _value: &[u8], _flags: u32) -> FsResult<()> {
-        Err(self.not_yet())
+    fn setxattr(&self, ino: Ino, name: &[u8], value: &[u8], flags: u32) -> FsResult<()> {
+        let ino = ino32(ino)?;
+        let how = match flags & (xattr_flags::CREATE | xattr_flags::REPLACE) {
+            0 => XattrSet::Any,
+            xattr_flags::CREATE => XattrSet::Create,
+            xattr_flags::REPLACE => XattrSet::Replace,
+            _ => return Err(Errno::EINVAL),
+        };
+        self.modify(|fs| {
+            fs.set_xattr(ino, name, value, how)
+                .map_err(|e| errno_of(&e))
+        })
     }
-    fn removexattr(&self, _ino: Ino, _name: &[u8]) -> FsResult<()> {
-        Err(self.not_yet())
+    fn removexattr(&self, ino: Ino, name: &[u8]) -> FsResult<()> {
+        let ino = ino32(ino)?;
+        self.modify(|fs| fs.remove_xattr(ino, name).map_err(|e| errno_of(&e)))
     }
     fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> FsResult<Attr> {
         let dir = ino32(dir)?;

@@ -263,6 +263,20 @@ fn ext4_export_write_path() {
         (g.mode, g.uid, g.gid, g.mtime_sec),
         (0o100604, 1234, 5678, 1_600_000_000)
     );
+    // An xattr set over 9P (committed at clunk), replaced, refused with XATTR_CREATE.
+    for (v, flags) in [("first", 0), ("second", 2)] {
+        c.walk(3, 4, &[]).unwrap();
+        c.xattrcreate(4, "user.k", v.len() as u64, flags).unwrap();
+        c.write(4, 0, v.as_bytes()).unwrap();
+        c.clunk(4).unwrap();
+    }
+    c.walk(3, 4, &[]).unwrap();
+    c.xattrcreate(4, "user.k", 1, 1).unwrap();
+    c.write(4, 0, b"x").unwrap();
+    assert_eq!(c.clunk(4), Err(17), "XATTR_CREATE on an existing name");
+    let n = c.xattrwalk(3, 5, "user.k").unwrap();
+    assert_eq!(c.read(5, 0, n as u32).unwrap(), b"second");
+    c.clunk(5).unwrap();
     drop(c);
     drop(ts);
 
@@ -278,6 +292,8 @@ fn ext4_export_write_path() {
         "{st}"
     );
     assert!(st.contains("Links: 2"), "{st}");
+    let ea = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "ea_get /new/f user.k")).unwrap();
+    assert!(ea.contains("second"), "{ea}");
     let st = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "stat /sl2")).unwrap();
     assert!(st.contains("Fast link dest: \"new/f\""), "{st}");
     let st = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "stat /fifo")).unwrap();
