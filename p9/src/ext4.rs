@@ -352,8 +352,12 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
         })?;
         Ok(self.attr(&a))
     }
-    fn rename(&self, _olddir: Ino, _oldname: &[u8], _newdir: Ino, _newname: &[u8]) -> FsResult<()> {
-        Err(self.not_yet())
+    fn rename(&self, olddir: Ino, oldname: &[u8], newdir: Ino, newname: &[u8]) -> FsResult<()> {
+        let (od, nd) = (ino32(olddir)?, ino32(newdir)?);
+        self.modify(|fs| {
+            fs.rename(od, oldname, nd, newname, ext4::RenameFlags::default())
+                .map_err(|e| errno_of(&e))
+        })
     }
 
     fn fsync(&self, _ino: Ino, _datasync: bool) -> FsResult<()> {

@@ -277,6 +277,19 @@ fn ext4_export_write_path() {
     let n = c.xattrwalk(3, 5, "user.k").unwrap();
     assert_eq!(c.read(5, 0, n as u32).unwrap(), b"second");
     c.clunk(5).unwrap();
+    // Rename: over an existing file, and a directory into another one.
+    c.walk(0, 6, &[]).unwrap();
+    c.lcreate(6, "victim", o::RDWR, 0o600, 0).unwrap();
+    c.clunk(6).unwrap();
+    c.renameat(0, "sl2", 0, "victim").unwrap();
+    c.mkdir(0, "moved", 0o755, 0).unwrap();
+    c.walk(0, 6, &["new"]).unwrap();
+    c.renameat(0, "moved", 6, "inner").unwrap();
+    assert_eq!(
+        c.renameat(0, "new", 6, "loop"),
+        Err(22),
+        "into its own subtree"
+    );
     drop(c);
     drop(ts);
 
@@ -294,13 +307,15 @@ fn ext4_export_write_path() {
     assert!(st.contains("Links: 2"), "{st}");
     let ea = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "ea_get /new/f user.k")).unwrap();
     assert!(ea.contains("second"), "{ea}");
-    let st = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "stat /sl2")).unwrap();
+    let st = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "stat /victim")).unwrap();
     assert!(st.contains("Fast link dest: \"new/f\""), "{st}");
     let st = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "stat /fifo")).unwrap();
     assert!(st.contains("Type: FIFO"), "{st}");
+    let ls = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "ls /new")).unwrap();
+    assert!(ls.contains("inner") && ls.contains("f"), "{ls}");
     let ls = String::from_utf8(pvfs_tests::wimg::debugfs(&img, "ls /")).unwrap();
     assert!(
-        ls.contains("new") && !ls.contains("gone") && !ls.contains("d2"),
+        ls.contains("new") && !ls.contains("gone") && !ls.contains("d2") && !ls.contains("sl2"),
         "{ls}"
     );
 }
