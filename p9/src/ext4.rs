@@ -122,16 +122,6 @@ impl<D: BlockDevice> Ext4Fs<D> {
         self.fs.into_inner()
     }
 
-    /// The error for a change the engine cannot make yet: `EROFS` on a read-only mount
-    /// (what the client would get once it can), else `EOPNOTSUPP`.
-    fn not_yet(&self) -> Errno {
-        if self.fs.lock().as_ref().is_some_and(|fs| fs.is_writable()) {
-            Errno::EOPNOTSUPP
-        } else {
-            Errno::EROFS
-        }
-    }
-
     /// Runs a modifying operation with the engine locked and its clock set.
     fn modify<R>(&self, f: impl FnOnce(&mut Ext4<D>) -> FsResult<R>) -> FsResult<R> {
         self.with(|fs| {
