@@ -524,6 +524,8 @@ pub struct Ext4<D: BlockDevice> {
     clock: Timestamp,
     /// Dirty cached blocks that hold file data (written back before metadata).
     dirty_data: alloc::collections::BTreeSet<u64>,
+    /// Pinned (open) inodes and their pin counts ([`Ext4::pin`]).
+    pins: BTreeMap<Ino, u32>,
 }
 
 fn corrupt<T>(what: &'static str, at: u64) -> Result<T> {
@@ -576,6 +578,7 @@ impl<D: BlockDevice> Ext4<D> {
             writable: false,
             clock: Timestamp::default(),
             dirty_data: alloc::collections::BTreeSet::new(),
+            pins: BTreeMap::new(),
         };
         if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0 {
             if fs.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 || fs.sb.journal_inum == 0 {

@@ -15,6 +15,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 mod namei;
+mod orphan;
 
 const S_IFREG: u16 = 0x8000;
 const BG_INODE_UNINIT: u16 = 0x1;
@@ -25,8 +26,8 @@ const EXT4_LINK_MAX: u16 = 65000;
 const RW_INCOMPAT: u32 =
     sb::INCOMPAT_FILETYPE | 0x40 | sb::INCOMPAT_64BIT | 0x200 | 0x2000 | 0x4000;
 /// RO_COMPAT features the writer keeps consistent (sparse_super, large_file, huge_file,
-/// uninit_bg, dir_nlink, extra_isize, metadata_csum).
-const RW_RO_COMPAT: u32 = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x400;
+/// uninit_bg, dir_nlink, extra_isize, metadata_csum, orphan_present: reclaimed at mount).
+const RW_RO_COMPAT: u32 = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x400 | 0x1_0000;
 /// COMPAT features that need no upkeep from this writer (has_journal with a clean journal,
 /// ext_attr, resize_inode, dir_index, orphan_file with no orphans).
 const RW_COMPAT: u32 = 0x4 | 0x8 | 0x10 | 0x20 | 0x1000;
@@ -259,9 +260,9 @@ pub(super) fn rec_need(name_len: usize) -> usize {
 
 impl<D: BlockDevice> Ext4<D> {
     /// Mount read-write. Refuses (with the feature's name) images with features this writer
-    /// cannot keep consistent, a journal that needs recovery, orphans to process, or a file
-    /// system not cleanly unmounted. Changes are kept in the block cache until
-    /// [`Ext4::sync`].
+    /// cannot keep consistent, a journal that needs recovery, or a file system not cleanly
+    /// unmounted. Orphans left by a crash are reclaimed (see `write/orphan.rs`). Changes are
+    /// kept in the block cache until [`Ext4::sync`].
     pub fn open_rw(dev: D, opts: &Options) -> Result<Self> {
         let sb0 = {
             let mut fs = Self::open_with(dev, opts)?;
@@ -274,6 +275,7 @@ impl<D: BlockDevice> Ext4<D> {
             // Mark the file system in use (not cleanly unmounted) until `close`, so that a
             // crash in between sends the next mount to e2fsck.
             fs.set_sb_state(false)?;
+            fs.reclaim_orphans()?;
             fs.sync()?;
             fs
         };
@@ -324,6 +326,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// back. Dropping a read-write engine without `close` leaves it marked in use.
     pub fn close(mut self) -> Result<D> {
         if self.writable {
+            self.release_pins()?;
             self.sync()?;
             self.set_sb_state(true)?;
             self.sync()?;
@@ -1404,7 +1407,7 @@ impl<D: BlockDevice> Ext4<D> {
                 set_time(raw, 0xC, Some(0x84), now);
             })?;
         } else {
-            self.release_inode(target, &ext, false)?;
+            self.last_link_gone(target, &ext, false)?;
         }
         self.maybe_sync()?;
         Ok(())
@@ -1433,7 +1436,7 @@ impl<D: BlockDevice> Ext4<D> {
             return Err(Error::NotEmpty);
         }
         self.remove_entry(dir, name, target)?;
-        self.release_inode(target, &ext, true)?;
+        self.last_link_gone(target, &ext, true)?;
         self.patch_inode(dir, |raw| {
             let l = le16(raw, 0x1A);
             // A parent whose count overflowed (dir_nlink: 1) stays at 1.

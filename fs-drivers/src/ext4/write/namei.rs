@@ -485,7 +485,7 @@ impl<D: BlockDevice> Ext4<D> {
                 set_time(raw, 0xC, Some(0x84), now);
             })
         } else {
-            self.release_inode(ino, ext, dir)
+            self.last_link_gone(ino, ext, dir)
         }
     }
 

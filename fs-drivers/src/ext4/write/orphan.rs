@@ -1,0 +1,325 @@
+//! Open-unlinked inodes: [`Ext4::pin`]/[`Ext4::unpin`] and the two on-disk orphan records.
+//!
+//! An inode whose last link goes while it is pinned is not freed: it is recorded as an orphan
+//! so that a crash cannot leak it, and freed by its last unpin (or by `close`). The record is
+//! the orphan file when the image has one (`COMPAT_ORPHAN_FILE`: an inode named by
+//! `s_orphan_file_inum` whose blocks are arrays of inode numbers closed by an 8-byte tail, the
+//! magic `0x0b10ca04` and a crc32c of the block number and the entries, seeded by the orphan
+//! file inode; `RO_COMPAT_ORPHAN_PRESENT` is set while it has entries), else the classic list
+//! (`s_last_orphan`, chained through `i_dtime`). [`Ext4::open_rw`] reclaims the orphans a
+//! crash left in either.
+
+use super::{put32, set_time};
+use crate::block::BlockDevice;
+use crate::ext4::{corrupt, crc32c_raw, le32, Error, Ext4, Ino, Inode, Result, S_IFDIR, S_IFMT};
+use alloc::vec::Vec;
+
+const ORPHAN_MAGIC: u32 = 0x0b10_ca04;
+const COMPAT_ORPHAN_FILE: u32 = 0x1000;
+const RO_COMPAT_ORPHAN_PRESENT: u32 = 0x1_0000;
+/// Superblock offsets.
+const S_LAST_ORPHAN: usize = 0xE8;
+const S_FEATURE_RO_COMPAT: usize = 0x64;
+const S_ORPHAN_FILE_INUM: usize = 0x280;
+
+impl<D: BlockDevice> Ext4<D> {
+    /// Change the superblock's raw bytes with `f`, then re-checksum it.
+    fn patch_sb<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let bs = self.ctx.bs;
+        let (blk, off) = ((1024 / bs) as u64, 1024 % bs);
+        let csum = self.ctx.csum;
+        let b = self.block_mut(blk)?;
+        let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
+            what: "superblock location",
+        })?;
+        let r = f(raw);
+        if csum {
+            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
+            put32(raw, 0x3FC, c);
+        }
+        self.sb.feature_ro_compat = le32(raw, S_FEATURE_RO_COMPAT);
+        Ok(r)
+    }
+
+    fn sb_u32(&mut self, off: usize) -> Result<u32> {
+        let bs = self.ctx.bs;
+        let b = self.block((1024 / bs) as u64)?;
+        Ok(le32(b, 1024 % bs + off))
+    }
+
+    /// The orphan file's inode and its blocks (magic and checksum verified), if the image
+    /// has one.
+    fn orphan_file(&mut self) -> Result<Option<(Inode, Vec<u64>)>> {
+        if self.sb.feature_compat & COMPAT_ORPHAN_FILE == 0 {
+            return Ok(None);
+        }
+        let ino = self.sb_u32(S_ORPHAN_FILE_INUM)?;
+        let inode = self.load_inode(ino)?;
+        let bs = self.ctx.bs;
+        let n = inode.size / bs as u64;
+        if n > self.ctx.blocks_count || n > 1 << 16 {
+            return corrupt("orphan file size", u64::from(ino));
+        }
+        let mut blocks = Vec::new();
+        for l in 0..n {
+            let phys = self.map(&inode, l)?.phys.ok_or(Error::Corrupt {
+                what: "orphan file hole",
+                at: u64::from(ino),
+            })?;
+            let csum = self.ctx.csum;
+            let b = self.block(phys)?;
+            if le32(b, bs - 8) != ORPHAN_MAGIC {
+                return corrupt("orphan file block magic", phys);
+            }
+            if csum && orphan_csum(inode.seed, phys, b, bs) != le32(b, bs - 4) {
+                return Err(Error::Checksum {
+                    what: "orphan file block",
+                    at: phys,
+                });
+            }
+            blocks.push(phys);
+        }
+        Ok(Some((inode, blocks)))
+    }
+
+    /// Record `ino` (links already 0) as an orphan: a free slot of the orphan file, else the
+    /// head of the classic list.
+    fn orphan_add(&mut self, ino: Ino) -> Result<()> {
+        let bs = self.ctx.bs;
+        let slots = (bs - 8) / 4;
+        if let Some((of, blocks)) = self.orphan_file()? {
+            for phys in blocks {
+                let b = self.block(phys)?;
+                let Some(j) = (0..slots).find(|&j| le32(b, 4 * j) == 0) else {
+                    continue;
+                };
+                let csum = self.ctx.csum;
+                let b = self.block_mut(phys)?;
+                put32(b, 4 * j, ino);
+                if csum {
+                    let c = orphan_csum(of.seed, phys, b, bs);
+                    put32(b, bs - 4, c);
+                }
+                self.patch_sb(|raw| {
+                    let ro = le32(raw, S_FEATURE_RO_COMPAT) | RO_COMPAT_ORPHAN_PRESENT;
+                    put32(raw, S_FEATURE_RO_COMPAT, ro);
+                })?;
+                return Ok(());
+            }
+        }
+        let head = self.sb_u32(S_LAST_ORPHAN)?;
+        self.patch_inode(ino, |raw| put32(raw, 0x14, head))?;
+        self.patch_sb(|raw| put32(raw, S_LAST_ORPHAN, ino))
+    }
+
+    /// `i_dtime` of `ino` (the next orphan in the classic list).
+    fn orphan_next(&mut self, ino: Ino) -> Result<Ino> {
+        if ino > self.ctx.inodes_count {
+            return corrupt("orphan list entry", u64::from(ino));
+        }
+        let raw = self.inode_raw(ino)?;
+        Ok(le32(&raw, 0x14))
+    }
+
+    /// Remove `ino` from the orphan file or the classic list (not found: nothing to do).
+    fn orphan_del(&mut self, ino: Ino) -> Result<()> {
+        let bs = self.ctx.bs;
+        let slots = (bs - 8) / 4;
+        if let Some((of, blocks)) = self.orphan_file()? {
+            let mut found = false;
+            let mut empty = true;
+            for phys in blocks {
+                let b = self.block(phys)?;
+                let hits: Vec<usize> = (0..slots).filter(|&j| le32(b, 4 * j) == ino).collect();
+                if !hits.is_empty() {
+                    let csum = self.ctx.csum;
+                    let b = self.block_mut(phys)?;
+                    for j in hits {
+                        put32(b, 4 * j, 0);
+                    }
+                    if csum {
+                        let c = orphan_csum(of.seed, phys, b, bs);
+                        put32(b, bs - 4, c);
+                    }
+                    found = true;
+                }
+                let b = self.block(phys)?;
+                empty &= (0..slots).all(|j| le32(b, 4 * j) == 0);
+            }
+            if empty && self.sb.feature_ro_compat & RO_COMPAT_ORPHAN_PRESENT != 0 {
+                self.patch_sb(|raw| {
+                    let ro = le32(raw, S_FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
+                    put32(raw, S_FEATURE_RO_COMPAT, ro);
+                })?;
+            }
+            if found {
+                return Ok(());
+            }
+        }
+        let mut prev: Option<Ino> = None;
+        let mut cur = self.sb_u32(S_LAST_ORPHAN)?;
+        for _ in 0..=self.ctx.inodes_count {
+            if cur == 0 {
+                return Ok(());
+            }
+            let next = self.orphan_next(cur)?;
+            if cur == ino {
+                return match prev {
+                    None => self.patch_sb(|raw| put32(raw, S_LAST_ORPHAN, next)),
+                    Some(p) => self.patch_inode(p, |raw| put32(raw, 0x14, next)),
+                };
+            }
+            prev = Some(cur);
+            cur = next;
+        }
+        corrupt("orphan list loop", u64::from(ino))
+    }
+
+    /// The last link of `ino` (with extents `ext`) is gone: free it, or, while it is pinned,
+    /// keep it as an orphan until its last unpin.
+    pub(super) fn last_link_gone(
+        &mut self,
+        ino: Ino,
+        ext: &[super::Extent],
+        dir: bool,
+    ) -> Result<()> {
+        if !self.pins.contains_key(&ino) {
+            return self.release_inode(ino, ext, dir);
+        }
+        let now = self.clock;
+        self.patch_inode(ino, |raw| {
+            super::put16(raw, 0x1A, 0);
+            set_time(raw, 0xC, Some(0x84), now);
+        })?;
+        self.orphan_add(ino)
+    }
+
+    /// Free an orphan: take it off the orphan records, then release it with its blocks.
+    fn free_orphan(&mut self, ino: Ino) -> Result<()> {
+        let inode = self.load_inode(ino)?;
+        let ext = self.owned_extents(&inode)?;
+        self.orphan_del(ino)?;
+        self.release_inode(ino, &ext, inode.mode & S_IFMT == S_IFDIR)
+    }
+
+    /// Pin `ino` (an open file or directory): while pinned, dropping its last link keeps it
+    /// as an orphan (readable and writable through its inode number) instead of freeing it.
+    /// Pins nest; each needs an [`Ext4::unpin`].
+    pub fn pin(&mut self, ino: Ino) -> Result<()> {
+        self.ensure_rw()?;
+        let inode = self.load_inode(ino)?;
+        let count = self.pins.get(&ino).copied().unwrap_or(0);
+        if inode.links == 0 && count == 0 {
+            return Err(Error::BadInode { ino });
+        }
+        let count = count.checked_add(1).ok_or(Error::Invalid {
+            what: "too many pins",
+        })?;
+        self.pins.insert(ino, count);
+        Ok(())
+    }
+
+    /// Drop a pin of `ino` ([`Error::Invalid`] if it has none). The last unpin of an inode
+    /// whose last link is gone frees it and its blocks and clears its orphan record.
+    pub fn unpin(&mut self, ino: Ino) -> Result<()> {
+        self.ensure_rw()?;
+        let count = self.pins.get(&ino).copied().ok_or(Error::Invalid {
+            what: "inode is not pinned",
+        })?;
+        if count > 1 {
+            self.pins.insert(ino, count - 1);
+            return Ok(());
+        }
+        self.pins.remove(&ino);
+        if self.load_inode(ino)?.links == 0 {
+            self.free_orphan(ino)?;
+        }
+        self.maybe_sync()
+    }
+
+    /// Drop every pin (at `close`): orphans among them are freed.
+    pub(super) fn release_pins(&mut self) -> Result<()> {
+        let pinned: Vec<Ino> = self.pins.keys().copied().collect();
+        self.pins.clear();
+        for ino in pinned {
+            if self.load_inode(ino)?.links == 0 {
+                self.free_orphan(ino)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// At a read-write mount: free every orphan a crash left in the orphan file and the
+    /// classic list, and clear both. An orphan that still has links (a truncate in progress
+    /// under Linux) makes the mount fail read-only, before anything changes.
+    pub(super) fn reclaim_orphans(&mut self) -> Result<()> {
+        let bs = self.ctx.bs;
+        let slots = (bs - 8) / 4;
+        let mut list: Vec<Ino> = Vec::new();
+        let file = self.orphan_file()?;
+        if let Some((_, blocks)) = &file {
+            for &phys in blocks {
+                let b = self.block(phys)?;
+                list.extend((0..slots).map(|j| le32(b, 4 * j)).filter(|&i| i != 0));
+            }
+        }
+        let mut cur = self.sb_u32(S_LAST_ORPHAN)?;
+        for _ in 0..=self.ctx.inodes_count {
+            if cur == 0 {
+                break;
+            }
+            if list.contains(&cur) {
+                return corrupt("orphan list loop", u64::from(cur));
+            }
+            list.push(cur);
+            cur = self.orphan_next(cur)?;
+        }
+        if cur != 0 {
+            return corrupt("orphan list length", u64::from(cur));
+        }
+        let present = self.sb.feature_ro_compat & RO_COMPAT_ORPHAN_PRESENT != 0;
+        if list.is_empty() && !present {
+            return Ok(());
+        }
+        let mut plan = Vec::with_capacity(list.len());
+        for &ino in &list {
+            let inode = self.load_inode(ino)?;
+            if inode.links != 0 {
+                return Err(Error::ReadOnly {
+                    reason: "orphan inode with links (truncate in progress): run e2fsck",
+                });
+            }
+            let ext = self.owned_extents(&inode)?;
+            plan.push((ino, ext, inode.mode & S_IFMT == S_IFDIR));
+        }
+        if let Some((of, blocks)) = file {
+            for phys in blocks {
+                let csum = self.ctx.csum;
+                let b = self.block_mut(phys)?;
+                if let Some(d) = b.get_mut(..bs - 8) {
+                    d.fill(0);
+                }
+                if csum {
+                    let c = orphan_csum(of.seed, phys, b, bs);
+                    put32(b, bs - 4, c);
+                }
+            }
+        }
+        self.patch_sb(|raw| {
+            put32(raw, S_LAST_ORPHAN, 0);
+            let ro = le32(raw, S_FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
+            put32(raw, S_FEATURE_RO_COMPAT, ro);
+        })?;
+        for (ino, ext, dir) in plan {
+            self.release_inode(ino, &ext, dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checksum of an orphan file block at `phys`: crc32c seeded by the orphan file inode, over
+/// the little-endian 64-bit block number and the entries (everything before the tail).
+fn orphan_csum(seed: u32, phys: u64, b: &[u8], bs: usize) -> u32 {
+    let c = crc32c_raw(seed, &phys.to_le_bytes());
+    crc32c_raw(c, b.get(..bs - 8).unwrap_or(&[]))
+}
