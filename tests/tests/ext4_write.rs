@@ -578,25 +578,24 @@ fn hole_fill_merges_extents() {
 
 /// Entries added to an htree directory (indexed by `e2fsck -D`, leaves packed full) go to
 /// the leaf their hash selects; full leaves are split and the new leaf indexed; once the
-/// index node itself is full, adding is refused and the image stays clean.
+/// root index is full, the tree gains a second level.
 #[test]
 fn htree_directory_gets_entries_in_the_right_leaf_1k() {
-    // Thousands of splits, until the (single-level) index is full.
-    let (added, refused) = htree_case(1024, 6000);
-    assert!(
-        added > 5000 && refused > 0,
-        "{added} added, {refused} refused"
-    );
+    // Thousands of splits, past what the root alone indexes.
+    let (added, refused, img) = htree_case(1024, 6000);
+    assert_eq!((added, refused), (6000, 0));
+    let out = String::from_utf8_lossy(&debugfs(&img, "htree /big")).into_owned();
+    assert!(out.contains("Indirect levels: 1"), "no second level");
 }
 
 #[test]
 fn htree_directory_gets_entries_in_the_right_leaf_4k() {
     // 4k blocks: the root indexes 508 leaves, so every name fits.
-    let (added, refused) = htree_case(4096, 6000);
+    let (added, refused, _) = htree_case(4096, 6000);
     assert_eq!((added, refused), (6000, 0));
 }
 
-fn htree_case(block: u32, names: usize) -> (usize, usize) {
+fn htree_case(block: u32, names: usize) -> (usize, usize, std::path::PathBuf) {
     let dir = ext4img::tmpdir(&format!("write-htree-{block}"));
     let src = dir.join("src");
     fs::create_dir_all(src.join("big")).unwrap();
@@ -644,7 +643,7 @@ fn htree_case(block: u32, names: usize) -> (usize, usize) {
         assert_eq!(fs.lookup(big, name.as_bytes()).unwrap(), *ino, "{name}");
     }
     assert_eq!(fs.read_dir(big).unwrap().len(), 2 + 400 + added.len());
-    (added.len(), full)
+    (added.len(), full, img)
 }
 
 /// A read-write mount marks the file system in use until `close`: an engine dropped without

@@ -27,6 +27,7 @@
 //! the block from its start and resumes at the first entry at or after the offset, so a cookie
 //! that no longer falls on an entry boundary still works.
 
+mod dx_write;
 mod hash;
 pub mod journal;
 pub mod sb;

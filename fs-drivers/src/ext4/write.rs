@@ -3,7 +3,9 @@
 //! `write` (depth-0 extents) and `unlink` in linear directories. Changes live in the block
 //! cache (write-back) until [`Ext4::sync`]; there is no journal yet, so a crash between two
 //! syncs can leave the image inconsistent. Symlinks, hard links, special files, `setattr`
-//! (and more namespace operations) are in `write/namei.rs`.
+//! (and more namespace operations) are in `write/namei.rs`; directories grow into htree
+//! (conversion, leaf and index splits, a second level) in `dx_write.rs`; extended attributes
+//! are written in `xattr_write.rs`.
 
 use super::sb::{self, GroupDesc};
 use super::{
@@ -849,178 +851,6 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Add `name → ino` to `dir`: in the last block if it has room, else in a new block.
-    /// Split the full htree leaf where `name` belongs into two (by hash, at the median, never
-    /// between equal hashes), index the new leaf in its parent dx node, and add the entry.
-    /// Refused (`Unsupported`) when the dx node is full (no index growth yet).
-    fn dx_split_insert(
-        &mut self,
-        inode: &super::Inode,
-        name: &[u8],
-        ino: Ino,
-        t: u8,
-    ) -> Result<()> {
-        let ctx = self.ctx;
-        let bs = ctx.bs as u64;
-        let at = u64::from(inode.ino);
-        let full = Error::Unsupported {
-            what: "htree index node is full (growing the index is not supported yet)",
-        };
-        let (root, mut version, levels) = self.dx_node(inode, 0, true)?;
-        if levels > 1 {
-            return Err(full);
-        }
-        if version <= super::hash::TEA && ctx.hash_unsigned {
-            version += 3;
-        }
-        let hash_of = |n: &[u8]| {
-            super::hash::dirhash(n, version, ctx.hash_seed).ok_or(Error::Unsupported {
-                what: "unknown htree hash version",
-            })
-        };
-        let h = hash_of(name)?;
-        let pick = |entries: &[(u32, u32)]| -> usize {
-            let mut idx = 0;
-            for (i, &(eh, _)) in entries.iter().enumerate().skip(1) {
-                if eh <= h {
-                    idx = i;
-                } else {
-                    break;
-                }
-            }
-            idx
-        };
-        let nblocks = inode.size / bs;
-        let (node_lblk, entries) = if levels == 1 {
-            let blk = u64::from(root.get(pick(&root)).map_or(0, |e| e.1));
-            if blk == 0 || blk >= nblocks {
-                return corrupt("dx block pointer", at);
-            }
-            (blk, self.dx_node(inode, blk, false)?.0)
-        } else {
-            (0, root)
-        };
-        let idx = pick(&entries);
-        let leaf_lblk = u64::from(entries.get(idx).map_or(0, |e| e.1));
-        if leaf_lblk == 0 || leaf_lblk >= nblocks {
-            return corrupt("dx leaf pointer", at);
-        }
-        let node_phys = self.map(inode, node_lblk)?.phys.ok_or(Error::Corrupt {
-            what: "dx node hole",
-            at,
-        })?;
-        let nb = self.block(node_phys)?;
-        let count_off = if node_lblk == 0 {
-            0x18 + usize::from(nb.get(0x1D).copied().unwrap_or(0))
-        } else {
-            8
-        };
-        let limit_n = usize::from(le16(nb, count_off));
-        let count_n = usize::from(le16(nb, count_off + 2));
-        if count_n >= limit_n || count_off + limit_n * 8 + 8 > ctx.bs {
-            return Err(full);
-        }
-        // The leaf's entries with their hashes, sorted by hash.
-        let leaf_phys = self.map(inode, leaf_lblk)?.phys.ok_or(Error::Corrupt {
-            what: "dx leaf hole",
-            at,
-        })?;
-        let lb = self.block(leaf_phys)?;
-        let mut ents: Vec<(u32, Ino, Vec<u8>, u8)> = Vec::new();
-        Self::walk_block(&ctx, lb, leaf_phys, 0, |_, e_ino, n, ft, _| {
-            ents.push((0, e_ino, n.to_vec(), ft));
-            true
-        })?;
-        for e in &mut ents {
-            e.0 = hash_of(&e.2)?;
-        }
-        ents.sort_by_key(|e| e.0);
-        let len = ents.len();
-        let mut m = len / 2;
-        while m < len && m > 0 && ents.get(m).map(|e| e.0) == ents.get(m - 1).map(|e| e.0) {
-            m += 1;
-        }
-        if m == 0 || m >= len {
-            return Err(Error::Unsupported {
-                what: "htree leaf full of one hash value",
-            });
-        }
-        let hash2 = ents.get(m).map_or(0, |e| e.0);
-        let mut upper = ents.split_off(m);
-        let new = (h, ino, name.to_vec(), t);
-        if h >= hash2 {
-            upper.push(new);
-            upper.sort_by_key(|e| e.0);
-        } else {
-            ents.push(new);
-            ents.sort_by_key(|e| e.0);
-        }
-        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
-        let build = |list: &[(u32, Ino, Vec<u8>, u8)]| -> Option<Vec<u8>> {
-            let mut b = vec![0u8; ctx.bs];
-            let mut off = 0usize;
-            for (i, (_, e_ino, n, ft)) in list.iter().enumerate() {
-                let need = rec_need(n.len());
-                let rec = if i + 1 == list.len() {
-                    limit.checked_sub(off)?
-                } else {
-                    need
-                };
-                if rec < need {
-                    return None;
-                }
-                dirent(&mut b, off, *e_ino, rec, n, *ft);
-                off += rec;
-            }
-            dir_tail(&ctx, &mut b, inode.seed);
-            Some(b)
-        };
-        let (Some(low), Some(high)) = (build(&ents), build(&upper)) else {
-            return Err(Error::Unsupported {
-                what: "htree leaf split does not fit",
-            });
-        };
-        // The new leaf at the end of the directory.
-        let mut ext = parse_extents(&inode.iblock, inode.ino, ctx.blocks_count)?;
-        let new_lblk = u32::try_from(nblocks).map_err(|_| Error::NoSpace)?;
-        let (phys, _) = self.alloc_blocks(leaf_phys, 1)?;
-        if !insert_extent(&mut ext, new_lblk, 1, phys) {
-            self.free_blocks(phys, 1)?;
-            return Err(Error::Unsupported {
-                what: "directory needs more than 4 extents",
-            });
-        }
-        self.block_mut(leaf_phys)?.copy_from_slice(&low);
-        self.block_new(phys)?.copy_from_slice(&high);
-        // Index it right after the split leaf.
-        let nb = self.block_mut(node_phys)?;
-        let ins = count_off + (idx + 1) * 8;
-        let used_end = count_off + count_n * 8;
-        nb.copy_within(ins..used_end, ins + 8);
-        put32(nb, ins, hash2);
-        put32(nb, ins + 4, new_lblk);
-        put16(nb, count_off + 2, (count_n + 1) as u16);
-        if ctx.csum {
-            let tail = count_off + limit_n * 8;
-            let mut c = crc32c_raw(inode.seed, nb.get(..used_end + 8).unwrap_or(&[]));
-            c = crc32c_raw(c, nb.get(tail..tail + 4).unwrap_or(&[]));
-            c = crc32c_raw(c, &[0; 4]);
-            put32(nb, tail + 4, c);
-        }
-        let now = self.clock;
-        let add = bs / 512;
-        self.patch_inode(inode.ino, |raw| {
-            let size = (u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32) + bs;
-            put32(raw, 0x4, size as u32);
-            put32(raw, 0x6C, (size >> 32) as u32);
-            let blocks = u64::from(le32(raw, 0x1C)) + add;
-            put32(raw, 0x1C, blocks as u32);
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
-                store_extents(ib, &ext);
-            }
-            set_mtime_ctime(raw, now);
-        })
-    }
-
     /// The leaf block (logical) of htree directory `inode` where `name` belongs.
     fn dx_leaf(&mut self, inode: &super::Inode, name: &[u8]) -> Result<u64> {
         let at = u64::from(inode.ino);
@@ -1081,7 +911,8 @@ impl<D: BlockDevice> Ext4<D> {
             let run = self.map(&inode, last)?;
             if let Some(phys) = run.phys {
                 let b = self.block(phys)?;
-                if !Self::verify_dir_block(&ctx, &inode, last, b, phys)? {
+                // (Without checksums an emptied htree leaf looks like an index node.)
+                if !Self::verify_dir_block(&ctx, &inode, last, b, phys)? && (ctx.csum || !htree) {
                     return corrupt("directory leaf", phys);
                 }
                 // Find an entry with enough slack.
@@ -1119,7 +950,11 @@ impl<D: BlockDevice> Ext4<D> {
             }
         }
         if htree {
-            return self.dx_split_insert(&inode, name, ino, t);
+            return self.dx_add(&inode, name, ino, t);
+        }
+        // A full single-block directory becomes an indexed one.
+        if nblocks == 1 && ctx.dir_index && self.make_indexed_dir(&inode, name, ino, t)? {
+            return Ok(());
         }
         // A new block at the end.
         let goal = ext.last().map_or(0, |&(_, n, p)| p + u64::from(n));
