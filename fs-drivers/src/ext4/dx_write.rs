@@ -7,8 +7,7 @@
 //! the superblock's `s_def_hash_version` (unsigned variant per the superblock flag); the dx
 //! tails carry their checksums (metadata_csum).
 
-use super::write::{dir_tail, dirent, insert_extent, parse_extents, put16, put32, rec_need};
-use super::write::{set_time, store_extents};
+use super::write::{dir_tail, dirent, put16, put32, rec_need, set_time};
 use super::{corrupt, crc32c_raw, flags, le16, le32, Error, Ext4, Ino, Inode, Result};
 use crate::block::BlockDevice;
 use alloc::vec;
@@ -145,26 +144,16 @@ impl<D: BlockDevice> Ext4<D> {
         let bs = ctx.bs as u64;
         let inode = self.load_inode(dir)?;
         let lblk = u32::try_from(inode.size / bs).map_err(|_| Error::NoSpace)?;
-        let mut ext = parse_extents(&inode.iblock, dir, ctx.blocks_count)?;
-        let goal = ext.last().map_or(goal, |&(_, n, p)| p + u64::from(n));
+        let goal = self.append_goal(&inode)?.unwrap_or(goal);
         let (phys, _) = self.alloc_blocks(goal, 1)?;
-        if !insert_extent(&mut ext, lblk, 1, phys) {
+        if let Err(e) = self.map_new_blocks(dir, lblk, 1, phys) {
             self.free_blocks(phys, 1)?;
-            return Err(Error::Unsupported {
-                what: "directory needs more than 4 extents",
-            });
+            return Err(e);
         }
-        let add = bs / 512;
         self.patch_inode(dir, |raw| {
             let size = (u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32) + bs;
             put32(raw, 0x4, size as u32);
             put32(raw, 0x6C, (size >> 32) as u32);
-            let blocks = (u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32) + add;
-            put32(raw, 0x1C, blocks as u32);
-            put16(raw, 0x74, (blocks >> 32) as u16);
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
-                store_extents(ib, &ext);
-            }
         })?;
         Ok((lblk, phys))
     }

@@ -28,6 +28,7 @@
 //! that no longer falls on an entry boundary still works.
 
 mod dx_write;
+mod extent_write;
 mod hash;
 pub mod journal;
 pub mod sb;

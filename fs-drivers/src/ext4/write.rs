@@ -1,12 +1,14 @@
 //! The write path (first slice): read-write mount policy, block and inode allocation with
 //! bitmaps, free counts, `BLOCK_UNINIT`/`INODE_UNINIT` and checksums, and `mkdir`, `create`,
-//! `write` (depth-0 extents) and `unlink` in linear directories. Changes live in the block
-//! cache (write-back) until [`Ext4::sync`]; there is no journal yet, so a crash between two
+//! `write` and `unlink` in linear directories. Files and directories use extent trees of any
+//! depth (see `extent_write`). Changes live in the block cache (write-back) until
+//! [`Ext4::sync`]; there is no journal yet, so a crash between two
 //! syncs can leave the image inconsistent. Symlinks, hard links, special files, `setattr`
 //! (and more namespace operations) are in `write/namei.rs`; directories grow into htree
 //! (conversion, leaf and index splits, a second level) in `dx_write.rs`; extended attributes
 //! are written in `xattr_write.rs`.
 
+use super::extent_write::{find, insert, set_written, store_root_leaf, Ext, MAX_INIT};
 use super::sb::{self, GroupDesc};
 use super::{
     corrupt, crc32c_raw, flags, le16, le32, valid_name, Ctx, Error, Ext4, FileType, Ino, Options,
@@ -57,114 +59,38 @@ fn set_bit(b: &mut [u8], i: usize, on: bool) {
     }
 }
 
-/// One extent of a depth-0 tree: (first logical block, length, first physical block).
+/// One extent of a new inode's depth-0 tree: (first logical block, length, first physical
+/// block).
 pub(super) type Extent = (u32, u16, u64);
 
-/// The extents of a depth-0 tree, validated: in range, sorted, not overlapping.
-pub(super) fn parse_extents(iblock: &[u8], ino: Ino, blocks_count: u64) -> Result<Vec<Extent>> {
-    let entries = usize::from(le16(iblock, 2));
-    if le16(iblock, 0) != 0xF30A || entries > 4 || le16(iblock, 4) > 4 {
-        return corrupt("extent header", u64::from(ino));
-    }
-    if le16(iblock, 6) != 0 {
-        return Err(Error::Unsupported {
-            what: "writing a file whose extent tree has depth > 0",
-        });
-    }
-    let mut v = Vec::with_capacity(entries);
-    for i in 0..entries {
-        let e = iblock.get(12 + i * 12..24 + i * 12).unwrap_or(&[]);
-        let len = le16(e, 4);
-        if len > 32768 {
-            return Err(Error::Unsupported {
-                what: "writing a file with uninitialized extents",
-            });
-        }
-        let phys = (u64::from(le16(e, 6)) << 32) | u64::from(le32(e, 8));
-        let l = le32(e, 0);
-        let prev_end = v
-            .last()
-            .map_or(0, |&(pl, pn, _): &Extent| u64::from(pl) + u64::from(pn));
-        if len == 0
-            || u64::from(l) < prev_end
-            || u64::from(l) + u64::from(len) > 1 << 32
-            || phys == 0
-            || phys.saturating_add(u64::from(len)) > blocks_count
-        {
-            return corrupt("extent", u64::from(ino));
-        }
-        v.push((l, len, phys));
-    }
-    Ok(v)
-}
-
-/// Insert `n` blocks at logical `l`, physical `p` (a range not mapped yet) into the sorted
-/// list, merged with the extent before and/or after it when contiguous on both sides, else
-/// as a new extent (at most 4). False when there is no room.
-pub(super) fn insert_extent(ext: &mut Vec<Extent>, l: u32, n: u32, p: u64) -> bool {
-    let pos = ext.partition_point(|&(el, _, _)| el < l);
-    let joins_prev = pos > 0
-        && ext.get(pos - 1).is_some_and(|&(el, en, ep)| {
-            ep + u64::from(en) == p
-                && u64::from(el) + u64::from(en) == u64::from(l)
-                && u32::from(en) + n <= 32768
-        });
-    if joins_prev {
-        if let Some(e) = ext.get_mut(pos - 1) {
-            e.1 += n as u16;
-        }
-        // The grown extent may now touch the next one.
-        if let (Some(&(al, an, ap)), Some(&(bl, bn, bp))) = (ext.get(pos - 1), ext.get(pos)) {
-            if ap + u64::from(an) == bp
-                && u64::from(al) + u64::from(an) == u64::from(bl)
-                && u32::from(an) + u32::from(bn) <= 32768
-            {
-                if let Some(e) = ext.get_mut(pos - 1) {
-                    e.1 = an + bn;
-                }
-                ext.remove(pos);
-            }
-        }
-        return true;
-    }
-    if let Some(e) = ext.get_mut(pos) {
-        if p + u64::from(n) == e.2
-            && u64::from(l) + u64::from(n) == u64::from(e.0)
-            && u32::from(e.1) + n <= 32768
-        {
-            *e = (l, e.1 + n as u16, p);
-            return true;
-        }
-    }
-    if ext.len() < 4 && n <= 32768 {
-        ext.insert(pos, (l, n as u16, p));
-        return true;
-    }
-    false
-}
-
+/// Write a depth-0 extent root holding `ext` (at most 4 initialized extents) into `iblock`,
+/// for inodes being set up. Later changes go through the extent tree code
+/// (`Ext4::store_tree`).
 pub(super) fn store_extents(iblock: &mut [u8], ext: &[Extent]) {
-    put16(iblock, 0, 0xF30A);
-    put16(iblock, 2, ext.len() as u16);
-    put16(iblock, 4, 4);
-    put16(iblock, 6, 0);
-    put32(iblock, 8, 0);
-    for i in 0..4 {
-        let o = 12 + i * 12;
-        match ext.get(i) {
-            Some(&(l, n, p)) => {
-                put32(iblock, o, l);
-                put16(iblock, o + 4, n);
-                put16(iblock, o + 6, (p >> 32) as u16);
-                put32(iblock, o + 8, p as u32);
-            }
-            None => {
-                if let Some(d) = iblock.get_mut(o..o + 12) {
-                    d.fill(0);
-                }
-            }
-        }
-    }
+    let v: Vec<Ext> = ext
+        .iter()
+        .map(|&(l, n, p)| Ext {
+            l,
+            n: u32::from(n),
+            p,
+            u: false,
+        })
+        .collect();
+    store_root_leaf(iblock, &v);
+}
+
+/// Add `delta` file-system blocks to the raw inode's `i_blocks` (512-byte units, or blocks
+/// for a `HUGE_FILE` inode).
+pub(super) fn add_iblocks(raw: &mut [u8], delta: i64, bs: usize) {
+    let unit = if le32(raw, 0x20) & flags::HUGE_FILE != 0 {
+        1
+    } else {
+        (bs / 512) as i64
+    };
+    let cur = u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32;
+    let v = cur.saturating_add_signed(delta.saturating_mul(unit));
+    put32(raw, 0x1C, v as u32);
+    put16(raw, 0x74, (v >> 32) as u16);
 }
 
 /// Inode checksum (as Linux `ext4_inode_csum`): fields 0x7C and 0x82 count as zero.
@@ -213,7 +139,7 @@ pub(super) fn set_time(raw: &mut [u8], base: usize, extra: Option<usize>, t: Tim
     }
 }
 
-fn set_mtime_ctime(raw: &mut [u8], t: Timestamp) {
+pub(super) fn set_mtime_ctime(raw: &mut [u8], t: Timestamp) {
     set_time(raw, 0x10, Some(0x88), t);
     set_time(raw, 0xC, Some(0x84), t);
 }
@@ -842,7 +768,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "adding an entry to an inline, encrypted or block-mapped directory",
             });
         }
-        parse_extents(&inode.iblock, dir, self.ctx.blocks_count)?;
+        self.load_tree(&inode)?;
         match self.lookup(dir, name) {
             Ok(_) => Err(Error::Exists),
             Err(Error::NotFound) => Ok(()),
@@ -900,7 +826,6 @@ impl<D: BlockDevice> Ext4<D> {
         let need = rec_need(name.len());
         let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
         let nblocks = inode.size / bs;
-        let mut ext = parse_extents(&inode.iblock, dir, self.ctx.blocks_count)?;
         let htree = inode.flags & flags::INDEX != 0;
         let target = if htree {
             Some(self.dx_leaf(&inode, name)?)
@@ -957,29 +882,21 @@ impl<D: BlockDevice> Ext4<D> {
             return Ok(());
         }
         // A new block at the end.
-        let goal = ext.last().map_or(0, |&(_, n, p)| p + u64::from(n));
+        let goal = self.append_goal(&inode)?.unwrap_or(0);
         let lblk = u32::try_from(nblocks).map_err(|_| Error::NoSpace)?;
         let (phys, _) = self.alloc_blocks(goal, 1)?;
-        if !insert_extent(&mut ext, lblk, 1, phys) {
+        if let Err(e) = self.map_new_blocks(dir, lblk, 1, phys) {
             self.free_blocks(phys, 1)?;
-            return Err(Error::Unsupported {
-                what: "directory needs more than 4 extents",
-            });
+            return Err(e);
         }
         let b = self.block_new(phys)?;
         dirent(b, 0, ino, limit, name, t);
         dir_tail(&ctx, b, inode.seed);
         let now = self.clock;
-        let add = bs / 512;
         self.patch_inode(dir, |raw| {
             let size = (u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32) + bs;
             put32(raw, 0x4, size as u32);
             put32(raw, 0x6C, (size >> 32) as u32);
-            let blocks = u64::from(le32(raw, 0x1C)) + add;
-            put32(raw, 0x1C, blocks as u32);
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
-                store_extents(ib, &ext);
-            }
             set_mtime_ctime(raw, now);
         })
     }
@@ -1055,11 +972,12 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Write `data` at `off` into regular file `ino`; returns the count written. Blocks
-    /// already mapped are overwritten; holes (before, between or after the extents) get
-    /// blocks, merged into neighbouring extents when contiguous (the file may have at most
-    /// 4 extents: depth 0). When such a limit (or a full disk) is hit part-way, the write is
-    /// short: the bytes before it are written and counted; if none were, the error is
-    /// returned.
+    /// already mapped are overwritten; unwritten (fallocated) blocks are written and become
+    /// initialized (their extents split as needed); holes get new blocks, allocated right
+    /// after the physical end of the extent before them when free, merged into neighbouring
+    /// extents when contiguous. The extent tree grows to any depth as needed. When the disk
+    /// fills part-way, the write is short: the bytes before it are written and counted; if
+    /// none were, the error is returned.
     pub fn write(&mut self, ino: Ino, off: u64, data: &[u8]) -> Result<usize> {
         self.ensure_rw()?;
         if data.is_empty() {
@@ -1083,59 +1001,45 @@ impl<D: BlockDevice> Ext4<D> {
             });
         }
         let bs = self.ctx.bs as u64;
-        let end = off.checked_add(data.len() as u64).ok_or(Error::NoSpace)?;
+        let end = off
+            .checked_add(data.len() as u64)
+            .ok_or(Error::FileTooBig)?;
         if end.div_ceil(bs) > u64::from(u32::MAX) {
-            return Err(Error::NoSpace);
+            return Err(Error::FileTooBig);
         }
-        let mut ext = parse_extents(&inode.iblock, ino, self.ctx.blocks_count)?;
-        let mut added_blocks = 0u64;
+        let mut tree = self.load_tree(&inode)?;
         let mut lblk = off / bs;
         let last = (end - 1) / bs;
-        let ipg = self.ctx.inodes_per_group;
-        let home = self
-            .groups
-            .get(((ino - 1) / ipg) as usize)
-            .map_or(0, |d| d.inode_table);
         let mut fail = None;
         while lblk <= last {
-            let l32 = lblk as u32;
-            let mapped = ext
-                .iter()
-                .find(|&&(l, n, _)| u64::from(l) <= lblk && lblk < u64::from(l) + u64::from(n))
-                .map(|&(l, n, p)| {
-                    let d = lblk - u64::from(l);
-                    (p + d, u64::from(n) - d)
-                });
-            let (phys, run, fresh) = match mapped {
-                Some((p, r)) => (
-                    p,
-                    r.min(last - lblk + 1)
-                        .min((self.cache.capacity() / 2).max(1) as u64),
-                    false,
-                ),
-                None => {
+            // Bounded by the cache budget so that a large write is written back piecewise
+            // instead of growing the cache without limit.
+            let budget = (self.cache.capacity() / 2).max(1) as u64;
+            let (phys, run, fresh, changed) = match find(&tree.ext, lblk) {
+                Ok(i) => {
+                    let e = *tree.ext.get(i).ok_or(Error::NoSpace)?;
+                    let d = lblk - u64::from(e.l);
+                    let run = (u64::from(e.n) - d).min(last - lblk + 1).min(budget);
+                    if e.u {
+                        // Unwritten blocks: they become written (zero-filled around the data).
+                        let before = tree.ext.clone();
+                        set_written(&mut tree.ext, lblk, lblk + run);
+                        if let Err(err) = self.store_tree(ino, &mut tree, 0) {
+                            tree.ext = before;
+                            fail = Some(err);
+                            break;
+                        }
+                    }
+                    (e.p + d, run, e.u, e.u)
+                }
+                Err(i) => {
                     // The hole runs to the next extent (or the end of the file's range).
-                    let next_start = ext
-                        .iter()
-                        .map(|&(l, _, _)| u64::from(l))
-                        .find(|&l| l > lblk)
-                        .unwrap_or(1 << 32);
-                    // Bounded by the cache budget so that a large write is written back
-                    // piecewise instead of growing the cache without limit.
-                    let budget = (self.cache.capacity() / 2).max(1) as u64;
+                    let next_start = tree.ext.get(i).map_or(1 << 32, |e| u64::from(e.l));
                     let want = (last - lblk + 1)
                         .min(next_start - lblk)
-                        .min(32768)
+                        .min(u64::from(MAX_INIT))
                         .min(budget) as u32;
-                    // Goal: right after the physical end of the extent before the hole.
-                    let goal = ext
-                        .iter()
-                        .rev()
-                        .find(|&&(l, _, _)| u64::from(l) < lblk)
-                        .map_or(home, |&(l, n, p)| {
-                            let gap = lblk - (u64::from(l) + u64::from(n));
-                            p + u64::from(n) + gap
-                        });
+                    let goal = self.goal_for(&tree, lblk);
                     let (p, n) = match self.alloc_blocks(goal, want) {
                         Ok(x) => x,
                         Err(e) => {
@@ -1143,15 +1047,22 @@ impl<D: BlockDevice> Ext4<D> {
                             break;
                         }
                     };
-                    if !insert_extent(&mut ext, l32, n, p) {
+                    let before = tree.ext.clone();
+                    let new = Ext {
+                        l: lblk as u32,
+                        n,
+                        p,
+                        u: false,
+                    };
+                    let r = insert(&mut tree.ext, new)
+                        .and_then(|()| self.store_tree(ino, &mut tree, i64::from(n)));
+                    if let Err(e) = r {
+                        tree.ext = before;
                         self.free_blocks(p, u64::from(n))?;
-                        fail = Some(Error::Unsupported {
-                            what: "file needs more than 4 extents (extent tree depth 1)",
-                        });
+                        fail = Some(e);
                         break;
                     }
-                    added_blocks += u64::from(n);
-                    (p, u64::from(n), true)
+                    (p, u64::from(n), true, true)
                 }
             };
             for i in 0..run {
@@ -1176,11 +1087,7 @@ impl<D: BlockDevice> Ext4<D> {
                 self.dirty_data.insert(pb);
             }
             lblk += run;
-            // Keep the inode consistent with what has been allocated so far.
-            if added_blocks > 0 {
-                let e2 = ext.clone();
-                let add = added_blocks * (bs / 512);
-                added_blocks = 0;
+            if changed {
                 // The size covers what is written so far, so that a write-back part-way
                 // leaves no initialized blocks past the end of the file.
                 let upto = end.min(lblk * bs);
@@ -1189,13 +1096,6 @@ impl<D: BlockDevice> Ext4<D> {
                     if upto > size {
                         put32(raw, 0x4, upto as u32);
                         put32(raw, 0x6C, (upto >> 32) as u32);
-                    }
-                    let blocks =
-                        (u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32) + add;
-                    put32(raw, 0x1C, blocks as u32);
-                    put16(raw, 0x74, (blocks >> 32) as u16);
-                    if let Some(ib) = raw.get_mut(0x28..0x64) {
-                        store_extents(ib, &e2);
                     }
                 })?;
             }
@@ -1232,7 +1132,7 @@ impl<D: BlockDevice> Ext4<D> {
         if tinode.mode & S_IFMT == S_IFDIR {
             return Err(Error::IsDir { ino: target });
         }
-        let ext = self.owned_extents(&tinode)?;
+        self.check_releasable(&tinode)?;
         self.remove_entry(dir, name, target)?;
         let now = self.clock;
         let links = tinode.links.saturating_sub(1);
@@ -1242,7 +1142,7 @@ impl<D: BlockDevice> Ext4<D> {
                 set_time(raw, 0xC, Some(0x84), now);
             })?;
         } else {
-            self.last_link_gone(target, &ext, false)?;
+            self.last_link_gone(target, false)?;
         }
         self.maybe_sync()?;
         Ok(())
@@ -1261,7 +1161,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "removing a directory with an xattr block or a block map",
             });
         }
-        let ext = parse_extents(&tinode.iblock, target, self.ctx.blocks_count)?;
+        self.load_tree(&tinode)?;
         let mut entries = 0usize;
         self.readdir(target, 0, |e| {
             entries += 1;
@@ -1271,7 +1171,7 @@ impl<D: BlockDevice> Ext4<D> {
             return Err(Error::NotEmpty);
         }
         self.remove_entry(dir, name, target)?;
-        self.last_link_gone(target, &ext, true)?;
+        self.last_link_gone(target, true)?;
         self.patch_inode(dir, |raw| {
             let l = le16(raw, 0x1A);
             // A parent whose count overflowed (dir_nlink: 1) stays at 1.
@@ -1357,22 +1257,16 @@ impl<D: BlockDevice> Ext4<D> {
         self.free_inode(ino, dir)
     }
 
-    /// Free the blocks of a depth-0 extent inode and the inode itself (last link gone).
-    fn release_inode(&mut self, ino: Ino, ext: &[Extent], dir: bool) -> Result<()> {
+    /// Free the blocks of an inode (data and extent tree blocks, any depth) and the inode
+    /// itself (last link gone).
+    pub(super) fn release_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
         let now = self.clock;
-        for &(_, n, p) in ext {
-            self.free_blocks(p, u64::from(n))?;
-        }
+        self.free_all_blocks(ino)?;
         self.patch_inode(ino, |raw| {
             put16(raw, 0x1A, 0);
             put32(raw, 0x14, (now.sec as u32).max(1));
             put32(raw, 0x4, 0);
             put32(raw, 0x6C, 0);
-            put32(raw, 0x1C, 0);
-            put16(raw, 0x74, 0);
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
-                store_extents(ib, &[]);
-            }
             set_time(raw, 0xC, Some(0x84), now);
         })?;
         self.free_inode(ino, dir)

@@ -4,15 +4,14 @@
 //! (POSIX replace rules, `noreplace`, `exchange`, directories across parents).
 
 use super::{
-    dir_tail, dirent_type, parse_extents, put16, put32, set_mtime_ctime, set_time, store_extents,
-    Extent, EXT4_LINK_MAX, S_IFREG,
+    dir_tail, dirent_type, put16, put32, set_mtime_ctime, set_time, store_extents, EXT4_LINK_MAX,
+    S_IFREG,
 };
 use crate::block::BlockDevice;
 use crate::ext4::{
     corrupt, crc32c_raw, flags, le16, le32, valid_name, Error, Ext4, FileType, Ino, Inode,
     RenameFlags, Result, SetAttr, Timestamp, NAME_MAX, S_IFDIR, S_IFLNK, S_IFMT,
 };
-use alloc::vec::Vec;
 
 const S_IFIFO: u16 = 0x1000;
 const S_IFCHR: u16 = 0x2000;
@@ -59,10 +58,10 @@ fn dev_split(rdev: u64) -> (u64, u64) {
 }
 
 impl<D: BlockDevice> Ext4<D> {
-    /// The extents an inode owns that must be freed with it: none for inodes without blocks
-    /// (fast symlinks, devices, fifos, sockets, empty files), its depth-0 extents otherwise.
+    /// Check that an inode's blocks can be freed with it: inodes without blocks (fast
+    /// symlinks, devices, fifos, sockets, empty files) and valid extent trees can.
     /// Block-mapped inodes with blocks and inodes with an xattr block are refused.
-    pub(super) fn owned_extents(&mut self, inode: &Inode) -> Result<Vec<Extent>> {
+    pub(super) fn check_releasable(&mut self, inode: &Inode) -> Result<()> {
         if inode.file_acl != 0 {
             return Err(Error::Unsupported {
                 what: "releasing an inode with an xattr block",
@@ -73,14 +72,14 @@ impl<D: BlockDevice> Ext4<D> {
             && (inode.flags & flags::EXTENTS == 0
                 || (kind == S_IFLNK && inode.size <= FAST_SYMLINK_MAX as u64));
         if blockless {
-            return Ok(Vec::new());
+            return Ok(());
         }
         if inode.flags & flags::EXTENTS == 0 {
             return Err(Error::Unsupported {
                 what: "releasing a block-mapped inode",
             });
         }
-        parse_extents(&inode.iblock, inode.ino, self.ctx.blocks_count)
+        self.load_tree(inode).map(|_| ())
     }
 
     /// Change the attributes of `ino`: permission bits (the type bits stay), owner, group
@@ -186,11 +185,7 @@ impl<D: BlockDevice> Ext4<D> {
             })?;
         }
         if let Err(e) = self.dir_add(dir, name, ino, FileType::Symlink) {
-            let inode = self.load_inode(ino)?;
-            let ext = self.owned_extents(&inode)?;
-            for &(_, n, p) in &ext {
-                self.free_blocks(p, u64::from(n))?;
-            }
+            self.free_all_blocks(ino)?;
             self.abandon_inode(ino, false)?;
             return Err(e);
         }
@@ -320,7 +315,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "changing an inline, encrypted or block-mapped directory",
             });
         }
-        parse_extents(&inode.iblock, dir, self.ctx.blocks_count)?;
+        self.load_tree(&inode)?;
         Ok(inode)
     }
 
@@ -468,9 +463,9 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Drop one link of `ino` whose entry is already gone: a directory (empty, checked by
-    /// the caller) or a last link is released with its extents `ext`; otherwise the count
-    /// goes down and ctime is stamped.
-    pub(super) fn drop_link(&mut self, ino: Ino, ext: &[Extent]) -> Result<()> {
+    /// the caller) or a last link is released with its blocks; otherwise the count goes down
+    /// and ctime is stamped.
+    pub(super) fn drop_link(&mut self, ino: Ino) -> Result<()> {
         let inode = self.load_inode(ino)?;
         let dir = inode.mode & S_IFMT == S_IFDIR;
         let links = if dir {
@@ -485,7 +480,7 @@ impl<D: BlockDevice> Ext4<D> {
                 set_time(raw, 0xC, Some(0x84), now);
             })
         } else {
-            self.last_link_gone(ino, ext, dir)
+            self.last_link_gone(ino, dir)
         }
     }
 
@@ -557,7 +552,6 @@ impl<D: BlockDevice> Ext4<D> {
             }
         }
         // What the replaced inode would free, checked before anything changes.
-        let mut dst_ext = Vec::new();
         if let (Some(d), Some(di), false) = (dst, dinode.as_ref(), flags.exchange) {
             match (s_dir, d_dir) {
                 (true, false) => return Err(Error::NotDir { ino: d }),
@@ -568,7 +562,7 @@ impl<D: BlockDevice> Ext4<D> {
                 return Err(Error::NotEmpty);
             }
             if d_dir || di.links <= 1 {
-                dst_ext = self.owned_extents(di)?;
+                self.check_releasable(di)?;
             }
         }
         // Subdirectory count changes of the parents.
@@ -601,7 +595,7 @@ impl<D: BlockDevice> Ext4<D> {
             (Some(d), Some(_)) => {
                 self.set_entry(newdir, newname, d, src, skind)?;
                 self.remove_entry(olddir, oldname, src)?;
-                self.drop_link(d, &dst_ext)?;
+                self.drop_link(d)?;
             }
             _ => {
                 self.dir_add(newdir, newname, src, skind)?;

@@ -175,16 +175,11 @@ impl<D: BlockDevice> Ext4<D> {
         corrupt("orphan list loop", u64::from(ino))
     }
 
-    /// The last link of `ino` (with extents `ext`) is gone: free it, or, while it is pinned,
-    /// keep it as an orphan until its last unpin.
-    pub(super) fn last_link_gone(
-        &mut self,
-        ino: Ino,
-        ext: &[super::Extent],
-        dir: bool,
-    ) -> Result<()> {
+    /// The last link of `ino` is gone: free it, or, while it is pinned, keep it as an
+    /// orphan until its last unpin.
+    pub(super) fn last_link_gone(&mut self, ino: Ino, dir: bool) -> Result<()> {
         if !self.pins.contains_key(&ino) {
-            return self.release_inode(ino, ext, dir);
+            return self.release_inode(ino, dir);
         }
         let now = self.clock;
         self.patch_inode(ino, |raw| {
@@ -197,9 +192,9 @@ impl<D: BlockDevice> Ext4<D> {
     /// Free an orphan: take it off the orphan records, then release it with its blocks.
     fn free_orphan(&mut self, ino: Ino) -> Result<()> {
         let inode = self.load_inode(ino)?;
-        let ext = self.owned_extents(&inode)?;
+        self.check_releasable(&inode)?;
         self.orphan_del(ino)?;
-        self.release_inode(ino, &ext, inode.mode & S_IFMT == S_IFDIR)
+        self.release_inode(ino, inode.mode & S_IFMT == S_IFDIR)
     }
 
     /// Pin `ino` (an open file or directory): while pinned, dropping its last link keeps it
@@ -289,8 +284,8 @@ impl<D: BlockDevice> Ext4<D> {
                     reason: "orphan inode with links (truncate in progress): run e2fsck",
                 });
             }
-            let ext = self.owned_extents(&inode)?;
-            plan.push((ino, ext, inode.mode & S_IFMT == S_IFDIR));
+            self.check_releasable(&inode)?;
+            plan.push((ino, inode.mode & S_IFMT == S_IFDIR));
         }
         if let Some((of, blocks)) = file {
             for phys in blocks {
@@ -310,8 +305,8 @@ impl<D: BlockDevice> Ext4<D> {
             let ro = le32(raw, S_FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
             put32(raw, S_FEATURE_RO_COMPAT, ro);
         })?;
-        for (ino, ext, dir) in plan {
-            self.release_inode(ino, &ext, dir)?;
+        for (ino, dir) in plan {
+            self.release_inode(ino, dir)?;
         }
         Ok(())
     }

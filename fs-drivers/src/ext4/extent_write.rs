@@ -1,0 +1,519 @@
+//! Extent trees for the writer, at any depth.
+//!
+//! A file's tree is read whole into a sorted list of extents (`Tree`) together with the
+//! blocks that hold its index and leaf nodes, validated on the way (magic, counts, depth at
+//! most 5, sorted and non-overlapping entries inside their parent's range, block numbers in
+//! range, no block visited twice, `ext4_extent_tail` checksums). Operations change the list
+//! (insert a mapped range, remove a range, convert unwritten extents to written ones) and
+//! merge neighbours that are contiguous on disk (at most 32768 blocks per initialized extent,
+//! 32767 per unwritten one). `Ext4::store_tree` then lays the list out again: in the inode
+//! when it has at most 4 extents (depth 0), else in full leaf blocks under as many index
+//! levels as needed, the root staying in the inode. Tree blocks are reused, allocated or
+//! freed as the tree grows or shrinks (so it also shrinks back to depth 0), every block gets
+//! its checksum tail, and `i_blocks` counts the tree blocks too.
+//!
+//! Writes into unwritten extents convert the written part to initialized extents.
+
+use super::write::{add_iblocks, put16, put32};
+use super::{corrupt, crc32c_raw, flags, le16, le32, Error, Ext4, Ino, Inode, Result};
+use crate::block::BlockDevice;
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+
+/// Longest initialized extent.
+pub(super) const MAX_INIT: u32 = 32768;
+/// Longest unwritten (uninitialized) extent.
+pub(super) const MAX_UNINIT: u32 = 32767;
+const MAGIC: u16 = 0xF30A;
+const MAX_DEPTH: u16 = 5;
+
+/// One extent: logical start, length, physical start, unwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ext {
+    /// First logical block.
+    pub(super) l: u32,
+    /// Length in blocks (≥ 1).
+    pub(super) n: u32,
+    /// First physical block.
+    pub(super) p: u64,
+    /// Unwritten (reads as zeros).
+    pub(super) u: bool,
+}
+
+impl Ext {
+    fn end(&self) -> u64 {
+        u64::from(self.l) + u64::from(self.n)
+    }
+    fn cap(u: bool) -> u32 {
+        if u {
+            MAX_UNINIT
+        } else {
+            MAX_INIT
+        }
+    }
+}
+
+/// A file's extent tree, flattened.
+#[derive(Debug, Clone)]
+pub(super) struct Tree {
+    /// The extents, sorted by logical block, not overlapping.
+    pub(super) ext: Vec<Ext>,
+    /// The blocks holding index and leaf nodes (none at depth 0).
+    pub(super) blocks: Vec<u64>,
+    /// Checksum seed of the inode.
+    seed: u32,
+    /// Where to look for free blocks for new tree nodes.
+    home: u64,
+}
+
+/// Where logical block `lblk` falls: `Ok(i)` inside extent `i`, `Err(i)` in the hole before
+/// extent `i` (or after the last one when `i == len`).
+pub(super) fn find(ext: &[Ext], lblk: u64) -> core::result::Result<usize, usize> {
+    let i = ext.partition_point(|e| e.end() <= lblk);
+    match ext.get(i) {
+        Some(e) if u64::from(e.l) <= lblk => Ok(i),
+        _ => Err(i),
+    }
+}
+
+/// Merge neighbours that are contiguous logically and physically and of the same kind.
+fn normalize(ext: &mut Vec<Ext>) {
+    let mut out: Vec<Ext> = Vec::with_capacity(ext.len());
+    for &e in ext.iter() {
+        if let Some(last) = out.last_mut() {
+            if last.u == e.u
+                && last.end() == u64::from(e.l)
+                && last.p.checked_add(u64::from(last.n)) == Some(e.p)
+                && last.n + e.n <= Ext::cap(e.u)
+            {
+                last.n += e.n;
+                continue;
+            }
+        }
+        out.push(e);
+    }
+    *ext = out;
+}
+
+/// Insert a mapping of the unmapped range `e` (split into pieces of at most the maximum
+/// length), merged with its neighbours where possible.
+pub(super) fn insert(ext: &mut Vec<Ext>, e: Ext) -> Result<()> {
+    let pos = match find(ext, u64::from(e.l)) {
+        Ok(_) => return corrupt("mapping an already mapped block", u64::from(e.l)),
+        Err(p) => p,
+    };
+    if ext.get(pos).is_some_and(|nx| u64::from(nx.l) < e.end()) {
+        return corrupt("mapping an already mapped block", e.end());
+    }
+    let mut pieces = Vec::new();
+    let mut done = 0u32;
+    while done < e.n {
+        let n = (e.n - done).min(Ext::cap(e.u));
+        pieces.push(Ext {
+            l: e.l + done,
+            n,
+            p: e.p + u64::from(done),
+            u: e.u,
+        });
+        done += n;
+    }
+    ext.splice(pos..pos, pieces);
+    normalize(ext);
+    Ok(())
+}
+
+/// Mark the mapped blocks of `[a, b)` written (splitting unwritten extents).
+pub(super) fn set_written(ext: &mut Vec<Ext>, a: u64, b: u64) {
+    let mut out = Vec::with_capacity(ext.len() + 2);
+    for &e in ext.iter() {
+        let (s, t) = (u64::from(e.l), e.end());
+        if !e.u || t <= a || s >= b {
+            out.push(e);
+            continue;
+        }
+        let cs = s.max(a);
+        let ct = t.min(b);
+        let piece = |x: u64, y: u64, u: bool| Ext {
+            l: x as u32,
+            n: (y - x) as u32,
+            p: e.p + (x - s),
+            u,
+        };
+        if s < cs {
+            out.push(piece(s, cs, true));
+        }
+        out.push(piece(cs, ct, false));
+        if ct < t {
+            out.push(piece(ct, t, true));
+        }
+    }
+    *ext = out;
+    normalize(ext);
+}
+
+fn put_extent(b: &mut [u8], o: usize, e: &Ext) {
+    put32(b, o, e.l);
+    put16(b, o + 4, if e.u { e.n + MAX_INIT } else { e.n } as u16);
+    put16(b, o + 6, (e.p >> 32) as u16);
+    put32(b, o + 8, e.p as u32);
+}
+
+fn put_index(b: &mut [u8], o: usize, l: u32, child: u64) {
+    put32(b, o, l);
+    put32(b, o + 4, child as u32);
+    put16(b, o + 8, (child >> 32) as u16);
+    put16(b, o + 10, 0);
+}
+
+fn put_header(b: &mut [u8], entries: usize, max: usize, depth: u16) {
+    put16(b, 0, MAGIC);
+    put16(b, 2, entries as u16);
+    put16(b, 4, max as u16);
+    put16(b, 6, depth);
+    put32(b, 8, 0);
+}
+
+/// Write a depth-0 root holding `ext` (at most 4) into the inode's `i_block`.
+pub(super) fn store_root_leaf(iblock: &mut [u8], ext: &[Ext]) {
+    if let Some(b) = iblock.get_mut(..60) {
+        b.fill(0);
+    }
+    put_header(iblock, ext.len().min(4), 4, 0);
+    for (i, e) in ext.iter().take(4).enumerate() {
+        put_extent(iblock, 12 + i * 12, e);
+    }
+}
+
+/// State of a tree walk.
+struct Walk {
+    ext: Vec<Ext>,
+    blocks: Vec<u64>,
+    seen: BTreeSet<u64>,
+}
+
+impl<D: BlockDevice> Ext4<D> {
+    /// Read and validate the extent tree of `inode`.
+    pub(super) fn load_tree(&mut self, inode: &Inode) -> Result<Tree> {
+        let ino = inode.ino;
+        if inode.flags & flags::EXTENTS == 0 {
+            return Err(Error::Unsupported {
+                what: "changing a block-mapped file",
+            });
+        }
+        let mut w = Walk {
+            ext: Vec::new(),
+            blocks: Vec::new(),
+            seen: BTreeSet::new(),
+        };
+        let root = inode.iblock.to_vec();
+        self.walk_node(&root, inode.seed, ino, None, 0, 1 << 32, &mut w)?;
+        let home = self
+            .groups
+            .get(((ino - 1) / self.ctx.inodes_per_group.max(1)) as usize)
+            .map_or(0, |d| d.inode_table);
+        Ok(Tree {
+            ext: w.ext,
+            blocks: w.blocks,
+            seed: inode.seed,
+            home,
+        })
+    }
+
+    /// Validate node `node` (the root when `at` is `None`) covering logical `[lo, hi)` and
+    /// collect its extents and child blocks.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_node(
+        &mut self,
+        node: &[u8],
+        seed: u32,
+        ino: Ino,
+        at: Option<(u64, u16)>,
+        lo: u64,
+        hi: u64,
+        w: &mut Walk,
+    ) -> Result<()> {
+        let where_ = at.map_or(u64::from(ino), |a| a.0);
+        let entries = usize::from(le16(node, 2));
+        let max = usize::from(le16(node, 4));
+        let depth = le16(node, 6);
+        let room = if at.is_some() {
+            node.len().saturating_sub(4)
+        } else {
+            node.len()
+        };
+        if le16(node, 0) != MAGIC
+            || entries > max
+            || 12 + max * 12 > room
+            || depth > MAX_DEPTH
+            || at.is_some_and(|(_, d)| d != depth)
+        {
+            return corrupt("extent header", where_);
+        }
+        if let Some((blk, _)) = at {
+            if self.ctx.csum {
+                let tail = 12 + max * 12;
+                let want = le32(node, tail);
+                if crc32c_raw(seed, node.get(..tail).unwrap_or(&[])) != want {
+                    return Err(Error::Checksum {
+                        what: "extent block",
+                        at: blk,
+                    });
+                }
+            }
+        }
+        let ent = |i: usize| node.get(12 + i * 12..24 + i * 12).unwrap_or(&[]);
+        let mut prev = lo;
+        for i in 0..entries {
+            let e = ent(i);
+            let l = u64::from(le32(e, 0));
+            if depth == 0 {
+                let raw = u32::from(le16(e, 4));
+                let (n, u) = if raw > MAX_INIT {
+                    (raw - MAX_INIT, true)
+                } else {
+                    (raw, false)
+                };
+                let p = (u64::from(le16(e, 6)) << 32) | u64::from(le32(e, 8));
+                if n == 0
+                    || l < prev
+                    || l + u64::from(n) > hi
+                    || p == 0
+                    || p.saturating_add(u64::from(n)) > self.ctx.blocks_count
+                {
+                    return corrupt("extent", where_);
+                }
+                prev = l + u64::from(n);
+                w.ext.push(Ext {
+                    l: l as u32,
+                    n,
+                    p,
+                    u,
+                });
+            } else {
+                let next = if i + 1 < entries {
+                    u64::from(le32(ent(i + 1), 0))
+                } else {
+                    hi
+                };
+                let child = (u64::from(le16(e, 8)) << 32) | u64::from(le32(e, 4));
+                if l < prev
+                    || (i > 0 && l == prev)
+                    || next <= l
+                    || next > hi
+                    || child == 0
+                    || child >= self.ctx.blocks_count
+                {
+                    return corrupt("extent index", where_);
+                }
+                if !w.seen.insert(child) {
+                    return corrupt("extent tree loop", child);
+                }
+                prev = l;
+                w.blocks.push(child);
+                let b = self.block(child)?.to_vec();
+                self.walk_node(&b, seed, ino, Some((child, depth - 1)), l, next, w)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lay `tree.ext` out again (see the module doc) and write the root into inode `ino`;
+    /// `i_blocks` changes by the change in tree blocks plus `data_delta` data blocks. On an
+    /// error nothing has changed (new tree blocks are allocated before anything is written).
+    pub(super) fn store_tree(&mut self, ino: Ino, tree: &mut Tree, data_delta: i64) -> Result<()> {
+        let bs = self.ctx.bs;
+        let per = (bs - 12) / 12;
+        let n = tree.ext.len();
+        // Node counts per level, leaves first.
+        let mut counts: Vec<usize> = Vec::new();
+        if n > 4 {
+            let mut c = n.div_ceil(per);
+            counts.push(c);
+            while c > 4 {
+                c = c.div_ceil(per);
+                counts.push(c);
+            }
+        }
+        if counts.len() > usize::from(MAX_DEPTH) {
+            return Err(Error::FileTooBig);
+        }
+        let need: usize = counts.iter().sum();
+        let old = tree.blocks.len();
+        let mut blocks: Vec<u64> = tree.blocks.iter().copied().take(need).collect();
+        while blocks.len() < need {
+            let want = (need - blocks.len()) as u32;
+            match self.alloc_blocks(tree.home, want) {
+                Ok((p, got)) => blocks.extend((0..u64::from(got)).map(|i| p + i)),
+                Err(e) => {
+                    for &b in blocks.get(old.min(need)..).unwrap_or(&[]) {
+                        self.free_blocks(b, 1)?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Build the levels bottom-up: each node is (first logical block, block number).
+        let mut level: Vec<(u32, u64)> = Vec::new();
+        let mut next_blk = 0usize;
+        let seed = tree.seed;
+        let csum = self.ctx.csum;
+        let finish = |b: &mut [u8]| {
+            if csum {
+                let tail = 12 + per * 12;
+                let c = crc32c_raw(seed, b.get(..tail).unwrap_or(&[]));
+                put32(b, tail, c);
+            }
+        };
+        if let Some(&leaves) = counts.first() {
+            for chunk in tree.ext.chunks(per).take(leaves) {
+                let blk = blocks.get(next_blk).copied().ok_or(Error::NoSpace)?;
+                next_blk += 1;
+                let b = self.block_new(blk)?;
+                put_header(b, chunk.len(), per, 0);
+                for (i, e) in chunk.iter().enumerate() {
+                    put_extent(b, 12 + i * 12, e);
+                }
+                finish(b);
+                level.push((chunk.first().map_or(0, |e| e.l), blk));
+            }
+        }
+        let mut depth = u16::from(!counts.is_empty());
+        while level.len() > 4 {
+            let mut up = Vec::with_capacity(level.len().div_ceil(per));
+            for chunk in level.chunks(per) {
+                let blk = blocks.get(next_blk).copied().ok_or(Error::NoSpace)?;
+                next_blk += 1;
+                let b = self.block_new(blk)?;
+                put_header(b, chunk.len(), per, depth);
+                for (i, &(l, c)) in chunk.iter().enumerate() {
+                    put_index(b, 12 + i * 12, l, c);
+                }
+                finish(b);
+                up.push((chunk.first().map_or(0, |x| x.0), blk));
+            }
+            level = up;
+            depth += 1;
+        }
+        // Tree blocks no longer needed.
+        for &b in tree.blocks.get(need..).unwrap_or(&[]) {
+            self.free_blocks(b, 1)?;
+        }
+        let delta = need as i64 - old as i64 + data_delta;
+        let ext = &tree.ext;
+        self.patch_inode(ino, |raw| {
+            if let Some(ib) = raw.get_mut(0x28..0x64) {
+                if depth == 0 {
+                    store_root_leaf(ib, ext);
+                } else {
+                    ib.fill(0);
+                    put_header(ib, level.len(), 4, depth);
+                    for (i, &(l, c)) in level.iter().enumerate() {
+                        put_index(ib, 12 + i * 12, l, c);
+                    }
+                }
+            }
+            add_iblocks(raw, delta, bs);
+        })?;
+        tree.blocks = blocks;
+        Ok(())
+    }
+
+    /// Map `n` new blocks at physical `p` to logical `l` of `ino` (a range not mapped yet),
+    /// counting them in `i_blocks`. On an error nothing has changed.
+    pub(super) fn map_new_blocks(&mut self, ino: Ino, l: u32, n: u32, p: u64) -> Result<()> {
+        let inode = self.load_inode(ino)?;
+        let mut tree = self.load_tree(&inode)?;
+        insert(&mut tree.ext, Ext { l, n, p, u: false })?;
+        self.store_tree(ino, &mut tree, i64::from(n))
+    }
+
+    /// The physical block right after the last extent of `inode` (a goal for appending),
+    /// `None` when it has no extents.
+    pub(super) fn append_goal(&mut self, inode: &Inode) -> Result<Option<u64>> {
+        let tree = self.load_tree(inode)?;
+        Ok(tree.ext.last().map(|e| e.p + u64::from(e.n)))
+    }
+
+    /// Free every data and tree block of `ino` and leave it with an empty depth-0 tree and
+    /// `i_blocks` 0. An inode without the extents flag and without blocks (a fast symlink, a
+    /// device) has nothing to free.
+    pub(super) fn free_all_blocks(&mut self, ino: Ino) -> Result<()> {
+        let inode = self.load_inode(ino)?;
+        if inode.flags & flags::EXTENTS == 0 && inode.blocks == 0 {
+            return Ok(());
+        }
+        let tree = self.load_tree(&inode)?;
+        for e in &tree.ext {
+            self.free_blocks(e.p, u64::from(e.n))?;
+        }
+        for &b in &tree.blocks {
+            self.free_blocks(b, 1)?;
+        }
+        self.patch_inode(ino, |raw| {
+            if let Some(ib) = raw.get_mut(0x28..0x64) {
+                store_root_leaf(ib, &[]);
+            }
+            put32(raw, 0x1C, 0);
+            put16(raw, 0x74, 0);
+        })?;
+        Ok(())
+    }
+
+    /// Goal for new data at logical `lblk`: where the extent before it would continue
+    /// physically, else the inode's home.
+    pub(super) fn goal_for(&self, tree: &Tree, lblk: u64) -> u64 {
+        let i = tree.ext.partition_point(|e| u64::from(e.l) < lblk);
+        match i.checked_sub(1).and_then(|j| tree.ext.get(j)) {
+            Some(e) => (e.p + u64::from(e.n)).saturating_add(lblk.saturating_sub(e.end())),
+            None => tree.home,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn e(l: u32, n: u32, p: u64, u: bool) -> Ext {
+        Ext { l, n, p, u }
+    }
+
+    #[test]
+    fn insert_merges_and_caps() {
+        let mut v = vec![e(0, 10, 100, false), e(20, 5, 200, false)];
+        insert(&mut v, e(10, 10, 110, false)).unwrap();
+        assert_eq!(v, vec![e(0, 20, 100, false), e(20, 5, 200, false)]);
+        insert(&mut v, e(25, 5, 205, true)).unwrap();
+        assert_eq!(v.len(), 3);
+        assert!(insert(&mut v, e(3, 1, 999, false)).is_err());
+        assert!(insert(&mut v, e(29, 2, 999, false)).is_err());
+        let mut w = Vec::new();
+        insert(&mut w, e(0, 70000, 1000, false)).unwrap();
+        assert_eq!(w.len(), 3);
+        assert_eq!(w[0].n, MAX_INIT);
+        let mut w = Vec::new();
+        insert(&mut w, e(0, 32768, 1000, true)).unwrap();
+        assert_eq!(w, vec![e(0, 32767, 1000, true), e(32767, 1, 33767, true)]);
+    }
+
+    #[test]
+    fn convert_splits() {
+        let mut v = vec![e(0, 5, 100, false), e(12, 8, 302, true)];
+        set_written(&mut v, 14, 16);
+        assert_eq!(
+            v,
+            vec![
+                e(0, 5, 100, false),
+                e(12, 2, 302, true),
+                e(14, 2, 304, false),
+                e(16, 4, 306, true)
+            ]
+        );
+        set_written(&mut v, 0, 100);
+        assert_eq!(v, vec![e(0, 5, 100, false), e(12, 8, 302, false)]);
+        assert_eq!(find(&v, 4), Ok(0));
+        assert_eq!(find(&v, 5), Err(1));
+        assert_eq!(find(&v, 20), Err(2));
+    }
+}
