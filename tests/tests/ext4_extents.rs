@@ -182,3 +182,106 @@ fn directory_grows_past_four_extents() {
     }
     e2fsck_clean(&img);
 }
+
+/// "Free blocks:" of `dumpe2fs -h`.
+fn dumpe2fs_free_blocks(img: &Path) -> u64 {
+    let out = std::process::Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("Free blocks:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no free block count:\n{text}"))
+}
+
+/// Truncating depth-2 trees: down to 4 blocks plus a partial one (the tree goes back into
+/// the inode, the cut block's tail is zeroed: growing again shows zeros), then to 0 bytes;
+/// every data and tree block comes back (engine and dumpe2fs agree).
+#[test]
+fn truncate_shrinks_deep_trees() {
+    let dir = ext4img::tmpdir("extents-truncate");
+    let img = mkfs(&dir, "t.img", 1024, 32, &[]);
+    let da = pattern(11, 450 * 1024);
+    let db = pattern(12, 450 * 1024);
+    let free0 = dumpe2fs_free_blocks(&img);
+    {
+        let mut fs = open_rw(&img);
+        let a = fs.create(ROOT_INO, b"a", 0o644, 0, 0).unwrap();
+        let b = fs.create(ROOT_INO, b"b", 0o644, 0, 0).unwrap();
+        assert_eq!(fs.statfs().free_blocks, free0);
+        interleave(&mut fs, a, b, &da, &db);
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert_eq!(tree_shape(&img, "/a"), (2, 450));
+    let cut = 3 * 1024 + 500;
+    let mut want = da[..cut].to_vec();
+    {
+        let mut fs = open_rw(&img);
+        let a = fs.lookup(ROOT_INO, b"a").unwrap();
+        fs.truncate(a, cut as u64).unwrap();
+        assert_eq!(fs.getattr(a).unwrap().size, cut as u64);
+        // 4 data blocks, no tree blocks.
+        assert_eq!(fs.getattr(a).unwrap().blocks, 4 * 2);
+        // Growing leaves a hole; the cut block reads zeros past the old end.
+        fs.truncate(a, cut as u64 + 5000).unwrap();
+        want.resize(cut + 5000, 0);
+        let mut back = vec![0u8; want.len()];
+        assert_eq!(fs.read(a, 0, &mut back).unwrap(), want.len());
+        assert!(back == want);
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert_eq!(tree_shape(&img, "/a"), (0, 4));
+    check_contents(&img, "/a", &want);
+    check_contents(&img, "/b", &db);
+    {
+        let mut fs = open_rw(&img);
+        let a = fs.lookup(ROOT_INO, b"a").unwrap();
+        let b = fs.lookup(ROOT_INO, b"b").unwrap();
+        fs.truncate(a, 0).unwrap();
+        fs.truncate(b, 0).unwrap();
+        assert_eq!(fs.getattr(b).unwrap().blocks, 0);
+        assert_eq!(fs.statfs().free_blocks, free0);
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert_eq!(dumpe2fs_free_blocks(&img), free0);
+    check_contents(&img, "/b", &[]);
+}
+
+/// A cut inside one long extent keeps its first part; later writes past the end leave a hole
+/// that reads as zeros, and truncating to the same size changes nothing.
+#[test]
+fn truncate_inside_an_extent() {
+    let dir = ext4img::tmpdir("extents-truncate-cut");
+    let img = mkfs(&dir, "c.img", 4096, 32, &[]);
+    let data = pattern(13, 100 * 4096);
+    let cut = 50 * 4096 + 123;
+    let mut want = data[..cut].to_vec();
+    {
+        let mut fs = open_rw(&img);
+        let f = fs.create(ROOT_INO, b"f", 0o644, 0, 0).unwrap();
+        fs.write(f, 0, &data).unwrap();
+        let free = fs.statfs().free_blocks;
+        fs.truncate(f, cut as u64).unwrap();
+        assert_eq!(fs.statfs().free_blocks, free + 49);
+        fs.truncate(f, cut as u64).unwrap();
+        assert_eq!(fs.statfs().free_blocks, free + 49);
+        let tail = pattern(14, 3000);
+        fs.write(f, 60 * 4096, &tail).unwrap();
+        want.resize(60 * 4096, 0);
+        want.extend_from_slice(&tail);
+        assert!(matches!(
+            fs.truncate(ROOT_INO, 0).unwrap_err(),
+            pvfs_fs::ext4::Error::IsDir { .. }
+        ));
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert_eq!(tree_shape(&img, "/f"), (0, 2));
+    check_contents(&img, "/f", &want);
+}

@@ -13,9 +13,12 @@
 //! its checksum tail, and `i_blocks` counts the tree blocks too.
 //!
 //! Writes into unwritten extents convert the written part to initialized extents.
+//! [`Ext4::truncate`] frees the blocks past a new, smaller size (cutting an extent where
+//! needed) and zeroes the tail of the last partial block.
 
-use super::write::{add_iblocks, put16, put32};
+use super::write::{add_iblocks, put16, put32, set_mtime_ctime};
 use super::{corrupt, crc32c_raw, flags, le16, le32, Error, Ext4, Ino, Inode, Result};
+use super::{S_IFDIR, S_IFMT};
 use crate::block::BlockDevice;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
@@ -26,6 +29,7 @@ pub(super) const MAX_INIT: u32 = 32768;
 pub(super) const MAX_UNINIT: u32 = 32767;
 const MAGIC: u16 = 0xF30A;
 const MAX_DEPTH: u16 = 5;
+const S_IFREG: u16 = 0x8000;
 
 /// One extent: logical start, length, physical start, unwritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +124,41 @@ pub(super) fn insert(ext: &mut Vec<Ext>, e: Ext) -> Result<()> {
     ext.splice(pos..pos, pieces);
     normalize(ext);
     Ok(())
+}
+
+/// Unmap logical blocks `[a, b)`; returns the physical ranges that were mapped there.
+pub(super) fn remove_range(ext: &mut Vec<Ext>, a: u64, b: u64) -> Vec<(u64, u64)> {
+    let mut freed = Vec::new();
+    if a >= b {
+        return freed;
+    }
+    let mut out = Vec::with_capacity(ext.len() + 1);
+    for &e in ext.iter() {
+        let (s, t) = (u64::from(e.l), e.end());
+        if t <= a || s >= b {
+            out.push(e);
+            continue;
+        }
+        let cs = s.max(a);
+        let ct = t.min(b);
+        freed.push((e.p + (cs - s), ct - cs));
+        if s < cs {
+            out.push(Ext {
+                n: (cs - s) as u32,
+                ..e
+            });
+        }
+        if ct < t {
+            out.push(Ext {
+                l: ct as u32,
+                n: (t - ct) as u32,
+                p: e.p + (ct - s),
+                u: e.u,
+            });
+        }
+    }
+    *ext = out;
+    freed
 }
 
 /// Mark the mapped blocks of `[a, b)` written (splitting unwritten extents).
@@ -459,6 +498,92 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(())
     }
 
+    /// Unmap logical blocks `[a, b)` of the file in `tree` and free them.
+    fn punch_blocks(&mut self, ino: Ino, tree: &mut Tree, a: u64, b: u64) -> Result<()> {
+        let before = tree.ext.clone();
+        let freed = remove_range(&mut tree.ext, a, b);
+        if freed.is_empty() {
+            return Ok(());
+        }
+        let count: u64 = freed.iter().map(|f| f.1).sum();
+        // Removing a range from the middle of an extent can add one extent (and so need a
+        // tree block): store first, free after.
+        if let Err(e) = self.store_tree(ino, tree, -(count as i64)) {
+            tree.ext = before;
+            return Err(e);
+        }
+        for (p, n) in freed {
+            self.free_blocks(p, n)?;
+        }
+        Ok(())
+    }
+
+    /// Zero bytes `[from, to)` of logical block `lblk` if it holds written data.
+    fn zero_in_block(&mut self, tree: &Tree, lblk: u64, from: usize, to: usize) -> Result<()> {
+        if from >= to {
+            return Ok(());
+        }
+        if let Ok(i) = find(&tree.ext, lblk) {
+            if let Some(e) = tree.ext.get(i).filter(|e| !e.u) {
+                let pb = e.p + (lblk - u64::from(e.l));
+                let b = self.block_mut(pb)?;
+                if let Some(d) = b.get_mut(from..to) {
+                    d.fill(0);
+                }
+                self.dirty_data.insert(pb);
+            }
+        }
+        Ok(())
+    }
+
+    fn regular_extent_file(&mut self, ino: Ino) -> Result<Inode> {
+        let inode = self.load_inode(ino)?;
+        match inode.mode & S_IFMT {
+            S_IFDIR => return Err(Error::IsDir { ino }),
+            S_IFREG => {}
+            _ => {
+                return Err(Error::Invalid {
+                    what: "not a regular file",
+                })
+            }
+        }
+        if inode.flags & flags::EXTENTS == 0
+            || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+        {
+            return Err(Error::Unsupported {
+                what: "changing a block-mapped, inline or encrypted file",
+            });
+        }
+        Ok(inode)
+    }
+
+    /// Set the size of regular file `ino`. Shrinking frees the blocks past the new end (also
+    /// blocks allocated past the old end by [`Fallocate::KeepSize`]) and zeroes the rest of
+    /// the last partial block; growing leaves a hole.
+    pub fn truncate(&mut self, ino: Ino, size: u64) -> Result<()> {
+        self.ensure_rw()?;
+        let inode = self.regular_extent_file(ino)?;
+        let bs = self.ctx.bs as u64;
+        if size.div_ceil(bs) > 1 << 32 {
+            return Err(Error::FileTooBig);
+        }
+        if size <= inode.size {
+            let mut tree = self.load_tree(&inode)?;
+            let keep = size.div_ceil(bs);
+            self.punch_blocks(ino, &mut tree, keep, 1 << 32)?;
+            if !size.is_multiple_of(bs) {
+                self.zero_in_block(&tree, size / bs, (size % bs) as usize, bs as usize)?;
+            }
+        }
+        let now = self.clock;
+        self.patch_inode(ino, |raw| {
+            put32(raw, 0x4, size as u32);
+            put32(raw, 0x6C, (size >> 32) as u32);
+            set_mtime_ctime(raw, now);
+        })?;
+        self.maybe_sync()
+    }
+
     /// Goal for new data at logical `lblk`: where the extent before it would continue
     /// physically, else the inode's home.
     pub(super) fn goal_for(&self, tree: &Tree, lblk: u64) -> u64 {
@@ -495,6 +620,20 @@ mod tests {
         let mut w = Vec::new();
         insert(&mut w, e(0, 32768, 1000, true)).unwrap();
         assert_eq!(w, vec![e(0, 32767, 1000, true), e(32767, 1, 33767, true)]);
+    }
+
+    #[test]
+    fn remove_splits() {
+        let mut v = vec![e(0, 10, 100, false), e(10, 10, 300, true)];
+        let f = remove_range(&mut v, 5, 12);
+        assert_eq!(f, vec![(105, 5), (300, 2)]);
+        assert_eq!(v, vec![e(0, 5, 100, false), e(12, 8, 302, true)]);
+        let f = remove_range(&mut v, 14, 16);
+        assert_eq!(f, vec![(304, 2)]);
+        assert_eq!(v.len(), 3);
+        assert!(remove_range(&mut v, 30, 40).is_empty());
+        assert_eq!(remove_range(&mut v, 0, 1 << 32).len(), 3);
+        assert!(v.is_empty());
     }
 
     #[test]
