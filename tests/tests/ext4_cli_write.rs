@@ -165,6 +165,19 @@ fn source_tree(root: &Path) {
                 .arg(root.join(p)),
         );
     }
+    for (p, name, value) in [
+        ("a/65659", "user.comment", "0x68656c6c6f"),
+        ("a/65659", "user.empty", ""),
+        ("a/b", "user.dir", "0x01020304"),
+        ("a/4096", "user.big", &format!("0x{}", "ab".repeat(700))),
+    ] {
+        let mut cmd = Command::new("setfattr");
+        cmd.args(["-n", name]);
+        if !value.is_empty() {
+            cmd.args(["-v", value]);
+        }
+        ext4img::run(cmd.arg(root.join(p)));
+    }
     for (p, mode, uid, gid) in [
         ("private", 0o700, 1000, 1000),
         ("sticky", 0o1777, 0, 0),
@@ -232,7 +245,24 @@ fn put_round_trip(block: u32) {
         assert_eq!(st.get("rdev").map(String::as_str), rdev);
     }
     assert_eq!(kv(&ok(&img, &["stat", "/into/src/a/hl1"]))["links"], "3");
-    // Removing everything gives back every block and inode.
+    // Extended attributes (in the inode and, for the 700-byte one, in a block).
+    let st = kv(&ok(&img, &["stat", "/copy/a/65659"]));
+    assert_eq!(st["xattr user.comment"], "hello");
+    assert_eq!(st["xattr user.empty"], "");
+    assert_eq!(
+        kv(&ok(&img, &["stat", "/copy/a/b"]))["xattr user.dir"],
+        "\\x01\\x02\\x03\\x04"
+    );
+    let big = String::from_utf8_lossy(&debugfs(&img, "ea_get /copy/a/4096 user.big")).into_owned();
+    assert!(big.contains(&"ab ".repeat(16)), "{big}");
+    // Removing everything gives back every block and inode. (The engine cannot release an
+    // inode whose xattrs use an attribute block yet: that xattr goes first.)
+    for p in ["/copy/a/4096", "/into/src/a/4096"] {
+        let mut fs = pvfs_tests::wimg::open_rw(&img);
+        let ino = fs.lookup_path(p.as_bytes()).unwrap();
+        fs.remove_xattr(ino, b"user.big").unwrap();
+        fs.close().unwrap();
+    }
     ok(&img, &["rm", "-r", "/copy"]);
     ok(&img, &["rm", "-r", "/into"]);
     ok(&img, &["rm", "/single"]);
