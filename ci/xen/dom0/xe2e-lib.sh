@@ -107,3 +107,31 @@ make_test_tree() {
 tree_sums() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum); }
 # make_volume DIR IMAGE MIB: an ext4 image of DIR (mkfs.ext4 -d), label xe2evol
 make_volume() { mkfs.ext4 -q -F -L xe2evol -d "$1" "$2" "${3}M"; }
+
+# p9_volume IMG: the two-export tree used by the 9pfs scenarios (vm1: hello.txt, data/big.bin,
+# a symlink into vm2; vm2: a secret and data.bin) as a 64 MiB ext4 image IMG; the expected
+# checksums go to /tmp/xe2e-want-vmN.sums. The tree stays in $P9_TREE.
+P9_TREE=/tmp/xe2e-p9-tree
+p9_volume() {
+  rm -rf $P9_TREE; mkdir -p $P9_TREE/exports/vm1/data $P9_TREE/exports/vm2
+  echo "hello vm1" > $P9_TREE/exports/vm1/hello.txt
+  dd if=/dev/urandom of=$P9_TREE/exports/vm1/data/big.bin bs=1M count=4 2>/dev/null
+  ln -s ../vm2/secret.txt $P9_TREE/exports/vm1/escape-link
+  echo "vm2 secret $(date +%s%N)" > $P9_TREE/exports/vm2/secret.txt
+  dd if=/dev/urandom of=$P9_TREE/exports/vm2/data.bin bs=64k count=3 2>/dev/null
+  step mkfs "mkfs.ext4 -d of two exports into a 64 MiB image" make_volume $P9_TREE "$1" 64 || abort mkfs "mkfs.ext4 failed"
+  for v in vm1 vm2; do tree_sums $P9_TREE/exports/$v > /tmp/xe2e-want-$v.sums; done
+}
+
+# p9_start_pvfs IMG [CMDLINE]: xl create pvfs with IMG as its volume; sets $name and
+# $pvfs_domid and waits for data/pvfs/status = ready (abort otherwise).
+p9_start_pvfs() {
+  name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$PVFS_CFG")
+  step create "xl create $PVFS_CFG with the volume${2:+ ($2)}" xl create "$PVFS_CFG" \
+    "disk=[ 'format=raw,vdev=xvda,access=rw,target=$1' ]" "cmdline=\"${2:-}\"" || abort create "xl create failed"
+  pvfs_domid=$(domid_of "$name")
+  step ready "pvfs ready" wait_until 60 p9_status_ready || abort ready "pvfs not ready"
+}
+p9_status_ready() { [ "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/status" 2>/dev/null)" = ready ]; }
+# p9_stat KEY: one counter from pvfs's data/pvfs/stats
+p9_stat() { xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }

@@ -6,26 +6,12 @@
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
-READY_TIMEOUT=60
 
 [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
 domu_initrd
-name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$PVFS_CFG")
-T=/tmp/xe2e-p9-tree
-rm -rf $T; mkdir -p $T/exports/vm1/data $T/exports/vm2
-echo "hello vm1" > $T/exports/vm1/hello.txt
-dd if=/dev/urandom of=$T/exports/vm1/data/big.bin bs=1M count=4 2>/dev/null
-ln -s ../vm2/secret.txt $T/exports/vm1/escape-link
-echo "vm2 secret $(date +%s%N)" > $T/exports/vm2/secret.txt
-dd if=/dev/urandom of=$T/exports/vm2/data.bin bs=64k count=3 2>/dev/null
-step mkfs "mkfs.ext4 -d of two exports into a 64 MiB image" make_volume $T $IMG 64 || abort mkfs "mkfs.ext4 failed"
-for v in vm1 vm2; do tree_sums $T/exports/$v > /tmp/xe2e-want-$v.sums; done
-
-step create "xl create $PVFS_CFG with the volume" xl create "$PVFS_CFG" \
-  "disk=[ 'format=raw,vdev=xvda,access=rw,target=$IMG' ]" || abort create "xl create failed"
-pvfs_domid=$(domid_of "$name")
-status_ready() { [ "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/status" 2>/dev/null)" = ready ]; }
-step ready "pvfs ready" wait_until $READY_TIMEOUT status_ready || abort ready "pvfs not ready"
+p9_volume $IMG
+p9_start_pvfs $IMG
+T=$P9_TREE
 
 # Phase 2: g-loop reads in a loop and is destroyed in the middle of its I/O; pvfs must stay up,
 # release the device, and serve a guest that attaches afterwards. (A second guest is not
@@ -38,7 +24,7 @@ step create-loop "xl create guest g-loop (export vm1, reads in a loop)" \
 step loop-reading "g-loop mounted and reads" wait_until 120 console_has g-loop "XE2E-GUEST LOOPING" || fail loop-reading "g-loop never started reading"
 sleep 3
 step destroy-loop "xl destroy g-loop in the middle of its reads" xl destroy g-loop || fail destroy-loop "xl destroy failed"
-check pvfs-alive-after-destroy "pvfs is gone after a guest was destroyed mid-I/O" status_ready
+check pvfs-alive-after-destroy "pvfs is gone after a guest was destroyed mid-I/O" p9_status_ready
 step create-after "xl create guest g-after (export vm2) after the destroy" \
   xl create /etc/xen/guests/linux-pv.cfg 'name="g-after"' \
   "p9=[ 'tag=share,path=/exports/vm2,security_model=none,backend=$name' ]" \

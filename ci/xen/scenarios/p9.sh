@@ -3,32 +3,21 @@
 # then two Linux PV guests at the same time, each with
 #   p9=[ 'tag=share,path=/exports/vmN,security_model=none,backend=pvfs' ]
 # Each guest mounts with trans=xen, and must see exactly its own export's files (sha256 equal
-# to dom0's), must not reach the other export, and gets its writes refused (read-only until
-# the ext4 write path lands). pvfs must end with no mapped grants and no connected devices.
+# to dom0's) and must not reach the other export. vm1's export is read-write: the guest makes
+# files, renames, links, removes and chmods, syncs, and reports checksums. vm2's export is
+# read-only (pvfs.ro_exports) and refuses writes. pvfs must end with no mapped grants and no
+# connected devices; after `xl shutdown` of pvfs the volume must pass e2fsck -fn and hold
+# exactly what vm1 wrote (read back in dom0 with debugfs).
 # (Destroying a guest in the middle of its I/O is the p9-destroy scenario.)
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
-READY_TIMEOUT=60
 
 [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
 domu_initrd
-name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$PVFS_CFG")
-T=/tmp/xe2e-p9-tree
-rm -rf $T; mkdir -p $T/exports/vm1/data $T/exports/vm2
-echo "hello vm1" > $T/exports/vm1/hello.txt
-dd if=/dev/urandom of=$T/exports/vm1/data/big.bin bs=1M count=4 2>/dev/null
-ln -s ../vm2/secret.txt $T/exports/vm1/escape-link
-echo "vm2 secret $(date +%s%N)" > $T/exports/vm2/secret.txt
-dd if=/dev/urandom of=$T/exports/vm2/data.bin bs=64k count=3 2>/dev/null
-step mkfs "mkfs.ext4 -d of two exports into a 64 MiB image" make_volume $T $IMG 64 || abort mkfs "mkfs.ext4 failed"
-for v in vm1 vm2; do tree_sums $T/exports/$v > /tmp/xe2e-want-$v.sums; done
-
-step create "xl create $PVFS_CFG with the volume" xl create "$PVFS_CFG" \
-  "disk=[ 'format=raw,vdev=xvda,access=rw,target=$IMG' ]" || abort create "xl create failed"
-pvfs_domid=$(domid_of "$name")
-status_ready() { [ "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/status" 2>/dev/null)" = ready ]; }
-step ready "pvfs ready" wait_until $READY_TIMEOUT status_ready || abort ready "pvfs not ready"
+p9_volume $IMG
+p9_start_pvfs $IMG "pvfs.ro_exports=/exports/vm2"
+T=$P9_TREE
 
 for v in vm1 vm2; do
   step "create-$v" "xl create guest $v with p9 backend=$name path=/exports/$v" \
@@ -50,7 +39,9 @@ done
 for v in vm1 vm2; do
   log=$CONSOLE_DIR/guest-g-$v.log
   sed "s/^/[g-$v] /" "$log" | grep -E 'XE2E-GUEST|9p|9P' | head -60
-  check "mount-$v" "guest $v did not mount" console_has "g-$v" "XE2E-GUEST MOUNTED"
+  if ! check "mount-$v" "guest $v did not mount" console_has "g-$v" "XE2E-GUEST MOUNTED"; then
+    echo "---- full console of g-$v ----"; tr -d '\r' < "$log" | tail -80
+  fi
   tr -d '\r' < "$log" | sed -n 's/^XE2E-GUEST SUM //p' > /tmp/xe2e-got-$v.sums
   if [ -s /tmp/xe2e-want-$v.sums ] && cmp -s /tmp/xe2e-want-$v.sums /tmp/xe2e-got-$v.sums; then
     pass "checksums-$v"; info "$v: $(wc -l < /tmp/xe2e-want-$v.sums) files with matching sha256"
@@ -58,9 +49,14 @@ for v in vm1 vm2; do
     fail "checksums-$v" "$(diff /tmp/xe2e-want-$v.sums /tmp/xe2e-got-$v.sums | tr '\n' ' ' | cut -c1-300)"
   fi
   check "confined-dotdot-$v" "guest $v escaped with .." console_has "g-$v" "XE2E-GUEST CONFINED dotdot"
-  check "write-refused-$v" "read-only export accepted a write" console_has "g-$v" "XE2E-GUEST WRITE refused"
   grep -a 'XE2E-GUEST READ' "$log" | sed 's/^XE2E-GUEST /XE2E INFO '"$v"' /'
 done
+check write-refused-vm2 "read-only export accepted a write" console_has g-vm2 "XE2E-GUEST WRITE refused"
+check writes-vm1 "vm1 did not finish its writes" console_has g-vm1 "XE2E-GUEST WRITES DONE"
+wlog=$CONSOLE_DIR/guest-g-vm1.log
+if grep -a 'XE2E-GUEST WFAIL' "$wlog"; then fail write-ops-vm1 "$(tr -d '\r' < "$wlog" | grep -a 'WFAIL' | tr '\n' ' ' | cut -c1-300)"; else pass write-ops-vm1; fi
+grep -a 'XE2E-GUEST WROTE' "$wlog" | tr -d '\r' | sed 's/^XE2E-GUEST /XE2E INFO vm1 /'
+tr -d '\r' < "$wlog" | sed -n 's/^XE2E-GUEST WSUM //p' > /tmp/xe2e-wsum-guest
 check confined-symlink "vm1 read vm2's secret through a symlink" console_has g-vm1 "XE2E-GUEST CONFINED symlink"
 if grep -qF "$(cat $T/exports/vm2/secret.txt)" "$CONSOLE_DIR/guest-g-vm1.log"; then fail isolation "vm2's secret appeared in vm1's output"; else pass isolation; fi
 
@@ -72,6 +68,25 @@ stats_clean() {
 if step released "pvfs released both guests' rings" wait_until 20 stats_clean; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
 info "pvfs stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"
 check backend-dirs-removed "backend directories left behind" sh -c "[ -z \"\$(xenstore-list /local/domain/$pvfs_domid/backend/9pfs 2>/dev/null)\" ]"
-check pvfs-alive "pvfs is gone" status_ready
-step destroy "xl destroy $name" xl destroy "$name" || fail destroy "xl destroy failed"
-rm -f $IMG
+check pvfs-alive "pvfs is gone" p9_status_ready
+
+# A clean shutdown writes the volume back and marks it clean; dom0 then checks it.
+step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
+if step gone "pvfs powered off" wait_until 60 domain_gone "$name" "$pvfs_domid"; then pass gone; else fail gone "pvfs still running"; xl destroy "$name"; fi
+check volume-closed "pvfs did not report a clean close" console_has "$name" "volume: written back and marked clean"
+if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+D=/tmp/xe2e-p9-dump; rm -rf $D; mkdir -p $D
+debugfs -R "rdump /exports/vm1/out $D" $IMG >/dev/null 2>&1
+(cd $D && find out -type f | LC_ALL=C sort | while read -r f; do sha256sum "$f"; done) > /tmp/xe2e-wsum-volume
+info "vm1 wrote $(wc -l < /tmp/xe2e-wsum-guest) files; the volume holds $(wc -l < /tmp/xe2e-wsum-volume)"
+if [ -s /tmp/xe2e-wsum-guest ] && cmp -s /tmp/xe2e-wsum-guest /tmp/xe2e-wsum-volume; then
+  pass written-data-on-volume
+else
+  fail written-data-on-volume "$(diff /tmp/xe2e-wsum-guest /tmp/xe2e-wsum-volume | head -8 | tr '\n' ' ')"
+fi
+check written-mode "chmod 600 not on the volume" sh -c "debugfs -R 'stat /exports/vm1/out/sub/f6' $IMG 2>/dev/null | grep -q 'Mode:  0600'"
+check written-symlink "symlink not on the volume" sh -c "debugfs -R 'stat /exports/vm1/out/symlink' $IMG 2>/dev/null | grep -q 'Fast link dest: \"sub/f4\"'"
+check written-unlink "removed file still on the volume" sh -c "! debugfs -R 'stat /exports/vm1/out/sub/f5' $IMG 2>&1 | grep -q 'Inode:'"
+debugfs -R "rdump /exports/vm2 $D" $IMG >/dev/null 2>&1
+if [ -d $D/vm2 ] && [ "$(tree_sums $D/vm2)" = "$(cat /tmp/xe2e-want-vm2.sums)" ]; then pass vm2-untouched; else fail vm2-untouched "vm2's export differs from what mkfs put there"; fi
+rm -rf $IMG $D
