@@ -3,12 +3,14 @@
 //! The engine takes `&mut self`, so the adapter serialises calls with a lock. An engine
 //! mounted read-only refuses every change with `EROFS`; one mounted with
 //! [`Ext4::open_rw`] takes the changes the engine supports, stamped with the clock given to
-//! [`Ext4Fs::with_clock`]. Operations the engine does not support yet return `EOPNOTSUPP`.
+//! [`Ext4Fs::with_clock`]. Inodes referenced by fids are pinned in the engine, so a file
+//! unlinked while open stays usable until its last fid goes.
 
 use crate::fs::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
 use crate::fs::{
     dt, xattr_flags, Attr, DirEntry, Errno, Filesystem, FsResult, FsStat, Ino, TimeSet, Timespec,
 };
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use pvfs_fs::block::BlockDevice;
 use pvfs_fs::ext4::{self, Error, Ext4, FileType, XattrSet};
@@ -21,6 +23,10 @@ pub const EXT4_SUPER_MAGIC: u32 = 0xEF53;
 pub struct Ext4Fs<D: BlockDevice> {
     /// `None` once [`Ext4Fs::close`] has unmounted the engine.
     fs: Mutex<Option<Ext4<D>>>,
+    /// Fid references per inode (`retain`/`release`) and whether the engine holds a pin for
+    /// it: an inode with references that loses its last link stays readable until the last
+    /// reference goes (the engine keeps it as an orphan).
+    refs: Mutex<BTreeMap<ext4::Ino, (u32, bool)>>,
     block_size: u64,
     clock: Option<fn() -> Timespec>,
 }
@@ -82,6 +88,7 @@ impl<D: BlockDevice> Ext4Fs<D> {
         let block_size = u64::from(fs.superblock().block_size());
         Ext4Fs {
             fs: Mutex::new(Some(fs)),
+            refs: Mutex::new(BTreeMap::new()),
             block_size,
             clock: None,
         }
@@ -240,6 +247,39 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
         self.with(|fs| fs.getxattr(ino32(ino)?, name).map_err(|e| errno_of(&e)))
     }
 
+    fn retain(&self, ino: Ino) {
+        let Ok(ino) = ino32(ino) else { return };
+        let mut refs = self.refs.lock();
+        let e = refs.entry(ino).or_insert((0, false));
+        e.0 = e.0.saturating_add(1);
+        if e.0 == 1 {
+            // Pins exist only on a read-write engine; a failed pin just means the inode is not
+            // kept past its last link.
+            e.1 = self
+                .fs
+                .lock()
+                .as_mut()
+                .is_some_and(|fs| fs.is_writable() && fs.pin(ino).is_ok());
+        }
+    }
+
+    fn release(&self, ino: Ino) {
+        let Ok(ino) = ino32(ino) else { return };
+        let mut refs = self.refs.lock();
+        let Some(e) = refs.get_mut(&ino) else { return };
+        e.0 = e.0.saturating_sub(1);
+        if e.0 == 0 {
+            let pinned = e.1;
+            refs.remove(&ino);
+            if pinned {
+                if let Some(fs) = self.fs.lock().as_mut() {
+                    // The last reference: an unlinked inode is freed now.
+                    let _ = fs.unpin(ino);
+                }
+            }
+        }
+    }
+
     fn write(&self, ino: Ino, off: u64, data: &[u8]) -> FsResult<usize> {
         self.modify(|fs| fs.write(ino32(ino)?, off, data).map_err(|e| errno_of(&e)))
     }
@@ -277,9 +317,8 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     fn setattr(&self, ino: Ino, set: &crate::fs::SetAttr) -> FsResult<Attr> {
         let ino = ino32(ino)?;
         let a = self.modify(|fs| {
-            if set.size.is_some() {
-                // Size changes need truncate, which the engine does not have yet.
-                return Err(Errno::EOPNOTSUPP);
+            if let Some(size) = set.size {
+                fs.truncate(ino, size).map_err(|e| errno_of(&e))?;
             }
             let now = fs.clock();
             let at = |t: Option<TimeSet>| -> FsResult<Option<ext4::Timestamp>> {
@@ -300,7 +339,7 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
                 mtime: at(set.mtime)?,
                 ctime: None,
             };
-            if change != ext4::SetAttr::default() || set.ctime {
+            if change != ext4::SetAttr::default() || (set.ctime && set.size.is_none()) {
                 fs.setattr(ino, &change).map_err(|e| errno_of(&e))?;
             }
             fs.getattr(ino).map_err(|e| errno_of(&e))

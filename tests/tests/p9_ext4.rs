@@ -290,6 +290,31 @@ fn ext4_export_write_path() {
         Err(22),
         "into its own subtree"
     );
+    // Truncate through setattr, and an open file unlinked: still readable until clunked.
+    c.walk(0, 7, &[]).unwrap();
+    c.lcreate(7, "tmp", o::RDWR, 0o600, 0).unwrap();
+    c.write(7, 0, &data[..50_000]).unwrap();
+    c.setattr(
+        7,
+        SetattrReq {
+            valid: sa::SIZE,
+            size: 1000,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(c.getattr(7).unwrap().size, 1000);
+    c.unlinkat(0, "tmp", 0).unwrap();
+    assert_eq!(c.read_all(7, 4096).unwrap(), &data[..1000]);
+    c.write(7, 1000, b"more").unwrap();
+    assert_eq!(c.getattr(7).unwrap().size, 1004);
+    let free_open = c.statfs(0).unwrap().ffree;
+    c.clunk(7).unwrap();
+    assert_eq!(
+        c.statfs(0).unwrap().ffree,
+        free_open + 1,
+        "freed at the last clunk"
+    );
     drop(c);
     drop(ts);
 
