@@ -18,6 +18,7 @@ use crate::block::BlockDevice;
 use alloc::vec;
 use alloc::vec::Vec;
 
+mod ialloc;
 mod namei;
 mod orphan;
 
@@ -613,10 +614,15 @@ impl<D: BlockDevice> Ext4<D> {
 
     // ---- inode allocation ----
 
-    fn alloc_inode(&mut self, dir: bool) -> Result<Ino> {
+    /// Allocate an inode for a child of `parent`, in the group the spreading policy picks
+    /// (see `write/ialloc.rs`), else the next group with a free inode.
+    fn alloc_inode(&mut self, dir: bool, parent: Ino) -> Result<Ino> {
         let ipg = self.sb.inodes_per_group;
         let first_ino = self.sb.first_ino.max(11);
-        for g in 0..self.groups.len() {
+        let ng = self.groups.len();
+        let g0 = self.inode_group(dir, parent);
+        for k in 0..ng {
+            let g = (g0 + k) % ng;
             let Some(gd) = self.groups.get(g).copied() else {
                 break;
             };
@@ -904,7 +910,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Create an empty regular file `name` in `dir` with permission bits `mode`.
     pub fn create(&mut self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<Ino> {
         self.check_new_entry(dir, name)?;
-        let ino = self.alloc_inode(false)?;
+        let ino = self.alloc_inode(false, dir)?;
         self.new_inode(ino, S_IFREG | (mode & 0o7777), uid, gid, 1)?;
         if let Err(e) = self.dir_add(dir, name, ino, FileType::Regular) {
             self.abandon_inode(ino, false)?;
@@ -925,7 +931,7 @@ impl<D: BlockDevice> Ext4<D> {
             });
         }
         let ctx = self.ctx;
-        let ino = self.alloc_inode(true)?;
+        let ino = self.alloc_inode(true, dir)?;
         let generation = self.new_inode(ino, S_IFDIR | (mode & 0o7777), uid, gid, 2)?;
         let goal = self
             .groups

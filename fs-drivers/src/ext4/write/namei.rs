@@ -143,7 +143,7 @@ impl<D: BlockDevice> Ext4<D> {
             });
         }
         self.check_new_entry(dir, name)?;
-        let ino = self.alloc_inode(false)?;
+        let ino = self.alloc_inode(false, dir)?;
         self.new_inode(ino, S_IFLNK | 0o777, uid, gid, 1)?;
         let len = target.len();
         if len <= FAST_SYMLINK_MAX {
@@ -260,7 +260,7 @@ impl<D: BlockDevice> Ext4<D> {
             )
         };
         self.check_new_entry(dir, name)?;
-        let ino = self.alloc_inode(false)?;
+        let ino = self.alloc_inode(false, dir)?;
         self.new_inode(ino, kind | (mode & 0o7777), uid, gid, 1)?;
         self.patch_inode(ino, |raw| {
             let fl = le32(raw, 0x20) & !flags::EXTENTS;

@@ -1,0 +1,85 @@
+//! Where new inodes go (an Orlov-like policy, as Linux's `find_group_orlov`/`find_group_other`,
+//! per block group): top-level directories are spread over the groups with at least the
+//! average free inodes and free blocks, preferring the fewest directories; other directories
+//! stay in their parent's group (or the next one) while it has no more than its share of
+//! directories and not much less than the average free space; files go to their parent's
+//! group, or the next one with free inodes and blocks. The file's data follows its inode (the
+//! block goal is its group), so a directory tree stays together and separate trees apart.
+
+use crate::block::BlockDevice;
+use crate::ext4::{Ext4, Ino, ROOT_INO};
+
+impl<D: BlockDevice> Ext4<D> {
+    /// The group to look for a free inode in first, for a child (`dir` or not) of `parent`.
+    pub(super) fn inode_group(&self, dir: bool, parent: Ino) -> usize {
+        let ng = self.groups.len();
+        if ng <= 1 {
+            return 0;
+        }
+        let ipg = self.sb.inodes_per_group.max(1);
+        let bpg = self.sb.blocks_per_group.max(1);
+        let pg = ((parent.saturating_sub(1) / ipg) as usize).min(ng - 1);
+        let n = ng as u64;
+        let free_i: u64 = self.groups.iter().map(|g| u64::from(g.free_inodes)).sum();
+        let free_b: u64 = self.groups.iter().map(|g| u64::from(g.free_blocks)).sum();
+        let dirs: u64 = self.groups.iter().map(|g| u64::from(g.used_dirs)).sum();
+        let (avg_i, avg_b) = (free_i / n, free_b / n);
+        let at = |k: usize| (pg + k) % ng;
+        if dir && parent == ROOT_INO {
+            // Start somewhere that changes with every allocation, then take the group with
+            // the fewest directories among those with at least average free space.
+            let start = ((u64::from(self.sb.free_inodes_count) ^ (self.clock.sec as u64))
+                .wrapping_mul(2_654_435_761)
+                >> 7) as usize
+                % ng;
+            let mut best: Option<(usize, u32)> = None;
+            for k in 0..ng {
+                let g = (start + k) % ng;
+                let Some(d) = self.groups.get(g) else {
+                    continue;
+                };
+                if d.free_inodes == 0
+                    || u64::from(d.free_inodes) < avg_i
+                    || u64::from(d.free_blocks) < avg_b
+                {
+                    continue;
+                }
+                if best.is_none_or(|(_, u)| d.used_dirs < u) {
+                    best = Some((g, d.used_dirs));
+                }
+            }
+            if let Some((g, _)) = best {
+                return g;
+            }
+        } else if dir {
+            let max_dirs = dirs / n + u64::from(ipg / 16);
+            let min_i = avg_i.saturating_sub(u64::from(ipg / 4)).max(1);
+            let min_b = avg_b.saturating_sub(u64::from(bpg / 4));
+            for k in 0..ng {
+                let g = at(k);
+                if self.groups.get(g).is_some_and(|d| {
+                    u64::from(d.used_dirs) < max_dirs
+                        && u64::from(d.free_inodes) >= min_i
+                        && u64::from(d.free_blocks) >= min_b
+                }) {
+                    return g;
+                }
+            }
+        } else {
+            for k in 0..ng {
+                let g = at(k);
+                if self
+                    .groups
+                    .get(g)
+                    .is_some_and(|d| d.free_inodes > 0 && d.free_blocks > 0)
+                {
+                    return g;
+                }
+            }
+        }
+        (0..ng)
+            .map(at)
+            .find(|&g| self.groups.get(g).is_some_and(|d| d.free_inodes > 0))
+            .unwrap_or(pg)
+    }
+}
