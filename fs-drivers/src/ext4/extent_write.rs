@@ -14,10 +14,11 @@
 //!
 //! Writes into unwritten extents convert the written part to initialized extents.
 //! [`Ext4::truncate`] frees the blocks past a new, smaller size (cutting an extent where
-//! needed) and zeroes the tail of the last partial block.
+//! needed) and zeroes the tail of the last partial block. [`Ext4::fallocate`] allocates
+//! holes as unwritten extents (with or without growing the size) or punches holes.
 
-use super::write::{add_iblocks, put16, put32, set_mtime_ctime};
-use super::{corrupt, crc32c_raw, flags, le16, le32, Error, Ext4, Ino, Inode, Result};
+use super::write::{add_iblocks, put16, put32, set_mtime_ctime, set_time};
+use super::{corrupt, crc32c_raw, flags, le16, le32, Error, Ext4, Fallocate, Ino, Inode, Result};
 use super::{S_IFDIR, S_IFMT};
 use crate::block::BlockDevice;
 use alloc::collections::BTreeSet;
@@ -582,6 +583,109 @@ impl<D: BlockDevice> Ext4<D> {
             set_mtime_ctime(raw, now);
         })?;
         self.maybe_sync()
+    }
+
+    /// Allocate (as unwritten extents, which read as zeros) the holes of bytes
+    /// `[off, off + len)` of regular file `ino`, growing the size to cover them unless
+    /// `KeepSize`; or with `PunchHole`, zero the partial blocks at the edges of the range
+    /// (clipped to the size) and free the whole blocks in it. Blocks already allocated are
+    /// kept. When the disk fills part-way, what was allocated stays and `NoSpace` is returned.
+    pub fn fallocate(&mut self, ino: Ino, off: u64, len: u64, mode: Fallocate) -> Result<()> {
+        self.ensure_rw()?;
+        if len == 0 {
+            return Err(Error::Invalid {
+                what: "fallocate of zero length",
+            });
+        }
+        let inode = self.regular_extent_file(ino)?;
+        let bs = self.ctx.bs as u64;
+        let end = off.checked_add(len).ok_or(Error::FileTooBig)?;
+        if end.div_ceil(bs) > 1 << 32 {
+            return Err(Error::FileTooBig);
+        }
+        let mut tree = self.load_tree(&inode)?;
+        let now = self.clock;
+        if mode == Fallocate::PunchHole {
+            if off >= inode.size {
+                return Ok(());
+            }
+            let end = end.min(inode.size);
+            let (a, b) = (off.div_ceil(bs), end / bs);
+            if a > b {
+                // Inside one block.
+                let s = (off % bs) as usize;
+                self.zero_in_block(&tree, off / bs, s, s + (end - off) as usize)?;
+            } else {
+                if !off.is_multiple_of(bs) {
+                    self.zero_in_block(&tree, off / bs, (off % bs) as usize, bs as usize)?;
+                }
+                if !end.is_multiple_of(bs) {
+                    self.zero_in_block(&tree, end / bs, 0, (end % bs) as usize)?;
+                }
+                self.punch_blocks(ino, &mut tree, a, b)?;
+            }
+            self.patch_inode(ino, |raw| set_mtime_ctime(raw, now))?;
+            return self.maybe_sync();
+        }
+        let (first, last) = (off / bs, end.div_ceil(bs));
+        let mut lblk = first;
+        let mut fail = None;
+        while lblk < last {
+            let hole_end = match find(&tree.ext, lblk) {
+                Ok(i) => {
+                    lblk = tree.ext.get(i).map_or(last, |e| e.end());
+                    continue;
+                }
+                Err(i) => tree.ext.get(i).map_or(1 << 32, |e| u64::from(e.l)),
+            };
+            let want = (last.min(hole_end) - lblk).min(u64::from(MAX_UNINIT)) as u32;
+            let goal = self.goal_for(&tree, lblk);
+            let (p, n) = match self.alloc_blocks(goal, want) {
+                Ok(x) => x,
+                Err(e) => {
+                    fail = Some(e);
+                    break;
+                }
+            };
+            let before = tree.ext.clone();
+            let e = Ext {
+                l: lblk as u32,
+                n,
+                p,
+                u: true,
+            };
+            let r = insert(&mut tree.ext, e)
+                .and_then(|()| self.store_tree(ino, &mut tree, i64::from(n)));
+            if let Err(e) = r {
+                tree.ext = before;
+                self.free_blocks(p, u64::from(n))?;
+                fail = Some(e);
+                break;
+            }
+            lblk += u64::from(n);
+            self.maybe_sync()?;
+        }
+        let grow = mode == Fallocate::Allocate;
+        // After a failure part-way, the size covers what was allocated.
+        let upto = if fail.is_some() {
+            (lblk * bs).min(end)
+        } else {
+            end
+        };
+        self.patch_inode(ino, |raw| {
+            let size = u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32;
+            if grow && upto > size {
+                put32(raw, 0x4, upto as u32);
+                put32(raw, 0x6C, (upto >> 32) as u32);
+                set_time(raw, 0x10, Some(0x88), now);
+            }
+            set_time(raw, 0xC, Some(0x84), now);
+        })?;
+        self.maybe_sync()?;
+        match fail {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Goal for new data at logical `lblk`: where the extent before it would continue
