@@ -1,0 +1,35 @@
+#!/bin/sh
+# Guest side of the p9-bench scenario: the same workload against whichever 9pfs backend serves
+# the "share" tag (pvfs, or QEMU in dom0): dd of 64 MiB written then read at bs=1M and bs=64k,
+# and a metadata loop that creates, stats and unlinks 2000 files. Each figure is printed as
+# "XE2E-GUEST BENCH <name> <seconds>"; dom0 turns them into rates and ratios.
+set -u
+mkdir -p /mnt
+mount -t 9p -o trans=xen,version=9p2000.L share /mnt || { echo "XE2E-GUEST FAIL mount"; exit 1; }
+echo "XE2E-GUEST MOUNTED"
+up() { cut -d' ' -f1 /proc/uptime; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
+for bs in 1M 64k; do
+  case $bs in 1M) n=64 ;; 64k) n=1024 ;; esac
+  t0=$(up); dd if=/dev/zero of=/mnt/bench-$bs bs=$bs count=$n conv=fsync 2>/tmp/dd.err || echo "XE2E-GUEST FAIL write $bs: $(tail -1 /tmp/dd.err)"; t1=$(up)
+  echo "XE2E-GUEST BENCH write-$bs $(secs $t0 $t1)"
+  t0=$(up); dd if=/mnt/bench-$bs of=/dev/null bs=$bs 2>/tmp/dd.err || echo "XE2E-GUEST FAIL read $bs: $(tail -1 /tmp/dd.err)"; t1=$(up)
+  echo "XE2E-GUEST BENCH read-$bs $(secs $t0 $t1)"
+  sz=$(stat -c %s /mnt/bench-$bs)
+  [ "$sz" = 67108864 ] || echo "XE2E-GUEST FAIL size $bs: $sz"
+  rm -f /mnt/bench-$bs
+done
+mkdir /mnt/meta
+t0=$(up)
+i=0; while [ $i -lt 2000 ]; do : > /mnt/meta/f$i; i=$((i+1)); done
+t1=$(up)
+i=0; while [ $i -lt 2000 ]; do [ -e /mnt/meta/f$i ] || echo "XE2E-GUEST FAIL stat f$i"; i=$((i+1)); done
+t2=$(up)
+i=0; while [ $i -lt 2000 ]; do rm /mnt/meta/f$i; i=$((i+1)); done
+t3=$(up)
+rmdir /mnt/meta || echo "XE2E-GUEST FAIL rmdir meta"
+echo "XE2E-GUEST BENCH create-2000 $(secs $t0 $t1)"
+echo "XE2E-GUEST BENCH stat-2000 $(secs $t1 $t2)"
+echo "XE2E-GUEST BENCH unlink-2000 $(secs $t2 $t3)"
+echo "XE2E-GUEST BENCH meta-6000 $(secs $t0 $t3)"
+umount /mnt && echo "XE2E-GUEST BENCH DONE"
