@@ -432,6 +432,23 @@ impl Service {
         .unwrap_or(false)
     }
 
+    /// Whether the volume holds changes not written back yet.
+    pub fn volume_dirty(&self) -> bool {
+        self.fs
+            .as_ref()
+            .and_then(|fs| fs.with_engine(|e| e.is_writable() && e.cache().dirty_count() > 0))
+            .unwrap_or(false)
+    }
+
+    /// Writes the volume's changes back (the periodic commit).
+    pub fn commit_volume(&self) {
+        if let Some(fs) = &self.fs {
+            if let Err(e) = pvfs_9p::Filesystem::sync(&**fs) {
+                log::error!("volume: periodic write-back failed: errno {}", e.0);
+            }
+        }
+    }
+
     /// Connected devices.
     pub fn connected(&self) -> usize {
         self.devices.values().filter(|d| d.link.is_some()).count()

@@ -290,6 +290,13 @@ fn serve(p: Platform, opts: &Options) -> ! {
     let mut service = crate::p9back::Service::start(p.domid, volume, read_only_export);
     let stats_key = format!("{base}/stats");
     let mut last_stats = String::new();
+    // Changes guests make without fsync are written back at most COMMIT_INTERVAL_NS after
+    // the first of them, like ext4's default commit interval.
+    let timer = xen::events::bind_virq(xen::events::VIRQ_TIMER);
+    if let Err(e) = timer {
+        log::warn!("no timer event ({e:?}): changes are written back only on fsync and shutdown");
+    }
+    let mut dirty_since: Option<u64> = None;
     loop {
         while let Ok(Some(ev)) = xen::store::next_watch_event() {
             match ev.token.as_str() {
@@ -332,11 +339,33 @@ fn serve(p: Platform, opts: &Options) -> ! {
             let _ = xen::store::write(&stats_key, &stats);
             last_stats = change_key;
         }
+        if !busy && timer.is_ok() {
+            if service.volume_dirty() {
+                let now = xen::time::now_ns();
+                match dirty_since {
+                    None => {
+                        dirty_since = Some(now);
+                        let _ = xen::set_timer(now.saturating_add(COMMIT_INTERVAL_NS));
+                    }
+                    Some(t) if now.saturating_sub(t) >= COMMIT_INTERVAL_NS => {
+                        service.commit_volume();
+                        dirty_since = None;
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+            } else {
+                dirty_since = None;
+            }
+        }
         if !busy {
             xen::events::wait(None);
         }
     }
 }
+
+/// The longest a change stays only in pvfs's memory when no guest asks for fsync.
+const COMMIT_INTERVAL_NS: u64 = 5_000_000_000;
 
 /// `pvfs.ro_exports`, kept for the 9pfs service (the options live for the whole run).
 static RO_EXPORTS: spin::Once<Options> = spin::Once::new();

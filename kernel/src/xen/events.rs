@@ -123,6 +123,7 @@ struct BindInterdomain {
 }
 
 const EVTCHNOP_BIND_INTERDOMAIN: u64 = 0;
+const EVTCHNOP_BIND_VIRQ: u64 = 1;
 const EVTCHNOP_CLOSE: u64 = 3;
 const EVTCHNOP_ALLOC_UNBOUND: u64 = 6;
 
@@ -159,6 +160,28 @@ pub fn bind_interdomain(remote: u16, remote_port: u32) -> Result<u32, XenError> 
     evtchn_op(EVTCHNOP_BIND_INTERDOMAIN, core::ptr::addr_of_mut!(a) as u64)?;
     let _ = unmask(a.local_port);
     Ok(a.local_port)
+}
+
+#[repr(C)]
+struct BindVirq {
+    virq: u32,
+    vcpu: u32,
+    port: u32,
+}
+
+/// `VIRQ_TIMER`: fires when the deadline set with [`super::set_timer`] passes.
+pub const VIRQ_TIMER: u32 = 0;
+
+/// EVTCHNOP_bind_virq for vCPU 0; returns the (unmasked) port.
+pub fn bind_virq(virq: u32) -> Result<u32, XenError> {
+    let mut a = BindVirq {
+        virq,
+        vcpu: 0,
+        port: 0,
+    };
+    evtchn_op(EVTCHNOP_BIND_VIRQ, core::ptr::addr_of_mut!(a) as u64)?;
+    let _ = unmask(a.port);
+    Ok(a.port)
 }
 
 /// EVTCHNOP_close; also forgets the port's handler and wake flag.

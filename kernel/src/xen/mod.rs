@@ -23,6 +23,7 @@ pub fn present() -> bool {
 pub(crate) mod nr {
     pub const MEMORY_OP: usize = 12;
     pub const GRANT_TABLE_OP: usize = 20;
+    pub const VCPU_OP: usize = 24;
     pub const SCHED_OP: usize = 29;
     pub const EVENT_CHANNEL_OP: usize = 32;
     pub const HVM_OP: usize = 34;
@@ -141,6 +142,25 @@ pub fn shutdown(reason: ShutdownReason) {
 pub fn block() {
     // SAFETY: `sti; hlt` only enables interrupts (the IDT is loaded) and halts until one.
     unsafe { asm!("sti", "hlt", options(nomem, nostack)) };
+}
+
+#[repr(C)]
+struct SingleshotTimer {
+    timeout_abs_ns: u64,
+    flags: u32,
+}
+
+/// VCPUOP_set_singleshot_timer on vCPU 0: a `VIRQ_TIMER` event at Xen system time
+/// `deadline_ns` (see [`time::now_ns`]), or at once if that is already past. Replaces any
+/// earlier deadline.
+pub fn set_timer(deadline_ns: u64) -> Result<(), XenError> {
+    let mut t = SingleshotTimer {
+        timeout_abs_ns: deadline_ns,
+        flags: 0,
+    };
+    // SAFETY: VCPUOP_set_singleshot_timer (8) for vCPU 0 reads a
+    // `struct vcpu_set_singleshot_timer` we own.
+    check(unsafe { hypercall3(nr::VCPU_OP, 8, 0, core::ptr::addr_of_mut!(t) as u64) }).map(|_| ())
 }
 
 /// HVM parameters (`hvm/params.h`).
