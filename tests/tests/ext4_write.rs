@@ -1,4 +1,4 @@
-//! ext4 write path (first slice): images made by `mkfs.ext4` (default features, 4k and 1k
+//! ext4 write path: images made by `mkfs.ext4` (default features, 4k and 1k
 //! blocks) are changed through the engine (mkdir, create, write, unlink), written back, and
 //! must pass `e2fsck -fn`; contents are checked with `debugfs` and by reading back.
 #![allow(clippy::unwrap_used, reason = "test code")]
@@ -7,7 +7,6 @@ use pvfs_fs::block::{FileDisk, MemDisk};
 use pvfs_fs::ext4::{Error, Ext4, FileType, Options, ROOT_INO};
 use pvfs_tests::ext4img;
 use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs, open_rw};
-use std::collections::btree_map::Entry;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -278,191 +277,6 @@ fn sync_orders_data_before_metadata() {
     e2fsck_clean(&img);
 }
 
-#[derive(Clone)]
-enum Node {
-    Dir(u32),
-    File(u32, Vec<u8>),
-}
-
-/// Random mkdir/create/write/unlink sequences applied to the engine and to a model; after
-/// each sequence the image must pass `e2fsck -fn` and read back (engine and ext4-view) like
-/// the model.
-fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
-    let dir = ext4img::tmpdir(&format!("write-model-{block}"));
-    let base = mkfs(&dir, "base.img", block, 24, &[]);
-    // How often each kind of outcome happened: the sequences must exercise them all.
-    let (mut rmdirs, mut unlinks, mut deep_files) = (0u32, 0u32, 0usize);
-    for seq in 0..seqs {
-        let img = dir.join(format!("s{seq}.img"));
-        fs::copy(&base, &img).unwrap();
-        let mut rng = ext4img::Rng::new(0x5eed_0000 + seq * 7 + u64::from(block));
-        // path → node; "" is the root.
-        let mut model: std::collections::BTreeMap<String, Node> = Default::default();
-        model.insert(String::new(), Node::Dir(ROOT_INO));
-        {
-            let opts = Options { cache_bytes };
-            let mut fs = Ext4::open_rw(FileDisk::open_rw(&img).unwrap(), &opts).unwrap();
-            for _ in 0..ops {
-                let dirs: Vec<(String, u32)> = model
-                    .iter()
-                    .filter_map(|(p, n)| match n {
-                        Node::Dir(i) => Some((p.clone(), *i)),
-                        _ => None,
-                    })
-                    .collect();
-                let files: Vec<String> = model
-                    .iter()
-                    .filter(|(_, n)| matches!(n, Node::File(..)))
-                    .map(|(p, _)| p.clone())
-                    .collect();
-                let (dpath, dino) = dirs[(rng.next_u64() % dirs.len() as u64) as usize].clone();
-                let name = format!("n{}", rng.next_u64() % 12);
-                let path = format!("{dpath}/{name}");
-                match rng.next_u64() % 11 {
-                    0 | 1 => {
-                        let r = fs.mkdir(dino, name.as_bytes(), 0o755, 0, 0);
-                        match model.entry(path) {
-                            Entry::Occupied(_) => assert_eq!(r.unwrap_err(), Error::Exists),
-                            Entry::Vacant(v) => {
-                                v.insert(Node::Dir(r.unwrap()));
-                            }
-                        }
-                    }
-                    2..=4 => {
-                        let r = fs.create(dino, name.as_bytes(), 0o644, 0, 0);
-                        match model.entry(path) {
-                            Entry::Occupied(_) => assert_eq!(r.unwrap_err(), Error::Exists),
-                            Entry::Vacant(v) => {
-                                v.insert(Node::File(r.unwrap(), Vec::new()));
-                            }
-                        }
-                    }
-                    5..=8 if !files.is_empty() => {
-                        let p = &files[(rng.next_u64() % files.len() as u64) as usize];
-                        let Some(Node::File(ino, data)) = model.get_mut(p) else {
-                            unreachable!()
-                        };
-                        let off = (rng.next_u64() % (data.len() as u64 + 9000)) as usize;
-                        let len = if rng.next_u64().is_multiple_of(8) {
-                            (rng.next_u64() % 150_000) as usize + 1
-                        } else {
-                            (rng.next_u64() % 6000) as usize + 1
-                        };
-                        let bytes = rng.bytes(len);
-                        match fs.write(*ino, off as u64, &bytes) {
-                            Ok(n) => {
-                                assert!(n > 0 && n <= len);
-                                if data.len() < off + n {
-                                    data.resize(off + n, 0);
-                                }
-                                data[off..off + n].copy_from_slice(&bytes[..n]);
-                            }
-                            Err(e) => panic!("write: {e:?}"),
-                        }
-                    }
-                    10 if !dpath.is_empty() => {
-                        let (parent, leaf) = dpath.rsplit_once('/').unwrap();
-                        let Some(Node::Dir(pino)) = model.get(parent).cloned() else {
-                            unreachable!()
-                        };
-                        let prefix = format!("{dpath}/");
-                        let busy = model.keys().any(|k| k.starts_with(&prefix));
-                        let r = fs.rmdir(pino, leaf.as_bytes());
-                        if busy {
-                            assert_eq!(r.unwrap_err(), Error::NotEmpty);
-                        } else {
-                            r.unwrap();
-                            model.remove(&dpath);
-                            rmdirs += 1;
-                        }
-                    }
-                    9 if !files.is_empty() => {
-                        let p = files[(rng.next_u64() % files.len() as u64) as usize].clone();
-                        let (parent, leaf) = p.rsplit_once('/').unwrap();
-                        let Some(Node::Dir(pino)) = model.get(parent).cloned() else {
-                            unreachable!()
-                        };
-                        fs.unlink(pino, leaf.as_bytes()).unwrap();
-                        model.remove(&p);
-                        unlinks += 1;
-                    }
-                    _ => {}
-                }
-            }
-            fs.close().unwrap();
-        }
-        e2fsck_clean(&img);
-        // Files whose extent tree left the inode (an extent tree block, "ETB").
-        let cmds = dir.join(format!("s{seq}.cmds"));
-        let stats: String = model
-            .iter()
-            .filter(|(_, n)| matches!(n, Node::File(..)))
-            .map(|(p, _)| format!("stat {p}\n"))
-            .collect();
-        fs::write(&cmds, stats).unwrap();
-        let out = Command::new("debugfs")
-            .arg("-f")
-            .arg(&cmds)
-            .arg(&img)
-            .output()
-            .unwrap();
-        deep_files += String::from_utf8_lossy(&out.stdout)
-            .matches("(ETB0)")
-            .count();
-        let bytes = fs::read(&img).unwrap();
-        let view = ext4_view::Ext4::load(Box::new(bytes.clone())).unwrap();
-        let mut eng = Ext4::open(MemDisk::new(bytes)).unwrap();
-        for (p, n) in &model {
-            let abs = if p.is_empty() {
-                "/".to_string()
-            } else {
-                p.clone()
-            };
-            let ino = eng.lookup_path(abs.as_bytes()).unwrap();
-            let kids = model
-                .keys()
-                .filter(|k| k.rsplit_once('/').is_some_and(|(d, _)| d == p) && !k.is_empty())
-                .count();
-            match n {
-                Node::Dir(i) => {
-                    assert_eq!(ino, *i);
-                    let list = eng.read_dir(ino).unwrap();
-                    // `.`, `..`, and lost+found in the root.
-                    let extra = if p.is_empty() { 3 } else { 2 };
-                    assert_eq!(list.len(), kids + extra, "entries of {abs}");
-                    assert!(view.metadata(abs.as_str()).unwrap().is_dir());
-                }
-                Node::File(i, data) => {
-                    assert_eq!(ino, *i);
-                    let mut b = vec![0u8; data.len() + 1];
-                    assert_eq!(eng.read(ino, 0, &mut b).unwrap(), data.len());
-                    assert!(b[..data.len()] == data[..], "engine content of {abs}");
-                    assert!(
-                        view.read(abs.as_str()).unwrap() == *data,
-                        "ext4-view content of {abs}"
-                    );
-                }
-            }
-        }
-        fs::remove_file(&img).unwrap();
-    }
-    assert!(
-        rmdirs > 0 && unlinks > 0 && deep_files > 0,
-        "rmdir {rmdirs}, unlink {unlinks}, files with an extent tree block {deep_files}"
-    );
-}
-
-#[test]
-fn model_sequences_4k() {
-    model_sequences(4096, 100, 60, 4 << 20);
-}
-
-#[test]
-fn model_sequences_1k() {
-    // A 16-block cache: eviction and piecewise write-back happen all the time.
-    model_sequences(1024, 100, 60, 16 << 10);
-}
-
 /// A write much larger than the cache is written back piecewise: the cache stays bounded
 /// and the result is intact.
 #[test]
@@ -703,4 +517,21 @@ fn unclosed_mount_is_refused_next_time() {
     assert!(matches!(e, Error::ReadOnly { .. }), "{e:?}");
     let mut ro = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
     ro.lookup(ROOT_INO, b"b").unwrap();
+}
+
+/// Random sequences of every write operation checked against a model of the tree, with
+/// `e2fsck -fn` after each (`ext4_write/model.rs`; `PVFS_MODEL_SEQS`/`PVFS_MODEL_OPS` scale it,
+/// `cargo xtask soak` does).
+#[path = "ext4_write/model.rs"]
+mod model;
+
+#[test]
+fn model_sequences_4k() {
+    model::model_sequences(4096, 100, 50, 4 << 20);
+}
+
+#[test]
+fn model_sequences_1k() {
+    // A 16-block cache: eviction and piecewise write-back happen all the time.
+    model::model_sequences(1024, 100, 50, 16 << 10);
 }

@@ -8,7 +8,8 @@
 //!                                   tests, bounded fuzzing, Xen e2e
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
-//! cargo xtask bench NAME            run a benchmark (ext4-read, 9p)
+//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p)
+//! cargo xtask soak [SEQS]           the ext4 write path's random model test at scale
 //! cargo xtask deps                  install missing host packages (root) or print how
 //! ```
 //!
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "fuzz" => fuzz(rest.first().and_then(|s| s.parse().ok()).unwrap_or(20)),
         "bench" => bench(rest),
+        "soak" => soak(rest.first().and_then(|s| s.parse().ok()).unwrap_or(500)),
         "deps" => util::ensure_host_deps(true),
         "help" | "-h" | "--help" => {
             print!("{}", include_str!("usage.txt"));
@@ -208,6 +210,71 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
             .arg("-print_final_stats=1"))
         .map_err(|e| Fail::new(format!("fuzz target {t} found a failure: {e}")))?;
     }
+    Ok(())
+}
+
+/// The ext4 write path at scale (release build): `seqs` random model sequences per block
+/// size (1 KiB and 4 KiB; default 500, so 1000 in all) of 50 operations, then 50 per block
+/// size of 1000 operations, the loop-mount cross-check with 100 sequences per block size,
+/// and the crash tests if they exist; every test reads its scale from the environment
+/// (`PVFS_MODEL_SEQS`, `PVFS_MODEL_OPS`, `PVFS_LOOP_SEQS`, and `PVFS_SOAK=1` for larger
+/// settings in general).
+fn soak(seqs: u64) -> Result<(), Fail> {
+    let t0 = std::time::Instant::now();
+    util::ensure_host_deps(false)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let test = |name: &str, filter: &str, env: &[(&str, String)]| -> Result<(), Fail> {
+        let mut c = std::process::Command::new(&cargo);
+        c.args([
+            "test",
+            "--release",
+            "-p",
+            "pvfs-tests",
+            "--test",
+            name,
+            filter,
+        ])
+        .args(["--", "--nocapture"])
+        .env("PVFS_SOAK", "1");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run(&mut c)
+    };
+    step(
+        &format!("model: {seqs} sequences × 2 block sizes, 50 ops"),
+        || {
+            test(
+                "ext4_write",
+                "model_",
+                &[
+                    ("PVFS_MODEL_SEQS", seqs.to_string()),
+                    ("PVFS_MODEL_OPS", "50".into()),
+                ],
+            )
+        },
+    )?;
+    step(
+        "model: 50 long sequences × 2 block sizes, 1000 ops",
+        || {
+            test(
+                "ext4_write",
+                "model_",
+                &[
+                    ("PVFS_MODEL_SEQS", "50".into()),
+                    ("PVFS_MODEL_OPS", "1000".into()),
+                ],
+            )
+        },
+    )?;
+    step(
+        "loop-mount cross-check: 100 sequences × 2 block sizes",
+        || test("ext4_loopmount", "", &[("PVFS_LOOP_SEQS", "100".into())]),
+    )?;
+    if repo_root().join("tests/tests/ext4_crash.rs").exists() {
+        step("crash tests (PVFS_SOAK=1)", || test("ext4_crash", "", &[]))?;
+    }
+    println!("xtask: soak passed in {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }
 
