@@ -9,9 +9,12 @@
 //! (`s_last_orphan`, chained through `i_dtime`). [`Ext4::open_rw`] reclaims the orphans a
 //! crash left in either.
 
+use super::S_IFREG;
 use super::{put32, set_time};
 use crate::block::BlockDevice;
-use crate::ext4::{corrupt, crc32c_raw, le32, Error, Ext4, Ino, Inode, Result, S_IFDIR, S_IFMT};
+use crate::ext4::{
+    corrupt, crc32c_raw, flags, le32, Error, Ext4, Ino, Inode, Result, S_IFDIR, S_IFMT,
+};
 use alloc::vec::Vec;
 
 const ORPHAN_MAGIC: u32 = 0x0b10_ca04;
@@ -245,8 +248,9 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// At a read-write mount: free every orphan a crash left in the orphan file and the
-    /// classic list, and clear both. An orphan that still has links (a truncate in progress
-    /// under Linux) makes the mount fail read-only, before anything changes.
+    /// classic list, and clear both. An orphan regular file that still has links (a truncate
+    /// Linux had in progress) loses the blocks past its size instead; other linked orphans are
+    /// just taken off. Anything that cannot be done fails the mount before a change.
     pub(super) fn reclaim_orphans(&mut self) -> Result<()> {
         let bs = self.ctx.bs;
         let slots = (bs - 8) / 4;
@@ -276,16 +280,29 @@ impl<D: BlockDevice> Ext4<D> {
         if list.is_empty() && !present {
             return Ok(());
         }
+        // Unlinked orphans are freed; linked ones (a truncate Linux had in progress) are cut
+        // to their size, freeing the blocks past it.
         let mut plan = Vec::with_capacity(list.len());
         for &ino in &list {
             let inode = self.load_inode(ino)?;
-            if inode.links != 0 {
+            if inode.links == 0 {
+                self.check_releasable(&inode)?;
+                plan.push((ino, Some(inode.mode & S_IFMT == S_IFDIR)));
+                continue;
+            }
+            if inode.mode & S_IFMT != S_IFREG {
+                continue;
+            }
+            if inode.flags & flags::EXTENTS == 0
+                || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+            {
                 return Err(Error::ReadOnly {
-                    reason: "orphan inode with links (truncate in progress): run e2fsck",
+                    reason:
+                        "orphan block-mapped file with links (truncate in progress): run e2fsck",
                 });
             }
-            self.check_releasable(&inode)?;
-            plan.push((ino, inode.mode & S_IFMT == S_IFDIR));
+            self.load_tree(&inode)?;
+            plan.push((ino, None));
         }
         if let Some((of, blocks)) = file {
             for phys in blocks {
@@ -305,10 +322,27 @@ impl<D: BlockDevice> Ext4<D> {
             let ro = le32(raw, S_FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
             put32(raw, S_FEATURE_RO_COMPAT, ro);
         })?;
-        for (ino, dir) in plan {
-            self.release_inode(ino, dir)?;
+        for (ino, free) in plan {
+            match free {
+                Some(dir) => self.release_inode(ino, dir)?,
+                None => self.finish_truncate(ino)?,
+            }
         }
         Ok(())
+    }
+
+    /// Free the blocks of linked orphan `ino` past its size, keeping its timestamps.
+    fn finish_truncate(&mut self, ino: Ino) -> Result<()> {
+        let raw = self.inode_raw(ino)?;
+        let size = u64::from(le32(&raw, 0x4)) | (u64::from(le32(&raw, 0x6C)) << 32);
+        self.truncate(ino, size)?;
+        self.patch_inode(ino, |now| {
+            for (from, to) in [(0xC, 0x14), (0x84, 0x8C)] {
+                if let (Some(d), Some(s)) = (now.get_mut(from..to), raw.get(from..to)) {
+                    d.copy_from_slice(s);
+                }
+            }
+        })
     }
 }
 
