@@ -504,3 +504,74 @@ fn random_ops_match_a_model() {
     }
     e2fsck_clean(&img);
 }
+
+/// A 64 MiB sequential write lands in few extents (each up to 32768 blocks; a new one only
+/// where metadata or a group boundary interrupts the free space), at 4k and 1k blocks.
+#[test]
+fn large_sequential_write_is_contiguous() {
+    for (block, max_extents) in [(4096u32, 3usize), (1024, 16)] {
+        let dir = ext4img::tmpdir(&format!("extents-large-{block}"));
+        let img = mkfs(&dir, "l.img", block, 160, &[]);
+        let data = pattern(31, 64 << 20);
+        {
+            let mut fs = open_rw(&img);
+            let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+            let f = fs.create(d, b"big", 0o644, 0, 0).unwrap();
+            for chunk in 0..64 {
+                let c = &data[chunk << 20..(chunk + 1) << 20];
+                assert_eq!(fs.write(f, (chunk as u64) << 20, c).unwrap(), c.len());
+            }
+            fs.close().unwrap();
+        }
+        e2fsck_clean(&img);
+        let (_, extents) = tree_shape(&img, "/d/big");
+        assert!(
+            extents <= max_extents,
+            "{block}: {extents} extents for 64 MiB:\n{}",
+            String::from_utf8_lossy(&debugfs(&img, "ex /d/big"))
+        );
+        assert!(debugfs(&img, "cat /d/big") == data);
+        fs::remove_file(&img).unwrap();
+    }
+}
+
+/// Free space near the goal is riddled with one-block holes (every other small file
+/// deleted): a large write does not fill them one block at a time but takes long free runs
+/// further on.
+#[test]
+fn large_write_skips_fragmented_free_space() {
+    let dir = ext4img::tmpdir("extents-fragfree");
+    let img = mkfs(&dir, "f.img", 1024, 64, &[]);
+    let data = pattern(32, 8 << 20);
+    {
+        let mut fs = open_rw(&img);
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+        let one = pattern(33, 1024);
+        for i in 0..1200 {
+            let f = fs
+                .create(d, format!("s{i}").as_bytes(), 0o644, 0, 0)
+                .unwrap();
+            fs.write(f, 0, &one).unwrap();
+        }
+        // The rest of the goal's group (and more) is taken by a filler file.
+        let filler = fs.create(d, b"filler", 0o644, 0, 0).unwrap();
+        fs.write(filler, 0, &pattern(34, 12 << 20)).unwrap();
+        for i in (0..1200).step_by(2) {
+            fs.unlink(d, format!("s{i}").as_bytes()).unwrap();
+        }
+        let f = fs.create(d, b"big", 0o644, 0, 0).unwrap();
+        for chunk in 0..8 {
+            let c = &data[chunk << 20..(chunk + 1) << 20];
+            fs.write(f, (chunk as u64) << 20, c).unwrap();
+        }
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    let (_, extents) = tree_shape(&img, "/d/big");
+    assert!(
+        extents <= 8,
+        "{extents} extents:\n{}",
+        String::from_utf8_lossy(&debugfs(&img, "ex /d/big"))
+    );
+    check_contents(&img, "/d/big", &data);
+}

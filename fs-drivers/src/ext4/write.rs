@@ -505,72 +505,119 @@ impl<D: BlockDevice> Ext4<D> {
 
     // ---- block allocation ----
 
-    /// Allocate up to `max` contiguous blocks, at `goal` if it is free, else the first free
-    /// run after it (wrapping around the groups). Returns (first block, count ≥ 1).
+    /// Allocate up to `max` contiguous blocks near `goal`: the run starting at `goal` when
+    /// that block is free (so a file grows contiguously), else the first run of `max` free
+    /// blocks after it (in the goal's group, then the following groups, wrapping around),
+    /// else the longest free run there is (groups with fewer free blocks than the longest
+    /// run found so far are skipped). Returns (first block, count ≥ 1).
     pub(super) fn alloc_blocks(&mut self, goal: u64, max: u32) -> Result<(u64, u32)> {
         let ng = self.groups.len();
+        if ng == 0 || self.sb.free_blocks_count == 0 {
+            return Err(Error::NoSpace);
+        }
+        let max = max.max(1) as usize;
+        let fdb = u64::from(self.sb.first_data_block);
         let bpg = u64::from(self.sb.blocks_per_group.max(1));
-        let goal = if goal < u64::from(self.sb.first_data_block) || goal >= self.ctx.blocks_count {
-            u64::from(self.sb.first_data_block)
+        let goal = if goal < fdb || goal >= self.ctx.blocks_count {
+            fdb
         } else {
             goal
         };
-        let g0 = ((goal - u64::from(self.sb.first_data_block)) / bpg) as usize;
+        let g0 = (((goal - fdb) / bpg) as usize).min(ng - 1);
+        let off0 = (goal - self.group_start(g0 as u64)) as usize;
+        // The goal block itself.
+        if self.groups.get(g0).is_some_and(|d| d.free_blocks > 0) {
+            if self
+                .groups
+                .get(g0)
+                .is_some_and(|d| d.flags & BG_BLOCK_UNINIT != 0)
+            {
+                self.init_block_bitmap(g0)?;
+            }
+            let n = self.blocks_in_group(g0 as u64) as usize;
+            let bm = self.block(self.groups.get(g0).map_or(0, |d| d.block_bitmap))?;
+            if off0 < n && !bit(bm, off0) {
+                let mut len = 1usize;
+                while len < max && off0 + len < n && !bit(bm, off0 + len) {
+                    len += 1;
+                }
+                return self.take_run(g0, off0, len);
+            }
+        }
+        // (group, first bit, end bit) segments in search order: the goal's group from the
+        // goal on, the other groups, the goal's group before the goal.
+        let mut best: Option<(usize, usize, usize)> = None;
         for k in 0..=ng {
-            let g = (g0 + k) % ng.max(1);
+            let g = (g0 + k) % ng;
             let Some(gd) = self.groups.get(g).copied() else {
                 break;
             };
-            if gd.free_blocks == 0 {
+            let best_len = best.map_or(0, |b| b.2);
+            if gd.free_blocks == 0 || (gd.free_blocks as usize) <= best_len {
                 continue;
             }
             if gd.flags & BG_BLOCK_UNINIT != 0 {
                 self.init_block_bitmap(g)?;
             }
-            let start = self.group_start(g as u64);
             let n = self.blocks_in_group(g as u64) as usize;
-            let from = if k == 0 { (goal - start) as usize } else { 0 };
+            let (from, to) = match k {
+                0 => (off0.min(n), n),
+                k if k == ng => (0, off0.min(n)),
+                _ => (0, n),
+            };
             let bm = self.block(gd.block_bitmap)?;
-            // First run of `max` free blocks at or after the goal (wrapping in the group),
-            // else the longest run in the group.
-            let mut best: Option<(usize, usize)> = None;
-            let mut i = 0usize;
-            let order = |k: usize| (from + k) % n.max(1);
-            while i < n {
-                let s0 = order(i);
-                if bit(bm, s0) {
+            let mut i = from;
+            let mut seen_free = false;
+            while i < to {
+                // Whole used bytes at once.
+                if i % 8 == 0 && i + 8 <= to && bm.get(i / 8) == Some(&0xFF) {
+                    i += 8;
+                    continue;
+                }
+                if bit(bm, i) {
                     i += 1;
                     continue;
                 }
+                seen_free = true;
                 let mut len = 1usize;
-                while len < max as usize && s0 + len < n && !bit(bm, s0 + len) {
+                while len < max && i + len < to && !bit(bm, i + len) {
                     len += 1;
                 }
-                if best.is_none_or(|(_, l)| len > l) {
-                    best = Some((s0, len));
+                if len >= max {
+                    return self.take_run(g, i, len);
                 }
-                if len >= max as usize {
-                    break;
+                if best.is_none_or(|b| len > b.2) {
+                    best = Some((g, i, len));
                 }
                 i += len;
             }
-            let found = best;
-            let Some((i, len)) = found else {
+            if !seen_free && from == 0 && to == n {
                 return corrupt("block bitmap free count", g as u64);
-            };
-            let bm = self.block_mut(gd.block_bitmap)?;
-            for j in i..i + len {
-                set_bit(bm, j, true);
             }
-            let c = self.block_bitmap_csum(&gd)?;
-            if let Some(d) = self.groups.get_mut(g) {
-                d.free_blocks = d.free_blocks.saturating_sub(len as u32);
-            }
-            self.store_gd(g, Some(c), None)?;
-            self.adjust_sb(-(len as i64), 0)?;
-            return Ok((start + i as u64, len as u32));
         }
-        Err(Error::NoSpace)
+        match best {
+            Some((g, i, len)) => self.take_run(g, i, len),
+            None => Err(Error::NoSpace),
+        }
+    }
+
+    /// Mark `len` blocks from bit `i` of group `g` in use (bitmap, checksums, free counts).
+    fn take_run(&mut self, g: usize, i: usize, len: usize) -> Result<(u64, u32)> {
+        let gd = self.groups.get(g).copied().ok_or(Error::Corrupt {
+            what: "group number",
+            at: g as u64,
+        })?;
+        let bm = self.block_mut(gd.block_bitmap)?;
+        for j in i..i + len {
+            set_bit(bm, j, true);
+        }
+        let c = self.block_bitmap_csum(&gd)?;
+        if let Some(d) = self.groups.get_mut(g) {
+            d.free_blocks = d.free_blocks.saturating_sub(len as u32);
+        }
+        self.store_gd(g, Some(c), None)?;
+        self.adjust_sb(-(len as i64), 0)?;
+        Ok((self.group_start(g as u64) + i as u64, len as u32))
     }
 
     pub(super) fn free_blocks(&mut self, first: u64, count: u64) -> Result<()> {
