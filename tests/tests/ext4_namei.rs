@@ -736,17 +736,7 @@ fn crash_reclaim(block: u32, orphan_file: bool) {
         "{report}"
     );
     assert!(!report.contains("checksum"), "{report}");
-    if dumpe2fs(&img).contains("not clean") {
-        // Without a journal a crash leaves the file system marked in use; everything but the
-        // orphans was written back, which is what a journal replay would give, so mark it
-        // clean for the next mount.
-        let st = Command::new("debugfs")
-            .args(["-w", "-R", "ssv state 1"])
-            .arg(&img)
-            .output()
-            .unwrap();
-        assert!(st.status.success());
-    }
+    after_crash(&img);
     {
         let fs = open_rw(&img);
         assert_eq!(counts(&fs), start, "orphans reclaimed at mount");
@@ -1222,4 +1212,113 @@ fn linked_orphan_is_truncated() {
         assert!(!has_orphans(&img));
         e2fsck_clean(&img);
     }
+}
+
+/// Without a journal a crash leaves the file system marked in use; everything but the orphans
+/// was written back, which is what a journal replay would give, so mark it clean for the next
+/// mount.
+fn after_crash(img: &Path) {
+    if dumpe2fs(img).contains("not clean") {
+        let st = Command::new("debugfs")
+            .args(["-w", "-R", "ssv state 1"])
+            .arg(img)
+            .output()
+            .unwrap();
+        assert!(st.status.success());
+    }
+}
+
+/// A full orphan file (one block: 254 slots at 1k) overflows into the classic list; orphans
+/// are freed from both, by unpin and by the reclaim at mount.
+#[test]
+fn full_orphan_file_overflows_to_list() {
+    let img = image(
+        "orphan-full",
+        1024,
+        &["-O", "orphan_file", "-E", "orphan_file_size=1"],
+    );
+    let start;
+    let n = 270u32;
+    {
+        let mut fs = open_rw(&img);
+        start = counts(&fs);
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+        let mut inos = Vec::new();
+        for i in 0..n {
+            let name = format!("f{i}");
+            let f = fs.create(d, name.as_bytes(), 0o644, 0, 0).unwrap();
+            fs.write(f, 0, name.as_bytes()).unwrap();
+            fs.pin(f).unwrap();
+            fs.unlink(d, name.as_bytes()).unwrap();
+            inos.push(f);
+        }
+        fs.sync().unwrap();
+        let h = dumpe2fs(&img);
+        assert!(
+            h.contains("orphan_present") && h.contains("First orphan inode"),
+            "{h}"
+        );
+        // Unpin a third: some in the file, some in the list (head, middle, tail).
+        for (i, &f) in inos.iter().enumerate() {
+            if i % 3 == 0 {
+                fs.unpin(f).unwrap();
+            }
+        }
+        fs.rmdir(ROOT_INO, b"d").unwrap();
+        fs.sync().unwrap();
+        drop(fs); // crash with the other two thirds pinned
+    }
+    let copy = img.with_extension("copy");
+    fs::copy(&img, &copy).unwrap();
+    let out = Command::new("e2fsck")
+        .arg("-fy")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        report.matches("Clearing orphaned inode").count(),
+        (n - n.div_ceil(3)) as usize,
+        "{report}"
+    );
+    after_crash(&img);
+    {
+        let fs = open_rw(&img);
+        assert_eq!(counts(&fs), start);
+        fs.close().unwrap();
+    }
+    assert!(!has_orphans(&img));
+    e2fsck_clean(&img);
+}
+
+/// Without dir_nlink, a directory at 64999 links takes no more subdirectories by rename.
+#[test]
+fn rename_too_many_links_without_dir_nlink() {
+    let img = image("nlink", 4096, &["-O", "^dir_nlink"]);
+    {
+        let mut fs = open_rw(&img);
+        fs.mkdir(ROOT_INO, b"full", 0o755, 0, 0).unwrap();
+        fs.mkdir(ROOT_INO, b"sub", 0o755, 0, 0).unwrap();
+        fs.create(ROOT_INO, b"file", 0o644, 0, 0).unwrap();
+        fs.close().unwrap();
+    }
+    let st = Command::new("debugfs")
+        .args(["-w", "-R", "sif /full links_count 64999"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let mut fs = open_rw(&img);
+    let full = fs.lookup(ROOT_INO, b"full").unwrap();
+    refused(
+        &mut fs,
+        &img,
+        |e| *e == Error::TooManyLinks,
+        |fs| fs.rename(ROOT_INO, b"sub", full, b"sub", RenameFlags::default()),
+    );
+    // A file still moves in; the directory's link count does not change.
+    fs.rename(ROOT_INO, b"file", full, b"file", RenameFlags::default())
+        .unwrap();
+    assert_eq!(fs.getattr(full).unwrap().nlink, 64999);
+    fs.close().unwrap();
 }
