@@ -426,3 +426,78 @@ fn model_run_4k() {
 fn model_run_1k() {
     model_run(1024, 11);
 }
+
+/// Removing inodes with an attribute block gives the block back (or drops their reference to
+/// a shared one): unlink of a file, a fast symlink and a device, rmdir, and the last unpin of
+/// an open-unlinked file.
+#[test]
+fn released_inodes_release_their_block() {
+    let dir = ext4img::tmpdir("xattr-write-release");
+    let img = mkfs(&dir, "r.img", 1024, 8, &["-I", "128"]);
+    let w = |req: &str| {
+        ext4img::run(Command::new("debugfs").args(["-w", "-R", req]).arg(&img));
+    };
+    // s1 and s2 share a block (refcount 2).
+    w("write /dev/null s1");
+    w("write /dev/null s2");
+    w("ea_set /s1 user.shared yes");
+    let (blk, _) = acl_and_blocks(&img, "/s1");
+    w(&format!("sif /s2 file_acl {blk}"));
+    w("sif /s2 blocks 2");
+    let st = Command::new("e2fsck")
+        .arg("-fy")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(st.status.code().is_some_and(|c| c <= 1), "{st:?}");
+    e2fsck_clean(&img);
+    {
+        let mut fs = open_rw(&img);
+        let f = fs.create(ROOT_INO, b"f", 0o644, 0, 0).unwrap();
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+        let l = fs.symlink(ROOT_INO, b"l", b"target", 0, 0).unwrap();
+        let n = fs.mknod(ROOT_INO, b"n", 0x1000 | 0o644, 0, 0, 0).unwrap();
+        let p = fs.create(ROOT_INO, b"p", 0o644, 0, 0).unwrap();
+        for ino in [f, d, l, n, p] {
+            fs.set_xattr(ino, b"user.k", b"value", XattrSet::Create)
+                .unwrap();
+        }
+        assert_eq!(fs.readlink(l).unwrap(), b"target");
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    {
+        let mut fs = open_rw(&img);
+        let free0 = fs.statfs().free_blocks;
+        fs.unlink(ROOT_INO, b"f").unwrap();
+        fs.unlink(ROOT_INO, b"l").unwrap();
+        fs.unlink(ROOT_INO, b"n").unwrap();
+        // The directory also gives back its one data block.
+        fs.rmdir(ROOT_INO, b"d").unwrap();
+        assert_eq!(fs.statfs().free_blocks, free0 + 5);
+        let p = fs.lookup(ROOT_INO, b"p").unwrap();
+        fs.pin(p).unwrap();
+        fs.unlink(ROOT_INO, b"p").unwrap();
+        assert_eq!(fs.statfs().free_blocks, free0 + 5);
+        fs.unpin(p).unwrap();
+        assert_eq!(fs.statfs().free_blocks, free0 + 6);
+        // A shared block loses a reference, and is freed with the last.
+        fs.unlink(ROOT_INO, b"s1").unwrap();
+        assert_eq!(fs.statfs().free_blocks, free0 + 6);
+        let s2 = fs.lookup(ROOT_INO, b"s2").unwrap();
+        assert_eq!(fs.getxattr(s2, b"user.shared").unwrap(), b"yes");
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    let b = fs::read(&img).unwrap();
+    let o = blk as usize * 1024 + 4;
+    assert_eq!(u32::from_le_bytes(b[o..o + 4].try_into().unwrap()), 1);
+    {
+        let mut fs = open_rw(&img);
+        let free0 = fs.statfs().free_blocks;
+        fs.unlink(ROOT_INO, b"s2").unwrap();
+        assert_eq!(fs.statfs().free_blocks, free0 + 1);
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+}

@@ -1209,12 +1209,15 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let target = self.lookup(dir, name)?;
         let tinode = self.dir_inode(target)?;
-        if tinode.file_acl != 0 || tinode.flags & flags::EXTENTS == 0 {
+        if tinode.flags & flags::EXTENTS == 0 {
             return Err(Error::Unsupported {
-                what: "removing a directory with an xattr block or a block map",
+                what: "removing a directory with a block map",
             });
         }
         self.load_tree(&tinode)?;
+        if tinode.file_acl != 0 {
+            self.xattr_block_check(&tinode)?;
+        }
         let mut entries = 0usize;
         self.readdir(target, 0, |e| {
             entries += 1;
@@ -1313,6 +1316,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Free the blocks of an inode (data and extent tree blocks, any depth) and the inode
     /// itself (last link gone).
     pub(super) fn release_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
+        self.xattr_release(ino)?;
         let now = self.clock;
         self.free_all_blocks(ino)?;
         self.patch_inode(ino, |raw| {

@@ -16,7 +16,9 @@
 //! [`Ext4::getxattr`] does.
 
 use super::write::{put16, put32, set_time};
-use super::{corrupt, crc32c_raw, flags, le16, le32, parse_xattrs, Error, Ext4, Ino, Result};
+use super::{
+    corrupt, crc32c_raw, flags, le16, le32, parse_xattrs, Error, Ext4, Ino, Inode, Result,
+};
 use super::{Xattr, XattrSet};
 use crate::block::BlockDevice;
 use alloc::vec;
@@ -257,7 +259,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Drop one reference to xattr block `blk` (which had `refs`): freed at the last one.
-    pub(super) fn xattr_block_unref(&mut self, blk: u64, refs: u32) -> Result<()> {
+    fn xattr_block_unref(&mut self, blk: u64, refs: u32) -> Result<()> {
         if refs <= 1 {
             return self.free_blocks(blk, 1);
         }
@@ -268,6 +270,45 @@ impl<D: BlockDevice> Ext4<D> {
             block_csum(ctx.seed, blk, b);
         }
         Ok(())
+    }
+
+    /// Check the xattr block of `inode` (header, checksum, entries), so that releasing it
+    /// later cannot fail half-way.
+    pub(super) fn xattr_block_check(&mut self, inode: &Inode) -> Result<()> {
+        if inode.file_acl != 0 {
+            self.xattr_block_read(inode.file_acl, inode.ino)?;
+        }
+        Ok(())
+    }
+
+    /// Drop `ino`'s reference to its xattr block (freed with the last one), clear
+    /// `i_file_acl` and take the block out of `i_blocks` (the inode is being released).
+    pub(super) fn xattr_release(&mut self, ino: Ino) -> Result<()> {
+        let inode = self.load_inode(ino)?;
+        let blk = inode.file_acl;
+        if blk == 0 {
+            return Ok(());
+        }
+        let (_, refs) = self.xattr_block_read(blk, ino)?;
+        self.xattr_block_unref(blk, refs)?;
+        let unit = self.iblocks_unit(&inode);
+        self.patch_inode(ino, |raw| {
+            put32(raw, 0x68, 0);
+            put16(raw, 0x76, 0);
+            let cur = u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32;
+            let n = cur.saturating_sub(unit);
+            put32(raw, 0x1C, n as u32);
+            put16(raw, 0x74, (n >> 32) as u16);
+        })
+    }
+
+    /// What one block counts in `i_blocks` of `inode` (fs blocks with `HUGE_FILE_FL`).
+    fn iblocks_unit(&self, inode: &Inode) -> u64 {
+        if self.ctx.huge_file && inode.flags & flags::HUGE_FILE != 0 {
+            1
+        } else {
+            (self.ctx.bs / 512) as u64
+        }
     }
 
     /// Apply one change (set `value`, or remove when `None`) to attribute (index, suffix).
@@ -361,11 +402,7 @@ impl<D: BlockDevice> Ext4<D> {
             }
         }
         let now = self.clock;
-        let unit = if ctx.huge_file && inode.flags & flags::HUGE_FILE != 0 {
-            1
-        } else {
-            (ctx.bs / 512) as u64
-        };
+        let unit = self.iblocks_unit(&inode);
         self.patch_inode(ino, |raw| {
             if i_changed {
                 if let Some((start, _)) = ibody_area(raw) {

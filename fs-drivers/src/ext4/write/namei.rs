@@ -60,15 +60,16 @@ fn dev_split(rdev: u64) -> (u64, u64) {
 impl<D: BlockDevice> Ext4<D> {
     /// Check that an inode's blocks can be freed with it: inodes without blocks (fast
     /// symlinks, devices, fifos, sockets, empty files) and valid extent trees can.
-    /// Block-mapped inodes with blocks and inodes with an xattr block are refused.
+    /// Block-mapped inodes with blocks are refused. An xattr block (released with the inode)
+    /// is checked here, before anything changes.
     pub(super) fn check_releasable(&mut self, inode: &Inode) -> Result<()> {
+        let mut ea_blocks = 0;
         if inode.file_acl != 0 {
-            return Err(Error::Unsupported {
-                what: "releasing an inode with an xattr block",
-            });
+            self.xattr_block_check(inode)?;
+            ea_blocks = self.ctx.bs as u64 / 512;
         }
         let kind = inode.mode & S_IFMT;
-        let blockless = inode.blocks == 0
+        let blockless = inode.blocks.saturating_sub(ea_blocks) == 0
             && (inode.flags & flags::EXTENTS == 0
                 || (kind == S_IFLNK && inode.size <= FAST_SYMLINK_MAX as u64));
         if blockless {
