@@ -94,6 +94,16 @@ pub enum EditCmd {
         /// Path inside the image (a symlink itself, not followed).
         path: String,
     },
+    /// Set the size of regular file PATH, like `truncate -s SIZE`: shrinking frees the blocks
+    /// past the end, growing leaves a hole.
+    Truncate {
+        /// ext4 image file
+        image: PathBuf,
+        /// New size in bytes, or with a K, M, G or T suffix (powers of 1024).
+        size: String,
+        /// Path inside the image.
+        path: String,
+    },
     /// Remove a file, or with -r a directory tree.
     Rm {
         /// Remove directories and their contents recursively.
@@ -185,6 +195,23 @@ pub fn run(cmd: EditCmd) -> Result<(), String> {
             target,
             linkpath,
         } => with_image(&image, |fs| ln(fs, &target, &linkpath, symbolic)),
+        EditCmd::Truncate { image, size, path } => {
+            let bytes = parse_size(&size)
+                .ok_or_else(|| format!("{size}: not a size (bytes, or with K, M, G or T)"))?;
+            with_image(&image, |fs| {
+                let ino = fs
+                    .lookup_path(path.as_bytes())
+                    .map_err(|e| format!("{path}: {}", emsg(&e)))?;
+                let a = fs
+                    .getattr(ino)
+                    .map_err(|e| format!("{path}: {}", emsg(&e)))?;
+                if a.kind != FileType::Regular {
+                    return Err(format!("{path}: not a regular file"));
+                }
+                fs.truncate(ino, bytes)
+                    .map_err(|e| format!("{path}: {}", emsg(&e)))
+            })
+        }
         EditCmd::Mv { image, from, to } => with_image(&image, |fs| mv(fs, &from, &to)),
         EditCmd::Chmod { image, mode, path } => {
             let m = u16::from_str_radix(&mode, 8)
@@ -280,6 +307,21 @@ fn mkdir(fs: &mut Fs, path: &str, parents: bool) -> Result<(), String> {
         };
     }
     Ok(())
+}
+
+/// `123`, `4K`, `10M`, `2G`, `1T` (powers of 1024).
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, shift) = match s.as_bytes().last()? {
+        b'K' | b'k' => (s.get(..s.len() - 1)?, 10),
+        b'M' | b'm' => (s.get(..s.len() - 1)?, 20),
+        b'G' | b'g' => (s.get(..s.len() - 1)?, 30),
+        b'T' | b't' => (s.get(..s.len() - 1)?, 40),
+        _ => (s, 0),
+    };
+    if num.is_empty() || !num.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    num.parse::<u64>().ok()?.checked_mul(1u64 << shift)
 }
 
 fn set_attr(fs: &mut Fs, path: &str, set: &SetAttr) -> Result<(), String> {
@@ -646,8 +688,9 @@ impl Putter<'_> {
             return Err(format!("{}: changed while being copied", src.display()));
         }
         if end < size {
-            // A trailing hole: the size comes from writing the last byte (one block).
-            write_all(self.fs, ino, size - 1, &[0])
+            // A trailing hole.
+            self.fs
+                .truncate(ino, size)
                 .map_err(|e| format!("{shown}: {}", emsg(&e)))?;
         }
         Ok(())
@@ -770,6 +813,18 @@ fn parse_getfattr(text: &[u8]) -> Option<HostXattrs> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("4097"), Some(4097));
+        assert_eq!(parse_size("3K"), Some(3072));
+        assert_eq!(parse_size("5G"), Some(5 << 30));
+        assert_eq!(parse_size("16777216T"), None, "overflow");
+        for bad in ["", "K", "-1", "1.5M", "1X", "+3"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn getfattr_output_is_parsed() {

@@ -1,4 +1,4 @@
-//! `pvfs image` write commands (put, mkdir, rm, mv, ln, chmod, chown) run as a real process on images made by
+//! `pvfs image` write commands (put, mkdir, rm, mv, ln, chmod, chown, truncate) run as a real process on images made by
 //! `mkfs.ext4` (default features, 1 KiB and 4 KiB blocks). After every command the image must
 //! pass `e2fsck -fn`; results are checked with `debugfs`, ext4-view, `pvfs image get` round
 //! trips and `pvfs image df`; every error exits 1 with one `pvfs: …` line and leaves the image
@@ -212,14 +212,15 @@ fn put_round_trip(block: u32) {
         assert!(n > 60, "only {n} paths compared");
     }
     assert!(debugfs(&img, "cat /single") == fs::read(src.join("a/65659")).unwrap());
-    // Holes stay holes: 2 data runs and the block holding the last byte.
+    // Holes stay holes: 2 data runs, nothing for the trailing hole.
     let st = kv(&ok(&img, &["stat", "/copy/a/sparse"]));
     let bs = u64::from(block);
-    let expect = (5000u64.div_ceil(bs) + (10_000 + (1 << 20) % bs).div_ceil(bs) + 1) * bs / 512;
+    let expect = (5000u64.div_ceil(bs) + 10_000u64.div_ceil(bs)) * bs / 512;
     assert_eq!(st["blocks"].parse::<u64>().unwrap(), expect, "{st:?}");
     assert_eq!(st["size"], ((3u64 << 20) + 3).to_string());
     let st = kv(&ok(&img, &["stat", "/copy/a/all-hole"]));
-    assert_eq!(st["blocks"].parse::<u64>().unwrap(), bs / 512);
+    assert_eq!(st["blocks"], "0");
+    assert_eq!(st["size"], "100000");
     // An independent reader agrees.
     let view = ext4_view::Ext4::load(Box::new(fs::read(&img).unwrap())).unwrap();
     for rel in ["a/3m", "a/sparse", "a/b/many-039", "a/b/c/deep.txt"] {
@@ -533,4 +534,56 @@ fn mv_renames_and_moves() {
     );
     assert_eq!(ok(&img, &["ls", "/"]), "b\nc\nlost+found\n");
     assert_eq!(debugfs(&img, "cat /b/g"), b"second");
+}
+
+#[test]
+fn truncate_shrinks_and_grows() {
+    let dir = ext4img::tmpdir("cli-truncate");
+    let img = mkfs(&dir, "t.img", 4096, 16, &[]);
+    let data = Rng::new(9).bytes(300_000);
+    let src = dir.join("f");
+    fs::write(&src, &data).unwrap();
+    ok(&img, &["put", s(&src), "/f"]);
+    let free0: u64 = kv(&ok(&img, &["df"]))["free blocks"].parse().unwrap();
+    // Shrink inside a block: the blocks past the end are freed, the tail is cut.
+    ok(&img, &["truncate", "10001", "/f"]);
+    assert!(debugfs(&img, "cat /f") == data[..10_001]);
+    let free1: u64 = kv(&ok(&img, &["df"]))["free blocks"].parse().unwrap();
+    assert_eq!(
+        free1 - free0,
+        300_000u64.div_ceil(4096) - 10_001u64.div_ceil(4096)
+    );
+    // Grow: a hole that reads as zeros and takes no blocks.
+    ok(&img, &["truncate", "3M", "/f"]);
+    let mut want = data[..10_001].to_vec();
+    want.resize(3 << 20, 0);
+    assert!(debugfs(&img, "cat /f") == want);
+    let st = kv(&ok(&img, &["stat", "/f"]));
+    assert_eq!(
+        (st["size"].as_str(), st["blocks"].as_str()),
+        ("3145728", "24")
+    );
+    let view = ext4_view::Ext4::load(Box::new(fs::read(&img).unwrap())).unwrap();
+    assert!(view.read("/f").unwrap() == want, "ext4-view content");
+    ok(&img, &["truncate", "0", "/f"]);
+    assert_eq!(kv(&ok(&img, &["stat", "/f"]))["blocks"], "0");
+    assert_eq!(
+        kv(&ok(&img, &["df"]))["free blocks"],
+        (free0 + 74).to_string()
+    );
+    ok(&img, &["mkdir", "/d"]);
+    fails(&img, &[], &["truncate", "1x", "/f"], "1x: not a size");
+    fails(
+        &img,
+        &[],
+        &["truncate", "10", "/d"],
+        "/d: not a regular file",
+    );
+    fails(
+        &img,
+        &[],
+        &["truncate", "10", "/nope"],
+        "/nope: no such file or directory",
+    );
+    fails(&img, &[], &["truncate", "100T", "/f"], "/f: file too large");
 }

@@ -14,7 +14,7 @@
 
 use pvfs_fs::block::{FileDisk, MemDisk};
 use pvfs_fs::ext4::{
-    Error, Ext4, FileType, Ino, Options, RenameFlags, SetAttr, XattrSet, ROOT_INO,
+    Error, Ext4, Fallocate, FileType, Ino, Options, RenameFlags, SetAttr, XattrSet, ROOT_INO,
 };
 use pvfs_tests::ext4img::Rng;
 use std::collections::BTreeMap;
@@ -50,6 +50,9 @@ pub struct Node {
     pub target: Vec<u8>,
     /// Extended attributes (full names).
     pub xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// `fallocate` may have left unwritten extents, which ext4-view 1.x does not know (it
+    /// reads their length field raw), so its content check is skipped for this file.
+    pub unwritten: bool,
 }
 
 /// The expected tree: paths (`""` is the root, else `/a/b`) → inode, and the inodes.
@@ -104,6 +107,7 @@ impl Model {
                 data: vec![],
                 target: vec![],
                 xattrs: BTreeMap::new(),
+                unwritten: false,
             },
         );
         m
@@ -197,8 +201,9 @@ pub fn run_sequence(img: &Path, seed: u64, ops: usize, cache_bytes: usize) -> (M
             data,
             target,
             xattrs: BTreeMap::new(),
+            unwritten: false,
         };
-        match rng.next_u64() % 21 {
+        match rng.next_u64() % 22 {
             0 | 1 => {
                 let r = fs.mkdir(dino, name.as_bytes(), perm, uid, gid);
                 if exists {
@@ -422,6 +427,39 @@ pub fn run_sequence(img: &Path, seed: u64, ops: usize, cache_bytes: usize) -> (M
                 data.resize(size as usize, 0);
                 c.done("truncate");
             }
+            20 => {
+                let Some(p) = Model::pick(&mut rng, &files) else {
+                    continue;
+                };
+                let ino = m.paths[p];
+                let node = m.nodes.get_mut(&ino).unwrap();
+                let data = &mut node.data;
+                let off = rng.next_u64() % (data.len() as u64 + 20_000);
+                let len = 1 + rng.next_u64() % 100_000;
+                let (mode, name) = [
+                    (Fallocate::Allocate, "fallocate"),
+                    (Fallocate::KeepSize, "fallocate keep-size"),
+                    (Fallocate::PunchHole, "punch hole"),
+                ][(rng.next_u64() % 3) as usize];
+                fs.fallocate(ino, off, len, mode).unwrap();
+                node.unwritten |= mode != Fallocate::PunchHole;
+                let (off, end) = (off as usize, (off + len) as usize);
+                match mode {
+                    Fallocate::Allocate => {
+                        if data.len() < end {
+                            data.resize(end, 0);
+                        }
+                    }
+                    Fallocate::KeepSize => {}
+                    Fallocate::PunchHole => {
+                        let end = end.min(data.len());
+                        if off < end {
+                            data[off..end].fill(0);
+                        }
+                    }
+                }
+                c.done(name);
+            }
             18 => {
                 let r = fs.mknod(dino, name.as_bytes(), 0o010_000 | perm, 0, uid, gid);
                 if exists {
@@ -578,10 +616,12 @@ pub fn check(img: &Path, m: &Model) {
                 let mut b = vec![0u8; n.data.len() + 1];
                 assert_eq!(eng.read(ino, 0, &mut b).unwrap(), n.data.len());
                 assert!(b[..n.data.len()] == n.data[..], "engine content of {abs}");
-                assert!(
-                    view.read(abs).unwrap() == n.data,
-                    "ext4-view content of {abs}"
-                );
+                if !n.unwritten {
+                    assert!(
+                        view.read(abs).unwrap() == n.data,
+                        "ext4-view content of {abs}"
+                    );
+                }
             }
             Kind::Symlink => {
                 assert_eq!(eng.readlink(ino).unwrap(), n.target, "target of {abs}");
@@ -670,6 +710,10 @@ pub fn model_sequences(block: u32, seqs: u64, ops: usize, cache_bytes: usize) {
         "set_xattr",
         "remove_xattr",
         "mknod",
+        "truncate",
+        "fallocate",
+        "fallocate keep-size",
+        "punch hole",
     ] {
         assert!(
             total.ops.get(op).is_some_and(|(d, _)| *d > 0),
