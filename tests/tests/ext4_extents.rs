@@ -120,6 +120,17 @@ fn fragmented_files_reach_depth_1_and_2() {
             free_mid,
             "overwrite allocates nothing"
         );
+        // Appending to the depth-2 tree rewrites its last leaf, not the other tree blocks:
+        // dirty are the two data blocks (the last partial one and a new one), one leaf, the
+        // inode's table block, the block bitmap, the group descriptor block and the
+        // superblock (13 when every tree block is rewritten).
+        fs.sync().unwrap();
+        assert_eq!(fs.cache().dirty_count(), 0);
+        let tail = pattern(6, 1024);
+        fs.write(c, big_a2.len() as u64, &tail).unwrap();
+        big_a2.extend_from_slice(&tail);
+        let dirty = fs.cache().dirty_count();
+        assert!(dirty <= 7, "{dirty} dirty blocks after a one-block append");
         fs.close().unwrap();
     }
     e2fsck_clean(&img);
@@ -574,4 +585,89 @@ fn large_write_skips_fragmented_free_space() {
         String::from_utf8_lossy(&debugfs(&img, "ex /d/big"))
     );
     check_contents(&img, "/d/big", &data);
+}
+
+/// Patch `bytes` into `img` at byte `pos`.
+fn poke(img: &Path, pos: u64, bytes: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = fs::OpenOptions::new().write(true).open(img).unwrap();
+    f.seek(SeekFrom::Start(pos)).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// Damaged extent trees (bad magic, depth over 5, more entries than fit, a block past the
+/// end of the disk, two index entries sharing a child, extents out of order) make every
+/// operation on the file fail with an error, never a panic.
+#[test]
+fn damaged_trees_are_errors() {
+    let dir = ext4img::tmpdir("extents-damaged");
+    let base = mkfs(&dir, "base.img", 1024, 16, &["-O", "^metadata_csum"]);
+    {
+        let mut fs = open_rw(&base);
+        let c = fs.create(ROOT_INO, b"c", 0o644, 0, 0).unwrap();
+        let d = fs.create(ROOT_INO, b"d", 0o644, 0, 0).unwrap();
+        interleave(
+            &mut fs,
+            c,
+            d,
+            &pattern(41, 400 * 1024),
+            &pattern(42, 400 * 1024),
+        );
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&base);
+    assert_eq!(tree_shape(&base, "/c").0, 2);
+    // Physical blocks of the index node (level 1) and of the first two leaves.
+    let ex = String::from_utf8_lossy(&debugfs(&base, "ex /c")).into_owned();
+    let phys = |lvl: &str| -> Vec<u64> {
+        ex.lines()
+            .filter(|l| l.trim_start().starts_with(lvl))
+            .map(|l| l.split_whitespace().nth(7).unwrap().parse().unwrap())
+            .collect()
+    };
+    let index = phys("0/")[0];
+    let leaves = phys("1/");
+    let (l0, l1) = (leaves[0] * 1024, leaves[1] * 1024);
+    // The index's second entry pointing at the first entry's child.
+    let mut shared = fs::read(&base).unwrap()[(index * 1024) as usize..][..36].to_vec();
+    shared.copy_within(16..22, 28);
+    // (what, byte position, new bytes)
+    let damages: [(&str, u64, Vec<u8>); 6] = [
+        ("index magic", index * 1024, vec![0, 0]),
+        ("leaf depth 6", l0 + 6, vec![6, 0]),
+        ("leaf entries > max", l0 + 2, vec![200, 0]),
+        (
+            "extent past the disk",
+            l1 + 12 + 8,
+            vec![0xFF, 0xFF, 0xFF, 0x7F],
+        ),
+        ("shared child", index * 1024, shared),
+        ("extents out of order", l1 + 12 + 12, vec![0, 0, 0, 0]),
+    ];
+    for (what, pos, bytes) in &damages {
+        let img = dir.join("damaged.img");
+        fs::copy(&base, &img).unwrap();
+        poke(&img, *pos, bytes);
+        let mut fs = open_rw(&img);
+        let c = fs.lookup(ROOT_INO, b"c").unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = fs.read(c, 0, &mut buf);
+        let _ = fs.read(c, 300 * 1024, &mut buf);
+        assert!(fs.write(c, 0, b"x").is_err(), "{what}: write");
+        assert!(fs.write(c, 1 << 20, b"x").is_err(), "{what}: append");
+        assert!(fs.truncate(c, 1000).is_err(), "{what}: truncate");
+        assert!(
+            fs.fallocate(c, 0, 1 << 20, Fallocate::KeepSize).is_err(),
+            "{what}: fallocate"
+        );
+        assert!(
+            fs.fallocate(c, 5000, 70_000, Fallocate::PunchHole).is_err(),
+            "{what}: punch"
+        );
+        assert!(fs.unlink(ROOT_INO, b"c").is_err(), "{what}: unlink");
+        // The rest of the file system still works.
+        let d = fs.lookup(ROOT_INO, b"d").unwrap();
+        fs.truncate(d, 0).unwrap();
+        drop(fs);
+    }
 }

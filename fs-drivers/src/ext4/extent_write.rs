@@ -10,7 +10,10 @@
 //! when it has at most 4 extents (depth 0), else in full leaf blocks under as many index
 //! levels as needed, the root staying in the inode. Tree blocks are reused, allocated or
 //! freed as the tree grows or shrinks (so it also shrinks back to depth 0), every block gets
-//! its checksum tail, and `i_blocks` counts the tree blocks too.
+//! its checksum tail, and `i_blocks` counts the tree blocks too. Blocks are assigned in the
+//! same order they are read in, and a node whose contents did not change is not rewritten,
+//! so appending to a file dirties only its last leaf (and the index above it when that
+//! changes). A change in the middle of a large tree rewrites the nodes after it.
 //!
 //! Writes into unwritten extents convert the written part to initialized extents.
 //! [`Ext4::truncate`] frees the blocks past a new, smaller size (cutting an extent where
@@ -22,6 +25,7 @@ use super::{corrupt, crc32c_raw, flags, le16, le32, Error, Ext4, Fallocate, Ino,
 use super::{S_IFDIR, S_IFMT};
 use crate::block::BlockDevice;
 use alloc::collections::BTreeSet;
+use alloc::vec;
 use alloc::vec::Vec;
 
 /// Longest initialized extent.
@@ -63,7 +67,8 @@ impl Ext {
 pub(super) struct Tree {
     /// The extents, sorted by logical block, not overlapping.
     pub(super) ext: Vec<Ext>,
-    /// The blocks holding index and leaf nodes (none at depth 0).
+    /// The blocks holding leaf and index nodes (none at depth 0), leaves first, then each
+    /// index level, each in logical order.
     pub(super) blocks: Vec<u64>,
     /// Checksum seed of the inode.
     seed: u32,
@@ -227,7 +232,8 @@ pub(super) fn store_root_leaf(iblock: &mut [u8], ext: &[Ext]) {
 /// State of a tree walk.
 struct Walk {
     ext: Vec<Ext>,
-    blocks: Vec<u64>,
+    /// Tree blocks with their depth (0: leaf).
+    blocks: Vec<(u16, u64)>,
     seen: BTreeSet<u64>,
 }
 
@@ -247,13 +253,16 @@ impl<D: BlockDevice> Ext4<D> {
         };
         let root = inode.iblock.to_vec();
         self.walk_node(&root, inode.seed, ino, None, 0, 1 << 32, &mut w)?;
+        // Leaves first, then each index level, in logical order: the order `store_tree`
+        // assigns blocks in, so that an unchanged node keeps its block.
+        w.blocks.sort_by_key(|b| b.0);
         let home = self
             .groups
             .get(((ino - 1) / self.ctx.inodes_per_group.max(1)) as usize)
             .map_or(0, |d| d.inode_table);
         Ok(Tree {
             ext: w.ext,
-            blocks: w.blocks,
+            blocks: w.blocks.into_iter().map(|b| b.1).collect(),
             seed: inode.seed,
             home,
         })
@@ -349,7 +358,7 @@ impl<D: BlockDevice> Ext4<D> {
                     return corrupt("extent tree loop", child);
                 }
                 prev = l;
-                w.blocks.push(child);
+                w.blocks.push((depth - 1, child));
                 let b = self.block(child)?.to_vec();
                 self.walk_node(&b, seed, ino, Some((child, depth - 1)), l, next, w)?;
             }
@@ -404,16 +413,18 @@ impl<D: BlockDevice> Ext4<D> {
                 put32(b, tail, c);
             }
         };
+        let mut buf = vec![0u8; bs];
         if let Some(&leaves) = counts.first() {
             for chunk in tree.ext.chunks(per).take(leaves) {
                 let blk = blocks.get(next_blk).copied().ok_or(Error::NoSpace)?;
                 next_blk += 1;
-                let b = self.block_new(blk)?;
-                put_header(b, chunk.len(), per, 0);
+                buf.fill(0);
+                put_header(&mut buf, chunk.len(), per, 0);
                 for (i, e) in chunk.iter().enumerate() {
-                    put_extent(b, 12 + i * 12, e);
+                    put_extent(&mut buf, 12 + i * 12, e);
                 }
-                finish(b);
+                finish(&mut buf);
+                self.put_tree_block(blk, &buf, next_blk <= old)?;
                 level.push((chunk.first().map_or(0, |e| e.l), blk));
             }
         }
@@ -423,12 +434,13 @@ impl<D: BlockDevice> Ext4<D> {
             for chunk in level.chunks(per) {
                 let blk = blocks.get(next_blk).copied().ok_or(Error::NoSpace)?;
                 next_blk += 1;
-                let b = self.block_new(blk)?;
-                put_header(b, chunk.len(), per, depth);
+                buf.fill(0);
+                put_header(&mut buf, chunk.len(), per, depth);
                 for (i, &(l, c)) in chunk.iter().enumerate() {
-                    put_index(b, 12 + i * 12, l, c);
+                    put_index(&mut buf, 12 + i * 12, l, c);
                 }
-                finish(b);
+                finish(&mut buf);
+                self.put_tree_block(blk, &buf, next_blk <= old)?;
                 up.push((chunk.first().map_or(0, |x| x.0), blk));
             }
             level = up;
@@ -455,6 +467,16 @@ impl<D: BlockDevice> Ext4<D> {
             add_iblocks(raw, delta, bs);
         })?;
         tree.blocks = blocks;
+        Ok(())
+    }
+
+    /// Write tree block `blk`; a reused block (`reused`) is left alone when it already holds
+    /// exactly this (appending to a file rewrites only its last leaf and the index above).
+    fn put_tree_block(&mut self, blk: u64, content: &[u8], reused: bool) -> Result<()> {
+        if reused && self.block(blk)? == content {
+            return Ok(());
+        }
+        self.block_new(blk)?.copy_from_slice(content);
         Ok(())
     }
 
@@ -702,7 +724,6 @@ impl<D: BlockDevice> Ext4<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     fn e(l: u32, n: u32, p: u64, u: bool) -> Ext {
         Ext { l, n, p, u }
