@@ -27,8 +27,9 @@ pub enum EditCmd {
     /// If PATH is an existing directory, SRC is copied to PATH/BASENAME(SRC); otherwise PATH
     /// (whose parent must exist) is created. Directories are copied recursively (merged into
     /// directories that already exist in the image); regular files keep their mode, owner
-    /// and data, and all-zero blocks become holes. An existing non-directory at a destination
-    /// is not overwritten (error). Prints a one-line summary on stderr.
+    /// and data, and all-zero blocks become holes. An existing regular file at a destination
+    /// is rewritten in place, other existing non-directories are replaced (as by `cp -a`).
+    /// Prints a one-line summary on stderr.
     Put {
         /// ext4 image file
         image: PathBuf,
@@ -498,11 +499,14 @@ impl Putter<'_> {
                     .getattr(ino)
                     .map_err(|e| format!("{dest}: {}", emsg(&e)))?;
                 if a.kind != FileType::Directory {
-                    return Err(if md.is_dir() {
-                        format!("{dest}: cannot overwrite non-directory with directory")
-                    } else {
-                        format!("{dest}: file exists (put does not overwrite files)")
-                    });
+                    if md.is_dir() {
+                        return Err(format!(
+                            "{dest}: cannot overwrite non-directory with directory"
+                        ));
+                    }
+                    // A non-directory onto an existing non-directory: replaced, as by cp.
+                    let (parent, leaf) = parent_of(self.fs, dest)?;
+                    return self.copy(parent, &leaf, src, &md, dest);
                 }
                 let base = src
                     .file_name()
@@ -549,6 +553,13 @@ impl Putter<'_> {
                             "{shown}: cannot overwrite non-directory with directory"
                         ));
                     }
+                    let set = SetAttr {
+                        mode: Some(mode),
+                        uid: Some(md.uid()),
+                        gid: Some(md.gid()),
+                        ..SetAttr::default()
+                    };
+                    self.fs.setattr(ino, &set).map_err(|e| fail(&e))?;
                     ino
                 }
                 Err(e) => return Err(fail(&e)),
@@ -573,17 +584,68 @@ impl Putter<'_> {
             let key = (md.dev(), md.ino());
             if md.nlink() > 1 {
                 if let Some(&ino) = self.links.get(&key) {
+                    match self.fs.lookup(parent, name) {
+                        Ok(old) if old == ino => return Ok(()),
+                        Ok(old) => {
+                            if self
+                                .fs
+                                .getattr(old)
+                                .is_ok_and(|a| a.kind == FileType::Directory)
+                            {
+                                return Err(format!(
+                                    "{shown}: cannot overwrite directory with non-directory"
+                                ));
+                            }
+                            self.fs.unlink(parent, name).map_err(|e| fail(&e))?;
+                        }
+                        Err(Error::NotFound) => {}
+                        Err(e) => return Err(fail(&e)),
+                    }
                     self.fs.link(ino, parent, name).map_err(|e| fail(&e))?;
                     self.stats.hardlinks += 1;
                     return Ok(());
                 }
             }
             let (uid, gid) = (md.uid(), md.gid());
+            // `cp -a` onto an existing non-directory: a regular file onto a regular file is
+            // rewritten in place (same inode: its other names see the new data); anything
+            // else is removed first.
+            let mut reuse = None;
+            match self.fs.lookup(parent, name) {
+                Ok(old) => {
+                    let a = self.fs.getattr(old).map_err(|e| fail(&e))?;
+                    if a.kind == FileType::Directory {
+                        return Err(format!(
+                            "{shown}: cannot overwrite directory with non-directory"
+                        ));
+                    }
+                    if ft.is_file() && a.kind == FileType::Regular {
+                        reuse = Some(old);
+                    } else {
+                        self.fs.unlink(parent, name).map_err(|e| fail(&e))?;
+                    }
+                }
+                Err(Error::NotFound) => {}
+                Err(e) => return Err(fail(&e)),
+            }
             let ino = if ft.is_file() {
-                let ino = self
-                    .fs
-                    .create(parent, name, mode, uid, gid)
-                    .map_err(|e| fail(&e))?;
+                let ino = match reuse {
+                    Some(old) => {
+                        self.fs.truncate(old, 0).map_err(|e| fail(&e))?;
+                        let set = SetAttr {
+                            mode: Some(mode),
+                            uid: Some(uid),
+                            gid: Some(gid),
+                            ..SetAttr::default()
+                        };
+                        self.fs.setattr(old, &set).map_err(|e| fail(&e))?;
+                        old
+                    }
+                    None => self
+                        .fs
+                        .create(parent, name, mode, uid, gid)
+                        .map_err(|e| fail(&e))?,
+                };
                 self.stats.files += 1;
                 self.copy_data(ino, src, md.len(), shown)?;
                 ino

@@ -202,8 +202,28 @@ fn put_round_trip(block: u32) {
     // PATH is an existing directory: SRC goes into PATH/BASENAME(SRC).
     ok(&img, &["mkdir", "/into"]);
     ok(&img, &["put", s(&src), "/into"]);
-    // A single file to a new name.
+    // A single file to a new name, then over it (in place: its hard link sees the data).
     ok(&img, &["put", s(&src.join("a/65659")), "/single"]);
+    ok(&img, &["ln", "/single", "/single-link"]);
+    ok(&img, &["put", s(&src.join("a/4097")), "/single"]);
+    assert!(debugfs(&img, "cat /single-link") == fs::read(src.join("a/4097")).unwrap());
+    assert_eq!(
+        kv(&ok(&img, &["stat", "/single"]))["mode"],
+        "4755 (-rwsr-xr-x)"
+    );
+    ok(&img, &["rm", "/single-link"]);
+    ok(&img, &["put", s(&src.join("a/65659")), "/single"]);
+    // Again onto the copy, as `cp -a` does: directories merge, regular files are rewritten
+    // in place (same inode), the rest replaced; the result is the same tree, same space.
+    let df1 = kv(&ok(&img, &["df"]));
+    let ino = kv(&ok(&img, &["stat", "/copy/a/3m"]))["inode"].clone();
+    ok(&img, &["put", s(&src), "/into"]);
+    assert_eq!(
+        kv(&ok(&img, &["df"])),
+        df1,
+        "a second put changed the space used"
+    );
+    assert_eq!(kv(&ok(&img, &["stat", "/copy/a/3m"]))["inode"], ino);
     for (inside, out) in [("/copy", "get1"), ("/into/src", "get2")] {
         let dest = dir.join(out);
         let o = pvfs(&["image", "get", s(&img), inside, s(&dest)]);
@@ -338,7 +358,7 @@ fn errors_exit_nonzero_and_leave_the_image_clean() {
         "no such file or directory",
     );
     fails(&img, &["-r"], &["rm", "/"], "not allowed on the root");
-    fails(&img, &[], &["put", s(&src), "/d/f"], "/d/f: file exists");
+
     fails(
         &img,
         &[],
@@ -353,6 +373,12 @@ fn errors_exit_nonzero_and_leave_the_image_clean() {
     );
     let missing = dir.join("missing");
     fails(&img, &[], &["put", s(&missing), "/m"], "missing");
+    fails(
+        &img,
+        &[],
+        &["put", s(&dir), "/"],
+        "/e.img: is the image itself",
+    );
     // Nothing above changed the file or directory.
     assert_eq!(debugfs(&img, "cat /d/f"), b"data");
     assert_eq!(ok(&img, &["ls", "/d"]), "f\n");
