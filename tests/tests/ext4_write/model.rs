@@ -254,21 +254,14 @@ pub fn run_sequence(img: &Path, seed: u64, ops: usize, cache_bytes: usize) -> (M
                     continue;
                 };
                 let (d, leaf) = parent(&p);
-                let r = fs.unlink(m.paths[d], leaf.as_bytes());
-                if xattr_block_refusal(&r, &m, m.paths[&p]) {
-                    c.refused("unlink (xattr block)");
-                    continue;
-                }
-                r.unwrap();
+                fs.unlink(m.paths[d], leaf.as_bytes()).unwrap();
                 m.remove_path(&p);
                 c.done("unlink");
             }
             8 if !dpath.is_empty() => {
                 let (d, leaf) = parent(&dpath);
                 let r = fs.rmdir(m.paths[d], leaf.as_bytes());
-                if xattr_block_refusal(&r, &m, dino) {
-                    c.refused("rmdir (xattr block)");
-                } else if m.children(&dpath).is_empty() {
+                if m.children(&dpath).is_empty() {
                     r.unwrap();
                     m.remove_path(&dpath);
                     c.done("rmdir");
@@ -479,14 +472,6 @@ pub fn run_sequence(img: &Path, seed: u64, ops: usize, cache_bytes: usize) -> (M
     (m, c)
 }
 
-/// The engine does not yet release an inode whose xattrs spilled into an attribute block
-/// (unlink, rmdir or rename over it is refused with `Unsupported` and changes nothing): true
-/// when `r` is that refusal and `ino` has xattrs in the model.
-fn xattr_block_refusal(r: &Result<(), Error>, m: &Model, ino: Ino) -> bool {
-    matches!(r, Err(Error::Unsupported { what }) if what.contains("xattr block"))
-        && !m.nodes[&ino].xattrs.is_empty()
-}
-
 /// `rename(src, dst)` on the engine, checked against POSIX rules applied to the model.
 fn rename_op(fs: &mut Ext4<FileDisk>, m: &mut Model, c: &mut Counts, src: &str, dst: &str) {
     let (sd, sl) = parent(src);
@@ -514,14 +499,6 @@ fn rename_op(fs: &mut Ext4<FileDisk>, m: &mut Model, c: &mut Counts, src: &str, 
             Some(_) => Ok(()),
         }
     };
-    if expect.is_ok() {
-        if let Some(&victim) = m.paths.get(dst) {
-            if victim != sino && xattr_block_refusal(&r, m, victim) {
-                c.refused("rename (xattr block)");
-                return;
-            }
-        }
-    }
     match (expect, r) {
         (Ok(()), Ok(())) => {
             if src != dst && m.paths.get(dst) != Some(&sino) {
