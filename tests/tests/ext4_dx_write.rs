@@ -36,14 +36,21 @@ fn check_names_with(img: &Path, dir: &str, names: &[(String, u32)], view: bool) 
         return;
     }
     let view = ext4_view::Ext4::load(Box::new(bytes)).unwrap();
-    for (n, _) in names {
+    // Lookups through ext4-view for a sample (it reads every name on each), a full listing.
+    let step = (names.len() / 300).max(1);
+    for (n, _) in names.iter().step_by(step) {
         assert!(view.exists(format!("{dir}/{n}").as_str()).unwrap(), "{n}");
     }
-    assert_eq!(
-        view.read_dir(dir).unwrap().count(),
-        names.len() + 2,
-        "ext4-view listing"
-    );
+    let mut listed: Vec<String> = view
+        .read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_str().unwrap().to_string())
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    listed.sort();
+    let mut want: Vec<String> = names.iter().map(|(n, _)| n.clone()).collect();
+    want.sort();
+    assert!(listed == want, "ext4-view listing differs");
 }
 
 /// `debugfs htree` of `dir`: the indirect levels, and every name appears in a leaf dump.
@@ -54,10 +61,17 @@ fn check_htree(img: &Path, dir: &str, names: &[(String, u32)], levels: u32) {
         "{}",
         &out[..out.len().min(2000)]
     );
-    for (n, ino) in names {
-        // Leaf dumps list `inode 0xhash-minor (rec_len) name`.
-        assert!(out.contains(&format!("{ino} 0x")), "inode {ino} of {n}");
-        assert!(out.contains(&format!(") {n} ")), "{n} not in debugfs htree");
+    // Leaf dumps list `inode 0xhash-minor (rec_len) name   `.
+    let mut seen = std::collections::HashSet::new();
+    for line in out.lines() {
+        for item in line.split("   ") {
+            if let Some((_, name)) = item.split_once(") ") {
+                seen.insert(name.trim().to_string());
+            }
+        }
+    }
+    for (n, _) in names {
+        assert!(seen.contains(n.as_str()), "{n} not in debugfs htree");
     }
 }
 
@@ -210,4 +224,107 @@ fn htree_grows_to_two_levels_1k() {
         fs.close().unwrap();
     }
     check_names(&img, "/big", &[]);
+}
+
+/// 50,000 entries at 1k blocks: two index levels over a directory of thousands of blocks
+/// (an extent tree of depth > 0); every name is found, then every entry is removed.
+#[test]
+fn fifty_thousand_entries_1k() {
+    let dir = ext4img::tmpdir("dx-50k");
+    let img = mkfs(&dir, "f.img", 1024, 64, &["-N", "60000"]);
+    let mut names = Vec::new();
+    {
+        let mut fs = open_rw(&img);
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+        for i in 0..50_000 {
+            let n = format!("f{i}");
+            let ino = fs.create(d, n.as_bytes(), 0o644, 0, 0).unwrap();
+            // Some file data now and then, so the directory's blocks are not contiguous.
+            if i % 100 == 0 {
+                fs.write(ino, 0, b"data").unwrap();
+            }
+            names.push((n, ino));
+        }
+        fs.close().unwrap();
+    }
+    check_names(&img, "/d", &names);
+    check_htree(&img, "/d", &names, 1);
+    let ex = String::from_utf8_lossy(&debugfs(&img, "ex /d")).into_owned();
+    assert!(
+        ex.contains("\n 1/ "),
+        "an extent tree of depth > 0 expected:\n{ex}"
+    );
+    {
+        let mut fs = open_rw(&img);
+        let d = fs.lookup(ROOT_INO, b"d").unwrap();
+        for (n, _) in &names {
+            fs.unlink(d, n.as_bytes()).unwrap();
+        }
+        fs.close().unwrap();
+    }
+    check_names(&img, "/d", &[]);
+}
+
+/// Names of 255 bytes (3 to a 1k leaf) until the index is full: without `largedir` the tree
+/// stops at two levels and adding fails with NoSpace, leaving everything intact; removing
+/// an entry makes room again in its leaf.
+#[test]
+fn full_index_without_largedir_is_nospace() {
+    let dir = ext4img::tmpdir("dx-full");
+    let img = mkfs(&dir, "n.img", 1024, 64, &["-N", "40000"]);
+    let long = |i: usize| format!("{i:06}{}", "y".repeat(249));
+    let mut names = Vec::new();
+    {
+        let mut fs = open_rw(&img);
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+        let (free, refused) = loop {
+            let n = long(names.len());
+            match fs.create(d, n.as_bytes(), 0o644, 0, 0) {
+                Ok(ino) => names.push((n, ino)),
+                Err(Error::NoSpace) => break (fs.statfs(), n),
+                Err(e) => panic!("{e:?}"),
+            }
+            assert!(names.len() < 40_000, "the index never filled up");
+        };
+        assert!(
+            free.free_blocks > 1000 && free.free_inodes > 1000,
+            "{free:?}"
+        );
+        assert!(names.len() > 10_000, "{}", names.len());
+        // Refused again (its leaf is still full), without side effects; a freed slot in a
+        // leaf takes a name again.
+        assert_eq!(
+            fs.create(d, refused.as_bytes(), 0o644, 0, 0),
+            Err(Error::NoSpace)
+        );
+        assert_eq!(fs.lookup(d, refused.as_bytes()), Err(Error::NotFound));
+        let (gone, _) = names.swap_remove(0);
+        fs.unlink(d, gone.as_bytes()).unwrap();
+        let ino = fs.create(d, gone.as_bytes(), 0o644, 0, 0).unwrap();
+        names.push((gone, ino));
+        fs.close().unwrap();
+    }
+    check_names(&img, "/d", &names);
+    check_htree(&img, "/d", &names[..100], 1);
+}
+
+/// With `largedir`, the same directory grows a third level (indirect_levels = 2).
+#[test]
+fn largedir_allows_three_levels() {
+    let dir = ext4img::tmpdir("dx-largedir");
+    let img = mkfs(&dir, "l.img", 1024, 64, &["-N", "40000", "-O", "large_dir"]);
+    let long = |i: usize| format!("{i:06}{}", "z".repeat(249));
+    let mut names = Vec::new();
+    {
+        let mut fs = open_rw(&img);
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+        for i in 0..30_000 {
+            let n = long(i);
+            let ino = fs.create(d, n.as_bytes(), 0o644, 0, 0).unwrap();
+            names.push((n, ino));
+        }
+        fs.close().unwrap();
+    }
+    check_names_with(&img, "/d", &names, false);
+    check_htree(&img, "/d", &names[..100], 2);
 }

@@ -1252,7 +1252,15 @@ impl<D: BlockDevice> Ext4<D> {
         let bs = ctx.bs as u64;
         let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
         let mut done = false;
-        for lblk in 0..dinode.size / bs {
+        // In an htree directory the index says which leaf holds the name: look there
+        // first, then (hash collisions spread over leaves) everywhere else.
+        let hint = if dinode.flags & flags::INDEX != 0 && ctx.dir_index {
+            self.dx_leaf(&dinode, name).ok()
+        } else {
+            None
+        };
+        let rest = (0..dinode.size / bs).filter(move |&l| Some(l) != hint);
+        for lblk in hint.into_iter().chain(rest) {
             let run = self.map(&dinode, lblk)?;
             let Some(phys) = run.phys else { continue };
             let b = self.block(phys)?;
