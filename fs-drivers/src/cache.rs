@@ -301,6 +301,15 @@ impl BlockCache {
             .any(|(_, &i)| self.slots.get(i).is_some_and(|s| s.dirty))
     }
 
+    /// The dirty blocks, in block order.
+    pub fn dirty_blocks(&self) -> Vec<u64> {
+        self.map
+            .iter()
+            .filter(|(_, &i)| self.slots.get(i).is_some_and(|s| s.dirty))
+            .map(|(&b, _)| b)
+            .collect()
+    }
+
     /// Number of dirty blocks.
     pub fn dirty_count(&self) -> usize {
         self.ndirty

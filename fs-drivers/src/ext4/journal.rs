@@ -5,7 +5,8 @@
 //! starting at `s_start`/`s_sequence`, collect revoke records, then take the newest
 //! non-revoked copy of every journalled block — and returns the result as an overlay
 //! (file-system block → contents) that the engine consults before the device. Nothing is
-//! written; the write path replays for real before it writes anything.
+//! written here; a read-write mount ([`Ext4::open_rw`]) writes the result home and marks the
+//! journal empty first (see `jwrite`).
 //!
 //! Supported: journal superblock v1/v2, 32- and 64-bit block numbers, revoke records, escaped
 //! blocks, and checksums v2/v3 (descriptor tails, data-block tags, commit blocks). Transactions
@@ -19,26 +20,29 @@ use crate::block::BlockDevice;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-const JBD2_MAGIC: u32 = 0xC03B_3998;
-const DESCRIPTOR: u32 = 1;
-const COMMIT: u32 = 2;
+/// The read-only reason of a mount whose journal was replayed in memory.
+pub(crate) const REPLAYED_IN_MEMORY: &str = "journal replayed in memory only";
+
+pub(super) const JBD2_MAGIC: u32 = 0xC03B_3998;
+pub(super) const DESCRIPTOR: u32 = 1;
+pub(super) const COMMIT: u32 = 2;
 const SB_V1: u32 = 3;
-const SB_V2: u32 = 4;
+pub(super) const SB_V2: u32 = 4;
 const REVOKE: u32 = 5;
 
-const INCOMPAT_REVOKE: u32 = 0x1;
-const INCOMPAT_64BIT: u32 = 0x2;
-const INCOMPAT_ASYNC_COMMIT: u32 = 0x4;
-const INCOMPAT_CSUM_V2: u32 = 0x8;
-const INCOMPAT_CSUM_V3: u32 = 0x10;
-const INCOMPAT_KNOWN: u32 =
+pub(super) const INCOMPAT_REVOKE: u32 = 0x1;
+pub(super) const INCOMPAT_64BIT: u32 = 0x2;
+pub(super) const INCOMPAT_ASYNC_COMMIT: u32 = 0x4;
+pub(super) const INCOMPAT_CSUM_V2: u32 = 0x8;
+pub(super) const INCOMPAT_CSUM_V3: u32 = 0x10;
+pub(super) const INCOMPAT_KNOWN: u32 =
     INCOMPAT_REVOKE | INCOMPAT_64BIT | INCOMPAT_ASYNC_COMMIT | INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3;
 
-const TAG_ESCAPE: u32 = 1;
-const TAG_SAME_UUID: u32 = 2;
-const TAG_LAST: u32 = 8;
+pub(super) const TAG_ESCAPE: u32 = 1;
+pub(super) const TAG_SAME_UUID: u32 = 2;
+pub(super) const TAG_LAST: u32 = 8;
 
-fn be32(b: &[u8], off: usize) -> u32 {
+pub(super) fn be32(b: &[u8], off: usize) -> u32 {
     match b.get(off..off.wrapping_add(4)) {
         Some(&[a, c, d, e]) => u32::from_be_bytes([a, c, d, e]),
         _ => 0,
@@ -118,8 +122,10 @@ fn jblock<D: BlockDevice>(fs: &mut Ext4<D>, j: &Journal, pos: u32) -> Result<Vec
     Ok(fs.block(phys)?.to_vec())
 }
 
-/// Scan and replay the journal; see the module documentation.
-pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<BTreeMap<u64, Vec<u8>>> {
+/// Scan and replay the journal; see the module documentation. Returns the replayed blocks
+/// and the first transaction sequence number that was not found committed (where the log
+/// ends).
+pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(BTreeMap<u64, Vec<u8>>, u32)> {
     let inode = fs.load_inode(fs.sb.journal_inum)?;
     let bs = fs.ctx.bs;
     let mut j = Journal {
@@ -167,7 +173,7 @@ pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<BTreeMap<u64, V
     }
     let mut overlay = BTreeMap::new();
     if start == 0 {
-        return Ok(overlay); // Clean journal.
+        return Ok((overlay, seq)); // Clean journal.
     }
     if start < j.first || start >= j.maxlen {
         return fail("journal start");
@@ -301,5 +307,5 @@ pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<BTreeMap<u64, V
         }
         overlay.insert(w.target, data);
     }
-    Ok(overlay)
+    Ok((overlay, seq))
 }

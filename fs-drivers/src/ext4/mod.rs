@@ -31,6 +31,7 @@ mod dx_write;
 mod extent_write;
 mod hash;
 pub mod journal;
+mod jwrite;
 pub mod sb;
 mod write;
 mod xattr_write;
@@ -528,6 +529,8 @@ pub struct Ext4<D: BlockDevice> {
     dirty_data: alloc::collections::BTreeSet<u64>,
     /// Pinned (open) inodes and their pin counts ([`Ext4::pin`]).
     pins: BTreeMap<Ino, u32>,
+    /// The journal being written (read-write mounts of journalled file systems).
+    jnl: Option<jwrite::Jnl>,
 }
 
 fn corrupt<T>(what: &'static str, at: u64) -> Result<T> {
@@ -581,6 +584,7 @@ impl<D: BlockDevice> Ext4<D> {
             clock: Timestamp::default(),
             dirty_data: alloc::collections::BTreeSet::new(),
             pins: BTreeMap::new(),
+            jnl: None,
         };
         if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0 {
             if fs.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 || fs.sb.journal_inum == 0 {
@@ -591,7 +595,7 @@ impl<D: BlockDevice> Ext4<D> {
             // Group descriptors are needed to find the journal inode; a replay may rewrite
             // them, so they are loaded again afterwards.
             fs.load_groups()?;
-            let replayed = journal::replay(&mut fs)?;
+            let (replayed, _) = journal::replay(&mut fs)?;
             fs.overlay = replayed;
             fs.cache = BlockCache::new(bs, opts.cache_bytes);
             // The journal may hold a newer superblock (byte 1024 of the device).
@@ -612,7 +616,7 @@ impl<D: BlockDevice> Ext4<D> {
                     fs.sb = newer;
                 }
             }
-            fs.read_only_reason = Some("journal replayed in memory only");
+            fs.read_only_reason = Some(journal::REPLAYED_IN_MEMORY);
         }
         fs.load_groups()?;
         Ok(fs)

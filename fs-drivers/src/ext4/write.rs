@@ -2,11 +2,13 @@
 //! bitmaps, free counts, `BLOCK_UNINIT`/`INODE_UNINIT` and checksums, and `mkdir`, `create`,
 //! `write` and `unlink` in linear directories. Files and directories use extent trees of any
 //! depth (see `extent_write`). Changes live in the block cache (write-back) until
-//! [`Ext4::sync`]; there is no journal yet, so a crash between two
-//! syncs can leave the image inconsistent. Symlinks, hard links, special files, `setattr`
-//! (and more namespace operations) are in `write/namei.rs`; directories grow into htree
-//! (conversion, leaf and index splits, a second level) in `dx_write.rs`; extended attributes
-//! are written in `xattr_write.rs`.
+//! [`Ext4::sync`], which commits them as one jbd2 transaction in the internal journal (see
+//! `jwrite`): a crash leaves the image as of the last commit, and the next read-write mount
+//! replays the journal. Without a journal (`has_journal` clear) sync writes back directly and
+//! a crash between two syncs can leave the image inconsistent. Symlinks, hard links, special
+//! files, `setattr` (and more namespace operations) are in `write/namei.rs`; directories grow
+//! into htree (conversion, leaf and index splits, a second level) in `dx_write.rs`; extended
+//! attributes are written in `xattr_write.rs`.
 
 use super::extent_write::{find, insert, set_written, store_root_leaf, Ext, MAX_INIT};
 use super::sb::{self, GroupDesc};
@@ -33,7 +35,7 @@ const RW_INCOMPAT: u32 =
 /// RO_COMPAT features the writer keeps consistent (sparse_super, large_file, huge_file,
 /// uninit_bg, dir_nlink, extra_isize, metadata_csum, orphan_present: reclaimed at mount).
 const RW_RO_COMPAT: u32 = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x400 | 0x1_0000;
-/// COMPAT features that need no upkeep from this writer (has_journal with a clean journal,
+/// COMPAT features that need no upkeep from this writer (has_journal: written by `jwrite`,
 /// ext_attr, resize_inode, dir_index, orphan_file with no orphans).
 const RW_COMPAT: u32 = 0x4 | 0x8 | 0x10 | 0x20 | 0x1000;
 
@@ -188,21 +190,30 @@ pub(super) fn rec_need(name_len: usize) -> usize {
 }
 
 impl<D: BlockDevice> Ext4<D> {
-    /// Mount read-write. Refuses (with the feature's name) images with features this writer
-    /// cannot keep consistent, a journal that needs recovery, or a file system not cleanly
-    /// unmounted. Orphans left by a crash are reclaimed (see `write/orphan.rs`). Changes are
-    /// kept in the block cache until [`Ext4::sync`].
+    /// Mount read-write. A journal that needs recovery (a crash) is replayed first, for
+    /// real. Refuses (with the feature's name) images with features this writer cannot keep
+    /// consistent, or (without a journal) a file system not cleanly unmounted. Orphans left
+    /// by a crash are reclaimed (see `write/orphan.rs`). Changes are kept in the block cache
+    /// until [`Ext4::sync`].
     pub fn open_rw(dev: D, opts: &Options) -> Result<Self> {
+        let dev = Self::recover(dev, opts)?;
         let sb0 = {
             let mut fs = Self::open_with(dev, opts)?;
             fs.check_writable()?;
+            if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0 || !fs.overlay.is_empty() {
+                return Err(Error::JournalRecovery {
+                    what: "journal still needs recovery",
+                });
+            }
             fs.writable = true;
             fs.clock = Timestamp {
                 sec: i64::from(fs.sb.wtime),
                 nsec: 0,
             };
-            // Mark the file system in use (not cleanly unmounted) until `close`, so that a
-            // crash in between sends the next mount to e2fsck.
+            fs.journal_load()?;
+            // Mark the file system in use until `close`: with a journal `needs_recovery` (a
+            // crash in between makes the next mount replay), else not cleanly unmounted (a
+            // crash sends the next mount to e2fsck).
             fs.set_sb_state(false)?;
             fs.reclaim_orphans()?;
             fs.sync()?;
@@ -220,8 +231,14 @@ impl<D: BlockDevice> Ext4<D> {
                 reason: "the device is read-only",
             });
         }
+        // A journal that needs recovery is replayed for real by `open_rw`.
+        let recovering = self.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0
+            && self.sb.feature_compat & sb::COMPAT_HAS_JOURNAL != 0
+            && self.sb.journal_inum != 0;
         if let Some(reason) = self.read_only_reason {
-            return Err(Error::ReadOnly { reason });
+            if !(recovering && reason == super::journal::REPLAYED_IN_MEMORY) {
+                return Err(Error::ReadOnly { reason });
+            }
         }
         let s = &self.sb;
         let check = |bits: u32, ok: u32, table: &[(u32, &'static str)]| -> Result<()> {
@@ -235,7 +252,12 @@ impl<D: BlockDevice> Ext4<D> {
             }
             Ok(())
         };
-        check(s.feature_incompat, RW_INCOMPAT, sb::INCOMPAT_NAMES)?;
+        let recover_bit = if recovering { sb::INCOMPAT_RECOVER } else { 0 };
+        check(
+            s.feature_incompat & !recover_bit,
+            RW_INCOMPAT,
+            sb::INCOMPAT_NAMES,
+        )?;
         check(s.feature_ro_compat, RW_RO_COMPAT, sb::RO_COMPAT_NAMES)?;
         check(s.feature_compat, RW_COMPAT, sb::COMPAT_NAMES)?;
         if s.state & 1 == 0 || s.state & 2 != 0 {
@@ -263,8 +285,11 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(self.dev)
     }
 
-    /// Set or clear `EXT2_VALID_FS` in the superblock's state (checksum updated).
+    /// Mark the file system cleanly unmounted or in use (checksum updated): with a journal,
+    /// as Linux, by clearing or setting `needs_recovery`; without, `EXT2_VALID_FS` in the
+    /// state.
     fn set_sb_state(&mut self, clean: bool) -> Result<()> {
+        let journalled = self.journalled();
         let bs = self.ctx.bs;
         let (blk, off) = ((1024 / bs) as u64, 1024 % bs);
         let csum = self.ctx.csum;
@@ -272,13 +297,25 @@ impl<D: BlockDevice> Ext4<D> {
         let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
             what: "superblock location",
         })?;
-        let st = le16(raw, 0x3A);
-        put16(raw, 0x3A, if clean { st | 1 } else { st & !1 });
+        if journalled {
+            let inc = le32(raw, 0x60);
+            let recover = sb::INCOMPAT_RECOVER;
+            put32(
+                raw,
+                0x60,
+                if clean { inc & !recover } else { inc | recover },
+            );
+        } else {
+            let st = le16(raw, 0x3A);
+            put16(raw, 0x3A, if clean { st | 1 } else { st & !1 });
+        }
         if csum {
             let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
             put32(raw, 0x3FC, c);
         }
-        self.sb.state = le16(raw, 0x3A);
+        let (state, incompat) = (le16(raw, 0x3A), le32(raw, 0x60));
+        self.sb.state = state;
+        self.sb.feature_incompat = incompat;
         Ok(())
     }
 
@@ -287,8 +324,13 @@ impl<D: BlockDevice> Ext4<D> {
         self.clock = t;
     }
 
-    /// Write every change back: file data first, a flush, then metadata and a flush.
+    /// Make every change durable (syncfs). With a journal: one transaction, committed and
+    /// checkpointed (see `jwrite`). Without: file data first, a flush, then metadata and a
+    /// flush.
     pub fn sync(&mut self) -> Result<()> {
+        if self.journalled() {
+            return self.journal_commit();
+        }
         let data = core::mem::take(&mut self.dirty_data);
         let r = self
             .cache
@@ -313,7 +355,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Write back when the dirty set outgrows the cache budget.
     pub(super) fn maybe_sync(&mut self) -> Result<()> {
-        if self.cache.dirty_count() > self.cache.capacity() {
+        if self.cache.dirty_count() > self.cache.capacity() || self.journal_wants_commit() {
             self.sync()?;
         }
         Ok(())
@@ -654,6 +696,7 @@ impl<D: BlockDevice> Ext4<D> {
                 self.cache.invalidate(x);
                 self.dirty_data.remove(&x);
             }
+            self.journal_note_freed(b, stop - b);
             b = stop;
         }
         Ok(())

@@ -1,0 +1,566 @@
+//! jbd2 journal writing for the read-write engine: every [`Ext4::sync`] (and so every
+//! [`Ext4::fsync`]) is one transaction in the internal journal (inode `s_journal_inum`).
+//!
+//! The scheme is deliberately simple; one transaction is in the log at a time:
+//! 1. **Ordered data**: dirty file-data blocks are written in place, then a flush. A data
+//!    block freed earlier in the same transaction (and reused) is journalled instead: written
+//!    in place before the commit it could overwrite a block that the committed state still
+//!    uses (a file unlinked but not yet committed).
+//! 2. **Log**: descriptor blocks (jbd2 tags; with `metadata_csum` the journal uses checksum v3
+//!    tags, descriptor tails and commit checksums, as Linux sets up at mount) followed by a copy
+//!    of every other dirty block (escaped when it starts with the jbd2 magic), and the journal
+//!    superblock pointing at the transaction (`s_start`, `s_sequence`); a flush.
+//! 3. **Commit** block (checksummed), written FUA: from here the transaction survives a
+//!    crash.
+//! 4. **Checkpoint**: the blocks are written home; a flush.
+//! 5. The journal superblock marks the journal **empty** (`s_start = 0`, next sequence), FUA.
+//!
+//! Because a transaction is checkpointed before the next one starts, no revoke records are
+//! needed. The log head moves on after each transaction and wraps at the end of the journal
+//! as jbd2's does; wrapping is safe because nothing older than the running transaction is ever
+//! needed.
+//!
+//! Mount state, as Linux: a read-write mount sets `needs_recovery` in the superblock (through
+//! a transaction) and `close` clears it; `s_state` stays "clean". After a crash the flag is
+//! still set and the next read-write mount replays the log for real (`recover`): the
+//! committed blocks are written home, flushed, the journal is marked empty (sequence moved
+//! past the end of the log, as jbd2 does) and the flag cleared. Read-only mounts keep
+//! replaying in memory only (see [`super::journal`]).
+//!
+//! Size: a transaction must fit in the journal. The engine commits at the end of an operation
+//! (`maybe_sync`) once the dirty metadata plus the blocks freed in the transaction reach a
+//! quarter of the journal, so operations stay well below that; a transaction that still does
+//! not fit is refused with [`Error::Unsupported`] before anything is written.
+//!
+//! A device error in the middle of a commit aborts the journal: the engine turns read-only
+//! (every later write or sync fails) and the next mount replays whatever was committed.
+
+use super::journal::{
+    be32, COMMIT, DESCRIPTOR, INCOMPAT_64BIT, INCOMPAT_ASYNC_COMMIT, INCOMPAT_CSUM_V2,
+    INCOMPAT_CSUM_V3, INCOMPAT_KNOWN, JBD2_MAGIC, SB_V2, TAG_ESCAPE, TAG_LAST, TAG_SAME_UUID,
+};
+use super::{crc32c_raw, journal, le32, sb, Error, Ext4, Ino, Options, Result};
+use crate::block::{BlockDevice, Request};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// jbd2 `COMPAT_CHECKSUM` (v1 commit checksums), dropped when v3 is set.
+const COMPAT_CHECKSUM: u32 = 0x1;
+/// `s_checksum_type` for crc32c.
+const CRC32C_CHKSUM: u8 = 4;
+const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
+const ABORTED: Error = Error::ReadOnly {
+    reason: "journal aborted after a device error",
+};
+
+fn put_be32(b: &mut [u8], off: usize, v: u32) {
+    if let Some(d) = b.get_mut(off..off + 4) {
+        d.copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+fn put_be16(b: &mut [u8], off: usize, v: u16) {
+    if let Some(d) = b.get_mut(off..off + 2) {
+        d.copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// Checksum of `b` with the 4-byte field at `at` counted as zero.
+fn csum_without(seed: u32, b: &[u8], at: usize) -> u32 {
+    let mut c = crc32c_raw(seed, b.get(..at).unwrap_or(&[]));
+    c = crc32c_raw(c, &[0; 4]);
+    crc32c_raw(c, b.get(at + 4..).unwrap_or(&[]))
+}
+
+/// Recompute the journal superblock checksum (over its first 1024 bytes) if it has one.
+fn seal_jsb(jsb: &mut [u8]) {
+    if be32(jsb, 0x28) & (INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3) != 0 {
+        let c = csum_without(!0, jsb.get(..1024).unwrap_or(&[]), 0xFC);
+        put_be32(jsb, 0xFC, c);
+    }
+}
+
+/// The internal journal as the writer uses it.
+pub(crate) struct Jnl {
+    /// Journal logical → physical: (first logical block, length, first physical block).
+    runs: Vec<(u64, u64, u64)>,
+    /// The journal superblock as last written.
+    jsb: Vec<u8>,
+    first: u32,
+    maxlen: u32,
+    /// Where the next transaction starts.
+    head: u32,
+    /// Sequence number of the next transaction.
+    seq: u32,
+    v3: bool,
+    is64: bool,
+    seed: u32,
+    /// Blocks freed in the running transaction: start → end (exclusive), disjoint.
+    freed: BTreeMap<u64, u64>,
+    freed_count: u64,
+    aborted: bool,
+}
+
+impl Jnl {
+    fn phys(&self, lblk: u32) -> Result<u64> {
+        let l = u64::from(lblk);
+        let i = self.runs.partition_point(|&(s, _, _)| s <= l);
+        match i.checked_sub(1).and_then(|i| self.runs.get(i)) {
+            Some(&(s, n, p)) if l < s + n => Ok(p + (l - s)),
+            _ => Err(Error::Corrupt {
+                what: "journal block",
+                at: l,
+            }),
+        }
+    }
+    fn next(&self, pos: u32) -> u32 {
+        let n = pos.wrapping_add(1);
+        if n >= self.maxlen {
+            self.first
+        } else {
+            n
+        }
+    }
+    /// Blocks the log can hold.
+    fn capacity(&self) -> u64 {
+        u64::from(self.maxlen - self.first)
+    }
+    fn tag_bytes(&self) -> usize {
+        if self.v3 {
+            16
+        } else if self.is64 {
+            12
+        } else {
+            8
+        }
+    }
+    /// Tags per descriptor block (the first tag is followed by the 16-byte UUID).
+    fn tags_per_desc(&self, bs: usize) -> usize {
+        let end = bs - if self.v3 { 4 } else { 0 };
+        (end.saturating_sub(12 + 16) / self.tag_bytes()).max(1)
+    }
+    /// Log blocks a transaction of `n` journalled blocks takes (descriptors and commit too).
+    fn blocks_needed(&self, n: usize, bs: usize) -> u64 {
+        (n + n.div_ceil(self.tags_per_desc(bs)) + 1) as u64
+    }
+    fn is_freed(&self, b: u64) -> bool {
+        self.freed
+            .range(..=b)
+            .next_back()
+            .is_some_and(|(_, &e)| b < e)
+    }
+    fn add_freed(&mut self, mut s: u64, mut e: u64) {
+        if let Some((&ps, &pe)) = self.freed.range(..=s).next_back() {
+            if pe >= s {
+                s = ps;
+                e = e.max(pe);
+                self.freed.remove(&ps);
+                self.freed_count -= pe - ps;
+            }
+        }
+        while let Some((&a, &b)) = self.freed.range(s..=e).next() {
+            e = e.max(b);
+            self.freed.remove(&a);
+            self.freed_count -= b - a;
+        }
+        self.freed.insert(s, e);
+        self.freed_count += e - s;
+    }
+}
+
+impl<D: BlockDevice> Ext4<D> {
+    /// Device sector of file-system block `blk`.
+    fn dev_lba(&self, blk: u64) -> Result<u64> {
+        let per = (self.ctx.bs as u64 / u64::from(self.dev.sector_size().max(1))).max(1);
+        blk.checked_mul(per).ok_or(Error::Corrupt {
+            what: "block number",
+            at: blk,
+        })
+    }
+
+    /// Read block `blk` from the device, bypassing the cache.
+    fn dev_block(&mut self, blk: u64) -> Result<Vec<u8>> {
+        let mut b = vec![0u8; self.ctx.bs];
+        self.cache.read_uncached(&mut self.dev, blk, &mut b)?;
+        Ok(b)
+    }
+
+    /// Replay a journal that needs recovery for real before a read-write mount (see the
+    /// module documentation). Images that do not need it, read-only devices and images the
+    /// writer must not touch come back unchanged (the mount policy refuses the latter).
+    pub(super) fn recover(dev: D, opts: &Options) -> Result<D> {
+        let mut fs = Self::open_with(dev, opts)?;
+        if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER == 0
+            || fs.dev.read_only()
+            || fs.sb.check_features()?.is_some()
+        {
+            return Ok(fs.dev);
+        }
+        // Scan again from the device alone (the mount consulted the replayed blocks).
+        fs.overlay.clear();
+        let (blocks, end) = journal::replay(&mut fs)?;
+        let jinode = fs.load_inode(fs.sb.journal_inum)?;
+        let jsb_blk = fs.map(&jinode, 0)?.phys.ok_or(Error::JournalRecovery {
+            what: "hole in the journal",
+        })?;
+        for (&blk, data) in &blocks {
+            let lba = fs.dev_lba(blk)?;
+            fs.dev.write(lba, data, false)?;
+        }
+        fs.dev.flush()?;
+        let mut jsb = fs.dev_block(jsb_blk)?;
+        if be32(&jsb, 0x1C) != 0 {
+            put_be32(&mut jsb, 0x18, end.wrapping_add(1));
+            put_be32(&mut jsb, 0x1C, 0);
+            seal_jsb(&mut jsb);
+            let lba = fs.dev_lba(jsb_blk)?;
+            fs.dev.submit(&mut [Request::Write {
+                lba,
+                buf: &jsb,
+                fua: true,
+            }])?;
+        }
+        // Recovery complete: clear needs_recovery in the (possibly replayed) superblock.
+        let bs = fs.ctx.bs;
+        let (sb_blk, off) = ((1024 / bs) as u64, 1024 % bs);
+        let mut b = fs.dev_block(sb_blk)?;
+        let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
+            what: "superblock location",
+        })?;
+        let inc = le32(raw, 0x60);
+        if let Some(d) = raw.get_mut(0x60..0x64) {
+            d.copy_from_slice(&(inc & !sb::INCOMPAT_RECOVER).to_le_bytes());
+        }
+        let ro = le32(raw, 0x64);
+        if ro & RO_COMPAT_METADATA_CSUM != 0 {
+            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
+            if let Some(d) = raw.get_mut(0x3FC..0x400) {
+                d.copy_from_slice(&c.to_le_bytes());
+            }
+        }
+        let lba = fs.dev_lba(sb_blk)?;
+        fs.dev.submit(&mut [
+            Request::Write {
+                lba,
+                buf: &b,
+                fua: false,
+            },
+            Request::Flush,
+        ])?;
+        Ok(fs.dev)
+    }
+
+    /// Set up journal writing for a read-write mount: map the journal, check its superblock
+    /// (it must be empty: recovery ran first) and set its features as Linux does at mount
+    /// (checksum v3 with `metadata_csum`, 64-bit block numbers on 64-bit file systems). No
+    /// journal (`has_journal` clear) leaves the engine writing back without one.
+    pub(super) fn journal_load(&mut self) -> Result<()> {
+        self.jnl = None;
+        if self.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 {
+            return Ok(());
+        }
+        let ino: Ino = self.sb.journal_inum;
+        if ino == 0 {
+            return Err(Error::ReadOnly {
+                reason: "external journal",
+            });
+        }
+        let bad = |what: &'static str| Error::JournalRecovery { what };
+        let inode = self.load_inode(ino)?;
+        let bs = self.ctx.bs as u64;
+        let nblocks = inode.size / bs;
+        if nblocks < 4 || nblocks > u64::from(u32::MAX) {
+            return Err(bad("journal size"));
+        }
+        let mut runs = Vec::new();
+        let mut l = 0u64;
+        while l < nblocks {
+            let r = self.map(&inode, l)?;
+            let p = r.phys.ok_or(bad("hole in the journal"))?;
+            let n = r.len.min(nblocks - l);
+            if n == 0 || p.checked_add(n).is_none_or(|e| e > self.ctx.blocks_count) {
+                return Err(bad("journal extent"));
+            }
+            runs.push((l, n, p));
+            l += n;
+        }
+        let mut j = Jnl {
+            runs,
+            jsb: Vec::new(),
+            first: 0,
+            maxlen: 0,
+            head: 0,
+            seq: 0,
+            v3: false,
+            is64: false,
+            seed: 0,
+            freed: BTreeMap::new(),
+            freed_count: 0,
+            aborted: false,
+        };
+        let jsb_blk = j.phys(0)?;
+        let mut jsb = self.dev_block(jsb_blk)?;
+        if be32(&jsb, 0) != JBD2_MAGIC || be32(&jsb, 4) != SB_V2 {
+            return Err(bad("journal superblock (v2 needed for writing)"));
+        }
+        if u64::from(be32(&jsb, 0xC)) != bs {
+            return Err(bad("journal block size differs from the file system's"));
+        }
+        j.maxlen = be32(&jsb, 0x10);
+        j.first = be32(&jsb, 0x14);
+        if j.first == 0 || j.first >= j.maxlen || u64::from(j.maxlen) > nblocks {
+            return Err(bad("journal geometry"));
+        }
+        if j.maxlen - j.first < 16 {
+            return Err(bad("journal too small"));
+        }
+        if be32(&jsb, 0x1C) != 0 {
+            return Err(bad("journal not empty"));
+        }
+        let incompat = be32(&jsb, 0x28);
+        if incompat & !INCOMPAT_KNOWN != 0 {
+            return Err(bad("unknown journal feature"));
+        }
+        if incompat & (INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3) != 0
+            && csum_without(!0, jsb.get(..1024).unwrap_or(&[]), 0xFC) != be32(&jsb, 0xFC)
+        {
+            return Err(Error::Checksum {
+                what: "journal superblock",
+                at: jsb_blk,
+            });
+        }
+        let old = jsb.clone();
+        let mut inc = incompat & !(INCOMPAT_CSUM_V2 | INCOMPAT_ASYNC_COMMIT);
+        let mut compat = be32(&jsb, 0x24);
+        if self.ctx.csum {
+            inc |= INCOMPAT_CSUM_V3;
+            compat &= !COMPAT_CHECKSUM;
+            if let Some(t) = jsb.get_mut(0x50) {
+                *t = CRC32C_CHKSUM;
+            }
+        } else {
+            inc &= !INCOMPAT_CSUM_V3;
+        }
+        if self.sb.feature_incompat & sb::INCOMPAT_64BIT != 0 {
+            inc |= INCOMPAT_64BIT;
+        }
+        put_be32(&mut jsb, 0x24, compat);
+        put_be32(&mut jsb, 0x28, inc);
+        seal_jsb(&mut jsb);
+        if jsb != old {
+            let lba = self.dev_lba(jsb_blk)?;
+            self.dev.submit(&mut [Request::Write {
+                lba,
+                buf: &jsb,
+                fua: true,
+            }])?;
+        }
+        j.v3 = inc & INCOMPAT_CSUM_V3 != 0;
+        j.is64 = inc & INCOMPAT_64BIT != 0;
+        j.seed = crc32c_raw(!0, jsb.get(0x30..0x40).unwrap_or(&[]));
+        j.head = j.first;
+        j.seq = be32(&jsb, 0x18);
+        j.jsb = jsb;
+        self.jnl = Some(j);
+        Ok(())
+    }
+
+    /// Whether this engine writes through a journal.
+    pub(super) fn journalled(&self) -> bool {
+        self.jnl.is_some()
+    }
+
+    /// Record blocks freed in the running transaction (see the module documentation).
+    pub(super) fn journal_note_freed(&mut self, first: u64, count: u64) {
+        if let Some(j) = self.jnl.as_mut() {
+            j.add_freed(first, first.saturating_add(count));
+        }
+    }
+
+    /// Whether the running transaction has grown enough to commit now (at an operation
+    /// boundary), so that no transaction outgrows the journal.
+    pub(super) fn journal_wants_commit(&self) -> bool {
+        let Some(j) = self.jnl.as_ref() else {
+            return false;
+        };
+        let meta = self
+            .cache
+            .dirty_count()
+            .saturating_sub(self.dirty_data.len()) as u64;
+        meta.saturating_add(j.freed_count) >= j.capacity() / 4
+    }
+
+    /// Commit the running transaction and checkpoint it (see the module documentation).
+    /// Returns once everything is durable.
+    pub(super) fn journal_commit(&mut self) -> Result<()> {
+        let Some(mut j) = self.jnl.take() else {
+            return Ok(());
+        };
+        let r = self.journal_commit_with(&mut j);
+        if r.is_err() && j.aborted {
+            self.writable = false;
+        }
+        self.jnl = Some(j);
+        r
+    }
+
+    fn journal_commit_with(&mut self, j: &mut Jnl) -> Result<()> {
+        if j.aborted {
+            return Err(ABORTED);
+        }
+        let bs = self.ctx.bs;
+        let dirty = self.cache.dirty_blocks();
+        let data = core::mem::take(&mut self.dirty_data);
+        let mut ordered = BTreeSet::new();
+        let mut logged = Vec::new();
+        for b in dirty {
+            if data.contains(&b) && !j.is_freed(b) {
+                ordered.insert(b);
+            } else {
+                logged.push(b);
+            }
+        }
+        if j.blocks_needed(logged.len(), bs) > j.capacity() {
+            self.dirty_data = data;
+            return Err(Error::Unsupported {
+                what: "transaction larger than the journal",
+            });
+        }
+        // From here on a failure leaves the device in an unknown (but recoverable) state.
+        j.aborted = true;
+        // 1. Ordered data.
+        self.cache
+            .write_back(&mut self.dev, |b| ordered.contains(&b))?;
+        if !logged.is_empty() {
+            // 2. Descriptors and copies, and the journal superblock pointing at them.
+            let seq = j.seq;
+            let start = j.head;
+            let mut bufs: Vec<(u64, Vec<u8>)> = Vec::new();
+            let mut pos = start;
+            let tag_bytes = j.tag_bytes();
+            for chunk in logged.chunks(j.tags_per_desc(bs)) {
+                let desc_at = bufs.len();
+                let mut desc = vec![0u8; bs];
+                put_be32(&mut desc, 0, JBD2_MAGIC);
+                put_be32(&mut desc, 4, DESCRIPTOR);
+                put_be32(&mut desc, 8, seq);
+                bufs.push((j.phys(pos)?, Vec::new()));
+                pos = j.next(pos);
+                let mut off = 12;
+                for (i, &blk) in chunk.iter().enumerate() {
+                    let mut copy = self.cache.get(&mut self.dev, blk)?.to_vec();
+                    let mut fl = 0u32;
+                    if be32(&copy, 0) == JBD2_MAGIC {
+                        put_be32(&mut copy, 0, 0);
+                        fl |= TAG_ESCAPE;
+                    }
+                    if i > 0 {
+                        fl |= TAG_SAME_UUID;
+                    }
+                    if i + 1 == chunk.len() {
+                        fl |= TAG_LAST;
+                    }
+                    put_be32(&mut desc, off, blk as u32);
+                    if j.v3 {
+                        let c = crc32c_raw(crc32c_raw(j.seed, &seq.to_be_bytes()), &copy);
+                        put_be32(&mut desc, off + 4, fl);
+                        put_be32(&mut desc, off + 8, (blk >> 32) as u32);
+                        put_be32(&mut desc, off + 12, c);
+                    } else {
+                        put_be16(&mut desc, off + 6, fl as u16);
+                        if j.is64 {
+                            put_be32(&mut desc, off + 8, (blk >> 32) as u32);
+                        }
+                    }
+                    off += tag_bytes;
+                    if i == 0 {
+                        let uuid = j.jsb.get(0x30..0x40).unwrap_or(&[0; 16]).to_vec();
+                        if let Some(d) = desc.get_mut(off..off + 16) {
+                            d.copy_from_slice(&uuid);
+                        }
+                        off += 16;
+                    }
+                    bufs.push((j.phys(pos)?, copy));
+                    pos = j.next(pos);
+                }
+                if j.v3 {
+                    let c = csum_without(j.seed, &desc, bs - 4);
+                    put_be32(&mut desc, bs - 4, c);
+                }
+                if let Some(slot) = bufs.get_mut(desc_at) {
+                    slot.1 = desc;
+                }
+            }
+            let commit_pos = pos;
+            put_be32(&mut j.jsb, 0x18, seq);
+            put_be32(&mut j.jsb, 0x1C, start);
+            seal_jsb(&mut j.jsb);
+            bufs.push((j.phys(0)?, j.jsb.clone()));
+            let mut lbas = Vec::with_capacity(bufs.len());
+            for (blk, _) in &bufs {
+                lbas.push(self.dev_lba(*blk)?);
+                self.cache.invalidate(*blk);
+            }
+            let mut reqs: Vec<Request<'_>> = bufs
+                .iter()
+                .zip(&lbas)
+                .map(|((_, buf), &lba)| Request::Write {
+                    lba,
+                    buf,
+                    fua: false,
+                })
+                .collect();
+            reqs.push(Request::Flush);
+            self.dev.submit(&mut reqs)?;
+            // 3. Commit.
+            let mut commit = vec![0u8; bs];
+            put_be32(&mut commit, 0, JBD2_MAGIC);
+            put_be32(&mut commit, 4, COMMIT);
+            put_be32(&mut commit, 8, seq);
+            let sec = self.clock.sec.max(0) as u64;
+            put_be32(&mut commit, 0x30, (sec >> 32) as u32);
+            put_be32(&mut commit, 0x34, sec as u32);
+            put_be32(&mut commit, 0x38, self.clock.nsec);
+            if j.v3 {
+                let c = csum_without(j.seed, &commit, 0x10);
+                put_be32(&mut commit, 0x10, c);
+            }
+            j.seq = seq.wrapping_add(1);
+            j.head = j.next(commit_pos);
+            let commit_blk = j.phys(commit_pos)?;
+            let lba = self.dev_lba(commit_blk)?;
+            self.dev.submit(&mut [Request::Write {
+                lba,
+                buf: &commit,
+                fua: true,
+            }])?;
+            // 4. Checkpoint.
+            self.cache.write_back(&mut self.dev, |_| true)?;
+            // 5. The journal is empty again.
+            put_be32(&mut j.jsb, 0x18, j.seq);
+            put_be32(&mut j.jsb, 0x1C, 0);
+            seal_jsb(&mut j.jsb);
+            let lba = self.dev_lba(j.phys(0)?)?;
+            self.dev.submit(&mut [Request::Write {
+                lba,
+                buf: &j.jsb,
+                fua: true,
+            }])?;
+        }
+        j.freed.clear();
+        j.freed_count = 0;
+        j.aborted = false;
+        Ok(())
+    }
+
+    /// Make the changes to `ino` durable: commits the running transaction (which holds
+    /// every change so far) and returns once it is on stable storage. `ino` must exist.
+    pub fn fsync(&mut self, ino: Ino) -> Result<()> {
+        self.load_inode(ino)?;
+        if self.jnl.as_ref().is_some_and(|j| j.aborted) {
+            return Err(ABORTED);
+        }
+        self.sync()
+    }
+}
