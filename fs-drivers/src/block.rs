@@ -326,6 +326,108 @@ impl<D: BlockDevice> BlockDevice for FaultyDisk<D> {
     }
 }
 
+/// A device wrapper that models a volatile write cache, for crash tests: the writes issued
+/// since the last flush are pending (reads see them); when the power is cut, an arbitrary
+/// subset of them, applied in an arbitrary order, is what reached the medium. Writes before
+/// the last completed flush, and FUA writes, are durable.
+pub struct ReorderDisk<D> {
+    inner: D,
+    /// Writes since the last flush: first sector, previous contents, new contents, FUA.
+    pending: Vec<(u64, Vec<u8>, Vec<u8>, bool)>,
+    writes: u64,
+    cut_after: Option<u64>,
+}
+
+impl<D: BlockDevice> ReorderDisk<D> {
+    /// Wrap `inner`; nothing is cut.
+    pub fn new(inner: D) -> Self {
+        ReorderDisk {
+            inner,
+            pending: Vec::new(),
+            writes: 0,
+            cut_after: None,
+        }
+    }
+    /// Let `n` more writes succeed; later writes and flushes fail (the power is off).
+    pub fn cut_power_after_writes(&mut self, n: u64) {
+        self.cut_after = Some(self.writes.saturating_add(n));
+    }
+    /// Writes accepted so far.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+    /// Writes not yet made durable by a flush (FUA ones included).
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+    fn dead(&self) -> bool {
+        self.cut_after.is_some_and(|c| self.writes >= c)
+    }
+    /// The medium as the power cut left it: every pending write is undone, then the FUA ones
+    /// and a subset of the others chosen by `seed` are applied again, in an order chosen by
+    /// `seed`. Returns the wrapped device.
+    pub fn crash(mut self, seed: u64) -> Result<D, DevError> {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for (lba, old, _, _) in self.pending.iter().rev() {
+            self.inner.write(*lba, old, false)?;
+        }
+        let mut chosen: Vec<usize> = (0..self.pending.len())
+            .filter(|&i| self.pending.get(i).is_some_and(|p| p.3) || next() & 1 == 1)
+            .collect();
+        for i in (1..chosen.len()).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            chosen.swap(i, j);
+        }
+        for i in chosen {
+            if let Some((lba, _, new, _)) = self.pending.get(i) {
+                self.inner.write(*lba, new, false)?;
+            }
+        }
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for ReorderDisk<D> {
+    fn sector_size(&self) -> u32 {
+        self.inner.sector_size()
+    }
+    fn sector_count(&self) -> u64 {
+        self.inner.sector_count()
+    }
+    fn read_only(&self) -> bool {
+        self.inner.read_only()
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError> {
+        self.inner.read(lba, buf)
+    }
+    fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError> {
+        if self.dead() {
+            return Err(DevError::Io { lba, code: -5 });
+        }
+        let mut old = alloc::vec![0u8; buf.len()];
+        self.inner.read(lba, &mut old)?;
+        self.inner.write(lba, buf, fua)?;
+        self.pending.push((lba, old, buf.to_vec(), fua));
+        self.writes += 1;
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), DevError> {
+        if self.dead() {
+            return Err(DevError::Io { lba: 0, code: -5 });
+        }
+        self.inner.flush()?;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
 #[cfg(feature = "std")]
 pub use file::FileDisk;
 

@@ -11,7 +11,9 @@
 //! Supported: journal superblock v1/v2, 32- and 64-bit block numbers, revoke records, escaped
 //! blocks, and checksums v2/v3 (descriptor tails, data-block tags, commit blocks). Transactions
 //! whose commit block is missing or fails its checksum end the replay, as in jbd2. A data block
-//! whose tag checksum fails is an error (the image is refused rather than read wrongly).
+//! of a committed transaction whose tag checksum fails is an error (the image is refused rather
+//! than read wrongly); the copies of the uncommitted transaction a crash cut short are not
+//! checked.
 //!
 //! All journal fields are big-endian. Every loop is bounded by the journal length.
 
@@ -112,6 +114,8 @@ struct Write {
     jpos: u32,
     escaped: bool,
     seq: u32,
+    /// The tag's checksum of the journalled copy (v3: 32 bits; v2: the low 16 bits).
+    csum: u32,
 }
 
 fn jblock<D: BlockDevice>(fs: &mut Ext4<D>, j: &Journal, pos: u32) -> Result<Vec<u8>> {
@@ -219,24 +223,19 @@ pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(BTreeMap<u64, 
                         )
                     };
                     let target = lo | if is64 { u64::from(hi) << 32 } else { 0 };
-                    if j.csum_v23() {
-                        let data = jblock(fs, &j, pos)?;
-                        let mut c = crc32c_raw(j.csum_seed, &seq.to_be_bytes());
-                        c = crc32c_raw(c, &data);
-                        let ok = if tag_bytes == 16 {
-                            c == be32(&b, off + 12)
-                        } else {
-                            (c & 0xFFFF) as u16 == be16(&b, off + 4)
-                        };
-                        if !ok {
-                            return fail("journal data block checksum");
-                        }
-                    }
+                    // Checked only if the transaction turns out committed (pass 3): the copies
+                    // of a transaction cut short by a crash may never have been written.
+                    let csum = if tag_bytes == 16 {
+                        be32(&b, off + 12)
+                    } else {
+                        u32::from(be16(&b, off + 4))
+                    };
                     pending.push(Write {
                         target,
                         jpos: pos,
                         escaped: flags & TAG_ESCAPE != 0,
                         seq,
+                        csum,
                     });
                     pos = j.next(pos);
                     off += tag_bytes;
@@ -300,6 +299,16 @@ pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(BTreeMap<u64, 
             return fail("journalled block outside the file system");
         }
         let mut data = jblock(fs, &j, w.jpos)?;
+        if j.csum_v23() {
+            let mut c = crc32c_raw(j.csum_seed, &w.seq.to_be_bytes());
+            c = crc32c_raw(c, &data);
+            if tag_bytes != 16 {
+                c &= 0xFFFF;
+            }
+            if c != w.csum {
+                return fail("journal data block checksum");
+            }
+        }
         if w.escaped {
             if let Some(m) = data.get_mut(..4) {
                 m.copy_from_slice(&JBD2_MAGIC.to_be_bytes());

@@ -20,8 +20,9 @@
 //! as jbd2's does; wrapping is safe because nothing older than the running transaction is ever
 //! needed.
 //!
-//! Mount state, as Linux: a read-write mount sets `needs_recovery` in the superblock (through
-//! a transaction) and `close` clears it; `s_state` stays "clean". After a crash the flag is
+//! Mount state, as Linux: a read-write mount sets `needs_recovery` in the superblock (written
+//! home before any transaction) and `close` clears it (written home after the last
+//! transaction is checkpointed); `s_state` stays "clean". After a crash the flag is
 //! still set and the next read-write mount replays the log for real (`recover`): the
 //! committed blocks are written home, flushed, the journal is marked empty (sequence moved
 //! past the end of the log, as jbd2 does) and the flag cleared. Read-only mounts keep
@@ -188,12 +189,17 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Replay a journal that needs recovery for real before a read-write mount (see the
     /// module documentation). Images that do not need it, read-only devices and images the
-    /// writer must not touch come back unchanged (the mount policy refuses the latter).
+    /// writer must not touch come back unchanged (the mount policy refuses the latter). A log
+    /// left behind while `needs_recovery` is clear (the file system says it is consistent:
+    /// a crash after the last checkpoint but before the journal was marked empty) is skipped,
+    /// as Linux does.
     pub(super) fn recover(dev: D, opts: &Options) -> Result<D> {
         let mut fs = Self::open_with(dev, opts)?;
-        if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER == 0
-            || fs.dev.read_only()
+        let needed = fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0;
+        if fs.dev.read_only()
             || fs.sb.check_features()?.is_some()
+            || fs.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0
+            || fs.sb.journal_inum == 0
         {
             return Ok(fs.dev);
         }
@@ -204,11 +210,13 @@ impl<D: BlockDevice> Ext4<D> {
         let jsb_blk = fs.map(&jinode, 0)?.phys.ok_or(Error::JournalRecovery {
             what: "hole in the journal",
         })?;
-        for (&blk, data) in &blocks {
-            let lba = fs.dev_lba(blk)?;
-            fs.dev.write(lba, data, false)?;
+        if needed {
+            for (&blk, data) in &blocks {
+                let lba = fs.dev_lba(blk)?;
+                fs.dev.write(lba, data, false)?;
+            }
+            fs.dev.flush()?;
         }
-        fs.dev.flush()?;
         let mut jsb = fs.dev_block(jsb_blk)?;
         if be32(&jsb, 0x1C) != 0 {
             put_be32(&mut jsb, 0x18, end.wrapping_add(1));
@@ -220,6 +228,9 @@ impl<D: BlockDevice> Ext4<D> {
                 buf: &jsb,
                 fua: true,
             }])?;
+        }
+        if !needed {
+            return Ok(fs.dev);
         }
         // Recovery complete: clear needs_recovery in the (possibly replayed) superblock.
         let bs = fs.ctx.bs;
@@ -363,6 +374,17 @@ impl<D: BlockDevice> Ext4<D> {
         j.seq = be32(&jsb, 0x18);
         j.jsb = jsb;
         self.jnl = Some(j);
+        Ok(())
+    }
+
+    /// Write the mount state (`needs_recovery`, already changed in the cached superblock) home
+    /// at once, outside any transaction, while the journal is empty: set at mount before the
+    /// first transaction (from then on a crash always leads to a replay), cleared at close
+    /// after the last one is checkpointed.
+    pub(super) fn journal_write_state(&mut self) -> Result<()> {
+        if self.jnl.is_some() {
+            self.cache.write_back(&mut self.dev, |_| true)?;
+        }
         Ok(())
     }
 

@@ -215,6 +215,7 @@ impl<D: BlockDevice> Ext4<D> {
             // crash in between makes the next mount replay), else not cleanly unmounted (a
             // crash sends the next mount to e2fsck).
             fs.set_sb_state(false)?;
+            fs.journal_write_state()?;
             fs.reclaim_orphans()?;
             fs.sync()?;
             fs
@@ -280,7 +281,11 @@ impl<D: BlockDevice> Ext4<D> {
             self.release_pins()?;
             self.sync()?;
             self.set_sb_state(true)?;
-            self.sync()?;
+            if self.journalled() {
+                self.journal_write_state()?;
+            } else {
+                self.sync()?;
+            }
         }
         Ok(self.dev)
     }
