@@ -501,3 +501,60 @@ fn released_inodes_release_their_block() {
     }
     e2fsck_clean(&img);
 }
+
+/// Damaged attribute areas (in the inode, checksums off so that the damage is reached, and in
+/// the block) give errors or work, never a panic.
+#[test]
+fn damaged_xattrs_never_panic() {
+    let dir = ext4img::tmpdir("xattr-write-damaged");
+    let img = mkfs(&dir, "d.img", 1024, 8, &["-O", "^metadata_csum"]);
+    let (ino, blk) = {
+        let mut fs = open_rw(&img);
+        let f = fs.create(ROOT_INO, b"f", 0o644, 0, 0).unwrap();
+        fs.set_xattr(f, b"user.small", b"12345678", XattrSet::Any)
+            .unwrap();
+        fs.set_xattr(f, b"user.big", &[7; 300], XattrSet::Any)
+            .unwrap();
+        fs.set_xattr(f, b"trusted.t", &[9; 100], XattrSet::Any)
+            .unwrap();
+        fs.close().unwrap();
+        let (blk, _) = acl_and_blocks(&img, "/f");
+        (f, blk)
+    };
+    e2fsck_clean(&img);
+    let clean = fs::read(&img).unwrap();
+    // Where inode `ino` lives: debugfs imap.
+    let imap = String::from_utf8(debugfs(&img, &format!("imap <{ino}>"))).unwrap();
+    let block: usize = imap
+        .split("located at block ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let off_hex = imap.split("offset 0x").nth(1).unwrap().trim();
+    let off = usize::from_str_radix(off_hex, 16).unwrap();
+    let inode_at = block * 1024 + off;
+    let mut rng = Rng::new(5);
+    for round in 0..400 {
+        let mut bytes = clean.clone();
+        for _ in 0..1 + rng.next_u64() % 4 {
+            let at = if round % 2 == 0 {
+                // The in-inode area: after the first 128 + 32 bytes.
+                inode_at + 160 + (rng.next_u64() % 96) as usize
+            } else {
+                blk as usize * 1024 + (rng.next_u64() % 1024) as usize
+            };
+            bytes[at] = rng.next_u64() as u8;
+        }
+        let mut fs = Ext4::open_rw(MemDisk::new(bytes), &Default::default()).unwrap();
+        let _ = fs.getxattr(ino, b"user.small");
+        let _ = fs.set_xattr(ino, b"user.new", &[1; 40], XattrSet::Any);
+        let _ = fs.set_xattr(ino, b"user.big", &[2; 500], XattrSet::Any);
+        let _ = fs.remove_xattr(ino, b"trusted.t");
+        let _ = fs.remove_xattr(ino, b"user.small");
+        let _ = fs.unlink(ROOT_INO, b"f");
+    }
+}

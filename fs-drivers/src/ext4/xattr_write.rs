@@ -134,11 +134,12 @@ fn lay_out(ents: &[Xattr], buf: &mut [u8], first: usize, value_base: usize) -> u
         let offs = if value.is_empty() {
             0
         } else {
-            vend -= value_size(value.len());
+            // (Callers check the fit; saturating keeps a mistake from wrapping around.)
+            vend = vend.saturating_sub(value_size(value.len()));
             if let Some(d) = buf.get_mut(vend..vend + value.len()) {
                 d.copy_from_slice(value);
             }
-            vend - value_base
+            vend.saturating_sub(value_base)
         };
         let h = entry_hash(name, value);
         if let Some(e) = buf.get_mut(at..at + entry_size(name.len())) {
@@ -330,10 +331,13 @@ impl<D: BlockDevice> Ext4<D> {
         let raw = self.inode_raw(ino)?;
         let area = ibody_area(&raw);
         let mut iset = Vec::new();
-        if let Some((start, _)) = area {
+        if let Some((start, cap)) = area {
             if le32(&raw, start) == XATTR_MAGIC {
                 let a = raw.get(start + 4..).unwrap_or(&[]);
                 parse_xattrs(a, 0, a, &mut iset, u64::from(ino))?;
+                if space_needed(&iset) > cap {
+                    return corrupt("in-inode xattr entries", u64::from(ino));
+                }
             }
         }
         let blk = inode.file_acl;
