@@ -671,3 +671,50 @@ fn damaged_trees_are_errors() {
         drop(fs);
     }
 }
+
+/// Changes in the middle of a depth-2 tree rewrite only the leaves they touch: a new extent
+/// in a full first leaf splits that leaf (two leaves and the index node written), a punched
+/// block rewrites one leaf; the other leaves stay as they are on disk.
+#[test]
+fn middle_changes_rewrite_few_tree_blocks() {
+    let dir = ext4img::tmpdir("extents-middle");
+    let img = mkfs(&dir, "m.img", 1024, 32, &[]);
+    let mut want = vec![0u8; 1199 * 1024];
+    {
+        let mut fs = open_rw(&img);
+        let c = fs.create(ROOT_INO, b"c", 0o644, 0, 0).unwrap();
+        let d = fs.create(ROOT_INO, b"d", 0o644, 0, 0).unwrap();
+        for i in 0..600usize {
+            let b = pattern(i as u64, 1024);
+            fs.write(c, (2 * i * 1024) as u64, &b).unwrap();
+            want[2 * i * 1024..][..1024].copy_from_slice(&b);
+            fs.write(d, (i * 1024) as u64, &b).unwrap();
+        }
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    // 600 extents: 8 leaves under one index node.
+    assert_eq!(tree_shape(&img, "/c"), (2, 600));
+    {
+        let mut fs = open_rw(&img);
+        let c = fs.lookup(ROOT_INO, b"c").unwrap();
+        assert_eq!(fs.cache().dirty_count(), 0);
+        // A one-block hole in the first leaf: its goal is taken by d, so a new extent.
+        let b = pattern(999, 1024);
+        fs.write(c, 1024, &b).unwrap();
+        want[1024..2048].copy_from_slice(&b);
+        let dirty = fs.cache().dirty_count();
+        // Data, two leaves, the index node, the inode, bitmap(s), descriptors, superblock.
+        assert!(dirty <= 9, "{dirty} dirty blocks after a middle insert");
+        fs.sync().unwrap();
+        fs.fallocate(c, 600 * 1024, 1024, Fallocate::PunchHole)
+            .unwrap();
+        want[600 * 1024..601 * 1024].fill(0);
+        let dirty = fs.cache().dirty_count();
+        assert!(dirty <= 5, "{dirty} dirty blocks after a middle punch");
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    assert_eq!(tree_shape(&img, "/c"), (2, 600));
+    check_contents(&img, "/c", &want);
+}

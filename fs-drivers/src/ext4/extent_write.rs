@@ -7,13 +7,16 @@
 //! (insert a mapped range, remove a range, convert unwritten extents to written ones) and
 //! merge neighbours that are contiguous on disk (at most 32768 blocks per initialized extent,
 //! 32767 per unwritten one). `Ext4::store_tree` then lays the list out again: in the inode
-//! when it has at most 4 extents (depth 0), else in full leaf blocks under as many index
-//! levels as needed, the root staying in the inode. Tree blocks are reused, allocated or
-//! freed as the tree grows or shrinks (so it also shrinks back to depth 0), every block gets
-//! its checksum tail, and `i_blocks` counts the tree blocks too. Blocks are assigned in the
-//! same order they are read in, and a node whose contents did not change is not rewritten,
-//! so appending to a file dirties only its last leaf (and the index above it when that
-//! changes). A change in the middle of a large tree rewrites the nodes after it.
+//! when it has at most 4 extents (depth 0), else in leaf blocks under as many index levels as
+//! needed, the root staying in the inode. Each extent stays in the leaf whose logical range
+//! holds it, like a B+tree: an overfull leaf is split (the last one into a full leaf and the
+//! rest, as appends fill it; others in halves), neighbours holding at most half a leaf
+//! together are merged, empty leaves are dropped, and a leaf keeps its block. Index levels
+//! are rebuilt over the leaves. Tree blocks are reused, allocated or freed as the tree grows
+//! or shrinks (so it also shrinks back to depth 0), every block gets its checksum tail,
+//! `i_blocks` counts the tree blocks too, and a node whose contents did not change is not
+//! rewritten: appending, filling a hole or punching dirties only the leaves concerned (and
+//! the index nodes above them when their entries change).
 //!
 //! Writes into unwritten extents convert the written part to initialized extents.
 //! [`Ext4::truncate`] frees the blocks past a new, smaller size (cutting an extent where
@@ -70,6 +73,8 @@ pub(super) struct Tree {
     /// The blocks holding leaf and index nodes (none at depth 0), leaves first, then each
     /// index level, each in logical order.
     pub(super) blocks: Vec<u64>,
+    /// First logical block of each leaf block (in the order of `blocks`).
+    leaf_lo: Vec<u32>,
     /// Checksum seed of the inode.
     seed: u32,
     /// Where to look for free blocks for new tree nodes.
@@ -196,6 +201,72 @@ pub(super) fn set_written(ext: &mut Vec<Ext>, a: u64, b: u64) {
     normalize(ext);
 }
 
+/// Leaves for `ext` (more than 4 extents) given the first logical blocks of the current
+/// leaves (`starts`, none at depth 0): `(first extent, end, old leaf it continues)`. Each
+/// extent stays in the leaf whose range holds it; a leaf over `per` entries is split (the
+/// last leaf into a full one and the rest, as appends fill it; others in equal parts);
+/// neighbours that together hold at most `per / 2` entries are merged; empty leaves go.
+/// Without current leaves the extents are packed into full leaves.
+fn plan_leaves(ext: &[Ext], starts: &[u32], per: usize) -> Vec<(usize, usize, Option<usize>)> {
+    let per = per.max(1);
+    let mut groups: Vec<(usize, usize, Option<usize>)> = Vec::new();
+    if starts.is_empty() {
+        let mut i = 0;
+        while i < ext.len() {
+            let e = (i + per).min(ext.len());
+            groups.push((i, e, None));
+            i = e;
+        }
+        return groups;
+    }
+    let mut i = 0;
+    for j in 0..starts.len() {
+        let end = match starts.get(j + 1) {
+            Some(&next) => ext.partition_point(|e| e.l < next).max(i),
+            None => ext.len(),
+        };
+        if end > i {
+            groups.push((i, end, Some(j)));
+        }
+        i = end;
+    }
+    let last = groups.len().saturating_sub(1);
+    let mut split: Vec<(usize, usize, Option<usize>)> = Vec::with_capacity(groups.len() + 1);
+    for (k, &(a, b, origin)) in groups.iter().enumerate() {
+        let len = b - a;
+        if len <= per {
+            split.push((a, b, origin));
+        } else if k == last {
+            let mut s = a;
+            while s < b {
+                let e = (s + per).min(b);
+                split.push((s, e, if s == a { origin } else { None }));
+                s = e;
+            }
+        } else {
+            let pieces = len.div_ceil(per);
+            let mut s = a;
+            for p in 1..=pieces {
+                let e = a + len * p / pieces;
+                split.push((s, e, if s == a { origin } else { None }));
+                s = e;
+            }
+        }
+    }
+    let mut out: Vec<(usize, usize, Option<usize>)> = Vec::with_capacity(split.len());
+    for g in split {
+        if let Some(prev) = out.last_mut() {
+            if (prev.1 - prev.0) + (g.1 - g.0) <= per / 2 {
+                prev.1 = g.1;
+                prev.2 = prev.2.or(g.2);
+                continue;
+            }
+        }
+        out.push(g);
+    }
+    out
+}
+
 fn put_extent(b: &mut [u8], o: usize, e: &Ext) {
     put32(b, o, e.l);
     put16(b, o + 4, if e.u { e.n + MAX_INIT } else { e.n } as u16);
@@ -234,6 +305,8 @@ struct Walk {
     ext: Vec<Ext>,
     /// Tree blocks with their depth (0: leaf).
     blocks: Vec<(u16, u64)>,
+    /// First logical block of each leaf block, in logical order.
+    leaf_lo: Vec<u32>,
     seen: BTreeSet<u64>,
 }
 
@@ -249,6 +322,7 @@ impl<D: BlockDevice> Ext4<D> {
         let mut w = Walk {
             ext: Vec::new(),
             blocks: Vec::new(),
+            leaf_lo: Vec::new(),
             seen: BTreeSet::new(),
         };
         let root = inode.iblock.to_vec();
@@ -263,6 +337,7 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(Tree {
             ext: w.ext,
             blocks: w.blocks.into_iter().map(|b| b.1).collect(),
+            leaf_lo: w.leaf_lo,
             seed: inode.seed,
             home,
         })
@@ -309,6 +384,9 @@ impl<D: BlockDevice> Ext4<D> {
                     });
                 }
             }
+        }
+        if at.is_some() && depth == 0 {
+            w.leaf_lo.push(lo as u32);
         }
         let ent = |i: usize| node.get(12 + i * 12..24 + i * 12).unwrap_or(&[]);
         let mut prev = lo;
@@ -372,38 +450,79 @@ impl<D: BlockDevice> Ext4<D> {
     pub(super) fn store_tree(&mut self, ino: Ino, tree: &mut Tree, data_delta: i64) -> Result<()> {
         let bs = self.ctx.bs;
         let per = (bs - 12) / 12;
-        let n = tree.ext.len();
-        // Node counts per level, leaves first.
+        let nl_old = tree.leaf_lo.len().min(tree.blocks.len());
+        let leaves = if tree.ext.len() > 4 {
+            plan_leaves(&tree.ext, tree.leaf_lo.get(..nl_old).unwrap_or(&[]), per)
+        } else {
+            Vec::new()
+        };
+        // Index nodes per level above the leaves (none when the root can point at them).
         let mut counts: Vec<usize> = Vec::new();
-        if n > 4 {
-            let mut c = n.div_ceil(per);
+        let mut c = leaves.len();
+        while c > 4 {
+            c = c.div_ceil(per);
             counts.push(c);
-            while c > 4 {
-                c = c.div_ceil(per);
-                counts.push(c);
-            }
         }
-        if counts.len() > usize::from(MAX_DEPTH) {
+        if !leaves.is_empty() && 1 + counts.len() > usize::from(MAX_DEPTH) {
             return Err(Error::FileTooBig);
         }
-        let need: usize = counts.iter().sum();
-        let old = tree.blocks.len();
-        let mut blocks: Vec<u64> = tree.blocks.iter().copied().take(need).collect();
-        while blocks.len() < need {
-            let want = (need - blocks.len()) as u32;
+        let n_index: usize = counts.iter().sum();
+        // A leaf keeps the block of the old leaf it came from; the other blocks come from
+        // the old index blocks (in order, for the index nodes), the unused old leaf blocks,
+        // then new ones.
+        let mut used = vec![false; nl_old];
+        let mut leaf_blk: Vec<Option<u64>> = Vec::with_capacity(leaves.len());
+        for &(_, _, origin) in &leaves {
+            let b = match origin {
+                Some(j) if used.get(j) == Some(&false) => {
+                    if let Some(u) = used.get_mut(j) {
+                        *u = true;
+                    }
+                    tree.blocks.get(j).copied()
+                }
+                _ => None,
+            };
+            leaf_blk.push(b);
+        }
+        let old_index = tree.blocks.get(nl_old..).unwrap_or(&[]);
+        let mut pool: Vec<u64> = old_index.iter().skip(n_index).copied().collect();
+        pool.extend(
+            (0..nl_old)
+                .filter(|&j| used.get(j) == Some(&false))
+                .filter_map(|j| tree.blocks.get(j).copied()),
+        );
+        let missing = leaf_blk.iter().filter(|b| b.is_none()).count()
+            + n_index.saturating_sub(old_index.len());
+        let mut fresh: Vec<u64> = Vec::new();
+        while pool.len() + fresh.len() < missing {
+            let want = (missing - pool.len() - fresh.len()) as u32;
             match self.alloc_blocks(tree.home, want) {
-                Ok((p, got)) => blocks.extend((0..u64::from(got)).map(|i| p + i)),
+                Ok((p, got)) => fresh.extend((0..u64::from(got)).map(|i| p + i)),
                 Err(e) => {
-                    for &b in blocks.get(old.min(need)..).unwrap_or(&[]) {
+                    for &b in &fresh {
                         self.free_blocks(b, 1)?;
                     }
                     return Err(e);
                 }
             }
         }
-        // Build the levels bottom-up: each node is (first logical block, block number).
-        let mut level: Vec<(u32, u64)> = Vec::new();
-        let mut next_blk = 0usize;
+        let mut spare = old_index
+            .iter()
+            .take(n_index)
+            .copied()
+            .chain(pool)
+            .chain(fresh);
+        let index_blk: Vec<u64> = spare.by_ref().take(n_index).collect();
+        let leaf_blk: Vec<u64> = leaf_blk
+            .into_iter()
+            .map(|b| b.or_else(|| spare.next()))
+            .collect::<Option<Vec<u64>>>()
+            .ok_or(Error::NoSpace)?;
+        let leftover: Vec<u64> = spare.collect();
+        if index_blk.len() < n_index {
+            return Err(Error::NoSpace);
+        }
+        // Write the leaves, then each index level: nodes are (first logical block, block).
         let seed = tree.seed;
         let csum = self.ctx.csum;
         let finish = |b: &mut [u8]| {
@@ -414,43 +533,44 @@ impl<D: BlockDevice> Ext4<D> {
             }
         };
         let mut buf = vec![0u8; bs];
-        if let Some(&leaves) = counts.first() {
-            for chunk in tree.ext.chunks(per).take(leaves) {
-                let blk = blocks.get(next_blk).copied().ok_or(Error::NoSpace)?;
-                next_blk += 1;
-                buf.fill(0);
-                put_header(&mut buf, chunk.len(), per, 0);
-                for (i, e) in chunk.iter().enumerate() {
-                    put_extent(&mut buf, 12 + i * 12, e);
-                }
-                finish(&mut buf);
-                self.put_tree_block(blk, &buf, next_blk <= old)?;
-                level.push((chunk.first().map_or(0, |e| e.l), blk));
+        let mut level: Vec<(u32, u64)> = Vec::with_capacity(leaves.len());
+        let old_blocks: BTreeSet<u64> = tree.blocks.iter().copied().collect();
+        let is_old = |b: u64, old: &BTreeSet<u64>| old.contains(&b);
+        for (&(a, b, _), &blk) in leaves.iter().zip(&leaf_blk) {
+            let chunk = tree.ext.get(a..b).unwrap_or(&[]);
+            buf.fill(0);
+            put_header(&mut buf, chunk.len(), per, 0);
+            for (i, e) in chunk.iter().enumerate() {
+                put_extent(&mut buf, 12 + i * 12, e);
             }
+            finish(&mut buf);
+            self.put_tree_block(blk, &buf, is_old(blk, &old_blocks))?;
+            level.push((chunk.first().map_or(0, |e| e.l), blk));
         }
-        let mut depth = u16::from(!counts.is_empty());
+        let mut depth = u16::from(!leaves.is_empty());
+        let mut next_index = index_blk.iter();
         while level.len() > 4 {
             let mut up = Vec::with_capacity(level.len().div_ceil(per));
             for chunk in level.chunks(per) {
-                let blk = blocks.get(next_blk).copied().ok_or(Error::NoSpace)?;
-                next_blk += 1;
+                let blk = *next_index.next().ok_or(Error::NoSpace)?;
                 buf.fill(0);
                 put_header(&mut buf, chunk.len(), per, depth);
                 for (i, &(l, c)) in chunk.iter().enumerate() {
                     put_index(&mut buf, 12 + i * 12, l, c);
                 }
                 finish(&mut buf);
-                self.put_tree_block(blk, &buf, next_blk <= old)?;
+                self.put_tree_block(blk, &buf, is_old(blk, &old_blocks))?;
                 up.push((chunk.first().map_or(0, |x| x.0), blk));
             }
             level = up;
             depth += 1;
         }
         // Tree blocks no longer needed.
-        for &b in tree.blocks.get(need..).unwrap_or(&[]) {
+        for &b in &leftover {
             self.free_blocks(b, 1)?;
         }
-        let delta = need as i64 - old as i64 + data_delta;
+        let need = leaf_blk.len() + index_blk.len();
+        let delta = need as i64 - old_blocks.len() as i64 + data_delta;
         let ext = &tree.ext;
         self.patch_inode(ino, |raw| {
             if let Some(ib) = raw.get_mut(0x28..0x64) {
@@ -466,7 +586,12 @@ impl<D: BlockDevice> Ext4<D> {
             }
             add_iblocks(raw, delta, bs);
         })?;
-        tree.blocks = blocks;
+        tree.leaf_lo = leaves
+            .iter()
+            .map(|&(a, _, _)| tree.ext.get(a).map_or(0, |e| e.l))
+            .collect();
+        tree.blocks = leaf_blk;
+        tree.blocks.extend(index_blk);
         Ok(())
     }
 
@@ -745,6 +870,47 @@ mod tests {
         let mut w = Vec::new();
         insert(&mut w, e(0, 32768, 1000, true)).unwrap();
         assert_eq!(w, vec![e(0, 32767, 1000, true), e(32767, 1, 33767, true)]);
+    }
+
+    #[test]
+    fn leaves_split_and_merge() {
+        let ext: Vec<Ext> = (0..30)
+            .map(|i| e(i * 2, 1, 1000 + u64::from(i) * 2, false))
+            .collect();
+        // Packed from scratch.
+        assert_eq!(
+            plan_leaves(&ext, &[], 10),
+            vec![(0, 10, None), (10, 20, None), (20, 30, None)]
+        );
+        // Leaves starting at 0, 20, 40: 10, 10, 10 extents stay put.
+        assert_eq!(
+            plan_leaves(&ext, &[0, 20, 40], 10),
+            vec![(0, 10, Some(0)), (10, 20, Some(1)), (20, 30, Some(2))]
+        );
+        // A middle leaf of 12 is halved; the last one of 12 is split full + rest.
+        assert_eq!(
+            plan_leaves(&ext, &[0, 16, 40], 10),
+            vec![
+                (0, 8, Some(0)),
+                (8, 14, Some(1)),
+                (14, 20, None),
+                (20, 30, Some(2))
+            ]
+        );
+        assert_eq!(
+            plan_leaves(&ext, &[0, 36], 10),
+            vec![
+                (0, 9, Some(0)),
+                (9, 18, None),
+                (18, 28, Some(1)),
+                (28, 30, None)
+            ]
+        );
+        // Small neighbours merge; an old leaf left empty goes.
+        assert_eq!(
+            plan_leaves(&ext[..8], &[0, 4, 8, 100], 10),
+            vec![(0, 4, Some(0)), (4, 8, Some(2))]
+        );
     }
 
     #[test]
