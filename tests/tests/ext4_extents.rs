@@ -15,7 +15,8 @@ fn pattern(seed: u64, n: usize) -> Vec<u8> {
     ext4img::Rng::new(seed).bytes(n)
 }
 
-/// Depth of the extent tree of `path` and its number of leaf extents, from `debugfs ex`.
+/// Depth of the extent tree of `path` and its number of leaf extents, from `debugfs ex`
+/// ((0, 0) without extents).
 fn tree_shape(img: &Path, path: &str) -> (u32, usize) {
     let out = String::from_utf8_lossy(&debugfs(img, &format!("ex {path}"))).into_owned();
     let mut depth = None;
@@ -33,10 +34,7 @@ fn tree_shape(img: &Path, path: &str) -> (u32, usize) {
             leaves += 1;
         }
     }
-    (
-        depth.unwrap_or_else(|| panic!("no extents for {path}:\n{out}")),
-        leaves,
-    )
+    (depth.unwrap_or(0), leaves)
 }
 
 /// The file as debugfs, ext4-view and a fresh read-only engine see it. ext4-view 1.0.0 does
@@ -415,6 +413,7 @@ fn random_ops_match_a_model() {
     let mut model: Vec<Vec<u8>> = vec![Vec::new(); names.len()];
     let mut counts = [0usize; 5];
     let free0 = dumpe2fs_free_blocks(&img);
+    let mut deepest = 0;
     for round in 0..2 {
         let mut fs = open_rw(&img);
         if round == 0 {
@@ -494,14 +493,11 @@ fn random_ops_match_a_model() {
         e2fsck_clean(&img);
         for (i, n) in names.iter().enumerate() {
             check_contents(&img, &format!("/{n}"), &model[i]);
+            deepest = deepest.max(tree_shape(&img, &format!("/{n}")).0);
         }
     }
     assert!(counts.iter().all(|&c| c > 20), "op mix {counts:?}");
-    let deepest = names
-        .iter()
-        .map(|n| tree_shape(&img, &format!("/{n}")).0)
-        .max();
-    assert!(deepest >= Some(1), "trees stayed in the inode");
+    assert!(deepest >= 1, "trees stayed in the inode");
     {
         let mut fs = open_rw(&img);
         for n in names {
