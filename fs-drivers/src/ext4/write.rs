@@ -1081,6 +1081,9 @@ impl<D: BlockDevice> Ext4<D> {
     /// none were, the error is returned.
     pub fn write(&mut self, ino: Ino, off: u64, data: &[u8]) -> Result<usize> {
         self.ensure_rw()?;
+        // Blocks freed since the last commit and reused here are journalled: commit first if
+        // there are many (an operation boundary), so the transaction stays within the journal.
+        self.maybe_sync()?;
         if data.is_empty() {
             return Ok(0);
         }
