@@ -172,6 +172,19 @@ fn scenario(block: u32) {
             Err(Error::Invalid { .. })
         ));
         assert!(matches!(
+            fs.set_xattr(f, b"user.a\0b", b"x", XattrSet::Any),
+            Err(Error::Invalid { .. })
+        ));
+        assert!(matches!(
+            fs.set_xattr(
+                f,
+                format!("user.{}", "n".repeat(256)).as_bytes(),
+                b"x",
+                XattrSet::Any
+            ),
+            Err(Error::Invalid { .. })
+        ));
+        assert!(matches!(
             fs.set_xattr(f, b"bogus.x", b"x", XattrSet::Any),
             Err(Error::Unsupported { .. })
         ));

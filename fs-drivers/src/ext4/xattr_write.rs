@@ -44,9 +44,9 @@ fn split_name(name: &[u8]) -> Result<(u8, &[u8])> {
     }
     for (p, idx) in PREFIX {
         if let Some(suffix) = name.strip_prefix(p) {
-            if suffix.is_empty() || suffix.len() > 255 {
+            if suffix.is_empty() || suffix.len() > 255 || suffix.contains(&0) {
                 return Err(Error::Invalid {
-                    what: "xattr name length",
+                    what: "xattr name (empty, longer than 255 bytes, or with a NUL)",
                 });
             }
             return Ok((idx, suffix));
