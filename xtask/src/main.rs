@@ -215,10 +215,10 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
 
 /// The ext4 write path at scale (release build): `seqs` random model sequences per block
 /// size (1 KiB and 4 KiB; default 500, so 1000 in all) of 50 operations, then 50 per block
-/// size of 1000 operations, the loop-mount cross-check with 100 sequences per block size,
-/// and the crash tests if they exist; every test reads its scale from the environment
-/// (`PVFS_MODEL_SEQS`, `PVFS_MODEL_OPS`, `PVFS_LOOP_SEQS`, and `PVFS_SOAK=1` for larger
-/// settings in general).
+/// size of 1000 operations, the loop-mount cross-check with 100 sequences per block size
+/// (scales read from `PVFS_MODEL_SEQS`, `PVFS_MODEL_OPS`, `PVFS_LOOP_SEQS`), and the crash
+/// tests (`ext4_crash`, which cut the power at every write index of their workload already,
+/// run in release mode; `PVFS_SOAK=1` is set for any larger setting a test offers).
 fn soak(seqs: u64) -> Result<(), Fail> {
     let t0 = std::time::Instant::now();
     util::ensure_host_deps(false)?;
