@@ -1,5 +1,6 @@
 //! Crash consistency of the journalled writer. A 200-operation workload (mkdir, create,
-//! append, unlink, rmdir, an fsync every 20 operations) runs on a small image; the power is cut
+//! append, unlink, rmdir, rename of files (also over another) and directories, truncate to
+//! zero, an fsync every 20 operations) runs on a small image; the power is cut
 //! at EVERY write index of the run, with two devices:
 //! 1. `FaultyDisk`: the writes after write N are lost (fail);
 //! 2. `ReorderDisk`: additionally, of the writes issued since the last flush, an arbitrary
@@ -13,7 +14,7 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use pvfs_fs::block::{BlockDevice, FaultyDisk, MemDisk, ReorderDisk};
-use pvfs_fs::ext4::{Error, Ext4, FileType, Ino, Options, ROOT_INO};
+use pvfs_fs::ext4::{Error, Ext4, FileType, Ino, Options, RenameFlags, ROOT_INO};
 use pvfs_tests::ext4img;
 use pvfs_tests::wimg::{e2fsck, mkfs, CLOCK};
 use std::collections::BTreeMap;
@@ -30,6 +31,10 @@ enum Op {
     Append(String, Vec<u8>),
     Unlink(String),
     Rmdir(String),
+    /// Rename a file or directory (a file may replace another file).
+    Rename(String, String),
+    /// Truncate a file to zero length (its blocks are freed and may be reused at once).
+    Truncate0(String),
     Fsync(String),
 }
 
@@ -67,7 +72,7 @@ fn workload(n: usize, seed: u64) -> (Vec<Op>, Vec<Tree>) {
         } else {
             let d = &dirs[rng.next_u64() as usize % dirs.len()];
             fresh += 1;
-            match rng.next_u64() % 10 {
+            match rng.next_u64() % 14 {
                 0 | 1 if dirs.len() < 12 => Op::Mkdir(format!("{d}/d{fresh}")),
                 2 | 3 => Op::Create(format!("{d}/f{fresh}")),
                 4..=6 if !files.is_empty() => {
@@ -77,6 +82,26 @@ fn workload(n: usize, seed: u64) -> (Vec<Op>, Vec<Tree>) {
                 }
                 7 | 8 if !files.is_empty() => {
                     Op::Unlink(files[rng.next_u64() as usize % files.len()].clone())
+                }
+                10 if !files.is_empty() => {
+                    let f = &files[rng.next_u64() as usize % files.len()];
+                    let g = &files[rng.next_u64() as usize % files.len()];
+                    if g != f && rng.next_u64().is_multiple_of(2) {
+                        Op::Rename(f.clone(), g.clone()) // replaces g
+                    } else {
+                        Op::Rename(f.clone(), format!("{d}/r{fresh}"))
+                    }
+                }
+                11 if dirs.len() > 2 => {
+                    let s = &dirs[1 + rng.next_u64() as usize % (dirs.len() - 1)];
+                    if d == s || d.starts_with(&format!("{s}/")) {
+                        Op::Create(format!("{d}/f{fresh}"))
+                    } else {
+                        Op::Rename(s.clone(), format!("{d}/r{fresh}"))
+                    }
+                }
+                12 if !files.is_empty() => {
+                    Op::Truncate0(files[rng.next_u64() as usize % files.len()].clone())
                 }
                 _ => {
                     let empty: Vec<&String> = dirs
@@ -106,6 +131,21 @@ fn workload(n: usize, seed: u64) -> (Vec<Op>, Vec<Tree>) {
             }
             Op::Unlink(p) | Op::Rmdir(p) => {
                 t.remove(p);
+            }
+            Op::Rename(from, to) => {
+                t.remove(to);
+                let moved: Vec<String> = t
+                    .keys()
+                    .filter(|k| *k == from || k.starts_with(&format!("{from}/")))
+                    .cloned()
+                    .collect();
+                for k in moved {
+                    let v = t.remove(&k).unwrap();
+                    t.insert(format!("{to}{}", &k[from.len()..]), v);
+                }
+            }
+            Op::Truncate0(p) => {
+                t.insert(p.clone(), Some(Vec::new()));
             }
             Op::Fsync(_) => {}
         }
@@ -143,6 +183,22 @@ fn apply<D: BlockDevice>(fs: &mut Ext4<D>, op: &Op) -> Result<(), Error> {
             } else {
                 fs.rmdir(dir, name.as_bytes())?;
             }
+        }
+        Op::Rename(from, to) => {
+            let (fd, fname) = parent(from);
+            let (td, tname) = parent(to);
+            let (fdir, tdir) = (lookup(fs, fd)?, lookup(fs, td)?);
+            fs.rename(
+                fdir,
+                fname.as_bytes(),
+                tdir,
+                tname.as_bytes(),
+                RenameFlags::default(),
+            )?;
+        }
+        Op::Truncate0(p) => {
+            let ino = lookup(fs, p)?;
+            fs.truncate(ino, 0)?;
         }
         Op::Fsync(p) => {
             let ino = lookup(fs, p)?;
@@ -261,6 +317,24 @@ fn cut_everywhere(name: &str, crashed: impl Fn(&[u8], &[Op], u64) -> (Progress, 
     let (ops, states) = workload(200, 0xC0FFEE);
     let total = total_writes(&base, &ops, &states);
     let fsyncs = ops.iter().filter(|o| matches!(o, Op::Fsync(_))).count();
+    // The workload exercises every kind of operation.
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        let k = match o {
+            Op::Mkdir(_) => "mkdir",
+            Op::Create(_) => "create",
+            Op::Append(..) => "append",
+            Op::Unlink(_) => "unlink",
+            Op::Rmdir(_) => "rmdir",
+            Op::Rename(from, _) if states[i].get(from) == Some(&None) => "rename dir",
+            Op::Rename(_, to) if states[i].contains_key(to) => "rename over a file",
+            Op::Rename(..) => "rename file",
+            Op::Truncate0(_) => "truncate",
+            Op::Fsync(_) => "fsync",
+        };
+        *kinds.entry(k).or_default() += 1;
+    }
+    assert_eq!(kinds.len(), 10, "{kinds:?}");
     assert!(
         fsyncs >= 10 && total > 100,
         "{fsyncs} fsyncs, {total} writes"
@@ -280,7 +354,7 @@ fn cut_everywhere(name: &str, crashed: impl Fn(&[u8], &[Op], u64) -> (Progress, 
         );
         checked += 1;
     }
-    println!("{name}: {checked} cut points checked ({total} writes, {fsyncs} fsyncs)");
+    println!("{name}: {checked} cut points checked ({total} writes; operations {kinds:?})");
     assert_eq!(checked, total);
 }
 
