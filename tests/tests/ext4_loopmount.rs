@@ -255,6 +255,15 @@ fn put_mounted(block: u32) {
         let mount = Mount::new(&img, &dir.join("mnt")).unwrap();
         let n = ext4img::compare_trees(&src, &mount.0.join("copy"), true);
         assert!(n > 900, "only {n} paths compared");
+        // compare_trees does not look at xattrs: every one gen_tree set, as Linux reads it.
+        for (p, name, value) in ext4img::expected_xattrs() {
+            let host = mount.0.join("copy").join(p);
+            assert_eq!(
+                linux_xattr(&host, name.as_bytes()),
+                value,
+                "xattr {name} of {p}"
+            );
+        }
     }
     let view = ext4_view::Ext4::load(Box::new(fs::read(&img).unwrap())).unwrap();
     let mut viewed = 0;
