@@ -1,6 +1,6 @@
 #!/bin/sh
 # p9-cycle: one Linux guest attaches and detaches its pvfs share 20 times (mount, read, write,
-# umount, unload and reload the 9pnet_xen frontend). Every cycle must work, and pvfs's own
+# umount, unbind and rebind the device from the 9pnet_xen frontend driver). Every cycle must work, and pvfs's own
 # counters (data/pvfs/stats) sampled while nothing is attached after cycle 5 and after cycle 20
 # must show no growth: no mapped grants, the same free frames in the mapping window, and the
 # same heap use.
