@@ -238,6 +238,14 @@ impl Service {
             let action = match d.machine.step(&mut XsStore) {
                 Ok(a) => a,
                 Err(XenbusError::Store(StoreError::Denied)) => {
+                    let fe_dir = format!("/local/domain/{}/device/9pfs/{}", key.0, key.1);
+                    log::info!(
+                        "9pfs: guest {} device {}: xenstore access denied (frontend state {:?}, domain {:?})",
+                        key.0,
+                        key.1,
+                        store::read(&format!("{fe_dir}/state")),
+                        store::read(&format!("/local/domain/{}/name", key.0)),
+                    );
                     // A dead guest's nodes become unreadable before they disappear: the
                     // frontend is gone. Release everything and remove our backend directory,
                     // which libxl waits for when it destroys the guest.
