@@ -586,3 +586,58 @@ impl<D: BlockDevice> Ext4<D> {
         self.sync()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jnl(v3: bool, is64: bool) -> Jnl {
+        Jnl {
+            runs: alloc::vec![(0, 10, 100), (10, 1014, 500)],
+            jsb: Vec::new(),
+            first: 1,
+            maxlen: 1024,
+            head: 1,
+            seq: 1,
+            v3,
+            is64,
+            seed: 0,
+            freed: BTreeMap::new(),
+            freed_count: 0,
+            aborted: false,
+        }
+    }
+
+    #[test]
+    fn log_geometry() {
+        let j = jnl(true, true);
+        assert_eq!((j.phys(0).unwrap(), j.phys(9).unwrap()), (100, 109));
+        assert_eq!((j.phys(10).unwrap(), j.phys(1023).unwrap()), (500, 1513));
+        assert!(j.phys(1024).is_err());
+        assert_eq!((j.next(5), j.next(1023)), (6, 1));
+        // 1k blocks, v3: (1024 - 12 - 4 - 16) / 16 tags per descriptor.
+        assert_eq!(j.tags_per_desc(1024), 62);
+        assert_eq!(j.blocks_needed(62, 1024), 64);
+        assert_eq!(j.blocks_needed(63, 1024), 66);
+        assert_eq!(jnl(false, false).tags_per_desc(1024), 124);
+        assert_eq!(jnl(false, true).tags_per_desc(4096), 339);
+        // The largest transaction that fits: capacity 1023.
+        let max = (0..2000).take_while(|&n| j.blocks_needed(n, 1024) <= j.capacity());
+        assert_eq!(max.last(), Some(1005)); // 1005 + 17 descriptors + commit
+    }
+
+    #[test]
+    fn freed_ranges_merge() {
+        let mut j = jnl(true, true);
+        j.add_freed(100, 150);
+        j.add_freed(110, 111); // inside
+        j.add_freed(200, 210);
+        j.add_freed(150, 160); // touches the first
+        j.add_freed(90, 205); // spans both
+        assert_eq!(j.freed.len(), 1);
+        assert_eq!(j.freed_count, 120);
+        assert!(j.is_freed(90) && j.is_freed(209) && !j.is_freed(89) && !j.is_freed(210));
+        j.add_freed(300, 301);
+        assert!(j.is_freed(300) && !j.is_freed(250) && j.freed_count == 121);
+    }
+}
