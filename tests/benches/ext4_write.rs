@@ -225,10 +225,18 @@ fn main() {
         .max(1);
     let data = Rng::new(7).bytes(CHUNK);
     // Profiling aid: `PVFS_BENCH_ONLY=pvfs-seq` runs just pvfs's sequential write once, with
-    // the time spent in `write` calls and in the final `fsync` printed.
+    // the time spent in `write` calls and in the final `fsync` printed;
+    // `PVFS_BENCH_CACHE_MIB` sets its block cache size (default: the engine's default).
     if std::env::var("PVFS_BENCH_ONLY").as_deref() == Ok("pvfs-seq") {
         let img = fresh_image(&dir, "pvfs.img");
-        let mut fs = open(&img);
+        let mut opts = Options::default();
+        if let Some(mib) = std::env::var("PVFS_BENCH_CACHE_MIB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            opts.cache_bytes = mib << 20;
+        }
+        let mut fs = Ext4::open_rw(FileDisk::open_rw(&img).unwrap(), &opts).unwrap();
         let t = Instant::now();
         let ino = fs.create(ROOT_INO, b"big", 0o644, 0, 0).unwrap();
         for i in 0..BIG / CHUNK {
