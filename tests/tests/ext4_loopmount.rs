@@ -66,8 +66,22 @@ impl Mount {
 }
 
 impl Drop for Mount {
+    /// `umount`, retried while the mount is briefly busy (udev probes a new loop device), then
+    /// detached lazily so that no mount outlives the run.
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        for _ in 0..50 {
+            let done = Command::new("umount")
+                .arg(&self.0)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if done {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        eprintln!("umount {}: busy, detaching lazily", self.0.display());
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
