@@ -40,6 +40,8 @@ pub const MAX_RING_ORDER: u32 = 9;
 pub const MAX_MSIZE: u32 = 512 * 1024;
 /// Requests taken from one ring per service pass, so one busy guest cannot starve others.
 const BUDGET_PER_RING: usize = 32;
+/// Requests slower than this are logged (with their type), to find stalls.
+const SLOW_REQUEST_NS: u64 = 100_000_000;
 
 type Fs = Arc<Ext4Fs<Blkfront>>;
 
@@ -122,6 +124,9 @@ pub struct Counters {
     pub requests: u64,
     /// Devices disconnected for protocol violations.
     pub violations: u64,
+    /// Time spent executing requests, in milliseconds.
+    pub busy_ms: u64,
+    busy_ns: u64,
 }
 
 /// The 9pfs backend service.
@@ -511,7 +516,19 @@ fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool
         };
         worked = true;
         counters.requests += 1;
+        let ty = msg.get(4).copied().unwrap_or(0);
+        let len = msg.len();
+        let t0 = crate::xen::time::now_ns();
         q.extend(conn.handle(msg));
+        let ns = crate::xen::time::now_ns().saturating_sub(t0);
+        counters.busy_ns = counters.busy_ns.saturating_add(ns);
+        counters.busy_ms = counters.busy_ns / 1_000_000;
+        if ns > SLOW_REQUEST_NS {
+            log::info!(
+                "9pfs: a request (type {ty}, {len} bytes) took {} ms",
+                ns / 1_000_000
+            );
+        }
         let m = conn.msize();
         if m != 0 {
             r.ring.set_msize(m);

@@ -328,9 +328,9 @@ fn serve(p: Platform, opts: &Options) -> ! {
         let gs = xen::gnttab::stats();
         let c = service.counters;
         let stats = format!(
-            "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={}",
+            "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={}",
             hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
-            service.connected(), c.connects, c.disconnects, c.requests, c.violations
+            service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms
         );
         // Only counter changes trigger a write (heap figures ride along): a write's own reply
         // wakes this loop, so writing on every heap wobble would never go idle.
