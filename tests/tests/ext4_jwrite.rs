@@ -497,7 +497,22 @@ fn kernel_journal_is_replayed_like_e2fsck() {
 #[test]
 fn large_change_sets_commit_in_pieces() {
     let dir = ext4img::tmpdir("jwrite-large");
-    let img = mkfs(&dir, "l.img", 1024, 32, &["-J", "size=1", "-N", "4096"]);
+    let img = mkfs(
+        &dir,
+        "l.img",
+        1024,
+        32,
+        &[
+            "-J",
+            "size=1",
+            "-N",
+            "4096",
+            "-U",
+            "6f2a1c3e-8d4b-4e5f-9a0b-1c2d3e4f5a6b",
+            "-E",
+            "hash_seed=0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+        ],
+    );
     let base = fs::read(&img).unwrap();
     let files = 2500;
     let go = |cut: Option<u32>| {

@@ -26,7 +26,7 @@ run_guest() { # NAME P9SPEC
   log=$CONSOLE_DIR/guest-$1.log
   tr -d '\r' < "$log" | grep -a 'XE2E-GUEST' | sed "s/^/[$1] /"
   if console_has "$1" "XE2E-GUEST BENCH DONE" && ! grep -aq 'XE2E-GUEST FAIL' "$log"; then pass "run-$1"; else fail "run-$1" "workload did not complete"; return 1; fi
-  tr -d '\r' < "$log" | sed -n 's/^XE2E-GUEST BENCH \([a-z0-9-]*\) \([0-9.]*\)$/\1 \2/p' > "/tmp/xe2e-bench-$1"
+  tr -d '\r' < "$log" | sed -n 's/^XE2E-GUEST BENCH \([A-Za-z0-9-]*\) \([0-9.]*\)$/\1 \2/p' > "/tmp/xe2e-bench-$1"
 }
 run_guest g-pvfs "tag=share,path=/exports/bench,security_model=none,backend=$name"
 run_guest g-qemu "tag=share,path=$Q,security_model=none"
