@@ -161,6 +161,15 @@ fn read_write_mount_names_unsupported_features() {
         fs.mkdir(ROOT_INO, b"x", 0o755, 0, 0).unwrap_err(),
         Error::ReadOnly { .. }
     ));
+    // An ext3-layout image (no extent feature): new files would need block maps.
+    let img = mkfs(&dir, "e3.img", 4096, 16, &["-O", "^extent,^64bit"]);
+    let e = Ext4::open_rw(FileDisk::open_rw(&img).unwrap(), &Options::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(e, Error::ReadOnly { reason } if reason.contains("extent")),
+        "{e:?}"
+    );
 }
 
 /// Overwrites inside a file, a write past a gap (a new extent; the gap reads as zeros), and

@@ -28,6 +28,8 @@ const S_IFREG: u16 = 0x8000;
 const BG_INODE_UNINIT: u16 = 0x1;
 const BG_BLOCK_UNINIT: u16 = 0x2;
 const EXT4_LINK_MAX: u16 = 65000;
+/// `INCOMPAT_EXTENTS`: files may use extent trees.
+const INCOMPAT_EXTENTS: u32 = 0x40;
 
 /// INCOMPAT features the writer keeps consistent.
 const RW_INCOMPAT: u32 =
@@ -261,6 +263,12 @@ impl<D: BlockDevice> Ext4<D> {
         )?;
         check(s.feature_ro_compat, RW_RO_COMPAT, sb::RO_COMPAT_NAMES)?;
         check(s.feature_compat, RW_COMPAT, sb::COMPAT_NAMES)?;
+        if s.feature_incompat & INCOMPAT_EXTENTS == 0 {
+            // New files get extent trees; without the feature they would be invalid.
+            return Err(Error::ReadOnly {
+                reason: "no extent feature (ext2/ext3 layout): the writer makes extent-mapped files only",
+            });
+        }
         if s.state & 1 == 0 || s.state & 2 != 0 {
             return Err(Error::ReadOnly {
                 reason: "file system not clean (run e2fsck)",
