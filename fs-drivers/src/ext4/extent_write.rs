@@ -786,29 +786,13 @@ impl<D: BlockDevice> Ext4<D> {
                 Err(i) => tree.ext.get(i).map_or(1 << 32, |e| u64::from(e.l)),
             };
             let want = (last.min(hole_end) - lblk).min(u64::from(MAX_UNINIT)) as u32;
-            let goal = self.goal_for(&tree, lblk);
-            let (p, n) = match self.alloc_blocks(goal, want) {
+            let (_, n) = match self.map_new_run(ino, &mut tree, lblk, want, true) {
                 Ok(x) => x,
                 Err(e) => {
                     fail = Some(e);
                     break;
                 }
             };
-            let before = tree.ext.clone();
-            let e = Ext {
-                l: lblk as u32,
-                n,
-                p,
-                u: true,
-            };
-            let r = insert(&mut tree.ext, e)
-                .and_then(|()| self.store_tree(ino, &mut tree, i64::from(n)));
-            if let Err(e) = r {
-                tree.ext = before;
-                self.free_blocks(p, u64::from(n))?;
-                fail = Some(e);
-                break;
-            }
             lblk += u64::from(n);
             self.maybe_sync()?;
         }
@@ -837,6 +821,36 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Goal for new data at logical `lblk`: where the extent before it would continue
     /// physically, else the inode's home.
+    /// Allocate up to `want` blocks near the file's goal for logical block `lblk` (a hole)
+    /// and map them in `tree` (unwritten if `unwritten`), storing the tree. Returns the first
+    /// physical block and the count. On failure nothing stays allocated or mapped.
+    pub(super) fn map_new_run(
+        &mut self,
+        ino: Ino,
+        tree: &mut Tree,
+        lblk: u64,
+        want: u32,
+        unwritten: bool,
+    ) -> Result<(u64, u32)> {
+        let goal = self.goal_for(tree, lblk);
+        let (p, n) = self.alloc_blocks(goal, want)?;
+        let before = tree.ext.clone();
+        let l = u32::try_from(lblk).map_err(|_| Error::FileTooBig)?;
+        let e = Ext {
+            l,
+            n,
+            p,
+            u: unwritten,
+        };
+        let r = insert(&mut tree.ext, e).and_then(|()| self.store_tree(ino, tree, i64::from(n)));
+        if let Err(e) = r {
+            tree.ext = before;
+            self.free_blocks(p, u64::from(n))?;
+            return Err(e);
+        }
+        Ok((p, n))
+    }
+
     pub(super) fn goal_for(&self, tree: &Tree, lblk: u64) -> u64 {
         let i = tree.ext.partition_point(|e| u64::from(e.l) < lblk);
         match i.checked_sub(1).and_then(|j| tree.ext.get(j)) {

@@ -10,7 +10,7 @@
 //! into htree (conversion, leaf and index splits, a second level) in `dx_write.rs`; extended
 //! attributes are written in `xattr_write.rs`.
 
-use super::extent_write::{find, insert, set_written, store_root_leaf, Ext, MAX_INIT};
+use super::extent_write::{find, set_written, store_root_leaf, Ext, MAX_INIT};
 use super::sb::{self, GroupDesc};
 use super::{
     corrupt, crc32c_raw, flags, le16, le32, valid_name, Ctx, Error, Ext4, FileType, Ino, Options,
@@ -1151,29 +1151,13 @@ impl<D: BlockDevice> Ext4<D> {
                         .min(next_start - lblk)
                         .min(u64::from(MAX_INIT))
                         .min(budget) as u32;
-                    let goal = self.goal_for(&tree, lblk);
-                    let (p, n) = match self.alloc_blocks(goal, want) {
+                    let (p, n) = match self.map_new_run(ino, &mut tree, lblk, want, false) {
                         Ok(x) => x,
                         Err(e) => {
                             fail = Some(e);
                             break;
                         }
                     };
-                    let before = tree.ext.clone();
-                    let new = Ext {
-                        l: lblk as u32,
-                        n,
-                        p,
-                        u: false,
-                    };
-                    let r = insert(&mut tree.ext, new)
-                        .and_then(|()| self.store_tree(ino, &mut tree, i64::from(n)));
-                    if let Err(e) = r {
-                        tree.ext = before;
-                        self.free_blocks(p, u64::from(n))?;
-                        fail = Some(e);
-                        break;
-                    }
                     (p, u64::from(n), true, true)
                 }
             };
