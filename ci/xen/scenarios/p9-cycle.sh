@@ -50,7 +50,8 @@ done
 # the digits of the counters (connects=5 vs connects=20): allow that much, nothing more.
 a=$(get 5 heap_live_bytes) b=$(get 20 heap_live_bytes)
 d=$(wc -c < /tmp/xe2e-stats-20) e=$(wc -c < /tmp/xe2e-stats-5)
-if [ -n "$a" ] && [ -n "$b" ] && [ $((b - a)) -le $((d - e)) ] && [ $((a - b)) -le $((e - d)) ]; then
+abs() { if [ "$1" -lt 0 ]; then echo $((0 - $1)); else echo "$1"; fi; }
+if [ -n "$a" ] && [ -n "$b" ] && [ "$(abs $((b - a)))" -le "$(abs $((d - e)))" ]; then
   pass flat-heap_live_bytes; info "heap_live_bytes: $a after cycle 5, $b after cycle 20 (stats line $e and $d bytes)"
 else
   fail flat-heap_live_bytes "heap_live_bytes $a after cycle 5, $b after cycle 20 (stats line $e and $d bytes)"
