@@ -619,24 +619,28 @@ impl<F: Filesystem + 'static> Drop for TestServer<F> {
     }
 }
 
-/// The `pvfs` binary, built (or brought up to date) with the same profile and target
-/// directory as the running test.
-pub fn pvfs_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>
-    let target_dir = profile_dir.parent().unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "pvfs-cli", "--bin", "pvfs"])
-        .env("CARGO_TARGET_DIR", &target_dir);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let st = cmd.status().expect("run cargo build for the pvfs binary");
-    assert!(st.success(), "building pvfs failed");
-    let bin = profile_dir.join("pvfs");
-    assert!(bin.exists(), "{} missing", bin.display());
-    bin
+/// The `pvfs` binary of this build (`target/<profile>/pvfs`), built (or brought up to date)
+/// once per test process with the same cargo, target directory and profile as the test.
+pub fn pvfs_bin() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>
+        let target_dir = profile_dir.parent().unwrap().to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "pvfs-cli", "--bin", "pvfs"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build for the pvfs binary");
+        assert!(st.success(), "building pvfs failed");
+        let bin = profile_dir.join("pvfs");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
 }
 
 /// A free loopback TCP port (bound and released).

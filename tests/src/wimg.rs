@@ -2,8 +2,9 @@
 //! `debugfs` oracles, and a read-write engine with a fixed clock.
 
 use crate::ext4img;
-use pvfs_fs::block::FileDisk;
-use pvfs_fs::ext4::{Ext4, Options, Timestamp};
+use pvfs_fs::block::{FileDisk, MemDisk};
+use pvfs_fs::ext4::{Ext4, FileType, Ino, Options, Timestamp, ROOT_INO};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,4 +73,34 @@ pub fn open_rw(img: &Path) -> Ext4<FileDisk> {
     let mut fs = Ext4::open_rw(disk, &Options::default()).expect("mount read-write");
     fs.set_clock(CLOCK);
     fs
+}
+
+/// Path (`/a/b`) → `None` for a directory, `Some(contents)` for anything else; without
+/// `lost+found`.
+pub type Tree = BTreeMap<String, Option<Vec<u8>>>;
+
+/// The tree of an image as the engine reads it (read-only mount).
+pub fn engine_tree(bytes: &[u8]) -> Tree {
+    let mut fs = Ext4::open(MemDisk::borrowed(bytes)).unwrap();
+    let mut t = Tree::new();
+    let mut stack: Vec<(String, Ino)> = vec![(String::new(), ROOT_INO)];
+    while let Some((p, dir)) = stack.pop() {
+        for e in fs.read_dir(dir).unwrap() {
+            let name = String::from_utf8(e.name.clone()).unwrap();
+            if name == "." || name == ".." || (p.is_empty() && name == "lost+found") {
+                continue;
+            }
+            let path = format!("{p}/{name}");
+            if e.kind == FileType::Directory {
+                t.insert(path.clone(), None);
+                stack.push((path, e.ino));
+            } else {
+                let size = fs.getattr(e.ino).unwrap().size as usize;
+                let mut b = vec![0u8; size];
+                assert_eq!(fs.read(e.ino, 0, &mut b).unwrap(), size, "{path}");
+                t.insert(path, Some(b));
+            }
+        }
+    }
+    t
 }

@@ -6,38 +6,14 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use pvfs_tests::ext4img::{self, Rng};
+use pvfs_tests::p9client::pvfs_bin;
 use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-
-/// The `pvfs` binary of this build (`target/<profile>/pvfs`), built on demand with the same
-/// cargo, target directory and profile as this test.
-fn pvfs_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let bin = profile_dir.join("pvfs");
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
-        let cargo = option_env!("CARGO").unwrap_or("cargo");
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "pvfs-cli", "--bin", "pvfs"])
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile == "release" {
-            cmd.arg("--release");
-        }
-        ext4img::run(&mut cmd);
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
-}
 
 fn pvfs(args: &[&str]) -> Output {
     Command::new(pvfs_bin()).args(args).output().unwrap()

@@ -7,10 +7,9 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use pvfs_fs::block::{BlockDevice, DevError, MemDisk};
-use pvfs_fs::ext4::{Error, Ext4, FileType, Ino, Options, ROOT_INO};
+use pvfs_fs::ext4::{Error, Ext4, Options, ROOT_INO};
 use pvfs_tests::ext4img;
-use pvfs_tests::wimg::{e2fsck_clean, mkfs, CLOCK};
-use std::collections::BTreeMap;
+use pvfs_tests::wimg::{e2fsck_clean, engine_tree, mkfs, Tree, CLOCK};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -70,35 +69,6 @@ impl BlockDevice for CutAfterCommit {
         }
         Ok(())
     }
-}
-
-/// Path → `None` for a directory, `Some(contents)` for a file.
-type Tree = BTreeMap<String, Option<Vec<u8>>>;
-
-/// The tree of an image as our engine reads it (read-only mount).
-fn engine_tree(bytes: &[u8]) -> Tree {
-    let mut fs = Ext4::open(MemDisk::borrowed(bytes)).unwrap();
-    let mut t = Tree::new();
-    let mut stack: Vec<(String, Ino)> = vec![(String::new(), ROOT_INO)];
-    while let Some((p, dir)) = stack.pop() {
-        for e in fs.read_dir(dir).unwrap() {
-            let name = String::from_utf8(e.name.clone()).unwrap();
-            if name == "." || name == ".." || (p.is_empty() && name == "lost+found") {
-                continue;
-            }
-            let path = format!("{p}/{name}");
-            if e.kind == FileType::Directory {
-                t.insert(path.clone(), None);
-                stack.push((path, e.ino));
-            } else {
-                let size = fs.getattr(e.ino).unwrap().size as usize;
-                let mut b = vec![0u8; size];
-                assert_eq!(fs.read(e.ino, 0, &mut b).unwrap(), size, "{path}");
-                t.insert(path, Some(b));
-            }
-        }
-    }
-    t
 }
 
 /// The tree under a host directory (a kernel mount).
