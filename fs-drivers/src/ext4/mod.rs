@@ -52,7 +52,8 @@ pub const NAME_MAX: usize = 255;
 /// Cookie base for inline-data directories (see the module documentation).
 pub const INLINE_COOKIE_BASE: u64 = 0x1_0000;
 
-/// File data runs at least this long bypass the block cache (see [`Ext4::read`]).
+/// File data runs at least this long are read around the block cache's LRU (see [`Ext4::read`]
+/// and [`crate::cache::BlockCache::read_run`]).
 pub const BYPASS_CACHE_BYTES: usize = 64 << 10;
 
 /// Default cache size used by [`Ext4::open`].
@@ -1031,14 +1032,12 @@ impl<D: BlockDevice> Ext4<D> {
                     let full = (dst.len() - o) / bs as usize * bs as usize;
                     if full > 0 {
                         let chunk = dst.get_mut(o..o + full).unwrap_or(&mut []);
-                        // Large runs go straight from the device into the caller's buffer (one
-                        // request, no cache churn); small ones go through the cache so that
-                        // small files read again and again stay in memory.
-                        if self.overlay.is_empty()
-                            && full >= BYPASS_CACHE_BYTES
-                            && !self.cache.any_dirty(blk, full as u64 / bs)
-                        {
-                            self.cache.read_uncached(&mut self.dev, blk, chunk)?;
+                        // Large runs take what the cache holds and read the rest straight
+                        // from the device into the caller's buffer (one request per gap, no
+                        // eviction); small ones go through the cache so that small files
+                        // read again and again stay in memory.
+                        if self.overlay.is_empty() && full >= BYPASS_CACHE_BYTES {
+                            self.cache.read_run(&mut self.dev, blk, chunk)?;
                         } else {
                             for (i, c) in chunk.chunks_mut(bs as usize).enumerate() {
                                 let b = self.block(blk + i as u64)?;
