@@ -53,6 +53,9 @@ pub struct Options {
     pub selftest_file: Option<String<PATH_MAX>>,
     /// `pvfs.heap_mib=N`: cap the heap (MiB); 0 or absent means all free RAM.
     pub heap_mib: u32,
+    /// `pvfs.cache_mib=N`: size of the volume's block cache (MiB); 0 or absent means half of
+    /// the heap that is free when the volume is mounted.
+    pub cache_mib: u32,
     /// `pvfs.checksum_dir=/dir`: after mounting the volume, log the SHA-256 of every regular
     /// file under this directory (used by the test bed to check the block path end to end).
     pub checksum_dir: Option<String<PATH_MAX>>,
@@ -95,6 +98,7 @@ impl Default for Options {
             log: LogLevel::Info,
             selftest_file: None,
             heap_mib: 0,
+            cache_mib: 0,
             checksum_dir: None,
             blkbench_mib: 0,
             read_only: false,
@@ -174,6 +178,10 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 Ok(n) => o.heap_mib = n,
                 Err(_) => warn(bad, &mut warnings),
             },
+            "cache_mib" => match value.parse::<u32>() {
+                Ok(n) => o.cache_mib = n,
+                Err(_) => warn(bad, &mut warnings),
+            },
             _ => warn(Warning::UnknownKey(key), &mut warnings),
         }
     }
@@ -203,12 +211,13 @@ mod tests {
 
     #[test]
     fn parses_all_options_and_ignores_foreign_words() {
-        let (o, w) = parse("console=hvc0  pvfs.fault=gp pvfs.log=debug pvfs.selftest.file=/a/b.txt pvfs.heap_mib=64 quiet pvfs.checksum_dir=/data");
+        let (o, w) = parse("console=hvc0  pvfs.fault=gp pvfs.log=debug pvfs.selftest.file=/a/b.txt pvfs.heap_mib=64 quiet pvfs.checksum_dir=/data pvfs.cache_mib=32");
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(o.fault, Some(Fault::GeneralProtection));
         assert_eq!(o.log, LogLevel::Debug);
         assert_eq!(o.selftest_file.as_deref(), Some("/a/b.txt"));
         assert_eq!(o.heap_mib, 64);
+        assert_eq!(o.cache_mib, 32);
         assert_eq!(o.checksum_dir.as_deref(), Some("/data"));
     }
 

@@ -1,9 +1,13 @@
 //! The kernel heap: talc over the free RAM ranges carved from the memory map, wrapped in
 //! `heapstats::Counting` so live bytes, peak and failures are always known.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use pvfs_kernel::heapstats::{Counting, Stats};
 use pvfs_kernel::memmap::Range;
 use talc::{ErrOnOom, Span, Talc, Talck};
+
+/// Bytes given to the allocator by [`init`].
+static TOTAL: AtomicU64 = AtomicU64::new(0);
 
 #[global_allocator]
 static HEAP: Counting<Talck<spin::Mutex<()>, ErrOnOom>> = Counting::new(Talc::new(ErrOnOom).lock());
@@ -30,7 +34,13 @@ pub fn init(ranges: &[Range], cap: u64) -> u64 {
             total += end - r.start;
         }
     }
+    TOTAL.store(total, Ordering::Relaxed);
     total
+}
+
+/// Bytes of RAM the heap manages (what [`init`] claimed).
+pub fn total() -> u64 {
+    TOTAL.load(Ordering::Relaxed)
 }
 
 /// Current heap counters.
