@@ -297,6 +297,11 @@ fn serve(p: Platform, opts: &Options) -> ! {
         log::warn!("no timer event ({e:?}): changes are written back only on fsync and shutdown");
     }
     let mut dirty_since: Option<u64> = None;
+    // Counters are published at most every STATS_INTERVAL_NS: a xenstore write is a round
+    // trip through dom0's xenstored, which must not sit between a guest's requests.
+    let mut stats_due: Option<u64> = None;
+    let mut last_publish: u64 = 0;
+    let mut armed: Option<u64> = None;
     loop {
         while let Ok(Some(ev)) = xen::store::next_watch_event() {
             match ev.token.as_str() {
@@ -319,50 +324,72 @@ fn serve(p: Platform, opts: &Options) -> ! {
         }
         xen::events::dispatch();
         let busy = service.poll();
-        if !busy {
-            // Grants a backend still had mapped when we ended access: retry now.
-            let _ = xen::gnttab::reclaim();
+        if busy {
+            continue;
         }
-        // Publish counters when they change, so tests and operators can watch for leaks.
-        let hs = heap::stats();
+        // Grants a backend still had mapped when we ended access: retry now.
+        let _ = xen::gnttab::reclaim();
+        let now = xen::time::now_ns();
+        if armed.is_some_and(|t| now.saturating_add(TIMER_SLOP_NS) >= t) {
+            armed = None;
+        }
+        // Publish counters when they change, so tests and operators can watch for leaks. Only
+        // counter changes trigger a write (heap figures ride along): a write's own reply wakes
+        // this loop, so writing on every heap wobble would never go idle.
         let gs = xen::gnttab::stats();
         let c = service.counters;
-        let stats = format!(
-            "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={}",
-            hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
-            service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms
-        );
-        // Only counter changes trigger a write (heap figures ride along): a write's own reply
-        // wakes this loop, so writing on every heap wobble would never go idle.
         let change_key = format!("{:?}{:?}{}", gs, c, service.connected());
-        if !busy && change_key != last_stats {
-            let _ = xen::store::write(&stats_key, &stats);
-            last_stats = change_key;
-        }
-        if !busy && timer.is_ok() {
-            if service.volume_dirty() {
-                let now = xen::time::now_ns();
-                match dirty_since {
-                    None => {
-                        dirty_since = Some(now);
-                        let _ = xen::set_timer(now.saturating_add(COMMIT_INTERVAL_NS));
-                    }
-                    Some(t) if now.saturating_sub(t) >= COMMIT_INTERVAL_NS => {
-                        service.commit_volume();
-                        dirty_since = None;
-                        continue;
-                    }
-                    Some(_) => {}
-                }
+        if change_key != last_stats {
+            let due = last_publish.saturating_add(STATS_INTERVAL_NS);
+            if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
+                let hs = heap::stats();
+                let stats = format!(
+                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={}",
+                    hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
+                    service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms
+                );
+                let _ = xen::store::write(&stats_key, &stats);
+                last_stats = change_key;
+                last_publish = xen::time::now_ns();
+                stats_due = None;
             } else {
-                dirty_since = None;
+                stats_due = Some(due);
             }
         }
-        if !busy {
-            xen::events::wait(None);
+        let mut commit_due = None;
+        if timer.is_ok() && service.volume_dirty() {
+            let since = *dirty_since.get_or_insert(now);
+            let due = since.saturating_add(COMMIT_INTERVAL_NS);
+            if now.saturating_add(TIMER_SLOP_NS) >= due {
+                service.commit_volume();
+                dirty_since = None;
+                continue;
+            }
+            commit_due = Some(due);
+        } else {
+            dirty_since = None;
         }
+        if timer.is_ok() {
+            let next = match (stats_due, commit_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(t) = next {
+                if armed != Some(t) && xen::set_timer(t).is_ok() {
+                    armed = Some(t);
+                }
+            }
+        }
+        xen::events::wait(None);
     }
 }
+
+/// How often at most the counters in `data/pvfs/stats` are rewritten while they change.
+const STATS_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// A timer may fire this much before its deadline (Xen's timer slop); deadlines this close
+/// count as reached.
+const TIMER_SLOP_NS: u64 = 1_000_000;
 
 /// The longest a change stays only in pvfs's memory when no guest asks for fsync.
 const COMMIT_INTERVAL_NS: u64 = 5_000_000_000;
@@ -649,7 +676,7 @@ fn open_volume(
                 "the disk is read-only"
             }
         );
-        return pvfs_fs::ext4::Ext4::open(dev);
+        return pvfs_fs::ext4::Ext4::open_with(dev, &engine_options(opts));
     }
     // A refused read-write mount would consume the device: ask the read-only mount first,
     // and keep it when the answer is no.
@@ -659,7 +686,7 @@ fn open_volume(
         return Ok(probe);
     }
     let dev = probe.into_device();
-    match pvfs_fs::ext4::Ext4::open_rw(dev, &pvfs_fs::ext4::Options::default()) {
+    match pvfs_fs::ext4::Ext4::open_rw(dev, &engine_options(opts)) {
         Ok(mut fs) => {
             let (sec, nsec) = xen::time::wall_clock();
             fs.set_clock(pvfs_fs::ext4::Timestamp {
@@ -671,6 +698,23 @@ fn open_volume(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Engine options for the volume: the block cache gets `pvfs.cache_mib`, or by default half
+/// of the heap still free (the rest is for guests' fids, request and reply buffers). The
+/// cache holds metadata and file data (written data until it is written back, and what was
+/// read while there is room), so it is what lets guests re-read files at memory speed.
+fn engine_options(opts: &Options) -> pvfs_fs::ext4::Options {
+    let free = heap::total().saturating_sub(heap::stats().live_bytes as u64);
+    let bytes = match opts.cache_mib {
+        0 => free / 2,
+        n => u64::from(n) << 20,
+    };
+    let bytes = usize::try_from(bytes)
+        .unwrap_or(usize::MAX)
+        .max(pvfs_fs::ext4::DEFAULT_CACHE_BYTES);
+    log::info!("volume: block cache {} MiB", bytes >> 20);
+    pvfs_fs::ext4::Options { cache_bytes: bytes }
 }
 
 /// Raw sequential read through blkfront, 1 MiB per request, several requests per batch.
