@@ -513,8 +513,10 @@ impl Blkfront {
             return Err(DevError::Io { lba: 0, code: -5 });
         }
         let max_bytes = self.max_segs as usize * 4096;
+        let ss = u64::from(self.sector_size.max(1));
         let mut result = Ok(());
-        for i in 0..reqs.len() {
+        let mut i = 0;
+        while i < reqs.len() {
             let (write, lba, len, fua, flush) = match &reqs[i] {
                 Request::Read { lba, buf } => (false, *lba, buf.len(), false, false),
                 Request::Write { lba, buf, fua } => (true, *lba, buf.len(), *fua, false),
@@ -522,15 +524,42 @@ impl Blkfront {
             };
             if flush {
                 self.drain_and_flush(reqs)?;
+                i += 1;
                 continue;
             }
             if write && self.readonly {
                 return Err(DevError::ReadOnly);
             }
             let pos = self.check_range(lba, len)?;
+            // Plain writes that continue this one on the disk join its blkif request (up to
+            // the segment limit): a write-back of many blocks becomes a few large requests
+            // instead of one per block.
+            let mut end = i + 1;
+            let mut total = len;
+            if write && !fua {
+                while let Some(Request::Write {
+                    lba: next,
+                    buf,
+                    fua: false,
+                }) = reqs.get(end)
+                {
+                    let at = lba.checked_add(total as u64 / ss);
+                    if at != Some(*next)
+                        || !(buf.len() as u64).is_multiple_of(ss)
+                        || total.saturating_add(buf.len()) > max_bytes
+                    {
+                        break;
+                    }
+                    total += buf.len();
+                    end += 1;
+                }
+            }
+            if end > i + 1 {
+                self.check_range(lba, total)?;
+            }
             let mut off = 0;
-            while off < len {
-                let n = (len - off).min(max_bytes);
+            while off < total {
+                let n = (total - off).min(max_bytes);
                 // Make room: a free slot and enough bounce pages.
                 while self.slots.iter().all(Option::is_some)
                     || self.free_pages.len() < n.div_ceil(4096)
@@ -545,12 +574,24 @@ impl Blkfront {
                         }
                     }
                 }
-                let data = match &reqs[i] {
-                    Request::Write { buf, .. } => buf.get(off..off + n),
-                    _ => None,
+                // Copy the data out so `reqs` is not borrowed across `queue`.
+                let owned: Option<Vec<u8>> = if !write {
+                    None
+                } else if end == i + 1 {
+                    match &reqs[i] {
+                        Request::Write { buf, .. } => buf.get(off..off + n).map(<[u8]>::to_vec),
+                        _ => None,
+                    }
+                } else {
+                    // A merged run: n == total (at most max_bytes).
+                    let mut v = Vec::with_capacity(n);
+                    for r in reqs.get(i..end).unwrap_or(&[]) {
+                        if let Request::Write { buf, .. } = r {
+                            v.extend_from_slice(buf);
+                        }
+                    }
+                    Some(v)
                 };
-                // Copy the data slice out so `reqs` is not borrowed across `queue`.
-                let owned: Option<Vec<u8>> = data.map(<[u8]>::to_vec);
                 self.queue(i, off, pos + off as u64, n, write, owned.as_deref())?;
                 off += n;
             }
@@ -558,6 +599,7 @@ impl Blkfront {
                 // blkif has no FUA: complete the write, then flush the backend's cache.
                 self.drain_and_flush(reqs)?;
             }
+            i = end;
         }
         self.kick()?;
         let r = self.complete(reqs, 1);
