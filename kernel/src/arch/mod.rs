@@ -80,6 +80,18 @@ pub fn disable_interrupts() {
     unsafe { asm!("cli", options(nomem, nostack)) };
 }
 
+/// Runs `f` with interrupts masked, restoring the previous interrupt flag afterwards.
+pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
+    let flags: u64;
+    // SAFETY: reading RFLAGS and masking interrupts cannot break memory safety.
+    unsafe { asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
+    let r = f();
+    if flags & (1 << 9) != 0 {
+        enable_interrupts();
+    }
+    r
+}
+
 /// Halts forever with interrupts off: the last resort after shutdown failed.
 pub fn halt_forever() -> ! {
     loop {

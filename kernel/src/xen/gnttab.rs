@@ -371,15 +371,16 @@ pub fn map_run(domid: u16, refs: &[GrantRef]) -> Result<Run, GntError> {
             })
             .collect();
         // SAFETY: GNTTABOP_map_grant_ref over `ops.len()` structs we own; every host_addr is a
-        // distinct frame of the unbacked window, allocated above for this run.
-        let rc = unsafe {
+        // distinct frame of the unbacked window, allocated above for this run. Interrupts are
+        // masked as in `unmap_run`.
+        let rc = crate::arch::without_interrupts(|| unsafe {
             hypercall3(
                 nr::GRANT_TABLE_OP,
                 GNTTABOP_MAP_GRANT_REF,
                 ops.as_mut_ptr() as u64,
                 ops.len() as u64,
             )
-        };
+        });
         for op in &ops {
             if rc >= 0 && op.status == 0 {
                 handles.push(op.handle);
@@ -417,29 +418,42 @@ pub fn map_run(domid: u16, refs: &[GrantRef]) -> Result<Run, GntError> {
 pub fn unmap_run(run: Run) {
     let mut all_ok = true;
     let mut unmapped = 0u32;
-    for (i, &h) in run.handles.iter().enumerate() {
-        if h == u32::MAX {
-            continue;
-        }
-        let mut op = UnmapGrantRef {
-            host_addr: run.addr + (i as u64) * 4096,
-            dev_bus_addr: 0,
-            handle: h,
-            status: 0,
-        };
-        // SAFETY: GNTTABOP_unmap_grant_ref of one mapping made by `map_run`.
-        let rc = unsafe {
+    let live: Vec<(usize, u32)> = run
+        .handles
+        .iter()
+        .enumerate()
+        .filter(|&(_, &h)| h != u32::MAX)
+        .map(|(i, &h)| (i, h))
+        .collect();
+    for chunk in live.chunks(64) {
+        let mut ops: Vec<UnmapGrantRef> = chunk
+            .iter()
+            .map(|&(i, h)| UnmapGrantRef {
+                host_addr: run.addr + (i as u64) * 4096,
+                dev_bus_addr: 0,
+                handle: h,
+                status: 0,
+            })
+            .collect();
+        // Interrupts stay masked while Xen changes our physical map: an upcall delivered
+        // right after such a call has been seen to take the domain down under nested
+        // emulation (a triple fault at the hypercall's return), so none is taken there.
+        // SAFETY: GNTTABOP_unmap_grant_ref over `ops.len()` structs we own, each naming a
+        // mapping made by `map_run` at its frame of the window.
+        let rc = crate::arch::without_interrupts(|| unsafe {
             hypercall3(
                 nr::GRANT_TABLE_OP,
                 GNTTABOP_UNMAP_GRANT_REF,
-                core::ptr::addr_of_mut!(op) as u64,
-                1,
+                ops.as_mut_ptr() as u64,
+                ops.len() as u64,
             )
-        };
-        if rc < 0 || op.status != 0 {
-            all_ok = false;
-        } else {
-            unmapped += 1;
+        });
+        for op in &ops {
+            if rc < 0 || op.status != 0 {
+                all_ok = false;
+            } else {
+                unmapped += 1;
+            }
         }
     }
     if all_ok {
