@@ -25,7 +25,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use pvfs_9p::ext4::Ext4Fs;
 use pvfs_9p::policy::{IdMap, QuotaLimits};
-use pvfs_9p::{Connection, ExportConfig, Server};
+use pvfs_9p::{sched, Connection, ExportConfig, Server};
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
     self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route, StoreError,
@@ -38,8 +38,12 @@ use pvfs_ring::xenbus::{
 pub const MAX_RING_ORDER: u32 = 9;
 /// Largest msize we accept.
 pub const MAX_MSIZE: u32 = 512 * 1024;
-/// Requests taken from one ring per service pass, so one busy guest cannot starve others.
-const BUDGET_PER_RING: usize = 32;
+/// Requests accepted from one ring and not yet run, at most: the guest's ring space is freed
+/// as soon as a request is copied out, so this (with [`MAX_QUEUED_BYTES`]) bounds what a
+/// guest can make pvfs buffer.
+const MAX_QUEUED: usize = 64;
+/// Bytes of accepted requests held per ring, at most (one out ring's worth at order 9).
+const MAX_QUEUED_BYTES: usize = 1 << 20;
 /// Requests slower than this are logged (with their type), to find stalls.
 const SLOW_REQUEST_NS: u64 = 100_000_000;
 
@@ -105,6 +109,8 @@ struct Link {
     hot: Vec<bool>,
     /// Replies waiting for ring space, per ring.
     pending: Vec<VecDeque<Vec<u8>>>,
+    /// Requests accepted from each ring and waiting to run (see `pvfs_9p::sched`).
+    queued: Vec<sched::Queue>,
     conn: Connection<Fs>,
 }
 
@@ -304,6 +310,9 @@ impl Service {
                                 rings,
                                 hot: alloc::vec![true; n],
                                 pending: (0..n).map(|_| VecDeque::new()).collect(),
+                                queued: (0..n)
+                                    .map(|_| sched::Queue::new(MAX_QUEUED, MAX_QUEUED_BYTES))
+                                    .collect(),
                                 conn: server.connect(),
                             });
                             let _ = d.machine.connected(&mut XsStore);
@@ -354,7 +363,10 @@ impl Service {
         }
     }
 
-    /// Serves every ring that has work. Returns true if anything was done.
+    /// One service pass: every ring with work gets its replies written, its new requests
+    /// accepted, and one of its accepted requests run. Passes repeat while there is work, so
+    /// the rings of all guests take turns request by request. Returns true if anything was
+    /// done.
     pub fn poll(&mut self) -> bool {
         let mut did = false;
         let mut broken: Vec<((u16, u32), String)> = Vec::new();
@@ -365,14 +377,15 @@ impl Service {
             for i in 0..link.rings.len() {
                 let port = link.rings[i].port;
                 let fired = events::take(port);
-                if !fired && link.pending[i].is_empty() && !link.hot[i] {
+                if !fired && link.pending[i].is_empty() && link.queued[i].is_empty() && !link.hot[i]
+                {
                     continue;
                 }
                 match serve_ring(link, i, &mut self.counters) {
                     Ok(worked) => {
                         did |= worked;
                         // Revisit on the next pass while the ring keeps producing work.
-                        link.hot[i] = worked;
+                        link.hot[i] = worked || !link.queued[i].is_empty();
                     }
                     Err(e) => {
                         broken.push((*key, e));
@@ -490,25 +503,25 @@ fn flush_replies(r: &mut ConnectedRing<Mapped>, q: &mut VecDeque<Vec<u8>>) -> Re
     Ok(wrote)
 }
 
-/// Moves replies into ring `i` and requests out of it, within a budget.
+/// One step for ring `i`: write the replies that fit, accept every request the guest has
+/// produced (up to the queue's bounds), and run one accepted request unless replies are still
+/// waiting for space (so replies never pile up in memory). Returns true if anything moved.
 fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool, String> {
     let Link {
         rings,
         pending,
+        queued,
         conn,
         ..
     } = link;
-    let (Some(r), Some(q)) = (rings.get_mut(i), pending.get_mut(i)) else {
+    let (Some(r), Some(q), Some(queue)) = (rings.get_mut(i), pending.get_mut(i), queued.get_mut(i))
+    else {
         return Ok(false);
     };
     let mut worked = false;
-    let mut wrote = false;
-    for _ in 0..BUDGET_PER_RING {
-        // Replies first: they free the guest's tags.
-        wrote |= flush_replies(r, q)?;
-        if !q.is_empty() {
-            break; // no space until the guest consumes
-        }
+    let mut wrote = flush_replies(r, q)?;
+    let mut ready: Vec<Vec<u8>> = Vec::new();
+    while queue.has_room() {
         let msg = match r.ring.next_request(&r.intf, &r.data) {
             Ok(Some(m)) => m,
             Ok(None) => break,
@@ -516,22 +529,28 @@ fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool
         };
         worked = true;
         counters.requests += 1;
-        let ty = msg.get(4).copied().unwrap_or(0);
-        let len = msg.len();
-        let t0 = crate::xen::time::now_ns();
-        q.extend(conn.handle(msg));
-        let ns = crate::xen::time::now_ns().saturating_sub(t0);
-        counters.busy_ns = counters.busy_ns.saturating_add(ns);
-        counters.busy_ms = counters.busy_ns / 1_000_000;
-        if ns > SLOW_REQUEST_NS {
-            log::info!(
-                "9pfs: a request (type {ty}, {len} bytes) took {} ms",
-                ns / 1_000_000
-            );
-        }
+        queue.accept(conn, msg, &mut ready);
         let m = conn.msize();
         if m != 0 {
             r.ring.set_msize(m);
+        }
+    }
+    q.extend(ready.drain(..));
+    if q.is_empty() {
+        if let Some(req) = queue.take_next() {
+            worked = true;
+            let (ty, len) = (req.msg_type(), req.size());
+            let t0 = crate::xen::time::now_ns();
+            q.extend(conn.execute(req));
+            let ns = crate::xen::time::now_ns().saturating_sub(t0);
+            counters.busy_ns = counters.busy_ns.saturating_add(ns);
+            counters.busy_ms = counters.busy_ns / 1_000_000;
+            if ns > SLOW_REQUEST_NS {
+                log::info!(
+                    "9pfs: a request (type {ty}, {len} bytes) took {} ms",
+                    ns / 1_000_000
+                );
+            }
         }
     }
     wrote |= flush_replies(r, q)?;

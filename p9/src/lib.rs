@@ -22,6 +22,7 @@ pub mod fs;
 pub mod host;
 pub mod memfs;
 pub mod policy;
+pub mod sched;
 pub mod server;
 pub mod wire;
 

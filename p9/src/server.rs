@@ -257,6 +257,10 @@ impl Request {
     pub fn msg_type(&self) -> u8 {
         Frame::new_unchecked(&self.msg[..]).msg_type()
     }
+    /// Size of the message in bytes.
+    pub fn size(&self) -> usize {
+        self.msg.len()
+    }
     /// Whether the request does no bulk I/O (metadata only), so a transport may run it inline
     /// instead of handing it to a worker.
     pub fn is_cheap(&self) -> bool {

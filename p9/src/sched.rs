@@ -1,0 +1,329 @@
+//! Per-channel request queue for transports that take many requests at once (one per Xen
+//! ring): every complete request is accepted from the channel as soon as it arrives (so the
+//! guest's ring space is freed and a `Tflush` finds its target in flight), and the queue then
+//! decides which accepted request runs next.
+//!
+//! Order: cheap requests (metadata answered from memory, see [`Request::is_cheap`]) go ahead
+//! of bulk ones, so a `stat` is not stuck behind a queue of large writes from the same guest;
+//! a bulk request is overtaken at most [`MAX_OVERTAKES`] times in a row, so it cannot starve.
+//! The 9P client may not rely on the order of requests that are in flight together (each has
+//! its own tag and reply), so reordering them is allowed.
+//!
+//! The queue bounds what it holds ([`Queue::has_room`]), in requests and bytes, so a guest
+//! cannot make pvfs buffer more than about one ring's worth of its requests.
+
+use crate::server::{Connection, Request, Submitted};
+use crate::Filesystem;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// How many times in a row a bulk request at the head may be overtaken by cheap ones.
+pub const MAX_OVERTAKES: u32 = 8;
+
+/// Accepted requests of one channel, waiting to run.
+#[derive(Debug)]
+pub struct Queue {
+    items: VecDeque<Request>,
+    bytes: usize,
+    max_items: usize,
+    max_bytes: usize,
+    overtakes: u32,
+}
+
+impl Queue {
+    /// A queue holding at most `max_items` requests and `max_bytes` of request bytes (one
+    /// request is always allowed, however large).
+    pub fn new(max_items: usize, max_bytes: usize) -> Self {
+        Queue {
+            items: VecDeque::new(),
+            bytes: 0,
+            max_items: max_items.max(1),
+            max_bytes,
+            overtakes: 0,
+        }
+    }
+
+    /// Whether another request may be accepted.
+    pub fn has_room(&self) -> bool {
+        self.items.is_empty() || (self.items.len() < self.max_items && self.bytes < self.max_bytes)
+    }
+
+    /// Requests waiting.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Accepts one message through `conn`: replies that are ready at once (version, flush,
+    /// protocol errors) are appended to `replies`; requests to run are queued.
+    pub fn accept<F: Filesystem>(
+        &mut self,
+        conn: &Connection<F>,
+        msg: Vec<u8>,
+        replies: &mut Vec<Vec<u8>>,
+    ) {
+        match conn.submit(msg) {
+            Submitted::Reply(r) => replies.push(r),
+            Submitted::Run(req) => {
+                self.bytes = self.bytes.saturating_add(req.size());
+                self.items.push_back(req);
+            }
+            Submitted::Pending => {}
+        }
+    }
+
+    /// The request to run next (see the module documentation), removed from the queue.
+    pub fn take_next(&mut self) -> Option<Request> {
+        let head_cheap = self.items.front()?.is_cheap();
+        let pick = if head_cheap || self.overtakes >= MAX_OVERTAKES {
+            0
+        } else {
+            self.items.iter().position(Request::is_cheap).unwrap_or(0)
+        };
+        self.overtakes = if pick == 0 { 0 } else { self.overtakes + 1 };
+        let req = self.items.remove(pick)?;
+        self.bytes = self.bytes.saturating_sub(req.size());
+        Some(req)
+    }
+
+    /// Runs the next request through `conn`; its replies are appended to `replies`. Returns
+    /// false if nothing was waiting.
+    pub fn run_next<F: Filesystem>(
+        &mut self,
+        conn: &Connection<F>,
+        replies: &mut Vec<Vec<u8>>,
+    ) -> bool {
+        match self.take_next() {
+            Some(req) => {
+                replies.extend(conn.execute(req));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops every waiting request (the channel is going away); their fids stay with the
+    /// connection and are released with it.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.bytes = 0;
+        self.overtakes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memfs::MemFs;
+    use crate::server::{ExportConfig, Server};
+    use crate::wire::{ty, Frame, Rmsg, Tmsg};
+
+    fn msg(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        m.emit(tag, &mut out).unwrap();
+        out
+    }
+
+    fn tag_of(r: &[u8]) -> u16 {
+        u16::from_le_bytes([r[5], r[6]])
+    }
+
+    fn session() -> (Server<MemFs>, Connection<MemFs>) {
+        let s = Server::new(MemFs::new(), ExportConfig::default());
+        let c = s.connect();
+        let mut out = Vec::new();
+        let mut q = Queue::new(64, 1 << 20);
+        q.accept(
+            &c,
+            msg(
+                0xffff,
+                &Tmsg::Version {
+                    msize: 65536,
+                    version: b"9P2000.L",
+                },
+            ),
+            &mut out,
+        );
+        q.accept(
+            &c,
+            msg(
+                1,
+                &Tmsg::Attach {
+                    fid: 0,
+                    afid: u32::MAX,
+                    uname: b"",
+                    aname: b"",
+                    n_uname: 0,
+                },
+            ),
+            &mut out,
+        );
+        while q.run_next(&c, &mut out) {}
+        q.accept(
+            &c,
+            msg(
+                2,
+                &Tmsg::Walk {
+                    fid: 0,
+                    newfid: 1,
+                    names: vec![],
+                },
+            ),
+            &mut out,
+        );
+        q.accept(
+            &c,
+            msg(
+                3,
+                &Tmsg::Lcreate {
+                    fid: 1,
+                    name: b"f",
+                    flags: 2,
+                    mode: 0o644,
+                    gid: 0,
+                },
+            ),
+            &mut out,
+        );
+        while q.run_next(&c, &mut out) {}
+        assert!(out.iter().all(|r| r[4] != ty::RLERROR), "setup failed");
+        (s, c)
+    }
+
+    #[test]
+    fn cheap_requests_overtake_bulk_ones_but_not_forever() {
+        let (_s, c) = session();
+        let mut q = Queue::new(64, 1 << 20);
+        let mut out = Vec::new();
+        let data = [7u8; 4096];
+        // 12 writes queued first, then 12 getattrs.
+        for t in 10..22 {
+            q.accept(
+                &c,
+                msg(
+                    t,
+                    &Tmsg::Write {
+                        fid: 1,
+                        offset: 0,
+                        data: &data,
+                    },
+                ),
+                &mut out,
+            );
+        }
+        for t in 30..42 {
+            q.accept(
+                &c,
+                msg(
+                    t,
+                    &Tmsg::Getattr {
+                        fid: 1,
+                        mask: 0x7ff,
+                    },
+                ),
+                &mut out,
+            );
+        }
+        assert_eq!((q.len(), out.len()), (24, 0));
+        while q.run_next(&c, &mut out) {}
+        let order: Vec<u16> = out.iter().map(|r| tag_of(r)).collect();
+        assert!(out.iter().all(|r| r[4] != ty::RLERROR));
+        // 8 getattrs overtake the first write, which then runs; and so on.
+        let mut want: Vec<u16> = (30..38).collect();
+        want.push(10);
+        want.extend(38..42);
+        want.extend(11..22);
+        assert_eq!(order, want);
+    }
+
+    #[test]
+    fn flush_of_a_queued_request_answers_without_running_it() {
+        let (_s, c) = session();
+        let mut q = Queue::new(64, 1 << 20);
+        let mut out = Vec::new();
+        q.accept(
+            &c,
+            msg(
+                50,
+                &Tmsg::Write {
+                    fid: 1,
+                    offset: 0,
+                    data: b"never",
+                },
+            ),
+            &mut out,
+        );
+        q.accept(&c, msg(51, &Tmsg::Flush { oldtag: 50 }), &mut out);
+        assert!(out.is_empty(), "the flush waits for its target");
+        while q.run_next(&c, &mut out) {}
+        // Only the Rflush: the write's reply is suppressed, and it did not run.
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0][4], tag_of(&out[0])), (ty::RFLUSH, 51));
+        out.clear();
+        q.accept(
+            &c,
+            msg(
+                52,
+                &Tmsg::Getattr {
+                    fid: 1,
+                    mask: 0x7ff,
+                },
+            ),
+            &mut out,
+        );
+        q.run_next(&c, &mut out);
+        let f = Frame::new_checked(&out[0][..]).unwrap();
+        match Rmsg::parse(&f).unwrap() {
+            Rmsg::Getattr(a) => assert_eq!(a.size, 0, "the flushed write must not have happened"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn room_is_bounded_in_requests_and_bytes() {
+        let (_s, c) = session();
+        let mut out = Vec::new();
+        let mut q = Queue::new(3, 10_000);
+        let big = [1u8; 6000];
+        assert!(q.has_room());
+        q.accept(
+            &c,
+            msg(
+                60,
+                &Tmsg::Write {
+                    fid: 1,
+                    offset: 0,
+                    data: &big,
+                },
+            ),
+            &mut out,
+        );
+        assert!(q.has_room(), "under both limits");
+        q.accept(
+            &c,
+            msg(
+                61,
+                &Tmsg::Write {
+                    fid: 1,
+                    offset: 0,
+                    data: &big,
+                },
+            ),
+            &mut out,
+        );
+        assert!(!q.has_room(), "byte limit reached");
+        q.run_next(&c, &mut out);
+        assert!(q.has_room());
+        let mut q = Queue::new(3, 1 << 20);
+        for t in 70..73 {
+            q.accept(&c, msg(t, &Tmsg::Getattr { fid: 1, mask: 1 }), &mut out);
+        }
+        assert!(!q.has_room(), "request limit reached");
+        q.clear();
+        assert!(q.is_empty() && q.has_room());
+    }
+}
