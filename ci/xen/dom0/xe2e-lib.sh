@@ -106,7 +106,8 @@ make_test_tree() {
 # tree_sums DIR: "sha256  ./path" for every regular file, sorted by path
 tree_sums() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum); }
 # make_volume DIR IMAGE MIB: an ext4 image of DIR (mkfs.ext4 -d), label xe2evol
-make_volume() { mkfs.ext4 -q -F -L xe2evol -d "$1" "$2" "${3}M"; }
+# make_volume DIR IMG MIB [MKFS-OPTION...]
+make_volume() { local d=$1 img=$2 mib=$3; shift 3; mkfs.ext4 -q -F -L xe2evol "$@" -d "$d" "$img" "${mib}M"; }
 
 # p9_volume IMG: the two-export tree used by the 9pfs scenarios (vm1: hello.txt, data/big.bin,
 # a symlink into vm2; vm2: a secret and data.bin) as a 64 MiB ext4 image IMG; the expected

@@ -12,7 +12,8 @@ Q=/tmp/xe2e-qemu-share
 [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
 domu_initrd
 rm -rf $P9_TREE; mkdir -p $P9_TREE/exports/bench
-step mkfs "mkfs.ext4 -d of an empty export into a 256 MiB image" make_volume $P9_TREE $IMG 256 || abort mkfs "mkfs.ext4 failed"
+# 4 KiB blocks, as mkfs.ext4 picks for any volume over 512 MiB (it would pick 1 KiB here).
+step mkfs "mkfs.ext4 -b 4096 -d of an empty export into a 256 MiB image" make_volume $P9_TREE $IMG 256 -b 4096 || abort mkfs "mkfs.ext4 failed"
 p9_start_pvfs $IMG
 rm -rf $Q; mkdir -p $Q
 
