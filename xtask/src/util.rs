@@ -1,7 +1,7 @@
 //! Process helpers for the xtask.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -99,6 +99,10 @@ pub fn ensure_host_deps(force: bool) -> Result<(), Fail> {
         "xz",
     ];
     let mut missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    // The test bed's guest helper (ci/xen/domu/p9meta.c) is linked statically.
+    if !Path::new("/usr/lib/x86_64-linux-gnu/libc.a").exists() || !have("cc") {
+        missing.push("cc + static libc (gcc, libc6-dev)");
+    }
     if qemu_major().is_none_or(|m| m < 10) {
         missing.push("qemu-system-x86_64 (>= 10, bookworm-backports)");
     }
