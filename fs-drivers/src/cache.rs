@@ -239,6 +239,37 @@ impl BlockCache {
         dev: &mut D,
         blk: u64,
     ) -> Result<&mut [u8], DevError> {
+        let s = self.slot_for_overwrite(dev, blk)?;
+        s.fill(0);
+        Ok(s)
+    }
+
+    /// Sets block `blk` to `data` (exactly one block) without reading the device, marked
+    /// dirty.
+    pub fn put<D: BlockDevice>(
+        &mut self,
+        dev: &mut D,
+        blk: u64,
+        data: &[u8],
+    ) -> Result<(), DevError> {
+        let bs = self.block_size;
+        if data.len() != bs {
+            return Err(DevError::Misaligned {
+                len: data.len(),
+                sector_size: bs as u32,
+            });
+        }
+        self.slot_for_overwrite(dev, blk)?.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// The dirty slot of `blk`, taken (or created) without reading the device: its old
+    /// contents are whatever the slot held, so the caller overwrites all of it.
+    fn slot_for_overwrite<D: BlockDevice>(
+        &mut self,
+        dev: &mut D,
+        blk: u64,
+    ) -> Result<&mut [u8], DevError> {
         let lba = self.lba(dev, blk, 1)?;
         let end = lba.saturating_add((self.block_size / dev.sector_size().max(1) as usize) as u64);
         if end > dev.sector_count() {
@@ -282,9 +313,7 @@ impl BlockCache {
             self.map.insert(blk, i);
             self.push_front(i);
         }
-        let s = self.dirty_slot(blk)?;
-        s.fill(0);
-        Ok(s)
+        self.dirty_slot(blk)
     }
 
     fn dirty_slot(&mut self, blk: u64) -> Result<&mut [u8], DevError> {
@@ -499,6 +528,26 @@ mod tests {
         assert_eq!(c.get(&mut d, 9).unwrap()[5], 9);
         assert!(c.get(&mut d, 16).is_err());
         assert_eq!(c.get(&mut d, 3).unwrap()[0], 3);
+    }
+
+    #[test]
+    fn put_replaces_a_block_without_reading_it() {
+        let mut d = MemDisk::new(alloc::vec![0x11u8; 1024 * 8]);
+        let mut c = BlockCache::new(1024, 2 * 1024);
+        c.get(&mut d, 0).unwrap();
+        c.get(&mut d, 1).unwrap();
+        // The cache is full of clean blocks: put reuses a slot, whose old bytes must not leak.
+        c.put(&mut d, 5, &[0x22u8; 1024]).unwrap();
+        assert_eq!(c.stats().misses, 2, "put does not read the device");
+        assert!(c.get(&mut d, 5).unwrap().iter().all(|&b| b == 0x22));
+        assert_eq!(c.dirty_count(), 1);
+        assert!(c.put(&mut d, 6, &[0u8; 512]).is_err(), "not a whole block");
+        assert!(
+            c.put(&mut d, 8, &[0u8; 1024]).is_err(),
+            "past the end of the device"
+        );
+        c.write_back(&mut d, |_| true).unwrap();
+        assert!(d.bytes()[5 * 1024..6 * 1024].iter().all(|&b| b == 0x22));
     }
 
     #[test]

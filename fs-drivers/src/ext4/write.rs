@@ -1171,14 +1171,22 @@ impl<D: BlockDevice> Ext4<D> {
                     .get((from - off) as usize..(to - off) as usize)
                     .unwrap_or(&[]);
                 let whole = from == bstart && to == bstart + bs;
-                let b = if fresh || whole {
-                    self.block_new(pb)?
+                if whole {
+                    // The whole block is replaced: no zero fill, no read.
+                    if pb >= self.ctx.blocks_count {
+                        return corrupt("block number", pb);
+                    }
+                    self.cache.put(&mut self.dev, pb, src)?;
                 } else {
-                    self.block_mut(pb)?
-                };
-                let o = (from - bstart) as usize;
-                if let Some(d) = b.get_mut(o..o + src.len()) {
-                    d.copy_from_slice(src);
+                    let b = if fresh {
+                        self.block_new(pb)?
+                    } else {
+                        self.block_mut(pb)?
+                    };
+                    let o = (from - bstart) as usize;
+                    if let Some(d) = b.get_mut(o..o + src.len()) {
+                        d.copy_from_slice(src);
+                    }
                 }
                 self.dirty_data.insert(pb);
             }
