@@ -133,6 +133,16 @@ pub struct Counters {
     /// Time spent executing requests, in milliseconds.
     pub busy_ms: u64,
     busy_ns: u64,
+    /// Tread requests executed, and the time they took (ms).
+    pub reads: u64,
+    /// See `reads`.
+    pub read_ms: u64,
+    read_ns: u64,
+    /// Twrite requests executed, and the time they took (ms).
+    pub writes: u64,
+    /// See `writes`.
+    pub write_ms: u64,
+    write_ns: u64,
 }
 
 /// The 9pfs backend service.
@@ -545,6 +555,19 @@ fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool
             let ns = crate::xen::time::now_ns().saturating_sub(t0);
             counters.busy_ns = counters.busy_ns.saturating_add(ns);
             counters.busy_ms = counters.busy_ns / 1_000_000;
+            match ty {
+                pvfs_9p::wire::ty::TREAD => {
+                    counters.reads += 1;
+                    counters.read_ns = counters.read_ns.saturating_add(ns);
+                    counters.read_ms = counters.read_ns / 1_000_000;
+                }
+                pvfs_9p::wire::ty::TWRITE => {
+                    counters.writes += 1;
+                    counters.write_ns = counters.write_ns.saturating_add(ns);
+                    counters.write_ms = counters.write_ns / 1_000_000;
+                }
+                _ => {}
+            }
             if ns > SLOW_REQUEST_NS {
                 log::info!(
                     "9pfs: a request (type {ty}, {len} bytes) took {} ms",

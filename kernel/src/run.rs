@@ -344,9 +344,10 @@ fn serve(p: Platform, opts: &Options) -> ! {
             if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
                 let hs = heap::stats();
                 let stats = format!(
-                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={}",
+                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={}",
                     hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
-                    service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms
+                    service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
+                    c.reads, c.read_ms, c.writes, c.write_ms
                 );
                 let _ = xen::store::write(&stats_key, &stats);
                 last_stats = change_key;
