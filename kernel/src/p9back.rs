@@ -120,7 +120,7 @@ struct Device {
 }
 
 /// Counters published in `data/pvfs/stats`.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
     /// Devices ever connected.
     pub connects: u64,

@@ -289,7 +289,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
     );
     let mut service = crate::p9back::Service::start(p.domid, volume, read_only_export);
     let stats_key = format!("{base}/stats");
-    let mut last_stats = String::new();
+    let mut last_stats = None;
     // Changes guests make without fsync are written back at most COMMIT_INTERVAL_NS after
     // the first of them, like ext4's default commit interval.
     let timer = xen::events::bind_virq(xen::events::VIRQ_TIMER);
@@ -338,8 +338,8 @@ fn serve(p: Platform, opts: &Options) -> ! {
         // this loop, so writing on every heap wobble would never go idle.
         let gs = xen::gnttab::stats();
         let c = service.counters;
-        let change_key = format!("{:?}{:?}{}", gs, c, service.connected());
-        if change_key != last_stats {
+        let change_key = (gs, c, service.connected());
+        if Some(change_key) != last_stats {
             let due = last_publish.saturating_add(STATS_INTERVAL_NS);
             if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
                 let hs = heap::stats();
@@ -350,7 +350,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
                     c.reads, c.read_ms, c.writes, c.write_ms
                 );
                 let _ = xen::store::write(&stats_key, &stats);
-                last_stats = change_key;
+                last_stats = Some(change_key);
                 last_publish = xen::time::now_ns();
                 stats_due = None;
             } else {
