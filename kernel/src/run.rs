@@ -330,7 +330,9 @@ fn serve(p: Platform, opts: &Options) -> ! {
         // Grants a backend still had mapped when we ended access: retry now.
         let _ = xen::gnttab::reclaim();
         let now = xen::time::now_ns();
-        if armed.is_some_and(|t| now.saturating_add(TIMER_SLOP_NS) >= t) {
+        // The timer is single-shot: once it has fired (or its deadline passed), re-arm.
+        let fired = timer.as_ref().is_ok_and(|&port| xen::events::take(port));
+        if fired || armed.is_some_and(|t| now.saturating_add(TIMER_SLOP_NS) >= t) {
             armed = None;
         }
         // Publish counters when they change, so tests and operators can watch for leaks. Only
