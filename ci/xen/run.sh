@@ -12,6 +12,7 @@
 #      XE2E_SCENARIO_TIMEOUT  per-scenario limit inside dom0 (default 240)
 #      XE2E_DOM0_LOGLEVEL     dom0 kernel console loglevel (default 4)
 #      XEN_QEMU=1             also fetch qemu-system-xen (9pfs baseline; see fetch.sh)
+#      XE2E_XEN_ARGS          extra Xen command-line options (e.g. sched=credit)
 # stdout: the "XE2E ..." lines as they happen (contract in ci/xen/README.md).
 # Full console log with host timestamps: $W/logs/<scenarios>-<time>.log.
 # Exit status: 0 only when dom0 printed "XE2E RESULT PASS"; 1 failed, 2 timeout,
@@ -52,7 +53,7 @@ trap 'rm -rf "$XE2E_RUN_DIR"' EXIT
 "$XEN_DIR/build-initrds.sh" "$ELF" || exit 4
 say "prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 
-XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all"
+XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all ${XE2E_XEN_ARGS:-}"
 DOM0_ARGS="console=hvc0 earlyprintk=xen rodata=off loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$SCEN xe2e.timeout=${XE2E_SCENARIO_TIMEOUT:-240}"
 [ $SHELL_MODE = 1 ] && DOM0_ARGS+=" xe2e.shell"
 # -rdtscp: TCG's nested SVM reports RDTSCP as RDTSC and Xen injects #GP (README: pitfalls).
