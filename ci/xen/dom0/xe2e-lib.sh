@@ -71,6 +71,11 @@ console_has() { grep -qF -- "$2" "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; }
 
 diagnostics() {
   echo "---- xl list ----"; xl list
+  # r = running, b = blocked: tells a pvfs that waits from one that spins
+  echo "---- xl vcpu-list ----"; xl vcpu-list
+  if [ -n "${pvfs_domid:-}" ]; then
+    echo "---- pvfs stats ----"; xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>&1
+  fi
   echo "---- xl dmesg (tail) ----"; xl dmesg | tail -40
   for f in "$CONSOLE_DIR"/guest-*.log; do
     [ -f "$f" ] && { echo "---- $f (tail) ----"; tail -40 "$f"; }
