@@ -23,7 +23,7 @@
 use pvfs_fs::block::{FileDisk, MemDisk};
 use pvfs_fs::ext4::{Ext4, Options, Timestamp, ROOT_INO};
 use pvfs_tests::ext4img::Rng;
-use pvfs_tests::wimg::e2fsck_clean;
+use pvfs_tests::wimg::{e2fsck_clean, LoopMount};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,37 +67,6 @@ fn fresh_image(dir: &Path, name: &str) -> PathBuf {
     img
 }
 
-/// A loop mount, unmounted on drop.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn new(img: &Path, at: &Path) -> Result<Self, String> {
-        fs::create_dir_all(at).map_err(|e| e.to_string())?;
-        sh(Command::new("mount").args(["-o", "loop"]).arg(img).arg(at))?;
-        Ok(Mount(at.to_path_buf()))
-    }
-}
-
-impl Drop for Mount {
-    /// `umount`, retried while the mount is briefly busy (udev probes a new loop device), then
-    /// detached lazily so that no mount outlives the run.
-    fn drop(&mut self) {
-        for _ in 0..50 {
-            let done = Command::new("umount")
-                .arg(&self.0)
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if done {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        eprintln!("umount {}: busy, detaching lazily", self.0.display());
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 fn open(img: &Path) -> Ext4<FileDisk> {
     let mut fs = Ext4::open_rw(FileDisk::open_rw(img).unwrap(), &Options::default()).unwrap();
     fs.set_clock(Timestamp {
@@ -135,10 +104,10 @@ fn pvfs_small(img: &Path) -> Duration {
 }
 
 fn kernel_small(img: &Path, mnt: &Path) -> Duration {
-    let m = Mount::new(img, mnt).unwrap();
+    let m = LoopMount::new(img, mnt, false).unwrap();
     let t = Instant::now();
     for d in 0..DIRS {
-        let dir = m.0.join(format!("d{d:03}"));
+        let dir = m.path().join(format!("d{d:03}"));
         fs::create_dir(&dir).unwrap();
         for f in 0..FILES_PER_DIR {
             fs::write(
@@ -148,7 +117,7 @@ fn kernel_small(img: &Path, mnt: &Path) -> Duration {
             .unwrap();
         }
     }
-    sh(Command::new("sync").arg("-f").arg(&m.0)).unwrap();
+    sh(Command::new("sync").arg("-f").arg(m.path())).unwrap();
     let el = t.elapsed();
     drop(m);
     el
@@ -171,9 +140,9 @@ fn pvfs_seq(img: &Path, data: &[u8]) -> Duration {
 }
 
 fn kernel_seq(img: &Path, mnt: &Path, data: &[u8]) -> Duration {
-    let m = Mount::new(img, mnt).unwrap();
+    let m = LoopMount::new(img, mnt, false).unwrap();
     let t = Instant::now();
-    let mut f = fs::File::create(m.0.join("big")).unwrap();
+    let mut f = fs::File::create(m.path().join("big")).unwrap();
     for _ in 0..BIG / CHUNK {
         f.write_all(&data[..CHUNK]).unwrap();
     }
@@ -223,7 +192,7 @@ fn main() {
     let mnt = dir.join("mnt");
     // Can this process loop-mount?
     let probe = fresh_image(&dir, "probe.img");
-    match Mount::new(&probe, &mnt) {
+    match LoopMount::new(&probe, &mnt, false) {
         Ok(m) => drop(m),
         Err(e) => {
             println!("skipped: the kernel side needs a loop mount, which failed here ({e})");

@@ -104,3 +104,50 @@ pub fn engine_tree(bytes: &[u8]) -> Tree {
     }
     t
 }
+
+/// A loop mount of an ext4 image, unmounted on drop.
+pub struct LoopMount(PathBuf);
+
+impl LoopMount {
+    /// `mount -t ext4 -o loop[,ro] img at` (creating `at`); `Err` carries mount's message.
+    pub fn new(img: &Path, at: &Path, read_only: bool) -> Result<Self, String> {
+        fs::create_dir_all(at).map_err(|e| e.to_string())?;
+        let opts = if read_only { "loop,ro" } else { "loop" };
+        let out = Command::new("mount")
+            .args(["-t", "ext4", "-o", opts])
+            .arg(img)
+            .arg(at)
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if out.status.success() {
+            Ok(LoopMount(at.to_path_buf()))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for LoopMount {
+    /// `umount`, retried while the mount is briefly busy (udev probes a new loop device), then
+    /// detached lazily so that no mount outlives the run.
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            let done = Command::new("umount")
+                .arg(&self.0)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if done {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        eprintln!("umount {}: busy, detaching lazily", self.0.display());
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}

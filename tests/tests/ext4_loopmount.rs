@@ -12,55 +12,15 @@ mod model;
 use model::{Kind, Model};
 use pvfs_tests::ext4img::{self, TreeSpec};
 use pvfs_tests::p9client::pvfs_bin;
-use pvfs_tests::wimg::{e2fsck_clean, mkfs};
+use pvfs_tests::wimg::{e2fsck_clean, mkfs, LoopMount};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-
-/// A read-only loop mount, unmounted on drop.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn new(img: &Path, at: &Path) -> Result<Self, String> {
-        fs::create_dir_all(at).map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "ext4", "-o", "loop,ro"])
-            .arg(img)
-            .arg(at)
-            .output()
-            .map_err(|e| format!("mount: {e}"))?;
-        if out.status.success() {
-            Ok(Mount(at.to_path_buf()))
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
-    }
-}
-
-impl Drop for Mount {
-    /// `umount`, retried while the mount is briefly busy (udev probes a new loop device), then
-    /// detached lazily so that no mount outlives the run.
-    fn drop(&mut self) {
-        for _ in 0..50 {
-            let done = Command::new("umount")
-                .arg(&self.0)
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if done {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        eprintln!("umount {}: busy, detaching lazily", self.0.display());
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 /// `None` when this process can loop-mount, else why not (probed once).
 fn cannot_mount() -> Option<&'static str> {
@@ -68,7 +28,7 @@ fn cannot_mount() -> Option<&'static str> {
     WHY.get_or_init(|| {
         let dir = ext4img::tmpdir("loop-probe");
         let img = mkfs(&dir, "probe.img", 4096, 8, &[]);
-        let r = Mount::new(&img, &dir.join("mnt")).err();
+        let r = LoopMount::new(&img, &dir.join("mnt"), true).err();
         let _ = fs::remove_dir_all(&dir);
         r
     })
@@ -191,8 +151,8 @@ fn model_mounted(block: u32, seqs: u64) {
             model::run_sequence(&img, 0x1_0000 + seq * 13 + u64::from(block), 80, 64 << 10);
         // e2fsck and the engine's and ext4-view's reading of the image.
         model::check(&img, &m);
-        let mount = Mount::new(&img, &mnt).unwrap();
-        compare_mount(&mount.0, &m);
+        let mount = LoopMount::new(&img, &mnt, true).unwrap();
+        compare_mount(mount.path(), &m);
         drop(mount);
         // A read-only mount leaves the image as it was.
         e2fsck_clean(&img);
@@ -244,12 +204,12 @@ fn put_mounted(block: u32) {
     );
     e2fsck_clean(&img);
     {
-        let mount = Mount::new(&img, &dir.join("mnt")).unwrap();
-        let n = ext4img::compare_trees(&src, &mount.0.join("copy"), true);
+        let mount = LoopMount::new(&img, &dir.join("mnt"), true).unwrap();
+        let n = ext4img::compare_trees(&src, &mount.path().join("copy"), true);
         assert!(n > 900, "only {n} paths compared");
         // compare_trees does not look at xattrs: every one gen_tree set, as Linux reads it.
         for (p, name, value) in ext4img::expected_xattrs() {
-            let host = mount.0.join("copy").join(p);
+            let host = mount.path().join("copy").join(p);
             assert_eq!(
                 linux_xattr(&host, name.as_bytes()),
                 value,
