@@ -13,6 +13,10 @@
 #      XE2E_DOM0_LOGLEVEL     dom0 kernel console loglevel (default 4)
 #      XEN_QEMU=1             also fetch qemu-system-xen (9pfs baseline; see fetch.sh)
 #      XE2E_XEN_ARGS          extra Xen command-line options (e.g. sched=credit)
+#      XE2E_DOM0_ARGS         extra dom0 kernel command-line words (e.g. xe2e.stress-pvfs)
+#      XE2E_ACCEL             QEMU -accel value (default tcg; e.g. tcg,thread=single)
+#      XE2E_SMP               emulated CPUs (default 2)
+#      XE2E_CPU               QEMU -cpu value (default max,-rdtscp)
 # stdout: the "XE2E ..." lines as they happen (contract in ci/xen/README.md).
 # Full console log with host timestamps: $W/logs/<scenarios>-<time>.log.
 # Exit status: 0 only when dom0 printed "XE2E RESULT PASS"; 1 failed, 2 timeout,
@@ -54,12 +58,12 @@ trap 'rm -rf "$XE2E_RUN_DIR"' EXIT
 say "prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 
 XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all ${XE2E_XEN_ARGS:-}"
-DOM0_ARGS="console=hvc0 earlyprintk=xen rodata=off loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$SCEN xe2e.timeout=${XE2E_SCENARIO_TIMEOUT:-240}"
+DOM0_ARGS="console=hvc0 earlyprintk=xen rodata=off loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$SCEN xe2e.timeout=${XE2E_SCENARIO_TIMEOUT:-240} ${XE2E_DOM0_ARGS:-}"
 [ $SHELL_MODE = 1 ] && DOM0_ARGS+=" xe2e.shell"
 # -rdtscp: TCG's nested SVM reports RDTSCP as RDTSC and Xen injects #GP (README: pitfalls).
 # QEMU splits -initrd on commas: the first "module" is dom0's kernel with its command line.
 # shellcheck disable=SC2054 # the commas belong to -cpu and -initrd values
-QEMU=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max,-rdtscp -m 3072 -smp 2
+QEMU=(qemu-system-x86_64 -machine q35 -accel "${XE2E_ACCEL:-tcg}" -cpu "${XE2E_CPU:-max,-rdtscp}" -m 3072 -smp "${XE2E_SMP:-2}"
       -display none -monitor none -no-reboot
       -kernel "$W/xen.elf" -append "$XEN_ARGS"
       -initrd "$W/cache/vmlinux $DOM0_ARGS,$XE2E_RUN_DIR/dom0.cpio")

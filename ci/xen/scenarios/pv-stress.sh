@@ -1,0 +1,26 @@
+#!/bin/sh
+# pv-stress: a check of the emulated machine itself, not of pvfs. Two Linux PV guests run
+# short-lived pipelines at the same time (domu/guest-stress.sh); every pipeline must print
+# the expected value and no program may crash. With xe2e.stress-pvfs on dom0's command line
+# (XE2E_DOM0_ARGS) pvfs runs, idle, alongside; with xe2e.stress-one only one guest runs.
+# xe2e-needs: linux-guest
+. /xe2e/lib.sh
+domu_initrd
+if grep -q 'xe2e.stress-pvfs' /proc/cmdline; then
+  IMG=/tmp/xe2e-stress.img
+  p9_volume $IMG
+  p9_start_pvfs $IMG
+fi
+GUESTS="s1 s2"
+grep -q 'xe2e.stress-one' /proc/cmdline && GUESTS=s1
+for v in $GUESTS; do
+  step "create-$v" "xl create guest $v (guest script: stress)" \
+    xl create /etc/xen/guests/linux-pv.cfg "name=\"g-$v\"" "extra=\"$GUEST_ARGS xe2e.guest=stress\"" \
+    || fail "create-$v" "xl create failed"
+done
+for v in $GUESTS; do
+  d=$(domid_of g-$v)
+  [ -z "$d" ] || step "run-$v" "guest g-$v runs its pipelines" wait_until 180 domain_gone g-$v "$d" || fail "run-$v" "still running"
+  tr -d '\r' < "$CONSOLE_DIR/guest-g-$v.log" | grep -a -E 'STRESS|KMSG' | sed "s/^/XE2E INFO g-$v: /"
+  check "stress-$v" "guest g-$v saw wrong pipeline output or crashed programs" console_has "g-$v" "XE2E-GUEST DONE rc=0"
+done
