@@ -186,7 +186,10 @@ G=$RUN/stage-guest; rm -rf "$G"; mkdir -p "$G/guest"
 install -m 755 "$XEN_DIR/domu/init" "$G/init"
 install -m 755 "$XEN_DIR"/domu/guest-*.sh "$G/guest/"
 # The metadata benchmark loop (one system call per operation), static so the guest needs no libc.
-cc -static -O2 -Wall -Werror -o "$G/guest/p9meta" "$XEN_DIR/domu/p9meta.c" || die "cannot build ci/xen/domu/p9meta.c (needs cc and libc6-dev)"
+# The guest side of the 9pfs scenarios (checksums, confinement, writes) in one process.
+for t in p9meta p9check; do
+  cc -static -O2 -Wall -Werror -o "$G/guest/$t" "$XEN_DIR/domu/$t.c" || die "cannot build ci/xen/domu/$t.c (needs cc and libc6-dev)"
+done
 pack "$G" "$S/domu/guest.cpio"
 pack "$S" "$RUN/dom0-run.cpio"
 parts=("$W/cache/dom0-base.cpio")

@@ -19,7 +19,7 @@ rm -rf $Q; mkdir -p $Q
 
 run_guest() { # NAME P9SPEC
   step "create-$1" "xl create $1" xl create /etc/xen/guests/linux-pv.cfg "name=\"$1\"" "p9=[ '$2' ]" \
-    'extra="console=hvc0 loglevel=4 xe2e.guest=p9bench"' || { fail "create-$1" "xl create failed"; return 1; }
+    "extra=\"$GUEST_ARGS xe2e.guest=p9bench\"" || { fail "create-$1" "xl create failed"; return 1; }
   d=$(domid_of "$1")
   if [ -n "$d" ] && ! step "run-$1" "$1 runs the workload" wait_until 600 domain_gone "$1" "$d"; then
     fail "run-$1" "still running"; diagnostics; xl destroy "$1"; return 1

@@ -5,8 +5,8 @@
 # every cycle), unmounts and powers off. Every cycle must work, pvfs must release each device
 # (backend directory removed), and its counters (data/pvfs/stats) after cycle 5 and after
 # cycle 20 must show no growth: no mapped grants, the same free frames in the mapping window
-# and the same heap use. Takes about 10 minutes in the emulated test bed: on demand only
-# (ci/xen/run.sh p9-cycle with XE2E_SCENARIO_TIMEOUT=1500).
+# and the same heap use. Takes about 7 minutes in the emulated test bed (part of
+# `cargo xtask test`; alone: XE2E_SCENARIO_TIMEOUT=900 ci/xen/run.sh p9-cycle).
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
@@ -27,7 +27,7 @@ while [ $i -le 20 ]; do
   t0=$(now)
   xl create /etc/xen/guests/linux-pv.cfg "name=\"g-cycle$i\"" \
     "p9=[ 'tag=share,path=/exports/vm1,security_model=none,backend=$name' ]" \
-    "extra=\"console=hvc0 loglevel=4 xe2e.guest=p9once xe2e.cycle=$i\"" >/dev/null 2>&1 || { fail "cycle-$i" "xl create failed"; break; }
+    "extra=\"$GUEST_ARGS xe2e.guest=p9once xe2e.cycle=$i\"" >/dev/null 2>&1 || { fail "cycle-$i" "xl create failed"; break; }
   d=$(domid_of "g-cycle$i")
   [ -z "$d" ] || wait_until 180 domain_gone "g-cycle$i" "$d" || { fail "cycle-$i" "guest still running"; xl destroy "g-cycle$i"; break; }
   wait_until 30 released || { fail "cycle-$i" "pvfs did not release the device: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats)"; break; }
