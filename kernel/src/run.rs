@@ -304,6 +304,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
     let mut armed: Option<u64> = None;
     loop {
         while let Ok(Some(ev)) = xen::store::next_watch_event() {
+            log::debug!("xenstore watch event {} (token {})", ev.path, ev.token);
             match ev.token.as_str() {
                 "shutdown" => {
                     if shutdown_requested() {

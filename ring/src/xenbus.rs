@@ -562,6 +562,9 @@ pub struct P9Backend {
     cfg: BackendConfig,
     phase: BackendPhase,
     fe_watch: Option<String>,
+    /// The toolstack itself wrote our state as Closed: it wants the device gone and waits for
+    /// the backend directory to disappear.
+    toolstack_closed: bool,
 }
 
 impl P9Backend {
@@ -578,6 +581,7 @@ impl P9Backend {
             },
             phase: BackendPhase::New,
             fe_watch: None,
+            toolstack_closed: false,
         }
     }
 
@@ -707,19 +711,37 @@ impl P9Backend {
                 return Ok(BackendAction::Idle);
             }
         }
+        log::debug!(
+            "{}: phase {:?}, backend state {:?}, online {online}, frontend state {:?}",
+            self.be,
+            self.phase,
+            be_state,
+            fe_state
+        );
         let fe_gone = matches!(fe_state, None | Some(X::Unknown)) || be_state.is_none();
         let fe_closing = matches!(fe_state, Some(X::Closing | X::Closed));
-        let toolstack_closing = !online || matches!(be_state, Some(X::Closing));
+        // We write Closed only in our Closed phase. Seen in any other phase, the toolstack
+        // wrote it: libxl 4.17 does so when it destroys a guest whose 9pfs device it takes for
+        // a QEMU one (paused or dying guest), then waits up to 10 s for the backend directory
+        // to be removed, while the frontend still reads Connected and `online` stays 1.
+        if be_state == Some(X::Closed) && self.phase != P::Closed {
+            self.toolstack_closed = true;
+        }
+        let toolstack_closing =
+            !online || matches!(be_state, Some(X::Closing)) || self.toolstack_closed;
 
         if fe_gone || fe_closing || toolstack_closing {
             if matches!(self.phase, P::Connected) {
                 self.phase = P::TearingDown;
-                if !fe_gone {
+                if !fe_gone && !self.toolstack_closed {
                     self.set_state(s, X::Closing)?;
                 }
                 return Ok(BackendAction::Teardown);
             }
-            return self.close(s, fe_gone || (fe_state == Some(X::Closed) && !online));
+            return self.close(
+                s,
+                fe_gone || (fe_state == Some(X::Closed) && !online) || self.toolstack_closed,
+            );
         }
 
         match self.phase {
@@ -819,7 +841,7 @@ impl P9Backend {
 
     /// The caller released everything after [`BackendAction::Teardown`]. Writes Closed, and
     /// removes the backend directory if the frontend is gone or the toolstack took the device
-    /// offline (libxl waits for that removal on `xl destroy`). Returns
+    /// offline or closed it (libxl waits for that removal on `xl destroy`). Returns
     /// [`BackendAction::Remove`] when the device is finished.
     pub fn torn_down<S: Store + ?Sized>(
         &mut self,
@@ -833,7 +855,7 @@ impl P9Backend {
             None => None,
         };
         let gone = matches!(fe_state, None | Some(XenbusState::Unknown));
-        if gone || !online {
+        if gone || !online || self.toolstack_closed {
             self.remove_dir(s)?;
             return Ok(BackendAction::Remove);
         }

@@ -216,6 +216,43 @@ fn toolstack_offline_closes_then_removes() {
     assert!(!s.exists(BE));
 }
 
+/// `xl destroy` of a running guest (libxl 4.17): the guest is paused, libxl writes our state
+/// as Closed itself (online stays 1, the frontend still reads Connected) and then waits for the
+/// backend directory to disappear.
+#[test]
+fn toolstack_writing_closed_tears_down_and_removes() {
+    let mut s = libxl_store();
+    let mut p = platform(0);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    let BackendAction::Connect(plan) = m.step(&mut s).unwrap() else {
+        panic!("expected Connect");
+    };
+    let rings = connect_rings(&mut p, &plan, 9, 8192).unwrap();
+    m.connected(&mut s).unwrap();
+    s.set(&format!("{FE}/state"), "4");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    s.set(&format!("{BE}/state"), "6");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
+    // The toolstack's Closed is left as it is while we release the rings.
+    assert_eq!(s.get(&format!("{BE}/state")), Some("6"));
+    disconnect_rings(&mut p, rings);
+    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
+
+/// Before the frontend ever connected: a toolstack Closed removes the device at once.
+#[test]
+fn toolstack_writing_closed_before_connect_removes() {
+    let mut s = libxl_store();
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    assert_eq!(s.get(&format!("{BE}/state")), Some("2"));
+    s.set(&format!("{BE}/state"), "6");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
+
 fn expect_refusal(edit: impl FnOnce(&mut MemStore)) -> XenbusError {
     let mut s = libxl_store();
     frontend_connects(&mut s, &[(10, 30), (11, 31)]);
