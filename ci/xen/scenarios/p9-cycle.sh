@@ -3,9 +3,10 @@
 # p9-attach; Linux 6.1's 9pfs frontend does not reconnect after an unbind). Each guest mounts,
 # reads, overwrites one small file in place (so pvfs's block cache holds the same blocks in
 # every cycle), unmounts and powers off. Every cycle must work, pvfs must release each device
-# (backend directory removed), and its counters (data/pvfs/stats) after cycle 5 and after
+# (backend directory removed), and its counters (data/pvfs/stats) after cycle 10 and after
 # cycle 20 must show no growth: no mapped grants, the same free frames in the mapping window
-# and the same heap use. Takes about 7 minutes in the emulated test bed (part of
+# and the same number of heap allocations (bytes within a small bound, see below). Takes
+# about 7 minutes in the emulated test bed (part of
 # `cargo xtask test`; alone: XE2E_SCENARIO_TIMEOUT=900 ci/xen/run.sh p9-cycle).
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
@@ -37,24 +38,28 @@ while [ $i -le 20 ]; do
     fail "cycle-$i" "$(tr -d '\r' < "$CONSOLE_DIR/guest-g-cycle$i.log" | grep -a 'XE2E-GUEST' | tr '\n' ' ' | cut -c1-300)"
   fi
   info "cycle $i: $(since $t0)s"
-  case $i in 5|20) xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" > /tmp/xe2e-stats-$i; info "stats after cycle $i: $(cat /tmp/xe2e-stats-$i)" ;; esac
+  case $i in 10|20) xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" > /tmp/xe2e-stats-$i; info "stats after cycle $i: $(cat /tmp/xe2e-stats-$i)" ;; esac
   i=$((i+1))
 done
 if [ $ok = 20 ]; then pass cycles; else fail cycles "$ok of 20 cycles worked"; fi
 get() { tr ' ' '\n' < "/tmp/xe2e-stats-$1" 2>/dev/null | sed -n "s/^$2=//p"; }
+# Counters after cycle 10 and after cycle 20 (guest domids have two digits in both, so the
+# xenstore paths pvfs handles have the same lengths).
 for k in grants_mapped window_free_frames heap_live_allocs; do
-  a=$(get 5 $k) b=$(get 20 $k)
-  if [ -n "$a" ] && [ "$a" = "$b" ]; then pass "flat-$k"; info "$k: $a after cycle 5 and after cycle 20"; else fail "flat-$k" "$k '$a' after cycle 5, '$b' after cycle 20"; fi
+  a=$(get 10 $k) b=$(get 20 $k)
+  if [ -n "$a" ] && [ "$a" = "$b" ]; then pass "flat-$k"; info "$k: $a after cycle 10 and after cycle 20"; else fail "flat-$k" "$k '$a' after cycle 10, '$b' after cycle 20"; fi
 done
-# Heap bytes are measured while the stats line itself is allocated, and its length follows
-# the digits of the counters (connects=5 vs connects=20): allow that much, nothing more.
-a=$(get 5 heap_live_bytes) b=$(get 20 heap_live_bytes)
-d=$(wc -c < /tmp/xe2e-stats-20) e=$(wc -c < /tmp/xe2e-stats-5)
+# A leaked allocation shows in heap_live_allocs above. Heap bytes with the same allocations
+# can still differ by buffers that are reused and sized by the messages in flight when the
+# line is written (the stats line's own length follows the counters' digits): allow that
+# line's length change plus 256 bytes, which ten cycles of a per-cycle growth would exceed.
+a=$(get 10 heap_live_bytes) b=$(get 20 heap_live_bytes)
+d=$(wc -c < /tmp/xe2e-stats-20) e=$(wc -c < /tmp/xe2e-stats-10)
 abs() { if [ "$1" -lt 0 ]; then echo $((0 - $1)); else echo "$1"; fi; }
-if [ -n "$a" ] && [ -n "$b" ] && [ "$(abs $((b - a)))" -le "$(abs $((d - e)))" ]; then
-  pass flat-heap_live_bytes; info "heap_live_bytes: $a after cycle 5, $b after cycle 20 (stats line $e and $d bytes)"
+if [ -n "$a" ] && [ -n "$b" ] && [ "$(abs $((b - a)))" -le $(($(abs $((d - e))) + 256)) ]; then
+  pass flat-heap_live_bytes; info "heap_live_bytes: $a after cycle 10, $b after cycle 20 (stats line $e and $d bytes)"
 else
-  fail flat-heap_live_bytes "heap_live_bytes $a after cycle 5, $b after cycle 20 (stats line $e and $d bytes)"
+  fail flat-heap_live_bytes "heap_live_bytes $a after cycle 10, $b after cycle 20 (stats line $e and $d bytes)"
 fi
 c=$(get 20 connects) x=$(get 20 disconnects)
 if [ "$c" = 20 ] && [ "$x" = 20 ]; then pass connects; else fail connects "connects=$c disconnects=$x (want 20 each)"; fi
