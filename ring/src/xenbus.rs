@@ -565,6 +565,8 @@ pub struct P9Backend {
     /// The toolstack itself wrote our state as Closed: it wants the device gone and waits for
     /// the backend directory to disappear.
     toolstack_closed: bool,
+    /// The state we wrote last.
+    written: Option<XenbusState>,
 }
 
 impl P9Backend {
@@ -582,6 +584,7 @@ impl P9Backend {
             phase: BackendPhase::New,
             fe_watch: None,
             toolstack_closed: false,
+            written: None,
         }
     }
 
@@ -600,8 +603,13 @@ impl P9Backend {
         &self.be
     }
 
-    fn set_state<S: Store + ?Sized>(&self, s: &mut S, st: XenbusState) -> Result<(), XenbusError> {
+    fn set_state<S: Store + ?Sized>(
+        &mut self,
+        s: &mut S,
+        st: XenbusState,
+    ) -> Result<(), XenbusError> {
         s.write(&join(&self.be, "state"), st.as_str())?;
+        self.written = Some(st);
         Ok(())
     }
 
@@ -720,15 +728,18 @@ impl P9Backend {
         );
         let fe_gone = matches!(fe_state, None | Some(X::Unknown)) || be_state.is_none();
         let fe_closing = matches!(fe_state, Some(X::Closing | X::Closed));
-        // We write Closed only in our Closed phase. Seen in any other phase, the toolstack
-        // wrote it: libxl 4.17 does so when it destroys a guest whose 9pfs device it takes for
-        // a QEMU one (paused or dying guest), then waits up to 10 s for the backend directory
-        // to be removed, while the frontend still reads Connected and `online` stays 1.
-        if be_state == Some(X::Closed) && self.phase != P::Closed {
+        // We write Closed only when a device fails (with an `error` node); a closed device
+        // otherwise stays in Closing. A Closed we did not write is the toolstack's: libxl 4.17
+        // writes it when it destroys a guest whose 9pfs device it takes for a QEMU one (the
+        // guest is paused, shut down or dying; 2 s after it starts, if the state is not Closed
+        // yet), then waits up to 10 s for the backend directory to be removed, while the
+        // frontend may still read Connected and `online` stays 1.
+        if be_state == Some(X::Closed) && self.written != Some(X::Closed) {
             self.toolstack_closed = true;
         }
-        let toolstack_closing =
-            !online || matches!(be_state, Some(X::Closing)) || self.toolstack_closed;
+        let toolstack_closing = !online
+            || (be_state == Some(X::Closing) && self.written != Some(X::Closing))
+            || self.toolstack_closed;
 
         if fe_gone || fe_closing || toolstack_closing {
             if matches!(self.phase, P::Connected) {
@@ -800,7 +811,10 @@ impl P9Backend {
             return Ok(BackendAction::Remove);
         }
         if self.phase != BackendPhase::Closed {
-            self.set_state(s, XenbusState::Closed)?;
+            // Closing, not Closed: see `step` (a toolstack Closed asks for removal).
+            if self.written != Some(XenbusState::Closing) {
+                self.set_state(s, XenbusState::Closing)?;
+            }
             self.phase = BackendPhase::Closed;
         }
         Ok(BackendAction::Idle)
@@ -839,9 +853,10 @@ impl P9Backend {
         self.fail(s, &e)
     }
 
-    /// The caller released everything after [`BackendAction::Teardown`]. Writes Closed, and
-    /// removes the backend directory if the frontend is gone or the toolstack took the device
-    /// offline or closed it (libxl waits for that removal on `xl destroy`). Returns
+    /// The caller released everything after [`BackendAction::Teardown`]. Removes the backend
+    /// directory if the frontend is gone or the toolstack took the device offline or wrote
+    /// Closed (libxl waits for that removal on `xl destroy` and after a guest shut down);
+    /// otherwise the state stays Closing and the device may reconnect. Returns
     /// [`BackendAction::Remove`] when the device is finished.
     pub fn torn_down<S: Store + ?Sized>(
         &mut self,
@@ -859,7 +874,11 @@ impl P9Backend {
             self.remove_dir(s)?;
             return Ok(BackendAction::Remove);
         }
-        self.set_state(s, XenbusState::Closed)?;
+        // The device stays, in Closing: the toolstack asks for its removal by writing Closed
+        // (libxl does so once the guest has shut down), and the frontend may start over.
+        if self.written != Some(XenbusState::Closing) {
+            self.set_state(s, XenbusState::Closing)?;
+        }
         Ok(BackendAction::Idle)
     }
 }

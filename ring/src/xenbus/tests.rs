@@ -133,7 +133,7 @@ fn backend_full_lifecycle_with_reconnect() {
     assert_eq!(s.get(&format!("{BE}/state")), Some("4"));
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
 
-    // Frontend closes (module unload): teardown, Closed, directory kept (still online).
+    // Frontend closes (module unload): teardown, Closing, directory kept (still online).
     s.set(&format!("{FE}/state"), "5");
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
     assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
@@ -141,7 +141,7 @@ fn backend_full_lifecycle_with_reconnect() {
     assert_eq!(p.mapped_pages, 0);
     assert!(p.bound.is_empty());
     assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Idle);
-    assert_eq!(s.get(&format!("{BE}/state")), Some("6"));
+    assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
     s.set(&format!("{FE}/state"), "6");
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
     assert!(s.exists(BE));
@@ -248,6 +248,33 @@ fn toolstack_writing_closed_before_connect_removes() {
     let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
     assert_eq!(s.get(&format!("{BE}/state")), Some("2"));
+    s.set(&format!("{BE}/state"), "6");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
+
+/// A guest that unmounts and powers itself off: its frontend goes Closing, then Closed (Linux
+/// answers our Closing); the device stays, in Closing. Once the guest has shut down, libxl
+/// writes Closed and waits for the backend directory: it goes at once.
+#[test]
+fn guest_shutdown_then_toolstack_closed_removes() {
+    let mut s = libxl_store();
+    let mut p = platform(0);
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    let BackendAction::Connect(plan) = m.step(&mut s).unwrap() else {
+        panic!("expected Connect");
+    };
+    let rings = connect_rings(&mut p, &plan, 9, 8192).unwrap();
+    m.connected(&mut s).unwrap();
+    s.set(&format!("{FE}/state"), "5");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
+    disconnect_rings(&mut p, rings);
+    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Idle);
+    s.set(&format!("{FE}/state"), "6");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
+    assert!(s.exists(BE));
     s.set(&format!("{BE}/state"), "6");
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
     assert!(!s.exists(BE));
