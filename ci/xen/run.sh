@@ -57,7 +57,8 @@ trap 'rm -rf "$XE2E_RUN_DIR"' EXIT
 "$XEN_DIR/build-initrds.sh" "$ELF" || exit 4
 say "prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 
-XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all ${XE2E_XEN_ARGS:-}"
+# conring_size: Xen's console ring holds a whole run, so dom0 can search it (test-bed faults)
+XEN_ARGS="console=com1 com1=115200,8n1 conring_size=4M dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all ${XE2E_XEN_ARGS:-}"
 DOM0_ARGS="console=hvc0 earlyprintk=xen rodata=off loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$SCEN xe2e.timeout=${XE2E_SCENARIO_TIMEOUT:-240} ${XE2E_DOM0_ARGS:-}"
 [ $SHELL_MODE = 1 ] && DOM0_ARGS+=" xe2e.shell"
 # -rdtscp: TCG's nested SVM reports RDTSCP as RDTSC and Xen injects #GP (README: pitfalls).

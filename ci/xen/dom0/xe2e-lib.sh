@@ -146,6 +146,9 @@ p9_start_pvfs() {
   pvfs_domid=$(domid_of "$name")
   step ready "pvfs ready" wait_until 60 p9_status_ready || abort ready "pvfs not ready"
 }
+# p9_pvfs_alive: the pvfs domain p9_start_pvfs started still runs (xl restarts a domain that
+# reboots, e.g. after a triple fault, under a new id)
+p9_pvfs_alive() { [ "$(domid_of "$name")" = "$pvfs_domid" ]; }
 p9_status_ready() { [ "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/status" 2>/dev/null)" = ready ]; }
 # p9_stat KEY: one counter from pvfs's data/pvfs/stats
 p9_stat() { xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }

@@ -31,7 +31,14 @@ info "backend keys: $(xenstore-ls -f /local/domain/$pvfs_domid/backend/9pfs 2>&1
 id1=$(domid_of g-vm1) id2=$(domid_of g-vm2)
 # (a guest without an id had already finished when asked)
 both_gone() { { [ -z "$id1" ] || domain_gone g-vm1 "$id1"; } && { [ -z "$id2" ] || domain_gone g-vm2 "$id2"; }; }
-if step run "both guests mount, read, write and power off" wait_until 240 both_gone; then pass run; else fail run "a guest is still running"; diagnostics; fi
+# (stop waiting if pvfs itself went away)
+done_or_pvfs_gone() { ! p9_pvfs_alive || both_gone; }
+if step run "both guests mount, read, write and power off" wait_until 240 done_or_pvfs_gone && both_gone; then pass run; else fail run "a guest is still running"; diagnostics; fi
+if ! p9_pvfs_alive; then
+  xl dmesg | grep -a -A8 'Triple fault' | head -20
+  abort pvfs-survived "pvfs (domain $pvfs_domid) died while serving the guests"
+fi
+pass pvfs-survived
 for v in vm1 vm2; do
   log=$CONSOLE_DIR/guest-g-$v.log
   tr -d '\r' < "$log" | grep -a -v -E '^XE2E-GUEST (W|WSUM|SUM) ' | grep -a 'XE2E-GUEST' | sed "s/^/[g-$v] /"
