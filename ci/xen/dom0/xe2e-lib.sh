@@ -147,8 +147,11 @@ p9_start_pvfs() {
   step ready "pvfs ready" wait_until 60 p9_status_ready || abort ready "pvfs not ready"
 }
 # p9_pvfs_alive: the pvfs domain p9_start_pvfs started still runs (xl restarts a domain that
-# reboots, e.g. after a triple fault, under a new id)
-p9_pvfs_alive() { [ "$(domid_of "$name")" = "$pvfs_domid" ]; }
+# reboots, e.g. after a triple fault, under a new id). Like domain_gone, it takes two looks a
+# second apart to call it gone: a single xl call can fail here (ci/xen/README.md).
+p9_pvfs_alive() {
+  [ "$(domid_of "$name")" = "$pvfs_domid" ] || { sleep 1; [ "$(domid_of "$name")" = "$pvfs_domid" ]; }
+}
 p9_status_ready() { [ "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/status" 2>/dev/null)" = ready ]; }
 # p9_stat KEY: one counter from pvfs's data/pvfs/stats
 p9_stat() { xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }

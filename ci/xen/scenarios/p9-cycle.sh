@@ -6,7 +6,7 @@
 # (backend directory removed), and its counters (data/pvfs/stats) after cycle 10 and after
 # cycle 20 must show no growth: no mapped grants, the same free frames in the mapping window
 # and the same number of heap allocations (bytes within a small bound, see below). Takes
-# about 7 minutes in the emulated test bed (part of
+# about 4 minutes in the emulated test bed (part of
 # `cargo xtask test`; alone: XE2E_SCENARIO_TIMEOUT=900 ci/xen/run.sh p9-cycle).
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
