@@ -198,8 +198,13 @@ fn guest_death_before_connect_removes_directory() {
     assert!(!s.exists(BE));
 }
 
-#[test]
-fn toolstack_offline_closes_then_removes() {
+/// A device connected with two order-0 rings, as libxl and Linux set it up.
+fn connected_device() -> (
+    MemStore,
+    FakePlatform,
+    P9Backend,
+    Vec<ConnectedRing<<FakePlatform as Platform>::Mem>>,
+) {
     let mut s = libxl_store();
     let mut p = platform(0);
     let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
@@ -209,6 +214,12 @@ fn toolstack_offline_closes_then_removes() {
     };
     let rings = connect_rings(&mut p, &plan, 9, 8192).unwrap();
     m.connected(&mut s).unwrap();
+    (s, p, m, rings)
+}
+
+#[test]
+fn toolstack_offline_closes_then_removes() {
+    let (mut s, mut p, mut m, rings) = connected_device();
     s.set(&format!("{BE}/online"), "0");
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
     disconnect_rings(&mut p, rings);
@@ -221,15 +232,7 @@ fn toolstack_offline_closes_then_removes() {
 /// backend directory to disappear.
 #[test]
 fn toolstack_writing_closed_tears_down_and_removes() {
-    let mut s = libxl_store();
-    let mut p = platform(0);
-    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
-    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
-    let BackendAction::Connect(plan) = m.step(&mut s).unwrap() else {
-        panic!("expected Connect");
-    };
-    let rings = connect_rings(&mut p, &plan, 9, 8192).unwrap();
-    m.connected(&mut s).unwrap();
+    let (mut s, mut p, mut m, rings) = connected_device();
     s.set(&format!("{FE}/state"), "4");
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
     s.set(&format!("{BE}/state"), "6");
@@ -258,15 +261,7 @@ fn toolstack_writing_closed_before_connect_removes() {
 /// writes Closed and waits for the backend directory: it goes at once.
 #[test]
 fn guest_shutdown_then_toolstack_closed_removes() {
-    let mut s = libxl_store();
-    let mut p = platform(0);
-    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
-    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
-    let BackendAction::Connect(plan) = m.step(&mut s).unwrap() else {
-        panic!("expected Connect");
-    };
-    let rings = connect_rings(&mut p, &plan, 9, 8192).unwrap();
-    m.connected(&mut s).unwrap();
+    let (mut s, mut p, mut m, rings) = connected_device();
     s.set(&format!("{FE}/state"), "5");
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
     disconnect_rings(&mut p, rings);
