@@ -677,11 +677,42 @@ impl Blkfront {
     }
 
     /// Closes the device from our side (clean shutdown): completes in-flight requests, goes
-    /// Closed and releases everything.
-    pub fn close(mut self) {
+    /// Closing, then Closed, each time waiting until `deadline_ns` (Xen system time; the caller
+    /// arms a timer for it) for the backend to follow — blkback unmaps its persistent grants
+    /// when the frontend is Closed, so ours can be ended after that — and releases everything.
+    /// With `None` it does not wait (what the backend still maps is then leaked).
+    pub fn close(mut self, deadline_ns: Option<u64>) {
         let _ = self.kick();
         let _ = self.complete(&mut [], 1);
-        let _ = store::write(&format!("{}/state", self.fe), "6");
+        let be_state = self.machine.backend().map(|b| format!("{b}/state"));
+        let fe_state = format!("{}/state", self.fe);
+        for (ours, theirs) in [("5", ["5", "6"]), ("6", ["6", "6"])] {
+            if store::write(&fe_state, ours).is_err() {
+                break;
+            }
+            let (Some(deadline), Some(be_state)) = (deadline_ns, be_state.as_deref()) else {
+                continue;
+            };
+            loop {
+                match store::read(be_state) {
+                    Ok(v) if theirs.contains(&v.as_str()) => break,
+                    Ok(_) => {}
+                    // The backend directory is gone: nothing left to wait for.
+                    Err(_) => break,
+                }
+                if crate::xen::time::now_ns() >= deadline {
+                    log::warn!(
+                        "blkfront: vbd {}: the backend did not follow state {ours} in time",
+                        self.devid
+                    );
+                    break;
+                }
+                // Wakes on the backend state watch or on the caller's timer. Pending watch
+                // events are dropped: the domain is shutting down.
+                while let Ok(Some(_)) = store::next_watch_event() {}
+                events::wait(None);
+            }
+        }
         self.release();
     }
 }

@@ -311,7 +311,11 @@ fn serve(p: Platform, opts: &Options) -> ! {
                         // Guests are disconnected and the volume is written back and marked
                         // clean before the disk is closed.
                         if let Some(dev) = service.shutdown() {
-                            dev.close();
+                            // Give the disk's backend up to a second to let go of our pages;
+                            // without a timer event, do not wait at all.
+                            let deadline = xen::time::now_ns().saturating_add(CLOSE_WAIT_NS);
+                            let armed = timer.is_ok() && xen::set_timer(deadline).is_ok();
+                            dev.close(armed.then_some(deadline));
                         }
                         power::poweroff();
                     }
@@ -387,6 +391,9 @@ fn serve(p: Platform, opts: &Options) -> ! {
         xen::events::wait(None);
     }
 }
+
+/// How long a clean shutdown waits for the disk's backend to answer Closing.
+const CLOSE_WAIT_NS: u64 = 1_000_000_000;
 
 /// How often at most the counters in `data/pvfs/stats` are rewritten while they change.
 const STATS_INTERVAL_NS: u64 = 1_000_000_000;
