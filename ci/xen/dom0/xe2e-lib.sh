@@ -153,5 +153,13 @@ p9_pvfs_alive() {
   [ "$(domid_of "$name")" = "$pvfs_domid" ] || { sleep 1; [ "$(domid_of "$name")" = "$pvfs_domid" ]; }
 }
 p9_status_ready() { [ "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/status" 2>/dev/null)" = ready ]; }
+# p9_released N: pvfs's counters show N devices connected and N disconnected over the run,
+# none connected now and no grant mapped (one xenstore read)
+p9_released() {
+  case "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>/dev/null)" in
+    *"grants_mapped=0 "*"devices_connected=0 connects=$1 disconnects=$1 "*) return 0 ;;
+  esac
+  return 1
+}
 # p9_stat KEY: one counter from pvfs's data/pvfs/stats
 p9_stat() { xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }

@@ -59,12 +59,7 @@ check steady-correct "g-steady saw a failed or wrong read" console_has g-steady 
 sum=$(tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | sed -n 's/.*STEADY DONE .* sha256=//p')
 if grep -q "^$sum  ./data.bin\$" /tmp/xe2e-want-vm2.sums 2>/dev/null && [ -n "$sum" ]; then pass steady-data; else fail steady-data "g-steady's data.bin sha256 '$sum' is not the image's"; fi
 
-stats_clean() {
-  s=$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>/dev/null)
-  case "$s" in *"grants_mapped=0 "*"devices_connected=0 connects=3 disconnects=3"*) return 0 ;; esac
-  return 1
-}
-if step released "pvfs released every ring" wait_until 20 stats_clean; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
+if step released "pvfs released every ring" wait_until 20 p9_released 3; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
 step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
 if step gone "pvfs powered off" wait_until 60 domain_gone "$name" "$pvfs_domid"; then pass gone; else fail gone "pvfs still running"; xl destroy "$name"; fi
 if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi

@@ -62,12 +62,7 @@ tr -d '\r' < "$wlog" | sed -n 's/^XE2E-GUEST WSUM //p' > /tmp/xe2e-wsum-guest
 check confined-symlink "vm1 read vm2's secret through a symlink" console_has g-vm1 "XE2E-GUEST CONFINED symlink"
 if grep -qF "$(cat $T/exports/vm2/secret.txt)" "$CONSOLE_DIR/guest-g-vm1.log"; then fail isolation "vm2's secret appeared in vm1's output"; else pass isolation; fi
 
-stats_clean() {
-  s=$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>/dev/null)
-  case "$s" in *"grants_mapped=0 "*"devices_connected=0 connects=2 disconnects=2"*) return 0 ;; esac
-  return 1
-}
-if step released "pvfs released both guests' rings" wait_until 20 stats_clean; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
+if step released "pvfs released both guests' rings" wait_until 20 p9_released 2; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
 info "pvfs stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"
 check backend-dirs-removed "backend directories left behind" sh -c "[ -z \"\$(xenstore-list /local/domain/$pvfs_domid/backend/9pfs 2>/dev/null)\" ]"
 check pvfs-alive "pvfs is gone" p9_status_ready
