@@ -288,6 +288,9 @@ impl Decoder {
     }
 }
 
+/// Initial capacity of the client's reply and watch-event queues.
+const QUEUE_START: usize = 64;
+
 /// Client-side bookkeeping independent of the transport: request ids, replies matched to
 /// requests, and watch events queued while a reply is awaited.
 #[derive(Debug, Default)]
@@ -300,8 +303,19 @@ pub struct Client {
 
 impl Client {
     /// A new client.
+    /// A client whose buffers are sized up front: the decoder for a whole message plus what
+    /// a read can add, and queues for typical bursts. Buffers reused for the client's lifetime
+    /// then keep one size, so pvfs's heap figures (`data/pvfs/stats`) do not creep as bursts
+    /// of xenstore traffic set new highs.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            decoder: Decoder {
+                buf: Vec::with_capacity(2 * (HEADER_LEN + PAYLOAD_MAX)),
+            },
+            next_id: 0,
+            replies: VecDeque::with_capacity(QUEUE_START),
+            events: VecDeque::with_capacity(QUEUE_START),
+        }
     }
 
     /// Allocates a request id and encodes a request.
