@@ -11,6 +11,20 @@
 //! storage, and no request after it starts before it completes. A write with `fua: true` is on
 //! stable storage when it completes. The journal (write path) builds its commit ordering from
 //! these two primitives.
+//!
+//! Posted writes ([`BlockDevice::post_writes`]) let a device with a queue start write-back
+//! without the caller waiting for it: the caller goes on serving requests while the device
+//! works. They are ordered before everything submitted later (a later `submit` first waits for
+//! them), an error of a posted write is returned by the next `Flush` or `fua` write (so a
+//! commit that depends on the data fails instead of claiming it durable), and a device never
+//! starts a posted write that overlaps one still in flight (it stops early instead). A device
+//! without a queue inherits the default, which simply writes at once.
+//!
+//! Posted reads ([`BlockDevice::post_reads`], readahead) are the other half: the device reads
+//! while the caller goes on, and [`BlockDevice::take_reads`] hands the data over later. Data
+//! that a write started after the read could have changed is never handed over: a batch with
+//! writes discards every completed read not yet taken, and a posted write discards those it
+//! overlaps. A device without a queue takes no posted reads.
 
 use alloc::vec::Vec;
 
@@ -106,6 +120,47 @@ pub trait BlockDevice {
     fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError>;
     /// Make every completed write durable.
     fn flush(&mut self) -> Result<(), DevError>;
+    /// Start plain (non-`fua`) writes of `(lba, data)` without waiting for them; returns how
+    /// many of `writes`, from the front, were started (fewer when the device's queue is full or
+    /// a write overlaps one still in flight). See the module documentation for ordering and
+    /// errors. The default writes them at once, in order.
+    fn post_writes(&mut self, writes: &[(u64, &[u8])]) -> Result<usize, DevError> {
+        for &(lba, buf) in writes {
+            self.write(lba, buf, false)?;
+        }
+        Ok(writes.len())
+    }
+    /// Collect the completions of posted writes without waiting; true if any completed.
+    fn reap(&mut self) -> bool {
+        false
+    }
+    /// Posted requests (writes and reads) still in flight.
+    fn posted(&self) -> usize {
+        0
+    }
+    /// Bytes of posted requests the device can hold in flight at once (0: it has no queue and
+    /// takes no posted reads).
+    fn posted_capacity(&self) -> usize {
+        0
+    }
+    /// Start reads of `(lba, bytes)` without waiting (readahead); returns how many of `reads`,
+    /// from the front, were taken. A read that overlaps a posted request still in flight, or
+    /// completed data not yet taken, counts as taken without a new request. See the module
+    /// documentation. The default takes none.
+    fn post_reads(&mut self, reads: &[(u64, usize)]) -> Result<usize, DevError> {
+        let _ = reads;
+        Ok(0)
+    }
+    /// Hand the data of completed posted reads to `f(lba, data)`, each once (failed ones are
+    /// dropped: a later read reports the error); true if any was handed over.
+    fn take_reads(&mut self, f: &mut dyn FnMut(u64, &[u8])) -> bool {
+        let _ = f;
+        false
+    }
+    /// Wait until no posted request is in flight (completed reads stay for `take_reads`).
+    fn wait_posted(&mut self) -> Result<(), DevError> {
+        Ok(())
+    }
     /// Run a batch of requests (see the module documentation for ordering). The default runs
     /// them one by one, in order, and stops at the first error.
     fn submit(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
@@ -141,6 +196,27 @@ impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
     }
     fn submit(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
         (**self).submit(reqs)
+    }
+    fn post_writes(&mut self, writes: &[(u64, &[u8])]) -> Result<usize, DevError> {
+        (**self).post_writes(writes)
+    }
+    fn reap(&mut self) -> bool {
+        (**self).reap()
+    }
+    fn posted(&self) -> usize {
+        (**self).posted()
+    }
+    fn posted_capacity(&self) -> usize {
+        (**self).posted_capacity()
+    }
+    fn post_reads(&mut self, reads: &[(u64, usize)]) -> Result<usize, DevError> {
+        (**self).post_reads(reads)
+    }
+    fn take_reads(&mut self, f: &mut dyn FnMut(u64, &[u8])) -> bool {
+        (**self).take_reads(f)
+    }
+    fn wait_posted(&mut self) -> Result<(), DevError> {
+        (**self).wait_posted()
     }
 }
 
@@ -424,6 +500,186 @@ impl<D: BlockDevice> BlockDevice for ReorderDisk<D> {
         }
         self.inner.flush()?;
         self.pending.clear();
+        Ok(())
+    }
+}
+
+/// A device wrapper with a queue, for tests of posted requests: [`BlockDevice::post_writes`]
+/// and [`BlockDevice::post_reads`] hold up to `depth` requests without running them (refusing a
+/// write that overlaps a held request); [`BlockDevice::reap`] completes the held requests, and
+/// every other operation completes them first, as the Xen block front-end does. Completed reads
+/// wait for [`BlockDevice::take_reads`]; writes discard them as the module documentation says.
+/// A held write that touches the sectors chosen with [`QueueDisk::fail_posted`] fails on
+/// completion; the error is returned by the next flush or `fua` write.
+pub struct QueueDisk<D> {
+    inner: D,
+    depth: usize,
+    /// Held requests: first sector, and the data of a write (`None` for a read of `len`).
+    held: Vec<(u64, usize, Option<Vec<u8>>)>,
+    ready: Vec<(u64, Vec<u8>)>,
+    fail: core::ops::Range<u64>,
+    error: Option<DevError>,
+    /// Posted writes started so far.
+    pub started: u64,
+    /// Posted reads started so far.
+    pub reads_started: u64,
+}
+
+impl<D: BlockDevice> QueueDisk<D> {
+    /// Wrap `inner` with room for `depth` posted requests.
+    pub fn new(inner: D, depth: usize) -> Self {
+        QueueDisk {
+            inner,
+            depth,
+            held: Vec::new(),
+            ready: Vec::new(),
+            fail: 0..0,
+            error: None,
+            started: 0,
+            reads_started: 0,
+        }
+    }
+    /// Make the completion of a posted write that touches a sector in `sectors` fail.
+    pub fn fail_posted(&mut self, sectors: core::ops::Range<u64>) {
+        self.fail = sectors;
+    }
+    /// The wrapped device, after completing what is held.
+    pub fn into_inner(mut self) -> D {
+        self.complete();
+        self.inner
+    }
+    fn sectors(&self, len: usize) -> u64 {
+        (len / self.inner.sector_size().max(1) as usize) as u64
+    }
+    fn overlaps(&self, a: u64, alen: usize, b: u64, blen: usize) -> bool {
+        a < b.saturating_add(self.sectors(blen)) && b < a.saturating_add(self.sectors(alen))
+    }
+    fn complete(&mut self) -> bool {
+        let held = core::mem::take(&mut self.held);
+        let any = !held.is_empty();
+        for (lba, len, data) in held {
+            let end = lba.saturating_add(self.sectors(len));
+            match data {
+                Some(buf) => {
+                    let r = if lba < self.fail.end && self.fail.start < end {
+                        Err(DevError::Io { lba, code: -5 })
+                    } else {
+                        self.inner.write(lba, &buf, false)
+                    };
+                    if let Err(e) = r {
+                        self.error.get_or_insert(e);
+                    }
+                }
+                None => {
+                    let mut buf = alloc::vec![0u8; len];
+                    if self.inner.read(lba, &mut buf).is_ok() {
+                        self.ready.push((lba, buf));
+                    }
+                }
+            }
+        }
+        any
+    }
+    fn take_error(&mut self) -> Result<(), DevError> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for QueueDisk<D> {
+    fn sector_size(&self) -> u32 {
+        self.inner.sector_size()
+    }
+    fn sector_count(&self) -> u64 {
+        self.inner.sector_count()
+    }
+    fn read_only(&self) -> bool {
+        self.inner.read_only()
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError> {
+        self.complete();
+        self.inner.read(lba, buf)
+    }
+    fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError> {
+        self.complete();
+        self.ready.clear();
+        if fua {
+            self.take_error()?;
+        }
+        self.inner.write(lba, buf, fua)
+    }
+    fn flush(&mut self) -> Result<(), DevError> {
+        self.complete();
+        self.take_error()?;
+        self.inner.flush()
+    }
+    fn post_writes(&mut self, writes: &[(u64, &[u8])]) -> Result<usize, DevError> {
+        if self.inner.read_only() {
+            return Err(DevError::ReadOnly);
+        }
+        let mut n = 0;
+        for &(lba, buf) in writes {
+            let overlaps = self
+                .held
+                .iter()
+                .any(|(l, len, _)| self.overlaps(lba, buf.len(), *l, *len));
+            if self.held.len() >= self.depth || overlaps {
+                break;
+            }
+            let ss = self.inner.sector_size();
+            let bytes = self.inner.sector_count().saturating_mul(u64::from(ss));
+            span(lba, buf.len(), ss, bytes)?;
+            let ready = core::mem::take(&mut self.ready);
+            self.ready = ready
+                .into_iter()
+                .filter(|(l, d)| !self.overlaps(lba, buf.len(), *l, d.len()))
+                .collect();
+            self.held.push((lba, buf.len(), Some(buf.to_vec())));
+            self.started += 1;
+            n += 1;
+        }
+        Ok(n)
+    }
+    fn reap(&mut self) -> bool {
+        self.complete()
+    }
+    fn posted(&self) -> usize {
+        self.held.len()
+    }
+    fn posted_capacity(&self) -> usize {
+        self.depth.saturating_mul(64 * 1024)
+    }
+    fn post_reads(&mut self, reads: &[(u64, usize)]) -> Result<usize, DevError> {
+        let mut n = 0;
+        for &(lba, len) in reads {
+            let ss = self.inner.sector_size();
+            let bytes = self.inner.sector_count().saturating_mul(u64::from(ss));
+            span(lba, len, ss, bytes)?;
+            let coming = self
+                .held
+                .iter()
+                .map(|(l, n, _)| (*l, *n))
+                .chain(self.ready.iter().map(|(l, d)| (*l, d.len())))
+                .any(|(l, n)| self.overlaps(lba, len, l, n));
+            if !coming {
+                if self.held.len() >= self.depth {
+                    break;
+                }
+                self.held.push((lba, len, None));
+                self.reads_started += 1;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+    fn take_reads(&mut self, f: &mut dyn FnMut(u64, &[u8])) -> bool {
+        let ready = core::mem::take(&mut self.ready);
+        for (lba, data) in &ready {
+            f(*lba, data);
+        }
+        !ready.is_empty()
+    }
+    fn wait_posted(&mut self) -> Result<(), DevError> {
+        self.complete();
         Ok(())
     }
 }

@@ -392,6 +392,151 @@ impl BlockCache {
         Ok(picked.len())
     }
 
+    /// Start writing back the dirty blocks among `candidates` (in the order given, at most
+    /// `max` of them) as posted writes ([`BlockDevice::post_writes`]): the device copies them
+    /// and the caller does not wait. The blocks the device took are clean afterwards and are
+    /// returned; the rest stay dirty. Candidates that are not cached or not dirty are skipped.
+    /// Nothing here flushes: the data is durable only after a later flush.
+    pub fn post_back<D: BlockDevice>(
+        &mut self,
+        dev: &mut D,
+        candidates: impl IntoIterator<Item = u64>,
+        max: usize,
+    ) -> Result<Vec<u64>, DevError> {
+        let mut picked: Vec<(u64, usize, u64)> = Vec::new();
+        for blk in candidates {
+            if picked.len() >= max {
+                break;
+            }
+            let Some(&i) = self.map.get(&blk) else {
+                continue;
+            };
+            if self.slots.get(i).is_some_and(|s| s.dirty) {
+                picked.push((blk, i, self.lba(dev, blk, 1)?));
+            }
+        }
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = {
+            let writes: Vec<(u64, &[u8])> = picked
+                .iter()
+                .filter_map(|&(_, i, lba)| self.slots.get(i).map(|s| (lba, &*s.data)))
+                .collect();
+            dev.post_writes(&writes)?
+        };
+        let mut done = Vec::with_capacity(n);
+        for &(blk, i, _) in picked.iter().take(n) {
+            if let Some(s) = self.slots.get_mut(i) {
+                if s.dirty {
+                    s.dirty = false;
+                    self.ndirty = self.ndirty.saturating_sub(1);
+                }
+            }
+            done.push(blk);
+        }
+        Ok(done)
+    }
+
+    /// Whether every block of `blk..blk + count` is cached.
+    pub fn holds_all(&self, blk: u64, count: u64) -> bool {
+        (blk..blk.saturating_add(count)).all(|b| self.map.contains_key(&b))
+    }
+
+    /// Start reading the blocks of `runs` (`(first block, count)`) that are not cached, as
+    /// posted reads ([`BlockDevice::post_reads`]) of at most `piece` bytes each; the data joins
+    /// the cache at the next [`BlockCache::absorb`]. Returns the blocks the device took.
+    pub fn readahead<D: BlockDevice>(
+        &mut self,
+        dev: &mut D,
+        runs: &[(u64, u64)],
+        piece: usize,
+    ) -> Result<u64, DevError> {
+        let bs = self.block_size.max(1);
+        let per_piece = (piece / bs).max(1) as u64;
+        let mut reads: Vec<(u64, usize)> = Vec::new();
+        let mut counts: Vec<u64> = Vec::new();
+        for &(first, count) in runs {
+            let end = first.saturating_add(count);
+            let mut b = first;
+            while b < end {
+                if self.map.contains_key(&b) {
+                    b += 1;
+                    continue;
+                }
+                let mut n = 1;
+                while b + n < end && n < per_piece && !self.map.contains_key(&(b + n)) {
+                    n += 1;
+                }
+                reads.push((self.lba(dev, b, n)?, (n as usize).saturating_mul(bs)));
+                counts.push(n);
+                b += n;
+            }
+        }
+        if reads.is_empty() {
+            return Ok(0);
+        }
+        let taken = dev.post_reads(&reads)?;
+        Ok(counts.iter().take(taken).sum())
+    }
+
+    /// Takes the data of completed posted reads from the device into the cache as clean
+    /// blocks; blocks the cache already holds keep their (possibly newer) contents. When the
+    /// cache is full, the least recently used clean blocks make room. Returns the blocks added.
+    pub fn absorb<D: BlockDevice>(&mut self, dev: &mut D) -> u64 {
+        let ss = dev.sector_size().max(1) as usize;
+        let bs = self.block_size.max(1);
+        let per = (bs / ss).max(1) as u64;
+        let mut added = 0;
+        dev.take_reads(&mut |lba, data| {
+            if !lba.is_multiple_of(per) {
+                return;
+            }
+            for (i, chunk) in data.chunks_exact(bs).enumerate() {
+                if self.insert_clean(lba / per + i as u64, chunk) {
+                    added += 1;
+                }
+            }
+        });
+        added
+    }
+
+    /// Adds block `blk` as clean with `data` unless it is cached; true if added.
+    fn insert_clean(&mut self, blk: u64, data: &[u8]) -> bool {
+        if self.map.contains_key(&blk) || data.len() != self.block_size {
+            return false;
+        }
+        let i = if self.slots.len() < self.capacity {
+            self.slots.push(Slot {
+                blk,
+                data: data.into(),
+                prev: NIL,
+                next: NIL,
+                dirty: false,
+            });
+            self.slots.len() - 1
+        } else {
+            let Some(i) = self.evict_candidate() else {
+                return false;
+            };
+            let Some(s) = self.slots.get_mut(i) else {
+                return false;
+            };
+            s.data.copy_from_slice(data);
+            let old = s.blk;
+            s.blk = blk;
+            if self.map.get(&old) == Some(&i) {
+                self.map.remove(&old);
+                self.stats.evictions += 1;
+            }
+            self.unlink(i);
+            i
+        };
+        self.map.insert(blk, i);
+        self.push_front(i);
+        true
+    }
+
     /// Drop block `blk` from the cache (the next `get` re-reads it).
     pub fn invalidate(&mut self, blk: u64) {
         if let Some(i) = self.map.remove(&blk) {
@@ -600,5 +745,95 @@ mod tests {
         }
         assert!(c.len() <= c.capacity());
         assert!(c.get_zeroed_mut(&mut d, 16).is_err());
+    }
+
+    #[test]
+    fn post_back_starts_what_the_queue_takes_and_keeps_the_rest_dirty() {
+        use crate::block::QueueDisk;
+        let mut d = QueueDisk::new(MemDisk::new(alloc::vec![0u8; 1024 * 16]), 3);
+        let mut c = BlockCache::new(1024, 8 * 1024);
+        for b in 1..5 {
+            c.get_zeroed_mut(&mut d, b).unwrap().fill(b as u8);
+        }
+        c.get(&mut d, 6).unwrap();
+        // 6 is clean and 9 is not cached: skipped; `max` stops at two.
+        let done = c.post_back(&mut d, [6, 9, 1, 2, 3, 4], 2).unwrap();
+        assert_eq!(done, [1, 2]);
+        assert_eq!((c.dirty_count(), d.posted()), (2, 2));
+        // A block written again while its posted write is in flight is dirty again, and the
+        // queue refuses to start an overlapping write until the first completes.
+        c.get_mut(&mut d, 1).unwrap().fill(0x11);
+        assert_eq!(c.dirty_count(), 3);
+        assert_eq!(c.post_back(&mut d, [1], 8).unwrap(), [] as [u64; 0]);
+        assert!(d.reap());
+        // The queue's depth (3) stops the third.
+        assert_eq!(c.post_back(&mut d, [1, 3, 4], 8).unwrap(), [1, 3, 4]);
+        c.get_mut(&mut d, 2).unwrap().fill(0x22);
+        assert_eq!(
+            c.post_back(&mut d, [2], 8).unwrap(),
+            [] as [u64; 0],
+            "queue full"
+        );
+        assert_eq!(c.dirty_count(), 1);
+        let m = d.into_inner();
+        let firsts: Vec<u8> = m.bytes().chunks(1024).take(5).map(|b| b[0]).collect();
+        assert_eq!(firsts, [0, 0x11, 2, 3, 4]);
+    }
+
+    #[test]
+    fn readahead_fills_the_cache_and_never_brings_back_overwritten_data() {
+        use crate::block::QueueDisk;
+        let mut bytes = alloc::vec![0u8; 1024 * 16];
+        for (i, b) in bytes.chunks_mut(1024).enumerate() {
+            b.fill(i as u8);
+        }
+        let mut d = QueueDisk::new(MemDisk::new(bytes), 8);
+        let mut c = BlockCache::new(1024, 8 * 1024);
+        c.get(&mut d, 2).unwrap();
+        // Block 2 is cached: only 1 and 3..=5 are read, as two posted reads.
+        assert_eq!(c.readahead(&mut d, &[(1, 5)], 4096).unwrap(), 4);
+        assert_eq!((d.reads_started, d.posted()), (2, 2));
+        // Asking again while they are in flight starts nothing new.
+        assert_eq!(c.readahead(&mut d, &[(1, 5)], 4096).unwrap(), 4);
+        assert_eq!(d.reads_started, 2);
+        assert!(d.reap());
+        assert_eq!(c.absorb(&mut d), 4);
+        let misses = c.stats().misses;
+        for b in 1..6 {
+            assert_eq!(c.get(&mut d, b).unwrap()[0], b as u8);
+        }
+        assert_eq!(c.stats().misses, misses, "all from the cache");
+        // Data read ahead, then overwritten on the disk by a batch before it was taken: it
+        // is dropped, so the cache never holds the old contents.
+        c.readahead(&mut d, &[(8, 2)], 4096).unwrap();
+        assert!(d.reap());
+        c.put(&mut d, 8, &[0xAB; 1024]).unwrap();
+        c.write_back(&mut d, |_| true).unwrap();
+        c.invalidate(8);
+        assert_eq!(c.absorb(&mut d), 0);
+        assert_eq!(c.get(&mut d, 8).unwrap()[0], 0xAB);
+        // Same with a posted write over completed readahead: only the overlapped block goes.
+        c.readahead(&mut d, &[(10, 2)], 1024).unwrap();
+        assert!(d.reap());
+        c.put(&mut d, 10, &[0xCD; 1024]).unwrap();
+        assert_eq!(c.post_back(&mut d, [10], 8).unwrap(), [10]);
+        c.invalidate(10);
+        assert_eq!(c.absorb(&mut d), 1, "block 11 only");
+        assert_eq!(c.get(&mut d, 10).unwrap()[0], 0xCD);
+        assert_eq!(c.get(&mut d, 11).unwrap()[0], 11);
+    }
+
+    #[test]
+    fn a_failed_posted_write_is_reported_by_the_next_flush() {
+        use crate::block::QueueDisk;
+        let mut d = QueueDisk::new(MemDisk::new(alloc::vec![0u8; 1024 * 16]), 8);
+        d.fail_posted(4..5);
+        let mut c = BlockCache::new(1024, 8 * 1024);
+        c.get_zeroed_mut(&mut d, 2).unwrap().fill(7);
+        assert_eq!(c.post_back(&mut d, [2], 8).unwrap(), [2]);
+        // A read completes the posted write first; its error waits for the flush.
+        c.get(&mut d, 5).unwrap();
+        assert_eq!(d.flush(), Err(DevError::Io { lba: 4, code: -5 }));
+        assert_eq!(d.flush(), Ok(()), "reported once");
     }
 }

@@ -4,7 +4,10 @@
 //! at EVERY write index of the run, with two devices:
 //! 1. `FaultyDisk`: the writes after write N are lost (fail);
 //! 2. `ReorderDisk`: additionally, of the writes issued since the last flush, an arbitrary
-//!    subset (in an arbitrary order) reached the medium.
+//!    subset (in an arbitrary order) reached the medium;
+//! 3. `QueueDisk` over `ReorderDisk`: as 2, and after every operation the engine starts
+//!    writing file data back on its own (`start_write_back`, posted writes), as pvfs does
+//!    while it is idle.
 //!
 //! After each cut a read-write mount replays the journal, `close` writes it back, and the
 //! image must pass `e2fsck -fn` and read exactly like the model after some operation between
@@ -13,7 +16,7 @@
 //! uncommitted size stays invisible).
 #![allow(clippy::unwrap_used, reason = "test code")]
 
-use pvfs_fs::block::{BlockDevice, FaultyDisk, MemDisk, ReorderDisk};
+use pvfs_fs::block::{BlockDevice, FaultyDisk, MemDisk, QueueDisk, ReorderDisk};
 use pvfs_fs::ext4::{Error, Ext4, Ino, Options, RenameFlags};
 use pvfs_tests::ext4img;
 use pvfs_tests::wimg::{e2fsck, engine_tree, mkfs, Tree, CLOCK};
@@ -215,8 +218,9 @@ struct Progress {
 }
 
 /// Mount, run the workload, close; stops at the first error (the cut). True when it got
-/// through the close.
-fn run<D: BlockDevice>(dev: &mut D, ops: &[Op]) -> (Progress, bool) {
+/// through the close. With `post`, file data is written back in the background after every
+/// operation.
+fn run<D: BlockDevice>(dev: &mut D, ops: &[Op], post: bool) -> (Progress, bool) {
     let mut p = Progress {
         done: 0,
         fsynced: 0,
@@ -230,6 +234,9 @@ fn run<D: BlockDevice>(dev: &mut D, ops: &[Op]) -> (Progress, bool) {
             return (p, false);
         }
         p.done += 1;
+        if post && fs.start_write_back(1, 4).is_err() {
+            return (p, false);
+        }
         if matches!(op, Op::Fsync(_)) {
             p.fsynced = p.done;
         }
@@ -272,10 +279,12 @@ fn base_image(name: &str) -> (std::path::PathBuf, Vec<u8>) {
     (dir, base)
 }
 
-fn total_writes(base: &[u8], ops: &[Op], states: &[Tree]) -> u64 {
-    let mut dev = ReorderDisk::new(MemDisk::new(base.to_vec()));
-    let (p, closed) = run(&mut dev, ops);
+fn total_writes(base: &[u8], ops: &[Op], states: &[Tree], post: bool) -> u64 {
+    let mut dev = QueueDisk::new(ReorderDisk::new(MemDisk::new(base.to_vec())), 8);
+    let (p, closed) = run(&mut dev, ops, post);
     assert!(closed && p.done == ops.len());
+    assert_eq!(dev.started > 0, post, "posted writes");
+    let dev = dev.into_inner();
     let n = dev.writes();
     // The uncut run ends in the final state.
     let bytes = dev.crash(0).unwrap().into_vec().unwrap();
@@ -285,10 +294,14 @@ fn total_writes(base: &[u8], ops: &[Op], states: &[Tree]) -> u64 {
 
 /// Cut at every write index `n` of the run: `crashed(n)` runs the workload on a device cut
 /// after `n` writes and returns the progress and the image the cut left.
-fn cut_everywhere(name: &str, crashed: impl Fn(&[u8], &[Op], u64) -> (Progress, Vec<u8>)) {
+fn cut_everywhere(
+    name: &str,
+    post: bool,
+    crashed: impl Fn(&[u8], &[Op], u64) -> (Progress, Vec<u8>),
+) {
     let (dir, base) = base_image(name);
     let (ops, states) = workload(200, 0xC0FFEE);
-    let total = total_writes(&base, &ops, &states);
+    let total = total_writes(&base, &ops, &states, post);
     let fsyncs = ops.iter().filter(|o| matches!(o, Op::Fsync(_))).count();
     // The workload exercises every kind of operation.
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
@@ -333,10 +346,10 @@ fn cut_everywhere(name: &str, crashed: impl Fn(&[u8], &[Op], u64) -> (Progress, 
 
 #[test]
 fn cut_after_every_write_faulty_disk() {
-    cut_everywhere("crash-faulty", |base, ops, n| {
+    cut_everywhere("crash-faulty", false, |base, ops, n| {
         let mut dev = FaultyDisk::new(MemDisk::new(base.to_vec()));
         dev.cut_power_after_writes(n);
-        let (p, closed) = run(&mut dev, ops);
+        let (p, closed) = run(&mut dev, ops, false);
         assert!(!closed, "cut after {n} writes but the run completed");
         (p, dev.into_inner().into_vec().unwrap())
     });
@@ -344,11 +357,25 @@ fn cut_after_every_write_faulty_disk() {
 
 #[test]
 fn cut_after_every_write_reordering_disk() {
-    cut_everywhere("crash-reorder", |base, ops, n| {
+    cut_everywhere("crash-reorder", false, |base, ops, n| {
         let mut dev = ReorderDisk::new(MemDisk::new(base.to_vec()));
         dev.cut_power_after_writes(n);
-        let (p, closed) = run(&mut dev, ops);
+        let (p, closed) = run(&mut dev, ops, false);
         assert!(!closed, "cut after {n} writes but the run completed");
         (p, dev.crash(n).unwrap().into_vec().unwrap())
+    });
+}
+
+#[test]
+fn cut_after_every_write_with_background_write_back() {
+    cut_everywhere("crash-posted", true, |base, ops, n| {
+        let mut inner = ReorderDisk::new(MemDisk::new(base.to_vec()));
+        inner.cut_power_after_writes(n);
+        let mut dev = QueueDisk::new(inner, 8);
+        let (p, closed) = run(&mut dev, ops, true);
+        assert!(!closed, "cut after {n} writes but the run completed");
+        // Writes still held by the queue when the power went never reach the medium.
+        let inner = dev.into_inner();
+        (p, inner.crash(n).unwrap().into_vec().unwrap())
     });
 }

@@ -6,7 +6,7 @@
 //! e2fsck does.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
-use pvfs_fs::block::{BlockDevice, DevError, MemDisk};
+use pvfs_fs::block::{BlockDevice, DevError, MemDisk, QueueDisk};
 use pvfs_fs::ext4::{Error, Ext4, Options, ROOT_INO};
 use pvfs_tests::ext4img;
 use pvfs_tests::wimg::{e2fsck_clean, engine_tree, mkfs, Tree, CLOCK};
@@ -549,4 +549,100 @@ fn large_change_sets_commit_in_pieces() {
         }
     }
     assert!(empty <= 1);
+}
+
+/// File data written back in the background (posted writes while the writer goes on) ends up
+/// exactly where `fsync` would have put it; a posted write that fails makes the next `fsync`
+/// fail instead of claiming the data durable, and nothing half-done reaches the volume.
+#[test]
+fn background_write_back_is_durable_at_fsync_and_its_errors_reach_fsync() {
+    let dir = ext4img::tmpdir("jwrite-posted");
+    let img = mkfs(&dir, "p.img", 4096, 16, &[]);
+    let base = fs::read(&img).unwrap();
+    let data = ext4img::Rng::new(9).bytes(1 << 20);
+    let write_file = |dev: QueueDisk<MemDisk<'static>>| {
+        let mut fs = Ext4::open_rw(dev, &Options::default()).unwrap();
+        fs.set_clock(CLOCK);
+        let f = fs.create(ROOT_INO, b"big", 0o644, 0, 0).unwrap();
+        let mut started = 0;
+        for (i, chunk) in data.chunks(64 << 10).enumerate() {
+            fs.write(f, (i as u64) << 16, chunk).unwrap();
+            started += fs.start_write_back(16, 64).unwrap();
+            fs.device_mut().reap();
+        }
+        (fs, f, started)
+    };
+    // Good disk: most of the data went out before fsync, and the image is right.
+    let (mut fs, f, started) = write_file(QueueDisk::new(MemDisk::new(base.clone()), 64));
+    assert!(started >= 200, "{started} of 256 blocks started early");
+    fs.fsync(f).unwrap();
+    let bytes = fs.close().unwrap().into_inner().into_vec().unwrap();
+    let p = dir.join("good.img");
+    fs::write(&p, &bytes).unwrap();
+    e2fsck_clean(&p);
+    assert!(engine_tree(&bytes).get("/big") == Some(&Some(data.clone())));
+    // Every posted write fails: fsync reports it, and the volume still checks clean.
+    let mut dev = QueueDisk::new(MemDisk::new(base), 64);
+    dev.fail_posted(0..u64::MAX);
+    let (mut fs, f, started) = write_file(dev);
+    assert!(started > 0);
+    assert!(fs.fsync(f).is_err(), "fsync after a failed posted write");
+    let bytes = fs.into_device().into_inner().into_vec().unwrap();
+    let p = dir.join("failed.img");
+    fs::write(&p, &bytes).unwrap();
+    e2fsck_clean(&p);
+    assert!(!engine_tree(&bytes).contains_key("/big"));
+}
+
+/// Sequential reads on a device with a queue read ahead: the data matches, most of it came
+/// from posted reads, and a write into the window that was read ahead is what later reads see
+/// (never the older data the readahead brought in).
+#[test]
+fn sequential_reads_read_ahead_and_see_later_writes() {
+    let dir = ext4img::tmpdir("jwrite-readahead");
+    let img = mkfs(&dir, "r.img", 4096, 32, &[]);
+    let mut data = ext4img::Rng::new(11).bytes(4 << 20);
+    let bytes = {
+        let mut fs =
+            Ext4::open_rw(MemDisk::new(fs::read(&img).unwrap()), &Options::default()).unwrap();
+        fs.set_clock(CLOCK);
+        let f = fs.create(ROOT_INO, b"seq", 0o644, 0, 0).unwrap();
+        fs.write(f, 0, &data).unwrap();
+        fs.close().unwrap().into_vec().unwrap()
+    };
+    let mut fs =
+        Ext4::open_rw(QueueDisk::new(MemDisk::new(bytes), 16), &Options::default()).unwrap();
+    fs.set_clock(CLOCK);
+    let f = fs.lookup_path(b"/seq").unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 128 << 10];
+    let mut off = 0u64;
+    loop {
+        if off == 1 << 20 {
+            // Overwrite 64 KiB ahead of the reader, inside the window already read ahead,
+            // with a device batch in between (the write-back).
+            let patch = vec![0x5A; 64 << 10];
+            fs.write(f, off + (128 << 10), &patch).unwrap();
+            data[(off as usize + (128 << 10))..][..64 << 10].copy_from_slice(&patch);
+            fs.sync().unwrap();
+        }
+        let n = fs.read(f, off, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        off += n as u64;
+        fs.device_mut().reap();
+    }
+    assert!(got == data, "contents differ");
+    let started = fs.device_mut().reads_started;
+    let misses = fs.cache().stats().misses;
+    eprintln!("posted reads {started}, blocks read synchronously {misses}");
+    assert!(started >= 8, "{started} posted reads");
+    // 1024 blocks of file data: only the first window (and metadata) is read synchronously.
+    assert!(misses < 200, "{misses} blocks read synchronously");
+    let bytes = fs.close().unwrap().into_inner().into_vec().unwrap();
+    let p = dir.join("after.img");
+    fs::write(&p, &bytes).unwrap();
+    e2fsck_clean(&p);
 }

@@ -388,6 +388,32 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(())
     }
 
+    /// Start writing file data back without waiting for it (posted writes, see
+    /// `BlockDevice::post_writes`), once at least `min` blocks of it are dirty; at most `max`
+    /// blocks per call. Only ordered data is started: the blocks a commit would write in place
+    /// before its journal records (not blocks freed and reused in the running transaction,
+    /// which the journal carries). So the volume on disk is what it would be after a crash
+    /// before this call, plus file data in blocks no committed metadata points to yet or that
+    /// already belonged to the file. The commit then waits for these writes (the device orders
+    /// them before its flush) instead of issuing them: durability still comes from `sync` or
+    /// `fsync`. Returns the number of blocks started.
+    pub fn start_write_back(&mut self, min: usize, max: usize) -> Result<usize> {
+        if !self.writable || self.dirty_data.len() < min.max(1) {
+            return Ok(0);
+        }
+        let jnl = self.jnl.as_ref();
+        let candidates = self
+            .dirty_data
+            .iter()
+            .copied()
+            .filter(|&b| !jnl.is_some_and(|j| j.is_freed(b)));
+        let done = self.cache.post_back(&mut self.dev, candidates, max)?;
+        for b in &done {
+            self.dirty_data.remove(b);
+        }
+        Ok(done.len())
+    }
+
     /// Whether this engine writes through a journal.
     pub(super) fn journalled(&self) -> bool {
         self.jnl.is_some()

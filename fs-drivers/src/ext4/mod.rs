@@ -419,6 +419,7 @@ impl Default for Options {
 const S_IFMT: u16 = 0xF000;
 const S_IFDIR: u16 = 0x4000;
 const S_IFLNK: u16 = 0xA000;
+const S_IFREG: u16 = 0x8000;
 
 /// `i_flags` bits.
 pub mod flags {
@@ -532,7 +533,18 @@ pub struct Ext4<D: BlockDevice> {
     pins: BTreeMap<Ino, u32>,
     /// The journal being written (read-write mounts of journalled file systems).
     jnl: Option<jwrite::Jnl>,
+    /// Where the last reads of a few files ended (inode, byte offset), to spot sequential
+    /// readers for readahead.
+    ra_last: [(Ino, u64); RA_STREAMS],
+    ra_next: usize,
 }
+
+/// Files whose sequential reads are followed at once (see [`Ext4::read`]).
+const RA_STREAMS: usize = 8;
+/// Readahead window after a sequential read of `n` bytes: 4 n, within these bounds and half of
+/// what the device can hold in flight.
+const RA_MIN_BYTES: u64 = 256 << 10;
+const RA_MAX_BYTES: u64 = 1 << 20;
 
 fn corrupt<T>(what: &'static str, at: u64) -> Result<T> {
     Err(Error::Corrupt { what, at })
@@ -586,6 +598,8 @@ impl<D: BlockDevice> Ext4<D> {
             dirty_data: alloc::collections::BTreeSet::new(),
             pins: BTreeMap::new(),
             jnl: None,
+            ra_last: [(0, 0); RA_STREAMS],
+            ra_next: 0,
         };
         if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0 {
             if fs.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 || fs.sb.journal_inum == 0 {
@@ -1037,6 +1051,13 @@ impl<D: BlockDevice> Ext4<D> {
                         // eviction); small ones go through the cache so that small files
                         // read again and again stay in memory.
                         if self.overlay.is_empty() && full >= BYPASS_CACHE_BYTES {
+                            let count = (full as u64) / bs;
+                            // Readahead of this run may be on its way: wait for it rather
+                            // than read the same blocks twice.
+                            if self.dev.posted() > 0 && !self.cache.holds_all(blk, count) {
+                                self.dev.wait_posted()?;
+                                self.cache.absorb(&mut self.dev);
+                            }
                             self.cache.read_run(&mut self.dev, blk, chunk)?;
                         } else {
                             for (i, c) in chunk.chunks_mut(bs as usize).enumerate() {
@@ -1071,7 +1092,83 @@ impl<D: BlockDevice> Ext4<D> {
     /// Holes and uninitialized extents read as zeros. Contiguous runs of at least
     /// [`BYPASS_CACHE_BYTES`] are read from the device straight into `buf`; shorter pieces go
     /// through the block cache.
+    ///
+    /// On a device with a queue ([`BlockDevice::posted_capacity`]), a read that continues where
+    /// the previous read of the same file ended (or starts it) also starts reading the next
+    /// few hundred KiB of the file in the background ([`Ext4::readahead`]), so a sequential
+    /// reader's next request finds its data in memory.
     pub fn read(&mut self, ino: Ino, off: u64, buf: &mut [u8]) -> Result<usize> {
+        if self.overlay.is_empty() && self.dev.posted_capacity() > 0 {
+            self.cache.absorb(&mut self.dev);
+        }
+        let n = self.read_now(ino, off, buf)?;
+        if n > 0 && self.overlay.is_empty() && self.dev.posted_capacity() > 0 {
+            let end = off.saturating_add(n as u64);
+            let seq = match self.ra_last.iter().position(|&(i, _)| i == ino) {
+                Some(k) => {
+                    let s = self.ra_last.get(k).is_some_and(|&(_, e)| e == off);
+                    if let Some(slot) = self.ra_last.get_mut(k) {
+                        slot.1 = end;
+                    }
+                    s
+                }
+                None => {
+                    if let Some(slot) = self.ra_last.get_mut(self.ra_next) {
+                        *slot = (ino, end);
+                    }
+                    self.ra_next = (self.ra_next + 1) % RA_STREAMS;
+                    off == 0
+                }
+            };
+            if seq {
+                let cap = (self.dev.posted_capacity() / 2) as u64;
+                let window = (4 * n as u64).clamp(RA_MIN_BYTES, RA_MAX_BYTES).min(cap);
+                // Readahead is an optimisation: a failure here shows up in the read that
+                // needs the data.
+                let _ = self.readahead(ino, end, window);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Start reading `len` bytes of `ino` from `off` (clipped to the file) into the block
+    /// cache in the background, as posted reads of the blocks not cached yet; a later
+    /// [`Ext4::read`] takes them. Only the block map is read now (metadata, through the
+    /// cache). Returns the blocks started; 0 on a device without a queue.
+    pub fn readahead(&mut self, ino: Ino, off: u64, len: u64) -> Result<u64> {
+        if !self.overlay.is_empty() || self.dev.posted_capacity() == 0 {
+            return Ok(0);
+        }
+        let inode = self.load_inode(ino)?;
+        if inode.mode & S_IFMT != S_IFREG
+            || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+        {
+            return Ok(0);
+        }
+        let end = off.saturating_add(len).min(inode.size);
+        if off >= end {
+            return Ok(0);
+        }
+        let bs = self.ctx.bs as u64;
+        let (mut lblk, last) = (off / bs, (end - 1) / bs);
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        while lblk <= last {
+            let run = self.map(&inode, lblk)?;
+            let n = run.len.min(last - lblk + 1);
+            if n == 0 {
+                break;
+            }
+            if let Some(p) = run.phys {
+                runs.push((p, n));
+            }
+            lblk += n;
+        }
+        Ok(self
+            .cache
+            .readahead(&mut self.dev, &runs, BYPASS_CACHE_BYTES * 4)?)
+    }
+
+    fn read_now(&mut self, ino: Ino, off: u64, buf: &mut [u8]) -> Result<usize> {
         let inode = self.load_inode(ino)?;
         match inode.mode & S_IFMT {
             S_IFDIR => Err(Error::IsDir { ino }),
