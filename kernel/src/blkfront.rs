@@ -65,6 +65,12 @@ pub struct Blkfront {
     indirect_refs: Vec<GrantRef>,
     free_indirect: Vec<u16>,
     slots: Vec<Option<Slot>>,
+    /// The first error of a posted write, returned by the next flush (or FUA write).
+    posted_err: Option<DevError>,
+    /// Completed posted reads not taken yet: disk byte position, length, bounce pages.
+    ready: Vec<(u64, usize, Vec<u16>)>,
+    /// Scratch buffer for handing over a completed read in one piece.
+    ready_buf: Vec<u8>,
     broken: bool,
     /// Disconnected and released: every request fails.
     closed: bool,
@@ -77,7 +83,11 @@ struct Slot {
     /// Index of the batch request it serves, and the byte offset into its buffer.
     req: usize,
     off: usize,
+    /// Byte position on the disk and length.
+    pos: u64,
     len: usize,
+    /// A posted write (`BlockDevice::post_writes`): nobody waits for it.
+    posted: bool,
     pages: Vec<u16>,
     indirect: Option<u16>,
     write: bool,
@@ -228,6 +238,9 @@ impl Blkfront {
             indirect_refs,
             free_indirect: (0..INDIRECT_PAGES as u16).rev().collect(),
             slots: (0..nr).map(|_| None).collect(),
+            posted_err: None,
+            ready: Vec::new(),
+            ready_buf: Vec::new(),
             broken: false,
             closed: false,
             completed: 0,
@@ -249,7 +262,8 @@ impl Blkfront {
         DevError::Io { lba: 0, code: -5 }
     }
 
-    /// Queues one ring request for `len` bytes at byte offset `pos` of the disk.
+    /// Queues one ring request for `len` bytes at byte offset `pos` of the disk; returns its
+    /// slot.
     fn queue(
         &mut self,
         req: usize,
@@ -258,7 +272,7 @@ impl Blkfront {
         len: usize,
         write: bool,
         data: Option<&[u8]>,
-    ) -> Result<(), DevError> {
+    ) -> Result<usize, DevError> {
         let npages = len.div_ceil(4096);
         let slot = self
             .slots
@@ -356,12 +370,14 @@ impl Blkfront {
         self.slots[slot] = Some(Slot {
             req,
             off,
+            pos,
             len,
+            posted: false,
             pages,
             indirect,
             write,
         });
-        Ok(())
+        Ok(slot)
     }
 
     fn queue_flush(&mut self, barrier: bool) -> Result<(), DevError> {
@@ -383,7 +399,9 @@ impl Blkfront {
         self.slots[slot] = Some(Slot {
             req: usize::MAX,
             off: 0,
+            pos: 0,
             len: 0,
+            posted: false,
             pages: Vec::new(),
             indirect: None,
             write: true,
@@ -402,6 +420,82 @@ impl Blkfront {
         }
     }
 
+    /// Handles one response: frees its slot and bounce pages, copies read data into `reqs`.
+    /// Returns the request's error, if any (a posted write's error is kept for the next
+    /// flush instead); `Err` only for a response that breaks the protocol.
+    fn finish(
+        &mut self,
+        rsp: &[u8; blkif::RESPONSE_SIZE],
+        reqs: &mut [Request<'_>],
+    ) -> Result<Option<DevError>, DevError> {
+        let r = blkif::Response::parse(rsp);
+        let Some(slot) = r
+            .as_ref()
+            .ok()
+            .and_then(|r| self.slots.get_mut(r.id as usize))
+            .and_then(Option::take)
+        else {
+            return Err(self.fail("response with an unknown id"));
+        };
+        let status = r.map(|r| r.status).unwrap_or(blkif::RSP_ERROR);
+        self.completed += 1;
+        let mut err = None;
+        if status != 0 {
+            let e = DevError::Io {
+                lba: slot.pos / 512,
+                code: i32::from(status),
+            };
+            if slot.posted {
+                log::error!("blkfront: vbd {}: write-back failed: {e}", self.devid);
+                self.posted_err.get_or_insert(e);
+            } else {
+                err = Some(e);
+            }
+        }
+        if status == 0 && !slot.write && !slot.posted {
+            if let Some(Request::Read { buf, .. }) = reqs.get_mut(slot.req) {
+                for (i, &p) in slot.pages.iter().enumerate() {
+                    let chunk = (slot.len - i * 4096).min(4096);
+                    let src = self
+                        .pool
+                        .bytes()
+                        .get(p as usize * 4096..p as usize * 4096 + chunk)
+                        .unwrap_or(&[]);
+                    if let Some(dst) = buf.get_mut(slot.off + i * 4096..slot.off + i * 4096 + chunk)
+                    {
+                        dst.copy_from_slice(src);
+                    }
+                }
+            }
+        }
+        if let Some(ip) = slot.indirect {
+            self.free_indirect.push(ip);
+        }
+        if status == 0 && slot.posted && !slot.write {
+            self.ready.push((slot.pos, slot.len, slot.pages));
+        } else {
+            self.free_pages.extend(slot.pages);
+        }
+        Ok(err)
+    }
+
+    /// Drops completed reads not taken yet (their pages go back to the pool); with `range`,
+    /// only those overlapping it.
+    fn drop_ready(&mut self, range: Option<(u64, u64)>) {
+        let mut i = 0;
+        while i < self.ready.len() {
+            let (pos, len, _) = &self.ready[i];
+            let hit =
+                range.is_none_or(|(p, n)| *pos < p.saturating_add(n) && p < pos + *len as u64);
+            if hit {
+                let (_, _, pages) = self.ready.swap_remove(i);
+                self.free_pages.extend(pages);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     /// Collects completions until fewer than `until` requests are in flight; copies read data
     /// to `reqs`. Returns the first I/O error seen (after draining).
     fn complete(&mut self, reqs: &mut [Request<'_>], until: usize) -> Result<(), DevError> {
@@ -411,43 +505,8 @@ impl Blkfront {
             let mut rsp = [0u8; blkif::RESPONSE_SIZE];
             match self.ring.take_response(&self.mem, &mut rsp) {
                 Ok(true) => {
-                    let r = blkif::Response::parse(&rsp);
-                    let Some(slot) = r
-                        .as_ref()
-                        .ok()
-                        .and_then(|r| self.slots.get_mut(r.id as usize))
-                        .and_then(Option::take)
-                    else {
-                        return Err(self.fail("response with an unknown id"));
-                    };
-                    let status = r.map(|r| r.status).unwrap_or(blkif::RSP_ERROR);
-                    self.completed += 1;
-                    if status != 0 && first_err.is_none() {
-                        first_err = Some(DevError::Io {
-                            lba: 0,
-                            code: i32::from(status),
-                        });
-                    }
-                    if status == 0 && !slot.write {
-                        if let Some(Request::Read { buf, .. }) = reqs.get_mut(slot.req) {
-                            for (i, &p) in slot.pages.iter().enumerate() {
-                                let chunk = (slot.len - i * 4096).min(4096);
-                                let src = self
-                                    .pool
-                                    .bytes()
-                                    .get(p as usize * 4096..p as usize * 4096 + chunk)
-                                    .unwrap_or(&[]);
-                                if let Some(dst) =
-                                    buf.get_mut(slot.off + i * 4096..slot.off + i * 4096 + chunk)
-                                {
-                                    dst.copy_from_slice(src);
-                                }
-                            }
-                        }
-                    }
-                    self.free_pages.extend(slot.pages);
-                    if let Some(ip) = slot.indirect {
-                        self.free_indirect.push(ip);
+                    if let Some(e) = self.finish(&rsp, reqs)? {
+                        first_err.get_or_insert(e);
                     }
                 }
                 Ok(false) => match self.ring.final_check_for_responses(&self.mem) {
@@ -500,6 +559,9 @@ impl Blkfront {
     fn drain_and_flush(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
         self.kick()?;
         self.complete(reqs, 1)?;
+        if let Some(e) = self.posted_err.take() {
+            return Err(e);
+        }
         if let Some(op) = self.flush_op {
             self.queue_flush(op)?;
             self.kick()?;
@@ -511,6 +573,17 @@ impl Blkfront {
     fn run_batch(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
         if self.broken {
             return Err(DevError::Io { lba: 0, code: -5 });
+        }
+        // Posted requests come first: nothing submitted later may pass them.
+        if self.in_flight() > 0 {
+            self.kick()?;
+            self.complete(reqs, 1)?;
+        }
+        // Read-ahead data a write of this batch could change must not be handed out later;
+        // and the pool's pages go to this batch first.
+        let writes = reqs.iter().any(|r| matches!(r, Request::Write { .. }));
+        if writes || self.free_pages.len() < POOL_PAGES / 2 {
+            self.drop_ready(None);
         }
         let max_bytes = self.max_segs as usize * 4096;
         let ss = u64::from(self.sector_size.max(1));
@@ -565,6 +638,15 @@ impl Blkfront {
                     || self.free_pages.len() < n.div_ceil(4096)
                     || self.free_indirect.is_empty()
                 {
+                    if self.in_flight() == 0 {
+                        // Nothing to wait for: what is missing is held by unread read-ahead.
+                        self.drop_ready(None);
+                        if self.free_pages.len() < n.div_ceil(4096) || self.free_indirect.is_empty()
+                        {
+                            return Err(self.fail("bounce pool exhausted"));
+                        }
+                        continue;
+                    }
                     self.kick()?;
                     let inflight = self.in_flight();
                     if let Err(e) = self.complete(reqs, inflight) {
@@ -604,6 +686,168 @@ impl Blkfront {
         self.kick()?;
         let r = self.complete(reqs, 1);
         result.and(r)
+    }
+
+    /// Starts plain writes without waiting (see `BlockDevice::post_writes`): contiguous ones
+    /// are merged into one blkif request as in a batch; stops at the first that finds no free
+    /// slot, bounce pages or indirect page, or that overlaps a posted write still in flight.
+    fn post(&mut self, writes: &[(u64, &[u8])]) -> Result<usize, DevError> {
+        if self.broken || self.closed {
+            return Err(DevError::Io { lba: 0, code: -5 });
+        }
+        if self.readonly {
+            return Err(DevError::ReadOnly);
+        }
+        let max_bytes = self.max_segs as usize * 4096;
+        let ss = u64::from(self.sector_size.max(1));
+        let mut i = 0;
+        let mut started = false;
+        while let Some(&(lba, first)) = writes.get(i) {
+            let mut end = i + 1;
+            let mut total = first.len();
+            while let Some(&(next, buf)) = writes.get(end) {
+                let at = lba.checked_add(total as u64 / ss);
+                if at != Some(next)
+                    || !(buf.len() as u64).is_multiple_of(ss)
+                    || total.saturating_add(buf.len()) > max_bytes
+                {
+                    break;
+                }
+                total += buf.len();
+                end += 1;
+            }
+            let pos = self.check_range(lba, total)?;
+            let npages = total.div_ceil(4096);
+            let overlaps = self.slots.iter().flatten().any(|s| {
+                s.posted && s.pos < pos.saturating_add(total as u64) && pos < s.pos + s.len as u64
+            });
+            if total == 0
+                || total > max_bytes
+                || overlaps
+                || self.slots.iter().all(Option::is_some)
+                || self.free_pages.len() < npages
+                || (npages > blkif::MAX_SEGMENTS && self.free_indirect.is_empty())
+            {
+                break;
+            }
+            // Completed read-ahead of these sectors is older than this write.
+            self.drop_ready(Some((pos, total as u64)));
+            let mut data = Vec::with_capacity(total);
+            for &(_, buf) in writes.get(i..end).unwrap_or(&[]) {
+                data.extend_from_slice(buf);
+            }
+            let slot = self.queue(usize::MAX, 0, pos, total, true, Some(&data))?;
+            if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                s.posted = true;
+            }
+            started = true;
+            i = end;
+        }
+        if started {
+            self.kick()?;
+        }
+        Ok(i)
+    }
+
+    /// Starts posted reads (see `BlockDevice::post_reads`); a range already in flight or
+    /// completed counts as taken.
+    fn post_read_ahead(&mut self, reads: &[(u64, usize)]) -> Result<usize, DevError> {
+        if self.broken || self.closed {
+            return Err(DevError::Io { lba: 0, code: -5 });
+        }
+        let max_bytes = self.max_segs as usize * 4096;
+        let mut taken = 0;
+        let mut started = false;
+        for &(lba, len) in reads {
+            let pos = self.check_range(lba, len)?;
+            let end = pos.saturating_add(len as u64);
+            let coming = self
+                .slots
+                .iter()
+                .flatten()
+                .filter(|s| s.posted)
+                .map(|s| (s.pos, s.len))
+                .chain(self.ready.iter().map(|r| (r.0, r.1)))
+                .any(|(p, n)| p < end && pos < p + n as u64);
+            if !coming {
+                let npages = len.div_ceil(4096);
+                // Keep half of the pool for requests someone waits for.
+                if len == 0
+                    || len > max_bytes
+                    || self.slots.iter().all(Option::is_some)
+                    || self.free_pages.len() < npages + POOL_PAGES / 2
+                    || (npages > blkif::MAX_SEGMENTS && self.free_indirect.is_empty())
+                {
+                    break;
+                }
+                let slot = self.queue(usize::MAX, 0, pos, len, false, None)?;
+                if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                    s.posted = true;
+                }
+                started = true;
+            }
+            taken += 1;
+        }
+        if started {
+            self.kick()?;
+        }
+        Ok(taken)
+    }
+
+    /// Hands completed posted reads to `f` (see `BlockDevice::take_reads`).
+    fn take_ready(&mut self, f: &mut dyn FnMut(u64, &[u8])) -> bool {
+        self.reap_responses();
+        let ready = core::mem::take(&mut self.ready);
+        let any = !ready.is_empty();
+        let ss = u64::from(self.sector_size.max(1));
+        let mut buf = core::mem::take(&mut self.ready_buf);
+        for (pos, len, pages) in ready {
+            buf.clear();
+            for (i, &p) in pages.iter().enumerate() {
+                let chunk = (len - i * 4096).min(4096);
+                let at = p as usize * 4096;
+                buf.extend_from_slice(self.pool.bytes().get(at..at + chunk).unwrap_or(&[]));
+            }
+            if buf.len() == len {
+                f(pos / ss, &buf);
+            }
+            self.free_pages.extend(pages);
+        }
+        self.ready_buf = buf;
+        any
+    }
+
+    /// Collects the responses that have arrived, without waiting.
+    fn reap_responses(&mut self) -> bool {
+        if self.broken || self.closed {
+            return false;
+        }
+        let mut any = false;
+        loop {
+            let mut rsp = [0u8; blkif::RESPONSE_SIZE];
+            match self.ring.take_response(&self.mem, &mut rsp) {
+                Ok(true) => {
+                    // Only posted writes are in flight between batches; a protocol violation
+                    // has already disconnected the device.
+                    if self.finish(&rsp, &mut []).is_err() {
+                        return any;
+                    }
+                    any = true;
+                }
+                Ok(false) => match self.ring.final_check_for_responses(&self.mem) {
+                    Ok(true) => {}
+                    Ok(false) => return any,
+                    Err(_) => {
+                        self.fail("ring index corrupt");
+                        return any;
+                    }
+                },
+                Err(_) => {
+                    self.fail("ring index corrupt");
+                    return any;
+                }
+            }
+        }
     }
 
     /// The xenstore watch token of this device's backend-state watch.
@@ -735,6 +979,31 @@ impl BlockDevice for Blkfront {
     }
     fn flush(&mut self) -> Result<(), DevError> {
         self.run_batch(&mut [Request::Flush])
+    }
+    fn post_writes(&mut self, writes: &[(u64, &[u8])]) -> Result<usize, DevError> {
+        self.post(writes)
+    }
+    fn reap(&mut self) -> bool {
+        self.reap_responses()
+    }
+    fn posted(&self) -> usize {
+        self.slots.iter().flatten().filter(|s| s.posted).count()
+    }
+    fn posted_capacity(&self) -> usize {
+        POOL_PAGES / 2 * 4096
+    }
+    fn post_reads(&mut self, reads: &[(u64, usize)]) -> Result<usize, DevError> {
+        self.post_read_ahead(reads)
+    }
+    fn take_reads(&mut self, f: &mut dyn FnMut(u64, &[u8])) -> bool {
+        self.take_ready(f)
+    }
+    fn wait_posted(&mut self) -> Result<(), DevError> {
+        if self.in_flight() > 0 {
+            self.kick()?;
+            self.complete(&mut [], 1)?;
+        }
+        Ok(())
     }
     fn submit(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
         self.run_batch(reqs)

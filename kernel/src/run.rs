@@ -332,6 +332,9 @@ fn serve(p: Platform, opts: &Options) -> ! {
         if busy {
             continue;
         }
+        // Idle: write file data back in the background; the disk's completions wake this
+        // loop to start more.
+        service.write_back_step();
         // Grants a backend still had mapped when we ended access: retry now.
         let _ = xen::gnttab::reclaim();
         let now = xen::time::now_ns();
@@ -351,10 +354,10 @@ fn serve(p: Platform, opts: &Options) -> ! {
             if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
                 let hs = heap::stats();
                 let stats = format!(
-                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={}",
+                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={}",
                     hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
                     service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
-                    c.reads, c.read_ms, c.writes, c.write_ms
+                    c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks
                 );
                 let _ = xen::store::write(&stats_key, &stats);
                 last_stats = Some(change_key);
