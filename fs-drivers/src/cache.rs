@@ -158,6 +158,21 @@ impl BlockCache {
         }
     }
 
+    /// Gives slot `i` (an eviction candidate) to block `blk`: drops the mapping of the block
+    /// it held, counting an eviction, and takes it off the recency list (the caller maps it
+    /// and puts it back at the front).
+    fn rebind(&mut self, i: usize, blk: u64) {
+        if let Some(s) = self.slots.get_mut(i) {
+            let old = s.blk;
+            s.blk = blk;
+            if old != blk && self.map.get(&old) == Some(&i) {
+                self.map.remove(&old);
+                self.stats.evictions += 1;
+            }
+        }
+        self.unlink(i);
+    }
+
     /// The contents of block `blk`, reading it from `dev` on a miss.
     pub fn get<D: BlockDevice>(&mut self, dev: &mut D, blk: u64) -> Result<&[u8], DevError> {
         if let Some(&i) = self.map.get(&blk) {
@@ -203,14 +218,8 @@ impl BlockCache {
             };
             if let Some(s) = self.slots.get_mut(i) {
                 dev.read(lba, &mut s.data)?;
-                let old = s.blk;
-                s.blk = blk;
-                if old != blk && self.map.get(&old) == Some(&i) {
-                    self.map.remove(&old);
-                    self.stats.evictions += 1;
-                }
             }
-            self.unlink(i);
+            self.rebind(i, blk);
             i
         };
         self.map.insert(blk, i);
@@ -287,15 +296,7 @@ impl BlockCache {
             };
             let i = match reuse {
                 Some(i) => {
-                    if let Some(s) = self.slots.get_mut(i) {
-                        let old = s.blk;
-                        s.blk = blk;
-                        if self.map.get(&old) == Some(&i) {
-                            self.map.remove(&old);
-                            self.stats.evictions += 1;
-                        }
-                    }
-                    self.unlink(i);
+                    self.rebind(i, blk);
                     i
                 }
                 None => {
@@ -523,13 +524,7 @@ impl BlockCache {
                 return false;
             };
             s.data.copy_from_slice(data);
-            let old = s.blk;
-            s.blk = blk;
-            if self.map.get(&old) == Some(&i) {
-                self.map.remove(&old);
-                self.stats.evictions += 1;
-            }
-            self.unlink(i);
+            self.rebind(i, blk);
             i
         };
         self.map.insert(blk, i);

@@ -86,7 +86,8 @@ struct Slot {
     /// Byte position on the disk and length.
     pos: u64,
     len: usize,
-    /// A posted write (`BlockDevice::post_writes`): nobody waits for it.
+    /// A posted write or read-ahead (`BlockDevice::post_writes`/`post_reads`): nobody waits
+    /// for it.
     posted: bool,
     pages: Vec<u16>,
     indirect: Option<u16>,
@@ -422,7 +423,8 @@ impl Blkfront {
 
     /// Handles one response: frees its slot and bounce pages, copies read data into `reqs`.
     /// Returns the request's error, if any (a posted write's error is kept for the next
-    /// flush instead); `Err` only for a response that breaks the protocol.
+    /// flush instead, a failed read-ahead is dropped); `Err` only for a response that breaks
+    /// the protocol. A completed read-ahead keeps its pages in `ready`.
     fn finish(
         &mut self,
         rsp: &[u8; blkif::RESPONSE_SIZE],
@@ -445,9 +447,12 @@ impl Blkfront {
                 lba: slot.pos / 512,
                 code: i32::from(status),
             };
-            if slot.posted {
+            if slot.posted && slot.write {
                 log::error!("blkfront: vbd {}: write-back failed: {e}", self.devid);
                 self.posted_err.get_or_insert(e);
+            } else if slot.posted {
+                // Read-ahead: dropped; the read that needs the data reports the error.
+                log::warn!("blkfront: vbd {}: read-ahead failed: {e}", self.devid);
             } else {
                 err = Some(e);
             }
@@ -690,7 +695,7 @@ impl Blkfront {
 
     /// Starts plain writes without waiting (see `BlockDevice::post_writes`): contiguous ones
     /// are merged into one blkif request as in a batch; stops at the first that finds no free
-    /// slot, bounce pages or indirect page, or that overlaps a posted write still in flight.
+    /// slot, bounce pages or indirect page, or that overlaps a posted request still in flight.
     fn post(&mut self, writes: &[(u64, &[u8])]) -> Result<usize, DevError> {
         if self.broken || self.closed {
             return Err(DevError::Io { lba: 0, code: -5 });
@@ -827,8 +832,8 @@ impl Blkfront {
             let mut rsp = [0u8; blkif::RESPONSE_SIZE];
             match self.ring.take_response(&self.mem, &mut rsp) {
                 Ok(true) => {
-                    // Only posted writes are in flight between batches; a protocol violation
-                    // has already disconnected the device.
+                    // Only posted requests are in flight between batches; a protocol
+                    // violation has already disconnected the device.
                     if self.finish(&rsp, &mut []).is_err() {
                         return any;
                     }
