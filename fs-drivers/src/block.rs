@@ -22,9 +22,9 @@
 //!
 //! Posted reads ([`BlockDevice::post_reads`], readahead) are the other half: the device reads
 //! while the caller goes on, and [`BlockDevice::take_reads`] hands the data over later. Data
-//! that a write started after the read could have changed is never handed over: a batch with
-//! writes discards every completed read not yet taken, and a posted write discards those it
-//! overlaps. A device without a queue takes no posted reads.
+//! that a write started after the read could have changed is never handed over: every write
+//! (in a batch or posted) discards the completed reads not yet taken that it overlaps. A device
+//! without a queue takes no posted reads.
 
 use alloc::vec::Vec;
 
@@ -583,6 +583,14 @@ impl<D: BlockDevice> QueueDisk<D> {
     fn take_error(&mut self) -> Result<(), DevError> {
         self.error.take().map_or(Ok(()), Err)
     }
+    /// Discards the completed reads a write of `len` bytes at `lba` overlaps.
+    fn drop_ready(&mut self, lba: u64, len: usize) {
+        let ready = core::mem::take(&mut self.ready);
+        self.ready = ready
+            .into_iter()
+            .filter(|(l, d)| !self.overlaps(lba, len, *l, d.len()))
+            .collect();
+    }
 }
 
 impl<D: BlockDevice> BlockDevice for QueueDisk<D> {
@@ -601,7 +609,7 @@ impl<D: BlockDevice> BlockDevice for QueueDisk<D> {
     }
     fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError> {
         self.complete();
-        self.ready.clear();
+        self.drop_ready(lba, buf.len());
         if fua {
             self.take_error()?;
         }
@@ -628,11 +636,7 @@ impl<D: BlockDevice> BlockDevice for QueueDisk<D> {
             let ss = self.inner.sector_size();
             let bytes = self.inner.sector_count().saturating_mul(u64::from(ss));
             span(lba, buf.len(), ss, bytes)?;
-            let ready = core::mem::take(&mut self.ready);
-            self.ready = ready
-                .into_iter()
-                .filter(|(l, d)| !self.overlaps(lba, buf.len(), *l, d.len()))
-                .collect();
+            self.drop_ready(lba, buf.len());
             self.held.push((lba, buf.len(), Some(buf.to_vec())));
             self.started += 1;
             n += 1;

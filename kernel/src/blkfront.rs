@@ -584,11 +584,18 @@ impl Blkfront {
             self.kick()?;
             self.complete(reqs, 1)?;
         }
-        // Read-ahead data a write of this batch could change must not be handed out later;
-        // and the pool's pages go to this batch first.
-        let writes = reqs.iter().any(|r| matches!(r, Request::Write { .. }));
-        if writes || self.free_pages.len() < POOL_PAGES / 2 {
+        // Read-ahead data a write of this batch changes must not be handed out later; and
+        // the pool's pages go to this batch first.
+        if self.free_pages.len() < POOL_PAGES / 2 {
             self.drop_ready(None);
+        } else if !self.ready.is_empty() {
+            let ss = u64::from(self.sector_size.max(1));
+            for r in reqs.iter() {
+                if let Request::Write { lba, buf, .. } = r {
+                    let pos = lba.saturating_mul(ss);
+                    self.drop_ready(Some((pos, buf.len() as u64)));
+                }
+            }
         }
         let max_bytes = self.max_segs as usize * 4096;
         let ss = u64::from(self.sector_size.max(1));
