@@ -65,6 +65,9 @@ copy_bin() {
   local S=$1 f=$2 src lib dst libs
   if [ -e "$R$f" ]; then src=$R$f; elif [ -e "$f" ]; then src=$f; else die "$f not found"; fi
   mkdir -p "$S$(dirname "$f")"
+  # The stage may hold a busybox applet link at that path (an absolute link to /bin/busybox):
+  # replace the link, never write through it (that would overwrite the host's busybox).
+  rm -f "$S$f"
   cp -L "$src" "$S$f"
   # ldd fails on static binaries and scripts: nothing more to copy then
   libs=$(LD_LIBRARY_PATH=$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu ldd "$src" 2>/dev/null) || return 0
