@@ -88,6 +88,16 @@ pub fn main(start_info_paddr: u64) -> ! {
     match detected {
         Some(d) => {
             xen::init_hypercalls(&d);
+            match xen::tsc_info(&d) {
+                Some(t) if t.emulated => log::warn!(
+                    "clock: Xen emulates the TSC for this domain (tsc_mode {}): every clock \
+                     read traps into Xen, which slows every request; set tsc_mode = \"native\" \
+                     in the domain's config (pvfs-stubdom.cfg does)",
+                    t.mode
+                ),
+                Some(t) => log::info!("clock: native TSC, {} kHz (tsc_mode {})", t.khz, t.mode),
+                None => {}
+            }
             let platform = match init_xen(&si) {
                 Ok(p) => p,
                 Err(e) => {
@@ -354,10 +364,11 @@ fn serve(p: Platform, opts: &Options) -> ! {
             if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
                 let hs = heap::stats();
                 let stats = format!(
-                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={}",
+                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} hypercalls={} upcalls={}",
                     hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
                     service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
-                    c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks
+                    c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, xen::hypercall_count(),
+                    xen::events::upcall_count()
                 );
                 let _ = xen::store::write(&stats_key, &stats);
                 last_stats = Some(change_key);

@@ -11,7 +11,7 @@ pub mod time;
 
 use crate::arch;
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static PRESENT: AtomicBool = AtomicBool::new(false);
 
@@ -45,12 +45,21 @@ fn check(rc: i64) -> Result<u64, XenError> {
     }
 }
 
+/// Hypercalls issued so far (each is a world switch into Xen and back).
+static HYPERCALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Hypercalls issued so far.
+pub fn hypercall_count() -> u64 {
+    HYPERCALLS.load(Ordering::Relaxed)
+}
+
 /// Issues hypercall `nr` with up to three arguments.
 ///
 /// # Safety
 /// The arguments must be what hypercall `nr` expects; pointer arguments must point to live,
 /// correctly laid out structures that Xen may read and write.
 pub(crate) unsafe fn hypercall3(nr: usize, a1: u64, a2: u64, a3: u64) -> i64 {
+    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
     let entry = core::ptr::addr_of!(__hypercall_page) as u64 + (nr as u64) * 32;
     let ret: i64;
     // SAFETY: the hypercall page was filled by Xen (see `init`); each 32-byte slot is a stub
@@ -81,6 +90,32 @@ pub struct Detected {
     pub major: u32,
     /// Xen minor version.
     pub minor: u32,
+    /// Largest Xen CPUID leaf.
+    pub max_leaf: u32,
+}
+
+/// How Xen presents the TSC to this domain (CPUID leaf base+3, subleaf 0).
+#[derive(Debug, Clone, Copy)]
+pub struct TscInfo {
+    /// Xen emulates `rdtsc`: every clock read traps into the hypervisor.
+    pub emulated: bool,
+    /// The domain's `tsc_mode` (0 default, 1 always emulate, 2 native, 3 native + TSC_AUX).
+    pub mode: u32,
+    /// TSC frequency in kHz.
+    pub khz: u32,
+}
+
+/// Reads [`TscInfo`]; `None` if Xen has no such leaf.
+pub fn tsc_info(d: &Detected) -> Option<TscInfo> {
+    if d.max_leaf < d.base + 3 {
+        return None;
+    }
+    let r = arch::cpuid(d.base + 3, 0);
+    Some(TscInfo {
+        emulated: r.eax & 1 != 0,
+        mode: r.ebx,
+        khz: r.ecx,
+    })
 }
 
 /// Looks for the "XenVMMXenVMM" signature in the hypervisor CPUID leaves.
@@ -98,6 +133,7 @@ pub fn detect() -> Option<Detected> {
                 base,
                 major: v >> 16,
                 minor: v & 0xFFFF,
+                max_leaf: r.eax,
             });
         }
         base += 0x100;
