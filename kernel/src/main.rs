@@ -42,6 +42,8 @@ mod power;
 #[cfg(target_os = "none")]
 mod run;
 #[cfg(target_os = "none")]
+mod stack;
+#[cfg(target_os = "none")]
 mod volume;
 #[cfg(target_os = "none")]
 mod xen;

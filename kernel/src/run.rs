@@ -47,6 +47,7 @@ fn kernel_range() -> Range {
 
 /// Everything after `boot/`.
 pub fn main(start_info_paddr: u64) -> ! {
+    crate::stack::paint();
     arch::gdt::init();
     arch::idt::init();
     let detected = xen::detect();
@@ -312,6 +313,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
     let mut stats_due: Option<u64> = None;
     let mut last_publish: u64 = 0;
     let mut armed: Option<u64> = None;
+    let mut stack_warned = false;
     loop {
         while let Ok(Some(ev)) = xen::store::next_watch_event() {
             log::debug!("xenstore watch event {} (token {})", ev.path, ev.token);
@@ -363,12 +365,20 @@ fn serve(p: Platform, opts: &Options) -> ! {
             let due = last_publish.saturating_add(STATS_INTERVAL_NS);
             if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
                 let hs = heap::stats();
+                let stack = crate::stack::peak_used();
+                if stack > crate::stack::SIZE / 4 * 3 && !stack_warned {
+                    log::warn!(
+                        "stack: {stack} of {} bytes used at the deepest point so far",
+                        crate::stack::SIZE
+                    );
+                    stack_warned = true;
+                }
                 let stats = format!(
-                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} hypercalls={} upcalls={}",
+                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} hypercalls={} upcalls={} stack_peak_bytes={}",
                     hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
                     service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
                     c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, xen::hypercall_count(),
-                    xen::events::upcall_count()
+                    xen::events::upcall_count(), stack
                 );
                 let _ = xen::store::write(&stats_key, &stats);
                 last_stats = Some(change_key);
