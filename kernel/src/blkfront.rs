@@ -999,6 +999,10 @@ impl BlockDevice for Blkfront {
         self.reap_responses()
     }
     fn posted(&self) -> usize {
+        // A broken or closed device completes nothing more: nothing is in flight to wait for.
+        if self.broken || self.closed {
+            return 0;
+        }
         self.slots.iter().flatten().filter(|s| s.posted).count()
     }
     fn posted_capacity(&self) -> usize {

@@ -25,7 +25,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use pvfs_9p::ext4::Ext4Fs;
 use pvfs_9p::policy::{IdMap, QuotaLimits};
-use pvfs_9p::{sched, Connection, ExportConfig, Server};
+use pvfs_9p::sched::{self, Step};
+use pvfs_9p::{Connection, ExportConfig, Server};
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
     self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route, StoreError,
@@ -145,6 +146,8 @@ pub struct Counters {
     write_ns: u64,
     /// File-data blocks written back in the background (before an `fsync` or commit).
     pub early_blocks: u64,
+    /// Treads put aside while the disk fetched their data, so other requests ran first.
+    pub deferred_reads: u64,
 }
 
 /// The 9pfs backend service.
@@ -157,6 +160,8 @@ pub struct Service {
     devices: BTreeMap<(u16, u32), Device>,
     /// Counters.
     pub counters: Counters,
+    /// Times the volume's disk completed posted requests; reads put aside wait for it to move.
+    disk_progress: u64,
 }
 
 impl Service {
@@ -176,6 +181,7 @@ impl Service {
             servers: BTreeMap::new(),
             devices: BTreeMap::new(),
             counters: Counters::default(),
+            disk_progress: 0,
         };
         if let Err(e) = store::watch(&s.base, "9pfs") {
             log::error!("9pfs: cannot watch {}: {e:?}", s.base);
@@ -380,6 +386,7 @@ impl Service {
     /// the rings of all guests take turns request by request. Returns true if anything was
     /// done.
     pub fn poll(&mut self) -> bool {
+        let disk = self.disk_state();
         let mut did = false;
         let mut broken: Vec<((u16, u32), String)> = Vec::new();
         for (key, d) in self.devices.iter_mut() {
@@ -393,7 +400,7 @@ impl Service {
                 {
                     continue;
                 }
-                match serve_ring(link, i, &mut self.counters) {
+                match serve_ring(link, i, &mut self.counters, disk) {
                     Ok(worked) => {
                         did |= worked;
                         // Revisit on the next pass while the ring keeps producing work.
@@ -425,6 +432,25 @@ impl Service {
             }
         }
         did
+    }
+
+    /// Collects the disk's finished posted requests: returns the progress count (it moves
+    /// when some finished) and whether nothing is in flight any more.
+    fn disk_state(&mut self) -> (u64, bool) {
+        let Some(fs) = &self.fs else {
+            return (self.disk_progress, true);
+        };
+        let (moved, idle) = fs
+            .with_engine(|e| {
+                let dev = e.device_mut();
+                let moved = pvfs_fs::block::BlockDevice::reap(dev);
+                (moved, pvfs_fs::block::BlockDevice::posted(dev) == 0)
+            })
+            .unwrap_or((false, true));
+        if moved {
+            self.disk_progress = self.disk_progress.wrapping_add(1);
+        }
+        (self.disk_progress, idle)
     }
 
     /// Disconnects every guest and gives back the volume's device, so it can be closed cleanly.
@@ -484,18 +510,21 @@ impl Service {
     /// or commit finds them written. Returns true if it started any.
     pub fn write_back_step(&mut self) -> bool {
         let Some(fs) = &self.fs else { return false };
-        let n = fs
+        let (moved, n) = fs
             .with_engine(|e| {
-                pvfs_fs::block::BlockDevice::reap(e.device_mut());
+                let moved = pvfs_fs::block::BlockDevice::reap(e.device_mut());
                 match e.start_write_back(WRITE_BACK_MIN_BLOCKS, WRITE_BACK_MAX_BLOCKS) {
-                    Ok(n) => n,
+                    Ok(n) => (moved, n),
                     Err(err) => {
                         log::error!("volume: background write-back failed: {err}");
-                        0
+                        (moved, 0)
                     }
                 }
             })
-            .unwrap_or(0);
+            .unwrap_or((false, 0));
+        if moved {
+            self.disk_progress = self.disk_progress.wrapping_add(1);
+        }
         self.counters.early_blocks += n as u64;
         n > 0
     }
@@ -546,9 +575,17 @@ fn flush_replies(r: &mut ConnectedRing<Mapped>, q: &mut VecDeque<Vec<u8>>) -> Re
 }
 
 /// One step for ring `i`: write the replies that fit, accept every request the guest has
-/// produced (up to the queue's bounds), and run one accepted request unless replies are still
-/// waiting for space (so replies never pile up in memory). Returns true if anything moved.
-fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool, String> {
+/// produced (up to the queue's bounds), and take one scheduling step of the ring's queue
+/// ([`pvfs_9p::sched::Queue::step`]: run a request, or put aside a read whose data the disk
+/// is still fetching) unless replies are still waiting for space (so replies never pile up in
+/// memory). `disk` is the volume's progress count and whether it is idle. Returns true if
+/// anything moved.
+fn serve_ring(
+    link: &mut Link,
+    i: usize,
+    counters: &mut Counters,
+    disk: (u64, bool),
+) -> Result<bool, String> {
     let Link {
         rings,
         pending,
@@ -579,32 +616,39 @@ fn serve_ring(link: &mut Link, i: usize, counters: &mut Counters) -> Result<bool
     }
     q.extend(ready.drain(..));
     if q.is_empty() {
-        if let Some(req) = queue.take_next() {
-            worked = true;
-            let (ty, len) = (req.msg_type(), req.size());
-            let t0 = crate::xen::time::now_ns();
-            q.extend(conn.execute(req));
-            let ns = crate::xen::time::now_ns().saturating_sub(t0);
-            counters.busy_ns = counters.busy_ns.saturating_add(ns);
-            counters.busy_ms = counters.busy_ns / 1_000_000;
-            match ty {
-                pvfs_9p::wire::ty::TREAD => {
-                    counters.reads += 1;
-                    counters.read_ns = counters.read_ns.saturating_add(ns);
-                    counters.read_ms = counters.read_ns / 1_000_000;
-                }
-                pvfs_9p::wire::ty::TWRITE => {
-                    counters.writes += 1;
-                    counters.write_ns = counters.write_ns.saturating_add(ns);
-                    counters.write_ms = counters.write_ns / 1_000_000;
-                }
-                _ => {}
+        let t0 = crate::xen::time::now_ns();
+        let mut out = Vec::new();
+        match queue.step(conn, disk.0, disk.1, &mut out) {
+            Step::Idle => {}
+            Step::Deferred => {
+                worked = true;
+                counters.deferred_reads += 1;
             }
-            if ns > SLOW_REQUEST_NS {
-                log::info!(
-                    "9pfs: a request (type {ty}, {len} bytes) took {} ms",
-                    ns / 1_000_000
-                );
+            Step::Ran { ty, size } => {
+                worked = true;
+                q.extend(out);
+                let ns = crate::xen::time::now_ns().saturating_sub(t0);
+                counters.busy_ns = counters.busy_ns.saturating_add(ns);
+                counters.busy_ms = counters.busy_ns / 1_000_000;
+                match ty {
+                    pvfs_9p::wire::ty::TREAD => {
+                        counters.reads += 1;
+                        counters.read_ns = counters.read_ns.saturating_add(ns);
+                        counters.read_ms = counters.read_ns / 1_000_000;
+                    }
+                    pvfs_9p::wire::ty::TWRITE => {
+                        counters.writes += 1;
+                        counters.write_ns = counters.write_ns.saturating_add(ns);
+                        counters.write_ms = counters.write_ns / 1_000_000;
+                    }
+                    _ => {}
+                }
+                if ns > SLOW_REQUEST_NS {
+                    log::info!(
+                        "9pfs: a request (type {ty}, {size} bytes) took {} ms",
+                        ns / 1_000_000
+                    );
+                }
             }
         }
     }

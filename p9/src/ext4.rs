@@ -195,6 +195,14 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
         self.with(|fs| fs.read(ino32(ino)?, off, buf).map_err(|e| errno_of(&e)))
     }
 
+    fn read_would_wait(&self, ino: Ino, off: u64, len: u32) -> bool {
+        self.with(|fs| {
+            fs.start_read(ino32(ino)?, off, u64::from(len))
+                .map_err(|e| errno_of(&e))
+        })
+        .unwrap_or(false)
+    }
+
     fn readdir(
         &self,
         dir: Ino,

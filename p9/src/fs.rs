@@ -226,6 +226,14 @@ pub trait Filesystem: Send + Sync {
     fn getattr(&self, ino: Ino) -> FsResult<Attr>;
     /// Reads from `off` into `buf`; returns the number of bytes read (0 at end of file).
     fn read(&self, ino: Ino, off: u64, buf: &mut [u8]) -> FsResult<usize>;
+    /// Whether a [`read`](Self::read) of `len` bytes at `off` would wait for the disk. A
+    /// filesystem that says so has started fetching the data in the background, so a server
+    /// with other requests may run them first and read later. A hint only (errors are left to
+    /// the read itself); the default is never.
+    fn read_would_wait(&self, ino: Ino, off: u64, len: u32) -> bool {
+        let _ = (ino, off, len);
+        false
+    }
     /// Lists `dir` starting after `cookie` (0 = from the start). Calls `f` for each entry
     /// until it returns `false`.
     fn readdir(
@@ -311,6 +319,9 @@ impl<F: Filesystem + ?Sized> Filesystem for alloc::sync::Arc<F> {
     }
     fn read(&self, ino: Ino, off: u64, buf: &mut [u8]) -> FsResult<usize> {
         (**self).read(ino, off, buf)
+    }
+    fn read_would_wait(&self, ino: Ino, off: u64, len: u32) -> bool {
+        (**self).read_would_wait(ino, off, len)
     }
     fn readdir(
         &self,

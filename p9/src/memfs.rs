@@ -80,6 +80,8 @@ struct Inner {
     next_ino: Ino,
     bytes: u64,
     limits: MemFsLimits,
+    /// Files whose next read "would wait" ([`MemFs::make_cold`]).
+    cold: alloc::collections::BTreeSet<Ino>,
 }
 
 /// The in-memory filesystem.
@@ -149,9 +151,19 @@ impl MemFs {
                 next_ino: ROOT_INO + 1,
                 bytes: 0,
                 limits,
+                cold: alloc::collections::BTreeSet::new(),
             }),
             clock,
         }
+    }
+}
+
+impl MemFs {
+    /// Makes `ino` behave like a file whose data is on a slow disk: the next
+    /// [`Filesystem::read_would_wait`] for it says yes (and "starts fetching"); after that its
+    /// reads are ready again. For testing servers that run other requests meanwhile.
+    pub fn make_cold(&self, ino: Ino) {
+        self.inner.lock().cold.insert(ino);
     }
 }
 
@@ -275,6 +287,11 @@ impl Filesystem for MemFs {
 
     fn getattr(&self, ino: Ino) -> FsResult<Attr> {
         Ok(self.inner.lock().node(ino)?.attr)
+    }
+
+    fn read_would_wait(&self, ino: Ino, off: u64, len: u32) -> bool {
+        let _ = (off, len);
+        self.inner.lock().cold.remove(&ino)
     }
 
     fn read(&self, ino: Ino, off: u64, buf: &mut [u8]) -> FsResult<usize> {

@@ -9,6 +9,10 @@
 //! The 9P client may not rely on the order of requests that are in flight together (each has
 //! its own tag and reply), so reordering them is allowed.
 //!
+//! With [`Queue::step`], a read whose data the filesystem must fetch from the disk is put
+//! aside while the fetch runs in the background ([`Filesystem::read_would_wait`]), and the
+//! requests behind it run meanwhile; it runs once the disk has made progress (or is idle).
+//!
 //! The queue bounds what it holds ([`Queue::has_room`]), in requests and bytes, so a guest
 //! cannot make pvfs buffer more than about one ring's worth of its requests.
 
@@ -20,10 +24,29 @@ use alloc::vec::Vec;
 /// How many times in a row a bulk request at the head may be overtaken by cheap ones.
 pub const MAX_OVERTAKES: u32 = 8;
 
+/// What [`Queue::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A request of this type and size (bytes) ran; its replies were appended.
+    Ran {
+        /// Message type.
+        ty: u8,
+        /// Message size.
+        size: usize,
+    },
+    /// A read was put aside until the disk has its data.
+    Deferred,
+    /// Nothing can run now.
+    Idle,
+}
+
 /// Accepted requests of one channel, waiting to run.
 #[derive(Debug)]
 pub struct Queue {
     items: VecDeque<Request>,
+    /// Reads waiting for the disk ([`Queue::step`]), with the disk progress count at the time
+    /// they were put aside.
+    deferred: VecDeque<(Request, u64)>,
     bytes: usize,
     max_items: usize,
     max_bytes: usize,
@@ -36,6 +59,7 @@ impl Queue {
     pub fn new(max_items: usize, max_bytes: usize) -> Self {
         Queue {
             items: VecDeque::new(),
+            deferred: VecDeque::new(),
             bytes: 0,
             max_items: max_items.max(1),
             max_bytes,
@@ -45,17 +69,22 @@ impl Queue {
 
     /// Whether another request may be accepted.
     pub fn has_room(&self) -> bool {
-        self.items.is_empty() || (self.items.len() < self.max_items && self.bytes < self.max_bytes)
+        self.is_empty() || (self.len() < self.max_items && self.bytes < self.max_bytes)
     }
 
-    /// Requests waiting.
+    /// Requests waiting (including reads put aside until the disk has their data).
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.deferred.len()
     }
 
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.items.is_empty() && self.deferred.is_empty()
+    }
+
+    /// Reads put aside until the disk has their data.
+    pub fn deferred(&self) -> usize {
+        self.deferred.len()
     }
 
     /// Accepts one message through `conn`: replies that are ready at once (version, flush,
@@ -106,9 +135,53 @@ impl Queue {
         }
     }
 
+    /// One step for a transport whose filesystem reads the disk in the background
+    /// ([`Filesystem::read_would_wait`]): a put-aside read whose wait may be over runs to
+    /// completion (the disk made progress since it was put aside, i.e. `disk_progress`
+    /// changed, or the disk has nothing in flight, `disk_idle`); otherwise the next request
+    /// runs, unless it is a read whose data is not in memory, which is put aside while the
+    /// filesystem fetches it, so the requests behind it run first instead of waiting for the
+    /// disk with it. A request is put aside at most once. Replies are appended to `replies`.
+    pub fn step<F: Filesystem>(
+        &mut self,
+        conn: &Connection<F>,
+        disk_progress: u64,
+        disk_idle: bool,
+        replies: &mut Vec<Vec<u8>>,
+    ) -> Step {
+        if let Some(pos) = self
+            .deferred
+            .iter()
+            .position(|&(_, at)| disk_idle || at != disk_progress)
+        {
+            if let Some((req, _)) = self.deferred.remove(pos) {
+                self.bytes = self.bytes.saturating_sub(req.size());
+                let (ty, size) = (req.msg_type(), req.size());
+                replies.extend(conn.execute(req));
+                return Step::Ran { ty, size };
+            }
+        }
+        let Some(req) = self.take_next() else {
+            return Step::Idle;
+        };
+        let (ty, size) = (req.msg_type(), req.size());
+        match conn.execute_or_defer(req) {
+            Ok(r) => {
+                replies.extend(r);
+                Step::Ran { ty, size }
+            }
+            Err(req) => {
+                self.bytes = self.bytes.saturating_add(req.size());
+                self.deferred.push_back((req, disk_progress));
+                Step::Deferred
+            }
+        }
+    }
+
     /// Drops every waiting request (the channel is going away); their fids stay with the
     /// connection and are released with it.
     pub fn clear(&mut self) {
+        self.deferred.clear();
         self.items.clear();
         self.bytes = 0;
         self.overtakes = 0;
@@ -121,6 +194,7 @@ mod tests {
     use crate::memfs::MemFs;
     use crate::server::{ExportConfig, Server};
     use crate::wire::{ty, Frame, Rmsg, Tmsg};
+    use alloc::sync::Arc;
 
     fn msg(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
         let mut out = Vec::new();
@@ -133,7 +207,12 @@ mod tests {
     }
 
     fn session() -> (Server<MemFs>, Connection<MemFs>) {
-        let s = Server::new(MemFs::new(), ExportConfig::default());
+        session_with(MemFs::new())
+    }
+
+    /// A session on `fs` with fid 0 the root and fid 1 the file "f", open read-write.
+    fn session_with<F: Filesystem>(fs: F) -> (Server<F>, Connection<F>) {
+        let s = Server::new(fs, ExportConfig::default());
         let c = s.connect();
         let mut out = Vec::new();
         let mut q = Queue::new(64, 1 << 20);
@@ -325,5 +404,142 @@ mod tests {
         assert!(!q.has_room(), "request limit reached");
         q.clear();
         assert!(q.is_empty() && q.has_room());
+    }
+
+    fn read_msg(tag: u16) -> Vec<u8> {
+        msg(
+            tag,
+            &Tmsg::Read {
+                fid: 1,
+                offset: 0,
+                count: 100,
+            },
+        )
+    }
+
+    /// A session whose file "f" holds `data`, written through fid 1, and the file's inode.
+    fn cold_session(data: &[u8]) -> (Arc<MemFs>, Connection<Arc<MemFs>>, u64) {
+        let fs = Arc::new(MemFs::new());
+        let (_s, c) = session_with(fs.clone());
+        let mut out = Vec::new();
+        let mut q = Queue::new(64, 1 << 20);
+        q.accept(
+            &c,
+            msg(
+                5,
+                &Tmsg::Write {
+                    fid: 1,
+                    offset: 0,
+                    data,
+                },
+            ),
+            &mut out,
+        );
+        while q.run_next(&c, &mut out) {}
+        assert!(out.iter().all(|r| r[4] == ty::RWRITE), "write failed");
+        let ino = fs.lookup(fs.root(), b"f").unwrap().ino;
+        (fs, c, ino)
+    }
+
+    #[test]
+    fn a_read_waiting_for_the_disk_is_put_aside_and_the_next_requests_run_first() {
+        let (fs, c, ino) = cold_session(b"cold data");
+        let mut q = Queue::new(64, 1 << 20);
+        let mut out = Vec::new();
+        fs.make_cold(ino);
+        q.accept(&c, read_msg(10), &mut out);
+        assert_eq!(q.step(&c, 0, false, &mut out), Step::Deferred);
+        q.accept(
+            &c,
+            msg(
+                11,
+                &Tmsg::Getattr {
+                    fid: 1,
+                    mask: 0x7ff,
+                },
+            ),
+            &mut out,
+        );
+        assert!(out.is_empty());
+        assert_eq!((q.len(), q.deferred()), (2, 1));
+        assert_eq!(
+            q.step(&c, 0, false, &mut out),
+            Step::Ran {
+                ty: ty::TGETATTR,
+                size: msg(
+                    11,
+                    &Tmsg::Getattr {
+                        fid: 1,
+                        mask: 0x7ff
+                    }
+                )
+                .len()
+            }
+        );
+        assert_eq!(
+            (out.len(), tag_of(&out[0]), out[0][4]),
+            (1, 11, ty::RGETATTR)
+        );
+        // No disk progress yet: the read keeps waiting.
+        assert_eq!(q.step(&c, 0, false, &mut out), Step::Idle);
+        assert_eq!(out.len(), 1);
+        // The disk moved: the read runs, with the file's data.
+        assert!(matches!(
+            q.step(&c, 1, false, &mut out),
+            Step::Ran { ty: ty::TREAD, .. }
+        ));
+        assert!(q.is_empty());
+        assert_eq!((out.len(), tag_of(&out[1])), (2, 10));
+        let f = Frame::new_checked(&out[1][..]).unwrap();
+        match Rmsg::parse(&f).unwrap() {
+            Rmsg::Read { data } => assert_eq!(data, b"cold data"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_put_aside_read_runs_once_the_disk_is_idle_and_is_put_aside_only_once() {
+        let (fs, c, ino) = cold_session(b"x");
+        let mut q = Queue::new(64, 1 << 20);
+        let mut out = Vec::new();
+        fs.make_cold(ino);
+        q.accept(&c, read_msg(20), &mut out);
+        assert_eq!(q.step(&c, 7, false, &mut out), Step::Deferred);
+        // Cold again before it resumes: a resumed read runs regardless.
+        fs.make_cold(ino);
+        assert!(matches!(
+            q.step(&c, 7, true, &mut out),
+            Step::Ran { ty: ty::TREAD, .. }
+        ));
+        assert_eq!((out.len(), out[0][4]), (1, ty::RREAD));
+        assert_eq!(q.step(&c, 7, true, &mut out), Step::Idle);
+    }
+
+    #[test]
+    fn flushing_a_put_aside_read_answers_the_flush_alone() {
+        let (fs, c, ino) = cold_session(b"never sent");
+        let mut q = Queue::new(2, 1 << 20);
+        let mut out = Vec::new();
+        fs.make_cold(ino);
+        q.accept(&c, read_msg(30), &mut out);
+        assert_eq!(q.step(&c, 0, false, &mut out), Step::Deferred);
+        q.accept(&c, read_msg(31), &mut out);
+        assert!(
+            !q.has_room(),
+            "a put-aside read still counts against the bounds"
+        );
+        q.accept(&c, msg(32, &Tmsg::Flush { oldtag: 30 }), &mut out);
+        assert!(out.is_empty(), "the flush waits for its target");
+        // The other read is not cold: it runs while the flushed one waits.
+        assert!(matches!(
+            q.step(&c, 0, false, &mut out),
+            Step::Ran { ty: ty::TREAD, .. }
+        ));
+        assert!(matches!(
+            q.step(&c, 1, false, &mut out),
+            Step::Ran { ty: ty::TREAD, .. }
+        ));
+        let got: Vec<(u16, u8)> = out.iter().map(|r| (tag_of(r), r[4])).collect();
+        assert_eq!(got, vec![(31, ty::RREAD), (32, ty::RFLUSH)]);
     }
 }

@@ -422,6 +422,46 @@ impl<F: Filesystem> Connection<F> {
         replies
     }
 
+    /// Like [`execute`](Self::execute), but a `Tread` whose data the filesystem does not hold
+    /// in memory ([`Filesystem::read_would_wait`], which starts fetching it) is handed back
+    /// unrun as `Err`, so the transport can run other requests first and `execute` it later.
+    /// Everything else runs at once.
+    pub fn execute_or_defer(&self, req: Request) -> Result<Vec<Vec<u8>>, Request> {
+        if self.read_would_wait(&req) {
+            return Err(req);
+        }
+        Ok(self.execute(req))
+    }
+
+    fn read_would_wait(&self, req: &Request) -> bool {
+        let f = Frame::new_unchecked(&req.msg[..]);
+        if f.msg_type() != crate::wire::ty::TREAD {
+            return false;
+        }
+        let Ok(Tmsg::Read { fid, offset, count }) =
+            Tmsg::parse_body(crate::wire::ty::TREAD, f.body())
+        else {
+            return false;
+        };
+        let ino = {
+            let st = self.state.lock();
+            if st.inflight.get(&req.tag).is_none_or(|i| i.flushed) {
+                return false;
+            }
+            match st.fids.get(&fid) {
+                Some(fd)
+                    if fd.xattr.is_none()
+                        && fd.open.is_some_and(|fl| fl & O_ACCMODE != O_WRONLY) =>
+                {
+                    fd.ino
+                }
+                _ => return false,
+            }
+        };
+        let max = self.msize().saturating_sub(RREAD_HEADER_LEN as u32);
+        self.fs().read_would_wait(ino, offset, count.min(max))
+    }
+
     /// `submit` then `execute`: the replies to one message, in order.
     pub fn handle(&self, msg: Vec<u8>) -> Vec<Vec<u8>> {
         match self.submit(msg) {

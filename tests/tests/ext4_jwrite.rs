@@ -598,6 +598,76 @@ fn background_write_back_is_durable_at_fsync_and_its_errors_reach_fsync() {
 /// from posted reads, and a write into the window that was read ahead is what later reads see
 /// (never the older data the readahead brought in).
 #[test]
+fn start_read_fetches_missing_data_in_the_background_and_says_when_a_read_would_wait() {
+    let dir = ext4img::tmpdir("jwrite-startread");
+    let img = mkfs(&dir, "s.img", 4096, 32, &[]);
+    let data = ext4img::Rng::new(12).bytes(4 << 20);
+    let bytes = {
+        let mut fs =
+            Ext4::open_rw(MemDisk::new(fs::read(&img).unwrap()), &Options::default()).unwrap();
+        fs.set_clock(CLOCK);
+        let f = fs.create(ROOT_INO, b"rand", 0o644, 0, 0).unwrap();
+        fs.write(f, 0, &data).unwrap();
+        fs.close().unwrap().into_vec().unwrap()
+    };
+    // A device without a queue never makes a read wait.
+    {
+        let mut fs = Ext4::open_rw(MemDisk::new(bytes.clone()), &Options::default()).unwrap();
+        let f = fs.lookup_path(b"/rand").unwrap();
+        assert!(!fs.start_read(f, 1 << 20, 128 << 10).unwrap());
+    }
+    let mut fs =
+        Ext4::open_rw(QueueDisk::new(MemDisk::new(bytes), 16), &Options::default()).unwrap();
+    fs.set_clock(CLOCK);
+    let f = fs.lookup_path(b"/rand").unwrap();
+    // Random 128 KiB pieces, in an order no readahead would guess.
+    for &at in &[3u64 << 20, 1 << 20, (2 << 20) + (64 << 10), 0] {
+        let len = 128u64 << 10;
+        let misses = fs.cache().stats().misses;
+        assert!(
+            fs.start_read(f, at, len).unwrap(),
+            "cold data at {at}: the read would wait"
+        );
+        let started = fs.device_mut().reads_started;
+        assert!(started > 0);
+        assert_eq!(
+            fs.cache().stats().misses,
+            misses,
+            "no data block was read synchronously"
+        );
+        // Asked again before the disk finished: still waiting, and no second request.
+        assert!(fs.start_read(f, at, len).unwrap());
+        assert_eq!(
+            fs.device_mut().reads_started,
+            started,
+            "the reads were started once"
+        );
+        fs.device_mut().reap();
+        assert!(
+            !fs.start_read(f, at, len).unwrap(),
+            "fetched: the read would not wait"
+        );
+        let mut buf = vec![0u8; len as usize];
+        assert_eq!(fs.read(f, at, &mut buf).unwrap(), len as usize);
+        assert!(
+            buf == data[at as usize..][..len as usize],
+            "contents at {at}"
+        );
+        assert_eq!(
+            fs.cache().stats().misses,
+            misses,
+            "the read found everything in memory"
+        );
+    }
+    // Past the end of the file, nothing to wait for.
+    assert!(!fs.start_read(f, 8 << 20, 4096).unwrap());
+    let bytes = fs.close().unwrap().into_inner().into_vec().unwrap();
+    let p = dir.join("after.img");
+    fs::write(&p, &bytes).unwrap();
+    e2fsck_clean(&p);
+}
+
+#[test]
 fn sequential_reads_read_ahead_and_see_later_writes() {
     let dir = ext4img::tmpdir("jwrite-readahead");
     let img = mkfs(&dir, "r.img", 4096, 32, &[]);

@@ -1136,18 +1136,54 @@ impl<D: BlockDevice> Ext4<D> {
     /// [`Ext4::read`] takes them. Only the block map is read now (metadata, through the
     /// cache). Returns the blocks started; 0 on a device without a queue.
     pub fn readahead(&mut self, ino: Ino, off: u64, len: u64) -> Result<u64> {
-        if !self.overlay.is_empty() || self.dev.posted_capacity() == 0 {
+        let Some(runs) = self.data_runs(ino, off, len)? else {
             return Ok(0);
+        };
+        Ok(self
+            .cache
+            .readahead(&mut self.dev, &runs, BYPASS_CACHE_BYTES * 4)?)
+    }
+
+    /// For a caller with other work to do: whether [`Ext4::read`] of `len` bytes of `ino` at
+    /// `off` would wait for the disk. If some of the data blocks are not in memory, their
+    /// reads are started as posted reads (as for [`Ext4::readahead`]) and the answer is true
+    /// while the device has them (or other posted requests) in flight: a read after they
+    /// complete finds the data in memory. False when everything is cached, on a device without
+    /// a queue, and for anything but a regular file's data (the block map is read now, through
+    /// the cache). A true answer is a hint: a read made at once is still correct.
+    pub fn start_read(&mut self, ino: Ino, off: u64, len: u64) -> Result<bool> {
+        if !self.overlay.is_empty() || self.dev.posted_capacity() == 0 {
+            return Ok(false);
+        }
+        self.cache.absorb(&mut self.dev);
+        let Some(runs) = self.data_runs(ino, off, len)? else {
+            return Ok(false);
+        };
+        if runs.iter().all(|&(p, n)| self.cache.holds_all(p, n)) {
+            return Ok(false);
+        }
+        self.cache
+            .readahead(&mut self.dev, &runs, BYPASS_CACHE_BYTES * 4)?;
+        Ok(self.dev.posted() > 0)
+    }
+
+    /// The mapped data blocks (`(first physical block, count)`) of `len` bytes of regular file
+    /// `ino` from `off`, clipped to the file; `None` when readahead does not apply (a device
+    /// without a queue, pending overlay changes, not a regular file with block data, nothing
+    /// in range).
+    fn data_runs(&mut self, ino: Ino, off: u64, len: u64) -> Result<Option<Vec<(u64, u64)>>> {
+        if !self.overlay.is_empty() || self.dev.posted_capacity() == 0 {
+            return Ok(None);
         }
         let inode = self.load_inode(ino)?;
         if inode.mode & S_IFMT != S_IFREG
             || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
         {
-            return Ok(0);
+            return Ok(None);
         }
         let end = off.saturating_add(len).min(inode.size);
         if off >= end {
-            return Ok(0);
+            return Ok(None);
         }
         let bs = self.ctx.bs as u64;
         let (mut lblk, last) = (off / bs, (end - 1) / bs);
@@ -1163,9 +1199,7 @@ impl<D: BlockDevice> Ext4<D> {
             }
             lblk += n;
         }
-        Ok(self
-            .cache
-            .readahead(&mut self.dev, &runs, BYPASS_CACHE_BYTES * 4)?)
+        Ok(Some(runs))
     }
 
     fn read_now(&mut self, ino: Ino, off: u64, buf: &mut [u8]) -> Result<usize> {
