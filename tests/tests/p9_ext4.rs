@@ -344,3 +344,110 @@ fn ext4_export_write_path() {
         "{ls}"
     );
 }
+
+/// The whole path of a read whose data is on the disk: the ext4 adapter says it would wait and
+/// starts fetching (posted reads on a queued device), the per-channel queue puts it aside and
+/// runs the next request, and once the disk has completed, the read answers with the file's
+/// data from memory, without a synchronous disk read.
+#[test]
+fn a_cold_read_is_put_aside_while_the_disk_fetches_and_other_requests_run() {
+    use pvfs_9p::sched::{Queue, Step};
+    use pvfs_9p::wire::{ty, Frame, Rmsg, Tmsg};
+    use pvfs_fs::block::{BlockDevice, MemDisk, QueueDisk};
+
+    fn msg(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        m.emit(tag, &mut out).unwrap();
+        out
+    }
+    let (src, img) = image();
+    let disk = QueueDisk::new(MemDisk::new(std::fs::read(&img).unwrap()), 16);
+    let engine = pvfs_fs::ext4::Ext4::open(disk).unwrap();
+    let fs = std::sync::Arc::new(Ext4Fs::new(engine));
+    let server = Server::new(fs.clone(), ExportConfig::default());
+    let c = server.connect();
+    let mut q = Queue::new(64, 1 << 20);
+    let mut out = Vec::new();
+    let setup = [
+        Tmsg::Version {
+            msize: 65536,
+            version: b"9P2000.L",
+        },
+        Tmsg::Attach {
+            fid: 0,
+            afid: u32::MAX,
+            uname: b"",
+            aname: b"",
+            n_uname: 0,
+        },
+        Tmsg::Walk {
+            fid: 0,
+            newfid: 1,
+            names: vec![&b"big"[..]],
+        },
+        Tmsg::Lopen { fid: 1, flags: 0 },
+    ];
+    for (t, m) in setup.iter().enumerate() {
+        q.accept(&c, msg(t as u16 + 1, m), &mut out);
+        while matches!(q.step(&c, 0, true, &mut out), Step::Ran { .. }) {}
+    }
+    assert!(out.iter().all(|r| r[4] != ty::RLERROR), "setup failed");
+    out.clear();
+
+    // 32 KiB from the middle of "big": not cached yet.
+    let read = Tmsg::Read {
+        fid: 1,
+        offset: 131_072,
+        count: 32_768,
+    };
+    q.accept(&c, msg(20, &read), &mut out);
+    assert_eq!(q.step(&c, 0, false, &mut out), Step::Deferred);
+    let started = fs.with_engine(|e| e.device_mut().reads_started).unwrap();
+    assert!(started > 0, "the adapter started reading the data");
+    // Another request runs while the disk works.
+    let walk = Tmsg::Walk {
+        fid: 0,
+        newfid: 2,
+        names: vec![&b"sl"[..]],
+    };
+    q.accept(&c, msg(21, &walk), &mut out);
+    assert!(matches!(
+        q.step(&c, 0, false, &mut out),
+        Step::Ran { ty: ty::TWALK, .. }
+    ));
+    assert_eq!(
+        q.step(&c, 0, false, &mut out),
+        Step::Idle,
+        "the read waits for the disk"
+    );
+    let misses = fs.with_engine(|e| e.cache().stats().misses).unwrap();
+    // The disk completes (the walk's own disk reads may already have waited for the posted
+    // reads ahead of them); the read runs, as the 9pfs backend decides it: progress or idle.
+    let (moved, idle) = fs
+        .with_engine(|e| {
+            let moved = e.device_mut().reap();
+            (moved, e.device_mut().posted() == 0)
+        })
+        .unwrap();
+    assert!(moved || idle, "nothing left in flight");
+    assert!(matches!(
+        q.step(&c, u64::from(moved), idle, &mut out),
+        Step::Ran { ty: ty::TREAD, .. }
+    ));
+    let tags: Vec<u16> = out
+        .iter()
+        .map(|r| u16::from_le_bytes([r[5], r[6]]))
+        .collect();
+    assert_eq!(tags, vec![21, 20], "the walk was answered first");
+    let f = Frame::new_checked(&out[1][..]).unwrap();
+    let want = std::fs::read(src.join("big")).unwrap();
+    match Rmsg::parse(&f).unwrap() {
+        Rmsg::Read { data } => assert!(data == &want[131_072..131_072 + 32_768], "contents"),
+        other => panic!("{other:?}"),
+    }
+    let after = fs.with_engine(|e| e.cache().stats().misses).unwrap();
+    assert_eq!(
+        after, misses,
+        "the data came from the posted reads, not a synchronous read"
+    );
+}
