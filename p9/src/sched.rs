@@ -281,18 +281,7 @@ mod tests {
         let data = [7u8; 4096];
         // 12 writes queued first, then 12 getattrs.
         for t in 10..22 {
-            q.accept(
-                &c,
-                msg(
-                    t,
-                    &Tmsg::Write {
-                        fid: 1,
-                        offset: 0,
-                        data: &data,
-                    },
-                ),
-                &mut out,
-            );
+            q.accept(&c, write_msg(t, &data), &mut out);
         }
         for t in 30..42 {
             q.accept(
@@ -324,18 +313,7 @@ mod tests {
         let (_s, c) = session();
         let mut q = Queue::new(64, 1 << 20);
         let mut out = Vec::new();
-        q.accept(
-            &c,
-            msg(
-                50,
-                &Tmsg::Write {
-                    fid: 1,
-                    offset: 0,
-                    data: b"never",
-                },
-            ),
-            &mut out,
-        );
+        q.accept(&c, write_msg(50, b"never"), &mut out);
         q.accept(&c, msg(51, &Tmsg::Flush { oldtag: 50 }), &mut out);
         assert!(out.is_empty(), "the flush waits for its target");
         while q.run_next(&c, &mut out) {}
@@ -369,31 +347,9 @@ mod tests {
         let mut q = Queue::new(3, 10_000);
         let big = [1u8; 6000];
         assert!(q.has_room());
-        q.accept(
-            &c,
-            msg(
-                60,
-                &Tmsg::Write {
-                    fid: 1,
-                    offset: 0,
-                    data: &big,
-                },
-            ),
-            &mut out,
-        );
+        q.accept(&c, write_msg(60, &big), &mut out);
         assert!(q.has_room(), "under both limits");
-        q.accept(
-            &c,
-            msg(
-                61,
-                &Tmsg::Write {
-                    fid: 1,
-                    offset: 0,
-                    data: &big,
-                },
-            ),
-            &mut out,
-        );
+        q.accept(&c, write_msg(61, &big), &mut out);
         assert!(!q.has_room(), "byte limit reached");
         q.run_next(&c, &mut out);
         assert!(q.has_room());
@@ -404,6 +360,17 @@ mod tests {
         assert!(!q.has_room(), "request limit reached");
         q.clear();
         assert!(q.is_empty() && q.has_room());
+    }
+
+    fn write_msg(tag: u16, data: &[u8]) -> Vec<u8> {
+        msg(
+            tag,
+            &Tmsg::Write {
+                fid: 1,
+                offset: 0,
+                data,
+            },
+        )
     }
 
     fn read_msg(tag: u16) -> Vec<u8> {
@@ -423,32 +390,38 @@ mod tests {
         let (_s, c) = session_with(fs.clone());
         let mut out = Vec::new();
         let mut q = Queue::new(64, 1 << 20);
-        q.accept(
-            &c,
-            msg(
-                5,
-                &Tmsg::Write {
-                    fid: 1,
-                    offset: 0,
-                    data,
-                },
-            ),
-            &mut out,
-        );
+        q.accept(&c, write_msg(5, data), &mut out);
         while q.run_next(&c, &mut out) {}
         assert!(out.iter().all(|r| r[4] == ty::RWRITE), "write failed");
         let ino = fs.lookup(fs.root(), b"f").unwrap().ino;
         (fs, c, ino)
     }
 
-    #[test]
-    fn a_read_waiting_for_the_disk_is_put_aside_and_the_next_requests_run_first() {
-        let (fs, c, ino) = cold_session(b"cold data");
-        let mut q = Queue::new(64, 1 << 20);
+    /// A cold session and a queue of `max_items` in which a read of "f" (tag `tag`) has just
+    /// been put aside at disk progress `at`.
+    struct PutAside {
+        fs: Arc<MemFs>,
+        c: Connection<Arc<MemFs>>,
+        ino: u64,
+        q: Queue,
+        out: Vec<Vec<u8>>,
+    }
+
+    fn put_aside(data: &[u8], max_items: usize, tag: u16, at: u64) -> PutAside {
+        let (fs, c, ino) = cold_session(data);
+        let mut q = Queue::new(max_items, 1 << 20);
         let mut out = Vec::new();
         fs.make_cold(ino);
-        q.accept(&c, read_msg(10), &mut out);
-        assert_eq!(q.step(&c, 0, false, &mut out), Step::Deferred);
+        q.accept(&c, read_msg(tag), &mut out);
+        assert_eq!(q.step(&c, at, false, &mut out), Step::Deferred);
+        PutAside { fs, c, ino, q, out }
+    }
+
+    #[test]
+    fn a_read_waiting_for_the_disk_is_put_aside_and_the_next_requests_run_first() {
+        let PutAside {
+            c, mut q, mut out, ..
+        } = put_aside(b"cold data", 64, 10, 0);
         q.accept(
             &c,
             msg(
@@ -499,12 +472,13 @@ mod tests {
 
     #[test]
     fn a_put_aside_read_runs_once_the_disk_is_idle_and_is_put_aside_only_once() {
-        let (fs, c, ino) = cold_session(b"x");
-        let mut q = Queue::new(64, 1 << 20);
-        let mut out = Vec::new();
-        fs.make_cold(ino);
-        q.accept(&c, read_msg(20), &mut out);
-        assert_eq!(q.step(&c, 7, false, &mut out), Step::Deferred);
+        let PutAside {
+            fs,
+            c,
+            ino,
+            mut q,
+            mut out,
+        } = put_aside(b"x", 64, 20, 7);
         // Cold again before it resumes: a resumed read runs regardless.
         fs.make_cold(ino);
         assert!(matches!(
@@ -517,12 +491,9 @@ mod tests {
 
     #[test]
     fn flushing_a_put_aside_read_answers_the_flush_alone() {
-        let (fs, c, ino) = cold_session(b"never sent");
-        let mut q = Queue::new(2, 1 << 20);
-        let mut out = Vec::new();
-        fs.make_cold(ino);
-        q.accept(&c, read_msg(30), &mut out);
-        assert_eq!(q.step(&c, 0, false, &mut out), Step::Deferred);
+        let PutAside {
+            c, mut q, mut out, ..
+        } = put_aside(b"never sent", 2, 30, 0);
         q.accept(&c, read_msg(31), &mut out);
         assert!(
             !q.has_room(),

@@ -594,22 +594,27 @@ fn background_write_back_is_durable_at_fsync_and_its_errors_reach_fsync() {
     assert!(!engine_tree(&bytes).contains_key("/big"));
 }
 
-/// Sequential reads on a device with a queue read ahead: the data matches, most of it came
-/// from posted reads, and a write into the window that was read ahead is what later reads see
-/// (never the older data the readahead brought in).
+/// A fresh 32 MiB image (4 KiB blocks) holding one 4 MiB file `/name` of random bytes (seed
+/// `seed`), written and closed by the engine: the test directory, the file's data and the
+/// image.
+fn image_with_file(tag: &str, name: &[u8], seed: u64) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let dir = ext4img::tmpdir(tag);
+    let img = mkfs(&dir, "base.img", 4096, 32, &[]);
+    let data = ext4img::Rng::new(seed).bytes(4 << 20);
+    let mut fs = Ext4::open_rw(MemDisk::new(fs::read(&img).unwrap()), &Options::default()).unwrap();
+    fs.set_clock(CLOCK);
+    let f = fs.create(ROOT_INO, name, 0o644, 0, 0).unwrap();
+    fs.write(f, 0, &data).unwrap();
+    let bytes = fs.close().unwrap().into_vec().unwrap();
+    (dir, data, bytes)
+}
+
+/// Random-access reads on a device with a queue: `start_read` starts the missing blocks as
+/// posted reads and says the read would wait, once; after the disk completes, the read finds
+/// everything in memory.
 #[test]
 fn start_read_fetches_missing_data_in_the_background_and_says_when_a_read_would_wait() {
-    let dir = ext4img::tmpdir("jwrite-startread");
-    let img = mkfs(&dir, "s.img", 4096, 32, &[]);
-    let data = ext4img::Rng::new(12).bytes(4 << 20);
-    let bytes = {
-        let mut fs =
-            Ext4::open_rw(MemDisk::new(fs::read(&img).unwrap()), &Options::default()).unwrap();
-        fs.set_clock(CLOCK);
-        let f = fs.create(ROOT_INO, b"rand", 0o644, 0, 0).unwrap();
-        fs.write(f, 0, &data).unwrap();
-        fs.close().unwrap().into_vec().unwrap()
-    };
+    let (dir, data, bytes) = image_with_file("jwrite-startread", b"rand", 12);
     // A device without a queue never makes a read wait.
     {
         let mut fs = Ext4::open_rw(MemDisk::new(bytes.clone()), &Options::default()).unwrap();
@@ -667,19 +672,12 @@ fn start_read_fetches_missing_data_in_the_background_and_says_when_a_read_would_
     e2fsck_clean(&p);
 }
 
+/// Sequential reads on a device with a queue read ahead: the data matches, most of it came
+/// from posted reads, and a write into the window that was read ahead is what later reads see
+/// (never the older data the readahead brought in).
 #[test]
 fn sequential_reads_read_ahead_and_see_later_writes() {
-    let dir = ext4img::tmpdir("jwrite-readahead");
-    let img = mkfs(&dir, "r.img", 4096, 32, &[]);
-    let mut data = ext4img::Rng::new(11).bytes(4 << 20);
-    let bytes = {
-        let mut fs =
-            Ext4::open_rw(MemDisk::new(fs::read(&img).unwrap()), &Options::default()).unwrap();
-        fs.set_clock(CLOCK);
-        let f = fs.create(ROOT_INO, b"seq", 0o644, 0, 0).unwrap();
-        fs.write(f, 0, &data).unwrap();
-        fs.close().unwrap().into_vec().unwrap()
-    };
+    let (dir, mut data, bytes) = image_with_file("jwrite-readahead", b"seq", 11);
     let mut fs =
         Ext4::open_rw(QueueDisk::new(MemDisk::new(bytes), 16), &Options::default()).unwrap();
     fs.set_clock(CLOCK);
