@@ -5,8 +5,9 @@
 # Each guest mounts with trans=xen, and must see exactly its own export's files (sha256 equal
 # to dom0's) and must not reach the other export. vm1's export is read-write: the guest makes
 # files, renames, links, removes and chmods, syncs, and reports checksums. vm2's export is
-# read-only (pvfs.ro_exports) and refuses writes. pvfs must end with no mapped grants and no
-# connected devices; after `xl shutdown` of pvfs the volume must pass e2fsck -fn and hold
+# read-only (pvfs.ro_exports) and refuses writes. The guests' first reads of the volume's
+# files miss pvfs's cache, so pvfs must have put Treads aside for the disk (deferred_reads).
+# pvfs must end with no mapped grants and no connected devices; after `xl shutdown` of pvfs the volume must pass e2fsck -fn and hold
 # exactly what vm1 wrote (read back in dom0 with debugfs).
 # (Destroying a guest in the middle of its I/O is the p9-destroy scenario.)
 # xe2e-needs: linux-guest qemu-xen
@@ -64,6 +65,10 @@ if grep -qF "$(cat $T/exports/vm2/secret.txt)" "$CONSOLE_DIR/guest-g-vm1.log"; t
 
 if step released "pvfs released both guests' rings" wait_until 20 p9_released 2; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
 info "pvfs stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"
+# The guests' first reads of the volume's files miss pvfs's cache: pvfs puts such a Tread
+# aside while blkfront fetches its data, and runs the ring's other requests meanwhile.
+d=$(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>/dev/null | tr ' ' '\n' | sed -n 's/^deferred_reads=//p')
+check cold-reads-put-aside "no Tread was put aside while the disk fetched its data (deferred_reads=$d)" test "${d:-0}" -gt 0
 check backend-dirs-removed "backend directories left behind" sh -c "[ -z \"\$(xenstore-list /local/domain/$pvfs_domid/backend/9pfs 2>/dev/null)\" ]"
 check pvfs-alive "pvfs is gone" p9_status_ready
 
