@@ -447,10 +447,15 @@ impl Service {
                 (moved, pvfs_fs::block::BlockDevice::posted(dev) == 0)
             })
             .unwrap_or((false, true));
+        self.note_reaped(moved);
+        (self.disk_progress, idle)
+    }
+
+    /// Counts a reap of the disk that collected finished posted requests (see `disk_state`).
+    fn note_reaped(&mut self, moved: bool) {
         if moved {
             self.disk_progress = self.disk_progress.wrapping_add(1);
         }
-        (self.disk_progress, idle)
     }
 
     /// Disconnects every guest and gives back the volume's device, so it can be closed cleanly.
@@ -522,9 +527,7 @@ impl Service {
                 }
             })
             .unwrap_or((false, 0));
-        if moved {
-            self.disk_progress = self.disk_progress.wrapping_add(1);
-        }
+        self.note_reaped(moved);
         self.counters.early_blocks += n as u64;
         n > 0
     }

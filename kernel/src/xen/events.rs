@@ -2,8 +2,8 @@
 //!
 //! The upcall runs with interrupts off. It clears `evtchn_upcall_pending`, then moves every
 //! pending, unmasked port from shared_info into the [`FIRED`] bitmap and returns. Code outside
-//! interrupt context takes flags with [`take`] and sleeps with [`wait`], which blocks the vCPU
-//! (SCHEDOP_block) until the next upcall.
+//! interrupt context takes flags with [`take`] and sleeps with [`wait`], which halts the vCPU
+//! (`sti; hlt`, which Xen handles like SCHEDOP_block) until the next upcall.
 
 use super::{hvm_set_param, map_shared_info, HvmParam, XenError};
 use crate::arch::idt::UPCALL_VECTOR;
