@@ -68,7 +68,17 @@ pub struct Options {
     /// `pvfs.ro_exports=/exports/a,/exports/b`: exports served read-only to every guest even
     /// on a read-write volume (paths as in the guests' `path=` keys).
     pub ro_exports: Option<String<PATH_MAX>>,
+    /// `pvfs.poll_us=N`: after the last request from a guest, keep polling the rings for N µs
+    /// before halting the vCPU (0: halt at once). Default [`DEFAULT_POLL_US`], at most
+    /// [`MAX_POLL_US`].
+    pub poll_us: u32,
 }
+
+/// Default of `pvfs.poll_us`: 1 ms, longer than a guest's turnaround between two metadata
+/// requests in the test bed (docs/benchmarks.md, run S).
+pub const DEFAULT_POLL_US: u32 = 1000;
+/// Largest `pvfs.poll_us` accepted (100 ms).
+pub const MAX_POLL_US: u32 = 100_000;
 
 impl Options {
     /// Whether export `path` (a guest's `path=` key) is on the read-only list.
@@ -103,6 +113,7 @@ impl Default for Options {
             blkbench_mib: 0,
             read_only: false,
             ro_exports: None,
+            poll_us: DEFAULT_POLL_US,
         }
     }
 }
@@ -182,6 +193,10 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 Ok(n) => o.cache_mib = n,
                 Err(_) => warn(bad, &mut warnings),
             },
+            "poll_us" => match value.parse::<u32>() {
+                Ok(n) if n <= MAX_POLL_US => o.poll_us = n,
+                _ => warn(bad, &mut warnings),
+            },
             _ => warn(Warning::UnknownKey(key), &mut warnings),
         }
     }
@@ -219,6 +234,16 @@ mod tests {
         assert_eq!(o.heap_mib, 64);
         assert_eq!(o.cache_mib, 32);
         assert_eq!(o.checksum_dir.as_deref(), Some("/data"));
+    }
+
+    #[test]
+    fn poll_window_default_bounds_and_off() {
+        assert_eq!(parse("").0.poll_us, DEFAULT_POLL_US);
+        assert_eq!(parse("pvfs.poll_us=0").0.poll_us, 0);
+        assert_eq!(parse("pvfs.poll_us=250").0.poll_us, 250);
+        let (o, w) = parse("pvfs.poll_us=100001 pvfs.poll_us=x");
+        assert_eq!(o.poll_us, DEFAULT_POLL_US);
+        assert_eq!(w.len(), 2);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The pvfs unikernel's platform-independent logic, kept apart from the hardware code in
 //! `main.rs` and its modules so that it is unit-tested on the host: the kernel command line,
-//! the `hvm_start_info` reader, memory-map carving and heap bookkeeping.
+//! the `hvm_start_info` reader, memory-map carving, heap bookkeeping and when to halt.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -10,4 +10,5 @@ pub mod frames;
 pub mod grants;
 pub mod heapstats;
 pub mod memmap;
+pub mod pollwin;
 pub mod startinfo;

@@ -162,6 +162,8 @@ pub struct Service {
     pub counters: Counters,
     /// Times the volume's disk completed posted requests; reads put aside wait for it to move.
     disk_progress: u64,
+    /// The serve loop is polling: every ring is looked at on each pass, their ports masked.
+    polling: bool,
 }
 
 impl Service {
@@ -182,6 +184,7 @@ impl Service {
             devices: BTreeMap::new(),
             counters: Counters::default(),
             disk_progress: 0,
+            polling: false,
         };
         if let Err(e) = store::watch(&s.base, "9pfs") {
             log::error!("9pfs: cannot watch {}: {e:?}", s.base);
@@ -395,7 +398,7 @@ impl Service {
             };
             for i in 0..link.rings.len() {
                 let port = link.rings[i].port;
-                let fired = events::take(port);
+                let fired = events::take(port) || self.polling;
                 if !fired && link.pending[i].is_empty() && link.queued[i].is_empty() && !link.hot[i]
                 {
                     continue;
@@ -432,6 +435,23 @@ impl Service {
             }
         }
         did
+    }
+
+    /// Starts or ends polling (`crate::pollwin`). While polling, every connected ring is
+    /// looked at on each [`poll`](Self::poll) and the rings' ports are masked, so a guest's
+    /// signal costs pvfs no upcall; when polling ends they are unmasked, and a signal that came
+    /// meanwhile counts as fired (`events::unmask_quietly`), so nothing is missed.
+    pub fn set_polling(&mut self, on: bool) {
+        self.polling = on;
+        for d in self.devices.values() {
+            for r in d.link.iter().flat_map(|l| l.rings.iter()) {
+                if on {
+                    events::mask(r.port);
+                } else {
+                    events::unmask_quietly(r.port);
+                }
+            }
+        }
     }
 
     /// Collects the disk's finished posted requests: returns the progress count (it moves

@@ -314,6 +314,13 @@ fn serve(p: Platform, opts: &Options) -> ! {
     let mut last_publish: u64 = 0;
     let mut armed: Option<u64> = None;
     let mut stack_warned = false;
+    let mut poll_window = pvfs_kernel::pollwin::PollWindow::new(u64::from(opts.poll_us) * 1000);
+    match opts.poll_us {
+        0 => log::info!("serve loop: halts as soon as there is no work (pvfs.poll_us=0)"),
+        us => log::info!(
+            "serve loop: polls the rings for {us} us after the last request before halting"
+        ),
+    }
     loop {
         while let Ok(Some(ev)) = xen::store::next_watch_event() {
             log::debug!("xenstore watch event {} (token {})", ev.path, ev.token);
@@ -342,6 +349,9 @@ fn serve(p: Platform, opts: &Options) -> ! {
         xen::events::dispatch();
         let busy = service.poll();
         if busy {
+            if poll_window.busy(xen::time::now_ns()) {
+                service.set_polling(true);
+            }
             continue;
         }
         // Idle: write file data back in the background; the disk's completions wake this
@@ -411,6 +421,13 @@ fn serve(p: Platform, opts: &Options) -> ! {
                     armed = Some(t);
                 }
             }
+        }
+        if poll_window.keep_polling(xen::time::now_ns()) {
+            core::hint::spin_loop();
+            continue;
+        }
+        if poll_window.stop() {
+            service.set_polling(false);
         }
         xen::events::wait(None);
     }

@@ -207,6 +207,25 @@ pub fn unmask(port: u32) -> Result<(), XenError> {
     super::evtchn_unmask(port)
 }
 
+/// Unmasks `port` without a hypercall (for ports masked with [`mask`] while the serve loop
+/// polls). An event that arrived while it was masked left the port pending without an
+/// upcall, and Xen raises no upcall for a port that is already pending; so a pending port is
+/// cleared here and recorded as fired, as the upcall would have: the next [`take`] sees it
+/// and [`wait`] returns at once. An event after the unmask raises an upcall as usual.
+pub fn unmask_quietly(port: u32) {
+    let base = SHARED.load(Ordering::Acquire);
+    let i = port as usize / 64;
+    let (Some(fired), true) = (FIRED.get(i), base != 0) else {
+        return;
+    };
+    let bit = 1u64 << (port % 64);
+    word(base, MASK_OFF + i * 8).fetch_and(!bit, Ordering::AcqRel);
+    if word(base, PENDING_OFF + i * 8).fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
+        fired.fetch_or(bit, Ordering::AcqRel);
+        ANY.store(true, Ordering::Release);
+    }
+}
+
 /// Signals the other end of `port`.
 pub fn notify(port: u32) -> Result<(), XenError> {
     super::evtchn_send(port)
