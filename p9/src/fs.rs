@@ -225,6 +225,8 @@ pub trait Filesystem: Send + Sync {
     /// Attributes of `ino`.
     fn getattr(&self, ino: Ino) -> FsResult<Attr>;
     /// Reads from `off` into `buf`; returns the number of bytes read (0 at end of file).
+    /// Every byte of `buf[..n]` must be written (holes as zeros): `buf` may hold an earlier
+    /// reply's bytes ([`crate::Connection::recycle`]).
     fn read(&self, ino: Ino, off: u64, buf: &mut [u8]) -> FsResult<usize>;
     /// Whether a [`read`](Self::read) of `len` bytes at `off` would wait for the disk. A
     /// filesystem that says so has started fetching the data in the background, so a server

@@ -125,6 +125,7 @@ impl<F: Filesystem> Server<F> {
                 msize: 0,
                 fids: BTreeMap::new(),
                 inflight: BTreeMap::new(),
+                spare: Vec::new(),
             }),
         }
     }
@@ -232,7 +233,14 @@ struct ConnState {
     msize: u32,
     fids: BTreeMap<u32, Fid>,
     inflight: BTreeMap<u16, InFlight>,
+    /// Sent replies handed back for reuse ([`Connection::recycle`]).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Sent reply buffers a connection keeps for reuse, at most.
+const SPARE_BUFFERS: usize = 4;
+/// Smaller buffers are not kept: allocating and zero-filling them costs little.
+const SPARE_MIN_BYTES: usize = 16 << 10;
 
 /// One client connection.
 pub struct Connection<F: Filesystem> {
@@ -345,6 +353,41 @@ impl<F: Filesystem> Connection<F> {
         match self.msize() {
             0 => self.shared.cfg.max_msize.max(MIN_MSIZE),
             m => m,
+        }
+    }
+
+    /// Hands back a reply the transport has sent, so that its buffer carries a later large
+    /// reply (an Rread) of this connection instead of a new buffer being allocated and
+    /// zero-filled for it. Buffers are kept per connection (at most [`SPARE_BUFFERS`], none
+    /// under [`SPARE_MIN_BYTES`]), so a reused buffer only ever held this client's own replies;
+    /// and a reply built in one is cut to the bytes written for it.
+    pub fn recycle(&self, buf: Vec<u8>) {
+        if buf.capacity() < SPARE_MIN_BYTES {
+            return;
+        }
+        let mut st = self.state.lock();
+        if st.spare.len() < SPARE_BUFFERS {
+            st.spare.push(buf);
+        }
+    }
+
+    /// A buffer of `len` bytes for a reply: a recycled one when one is large enough (its old
+    /// contents are left in place, to be overwritten; only growth is zero-filled), else a new
+    /// zero-filled one.
+    fn reply_buffer(&self, len: usize) -> Vec<u8> {
+        let spare = {
+            let mut st = self.state.lock();
+            match st.spare.iter().position(|b| b.capacity() >= len) {
+                Some(i) => Some(st.spare.swap_remove(i)),
+                None => None,
+            }
+        };
+        match spare {
+            Some(mut b) => {
+                b.resize(len, 0);
+                b
+            }
+            None => vec![0u8; len],
         }
     }
 
@@ -1037,7 +1080,9 @@ impl<F: Filesystem> Connection<F> {
                     Some(fl) if fl & O_ACCMODE != O_WRONLY => {}
                     _ => return Err(Errno::EBADF),
                 }
-                let mut out = vec![0u8; RREAD_HEADER_LEN + n];
+                // `read` writes every byte it reports, and the reply is cut to those: nothing
+                // a recycled buffer held before goes out.
+                let mut out = self.reply_buffer(RREAD_HEADER_LEN + n);
                 let got = fs
                     .read(
                         i.ino,
@@ -1511,6 +1556,98 @@ mod tests {
             }
         );
         assert_eq!(c.execute(a).len(), 1);
+    }
+
+    /// A sent reply handed back with `recycle` carries a later Rread of the same connection;
+    /// the Rread holds exactly the file's bytes (zeros where the file has a gap), never what
+    /// the buffer held before, and the pool stays bounded.
+    #[test]
+    fn recycled_reply_buffers_carry_only_the_new_reply() {
+        let s = Server::new(MemFs::new(), ExportConfig::default());
+        let c = s.connect();
+        let one = |tag: u16, m: &Tmsg<'_>| -> Vec<u8> {
+            let mut out = c.handle(enc(tag, m));
+            assert_eq!(out.len(), 1);
+            out.pop().unwrap()
+        };
+        one(
+            NOTAG,
+            &Tmsg::Version {
+                msize: 1 << 17,
+                version: VERSION,
+            },
+        );
+        one(
+            1,
+            &Tmsg::Attach {
+                fid: 0,
+                afid: NOFID,
+                uname: b"",
+                aname: b"",
+                n_uname: 0,
+            },
+        );
+        let walk = Tmsg::Walk {
+            fid: 0,
+            newfid: 1,
+            names: Vec::new(),
+        };
+        one(2, &walk);
+        let create = Tmsg::Lcreate {
+            fid: 1,
+            name: b"f",
+            flags: 2, // O_RDWR
+            mode: 0o644,
+            gid: 0,
+        };
+        assert!(matches!(decode(&one(3, &create)).1, Rmsg::Lcreate { .. }));
+        let head: Vec<u8> = (0..100u8).collect();
+        for (off, data) in [(0u64, &head[..]), (50_000, &b"0123456789"[..])] {
+            let w = Tmsg::Write {
+                fid: 1,
+                offset: off,
+                data,
+            };
+            assert!(matches!(decode(&one(4, &w)).1, Rmsg::Write { .. }));
+        }
+        let mut want = head.clone();
+        want.resize(50_000, 0);
+        want.extend_from_slice(b"0123456789");
+        // A stale buffer larger than any reply below, full of a pattern no reply contains.
+        c.recycle(vec![0xAA; 70_000]);
+        let read = |offset: u64, count: u32| Tmsg::Read {
+            fid: 1,
+            offset,
+            count,
+        };
+        let r = one(5, &read(0, 60_000));
+        assert!(r.capacity() >= 70_000, "the recycled buffer was used");
+        assert_eq!(r.len(), RREAD_HEADER_LEN + want.len());
+        assert_eq!(decode(&r).1, Rmsg::Read { data: &want });
+        c.recycle(r);
+        let r = one(6, &read(40, 10));
+        assert_eq!(
+            decode(&r).1,
+            Rmsg::Read {
+                data: &want[40..50]
+            }
+        );
+        c.recycle(r);
+        let r = one(7, &read(49_995, 1000));
+        assert_eq!(
+            decode(&r).1,
+            Rmsg::Read {
+                data: &want[49_995..]
+            }
+        );
+        // Small buffers are not kept; at most SPARE_BUFFERS are.
+        c.recycle(vec![1; 100]);
+        for _ in 0..10 {
+            c.recycle(vec![2; SPARE_MIN_BYTES]);
+        }
+        let st = c.state.lock();
+        assert_eq!(st.spare.len(), SPARE_BUFFERS);
+        assert!(st.spare.iter().all(|b| b.capacity() >= SPARE_MIN_BYTES));
     }
 
     #[test]
