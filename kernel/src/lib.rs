@@ -11,4 +11,5 @@ pub mod grants;
 pub mod heapstats;
 pub mod memmap;
 pub mod pollwin;
+pub mod ringclock;
 pub mod startinfo;

@@ -27,6 +27,7 @@ use pvfs_9p::ext4::Ext4Fs;
 use pvfs_9p::policy::{IdMap, QuotaLimits};
 use pvfs_9p::sched::{self, Step};
 use pvfs_9p::{Connection, ExportConfig, Server};
+use pvfs_kernel::ringclock::{RingClock, Split};
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
     self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route, StoreError,
@@ -112,6 +113,8 @@ struct Link {
     pending: Vec<VecDeque<Vec<u8>>>,
     /// Requests accepted from each ring and waiting to run (see `pvfs_9p::sched`).
     queued: Vec<sched::Queue>,
+    /// Where each ring's time goes (`pvfs_kernel::ringclock`).
+    clocks: Vec<RingClock>,
     conn: Connection<Fs>,
 }
 
@@ -148,6 +151,22 @@ pub struct Counters {
     pub early_blocks: u64,
     /// Treads put aside while the disk fetched their data, so other requests ran first.
     pub deferred_reads: u64,
+    /// Time rings had requests in pvfs (accepted, not all answered), summed over rings (ms).
+    pub held_ms: u64,
+    /// Gaps of up to 100 ms between a ring's last reply and the guest's next request: their
+    /// number, and their sum (ms). See `pvfs_kernel::ringclock`.
+    pub turnarounds: u64,
+    /// See `turnarounds`.
+    pub turnaround_ms: u64,
+    split: Split,
+}
+
+impl Counters {
+    fn note_split(&mut self) {
+        self.held_ms = self.split.held_ns / 1_000_000;
+        self.turnarounds = self.split.turnarounds;
+        self.turnaround_ms = self.split.turnaround_ns / 1_000_000;
+    }
 }
 
 /// The 9pfs backend service.
@@ -334,6 +353,7 @@ impl Service {
                                 queued: (0..n)
                                     .map(|_| sched::Queue::new(MAX_QUEUED, MAX_QUEUED_BYTES))
                                     .collect(),
+                                clocks: alloc::vec![RingClock::default(); n],
                                 conn: server.connect(),
                             });
                             let _ = d.machine.connected(&mut XsStore);
@@ -581,13 +601,20 @@ fn wall_clock() -> pvfs_9p::fs::Timespec {
     pvfs_9p::fs::Timespec { sec, nsec }
 }
 
-/// Writes queued replies into the ring while they fit; true if any was written.
-fn flush_replies(r: &mut ConnectedRing<Mapped>, q: &mut VecDeque<Vec<u8>>) -> Result<bool, String> {
+/// Writes queued replies into the ring while they fit, handing each written one back to the
+/// connection for reuse; true if any was written.
+fn flush_replies(
+    r: &mut ConnectedRing<Mapped>,
+    q: &mut VecDeque<Vec<u8>>,
+    conn: &Connection<Fs>,
+) -> Result<bool, String> {
     let mut wrote = false;
     while let Some(reply) = q.front() {
         match r.ring.write_response(&r.intf, &r.data, reply) {
             Ok(true) => {
-                q.pop_front();
+                if let Some(sent) = q.pop_front() {
+                    conn.recycle(sent);
+                }
                 wrote = true;
             }
             Ok(false) => break,
@@ -613,15 +640,20 @@ fn serve_ring(
         rings,
         pending,
         queued,
+        clocks,
         conn,
         ..
     } = link;
-    let (Some(r), Some(q), Some(queue)) = (rings.get_mut(i), pending.get_mut(i), queued.get_mut(i))
-    else {
+    let (Some(r), Some(q), Some(queue), Some(clock)) = (
+        rings.get_mut(i),
+        pending.get_mut(i),
+        queued.get_mut(i),
+        clocks.get_mut(i),
+    ) else {
         return Ok(false);
     };
     let mut worked = false;
-    let mut wrote = flush_replies(r, q)?;
+    let mut wrote = flush_replies(r, q, conn)?;
     let mut ready: Vec<Vec<u8>> = Vec::new();
     while queue.has_room() {
         let msg = match r.ring.next_request(&r.intf, &r.data) {
@@ -638,6 +670,9 @@ fn serve_ring(
         }
     }
     q.extend(ready.drain(..));
+    if worked {
+        clock.arrived(crate::xen::time::now_ns(), &mut counters.split);
+    }
     if q.is_empty() {
         let t0 = crate::xen::time::now_ns();
         let mut out = Vec::new();
@@ -675,9 +710,13 @@ fn serve_ring(
             }
         }
     }
-    wrote |= flush_replies(r, q)?;
+    wrote |= flush_replies(r, q, conn)?;
     if wrote {
         let _ = events::notify(r.port);
+        if q.is_empty() && queue.is_empty() {
+            clock.answered(crate::xen::time::now_ns(), &mut counters.split);
+            counters.note_split();
+        }
     }
     Ok(worked || wrote)
 }
