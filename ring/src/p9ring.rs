@@ -300,6 +300,22 @@ impl Backend9pRing {
         I: SharedMem + ?Sized,
         D: SharedMem + ?Sized,
     {
+        self.next_request_with(intf, data, |n| vec![0u8; n])
+    }
+
+    /// Like [`next_request`](Self::next_request), with the message copied into a buffer from
+    /// `buffer(len)` (which must return exactly `len` bytes; any contents, all overwritten),
+    /// so the caller can reuse buffers instead of allocating and zero-filling each.
+    pub fn next_request_with<I, D>(
+        &mut self,
+        intf: &I,
+        data: &D,
+        buffer: impl FnOnce(usize) -> Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, P9RingError>
+    where
+        I: SharedMem + ?Sized,
+        D: SharedMem + ?Sized,
+    {
         let mem = Joined { a: intf, b: data };
         let mut hdr = [0u8; 4];
         if !self.out.peek(&mem, &mut hdr)? {
@@ -315,7 +331,10 @@ impl Backend9pRing {
         if self.out.available(&mem)? < size {
             return Ok(None);
         }
-        let mut msg = vec![0u8; size as usize];
+        let mut msg = buffer(size as usize);
+        if msg.len() != size as usize {
+            msg.resize(size as usize, 0);
+        }
         if !self.out.peek(&mem, &mut msg)? {
             // The producer index went backwards between two reads: a lying frontend.
             return Err(P9RingError::Index(RingError::IndexOverrun {
@@ -521,6 +540,23 @@ mod tests {
             let resp = msg(101, round, 500 + (round as usize % 13));
             assert!(be.write_response(&intf, &data, &resp).unwrap());
             assert_eq!(fe.recv(&intf, &data).unwrap(), resp);
+        }
+    }
+
+    /// Requests copied into reused buffers (stale bytes, wrong lengths) come out exact, also
+    /// when they wrap the ring end.
+    #[test]
+    fn requests_into_reused_buffers_are_exact() {
+        let (intf, data, mut be, mut fe) = setup(0);
+        for round in 0..30u16 {
+            let r = msg(100, round, 293 + (round as usize % 7) * 40);
+            assert_eq!(fe.send(&intf, &data, &r), r.len());
+            let stale_len = [r.len(), r.len() + 77, 10][round as usize % 3];
+            let got = be
+                .next_request_with(&intf, &data, |_| vec![0xEE; stale_len])
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, r);
         }
     }
 
