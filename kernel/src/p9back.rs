@@ -656,7 +656,10 @@ fn serve_ring(
     let mut wrote = flush_replies(r, q, conn)?;
     let mut ready: Vec<Vec<u8>> = Vec::new();
     while queue.has_room() {
-        let msg = match r.ring.next_request(&r.intf, &r.data) {
+        let msg = match r
+            .ring
+            .next_request_with(&r.intf, &r.data, |n| conn.buffer(n))
+        {
             Ok(Some(m)) => m,
             Ok(None) => break,
             Err(e) => return Err(format!("bad request on ring {i}: {e:?}")),

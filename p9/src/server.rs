@@ -371,10 +371,16 @@ impl<F: Filesystem> Connection<F> {
         }
     }
 
-    /// A buffer of `len` bytes for a reply: a recycled one when one is large enough (its old
-    /// contents are left in place, to be overwritten; only growth is zero-filled), else a new
-    /// zero-filled one.
-    fn reply_buffer(&self, len: usize) -> Vec<u8> {
+    /// A buffer of `len` bytes for a message of this connection (a request the transport
+    /// copies in, or a reply): a recycled one when one is large enough (its old contents are
+    /// left in place, to be overwritten; only growth is zero-filled), else a new zero-filled
+    /// one. Executed requests' buffers are recycled too. Messages under [`SPARE_MIN_BYTES`]
+    /// always get a new buffer, so that they do not take (and shorten) a large one.
+    pub fn buffer(&self, len: usize) -> Vec<u8> {
+        // Small messages get small new buffers: the spares are for the large ones.
+        if len < SPARE_MIN_BYTES {
+            return vec![0u8; len];
+        }
         let spare = {
             let mut st = self.state.lock();
             match st.spare.iter().position(|b| b.capacity() >= len) {
@@ -461,6 +467,9 @@ impl<F: Filesystem> Connection<F> {
         }
         for t in inf.flushes {
             replies.push(reply(t, &Rmsg::Flush));
+        }
+        if req.msg.capacity() >= SPARE_MIN_BYTES && st.spare.len() < SPARE_BUFFERS {
+            st.spare.push(req.msg);
         }
         replies
     }
@@ -1082,7 +1091,7 @@ impl<F: Filesystem> Connection<F> {
                 }
                 // `read` writes every byte it reports, and the reply is cut to those: nothing
                 // a recycled buffer held before goes out.
-                let mut out = self.reply_buffer(RREAD_HEADER_LEN + n);
+                let mut out = self.buffer(RREAD_HEADER_LEN + n);
                 let got = fs
                     .read(
                         i.ino,
@@ -1561,6 +1570,12 @@ mod tests {
     /// A sent reply handed back with `recycle` carries a later Rread of the same connection;
     /// the Rread holds exactly the file's bytes (zeros where the file has a gap), never what
     /// the buffer held before, and the pool stays bounded.
+    fn one_msg(c: &Connection<MemFs>, msg: Vec<u8>) -> Vec<u8> {
+        let mut out = c.handle(msg);
+        assert_eq!(out.len(), 1);
+        out.pop().unwrap()
+    }
+
     #[test]
     fn recycled_reply_buffers_carry_only_the_new_reply() {
         let s = Server::new(MemFs::new(), ExportConfig::default());
@@ -1640,6 +1655,27 @@ mod tests {
                 data: &want[49_995..]
             }
         );
+        // An executed request's buffer is kept too, and `buffer` hands it out.
+        let big = vec![9u8; 40_000];
+        let w = Tmsg::Write {
+            fid: 1,
+            offset: 0,
+            data: &big,
+        };
+        let msg = enc(8, &w);
+        let cap = msg.capacity();
+        c.state.lock().spare.clear();
+        assert!(matches!(
+            decode(&one_msg(&c, msg)).1,
+            Rmsg::Write { count: 40_000 }
+        ));
+        let b = c.buffer(30_000);
+        assert_eq!((b.len(), b.capacity()), (30_000, cap));
+        drop(b);
+        // A small message does not take a spare.
+        c.recycle(vec![3; SPARE_MIN_BYTES * 2]);
+        assert_eq!(c.buffer(64).capacity(), 64);
+        assert_eq!(c.state.lock().spare.len(), 1);
         // Small buffers are not kept; at most SPARE_BUFFERS are.
         c.recycle(vec![1; 100]);
         for _ in 0..10 {
