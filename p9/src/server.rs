@@ -1499,28 +1499,7 @@ mod tests {
     #[test]
     fn flush_of_queued_request_suppresses_its_reply() {
         let s = Server::new(MemFs::new(), ExportConfig::default());
-        let c = s.connect();
-        assert_eq!(
-            c.handle(enc(
-                NOTAG,
-                &Tmsg::Version {
-                    msize: 8192,
-                    version: VERSION
-                }
-            ))
-            .len(),
-            1
-        );
-        c.handle(enc(
-            1,
-            &Tmsg::Attach {
-                fid: 0,
-                afid: NOFID,
-                uname: b"",
-                aname: b"",
-                n_uname: 0,
-            },
-        ));
+        let c = attached(&s, 8192);
         // Submitted, not yet run.
         let Submitted::Run(req) = c.submit(enc(
             5,
@@ -1570,6 +1549,29 @@ mod tests {
     /// A sent reply handed back with `recycle` carries a later Rread of the same connection;
     /// the Rread holds exactly the file's bytes (zeros where the file has a gap), never what
     /// the buffer held before, and the pool stays bounded.
+    /// A connection to `s` after Tversion (`msize`) and a Tattach of fid 0.
+    fn attached(s: &Server<MemFs>, msize: u32) -> Connection<MemFs> {
+        let c = s.connect();
+        let version = Tmsg::Version {
+            msize,
+            version: VERSION,
+        };
+        assert_eq!(c.handle(enc(NOTAG, &version)).len(), 1);
+        let attach = Tmsg::Attach {
+            fid: 0,
+            afid: NOFID,
+            uname: b"",
+            aname: b"",
+            n_uname: 0,
+        };
+        assert!(matches!(
+            decode(&one_msg(&c, enc(1, &attach))).1,
+            Rmsg::Attach { .. }
+        ));
+        c
+    }
+
+    /// Handles `msg`, which must produce exactly one reply.
     fn one_msg(c: &Connection<MemFs>, msg: Vec<u8>) -> Vec<u8> {
         let mut out = c.handle(msg);
         assert_eq!(out.len(), 1);
@@ -1579,29 +1581,8 @@ mod tests {
     #[test]
     fn recycled_reply_buffers_carry_only_the_new_reply() {
         let s = Server::new(MemFs::new(), ExportConfig::default());
-        let c = s.connect();
-        let one = |tag: u16, m: &Tmsg<'_>| -> Vec<u8> {
-            let mut out = c.handle(enc(tag, m));
-            assert_eq!(out.len(), 1);
-            out.pop().unwrap()
-        };
-        one(
-            NOTAG,
-            &Tmsg::Version {
-                msize: 1 << 17,
-                version: VERSION,
-            },
-        );
-        one(
-            1,
-            &Tmsg::Attach {
-                fid: 0,
-                afid: NOFID,
-                uname: b"",
-                aname: b"",
-                n_uname: 0,
-            },
-        );
+        let c = attached(&s, 1 << 17);
+        let one = |tag: u16, m: &Tmsg<'_>| one_msg(&c, enc(tag, m));
         let walk = Tmsg::Walk {
             fid: 0,
             newfid: 1,
@@ -1639,22 +1620,13 @@ mod tests {
         assert!(r.capacity() >= 70_000, "the recycled buffer was used");
         assert_eq!(r.len(), RREAD_HEADER_LEN + want.len());
         assert_eq!(decode(&r).1, Rmsg::Read { data: &want });
-        c.recycle(r);
-        let r = one(6, &read(40, 10));
-        assert_eq!(
-            decode(&r).1,
-            Rmsg::Read {
-                data: &want[40..50]
-            }
-        );
-        c.recycle(r);
-        let r = one(7, &read(49_995, 1000));
-        assert_eq!(
-            decode(&r).1,
-            Rmsg::Read {
-                data: &want[49_995..]
-            }
-        );
+        // Shorter reads in the same (now longer than needed) buffer.
+        for (tag, off, count, end) in [(6, 40, 10, 50), (7, 49_995, 1000, want.len())] {
+            c.recycle(r.clone());
+            let r = one(tag, &read(off as u64, count));
+            let data = &want[off..end];
+            assert_eq!(decode(&r).1, Rmsg::Read { data });
+        }
         // An executed request's buffer is kept too, and `buffer` hands it out.
         let big = vec![9u8; 40_000];
         let w = Tmsg::Write {
