@@ -1,9 +1,9 @@
 //! A bounded LRU cache of file-system blocks over a [`BlockDevice`].
 //!
 //! The cache holds at most `capacity` blocks of `block_size` bytes each (both fixed at
-//! creation). Lookups are `O(log n)` (a `BTreeMap` index) and the recency list is an intrusive
-//! doubly-linked list over a slab, so eviction is `O(1)` and allocation happens only while the
-//! cache fills up.
+//! creation). Lookups are `O(1)` (a hash index, [`crate::index::BlockIndex`]) and the recency
+//! list is an intrusive doubly-linked list over a slab, so eviction is `O(1)` and allocation
+//! happens only while the cache fills up.
 //!
 //! Write-back: [`BlockCache::get_mut`] / [`BlockCache::get_zeroed_mut`] mark a slot dirty;
 //! eviction skips dirty slots (the cache grows rather than lose data) until
@@ -14,8 +14,8 @@
 //! does not wipe out the metadata working set.
 
 use crate::block::{BlockDevice, DevError, Request};
+use crate::index::BlockIndex;
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -44,7 +44,7 @@ pub struct CacheStats {
 pub struct BlockCache {
     block_size: usize,
     capacity: usize,
-    map: BTreeMap<u64, usize>,
+    map: BlockIndex,
     slots: Vec<Slot>,
     /// Most recently used.
     head: usize,
@@ -63,7 +63,7 @@ impl BlockCache {
         BlockCache {
             block_size,
             capacity,
-            map: BTreeMap::new(),
+            map: BlockIndex::new(),
             slots: Vec::new(),
             head: NIL,
             tail: NIL,
@@ -165,8 +165,8 @@ impl BlockCache {
         if let Some(s) = self.slots.get_mut(i) {
             let old = s.blk;
             s.blk = blk;
-            if old != blk && self.map.get(&old) == Some(&i) {
-                self.map.remove(&old);
+            if old != blk && self.map.get(old) == Some(i) {
+                self.map.remove(old);
                 self.stats.evictions += 1;
             }
         }
@@ -175,7 +175,7 @@ impl BlockCache {
 
     /// The contents of block `blk`, reading it from `dev` on a miss.
     pub fn get<D: BlockDevice>(&mut self, dev: &mut D, blk: u64) -> Result<&[u8], DevError> {
-        if let Some(&i) = self.map.get(&blk) {
+        if let Some(i) = self.map.get(blk) {
             self.stats.hits += 1;
             if self.head != i {
                 self.unlink(i);
@@ -268,6 +268,22 @@ impl BlockCache {
                 sector_size: bs as u32,
             });
         }
+        if !self.map.contains(blk) && self.slots.len() < self.capacity {
+            // A new slot made from the data itself: no zero fill before the copy.
+            self.check_in_range(dev, blk)?;
+            self.slots.push(Slot {
+                blk,
+                data: data.into(),
+                prev: NIL,
+                next: NIL,
+                dirty: true,
+            });
+            let i = self.slots.len() - 1;
+            self.ndirty += 1;
+            self.map.insert(blk, i);
+            self.push_front(i);
+            return Ok(());
+        }
         self.slot_for_overwrite(dev, blk)?.copy_from_slice(data);
         Ok(())
     }
@@ -279,16 +295,8 @@ impl BlockCache {
         dev: &mut D,
         blk: u64,
     ) -> Result<&mut [u8], DevError> {
-        let lba = self.lba(dev, blk, 1)?;
-        let end = lba.saturating_add((self.block_size / dev.sector_size().max(1) as usize) as u64);
-        if end > dev.sector_count() {
-            return Err(DevError::OutOfRange {
-                lba,
-                sectors: end - lba,
-                capacity: dev.sector_count(),
-            });
-        }
-        if !self.map.contains_key(&blk) {
+        self.check_in_range(dev, blk)?;
+        if !self.map.contains(blk) {
             let reuse = if self.slots.len() < self.capacity {
                 None
             } else {
@@ -317,10 +325,24 @@ impl BlockCache {
         self.dirty_slot(blk)
     }
 
+    /// Whether block `blk` lies on the device (a block the cache may hold for writing).
+    fn check_in_range<D: BlockDevice>(&self, dev: &D, blk: u64) -> Result<(), DevError> {
+        let lba = self.lba(dev, blk, 1)?;
+        let end = lba.saturating_add((self.block_size / dev.sector_size().max(1) as usize) as u64);
+        if end > dev.sector_count() {
+            return Err(DevError::OutOfRange {
+                lba,
+                sectors: end - lba,
+                capacity: dev.sector_count(),
+            });
+        }
+        Ok(())
+    }
+
     fn dirty_slot(&mut self, blk: u64) -> Result<&mut [u8], DevError> {
-        let i = *self
+        let i = self
             .map
-            .get(&blk)
+            .get(blk)
             .ok_or(DevError::Io { lba: blk, code: -1 })?;
         let s = self
             .slots
@@ -335,11 +357,14 @@ impl BlockCache {
 
     /// The dirty blocks, in block order.
     pub fn dirty_blocks(&self) -> Vec<u64> {
-        self.map
+        let mut v: Vec<u64> = self
+            .map
             .iter()
-            .filter(|(_, &i)| self.slots.get(i).is_some_and(|s| s.dirty))
-            .map(|(&b, _)| b)
-            .collect()
+            .filter(|&(_, i)| self.slots.get(i).is_some_and(|s| s.dirty))
+            .map(|(b, _)| b)
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Number of dirty blocks.
@@ -356,7 +381,7 @@ impl BlockCache {
         select: impl Fn(u64) -> bool,
     ) -> Result<usize, DevError> {
         let mut picked: Vec<(u64, usize)> = Vec::new();
-        for (&blk, &i) in &self.map {
+        for (blk, i) in self.map.iter() {
             if self.slots.get(i).is_some_and(|s| s.dirty) && select(blk) {
                 picked.push((blk, i));
             }
@@ -364,6 +389,7 @@ impl BlockCache {
         if picked.is_empty() {
             return Ok(0);
         }
+        picked.sort_unstable_by_key(|&(blk, _)| blk);
         let mut lbas = Vec::with_capacity(picked.len());
         for &(blk, _) in &picked {
             lbas.push(self.lba(dev, blk, 1)?);
@@ -409,7 +435,7 @@ impl BlockCache {
             if picked.len() >= max {
                 break;
             }
-            let Some(&i) = self.map.get(&blk) else {
+            let Some(i) = self.map.get(blk) else {
                 continue;
             };
             if self.slots.get(i).is_some_and(|s| s.dirty) {
@@ -441,7 +467,7 @@ impl BlockCache {
 
     /// Whether every block of `blk..blk + count` is cached.
     pub fn holds_all(&self, blk: u64, count: u64) -> bool {
-        (blk..blk.saturating_add(count)).all(|b| self.map.contains_key(&b))
+        (blk..blk.saturating_add(count)).all(|b| self.map.contains(b))
     }
 
     /// Start reading the blocks of `runs` (`(first block, count)`) that are not cached, as
@@ -453,6 +479,17 @@ impl BlockCache {
         runs: &[(u64, u64)],
         piece: usize,
     ) -> Result<u64, DevError> {
+        self.readahead_all(dev, runs, piece).map(|(n, _)| n)
+    }
+
+    /// [`BlockCache::readahead`], also saying whether the device took every read it was
+    /// offered (true when nothing needed reading).
+    pub fn readahead_all<D: BlockDevice>(
+        &mut self,
+        dev: &mut D,
+        runs: &[(u64, u64)],
+        piece: usize,
+    ) -> Result<(u64, bool), DevError> {
         let bs = self.block_size.max(1);
         let per_piece = (piece / bs).max(1) as u64;
         let mut reads: Vec<(u64, usize)> = Vec::new();
@@ -461,12 +498,12 @@ impl BlockCache {
             let end = first.saturating_add(count);
             let mut b = first;
             while b < end {
-                if self.map.contains_key(&b) {
+                if self.map.contains(b) {
                     b += 1;
                     continue;
                 }
                 let mut n = 1;
-                while b + n < end && n < per_piece && !self.map.contains_key(&(b + n)) {
+                while b + n < end && n < per_piece && !self.map.contains(b + n) {
                     n += 1;
                 }
                 reads.push((self.lba(dev, b, n)?, (n as usize).saturating_mul(bs)));
@@ -475,10 +512,10 @@ impl BlockCache {
             }
         }
         if reads.is_empty() {
-            return Ok(0);
+            return Ok((0, true));
         }
         let taken = dev.post_reads(&reads)?;
-        Ok(counts.iter().take(taken).sum())
+        Ok((counts.iter().take(taken).sum(), taken >= reads.len()))
     }
 
     /// Takes the data of completed posted reads from the device into the cache as clean
@@ -504,7 +541,7 @@ impl BlockCache {
 
     /// Adds block `blk` as clean with `data` unless it is cached; true if added.
     fn insert_clean(&mut self, blk: u64, data: &[u8]) -> bool {
-        if self.map.contains_key(&blk) || data.len() != self.block_size {
+        if self.map.contains(blk) || data.len() != self.block_size {
             return false;
         }
         let i = if self.slots.len() < self.capacity {
@@ -534,7 +571,7 @@ impl BlockCache {
 
     /// Drop block `blk` from the cache (the next `get` re-reads it).
     pub fn invalidate(&mut self, blk: u64) {
-        if let Some(i) = self.map.remove(&blk) {
+        if let Some(i) = self.map.remove(blk) {
             self.unlink(i);
             // Park the slot at the LRU end with an impossible key so it is reused first.
             if let Some(s) = self.slots.get_mut(i) {
@@ -576,7 +613,7 @@ impl BlockCache {
         while i < count {
             let b = blk + i as u64;
             let dst = buf.get_mut(i * bs..(i + 1) * bs).unwrap_or(&mut []);
-            if let Some(&slot) = self.map.get(&b) {
+            if let Some(slot) = self.map.get(b) {
                 let src = self.slots.get(slot).map(|s| &*s.data).unwrap_or(&[]);
                 if src.len() != dst.len() {
                     return Err(DevError::Io { lba: b, code: -1 });
@@ -587,11 +624,9 @@ impl BlockCache {
                 continue;
             }
             // The uncached run ends at the next cached block.
-            let j = self
-                .map
-                .range(b.saturating_add(1)..end)
-                .next()
-                .map_or(count, |(&k, _)| (k - blk) as usize);
+            let j = (b.saturating_add(1)..end)
+                .find(|&k| self.map.contains(k))
+                .map_or(count, |k| (k - blk) as usize);
             let run = buf.get_mut(i * bs..j * bs).unwrap_or(&mut []);
             let lba = self.lba(dev, b, (j - i) as u64)?;
             dev.read(lba, run)?;

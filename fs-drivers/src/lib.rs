@@ -18,3 +18,4 @@ pub mod crc;
 pub mod ext4;
 #[cfg(feature = "std")]
 pub mod host;
+pub mod index;
