@@ -533,14 +533,25 @@ pub struct Ext4<D: BlockDevice> {
     pins: BTreeMap<Ino, u32>,
     /// The journal being written (read-write mounts of journalled file systems).
     jnl: Option<jwrite::Jnl>,
-    /// Where the last reads of a few files ended (inode, byte offset), to spot sequential
-    /// readers for readahead.
-    ra_last: [(Ino, u64); RA_STREAMS],
+    /// Sequential readers of a few files, to read ahead for them ([`Ext4::read`]).
+    ra_last: [Stream; RA_STREAMS],
     ra_next: usize,
 }
 
 /// Files whose sequential reads are followed at once (see [`Ext4::read`]).
 const RA_STREAMS: usize = 8;
+
+/// A file being read, for readahead.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stream {
+    ino: Ino,
+    /// Where the last read ended (byte offset).
+    end: u64,
+    /// Up to where readahead has been started (byte offset, at least `end` while the reads
+    /// are sequential): the blocks before it are cached or being read, so they are not looked
+    /// at again for every read.
+    ahead: u64,
+}
 /// Readahead window after a sequential read of `n` bytes: 4 n, within these bounds and half of
 /// what the device can hold in flight.
 const RA_MIN_BYTES: u64 = 256 << 10;
@@ -598,7 +609,7 @@ impl<D: BlockDevice> Ext4<D> {
             dirty_data: alloc::collections::BTreeSet::new(),
             pins: BTreeMap::new(),
             jnl: None,
-            ra_last: [(0, 0); RA_STREAMS],
+            ra_last: [Stream::default(); RA_STREAMS],
             ra_next: 0,
         };
         if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0 {
@@ -1104,28 +1115,33 @@ impl<D: BlockDevice> Ext4<D> {
         let n = self.read_now(ino, off, buf)?;
         if n > 0 && self.overlay.is_empty() && self.dev.posted_capacity() > 0 {
             let end = off.saturating_add(n as u64);
-            let seq = match self.ra_last.iter().position(|&(i, _)| i == ino) {
-                Some(k) => {
-                    let s = self.ra_last.get(k).is_some_and(|&(_, e)| e == off);
-                    if let Some(slot) = self.ra_last.get_mut(k) {
-                        slot.1 = end;
-                    }
-                    s
-                }
+            let (k, seq) = match self.ra_last.iter().position(|s| s.ino == ino) {
+                Some(k) => (k, self.ra_last.get(k).is_some_and(|s| s.end == off)),
                 None => {
-                    if let Some(slot) = self.ra_last.get_mut(self.ra_next) {
-                        *slot = (ino, end);
-                    }
+                    let k = self.ra_next;
                     self.ra_next = (self.ra_next + 1) % RA_STREAMS;
-                    off == 0
+                    (k, off == 0)
                 }
             };
+            let Some(st) = self.ra_last.get_mut(k) else {
+                return Ok(n);
+            };
+            let ahead = if seq { st.ahead.max(end) } else { end };
+            *st = Stream { ino, end, ahead };
             if seq {
                 let cap = (self.dev.posted_capacity() / 2) as u64;
                 let window = (4 * n as u64).clamp(RA_MIN_BYTES, RA_MAX_BYTES).min(cap);
-                // Readahead is an optimisation: a failure here shows up in the read that
-                // needs the data.
-                let _ = self.readahead(ino, end, window);
+                let target = end.saturating_add(window);
+                // More is started once less than half a window is left ahead of the reader,
+                // from where the last readahead ended: each block is looked at once.
+                if ahead < end.saturating_add(window / 2) {
+                    // Readahead is an optimisation: a failure here shows up in the read that
+                    // needs the data.
+                    let complete = self.readahead_from(ino, ahead, target - ahead);
+                    if let (Ok(true), Some(st)) = (complete, self.ra_last.get_mut(k)) {
+                        st.ahead = target;
+                    }
+                }
             }
         }
         Ok(n)
@@ -1142,6 +1158,18 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(self
             .cache
             .readahead(&mut self.dev, &runs, BYPASS_CACHE_BYTES * 4)?)
+    }
+
+    /// [`Ext4::readahead`], saying whether every block of the range is now cached or being
+    /// read (false when the device's queue took only some of the reads).
+    fn readahead_from(&mut self, ino: Ino, off: u64, len: u64) -> Result<bool> {
+        let Some(runs) = self.data_runs(ino, off, len)? else {
+            return Ok(true);
+        };
+        Ok(self
+            .cache
+            .readahead_all(&mut self.dev, &runs, BYPASS_CACHE_BYTES * 4)?
+            .1)
     }
 
     /// For a caller with other work to do: whether [`Ext4::read`] of `len` bytes of `ino` at
