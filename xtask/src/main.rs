@@ -292,9 +292,24 @@ fn bench(args: &[String]) -> Result<(), Fail> {
         "ext4-read" => "ext4_read",
         "ext4-write" => "ext4_write",
         "9p" => "p9",
+        "9p-path" => "p9_path",
+        // pvfs against QEMU's 9pfs backend in one run of the real-Xen test bed (a Linux guest
+        // runs the workload against each); the figures and ratios are printed at the end.
+        "9pfs-xen" => {
+            util::ensure_host_deps(false)?;
+            let elf = build_kernel()?;
+            let script = repo_root().join("ci/xen/run.sh");
+            return run(std::process::Command::new(script)
+                .arg("p9-bench")
+                .arg(&elf)
+                .env("XEN_QEMU", "1")
+                .env("XE2E_TIMEOUT", "2400")
+                .env("XE2E_SCENARIO_TIMEOUT", "2200"))
+            .map_err(|e| Fail::new(format!("9pfs benchmark failed: {e}")));
+        }
         _ => {
             return Err(Fail::new(
-                "usage: cargo xtask bench ext4-read|ext4-write|9p",
+                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen",
             ))
         }
     };
