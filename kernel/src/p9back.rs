@@ -158,10 +158,60 @@ pub struct Counters {
     pub turnarounds: u64,
     /// See `turnarounds`.
     pub turnaround_ms: u64,
+    /// Time spent taking requests off the rings: copying them out and queueing them (ms).
+    pub take_ms: u64,
+    take_ns: u64,
+    /// Time spent copying replies into the rings (ms).
+    pub reply_ms: u64,
+    reply_ns: u64,
+    /// Time spent signalling guests (the event-channel hypercall; under nested emulation a
+    /// large part of a request's time in pvfs, ms).
+    pub notify_ms: u64,
+    notify_ns: u64,
+    /// Requests executed, by 9P message type (logged when a device disconnects).
+    pub by_type: TypeCounts,
     split: Split,
 }
 
+/// Requests executed per 9P message type (T-messages have even numbers below 128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeCounts([u64; 64]);
+
+impl Default for TypeCounts {
+    fn default() -> Self {
+        Self([0; 64])
+    }
+}
+
+impl TypeCounts {
+    fn count(&mut self, ty: u8) {
+        if let Some(c) = self.0.get_mut(usize::from(ty / 2)) {
+            *c = c.saturating_add(1);
+        }
+    }
+}
+
+impl core::fmt::Display for TypeCounts {
+    /// `type=count` for every type seen, e.g. `110=2000 116=512`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for (i, &n) in self.0.iter().enumerate() {
+            if n > 0 {
+                write!(f, "{}{}={n}", if first { "" } else { " " }, i * 2)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Counters {
+    fn add_ns(total: &mut u64, ms: &mut u64, since: u64) {
+        let ns = crate::xen::time::now_ns().saturating_sub(since);
+        *total = total.saturating_add(ns);
+        *ms = *total / 1_000_000;
+    }
+
     fn note_split(&mut self) {
         self.held_ms = self.split.held_ns / 1_000_000;
         self.turnarounds = self.split.turnarounds;
@@ -382,6 +432,10 @@ impl Service {
                         drop(link.conn);
                         self.counters.disconnects += 1;
                         log::info!("9pfs: guest {} device {} disconnected", key.0, key.1);
+                        log::info!(
+                            "9pfs: requests so far by 9P message type: {}",
+                            self.counters.by_type
+                        );
                     }
                     if let Some(d) = self.devices.get_mut(&key) {
                         if let Ok(BackendAction::Remove) = d.machine.torn_down(&mut XsStore) {
@@ -653,7 +707,12 @@ fn serve_ring(
         return Ok(false);
     };
     let mut worked = false;
+    let t = crate::xen::time::now_ns();
     let mut wrote = flush_replies(r, q, conn)?;
+    if wrote {
+        Counters::add_ns(&mut counters.reply_ns, &mut counters.reply_ms, t);
+    }
+    let t_take = crate::xen::time::now_ns();
     let mut ready: Vec<Vec<u8>> = Vec::new();
     while queue.has_room() {
         let msg = match r
@@ -674,6 +733,7 @@ fn serve_ring(
     }
     q.extend(ready.drain(..));
     if worked {
+        Counters::add_ns(&mut counters.take_ns, &mut counters.take_ms, t_take);
         clock.arrived(crate::xen::time::now_ns(), &mut counters.split);
     }
     if q.is_empty() {
@@ -687,6 +747,7 @@ fn serve_ring(
             }
             Step::Ran { ty, size } => {
                 worked = true;
+                counters.by_type.count(ty);
                 q.extend(out);
                 let ns = crate::xen::time::now_ns().saturating_sub(t0);
                 counters.busy_ns = counters.busy_ns.saturating_add(ns);
@@ -713,9 +774,15 @@ fn serve_ring(
             }
         }
     }
-    wrote |= flush_replies(r, q, conn)?;
+    let t = crate::xen::time::now_ns();
+    if flush_replies(r, q, conn)? {
+        wrote = true;
+        Counters::add_ns(&mut counters.reply_ns, &mut counters.reply_ms, t);
+    }
     if wrote {
+        let t = crate::xen::time::now_ns();
         let _ = events::notify(r.port);
+        Counters::add_ns(&mut counters.notify_ns, &mut counters.notify_ms, t);
         if q.is_empty() && queue.is_empty() {
             clock.answered(crate::xen::time::now_ns(), &mut counters.split);
             counters.note_split();
