@@ -184,6 +184,8 @@ else
   echo "$ELF (missing on the host)" > "$S/xe2e/pvfs-kernel-source"
   say "warning: no pvfs kernel at $ELF; scenarios that start pvfs will fail"
 fi
+# The p9-sweep scenario's list of pvfs command lines, from the host's environment.
+[ -z "${XE2E_SWEEP:-}" ] || printf '%s\n' "$XE2E_SWEEP" > "$S/xe2e/sweep"
 # The PV domU's /init and guest scripts: a small archive dom0 appends to domu/base.cpio.
 G=$RUN/stage-guest; rm -rf "$G"; mkdir -p "$G/guest"
 install -m 755 "$XEN_DIR/domu/init" "$G/init"

@@ -17,6 +17,7 @@
 #      XE2E_ACCEL             QEMU -accel value (default tcg; e.g. tcg,thread=single)
 #      XE2E_SMP               emulated CPUs (default 2)
 #      XE2E_CPU               QEMU -cpu value (default max,-rdtscp)
+#      XE2E_SWEEP             the p9-sweep scenario's entries (see that scenario)
 # stdout: the "XE2E ..." lines as they happen (contract in ci/xen/README.md).
 # Full console log with host timestamps: $W/logs/<scenarios>-<time>.log.
 # Exit status: 0 only when dom0 printed "XE2E RESULT PASS"; 1 failed, 2 timeout,
