@@ -111,6 +111,16 @@ impl Ring {
         let got = self.call(m);
         assert_eq!(got, want, "{m:?}");
     }
+
+    /// Runs `msg(offset)` for every chunk of the file in order, each answered with `want`;
+    /// returns the time per request in µs.
+    fn stream<'a>(&mut self, want: u8, msg: impl Fn(u64) -> Tmsg<'a>) -> f64 {
+        let t = Instant::now();
+        for k in 0..FILE / CHUNK {
+            self.expect(&msg((k * CHUNK) as u64), want);
+        }
+        t.elapsed().as_secs_f64() * 1e6 / (FILE / CHUNK) as f64
+    }
 }
 
 fn image() -> Vec<u8> {
@@ -189,18 +199,11 @@ fn round(bytes: &[u8]) -> Round {
         ty::RLCREATE,
     );
     let data: Vec<u8> = (0..CHUNK).map(|i| (i % 253) as u8).collect();
-    let t = Instant::now();
-    for k in 0..FILE / CHUNK {
-        r.expect(
-            &Tmsg::Write {
-                fid: 1,
-                offset: (k * CHUNK) as u64,
-                data: &data,
-            },
-            ty::RWRITE,
-        );
-    }
-    let write_us = t.elapsed().as_secs_f64() * 1e6 / (FILE / CHUNK) as f64;
+    let write_us = r.stream(ty::RWRITE, |offset| Tmsg::Write {
+        fid: 1,
+        offset,
+        data: &data,
+    });
     let t = Instant::now();
     r.expect(
         &Tmsg::Fsync {
@@ -221,18 +224,11 @@ fn round(bytes: &[u8]) -> Round {
         ty::RWALK,
     );
     r.expect(&Tmsg::Lopen { fid: 2, flags: 0 }, ty::RLOPEN);
-    let t = Instant::now();
-    for k in 0..FILE / CHUNK {
-        r.expect(
-            &Tmsg::Read {
-                fid: 2,
-                offset: (k * CHUNK) as u64,
-                count: CHUNK as u32,
-            },
-            ty::RREAD,
-        );
-    }
-    let read_us = t.elapsed().as_secs_f64() * 1e6 / (FILE / CHUNK) as f64;
+    let read_us = r.stream(ty::RREAD, |offset| Tmsg::Read {
+        fid: 2,
+        offset,
+        count: CHUNK as u32,
+    });
     r.expect(&Tmsg::Clunk { fid: 2 }, ty::RCLUNK);
 
     let t = Instant::now();
