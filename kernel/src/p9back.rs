@@ -27,7 +27,7 @@ use pvfs_9p::ext4::Ext4Fs;
 use pvfs_9p::policy::{IdMap, QuotaLimits};
 use pvfs_9p::sched::{self, Step};
 use pvfs_9p::{Connection, ExportConfig, Server};
-use pvfs_kernel::ringclock::{RingClock, Split};
+use pvfs_kernel::ringclock::{Kind, Profile, RingClock, Split};
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
     self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route, StoreError,
@@ -229,6 +229,9 @@ pub struct Service {
     devices: BTreeMap<(u16, u32), Device>,
     /// Counters.
     pub counters: Counters,
+    /// Held and turnaround time by kind of request, since the last device disconnected
+    /// (logged then; `pvfs_kernel::ringclock`).
+    profile: Profile,
     /// Times the volume's disk completed posted requests; reads put aside wait for it to move.
     disk_progress: u64,
     /// The serve loop is polling: every ring is looked at on each pass, their ports masked.
@@ -252,6 +255,7 @@ impl Service {
             servers: BTreeMap::new(),
             devices: BTreeMap::new(),
             counters: Counters::default(),
+            profile: Profile::default(),
             disk_progress: 0,
             polling: false,
         };
@@ -436,6 +440,14 @@ impl Service {
                             "9pfs: requests so far by 9P message type: {}",
                             self.counters.by_type
                         );
+                        log::info!(
+                            "9pfs: per-request times since the last report (type/size class; held in pvfs, then until the guest's next request; {} mixed intervals):",
+                            self.profile.mixed
+                        );
+                        for line in self.profile.lines() {
+                            log::info!("9pfs:   {line}");
+                        }
+                        self.profile.clear();
                     }
                     if let Some(d) = self.devices.get_mut(&key) {
                         if let Ok(BackendAction::Remove) = d.machine.torn_down(&mut XsStore) {
@@ -477,7 +489,7 @@ impl Service {
                 {
                     continue;
                 }
-                match serve_ring(link, i, &mut self.counters, disk) {
+                match serve_ring(link, i, &mut self.counters, &mut self.profile, disk) {
                     Ok(worked) => {
                         did |= worked;
                         // Revisit on the next pass while the ring keeps producing work.
@@ -515,6 +527,11 @@ impl Service {
     /// looked at on each [`poll`](Self::poll) and the rings' ports are masked, so a guest's
     /// signal costs pvfs no upcall; when polling ends they are unmasked, and a signal that came
     /// meanwhile counts as fired (`events::unmask_quietly`), so nothing is missed.
+    /// The serve loop is about to halt until the next event (for the request profile).
+    pub fn halting(&mut self) {
+        self.profile.halting();
+    }
+
     pub fn set_polling(&mut self, on: bool) {
         self.polling = on;
         for d in self.devices.values() {
@@ -688,6 +705,7 @@ fn serve_ring(
     link: &mut Link,
     i: usize,
     counters: &mut Counters,
+    profile: &mut Profile,
     disk: (u64, bool),
 ) -> Result<bool, String> {
     let Link {
@@ -734,7 +752,7 @@ fn serve_ring(
     q.extend(ready.drain(..));
     if worked {
         Counters::add_ns(&mut counters.take_ns, &mut counters.take_ms, t_take);
-        clock.arrived(crate::xen::time::now_ns(), &mut counters.split);
+        clock.arrived(crate::xen::time::now_ns(), &mut counters.split, profile);
     }
     if q.is_empty() {
         let t0 = crate::xen::time::now_ns();
@@ -748,6 +766,8 @@ fn serve_ring(
             Step::Ran { ty, size } => {
                 worked = true;
                 counters.by_type.count(ty);
+                let reply: usize = out.iter().map(|r| r.len()).sum();
+                clock.ran(Kind::new(ty, size.max(reply)));
                 q.extend(out);
                 let ns = crate::xen::time::now_ns().saturating_sub(t0);
                 counters.busy_ns = counters.busy_ns.saturating_add(ns);
@@ -784,7 +804,7 @@ fn serve_ring(
         let _ = events::notify(r.port);
         Counters::add_ns(&mut counters.notify_ns, &mut counters.notify_ms, t);
         if q.is_empty() && queue.is_empty() {
-            clock.answered(crate::xen::time::now_ns(), &mut counters.split);
+            clock.answered(crate::xen::time::now_ns(), &mut counters.split, profile);
             counters.note_split();
         }
     }

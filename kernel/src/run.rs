@@ -429,6 +429,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
         if poll_window.stop() {
             service.set_polling(false);
         }
+        service.halting();
         xen::events::wait(None);
     }
 }
