@@ -523,15 +523,15 @@ impl Service {
         did
     }
 
-    /// Starts or ends polling (`crate::pollwin`). While polling, every connected ring is
-    /// looked at on each [`poll`](Self::poll) and the rings' ports are masked, so a guest's
-    /// signal costs pvfs no upcall; when polling ends they are unmasked, and a signal that came
-    /// meanwhile counts as fired (`events::unmask_quietly`), so nothing is missed.
     /// The serve loop is about to halt until the next event (for the request profile).
     pub fn halting(&mut self) {
         self.profile.halting();
     }
 
+    /// Starts or ends polling (`crate::pollwin`). While polling, every connected ring is
+    /// looked at on each [`poll`](Self::poll) and the rings' ports are masked, so a guest's
+    /// signal costs pvfs no upcall; when polling ends they are unmasked, and a signal that came
+    /// meanwhile counts as fired (`events::unmask_quietly`), so nothing is missed.
     pub fn set_polling(&mut self, on: bool) {
         self.polling = on;
         for d in self.devices.values() {

@@ -50,7 +50,7 @@ pub struct Kind {
     pub ty: u8,
     /// `ceil(log2(bytes - 64))` for the larger of the request and its reply (0 for up to 65
     /// bytes): the 64 bytes keep a full 64 KiB or 128 KiB payload plus its header in the
-    /// class of the payload (17 is 64 KiB + 1 to 128 KiB + 64).
+    /// class of the payload (17 is 64 KiB + 65 to 128 KiB + 64 bytes).
     pub class: u8,
 }
 
@@ -121,6 +121,11 @@ impl Profile {
         self.kinds.iter().copied()
     }
 
+    /// One line per kind, for the log (a console line is short).
+    pub fn lines(&self) -> impl Iterator<Item = KindLine> + '_ {
+        self.kinds().map(|(k, t)| KindLine(k, t))
+    }
+
     /// Forgets everything (after a report).
     pub fn clear(&mut self) {
         self.kinds.clear();
@@ -167,13 +172,6 @@ impl core::fmt::Display for KindLine {
             t.afters_halted,
             avg(t.after_halted_ns, t.afters_halted),
         )
-    }
-}
-
-impl Profile {
-    /// One line per kind, for the log (a console line is short).
-    pub fn lines(&self) -> impl Iterator<Item = KindLine> + '_ {
-        self.kinds().map(|(k, t)| KindLine(k, t))
     }
 }
 
