@@ -72,6 +72,10 @@ pub struct Options {
     /// before halting the vCPU (0: halt at once). Default [`DEFAULT_POLL_US`], at most
     /// [`MAX_POLL_US`].
     pub poll_us: u32,
+    /// `pvfs.writeback_kib=N`: dirty file data (KiB) from which pvfs starts writing it back
+    /// while idle (0: only on fsync, the periodic commit and when the cache fills). Default
+    /// [`DEFAULT_WRITEBACK_KIB`].
+    pub writeback_kib: u32,
 }
 
 /// Default of `pvfs.poll_us`: 1 ms, longer than a guest's turnaround between two metadata
@@ -79,6 +83,10 @@ pub struct Options {
 pub const DEFAULT_POLL_US: u32 = 1000;
 /// Largest `pvfs.poll_us` accepted (100 ms).
 pub const MAX_POLL_US: u32 = 100_000;
+/// Default of `pvfs.writeback_kib`: 1 MiB.
+pub const DEFAULT_WRITEBACK_KIB: u32 = 1024;
+/// Largest `pvfs.writeback_kib` accepted (1 GiB).
+pub const MAX_WRITEBACK_KIB: u32 = 1 << 20;
 
 impl Options {
     /// Whether export `path` (a guest's `path=` key) is on the read-only list.
@@ -114,6 +122,7 @@ impl Default for Options {
             read_only: false,
             ro_exports: None,
             poll_us: DEFAULT_POLL_US,
+            writeback_kib: DEFAULT_WRITEBACK_KIB,
         }
     }
 }
@@ -197,6 +206,10 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 Ok(n) if n <= MAX_POLL_US => o.poll_us = n,
                 _ => warn(bad, &mut warnings),
             },
+            "writeback_kib" => match value.parse::<u32>() {
+                Ok(n) if n <= MAX_WRITEBACK_KIB => o.writeback_kib = n,
+                _ => warn(bad, &mut warnings),
+            },
             _ => warn(Warning::UnknownKey(key), &mut warnings),
         }
     }
@@ -243,6 +256,18 @@ mod tests {
         assert_eq!(parse("pvfs.poll_us=250").0.poll_us, 250);
         let (o, w) = parse("pvfs.poll_us=100001 pvfs.poll_us=x");
         assert_eq!(o.poll_us, DEFAULT_POLL_US);
+        assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn write_back_threshold_default_bounds_and_off() {
+        assert_eq!(parse("").0.writeback_kib, DEFAULT_WRITEBACK_KIB);
+        let (o, w) = parse("pvfs.writeback_kib=0");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(o.writeback_kib, 0);
+        assert_eq!(parse("pvfs.writeback_kib=4096").0.writeback_kib, 4096);
+        let (o, w) = parse("pvfs.writeback_kib=1048577 pvfs.writeback_kib=-1");
+        assert_eq!(o.writeback_kib, DEFAULT_WRITEBACK_KIB);
         assert_eq!(w.len(), 2);
     }
 

@@ -236,6 +236,8 @@ pub struct Service {
     disk_progress: u64,
     /// The serve loop is polling: every ring is looked at on each pass, their ports masked.
     polling: bool,
+    /// Dirty file data (KiB) from which background write-back starts; 0: none.
+    write_back_kib: u32,
 }
 
 impl Service {
@@ -258,6 +260,7 @@ impl Service {
             profile: Profile::default(),
             disk_progress: 0,
             polling: false,
+            write_back_kib: pvfs_kernel::cmdline::DEFAULT_WRITEBACK_KIB,
         };
         if let Err(e) = store::watch(&s.base, "9pfs") {
             log::error!("9pfs: cannot watch {}: {e:?}", s.base);
@@ -620,16 +623,29 @@ impl Service {
             .unwrap_or(false)
     }
 
+    /// Sets the amount of dirty file data (KiB) from which background write-back starts
+    /// (`pvfs.writeback_kib`); 0 leaves file data to fsync, the periodic commit and a full
+    /// cache.
+    pub fn set_write_back_threshold(&mut self, kib: u32) {
+        self.write_back_kib = kib;
+    }
+
     /// Background write-back, for when no request is waiting: collects finished disk writes
-    /// and, once at least [`WRITE_BACK_MIN_BLOCKS`] blocks of file data are dirty, starts
-    /// writing them (as many as the disk's queue takes) without waiting, so a later `fsync`
-    /// or commit finds them written. Returns true if it started any.
+    /// and, once the dirty file data reaches the threshold (`pvfs.writeback_kib`), starts
+    /// writing it (as much as the disk's queue takes) without waiting, so a later `fsync`
+    /// or commit finds it written. Returns true if it started any.
     pub fn write_back_step(&mut self) -> bool {
         let Some(fs) = &self.fs else { return false };
+        let kib = self.write_back_kib;
         let (moved, n) = fs
             .with_engine(|e| {
                 let moved = pvfs_fs::block::BlockDevice::reap(e.device_mut());
-                match e.start_write_back(WRITE_BACK_MIN_BLOCKS, WRITE_BACK_MAX_BLOCKS) {
+                if kib == 0 {
+                    return (moved, 0);
+                }
+                let bs = e.cache().block_size().max(1) as u64;
+                let min = (u64::from(kib) * 1024).div_ceil(bs) as usize;
+                match e.start_write_back(min, min.max(WRITE_BACK_MAX_BLOCKS)) {
                     Ok(n) => (moved, n),
                     Err(err) => {
                         log::error!("volume: background write-back failed: {err}");
@@ -657,11 +673,6 @@ impl Service {
         self.devices.values().filter(|d| d.link.is_some()).count()
     }
 }
-
-/// Dirty file data (in 4 KiB blocks: 1 MiB) from which pvfs starts writing it back while idle.
-/// Less than that waits for `fsync` or the periodic commit, so short-lived small files cost
-/// no disk writes of their own.
-const WRITE_BACK_MIN_BLOCKS: usize = 256;
 
 /// Blocks examined per background write-back step (the disk's queue takes at most 2 MiB).
 const WRITE_BACK_MAX_BLOCKS: usize = 1024;

@@ -299,6 +299,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
         p.name
     );
     let mut service = crate::p9back::Service::start(p.domid, volume, read_only_export);
+    service.set_write_back_threshold(opts.writeback_kib);
     let stats_key = format!("{base}/stats");
     let mut last_stats = None;
     // Changes guests make without fsync are written back at most COMMIT_INTERVAL_NS after
