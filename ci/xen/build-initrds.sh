@@ -26,7 +26,7 @@ XB=/usr/lib/xen-$XEN_VER/bin
 # Path of the pvfs kernel inside dom0: must match kernel= in pvfs-stubdom.cfg.
 PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
 
-DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop)
+DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop brd)
 DOMU_MODULES=(crc32c_generic 9pnet_xen 9p xen-blkfront ext4)
 
 # Module files (relative to $MD) for the given module names, dependencies first. The

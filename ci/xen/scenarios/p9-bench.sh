@@ -9,7 +9,10 @@
 # Figures go to docs/benchmarks.md.
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
-IMG=/tmp/xe2e-p9-volume.img
+# The volume lives on dom0's RAM disk (brd, loaded by dom0's init), as QEMU's export lives on
+# dom0's tmpfs: both backends are served from dom0's memory, and blkback reaches the RAM disk
+# directly rather than through a loop device over an image file.
+VOL=/dev/ram0
 Q=/tmp/xe2e-qemu-share
 
 [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
@@ -19,8 +22,8 @@ rm -rf $P9_TREE; mkdir -p $P9_TREE/exports/bench
 # through blkfront), while QEMU's copy sits on dom0's tmpfs.
 dd if=/dev/urandom of=$P9_TREE/exports/bench/cold.bin bs=1M count=64 2>/dev/null || abort cold "no cold.bin"
 # 4 KiB blocks, as mkfs.ext4 picks for any volume over 512 MiB (it would pick 1 KiB here).
-step mkfs "mkfs.ext4 -b 4096 -d of the export (cold.bin) into a 256 MiB image" make_volume $P9_TREE $IMG 256 -b 4096 || abort mkfs "mkfs.ext4 failed"
-p9_start_pvfs $IMG
+step mkfs "mkfs.ext4 -b 4096 -d of the export (cold.bin) into 256 MiB of $VOL" make_volume $P9_TREE $VOL 256 -b 4096 || abort mkfs "mkfs.ext4 failed"
+p9_start_pvfs $VOL
 rm -rf $Q; mkdir -p $Q
 cp $P9_TREE/exports/bench/cold.bin $Q/ || abort cold "no room for cold.bin in $Q"
 rm -rf $P9_TREE
@@ -74,5 +77,5 @@ done
 info "pvfs stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"
 step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
-if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
-rm -rf $IMG $Q /tmp/xe2e-bench-*
+if out=$(e2fsck -fn $VOL 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+rm -rf $Q /tmp/xe2e-bench-*

@@ -6,21 +6,25 @@
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
-# Entries (XE2E_SWEEP on the host, separated by spaces): CMDLINE[@pin], where CMDLINE's options
-# are joined with "+" (pvfs.poll_us=0+pvfs.cache_mib=64); @pin runs pvfs on physical CPU 1 and
-# the guest on CPU 0.
+# Entries (XE2E_SWEEP on the host, separated by spaces): CMDLINE[@pin|@split][@ram], where
+# CMDLINE's options are joined with "+" (pvfs.poll_us=0+pvfs.cache_mib=64); @pin runs pvfs on
+# physical CPU 1 and the guest on CPU 0; @split also moves dom0 to CPU 1, so the guest has
+# CPU 0 alone; @ram puts the volume on dom0's RAM disk /dev/ram0 instead of an image file
+# (which blkback reaches through a loop device).
 SWEEP=$(cat /xe2e/sweep 2>/dev/null)
 SWEEP="${SWEEP:-pvfs.poll_us=0 pvfs.poll_us=1000 pvfs.poll_us=10000}"
 [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
 domu_initrd
 for round in 1 2 3; do
 for c in $SWEEP; do
-  cmd=${c%@pin}; pvfs_cpus=; guest_cpus=
-  [ "$cmd" = "$c" ] || { pvfs_cpus='cpus="1"'; guest_cpus='cpus="0"'; }
+  cmd=${c%%@*}; pvfs_cpus=; guest_cpus=; vol=$IMG
+  case $c in *@pin*|*@split*) pvfs_cpus='cpus="1"'; guest_cpus='cpus="0"' ;; esac
+  case $c in *@split*) xl vcpu-pin Domain-0 all 1 ;; esac
+  case $c in *@ram*) vol=/dev/ram0 ;; esac
   cmd=$(echo "$cmd" | tr '+' ' ')
   rm -rf $P9_TREE; mkdir -p $P9_TREE/exports/bench
-  make_volume $P9_TREE $IMG 256 -b 4096 >/dev/null 2>&1 || abort mkfs "mkfs.ext4 failed"
-  PVFS_XL_EXTRA=$pvfs_cpus p9_start_pvfs $IMG "$cmd"
+  make_volume $P9_TREE $vol 256 -b 4096 >/dev/null 2>&1 || abort mkfs "mkfs.ext4 failed"
+  PVFS_XL_EXTRA=$pvfs_cpus p9_start_pvfs $vol "$cmd"
   g=g-sweep
   xl create /etc/xen/guests/linux-pv.cfg $guest_cpus "name=\"$g\"" "p9=[ 'tag=share,path=/exports/bench,security_model=none,backend=$name' ]" \
     "extra=\"$GUEST_ARGS xe2e.guest=p9sweep\"" || fail "create-$c" "xl create failed"
@@ -36,6 +40,7 @@ for c in $SWEEP; do
   rm -f "$log"
   xl shutdown "$name" >/dev/null 2>&1
   wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
+  case $c in *@split*) xl vcpu-pin Domain-0 all all ;; esac
 done
 done
 rm -f $IMG
