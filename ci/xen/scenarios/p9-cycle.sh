@@ -30,7 +30,9 @@ while [ $i -le 20 ]; do
     "p9=[ 'tag=share,path=/exports/vm1,security_model=none,backend=$name' ]" \
     "extra=\"$GUEST_ARGS xe2e.guest=p9once xe2e.cycle=$i\"" >/dev/null 2>&1 || { fail "cycle-$i" "xl create failed"; break; }
   d=$(domid_of "g-cycle$i")
-  [ -z "$d" ] || wait_until 180 domain_gone "g-cycle$i" "$d" || { fail "cycle-$i" "guest still running"; xl destroy "g-cycle$i"; break; }
+  [ -z "$d" ] || wait_until 180 domain_gone "g-cycle$i" "$d" || {
+    fail "cycle-$i" "guest still running (frontend state $(xenstore-read /local/domain/$d/device/9pfs/0/state 2>&1), backend state $(xenstore-read /local/domain/$pvfs_domid/backend/9pfs/$d/0/state 2>&1))"
+    diagnostics; xl destroy "g-cycle$i"; break; }
   wait_until 30 released || { fail "cycle-$i" "pvfs did not release the device: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats)"; break; }
   if console_has "g-cycle$i" "XE2E-GUEST CYCLE $i done hello=$want" && ! grep -aq "CYCLE $i FAIL" "$CONSOLE_DIR/guest-g-cycle$i.log"; then
     ok=$((ok+1))
