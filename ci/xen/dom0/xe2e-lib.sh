@@ -91,6 +91,10 @@ dmesg_has() { xl dmesg | grep -F "(d$1)" | grep -qF -- "$2"; }
 # console_has NAME TEXT: the domain's PV console log (xenconsoled --log=guest) contains TEXT
 console_has() { grep -qF -- "$2" "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; }
 
+# dm_log NAME: the last lines of the domain's device-model log (libxl starts dom0's QEMU for
+# every guest with a p9 device, whatever its backend), on one line, for "xl create failed"
+dm_log() { tail -3 "/var/log/xen/qemu-dm-$1.log" 2>/dev/null | tr -d '\r' | tr '\n' ' '; }
+
 diagnostics() {
   echo "---- xl list ----"; xl list
   # r = running, b = blocked: tells a pvfs that waits from one that spins

@@ -32,7 +32,7 @@ ROUNDS=3
 # run_guest NAME P9SPEC ROUND: one guest runs the workload; its times go to /tmp/xe2e-bench-NAME
 run_guest() {
   step "create-$1" "xl create $1" xl create /etc/xen/guests/linux-pv.cfg "name=\"$1\"" "p9=[ '$2' ]" \
-    "extra=\"$GUEST_ARGS xe2e.guest=p9bench xe2e.round=$3\"" || { fail "create-$1" "xl create failed"; return 1; }
+    "extra=\"$GUEST_ARGS xe2e.guest=p9bench xe2e.round=$3\"" || { fail "create-$1" "xl create failed; device model log: $(dm_log $1)"; return 1; }
   d=$(domid_of "$1")
   if [ -n "$d" ] && ! step "run-$1" "$1 runs the workload" wait_gone_quietly 900 "$1" "$d"; then
     fail "run-$1" "still running"; diagnostics; xl destroy "$1"; return 1

@@ -28,7 +28,7 @@ while [ $i -le 20 ]; do
   t0=$(now)
   xl create /etc/xen/guests/linux-pv.cfg "name=\"g-cycle$i\"" \
     "p9=[ 'tag=share,path=/exports/vm1,security_model=none,backend=$name' ]" \
-    "extra=\"$GUEST_ARGS xe2e.guest=p9once xe2e.cycle=$i\"" >/dev/null 2>&1 || { fail "cycle-$i" "xl create failed"; break; }
+    "extra=\"$GUEST_ARGS xe2e.guest=p9once xe2e.cycle=$i\"" >/dev/null 2>&1 || { fail "cycle-$i" "xl create failed; device model log: $(dm_log g-cycle$i)"; break; }
   d=$(domid_of "g-cycle$i")
   [ -z "$d" ] || wait_until 180 domain_gone "g-cycle$i" "$d" || {
     fail "cycle-$i" "guest still running (frontend state $(xenstore-read /local/domain/$d/device/9pfs/0/state 2>&1), backend state $(xenstore-read /local/domain/$pvfs_domid/backend/9pfs/$d/0/state 2>&1))"

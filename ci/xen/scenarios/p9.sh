@@ -24,7 +24,7 @@ for v in vm1 vm2; do
   step "create-$v" "xl create guest $v with p9 backend=$name path=/exports/$v" \
     xl create /etc/xen/guests/linux-pv.cfg "name=\"g-$v\"" \
     "p9=[ 'tag=share,path=/exports/$v,security_model=none,backend=$name' ]" \
-    "extra=\"$GUEST_ARGS xe2e.guest=p9\"" || fail "create-$v" "xl create failed"
+    "extra=\"$GUEST_ARGS xe2e.guest=p9\"" || fail "create-$v" "xl create failed; device model log: $(dm_log g-$v)"
 done
 info "backend keys: $(xenstore-ls -f /local/domain/$pvfs_domid/backend/9pfs 2>&1 | head -30 | tr '\n' ';')"
 
