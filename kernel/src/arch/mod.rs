@@ -14,6 +14,23 @@ pub fn outb(port: u16, val: u8) {
     };
 }
 
+/// Writes `bytes` to an I/O port with one `rep outsb`, so a hypervisor that traps the port
+/// takes one exit per call (or per page the buffer spans) instead of one per byte.
+pub fn outsb(port: u16, bytes: &[u8]) {
+    // SAFETY: `rep outsb` reads exactly `bytes.len()` bytes upwards from `bytes.as_ptr()`
+    // (the direction flag is clear, as the asm! contract guarantees), all inside the slice,
+    // and writes nothing to memory; the ports used are those `outb` documents.
+    unsafe {
+        asm!(
+            "rep outsb",
+            in("dx") port,
+            inout("rsi") bytes.as_ptr() => _,
+            inout("rcx") bytes.len() => _,
+            options(readonly, nostack, preserves_flags)
+        )
+    };
+}
+
 /// Writes a 32-bit value to an I/O port.
 pub fn outl(port: u16, val: u32) {
     // SAFETY: as for `outb`.
