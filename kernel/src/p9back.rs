@@ -439,16 +439,22 @@ impl Service {
                         drop(link.conn);
                         self.counters.disconnects += 1;
                         log::info!("9pfs: guest {} device {} disconnected", key.0, key.1);
-                        log::info!(
+                        // The request counts and the per-request profile go out at debug level
+                        // (`pvfs.log=debug`, which the benchmark sets): a dozen console lines
+                        // here, each a VM exit, came with every crash of pvfs's vCPU seen in
+                        // the emulated test bed (ci/xen/README.md, "Known problem").
+                        log::debug!(
                             "9pfs: requests so far by 9P message type: {}",
                             self.counters.by_type
                         );
-                        log::info!(
-                            "9pfs: per-request times since the last report (type/size class; held in pvfs, then until the guest's next request; {} mixed intervals):",
-                            self.profile.mixed
-                        );
-                        for line in self.profile.lines() {
-                            log::info!("9pfs:   {line}");
+                        if log::log_enabled!(log::Level::Debug) {
+                            log::debug!(
+                                "9pfs: per-request times since the last report (type/size class; held in pvfs, then until the guest's next request; {} mixed intervals):",
+                                self.profile.mixed
+                            );
+                            for line in self.profile.lines() {
+                                log::debug!("9pfs:   {line}");
+                            }
                         }
                         self.profile.clear();
                     }

@@ -23,7 +23,8 @@ rm -rf $P9_TREE; mkdir -p $P9_TREE/exports/bench
 dd if=/dev/urandom of=$P9_TREE/exports/bench/cold.bin bs=1M count=64 2>/dev/null || abort cold "no cold.bin"
 # 4 KiB blocks, as mkfs.ext4 picks for any volume over 512 MiB (it would pick 1 KiB here).
 step mkfs "mkfs.ext4 -b 4096 -d of the export (cold.bin) into 256 MiB of $VOL" make_volume $P9_TREE $VOL 256 -b 4096 || abort mkfs "mkfs.ext4 failed"
-p9_start_pvfs $VOL
+# pvfs.log=debug: pvfs logs its per-request profile when the guest disconnects.
+p9_start_pvfs $VOL pvfs.log=debug
 rm -rf $Q; mkdir -p $Q
 cp $P9_TREE/exports/bench/cold.bin $Q/ || abort cold "no room for cold.bin in $Q"
 rm -rf $P9_TREE

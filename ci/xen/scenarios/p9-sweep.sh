@@ -21,7 +21,7 @@ for c in $SWEEP; do
   case $c in *@pin*|*@split*) pvfs_cpus='cpus="1"'; guest_cpus='cpus="0"' ;; esac
   case $c in *@split*) xl vcpu-pin Domain-0 all 1 ;; esac
   case $c in *@ram*) vol=/dev/ram0 ;; esac
-  cmd=$(echo "$cmd" | tr '+' ' ')
+  cmd="pvfs.log=debug $(echo "$cmd" | tr '+' ' ')"
   rm -rf $P9_TREE; mkdir -p $P9_TREE/exports/bench
   make_volume $P9_TREE $vol 256 -b 4096 >/dev/null 2>&1 || abort mkfs "mkfs.ext4 failed"
   PVFS_XL_EXTRA=$pvfs_cpus p9_start_pvfs $vol "$cmd"
