@@ -37,9 +37,8 @@ fn com1_put(b: u8) {
 /// Writes bytes to every available sink. Lock-free apart from a `try_lock` on the PV console,
 /// so it is safe to call from exception handlers.
 pub fn write_bytes(bytes: &[u8]) {
-    // One string instruction for the whole buffer: under Xen every access to port 0xE9 is a
-    // VM exit, and a burst of one exit per byte is what the emulated test machine handles
-    // worst (ci/xen/README.md, "Known problem").
+    // One string instruction for the whole buffer: under Xen every `out` to port 0xE9 is a
+    // VM exit, and one exit per byte made each log line cost dozens of them.
     arch::outsb(0xE9, bytes);
     if COM1_READY.load(Ordering::Acquire) {
         for &b in bytes {

@@ -440,9 +440,10 @@ impl Service {
                         self.counters.disconnects += 1;
                         log::info!("9pfs: guest {} device {} disconnected", key.0, key.1);
                         // The request counts and the per-request profile go out at debug level
-                        // (`pvfs.log=debug`, which the benchmark sets): a dozen console lines
-                        // here, each a VM exit, came with every crash of pvfs's vCPU seen in
-                        // the emulated test bed (ci/xen/README.md, "Known problem").
+                        // (`pvfs.log=debug`, which the benchmark sets): at info level they were
+                        // a dozen console lines, each a VM exit and a console signal, at every
+                        // disconnect, which is when the emulated test bed's faults of pvfs's
+                        // vCPU cluster (ci/xen/README.md, "Known problem").
                         log::debug!(
                             "9pfs: requests so far by 9P message type: {}",
                             self.counters.by_type
