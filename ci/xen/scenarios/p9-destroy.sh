@@ -54,7 +54,7 @@ if cmp -s /tmp/xe2e-want-vm2.sums /tmp/xe2e-got-after.sums; then pass served-aft
 
 steady_gone() { [ -z "$steady_id" ] || domain_gone g-steady "$steady_id"; }
 step steady-done "g-steady finishes its ${STEADY}s of reads" wait_until 120 steady_gone || { fail steady-done "g-steady still running"; diagnostics; }
-tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | grep -a -E 'STEADY DONE|STEADY error|FAIL' | sed 's/^/[g-steady] /'
+tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | grep -a -E 'STEADY DONE|STEADY error|STEADY mismatch|FAIL' | sed 's/^/[g-steady] /'
 check steady-correct "g-steady saw a failed or wrong read" console_has g-steady "XE2E-GUEST DONE rc=0"
 sum=$(tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | sed -n 's/.*STEADY DONE .* sha256=//p')
 if grep -q "^$sum  ./data.bin\$" /tmp/xe2e-want-vm2.sums 2>/dev/null && [ -n "$sum" ]; then pass steady-data; else fail steady-data "g-steady's data.bin sha256 '$sum' is not the image's"; fi
