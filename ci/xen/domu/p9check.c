@@ -335,19 +335,25 @@ static int readfile(const char *path) {
   return 0;
 }
 
-/* the whole of a file (at most cap bytes; a longer file counts as an error) into buf; returns
- * the byte count, -1 on error (errno set) */
-static long long file_read(const char *path, unsigned char *buf, size_t cap) {
+/* the whole of a file into *buf (grown with realloc as needed, *cap its size); returns the
+ * byte count, -1 on error (errno set) */
+static long long file_read(const char *path, unsigned char **buf, size_t *cap) {
   int fd = open(path, O_RDONLY);
   if (fd < 0) return -1;
   size_t total = 0;
   for (;;) {
-    if (total == cap) {
-      close(fd);
-      errno = EFBIG;
-      return -1;
+    if (total == *cap) {
+      size_t want = *cap ? *cap * 2 : 1 << 20;
+      unsigned char *p = realloc(*buf, want);
+      if (!p) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+      }
+      *buf = p;
+      *cap = want;
     }
-    ssize_t r = read(fd, buf + total, cap - total);
+    ssize_t r = read(fd, *buf + total, *cap - total);
     if (r < 0) {
       int e = errno;
       close(fd);
@@ -365,35 +371,35 @@ static long long file_read(const char *path, unsigned char *buf, size_t cap) {
  * the image). A mismatch prints where the bytes differ, and whether a second comparison of
  * the same two buffers agrees: data that differs in the buffers came from the file service,
  * while a second comparison that disagrees with the first points at the emulated machine. */
-static unsigned char refbuf[1 << 20];
-
 static int steady(const char *path, double secs, long pause_ms) {
   char first[65];
-  long long len = file_read(path, refbuf, sizeof refbuf);
+  unsigned char *ref = NULL, *cur = NULL;
+  size_t refcap = 0, curcap = 0;
+  long long len = file_read(path, &ref, &refcap);
   if (len < 0) {
     printf("XE2E-GUEST FAIL read %s: %s\n", path, strerror(errno));
     return 1;
   }
   sha256 sh;
   sha_init(&sh);
-  sha_update(&sh, refbuf, (size_t)len);
+  sha_update(&sh, ref, (size_t)len);
   sha_hex(&sh, first);
   double t0 = now(), last = t0;
   long reads = 1, bad = 0;
   struct timespec pause = {pause_ms / 1000, (pause_ms % 1000) * 1000 * 1000};
   while (now() - t0 < secs) {
-    long long n = file_read(path, iobuf, sizeof iobuf);
+    long long n = file_read(path, &cur, &curcap);
     if (n < 0) {
       printf("XE2E-GUEST STEADY error %s\n", strerror(errno));
       bad++;
-    } else if (n != len || memcmp(iobuf, refbuf, (size_t)len)) {
+    } else if (n != len || memcmp(cur, ref, (size_t)len)) {
       long long differ = 0, at = -1, m = n < len ? n : len;
       for (long long i = 0; i < m; i++)
-        if (iobuf[i] != refbuf[i]) {
+        if (cur[i] != ref[i]) {
           if (at < 0) at = i;
           differ++;
         }
-      int again = n == len && memcmp(iobuf, refbuf, (size_t)len) != 0;
+      int again = n == len && memcmp(cur, ref, (size_t)len) != 0;
       printf("XE2E-GUEST STEADY mismatch at %.1fs: read %lld bytes (first read %lld), %lld "
              "bytes differ, first at offset %lld; a second comparison %s\n",
              now() - t0, n, len, differ, at, n != len ? "is not needed (length)" :
@@ -409,6 +415,8 @@ static int steady(const char *path, double secs, long pause_ms) {
     if (pause_ms > 0) nanosleep(&pause, NULL);
   }
   printf("XE2E-GUEST STEADY DONE reads=%ld bad=%ld sha256=%s\n", reads, bad, first);
+  free(ref);
+  free(cur);
   return bad != 0;
 }
 
