@@ -111,6 +111,17 @@ static double now(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* read(2), closing fd on an error (errno kept) */
+static ssize_t read_or_close(int fd, void *buf, size_t n) {
+  ssize_t r = read(fd, buf, n);
+  if (r < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+  }
+  return r;
+}
+
 /* sha256 of a file's contents; returns the byte count, -1 on error (errno set) */
 static long long file_sum(const char *path, char hex[65]) {
   int fd = open(path, O_RDONLY);
@@ -119,13 +130,8 @@ static long long file_sum(const char *path, char hex[65]) {
   sha_init(&s);
   long long total = 0;
   for (;;) {
-    ssize_t r = read(fd, iobuf, sizeof iobuf);
-    if (r < 0) {
-      int e = errno;
-      close(fd);
-      errno = e;
-      return -1;
-    }
+    ssize_t r = read_or_close(fd, iobuf, sizeof iobuf);
+    if (r < 0) return -1;
     if (r == 0) break;
     sha_update(&s, iobuf, (size_t)r);
     total += r;
@@ -353,13 +359,8 @@ static long long file_read(const char *path, unsigned char **buf, size_t *cap) {
       *buf = p;
       *cap = want;
     }
-    ssize_t r = read(fd, *buf + total, *cap - total);
-    if (r < 0) {
-      int e = errno;
-      close(fd);
-      errno = e;
-      return -1;
-    }
+    ssize_t r = read_or_close(fd, *buf + total, *cap - total);
+    if (r < 0) return -1;
     if (r == 0) break;
     total += (size_t)r;
   }
