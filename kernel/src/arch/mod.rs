@@ -15,7 +15,7 @@ pub fn outb(port: u16, val: u8) {
 }
 
 /// Writes `bytes` to an I/O port with one `rep outsb`, so a hypervisor that traps the port
-/// takes one exit per call (or per page the buffer spans) instead of one per byte.
+/// emulates one string instruction per call instead of taking one exit per byte.
 pub fn outsb(port: u16, bytes: &[u8]) {
     // SAFETY: `rep outsb` reads exactly `bytes.len()` bytes upwards from `bytes.as_ptr()`
     // (the direction flag is clear, as the asm! contract guarantees), all inside the slice,
