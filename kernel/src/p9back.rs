@@ -456,6 +456,15 @@ impl Service {
                             for line in self.profile.lines() {
                                 log::debug!("9pfs:   {line}");
                             }
+                            // The same by range of µs: an average hides whether a few very
+                            // slow round trips or many slightly slow ones make it.
+                            for line in self.profile.histogram_lines() {
+                                log::debug!("9pfs:   {line}");
+                            }
+                            log::debug!(
+                                "9pfs: signals to guests after replies, by µs: {}",
+                                self.profile.notify
+                            );
                         }
                         self.profile.clear();
                     }
@@ -820,6 +829,7 @@ fn serve_ring(
     if wrote {
         let t = crate::xen::time::now_ns();
         let _ = events::notify(r.port);
+        clock.notified(crate::xen::time::now_ns().saturating_sub(t), profile);
         Counters::add_ns(&mut counters.notify_ns, &mut counters.notify_ms, t);
         if q.is_empty() && queue.is_empty() {
             clock.answered(crate::xen::time::now_ns(), &mut counters.split, profile);

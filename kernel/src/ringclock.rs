@@ -64,11 +64,81 @@ impl Kind {
         Self { ty, class }
     }
 
+    /// [`top_bytes`](Self::top_bytes) in the largest unit that divides it down to at least 1:
+    /// (128, "K") for 128 KiB + 64 bytes.
+    pub fn top_label(self) -> (u64, &'static str) {
+        let top = self.top_bytes();
+        if top >= 1 << 20 {
+            (top >> 20, "M")
+        } else if top >= 1 << 10 {
+            (top >> 10, "K")
+        } else {
+            (top, "")
+        }
+    }
+
     /// The top of the size class in bytes (payload plus 64), for display.
     pub fn top_bytes(self) -> u64 {
         1u64.checked_shl(u32::from(self.class))
             .unwrap_or(u64::MAX)
             .saturating_add(64)
+    }
+}
+
+/// How many times fell into each power-of-two range of microseconds, so that a bimodal
+/// distribution (most requests fast, a few very slow) can be told apart from a uniform one
+/// with the same average.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Histogram(pub [u64; HIST_BUCKETS]);
+
+/// Buckets of a [`Histogram`]: under 32 µs, then one per doubling, the last open-ended (from
+/// 8192 µs on).
+pub const HIST_BUCKETS: usize = 10;
+
+impl Histogram {
+    /// The bucket of `ns`.
+    pub fn bucket(ns: u64) -> usize {
+        let us = ns / 1_000;
+        // under 32 µs: 0; [32, 64): 1; ... [4096, 8192): 8; from 8192: 9
+        let b = (u64::BITS - us.leading_zeros()).saturating_sub(5);
+        usize::try_from(b)
+            .unwrap_or(usize::MAX)
+            .min(HIST_BUCKETS - 1)
+    }
+
+    /// Counts one time of `ns`.
+    pub fn add(&mut self, ns: u64) {
+        if let Some(c) = self.0.get_mut(Self::bucket(ns)) {
+            *c = c.saturating_add(1);
+        }
+    }
+
+    /// The number of times counted.
+    pub fn total(&self) -> u64 {
+        self.0.iter().fold(0u64, |a, &n| a.saturating_add(n))
+    }
+}
+
+impl core::fmt::Display for Histogram {
+    /// The non-empty buckets by their upper bound in µs, e.g. `<64:3 <128:10 >=8192:1`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for (i, &n) in self.0.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let sep = if first { "" } else { " " };
+            first = false;
+            if i + 1 == HIST_BUCKETS {
+                write!(f, "{sep}>={}:{n}", 16u64 << i)?;
+            } else {
+                write!(f, "{sep}<{}:{n}", 32u64 << i)?;
+            }
+        }
+        if first {
+            write!(f, "-")?;
+        }
+        Ok(())
     }
 }
 
@@ -88,6 +158,13 @@ pub struct KindTimes {
     pub after_halted_ns: u64,
     /// See `after_halted_ns`.
     pub afters_halted: u64,
+    /// The held times, by range.
+    pub held_hist: Histogram,
+    /// The turnarounds after them (polled or halted), by range.
+    pub after_hist: Histogram,
+    /// The signals that told the guest their replies were there (part of the held times), by
+    /// range.
+    pub notify_hist: Histogram,
 }
 
 /// [`Split`] by [`Kind`], for held intervals that ran one request.
@@ -98,6 +175,8 @@ pub struct Profile {
     pub mixed: u64,
     /// Times pvfs halted its vCPU (see [`Profile::halting`]).
     halts: u64,
+    /// How long each signal to a guest (the event-channel hypercall after a reply) took.
+    pub notify: Histogram,
 }
 
 /// Kinds a [`Profile`] keeps apart, at most; the others are counted as mixed.
@@ -126,10 +205,16 @@ impl Profile {
         self.kinds().map(|(k, t)| KindLine(k, t))
     }
 
+    /// One line per kind with its held and turnaround times by range, for the log.
+    pub fn histogram_lines(&self) -> impl Iterator<Item = KindHistograms> + '_ {
+        self.kinds().map(|(k, t)| KindHistograms(k, t))
+    }
+
     /// Forgets everything (after a report).
     pub fn clear(&mut self) {
         self.kinds.clear();
         self.mixed = 0;
+        self.notify = Histogram::default();
     }
 
     /// pvfs is about to halt until an event: turnarounds in progress count as halted.
@@ -149,14 +234,7 @@ impl core::fmt::Display for KindLine {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let Self(k, t) = *self;
         let avg = |ns: u64, n: u64| ns.checked_div(n).unwrap_or(0) / 1_000;
-        let top = k.top_bytes();
-        let (v, unit) = if top >= 1 << 20 {
-            (top >> 20, "M")
-        } else if top >= 1 << 10 {
-            (top >> 10, "K")
-        } else {
-            (top, "")
-        };
+        let (v, unit) = k.top_label();
         write!(
             f,
             "{}/{v}{unit}: n={} held={}us after={}us (polled {}x{}us, halted {}x{}us)",
@@ -175,6 +253,24 @@ impl core::fmt::Display for KindLine {
     }
 }
 
+/// One kind's held and turnaround times by range (see [`Histogram`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindHistograms(pub Kind, pub KindTimes);
+
+impl core::fmt::Display for KindHistograms {
+    /// `type/size: held <64:3 ... | signal <128:3 ... | after <1024:5 ...`, size as in
+    /// [`KindLine`].
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Self(k, t) = *self;
+        let (v, unit) = k.top_label();
+        write!(
+            f,
+            "{}/{v}{unit}: held {} | signal {} | after {}",
+            k.ty, t.held_hist, t.notify_hist, t.after_hist
+        )
+    }
+}
+
 /// One ring's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingClock {
@@ -185,6 +281,8 @@ pub struct RingClock {
     last: Option<Kind>,
     /// [`Profile::halts`] when the last interval ended.
     halts: u64,
+    /// Time spent signalling the guest during the current held interval.
+    notify_ns: u64,
 }
 
 impl Default for RingClock {
@@ -194,6 +292,7 @@ impl Default for RingClock {
             ran: Ran::Nothing,
             last: None,
             halts: 0,
+            notify_ns: 0,
         }
     }
 }
@@ -208,6 +307,7 @@ impl RingClock {
                     split.turnarounds = split.turnarounds.saturating_add(1);
                     let halted = profile.halts != self.halts;
                     if let Some(t) = self.last.and_then(|k| profile.entry(k)) {
+                        t.after_hist.add(gap);
                         if halted {
                             t.after_halted_ns = t.after_halted_ns.saturating_add(gap);
                             t.afters_halted = t.afters_halted.saturating_add(1);
@@ -221,7 +321,16 @@ impl RingClock {
             self.state = State::Held(now);
             self.ran = Ran::Nothing;
             self.last = None;
+            self.notify_ns = 0;
         }
+    }
+
+    /// The guest was signalled that replies are there; it took `ns` (counted in
+    /// [`Profile::notify`] and, if the held interval ran one request, in its kind's
+    /// [`KindTimes::notify_hist`]).
+    pub fn notified(&mut self, ns: u64, profile: &mut Profile) {
+        profile.notify.add(ns);
+        self.notify_ns = self.notify_ns.saturating_add(ns);
     }
 
     /// A request of `kind` ran while held.
@@ -243,6 +352,8 @@ impl RingClock {
                 Ran::One(k) => profile.entry(k).map(|t| {
                     t.count = t.count.saturating_add(1);
                     t.held_ns = t.held_ns.saturating_add(held);
+                    t.held_hist.add(held);
+                    t.notify_hist.add(self.notify_ns);
                     k
                 }),
                 Ran::Nothing | Ran::Several => None,
@@ -349,6 +460,9 @@ mod tests {
                         held_ns: 100,
                         after_halted_ns: 500,
                         afters_halted: 1,
+                        held_hist: Histogram([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+                        after_hist: Histogram([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+                        notify_hist: Histogram([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
                         ..KindTimes::default()
                     }
                 ),
@@ -359,6 +473,9 @@ mod tests {
                         held_ns: 600,
                         after_ns: 2_000,
                         afters: 2,
+                        held_hist: Histogram([2, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+                        after_hist: Histogram([2, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+                        notify_hist: Histogram([2, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
                         ..KindTimes::default()
                     }
                 ),
@@ -376,6 +493,54 @@ mod tests {
         );
         p.clear();
         assert_eq!((p.lines().count(), p.mixed), (0, 0));
+    }
+
+    #[test]
+    fn histogram_buckets_by_doubling_microseconds() {
+        assert_eq!(Histogram::bucket(0), 0);
+        assert_eq!(Histogram::bucket(31_999), 0);
+        assert_eq!(Histogram::bucket(32_000), 1);
+        assert_eq!(Histogram::bucket(63_999), 1);
+        assert_eq!(Histogram::bucket(170_000), 3);
+        assert_eq!(Histogram::bucket(1_500_000), 6);
+        assert_eq!(Histogram::bucket(8_191_999), 8);
+        assert_eq!(Histogram::bucket(8_192_000), 9);
+        assert_eq!(Histogram::bucket(u64::MAX), 9);
+        let mut h = Histogram::default();
+        assert_eq!(alloc::format!("{h}"), "-");
+        for ns in [10_000, 40_000, 45_000, 170_000, 9_000_000] {
+            h.add(ns);
+        }
+        assert_eq!(h.total(), 5);
+        assert_eq!(alloc::format!("{h}"), "<32:1 <64:2 <256:1 >=8192:1");
+    }
+
+    #[test]
+    fn profile_keeps_held_and_turnaround_histograms_per_kind() {
+        let mut c = RingClock::default();
+        let mut s = Split::default();
+        let mut p = Profile::default();
+        let read = Kind::new(116, 131_059);
+        // held 300 µs, then 1.5 ms; held 40 µs, then 5 ms (halted)
+        c.arrived(0, &mut s, &mut p);
+        c.ran(read);
+        c.notified(170_000, &mut p);
+        c.answered(300_000, &mut s, &mut p);
+        c.arrived(1_800_000, &mut s, &mut p);
+        c.ran(read);
+        c.notified(20_000, &mut p);
+        c.answered(1_840_000, &mut s, &mut p);
+        p.halting();
+        c.arrived(6_840_000, &mut s, &mut p);
+        let lines: alloc::vec::Vec<_> =
+            p.histogram_lines().map(|l| alloc::format!("{l}")).collect();
+        assert_eq!(
+            lines,
+            ["116/128K: held <64:1 <512:1 | signal <32:1 <256:1 | after <2048:1 <8192:1"]
+        );
+        assert_eq!(alloc::format!("{}", p.notify), "<32:1 <256:1");
+        p.clear();
+        assert_eq!((p.histogram_lines().count(), p.notify.total()), (0, 0));
     }
 
     #[test]
