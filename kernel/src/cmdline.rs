@@ -76,6 +76,11 @@ pub struct Options {
     /// while idle (0: only on fsync, the periodic commit and when the cache fills). Default
     /// [`DEFAULT_WRITEBACK_KIB`].
     pub writeback_kib: u32,
+    /// `pvfs.poll_disk=0|1`: whether the serve loop keeps polling the rings (see `poll_us`)
+    /// while the volume's disk has requests in flight. With 0 (the default) it halts then, so
+    /// the disk's backend, which needs a physical CPU to finish them, is not kept from one by
+    /// pvfs spinning.
+    pub poll_disk: bool,
 }
 
 /// Default of `pvfs.poll_us`: 1 ms, longer than a guest's turnaround between two metadata
@@ -123,6 +128,7 @@ impl Default for Options {
             ro_exports: None,
             poll_us: DEFAULT_POLL_US,
             writeback_kib: DEFAULT_WRITEBACK_KIB,
+            poll_disk: false,
         }
     }
 }
@@ -190,6 +196,11 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 "0" | "no" => o.read_only = false,
                 _ => warn(bad, &mut warnings),
             },
+            "poll_disk" => match value {
+                "" | "1" | "yes" => o.poll_disk = true,
+                "0" | "no" => o.poll_disk = false,
+                _ => warn(bad, &mut warnings),
+            },
             "ro_exports" => match String::try_from(value) {
                 Ok(s) if value.split(',').all(|e| e.starts_with('/')) => o.ro_exports = Some(s),
                 _ => warn(bad, &mut warnings),
@@ -254,6 +265,17 @@ mod tests {
         assert_eq!(parse("").0.poll_us, DEFAULT_POLL_US);
         assert_eq!(parse("pvfs.poll_us=0").0.poll_us, 0);
         assert_eq!(parse("pvfs.poll_us=250").0.poll_us, 250);
+        assert!(!parse("").0.poll_disk);
+        assert!(parse("pvfs.poll_disk").0.poll_disk);
+        assert!(parse("pvfs.poll_disk=1").0.poll_disk);
+        assert!(!parse("pvfs.poll_disk=1 pvfs.poll_disk=0").0.poll_disk);
+        assert_eq!(
+            parse("pvfs.poll_disk=maybe").1.as_slice(),
+            [Warning::BadValue {
+                key: "poll_disk",
+                value: "maybe"
+            }]
+        );
         let (o, w) = parse("pvfs.poll_us=100001 pvfs.poll_us=x");
         assert_eq!(o.poll_us, DEFAULT_POLL_US);
         assert_eq!(w.len(), 2);

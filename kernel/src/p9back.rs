@@ -564,6 +564,17 @@ impl Service {
         }
     }
 
+    /// Whether the volume's disk has posted requests (background write-back, readahead) still
+    /// in flight: its backend in dom0 needs a physical CPU to finish them.
+    pub fn disk_in_flight(&self) -> bool {
+        self.fs
+            .as_ref()
+            .and_then(|fs| {
+                fs.with_engine(|e| pvfs_fs::block::BlockDevice::posted(e.device_mut()) > 0)
+            })
+            .unwrap_or(false)
+    }
+
     /// Collects the disk's finished posted requests: returns the progress count (it moves
     /// when some finished) and whether nothing is in flight any more.
     fn disk_state(&mut self) -> (u64, bool) {

@@ -423,7 +423,12 @@ fn serve(p: Platform, opts: &Options) -> ! {
                 }
             }
         }
-        if poll_window.keep_polling(xen::time::now_ns()) {
+        // While the disk has requests in flight, its backend (in dom0) needs a physical CPU
+        // to finish them; spinning here would take one from it or from the guests, so the
+        // loop halts and the disk's completion (or a guest's request) wakes it.
+        if poll_window.keep_polling(xen::time::now_ns())
+            && (opts.poll_disk || !service.disk_in_flight())
+        {
             core::hint::spin_loop();
             continue;
         }
