@@ -6,11 +6,12 @@
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
-# Entries (XE2E_SWEEP on the host, separated by spaces): CMDLINE[@pin|@split][@ram], where
+# Entries (XE2E_SWEEP on the host, separated by spaces): CMDLINE[@pin|@split][@ram][@w512], where
 # CMDLINE's options are joined with "+" (pvfs.poll_us=0+pvfs.cache_mib=64); @pin runs pvfs on
 # physical CPU 1 and the guest on CPU 0; @split also moves dom0 to CPU 1, so the guest has
 # CPU 0 alone; @ram puts the volume on dom0's RAM disk /dev/ram0 instead of an image file
-# (which blkback reaches through a loop device).
+# (which blkback reaches through a loop device); @w512 gives pvfs twice the default credit
+# scheduler weight (xl cpu_weight=512).
 SWEEP=$(cat /xe2e/sweep 2>/dev/null)
 SWEEP="${SWEEP:-pvfs.poll_us=0 pvfs.poll_us=1000 pvfs.poll_us=10000}"
 [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
@@ -20,6 +21,7 @@ for c in $SWEEP; do
   cmd=${c%%@*}; pvfs_cpus=; guest_cpus=; vol=$IMG
   case $c in *@pin*|*@split*) pvfs_cpus='cpus="1"'; guest_cpus='cpus="0"' ;; esac
   case $c in *@split*) xl vcpu-pin Domain-0 all 1 ;; esac
+  case $c in *@w512*) pvfs_cpus="$pvfs_cpus cpu_weight=512" ;; esac
   case $c in *@ram*) vol=/dev/ram0 ;; esac
   cmd="pvfs.log=debug $(echo "$cmd" | tr '+' ' ')"
   rm -rf $P9_TREE; mkdir -p $P9_TREE/exports/bench
