@@ -1,6 +1,6 @@
 //! Export policy: uid/gid translation, quota hooks and POSIX byte-range locks.
 
-use crate::fs::Errno;
+use crate::fs::{Errno, FsStat};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -208,6 +208,27 @@ impl Quota {
     /// The limits.
     pub fn limits(&self) -> QuotaLimits {
         *self.limits.lock()
+    }
+    /// What `statfs` reports to a guest: the volume's figures `vol`, within the export's
+    /// limits, so that `df` in the guest shows its quota as the size of the file system
+    /// (free space and files are what is left of the quota, or of the volume if that is less).
+    pub fn clamp_statfs(&self, vol: FsStat) -> FsStat {
+        let l = self.limits();
+        let u = self.usage();
+        let mut s = vol;
+        if let Some(max) = l.max_bytes {
+            let bs = u64::from(vol.bsize.max(1));
+            let blocks = max / bs;
+            let left = max.saturating_sub(u.bytes) / bs;
+            s.blocks = s.blocks.min(blocks);
+            s.bfree = s.bfree.min(left);
+            s.bavail = s.bavail.min(left);
+        }
+        if let Some(max) = l.max_files {
+            s.files = s.files.min(max);
+            s.ffree = s.ffree.min(max.saturating_sub(u.files));
+        }
+        s
     }
     /// Sets usage (e.g. measured from the filesystem at export time).
     pub fn seed(&self, bytes: u64, files: u64) {
@@ -440,6 +461,48 @@ mod tests {
         assert_eq!(IdMap::identity().to_host(u32::MAX), u32::MAX);
         assert_eq!(IdMap::squash_all(7).to_host(0), 7);
         assert!(IdMap::parse("map:1:2").is_none());
+    }
+
+    #[test]
+    fn statfs_shows_the_quota_as_the_size() {
+        let vol = FsStat {
+            fs_type: 0xEF53,
+            bsize: 4096,
+            blocks: 65536,
+            bfree: 60000,
+            bavail: 59000,
+            files: 16384,
+            ffree: 16000,
+            fsid: 7,
+            namelen: 255,
+        };
+        let q = Quota::new(QuotaLimits::default());
+        assert_eq!(q.clamp_statfs(vol), vol, "no limits: the volume's figures");
+        q.set_limits(QuotaLimits {
+            max_bytes: Some(8 << 20),
+            max_files: Some(100),
+            max_open_files: None,
+        });
+        q.seed(3 << 20, 40);
+        let s = q.clamp_statfs(vol);
+        assert_eq!((s.blocks, s.bfree, s.bavail), (2048, 1280, 1280));
+        assert_eq!((s.files, s.ffree), (100, 60));
+        assert_eq!((s.bsize, s.fsid, s.namelen), (4096, 7, 255));
+        // Over the limit (lowered at run time): nothing left, not an underflow.
+        q.seed(9 << 20, 120);
+        let s = q.clamp_statfs(vol);
+        assert_eq!(
+            (s.blocks, s.bfree, s.bavail, s.files, s.ffree),
+            (2048, 0, 0, 100, 0)
+        );
+        // A quota larger than the volume leaves the volume's figures.
+        q.set_limits(QuotaLimits {
+            max_bytes: Some(1 << 40),
+            max_files: Some(1 << 40),
+            max_open_files: None,
+        });
+        q.seed(0, 0);
+        assert_eq!(q.clamp_statfs(vol), vol);
     }
 
     #[test]

@@ -342,6 +342,11 @@ impl<F: Filesystem> Connection<F> {
         self.id
     }
 
+    /// The quota of this connection's export (shared with the export's other connections).
+    pub fn quota(&self) -> &Quota {
+        &self.shared.quota
+    }
+
     /// The negotiated msize (0 before Tversion).
     pub fn msize(&self) -> u32 {
         self.state.lock().msize
@@ -760,7 +765,7 @@ impl<F: Filesystem> Connection<F> {
             }
             Tmsg::Statfs { fid } => {
                 self.plain(fid)?;
-                let s = fs.statfs()?;
+                let s = self.shared.quota.clamp_statfs(fs.statfs()?);
                 Ok(reply(
                     tag,
                     &Rmsg::Statfs(StatfsRepr {
