@@ -454,6 +454,39 @@ impl Default for BackendConfig {
     }
 }
 
+/// The quota keys of a device's backend directory. The toolstack may write them before the
+/// device connects, and an administrator may change or remove them at any time.
+pub const QUOTA_KEYS: [&str; 3] = ["max-files", "max-open-files", "max-space"];
+
+/// A device's quota (backend keys [`QUOTA_KEYS`]; a missing key is no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaKeys {
+    /// `max-files`.
+    pub max_files: Option<u64>,
+    /// `max-open-files`.
+    pub max_open_files: Option<u64>,
+    /// `max-space`, in MiB.
+    pub max_space_mib: Option<u64>,
+}
+
+impl QuotaKeys {
+    /// Reads the quota keys under `be`; a key that is present but not a number is an error.
+    pub fn read<S: Store + ?Sized>(s: &mut S, be: &str) -> Result<Self, XenbusError> {
+        Ok(Self {
+            max_files: read_opt_num(s, &join(be, "max-files"))?,
+            max_open_files: read_opt_num(s, &join(be, "max-open-files"))?,
+            max_space_mib: read_opt_num(s, &join(be, "max-space"))?,
+        })
+    }
+
+    /// Whether the watch event `path` is one of a device's quota keys.
+    pub fn is_key(path: &str) -> bool {
+        path.rsplit('/')
+            .next()
+            .is_some_and(|k| QUOTA_KEYS.contains(&k))
+    }
+}
+
 /// The export the toolstack configured for one device (backend keys).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportConfig {
@@ -488,11 +521,12 @@ impl ExportConfig {
                 value: sm,
             });
         }
+        let q = QuotaKeys::read(s, be)?;
         Ok(Self {
             path,
-            max_files: read_opt_num(s, &join(be, "max-files"))?,
-            max_open_files: read_opt_num(s, &join(be, "max-open-files"))?,
-            max_space_mib: read_opt_num(s, &join(be, "max-space"))?,
+            max_files: q.max_files,
+            max_open_files: q.max_open_files,
+            max_space_mib: q.max_space_mib,
             auto_delete: read_bool(s, &join(be, "auto-delete"))?,
         })
     }

@@ -319,6 +319,41 @@ fn frontend_id_mismatch_is_an_error() {
 }
 
 #[test]
+fn quota_keys_are_read_again_and_recognised_in_watch_paths() {
+    let mut s = libxl_store();
+    assert_eq!(QuotaKeys::read(&mut s, BE).unwrap(), QuotaKeys::default());
+    s.set(&format!("{BE}/max-space"), "8");
+    s.set(&format!("{BE}/max-files"), "10");
+    assert_eq!(
+        QuotaKeys::read(&mut s, BE).unwrap(),
+        QuotaKeys {
+            max_files: Some(10),
+            max_open_files: None,
+            max_space_mib: Some(8),
+        }
+    );
+    Store::remove(&mut s, &format!("{BE}/max-space")).unwrap();
+    assert_eq!(QuotaKeys::read(&mut s, BE).unwrap().max_space_mib, None);
+    s.set(&format!("{BE}/max-open-files"), "-1");
+    assert!(matches!(
+        QuotaKeys::read(&mut s, BE),
+        Err(XenbusError::Invalid { .. })
+    ));
+    for k in QUOTA_KEYS {
+        assert!(QuotaKeys::is_key(&format!("{BE}/{k}")), "{k}");
+    }
+    for p in [
+        format!("{BE}/state"),
+        format!("{BE}/path"),
+        format!("{BE}/max-spaces"),
+        BE.to_string(),
+        "max-space-x".to_string(),
+    ] {
+        assert!(!QuotaKeys::is_key(&p), "{p}");
+    }
+}
+
+#[test]
 fn export_config_with_quotas() {
     let mut s = libxl_store();
     s.set(&format!("{BE}/max-files"), "1000");
