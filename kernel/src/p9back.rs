@@ -30,8 +30,8 @@ use pvfs_9p::{Connection, ExportConfig, Server};
 use pvfs_kernel::ringclock::{Kind, Profile, RingClock, Split};
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
-    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, Route, StoreError,
-    XenbusError,
+    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, QuotaKeys, Route,
+    StoreError, XenbusError,
 };
 
 /// Largest ring order we offer (`max-ring-page-order`): 2^9 pages per direction pair, the
@@ -304,10 +304,37 @@ impl Service {
     pub fn on_watch(&mut self, path: &str) {
         match xenbus::route(&self.base, path) {
             Route::Device { fe, dev } if self.devices.contains_key(&(fe, dev)) => {
+                if QuotaKeys::is_key(path) {
+                    self.reload_quota((fe, dev));
+                }
                 self.step((fe, dev))
             }
             Route::Ignore => {}
             _ => self.rescan(),
+        }
+    }
+
+    /// A quota key of a connected device changed (or went): its export's limits are read
+    /// again and take effect for the next request. A key that is not a number leaves the
+    /// limits as they were, with a warning.
+    fn reload_quota(&mut self, key: (u16, u32)) {
+        let Some(link) = self.devices.get(&key).and_then(|d| d.link.as_ref()) else {
+            return;
+        };
+        let be = format!("{}/{}/{}", self.base, key.0, key.1);
+        match QuotaKeys::read(&mut XsStore, &be) {
+            Ok(q) => {
+                let limits = quota_limits(q);
+                if link.conn.quota().limits() != limits {
+                    link.conn.quota().set_limits(limits);
+                    log::info!("9pfs: guest {} device {}: quota now {q:?}", key.0, key.1);
+                }
+            }
+            Err(e) => log::warn!(
+                "9pfs: guest {} device {}: quota keys not valid ({e:?}); quota unchanged",
+                key.0,
+                key.1
+            ),
         }
     }
 
@@ -379,11 +406,11 @@ impl Service {
             match action {
                 BackendAction::Idle => return,
                 BackendAction::Connect(plan) => {
-                    let limits = QuotaLimits {
-                        max_bytes: plan.export.max_space_mib.map(|m| m.saturating_mul(1 << 20)),
+                    let limits = quota_limits(QuotaKeys {
                         max_files: plan.export.max_files,
                         max_open_files: plan.export.max_open_files,
-                    };
+                        max_space_mib: plan.export.max_space_mib,
+                    });
                     let server = match self.export(&plan.export.path) {
                         Ok(s) => s,
                         Err(e) => {
@@ -705,6 +732,15 @@ impl Service {
 const WRITE_BACK_MAX_BLOCKS: usize = 1024;
 
 /// Wall-clock time for inode timestamps.
+/// The export limits of a device's quota keys (`max-space` is in MiB).
+fn quota_limits(q: QuotaKeys) -> QuotaLimits {
+    QuotaLimits {
+        max_bytes: q.max_space_mib.map(|m| m.saturating_mul(1 << 20)),
+        max_files: q.max_files,
+        max_open_files: q.max_open_files,
+    }
+}
+
 fn wall_clock() -> pvfs_9p::fs::Timespec {
     let (sec, nsec) = crate::xen::time::wall_clock();
     pvfs_9p::fs::Timespec { sec, nsec }
