@@ -133,10 +133,11 @@ fn test() -> Result<(), Fail> {
     step("QEMU boot tests", qemu::boot_tests)?;
     step("fuzzing (bounded)", || fuzz(15))?;
     step("Xen e2e", || xen_e2e("boot+fault+blk"))?;
-    // Linux PV guests over 9pfs, in a second boot: two guests at once (p9), a guest destroyed
-    // mid-I/O next to a bystander (p9-destroy), 20 attach/detach cycles (p9-cycle).
+    // Linux PV guests over 9pfs, in a second boot: two guests at once (p9), a quota changed
+    // while a guest is mounted (p9-quota), a guest destroyed mid-I/O next to a bystander
+    // (p9-destroy), 20 attach/detach cycles (p9-cycle).
     step("Xen e2e, Linux guests over 9pfs", || {
-        xen_e2e_with("p9+p9-destroy+p9-cycle", 2400, 900)
+        xen_e2e_with("p9+p9-quota+p9-destroy+p9-cycle", 2400, 900)
     })?;
     println!(
         "xtask: all checks passed in {:.0} s",
