@@ -317,7 +317,7 @@ impl Service {
     /// A quota key of a connected device changed (or went): its export's limits are read
     /// again and take effect for the next request. A key that is not a number leaves the
     /// limits as they were, with a warning.
-    fn reload_quota(&mut self, key: (u16, u32)) {
+    fn reload_quota(&self, key: (u16, u32)) {
         let Some(link) = self.devices.get(&key).and_then(|d| d.link.as_ref()) else {
             return;
         };
@@ -731,7 +731,6 @@ impl Service {
 /// Blocks examined per background write-back step (the disk's queue takes at most 2 MiB).
 const WRITE_BACK_MAX_BLOCKS: usize = 1024;
 
-/// Wall-clock time for inode timestamps.
 /// The export limits of a device's quota keys (`max-space` is in MiB).
 fn quota_limits(q: QuotaKeys) -> QuotaLimits {
     QuotaLimits {
@@ -741,6 +740,7 @@ fn quota_limits(q: QuotaKeys) -> QuotaLimits {
     }
 }
 
+/// Wall-clock time for inode timestamps.
 fn wall_clock() -> pvfs_9p::fs::Timespec {
     let (sec, nsec) = crate::xen::time::wall_clock();
     pvfs_9p::fs::Timespec { sec, nsec }
