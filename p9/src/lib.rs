@@ -27,4 +27,4 @@ pub mod server;
 pub mod wire;
 
 pub use fs::{Errno, Filesystem};
-pub use server::{Connection, ExportConfig, Request, Server, Submitted};
+pub use server::{Connection, ExportConfig, Request, SeedError, Server, Submitted};

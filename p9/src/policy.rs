@@ -3,7 +3,7 @@
 use crate::fs::{Errno, FsStat};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 /// The id reported for host ids that have no guest mapping (and used by squash defaults).
@@ -158,6 +158,8 @@ pub struct Quota {
     bytes: AtomicU64,
     files: AtomicU64,
     open_files: AtomicU64,
+    /// The usage was measured from the filesystem (see `crate::server::Server::seed_quota`).
+    seeded: AtomicBool,
 }
 
 /// Current quota usage.
@@ -234,6 +236,17 @@ impl Quota {
     pub fn seed(&self, bytes: u64, files: u64) {
         self.bytes.store(bytes, Ordering::Relaxed);
         self.files.store(files, Ordering::Relaxed);
+        self.seeded.store(true, Ordering::Relaxed);
+    }
+    /// Whether the usage was set with [`seed`](Self::seed) (it is kept up to date from then on,
+    /// limits or not).
+    pub fn seeded(&self) -> bool {
+        self.seeded.load(Ordering::Relaxed)
+    }
+    /// Whether a byte or file limit is set (the limits that need the usage measured).
+    pub fn limits_usage(&self) -> bool {
+        let l = self.limits();
+        l.max_bytes.is_some() || l.max_files.is_some()
     }
     /// Current usage.
     pub fn usage(&self) -> QuotaUsage {

@@ -14,13 +14,15 @@
 //! [`Connection::handle`] does both for transports that work one request at a time.
 
 use crate::fs::{mode, Attr, Errno, Filesystem, Ino, NewInode, SetAttr, TimeSet, Timespec};
-use crate::policy::{lock_range, IdMap, LockKind, LockOwner, LockTable, Quota, QuotaLimits};
+use crate::policy::{
+    lock_range, IdMap, LockKind, LockOwner, LockTable, Quota, QuotaLimits, QuotaUsage,
+};
 use crate::wire::{
     getattr as ga, lock as lk, qid_type, setattr as sa, DirEntryRepr, Frame, Getattr, LockRepr,
     Qid, Rmsg, StatfsRepr, Tmsg, WireError, HEADER_LEN, MAX_WELEM, NOFID, NONUNAME, NOTAG,
     RREAD_HEADER_LEN,
 };
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -133,6 +135,17 @@ impl<F: Filesystem> Server<F> {
     pub fn fs(&self) -> &F {
         &self.shared.fs
     }
+    /// Measures what the export holds and makes it the quota's usage ([`Quota::seed`]), so
+    /// that files already there count against `max-space` and `max-files` as files the
+    /// guests create do: the bytes of its regular files (a file with several links once) and
+    /// its inodes, the export's root not counted. Walks at most `max_entries` directory
+    /// entries; a larger tree leaves the usage alone and returns
+    /// [`SeedError::TooLarge`]. The walk holds the caller for its length: call it once, when a
+    /// byte or file limit is first set ([`Quota::seeded`]).
+    pub fn seed_quota(&self, max_entries: u64) -> Result<QuotaUsage, SeedError> {
+        seed_quota(&self.shared, max_entries)
+    }
+
     /// The export's quota accounting.
     pub fn quota(&self) -> &Quota {
         &self.shared.quota
@@ -345,6 +358,11 @@ impl<F: Filesystem> Connection<F> {
     /// The quota of this connection's export (shared with the export's other connections).
     pub fn quota(&self) -> &Quota {
         &self.shared.quota
+    }
+
+    /// [`Server::seed_quota`] for this connection's export.
+    pub fn seed_quota(&self, max_entries: u64) -> Result<QuotaUsage, SeedError> {
+        seed_quota(&self.shared, max_entries)
     }
 
     /// The negotiated msize (0 before Tversion).
@@ -1478,6 +1496,61 @@ impl<F: Filesystem> Connection<F> {
     }
 }
 
+/// Why [`Server::seed_quota`] left the usage alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedError {
+    /// The export has more than the allowed number of directory entries.
+    TooLarge,
+    /// The filesystem failed while listing or reading the tree.
+    Fs(Errno),
+}
+
+fn seed_quota<F: Filesystem>(sh: &Shared<F>, max_entries: u64) -> Result<QuotaUsage, SeedError> {
+    let fs = &sh.fs;
+    let mut bytes = 0u64;
+    let mut files = 0u64;
+    let mut entries = 0u64;
+    let mut linked: BTreeSet<Ino> = BTreeSet::new();
+    let mut dirs: Vec<Ino> = vec![sh.root];
+    while let Some(dir) = dirs.pop() {
+        let mut found: Vec<(Ino, u8)> = Vec::new();
+        let mut over = false;
+        fs.readdir(dir, 0, &mut |e| {
+            if e.name == b"." || e.name == b".." {
+                return true;
+            }
+            entries += 1;
+            if entries > max_entries {
+                over = true;
+                return false;
+            }
+            found.push((e.ino, e.kind));
+            true
+        })
+        .map_err(SeedError::Fs)?;
+        if over {
+            return Err(SeedError::TooLarge);
+        }
+        for (ino, kind) in found {
+            if kind == crate::fs::dt::DIR {
+                files += 1;
+                dirs.push(ino);
+                continue;
+            }
+            let a = fs.getattr(ino).map_err(SeedError::Fs)?;
+            if a.nlink > 1 && !linked.insert(ino) {
+                continue;
+            }
+            files += 1;
+            if a.is_file() {
+                bytes = bytes.saturating_add(a.size);
+            }
+        }
+    }
+    sh.quota.seed(bytes, files);
+    Ok(sh.quota.usage())
+}
+
 impl<F: Filesystem> Drop for Connection<F> {
     fn drop(&mut self) {
         self.clunk_all();
@@ -1499,6 +1572,105 @@ mod tests {
     fn decode(r: &[u8]) -> (u16, Rmsg<'_>) {
         let f = Frame::new_checked(r).unwrap();
         (f.tag(), Rmsg::parse(&f).unwrap())
+    }
+
+    #[test]
+    fn seed_quota_counts_what_the_export_holds() {
+        let fs = MemFs::new();
+        let root = fs.root();
+        let new = |mode| NewInode {
+            mode,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+        };
+        let d = fs.create(root, b"d", &new(mode::S_IFDIR | 0o755)).unwrap();
+        let a = fs.create(root, b"a", &new(mode::S_IFREG | 0o644)).unwrap();
+        fs.write(a.ino, 0, &[7; 3000]).unwrap();
+        let b = fs.create(d.ino, b"b", &new(mode::S_IFREG | 0o644)).unwrap();
+        fs.write(b.ino, 0, &[1; 500]).unwrap();
+        // a second link to b counts once; a symlink is an inode without data bytes
+        fs.link(b.ino, root, b"b2").unwrap();
+        fs.symlink(d.ino, b"s", b"../a", 0, 0).unwrap();
+        let s = Server::new(fs, ExportConfig::default());
+        assert!(!s.quota().seeded());
+        let u = s.seed_quota(1_000).unwrap();
+        assert_eq!(u, s.quota().usage());
+        assert_eq!((u.bytes, u.files), (3500, 4), "d, a, b (two links), s");
+        assert!(s.quota().seeded());
+        // Too many entries for the bound: the usage stays as it was.
+        s.quota().seed(1, 1);
+        assert_eq!(s.seed_quota(4), Err(SeedError::TooLarge));
+        assert_eq!((s.quota().usage().bytes, s.quota().usage().files), (1, 1));
+        assert!(s.seed_quota(5).is_ok());
+        assert_eq!(s.quota().usage().bytes, 3500);
+    }
+
+    #[test]
+    fn a_seeded_quota_counts_old_files_against_new_writes() {
+        let fs = MemFs::new();
+        let root = fs.root();
+        let old = fs
+            .create(
+                root,
+                b"old",
+                &NewInode {
+                    mode: mode::S_IFREG | 0o644,
+                    uid: 0,
+                    gid: 0,
+                    rdev: 0,
+                },
+            )
+            .unwrap();
+        fs.write(old.ino, 0, &[9; 6000]).unwrap();
+        let s = Server::new(fs, ExportConfig::default());
+        s.quota().set_limits(QuotaLimits {
+            max_bytes: Some(8000),
+            max_files: None,
+            max_open_files: None,
+        });
+        assert!(s.quota().limits_usage() && !s.quota().seeded());
+        s.seed_quota(100).unwrap();
+        let c = attached(&s, 8192);
+        let one = |m: &Tmsg<'_>| {
+            let out = c.handle(enc(1, m));
+            assert_eq!(out.len(), 1);
+            out.into_iter().next().unwrap_or_default()
+        };
+        let r = one(&Tmsg::Lcreate {
+            fid: 0,
+            name: b"new",
+            flags: 2,
+            mode: 0o644,
+            gid: 0,
+        });
+        assert!(
+            matches!(decode(&r).1, Rmsg::Lcreate { .. }),
+            "{:?}",
+            decode(&r)
+        );
+        let data = alloc::vec![1u8; 1500];
+        // 6000 old + 1500 new bytes fit in 8000; 1000 more do not.
+        let r = one(&Tmsg::Write {
+            fid: 0,
+            offset: 0,
+            data: &data,
+        });
+        assert!(
+            matches!(decode(&r).1, Rmsg::Write { count: 1500 }),
+            "{:?}",
+            decode(&r)
+        );
+        let r = one(&Tmsg::Write {
+            fid: 0,
+            offset: 1500,
+            data: &data[..1000],
+        });
+        assert!(
+            matches!(decode(&r).1, Rmsg::Lerror { ecode } if ecode == Errno::EDQUOT.0),
+            "{:?}",
+            decode(&r)
+        );
     }
 
     #[test]
