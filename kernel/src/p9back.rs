@@ -328,6 +328,11 @@ impl Service {
                 if link.conn.quota().limits() != limits {
                     link.conn.quota().set_limits(limits);
                     log::info!("9pfs: guest {} device {}: quota now {q:?}", key.0, key.1);
+                    seed_quota_once(
+                        link.conn.quota(),
+                        |n| link.conn.seed_quota(n),
+                        &format!("of guest {} device {}", key.0, key.1),
+                    );
                 }
             }
             Err(e) => log::warn!(
@@ -422,6 +427,7 @@ impl Service {
                         }
                     };
                     server.quota().set_limits(limits);
+                    seed_quota_once(server.quota(), |n| server.seed_quota(n), &plan.export.path);
                     let Some(d) = self.devices.get_mut(&key) else {
                         return;
                     };
@@ -730,6 +736,35 @@ impl Service {
 
 /// Blocks examined per background write-back step (the disk's queue takes at most 2 MiB).
 const WRITE_BACK_MAX_BLOCKS: usize = 1024;
+
+/// Directory entries an export may have for its quota usage to be measured when a byte or
+/// file limit is first set (the walk holds the serve loop while it runs). A larger export
+/// counts from zero what guests write.
+const QUOTA_SEED_MAX_ENTRIES: u64 = 200_000;
+
+/// Measures an export's usage the first time it has a byte or file limit, so files already
+/// there count (`pvfs_9p::Server::seed_quota`); `export` names it in the log.
+fn seed_quota_once(
+    quota: &pvfs_9p::policy::Quota,
+    seed: impl FnOnce(u64) -> Result<pvfs_9p::policy::QuotaUsage, pvfs_9p::SeedError>,
+    export: &str,
+) {
+    if quota.seeded() || !quota.limits_usage() {
+        return;
+    }
+    let t = crate::xen::time::now_ns();
+    match seed(QUOTA_SEED_MAX_ENTRIES) {
+        Ok(u) => log::info!(
+            "9pfs: export {export}: quota usage measured: {} bytes in {} files ({} ms)",
+            u.bytes,
+            u.files,
+            crate::xen::time::now_ns().saturating_sub(t) / 1_000_000
+        ),
+        Err(e) => log::warn!(
+            "9pfs: export {export}: quota usage not measured ({e:?}, at most {QUOTA_SEED_MAX_ENTRIES} entries); it counts what guests write from now on"
+        ),
+    }
+}
 
 /// The export limits of a device's quota keys (`max-space` is in MiB).
 fn quota_limits(q: QuotaKeys) -> QuotaLimits {
