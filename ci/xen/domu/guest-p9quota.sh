@@ -1,10 +1,12 @@
 #!/bin/sh
-# Guest side of the p9-quota scenario. The share starts without a quota; dom0 sets and lifts
-# `max-space` on pvfs's backend keys while this guest is mounted, and the guest follows the
-# change through statfs (df), which shows the quota as the size of the file system:
-#   1. write a 1 MiB file; print QUOTA WROTE-1M and wait until statfs reports at most 4 MiB;
+# Guest side of the p9-quota scenario. The share (export vm1, which already holds a 4 MiB
+# file) starts without a quota; dom0 sets and lifts `max-space` on pvfs's backend keys while
+# this guest is mounted, and the guest follows the change through statfs (df), which shows
+# the quota as the size of the file system:
+#   1. write a 1 MiB file; print QUOTA WROTE-1M and wait until statfs reports at most 8 MiB,
+#      of which at most 3 MiB free: the files that were there before count (4 MiB + 1 MiB);
 #   2. a 4 MiB write must fail with EDQUOT ("Disk quota exceeded"); print QUOTA LIMITED and
-#      wait until statfs reports more than 4 MiB again;
+#      wait until statfs reports more than 8 MiB again;
 #   3. the same 4 MiB write must now succeed, and the first file read back intact.
 # Each step prints "XE2E-GUEST QUOTA <step> ok" or "XE2E-GUEST FAIL quota <step> …".
 set -u
@@ -26,8 +28,14 @@ echo "XE2E-GUEST QUOTA start size=$(size_kib)KiB"
 dd if=/dev/urandom of=/tmp/one bs=1M count=1 2>/dev/null
 cp /tmp/one /mnt/one || { echo "XE2E-GUEST FAIL quota write-1M"; exit 1; }
 echo "XE2E-GUEST QUOTA WROTE-1M ok"
-wait_size le 4096 || exit 1
-echo "XE2E-GUEST QUOTA sees-limit ok size=$(size_kib)KiB free=$(stat -f -c '%a %S' /mnt | awk '{ printf "%d", $1 * $2 / 1024 }')KiB"
+wait_size le 8192 || exit 1
+free=$(stat -f -c '%a %S' /mnt | awk '{ printf "%d", $1 * $2 / 1024 }')
+echo "XE2E-GUEST QUOTA sees-limit ok size=$(size_kib)KiB free=${free}KiB"
+if [ "$free" -le 3072 ]; then
+  echo "XE2E-GUEST QUOTA counts-old ok"
+else
+  echo "XE2E-GUEST FAIL quota free ${free}KiB: the 4 MiB already in the export did not count"
+fi
 if out=$(dd if=/dev/zero of=/mnt/four bs=1M count=4 2>&1); then
   echo "XE2E-GUEST FAIL quota over-limit write succeeded"
 elif echo "$out" | grep -q 'quota'; then
@@ -37,7 +45,7 @@ else
 fi
 rm -f /mnt/four
 echo "XE2E-GUEST QUOTA LIMITED ok"
-wait_size gt 4096 || exit 1
+wait_size gt 8192 || exit 1
 echo "XE2E-GUEST QUOTA sees-lift ok size=$(size_kib)KiB"
 if dd if=/dev/zero of=/mnt/four bs=1M count=4 2>/dev/null; then
   echo "XE2E-GUEST QUOTA write-after-lift ok"

@@ -1,9 +1,10 @@
 #!/bin/sh
 # p9-quota: an export's quota changes while a guest is mounted. The guest (domu/guest-p9quota.sh)
-# writes 1 MiB; dom0 then writes max-space=4 (MiB) into the device's backend keys under pvfs;
-# the guest must see the quota as its file system's size (statfs) and have a 4 MiB write
-# refused with EDQUOT. dom0 then removes max-space; the guest must see the volume's size again
-# and the same write must succeed. Xen 4.17's xl has no p9 quota options, so writing the keys
+# writes 1 MiB into export vm1, which already holds 4 MiB; dom0 then writes max-space=8 (MiB)
+# into the device's backend keys under pvfs; the guest must see the quota as its file
+# system's size (statfs) with what the export already held counted (at most 3 MiB free), and
+# have a 4 MiB write refused with EDQUOT. dom0 then removes max-space; the guest must see the
+# volume's size again and the same write must succeed. Xen 4.17's xl has no p9 quota options, so writing the keys
 # (before or after the guest attaches) is how an administrator sets a quota there.
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
@@ -20,7 +21,7 @@ step create "xl create guest $g (export vm1, no quota)" xl create /etc/xen/guest
 gid=$(domid_of $g)
 be=/local/domain/$pvfs_domid/backend/9pfs/$gid/0
 if step wrote "$g wrote 1 MiB without a quota" wait_until 120 console_has $g "XE2E-GUEST QUOTA WROTE-1M ok"; then
-  step set "xenstore-write $be/max-space 4" xenstore-write "$be/max-space" 4 || fail set "xenstore-write failed"
+  step set "xenstore-write $be/max-space 8" xenstore-write "$be/max-space" 8 || fail set "xenstore-write failed"
 else
   fail wrote "no WROTE-1M from $g"; diagnostics
 fi
@@ -33,12 +34,13 @@ d=$gid
 [ -z "$d" ] || wait_until 120 domain_gone $g "$d" || { fail finished "$g still running"; xl destroy $g; }
 log=$CONSOLE_DIR/guest-$g.log
 tr -d '\r' < "$log" | grep -a 'XE2E-GUEST' | sed "s/^/[$g] /"
-for k in sees-limit refused write-after-lift read-back; do
+for k in sees-limit counts-old refused write-after-lift read-back; do
   if console_has $g "XE2E-GUEST QUOTA $k ok"; then pass "$k"; else fail "$k" "no 'QUOTA $k ok' from $g"; fi
 done
 if grep -aq 'XE2E-GUEST FAIL' "$log"; then fail guest "$(grep -a 'XE2E-GUEST FAIL' "$log" | head -3 | tr -d '\r' | tr '\n' ' ')"; else pass guest; fi
 check pvfs-alive "pvfs is gone after the quota changes" p9_pvfs_alive
 check logged "pvfs did not log the new quota" sh -c "xl dmesg | grep -q 'quota now'"
+check measured "pvfs did not measure the export's usage" sh -c "xl dmesg | grep -q 'quota usage measured'"
 xl shutdown "$name" >/dev/null 2>&1
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
 if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
