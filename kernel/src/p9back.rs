@@ -304,7 +304,9 @@ impl Service {
     pub fn on_watch(&mut self, path: &str) {
         match xenbus::route(&self.base, path) {
             Route::Device { fe, dev } if self.devices.contains_key(&(fe, dev)) => {
-                if QuotaKeys::is_key(path) {
+                // Only the keys in our backend directory: a guest may write a key of the same
+                // name in its own frontend directory, which routes to the same device.
+                if path.starts_with(&self.base) && QuotaKeys::is_key(path) {
                     self.reload_quota((fe, dev));
                 }
                 self.step((fe, dev))
@@ -411,11 +413,7 @@ impl Service {
             match action {
                 BackendAction::Idle => return,
                 BackendAction::Connect(plan) => {
-                    let limits = quota_limits(QuotaKeys {
-                        max_files: plan.export.max_files,
-                        max_open_files: plan.export.max_open_files,
-                        max_space_mib: plan.export.max_space_mib,
-                    });
+                    let limits = quota_limits(plan.export.quota);
                     let server = match self.export(&plan.export.path) {
                         Ok(s) => s,
                         Err(e) => {

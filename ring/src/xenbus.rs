@@ -492,12 +492,8 @@ impl QuotaKeys {
 pub struct ExportConfig {
     /// `path`: the exported directory inside the volume.
     pub path: String,
-    /// `max-files`.
-    pub max_files: Option<u64>,
-    /// `max-open-files`.
-    pub max_open_files: Option<u64>,
-    /// `max-space`, in MiB.
-    pub max_space_mib: Option<u64>,
+    /// `max-files`, `max-open-files`, `max-space`.
+    pub quota: QuotaKeys,
     /// `auto-delete`.
     pub auto_delete: bool,
 }
@@ -521,12 +517,9 @@ impl ExportConfig {
                 value: sm,
             });
         }
-        let q = QuotaKeys::read(s, be)?;
         Ok(Self {
             path,
-            max_files: q.max_files,
-            max_open_files: q.max_open_files,
-            max_space_mib: q.max_space_mib,
+            quota: QuotaKeys::read(s, be)?,
             auto_delete: read_bool(s, &join(be, "auto-delete"))?,
         })
     }

@@ -364,9 +364,11 @@ fn export_config_with_quotas() {
         ExportConfig::read(&mut s, BE).unwrap(),
         ExportConfig {
             path: "/exports/vm1".into(),
-            max_files: Some(1000),
-            max_open_files: Some(64),
-            max_space_mib: Some(512),
+            quota: QuotaKeys {
+                max_files: Some(1000),
+                max_open_files: Some(64),
+                max_space_mib: Some(512),
+            },
             auto_delete: true,
         }
     );
