@@ -321,6 +321,63 @@ fn large_write_with_small_cache() {
     assert!(debugfs(&img, "cat /large") == data);
 }
 
+/// `write_would_fit` says yes only for writes that then succeed in full: the server answers
+/// such writes before running them. Filling a small volume in 256 KiB writes, every write it
+/// said would fit is written whole; it says no for directories, symlinks and a read-only
+/// mount; and it starts saying no before the volume is full, so the last writes (short, then
+/// `NoSpace`) are ones it refused.
+#[test]
+fn write_would_fit_promises_only_writes_that_succeed() {
+    let dir = ext4img::tmpdir("write-fit");
+    let img = mkfs(&dir, "fit.img", 4096, 16, &[]);
+    let chunk = pattern(12, 256 << 10);
+    {
+        let mut fs = open_rw(&img);
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+        assert!(!fs.write_would_fit(d, 0, 10));
+        let l = fs.symlink(ROOT_INO, b"l", b"d", 0, 0).unwrap();
+        assert!(!fs.write_would_fit(l, 0, 10));
+        let f = fs.create(ROOT_INO, b"f", 0o644, 0, 0).unwrap();
+        assert!(!fs.write_would_fit(f, 0, 0), "nothing to promise");
+        assert!(!fs.write_would_fit(f, u64::MAX - 5, 10));
+        assert!(
+            !fs.write_would_fit(f, 1 << 44, 4096),
+            "past the largest file"
+        );
+        let mut promised = 0u64;
+        let mut off = 0u64;
+        loop {
+            let fits = fs.write_would_fit(f, off, chunk.len() as u64);
+            match fs.write(f, off, &chunk) {
+                Ok(n) if n == chunk.len() => {
+                    promised += u64::from(fits);
+                }
+                Ok(n) => {
+                    assert!(!fits, "promised a write that came out short ({n} bytes)");
+                    off += n as u64;
+                    break;
+                }
+                Err(e) => {
+                    assert!(!fits, "promised a write that failed: {e:?}");
+                    assert_eq!(e, Error::NoSpace);
+                    break;
+                }
+            }
+            off += chunk.len() as u64;
+        }
+        assert!(
+            promised >= 40,
+            "only {promised} writes promised on a 16 MiB volume"
+        );
+        assert!(!fs.write_would_fit(f, off, chunk.len() as u64));
+        fs.close().unwrap();
+    }
+    e2fsck_clean(&img);
+    let mut ro = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
+    let f = ro.lookup(ROOT_INO, b"f").unwrap();
+    assert!(!ro.write_would_fit(f, 0, 10), "read-only mount");
+}
+
 /// Hostile images: metadata bytes are damaged at random (on an image without checksums, so
 /// that the damage is not simply refused), then the writer runs operations. Errors are fine;
 /// a panic is not.

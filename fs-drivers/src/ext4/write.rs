@@ -28,6 +28,9 @@ const S_IFREG: u16 = 0x8000;
 const BG_INODE_UNINIT: u16 = 0x1;
 const BG_BLOCK_UNINIT: u16 = 0x2;
 const EXT4_LINK_MAX: u16 = 65000;
+/// Free blocks [`Ext4::write_would_fit`] keeps beyond the worst case of a write's data and
+/// leaf blocks: extent index levels and anything else a write may allocate.
+const WRITE_FIT_MARGIN: u64 = 64;
 /// `INCOMPAT_EXTENTS`: files may use extent trees.
 const INCOMPAT_EXTENTS: u32 = 0x40;
 
@@ -1078,6 +1081,42 @@ impl<D: BlockDevice> Ext4<D> {
         })?;
         self.maybe_sync()?;
         Ok(ino)
+    }
+
+    /// Whether [`write`](Self::write) of `len` bytes at `off` into `ino` can only fail with a
+    /// device error (or corruption found on the way): the volume is writable, `ino` is a
+    /// regular file with extents (not inline or encrypted), the range is within the largest
+    /// file, and the free blocks cover every block of the range plus the extent-tree blocks
+    /// it could need, with a margin of 64 blocks (index levels, group bitmaps). Answers no when in doubt;
+    /// reads only the inode.
+    pub fn write_would_fit(&mut self, ino: Ino, off: u64, len: u64) -> bool {
+        if self.ensure_rw().is_err() || len == 0 {
+            return false;
+        }
+        let Ok(inode) = self.load_inode(ino) else {
+            return false;
+        };
+        if inode.mode & S_IFMT != S_IFREG
+            || inode.flags & flags::EXTENTS == 0
+            || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+        {
+            return false;
+        }
+        let bs = self.ctx.bs as u64;
+        let Some(end) = off.checked_add(len) else {
+            return false;
+        };
+        if end.div_ceil(bs) > u64::from(u32::MAX) {
+            return false;
+        }
+        // Every block of the range may be new, each may start an extent of its own, and a
+        // leaf block holds at least (bs - 12) / 12 extents.
+        let blocks = (end - 1) / bs - off / bs + 1;
+        let per_leaf = ((bs - 12) / 12).max(1);
+        let need = blocks
+            .saturating_add(blocks / per_leaf)
+            .saturating_add(WRITE_FIT_MARGIN);
+        self.sb.free_blocks_count >= need
     }
 
     /// Write `data` at `off` into regular file `ino`; returns the count written. Blocks
