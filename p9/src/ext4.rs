@@ -292,6 +292,11 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
         self.modify(|fs| fs.write(ino32(ino)?, off, data).map_err(|e| errno_of(&e)))
     }
 
+    fn write_would_fit(&self, ino: Ino, off: u64, len: u64) -> bool {
+        self.with(|fs| Ok(fs.write_would_fit(ino32(ino)?, off, len)))
+            .unwrap_or(false)
+    }
+
     fn create(&self, dir: Ino, name: &[u8], new: &crate::fs::NewInode) -> FsResult<Attr> {
         let dir = ino32(dir)?;
         let perm = (new.mode & 0o7777) as u16;

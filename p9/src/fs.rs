@@ -275,6 +275,15 @@ pub trait Filesystem: Send + Sync {
     fn write(&self, ino: Ino, off: u64, data: &[u8]) -> FsResult<usize> {
         Err(Errno::EOPNOTSUPP)
     }
+    /// Whether a [`write`](Self::write) of `len` bytes at `off` into `ino` is certain to
+    /// succeed in full unless the device fails: `ino` is a regular file the filesystem can
+    /// write, and it has room for the data with a margin. A server may then answer the
+    /// `Twrite` before running it (see [`crate::server::WriteBehind`]). When in doubt, say
+    /// no: the write then runs before its reply, with its exact error. The default is never.
+    fn write_would_fit(&self, ino: Ino, off: u64, len: u64) -> bool {
+        let _ = (ino, off, len);
+        false
+    }
     /// Changes attributes; returns the new attributes.
     fn setattr(&self, ino: Ino, set: &SetAttr) -> FsResult<Attr> {
         Err(Errno::EOPNOTSUPP)
@@ -324,6 +333,9 @@ impl<F: Filesystem + ?Sized> Filesystem for alloc::sync::Arc<F> {
     }
     fn read_would_wait(&self, ino: Ino, off: u64, len: u32) -> bool {
         (**self).read_would_wait(ino, off, len)
+    }
+    fn write_would_fit(&self, ino: Ino, off: u64, len: u64) -> bool {
+        (**self).write_would_fit(ino, off, len)
     }
     fn readdir(
         &self,

@@ -27,4 +27,6 @@ pub mod server;
 pub mod wire;
 
 pub use fs::{Errno, Filesystem};
-pub use server::{Connection, ExportConfig, Request, SeedError, Server, Submitted};
+pub use server::{
+    Connection, Executed, ExportConfig, Request, SeedError, Server, Submitted, WriteBehind,
+};

@@ -454,6 +454,24 @@ impl Filesystem for MemFs {
         Ok(())
     }
 
+    fn write_would_fit(&self, ino: Ino, off: u64, len: u64) -> bool {
+        let g = self.inner.lock();
+        let Ok(n) = g.node(ino) else {
+            return false;
+        };
+        let Data::File(v) = &n.data else {
+            return false;
+        };
+        let Some(end) = off.checked_add(len) else {
+            return false;
+        };
+        let grow = end.saturating_sub(v.len() as u64);
+        end <= g.limits.max_bytes
+            && g.bytes
+                .checked_add(grow)
+                .is_some_and(|b| b <= g.limits.max_bytes)
+    }
+
     fn write(&self, ino: Ino, off: u64, data: &[u8]) -> FsResult<usize> {
         let now = (self.clock)();
         let mut g = self.inner.lock();

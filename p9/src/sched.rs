@@ -13,10 +13,17 @@
 //! aside while the fetch runs in the background ([`Filesystem::read_would_wait`]), and the
 //! requests behind it run meanwhile; it runs once the disk has made progress (or is idle).
 //!
+//! A `Twrite` that can only fail with a device error ([`crate::Filesystem::write_would_fit`])
+//! is answered by [`Queue::step`] before it runs ([`crate::server::WriteBehind`]); the
+//! transport sends the reply and then runs the write with [`Queue::finish_write`], so the
+//! client prepares its next request while the server writes. The next `step` runs it first
+//! if the transport has not. [`Queue::set_early_writes`] turns this off.
+//!
 //! The queue bounds what it holds ([`Queue::has_room`]), in requests and bytes, so a guest
 //! cannot make pvfs buffer more than about one ring's worth of its requests.
 
-use crate::server::{Connection, Request, Submitted};
+use crate::server::{Connection, Executed, Request, Submitted, WriteBehind};
+use crate::Errno;
 use crate::Filesystem;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -51,6 +58,10 @@ pub struct Queue {
     max_items: usize,
     max_bytes: usize,
     overtakes: u32,
+    /// A write answered before it ran ([`Queue::step`]), to run with [`Queue::finish_write`].
+    behind: Option<WriteBehind>,
+    /// Whether [`Queue::step`] answers writes before running them.
+    early_writes: bool,
 }
 
 impl Queue {
@@ -64,7 +75,16 @@ impl Queue {
             max_items: max_items.max(1),
             max_bytes,
             overtakes: 0,
+            behind: None,
+            early_writes: true,
         }
+    }
+
+    /// Whether [`step`](Self::step) may answer a `Twrite` before running it (the default;
+    /// see [`crate::server::WriteBehind`]). With `false` every write runs before its reply,
+    /// so its reply carries its exact outcome.
+    pub fn set_early_writes(&mut self, on: bool) {
+        self.early_writes = on;
     }
 
     /// Whether another request may be accepted.
@@ -149,6 +169,9 @@ impl Queue {
         disk_idle: bool,
         replies: &mut Vec<Vec<u8>>,
     ) -> Step {
+        // A write answered in the last step runs before anything else (if the transport has
+        // not run it already).
+        let _ = self.finish_write(conn);
         if let Some(pos) = self
             .deferred
             .iter()
@@ -165,9 +188,14 @@ impl Queue {
             return Step::Idle;
         };
         let (ty, size) = (req.msg_type(), req.size());
-        match conn.execute_or_defer(req) {
-            Ok(r) => {
+        match conn.execute_or_defer(req, self.early_writes) {
+            Ok(Executed::Done(r)) => {
                 replies.extend(r);
+                Step::Ran { ty, size }
+            }
+            Ok(Executed::Answered(r, w)) => {
+                replies.extend(r);
+                self.behind = Some(w);
                 Step::Ran { ty, size }
             }
             Err(req) => {
@@ -178,9 +206,29 @@ impl Queue {
         }
     }
 
+    /// Runs the write the last [`step`](Self::step) answered before running it (see
+    /// [`crate::server::WriteBehind`]), if there is one: the transport calls this once it
+    /// has sent that step's replies, before any other request of the filesystem runs.
+    /// Returns what the write did (`None`: there was none).
+    pub fn finish_write<F: Filesystem>(
+        &mut self,
+        conn: &Connection<F>,
+    ) -> Option<Result<usize, Errno>> {
+        let w = self.behind.take()?;
+        Some(conn.finish_write(w))
+    }
+
+    /// Whether a write answered by the last [`step`](Self::step) still has to run
+    /// ([`finish_write`](Self::finish_write)).
+    pub fn has_write_behind(&self) -> bool {
+        self.behind.is_some()
+    }
+
     /// Drops every waiting request (the channel is going away); their fids stay with the
-    /// connection and are released with it.
-    pub fn clear(&mut self) {
+    /// connection and are released with it. A write already answered is run first, since
+    /// the client was told it is done.
+    pub fn clear<F: Filesystem>(&mut self, conn: &Connection<F>) {
+        let _ = self.finish_write(conn);
         self.deferred.clear();
         self.items.clear();
         self.bytes = 0;
@@ -358,7 +406,7 @@ mod tests {
             q.accept(&c, msg(t, &Tmsg::Getattr { fid: 1, mask: 1 }), &mut out);
         }
         assert!(!q.has_room(), "request limit reached");
-        q.clear();
+        q.clear(&c);
         assert!(q.is_empty() && q.has_room());
     }
 
@@ -512,5 +560,228 @@ mod tests {
         ));
         let got: Vec<(u16, u8)> = out.iter().map(|r| (tag_of(r), r[4])).collect();
         assert_eq!(got, vec![(31, ty::RREAD), (32, ty::RFLUSH)]);
+    }
+
+    #[test]
+    fn a_write_is_answered_before_it_runs_and_runs_before_the_next_request() {
+        let fs = Arc::new(MemFs::new());
+        let (_s, c) = session_with(fs.clone());
+        let ino = fs.lookup(fs.root(), b"f").unwrap().ino;
+        let mut q = Queue::new(64, 1 << 20);
+        let mut out = Vec::new();
+        q.accept(&c, write_msg(40, b"written behind"), &mut out);
+        q.accept(&c, read_msg(41), &mut out);
+        assert!(matches!(
+            q.step(&c, 0, true, &mut out),
+            Step::Ran { ty: ty::TWRITE, .. }
+        ));
+        // Answered with the full count, not run yet.
+        assert_eq!((out.len(), tag_of(&out[0]), out[0][4]), (1, 40, ty::RWRITE));
+        assert_eq!(u32::from_le_bytes(out[0][7..11].try_into().unwrap()), 14);
+        assert!(q.has_write_behind());
+        assert_eq!(fs.getattr(ino).unwrap().size, 0);
+        assert_eq!(q.finish_write(&c), Some(Ok(14)));
+        assert_eq!(q.finish_write(&c), None);
+        assert_eq!(fs.getattr(ino).unwrap().size, 14);
+        assert!(matches!(
+            q.step(&c, 0, true, &mut out),
+            Step::Ran { ty: ty::TREAD, .. }
+        ));
+        assert_eq!(&out[1][11..], b"written behind");
+        // A transport that does not run it itself: the next step runs it first.
+        q.accept(&c, write_msg(42, b"second"), &mut out);
+        assert!(matches!(
+            q.step(&c, 0, true, &mut out),
+            Step::Ran { ty: ty::TWRITE, .. }
+        ));
+        assert!(q.has_write_behind());
+        q.accept(&c, read_msg(43), &mut out);
+        assert!(matches!(
+            q.step(&c, 0, true, &mut out),
+            Step::Ran { ty: ty::TREAD, .. }
+        ));
+        assert!(!q.has_write_behind());
+        let got: Vec<(u16, u8)> = out.iter().map(|r| (tag_of(r), r[4])).collect();
+        assert_eq!(
+            got,
+            vec![
+                (40, ty::RWRITE),
+                (41, ty::RREAD),
+                (42, ty::RWRITE),
+                (43, ty::RREAD)
+            ]
+        );
+        assert_eq!(&out[3][11..], b"secondn behind");
+    }
+
+    #[test]
+    fn with_early_writes_off_a_write_runs_before_its_reply() {
+        let fs = Arc::new(MemFs::new());
+        let (_s, c) = session_with(fs.clone());
+        let ino = fs.lookup(fs.root(), b"f").unwrap().ino;
+        let mut q = Queue::new(64, 1 << 20);
+        q.set_early_writes(false);
+        let mut out = Vec::new();
+        q.accept(&c, write_msg(40, b"now"), &mut out);
+        assert!(matches!(
+            q.step(&c, 0, true, &mut out),
+            Step::Ran { ty: ty::TWRITE, .. }
+        ));
+        assert!(!q.has_write_behind());
+        assert_eq!(fs.getattr(ino).unwrap().size, 3);
+        assert_eq!(out[0][4], ty::RWRITE);
+    }
+
+    #[test]
+    fn a_write_that_may_not_fit_is_not_answered_early() {
+        // MemFs's default space is far below 1 << 40: the write fails before its reply.
+        let fs = Arc::new(MemFs::new());
+        let (_s, c) = session_with(fs.clone());
+        let mut q = Queue::new(64, 1 << 20);
+        let mut out = Vec::new();
+        q.accept(
+            &c,
+            msg(
+                40,
+                &Tmsg::Write {
+                    fid: 1,
+                    offset: 1 << 40,
+                    data: b"far",
+                },
+            ),
+            &mut out,
+        );
+        q.step(&c, 0, true, &mut out);
+        assert!(!q.has_write_behind());
+        assert_eq!(out[0][4], ty::RLERROR);
+        // A write through a fid not open for writing is not answered early either.
+        q.accept(
+            &c,
+            msg(
+                41,
+                &Tmsg::Write {
+                    fid: 0,
+                    offset: 0,
+                    data: b"dir",
+                },
+            ),
+            &mut out,
+        );
+        q.step(&c, 0, true, &mut out);
+        assert!(!q.has_write_behind());
+        assert_eq!(out[1][4], ty::RLERROR);
+    }
+
+    /// MemFs whose writes fail with `EIO` once `fail` is set, although it says they fit.
+    struct FailingWrites {
+        inner: MemFs,
+        fail: core::sync::atomic::AtomicBool,
+    }
+
+    impl Filesystem for FailingWrites {
+        fn root(&self) -> crate::fs::Ino {
+            self.inner.root()
+        }
+        fn lookup(&self, dir: crate::fs::Ino, name: &[u8]) -> crate::fs::FsResult<crate::fs::Attr> {
+            self.inner.lookup(dir, name)
+        }
+        fn getattr(&self, ino: crate::fs::Ino) -> crate::fs::FsResult<crate::fs::Attr> {
+            self.inner.getattr(ino)
+        }
+        fn read(
+            &self,
+            ino: crate::fs::Ino,
+            off: u64,
+            buf: &mut [u8],
+        ) -> crate::fs::FsResult<usize> {
+            self.inner.read(ino, off, buf)
+        }
+        fn readdir(
+            &self,
+            dir: crate::fs::Ino,
+            cookie: u64,
+            f: &mut dyn FnMut(crate::fs::DirEntry<'_>) -> bool,
+        ) -> crate::fs::FsResult<()> {
+            self.inner.readdir(dir, cookie, f)
+        }
+        fn readlink(&self, ino: crate::fs::Ino) -> crate::fs::FsResult<Vec<u8>> {
+            self.inner.readlink(ino)
+        }
+        fn statfs(&self) -> crate::fs::FsResult<crate::fs::FsStat> {
+            self.inner.statfs()
+        }
+        fn create(
+            &self,
+            dir: crate::fs::Ino,
+            name: &[u8],
+            new: &crate::fs::NewInode,
+        ) -> crate::fs::FsResult<crate::fs::Attr> {
+            self.inner.create(dir, name, new)
+        }
+        fn write_would_fit(&self, _ino: crate::fs::Ino, _off: u64, _len: u64) -> bool {
+            true
+        }
+        fn write(&self, ino: crate::fs::Ino, off: u64, data: &[u8]) -> crate::fs::FsResult<usize> {
+            if self.fail.load(core::sync::atomic::Ordering::Relaxed) {
+                return Err(Errno::EIO);
+            }
+            self.inner.write(ino, off, data)
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_after_its_reply_is_reported_by_the_next_fsync() {
+        let fs = Arc::new(FailingWrites {
+            inner: MemFs::new(),
+            fail: core::sync::atomic::AtomicBool::new(false),
+        });
+        let (s, c) = session_with(fs.clone());
+        let mut q = Queue::new(64, 1 << 20);
+        let mut out = Vec::new();
+        q.accept(&c, write_msg(40, b"fine"), &mut out);
+        q.step(&c, 0, true, &mut out);
+        assert_eq!(q.finish_write(&c), Some(Ok(4)));
+        assert_eq!(s.quota().usage().bytes, 4);
+        fs.fail.store(true, core::sync::atomic::Ordering::Relaxed);
+        q.accept(
+            &c,
+            msg(
+                41,
+                &Tmsg::Write {
+                    fid: 1,
+                    offset: 4,
+                    data: b"lost",
+                },
+            ),
+            &mut out,
+        );
+        q.step(&c, 0, true, &mut out);
+        assert_eq!(out[1][4], ty::RWRITE, "answered before it ran");
+        assert_eq!(q.finish_write(&c), Some(Err(Errno::EIO)));
+        assert_eq!(
+            s.quota().usage().bytes,
+            4,
+            "the failed write's charge is refunded"
+        );
+        let fsync = |tag| {
+            msg(
+                tag,
+                &Tmsg::Fsync {
+                    fid: 1,
+                    datasync: 0,
+                },
+            )
+        };
+        q.accept(&c, fsync(42), &mut out);
+        q.step(&c, 0, true, &mut out);
+        assert_eq!(out[2][4], ty::RLERROR);
+        assert_eq!(
+            u32::from_le_bytes(out[2][7..11].try_into().unwrap()),
+            Errno::EIO.0
+        );
+        // Reported once, like a failed write-back.
+        q.accept(&c, fsync(43), &mut out);
+        q.step(&c, 0, true, &mut out);
+        assert_eq!(out[3][4], ty::RFSYNC);
     }
 }

@@ -12,6 +12,9 @@
 //!    that waited for it.
 //!
 //! [`Connection::handle`] does both for transports that work one request at a time.
+//! [`Connection::execute_or_defer`] is `execute` for transports that overlap the client's
+//! work with the server's: it may answer a `Twrite` before running it ([`WriteBehind`]),
+//! which the transport then runs with [`Connection::finish_write`] before anything else.
 
 use crate::fs::{mode, Attr, Errno, Filesystem, Ino, NewInode, SetAttr, TimeSet, Timespec};
 use crate::policy::{
@@ -86,7 +89,14 @@ struct Shared<F> {
     quota: Quota,
     locks: LockTable,
     next_conn: AtomicU64,
+    /// Errors of writes that failed after their Twrite was answered
+    /// ([`Connection::finish_write`]), by inode: the next Tfsync of the file returns it.
+    late_errors: Mutex<BTreeMap<Ino, Errno>>,
 }
+
+/// Files with an unreported late write error kept at most (more are logged by the transport
+/// only; the filesystem's own state is what it is either way).
+const MAX_LATE_ERRORS: usize = 1024;
 
 /// A 9P2000.L export: cheap to clone, shared by its connections.
 pub struct Server<F: Filesystem> {
@@ -114,6 +124,7 @@ impl<F: Filesystem> Server<F> {
                 quota,
                 locks: LockTable::default(),
                 next_conn: AtomicU64::new(1),
+                late_errors: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -302,6 +313,59 @@ pub enum Submitted {
     Run(Request),
     /// Nothing to send now (a Tflush waiting for its request to complete).
     Pending,
+}
+
+/// A `Twrite` answered before the filesystem ran it ([`Connection::execute_or_defer`]): the
+/// transport sends the replies first and then runs it with [`Connection::finish_write`],
+/// before any other request of the filesystem runs, so that no request (of any guest) sees
+/// the file without it. Only writes the filesystem says cannot fail short of a device error
+/// ([`Filesystem::write_would_fit`]) are answered early; if one fails all the same, the error
+/// is returned by the next `Tfsync` of the file, as a local filesystem reports a failed
+/// write-back.
+#[derive(Debug)]
+#[must_use = "an answered write must be run with Connection::finish_write"]
+pub struct WriteBehind {
+    msg: Vec<u8>,
+    /// Where the data starts in `msg` (it runs to the end of the message).
+    start: usize,
+    ino: Ino,
+    off: u64,
+    grow: u64,
+}
+
+impl WriteBehind {
+    /// The bytes to write.
+    pub fn len(&self) -> usize {
+        self.data().len()
+    }
+
+    /// Whether there is nothing to write (never, for a write answered early).
+    pub fn is_empty(&self) -> bool {
+        self.data().is_empty()
+    }
+
+    fn data(&self) -> &[u8] {
+        self.msg.get(self.start..).unwrap_or(&[])
+    }
+}
+
+/// Result of [`Connection::execute_or_defer`] for a request that ran.
+#[derive(Debug)]
+pub enum Executed {
+    /// The request ran: send these replies.
+    Done(Vec<Vec<u8>>),
+    /// A write was answered before it ran: send these replies, then run the write with
+    /// [`Connection::finish_write`] before anything else.
+    Answered(Vec<Vec<u8>>, WriteBehind),
+}
+
+impl Executed {
+    /// The replies to send.
+    pub fn replies(&self) -> &[Vec<u8>] {
+        match self {
+            Executed::Done(r) | Executed::Answered(r, _) => r,
+        }
+    }
 }
 
 fn err_reply(tag: u16, e: Errno) -> Vec<u8> {
@@ -499,13 +563,108 @@ impl<F: Filesystem> Connection<F> {
 
     /// Like [`execute`](Self::execute), but a `Tread` whose data the filesystem does not hold
     /// in memory ([`Filesystem::read_would_wait`], which starts fetching it) is handed back
-    /// unrun as `Err`, so the transport can run other requests first and `execute` it later.
-    /// Everything else runs at once.
-    pub fn execute_or_defer(&self, req: Request) -> Result<Vec<Vec<u8>>, Request> {
+    /// unrun as `Err`, so the transport can run other requests first and `execute` it later;
+    /// and with `early_writes`, a `Twrite` the filesystem says will fit
+    /// ([`Filesystem::write_would_fit`]) is answered before it runs ([`Executed::Answered`],
+    /// see [`WriteBehind`]), so the client can prepare its next request while the server
+    /// writes. Everything else runs at once.
+    pub fn execute_or_defer(&self, req: Request, early_writes: bool) -> Result<Executed, Request> {
         if self.read_would_wait(&req) {
             return Err(req);
         }
-        Ok(self.execute(req))
+        if !early_writes {
+            return Ok(Executed::Done(self.execute(req)));
+        }
+        match self.answer_early(req) {
+            Ok(answered) => Ok(answered),
+            Err(req) => Ok(Executed::Done(self.execute(req))),
+        }
+    }
+
+    /// Answers a `Twrite` before running it, when it can only fail with a device error: its
+    /// fid is open for writing, the export is writable, the quota has room (charged now) and
+    /// the filesystem has room for it. Hands the request back otherwise.
+    fn answer_early(&self, req: Request) -> Result<Executed, Request> {
+        let f = Frame::new_unchecked(&req.msg[..]);
+        if f.msg_type() != crate::wire::ty::TWRITE || self.shared.cfg.read_only {
+            return Err(req);
+        }
+        let Ok(Tmsg::Write { fid, offset, data }) =
+            Tmsg::parse_body(crate::wire::ty::TWRITE, f.body())
+        else {
+            return Err(req);
+        };
+        let len = data.len();
+        // The data is the message's last field: it runs from `start` to the end.
+        let start = (data.as_ptr() as usize).wrapping_sub(req.msg.as_ptr() as usize);
+        if len == 0 || start.checked_add(len) != Some(req.msg.len()) {
+            return Err(req);
+        }
+        {
+            let st = self.state.lock();
+            if st.inflight.get(&req.tag).is_none_or(|i| i.flushed) {
+                return Err(req);
+            }
+        }
+        let Ok(i) = self.plain(fid) else {
+            return Err(req);
+        };
+        if !i
+            .open
+            .is_some_and(|fl| fl & O_ACCMODE == O_WRONLY || fl & O_ACCMODE == O_RDWR)
+        {
+            return Err(req);
+        }
+        let Ok((off, grow)) = self.write_start(i, offset, len) else {
+            return Err(req);
+        };
+        if !self.shared.fs.write_would_fit(i.ino, off, len as u64) {
+            self.shared.quota.refund_bytes(grow);
+            return Err(req);
+        }
+        let mut replies = vec![reply(req.tag, &Rmsg::Write { count: len as u32 })];
+        let inf = self
+            .state
+            .lock()
+            .inflight
+            .remove(&req.tag)
+            .unwrap_or_default();
+        // Not flushed (checked above, and nothing ran in between); a Tflush that came anyway
+        // is answered after the reply, as `execute` does.
+        for t in inf.flushes {
+            replies.push(reply(t, &Rmsg::Flush));
+        }
+        Ok(Executed::Answered(
+            replies,
+            WriteBehind {
+                msg: req.msg,
+                start,
+                ino: i.ino,
+                off,
+                grow,
+            },
+        ))
+    }
+
+    /// Runs a write answered early (see [`WriteBehind`]); returns the bytes written, or the
+    /// error, which the next `Tfsync` of the file also returns (and the quota charge is
+    /// refunded). A short write counts as `ENOSPC`.
+    pub fn finish_write(&self, w: WriteBehind) -> Result<usize, Errno> {
+        let want = w.len();
+        let res = match self.shared.fs.write(w.ino, w.off, w.data()) {
+            Ok(n) if n >= want => Ok(n),
+            Ok(_) => Err(Errno::ENOSPC),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            self.shared.quota.refund_bytes(w.grow);
+            let mut late = self.shared.late_errors.lock();
+            if late.len() < MAX_LATE_ERRORS || late.contains_key(&w.ino) {
+                late.entry(w.ino).or_insert(e);
+            }
+        }
+        self.recycle(w.msg);
+        res
     }
 
     fn read_would_wait(&self, req: &Request) -> bool {
@@ -619,6 +778,23 @@ impl<F: Filesystem> Connection<F> {
         } else {
             Ok(())
         }
+    }
+
+    /// Checks a write of `len` bytes at `offset` through a fid of `i` and charges its growth of
+    /// the file to the quota: returns the offset to write at (the end of the file for
+    /// `O_APPEND`) and the bytes charged.
+    fn write_start(&self, i: FidInfo, offset: u64, len: usize) -> Result<(u64, u64), Errno> {
+        let fl = match i.open {
+            Some(fl) if fl & O_ACCMODE == O_WRONLY || fl & O_ACCMODE == O_RDWR => fl,
+            _ => return Err(Errno::EBADF),
+        };
+        self.writable()?;
+        let cur = self.shared.fs.getattr(i.ino)?;
+        let off = if fl & O_APPEND != 0 { cur.size } else { offset };
+        let end = off.checked_add(len as u64).ok_or(Errno::EFBIG)?;
+        let grow = end.saturating_sub(cur.size);
+        self.shared.quota.charge_bytes(grow)?;
+        Ok((off, grow))
     }
 
     fn info(&self, fid: u32) -> Result<FidInfo, Errno> {
@@ -1152,16 +1328,7 @@ impl<F: Filesystem> Connection<F> {
                         },
                     ));
                 }
-                let fl = match i.open {
-                    Some(fl) if fl & O_ACCMODE == O_WRONLY || fl & O_ACCMODE == O_RDWR => fl,
-                    _ => return Err(Errno::EBADF),
-                };
-                self.writable()?;
-                let cur = fs.getattr(i.ino)?;
-                let off = if fl & O_APPEND != 0 { cur.size } else { offset };
-                let end = off.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
-                let grow = end.saturating_sub(cur.size);
-                self.shared.quota.charge_bytes(grow)?;
+                let (off, grow) = self.write_start(i, offset, data.len())?;
                 let n = fs
                     .write(i.ino, off, data)
                     .inspect_err(|_| self.shared.quota.refund_bytes(grow))?;
@@ -1243,8 +1410,12 @@ impl<F: Filesystem> Connection<F> {
             }
             Tmsg::Fsync { fid, datasync } => {
                 let i = self.plain(fid)?;
+                let late = self.shared.late_errors.lock().remove(&i.ino);
                 fs.fsync(i.ino, datasync != 0)?;
-                Ok(reply(tag, &Rmsg::Fsync))
+                match late {
+                    Some(e) => Err(e),
+                    None => Ok(reply(tag, &Rmsg::Fsync)),
+                }
             }
             Tmsg::Lock {
                 fid,

@@ -75,8 +75,8 @@ impl Ring {
     }
 
     /// Runs one request to its reply, as `serve_ring` does: accept, step until it ran (taking
-    /// the disk's progress as the backend does), hand the reply buffer back. Returns the
-    /// reply's type.
+    /// the disk's progress as the backend does), run a write answered before it ran, hand the
+    /// reply buffer back. Returns the reply's type.
     fn call(&mut self, m: &Tmsg<'_>) -> u8 {
         self.tag = self.tag.wrapping_add(1) % 0xFFFF;
         let mut encoded = msg(self.tag, m);
@@ -99,6 +99,9 @@ impl Ring {
             match self.queue.step(&self.conn, progress, idle, &mut out) {
                 Step::Idle | Step::Deferred | Step::Ran { .. } => {}
             }
+        }
+        if let Some(res) = self.queue.finish_write(&self.conn) {
+            res.unwrap();
         }
         let t = out[0][4];
         for r in out {
