@@ -81,6 +81,12 @@ pub struct Options {
     /// the disk's backend, which needs a physical CPU to finish them, is not kept from one by
     /// pvfs spinning.
     pub poll_disk: bool,
+    /// `pvfs.early_writes=0|1`: whether a `Twrite` that can only fail with a disk error (the
+    /// file is writable and the volume has room for it) is answered before it runs, so the
+    /// guest prepares its next request while pvfs writes (default 1). A write that then
+    /// fails anyway is reported by the file's next fsync. With 0 every write's reply waits
+    /// for the write.
+    pub early_writes: bool,
 }
 
 /// Default of `pvfs.poll_us`: 1 ms, longer than a guest's turnaround between two metadata
@@ -129,6 +135,7 @@ impl Default for Options {
             poll_us: DEFAULT_POLL_US,
             writeback_kib: DEFAULT_WRITEBACK_KIB,
             poll_disk: false,
+            early_writes: true,
         }
     }
 }
@@ -201,6 +208,11 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 "0" | "no" => o.poll_disk = false,
                 _ => warn(bad, &mut warnings),
             },
+            "early_writes" => match value {
+                "" | "1" | "yes" => o.early_writes = true,
+                "0" | "no" => o.early_writes = false,
+                _ => warn(bad, &mut warnings),
+            },
             "ro_exports" => match String::try_from(value) {
                 Ok(s) if value.split(',').all(|e| e.starts_with('/')) => o.ro_exports = Some(s),
                 _ => warn(bad, &mut warnings),
@@ -269,6 +281,20 @@ mod tests {
         assert!(parse("pvfs.poll_disk").0.poll_disk);
         assert!(parse("pvfs.poll_disk=1").0.poll_disk);
         assert!(!parse("pvfs.poll_disk=1 pvfs.poll_disk=0").0.poll_disk);
+        assert!(parse("").0.early_writes);
+        assert!(!parse("pvfs.early_writes=0").0.early_writes);
+        assert!(
+            parse("pvfs.early_writes=0 pvfs.early_writes")
+                .0
+                .early_writes
+        );
+        assert_eq!(
+            parse("pvfs.early_writes=later").1.as_slice(),
+            [Warning::BadValue {
+                key: "early_writes",
+                value: "later"
+            }]
+        );
         assert_eq!(
             parse("pvfs.poll_disk=maybe").1.as_slice(),
             [Warning::BadValue {

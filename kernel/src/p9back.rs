@@ -151,6 +151,12 @@ pub struct Counters {
     pub early_blocks: u64,
     /// Treads put aside while the disk fetched their data, so other requests ran first.
     pub deferred_reads: u64,
+    /// Twrites answered before they ran (run right after the reply was signalled, while the
+    /// guest prepares its next request; see `pvfs_9p::server::WriteBehind`).
+    pub early_writes: u64,
+    /// Of those, the ones that then failed (a device error): the next fsync of the file
+    /// returns the error.
+    pub late_write_errors: u64,
     /// Time rings had requests in pvfs (accepted, not all answered), summed over rings (ms).
     pub held_ms: u64,
     /// Gaps of up to 100 ms between a ring's last reply and the guest's next request: their
@@ -238,6 +244,8 @@ pub struct Service {
     polling: bool,
     /// Dirty file data (KiB) from which background write-back starts; 0: none.
     write_back_kib: u32,
+    /// Answer Twrites before running them where they can only fail with a disk error.
+    early_writes: bool,
 }
 
 impl Service {
@@ -261,6 +269,7 @@ impl Service {
             disk_progress: 0,
             polling: false,
             write_back_kib: pvfs_kernel::cmdline::DEFAULT_WRITEBACK_KIB,
+            early_writes: true,
         };
         if let Err(e) = store::watch(&s.base, "9pfs") {
             log::error!("9pfs: cannot watch {}: {e:?}", s.base);
@@ -433,13 +442,18 @@ impl Service {
                     {
                         Ok(rings) => {
                             let n = rings.len();
+                            let early_writes = self.early_writes;
                             let ports: Vec<u32> = rings.iter().map(|r| r.port).collect();
                             d.link = Some(Link {
                                 rings,
                                 hot: alloc::vec![true; n],
                                 pending: (0..n).map(|_| VecDeque::new()).collect(),
                                 queued: (0..n)
-                                    .map(|_| sched::Queue::new(MAX_QUEUED, MAX_QUEUED_BYTES))
+                                    .map(|_| {
+                                        let mut q = sched::Queue::new(MAX_QUEUED, MAX_QUEUED_BYTES);
+                                        q.set_early_writes(early_writes);
+                                        q
+                                    })
                                     .collect(),
                                 clocks: alloc::vec![RingClock::default(); n],
                                 conn: server.connect(),
@@ -688,6 +702,12 @@ impl Service {
         self.write_back_kib = kib;
     }
 
+    /// Whether Twrites that can only fail with a disk error are answered before they run
+    /// (`pvfs.early_writes`; applies to rings connected from now on).
+    pub fn set_early_writes(&mut self, on: bool) {
+        self.early_writes = on;
+    }
+
     /// Background write-back, for when no request is waiting: collects finished disk writes
     /// and, once the dirty file data reaches the threshold (`pvfs.writeback_kib`), starts
     /// writing it (as much as the disk's queue takes) without waiting, so a later `fsync`
@@ -902,9 +922,16 @@ fn serve_ring(
         }
     }
     let t = crate::xen::time::now_ns();
-    if flush_replies(r, q, conn)? {
+    let flushed = flush_replies(r, q, conn);
+    if flushed.as_ref().is_ok_and(|&w| w) {
         wrote = true;
         Counters::add_ns(&mut counters.reply_ns, &mut counters.reply_ms, t);
+    }
+    if let Err(e) = flushed {
+        // The ring is broken and the device goes, but a write already answered still runs:
+        // the guest may have its reply.
+        finish_write(queue, conn, i, counters);
+        return Err(e);
     }
     if wrote {
         let t = crate::xen::time::now_ns();
@@ -916,5 +943,31 @@ fn serve_ring(
             counters.note_split();
         }
     }
+    // A write answered before it ran runs now, while the guest already has its reply, and
+    // before any other request of any ring.
+    finish_write(queue, conn, i, counters);
     Ok(worked || wrote)
+}
+
+/// Runs the write that ring `i`'s last step answered before running it, if any
+/// (`pvfs_9p::server::WriteBehind`), and counts it.
+fn finish_write(
+    queue: &mut sched::Queue,
+    conn: &Connection<Fs>,
+    i: usize,
+    counters: &mut Counters,
+) {
+    let t = crate::xen::time::now_ns();
+    if let Some(res) = queue.finish_write(conn) {
+        counters.early_writes += 1;
+        Counters::add_ns(&mut counters.write_ns, &mut counters.write_ms, t);
+        if let Err(e) = res {
+            counters.late_write_errors += 1;
+            log::warn!(
+                "9pfs: ring {i}: a write answered early failed afterwards (errno {}); the next \
+                 fsync of the file returns the error",
+                e.0
+            );
+        }
+    }
 }

@@ -300,6 +300,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
     );
     let mut service = crate::p9back::Service::start(p.domid, volume, read_only_export);
     service.set_write_back_threshold(opts.writeback_kib);
+    service.set_early_writes(opts.early_writes);
     let stats_key = format!("{base}/stats");
     let mut last_stats = None;
     // Changes guests make without fsync are written back at most COMMIT_INTERVAL_NS after
@@ -385,10 +386,10 @@ fn serve(p: Platform, opts: &Options) -> ! {
                     stack_warned = true;
                 }
                 let stats = format!(
-                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} deferred_reads={} held_ms={} turnarounds={} turnaround_ms={} take_ms={} reply_ms={} notify_ms={} hypercalls={} upcalls={} stack_peak_bytes={}",
+                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} deferred_reads={} early_writes={} late_write_errors={} held_ms={} turnarounds={} turnaround_ms={} take_ms={} reply_ms={} notify_ms={} hypercalls={} upcalls={} stack_peak_bytes={}",
                     hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
                     service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
-                    c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, c.deferred_reads, c.held_ms, c.turnarounds, c.turnaround_ms, c.take_ms, c.reply_ms, c.notify_ms, xen::hypercall_count(),
+                    c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, c.deferred_reads, c.early_writes, c.late_write_errors, c.held_ms, c.turnarounds, c.turnaround_ms, c.take_ms, c.reply_ms, c.notify_ms, xen::hypercall_count(),
                     xen::events::upcall_count(), stack
                 );
                 let _ = xen::store::write(&stats_key, &stats);
