@@ -345,32 +345,33 @@ fn ext4_export_write_path() {
     );
 }
 
-/// The whole path of a read whose data is on the disk: the ext4 adapter says it would wait and
-/// starts fetching (posted reads on a queued device), the per-channel queue puts it aside and
-/// runs the next request, and once the disk has completed, the read answers with the file's
-/// data from memory, without a synchronous disk read.
-#[test]
-fn a_cold_read_is_put_aside_while_the_disk_fetches_and_other_requests_run() {
-    use pvfs_9p::sched::{Queue, Step};
-    use pvfs_9p::wire::{ty, Frame, Rmsg, Tmsg};
-    use pvfs_fs::block::{BlockDevice, MemDisk, QueueDisk};
+fn msg(tag: u16, m: &pvfs_9p::wire::Tmsg<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    m.emit(tag, &mut out).unwrap();
+    out
+}
 
-    fn msg(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
-        let mut out = Vec::new();
-        m.emit(tag, &mut out).unwrap();
-        out
-    }
-    let (src, img) = image();
-    let disk = QueueDisk::new(MemDisk::new(std::fs::read(&img).unwrap()), 16);
-    let engine = pvfs_fs::ext4::Ext4::open(disk).unwrap();
-    let fs = std::sync::Arc::new(Ext4Fs::new(engine));
+/// A connection to `fs` driven through a per-channel queue, as the 9pfs backend drives it:
+/// Tversion (`msize`), Tattach of fid 0, then `then` in order, each of which must succeed.
+#[allow(clippy::type_complexity, reason = "test helper")]
+fn queued_session<D: pvfs_fs::block::BlockDevice + Send + 'static>(
+    fs: &std::sync::Arc<Ext4Fs<D>>,
+    msize: u32,
+    then: &[pvfs_9p::wire::Tmsg<'_>],
+) -> (
+    Server<std::sync::Arc<Ext4Fs<D>>>,
+    pvfs_9p::Connection<std::sync::Arc<Ext4Fs<D>>>,
+    pvfs_9p::sched::Queue,
+) {
+    use pvfs_9p::sched::{Queue, Step};
+    use pvfs_9p::wire::{ty, Tmsg};
     let server = Server::new(fs.clone(), ExportConfig::default());
     let c = server.connect();
     let mut q = Queue::new(64, 1 << 20);
     let mut out = Vec::new();
-    let setup = [
+    let start = [
         Tmsg::Version {
-            msize: 65536,
+            msize,
             version: b"9P2000.L",
         },
         Tmsg::Attach {
@@ -380,19 +381,42 @@ fn a_cold_read_is_put_aside_while_the_disk_fetches_and_other_requests_run() {
             aname: b"",
             n_uname: 0,
         },
-        Tmsg::Walk {
-            fid: 0,
-            newfid: 1,
-            names: vec![&b"big"[..]],
-        },
-        Tmsg::Lopen { fid: 1, flags: 0 },
     ];
-    for (t, m) in setup.iter().enumerate() {
+    for (t, m) in start.iter().chain(then).enumerate() {
         q.accept(&c, msg(t as u16 + 1, m), &mut out);
         while matches!(q.step(&c, 0, true, &mut out), Step::Ran { .. }) {}
     }
     assert!(out.iter().all(|r| r[4] != ty::RLERROR), "setup failed");
-    out.clear();
+    (server, c, q)
+}
+
+/// The whole path of a read whose data is on the disk: the ext4 adapter says it would wait and
+/// starts fetching (posted reads on a queued device), the per-channel queue puts it aside and
+/// runs the next request, and once the disk has completed, the read answers with the file's
+/// data from memory, without a synchronous disk read.
+#[test]
+fn a_cold_read_is_put_aside_while_the_disk_fetches_and_other_requests_run() {
+    use pvfs_9p::sched::Step;
+    use pvfs_9p::wire::{ty, Frame, Rmsg, Tmsg};
+    use pvfs_fs::block::{BlockDevice, MemDisk, QueueDisk};
+
+    let (src, img) = image();
+    let disk = QueueDisk::new(MemDisk::new(std::fs::read(&img).unwrap()), 16);
+    let engine = pvfs_fs::ext4::Ext4::open(disk).unwrap();
+    let fs = std::sync::Arc::new(Ext4Fs::new(engine));
+    let (_server, c, mut q) = queued_session(
+        &fs,
+        65536,
+        &[
+            Tmsg::Walk {
+                fid: 0,
+                newfid: 1,
+                names: vec![&b"big"[..]],
+            },
+            Tmsg::Lopen { fid: 1, flags: 0 },
+        ],
+    );
+    let mut out = Vec::new();
 
     // 32 KiB from the middle of "big": not cached yet.
     let read = Tmsg::Read {
@@ -460,16 +484,11 @@ fn a_cold_read_is_put_aside_while_the_disk_fetches_and_other_requests_run() {
 /// promise (past the largest file) runs before its reply and fails there.
 #[test]
 fn writes_answered_before_they_run_reach_the_volume() {
-    use pvfs_9p::sched::{Queue, Step};
+    use pvfs_9p::sched::Step;
     use pvfs_9p::wire::{ty, Frame, Rmsg, Tmsg};
     use pvfs_fs::block::FileDisk;
     use pvfs_tests::wimg::{debugfs, e2fsck_clean};
 
-    fn msg(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
-        let mut out = Vec::new();
-        m.emit(tag, &mut out).unwrap();
-        out
-    }
     let (_src, img) = image();
     let engine = pvfs_fs::ext4::Ext4::open_rw(
         FileDisk::open_rw(&img).unwrap(),
@@ -477,41 +496,25 @@ fn writes_answered_before_they_run_reach_the_volume() {
     )
     .unwrap();
     let fs = std::sync::Arc::new(Ext4Fs::new(engine));
-    let server = Server::new(fs.clone(), ExportConfig::default());
-    let c = server.connect();
-    let mut q = Queue::new(64, 1 << 20);
+    let (server, c, mut q) = queued_session(
+        &fs,
+        131_072,
+        &[
+            Tmsg::Walk {
+                fid: 0,
+                newfid: 1,
+                names: vec![],
+            },
+            Tmsg::Lcreate {
+                fid: 1,
+                name: b"behind",
+                flags: 2,
+                mode: 0o644,
+                gid: 0,
+            },
+        ],
+    );
     let mut out = Vec::new();
-    let setup = [
-        Tmsg::Version {
-            msize: 131_072,
-            version: b"9P2000.L",
-        },
-        Tmsg::Attach {
-            fid: 0,
-            afid: u32::MAX,
-            uname: b"",
-            aname: b"",
-            n_uname: 0,
-        },
-        Tmsg::Walk {
-            fid: 0,
-            newfid: 1,
-            names: vec![],
-        },
-        Tmsg::Lcreate {
-            fid: 1,
-            name: b"behind",
-            flags: 2,
-            mode: 0o644,
-            gid: 0,
-        },
-    ];
-    for (t, m) in setup.iter().enumerate() {
-        q.accept(&c, msg(t as u16 + 1, m), &mut out);
-        while matches!(q.step(&c, 0, true, &mut out), Step::Ran { .. }) {}
-    }
-    assert!(out.iter().all(|r| r[4] != ty::RLERROR), "setup failed");
-    out.clear();
 
     let data: Vec<u8> = (0..(1u32 << 20) + 192)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
