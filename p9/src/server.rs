@@ -359,15 +359,6 @@ pub enum Executed {
     Answered(Vec<Vec<u8>>, WriteBehind),
 }
 
-impl Executed {
-    /// The replies to send.
-    pub fn replies(&self) -> &[Vec<u8>] {
-        match self {
-            Executed::Done(r) | Executed::Answered(r, _) => r,
-        }
-    }
-}
-
 fn err_reply(tag: u16, e: Errno) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + 4);
     let _ = Rmsg::Lerror { ecode: e.0 }.emit(tag, &mut out);
@@ -586,7 +577,7 @@ impl<F: Filesystem> Connection<F> {
     /// the filesystem has room for it. Hands the request back otherwise.
     fn answer_early(&self, req: Request) -> Result<Executed, Request> {
         let f = Frame::new_unchecked(&req.msg[..]);
-        if f.msg_type() != crate::wire::ty::TWRITE || self.shared.cfg.read_only {
+        if f.msg_type() != crate::wire::ty::TWRITE {
             return Err(req);
         }
         let Ok(Tmsg::Write { fid, offset, data }) =
@@ -609,12 +600,6 @@ impl<F: Filesystem> Connection<F> {
         let Ok(i) = self.plain(fid) else {
             return Err(req);
         };
-        if !i
-            .open
-            .is_some_and(|fl| fl & O_ACCMODE == O_WRONLY || fl & O_ACCMODE == O_RDWR)
-        {
-            return Err(req);
-        }
         let Ok((off, grow)) = self.write_start(i, offset, len) else {
             return Err(req);
         };
