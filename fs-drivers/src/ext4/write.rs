@@ -1083,6 +1083,34 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(ino)
     }
 
+    /// The inode a write of `len` bytes at `off` goes to, and the end of the range: `ino` must
+    /// be a regular file with extents (not inline or encrypted) and the range within the
+    /// largest file.
+    fn write_target(&mut self, ino: Ino, off: u64, len: u64) -> Result<(super::Inode, u64)> {
+        let inode = self.load_inode(ino)?;
+        match inode.mode & S_IFMT {
+            S_IFDIR => return Err(Error::IsDir { ino }),
+            S_IFREG => {}
+            _ => {
+                return Err(Error::Unsupported {
+                    what: "writing to a non-regular file",
+                })
+            }
+        }
+        if inode.flags & flags::EXTENTS == 0
+            || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+        {
+            return Err(Error::Unsupported {
+                what: "writing a block-mapped, inline or encrypted file",
+            });
+        }
+        let end = off.checked_add(len).ok_or(Error::FileTooBig)?;
+        if end.div_ceil(self.ctx.bs as u64) > u64::from(u32::MAX) {
+            return Err(Error::FileTooBig);
+        }
+        Ok((inode, end))
+    }
+
     /// Whether [`write`](Self::write) of `len` bytes at `off` into `ino` can only fail with a
     /// device error (or corruption found on the way): the volume is writable, `ino` is a
     /// regular file with extents (not inline or encrypted), the range is within the largest
@@ -1093,22 +1121,10 @@ impl<D: BlockDevice> Ext4<D> {
         if self.ensure_rw().is_err() || len == 0 {
             return false;
         }
-        let Ok(inode) = self.load_inode(ino) else {
+        let Ok((_, end)) = self.write_target(ino, off, len) else {
             return false;
         };
-        if inode.mode & S_IFMT != S_IFREG
-            || inode.flags & flags::EXTENTS == 0
-            || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
-        {
-            return false;
-        }
         let bs = self.ctx.bs as u64;
-        let Some(end) = off.checked_add(len) else {
-            return false;
-        };
-        if end.div_ceil(bs) > u64::from(u32::MAX) {
-            return false;
-        }
         // Every block of the range may be new, each may start an extent of its own, and a
         // leaf block holds at least (bs - 12) / 12 extents.
         let blocks = (end - 1) / bs - off / bs + 1;
@@ -1134,30 +1150,8 @@ impl<D: BlockDevice> Ext4<D> {
         if data.is_empty() {
             return Ok(0);
         }
-        let inode = self.load_inode(ino)?;
-        match inode.mode & S_IFMT {
-            S_IFDIR => return Err(Error::IsDir { ino }),
-            S_IFREG => {}
-            _ => {
-                return Err(Error::Unsupported {
-                    what: "writing to a non-regular file",
-                })
-            }
-        }
-        if inode.flags & flags::EXTENTS == 0
-            || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
-        {
-            return Err(Error::Unsupported {
-                what: "writing a block-mapped, inline or encrypted file",
-            });
-        }
+        let (inode, end) = self.write_target(ino, off, data.len() as u64)?;
         let bs = self.ctx.bs as u64;
-        let end = off
-            .checked_add(data.len() as u64)
-            .ok_or(Error::FileTooBig)?;
-        if end.div_ceil(bs) > u64::from(u32::MAX) {
-            return Err(Error::FileTooBig);
-        }
         let mut tree = self.load_tree(&inode)?;
         let mut lblk = off / bs;
         let last = (end - 1) / bs;
