@@ -7,12 +7,20 @@
 //!   PAE and long mode, loads a minimal GDT, switches to 64-bit code, sets up the boot stack and
 //!   calls `pvfs_kernel_main(start_info_paddr: u64) -> !`, which the kernel crate defines.
 //!
-//! The page tables are in `.bss`; the PVH loaders zero-fill it, and the entry code zeroes it
-//! again so that nothing relies on that.
+//! The page tables are in `.bss.pagetables`, which the linker script puts first in `.bss`; the
+//! PVH loaders zero-fill `.bss`, and the entry code zeroes it again so that nothing relies on
+//! that. Every stack (the boot stack and the two interrupt stacks) lives in the `.stacks`
+//! section at the end of the image, above all other state, each with a guard page below it
+//! that the kernel unmaps early (`kernel/src/arch/paging.rs`): a stack that overflows faults
+//! instead of overwriting what lies below it.
 #![no_std]
 
 /// Size of the boot stack.
 pub const BOOT_STACK_SIZE: usize = 256 * 1024;
+/// Size of each interrupt stack (double fault; NMI and machine check).
+pub const IST_STACK_SIZE: usize = 32 * 1024;
+/// Size of the unmapped guard below each stack.
+pub const GUARD_SIZE: usize = 4096;
 
 #[cfg(target_os = "none")]
 core::arch::global_asm!(
@@ -120,17 +128,35 @@ boot_gdt_ptr:
     .word boot_gdt_end - boot_gdt - 1
     .long boot_gdt
 
-    .section .bss.boot, "aw", @nobits
+    .section .bss.pagetables, "aw", @nobits
     .balign 4096
+    .global boot_pml4
 boot_pml4:  .skip 4096
 boot_pdpt:  .skip 4096
     .global boot_pd
 boot_pd:    .skip 4 * 4096
-    .balign 16
+
+    /* Stacks, each above a guard page; `.stacks` is the last section of the image. */
+    .section .stacks, "aw", @nobits
+    .balign 4096
+    .global boot_stack_guard
+boot_stack_guard: .skip {guard}
 boot_stack: .skip {stack}
     .global boot_stack_top
 boot_stack_top:
+    .global df_stack_guard
+df_stack_guard: .skip {guard}
+    .skip {ist}
+    .global df_stack_top
+df_stack_top:
+    .global nmi_stack_guard
+nmi_stack_guard: .skip {guard}
+    .skip {ist}
+    .global nmi_stack_top
+nmi_stack_top:
     "#,
     stack = const BOOT_STACK_SIZE,
+    ist = const IST_STACK_SIZE,
+    guard = const GUARD_SIZE,
     options(att_syntax)
 );

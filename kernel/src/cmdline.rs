@@ -21,6 +21,8 @@ pub enum Fault {
     DivideError,
     /// A Rust panic.
     Panic,
+    /// Unbounded recursion: the boot stack overflows into its guard page (#DF, vector 8).
+    StackOverflow,
 }
 
 /// Log verbosity.
@@ -176,6 +178,7 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 "pf" => o.fault = Some(Fault::PageFault),
                 "de" => o.fault = Some(Fault::DivideError),
                 "panic" => o.fault = Some(Fault::Panic),
+                "stack" => o.fault = Some(Fault::StackOverflow),
                 _ => warn(bad, &mut warnings),
             },
             "log" => match value {
@@ -342,6 +345,7 @@ mod tests {
             ("pf", Fault::PageFault),
             ("de", Fault::DivideError),
             ("panic", Fault::Panic),
+            ("stack", Fault::StackOverflow),
         ] {
             let line = std::format!("pvfs.fault={v}");
             assert_eq!(parse(&line).0.fault, Some(f));

@@ -92,6 +92,14 @@ pub fn exception(f: &Frame, cr2: Option<u64>) -> ! {
         f.r14,
         f.r15
     );
+    if let Some(s) = crate::arch::paging::overflowed_stack(f.rsp) {
+        kprint!(
+            "  STACK OVERFLOW: rsp is at the guard page of the {} ({} bytes, guard at {:#x})\n",
+            s.name,
+            s.size,
+            s.guard
+        );
+    }
     kprint!("  #0  {:#018x} (faulting instruction)\n", f.rip);
     backtrace(f.rbp);
     kprint!("pvfs: fatal exception, shutting down (crash)\n");

@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod cmdline;
 pub mod frames;
 pub mod grants;
+pub mod guards;
 pub mod heapstats;
 pub mod memmap;
 pub mod pollwin;

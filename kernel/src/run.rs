@@ -50,6 +50,7 @@ pub fn main(start_info_paddr: u64) -> ! {
     crate::stack::paint();
     arch::gdt::init();
     arch::idt::init();
+    let guards = arch::paging::install_guards();
     let detected = xen::detect();
     if detected.is_none() {
         console::init_com1();
@@ -79,6 +80,19 @@ pub fn main(start_info_paddr: u64) -> ! {
         None => kprint!("{BANNER}: booting as a PVH guest without Xen (plain QEMU)\n"),
     }
     log::info!("command line: {line:?}");
+    match guards {
+        Ok(()) => {
+            for s in arch::paging::stacks() {
+                log::info!(
+                    "stack: {} of {} KiB, guard page at {:#x}",
+                    s.name,
+                    s.size >> 10,
+                    s.guard
+                );
+            }
+        }
+        Err(e) => log::warn!("stacks: no guard pages ({e:?}); an overflow would go unnoticed"),
+    }
     for w in &warnings {
         log::warn!("command line: ignored {w:?}");
     }
@@ -535,9 +549,23 @@ fn maybe_fault(opts: &Options) {
             core::arch::asm!("xor edx, edx", "xor ecx, ecx", "mov eax, 1", "div ecx", out("eax") _, out("ecx") _, out("edx") _)
         },
         Fault::Panic => panic!("panic requested with pvfs.fault=panic"),
+        Fault::StackOverflow => {
+            let depth = recurse(0);
+            log::error!("recursion returned at depth {depth}");
+        }
     }
     log::error!("requested fault {f:?} did not trap");
     power::crash();
+}
+
+/// Recurses without bound, 1 KiB of stack a level (`pvfs.fault=stack`).
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 128]);
+    if core::hint::black_box(depth) == u64::MAX {
+        return frame[0];
+    }
+    recurse(depth + 1).wrapping_add(core::hint::black_box(frame[127]))
 }
 
 /// The plain-QEMU self-test: memory map, heap, modules.

@@ -1,9 +1,9 @@
 //! Stack high-water mark of the boot stack (the only stack besides the small IST stacks).
 //!
 //! At boot the unused part of the stack is filled with a pattern; [`peak_used`] finds the
-//! lowest word that no longer holds it. The stack has no guard page below it (the page tables
-//! sit there), so this figure, published in `data/pvfs/stats`, is how to see that it is deep
-//! enough.
+//! lowest word that no longer holds it. The figure, published in `data/pvfs/stats`, shows how
+//! much of the stack is left. An overflow itself faults on the guard page below the stack
+//! (`arch::paging`) and is reported by the double-fault handler.
 
 use pvfs_boot::BOOT_STACK_SIZE;
 

@@ -214,7 +214,7 @@ pub fn boot_tests() -> Result<(), Fail> {
     println!("qemu: ext4 module mounted in the kernel, {path} sha256 matches the host");
 
     // 3. Forced exceptions: a readable report and a failing exit, never 0 or 33.
-    let cases: [(&str, &[&str]); 5] = [
+    let cases: [(&str, &[&str]); 6] = [
         (
             "ud",
             &[
@@ -241,6 +241,13 @@ pub fn boot_tests() -> Result<(), Fail> {
             &[
                 "PANIC: panic requested with pvfs.fault=panic",
                 "at kernel/src/run.rs",
+            ],
+        ),
+        (
+            "stack",
+            &[
+                "EXCEPTION #DF double fault (vector 8)",
+                "STACK OVERFLOW: rsp is at the guard page of the boot stack",
             ],
         ),
     ];

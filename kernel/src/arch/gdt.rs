@@ -1,5 +1,6 @@
 //! The long-mode GDT with a TSS whose interrupt stacks (IST) catch double faults and NMIs on a
-//! known-good stack, so a stack overflow is reported instead of triple-faulting.
+//! known-good stack, so a stack overflow is reported instead of triple-faulting. The stacks
+//! themselves are in `.stacks` (boot/src/lib.rs), each above an unmapped guard page.
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -12,8 +13,6 @@ pub const IST_DOUBLE_FAULT: u8 = 1;
 /// IST slot for NMIs and machine checks.
 pub const IST_NMI: u8 = 2;
 
-const IST_STACK: usize = 32 * 1024;
-
 #[repr(C, packed(4))]
 struct Tss {
     _r0: u32,
@@ -25,13 +24,14 @@ struct Tss {
     iomap_base: u16,
 }
 
-#[repr(C, align(16))]
-struct Stack([u8; IST_STACK]);
-
 struct Tables {
     gdt: [u64; 5],
     tss: Tss,
-    stacks: [Stack; 2],
+}
+
+extern "C" {
+    static df_stack_top: u8;
+    static nmi_stack_top: u8;
 }
 
 struct Shared(UnsafeCell<Tables>);
@@ -50,7 +50,6 @@ static TABLES: Shared = Shared(UnsafeCell::new(Tables {
         _r3: 0,
         iomap_base: size_of::<Tss>() as u16,
     },
-    stacks: [Stack([0; IST_STACK]), Stack([0; IST_STACK])],
 }));
 
 #[repr(C, packed)]
@@ -64,9 +63,8 @@ pub fn init() {
     let t = TABLES.0.get();
     // SAFETY: single-threaded early boot, interrupts off: nothing else accesses TABLES.
     let t = unsafe { &mut *t };
-    for (i, s) in t.stacks.iter().enumerate() {
-        t.tss.ist[i] = s.0.as_ptr() as u64 + IST_STACK as u64;
-    }
+    t.tss.ist[usize::from(IST_DOUBLE_FAULT - 1)] = core::ptr::addr_of!(df_stack_top) as u64;
+    t.tss.ist[usize::from(IST_NMI - 1)] = core::ptr::addr_of!(nmi_stack_top) as u64;
     let base = core::ptr::addr_of!(t.tss) as u64;
     let limit = (size_of::<Tss>() - 1) as u64;
     t.gdt = [
