@@ -5,8 +5,9 @@
 //! - [`fs`]: the [`fs::Filesystem`] trait the server drives.
 //! - [`server`]: [`server::Server`] (one export) and [`server::Connection`] (one client).
 //! - [`policy`]: uid/gid maps, quota, lock table.
+//! - [`privs`]: when a write, truncate or chown clears the set-user-ID and set-group-ID bits.
 //! - [`memfs`]: an in-memory filesystem.
-//! - [`ext4`]: the ext4 engine behind the `Filesystem` trait (read path; writes return EROFS).
+//! - [`ext4`]: the ext4 engine behind the `Filesystem` trait (reads and writes).
 //! - `host` (feature `std`): TCP / unix-socket transport with a worker pool.
 //!
 #![cfg_attr(not(test), no_std)]
@@ -22,6 +23,7 @@ pub mod fs;
 pub mod host;
 pub mod memfs;
 pub mod policy;
+pub mod privs;
 pub mod sched;
 pub mod server;
 pub mod wire;

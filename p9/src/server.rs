@@ -779,6 +779,16 @@ impl<F: Filesystem> Connection<F> {
         let end = off.checked_add(len as u64).ok_or(Errno::EFBIG)?;
         let grow = end.saturating_sub(cur.size);
         self.shared.quota.charge_bytes(grow)?;
+        if let Some(m) = crate::privs::after_change(&cur, i.uid) {
+            let clear = SetAttr {
+                mode: Some(m),
+                ..SetAttr::default()
+            };
+            if let Err(e) = self.shared.fs.setattr(i.ino, &clear) {
+                self.shared.quota.refund_bytes(grow);
+                return Err(e);
+            }
+        }
         Ok((off, grow))
     }
 
@@ -1220,7 +1230,7 @@ impl<F: Filesystem> Connection<F> {
                         TimeSet::Now
                     }
                 };
-                let set = SetAttr {
+                let mut set = SetAttr {
                     mode: (v & sa::MODE != 0).then_some(attr.mode & 0o7777),
                     uid: (v & sa::UID != 0).then(|| cfg.uid_map.to_host(attr.uid)),
                     gid: (v & sa::GID != 0).then(|| cfg.gid_map.to_host(attr.gid)),
@@ -1231,6 +1241,10 @@ impl<F: Filesystem> Connection<F> {
                         .then(|| time(sa::MTIME_SET, attr.mtime_sec, attr.mtime_nsec)),
                     ctime: v & sa::CTIME != 0,
                 };
+                if set.mode.is_none() && v & (sa::SIZE | sa::UID | sa::GID) != 0 {
+                    // A truncate or a change of owner by a caller without CAP_FSETID.
+                    set.mode = crate::privs::after_change(&fs.getattr(i.ino)?, i.uid);
+                }
                 let mut charged = 0;
                 if let Some(size) = set.size {
                     let cur = fs.getattr(i.ino)?;
