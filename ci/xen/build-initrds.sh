@@ -195,6 +195,13 @@ install -m 755 "$XEN_DIR"/domu/guest-*.sh "$G/guest/"
 for t in p9meta p9check; do
   cc -static -O2 -Wall -Werror -o "$G/guest/$t" "$XEN_DIR/domu/$t.c" || die "cannot build ci/xen/domu/$t.c (needs cc and libc6-dev)"
 done
+# The POSIX suite, for scenarios that declare "# xe2e-needs: posix" (run.sh builds it and sets
+# XE2E_PJDFSTEST to the binary).
+if [ -n "${XE2E_PJDFSTEST:-}" ]; then
+  mkdir -p "$G/usr/bin" "$G/etc"
+  install -m 755 "$XE2E_PJDFSTEST" "$G/usr/bin/pjdfstest"
+  install -m 644 "$XEN_DIR/domu/pjdfstest.toml" "$G/etc/pjdfstest.toml"
+fi
 pack "$G" "$S/domu/guest.cpio"
 pack "$S" "$RUN/dom0-run.cpio"
 parts=("$W/cache/dom0-base.cpio")

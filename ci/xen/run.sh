@@ -51,6 +51,13 @@ for s in ${SCEN//+/ }; do
   grep -q '^# xe2e-needs:.*linux-guest' "$XEN_DIR/scenarios/$s.sh" && XE2E_LINUX_GUEST=1
 done
 export XE2E_LINUX_GUEST
+# the POSIX suite (ci/xen/suites.sh) for scenarios that declare "posix"
+for s in ${SCEN//+/ }; do
+  if grep -q '^# xe2e-needs:.*posix' "$XEN_DIR/scenarios/$s.sh"; then
+    XE2E_PJDFSTEST=$("$XEN_DIR/suites.sh") || exit 4
+    export XE2E_PJDFSTEST
+  fi
+done
 mkdir -p "$W"
 XE2E_RUN_DIR=$(mktemp -d "$W/run.XXXXXX")
 export XE2E_RUN_DIR

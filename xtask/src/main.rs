@@ -8,7 +8,8 @@
 //!                                   tests, bounded fuzzing, Xen e2e (incl. Linux guests on 9pfs)
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
-//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p)
+//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen)
+//! cargo xtask posix                 pjdfstest in a guest on pvfs and on QEMU's 9pfs backend, by test
 //! cargo xtask soak [SEQS]           the ext4 write path's random model test at scale
 //! cargo xtask deps                  install missing host packages (root) or print how
 //! ```
@@ -16,6 +17,7 @@
 //! Missing Debian packages are installed through `ci/host-deps.sh` when running as root;
 //! otherwise the exact commands are printed. Downloads and images are cached under `target/`.
 
+mod posix;
 mod qemu;
 mod util;
 
@@ -40,6 +42,9 @@ fn main() -> ExitCode {
         "fuzz" => fuzz(rest.first().and_then(|s| s.parse().ok()).unwrap_or(20)),
         "bench" => bench(rest),
         "soak" => soak(rest.first().and_then(|s| s.parse().ok()).unwrap_or(500)),
+        "posix" => util::ensure_host_deps(false)
+            .and_then(|()| build_kernel())
+            .and_then(|elf| posix::run(&elf)),
         "deps" => util::ensure_host_deps(true),
         "help" | "-h" | "--help" => {
             print!("{}", include_str!("usage.txt"));

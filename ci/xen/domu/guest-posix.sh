@@ -1,0 +1,37 @@
+#!/bin/sh
+# Guest side of the p9-posix scenario: pjdfstest (ci/xen/suites.sh) as root on a read-write
+# pvfs share, with a second share as the secondary file system (EXDEV across mounts).
+# Prints every result line as "XE2E-GUEST POSIX <line>" and a summary
+# "XE2E-GUEST POSIX-SUMMARY ok=N failed=N skipped=N rc=N".
+set -u
+cat > /etc/passwd <<'P'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/:/bin/false
+tests:x:1001:1001:tests:/:/bin/false
+pjdfstest:x:1002:1002:pjdfstest:/:/bin/false
+P
+cat > /etc/group <<'G'
+root:x:0:
+nogroup:x:65534:
+tests:x:1001:
+pjdfstest:x:1002:
+G
+# A static glibc resolves users through the files source only.
+printf 'passwd: files\ngroup: files\n' > /etc/nsswitch.conf
+mkdir -p /mnt /mnt2
+mount -t 9p -o trans=xen,version=9p2000.L share /mnt || { echo "XE2E-GUEST FAIL posix mount share"; exit 1; }
+mount -t 9p -o trans=xen,version=9p2000.L share2 /mnt2 || { echo "XE2E-GUEST FAIL posix mount share2"; exit 1; }
+mkdir -p /mnt/pjd /mnt2/pjd
+chmod 0777 /mnt/pjd /mnt2/pjd
+cd /mnt/pjd || exit 1
+echo "XE2E-GUEST POSIX-START uptime=$(cut -d' ' -f1 /proc/uptime)s"
+/usr/bin/pjdfstest -c /etc/pjdfstest.toml -p /mnt/pjd -s /mnt2/pjd > /tmp/pjd.out 2>&1
+rc=$?
+sed 's/^/XE2E-GUEST POSIX /' /tmp/pjd.out
+ok=$(grep -c ' ok$' /tmp/pjd.out)
+failed=$(grep -c ' FAILED$' /tmp/pjd.out)
+skipped=$(grep -c ' skipped$' /tmp/pjd.out)
+echo "XE2E-GUEST POSIX-SUMMARY ok=$ok failed=$failed skipped=$skipped rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)s"
+cd /
+umount /mnt2
+umount /mnt

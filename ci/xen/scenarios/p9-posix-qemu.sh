@@ -1,0 +1,6 @@
+#!/bin/sh
+# p9-posix-qemu: the p9-posix suite against QEMU's 9pfs backend in dom0, for comparison
+# (`cargo xtask posix` prints both sides by test). Its failures are reported, not judged.
+# xe2e-needs: linux-guest qemu-xen posix
+POSIX_BACKEND=qemu
+. /xe2e/scenarios/p9-posix.sh
