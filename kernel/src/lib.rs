@@ -13,4 +13,5 @@ pub mod heapstats;
 pub mod memmap;
 pub mod pollwin;
 pub mod ringclock;
+pub mod stackuse;
 pub mod startinfo;

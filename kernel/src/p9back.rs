@@ -28,6 +28,7 @@ use pvfs_9p::policy::{IdMap, QuotaLimits};
 use pvfs_9p::sched::{self, Step};
 use pvfs_9p::{Connection, ExportConfig, Server};
 use pvfs_kernel::ringclock::{Kind, Profile, RingClock, Split};
+use pvfs_kernel::stackuse::KindPeaks;
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
     self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, QuotaKeys, Route,
@@ -176,6 +177,8 @@ pub struct Counters {
     notify_ns: u64,
     /// Requests executed, by 9P message type (logged when a device disconnects).
     pub by_type: TypeCounts,
+    /// Times a kind of request went deeper into the stack than before (`Service::stack_peaks`).
+    pub stack_updates: u64,
     split: Split,
 }
 
@@ -246,6 +249,8 @@ pub struct Service {
     write_back_kib: u32,
     /// Answer Twrites before running them where they can only fail with a disk error.
     early_writes: bool,
+    /// The deepest point of the stack each kind of request has reached (`stack::measure`).
+    pub stack_peaks: KindPeaks,
 }
 
 impl Service {
@@ -270,6 +275,7 @@ impl Service {
             polling: false,
             write_back_kib: pvfs_kernel::cmdline::DEFAULT_WRITEBACK_KIB,
             early_writes: true,
+            stack_peaks: KindPeaks::default(),
         };
         if let Err(e) = store::watch(&s.base, "9pfs") {
             log::error!("9pfs: cannot watch {}: {e:?}", s.base);
@@ -553,7 +559,14 @@ impl Service {
                 {
                     continue;
                 }
-                match serve_ring(link, i, &mut self.counters, &mut self.profile, disk) {
+                match serve_ring(
+                    link,
+                    i,
+                    &mut self.counters,
+                    &mut self.profile,
+                    &mut self.stack_peaks,
+                    disk,
+                ) {
                     Ok(worked) => {
                         did |= worked;
                         // Revisit on the next pass while the ring keeps producing work.
@@ -833,6 +846,7 @@ fn serve_ring(
     i: usize,
     counters: &mut Counters,
     profile: &mut Profile,
+    stack: &mut KindPeaks,
     disk: (u64, bool),
 ) -> Result<bool, String> {
     let Link {
@@ -884,7 +898,8 @@ fn serve_ring(
     if q.is_empty() {
         let t0 = crate::xen::time::now_ns();
         let mut out = Vec::new();
-        match queue.step(conn, disk.0, disk.1, &mut out) {
+        let (stepped, depth) = crate::stack::measure(|| queue.step(conn, disk.0, disk.1, &mut out));
+        match stepped {
             Step::Idle => {}
             Step::Deferred => {
                 worked = true;
@@ -893,6 +908,7 @@ fn serve_ring(
             Step::Ran { ty, size } => {
                 worked = true;
                 counters.by_type.count(ty);
+                note_stack(stack, counters, ty, depth);
                 let reply: usize = out.iter().map(|r| r.len()).sum();
                 clock.ran(Kind::new(ty, size.max(reply)));
                 q.extend(out);
@@ -930,7 +946,7 @@ fn serve_ring(
     if let Err(e) = flushed {
         // The ring is broken and the device goes, but a write already answered still runs:
         // the guest may have its reply.
-        finish_write(queue, conn, i, counters);
+        finish_write(queue, conn, i, counters, stack);
         return Err(e);
     }
     if wrote {
@@ -945,8 +961,23 @@ fn serve_ring(
     }
     // A write answered before it ran runs now, while the guest already has its reply, and
     // before any other request of any ring.
-    finish_write(queue, conn, i, counters);
+    finish_write(queue, conn, i, counters, stack);
     Ok(worked || wrote)
+}
+
+/// Records the stack depth a request of type `ty` reached; warns once a kind passes three
+/// quarters of the stack.
+fn note_stack(stack: &mut KindPeaks, counters: &mut Counters, ty: u8, depth: usize) {
+    if stack.note(ty, depth) {
+        counters.stack_updates += 1;
+        if depth > crate::stack::SIZE / 4 * 3 {
+            log::warn!(
+                "stack: a {} request reached {depth} of {} bytes",
+                pvfs_kernel::stackuse::type_name(ty),
+                crate::stack::SIZE
+            );
+        }
+    }
 }
 
 /// Runs the write that ring `i`'s last step answered before running it, if any
@@ -956,10 +987,13 @@ fn finish_write(
     conn: &Connection<Fs>,
     i: usize,
     counters: &mut Counters,
+    stack: &mut KindPeaks,
 ) {
     let t = crate::xen::time::now_ns();
-    if let Some(res) = queue.finish_write(conn) {
+    let (ran, depth) = crate::stack::measure(|| queue.finish_write(conn));
+    if let Some(res) = ran {
         counters.early_writes += 1;
+        note_stack(stack, counters, pvfs_9p::wire::ty::TWRITE, depth);
         Counters::add_ns(&mut counters.write_ns, &mut counters.write_ms, t);
         if let Err(e) = res {
             counters.late_write_errors += 1;

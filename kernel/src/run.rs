@@ -316,6 +316,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
     service.set_write_back_threshold(opts.writeback_kib);
     service.set_early_writes(opts.early_writes);
     let stats_key = format!("{base}/stats");
+    let stack_key = format!("{base}/stack");
     let mut last_stats = None;
     // Changes guests make without fsync are written back at most COMMIT_INTERVAL_NS after
     // the first of them, like ext4's default commit interval.
@@ -407,6 +408,13 @@ fn serve(p: Platform, opts: &Options) -> ! {
                     xen::events::upcall_count(), stack
                 );
                 let _ = xen::store::write(&stats_key, &stats);
+                if last_stats.is_none_or(|(_, old, _)| old.stack_updates != c.stack_updates) {
+                    let kinds = service.stack_peaks.render();
+                    let _ = xen::store::write(
+                        &stack_key,
+                        &format!("peak={stack} size={} {kinds}", crate::stack::SIZE),
+                    );
+                }
                 last_stats = Some(change_key);
                 last_publish = xen::time::now_ns();
                 stats_due = None;
