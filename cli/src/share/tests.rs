@@ -1,0 +1,753 @@
+//! The dom0 commands against the in-memory store, with pvfs played by its real xenbus machine
+//! (`pvfs_ring::xenbus::P9Backend`, run as domain 7 with domain 7's permissions) and the guest by
+//! a small model of Linux's `trans_xen.c` (run with the guest's permissions). So a node written
+//! with the wrong permissions shows up as pvfs or the guest being denied.
+
+use super::*;
+use crate::xs_fake::{FakeStore, Hook};
+use pvfs_ring::xenbus::{
+    scan_backends, BackendAction, BackendConfig, P9Backend, StoreError as PStoreError, XenbusError,
+};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+const PVFS: u16 = 7;
+const GUEST: u16 = 3;
+
+/// `pvfs_ring::xenbus::Store` over the fake, as domain `dom`.
+struct As<'a> {
+    s: &'a mut FakeStore,
+    dom: u16,
+}
+
+impl As<'_> {
+    fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut FakeStore) -> Result<T, XsError>,
+    ) -> Result<T, PStoreError> {
+        let saved = std::mem::replace(&mut self.s.caller, self.dom);
+        let r = f(self.s);
+        self.s.caller = saved;
+        r.map_err(|e| match e {
+            XsError::Denied(_) => PStoreError::Denied,
+            XsError::Quota(_) => PStoreError::Quota,
+            e => PStoreError::Other(e.to_string()),
+        })
+    }
+}
+
+impl pvfs_ring::xenbus::Store for As<'_> {
+    fn read(&mut self, path: &str) -> Result<Option<String>, PStoreError> {
+        self.run(|s| s.read(NO_TX, path))
+    }
+    fn write(&mut self, path: &str, value: &str) -> Result<(), PStoreError> {
+        self.run(|s| s.write(NO_TX, path, value))
+    }
+    fn directory(&mut self, path: &str) -> Result<Vec<String>, PStoreError> {
+        self.run(|s| s.directory(NO_TX, path))
+    }
+    fn remove(&mut self, path: &str) -> Result<(), PStoreError> {
+        self.run(|s| s.rm(NO_TX, path))
+    }
+    fn watch(&mut self, _: &str, _: &str) -> Result<(), PStoreError> {
+        Ok(())
+    }
+    fn unwatch(&mut self, _: &str, _: &str) -> Result<(), PStoreError> {
+        Ok(())
+    }
+}
+
+/// pvfs (its xenbus machine, with exports that exist on its "volume") and the guests' 9pfs
+/// drivers.
+#[derive(Default)]
+struct World {
+    machines: BTreeMap<(u16, u32), P9Backend>,
+    /// Directories on the volume.
+    dirs: BTreeSet<String>,
+    /// Guests whose driver runs (a paused guest, or one without 9pnet_xen, is absent).
+    running: BTreeSet<u16>,
+    /// pvfs is up (it answers).
+    pvfs_up: bool,
+    /// Errors pvfs's machine hit (a permission problem would show here).
+    errors: Vec<XenbusError>,
+}
+
+impl World {
+    fn tick(&mut self, s: &mut FakeStore) {
+        if self.pvfs_up {
+            self.step_pvfs(s);
+        }
+        for g in self.running.clone() {
+            self.step_guest(s, g);
+        }
+    }
+
+    fn step_pvfs(&mut self, s: &mut FakeStore) {
+        let base = format!("/local/domain/{PVFS}/backend/9pfs");
+        let mut st = As { s, dom: PVFS };
+        for (fe, dev) in scan_backends(&mut st, &base).unwrap() {
+            self.machines.entry((fe, dev)).or_insert_with(|| {
+                P9Backend::new(
+                    &backend_dir(PVFS, fe, dev),
+                    fe,
+                    dev,
+                    BackendConfig::default(),
+                )
+            });
+        }
+        let keys: Vec<_> = self.machines.keys().copied().collect();
+        for k in keys {
+            let m = self.machines.get_mut(&k).unwrap();
+            let action = match m.step(&mut st) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.errors.push(e);
+                    continue;
+                }
+            };
+            match action {
+                BackendAction::Connect(plan) => {
+                    if self.dirs.contains(&plan.export.path) {
+                        m.connected(&mut st).unwrap();
+                    } else {
+                        let why = format!("export path {:?}: errno 2", plan.export.path);
+                        m.connect_failed(&mut st, &why).unwrap();
+                    }
+                }
+                BackendAction::Teardown => {
+                    if m.torn_down(&mut st).unwrap() == BackendAction::Remove {
+                        self.machines.remove(&k);
+                    }
+                }
+                BackendAction::Remove => {
+                    self.machines.remove(&k);
+                }
+                BackendAction::Idle => {}
+            }
+        }
+    }
+
+    /// Linux `trans_xen.c`: on the backend's InitWait it publishes two rings and goes
+    /// Initialised; Connected follows the backend's; Closing/Closed close it.
+    fn step_guest(&mut self, s: &mut FakeStore, g: u16) {
+        let mut st = As { s, dom: g };
+        use pvfs_ring::xenbus::Store as _;
+        let devs = st
+            .directory(&format!("/local/domain/{g}/device/9pfs"))
+            .unwrap();
+        for d in devs {
+            let fd = format!("/local/domain/{g}/device/9pfs/{d}");
+            let Some(be) = st.read(&format!("{fd}/backend")).unwrap() else {
+                continue;
+            };
+            let mine = st.read(&format!("{fd}/state")).unwrap();
+            let theirs = st.read(&format!("{be}/state")).unwrap();
+            match (mine.as_deref(), theirs.as_deref()) {
+                (Some("1"), Some("2")) => {
+                    // The backend's keys must be readable by the guest.
+                    assert_eq!(
+                        st.read(&format!("{be}/versions")).unwrap().as_deref(),
+                        Some("1")
+                    );
+                    st.write(&format!("{fd}/version"), "1").unwrap();
+                    st.write(&format!("{fd}/num-rings"), "2").unwrap();
+                    for i in 0..2 {
+                        st.write(&format!("{fd}/ring-ref{i}"), "8").unwrap();
+                        st.write(&format!("{fd}/event-channel-{i}"), "9").unwrap();
+                    }
+                    st.write(&format!("{fd}/state"), "3").unwrap();
+                }
+                (Some("3"), Some("4")) => st.write(&format!("{fd}/state"), "4").unwrap(),
+                (Some(m), Some("5" | "6")) if m != "6" => {
+                    st.write(&format!("{fd}/state"), "6").unwrap()
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A store with dom0, pvfs (domain 7, ready) and a guest `vm1` (domain 3) whose driver runs;
+/// pvfs's volume has `/exports/vm1`.
+fn setup() -> (FakeStore, Rc<RefCell<World>>) {
+    let mut s = FakeStore::new();
+    for (id, name) in [(0u16, "Domain-0"), (PVFS, "pvfs"), (GUEST, "vm1")] {
+        let d = format!("/local/domain/{id}");
+        s.set(&d, "");
+        s.chmod(&d, &[Perm::new(id, Access::None)]);
+        s.set(&format!("{d}/name"), name);
+        s.chmod(&format!("{d}/name"), &[Perm::new(0, Access::Read)]);
+        s.set(&format!("{d}/device"), "");
+        s.chmod(&format!("{d}/device"), &[Perm::new(id, Access::None)]);
+    }
+    s.set(&format!("/local/domain/{PVFS}/backend"), "");
+    s.chmod(
+        &format!("/local/domain/{PVFS}/backend"),
+        &[Perm::new(PVFS, Access::None)],
+    );
+    s.set(&format!("/local/domain/{PVFS}/data/pvfs/status"), "ready");
+    s.set(&format!("/local/domain/{PVFS}/data/pvfs/version"), "0.1.0");
+    s.set(
+        &format!("/local/domain/{PVFS}/data/pvfs/volume"),
+        "label data, 64 MiB",
+    );
+    s.set(
+        &format!("/local/domain/{PVFS}/data/pvfs/stats"),
+        "heap_live_bytes=4096 devices_connected=1 connects=3 odd",
+    );
+    s.set("/libxl", "");
+    let world = Rc::new(RefCell::new(World {
+        pvfs_up: true,
+        ..World::default()
+    }));
+    world.borrow_mut().dirs.insert("/exports/vm1".into());
+    world.borrow_mut().running.insert(GUEST);
+    let w = world.clone();
+    let hook: Hook = Box::new(move |s: &mut FakeStore| w.borrow_mut().tick(s));
+    s.hook = Some(hook);
+    (s, world)
+}
+
+fn be() -> Domain {
+    Domain {
+        domid: PVFS,
+        name: "pvfs".into(),
+    }
+}
+
+fn vm1() -> Domain {
+    Domain {
+        domid: GUEST,
+        name: "vm1".into(),
+    }
+}
+
+fn opts(tag: &str, path: &str) -> AddOpts {
+    AddOpts {
+        tag: tag.into(),
+        path: path.into(),
+        timeout_ms: 5000,
+        ..AddOpts::default()
+    }
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn perms(s: &FakeStore, path: &str) -> Vec<Perm> {
+    s.nodes[path].perms.clone()
+}
+
+/// Nothing of device `dev` of the guest is left anywhere.
+fn assert_clean(s: &FakeStore, dev: u32) {
+    for p in [
+        backend_dir(PVFS, GUEST, dev),
+        frontend_dir(GUEST, dev),
+        libxl_dir(GUEST, dev),
+    ] {
+        assert!(!s.exists(&p), "{p} left behind: {:?}", s.subtree(&p));
+    }
+}
+
+#[test]
+fn add_writes_libxls_nodes_with_permissions_in_one_transaction() {
+    let (mut s, _) = setup();
+    // pvfs does not answer; the first poll takes a copy of what add committed.
+    let captured: Rc<RefCell<Option<FakeStore>>> = Rc::new(RefCell::new(None));
+    let c = captured.clone();
+    s.hook = Some(Box::new(move |s: &mut FakeStore| {
+        if c.borrow().is_none() {
+            let mut copy = FakeStore::new();
+            copy.nodes = s.nodes.clone();
+            *c.borrow_mut() = Some(copy);
+        }
+    }));
+    let o = AddOpts {
+        max_space_mib: Some(64),
+        max_files: Some(1000),
+        read_only: true,
+        timeout_ms: 300,
+        ..opts("data", "/exports/vm1")
+    };
+    let log_before = s.log.len();
+    let err = add(&mut s, &be(), &vm1(), &o).unwrap_err();
+    assert_eq!(err.kind, Kind::Timeout);
+    // Every write of add happened inside one transaction, committed once.
+    let add_log: Vec<_> = s.log[log_before..].to_vec();
+    let commit_at = add_log
+        .iter()
+        .position(|(_, w)| w.starts_with("commit"))
+        .unwrap();
+    assert!(commit_at > 20, "{add_log:?}");
+    assert!(add_log[..commit_at].iter().all(|(tx, _)| *tx != NO_TX));
+    let tx = add_log[0].0;
+    assert!(add_log[..commit_at].iter().all(|(t, _)| *t == tx));
+    let s = captured.borrow_mut().take().expect("add polled");
+    let bd = backend_dir(PVFS, GUEST, 0);
+    let fd = frontend_dir(GUEST, 0);
+    let ld = libxl_dir(GUEST, 0);
+    assert_eq!(
+        s.subtree(&bd),
+        map(&[
+            ("", ""),
+            ("frontend", &fd),
+            ("frontend-id", "3"),
+            ("online", "1"),
+            ("state", "1"),
+            ("path", "/exports/vm1"),
+            ("security_model", "none"),
+            ("mode", "ro"),
+            ("max-space", "64"),
+            ("max-files", "1000"),
+        ])
+    );
+    assert_eq!(
+        s.subtree(&fd),
+        map(&[
+            ("", ""),
+            ("backend", &bd),
+            ("backend-id", "7"),
+            ("state", "1"),
+            ("tag", "data"),
+        ])
+    );
+    assert_eq!(
+        s.subtree(&ld),
+        map(&[
+            ("", ""),
+            ("frontend", &fd),
+            ("backend", &bd),
+            ("frontend-id", "3"),
+            ("online", "1"),
+            ("state", "1"),
+            ("path", "/exports/vm1"),
+            ("security_model", "none"),
+            ("mode", "ro"),
+            ("max-space", "64"),
+            ("max-files", "1000"),
+        ])
+    );
+    let be_perms = vec![
+        Perm::new(PVFS, Access::None),
+        Perm::new(GUEST, Access::Read),
+    ];
+    let fe_perms = vec![
+        Perm::new(GUEST, Access::None),
+        Perm::new(PVFS, Access::Read),
+    ];
+    for (k, _) in s.subtree(&bd) {
+        let p = if k.is_empty() {
+            bd.clone()
+        } else {
+            format!("{bd}/{k}")
+        };
+        assert_eq!(perms(&s, &p), be_perms, "{p}");
+    }
+    for (k, _) in s.subtree(&fd) {
+        let p = if k.is_empty() {
+            fd.clone()
+        } else {
+            format!("{fd}/{k}")
+        };
+        assert_eq!(perms(&s, &p), fe_perms, "{p}");
+    }
+    // libxl's record stays dom0's.
+    assert_eq!(perms(&s, &format!("{ld}/path"))[0].domid, 0);
+}
+
+#[test]
+fn add_connects_through_pvfs_and_the_guest() {
+    let (mut s, world) = setup();
+    let added = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    assert_eq!(
+        added,
+        Added {
+            devid: 0,
+            verdict: Verdict::Connected
+        }
+    );
+    assert!(
+        world.borrow().errors.is_empty(),
+        "{:?}",
+        world.borrow().errors
+    );
+    assert_eq!(
+        s.get(&format!("{}/state", backend_dir(PVFS, GUEST, 0))),
+        Some("4")
+    );
+    // A second share gets the next id, and a freed id is reused.
+    let added = add(&mut s, &be(), &vm1(), &opts("logs", "/exports/vm1")).unwrap();
+    assert_eq!(added.devid, 1);
+    s.set(&format!("/local/domain/{GUEST}/device/9pfs/2/tag"), "other");
+    let added = add(&mut s, &be(), &vm1(), &opts("third", "/exports/vm1")).unwrap();
+    assert_eq!(added.devid, 3);
+}
+
+#[test]
+fn add_to_a_paused_guest_is_accepted_and_waits_for_it() {
+    let (mut s, world) = setup();
+    world.borrow_mut().running.clear();
+    let t0 = s.now;
+    let added = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    assert_eq!(added.verdict, Verdict::WaitingForGuest);
+    assert!(s.now - t0 >= GUEST_GRACE_MS && s.now - t0 < 5000);
+    assert_eq!(
+        s.get(&format!("{}/state", backend_dir(PVFS, GUEST, 0))),
+        Some("2")
+    );
+    // The guest is unpaused: it connects.
+    world.borrow_mut().running.insert(GUEST);
+    for _ in 0..5 {
+        s.sleep_ms(POLL_MS);
+    }
+    assert_eq!(
+        s.get(&format!("{}/state", frontend_dir(GUEST, 0))),
+        Some("4")
+    );
+}
+
+#[test]
+fn transaction_is_retried_on_eagain() {
+    let (mut s, world) = setup();
+    s.fail_commits = 2;
+    let added = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    assert_eq!(added.verdict, Verdict::Connected);
+    assert_eq!(s.conflicts, 2);
+    assert!(world.borrow().errors.is_empty());
+    // Written once: one device, not three.
+    assert_eq!(
+        s.directory(NO_TX, &format!("/local/domain/{GUEST}/device/9pfs"))
+            .unwrap(),
+        ["0"]
+    );
+}
+
+#[test]
+fn a_concurrent_writer_is_seen_on_the_retry() {
+    let (mut s, _) = setup();
+    // Between our transaction's start and its commit, another tool attaches tag "data".
+    s.on_tx_start = Some(Box::new(|s: &mut FakeStore| {
+        s.set(&format!("/local/domain/{GUEST}/device/9pfs/0/tag"), "data");
+    }));
+    let err = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap_err();
+    assert_eq!(err.kind, Kind::DuplicateTag);
+    assert_eq!(s.conflicts, 1);
+    assert!(!s.exists(&backend_dir(PVFS, GUEST, 0)));
+    assert!(!s.exists(&libxl_dir(GUEST, 0)));
+}
+
+#[test]
+fn duplicate_tag_is_refused_and_writes_nothing() {
+    let (mut s, _) = setup();
+    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    let before = s.nodes.clone();
+    let err = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap_err();
+    assert_eq!(err.kind, Kind::DuplicateTag);
+    assert_eq!(err.code(), 7);
+    assert!(
+        err.msg
+            .contains("vm1 (3) already has a 9pfs device tagged \"data\""),
+        "{}",
+        err.msg
+    );
+    assert_eq!(s.nodes, before);
+}
+
+#[test]
+fn unknown_guest_and_missing_pvfs() {
+    let (mut s, _) = setup();
+    let e = guest(&mut s, "nosuch").unwrap_err();
+    assert_eq!((e.kind, e.code()), (Kind::UnknownGuest, 5));
+    assert_eq!(guest(&mut s, "42").unwrap_err().kind, Kind::UnknownGuest);
+    assert_eq!(guest(&mut s, "3").unwrap(), vm1());
+    assert_eq!(guest(&mut s, "vm1").unwrap(), vm1());
+    assert_eq!(guest(&mut s, "0").unwrap().name, "Domain-0");
+
+    let e = pvfs_domain(&mut s, "pvfs2", true).unwrap_err();
+    assert_eq!((e.kind, e.code()), (Kind::NoPvfs, 4));
+    // A domain of that name that does not run pvfs.
+    let e = pvfs_domain(&mut s, "vm1", true).unwrap_err();
+    assert_eq!(e.kind, Kind::NoPvfs);
+    assert!(e.msg.contains("does not run pvfs"), "{}", e.msg);
+    s.set(
+        &format!("/local/domain/{PVFS}/data/pvfs/status"),
+        "starting",
+    );
+    assert_eq!(
+        pvfs_domain(&mut s, "pvfs", true).unwrap_err().kind,
+        Kind::NoPvfs
+    );
+    assert_eq!(pvfs_domain(&mut s, "7", false).unwrap(), be());
+}
+
+#[test]
+fn refusal_reports_the_error_node_and_cleans_up() {
+    let (mut s, world) = setup();
+    let err = add(&mut s, &be(), &vm1(), &opts("data", "/exports/nosuch")).unwrap_err();
+    assert_eq!((err.kind, err.code()), (Kind::Refused, 8));
+    assert!(
+        err.msg
+            .contains("export path \\\"/exports/nosuch\\\": errno 2"),
+        "{}",
+        err.msg
+    );
+    assert!(err.msg.contains("nothing was left in xenstore"));
+    assert_clean(&s, 0);
+    // pvfs lets go of the device once its directory is gone.
+    s.sleep_ms(POLL_MS);
+    assert!(world.borrow().machines.is_empty());
+}
+
+#[test]
+fn timeout_when_pvfs_does_not_answer_cleans_up() {
+    let (mut s, world) = setup();
+    world.borrow_mut().pvfs_up = false;
+    let o = AddOpts {
+        timeout_ms: 3000,
+        ..opts("data", "/exports/vm1")
+    };
+    let t0 = s.now;
+    let err = add(&mut s, &be(), &vm1(), &o).unwrap_err();
+    assert_eq!((err.kind, err.code()), (Kind::Timeout, 10));
+    assert!(s.now - t0 >= 3000 && s.now - t0 < 3500);
+    assert!(
+        err.msg.contains("did not take up the device"),
+        "{}",
+        err.msg
+    );
+    assert_clean(&s, 0);
+}
+
+#[test]
+fn quota_reached_names_the_fix_and_writes_nothing() {
+    let (mut s, _) = setup();
+    // pvfs's domain owns 4 nodes; the backend directory and its keys would exceed 6.
+    s.quota.insert(PVFS, s.owned_by(PVFS) + 2);
+    let before = s.nodes.clone();
+    let err = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap_err();
+    assert_eq!((err.kind, err.code()), (Kind::Quota, 9));
+    assert!(
+        err.msg.contains("xenstore-control quota set nodes"),
+        "{}",
+        err.msg
+    );
+    assert!(err.msg.contains("--entry-nb"), "{}", err.msg);
+    assert_eq!(s.nodes, before);
+}
+
+#[test]
+fn no_access_outside_dom0() {
+    let (mut s, _) = setup();
+    s.caller = GUEST; // a guest's own xenbus device: it cannot list other domains' nodes
+    s.chmod("/local/domain", &[Perm::new(0, Access::None)]);
+    let e = run_share(
+        &mut s,
+        ShareCmd::Ls(LsArgs {
+            domain: None,
+            json: false,
+            be: BackendArg {
+                backend: "pvfs".into(),
+            },
+        }),
+    )
+    .unwrap_err();
+    assert_eq!((e.kind, e.code()), (Kind::NoAccess, 3));
+    assert!(e.msg.contains("run pvfs as root in dom0"), "{}", e.msg);
+    let e = Failure::from(XsError::Io(
+        "/dev/xen/xenbus: No such file or directory".into(),
+    ));
+    assert_eq!(e.kind, Kind::NoAccess);
+}
+
+#[test]
+fn rm_refuses_while_connected_and_works_with_force() {
+    let (mut s, world) = setup();
+    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    let before = s.nodes.clone();
+    let e = rm(&mut s, &be(), &vm1(), "data", false, 5000).unwrap_err();
+    assert_eq!((e.kind, e.code()), (Kind::InUse, 11));
+    assert!(e.msg.contains("--force"));
+    assert_eq!(s.nodes, before);
+    let sh = rm(&mut s, &be(), &vm1(), "data", true, 5000).unwrap();
+    assert_eq!(sh.devid, 0);
+    assert_clean(&s, 0);
+    assert!(world.borrow().machines.is_empty());
+    assert!(
+        world.borrow().errors.is_empty(),
+        "{:?}",
+        world.borrow().errors
+    );
+    let e = rm(&mut s, &be(), &vm1(), "data", true, 5000).unwrap_err();
+    assert_eq!((e.kind, e.code()), (Kind::NoSuchShare, 6));
+}
+
+#[test]
+fn rm_of_a_share_the_guest_never_connected() {
+    let (mut s, world) = setup();
+    world.borrow_mut().running.clear();
+    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    // pvfs keeps such a device in Closing after online=0; rm then writes Closed.
+    rm(&mut s, &be(), &vm1(), "data", false, 5000).unwrap();
+    assert_clean(&s, 0);
+    assert!(world.borrow().machines.is_empty());
+    assert!(s
+        .log
+        .iter()
+        .any(|(_, w)| w == &format!("write {}/state=6", backend_dir(PVFS, GUEST, 0))));
+}
+
+#[test]
+fn rm_without_pvfs_times_out_and_leaves_the_nodes_offline() {
+    let (mut s, world) = setup();
+    world.borrow_mut().running.clear();
+    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    world.borrow_mut().pvfs_up = false;
+    let e = rm(&mut s, &be(), &vm1(), "data", false, 2000).unwrap_err();
+    assert_eq!((e.kind, e.code()), (Kind::Timeout, 10));
+    let bd = backend_dir(PVFS, GUEST, 0);
+    assert_eq!(s.get(&format!("{bd}/online")), Some("0"));
+    // --force removes them.
+    rm(&mut s, &be(), &vm1(), "data", true, 1000).unwrap();
+    assert_clean(&s, 0);
+}
+
+#[test]
+fn set_and_lift_quotas() {
+    let (mut s, _) = setup();
+    let o = AddOpts {
+        max_files: Some(10),
+        ..opts("data", "/exports/vm1")
+    };
+    add(&mut s, &be(), &vm1(), &o).unwrap();
+    let bd = backend_dir(PVFS, GUEST, 0);
+    let sh = set(
+        &mut s,
+        &be(),
+        &vm1(),
+        "data",
+        [Some(Some(128)), Some(None), None],
+    )
+    .unwrap();
+    assert_eq!(s.get(&format!("{bd}/max-space")), Some("128"));
+    assert!(!s.exists(&format!("{bd}/max-files")));
+    assert!(!s.exists(&format!("{bd}/max-open-files")));
+    assert_eq!(sh.quota, [Some("128".into()), None, None]);
+    // The key belongs to pvfs's domain like the rest of the directory.
+    assert_eq!(perms(&s, &format!("{bd}/max-space"))[0].domid, PVFS);
+    set(&mut s, &be(), &vm1(), "data", [None, None, Some(Some(5))]).unwrap();
+    assert_eq!(s.get(&format!("{bd}/max-space")), Some("128"));
+    assert_eq!(s.get(&format!("{bd}/max-open-files")), Some("5"));
+    let e = set(&mut s, &be(), &vm1(), "data", [None, None, None]).unwrap_err();
+    assert_eq!(e.kind, Kind::Usage);
+    let e = set(&mut s, &be(), &vm1(), "nosuch", [Some(None), None, None]).unwrap_err();
+    assert_eq!(e.kind, Kind::NoSuchShare);
+}
+
+#[test]
+fn ls_table_and_json() {
+    let (mut s, _) = setup();
+    let o = AddOpts {
+        max_space_mib: Some(64),
+        read_only: true,
+        ..opts("data", "/exports/vm1")
+    };
+    add(&mut s, &be(), &vm1(), &o).unwrap();
+    s.set(
+        &format!("/local/domain/{PVFS}/backend/9pfs/{GUEST}/0/max-files"),
+        "x\"y",
+    );
+    let list = shares(&mut s, PVFS, None).unwrap();
+    assert_eq!(list.len(), 1);
+    let t = ls_table(&list);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 2);
+    let cols: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "GUEST",
+            "DOMID",
+            "DEV",
+            "TAG",
+            "PATH",
+            "STATE",
+            "GUEST-STATE",
+            "RO",
+            "MAX-SPACE",
+            "MAX-FILES",
+            "MAX-OPEN",
+            "USED"
+        ]
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        row,
+        [
+            "vm1",
+            "3",
+            "0",
+            "data",
+            "/exports/vm1",
+            "Connected",
+            "Connected",
+            "yes",
+            "64MiB",
+            "x\"y",
+            "-",
+            "-"
+        ]
+    );
+    assert_eq!(
+        ls_json(&list),
+        "[{\"guest\":\"vm1\",\"domid\":3,\"devid\":0,\"backend\":7,\"tag\":\"data\",\"path\":\"/exports/vm1\",\"state\":\"Connected\",\"guest_state\":\"Connected\",\"read_only\":true,\"max_space_mib\":64,\"max_files\":\"x\\\"y\",\"max_open_files\":null,\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"error\":null}]\n"
+    );
+    // Filtered to another guest: empty.
+    assert!(shares(&mut s, PVFS, Some(0)).unwrap().is_empty());
+    assert_eq!(ls_json(&[]), "[]\n");
+}
+
+#[test]
+fn status_text_and_json() {
+    let (mut s, _) = setup();
+    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    let st = status(&mut s, "pvfs").unwrap();
+    assert_eq!(st.shares, 1);
+    assert_eq!(
+        st.stats,
+        [
+            ("heap_live_bytes".to_string(), "4096".to_string()),
+            ("devices_connected".into(), "1".into()),
+            ("connects".into(), "3".into()),
+            ("odd".into(), String::new()),
+        ]
+    );
+    let t = status_text(&st);
+    assert!(t.starts_with("domain:  pvfs (7)\nstatus:  ready\nversion: 0.1.0\nvolume:  label data, 64 MiB\nshares:  1\nstats:\n"), "{t}");
+    assert!(t.contains("\n  heap_live_bytes    4096\n"), "{t}");
+    assert_eq!(
+        status_json(&st),
+        "{\"domain\":{\"name\":\"pvfs\",\"domid\":7},\"status\":\"ready\",\"version\":\"0.1.0\",\"volume\":\"label data, 64 MiB\",\"shares\":1,\"stats\":{\"heap_live_bytes\":4096,\"devices_connected\":1,\"connects\":3,\"odd\":\"\"}}\n"
+    );
+    assert_eq!(status(&mut s, "nosuch").unwrap_err().kind, Kind::NoPvfs);
+}
+
+#[test]
+fn bad_arguments() {
+    let (mut s, _) = setup();
+    for (tag, path) in [("", "/x"), ("a b", "/x"), ("a/b", "/x"), ("ok", "relative")] {
+        let e = add(&mut s, &be(), &vm1(), &opts(tag, path)).unwrap_err();
+        assert_eq!((e.kind, e.code()), (Kind::Usage, 2), "{tag:?} {path:?}");
+    }
+    let e = add(&mut s, &be(), &be(), &opts("t", "/x")).unwrap_err();
+    assert_eq!(e.kind, Kind::Usage);
+}
+
+#[test]
+fn json_strings_are_escaped() {
+    assert_eq!(json_str("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+}
