@@ -5,7 +5,9 @@
 //! Nodes of one share (device `<dev>` of guest `<fe>`, pvfs in domain `<be>`):
 //! - `/local/domain/<be>/backend/9pfs/<fe>/<dev>/`: owned by `<be>`, readable by `<fe>`;
 //!   `frontend`, `frontend-id`, `online`, `state`, `path`, `security_model`, and optionally
-//!   `mode=ro` and the quota keys `max-space` (MiB), `max-files`, `max-open-files`.
+//!   `mode=ro` and the quota keys `max-space` (MiB), `max-files`, `max-open-files`; also
+//!   `versions`, `max-rings`, `max-ring-page-order` with the values pvfs publishes, for
+//!   frontends older than Linux 6.3 that read them when the device appears.
 //! - `/local/domain/<fe>/device/9pfs/<dev>/`: owned by `<fe>`, readable by `<be>`; `backend`,
 //!   `backend-id`, `state`, `tag`.
 //! - `/libxl/<fe>/device/9pfs/<dev>/`: dom0's own record, as libxl keeps for every device
@@ -16,7 +18,7 @@
 
 use crate::xs::{Access, Perm, Store, Tx, XsError, NO_TX};
 use clap::{Args, Subcommand};
-use pvfs_ring::xenbus::XenbusState;
+use pvfs_ring::xenbus::{BackendConfig, XenbusState};
 use std::fmt::Write as _;
 
 /// How often the commands look at xenstore while they wait.
@@ -537,6 +539,17 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
         }
         for (k, v) in &bents {
             s.write(tx, &format!("{bd}/{k}"), v)?;
+        }
+        // The keys pvfs publishes before InitWait, with the values it publishes: Linux before
+        // 6.3 reads them when it probes the device, which on a running guest happens as soon
+        // as this transaction commits, before pvfs has seen the device.
+        let cfg = BackendConfig::default();
+        for (k, v) in [
+            ("versions", "1".to_string()),
+            ("max-rings", cfg.max_rings.to_string()),
+            ("max-ring-page-order", cfg.max_ring_page_order.to_string()),
+        ] {
+            s.write(tx, &format!("{bd}/{k}"), &v)?;
         }
         // libxl's copy of the backend keys.
         for (k, v) in &bents {

@@ -71,15 +71,27 @@ struct World {
     pvfs_up: bool,
     /// Errors pvfs's machine hit (a permission problem would show here).
     errors: Vec<XenbusError>,
+    /// The guests run Linux before 6.3: the driver reads the backend's keys when it probes a
+    /// new device (and fails the probe for good without them), and runs before pvfs here.
+    old_linux: bool,
+    /// Devices whose probe failed, by frontend path.
+    probe_failed: BTreeSet<String>,
 }
 
 impl World {
     fn tick(&mut self, s: &mut FakeStore) {
+        if self.old_linux {
+            for g in self.running.clone() {
+                self.step_guest(s, g);
+            }
+        }
         if self.pvfs_up {
             self.step_pvfs(s);
         }
-        for g in self.running.clone() {
-            self.step_guest(s, g);
+        if !self.old_linux {
+            for g in self.running.clone() {
+                self.step_guest(s, g);
+            }
         }
     }
 
@@ -143,7 +155,24 @@ impl World {
             };
             let mine = st.read(&format!("{fd}/state")).unwrap();
             let theirs = st.read(&format!("{be}/state")).unwrap();
+            if self.probe_failed.contains(&fd) {
+                continue;
+            }
+            let probe_now = self.old_linux && mine.as_deref() == Some("1");
+            if probe_now && st.read(&format!("{be}/versions")).unwrap().is_none() {
+                self.probe_failed.insert(fd);
+                continue;
+            }
             match (mine.as_deref(), theirs.as_deref()) {
+                (Some("1"), _) if probe_now => {
+                    st.write(&format!("{fd}/version"), "1").unwrap();
+                    st.write(&format!("{fd}/num-rings"), "2").unwrap();
+                    for i in 0..2 {
+                        st.write(&format!("{fd}/ring-ref{i}"), "8").unwrap();
+                        st.write(&format!("{fd}/event-channel-{i}"), "9").unwrap();
+                    }
+                    st.write(&format!("{fd}/state"), "3").unwrap();
+                }
                 (Some("1"), Some("2")) => {
                     // The backend's keys must be readable by the guest.
                     assert_eq!(
@@ -304,6 +333,9 @@ fn add_writes_libxls_nodes_with_permissions_in_one_transaction() {
             ("mode", "ro"),
             ("max-space", "64"),
             ("max-files", "1000"),
+            ("versions", "1"),
+            ("max-rings", "2"),
+            ("max-ring-page-order", "9"),
         ])
     );
     assert_eq!(
@@ -386,6 +418,20 @@ fn add_connects_through_pvfs_and_the_guest() {
     s.set(&format!("/local/domain/{GUEST}/device/9pfs/2/tag"), "other");
     let added = add(&mut s, &be(), &vm1(), &opts("third", "/exports/vm1")).unwrap();
     assert_eq!(added.devid, 3);
+}
+
+#[test]
+fn add_to_a_guest_whose_driver_probes_at_once() {
+    let (mut s, world) = setup();
+    world.borrow_mut().old_linux = true;
+    let added = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    assert_eq!(added.verdict, Verdict::Connected);
+    assert!(world.borrow().probe_failed.is_empty());
+    assert!(
+        world.borrow().errors.is_empty(),
+        "{:?}",
+        world.borrow().errors
+    );
 }
 
 #[test]
