@@ -282,6 +282,10 @@ impl<T: Read + Write> Store for XsConn<T> {
         match self.request(MsgType::Directory, tx, &[&nul(path)], path) {
             Ok(v) => parse_directory(&v).map_err(|e| XsError::Other(format!("{path}: {e:?}"))),
             Err(XsError::NoEnt(_)) => Ok(Vec::new()),
+            // E2BIG here is a listing longer than one reply, not a quota.
+            Err(XsError::Quota(q)) if q.ends_with("(E2BIG)") => Err(XsError::Other(format!(
+                "{path}: too many entries for one reply (E2BIG)"
+            ))),
             Err(e) => Err(e),
         }
     }
@@ -371,6 +375,7 @@ mod tests {
             (MsgType::Error, b"EAGAIN\0"),
             (MsgType::Error, b"ENOSPC\0"),
             (MsgType::Error, b"EACCES\0"),
+            (MsgType::Error, b"E2BIG\0"),
         ]);
         let tx = c.tx_start().unwrap();
         assert_eq!(tx, 17);
@@ -386,6 +391,7 @@ mod tests {
         assert_eq!(c.tx_end(tx, true), Err(XsError::Again));
         assert!(matches!(c.write(NO_TX, "/q", "1"), Err(XsError::Quota(_))));
         assert_eq!(c.rm(NO_TX, "/x"), Err(XsError::Denied("/x".into())));
+        assert!(matches!(c.directory(NO_TX, "/big"), Err(XsError::Other(_))));
         let sent = &c.io.sent;
         // SET_PERMS inside the transaction: path, then one NUL-terminated entry each.
         let h = Header::parse(&sent[1]).unwrap();
