@@ -172,8 +172,14 @@ pub struct XsConn<T> {
 }
 
 impl XsConn<Transport> {
-    /// Opens `/dev/xen/xenbus`, or else xenstored's unix socket. The error says what was tried.
+    /// Opens `/dev/xen/xenbus`, or else xenstored's unix socket; only the socket named by
+    /// `XENSTORED_PATH` if that is set (as libxenstore does). The error says what was tried.
     pub fn open() -> Result<Self, XsError> {
+        if let Some(p) = std::env::var_os("XENSTORED_PATH") {
+            return std::os::unix::net::UnixStream::connect(&p)
+                .map(|s| Self::new(Transport::Socket(s)))
+                .map_err(|e| XsError::Io(format!("XENSTORED_PATH={}: {e}", p.to_string_lossy())));
+        }
         let mut tried = Vec::new();
         match std::fs::OpenOptions::new()
             .read(true)

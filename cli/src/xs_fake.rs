@@ -344,3 +344,94 @@ impl Store for FakeStore {
         self.now
     }
 }
+
+/// Serves the xenstore wire protocol on `io` from `store`, as xenstored would on its socket,
+/// until the peer hangs up. After each request the store's hook runs (the other domains act).
+pub fn serve<T: std::io::Read + std::io::Write>(mut store: FakeStore, mut io: T) {
+    use pvfs_ring::xenstore::{encode_request, Decoder, MsgType};
+    let mut dec = Decoder::default();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let msg = loop {
+            match dec.next_message() {
+                Ok(Some(m)) => break m,
+                Ok(None) => {}
+                Err(_) => return,
+            }
+            match io.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => dec.push(&buf[..n]),
+            }
+        };
+        let h = msg.header;
+        let mut parts = msg.payload.split(|&b| b == 0);
+        let mut arg = || String::from_utf8_lossy(parts.next().unwrap_or(&[])).into_owned();
+        let ty = MsgType::from_u32(h.ty);
+        let path = arg();
+        let ok = |r: Result<(), XsError>| r.map(|()| b"OK\0".to_vec());
+        let res: Result<Vec<u8>, XsError> = match ty {
+            Some(MsgType::Read) => store.read(h.tx_id, &path).and_then(|v| {
+                v.map(String::into_bytes)
+                    .ok_or(XsError::NoEnt(path.clone()))
+            }),
+            Some(MsgType::Directory) => store.directory(h.tx_id, &path).map(|names| {
+                names
+                    .iter()
+                    .flat_map(|n| n.bytes().chain(std::iter::once(0)))
+                    .collect()
+            }),
+            Some(MsgType::Write) => {
+                let value = msg
+                    .payload
+                    .get(path.len() + 1..)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default();
+                ok(store.write(h.tx_id, &path, &value))
+            }
+            Some(MsgType::Mkdir) => ok(store.mkdir(h.tx_id, &path)),
+            Some(MsgType::Rm) => ok(store.rm(h.tx_id, &path)),
+            Some(MsgType::SetPerms) => {
+                let mut perms = Vec::new();
+                loop {
+                    let p = arg();
+                    if p.is_empty() {
+                        break;
+                    }
+                    let access = match p.as_bytes()[0] {
+                        b'n' => Access::None,
+                        b'r' => Access::Read,
+                        b'w' => Access::Write,
+                        _ => Access::Both,
+                    };
+                    perms.push(Perm::new(p[1..].parse().expect("perm domid"), access));
+                }
+                ok(store.set_perms(h.tx_id, &path, &perms))
+            }
+            Some(MsgType::TransactionStart) => {
+                store.tx_start().map(|t| format!("{t}\0").into_bytes())
+            }
+            Some(MsgType::TransactionEnd) => ok(store.tx_end(h.tx_id, path == "T")),
+            _ => Err(XsError::Other("EINVAL".into())),
+        };
+        let (rty, payload) = match res {
+            Ok(p) => (ty.unwrap_or(MsgType::Error), p),
+            Err(e) => {
+                let text = match e {
+                    XsError::Again => "EAGAIN",
+                    XsError::Denied(_) => "EACCES",
+                    XsError::Quota(_) => "ENOSPC",
+                    XsError::NoEnt(_) => "ENOENT",
+                    _ => "EINVAL",
+                };
+                (MsgType::Error, format!("{text}\0").into_bytes())
+            }
+        };
+        let reply = encode_request(rty, h.req_id, h.tx_id, &[&payload]).expect("reply");
+        // Deliver in two pieces, to exercise reassembly.
+        let (a, b) = reply.split_at(reply.len() / 2);
+        if io.write_all(a).is_err() || io.write_all(b).is_err() {
+            return;
+        }
+        store.sleep_ms(0);
+    }
+}

@@ -797,3 +797,101 @@ fn bad_arguments() {
 fn json_strings_are_escaped() {
     assert_eq!(json_str("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
 }
+
+/// The commands over the real wire client (`XsConn`) and a unix socket, against the fake
+/// served as xenstored would serve it.
+#[test]
+fn commands_over_the_wire() {
+    let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
+    let t = std::thread::spawn(move || {
+        let (s, _world) = setup();
+        crate::xs_fake::serve(s, server);
+    });
+    let mut c = crate::xs::XsConn::new(client);
+    let be_arg = || BackendArg {
+        backend: "pvfs".into(),
+    };
+    let out = run_share(
+        &mut c,
+        ShareCmd::Add(AddArgs {
+            domain: "vm1".into(),
+            tag: "data".into(),
+            path: "/exports/vm1".into(),
+            ro: false,
+            max_space: Some(32),
+            max_files: None,
+            max_open_files: None,
+            be: be_arg(),
+            timeout: 5,
+        }),
+    )
+    .unwrap();
+    assert!(
+        out.contains("device 0, path /exports/vm1: connected"),
+        "{out}"
+    );
+    let out = run_share(
+        &mut c,
+        ShareCmd::Set(SetArgs {
+            domain: "3".into(),
+            tag: "data".into(),
+            max_space: None,
+            no_max_space: true,
+            max_files: Some(9),
+            no_max_files: false,
+            max_open_files: None,
+            no_max_open_files: false,
+            be: be_arg(),
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "share \"data\" of vm1 (3): max-space=none max-files=9 max-open-files=none\n"
+    );
+    let out = run_share(
+        &mut c,
+        ShareCmd::Ls(LsArgs {
+            domain: Some("vm1".into()),
+            json: true,
+            be: be_arg(),
+        }),
+    )
+    .unwrap();
+    assert!(out.contains("\"state\":\"Connected\""), "{out}");
+    assert!(out.contains("\"max_files\":9"), "{out}");
+    let e = run_share(
+        &mut c,
+        ShareCmd::Rm(RmArgs {
+            domain: "vm1".into(),
+            tag: "data".into(),
+            force: false,
+            be: be_arg(),
+            timeout: 5,
+        }),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, Kind::InUse);
+    run_share(
+        &mut c,
+        ShareCmd::Rm(RmArgs {
+            domain: "vm1".into(),
+            tag: "data".into(),
+            force: true,
+            be: be_arg(),
+            timeout: 5,
+        }),
+    )
+    .unwrap();
+    let out = run_status(
+        &mut c,
+        StatusArgs {
+            json: false,
+            be: be_arg(),
+        },
+    )
+    .unwrap();
+    assert!(out.contains("shares:  0\n"), "{out}");
+    drop(c);
+    t.join().unwrap();
+}
