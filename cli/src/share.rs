@@ -441,12 +441,38 @@ fn free_devid<S: Store + ?Sized>(s: &mut S, tx: Tx, be: u16, fe: u16) -> Res<u32
     Ok(id)
 }
 
-/// Removes the nodes of one device in one transaction.
+/// Removes `path`, then its parents while they are empty (no value, no children), stopping
+/// below `keep`, as libxl's `libxl__xs_path_cleanup` does (without `keep`).
+fn path_cleanup<S: Store + ?Sized>(s: &mut S, tx: Tx, path: &str, keep: &str) -> Res<()> {
+    s.rm(tx, path)?;
+    let mut p = path;
+    while let Some(i) = p.rfind('/') {
+        p = p.get(..i).unwrap_or("");
+        if p.is_empty() || p == keep {
+            break;
+        }
+        let empty = s.read(tx, p)?.is_some_and(|v| v.is_empty());
+        if !empty || !s.directory(tx, p)?.is_empty() {
+            break;
+        }
+        s.rm(tx, p)?;
+    }
+    Ok(())
+}
+
+/// Removes the nodes of one device in one transaction, with the directories that only held
+/// them: the frontend and libxl paths as libxl does when it removes a device, and pvfs's
+/// `backend/9pfs/<guest>` (each empty node counts against pvfs's xenstore quota).
 fn remove_nodes<S: Store + ?Sized>(s: &mut S, be: u16, fe: u16, dev: u32) -> Res<()> {
     transact(s, |s, tx| {
-        s.rm(tx, &frontend_dir(fe, dev))?;
-        s.rm(tx, &backend_dir(be, fe, dev))?;
-        s.rm(tx, &libxl_dir(fe, dev))?;
+        path_cleanup(s, tx, &frontend_dir(fe, dev), "")?;
+        path_cleanup(
+            s,
+            tx,
+            &backend_dir(be, fe, dev),
+            &format!("/local/domain/{be}/backend/9pfs"),
+        )?;
+        path_cleanup(s, tx, &libxl_dir(fe, dev), "")?;
         Ok(())
     })
 }

@@ -272,7 +272,8 @@ fn perms(s: &FakeStore, path: &str) -> Vec<Perm> {
     s.nodes[path].perms.clone()
 }
 
-/// Nothing of device `dev` of the guest is left anywhere.
+/// Nothing of device `dev` of the guest is left anywhere; with no other device, neither are
+/// the directories that held it.
 fn assert_clean(s: &FakeStore, dev: u32) {
     for p in [
         backend_dir(PVFS, GUEST, dev),
@@ -281,6 +282,16 @@ fn assert_clean(s: &FakeStore, dev: u32) {
     ] {
         assert!(!s.exists(&p), "{p} left behind: {:?}", s.subtree(&p));
     }
+    for p in [
+        format!("/local/domain/{PVFS}/backend/9pfs/{GUEST}"),
+        format!("/local/domain/{GUEST}/device/9pfs"),
+        format!("/libxl/{GUEST}"),
+    ] {
+        assert!(!s.exists(&p), "{p} left behind: {:?}", s.subtree(&p));
+    }
+    // What was there before stays.
+    assert_eq!(s.get(&format!("/local/domain/{GUEST}/name")), Some("vm1"));
+    assert!(s.exists(&format!("/local/domain/{PVFS}/backend/9pfs")));
 }
 
 #[test]
@@ -894,4 +905,35 @@ fn commands_over_the_wire() {
     assert!(out.contains("shares:  0\n"), "{out}");
     drop(c);
     t.join().unwrap();
+}
+
+#[test]
+fn rm_leaves_the_other_shares_alone() {
+    let (mut s, world) = setup();
+    add(&mut s, &be(), &vm1(), &opts("a", "/exports/vm1")).unwrap();
+    add(&mut s, &be(), &vm1(), &opts("b", "/exports/vm1")).unwrap();
+    let keep: Vec<_> = [
+        backend_dir(PVFS, GUEST, 1),
+        frontend_dir(GUEST, 1),
+        libxl_dir(GUEST, 1),
+    ]
+    .iter()
+    .map(|p| (p.clone(), s.subtree(p)))
+    .collect();
+    rm(&mut s, &be(), &vm1(), "a", true, 5000).unwrap();
+    for p in [
+        backend_dir(PVFS, GUEST, 0),
+        frontend_dir(GUEST, 0),
+        libxl_dir(GUEST, 0),
+    ] {
+        assert!(!s.exists(&p), "{p}");
+    }
+    for (p, sub) in keep {
+        assert_eq!(s.subtree(&p), sub, "{p}");
+    }
+    assert_eq!(world.borrow().machines.len(), 1);
+    let list = shares(&mut s, PVFS, None).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].tag.as_deref(), Some("b"));
+    assert_eq!(list[0].state, Some(XenbusState::Connected));
 }
