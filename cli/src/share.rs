@@ -645,9 +645,9 @@ fn wait_verdict<S: Store + ?Sized>(
         }
         if now.saturating_sub(start) >= timeout_ms {
             let what = match state {
-                Some(XenbusState::Initialising) | Some(XenbusState::Unknown) => {
-                    format!("pvfs (domain {be}) did not take up the device")
-                }
+                Some(XenbusState::Initialising) | Some(XenbusState::Unknown) => format!(
+                    "pvfs (domain {be}) did not take up the device (is it running? at its xenstore node quota? see `xenstore-control quota {be}` and pvfs's console)"
+                ),
                 _ => format!("pvfs (domain {be}) did not connect the guest"),
             };
             return Err(Failure::new(
