@@ -937,3 +937,25 @@ fn rm_leaves_the_other_shares_alone() {
     assert_eq!(list[0].tag.as_deref(), Some("b"));
     assert_eq!(list[0].state, Some(XenbusState::Connected));
 }
+
+#[test]
+fn exit_statuses_are_documented() {
+    let doc = include_str!("../../../docs/pvfs-share.md");
+    let kinds = [
+        (Kind::Other, "other error"),
+        (Kind::Usage, "bad arguments"),
+        (Kind::NoAccess, "no xenstore access"),
+        (Kind::NoPvfs, "no pvfs domain"),
+        (Kind::UnknownGuest, "unknown guest"),
+        (Kind::NoSuchShare, "no such share"),
+        (Kind::DuplicateTag, "duplicate tag"),
+        (Kind::Refused, "pvfs refused the share"),
+        (Kind::Quota, "a xenstored quota was reached"),
+        (Kind::Timeout, "timeout"),
+        (Kind::InUse, "the guest is connected to the share"),
+    ];
+    for (k, what) in kinds {
+        let row = format!("| {} | {what}", k as u8);
+        assert!(doc.contains(&row), "docs/pvfs-share.md lacks {row:?}");
+    }
+}
