@@ -1150,14 +1150,22 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
                 added.devid,
                 o.path
             );
-            out.push_str(match added.verdict {
-                Verdict::Connected => "connected; mount it in the guest with `mount -t 9p -o trans=xen,version=9p2000.L TAG /mnt`\n",
-                Verdict::WaitingForGuest => "accepted by pvfs; the guest has not connected yet (paused, or 9pnet_xen not loaded); pvfs checks the path when it does\n",
-            });
+            match added.verdict {
+                Verdict::Connected => {
+                    let _ = writeln!(
+                        out,
+                        "connected; mount it in the guest with `mount -t 9p -o trans=xen,version=9p2000.L {} /mnt`",
+                        o.tag
+                    );
+                }
+                Verdict::WaitingForGuest => out.push_str(
+                    "accepted by pvfs; the guest has not connected yet (paused, or 9pnet_xen not loaded); pvfs checks the path when it does\n",
+                ),
+            }
             if o.read_only {
                 out.push_str("note: pvfs does not read mode=ro yet; list the path in pvfs.ro_exports to serve it read-only\n");
             }
-            Ok(out.replace("TAG", &o.tag))
+            Ok(out)
         }
         ShareCmd::Rm(a) => {
             let be = pvfs_domain(s, &a.be.backend, false)?;

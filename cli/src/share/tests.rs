@@ -837,9 +837,9 @@ fn commands_over_the_wire() {
         }),
     )
     .unwrap();
-    assert!(
-        out.contains("device 0, path /exports/vm1: connected"),
-        "{out}"
+    assert_eq!(
+        out,
+        "share \"data\" of vm1 (3): device 0, path /exports/vm1: connected; mount it in the guest with `mount -t 9p -o trans=xen,version=9p2000.L data /mnt`\n"
     );
     let out = run_share(
         &mut c,
