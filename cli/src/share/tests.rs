@@ -959,3 +959,40 @@ fn exit_statuses_are_documented() {
         assert!(doc.contains(&row), "docs/pvfs-share.md lacks {row:?}");
     }
 }
+
+/// `XsConn::open` follows `XENSTORED_PATH` to a unix socket (the only test that opens a
+/// connection itself).
+#[test]
+fn open_follows_xenstored_path() {
+    let dir = std::env::temp_dir().join(format!("pvfs-xs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("socket");
+    let _ = std::fs::remove_file(&sock);
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let t = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let (s, _world) = setup();
+        crate::xs_fake::serve(s, conn);
+    });
+    std::env::set_var("XENSTORED_PATH", &sock);
+    let c = crate::xs::XsConn::open();
+    std::env::remove_var("XENSTORED_PATH");
+    let mut c = c.unwrap();
+    let out = run_status(
+        &mut c,
+        StatusArgs {
+            json: true,
+            be: BackendArg {
+                backend: "7".into(),
+            },
+        },
+    )
+    .unwrap();
+    assert!(
+        out.starts_with("{\"domain\":{\"name\":\"pvfs\",\"domid\":7},\"status\":\"ready\""),
+        "{out}"
+    );
+    drop(c);
+    t.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
