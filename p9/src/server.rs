@@ -21,9 +21,9 @@ use crate::policy::{
     lock_range, IdMap, LockKind, LockOwner, LockTable, Quota, QuotaLimits, QuotaUsage,
 };
 use crate::wire::{
-    getattr as ga, lock as lk, qid_type, setattr as sa, DirEntryRepr, Frame, Getattr, LockRepr,
-    Qid, Rmsg, StatfsRepr, Tmsg, WireError, HEADER_LEN, MAX_WELEM, NOFID, NONUNAME, NOTAG,
-    RREAD_HEADER_LEN,
+    finish_io_reply, getattr as ga, lock as lk, qid_type, setattr as sa, DirEntryRepr, Frame,
+    Getattr, LockRepr, Qid, Rmsg, StatfsRepr, Tmsg, WireError, HEADER_LEN, MAX_WELEM, NOFID,
+    NONUNAME, NOTAG, RREAD_HEADER_LEN,
 };
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
@@ -1298,11 +1298,7 @@ impl<F: Filesystem> Connection<F> {
                     )?
                     .min(n);
                 out.truncate(RREAD_HEADER_LEN + got);
-                let size = out.len() as u32;
-                out[0..4].copy_from_slice(&size.to_le_bytes());
-                out[4] = crate::wire::ty::RREAD;
-                out[5..7].copy_from_slice(&tag.to_le_bytes());
-                out[7..11].copy_from_slice(&(got as u32).to_le_bytes());
+                finish_io_reply(&mut out, crate::wire::ty::RREAD, tag).map_err(|_| Errno::EIO)?;
                 Ok(out)
             }
             Tmsg::Write { fid, offset, data } => {
@@ -1399,12 +1395,8 @@ impl<F: Filesystem> Connection<F> {
                     .emit(&mut out)
                     .map_err(|_| Errno::EIO)?;
                 }
-                let size = out.len() as u32;
-                out[0..4].copy_from_slice(&size.to_le_bytes());
-                out[4] = crate::wire::ty::RREADDIR;
-                out[5..7].copy_from_slice(&tag.to_le_bytes());
-                out[7..11]
-                    .copy_from_slice(&((size as usize - RREAD_HEADER_LEN) as u32).to_le_bytes());
+                finish_io_reply(&mut out, crate::wire::ty::RREADDIR, tag)
+                    .map_err(|_| Errno::EIO)?;
                 Ok(out)
             }
             Tmsg::Fsync { fid, datasync } => {
