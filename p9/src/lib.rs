@@ -1,13 +1,17 @@
 //! 9P2000.L codec and server over a `Filesystem` trait, with the export policy (confinement,
 //! read-only, uid/gid mapping, quota hooks, POSIX locks). no_std + alloc, no unsafe code, no Xen.
 //!
-//! - [`wire`]: zero-copy codec for every 9P2000.L message.
+//! - [`wire`]: zero-copy codec for every 9P2000.L message (framing, constants, T- and
+//!   R-messages, directory entries).
 //! - [`fs`]: the [`fs::Filesystem`] trait the server drives.
-//! - [`server`]: [`server::Server`] (one export) and [`server::Connection`] (one client).
+//! - [`server`]: [`server::Server`] (one export) and [`server::Connection`] (one client), with
+//!   one method per 9P message.
 //! - [`policy`]: uid/gid maps, quota, lock table.
 //! - [`privs`]: when a write, truncate or chown clears the set-user-ID and set-group-ID bits.
+//! - [`sched`]: the per-channel request queue of transports that take many requests at once.
 //! - [`memfs`]: an in-memory filesystem.
-//! - [`ext4`]: the ext4 engine behind the `Filesystem` trait (reads and writes).
+//! - [`ext4`]: the ext4 engine behind the `Filesystem` trait: reads and writes (mounted
+//!   read-write), or refuses every change with `EROFS` (mounted read-only).
 //! - `host` (feature `std`): TCP / unix-socket transport with a worker pool.
 //!
 #![cfg_attr(not(test), no_std)]

@@ -52,12 +52,12 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(s);
         Ok(u64::from_le_bytes(a))
     }
-    /// A string: len[2] bytes. Not required to be UTF-8.
+    /// A string: `len[2]` bytes. Not required to be UTF-8.
     pub fn str(&mut self) -> Result<&'a [u8], WireError> {
         let n = self.u16()? as usize;
         self.take(n)
     }
-    /// count[4] data.
+    /// `count[4] data`.
     pub fn data(&mut self) -> Result<&'a [u8], WireError> {
         let n = self.u32()? as usize;
         self.take(n)
@@ -110,14 +110,14 @@ impl<'a> Writer<'a> {
     pub fn u64(&mut self, v: u64) {
         self.out.extend_from_slice(&v.to_le_bytes());
     }
-    /// len[2] bytes.
+    /// `len[2]` bytes.
     pub fn str(&mut self, s: &[u8]) -> Result<(), WireError> {
         let n = u16::try_from(s.len()).map_err(|_| WireError::StringTooLong(s.len()))?;
         self.u16(n);
         self.out.extend_from_slice(s);
         Ok(())
     }
-    /// count[4] data.
+    /// `count[4] data`.
     pub fn data(&mut self, d: &[u8]) -> Result<(), WireError> {
         let n = u32::try_from(d.len()).map_err(|_| WireError::DataTooLong(d.len()))?;
         self.u32(n);

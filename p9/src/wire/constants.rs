@@ -1,7 +1,7 @@
 //! Protocol constants: header sizes, reserved tag / fid / uid values, message type numbers,
 //! qid types and the bit sets of Tgetattr, Tsetattr and Tlock.
 
-/// Size of the message header: size[4] type[1] tag[2].
+/// Size of the message header: `size[4] type[1] tag[2]`.
 pub const HEADER_LEN: usize = 7;
 /// Header of Rread / Rreaddir (size, type, tag, count): the `msize - IOHDR` payload bound.
 pub const RREAD_HEADER_LEN: usize = 11;
