@@ -1,4 +1,5 @@
-//! The 9P2000.L server: sessions, fids, flush, and the operations, over a [`Filesystem`](crate::fs::Filesystem).
+//! The 9P2000.L server: sessions, fids, flush, and the operations, over a
+//! [`Filesystem`](crate::fs::Filesystem).
 //!
 //! A [`Server`] is one export: a filesystem, its policy ([`ExportConfig`]), its quota and its
 //! lock table. Each transport connection gets a [`Connection`]. Requests are handled in two
@@ -68,6 +69,7 @@ use alloc::vec::Vec;
 pub const MIN_MSIZE: u32 = 4096;
 /// The protocol version string.
 pub const VERSION: &[u8] = b"9P2000.L";
+/// A message or reply larger than the msize.
 const EMSGSIZE: Errno = Errno(90);
 /// `open` flags (Linux values, as Tlopen and Tlcreate carry them).
 const O_ACCMODE: u32 = 3;
@@ -76,12 +78,14 @@ const O_RDWR: u32 = 2;
 const O_TRUNC: u32 = 0o1000;
 const O_APPEND: u32 = 0o2000;
 
+/// An Rlerror reply.
 fn err_reply(tag: u16, e: Errno) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + 4);
     let _ = Rmsg::Lerror { ecode: e.0 }.emit(tag, &mut out);
     out
 }
 
+/// The encoded reply `m` (an Rlerror `ENAMETOOLONG` if a string of it is too long).
 fn reply(tag: u16, m: &Rmsg<'_>) -> Vec<u8> {
     let mut out = Vec::new();
     match m.emit(tag, &mut out) {
@@ -90,6 +94,7 @@ fn reply(tag: u16, m: &Rmsg<'_>) -> Vec<u8> {
     }
 }
 
+/// The error answered for a request that does not decode.
 fn wire_errno(e: WireError) -> Errno {
     match e {
         WireError::TooManyWalkElems(_) => Errno::E2BIG,
@@ -98,6 +103,7 @@ fn wire_errno(e: WireError) -> Errno {
     }
 }
 
+/// Checks a name a request creates or removes: one path component, at most 255 bytes.
 fn check_name(name: &[u8]) -> Result<(), Errno> {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
     {
