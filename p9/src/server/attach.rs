@@ -57,18 +57,7 @@ impl<F: Filesystem> Connection<F> {
         } else {
             cfg.uid_map.to_host(n_uname)
         };
-        self.insert_fid(
-            fid,
-            Fid {
-                ino: a.ino,
-                is_dir: true,
-                uid,
-                parent: None,
-                open: None,
-                xattr: None,
-                lock_owners: Vec::new(),
-            },
-        )?;
+        self.insert_fid(fid, Fid::new(a.ino, true, uid, None))?;
         Ok(reply(tag, &Rmsg::Attach { qid: qid_of(&a) }))
     }
 
@@ -92,16 +81,7 @@ impl<F: Filesystem> Connection<F> {
             if newfid != fid && st.fids.contains_key(&newfid) {
                 return Err(Errno::EBADF);
             }
-            (
-                FidInfo {
-                    ino: f.ino,
-                    is_dir: f.is_dir,
-                    uid: f.uid,
-                    open: f.open,
-                    xattr: false,
-                },
-                f.parent.clone(),
-            )
+            (FidInfo::of(f), f.parent.clone())
         };
         if names.len() > MAX_WELEM {
             return Err(Errno::E2BIG);
@@ -144,15 +124,7 @@ impl<F: Filesystem> Connection<F> {
                 Err(_) => return Ok(reply(tag, &Rmsg::Walk { qids })),
             }
         }
-        let new = Fid {
-            ino: cur,
-            is_dir: cur_dir,
-            uid: start.uid,
-            parent,
-            open: None,
-            xattr: None,
-            lock_owners: Vec::new(),
-        };
+        let new = Fid::new(cur, cur_dir, start.uid, parent);
         if newfid == fid {
             let old = {
                 let mut st = self.state.lock();

@@ -32,17 +32,41 @@ pub(super) struct FidInfo {
     pub(super) xattr: bool,
 }
 
-impl<F: Filesystem> Connection<F> {
-    pub(super) fn info(&self, fid: u32) -> Result<FidInfo, Errno> {
-        let st = self.state.lock();
-        let f = st.fids.get(&fid).ok_or(Errno::EBADF)?;
-        Ok(FidInfo {
+impl Fid {
+    /// A fid on `ino` reached through `parent`, owning what it creates as host `uid`: not
+    /// open, not an xattr fid, holding no locks.
+    pub(super) fn new(ino: Ino, is_dir: bool, uid: u32, parent: Option<(Ino, Vec<u8>)>) -> Self {
+        Fid {
+            ino,
+            is_dir,
+            uid,
+            parent,
+            open: None,
+            xattr: None,
+            lock_owners: Vec::new(),
+        }
+    }
+}
+
+impl FidInfo {
+    /// What an operation needs of `f`.
+    pub(super) fn of(f: &Fid) -> Self {
+        FidInfo {
             ino: f.ino,
             is_dir: f.is_dir,
             uid: f.uid,
             open: f.open,
             xattr: f.xattr.is_some(),
-        })
+        }
+    }
+}
+
+impl<F: Filesystem> Connection<F> {
+    /// Any fid.
+    pub(super) fn info(&self, fid: u32) -> Result<FidInfo, Errno> {
+        let st = self.state.lock();
+        let f = st.fids.get(&fid).ok_or(Errno::EBADF)?;
+        Ok(FidInfo::of(f))
     }
 
     /// A fid usable for inode operations (not an xattr fid).

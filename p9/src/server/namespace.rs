@@ -4,8 +4,9 @@
 
 use super::attr::qid_of;
 use super::connection::Connection;
+use super::fids::FidInfo;
 use super::{check_name, reply};
-use crate::fs::{mode, Errno, Filesystem, Ino, NewInode};
+use crate::fs::{mode, Attr, Errno, Filesystem, Ino, NewInode};
 use crate::wire::Rmsg;
 use alloc::vec::Vec;
 
@@ -62,17 +63,7 @@ impl<F: Filesystem> Connection<F> {
         ) {
             return Err(Errno::EINVAL);
         }
-        self.shared.quota.charge_file()?;
-        let new = NewInode {
-            mode: t | (m & 0o7777),
-            uid: i.uid,
-            gid: self.shared.cfg.gid_map.to_host(gid),
-            rdev,
-        };
-        let a = self
-            .fs()
-            .create(i.ino, name, &new)
-            .inspect_err(|_| self.shared.quota.refund_file())?;
+        let a = self.create_node(i, name, t, m, rdev, gid)?;
         Ok(reply(tag, &Rmsg::Mknod { qid: qid_of(&a) }))
     }
 
@@ -88,18 +79,31 @@ impl<F: Filesystem> Connection<F> {
         let i = self.dir_fid(dfid)?;
         check_name(name)?;
         self.writable()?;
+        let a = self.create_node(i, name, mode::S_IFDIR, m, 0, gid)?;
+        Ok(reply(tag, &Rmsg::Mkdir { qid: qid_of(&a) }))
+    }
+
+    /// Creates `name` in the directory of `i`, of type `ty` with the permission bits of `m`,
+    /// owned by the fid's user and the guest group `gid`; it counts against the file quota.
+    fn create_node(
+        &self,
+        i: FidInfo,
+        name: &[u8],
+        ty: u32,
+        m: u32,
+        rdev: u64,
+        gid: u32,
+    ) -> Result<Attr, Errno> {
         self.shared.quota.charge_file()?;
         let new = NewInode {
-            mode: mode::S_IFDIR | (m & 0o7777),
+            mode: ty | (m & 0o7777),
             uid: i.uid,
             gid: self.shared.cfg.gid_map.to_host(gid),
-            rdev: 0,
+            rdev,
         };
-        let a = self
-            .fs()
+        self.fs()
             .create(i.ino, name, &new)
-            .inspect_err(|_| self.shared.quota.refund_file())?;
-        Ok(reply(tag, &Rmsg::Mkdir { qid: qid_of(&a) }))
+            .inspect_err(|_| self.shared.quota.refund_file())
     }
 
     /// Tlink: a new name `name` in the directory of `dfid` for the file of `fid`.

@@ -47,13 +47,8 @@ impl<F: Filesystem> Connection<F> {
         }
         let size = data.len() as u64;
         let new = Fid {
-            ino: i.ino,
-            is_dir: i.is_dir,
-            uid: i.uid,
-            parent: None,
-            open: None,
             xattr: Some(XattrFid::Read(Arc::new(data))),
-            lock_owners: Vec::new(),
+            ..Fid::new(i.ino, i.is_dir, i.uid, None)
         };
         if newfid == fid {
             return Err(Errno::EBADF);
