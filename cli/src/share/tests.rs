@@ -3,10 +3,13 @@
 //! a small model of Linux's `trans_xen.c` (run with the guest's permissions). So a node written
 //! with the wrong permissions shows up as pvfs or the guest being denied.
 
-use super::*;
+use super::{add::*, cli::*, domains::*, failure::*, json::*, ls::*, nodes::*, rm::*, set::*};
+use super::{status::*, POLL_MS};
+use crate::xs::{Access, Perm, Store, XsError, NO_TX};
 use crate::xs_fake::{FakeStore, Hook};
 use pvfs_ring::xenbus::{
     scan_backends, BackendAction, BackendConfig, P9Backend, StoreError as PStoreError, XenbusError,
+    XenbusState,
 };
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,279 @@
+//! `pvfs share add`: writes a device's nodes as libxl does and waits for pvfs's verdict.
+
+use super::domains::Domain;
+use super::failure::{transact, Failure, Kind, Res};
+use super::nodes::{
+    backend_dir, frontend_dir, libxl_dir, numeric_children, read_state, remove_nodes, QUOTA_KEYS,
+};
+use super::POLL_MS;
+use crate::xs::{Access, Perm, Store, Tx, NO_TX};
+use pvfs_ring::xenbus::{BackendConfig, XenbusState};
+
+/// After pvfs answered InitWait, how long `add` waits for the guest's driver to start
+/// connecting before it reports the share as waiting for the guest (paused guest, no driver).
+pub const GUEST_GRACE_MS: u64 = 2000;
+
+/// What `share add` writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddOpts {
+    /// The frontend's `tag` (what the guest mounts).
+    pub tag: String,
+    /// The export, a directory inside pvfs's volume.
+    pub path: String,
+    /// Write `mode=ro`.
+    pub read_only: bool,
+    /// `max-space` (MiB).
+    pub max_space_mib: Option<u64>,
+    /// `max-files`.
+    pub max_files: Option<u64>,
+    /// `max-open-files`.
+    pub max_open_files: Option<u64>,
+    /// How long to wait for pvfs's verdict.
+    pub timeout_ms: u64,
+}
+
+/// How an added share stands when `add` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// pvfs connected the guest's rings: the guest can mount it.
+    Connected,
+    /// pvfs accepted the device (InitWait) and the guest has not started connecting (paused,
+    /// or its 9pfs driver is not loaded): pvfs checks the path when it does.
+    WaitingForGuest,
+}
+
+/// The result of `add`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// The device id chosen.
+    pub devid: u32,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+fn check_tag(tag: &str) -> Res<()> {
+    if tag.is_empty()
+        || tag.len() > 255
+        || tag
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == ',')
+    {
+        return Err(Failure::new(
+            Kind::Usage,
+            format!("--tag {tag:?}: a tag is 1 to 255 characters, without spaces, '/' or ','"),
+        ));
+    }
+    Ok(())
+}
+
+/// The lowest device id that no 9pfs device of `fe` uses (frontend, libxl or our backend).
+fn free_devid<S: Store + ?Sized>(s: &mut S, tx: Tx, be: u16, fe: u16) -> Res<u32> {
+    let mut used = numeric_children(s, tx, &format!("/local/domain/{fe}/device/9pfs"))?;
+    used.extend(numeric_children(
+        s,
+        tx,
+        &format!("/libxl/{fe}/device/9pfs"),
+    )?);
+    used.extend(numeric_children(
+        s,
+        tx,
+        &format!("/local/domain/{be}/backend/9pfs/{fe}"),
+    )?);
+    used.sort_unstable();
+    used.dedup();
+    let mut id = 0;
+    for u in used {
+        if u == id {
+            id += 1;
+        } else if u > id {
+            break;
+        }
+    }
+    Ok(id)
+}
+
+/// `share add`: writes the device in one transaction, then waits for pvfs's verdict. A
+/// refusal or a timeout removes the nodes again.
+pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpts) -> Res<Added> {
+    check_tag(&o.tag)?;
+    if !o.path.starts_with('/') || o.path.contains('\0') {
+        return Err(Failure::new(
+            Kind::Usage,
+            format!(
+                "--path {:?}: give an absolute path inside pvfs's volume",
+                o.path
+            ),
+        ));
+    }
+    if guest.domid == be.domid {
+        return Err(Failure::new(
+            Kind::Usage,
+            format!("{} is the pvfs domain itself", guest.label()),
+        ));
+    }
+    let (b, f) = (be.domid, guest.domid);
+    let devid = transact(s, |s, tx| {
+        // Read inside the transaction: a concurrent writer makes the commit fail and this
+        // runs again with what it wrote.
+        for d in numeric_children(s, tx, &format!("/local/domain/{f}/device/9pfs"))? {
+            let t = s.read(tx, &format!("{}/tag", frontend_dir(f, d)))?;
+            if t.as_deref() == Some(o.tag.as_str()) {
+                return Err(Failure::new(
+                    Kind::DuplicateTag,
+                    format!(
+                        "{} already has a 9pfs device tagged {:?} (device {d})",
+                        guest.label(),
+                        o.tag
+                    ),
+                ));
+            }
+        }
+        let dev = free_devid(s, tx, b, f)?;
+        let (bd, fd, ld) = (
+            backend_dir(b, f, dev),
+            frontend_dir(f, dev),
+            libxl_dir(f, dev),
+        );
+        s.rm(tx, &ld)?;
+        s.write(tx, &format!("{ld}/frontend"), &fd)?;
+        s.write(tx, &format!("{ld}/backend"), &bd)?;
+        // The frontend directory: the guest owns it, pvfs may read it.
+        s.mkdir(tx, &fd)?;
+        s.set_perms(
+            tx,
+            &fd,
+            &[Perm::new(f, Access::None), Perm::new(b, Access::Read)],
+        )?;
+        for (k, v) in [
+            ("backend", bd.as_str()),
+            ("backend-id", &b.to_string()),
+            ("state", XenbusState::Initialising.as_str()),
+            ("tag", &o.tag),
+        ] {
+            s.write(tx, &format!("{fd}/{k}"), v)?;
+        }
+        // The backend directory: pvfs owns it, the guest may read it.
+        s.mkdir(tx, &bd)?;
+        s.set_perms(
+            tx,
+            &bd,
+            &[Perm::new(b, Access::None), Perm::new(f, Access::Read)],
+        )?;
+        s.write(tx, &format!("{bd}/frontend"), &fd)?;
+        let mut bents: Vec<(&str, String)> = vec![
+            ("frontend-id", f.to_string()),
+            ("online", "1".into()),
+            ("state", XenbusState::Initialising.as_str().into()),
+            ("path", o.path.clone()),
+            ("security_model", "none".into()),
+        ];
+        if o.read_only {
+            bents.push(("mode", "ro".into()));
+        }
+        for (k, v) in QUOTA_KEYS
+            .iter()
+            .zip([o.max_space_mib, o.max_files, o.max_open_files])
+        {
+            if let Some(v) = v {
+                bents.push((k, v.to_string()));
+            }
+        }
+        for (k, v) in &bents {
+            s.write(tx, &format!("{bd}/{k}"), v)?;
+        }
+        // The keys pvfs publishes before InitWait, with the values it publishes: Linux before
+        // 6.3 reads them when it probes the device, which on a running guest happens as soon
+        // as this transaction commits, before pvfs has seen the device.
+        let cfg = BackendConfig::default();
+        for (k, v) in [
+            ("versions", "1".to_string()),
+            ("max-rings", cfg.max_rings.to_string()),
+            ("max-ring-page-order", cfg.max_ring_page_order.to_string()),
+        ] {
+            s.write(tx, &format!("{bd}/{k}"), &v)?;
+        }
+        // libxl's copy of the backend keys.
+        for (k, v) in &bents {
+            s.write(tx, &format!("{ld}/{k}"), v)?;
+        }
+        Ok(dev)
+    })?;
+    let verdict = wait_verdict(s, b, f, devid, o.timeout_ms);
+    match verdict {
+        Ok(v) => Ok(Added { devid, verdict: v }),
+        Err(fail) => {
+            remove_nodes(s, b, f, devid)?;
+            Err(Failure::new(
+                fail.kind,
+                format!("{}; nothing was left in xenstore", fail.msg),
+            ))
+        }
+    }
+}
+
+fn wait_verdict<S: Store + ?Sized>(
+    s: &mut S,
+    be: u16,
+    fe: u16,
+    dev: u32,
+    timeout_ms: u64,
+) -> Res<Verdict> {
+    let (bd, fd) = (backend_dir(be, fe, dev), frontend_dir(fe, dev));
+    let start = s.now_ms();
+    let mut initwait_since: Option<u64> = None;
+    loop {
+        let now = s.now_ms();
+        let state = read_state(s, NO_TX, &format!("{bd}/state"))?;
+        let error = s.read(NO_TX, &format!("{bd}/error"))?;
+        if let Some(e) = error {
+            return Err(Failure::new(
+                Kind::Refused,
+                format!("pvfs refused the share: {e}"),
+            ));
+        }
+        match state {
+            None => {
+                return Err(Failure::new(
+                    Kind::Refused,
+                    "pvfs removed the device (the guest closed it?)",
+                ))
+            }
+            Some(XenbusState::Closed) => {
+                return Err(Failure::new(Kind::Refused, "pvfs closed the device"))
+            }
+            Some(XenbusState::Connected) => return Ok(Verdict::Connected),
+            Some(st) if st >= XenbusState::InitWait => {
+                let gs = read_state(s, NO_TX, &format!("{fd}/state"))?;
+                if matches!(
+                    gs,
+                    None | Some(XenbusState::Unknown | XenbusState::Initialising)
+                ) {
+                    let since = *initwait_since.get_or_insert(now);
+                    if now.saturating_sub(since) >= GUEST_GRACE_MS.min(timeout_ms) {
+                        return Ok(Verdict::WaitingForGuest);
+                    }
+                } else {
+                    initwait_since = None;
+                }
+            }
+            Some(_) => {}
+        }
+        if now.saturating_sub(start) >= timeout_ms {
+            let what = match state {
+                Some(XenbusState::Initialising) | Some(XenbusState::Unknown) => format!(
+                    "pvfs (domain {be}) did not take up the device (is it running? at its xenstore node quota? see `xenstore-control quota {be}` and pvfs's console)"
+                ),
+                _ => format!("pvfs (domain {be}) did not connect the guest"),
+            };
+            return Err(Failure::new(
+                Kind::Timeout,
+                format!(
+                    "{what} within {} s (backend state {})",
+                    timeout_ms / 1000,
+                    state.map_or("gone", XenbusState::name)
+                ),
+            ));
+        }
+        s.sleep_ms(POLL_MS);
+    }
+}

@@ -1,0 +1,247 @@
+//! The command line of `pvfs share …` and `pvfs status`, and what each prints on success.
+
+use super::add::{add, AddOpts, Verdict};
+use super::domains::{guest, pvfs_domain};
+use super::failure::Res;
+use super::ls::{ls_json, ls_table};
+use super::nodes::{shares, Share, QUOTA_KEYS};
+use super::rm::rm;
+use super::set::set;
+use super::status::{status, status_json, status_text};
+use crate::xs::Store;
+use clap::{Args, Subcommand};
+use std::fmt::Write as _;
+
+/// `pvfs share …`.
+#[derive(Subcommand)]
+pub enum ShareCmd {
+    /// Attach a share to a running or paused guest (no device model involved).
+    Add(AddArgs),
+    /// Detach a share: pvfs releases it and its xenstore nodes go away.
+    Rm(RmArgs),
+    /// List the shares pvfs serves: guests, tags, paths, states, read-only, quotas.
+    Ls(LsArgs),
+    /// Change a share's quota while it is in use (pvfs applies it at once).
+    Set(SetArgs),
+}
+
+/// `--backend`, common to the commands.
+#[derive(Args)]
+pub struct BackendArg {
+    /// The pvfs domain (name or id)
+    #[arg(long, default_value = "pvfs")]
+    pub(super) backend: String,
+}
+
+/// `pvfs share add`.
+#[derive(Args)]
+pub struct AddArgs {
+    /// The guest (name or domain id; 0 is dom0)
+    pub(super) domain: String,
+    /// The tag the guest mounts (`mount -t 9p -o trans=xen TAG /mnt`)
+    #[arg(long)]
+    pub(super) tag: String,
+    /// The exported directory, inside pvfs's volume
+    #[arg(long)]
+    pub(super) path: String,
+    /// Write `mode=ro` (not yet read by pvfs: see docs/pvfs-share.md)
+    #[arg(long)]
+    pub(super) ro: bool,
+    /// Quota: MiB of file data
+    #[arg(long, value_name = "MIB")]
+    pub(super) max_space: Option<u64>,
+    /// Quota: number of files
+    #[arg(long, value_name = "N")]
+    pub(super) max_files: Option<u64>,
+    /// Quota: files open at once
+    #[arg(long, value_name = "N")]
+    pub(super) max_open_files: Option<u64>,
+    #[command(flatten)]
+    pub(super) be: BackendArg,
+    /// Seconds to wait for pvfs's verdict
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub(super) timeout: u64,
+}
+
+/// `pvfs share rm`.
+#[derive(Args)]
+pub struct RmArgs {
+    /// The guest (name or domain id)
+    pub(super) domain: String,
+    /// The share's tag
+    pub(super) tag: String,
+    /// Detach even while the guest is connected (its mount, if any, stops working)
+    #[arg(long)]
+    pub(super) force: bool,
+    #[command(flatten)]
+    pub(super) be: BackendArg,
+    /// Seconds to wait for pvfs to release the device
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub(super) timeout: u64,
+}
+
+/// `pvfs share ls`.
+#[derive(Args)]
+pub struct LsArgs {
+    /// Only this guest (name or domain id)
+    pub(super) domain: Option<String>,
+    /// JSON instead of a table
+    #[arg(long)]
+    pub(super) json: bool,
+    #[command(flatten)]
+    pub(super) be: BackendArg,
+}
+
+/// `pvfs share set`.
+#[derive(Args)]
+pub struct SetArgs {
+    /// The guest (name or domain id)
+    pub(super) domain: String,
+    /// The share's tag
+    pub(super) tag: String,
+    /// Quota: MiB of file data
+    #[arg(long, value_name = "MIB", conflicts_with = "no_max_space")]
+    pub(super) max_space: Option<u64>,
+    /// Lift the max-space quota
+    #[arg(long)]
+    pub(super) no_max_space: bool,
+    /// Quota: number of files
+    #[arg(long, value_name = "N", conflicts_with = "no_max_files")]
+    pub(super) max_files: Option<u64>,
+    /// Lift the max-files quota
+    #[arg(long)]
+    pub(super) no_max_files: bool,
+    /// Quota: files open at once
+    #[arg(long, value_name = "N", conflicts_with = "no_max_open_files")]
+    pub(super) max_open_files: Option<u64>,
+    /// Lift the max-open-files quota
+    #[arg(long)]
+    pub(super) no_max_open_files: bool,
+    #[command(flatten)]
+    pub(super) be: BackendArg,
+}
+
+/// `pvfs status`.
+#[derive(Args)]
+pub struct StatusArgs {
+    /// JSON instead of text
+    #[arg(long)]
+    pub(super) json: bool,
+    #[command(flatten)]
+    pub(super) be: BackendArg,
+}
+
+fn change(v: Option<u64>, lift: bool) -> Option<Option<u64>> {
+    match (v, lift) {
+        (Some(v), _) => Some(Some(v)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    }
+}
+
+fn quota_summary(sh: &Share) -> String {
+    let parts: Vec<String> = QUOTA_KEYS
+        .iter()
+        .zip(&sh.quota)
+        .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("none")))
+        .collect();
+    parts.join(" ")
+}
+
+/// Runs a `share` command on `s`; returns what to print on stdout.
+pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
+    match cmd {
+        ShareCmd::Add(a) => {
+            let be = pvfs_domain(s, &a.be.backend, true)?;
+            let g = guest(s, &a.domain)?;
+            let o = AddOpts {
+                tag: a.tag,
+                path: a.path,
+                read_only: a.ro,
+                max_space_mib: a.max_space,
+                max_files: a.max_files,
+                max_open_files: a.max_open_files,
+                timeout_ms: a.timeout.saturating_mul(1000),
+            };
+            let added = add(s, &be, &g, &o)?;
+            let mut out = format!(
+                "share {:?} of {}: device {}, path {}: ",
+                o.tag,
+                g.label(),
+                added.devid,
+                o.path
+            );
+            match added.verdict {
+                Verdict::Connected => {
+                    let _ = writeln!(
+                        out,
+                        "connected; mount it in the guest with `mount -t 9p -o trans=xen,version=9p2000.L {} /mnt`",
+                        o.tag
+                    );
+                }
+                Verdict::WaitingForGuest => out.push_str(
+                    "accepted by pvfs; the guest has not connected yet (paused, or 9pnet_xen not loaded); pvfs checks the path when it does\n",
+                ),
+            }
+            if o.read_only {
+                out.push_str("note: pvfs does not read mode=ro yet; list the path in pvfs.ro_exports to serve it read-only\n");
+            }
+            Ok(out)
+        }
+        ShareCmd::Rm(a) => {
+            let be = pvfs_domain(s, &a.be.backend, false)?;
+            let g = guest(s, &a.domain)?;
+            let sh = rm(s, &be, &g, &a.tag, a.force, a.timeout.saturating_mul(1000))?;
+            Ok(format!(
+                "share {:?} of {} (device {}) removed\n",
+                a.tag,
+                g.label(),
+                sh.devid
+            ))
+        }
+        ShareCmd::Ls(a) => {
+            let be = pvfs_domain(s, &a.be.backend, false)?;
+            let only = match &a.domain {
+                Some(d) => Some(guest(s, d)?.domid),
+                None => None,
+            };
+            let list = shares(s, be.domid, only)?;
+            Ok(if a.json {
+                ls_json(&list)
+            } else {
+                ls_table(&list)
+            })
+        }
+        ShareCmd::Set(a) => {
+            let be = pvfs_domain(s, &a.be.backend, false)?;
+            let g = guest(s, &a.domain)?;
+            let sh = set(
+                s,
+                &be,
+                &g,
+                &a.tag,
+                [
+                    change(a.max_space, a.no_max_space),
+                    change(a.max_files, a.no_max_files),
+                    change(a.max_open_files, a.no_max_open_files),
+                ],
+            )?;
+            Ok(format!(
+                "share {:?} of {}: {}\n",
+                a.tag,
+                g.label(),
+                quota_summary(&sh)
+            ))
+        }
+    }
+}
+
+/// Runs `pvfs status` on `s`.
+pub fn run_status<S: Store + ?Sized>(s: &mut S, a: StatusArgs) -> Res<String> {
+    let st = status(s, &a.be.backend)?;
+    Ok(if a.json {
+        status_json(&st)
+    } else {
+        status_text(&st)
+    })
+}

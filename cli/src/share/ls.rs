@@ -1,0 +1,104 @@
+//! `pvfs share ls`: the shares as a table or as JSON.
+
+use super::json::{json_num_or_str, json_opt, json_str};
+use super::nodes::Share;
+use pvfs_ring::xenbus::XenbusState;
+use std::fmt::Write as _;
+
+fn state_name(s: Option<XenbusState>) -> &'static str {
+    s.map_or("-", XenbusState::name)
+}
+
+/// The `share ls` table.
+pub fn ls_table(shares: &[Share]) -> String {
+    let head = [
+        "GUEST",
+        "DOMID",
+        "DEV",
+        "TAG",
+        "PATH",
+        "STATE",
+        "GUEST-STATE",
+        "RO",
+        "MAX-SPACE",
+        "MAX-FILES",
+        "MAX-OPEN",
+        "USED",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
+    for sh in shares {
+        let q = |i: usize, unit: &str| -> String {
+            sh.quota
+                .get(i)
+                .cloned()
+                .flatten()
+                .map_or_else(|| "-".into(), |v| format!("{v}{unit}"))
+        };
+        let mut state = state_name(sh.state).to_string();
+        if sh.error.is_some() {
+            state.push_str("(error)");
+        }
+        rows.push(vec![
+            if sh.guest.name.is_empty() {
+                "-".into()
+            } else {
+                sh.guest.name.clone()
+            },
+            sh.guest.domid.to_string(),
+            sh.devid.to_string(),
+            sh.tag.clone().unwrap_or_else(|| "-".into()),
+            sh.path.clone().unwrap_or_else(|| "-".into()),
+            state,
+            state_name(sh.guest_state).into(),
+            if sh.read_only { "yes" } else { "no" }.into(),
+            q(0, "MiB"),
+            q(1, ""),
+            q(2, ""),
+            // pvfs publishes no per-share use yet.
+            "-".into(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..head.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The `share ls --json` document: an array of objects.
+pub fn ls_json(shares: &[Share]) -> String {
+    let items: Vec<String> = shares
+        .iter()
+        .map(|sh| {
+            format!(
+                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"error\":{}}}",
+                json_str(&sh.guest.name),
+                sh.guest.domid,
+                sh.devid,
+                sh.backend,
+                json_opt(sh.tag.as_deref()),
+                json_opt(sh.path.as_deref()),
+                json_opt(sh.state.map(XenbusState::name)),
+                json_opt(sh.guest_state.map(XenbusState::name)),
+                sh.read_only,
+                json_num_or_str(sh.quota[0].as_deref()),
+                json_num_or_str(sh.quota[1].as_deref()),
+                json_num_or_str(sh.quota[2].as_deref()),
+                json_opt(sh.error.as_deref()),
+            )
+        })
+        .collect();
+    format!("[{}]\n", items.join(","))
+}
