@@ -68,17 +68,14 @@ fn check_tag(tag: &str) -> Res<()> {
 
 /// The lowest device id that no 9pfs device of `fe` uses (frontend, libxl or our backend).
 fn free_devid<S: Store + ?Sized>(s: &mut S, tx: Tx, be: u16, fe: u16) -> Res<u32> {
-    let mut used = numeric_children(s, tx, &format!("/local/domain/{fe}/device/9pfs"))?;
-    used.extend(numeric_children(
-        s,
-        tx,
-        &format!("/libxl/{fe}/device/9pfs"),
-    )?);
-    used.extend(numeric_children(
-        s,
-        tx,
-        &format!("/local/domain/{be}/backend/9pfs/{fe}"),
-    )?);
+    let mut used: Vec<u32> = Vec::new();
+    for dir in [
+        format!("/local/domain/{fe}/device/9pfs"),
+        format!("/libxl/{fe}/device/9pfs"),
+        format!("/local/domain/{be}/backend/9pfs/{fe}"),
+    ] {
+        used.extend(numeric_children::<_, u32>(s, tx, &dir)?);
+    }
     used.sort_unstable();
     used.dedup();
     let mut id = 0;
@@ -90,6 +87,21 @@ fn free_devid<S: Store + ?Sized>(s: &mut S, tx: Tx, be: u16, fe: u16) -> Res<u32
         }
     }
     Ok(id)
+}
+
+/// Creates `dir` owned by domain `owner`, with no access for other domains but `reader`, who
+/// may read it; the keys written into it inherit that.
+fn owned_dir<S: Store + ?Sized>(s: &mut S, tx: Tx, dir: &str, owner: u16, reader: u16) -> Res<()> {
+    s.mkdir(tx, dir)?;
+    s.set_perms(
+        tx,
+        dir,
+        &[
+            Perm::new(owner, Access::None),
+            Perm::new(reader, Access::Read),
+        ],
+    )?;
+    Ok(())
 }
 
 /// `share add`: writes the device in one transaction, then waits for pvfs's verdict. A
@@ -115,7 +127,7 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
     let devid = transact(s, |s, tx| {
         // Read inside the transaction: a concurrent writer makes the commit fail and this
         // runs again with what it wrote.
-        for d in numeric_children(s, tx, &format!("/local/domain/{f}/device/9pfs"))? {
+        for d in numeric_children::<_, u32>(s, tx, &format!("/local/domain/{f}/device/9pfs"))? {
             let t = s.read(tx, &format!("{}/tag", frontend_dir(f, d)))?;
             if t.as_deref() == Some(o.tag.as_str()) {
                 return Err(Failure::new(
@@ -138,12 +150,7 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
         s.write(tx, &format!("{ld}/frontend"), &fd)?;
         s.write(tx, &format!("{ld}/backend"), &bd)?;
         // The frontend directory: the guest owns it, pvfs may read it.
-        s.mkdir(tx, &fd)?;
-        s.set_perms(
-            tx,
-            &fd,
-            &[Perm::new(f, Access::None), Perm::new(b, Access::Read)],
-        )?;
+        owned_dir(s, tx, &fd, f, b)?;
         for (k, v) in [
             ("backend", bd.as_str()),
             ("backend-id", &b.to_string()),
@@ -153,12 +160,7 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
             s.write(tx, &format!("{fd}/{k}"), v)?;
         }
         // The backend directory: pvfs owns it, the guest may read it.
-        s.mkdir(tx, &bd)?;
-        s.set_perms(
-            tx,
-            &bd,
-            &[Perm::new(b, Access::None), Perm::new(f, Access::Read)],
-        )?;
+        owned_dir(s, tx, &bd, b, f)?;
         s.write(tx, &format!("{bd}/frontend"), &fd)?;
         let mut bents: Vec<(&str, String)> = vec![
             ("frontend-id", f.to_string()),

@@ -1,6 +1,7 @@
 //! The domains the commands name: the guest (`DOMAIN`) and the pvfs domain (`--backend`).
 
 use super::failure::{Failure, Kind, Res};
+use super::nodes::numeric_children;
 use crate::xs::{Store, NO_TX};
 
 /// A domain, by id and name.
@@ -25,12 +26,7 @@ impl Domain {
 
 /// Every domain under `/local/domain`, by id.
 pub fn domains<S: Store + ?Sized>(s: &mut S) -> Res<Vec<Domain>> {
-    let mut ids: Vec<u16> = s
-        .directory(NO_TX, "/local/domain")?
-        .iter()
-        .filter_map(|d| d.parse().ok())
-        .collect();
-    ids.sort_unstable();
+    let ids: Vec<u16> = numeric_children(s, NO_TX, "/local/domain")?;
     let mut out = Vec::with_capacity(ids.len());
     for domid in ids {
         let name = s

@@ -16,6 +16,7 @@ use super::domains::{domains, Domain};
 use super::failure::{transact, Failure, Kind, Res};
 use crate::xs::{Store, Tx, NO_TX};
 use pvfs_ring::xenbus::XenbusState;
+use std::str::FromStr;
 
 /// `/local/domain/<be>/backend/9pfs/<fe>/<dev>`.
 pub fn backend_dir(be: u16, fe: u16, dev: u32) -> String {
@@ -37,8 +38,13 @@ pub fn read_state<S: Store + ?Sized>(s: &mut S, tx: Tx, path: &str) -> Res<Optio
         .map(|v| XenbusState::parse(&v).unwrap_or(XenbusState::Unknown)))
 }
 
-pub fn numeric_children<S: Store + ?Sized>(s: &mut S, tx: Tx, path: &str) -> Res<Vec<u32>> {
-    let mut v: Vec<u32> = s
+/// The children of `path` whose names are numbers (domain or device ids), in order.
+pub fn numeric_children<S: Store + ?Sized, N: FromStr + Ord>(
+    s: &mut S,
+    tx: Tx,
+    path: &str,
+) -> Res<Vec<N>> {
+    let mut v: Vec<N> = s
         .directory(tx, path)?
         .iter()
         .filter_map(|d| d.parse().ok())
@@ -80,13 +86,7 @@ pub fn shares<S: Store + ?Sized>(s: &mut S, be: u16, only: Option<u16>) -> Res<V
     let doms = domains(s)?;
     let base = format!("/local/domain/{be}/backend/9pfs");
     let mut out = Vec::new();
-    let mut fes: Vec<u16> = s
-        .directory(NO_TX, &base)?
-        .iter()
-        .filter_map(|d| d.parse().ok())
-        .collect();
-    fes.sort_unstable();
-    for fe in fes {
+    for fe in numeric_children::<_, u16>(s, NO_TX, &base)? {
         if only.is_some_and(|o| o != fe) {
             continue;
         }
