@@ -117,6 +117,8 @@ struct Link {
     /// Where each ring's time goes (`pvfs_kernel::ringclock`).
     clocks: Vec<RingClock>,
     conn: Connection<Fs>,
+    /// The device's `mode` key asked for read-only when it connected.
+    mode_ro: bool,
 }
 
 struct Device {
@@ -234,7 +236,8 @@ pub struct Service {
     fs: Option<Fs>,
     /// Exports served read-only even when the volume is writable (`pvfs.ro_exports`).
     read_only_export: fn(&str) -> bool,
-    servers: BTreeMap<String, Server<Fs>>,
+    /// By export path and `mode=ro`: devices of one path and mode share a server.
+    servers: BTreeMap<(String, bool), Server<Fs>>,
     devices: BTreeMap<(u16, u32), Device>,
     /// Counters.
     pub counters: Counters,
@@ -324,6 +327,9 @@ impl Service {
                 if path.starts_with(&self.base) && QuotaKeys::is_key(path) {
                     self.reload_quota((fe, dev));
                 }
+                if path.starts_with(&self.base) && xenbus::is_mode_key(path) {
+                    self.reload_mode((fe, dev));
+                }
                 self.step((fe, dev))
             }
             Route::Ignore => {}
@@ -360,8 +366,38 @@ impl Service {
         }
     }
 
-    fn export(&mut self, path: &str) -> Result<Server<Fs>, String> {
-        if let Some(s) = self.servers.get(path) {
+    /// The `mode` key of a connected device changed (or went). A connection's server is
+    /// read-only or not from its creation on, so a valid change is logged and takes effect
+    /// when the guest connects again; a value other than `ro` or `rw` is logged and ignored.
+    fn reload_mode(&mut self, key: (u16, u32)) {
+        let Some(link) = self.devices.get_mut(&key).and_then(|d| d.link.as_mut()) else {
+            return;
+        };
+        let be = format!("{}/{}/{}", self.base, key.0, key.1);
+        match xenbus::read_mode(&mut XsStore, &be) {
+            Ok(ro) if ro != link.mode_ro => {
+                link.mode_ro = ro;
+                log::info!(
+                    "9pfs: guest {} device {}: mode now {}; applies when the guest connects again",
+                    key.0,
+                    key.1,
+                    if ro { "ro" } else { "rw" }
+                );
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!(
+                "9pfs: guest {} device {}: mode key not valid ({e:?}); mode unchanged",
+                key.0,
+                key.1
+            ),
+        }
+    }
+
+    /// The server of export `path`, read-only if the volume is, if `pvfs.ro_exports` lists
+    /// it, or if the device's `mode` key asks for it (`mode_ro`).
+    fn export(&mut self, path: &str, mode_ro: bool) -> Result<Server<Fs>, String> {
+        let key = (path.to_string(), mode_ro);
+        if let Some(s) = self.servers.get(&key) {
             return Ok(s.clone());
         }
         let fs = self.fs.clone().ok_or("pvfs has no volume mounted")?;
@@ -369,10 +405,11 @@ impl Service {
         let attr = pvfs_9p::server::resolve_path(&fs, root, root, path.as_bytes())
             .map_err(|e| format!("export path {path:?}: errno {}", e.0))?;
         let writable = fs.with_engine(|e| e.is_writable()).unwrap_or(false);
-        let read_only = !writable || (self.read_only_export)(path);
+        let read_only = !writable || (self.read_only_export)(path) || mode_ro;
         log::info!(
-            "9pfs: export {path:?} {}",
-            if read_only { "read-only" } else { "read-write" }
+            "9pfs: export {path:?} {}{}",
+            if read_only { "read-only" } else { "read-write" },
+            if mode_ro { " (mode=ro)" } else { "" }
         );
         let cfg = ExportConfig {
             read_only,
@@ -383,7 +420,7 @@ impl Service {
             ..ExportConfig::default()
         };
         let s = Server::new(fs, cfg);
-        self.servers.insert(path.to_string(), s.clone());
+        self.servers.insert(key, s.clone());
         Ok(s)
     }
 
@@ -429,7 +466,8 @@ impl Service {
                 BackendAction::Idle => return,
                 BackendAction::Connect(plan) => {
                     let limits = quota_limits(plan.export.quota);
-                    let server = match self.export(&plan.export.path) {
+                    let mode_ro = plan.export.read_only;
+                    let server = match self.export(&plan.export.path, mode_ro) {
                         Ok(s) => s,
                         Err(e) => {
                             log::warn!("9pfs: guest {}: {e}", plan.fe_domid);
@@ -463,6 +501,7 @@ impl Service {
                                     .collect(),
                                 clocks: alloc::vec![RingClock::default(); n],
                                 conn: server.connect(),
+                                mode_ro,
                             });
                             let _ = d.machine.connected(&mut XsStore);
                             self.counters.connects += 1;

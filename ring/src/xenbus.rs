@@ -481,10 +481,37 @@ impl QuotaKeys {
 
     /// Whether the watch event `path` is one of a device's quota keys.
     pub fn is_key(path: &str) -> bool {
-        path.rsplit('/')
-            .next()
-            .is_some_and(|k| QUOTA_KEYS.contains(&k))
+        key_name(path).is_some_and(|k| QUOTA_KEYS.contains(&k))
     }
+}
+
+/// The last component of a watch event's path: the key that changed.
+fn key_name(path: &str) -> Option<&str> {
+    path.rsplit('/').next()
+}
+
+/// The key of a device's backend directory that makes the device read-only: `ro`, or `rw`
+/// (the same as no key). The toolstack writes it (`pvfs share add --ro`); an administrator may
+/// change or remove it at any time.
+pub const MODE_KEY: &str = "mode";
+
+/// Reads a device's [`MODE_KEY`] under `be`: whether it asks for the device to be read-only.
+/// A value other than `ro` or `rw` is an error.
+pub fn read_mode<S: Store + ?Sized>(s: &mut S, be: &str) -> Result<bool, XenbusError> {
+    let key = join(be, MODE_KEY);
+    match s.read(&key)? {
+        None => Ok(false),
+        Some(v) => match v.trim() {
+            "rw" => Ok(false),
+            "ro" => Ok(true),
+            _ => Err(XenbusError::Invalid { key, value: v }),
+        },
+    }
+}
+
+/// Whether the watch event `path` is a device's [`MODE_KEY`].
+pub fn is_mode_key(path: &str) -> bool {
+    key_name(path) == Some(MODE_KEY)
 }
 
 /// The export the toolstack configured for one device (backend keys).
@@ -494,12 +521,15 @@ pub struct ExportConfig {
     pub path: String,
     /// `max-files`, `max-open-files`, `max-space`.
     pub quota: QuotaKeys,
+    /// `mode=ro`: the device is served read-only.
+    pub read_only: bool,
     /// `auto-delete`.
     pub auto_delete: bool,
 }
 
 impl ExportConfig {
-    /// Reads and validates the export keys under `be` (`security_model` must be `none`).
+    /// Reads and validates the export keys under `be` (`security_model` must be `none`, `mode`
+    /// `ro`, `rw` or absent, the quota keys numbers).
     pub fn read<S: Store + ?Sized>(s: &mut S, be: &str) -> Result<Self, XenbusError> {
         let path_key = join(be, "path");
         let path = read_req(s, &path_key)?;
@@ -520,6 +550,7 @@ impl ExportConfig {
         Ok(Self {
             path,
             quota: QuotaKeys::read(s, be)?,
+            read_only: read_mode(s, be)?,
             auto_delete: read_bool(s, &join(be, "auto-delete"))?,
         })
     }

@@ -44,7 +44,7 @@ pub struct AddArgs {
     /// The exported directory, inside pvfs's volume
     #[arg(long)]
     pub(super) path: String,
-    /// Write `mode=ro` (not yet read by pvfs: see docs/pvfs-share.md)
+    /// Serve the share read-only (writes `mode=ro`; guests get EROFS on writes)
     #[arg(long)]
     pub(super) ro: bool,
     /// Quota: MiB of file data
@@ -182,9 +182,6 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
                 Verdict::WaitingForGuest => out.push_str(
                     "accepted by pvfs; the guest has not connected yet (paused, or 9pnet_xen not loaded); pvfs checks the path when it does\n",
                 ),
-            }
-            if o.read_only {
-                out.push_str("note: pvfs does not read mode=ro yet; list the path in pvfs.ro_exports to serve it read-only\n");
             }
             Ok(out)
         }

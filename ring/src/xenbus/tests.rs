@@ -305,6 +305,8 @@ fn hostile_or_bad_keys_are_refused() {
     });
     assert_eq!(e, XenbusError::Missing(format!("{FE}/ring-ref1")));
     expect_refusal(|s| s.set(&format!("{BE}/max-space"), "lots"));
+    let e = expect_refusal(|s| s.set(&format!("{BE}/mode"), "r"));
+    assert!(matches!(e, XenbusError::Invalid { ref value, .. } if value == "r"));
     expect_refusal(|s| {
         s.nodes.remove(&format!("{BE}/path"));
     });
@@ -369,9 +371,55 @@ fn export_config_with_quotas() {
                 max_open_files: Some(64),
                 max_space_mib: Some(512),
             },
+            read_only: false,
             auto_delete: true,
         }
     );
+}
+
+#[test]
+fn mode_key_makes_the_export_read_only() {
+    let mut s = libxl_store();
+    assert!(!ExportConfig::read(&mut s, BE).unwrap().read_only);
+    s.set(&format!("{BE}/mode"), "ro");
+    assert!(ExportConfig::read(&mut s, BE).unwrap().read_only);
+    s.set(&format!("{BE}/mode"), "rw");
+    assert!(!ExportConfig::read(&mut s, BE).unwrap().read_only);
+    // Read again while connected: written, then removed.
+    s.set(&format!("{BE}/mode"), "ro");
+    assert_eq!(read_mode(&mut s, BE), Ok(true));
+    Store::remove(&mut s, &format!("{BE}/mode")).unwrap();
+    assert_eq!(read_mode(&mut s, BE), Ok(false));
+    s.set(&format!("{BE}/mode"), "readonly");
+    assert_eq!(
+        read_mode(&mut s, BE),
+        Err(XenbusError::Invalid {
+            key: format!("{BE}/mode"),
+            value: "readonly".into(),
+        })
+    );
+    assert!(is_mode_key(&format!("{BE}/mode")));
+    for p in [
+        format!("{BE}/state"),
+        format!("{BE}/modes"),
+        format!("{BE}/max-space"),
+        BE.to_string(),
+    ] {
+        assert!(!is_mode_key(&p), "{p}");
+    }
+}
+
+#[test]
+fn a_device_with_mode_ro_connects_read_only() {
+    let mut s = libxl_store();
+    s.set(&format!("{BE}/mode"), "ro");
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    frontend_connects(&mut s, &[(10, 30), (11, 31)]);
+    match m.step(&mut s).unwrap() {
+        BackendAction::Connect(plan) => assert!(plan.export.read_only),
+        a => panic!("{a:?}"),
+    }
 }
 
 #[test]
