@@ -404,6 +404,12 @@ impl Service {
         let root = pvfs_9p::Filesystem::root(&fs);
         let attr = pvfs_9p::server::resolve_path(&fs, root, root, path.as_bytes())
             .map_err(|e| format!("export path {path:?}: errno {}", e.0))?;
+        if !attr.is_dir() {
+            return Err(format!(
+                "export path {path:?}: errno {} (not a directory)",
+                pvfs_9p::Errno::ENOTDIR.0
+            ));
+        }
         let writable = fs.with_engine(|e| e.is_writable()).unwrap_or(false);
         let read_only = !writable || (self.read_only_export)(path) || mode_ro;
         log::info!(
