@@ -1,0 +1,143 @@
+//! Opening a device's export, and the backend keys that shape it while the device is
+//! connected: the quota keys (applied at once) and `mode` (applied at the next connect).
+
+use super::{Fs, Service, MAX_MSIZE};
+use crate::xen::store::XsStore;
+use alloc::format;
+use alloc::string::{String, ToString};
+use pvfs_9p::policy::{IdMap, QuotaLimits};
+use pvfs_9p::{ExportConfig, Server};
+use pvfs_ring::xenbus::{self, QuotaKeys};
+
+impl Service {
+    /// A quota key of a connected device changed (or went): its export's limits are read
+    /// again and take effect for the next request. A key that is not a number leaves the
+    /// limits as they were, with a warning.
+    pub(super) fn reload_quota(&self, key: (u16, u32)) {
+        let Some(link) = self.devices.get(&key).and_then(|d| d.link.as_ref()) else {
+            return;
+        };
+        let be = format!("{}/{}/{}", self.base, key.0, key.1);
+        match QuotaKeys::read(&mut XsStore, &be) {
+            Ok(q) => {
+                let limits = quota_limits(q);
+                if link.conn.quota().limits() != limits {
+                    link.conn.quota().set_limits(limits);
+                    log::info!("9pfs: guest {} device {}: quota now {q:?}", key.0, key.1);
+                    seed_quota_once(
+                        link.conn.quota(),
+                        |n| link.conn.seed_quota(n),
+                        &format!("of guest {} device {}", key.0, key.1),
+                    );
+                }
+            }
+            Err(e) => log::warn!(
+                "9pfs: guest {} device {}: quota keys not valid ({e:?}); quota unchanged",
+                key.0,
+                key.1
+            ),
+        }
+    }
+
+    /// The `mode` key of a connected device changed (or went). A connection's server is
+    /// read-only or not from its creation on, so a valid change is logged and takes effect
+    /// when the guest connects again; a value other than `ro` or `rw` is logged and ignored.
+    pub(super) fn reload_mode(&mut self, key: (u16, u32)) {
+        let Some(link) = self.devices.get_mut(&key).and_then(|d| d.link.as_mut()) else {
+            return;
+        };
+        let be = format!("{}/{}/{}", self.base, key.0, key.1);
+        match xenbus::read_mode(&mut XsStore, &be) {
+            Ok(ro) if ro != link.mode_ro => {
+                link.mode_ro = ro;
+                log::info!(
+                    "9pfs: guest {} device {}: mode now {}; applies when the guest connects again",
+                    key.0,
+                    key.1,
+                    if ro { "ro" } else { "rw" }
+                );
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!(
+                "9pfs: guest {} device {}: mode key not valid ({e:?}); mode unchanged",
+                key.0,
+                key.1
+            ),
+        }
+    }
+
+    /// The server of export `path`, read-only if the volume is, if `pvfs.ro_exports` lists
+    /// it, or if the device's `mode` key asks for it (`mode_ro`).
+    pub(super) fn export(&mut self, path: &str, mode_ro: bool) -> Result<Server<Fs>, String> {
+        let key = (path.to_string(), mode_ro);
+        if let Some(s) = self.servers.get(&key) {
+            return Ok(s.clone());
+        }
+        let fs = self.fs.clone().ok_or("pvfs has no volume mounted")?;
+        let root = pvfs_9p::Filesystem::root(&fs);
+        let attr = pvfs_9p::server::resolve_path(&fs, root, root, path.as_bytes())
+            .map_err(|e| format!("export path {path:?}: errno {}", e.0))?;
+        if !attr.is_dir() {
+            return Err(format!(
+                "export path {path:?}: errno {} (not a directory)",
+                pvfs_9p::Errno::ENOTDIR.0
+            ));
+        }
+        let writable = fs.with_engine(|e| e.is_writable()).unwrap_or(false);
+        let read_only = !writable || (self.read_only_export)(path) || mode_ro;
+        log::info!(
+            "9pfs: export {path:?} {}{}",
+            if read_only { "read-only" } else { "read-write" },
+            if mode_ro { " (mode=ro)" } else { "" }
+        );
+        let cfg = ExportConfig {
+            read_only,
+            uid_map: IdMap::identity(),
+            gid_map: IdMap::identity(),
+            max_msize: MAX_MSIZE,
+            root: Some(attr.ino),
+            ..ExportConfig::default()
+        };
+        let s = Server::new(fs, cfg);
+        self.servers.insert(key, s.clone());
+        Ok(s)
+    }
+}
+
+/// Directory entries an export may have for its quota usage to be measured when a byte or
+/// file limit is first set (the walk holds the serve loop while it runs). A larger export
+/// counts from zero what guests write.
+const QUOTA_SEED_MAX_ENTRIES: u64 = 200_000;
+
+/// Measures an export's usage the first time it has a byte or file limit, so files already
+/// there count (`pvfs_9p::Server::seed_quota`); `export` names it in the log.
+pub(super) fn seed_quota_once(
+    quota: &pvfs_9p::policy::Quota,
+    seed: impl FnOnce(u64) -> Result<pvfs_9p::policy::QuotaUsage, pvfs_9p::SeedError>,
+    export: &str,
+) {
+    if quota.seeded() || !quota.limits_usage() {
+        return;
+    }
+    let t = crate::xen::time::now_ns();
+    match seed(QUOTA_SEED_MAX_ENTRIES) {
+        Ok(u) => log::info!(
+            "9pfs: export {export}: quota usage measured: {} bytes in {} files ({} ms)",
+            u.bytes,
+            u.files,
+            crate::xen::time::now_ns().saturating_sub(t) / 1_000_000
+        ),
+        Err(e) => log::warn!(
+            "9pfs: export {export}: quota usage not measured ({e:?}, at most {QUOTA_SEED_MAX_ENTRIES} entries); it counts what guests write from now on"
+        ),
+    }
+}
+
+/// The export limits of a device's quota keys (`max-space` is in MiB).
+pub(super) fn quota_limits(q: QuotaKeys) -> QuotaLimits {
+    QuotaLimits {
+        max_bytes: q.max_space_mib.map(|m| m.saturating_mul(1 << 20)),
+        max_files: q.max_files,
+        max_open_files: q.max_open_files,
+    }
+}
