@@ -7,7 +7,7 @@ use super::nodes::{
 };
 use super::POLL_MS;
 use crate::xs::{Access, Perm, Store, Tx, NO_TX};
-use pvfs_ring::xenbus::{BackendConfig, XenbusState};
+use pvfs_ring::xenbus::{BackendConfig, XenbusState, MODE_KEY};
 
 /// After pvfs answered InitWait, how long `add` waits for the guest's driver to start
 /// connecting before it reports the share as waiting for the guest (paused guest, no driver).
@@ -170,7 +170,7 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
             ("security_model", "none".into()),
         ];
         if o.read_only {
-            bents.push(("mode", "ro".into()));
+            bents.push((MODE_KEY, "ro".into()));
         }
         for (k, v) in QUOTA_KEYS
             .iter()

@@ -15,7 +15,7 @@
 use super::domains::{domains, Domain};
 use super::failure::{transact, Failure, Kind, Res};
 use crate::xs::{Store, Tx, NO_TX};
-use pvfs_ring::xenbus::XenbusState;
+use pvfs_ring::xenbus::{XenbusState, MODE_KEY};
 use std::str::FromStr;
 
 /// `/local/domain/<be>/backend/9pfs/<fe>/<dev>`.
@@ -115,7 +115,7 @@ pub fn shares<S: Store + ?Sized>(s: &mut S, be: u16, only: Option<u16>) -> Res<V
                 path: s.read(NO_TX, &format!("{b}/path"))?,
                 state: read_state(s, NO_TX, &format!("{b}/state"))?,
                 guest_state: read_state(s, NO_TX, &format!("{f}/state"))?,
-                read_only: s.read(NO_TX, &format!("{b}/mode"))?.as_deref() == Some("ro"),
+                read_only: s.read(NO_TX, &format!("{b}/{MODE_KEY}"))?.as_deref() == Some("ro"),
                 quota,
                 error: s.read(NO_TX, &format!("{b}/error"))?,
             });

@@ -79,6 +79,8 @@ struct World {
     old_linux: bool,
     /// Devices whose probe failed, by frontend path.
     probe_failed: BTreeSet<String>,
+    /// Whether pvfs's machine asked for each device to be served read-only, at its last connect.
+    read_only: BTreeMap<(u16, u32), bool>,
 }
 
 impl World {
@@ -123,6 +125,7 @@ impl World {
             };
             match action {
                 BackendAction::Connect(plan) => {
+                    self.read_only.insert(k, plan.export.read_only);
                     if self.dirs.contains(&plan.export.path) {
                         m.connected(&mut st).unwrap();
                     } else {
@@ -432,6 +435,22 @@ fn add_connects_through_pvfs_and_the_guest() {
     s.set(&format!("/local/domain/{GUEST}/device/9pfs/2/tag"), "other");
     let added = add(&mut s, &be(), &vm1(), &opts("third", "/exports/vm1")).unwrap();
     assert_eq!(added.devid, 3);
+}
+
+#[test]
+fn add_ro_is_read_by_pvfs() {
+    let (mut s, world) = setup();
+    let o = AddOpts {
+        read_only: true,
+        ..opts("data", "/exports/vm1")
+    };
+    add(&mut s, &be(), &vm1(), &o).unwrap();
+    add(&mut s, &be(), &vm1(), &opts("logs", "/exports/vm1")).unwrap();
+    let ro = world.borrow().read_only.clone();
+    assert_eq!(
+        ro,
+        BTreeMap::from([((GUEST, 0), true), ((GUEST, 1), false)])
+    );
 }
 
 #[test]
