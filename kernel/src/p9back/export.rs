@@ -40,23 +40,23 @@ impl Service {
     }
 
     /// The `mode` key of a connected device changed (or went). A connection's server is
-    /// read-only or not from its creation on, so a valid change is logged and takes effect
-    /// when the guest connects again; a value other than `ro` or `rw` is logged and ignored.
-    pub(super) fn reload_mode(&mut self, key: (u16, u32)) {
-        let Some(link) = self.devices.get_mut(&key).and_then(|d| d.link.as_mut()) else {
+    /// read-only or not from its creation on, so a mode other than the one the device
+    /// connected with is logged and applies when the guest connects again; a value other than
+    /// `ro` or `rw` is logged and ignored.
+    pub(super) fn reload_mode(&self, key: (u16, u32)) {
+        let Some(link) = self.devices.get(&key).and_then(|d| d.link.as_ref()) else {
             return;
         };
         let be = format!("{}/{}/{}", self.base, key.0, key.1);
+        let name = |ro: bool| if ro { "ro" } else { "rw" };
         match xenbus::read_mode(&mut XsStore, &be) {
-            Ok(ro) if ro != link.mode_ro => {
-                link.mode_ro = ro;
-                log::info!(
-                    "9pfs: guest {} device {}: mode now {}; applies when the guest connects again",
-                    key.0,
-                    key.1,
-                    if ro { "ro" } else { "rw" }
-                );
-            }
+            Ok(ro) if ro != link.mode_ro => log::info!(
+                "9pfs: guest {} device {}: mode now {} (it connected with {}); applies when the guest connects again",
+                key.0,
+                key.1,
+                name(ro),
+                name(link.mode_ro)
+            ),
             Ok(_) => {}
             Err(e) => log::warn!(
                 "9pfs: guest {} device {}: mode key not valid ({e:?}); mode unchanged",
