@@ -89,6 +89,9 @@ pub struct Options {
     /// fails anyway is reported by the file's next fsync. With 0 every write's reply waits
     /// for the write.
     pub early_writes: bool,
+    /// `pvfs.trace9p=0|1`: log every 9P message taken off a ring and every reply written to
+    /// one, decoded on one line (default 0). For showing what a client sends; slow.
+    pub trace9p: bool,
 }
 
 /// Default of `pvfs.poll_us`: 1 ms, longer than a guest's turnaround between two metadata
@@ -138,6 +141,7 @@ impl Default for Options {
             writeback_kib: DEFAULT_WRITEBACK_KIB,
             poll_disk: false,
             early_writes: true,
+            trace9p: false,
         }
     }
 }
@@ -216,6 +220,11 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 "0" | "no" => o.early_writes = false,
                 _ => warn(bad, &mut warnings),
             },
+            "trace9p" => match value {
+                "" | "1" | "yes" => o.trace9p = true,
+                "0" | "no" => o.trace9p = false,
+                _ => warn(bad, &mut warnings),
+            },
             "ro_exports" => match String::try_from(value) {
                 Ok(s) if value.split(',').all(|e| e.starts_with('/')) => o.ro_exports = Some(s),
                 _ => warn(bad, &mut warnings),
@@ -285,6 +294,9 @@ mod tests {
         assert!(parse("pvfs.poll_disk=1").0.poll_disk);
         assert!(!parse("pvfs.poll_disk=1 pvfs.poll_disk=0").0.poll_disk);
         assert!(parse("").0.early_writes);
+        assert!(!parse("").0.trace9p);
+        assert!(parse("pvfs.trace9p=1").0.trace9p);
+        assert!(!parse("pvfs.trace9p pvfs.trace9p=0").0.trace9p);
         assert!(!parse("pvfs.early_writes=0").0.early_writes);
         assert!(
             parse("pvfs.early_writes=0 pvfs.early_writes")

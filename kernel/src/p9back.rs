@@ -23,6 +23,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 use pvfs_9p::ext4::Ext4Fs;
 use pvfs_9p::sched::{self, Step};
 use pvfs_9p::{Connection, Server};
@@ -739,6 +740,9 @@ fn flush_replies(
     while let Some(reply) = q.front() {
         match r.ring.write_response(&r.intf, &r.data, reply) {
             Ok(true) => {
+                if TRACE_9P.load(Ordering::Relaxed) {
+                    log::info!("9p< {}", pvfs_9p::wire::summary(reply));
+                }
                 if let Some(sent) = q.pop_front() {
                     conn.recycle(sent);
                 }
@@ -800,6 +804,9 @@ fn serve_ring(
         };
         worked = true;
         counters.requests += 1;
+        if TRACE_9P.load(Ordering::Relaxed) {
+            log::info!("9p> ring {i}: {}", pvfs_9p::wire::summary(&msg));
+        }
         queue.accept(conn, msg, &mut ready);
         let m = conn.msize();
         if m != 0 {
@@ -880,6 +887,9 @@ fn serve_ring(
     finish_write(queue, conn, i, counters, stack);
     Ok(worked || wrote)
 }
+
+/// `pvfs.trace9p`: log every message taken off a ring and every reply written (`9p>`/`9p<`).
+pub static TRACE_9P: AtomicBool = AtomicBool::new(false);
 
 /// Records the stack depth a request of type `ty` reached; warns once a kind passes three
 /// quarters of the stack.

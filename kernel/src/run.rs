@@ -315,6 +315,7 @@ fn serve(p: Platform, opts: &Options) -> ! {
     let mut service = crate::p9back::Service::start(p.domid, volume, read_only_export);
     service.set_write_back_threshold(opts.writeback_kib);
     service.set_early_writes(opts.early_writes);
+    crate::p9back::TRACE_9P.store(opts.trace9p, core::sync::atomic::Ordering::Relaxed);
     let stats_key = format!("{base}/stats");
     let stack_key = format!("{base}/stack");
     let mut last_stats = None;

@@ -28,6 +28,7 @@ mod error;
 mod fields;
 mod frame;
 mod rmsg;
+mod summary;
 mod tmsg;
 
 pub use codec::{Reader, Writer};
@@ -38,6 +39,7 @@ use fields::lock_body;
 pub use fields::{Getattr, LockRepr, Qid, SetattrReq, StatfsRepr};
 pub use frame::{finish_io_reply, peek_size, Frame};
 pub use rmsg::Rmsg;
+pub use summary::{summary, MAX_SUMMARY};
 pub use tmsg::Tmsg;
 
 #[cfg(test)]
