@@ -73,7 +73,7 @@ pub fn table(sides: &BTreeMap<String, Side>) -> String {
 pub fn run(elf: &str) -> Result<(), Fail> {
     let script = repo_root().join("ci/xen/run.sh");
     let mut child = Command::new(script)
-        .arg("p9-posix+p9-posix-qemu")
+        .arg("p9-posix-full+p9-posix-qemu")
         .arg(elf)
         .current_dir(repo_root())
         .env("XEN_QEMU", "1")

@@ -3,4 +3,5 @@
 # (`cargo xtask posix` prints both sides by test). Its failures are reported, not judged.
 # xe2e-needs: linux-guest qemu-xen posix
 POSIX_BACKEND=qemu
+POSIX_SET=all
 . /xe2e/scenarios/p9-posix.sh

@@ -5,12 +5,15 @@
 # the scenario passes when no test failed, the guest crashed no program, pvfs is alive
 # afterwards with its stack peak and heap reported, and the volume is e2fsck-clean after
 # pvfs shuts down. Tests the suite skips are listed with its reason (docs/posix.md).
-# With POSIX_BACKEND=qemu (scenario p9-posix-qemu) the same suite runs against QEMU's 9pfs
-# backend in dom0 on dom0's tmpfs, for comparison: its results are reported, not judged.
+# POSIX_SET picks the tests (pjdfstest's name filter, words joined by '+'): by default the
+# groups that fit CI's budget; p9-posix-full runs the whole suite. With POSIX_BACKEND=qemu
+# (scenario p9-posix-qemu) the whole suite runs against QEMU's 9pfs backend in dom0 on dom0's
+# tmpfs, for comparison: its results are reported, not judged.
 # xe2e-needs: linux-guest qemu-xen posix
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-posix-volume.img
 BACKEND=${POSIX_BACKEND:-pvfs}
+SET=${POSIX_SET:-chmod+chown+link+mkdir+open+rename+rmdir+symlink+truncate+unlink+utimensat}
 
 domu_initrd
 g=g-posix-$BACKEND
@@ -26,7 +29,7 @@ else
   shares="'tag=share,path=/tmp/xe2e-posix-q/a,security_model=none', 'tag=share2,path=/tmp/xe2e-posix-q/b,security_model=none'"
 fi
 step create "xl create guest $g (two shares, $BACKEND)" xl create /etc/xen/guests/linux-pv.cfg "name=\"$g\"" \
-  "p9=[ $shares ]" "extra=\"$GUEST_ARGS xe2e.guest=posix\"" \
+  "p9=[ $shares ]" "extra=\"$GUEST_ARGS xe2e.guest=posix xe2e.posix=$SET\"" \
   || abort create "xl create failed; device model log: $(dm_log $g)"
 gid=$(domid_of $g)
 step started "pjdfstest started in $g" wait_until 120 console_has $g "XE2E-GUEST POSIX-START" || { fail started "no POSIX-START from $g"; diagnostics; }
@@ -36,7 +39,7 @@ step suite "pjdfstest ran to its end" wait_until ${XE2E_POSIX_TIMEOUT:-1500} con
 log=$CONSOLE_DIR/guest-$g.log
 tr -d '\r' < "$log" | grep -a 'XE2E-GUEST' | sed "s/^/[$g] /"
 summary=$(tr -d '\r' < "$log" | grep -a 'XE2E-GUEST POSIX-SUMMARY' | tail -1)
-echo "XE2E INFO pjdfstest on $BACKEND: ${summary#*POSIX-SUMMARY }"
+echo "XE2E INFO pjdfstest on $BACKEND: ${summary#*POSIX-SUMMARY } set=$SET"
 tr -d '\r' < "$log" | grep -a ' FAILED$' | sed "s/.*POSIX /XE2E INFO pjdfstest $BACKEND FAILED /; s/ *FAILED\$//"
 if [ "$BACKEND" != pvfs ]; then
   [ -n "$summary" ] && pass "ran-on-$BACKEND" || fail "ran-on-$BACKEND" "no summary"
@@ -44,7 +47,7 @@ if [ "$BACKEND" != pvfs ]; then
 fi
 failed=$(echo "$summary" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
 ok=$(echo "$summary" | sed -n 's/.* ok=\([0-9]*\).*/\1/p')
-if [ -n "$failed" ] && [ "$failed" = 0 ] && [ "${ok:-0}" -gt 300 ]; then
+if [ -n "$failed" ] && [ "$failed" = 0 ] && [ "${ok:-0}" -gt 100 ]; then
   pass pjdfstest
 else
   fail pjdfstest "$summary; failed: $(tr -d '\r' < "$log" | grep -a ' FAILED$' | sed 's/.*POSIX //; s/ *FAILED$//' | tr -s ' ' | tr '\n' ' ')"
