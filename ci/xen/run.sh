@@ -66,7 +66,14 @@ trap 'rm -rf "$XE2E_RUN_DIR"' EXIT
 say "prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 
 # conring_size: Xen's console ring holds a whole run, so dom0 can search it (test-bed faults)
-XEN_ARGS="console=com1 com1=115200,8n1 conring_size=4M dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all ${XE2E_XEN_ARGS:-}"
+# spec-ctrl=eager-fpu: QEMU's TCG raises no #NM for XSAVE, XRSTOR and XSAVEOPT while CR0.TS is
+# set (in QEMU 10.0, target/i386/tcg/emit.c.inc: gen_XSAVE and gen_XRSTOR lack the CR0.TS
+# check that gen_FXSAVE and gen_FXRSTOR have). On an AMD CPU such as TCG's "max", Xen 4.17
+# switches vCPUs' FPU state lazily and counts on that #NM: a guest kernel's XRSTOR of a task's
+# state then goes unnoticed, and Xen later loads the vCPU's older state over it, so user
+# programs run with another program's vector registers. Eager switching needs no #NM
+# (ci/xen/README.md, "The emulator's XSAVE and lazy FPU switching").
+XEN_ARGS="console=com1 com1=115200,8n1 conring_size=4M dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all spec-ctrl=eager-fpu ${XE2E_XEN_ARGS:-}"
 DOM0_ARGS="console=hvc0 earlyprintk=xen rodata=off loglevel=${XE2E_DOM0_LOGLEVEL:-4} xe2e=$SCEN xe2e.timeout=${XE2E_SCENARIO_TIMEOUT:-240} ${XE2E_DOM0_ARGS:-}"
 [ $SHELL_MODE = 1 ] && DOM0_ARGS+=" xe2e.shell"
 # -rdtscp: TCG's nested SVM reports RDTSCP as RDTSC and Xen injects #GP (README: pitfalls).

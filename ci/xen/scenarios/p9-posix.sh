@@ -33,7 +33,7 @@ step create "xl create guest $g (two shares, $BACKEND)" xl create /etc/xen/guest
   || abort create "xl create failed; device model log: $(dm_log $g)"
 gid=$(domid_of $g)
 step started "pjdfstest started in $g" wait_until 120 console_has $g "XE2E-GUEST POSIX-START" || { fail started "no POSIX-START from $g"; diagnostics; }
-step suite "pjdfstest ran to its end" wait_until ${XE2E_POSIX_TIMEOUT:-1500} console_has $g "XE2E-GUEST POSIX-SUMMARY" \
+step suite "pjdfstest ran to its end" wait_until ${XE2E_POSIX_TIMEOUT:-3000} console_has $g "XE2E-GUEST POSIX-SUMMARY" \
   || { fail suite "no POSIX-SUMMARY from $g"; diagnostics; }
 [ -z "$gid" ] || wait_until 120 domain_gone $g "$gid" || { fail finished "$g still running"; xl destroy $g; }
 log=$CONSOLE_DIR/guest-$g.log
