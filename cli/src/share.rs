@@ -5,8 +5,8 @@
 //!
 //! One module a job: [`failure`] (exit statuses, transactions), [`domains`] (the guest and the
 //! pvfs domain), [`nodes`] (where a device's nodes are, reading shares back, removing them),
-//! [`add`], [`rm`], [`set`], [`ls`] and [`status`] (with [`json`]), and [`cli`] (the command
-//! line). Details and exit statuses: `docs/pvfs-share.md`.
+//! [`xsquota`] (xenstored's quotas for pvfs's domain), [`add`], [`rm`], [`set`], [`ls`] and
+//! [`status`] (with [`json`]), and [`cli`] (the command line). Details and exit statuses: `docs/pvfs-share.md`.
 
 mod add;
 mod cli;
@@ -18,6 +18,7 @@ mod nodes;
 mod rm;
 mod set;
 mod status;
+mod xsquota;
 
 pub use cli::{run_share, run_status, ShareCmd, StatusArgs};
 pub use failure::Failure;

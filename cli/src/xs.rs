@@ -115,6 +115,11 @@ pub trait Store {
     fn sleep_ms(&mut self, ms: u64);
     /// Milliseconds on a monotonic clock.
     fn now_ms(&mut self) -> u64;
+    /// Sends an `XS_CONTROL` command, one word a string (`["quota", "7"]`, `["quota", "set",
+    /// "nodes", "2000"]`, as `xenstore-control` sends them), and returns the reply's text.
+    /// Only dom0 may; what a xenstored understands is its own (C xenstored's `quota` commands:
+    /// `docs/pvfs-share.md`).
+    fn control(&mut self, args: &[&str]) -> Result<String, XsError>;
 }
 
 /// Maps an error text from xenstored.
@@ -319,6 +324,13 @@ impl<T: Read + Write> Store for XsConn<T> {
     fn now_ms(&mut self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
+    fn control(&mut self, args: &[&str]) -> Result<String, XsError> {
+        let parts: Vec<Vec<u8>> = args.iter().map(|a| nul(a)).collect();
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let what = format!("XS_CONTROL {}", args.join(" "));
+        self.request(MsgType::Control, NO_TX, &refs, &what)
+            .map(text)
+    }
 }
 
 #[cfg(test)]
@@ -382,6 +394,7 @@ mod tests {
             (MsgType::Error, b"ENOSPC\0"),
             (MsgType::Error, b"EACCES\0"),
             (MsgType::Error, b"E2BIG\0"),
+            (MsgType::Control, b"Domain 7:\nnodes : 12\n\0"),
         ]);
         let tx = c.tx_start().unwrap();
         assert_eq!(tx, 17);
@@ -398,7 +411,15 @@ mod tests {
         assert!(matches!(c.write(NO_TX, "/q", "1"), Err(XsError::Quota(_))));
         assert_eq!(c.rm(NO_TX, "/x"), Err(XsError::Denied("/x".into())));
         assert!(matches!(c.directory(NO_TX, "/big"), Err(XsError::Other(_))));
+        assert_eq!(
+            c.control(&["quota", "7"]).unwrap(),
+            "Domain 7:\nnodes : 12\n"
+        );
         let sent = &c.io.sent;
+        // XS_CONTROL: each word NUL-terminated, as xenstore-control sends them.
+        let h = Header::parse(&sent[9]).unwrap();
+        assert_eq!(h.ty, MsgType::Control as u32);
+        assert_eq!(&sent[9][HEADER_LEN..], b"quota\x007\0");
         // SET_PERMS inside the transaction: path, then one NUL-terminated entry each.
         let h = Header::parse(&sent[1]).unwrap();
         assert_eq!(h.ty, MsgType::SetPerms as u32);

@@ -1,8 +1,9 @@
 //! An in-memory xenstore for host tests: real directory nodes with permission lists inherited
 //! from the parent on creation (as xenstored does for dom0's writes), transactions that fail
 //! with `EAGAIN` when anything changed since they started (or when told to), per-owner node
-//! quotas, a virtual clock, and a hook that plays the other domains (pvfs, the guest) on every
-//! poll.
+//! quotas, a model of C xenstored's own quotas and its `XS_CONTROL` `quota` commands
+//! ([`Xenstored`]), a virtual clock, and a hook that plays the other domains (pvfs, the guest)
+//! on every poll.
 
 use crate::xs::{Access, Perm, Store, Tx, XsError, NO_TX};
 use std::collections::BTreeMap;
@@ -17,6 +18,50 @@ pub struct Node {
 }
 
 type Nodes = BTreeMap<String, Node>;
+
+/// C xenstored's quotas as Xen 4.17 to 4.20 keep them (`tools/xenstore/` and
+/// `tools/xenstored/`): one node and one watch quota for every unprivileged domain, checked
+/// when such a domain creates a node of its own, never for dom0's writes (even of nodes
+/// another domain owns, which count against that domain all the same), and the `XS_CONTROL`
+/// commands `quota` (the settings), `quota <domid>` (a domain's use) and `quota set <name>
+/// <value>` (a new global value), which only dom0 may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Xenstored {
+    /// `nodes`: how many nodes an unprivileged domain may own (1000 by default).
+    pub nodes: usize,
+    /// `watches` (128 by default).
+    pub watches: usize,
+    /// Watches each domain holds (the fake does not track watches itself).
+    pub watches_used: BTreeMap<u16, usize>,
+    /// Whether `quota set` is accepted (false: answered `EACCES`, as if xenstored refused).
+    pub settable: bool,
+    /// Answer in Xen 4.17's format (`nodes           :       12`) instead of 4.20's
+    /// (`nodes            :       12 (max       15)`).
+    pub format_417: bool,
+    /// Every `quota set` accepted, as `(name, value)`.
+    pub sets: Vec<(String, usize)>,
+    /// Acknowledge `quota set` without changing anything.
+    pub ignore_sets: bool,
+    /// Answer as oxenstored does (`tools/ocaml/xenstored/process.ml`, `do_debug`): `quota
+    /// <domid>` is `dom<domid> quota: <nodes>/<quota>`, and anything it does not know, `quota`
+    /// and `quota set …` included, is acknowledged with `OK` and does nothing.
+    pub oxenstored: bool,
+}
+
+impl Default for Xenstored {
+    fn default() -> Self {
+        Self {
+            nodes: 1000,
+            watches: 128,
+            watches_used: BTreeMap::new(),
+            settable: true,
+            format_417: false,
+            sets: Vec::new(),
+            ignore_sets: false,
+            oxenstored: false,
+        }
+    }
+}
 
 /// Something that happens on every poll: the other domains reacting.
 pub type Hook = Box<dyn FnMut(&mut FakeStore)>;
@@ -36,8 +81,12 @@ pub struct FakeStore {
     pub commits: u32,
     /// See `commits`.
     pub conflicts: u32,
-    /// Node quota per owning domain.
+    /// Node quota per owning domain, checked for every writer, dom0 included (a stricter
+    /// xenstored than C xenstored, whose quotas [`xenstored`](Self::xenstored) models).
     pub quota: BTreeMap<u16, usize>,
+    /// C xenstored's quotas and `XS_CONTROL quota`; `None`: a xenstored without them, which
+    /// answers `XS_CONTROL` with `EINVAL`.
+    pub xenstored: Option<Xenstored>,
     /// The caller's domain: 0 is privileged; others are checked against the permissions.
     pub caller: u16,
     /// Virtual time, ms.
@@ -91,6 +140,7 @@ impl FakeStore {
             commits: 0,
             conflicts: 0,
             quota: BTreeMap::new(),
+            xenstored: None,
             caller: 0,
             now: 0,
             hook: None,
@@ -199,6 +249,8 @@ impl FakeStore {
             return Err(XsError::Other(format!("{path}: EINVAL")));
         }
         let quota = self.quota.clone();
+        let caller = self.caller;
+        let xsd_nodes = self.xenstored.as_ref().map(|x| x.nodes);
         let nodes = self.view(tx)?;
         let mut missing = Vec::new();
         let mut p = path;
@@ -212,6 +264,17 @@ impl FakeStore {
                 .map(|n| n.perms.clone())
                 .unwrap_or_default();
             let owner = perms.first().map_or(0, |p| p.domid);
+            // C xenstored: an unprivileged domain may not create a node while it owns as many
+            // as its quota allows (`domain_nbentry(conn) >= quota`).
+            if let Some(max) = xsd_nodes.filter(|_| caller != 0) {
+                let own = nodes
+                    .values()
+                    .filter(|n| n.perms.first().map(|p| p.domid) == Some(caller))
+                    .count();
+                if own >= max {
+                    return Err(XsError::Quota(format!("{m} (ENOSPC)")));
+                }
+            }
             nodes.insert(
                 m.clone(),
                 Node {
@@ -343,6 +406,79 @@ impl Store for FakeStore {
     fn now_ms(&mut self) -> u64 {
         self.now
     }
+    fn control(&mut self, args: &[&str]) -> Result<String, XsError> {
+        let what = format!("XS_CONTROL {}", args.join(" "));
+        if self.caller != 0 {
+            return Err(XsError::Denied(what));
+        }
+        let owned: BTreeMap<u16, usize> = self.nodes.values().filter_map(|n| n.perms.first()).fold(
+            BTreeMap::new(),
+            |mut m, p| {
+                *m.entry(p.domid).or_default() += 1;
+                m
+            },
+        );
+        let Some(x) = self.xenstored.as_mut() else {
+            return Err(XsError::Other(format!("{what}: EINVAL")));
+        };
+        let line = |name: &str, val: usize, f417: bool| {
+            if f417 {
+                format!("{name:<16}: {val:>8}\n")
+            } else {
+                format!("{name:<17}: {val:>8} (max {val:>8})\n")
+            }
+        };
+        if x.oxenstored {
+            return Ok(match args {
+                ["quota", d, ..] if d.parse::<u16>().is_ok() => {
+                    let d: u16 = d.parse().unwrap_or(0);
+                    match owned.get(&d) {
+                        Some(n) => format!("dom{d} quota: {n}/{}", x.nodes),
+                        None => format!("dom{d} quota: not set"),
+                    }
+                }
+                _ => "OK".into(),
+            });
+        }
+        match args {
+            ["quota"] => Ok(format!(
+                "Quota settings:\n{}{}",
+                format_args!("{:<17}: {:>8} Nodes per domain\n", "nodes", x.nodes),
+                format_args!("{:<17}: {:>8} Watches per domain\n", "watches", x.watches),
+            )),
+            ["quota", "set", name, val] => {
+                let v: usize = val
+                    .parse()
+                    .map_err(|_| XsError::Other(format!("{what}: EINVAL")))?;
+                if !x.settable {
+                    return Err(XsError::Denied(what));
+                }
+                if x.ignore_sets {
+                    return Ok("OK".into());
+                }
+                match *name {
+                    "nodes" => x.nodes = v,
+                    "watches" => x.watches = v,
+                    _ => return Err(XsError::Other(format!("{what}: EINVAL"))),
+                }
+                x.sets.push((name.to_string(), v));
+                Ok("OK".into())
+            }
+            ["quota", domid] => {
+                let d: u16 = domid
+                    .parse()
+                    .map_err(|_| XsError::Other(format!("{what}: EINVAL")))?;
+                let f = x.format_417;
+                Ok(format!(
+                    "Domain {d}:\n{}{}{}",
+                    line("nodes", owned.get(&d).copied().unwrap_or(0), f),
+                    line("watches", x.watches_used.get(&d).copied().unwrap_or(0), f),
+                    line("transactions", 0, f),
+                ))
+            }
+            _ => Err(XsError::Other(format!("{what}: EINVAL"))),
+        }
+    }
 }
 
 /// Serves the xenstore wire protocol on `io` from `store`, as xenstored would on its socket,
@@ -411,6 +547,18 @@ pub fn serve<T: std::io::Read + std::io::Write>(mut store: FakeStore, mut io: T)
                 store.tx_start().map(|t| format!("{t}\0").into_bytes())
             }
             Some(MsgType::TransactionEnd) => ok(store.tx_end(h.tx_id, path == "T")),
+            Some(MsgType::Control) => {
+                let mut args = vec![path.clone()];
+                loop {
+                    let a = arg();
+                    if a.is_empty() {
+                        break;
+                    }
+                    args.push(a);
+                }
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                store.control(&refs).map(|t| format!("{t}\0").into_bytes())
+            }
             _ => Err(XsError::Other("EINVAL".into())),
         };
         let (rty, payload) = match res {

@@ -5,6 +5,7 @@ use super::failure::{transact, Failure, Kind, Res};
 use super::nodes::{
     backend_dir, frontend_dir, libxl_dir, numeric_children, read_state, remove_nodes, QUOTA_KEYS,
 };
+use super::xsquota::{ensure_headroom, Headroom, Need};
 use super::POLL_MS;
 use crate::xs::{Access, Perm, Store, Tx, NO_TX};
 use pvfs_ring::xenbus::{BackendConfig, XenbusState, MODE_KEY};
@@ -30,6 +31,9 @@ pub struct AddOpts {
     pub max_open_files: Option<u64>,
     /// How long to wait for pvfs's verdict.
     pub timeout_ms: u64,
+    /// Fail (exit 9) rather than raise xenstored's quotas when pvfs's domain is short of
+    /// headroom.
+    pub no_raise_quota: bool,
 }
 
 /// How an added share stands when `add` returns.
@@ -49,6 +53,8 @@ pub struct Added {
     pub devid: u32,
     /// The verdict.
     pub verdict: Verdict,
+    /// What the check of xenstored's quotas found (or did) before writing.
+    pub headroom: Headroom,
 }
 
 fn check_tag(tag: &str) -> Res<()> {
@@ -124,6 +130,38 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
         ));
     }
     let (b, f) = (be.domid, guest.domid);
+    let mut bents: Vec<(&str, String)> = vec![
+        ("frontend-id", f.to_string()),
+        ("online", "1".into()),
+        ("state", XenbusState::Initialising.as_str().into()),
+        ("path", o.path.clone()),
+        ("security_model", "none".into()),
+    ];
+    if o.read_only {
+        bents.push((MODE_KEY, "ro".into()));
+    }
+    for (k, v) in QUOTA_KEYS
+        .iter()
+        .zip([o.max_space_mib, o.max_files, o.max_open_files])
+    {
+        if let Some(v) = v {
+            bents.push((k, v.to_string()));
+        }
+    }
+    // What the device adds to pvfs's domain in xenstore: the backend directory, `frontend`,
+    // these keys, the three pvfs publishes (written below too), its `hotplug-status`, and the
+    // directories above that are missing (they would be pvfs's too).
+    let mut nodes = 1 + 1 + bents.len() + 3 + 1;
+    for dir in [
+        format!("/local/domain/{b}/backend"),
+        format!("/local/domain/{b}/backend/9pfs"),
+        format!("/local/domain/{b}/backend/9pfs/{f}"),
+    ] {
+        if s.read(NO_TX, &dir)?.is_none() {
+            nodes += 1;
+        }
+    }
+    let headroom = ensure_headroom(s, b, Need { nodes, watches: 1 }, !o.no_raise_quota)?;
     let devid = transact(s, |s, tx| {
         // Read inside the transaction: a concurrent writer makes the commit fail and this
         // runs again with what it wrote.
@@ -162,24 +200,6 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
         // The backend directory: pvfs owns it, the guest may read it.
         owned_dir(s, tx, &bd, b, f)?;
         s.write(tx, &format!("{bd}/frontend"), &fd)?;
-        let mut bents: Vec<(&str, String)> = vec![
-            ("frontend-id", f.to_string()),
-            ("online", "1".into()),
-            ("state", XenbusState::Initialising.as_str().into()),
-            ("path", o.path.clone()),
-            ("security_model", "none".into()),
-        ];
-        if o.read_only {
-            bents.push((MODE_KEY, "ro".into()));
-        }
-        for (k, v) in QUOTA_KEYS
-            .iter()
-            .zip([o.max_space_mib, o.max_files, o.max_open_files])
-        {
-            if let Some(v) = v {
-                bents.push((k, v.to_string()));
-            }
-        }
         for (k, v) in &bents {
             s.write(tx, &format!("{bd}/{k}"), v)?;
         }
@@ -202,7 +222,11 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
     })?;
     let verdict = wait_verdict(s, b, f, devid, o.timeout_ms);
     match verdict {
-        Ok(v) => Ok(Added { devid, verdict: v }),
+        Ok(v) => Ok(Added {
+            devid,
+            verdict: v,
+            headroom,
+        }),
         Err(fail) => {
             remove_nodes(s, b, f, devid)?;
             Err(Failure::new(

@@ -8,6 +8,7 @@ use super::nodes::{shares, Share, QUOTA_KEYS};
 use super::rm::rm;
 use super::set::set;
 use super::status::{status, status_json, status_text};
+use super::xsquota::Headroom;
 use crate::xs::Store;
 use clap::{Args, Subcommand};
 use std::fmt::Write as _;
@@ -61,6 +62,10 @@ pub struct AddArgs {
     /// Seconds to wait for pvfs's verdict
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub(super) timeout: u64,
+    /// If pvfs's domain is short of xenstore nodes or watches, fail (exit 9) instead of raising
+    /// xenstored's quota for unprivileged domains
+    #[arg(long)]
+    pub(super) no_raise_xenstore_quota: bool,
 }
 
 /// `pvfs share rm`.
@@ -162,9 +167,21 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
                 max_files: a.max_files,
                 max_open_files: a.max_open_files,
                 timeout_ms: a.timeout.saturating_mul(1000),
+                no_raise_quota: a.no_raise_xenstore_quota,
             };
             let added = add(s, &be, &g, &o)?;
-            let mut out = format!(
+            let mut out = String::new();
+            if let Headroom::Raised(sets) = &added.headroom {
+                for (name, from, to) in sets {
+                    let _ = writeln!(
+                        out,
+                        "raised xenstored's {name} quota for unprivileged domains from {from} to {to}, for pvfs's domain {} (until xenstored restarts: docs/pvfs-share.md says how to keep it)",
+                        be.domid
+                    );
+                }
+            }
+            let _ = write!(
+                out,
                 "share {:?} of {}: device {}, path {}: ",
                 o.tag,
                 g.label(),
