@@ -7,7 +7,7 @@ use super::ls::{ls_json, ls_table};
 use super::nodes::{shares, Share, QUOTA_KEYS};
 use super::rm::rm;
 use super::set::set;
-use super::status::{status, status_json, status_text};
+use super::status::{status, status_json, status_text, wait_ready};
 use super::xsquota::Headroom;
 use crate::xs::Store;
 use clap::{Args, Subcommand};
@@ -132,6 +132,9 @@ pub struct StatusArgs {
     /// JSON instead of text
     #[arg(long)]
     pub(super) json: bool,
+    /// Wait up to SECS for the pvfs domain to appear and be ready (exit 10 if it is not)
+    #[arg(long, value_name = "SECS")]
+    pub(super) wait: Option<u64>,
     #[command(flatten)]
     pub(super) be: BackendArg,
 }
@@ -252,7 +255,10 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
 
 /// Runs `pvfs status` on `s`.
 pub fn run_status<S: Store + ?Sized>(s: &mut S, a: StatusArgs) -> Res<String> {
-    let st = status(s, &a.be.backend)?;
+    let st = match a.wait {
+        Some(secs) => wait_ready(s, &a.be.backend, secs.saturating_mul(1000))?,
+        None => status(s, &a.be.backend)?,
+    };
     Ok(if a.json {
         status_json(&st)
     } else {

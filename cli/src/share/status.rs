@@ -1,9 +1,10 @@
 //! `pvfs status`: the pvfs domain, its volume, version and counters, as text or JSON.
 
 use super::domains::{data_dir, pvfs_domain, Domain};
-use super::failure::Res;
+use super::failure::{Failure, Kind, Res};
 use super::json::{json_num_or_str, json_opt, json_str};
 use super::nodes::shares;
+use super::POLL_MS;
 use crate::xs::{Store, NO_TX};
 use std::fmt::Write as _;
 
@@ -46,6 +47,33 @@ pub fn status<S: Store + ?Sized>(s: &mut S, backend: &str) -> Res<Status> {
         shares,
         domain,
     })
+}
+
+/// `pvfs status --wait`: waits up to `timeout_ms` for the pvfs domain to exist and publish
+/// `data/pvfs/status = ready` (what the systemd unit waits for before xendomains starts the
+/// guests), then reads its status. A domain that is not there yet, or not ready, is waited
+/// for; it is a [`Kind::Timeout`] (exit 10) once the time is up.
+pub fn wait_ready<S: Store + ?Sized>(s: &mut S, backend: &str, timeout_ms: u64) -> Res<Status> {
+    let start = s.now_ms();
+    loop {
+        let last = match status(s, backend) {
+            Ok(st) if st.status.as_deref() == Some("ready") => return Ok(st),
+            Ok(st) => format!(
+                "{} has status {}",
+                st.domain.label(),
+                st.status.as_deref().unwrap_or("(none)")
+            ),
+            Err(f) if f.kind == Kind::NoPvfs => f.msg,
+            Err(f) => return Err(f),
+        };
+        if s.now_ms().saturating_sub(start) >= timeout_ms {
+            return Err(Failure::new(
+                Kind::Timeout,
+                format!("pvfs was not ready within {} s: {last}", timeout_ms / 1000),
+            ));
+        }
+        s.sleep_ms(POLL_MS);
+    }
 }
 
 /// `pvfs status` as text.

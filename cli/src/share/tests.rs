@@ -915,6 +915,7 @@ fn commands_over_the_wire() {
         &mut c,
         StatusArgs {
             json: false,
+            wait: Some(2),
             be: be_arg(),
         },
     )
@@ -999,6 +1000,7 @@ fn open_follows_xenstored_path() {
         &mut c,
         StatusArgs {
             json: true,
+            wait: None,
             be: BackendArg {
                 backend: "7".into(),
             },
@@ -1287,4 +1289,54 @@ fn a_quota_set_that_changes_nothing_is_a_failure() {
     assert_eq!(err.code(), 9);
     assert!(err.msg.contains("did not change"), "{}", err.msg);
     assert_eq!(s.nodes, before);
+}
+
+#[test]
+fn status_wait_waits_for_the_domain_and_ready() {
+    // No pvfs domain at first; it appears after 1 s and is ready after 2 s.
+    let (mut s, _) = setup();
+    let d = format!("/local/domain/{PVFS}");
+    let saved = s.subtree(&d);
+    s.rm(NO_TX, &d).unwrap();
+    s.hook = Some(Box::new(move |s: &mut FakeStore| {
+        if s.now == 1000 {
+            s.set(&format!("/local/domain/{PVFS}/name"), "pvfs");
+            s.set(&format!("/local/domain/{PVFS}/data/pvfs/version"), "0.1.0");
+        }
+        if s.now == 2000 {
+            for (k, v) in &saved {
+                let p = if k.is_empty() {
+                    format!("/local/domain/{PVFS}")
+                } else {
+                    format!("/local/domain/{PVFS}/{k}")
+                };
+                s.set(&p, v);
+            }
+        }
+    }));
+    let st = wait_ready(&mut s, "pvfs", 5000).unwrap();
+    assert_eq!(st.status.as_deref(), Some("ready"));
+    assert_eq!(s.now, 2000);
+
+    // Never ready: exit 10, saying what it saw last.
+    let (mut s, _) = setup();
+    s.set(
+        &format!("/local/domain/{PVFS}/data/pvfs/status"),
+        "starting",
+    );
+    let err = wait_ready(&mut s, "pvfs", 3000).unwrap_err();
+    assert_eq!((err.kind, err.code()), (Kind::Timeout, 10));
+    assert_eq!(
+        err.msg,
+        "pvfs was not ready within 3 s: pvfs (7) has status starting"
+    );
+    let (mut s, _) = setup();
+    s.rm(NO_TX, &format!("/local/domain/{PVFS}")).unwrap();
+    let err = wait_ready(&mut s, "pvfs", 1000).unwrap_err();
+    assert_eq!(err.code(), 10);
+    assert!(
+        err.msg.contains("no domain \"pvfs\" is running"),
+        "{}",
+        err.msg
+    );
 }
