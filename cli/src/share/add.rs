@@ -72,6 +72,24 @@ fn check_tag(tag: &str) -> Res<()> {
     Ok(())
 }
 
+/// Fails with [`Kind::DuplicateTag`] if `guest` has a 9pfs device tagged `tag`.
+fn check_duplicate<S: Store + ?Sized>(s: &mut S, tx: Tx, guest: &Domain, tag: &str) -> Res<()> {
+    let f = guest.domid;
+    for d in numeric_children::<_, u32>(s, tx, &format!("/local/domain/{f}/device/9pfs"))? {
+        let t = s.read(tx, &format!("{}/tag", frontend_dir(f, d)))?;
+        if t.as_deref() == Some(tag) {
+            return Err(Failure::new(
+                Kind::DuplicateTag,
+                format!(
+                    "{} already has a 9pfs device tagged {tag:?} (device {d})",
+                    guest.label()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The lowest device id that no 9pfs device of `fe` uses (frontend, libxl or our backend).
 fn free_devid<S: Store + ?Sized>(s: &mut S, tx: Tx, be: u16, fe: u16) -> Res<u32> {
     let mut used: Vec<u32> = Vec::new();
@@ -161,23 +179,14 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
             nodes += 1;
         }
     }
+    // A duplicate tag fails before any quota is raised (and again inside the transaction,
+    // which is what counts against a concurrent writer).
+    check_duplicate(s, NO_TX, guest, &o.tag)?;
     let headroom = ensure_headroom(s, b, Need { nodes, watches: 1 }, !o.no_raise_quota)?;
     let devid = transact(s, |s, tx| {
         // Read inside the transaction: a concurrent writer makes the commit fail and this
         // runs again with what it wrote.
-        for d in numeric_children::<_, u32>(s, tx, &format!("/local/domain/{f}/device/9pfs"))? {
-            let t = s.read(tx, &format!("{}/tag", frontend_dir(f, d)))?;
-            if t.as_deref() == Some(o.tag.as_str()) {
-                return Err(Failure::new(
-                    Kind::DuplicateTag,
-                    format!(
-                        "{} already has a 9pfs device tagged {:?} (device {d})",
-                        guest.label(),
-                        o.tag
-                    ),
-                ));
-            }
-        }
+        check_duplicate(s, tx, guest, &o.tag)?;
         let dev = free_devid(s, tx, b, f)?;
         let (bd, fd, ld) = (
             backend_dir(b, f, dev),
@@ -229,10 +238,15 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
         }),
         Err(fail) => {
             remove_nodes(s, b, f, devid)?;
-            Err(Failure::new(
-                fail.kind,
-                format!("{}; nothing was left in xenstore", fail.msg),
-            ))
+            let mut msg = format!("{}; nothing was left in xenstore", fail.msg);
+            if let Headroom::Raised(sets) = &headroom {
+                for (name, from, to) in sets {
+                    msg.push_str(&format!(
+                        " (xenstored's {name} quota stays raised from {from} to {to})"
+                    ));
+                }
+            }
+            Err(Failure::new(fail.kind, msg))
         }
     }
 }

@@ -1340,3 +1340,28 @@ fn status_wait_waits_for_the_domain_and_ready() {
         err.msg
     );
 }
+
+#[test]
+fn a_duplicate_tag_raises_no_quota_and_a_failed_add_says_it_raised_one() {
+    let (mut s, _) = setup();
+    xenstored(&mut s, 3);
+    s.set(&format!("/local/domain/{GUEST}/device/9pfs/0/tag"), "data");
+    let err = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap_err();
+    assert_eq!(err.kind, Kind::DuplicateTag);
+    assert!(s.xenstored.as_ref().unwrap().sets.is_empty());
+
+    // Raised, then refused by pvfs (no such export): the message says the quota stays raised.
+    let (mut s, _) = setup();
+    xenstored(&mut s, 3);
+    let q = s.xenstored.as_ref().unwrap().nodes;
+    let err = add(&mut s, &be(), &vm1(), &opts("data", "/exports/none")).unwrap_err();
+    assert_eq!(err.kind, Kind::Refused, "{}", err.msg);
+    assert!(
+        err.msg.ends_with(&format!(
+            "nothing was left in xenstore (xenstored's nodes quota stays raised from {q} to {})",
+            q + 1000
+        )),
+        "{}",
+        err.msg
+    );
+}
