@@ -10,9 +10,9 @@
 //! never connects. So `add` looks first: `XS_CONTROL quota` gives the settings, `XS_CONTROL
 //! quota <domid>` what pvfs's domain uses. If the new device would not fit, it raises the
 //! quota with `XS_CONTROL quota set` (dom0 only). In 4.17 and 4.20 that value is global: it is
-//! the quota of every unprivileged domain, until xenstored restarts. Where xenstored refuses
-//! (`--no-raise-xenstore-quota`), `add` fails with exit 9 and says how to raise it, before
-//! writing anything. oxenstored (which Debian's init script prefers when both are installed)
+//! the quota of every unprivileged domain, until xenstored restarts. Where xenstored refuses,
+//! or with `--no-raise-xenstore-quota`, `add` fails with exit 9 and says how to raise it,
+//! before writing anything. oxenstored (which Debian's init script prefers when both are installed)
 //! answers `quota <domid>` with `dom7 quota: 42/1000` and cannot change a quota while it
 //! runs: `add` checks the nodes and, if short, fails the same way, naming
 //! `/etc/xen/oxenstored.conf`. A xenstored that answers neither is not checked ahead; a
