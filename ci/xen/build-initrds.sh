@@ -26,7 +26,8 @@ XB=/usr/lib/xen-$XEN_VER/bin
 # Path of the pvfs kernel inside dom0: must match kernel= in pvfs-stubdom.cfg.
 PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
 
-DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop brd)
+# 9pnet_xen and 9p: dom0 attaches shares to itself and mounts them (scenario p9-attach)
+DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop brd 9pnet_xen 9p)
 DOMU_MODULES=(crc32c_generic 9pnet_xen 9p xen-blkfront ext4)
 
 # Module files (relative to $MD) for the given module names, dependencies first. The
@@ -183,6 +184,14 @@ if [ -f "$ELF" ]; then
 else
   echo "$ELF (missing on the host)" > "$S/xe2e/pvfs-kernel-source"
   say "warning: no pvfs kernel at $ELF; scenarios that start pvfs will fail"
+fi
+# The pvfs binary for dom0 (`pvfs share …`, `pvfs status`), as a user installs it.
+PVFS_BIN=${XE2E_PVFS_BIN:-$REPO/target/release/pvfs}
+if [ -x "$PVFS_BIN" ]; then
+  mkdir -p "$S/usr/sbin"
+  install -m 755 "$PVFS_BIN" "$S/usr/sbin/pvfs"
+else
+  say "warning: no pvfs binary at $PVFS_BIN; scenarios that use it fail (cargo build --release -p pvfs-cli)"
 fi
 # The p9-sweep scenario's list of pvfs command lines, from the host's environment.
 [ -z "${XE2E_SWEEP:-}" ] || printf '%s\n' "$XE2E_SWEEP" > "$S/xe2e/sweep"

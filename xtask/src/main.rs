@@ -97,6 +97,8 @@ fn xen_e2e(scenarios: &str) -> Result<(), Fail> {
 fn xen_e2e_with(scenarios: &str, total: u32, per_scenario: u32) -> Result<(), Fail> {
     util::ensure_host_deps(false)?;
     let elf = build_kernel()?;
+    // the dom0 binary the scenarios use as /usr/sbin/pvfs
+    cargo(&["build", "--release", "-p", "pvfs-cli"])?;
     let script = repo_root().join("ci/xen/run.sh");
     run(std::process::Command::new(script)
         .arg(scenarios)

@@ -1,0 +1,44 @@
+#!/bin/sh
+# Guest side of the p9-attach scenario. The guest starts with no 9pfs device; dom0 attaches
+# the share "late" with `pvfs share add`. The guest then:
+#   1. mounts it (retrying until the device appears), reads hello.txt, writes from-guest:
+#      "ATTACH mounted ok";
+#   2. waits until statfs shows the 8 MiB quota dom0 sets with `pvfs share set`: "quota ok";
+#   3. waits for from-dom0, which dom0 writes through its own mount of the export, and checks
+#      its contents: "dom0-file ok";
+#   4. unmounts and releases the device (unbinds its driver, so it closes): "released ok".
+# Each step prints "XE2E-GUEST ATTACH <step> ok" or "XE2E-GUEST FAIL attach <step> …".
+set -u
+mkdir -p /mnt
+i=0
+until mount -t 9p -o trans=xen,version=9p2000.L late /mnt 2>/dev/null; do
+  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach mount: no share after 120 s"; exit 1; }
+  sleep 0.5
+done
+got=$(cat /mnt/hello.txt 2>&1)
+[ "$got" = "hello vm1" ] || { echo "XE2E-GUEST FAIL attach read hello.txt: $got"; exit 1; }
+echo "written by the guest" > /mnt/from-guest || { echo "XE2E-GUEST FAIL attach write"; exit 1; }
+sync
+echo "XE2E-GUEST ATTACH mounted ok"
+size_kib() { stat -f -c '%b %S' /mnt | awk '{ printf "%d", $1 * $2 / 1024 }'; }
+i=0
+until [ "$(size_kib)" -le 8192 ]; do
+  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach quota: size stayed $(size_kib) KiB"; exit 1; }
+  sleep 0.5
+done
+echo "XE2E-GUEST ATTACH quota ok size=$(size_kib)KiB"
+i=0
+until [ -f /mnt/from-dom0 ]; do
+  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach dom0-file: none after 120 s"; exit 1; }
+  sleep 0.5
+done
+got=$(cat /mnt/from-dom0)
+[ "$got" = "written by dom0" ] || { echo "XE2E-GUEST FAIL attach dom0-file: $got"; exit 1; }
+echo "XE2E-GUEST ATTACH dom0-file ok"
+umount /mnt || { echo "XE2E-GUEST FAIL attach umount"; exit 1; }
+for d in /sys/bus/xen/drivers/9pfs/9pfs-*; do
+  [ -e "$d" ] && echo "${d##*/}" > /sys/bus/xen/drivers/9pfs/unbind
+done
+echo "XE2E-GUEST ATTACH released ok"
+# stay up until dom0 has checked the detach (it destroys this guest)
+sleep 600

@@ -1,0 +1,89 @@
+#!/bin/sh
+# p9-attach: the `pvfs` commands in dom0 (/usr/sbin/pvfs, docs/pvfs-share.md) on a guest whose
+# config has no p9 device, and on dom0 itself. pvfs share add attaches export vm1 as "late" to
+# the running guest (domu/guest-attach.sh mounts, reads and writes it); share ls shows it;
+# share set changes its quota live; dom0 attaches the same export to itself, mounts it, reads
+# the guest's new file and writes one the guest reads, then unmounts and detaches; after the
+# guest unmounts and releases the device, share rm detaches it without --force. The error
+# cases a user meets are checked for their exit status, their one-line message and a clean
+# xenstore. Afterwards no node of either device is left, pvfs has no device and no grant
+# mapped, dom0 ran no process for the guest's share, and the volume is e2fsck-clean.
+# xe2e-needs: linux-guest
+. /xe2e/lib.sh
+IMG=/tmp/xe2e-attach-volume.img
+PVFS=/usr/sbin/pvfs
+[ -x $PVFS ] || abort pvfs-binary "no $PVFS in dom0"
+[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
+
+# expect_exit NAME STATUS TEXT CMD...: CMD must exit with STATUS and print TEXT (one line) on stderr
+expect_exit() {
+  _n=$1 _want=$2 _text=$3; shift 3
+  _err=$("$@" 2>&1 >/dev/null); _rc=$?
+  if [ "$_rc" = "$_want" ] && echo "$_err" | grep -qF -- "$_text" && [ "$(echo "$_err" | wc -l)" = 1 ]; then
+    pass "$_n"; echo "XE2E INFO $_n: exit $_rc: $_err"
+  else
+    fail "$_n" "exit $_rc (want $_want), stderr: $(echo "$_err" | tr '\n' ' ')"
+  fi
+}
+# nodes_of DOMID: how many xenstore nodes the guest's 9pfs devices have (frontend, backend, libxl)
+nodes_of() {
+  { xenstore-ls "/local/domain/$1/device/9pfs" 2>/dev/null
+    xenstore-ls "/local/domain/$pvfs_domid/backend/9pfs/$1" 2>/dev/null
+    xenstore-ls "/libxl/$1/device/9pfs" 2>/dev/null; } | wc -l
+}
+
+domu_initrd
+expect_exit no-pvfs 4 "pvfs" $PVFS share add 0 --tag t --path /exports/vm1 --timeout 3
+p9_volume $IMG
+p9_start_pvfs $IMG
+step status "pvfs status --json" sh -c "$PVFS status --json | grep -q '\"ready\"'" || fail status "pvfs status --json does not say ready: $($PVFS status --json 2>&1 | head -3)"
+expect_exit unknown-guest 5 "nosuchguest" $PVFS share add nosuchguest --tag t --path /exports/vm1
+
+g=g-attach
+step create "xl create guest $g with no p9 device" xl create /etc/xen/guests/linux-pv.cfg "name=\"$g\"" \
+  "extra=\"$GUEST_ARGS xe2e.guest=attach\"" || abort create "xl create failed"
+gid=$(domid_of $g)
+step add "pvfs share add $g --tag late --path /exports/vm1" $PVFS share add $g --tag late --path /exports/vm1 --timeout 60 \
+  || fail add "pvfs share add failed"
+expect_exit duplicate-tag 7 "late" $PVFS share add $g --tag late --path /exports/vm2
+before=$(nodes_of $gid)
+expect_exit not-a-directory 8 "not a directory" $PVFS share add $g --tag bad --path /exports/vm1/hello.txt --timeout 30
+after=$(nodes_of $gid)
+check refused-clean "a refused share left nodes behind ($before before, $after after)" [ "$before" = "$after" ]
+step mounted "$g mounted the share it was given" wait_until 150 console_has $g "XE2E-GUEST ATTACH mounted ok" || { fail mounted "no 'mounted ok' from $g"; diagnostics; }
+out=$($PVFS share ls --json 2>&1)
+check ls "share ls --json does not show the share: $out" sh -c "echo '$out' | grep -q '\"late\"' && echo '$out' | grep -q '/exports/vm1'"
+echo "XE2E INFO share ls: $($PVFS share ls 2>&1 | tr '\n' '|')"
+check no-dm "dom0 runs a process for $g: $(ps | grep -E "qemu|9pfsd" | grep -v grep | tr '\n' ' ')" sh -c "! ps | grep -v grep | grep -qE 'qemu-system|xen-9pfsd'"
+step set "pvfs share set $g late --max-space 8" $PVFS share set $g late --max-space 8 || fail set "share set failed"
+step quota "$g sees the 8 MiB quota" wait_until 150 console_has $g "XE2E-GUEST ATTACH quota ok" || fail quota "no 'quota ok' from $g"
+
+# dom0 as a frontend of the same export
+mkdir -p /mnt/d0
+step dom0-add "pvfs share add 0 --tag dom0 --path /exports/vm1" $PVFS share add 0 --tag dom0 --path /exports/vm1 --timeout 60 \
+  || fail dom0-add "share add for dom0 failed"
+if step dom0-mount "dom0 mounts its share" mount -t 9p -o trans=xen,version=9p2000.L dom0 /mnt/d0; then
+  check dom0-reads "dom0 cannot read the guest's new file" sh -c '[ "$(cat /mnt/d0/from-guest)" = "written by the guest" ]'
+  echo "written by dom0" > /mnt/d0/from-dom0 && sync
+  step dom0-file "$g reads dom0's file" wait_until 150 console_has $g "XE2E-GUEST ATTACH dom0-file ok" || fail dom0-file "no 'dom0-file ok' from $g"
+  step dom0-umount "dom0 unmounts" umount /mnt/d0 || fail dom0-umount "umount failed"
+  for d in /sys/bus/xen/drivers/9pfs/9pfs-*; do [ -e "$d" ] && echo "${d##*/}" > /sys/bus/xen/drivers/9pfs/unbind; done
+  step dom0-rm "pvfs share rm 0 dom0" $PVFS share rm 0 dom0 --timeout 30 || fail dom0-rm "share rm for dom0 failed"
+else
+  fail dom0-mount "mount failed: $(dmesg | tail -3 | tr '\n' ' ')"
+fi
+step released "$g unmounted and released its device" wait_until 150 console_has $g "XE2E-GUEST ATTACH released ok" || fail released "no 'released ok' from $g"
+step rm "pvfs share rm $g late (no --force)" $PVFS share rm $g late --timeout 30 || fail rm "share rm failed"
+check nodes-gone "nodes left after share rm: $(nodes_of $gid)" [ "$(nodes_of $gid)" = 0 ]
+check dom0-nodes-gone "dom0's share left nodes" [ "$(nodes_of 0)" = 0 ]
+step released-in-pvfs "pvfs holds no device and maps no grant" wait_until 30 sh -c \
+  "xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats | grep -q 'grants_mapped=0 .*devices_connected=0 '" \
+  || fail released-in-pvfs "$(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats)"
+tr -d '\r' < "$CONSOLE_DIR/guest-$g.log" | grep -a 'XE2E-GUEST' | sed "s/^/[$g] /"
+if grep -aq 'XE2E-GUEST FAIL' "$CONSOLE_DIR/guest-$g.log"; then fail guest "$(grep -a 'XE2E-GUEST FAIL' "$CONSOLE_DIR/guest-$g.log" | head -3 | tr -d '\r' | tr '\n' ' ')"; else pass guest; fi
+xl destroy $g
+check pvfs-alive "pvfs is gone" p9_pvfs_alive
+xl shutdown "$name" >/dev/null 2>&1
+wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
+if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+rm -f $IMG
