@@ -1,6 +1,7 @@
 use super::*;
 use crate::byte_ring::{Consumer, Producer};
-use crate::p9ring::{layouts, Joined, REFS, RING_ORDER};
+use crate::p9ring::{layouts, Joined, P9RingError, PAGE_SIZE, REFS, RING_ORDER};
+use crate::shmem::SharedMem;
 
 const BE: &str = "/local/domain/7/backend/9pfs/5/0";
 const FE: &str = "/local/domain/5/device/9pfs/0";
