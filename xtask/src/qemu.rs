@@ -240,7 +240,7 @@ pub fn boot_tests() -> Result<(), Fail> {
             "panic",
             &[
                 "PANIC: panic requested with pvfs.fault=panic",
-                "at kernel/src/run.rs",
+                "at kernel/src/run/fault.rs",
             ],
         ),
         (

@@ -1,0 +1,17 @@
+//! The boot sequence and the service loop, one file per job:
+//!
+//! - [`boot`]: from `boot/`'s hand-off to a running platform (memory, Xen setup).
+//! - [`serve`]: the service loop of a Xen domain (9pfs devices, the data volume, shutdown).
+//! - [`volume`]: connecting the data disk and opening ext4 on it.
+//! - [`selftest`]: the plain-QEMU self-test.
+//! - [`fault`]: faults raised on request (`pvfs.fault`) to exercise the crash paths.
+//! - [`blkbench`]: the raw blkfront read benchmark.
+
+mod blkbench;
+mod boot;
+mod fault;
+mod selftest;
+mod serve;
+mod volume;
+
+pub use boot::main;

@@ -1,0 +1,252 @@
+//! The service loop of a Xen domain: the 9pfs devices, the data volume, status keys and
+//! shutdown.
+
+use super::boot::{grant_selfcheck, Platform, BANNER};
+use super::volume::mount_volume;
+use crate::{heap, kprint, power, xen};
+use alloc::format;
+use pvfs_kernel::cmdline::Options;
+
+pub(super) fn serve(p: Platform, opts: &Options) -> ! {
+    RO_EXPORTS.call_once(|| opts.clone());
+    match grant_selfcheck(p.domid as u16) {
+        Ok(()) => log::info!("grant self-check ok"),
+        Err(e) => log::error!("grant self-check failed: {e}"),
+    }
+    let base = format!("/local/domain/{}/data/pvfs", p.domid);
+    let status = format!("{base}/status");
+    let volume = mount_volume(&p, opts);
+    if let Err(e) = publish_status(&base) {
+        log::error!("cannot write {status}: {e:?}");
+        power::crash();
+    }
+    let _ = xen::store::watch("control/shutdown", "shutdown");
+    kprint!(
+        "{BANNER}: ready (domain {} {:?}); status written to {status}\n",
+        p.domid,
+        p.name
+    );
+    let mut service = crate::p9back::Service::start(p.domid, volume, read_only_export);
+    service.set_write_back_threshold(opts.writeback_kib);
+    service.set_early_writes(opts.early_writes);
+    crate::p9back::TRACE_9P.store(opts.trace9p, core::sync::atomic::Ordering::Relaxed);
+    let stats_key = format!("{base}/stats");
+    let stack_key = format!("{base}/stack");
+    let mut last_stats = None;
+    // Changes guests make without fsync are written back at most COMMIT_INTERVAL_NS after
+    // the first of them, like ext4's default commit interval.
+    let timer = xen::events::bind_virq(xen::events::VIRQ_TIMER);
+    if let Err(e) = timer {
+        log::warn!("no timer event ({e:?}): changes are written back only on fsync and shutdown");
+    }
+    let mut dirty_since: Option<u64> = None;
+    // Counters are published at most every STATS_INTERVAL_NS: a xenstore write is a round
+    // trip through dom0's xenstored, which must not sit between a guest's requests.
+    let mut stats_due: Option<u64> = None;
+    let mut last_publish: u64 = 0;
+    let mut armed: Option<u64> = None;
+    let mut stack_warned = false;
+    let mut poll_window = pvfs_kernel::pollwin::PollWindow::new(u64::from(opts.poll_us) * 1000);
+    match opts.poll_us {
+        0 => log::info!("serve loop: halts as soon as there is no work (pvfs.poll_us=0)"),
+        us => log::info!(
+            "serve loop: polls the rings for {us} us after the last request before halting"
+        ),
+    }
+    loop {
+        while let Ok(Some(ev)) = xen::store::next_watch_event() {
+            log::debug!("xenstore watch event {} (token {})", ev.path, ev.token);
+            match ev.token.as_str() {
+                "shutdown" => {
+                    if shutdown_requested() {
+                        // Guests are disconnected and the volume is written back and marked
+                        // clean before the disk is closed.
+                        if let Some(dev) = service.shutdown() {
+                            // Give the disk's backend up to a second to let go of our pages;
+                            // without a timer event, do not wait at all.
+                            let deadline = xen::time::now_ns().saturating_add(CLOSE_WAIT_NS);
+                            let armed = timer.is_ok() && xen::set_timer(deadline).is_ok();
+                            dev.close(armed.then_some(deadline));
+                        }
+                        power::poweroff();
+                    }
+                }
+                // The data disk's backend state (token: its device path).
+                t if service.on_volume_event(t) => {}
+                // The 9pfs subtree watch, @releaseDomain, and per-device frontend watches
+                // (whose token is the device's backend path).
+                _ => service.on_watch(&ev.path),
+            }
+        }
+        xen::events::dispatch();
+        let busy = service.poll();
+        if busy {
+            if poll_window.busy(xen::time::now_ns()) {
+                service.set_polling(true);
+            }
+            continue;
+        }
+        // Idle: write file data back in the background; the disk's completions wake this
+        // loop to start more.
+        service.write_back_step();
+        // Grants a backend still had mapped when we ended access: retry now.
+        let _ = xen::gnttab::reclaim();
+        let now = xen::time::now_ns();
+        // The timer is single-shot: once it has fired (or its deadline passed), re-arm.
+        let fired = timer.as_ref().is_ok_and(|&port| xen::events::take(port));
+        if fired || armed.is_some_and(|t| now.saturating_add(TIMER_SLOP_NS) >= t) {
+            armed = None;
+        }
+        // Publish counters when they change, so tests and operators can watch for leaks. Only
+        // counter changes trigger a write (heap figures ride along): a write's own reply wakes
+        // this loop, so writing on every heap wobble would never go idle.
+        let gs = xen::gnttab::stats();
+        let c = service.counters;
+        let change_key = (gs, c, service.connected());
+        if Some(change_key) != last_stats {
+            let due = last_publish.saturating_add(STATS_INTERVAL_NS);
+            if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
+                let hs = heap::stats();
+                let stack = crate::stack::peak_used();
+                if stack > crate::stack::SIZE / 4 * 3 && !stack_warned {
+                    log::warn!(
+                        "stack: {stack} of {} bytes used at the deepest point so far",
+                        crate::stack::SIZE
+                    );
+                    stack_warned = true;
+                }
+                let stats = format!(
+                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} deferred_reads={} early_writes={} late_write_errors={} held_ms={} turnarounds={} turnaround_ms={} take_ms={} reply_ms={} notify_ms={} hypercalls={} upcalls={} stack_peak_bytes={}",
+                    hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
+                    service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
+                    c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, c.deferred_reads, c.early_writes, c.late_write_errors, c.held_ms, c.turnarounds, c.turnaround_ms, c.take_ms, c.reply_ms, c.notify_ms, xen::hypercall_count(),
+                    xen::events::upcall_count(), stack
+                );
+                let _ = xen::store::write(&stats_key, &stats);
+                if last_stats.is_none_or(|(_, old, _)| old.stack_updates != c.stack_updates) {
+                    let kinds = service.stack_peaks.render();
+                    let _ = xen::store::write(
+                        &stack_key,
+                        &format!("peak={stack} size={} {kinds}", crate::stack::SIZE),
+                    );
+                }
+                last_stats = Some(change_key);
+                last_publish = xen::time::now_ns();
+                stats_due = None;
+            } else {
+                stats_due = Some(due);
+            }
+        }
+        let mut commit_due = None;
+        if timer.is_ok() && service.volume_dirty() {
+            let since = *dirty_since.get_or_insert(now);
+            let due = since.saturating_add(COMMIT_INTERVAL_NS);
+            if now.saturating_add(TIMER_SLOP_NS) >= due {
+                service.commit_volume();
+                dirty_since = None;
+                continue;
+            }
+            commit_due = Some(due);
+        } else {
+            dirty_since = None;
+        }
+        if timer.is_ok() {
+            let next = match (stats_due, commit_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(t) = next {
+                if armed != Some(t) && xen::set_timer(t).is_ok() {
+                    armed = Some(t);
+                }
+            }
+        }
+        // While the disk has requests in flight, its backend (in dom0) needs a physical CPU
+        // to finish them; spinning here would take one from it or from the guests, so the
+        // loop halts and the disk's completion (or a guest's request) wakes it.
+        if poll_window.keep_polling(xen::time::now_ns())
+            && (opts.poll_disk || !service.disk_in_flight())
+        {
+            core::hint::spin_loop();
+            continue;
+        }
+        if poll_window.stop() {
+            service.set_polling(false);
+        }
+        service.halting();
+        xen::events::wait(None);
+    }
+}
+
+/// How long a clean shutdown waits for the disk's backend to answer Closing.
+const CLOSE_WAIT_NS: u64 = 1_000_000_000;
+
+/// How often at most the counters in `data/pvfs/stats` are rewritten while they change.
+const STATS_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// A timer may fire this much before its deadline (Xen's timer slop); deadlines this close
+/// count as reached.
+const TIMER_SLOP_NS: u64 = 1_000_000;
+
+/// The longest a change stays only in pvfs's memory when no guest asks for fsync.
+const COMMIT_INTERVAL_NS: u64 = 5_000_000_000;
+
+/// `pvfs.ro_exports`, kept for the 9pfs service (the options live for the whole run).
+static RO_EXPORTS: spin::Once<Options> = spin::Once::new();
+
+fn read_only_export(path: &str) -> bool {
+    RO_EXPORTS
+        .get()
+        .is_some_and(|o| o.export_is_read_only(path))
+}
+
+/// Publishes version, heap figures and `status = ready` in one xenstore transaction, so a
+/// reader that sees `ready` also sees the rest.
+fn publish_status(base: &str) -> Result<(), xen::store::XsError> {
+    let mut attempt = 0;
+    loop {
+        let tx = xen::store::transaction_start()?;
+        let hs = heap::stats();
+        xen::store::write_in(tx, &format!("{base}/version"), env!("CARGO_PKG_VERSION"))?;
+        xen::store::write_in(
+            tx,
+            &format!("{base}/stats"),
+            &format!(
+                "heap_live_bytes={} heap_peak_bytes={} upcalls={}",
+                hs.live_bytes,
+                hs.peak_bytes,
+                xen::events::upcall_count()
+            ),
+        )?;
+        xen::store::write_in(tx, &format!("{base}/status"), "ready")?;
+        match xen::store::transaction_end(tx, true) {
+            Err(xen::store::XsError::Wire(pvfs_ring::xenstore::WireError::Xs(e)))
+                if e == "EAGAIN" && attempt < 8 =>
+            {
+                attempt += 1
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Reads `control/shutdown`; true (after acknowledging it) for a power-off request.
+fn shutdown_requested() -> bool {
+    let Ok(req) = xen::store::read("control/shutdown") else {
+        return false;
+    };
+    match req.trim() {
+        "" => false,
+        "poweroff" | "halt" | "reboot" => {
+            let _ = xen::store::write("control/shutdown", "");
+            log::info!(
+                "shutdown requested by the toolstack ({req}); disconnecting guests and the volume"
+            );
+            true
+        }
+        other => {
+            log::warn!("ignoring unsupported shutdown request {other:?}");
+            false
+        }
+    }
+}
