@@ -110,18 +110,46 @@ impl Platform for XenPlatform {
 }
 
 struct Link {
-    rings: Vec<ConnectedRing<Mapped>>,
-    /// Rings whose budget ran out with requests possibly left: revisit without an event.
-    hot: Vec<bool>,
-    /// Replies waiting for ring space, per ring.
-    pending: Vec<VecDeque<Vec<u8>>>,
-    /// Requests accepted from each ring and waiting to run (see `pvfs_9p::sched`).
-    queued: Vec<sched::Queue>,
-    /// Where each ring's time goes (`pvfs_kernel::ringclock`).
-    clocks: Vec<RingClock>,
+    /// The device's rings, in ring order.
+    rings: Vec<RingState>,
     conn: Connection<Fs>,
     /// The device's `mode` key asked for read-only when it connected.
     mode_ro: bool,
+}
+
+/// One connected ring and the work pvfs holds for it.
+struct RingState {
+    ring: ConnectedRing<Mapped>,
+    /// The ring's budget ran out with requests possibly left: revisit without an event.
+    hot: bool,
+    /// Replies waiting for ring space.
+    pending: VecDeque<Vec<u8>>,
+    /// Requests accepted from the ring and waiting to run (see `pvfs_9p::sched`).
+    queued: sched::Queue,
+    /// Where the ring's time goes (`pvfs_kernel::ringclock`).
+    clock: RingClock,
+}
+
+impl RingState {
+    fn new(ring: ConnectedRing<Mapped>, early_writes: bool) -> Self {
+        let mut queued = sched::Queue::new(MAX_QUEUED, MAX_QUEUED_BYTES);
+        queued.set_early_writes(early_writes);
+        Self {
+            ring,
+            hot: true,
+            pending: VecDeque::new(),
+            queued,
+            clock: RingClock::default(),
+        }
+    }
+}
+
+/// Unmaps a device's rings and closes their event channels.
+fn disconnect(rings: Vec<RingState>) {
+    xenbus::disconnect_rings(
+        &mut XenPlatform,
+        rings.into_iter().map(|r| r.ring).collect(),
+    );
 }
 
 struct Device {
@@ -360,7 +388,7 @@ impl Service {
                     // frontend is gone. Release everything and remove our backend directory,
                     // which libxl waits for when it destroys the guest.
                     if let Some(link) = d.link.take() {
-                        xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                        disconnect(link.rings);
                         self.counters.disconnects += 1;
                     }
                     let path = format!("{}/{}/{}", self.base, key.0, key.1);
@@ -405,17 +433,10 @@ impl Service {
                             let early_writes = self.early_writes;
                             let ports: Vec<u32> = rings.iter().map(|r| r.port).collect();
                             d.link = Some(Link {
-                                rings,
-                                hot: alloc::vec![true; n],
-                                pending: (0..n).map(|_| VecDeque::new()).collect(),
-                                queued: (0..n)
-                                    .map(|_| {
-                                        let mut q = sched::Queue::new(MAX_QUEUED, MAX_QUEUED_BYTES);
-                                        q.set_early_writes(early_writes);
-                                        q
-                                    })
+                                rings: rings
+                                    .into_iter()
+                                    .map(|r| RingState::new(r, early_writes))
                                     .collect(),
-                                clocks: alloc::vec![RingClock::default(); n],
                                 conn: server.connect(),
                                 mode_ro,
                             });
@@ -441,7 +462,7 @@ impl Service {
                 }
                 BackendAction::Teardown => {
                     if let Some(link) = d.link.take() {
-                        xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                        disconnect(link.rings);
                         drop(link.conn);
                         self.counters.disconnects += 1;
                         log::info!("9pfs: guest {} device {} disconnected", key.0, key.1);
@@ -485,7 +506,7 @@ impl Service {
                 BackendAction::Remove => {
                     if let Some(mut d) = self.devices.remove(&key) {
                         if let Some(link) = d.link.take() {
-                            xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                            disconnect(link.rings);
                         }
                     }
                     log::info!("9pfs: device {}/{} removed", key.0, key.1);
@@ -508,10 +529,11 @@ impl Service {
                 continue;
             };
             for i in 0..link.rings.len() {
-                let port = link.rings[i].port;
-                let fired = events::take(port) || self.polling;
-                if !fired && link.pending[i].is_empty() && link.queued[i].is_empty() && !link.hot[i]
-                {
+                let Some(rs) = link.rings.get(i) else {
+                    break;
+                };
+                let fired = events::take(rs.ring.port) || self.polling;
+                if !fired && rs.pending.is_empty() && rs.queued.is_empty() && !rs.hot {
                     continue;
                 }
                 match serve_ring(
@@ -525,7 +547,9 @@ impl Service {
                     Ok(worked) => {
                         did |= worked;
                         // Revisit on the next pass while the ring keeps producing work.
-                        link.hot[i] = worked || !link.queued[i].is_empty();
+                        if let Some(rs) = link.rings.get_mut(i) {
+                            rs.hot = worked || !rs.queued.is_empty();
+                        }
                     }
                     Err(e) => {
                         broken.push((*key, e));
@@ -545,9 +569,9 @@ impl Service {
                 if let Some(link) = d.link.take() {
                     // Silence a misbehaving frontend at once, then release its rings.
                     for r in &link.rings {
-                        events::mask(r.port);
+                        events::mask(r.ring.port);
                     }
-                    xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                    disconnect(link.rings);
                 }
                 let _ = d.machine.connect_failed(&mut XsStore, &why);
             }
@@ -569,9 +593,9 @@ impl Service {
         for d in self.devices.values() {
             for r in d.link.iter().flat_map(|l| l.rings.iter()) {
                 if on {
-                    events::mask(r.port);
+                    events::mask(r.ring.port);
                 } else {
-                    events::unmask_quietly(r.port);
+                    events::unmask_quietly(r.ring.port);
                 }
             }
         }
@@ -618,7 +642,7 @@ impl Service {
         for k in keys {
             if let Some(mut d) = self.devices.remove(&k) {
                 if let Some(link) = d.link.take() {
-                    xenbus::disconnect_rings(&mut XenPlatform, link.rings);
+                    disconnect(link.rings);
                 }
                 let _ = d
                     .machine
@@ -769,20 +793,15 @@ fn serve_ring(
     stack: &mut KindPeaks,
     disk: (u64, bool),
 ) -> Result<bool, String> {
-    let Link {
-        rings,
-        pending,
-        queued,
-        clocks,
-        conn,
+    let Link { rings, conn, .. } = link;
+    let Some(RingState {
+        ring: r,
+        pending: q,
+        queued: queue,
+        clock,
         ..
-    } = link;
-    let (Some(r), Some(q), Some(queue), Some(clock)) = (
-        rings.get_mut(i),
-        pending.get_mut(i),
-        queued.get_mut(i),
-        clocks.get_mut(i),
-    ) else {
+    }) = rings.get_mut(i)
+    else {
         return Ok(false);
     };
     let mut worked = false;
