@@ -153,7 +153,7 @@ fn kernel_tree(dir: &Path, bytes: &[u8], pristine: &Path) -> Option<(Tree, Vec<u
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        println!("SKIPPED: the Linux kernel mount check (loop mount not permitted here)");
+        pvfs_tests::skip("the Linux kernel mount check (loop mount not permitted here)");
         return None;
     }
     umount(&mnt);
@@ -421,7 +421,7 @@ fn kernel_journal_is_replayed_like_e2fsck() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        println!("SKIPPED: replay of a kernel-written journal (loop mount not permitted here)");
+        pvfs_tests::skip("replay of a kernel-written journal (loop mount not permitted here)");
         return;
     }
     let mut want = Tree::new();
@@ -442,8 +442,19 @@ fn kernel_journal_is_replayed_like_e2fsck() {
         ))
         .output();
     umount(&mnt);
-    if !shut.is_ok_and(|o| o.status.success()) {
-        println!("SKIPPED: replay of a kernel-written journal (no python3 for the shutdown ioctl)");
+    let failed = match shut {
+        Err(e) => Some(format!(
+            "python3, which makes the shutdown ioctl, would not run: {e}"
+        )),
+        Ok(o) if !o.status.success() => Some(format!(
+            "the EXT4_IOC_SHUTDOWN ioctl (through python3) failed: {}: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Ok(_) => None,
+    };
+    if let Some(why) = failed {
+        pvfs_tests::skip(&format!("replay of a kernel-written journal ({why})"));
         return;
     }
     let crashed = fs::read(&img).unwrap();

@@ -3,7 +3,7 @@
 //! compared with the model or the source tree; the same images are also read with ext4-view.
 //!
 //! Loop mounts need root and a loop device; where mounting is not permitted the tests print
-//! `skipped: …` and return.
+//! `skipped: …` and return, or fail with `PVFS_REQUIRE_ALL=1` ([`pvfs_tests::skip`]).
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 #[path = "ext4_write/model.rs"]
@@ -38,7 +38,7 @@ fn cannot_mount() -> Option<&'static str> {
 macro_rules! need_mount {
     () => {
         if let Some(why) = cannot_mount() {
-            println!("skipped: loop mount not permitted here ({why})");
+            pvfs_tests::skip(&format!("loop mount not permitted here ({why})"));
             return;
         }
     };
