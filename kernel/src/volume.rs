@@ -1,6 +1,7 @@
-//! Mounting the data volume (an ext4 image on blkfront, or a PVH module under plain QEMU),
-//! describing it, and checksumming files through the engine, so tests can compare what pvfs
-//! read with what the host wrote.
+//! Describing a mounted data volume and checksumming its files through the engine, so tests
+//! can compare what pvfs read with what the host wrote. Mounting happens elsewhere:
+//! `run::volume` opens ext4 on the blkfront disk under Xen, `run::selftest` on a PVH module
+//! under plain QEMU.
 
 use alloc::format;
 use alloc::string::String;
