@@ -36,10 +36,7 @@ pub use p9backend::{BackendAction, BackendPhase, P9Backend};
 pub use platform::{FakeError, FakePlatform, PageRun, Platform};
 pub use route::{route, scan_backends, Route};
 pub use store::{MemStore, Store, StoreError};
-pub use vbd::{
-    VbdAction, VbdFrontend, VbdInfo, VbdPhase, VbdRing, VBD_MAX_RING_ORDER, VDISK_CDROM,
-    VDISK_READONLY, VDISK_REMOVABLE,
-};
+pub use vbd::{VbdAction, VbdFrontend, VbdInfo, VbdPhase, VbdRing, VdiskInfo, VBD_MAX_RING_ORDER};
 
 use alloc::format;
 use alloc::string::{String, ToString};

@@ -7,12 +7,18 @@ use core::fmt::Debug;
 
 use super::*;
 
-/// `info` bit: the disk is read-only (`VDISK_READONLY`).
-pub const VDISK_READONLY: u32 = 4;
-/// `info` bit: CD-ROM (`VDISK_CDROM`).
-pub const VDISK_CDROM: u32 = 1;
-/// `info` bit: removable (`VDISK_REMOVABLE`).
-pub const VDISK_REMOVABLE: u32 = 2;
+bitflags::bitflags! {
+    /// The backend's `info` key (`VDISK_*` in `io/blkif.h`). Bits pvfs does not know are kept.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct VdiskInfo: u32 {
+        /// CD-ROM (`VDISK_CDROM`).
+        const CDROM = 1;
+        /// Removable (`VDISK_REMOVABLE`).
+        const REMOVABLE = 2;
+        /// The disk is read-only (`VDISK_READONLY`).
+        const READONLY = 4;
+    }
+}
 /// Largest ring page order the frontend asks for (Linux's `xen_blkif_max_ring_order` cap).
 pub const VBD_MAX_RING_ORDER: u32 = 4;
 
@@ -24,7 +30,7 @@ pub struct VbdInfo {
     /// Logical sector size in bytes (`sector-size`).
     pub sector_size: u32,
     /// The `info` bits.
-    pub info: u32,
+    pub info: VdiskInfo,
     /// `feature-max-indirect-segments` (0: no indirect descriptors).
     pub max_indirect_segments: u32,
     /// `feature-persistent`.
@@ -40,7 +46,7 @@ pub struct VbdInfo {
 impl VbdInfo {
     /// True if the disk is read-only.
     pub fn read_only(&self) -> bool {
-        self.info & VDISK_READONLY != 0
+        self.info.contains(VdiskInfo::READONLY)
     }
 }
 
@@ -203,7 +209,7 @@ impl VbdFrontend {
         Ok(VbdInfo {
             sectors,
             sector_size,
-            info: read_opt_num(s, &join(be, "info"))?.unwrap_or(0),
+            info: VdiskInfo::from_bits_retain(read_opt_num(s, &join(be, "info"))?.unwrap_or(0)),
             max_indirect_segments: read_opt_num(s, &join(be, "feature-max-indirect-segments"))?
                 .unwrap_or(0),
             persistent: self.persistent && read_bool(s, &join(be, "feature-persistent"))?,
