@@ -59,16 +59,7 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
             match ev.token.as_str() {
                 "shutdown" => {
                     if shutdown_requested() {
-                        // Guests are disconnected and the volume is written back and marked
-                        // clean before the disk is closed.
-                        if let Some(dev) = service.shutdown() {
-                            // Give the disk's backend up to a second to let go of our pages;
-                            // without a timer event, do not wait at all.
-                            let deadline = xen::time::now_ns().saturating_add(CLOSE_WAIT_NS);
-                            let armed = timer.is_ok() && xen::set_timer(deadline).is_ok();
-                            dev.close(armed.then_some(deadline));
-                        }
-                        power::poweroff();
+                        shut_down(service, timer.is_ok());
                     }
                 }
                 // The data disk's backend state (token: its device path).
@@ -106,30 +97,15 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
         if Some(change_key) != last_stats {
             let due = last_publish.saturating_add(STATS_INTERVAL_NS);
             if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
-                let hs = heap::stats();
-                let stack = crate::stack::peak_used();
-                if stack > crate::stack::SIZE / 4 * 3 && !stack_warned {
-                    log::warn!(
-                        "stack: {stack} of {} bytes used at the deepest point so far",
-                        crate::stack::SIZE
-                    );
-                    stack_warned = true;
-                }
-                let stats = format!(
-                    "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} deferred_reads={} early_writes={} late_write_errors={} held_ms={} turnarounds={} turnaround_ms={} take_ms={} reply_ms={} notify_ms={} hypercalls={} upcalls={} stack_peak_bytes={}",
-                    hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
-                    service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
-                    c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, c.deferred_reads, c.early_writes, c.late_write_errors, c.held_ms, c.turnarounds, c.turnaround_ms, c.take_ms, c.reply_ms, c.notify_ms, xen::hypercall_count(),
-                    xen::events::upcall_count(), stack
+                let stack_moved =
+                    last_stats.is_none_or(|(_, old, _)| old.stack_updates != c.stack_updates);
+                publish_counters(
+                    &service,
+                    (&stats_key, &stack_key),
+                    gs,
+                    stack_moved,
+                    &mut stack_warned,
                 );
-                let _ = xen::store::write(&stats_key, &stats);
-                if last_stats.is_none_or(|(_, old, _)| old.stack_updates != c.stack_updates) {
-                    let kinds = service.stack_peaks.render();
-                    let _ = xen::store::write(
-                        &stack_key,
-                        &format!("peak={stack} size={} {kinds}", crate::stack::SIZE),
-                    );
-                }
                 last_stats = Some(change_key);
                 last_publish = xen::time::now_ns();
                 stats_due = None;
@@ -175,6 +151,56 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
         }
         service.halting();
         xen::events::wait(None);
+    }
+}
+
+/// The toolstack asked for shutdown: guests are disconnected and the volume is written back
+/// and marked clean before the disk is closed, then the domain powers off. With a timer event
+/// (`timer`), the disk's backend gets up to [`CLOSE_WAIT_NS`] to let go of our pages; without
+/// one, pvfs does not wait at all.
+fn shut_down(service: crate::p9back::Service, timer: bool) -> ! {
+    if let Some(dev) = service.shutdown() {
+        let deadline = xen::time::now_ns().saturating_add(CLOSE_WAIT_NS);
+        let armed = timer && xen::set_timer(deadline).is_ok();
+        dev.close(armed.then_some(deadline));
+    }
+    power::poweroff();
+}
+
+/// Writes the counters (with the heap, grant and stack figures) to `data/pvfs/stats`, and the
+/// per-request-kind stack peaks to `data/pvfs/stack` when `stack_moved`; warns once
+/// (`stack_warned`) when three quarters of the stack have been used.
+fn publish_counters(
+    service: &crate::p9back::Service,
+    (stats_key, stack_key): (&str, &str),
+    gs: xen::gnttab::Stats,
+    stack_moved: bool,
+    stack_warned: &mut bool,
+) {
+    let c = service.counters;
+    let hs = heap::stats();
+    let stack = crate::stack::peak_used();
+    if stack > crate::stack::SIZE / 4 * 3 && !*stack_warned {
+        log::warn!(
+            "stack: {stack} of {} bytes used at the deepest point so far",
+            crate::stack::SIZE
+        );
+        *stack_warned = true;
+    }
+    let stats = format!(
+        "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} deferred_reads={} early_writes={} late_write_errors={} held_ms={} turnarounds={} turnaround_ms={} take_ms={} reply_ms={} notify_ms={} hypercalls={} upcalls={} stack_peak_bytes={}",
+        hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
+        service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
+        c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, c.deferred_reads, c.early_writes, c.late_write_errors, c.held_ms, c.turnarounds, c.turnaround_ms, c.take_ms, c.reply_ms, c.notify_ms, xen::hypercall_count(),
+        xen::events::upcall_count(), stack
+    );
+    let _ = xen::store::write(stats_key, &stats);
+    if stack_moved {
+        let kinds = service.stack_peaks.render();
+        let _ = xen::store::write(
+            stack_key,
+            &format!("peak={stack} size={} {kinds}", crate::stack::SIZE),
+        );
     }
 }
 
