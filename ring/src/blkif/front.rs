@@ -1,8 +1,10 @@
 //! The frontend core: plans reads and writes into ring requests and matches responses.
 
+use super::{
+    indirect_pages_for, BlkifError, IoStatus, Request, Response, Segment, MAX_INDIRECT_SEGMENTS,
+    MAX_SEGMENTS, SECTORS_PER_PAGE,
+};
 use alloc::vec::Vec;
-
-use super::*;
 
 /// One ring request's worth of a read or write, as planned by [`BlkfrontCore::plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]

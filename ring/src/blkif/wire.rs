@@ -1,8 +1,12 @@
 //! The wire structs of `io/blkif.h`: segments, indirect pages, requests and responses.
 
+use super::{
+    BlkifError, DISCARD_SECURE, MAX_INDIRECT_SEGMENTS, MAX_SEGMENTS, OP_DISCARD,
+    OP_FLUSH_DISKCACHE, OP_INDIRECT, OP_READ, OP_WRITE, OP_WRITE_BARRIER, REQUEST_SIZE,
+    RESPONSE_SIZE, RSP_EOPNOTSUPP, RSP_ERROR, RSP_OKAY, SECTORS_PER_PAGE, SEGMENT_SIZE,
+    SEGS_PER_INDIRECT_FRAME,
+};
 use alloc::vec::Vec;
-
-use super::*;
 
 fn get<const N: usize>(b: &[u8], off: usize) -> Result<[u8; N], BlkifError> {
     let need = off + N;

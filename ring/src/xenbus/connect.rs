@@ -1,9 +1,9 @@
 //! Mapping and binding the rings of a connecting 9pfs device, and releasing them.
 
+use super::{ConnectPlan, Platform, RingKeys};
 use alloc::vec::Vec;
 use core::fmt::Debug;
 
-use super::*;
 use crate::p9ring::{Backend9pRing, Interface, P9RingError};
 
 /// One connected 9pfs ring: its mappings, local event channel and data ring.

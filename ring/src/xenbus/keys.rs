@@ -1,11 +1,11 @@
 //! The keys of a 9pfs device's backend and frontend directories: what the backend
 //! advertises, the export, quotas, mode and the rings the frontend published.
 
+use super::{join, read_bool, read_opt_num, read_req, Store, XenbusError};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Debug;
 
-use super::*;
 use crate::p9ring::MAX_RING_ORDER;
 
 /// Largest number of 9pfs devices [`scan_backends`] returns.

@@ -1,11 +1,14 @@
 //! The xenbus machine of one 9pfs backend device ([`P9Backend`]).
 
+use super::{
+    join, read_bool, read_num, read_opt_num, read_req, read_state, BackendConfig, ConnectPlan,
+    ExportConfig, RingKeys, Store, XenbusError, XenbusState,
+};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Debug;
 
-use super::*;
 use crate::p9ring::MAX_RING_ORDER;
 
 /// What the caller must do after [`P9Backend::step`].

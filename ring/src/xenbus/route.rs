@@ -1,9 +1,8 @@
 //! Watch routing: what a watch event means for the 9pfs backend, and which devices exist.
 
+use super::{join, Store, StoreError, MAX_DEVICES};
 use alloc::vec::Vec;
 use core::fmt::Debug;
-
-use super::*;
 
 /// What a watch event means for the 9pfs backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,12 @@
 //! The block frontend machine for one `device/vbd/<id>` (`io/blkif.h`).
 
+use super::{
+    join, read_bool, read_num, read_opt_num, read_req, read_state, Store, XenbusError, XenbusState,
+};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Debug;
-
-use super::*;
 
 bitflags::bitflags! {
     /// The backend's `info` key (`VDISK_*` in `io/blkif.h`). Bits pvfs does not know are kept.
