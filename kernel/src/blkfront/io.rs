@@ -1,7 +1,11 @@
 //! Batches: queueing ring requests into bounce pages, kicking the backend and completing
 //! responses, for the synchronous `BlockDevice` calls.
 
-use super::*;
+use super::{Blkfront, Slot, POOL_PAGES};
+use crate::xen::events;
+use alloc::vec::Vec;
+use pvfs_fs::block::{BlockDevice, DevError, Request};
+use pvfs_ring::blkif::{self, Segment};
 
 impl Blkfront {
     /// Queues one ring request for `len` bytes at byte offset `pos` of the disk; returns its

@@ -1,7 +1,20 @@
 //! Connecting the device (the xenbus handshake), following the backend's state, and
 //! closing and releasing it.
 
-use super::*;
+use super::{
+    Blkfront, SetupError, INDIRECT_PAGES, MAX_INDIRECT_SEGS, MAX_RING_ORDER, POOL_PAGES,
+    SETUP_WAKEUPS,
+};
+use crate::pages::Pages;
+use crate::xen::events;
+use crate::xen::gnttab::{self, GrantRef};
+use crate::xen::shmem::PageMem;
+use crate::xen::store::{self, XsStore};
+use alloc::format;
+use alloc::vec::Vec;
+use pvfs_ring::blkif;
+use pvfs_ring::shared_ring::FrontRing;
+use pvfs_ring::xenbus::{VbdAction, VbdFrontend, VbdRing};
 
 impl Blkfront {
     /// Runs the xenbus handshake for `device/vbd/<devid>` and returns a connected device. The

@@ -16,18 +16,14 @@ mod lifecycle;
 mod posted;
 
 use crate::pages::Pages;
-use crate::xen::events;
-use crate::xen::gnttab::{self, GrantRef};
+use crate::xen::gnttab::GrantRef;
 use crate::xen::shmem::PageMem;
 use crate::xen::store;
-use crate::xen::store::XsStore;
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use pvfs_fs::block::{BlockDevice, DevError, Request};
-use pvfs_ring::blkif::{self, Segment};
 use pvfs_ring::shared_ring::FrontRing;
-use pvfs_ring::xenbus::{VbdAction, VbdFrontend, VbdRing};
+use pvfs_ring::xenbus::VbdFrontend;
 
 /// Data pages in the bounce pool (2 MiB).
 const POOL_PAGES: usize = 512;

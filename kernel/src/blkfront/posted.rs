@@ -1,7 +1,10 @@
 //! Posted I/O: write-behind and read-ahead requests that complete while the caller works,
 //! and reaping their responses.
 
-use super::*;
+use super::{Blkfront, POOL_PAGES};
+use alloc::vec::Vec;
+use pvfs_fs::block::DevError;
+use pvfs_ring::blkif;
 
 impl Blkfront {
     /// Starts plain writes without waiting (see `BlockDevice::post_writes`): contiguous ones
