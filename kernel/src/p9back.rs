@@ -223,7 +223,11 @@ impl Service {
 
     fn rescan(&mut self) {
         let found = xenbus::scan_backends(&mut XsStore, &self.base).unwrap_or_default();
+        let mut new = Vec::new();
         for (fe, dev) in found {
+            if !self.devices.contains_key(&(fe, dev)) {
+                new.push((fe, dev));
+            }
             self.devices.entry((fe, dev)).or_insert_with(|| {
                 let path = format!("{}/{fe}/{dev}", self.base);
                 log::info!("9pfs: new device {path}");
@@ -241,9 +245,28 @@ impl Service {
                 }
             });
         }
+        for k in new {
+            self.check_export(k);
+        }
         let keys: Vec<_> = self.devices.keys().copied().collect();
         for k in keys {
             self.step(k);
+        }
+    }
+
+    /// A new device whose export cannot be served (missing, not a directory, no volume) is
+    /// refused at once, before it is offered to the guest: the toolstack (or `pvfs share
+    /// add`) sees state Closed and the `error` node without waiting for the guest to connect.
+    fn check_export(&mut self, key: (u16, u32)) {
+        let path_key = format!("{}/{}/{}/path", self.base, key.0, key.1);
+        let Ok(export) = store::read(&path_key) else {
+            return;
+        };
+        if let Err(why) = self.export_dir(&export) {
+            log::warn!("9pfs: guest {} device {}: refused: {why}", key.0, key.1);
+            if let Some(d) = self.devices.get_mut(&key) {
+                let _ = d.machine.refuse(&mut XsStore, &why);
+            }
         }
     }
 

@@ -66,13 +66,8 @@ impl Service {
         }
     }
 
-    /// The server of export `path`, read-only if the volume is, if `pvfs.ro_exports` lists
-    /// it, or if the device's `mode` key asks for it (`mode_ro`).
-    pub(super) fn export(&mut self, path: &str, mode_ro: bool) -> Result<Server<Fs>, String> {
-        let key = (path.to_string(), mode_ro);
-        if let Some(s) = self.servers.get(&key) {
-            return Ok(s.clone());
-        }
+    /// The directory that export `path` names on the volume, or why it cannot be served.
+    pub(super) fn export_dir(&self, path: &str) -> Result<(Fs, pvfs_9p::fs::Attr), String> {
         let fs = self.fs.clone().ok_or("pvfs has no volume mounted")?;
         let root = pvfs_9p::Filesystem::root(&fs);
         let attr = pvfs_9p::server::resolve_path(&fs, root, root, path.as_bytes())
@@ -83,6 +78,17 @@ impl Service {
                 pvfs_9p::Errno::ENOTDIR.0
             ));
         }
+        Ok((fs, attr))
+    }
+
+    /// The server of export `path`, read-only if the volume is, if `pvfs.ro_exports` lists
+    /// it, or if the device's `mode` key asks for it (`mode_ro`).
+    pub(super) fn export(&mut self, path: &str, mode_ro: bool) -> Result<Server<Fs>, String> {
+        let key = (path.to_string(), mode_ro);
+        if let Some(s) = self.servers.get(&key) {
+            return Ok(s.clone());
+        }
+        let (fs, attr) = self.export_dir(path)?;
         let writable = fs.with_engine(|e| e.is_writable()).unwrap_or(false);
         let read_only = !writable || (self.read_only_export)(path) || mode_ro;
         log::info!(

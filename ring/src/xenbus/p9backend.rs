@@ -57,6 +57,8 @@ pub struct P9Backend {
     /// The toolstack itself wrote our state as Closed: it wants the device gone and waits for
     /// the backend directory to disappear.
     toolstack_closed: bool,
+    /// Refused before it was offered ([`P9Backend::refuse`]): it stays closed.
+    refused: bool,
     /// The state we wrote last.
     written: Option<XenbusState>,
 }
@@ -76,6 +78,7 @@ impl P9Backend {
             phase: BackendPhase::New,
             fe_watch: None,
             toolstack_closed: false,
+            refused: false,
             written: None,
         }
     }
@@ -241,15 +244,19 @@ impl P9Backend {
                 }
                 return Ok(BackendAction::Teardown);
             }
+            // A refused device never served the guest: taken offline, it goes.
             return self.close(
                 s,
-                fe_gone || (fe_state == Some(X::Closed) && !online) || self.toolstack_closed,
+                fe_gone
+                    || (fe_state == Some(X::Closed) && !online)
+                    || self.toolstack_closed
+                    || (self.refused && !online),
             );
         }
 
         match self.phase {
             P::New | P::Closed => {
-                if self.phase == P::Closed && fe_state != Some(X::Initialising) {
+                if self.refused || (self.phase == P::Closed && fe_state != Some(X::Initialising)) {
                     // Stay closed until the frontend starts over.
                     return Ok(BackendAction::Idle);
                 }
@@ -330,6 +337,21 @@ impl P9Backend {
         self.set_state(s, XenbusState::Connected)?;
         self.phase = BackendPhase::Connected;
         Ok(())
+    }
+
+    /// Refuses the device before it is offered to the guest (its export cannot be served):
+    /// records `why` in the `error` node and closes it, as a failed connect does, so the
+    /// toolstack learns it without waiting for the guest.
+    pub fn refuse<S: Store + ?Sized>(&mut self, s: &mut S, why: &str) -> Result<(), XenbusError> {
+        if self.phase != BackendPhase::New {
+            return Ok(());
+        }
+        let e = XenbusError::Invalid {
+            key: join(&self.be, "path"),
+            value: why.to_string(),
+        };
+        self.refused = true;
+        self.fail(s, &e)
     }
 
     /// Connecting failed (bad ring order, unmappable grant…): record it and close.

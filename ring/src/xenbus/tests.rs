@@ -794,3 +794,35 @@ fn end_to_end_9pfs_over_connected_rings() {
     disconnect_rings(&mut p, rings);
     assert_eq!(p.mapped_pages, 0);
 }
+
+/// A device whose export pvfs cannot serve is refused before it is offered: state Closed and
+/// an `error` node at once, never InitWait, even while the guest's frontend waits in
+/// Initialising; the toolstack removing it then removes the directory.
+#[test]
+fn a_refused_device_stays_closed_until_the_toolstack_removes_it() {
+    let mut s = libxl_store();
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    m.refuse(
+        &mut s,
+        "export path \"/exports/vm1\": errno 20 (not a directory)",
+    )
+    .unwrap();
+    assert_eq!(s.get(&format!("{BE}/state")), Some("6"));
+    let err = s.get(&format!("{BE}/error")).unwrap().to_string();
+    assert!(err.contains("not a directory"), "{err}");
+    for _ in 0..3 {
+        assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+        assert_eq!(s.get(&format!("{BE}/state")), Some("6"));
+        assert_eq!(s.get(&format!("{BE}/versions")), None);
+    }
+    // A second refusal, or one after the device was offered, changes nothing.
+    m.refuse(&mut s, "again").unwrap();
+    assert!(s
+        .get(&format!("{BE}/error"))
+        .unwrap()
+        .contains("not a directory"));
+    // `pvfs share rm` (or libxl) takes it offline: the directory goes.
+    s.set(&format!("{BE}/online"), "0");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
