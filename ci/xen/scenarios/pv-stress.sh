@@ -27,7 +27,7 @@ while :; do
   done
   for v in $GUESTS; do
     d=$(domid_of g-$v)
-    [ -z "$d" ] || step "run-$v" "guest g-$v runs its pipelines" wait_until 180 domain_gone g-$v "$d" || fail "run-$v" "still running"
+    [ -z "$d" ] || step "run-$v" "guest g-$v runs its pipelines" wait_until 900 domain_gone g-$v "$d" || fail "run-$v" "still running"
     tr -d '\r' < "$CONSOLE_DIR/guest-g-$v.log" | grep -a -E 'STRESS|KMSG' | sed "s/^/XE2E INFO round $round g-$v: /"
     check "stress-$v" "guest g-$v saw wrong pipeline output or crashed programs" console_has "g-$v" "XE2E-GUEST DONE rc=0"
     check "no-crash-$v" "guest g-$v crashed programs" sh -c "! grep -aq 'XE2E-GUEST KMSG' $CONSOLE_DIR/guest-g-$v.log"
