@@ -204,12 +204,12 @@ install -m 755 "$XEN_DIR"/domu/guest-*.sh "$G/guest/"
 for t in p9meta p9check; do
   cc -static -O2 -Wall -Werror -o "$G/guest/$t" "$XEN_DIR/domu/$t.c" || die "cannot build ci/xen/domu/$t.c (needs cc and libc6-dev)"
 done
-# The POSIX suite, for scenarios that declare "# xe2e-needs: posix" (run.sh builds it and sets
-# XE2E_PJDFSTEST to the binary).
-if [ -n "${XE2E_PJDFSTEST:-}" ]; then
+# The POSIX suites, for scenarios that declare "# xe2e-needs: posix" (run.sh builds them with
+# ci/xen/suites.sh and sets XE2E_SUITES to their directory).
+if [ -n "${XE2E_SUITES:-}" ]; then
   mkdir -p "$G/usr/bin" "$G/etc"
-  install -m 755 "$XE2E_PJDFSTEST" "$G/usr/bin/pjdfstest"
-  install -m 644 "$XEN_DIR/domu/pjdfstest.toml" "$G/etc/pjdfstest.toml"
+  install -m 755 "$XE2E_SUITES/bin/pjdfstest" "$XE2E_SUITES/bin/fsx" "$G/usr/bin/"
+  install -m 644 "$XEN_DIR/domu/pjdfstest.toml" "$XEN_DIR"/domu/fsx-*.toml "$G/etc/"
 fi
 pack "$G" "$S/domu/guest.cpio"
 pack "$S" "$RUN/dom0-run.cpio"

@@ -54,8 +54,8 @@ export XE2E_LINUX_GUEST
 # the POSIX suite (ci/xen/suites.sh) for scenarios that declare "posix"
 for s in ${SCEN//+/ }; do
   if grep -q '^# xe2e-needs:.*posix' "$XEN_DIR/scenarios/$s.sh"; then
-    XE2E_PJDFSTEST=$("$XEN_DIR/suites.sh") || exit 4
-    export XE2E_PJDFSTEST
+    XE2E_SUITES=$("$XEN_DIR/suites.sh") || exit 4
+    export XE2E_SUITES
   fi
 done
 mkdir -p "$W"

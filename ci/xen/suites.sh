@@ -1,26 +1,28 @@
 #!/bin/bash
-# Builds the third-party POSIX suite that the p9-posix scenario runs in a guest: pjdfstest
-# (the Rust rewrite of pjd's POSIX file system test suite, from crates.io), linked statically
-# so that the guest's busybox initramfs needs no libc. Cached by version under
-# $W/cache/suites/; nothing is built again while the version is the same.
+# Builds the third-party suites that the p9-posix scenarios run in a guest, from crates.io,
+# linked statically so that the guest's busybox initramfs needs no libc: pjdfstest (the Rust
+# rewrite of pjd's POSIX file system test suite) and fsx (the Rust port of the File System
+# eXerciser). Cached by version under $W/cache/suites/; nothing is built again while the
+# versions are the same.
 #
-# usage: ci/xen/suites.sh          prints the path of the pjdfstest binary
+# usage: ci/xen/suites.sh          prints the directory holding bin/pjdfstest and bin/fsx
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-PJDFSTEST_VERSION=0.2.0
-dir=$W/cache/suites/pjdfstest-$PJDFSTEST_VERSION
-bin=$dir/bin/pjdfstest
+SUITES=(pjdfstest@0.2.0 fsx@0.3.2)
+dir=$W/cache/suites/$(printf '%s-' "${SUITES[@]}" | tr '@' '-')bin
 mkdir -p "$W/cache/suites"
 exec 8> "$W/cache/suites/.lock"
 flock 8
-if [ ! -x "$bin" ]; then
-  say "building pjdfstest $PJDFSTEST_VERSION (static) from crates.io"
+if [ ! -x "$dir/bin/pjdfstest" ] || [ ! -x "$dir/bin/fsx" ]; then
   rm -rf "$dir.tmp"
-  (cd "$W/cache/suites" && RUSTFLAGS="-C target-feature=+crt-static" \
-     cargo install --quiet --locked pjdfstest --version "$PJDFSTEST_VERSION" \
-       --root "$dir.tmp" --target x86_64-unknown-linux-gnu) >&2 \
-    || die "building pjdfstest $PJDFSTEST_VERSION failed"
+  for c in "${SUITES[@]}"; do
+    say "building ${c%@*} ${c#*@} (static) from crates.io"
+    (cd "$W/cache/suites" && RUSTFLAGS="-C target-feature=+crt-static" \
+       cargo install --quiet --locked "${c%@*}" --version "${c#*@}" \
+         --root "$dir.tmp" --target x86_64-unknown-linux-gnu) >&2 \
+      || die "building ${c%@*} ${c#*@} failed"
+  done
   mv "$dir.tmp" "$dir"
 fi
-echo "$bin"
+echo "$dir"

@@ -39,6 +39,19 @@ ok=$(grep -c ' ok$' /tmp/pjd.out)
 failed=$(grep -c ' FAILED$' /tmp/pjd.out)
 skipped=$(grep -c ' skipped$' /tmp/pjd.out)
 echo "XE2E-GUEST POSIX-SUMMARY ok=$ok failed=$failed skipped=$skipped rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)s"
+# fsx, 10,000 operations: on the cache=none share without mmap, then on the second share
+# mounted with cache=mmap with reads and writes through mmap too.
 cd /
+umount /mnt2
+fsx_run() {
+  if /usr/bin/fsx -N 10000 -S "$2" -f "/etc/fsx-$1.toml" -P /tmp "$3" > "/tmp/fsx-$1.out" 2>&1; then
+    echo "XE2E-GUEST FSX $1 ok seed=$2 $(tail -1 "/tmp/fsx-$1.out")"
+  else
+    echo "XE2E-GUEST FAIL fsx $1 seed=$2: $(tail -3 "/tmp/fsx-$1.out" | tr '\n' ' ')"
+  fi
+}
+fsx_run nommap 1 /mnt/pjd/fsx.data
+mount -t 9p -o trans=xen,version=9p2000.L,cache=mmap share2 /mnt2 || echo "XE2E-GUEST FAIL fsx mount cache=mmap"
+fsx_run mmap 2 /mnt2/fsx.data
 umount /mnt2
 umount /mnt

@@ -1,7 +1,9 @@
 #!/bin/sh
 # p9-posix: the POSIX conformance suite pjdfstest (ci/xen/suites.sh: the Rust rewrite of
 # pjd's suite, from crates.io, static) runs as root in a Linux guest on a read-write pvfs
-# share, with a second share as its secondary file system. Every result line is printed;
+# share, with a second share as its secondary file system; then fsx (the Rust port of the
+# File System eXerciser) does 10,000 operations without mmap and 10,000 with mmap on a
+# cache=mmap mount. Every result line is printed;
 # the scenario passes when no test failed, the guest crashed no program, pvfs is alive
 # afterwards with its stack peak and heap reported, and the volume is e2fsck-clean after
 # pvfs shuts down. Tests the suite skips are listed with its reason (docs/posix.md).
@@ -52,6 +54,9 @@ if [ -n "$failed" ] && [ "$failed" = 0 ] && [ "${ok:-0}" -gt 100 ]; then
 else
   fail pjdfstest "$summary; failed: $(tr -d '\r' < "$log" | grep -a ' FAILED$' | sed 's/.*POSIX //; s/ *FAILED$//' | tr -s ' ' | tr '\n' ' ')"
 fi
+for k in nommap mmap; do
+  if console_has $g "XE2E-GUEST FSX $k ok"; then pass "fsx-$k"; else fail "fsx-$k" "no 'FSX $k ok' from $g"; fi
+done
 if grep -aq 'XE2E-GUEST FAIL' "$log"; then fail guest "$(grep -a 'XE2E-GUEST FAIL' "$log" | head -3 | tr -d '\r' | tr '\n' ' ')"; else pass guest; fi
 if grep -aqE 'XE2E-GUEST KMSG' "$log"; then fail crashed "$g crashed programs: $(grep -a 'XE2E-GUEST KMSG' "$log" | head -3 | tr -d '\r' | tr '\n' ' ')"; else pass no-crashed-programs; fi
 check pvfs-alive "pvfs is gone after the suite" p9_pvfs_alive
