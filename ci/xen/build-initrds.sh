@@ -22,6 +22,7 @@ R=$W/root
 [ -f "$W/root.stamp" ] || die "run ci/xen/fetch.sh first"
 KVER=$(cat "$W/kver")
 MD=$R/lib/modules/$KVER
+[ -d "$MD" ] || MD=$R/usr/lib/modules/$KVER   # Debian 13
 XB=/usr/lib/xen-$XEN_VER/bin
 # Path of the pvfs kernel inside dom0: must match kernel= in pvfs-stubdom.cfg.
 PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
@@ -32,24 +33,35 @@ DOMU_MODULES=(crc32c_generic 9pnet_xen 9p xen-blkfront ext4)
 
 # Module files (relative to $MD) for the given module names, dependencies first. The
 # dependencies come from each module's .modinfo "depends=" string, so no depmod is needed.
+# Debian 13's modules are xz-compressed (.ko.xz; mk_modules unpacks them); modules built
+# into the kernel (modules.builtin) are left out.
 mod_closure() {
   python3 - "$MD" "$@" <<'PY'
-import os, re, sys
+import lzma, os, re, sys
 md, names = sys.argv[1], sys.argv[2:]
 index = {}
 for d, _, fs in os.walk(md):
     for f in fs:
-        if f.endswith('.ko'):
-            index[f[:-3].replace('-', '_')] = os.path.relpath(os.path.join(d, f), md)
+        for ext in ('.ko', '.ko.xz'):
+            if f.endswith(ext):
+                index[f[:-len(ext)].replace('-', '_')] = os.path.relpath(os.path.join(d, f), md)
+builtin = set()
+if os.path.exists(os.path.join(md, 'modules.builtin')):
+    for line in open(os.path.join(md, 'modules.builtin')):
+        builtin.add(os.path.basename(line.strip())[:-3].replace('-', '_'))
 out = []
 def add(name, chain=()):
     key = name.replace('-', '_')
+    if key not in index and key in builtin:
+        return
     if key not in index:
         sys.exit('module %s not found (needed by %s)' % (name, ' <- '.join(chain) or 'request'))
     path = index[key]
     if path in out:
         return
     data = open(os.path.join(md, path), 'rb').read()
+    if path.endswith('.xz'):
+        data = lzma.decompress(data)
     m = re.search(rb'\0depends=([^\0]*)\0', data)
     for dep in (m.group(1).decode().split(',') if m and m.group(1) else []):
         add(dep, chain + (name,))
@@ -62,8 +74,10 @@ PY
 
 # Copy file $2 (from the extracted packages if there, else from the host) into stage $1,
 # with the shared libraries it needs (same rule). Fails when a library cannot be found.
+# Debian 13 (copy_bin13) takes nothing from the host.
 copy_bin() {
   local S=$1 f=$2 src lib dst libs
+  if [ "$XE2E_DEBIAN" != 12 ]; then copy_bin13 "$@"; return; fi
   if [ -e "$R$f" ]; then src=$R$f; elif [ -e "$f" ]; then src=$f; else die "$f not found"; fi
   mkdir -p "$S$(dirname "$f")"
   # The stage may hold a busybox applet link at that path (an absolute link to /bin/busybox):
@@ -82,11 +96,58 @@ copy_bin() {
     done
 }
 
+# Debian 13: copy file $2 of the extracted packages into stage $1 at the same path (or, for
+# /bin/x and /sbin/x, from /usr/bin/x and /usr/sbin/x: Debian 13 ships everything under /usr,
+# the test bed's dom0 has no merged /usr). Its shared libraries are resolved by trixie's own
+# dynamic loader among the packages' libraries only, and go to /lib/x86_64-linux-gnu; the
+# loader itself to /lib64 (the interpreter path of every program).
+LD13=$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+LIBS13=$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu
+copy_bin13() {
+  local S=$1 f=$2 src name path libs
+  if [ -e "$R$f" ]; then src=$R$f; elif [ -e "$R/usr$f" ]; then src=$R/usr$f; else die "$f is not in the Debian $XE2E_DEBIAN packages"; fi
+  mkdir -p "$S$(dirname "$f")"
+  rm -f "$S$f"   # (a busybox applet link: replace it, never write through it)
+  cp -L "$src" "$S$f"
+  readelf -l "$src" 2>/dev/null | grep -q 'program interpreter' || return 0   # static, or a script
+  libs=$("$LD13" --library-path "$LIBS13" --list "$src") || die "trixie's ld.so cannot resolve $f: $libs"
+  if grep -q 'not found' <<<"$libs"; then
+    die "$f needs a library that the Debian $XE2E_DEBIAN packages lack: $(grep 'not found' <<<"$libs" | tr -s ' \t\n' ' ')"
+  fi
+  while read -r name path; do
+    case $path in "$R"/*) ;; *) die "$f: $name resolved outside the Debian $XE2E_DEBIAN packages ($path)" ;; esac
+    case $name in
+      /lib64/*) mkdir -p "$S/lib64"; [ -e "$S$name" ] || cp -L "$path" "$S$name" ;;
+      *) mkdir -p "$S/lib/x86_64-linux-gnu"; [ -e "$S/lib/x86_64-linux-gnu/$name" ] || cp -L "$path" "$S/lib/x86_64-linux-gnu/$name" ;;
+    esac
+  done < <(awk '$2 == "=>" {print $1, $3}' <<<"$libs")
+}
+
+# Debian 13: every dynamic program in stage $1 must run with the stage's own loader and find
+# all its libraries in the stage (an ldd of the initramfs, with trixie's loader), and the
+# loader and libc must be trixie's.
+check_stage13() {
+  local S=$1 f libs bad=0
+  cmp -s "$S/lib64/ld-linux-x86-64.so.2" "$LD13" || die "dom0's /lib64/ld-linux-x86-64.so.2 is not Debian $XE2E_DEBIAN's"
+  cmp -s "$S/lib/x86_64-linux-gnu/libc.so.6" "$R/usr/lib/x86_64-linux-gnu/libc.so.6" || die "dom0's libc.so.6 is not Debian $XE2E_DEBIAN's"
+  while read -r f; do
+    readelf -l "$f" 2>/dev/null | grep -q 'program interpreter: /lib64/ld-linux-x86-64.so.2' || continue
+    libs=$("$S/lib64/ld-linux-x86-64.so.2" --inhibit-cache --library-path "$S/lib/x86_64-linux-gnu" --list "$f" 2>&1) || { say "${f#"$S"}: $libs"; bad=1; continue; }
+    if awk -v s="$S/" '$2 == "=>" && index($3, s) != 1 {print; n++} END {exit n > 0}' <<<"$libs" >/dev/null; then :; else
+      say "${f#"$S"} resolves a library outside the stage: $(awk -v s="$S/" '$2 == "=>" && index($3, s) != 1' <<<"$libs" | tr -s ' \t\n' ' ')"; bad=1
+    fi
+  done < <(find "$S" -type f \( -perm -u+x -o -name '*.so*' \))
+  [ $bad = 0 ] || die "dom0's programs do not all run on the initramfs' own libraries"
+  say "dom0 runs $("$S/lib64/ld-linux-x86-64.so.2" --version | head -1) with its own libraries (checked: $(find "$S" -type f \( -perm -u+x -o -name '*.so*' \) -exec readelf -l {} \; 2>/dev/null | grep -c 'program interpreter') dynamic ELF files)"
+}
+
 mk_busybox() {
   local S=$1 a
   mkdir -p "$S"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,etc,mnt,root}
-  cp "$R/bin/busybox" "$S/bin/busybox"
-  for a in $("$R/bin/busybox" --list-full); do
+  local bb=$R/bin/busybox
+  [ -e "$bb" ] || bb=$R/usr/bin/busybox   # Debian 13
+  cp "$bb" "$S/bin/busybox"
+  for a in $("$bb" --list-full); do
     [ -e "$S/$a" ] || ln -s /bin/busybox "$S/$a"
   done
   echo "root:x:0:0:root:/root:/bin/sh" > "$S/etc/passwd"
@@ -96,11 +157,16 @@ mk_busybox() {
 mk_modules() {
   local S=$1 m
   shift
-  mod_closure "$@" > "$S/etc/xe2e-modules" || die "module closure failed"
+  mod_closure "$@" > "$S/etc/xe2e-modules.src" || die "module closure failed"
   while read -r m; do
     mkdir -p "$S/lib/modules/$(dirname "$m")"
-    cp "$MD/$m" "$S/lib/modules/$m"
-  done < "$S/etc/xe2e-modules"
+    case $m in
+      *.xz) xz -dc "$MD/$m" > "$S/lib/modules/${m%.xz}" ;;
+      *) cp "$MD/$m" "$S/lib/modules/$m" ;;
+    esac
+    echo "${m%.xz}"
+  done < "$S/etc/xe2e-modules.src" > "$S/etc/xe2e-modules"
+  rm "$S/etc/xe2e-modules.src"
 }
 
 pack() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$2.tmp" && mv "$2.tmp" "$2"; }
@@ -130,7 +196,12 @@ else
     copy_bin "$S" "$XB/$b"
   done
   for b in "$R"/usr/bin/xenstore*; do copy_bin "$S" "/usr/bin/$(basename "$b")"; done
-  copy_bin "$S" /lib/x86_64-linux-gnu/libgcc_s.so.1
+  if [ "$XE2E_DEBIAN" = 12 ]; then
+    copy_bin "$S" /lib/x86_64-linux-gnu/libgcc_s.so.1
+  else
+    # (glibc loads it for pthread_cancel; no program names it)
+    cp -L "$R/usr/lib/x86_64-linux-gnu/libgcc_s.so.1" "$S/lib/x86_64-linux-gnu/libgcc_s.so.1"
+  fi
   # tools for later scenarios: ext4 images (mkfs.ext4 -d), and the hotplug "block" script
   # (bash, losetup, flock) that libxl runs for file-backed disks
   for b in /sbin/mkfs.ext4 /sbin/mke2fs /sbin/e2fsck /sbin/debugfs /bin/bash /sbin/losetup /usr/bin/flock; do
@@ -140,28 +211,37 @@ else
   # libxl passes -vnc none but QEMU still loads a keymap
   if [ -e "$R/usr/libexec/xen-qemu-system-i386" ]; then
     copy_bin "$S" /usr/libexec/xen-qemu-system-i386
-    KM=$R/usr/share/qemu/keymaps; [ -d "$KM" ] || KM=/usr/share/qemu/keymaps
+    KM=$R/usr/share/qemu/keymaps; [ -d "$KM" ] || [ "$XE2E_DEBIAN" != 12 ] || KM=/usr/share/qemu/keymaps
     mkdir -p "$S/usr/share/qemu"; cp -a "$KM" "$S/usr/share/qemu/keymaps"
   fi
   mkdir -p "$S/etc/xen" "$S/var/lib" "$S/var/log" "$S/usr/lib/pvfs" "$S/domu"
   cp -a "$R/etc/xen/." "$S/etc/xen/"
   ln -s /run "$S/var/run"
   cp "$W/cache/domu-base.cpio" "$S/domu/base.cpio"
+  [ "$XE2E_DEBIAN" = 12 ] || check_stage13 "$S"
   pack "$S" "$W/cache/dom0-base.cpio"
 
   # The Linux kernel as a plain ELF, for dom0 (Xen would spend ~3 s under TCG un-xz-ing the
   # bzImage) and for PV guests (libxenguest would spend ~6 s on every xl create). The guest
   # copy is a separate archive, added only for scenarios that declare "# xe2e-needs: linux-guest".
-  python3 - "$R/boot/vmlinuz-$KVER" "$W/cache/vmlinux.xz" <<'PY'
+  # (Debian 12's bzImage holds an xz stream, Debian 13's a zstd frame; zstd reports the
+  # bytes after the frame as an error, the ELF check below is what counts)
+  python3 - "$R/boot/vmlinuz-$KVER" "$W/cache/vmlinux.packed" <<'PY'
 import sys
 d = open(sys.argv[1], 'rb').read()
-i = d.find(b'\xfd7zXZ\x00')
-if i < 0:
-    sys.exit('no xz payload in ' + sys.argv[1])
+for magic, kind in ((b'\xfd7zXZ\x00', 'xz'), (b'\x28\xb5\x2f\xfd', 'zstd')):
+    i = d.find(magic)
+    if i >= 0:
+        break
+else:
+    sys.exit('no xz or zstd payload in ' + sys.argv[1])
 open(sys.argv[2], 'wb').write(d[i:])
 PY
-  xz -dc --single-stream "$W/cache/vmlinux.xz" > "$W/cache/vmlinux"
-  rm "$W/cache/vmlinux.xz"
+  case $(python3 -c 'import sys; print("xz" if open(sys.argv[1], "rb").read(6) == b"\xfd7zXZ\x00" else "zstd")' "$W/cache/vmlinux.packed") in
+    xz) xz -dc --single-stream "$W/cache/vmlinux.packed" > "$W/cache/vmlinux" ;;
+    zstd) zstd -q -dc "$W/cache/vmlinux.packed" > "$W/cache/vmlinux" 2>/dev/null || true ;;
+  esac
+  rm "$W/cache/vmlinux.packed"
   [ "$(head -c 4 "$W/cache/vmlinux" | od -An -c | tr -d ' ')" = '177ELF' ] || die "extracted vmlinux is not an ELF"
   S=$W/cache/stage-guestkernel; rm -rf "$S"; mkdir -p "$S/domu"
   cp "$W/cache/vmlinux" "$S/domu/vmlinux"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The real-Xen test bed: Xen 4.17 + a Debian dom0 inside QEMU (TCG). dom0 runs the named
+# The real-Xen test bed: Debian's Xen + a Debian dom0 inside QEMU (TCG). dom0 runs the named
 # scenarios (ci/xen/scenarios/<name>.sh) one after the other in a single boot.
 #
 # usage: ci/xen/run.sh [--shell] <scenario>[+<scenario>...] [kernel-elf]
@@ -7,7 +7,10 @@
 #        ci/xen/run.sh linux-pv
 #   kernel-elf   pvfs kernel ELF (default target/x86_64-unknown-none/release/pvfs-kernel)
 #   --shell      interactive: console on this terminal, dom0 gives a shell after the scenarios
-# env: W                      work dir (default <repo>/target/xen-testbed)
+# env: XE2E_DEBIAN           Debian release of Xen, dom0 and guests: 12 (Xen 4.17, Linux 6.1)
+#                             or 13 (Xen 4.20, Linux 6.12); default 12
+#      W                      work dir (default <repo>/target/xen-testbed); each release has
+#                             its own cache in $W/deb<N>, the logs are in $W/logs
 #      XE2E_TIMEOUT           overall limit in seconds, QEMU start to result (default 420)
 #      XE2E_SCENARIO_TIMEOUT  per-scenario limit inside dom0 (default 240)
 #      XE2E_DOM0_LOGLEVEL     dom0 kernel console loglevel (default 4)
@@ -19,7 +22,7 @@
 #      XE2E_CPU               QEMU -cpu value (default max,-rdtscp)
 #      XE2E_SWEEP             the p9-sweep scenario's entries (see that scenario)
 # stdout: the "XE2E ..." lines as they happen (contract in ci/xen/README.md).
-# Full console log with host timestamps: $W/logs/<scenarios>-<time>.log.
+# Full console log with host timestamps: $W/logs/deb<N>-<scenarios>-<time>.log.
 # Exit status: 0 only when dom0 printed "XE2E RESULT PASS"; 1 failed, 2 timeout,
 # 3 no result line, 4 setup error.
 set -euo pipefail
@@ -39,6 +42,7 @@ for s in ${SCEN//+/ }; do
 done
 
 t0=$(date +%s.%N)
+say "Debian $XE2E_DEBIAN ($DEB_SUITE): Xen $XEN_VER"
 # xl 4.17 starts a PV device model in dom0 for any guest with a p9=[...] device, even with
 # backend=<another domain>: scenarios that attach guests that way declare "qemu-xen".
 for s in ${SCEN//+/ }; do
@@ -90,11 +94,11 @@ if [ $SHELL_MODE = 1 ]; then
   exit $rc
 fi
 
-mkdir -p "$W/logs"
+mkdir -p "$XE2E_W/logs"
 # keep the 50 newest logs
 # (on a fresh checkout there is no log yet: ls fails, which must not end the run)
-{ ls -1t "$W"/logs/*.log 2>/dev/null || true; } | tail -n +50 | while read -r f; do rm -f "$f"; done
-LOG=$W/logs/$SCEN-$(date +%Y%m%d-%H%M%S).log
+{ ls -1t "$XE2E_W"/logs/*.log 2>/dev/null || true; } | tail -n +50 | while read -r f; do rm -f "$f"; done
+LOG=$XE2E_W/logs/deb$XE2E_DEBIAN-$SCEN-$(date +%Y%m%d-%H%M%S).log
 say "booting Xen + dom0 for '$SCEN' (log: $LOG)"
 rc=0
 python3 "$XEN_DIR/console.py" --log "$LOG" --timeout "${XE2E_TIMEOUT:-420}" -- "${QEMU[@]}" -serial stdio || rc=$?

@@ -6,7 +6,8 @@
 #   XE2E FAIL <scenario>/<check>: <reason>
 #   XE2E INFO <text>
 # /init adds "XE2E PASS|FAIL <scenario>" per scenario and the final "XE2E RESULT PASS|FAIL".
-export PATH=/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# (the Xen tools of whichever Xen this dom0 has: xen-4.17 on Debian 12, xen-4.20 on 13)
+export PATH=$(echo /usr/lib/xen-*/bin):/usr/sbin:/usr/bin:/sbin:/bin
 S=${XE2E_SCENARIO:?run by /init with XE2E_SCENARIO set}
 PVFS_CFG=/etc/xen/pvfs-stubdom.cfg
 PVFS_ELF=/usr/lib/pvfs/pvfs-kernel
