@@ -62,6 +62,16 @@ wait_until() {
 
 # domid_of NAME: numeric domain id, empty when no such domain
 domid_of() { xl domid "$1" 2>/dev/null; }
+# xen_at_least MAJOR.MINOR: the running Xen is that version or newer
+xen_at_least() {
+  sed -n 's/^xen_version *: *//p' /run/xe2e/xl-info | awk -F. -v want="$1" '{split(want, w, ".");
+    exit !($1 > w[1] || ($1 == w[1] && $2 + 0 >= w[2]))}'
+}
+# dom0_procs_for DOMID: dom0's processes that serve domain DOMID, one "pid args" line each: a
+# device model (libxl gives QEMU "-xen-domid DOMID") or xen-9pfsd; nothing when there is none
+dom0_procs_for() {
+  ps -o pid,args 2>/dev/null | awk -v d="$1" '/awk/ {next} $0 ~ ("-xen-domid " d "( |$)") || /xen-9pfsd/ {print}'
+}
 # state_of NAME: the state column of xl list (e.g. "-b----", "--c---"), empty if gone
 state_of() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $5}'; }
 # domain_gone NAME DOMID: neither xl nor xenstore know the domain any more

@@ -8,7 +8,8 @@
 # read-only (pvfs.ro_exports) and refuses writes. The guests' first reads of the volume's
 # files miss pvfs's cache, so pvfs must have put Treads aside for the disk (deferred_reads).
 # pvfs must end with no mapped grants and no connected devices; after `xl shutdown` of pvfs the volume must pass e2fsck -fn and hold
-# exactly what vm1 wrote (read back in dom0 with debugfs).
+# exactly what vm1 wrote (read back in dom0 with debugfs). On Xen 4.19 and later dom0 must run no
+# process (device model) for the guests.
 # (Destroying a guest in the middle of its I/O is the p9-destroy scenario.)
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
@@ -27,6 +28,18 @@ for v in vm1 vm2; do
     "extra=\"$GUEST_ARGS xe2e.guest=p9\"" || fail "create-$v" "xl create failed; device model log: $(dm_log g-$v)"
 done
 info "backend keys: $(xenstore-ls -f /local/domain/$pvfs_domid/backend/9pfs 2>&1 | head -30 | tr '\n' ';')"
+# Which dom0 processes serve the guests: xl 4.17 and 4.18 start a QEMU device model for any p9
+# device; from 4.19 on, libxl starts one only for a device of type=qemu served by dom0, and
+# these configs give no type=.
+for v in vm1 vm2; do
+  id=$(domid_of g-$v)
+  [ -n "$id" ] || { info "g-$v already finished: no process list"; continue; }
+  procs=$(dom0_procs_for "$id")
+  info "dom0 processes for g-$v (domain $id): ${procs:-none}; xenstore device-model node: $(xenstore-list /local/domain/0/device-model/$id >/dev/null 2>&1 && echo present || echo absent)"
+  if xen_at_least 4.19; then
+    check "no-dom0-process-$v" "dom0 runs a process for g-$v: $(echo "$procs" | tr '\n' ' ' | cut -c1-200)" [ -z "$procs" ]
+  fi
+done
 
 # Both guests run at the same time; one deadline for the pair.
 id1=$(domid_of g-vm1) id2=$(domid_of g-vm2)
