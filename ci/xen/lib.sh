@@ -11,10 +11,10 @@ export XE2E_W
 say() { printf 'xen-testbed: %s\n' "$*" >&2; }
 die() { printf 'xen-testbed: error: %s\n' "$*" >&2; exit 1; }
 
-# The Debian release of Xen, dom0 and guests: XE2E_DEBIAN=12 (bookworm: Xen 4.17, Linux 6.1,
-# dom0's shared libraries from this host, which is Debian 12) or 13 (trixie: Xen 4.20,
-# Linux 6.12, dom0 brings trixie's own libc and libraries).
-XE2E_DEBIAN=${XE2E_DEBIAN:-12}
+# The Debian release of Xen, dom0 and guests: XE2E_DEBIAN=13 (the default; trixie: Xen 4.20,
+# Linux 6.12, dom0 brings trixie's own libc and libraries) or 12 (bookworm: Xen 4.17, Linux
+# 6.1, dom0's shared libraries from this host, which is Debian 12).
+XE2E_DEBIAN=${XE2E_DEBIAN:-13}
 export XE2E_DEBIAN
 case $XE2E_DEBIAN in
   12) DEB_SUITE=bookworm XEN_VER=4.17 ;;

@@ -8,7 +8,7 @@
 #   kernel-elf   pvfs kernel ELF (default target/x86_64-unknown-none/release/pvfs-kernel)
 #   --shell      interactive: console on this terminal, dom0 gives a shell after the scenarios
 # env: XE2E_DEBIAN           Debian release of Xen, dom0 and guests: 12 (Xen 4.17, Linux 6.1)
-#                             or 13 (Xen 4.20, Linux 6.12); default 12
+#                             or 13 (Xen 4.20, Linux 6.12); default 13
 #      W                      work dir (default <repo>/target/xen-testbed); each release has
 #                             its own cache in $W/deb<N>, the logs are in $W/logs
 #      XE2E_TIMEOUT           overall limit in seconds, QEMU start to result (default 420)
