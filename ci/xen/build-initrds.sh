@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds the dom0 initramfs for the test bed as two newc cpio archives, concatenated:
 #   $W/cache/dom0-base.cpio  big and static (busybox, Xen tools and their libs, kernel modules,
+#                            (dom0-base-qemu.cpio: the same with the device model, see QEMU_DM)
 #                            mkfs.ext4, the Linux kernel + base initramfs for PV domUs).
 #                            Rebuilt only when the packages or this script change.
 #   $RUN/dom0-run.cpio       small, rebuilt every run: dom0 /init, the scenario scripts, the
@@ -177,8 +178,16 @@ exec 9> "$W/.lock"
 flock 9
 
 # ---------------- static part (cached) ----------------
+# The device model (qemu-system-xen) goes into dom0 when it is in the extracted packages: on
+# Debian 12 that is when fetch.sh ran with XEN_QEMU=1; Debian 13 always extracts it and puts
+# it into dom0 only with XEN_QEMU=1, so switching XEN_QEMU re-extracts nothing there. The two
+# variants of the base archive are cached side by side.
+QEMU_DM=0
+if [ -e "$R/usr/libexec/xen-qemu-system-i386" ] && { [ "$XE2E_DEBIAN" = 12 ] || [ "${XEN_QEMU:-0}" = 1 ]; }; then QEMU_DM=1; fi
+BASE=$W/cache/dom0-base.cpio BASE_STAMP=$W/cache/base.stamp
+[ $QEMU_DM = 0 ] || BASE=$W/cache/dom0-base-qemu.cpio BASE_STAMP=$W/cache/base-qemu.stamp
 base_key=$( { cat "$W/root.stamp"; cat "$0" "$XEN_DIR/lib.sh"; } | sha256sum | cut -d' ' -f1)
-if [ -f "$W/cache/dom0-base.cpio" ] && [ "$(cat "$W/cache/base.stamp" 2>/dev/null)" = "$base_key" ]; then
+if [ -f "$BASE" ] && [ "$(cat "$BASE_STAMP" 2>/dev/null)" = "$base_key" ]; then
   say "dom0 base initramfs up to date"
 else
   t0=$(date +%s.%N)
@@ -209,7 +218,7 @@ else
   done
   # the 9pfs baseline's device model, present when fetched with --with-qemu-xen (XEN_QEMU=1);
   # libxl passes -vnc none but QEMU still loads a keymap
-  if [ -e "$R/usr/libexec/xen-qemu-system-i386" ]; then
+  if [ $QEMU_DM = 1 ]; then
     copy_bin "$S" /usr/libexec/xen-qemu-system-i386
     KM=$R/usr/share/qemu/keymaps; [ -d "$KM" ] || [ "$XE2E_DEBIAN" != 12 ] || KM=/usr/share/qemu/keymaps
     mkdir -p "$S/usr/share/qemu"; cp -a "$KM" "$S/usr/share/qemu/keymaps"
@@ -219,7 +228,7 @@ else
   ln -s /run "$S/var/run"
   cp "$W/cache/domu-base.cpio" "$S/domu/base.cpio"
   [ "$XE2E_DEBIAN" = 12 ] || check_stage13 "$S"
-  pack "$S" "$W/cache/dom0-base.cpio"
+  pack "$S" "$BASE"
 
   # The Linux kernel as a plain ELF, for dom0 (Xen would spend ~3 s under TCG un-xz-ing the
   # bzImage) and for PV guests (libxenguest would spend ~6 s on every xl create). The guest
@@ -247,8 +256,8 @@ PY
   cp "$W/cache/vmlinux" "$S/domu/vmlinux"
   pack "$S" "$W/cache/dom0-guestkernel.cpio"
   rm -rf "$S"
-  echo "$base_key" > "$W/cache/base.stamp"
-  say "built dom0 base initramfs ($(du -m "$W/cache/dom0-base.cpio" | cut -f1) MiB) in $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1-$2}') s"
+  echo "$base_key" > "$BASE_STAMP"
+  say "built dom0 base initramfs $(basename "$BASE") ($(du -m "$BASE" | cut -f1) MiB) in $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1-$2}') s"
 fi
 
 # ---------------- per-run part ----------------
@@ -293,7 +302,7 @@ if [ -n "${XE2E_SUITES:-}" ]; then
 fi
 pack "$G" "$S/domu/guest.cpio"
 pack "$S" "$RUN/dom0-run.cpio"
-parts=("$W/cache/dom0-base.cpio")
+parts=("$BASE")
 [ "${XE2E_LINUX_GUEST:-1}" = 1 ] && parts+=("$W/cache/dom0-guestkernel.cpio")
 cat "${parts[@]}" "$RUN/dom0-run.cpio" > "$RUN/dom0.cpio.tmp"
 mv "$RUN/dom0.cpio.tmp" "$RUN/dom0.cpio"

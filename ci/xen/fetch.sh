@@ -7,7 +7,8 @@
 #
 # usage: ci/xen/fetch.sh [--with-qemu-xen]
 #   --with-qemu-xen  also fetch qemu-system-xen (the dom0 9pfs backend, only needed for the
-#                    9pfs baseline benchmark); same as XEN_QEMU=1.
+#                    9pfs baseline benchmark); same as XEN_QEMU=1. Debian 13 always fetches
+#                    it; there build-initrds.sh puts it into dom0 when XEN_QEMU=1.
 # Outputs: $W/xen.elf (hypervisor, multiboot ELF), $W/vmlinuz (Linux bzImage), $W/kver,
 #          $W/root/ (the extracted packages).
 set -euo pipefail
@@ -119,9 +120,10 @@ fetch13() {
   fi
   KPKG=$(apt-cache "${APT13[@]}" depends linux-image-amd64 2>/dev/null | sed -n 's/^  Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
   [ -n "$KPKG" ] || die "cannot resolve linux-image-amd64 in $DEB_SUITE"
+  # The device model is always fetched and extracted (build-initrds.sh puts it into dom0 only
+  # with XEN_QEMU=1), so that switching XEN_QEMU does not extract everything again.
   top=("xen-hypervisor-$XEN_VER-amd64" "xen-utils-$XEN_VER" xen-utils-common xenstore-utils
-       busybox-static e2fsprogs bash mount util-linux "$KPKG")
-  [ "$WITH_QEMU" = 1 ] && top+=(qemu-system-xen qemu-system-data)
+       busybox-static e2fsprogs bash mount util-linux "$KPKG" qemu-system-xen qemu-system-data)
   # the closure is computed again only when the index or the list changes (it costs ~4 s)
   closure_key=$( { stat -c '%n %s %Y' "$lists"; printf '%s\n' "${top[@]}"; sha256sum "$XEN_DIR/debclosure.py"; } | sha256sum | cut -d' ' -f1)
   if [ "$(head -1 "$A/closure" 2>/dev/null)" != "$closure_key" ]; then
