@@ -1,6 +1,8 @@
 //! The ext4 superblock and group descriptors: parsing, validation and the feature policy.
 
-use super::{crc32c_raw, le16, le32, Error};
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::{le16, le32};
+use crate::ext4::error::{Error, Result};
 use alloc::vec::Vec;
 
 /// Byte offset of the primary superblock on the device.

@@ -17,34 +17,37 @@
 //!
 //! All journal fields are big-endian. Every loop is bounded by the journal length.
 
-use super::{crc32c_raw, Error, Ext4, Inode, Result};
 use crate::block::BlockDevice;
+use crate::crc::crc32c_raw;
+use crate::ext4::error::{Error, Result};
+use crate::ext4::inode::Inode;
+use crate::ext4::Ext4;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 /// The read-only reason of a mount whose journal was replayed in memory.
 pub(crate) const REPLAYED_IN_MEMORY: &str = "journal replayed in memory only";
 
-pub(super) const JBD2_MAGIC: u32 = 0xC03B_3998;
-pub(super) const DESCRIPTOR: u32 = 1;
-pub(super) const COMMIT: u32 = 2;
+pub(crate) const JBD2_MAGIC: u32 = 0xC03B_3998;
+pub(crate) const DESCRIPTOR: u32 = 1;
+pub(crate) const COMMIT: u32 = 2;
 const SB_V1: u32 = 3;
-pub(super) const SB_V2: u32 = 4;
+pub(crate) const SB_V2: u32 = 4;
 const REVOKE: u32 = 5;
 
-pub(super) const INCOMPAT_REVOKE: u32 = 0x1;
-pub(super) const INCOMPAT_64BIT: u32 = 0x2;
-pub(super) const INCOMPAT_ASYNC_COMMIT: u32 = 0x4;
-pub(super) const INCOMPAT_CSUM_V2: u32 = 0x8;
-pub(super) const INCOMPAT_CSUM_V3: u32 = 0x10;
-pub(super) const INCOMPAT_KNOWN: u32 =
+pub(crate) const INCOMPAT_REVOKE: u32 = 0x1;
+pub(crate) const INCOMPAT_64BIT: u32 = 0x2;
+pub(crate) const INCOMPAT_ASYNC_COMMIT: u32 = 0x4;
+pub(crate) const INCOMPAT_CSUM_V2: u32 = 0x8;
+pub(crate) const INCOMPAT_CSUM_V3: u32 = 0x10;
+pub(crate) const INCOMPAT_KNOWN: u32 =
     INCOMPAT_REVOKE | INCOMPAT_64BIT | INCOMPAT_ASYNC_COMMIT | INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3;
 
-pub(super) const TAG_ESCAPE: u32 = 1;
-pub(super) const TAG_SAME_UUID: u32 = 2;
-pub(super) const TAG_LAST: u32 = 8;
+pub(crate) const TAG_ESCAPE: u32 = 1;
+pub(crate) const TAG_SAME_UUID: u32 = 2;
+pub(crate) const TAG_LAST: u32 = 8;
 
-pub(super) fn be32(b: &[u8], off: usize) -> u32 {
+pub(crate) fn be32(b: &[u8], off: usize) -> u32 {
     match b.get(off..off.wrapping_add(4)) {
         Some(&[a, c, d, e]) => u32::from_be_bytes([a, c, d, e]),
         _ => 0,

@@ -15,12 +15,15 @@
 //! (version 2, 8-byte entries) and stored in ext4's compact form, the inverse of what
 //! [`Ext4::getxattr`] does.
 
-use super::write::{put16, put32, set_time};
-use super::{
-    corrupt, crc32c_raw, flags, le16, le32, parse_xattrs, Error, Ext4, Ino, Inode, Result,
-};
-use super::{Xattr, XattrSet};
 use crate::block::BlockDevice;
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::{le16, le32, put16, put32};
+use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::inode::{set_time, Inode};
+use crate::ext4::types::{flags, XattrSet};
+use crate::ext4::xattr::read::parse_xattrs;
+use crate::ext4::xattr::Xattr;
+use crate::ext4::{Ext4, Ino};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -275,7 +278,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Check the xattr block of `inode` (header, checksum, entries), so that releasing it
     /// later cannot fail half-way.
-    pub(super) fn xattr_block_check(&mut self, inode: &Inode) -> Result<()> {
+    pub(crate) fn xattr_block_check(&mut self, inode: &Inode) -> Result<()> {
         if inode.file_acl != 0 {
             self.xattr_block_read(inode.file_acl, inode.ino)?;
         }
@@ -284,7 +287,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Drop `ino`'s reference to its xattr block (freed with the last one), clear
     /// `i_file_acl` and take the block out of `i_blocks` (the inode is being released).
-    pub(super) fn xattr_release(&mut self, ino: Ino) -> Result<()> {
+    pub(crate) fn xattr_release(&mut self, ino: Ino) -> Result<()> {
         let inode = self.load_inode(ino)?;
         let blk = inode.file_acl;
         if blk == 0 {

@@ -23,33 +23,37 @@
 //! needed) and zeroes the tail of the last partial block. [`Ext4::fallocate`] allocates
 //! holes as unwritten extents (with or without growing the size) or punches holes.
 
-use super::write::{add_iblocks, put16, put32, set_mtime_ctime, set_time};
-use super::{corrupt, crc32c_raw, flags, le16, le32, Error, Ext4, Fallocate, Ino, Inode, Result};
-use super::{S_IFDIR, S_IFMT};
 use crate::block::BlockDevice;
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::{le16, le32, put16, put32};
+use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::inode::{add_iblocks, set_mtime_ctime, set_time, Inode};
+use crate::ext4::types::mode::{S_IFDIR, S_IFMT};
+use crate::ext4::types::{flags, Fallocate};
+use crate::ext4::{Ext4, Ino};
 use alloc::collections::BTreeSet;
 use alloc::vec;
 use alloc::vec::Vec;
 
 /// Longest initialized extent.
-pub(super) const MAX_INIT: u32 = 32768;
+pub(crate) const MAX_INIT: u32 = 32768;
 /// Longest unwritten (uninitialized) extent.
-pub(super) const MAX_UNINIT: u32 = 32767;
+pub(crate) const MAX_UNINIT: u32 = 32767;
 const MAGIC: u16 = 0xF30A;
 const MAX_DEPTH: u16 = 5;
 const S_IFREG: u16 = 0x8000;
 
 /// One extent: logical start, length, physical start, unwritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Ext {
+pub(crate) struct Ext {
     /// First logical block.
-    pub(super) l: u32,
+    pub(crate) l: u32,
     /// Length in blocks (≥ 1).
-    pub(super) n: u32,
+    pub(crate) n: u32,
     /// First physical block.
-    pub(super) p: u64,
+    pub(crate) p: u64,
     /// Unwritten (reads as zeros).
-    pub(super) u: bool,
+    pub(crate) u: bool,
 }
 
 impl Ext {
@@ -67,12 +71,12 @@ impl Ext {
 
 /// A file's extent tree, flattened.
 #[derive(Debug, Clone)]
-pub(super) struct Tree {
+pub(crate) struct Tree {
     /// The extents, sorted by logical block, not overlapping.
-    pub(super) ext: Vec<Ext>,
+    pub(crate) ext: Vec<Ext>,
     /// The blocks holding leaf and index nodes (none at depth 0), leaves first, then each
     /// index level, each in logical order.
-    pub(super) blocks: Vec<u64>,
+    pub(crate) blocks: Vec<u64>,
     /// First logical block of each leaf block (in the order of `blocks`).
     leaf_lo: Vec<u32>,
     /// Checksum seed of the inode.
@@ -83,7 +87,7 @@ pub(super) struct Tree {
 
 /// Where logical block `lblk` falls: `Ok(i)` inside extent `i`, `Err(i)` in the hole before
 /// extent `i` (or after the last one when `i == len`).
-pub(super) fn find(ext: &[Ext], lblk: u64) -> core::result::Result<usize, usize> {
+pub(crate) fn find(ext: &[Ext], lblk: u64) -> core::result::Result<usize, usize> {
     let i = ext.partition_point(|e| e.end() <= lblk);
     match ext.get(i) {
         Some(e) if u64::from(e.l) <= lblk => Ok(i),
@@ -112,7 +116,7 @@ fn normalize(ext: &mut Vec<Ext>) {
 
 /// Insert a mapping of the unmapped range `e` (split into pieces of at most the maximum
 /// length), merged with its neighbours where possible.
-pub(super) fn insert(ext: &mut Vec<Ext>, e: Ext) -> Result<()> {
+pub(crate) fn insert(ext: &mut Vec<Ext>, e: Ext) -> Result<()> {
     let pos = match find(ext, u64::from(e.l)) {
         Ok(_) => return corrupt("mapping an already mapped block", u64::from(e.l)),
         Err(p) => p,
@@ -138,7 +142,7 @@ pub(super) fn insert(ext: &mut Vec<Ext>, e: Ext) -> Result<()> {
 }
 
 /// Unmap logical blocks `[a, b)`; returns the physical ranges that were mapped there.
-pub(super) fn remove_range(ext: &mut Vec<Ext>, a: u64, b: u64) -> Vec<(u64, u64)> {
+pub(crate) fn remove_range(ext: &mut Vec<Ext>, a: u64, b: u64) -> Vec<(u64, u64)> {
     let mut freed = Vec::new();
     if a >= b {
         return freed;
@@ -173,7 +177,7 @@ pub(super) fn remove_range(ext: &mut Vec<Ext>, a: u64, b: u64) -> Vec<(u64, u64)
 }
 
 /// Mark the mapped blocks of `[a, b)` written (splitting unwritten extents).
-pub(super) fn set_written(ext: &mut Vec<Ext>, a: u64, b: u64) {
+pub(crate) fn set_written(ext: &mut Vec<Ext>, a: u64, b: u64) {
     let mut out = Vec::with_capacity(ext.len() + 2);
     for &e in ext.iter() {
         let (s, t) = (u64::from(e.l), e.end());
@@ -290,7 +294,7 @@ fn put_header(b: &mut [u8], entries: usize, max: usize, depth: u16) {
 }
 
 /// Write a depth-0 root holding `ext` (at most 4) into the inode's `i_block`.
-pub(super) fn store_root_leaf(iblock: &mut [u8], ext: &[Ext]) {
+pub(crate) fn store_root_leaf(iblock: &mut [u8], ext: &[Ext]) {
     if let Some(b) = iblock.get_mut(..60) {
         b.fill(0);
     }
@@ -312,7 +316,7 @@ struct Walk {
 
 impl<D: BlockDevice> Ext4<D> {
     /// Read and validate the extent tree of `inode`.
-    pub(super) fn load_tree(&mut self, inode: &Inode) -> Result<Tree> {
+    pub(crate) fn load_tree(&mut self, inode: &Inode) -> Result<Tree> {
         let ino = inode.ino;
         if inode.flags & flags::EXTENTS == 0 {
             return Err(Error::Unsupported {
@@ -447,7 +451,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Lay `tree.ext` out again (see the module doc) and write the root into inode `ino`;
     /// `i_blocks` changes by the change in tree blocks plus `data_delta` data blocks. On an
     /// error nothing has changed (new tree blocks are allocated before anything is written).
-    pub(super) fn store_tree(&mut self, ino: Ino, tree: &mut Tree, data_delta: i64) -> Result<()> {
+    pub(crate) fn store_tree(&mut self, ino: Ino, tree: &mut Tree, data_delta: i64) -> Result<()> {
         let bs = self.ctx.bs;
         let per = (bs - 12) / 12;
         let nl_old = tree.leaf_lo.len().min(tree.blocks.len());
@@ -607,7 +611,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Map `n` new blocks at physical `p` to logical `l` of `ino` (a range not mapped yet),
     /// counting them in `i_blocks`. On an error nothing has changed.
-    pub(super) fn map_new_blocks(&mut self, ino: Ino, l: u32, n: u32, p: u64) -> Result<()> {
+    pub(crate) fn map_new_blocks(&mut self, ino: Ino, l: u32, n: u32, p: u64) -> Result<()> {
         let inode = self.load_inode(ino)?;
         let mut tree = self.load_tree(&inode)?;
         insert(&mut tree.ext, Ext { l, n, p, u: false })?;
@@ -616,7 +620,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// The physical block right after the last extent of `inode` (a goal for appending),
     /// `None` when it has no extents.
-    pub(super) fn append_goal(&mut self, inode: &Inode) -> Result<Option<u64>> {
+    pub(crate) fn append_goal(&mut self, inode: &Inode) -> Result<Option<u64>> {
         let tree = self.load_tree(inode)?;
         Ok(tree.ext.last().map(|e| e.p + u64::from(e.n)))
     }
@@ -624,7 +628,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Free every data and tree block of `ino` and leave it with an empty depth-0 tree and
     /// `i_blocks` 0. An inode without the extents flag and without blocks (a fast symlink, a
     /// device) has nothing to free.
-    pub(super) fn free_all_blocks(&mut self, ino: Ino) -> Result<()> {
+    pub(crate) fn free_all_blocks(&mut self, ino: Ino) -> Result<()> {
         let inode = self.load_inode(ino)?;
         if inode.flags & flags::EXTENTS == 0 && inode.blocks == 0 {
             return Ok(());
@@ -824,7 +828,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Allocate up to `want` blocks near the file's goal for logical block `lblk` (a hole)
     /// and map them in `tree` (unwritten if `unwritten`), storing the tree. Returns the first
     /// physical block and the count. On failure nothing stays allocated or mapped.
-    pub(super) fn map_new_run(
+    pub(crate) fn map_new_run(
         &mut self,
         ino: Ino,
         tree: &mut Tree,
@@ -851,7 +855,7 @@ impl<D: BlockDevice> Ext4<D> {
         Ok((p, n))
     }
 
-    pub(super) fn goal_for(&self, tree: &Tree, lblk: u64) -> u64 {
+    pub(crate) fn goal_for(&self, tree: &Tree, lblk: u64) -> u64 {
         let i = tree.ext.partition_point(|e| u64::from(e.l) < lblk);
         match i.checked_sub(1).and_then(|j| tree.ext.get(j)) {
             Some(e) => (e.p + u64::from(e.n)).saturating_add(lblk.saturating_sub(e.end())),

@@ -1,3 +1,6 @@
+//! Inode allocation: [`Ext4::alloc_inode`] and [`Ext4::free_inode`] with the inode bitmaps,
+//! free and directory counts, `INODE_UNINIT` groups and `itable_unused`.
+//!
 //! Where new inodes go (an Orlov-like policy, as Linux's `find_group_orlov`/`find_group_other`,
 //! per block group): top-level directories are spread over the groups with at least the
 //! average free inodes and free blocks, preferring the fewest directories; other directories
@@ -7,11 +10,13 @@
 //! block goal is its group), so a directory tree stays together and separate trees apart.
 
 use crate::block::BlockDevice;
+use crate::ext4::allocate::{bit, set_bit, BG_INODE_UNINIT};
+use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::{Ext4, Ino, ROOT_INO};
 
 impl<D: BlockDevice> Ext4<D> {
     /// The group to look for a free inode in first, for a child (`dir` or not) of `parent`.
-    pub(super) fn inode_group(&self, dir: bool, parent: Ino) -> usize {
+    pub(crate) fn inode_group(&self, dir: bool, parent: Ino) -> usize {
         let ng = self.groups.len();
         if ng <= 1 {
             return 0;
@@ -81,5 +86,81 @@ impl<D: BlockDevice> Ext4<D> {
             .map(at)
             .find(|&g| self.groups.get(g).is_some_and(|d| d.free_inodes > 0))
             .unwrap_or(pg)
+    }
+
+    /// Allocate an inode for a child of `parent`, in the group the spreading policy picks
+    /// (see `write/ialloc.rs`), else the next group with a free inode.
+    pub(crate) fn alloc_inode(&mut self, dir: bool, parent: Ino) -> Result<Ino> {
+        let ipg = self.sb.inodes_per_group;
+        let first_ino = self.sb.first_ino.max(11);
+        let ng = self.groups.len();
+        let g0 = self.inode_group(dir, parent);
+        for k in 0..ng {
+            let g = (g0 + k) % ng;
+            let Some(gd) = self.groups.get(g).copied() else {
+                break;
+            };
+            if gd.free_inodes == 0 {
+                continue;
+            }
+            if gd.flags & BG_INODE_UNINIT != 0 {
+                let bs = self.ctx.bs;
+                let bm = self.block_new(gd.inode_bitmap)?;
+                for i in ipg as usize..bs * 8 {
+                    set_bit(bm, i, true);
+                }
+                if let Some(d) = self.groups.get_mut(g) {
+                    d.flags &= !BG_INODE_UNINIT;
+                }
+            }
+            let base = g as u64 * u64::from(ipg);
+            let count = u64::from(self.ctx.inodes_count);
+            let bm = self.block(gd.inode_bitmap)?;
+            let found = (0..ipg).find(|&i| {
+                let ino = base + u64::from(i) + 1;
+                ino >= u64::from(first_ino) && ino <= count && !bit(bm, i as usize)
+            });
+            let Some(i) = found else {
+                return corrupt("inode bitmap free count", g as u64);
+            };
+            let bm = self.block_mut(gd.inode_bitmap)?;
+            set_bit(bm, i as usize, true);
+            let c = self.inode_bitmap_csum(&gd)?;
+            if let Some(d) = self.groups.get_mut(g) {
+                d.free_inodes = d.free_inodes.saturating_sub(1);
+                if dir {
+                    d.used_dirs = d.used_dirs.saturating_add(1);
+                }
+                let used_hw = ipg.saturating_sub(d.itable_unused);
+                if i >= used_hw {
+                    d.itable_unused = ipg - i - 1;
+                }
+            }
+            self.store_gd(g, None, Some(c))?;
+            self.adjust_sb(0, -1)?;
+            return Ino::try_from(base + u64::from(i) + 1).map_err(|_| Error::NoSpace);
+        }
+        Err(Error::NoSpace)
+    }
+
+    pub(crate) fn free_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
+        let ipg = self.sb.inodes_per_group.max(1);
+        let g = ((ino - 1) / ipg) as usize;
+        let i = ((ino - 1) % ipg) as usize;
+        let gd = self.groups.get(g).copied().ok_or(Error::BadInode { ino })?;
+        let bm = self.block_mut(gd.inode_bitmap)?;
+        if !bit(bm, i) {
+            return corrupt("freeing a free inode", u64::from(ino));
+        }
+        set_bit(bm, i, false);
+        let c = self.inode_bitmap_csum(&gd)?;
+        if let Some(d) = self.groups.get_mut(g) {
+            d.free_inodes = d.free_inodes.saturating_add(1);
+            if dir {
+                d.used_dirs = d.used_dirs.saturating_sub(1);
+            }
+        }
+        self.store_gd(g, None, Some(c))?;
+        self.adjust_sb(0, 1)
     }
 }

@@ -7,9 +7,14 @@
 //! the superblock's `s_def_hash_version` (unsigned variant per the superblock flag); the dx
 //! tails carry their checksums (metadata_csum).
 
-use super::write::{dir_tail, dirent, put16, put32, rec_need, set_time};
-use super::{corrupt, crc32c_raw, flags, le16, le32, Error, Ext4, Ino, Inode, Result};
 use crate::block::BlockDevice;
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::{le16, le32, put16, put32};
+use crate::ext4::dir::entries::{dir_tail, dirent, rec_need};
+use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::inode::{set_time, Inode};
+use crate::ext4::types::flags;
+use crate::ext4::{Ext4, Ino};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -188,7 +193,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Turn linear directory `inode` (one full block) into an indexed one holding its
     /// entries and `name → ino`. `Ok(false)` when the superblock's hash version is unknown
     /// (the caller then grows the directory linearly).
-    pub(super) fn make_indexed_dir(
+    pub(crate) fn make_indexed_dir(
         &mut self,
         inode: &Inode,
         name: &[u8],
@@ -288,7 +293,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Add `name → ino` to htree directory `inode` whose leaf for `name` is full: split the
     /// leaf, and first the index nodes on the way that are full (adding a level when the
     /// root is full and the depth allows it).
-    pub(super) fn dx_add(&mut self, inode: &Inode, name: &[u8], ino: Ino, t: u8) -> Result<()> {
+    pub(crate) fn dx_add(&mut self, inode: &Inode, name: &[u8], ino: Ino, t: u8) -> Result<()> {
         let ctx = self.ctx;
         let bs = ctx.bs;
         let at = u64::from(inode.ino);

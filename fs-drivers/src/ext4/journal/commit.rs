@@ -36,12 +36,17 @@
 //! A device error in the middle of a commit aborts the journal: the engine turns read-only
 //! (every later write or sync fails) and the next mount replays whatever was committed.
 
-use super::journal::{
+use crate::block::{BlockDevice, Request};
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::le32;
+use crate::ext4::error::{Error, Result};
+use crate::ext4::journal;
+use crate::ext4::journal::replay::{
     be32, COMMIT, DESCRIPTOR, INCOMPAT_64BIT, INCOMPAT_ASYNC_COMMIT, INCOMPAT_CSUM_V2,
     INCOMPAT_CSUM_V3, INCOMPAT_KNOWN, JBD2_MAGIC, SB_V2, TAG_ESCAPE, TAG_LAST, TAG_SAME_UUID,
 };
-use super::{crc32c_raw, journal, le32, sb, Error, Ext4, Ino, Options, Result};
-use crate::block::{BlockDevice, Request};
+use crate::ext4::types::Options;
+use crate::ext4::{sb, Ext4, Ino};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -193,7 +198,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// left behind while `needs_recovery` is clear (the file system says it is consistent:
     /// a crash after the last checkpoint but before the journal was marked empty) is skipped,
     /// as Linux does.
-    pub(super) fn recover(dev: D, opts: &Options) -> Result<D> {
+    pub(crate) fn recover(dev: D, opts: &Options) -> Result<D> {
         let mut fs = Self::open_with(dev, opts)?;
         let needed = fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0;
         if fs.dev.read_only()
@@ -266,7 +271,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// (it must be empty: recovery ran first) and set its features as Linux does at mount
     /// (checksum v3 with `metadata_csum`, 64-bit block numbers on 64-bit file systems). No
     /// journal (`has_journal` clear) leaves the engine writing back without one.
-    pub(super) fn journal_load(&mut self) -> Result<()> {
+    pub(crate) fn journal_load(&mut self) -> Result<()> {
         self.jnl = None;
         if self.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 {
             return Ok(());
@@ -381,7 +386,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// at once, outside any transaction, while the journal is empty: set at mount before the
     /// first transaction (from then on a crash always leads to a replay), cleared at close
     /// after the last one is checkpointed.
-    pub(super) fn journal_write_state(&mut self) -> Result<()> {
+    pub(crate) fn journal_write_state(&mut self) -> Result<()> {
         if self.jnl.is_some() {
             self.cache.write_back(&mut self.dev, |_| true)?;
         }
@@ -415,12 +420,12 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Whether this engine writes through a journal.
-    pub(super) fn journalled(&self) -> bool {
+    pub(crate) fn journalled(&self) -> bool {
         self.jnl.is_some()
     }
 
     /// Record blocks freed in the running transaction (see the module documentation).
-    pub(super) fn journal_note_freed(&mut self, first: u64, count: u64) {
+    pub(crate) fn journal_note_freed(&mut self, first: u64, count: u64) {
         if let Some(j) = self.jnl.as_mut() {
             j.add_freed(first, first.saturating_add(count));
         }
@@ -428,7 +433,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Whether the running transaction has grown enough to commit now (at an operation
     /// boundary), so that no transaction outgrows the journal.
-    pub(super) fn journal_wants_commit(&self) -> bool {
+    pub(crate) fn journal_wants_commit(&self) -> bool {
         let Some(j) = self.jnl.as_ref() else {
             return false;
         };
@@ -441,7 +446,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Commit the running transaction and checkpoint it (see the module documentation).
     /// Returns once everything is durable.
-    pub(super) fn journal_commit(&mut self) -> Result<()> {
+    pub(crate) fn journal_commit(&mut self) -> Result<()> {
         let Some(mut j) = self.jnl.take() else {
             return Ok(());
         };

@@ -9,12 +9,14 @@
 //! (`s_last_orphan`, chained through `i_dtime`). [`Ext4::open_rw`] reclaims the orphans a
 //! crash left in either.
 
-use super::S_IFREG;
-use super::{put32, set_time};
 use crate::block::BlockDevice;
-use crate::ext4::{
-    corrupt, crc32c_raw, flags, le32, Error, Ext4, Ino, Inode, Result, S_IFDIR, S_IFMT,
-};
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::{le32, put16, put32};
+use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::inode::{set_time, Inode};
+use crate::ext4::types::flags;
+use crate::ext4::types::mode::{S_IFDIR, S_IFMT, S_IFREG};
+use crate::ext4::{Ext4, Ino};
 use alloc::vec::Vec;
 
 const ORPHAN_MAGIC: u32 = 0x0b10_ca04;
@@ -180,13 +182,13 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// The last link of `ino` is gone: free it, or, while it is pinned, keep it as an
     /// orphan until its last unpin.
-    pub(super) fn last_link_gone(&mut self, ino: Ino, dir: bool) -> Result<()> {
+    pub(crate) fn last_link_gone(&mut self, ino: Ino, dir: bool) -> Result<()> {
         if !self.pins.contains_key(&ino) {
             return self.release_inode(ino, dir);
         }
         let now = self.clock;
         self.patch_inode(ino, |raw| {
-            super::put16(raw, 0x1A, 0);
+            put16(raw, 0x1A, 0);
             set_time(raw, 0xC, Some(0x84), now);
         })?;
         self.orphan_add(ino)
@@ -236,7 +238,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Drop every pin (at `close`): orphans among them are freed.
-    pub(super) fn release_pins(&mut self) -> Result<()> {
+    pub(crate) fn release_pins(&mut self) -> Result<()> {
         let pinned: Vec<Ino> = self.pins.keys().copied().collect();
         self.pins.clear();
         for ino in pinned {
@@ -251,7 +253,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// classic list, and clear both. An orphan regular file that still has links (a truncate
     /// Linux had in progress) loses the blocks past its size instead; other linked orphans are
     /// just taken off. Anything that cannot be done fails the mount before a change.
-    pub(super) fn reclaim_orphans(&mut self) -> Result<()> {
+    pub(crate) fn reclaim_orphans(&mut self) -> Result<()> {
         let bs = self.ctx.bs;
         let slots = (bs - 8) / 4;
         let mut list: Vec<Ino> = Vec::new();

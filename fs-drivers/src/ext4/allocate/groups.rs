@@ -1,0 +1,134 @@
+//! Group descriptors and the superblock's free counts, written back with their checksums.
+
+use crate::block::BlockDevice;
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::{le32, put16, put32};
+use crate::ext4::error::{Error, Result};
+use crate::ext4::sb::GroupDesc;
+use crate::ext4::{sb, Ext4};
+
+impl<D: BlockDevice> Ext4<D> {
+    pub(crate) fn adjust_sb(&mut self, dblocks: i64, dinodes: i64) -> Result<()> {
+        let bs = self.ctx.bs;
+        let (blk, off) = ((1024 / bs) as u64, 1024 % bs);
+        let csum = self.ctx.csum;
+        let b = self.block_mut(blk)?;
+        let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
+            what: "superblock location",
+        })?;
+        let fb = (u64::from(le32(raw, 0x158)) << 32 | u64::from(le32(raw, 0xC)))
+            .checked_add_signed(dblocks)
+            .ok_or(Error::Corrupt {
+                what: "superblock free blocks",
+                at: 0,
+            })?;
+        let fi = u64::from(le32(raw, 0x10))
+            .checked_add_signed(dinodes)
+            .ok_or(Error::Corrupt {
+                what: "superblock free inodes",
+                at: 0,
+            })?;
+        put32(raw, 0xC, fb as u32);
+        put32(raw, 0x158, (fb >> 32) as u32);
+        put32(raw, 0x10, fi as u32);
+        if csum {
+            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
+            put32(raw, 0x3FC, c);
+        }
+        self.sb.free_blocks_count = fb;
+        self.sb.free_inodes_count = fi as u32;
+        Ok(())
+    }
+
+    /// Store group descriptor `g` (from `self.groups`) with optional bitmap checksums.
+    pub(crate) fn store_gd(
+        &mut self,
+        g: usize,
+        bb_csum: Option<u32>,
+        ib_csum: Option<u32>,
+    ) -> Result<()> {
+        let gd = *self.groups.get(g).ok_or(Error::Corrupt {
+            what: "group number",
+            at: g as u64,
+        })?;
+        let ds = usize::from(self.sb.desc_size);
+        let per = self.ctx.bs / ds.max(1);
+        let blk = u64::from(self.sb.first_data_block) + 1 + (g / per) as u64;
+        let off = (g % per) * ds;
+        let ctx = self.ctx;
+        let seed = ctx.seed;
+        let gdt_csum = self.sb.feature_ro_compat & sb::RO_COMPAT_GDT_CSUM != 0;
+        let uuid = self.sb.uuid;
+        let b = self.block_mut(blk)?;
+        let d = b.get_mut(off..off + ds).ok_or(Error::Corrupt {
+            what: "group descriptor",
+            at: g as u64,
+        })?;
+        let is64 = ds >= 64;
+        put16(d, 0xC, gd.free_blocks as u16);
+        put16(d, 0xE, gd.free_inodes as u16);
+        put16(d, 0x10, gd.used_dirs as u16);
+        put16(d, 0x12, gd.flags);
+        put16(d, 0x1C, gd.itable_unused as u16);
+        if is64 {
+            put16(d, 0x2C, (gd.free_blocks >> 16) as u16);
+            put16(d, 0x2E, (gd.free_inodes >> 16) as u16);
+            put16(d, 0x30, (gd.used_dirs >> 16) as u16);
+            put16(d, 0x32, (gd.itable_unused >> 16) as u16);
+        }
+        if ctx.csum {
+            if let Some(c) = bb_csum {
+                put16(d, 0x18, c as u16);
+                if is64 {
+                    put16(d, 0x38, (c >> 16) as u16);
+                }
+            }
+            if let Some(c) = ib_csum {
+                put16(d, 0x1A, c as u16);
+                if is64 {
+                    put16(d, 0x3A, (c >> 16) as u16);
+                }
+            }
+            let mut c = crc32c_raw(seed, &(g as u32).to_le_bytes());
+            c = crc32c_raw(c, d.get(..0x1E).unwrap_or(&[]));
+            c = crc32c_raw(c, &[0, 0]);
+            c = crc32c_raw(c, d.get(0x20..).unwrap_or(&[]));
+            put16(d, 0x1E, c as u16);
+        } else if gdt_csum {
+            let mut c = sb::crc16(!0, &uuid);
+            c = sb::crc16(c, &(g as u32).to_le_bytes());
+            c = sb::crc16(c, d.get(..0x1E).unwrap_or(&[]));
+            if is64 {
+                c = sb::crc16(c, d.get(0x20..).unwrap_or(&[]));
+            }
+            put16(d, 0x1E, c);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn group_start(&self, g: u64) -> u64 {
+        u64::from(self.sb.first_data_block) + g * u64::from(self.sb.blocks_per_group)
+    }
+
+    pub(crate) fn blocks_in_group(&self, g: u64) -> u64 {
+        let start = self.group_start(g);
+        self.ctx
+            .blocks_count
+            .saturating_sub(start)
+            .min(u64::from(self.sb.blocks_per_group))
+    }
+
+    pub(crate) fn block_bitmap_csum(&mut self, gd: &GroupDesc) -> Result<u32> {
+        let n = (self.sb.clusters_per_group / 8) as usize;
+        let seed = self.ctx.seed;
+        let b = self.block(gd.block_bitmap)?;
+        Ok(crc32c_raw(seed, b.get(..n).unwrap_or(b)))
+    }
+
+    pub(crate) fn inode_bitmap_csum(&mut self, gd: &GroupDesc) -> Result<u32> {
+        let n = (self.sb.inodes_per_group / 8) as usize;
+        let seed = self.ctx.seed;
+        let b = self.block(gd.inode_bitmap)?;
+        Ok(crc32c_raw(seed, b.get(..n).unwrap_or(b)))
+    }
+}

@@ -1,0 +1,365 @@
+//! Changing directory entries: adding a name (in a leaf with room, a new block, or through the
+//! htree), removing one, pointing one at another inode, and the `..` entry.
+
+use crate::block::BlockDevice;
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::{le16, le32, put16, put32};
+use crate::ext4::dir::valid_name;
+use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::inode::{set_mtime_ctime, Inode};
+use crate::ext4::types::{flags, FileType};
+use crate::ext4::{Ctx, Ext4, Ino, NAME_MAX};
+
+pub(crate) fn dir_tail(ctx: &Ctx, b: &mut [u8], seed: u32) {
+    if !ctx.csum {
+        return;
+    }
+    let t = ctx.bs - 12;
+    put32(b, t, 0);
+    put16(b, t + 4, 12);
+    if let Some(x) = b.get_mut(t + 6..t + 8) {
+        x.copy_from_slice(&[0, 0xDE]);
+    }
+    let c = crc32c_raw(seed, b.get(..t).unwrap_or(&[]));
+    put32(b, t + 8, c);
+}
+
+pub(crate) fn dirent(b: &mut [u8], off: usize, ino: Ino, rec: usize, name: &[u8], t: u8) {
+    put32(b, off, ino);
+    put16(b, off + 4, rec as u16);
+    if let Some(x) = b.get_mut(off + 6..off + 8) {
+        x.copy_from_slice(&[name.len() as u8, t]);
+    }
+    if let Some(x) = b.get_mut(off + 8..off + 8 + name.len()) {
+        x.copy_from_slice(name);
+    }
+}
+
+/// The directory entry `file_type` byte for `kind`.
+fn dirent_type(kind: FileType) -> u8 {
+    match kind {
+        FileType::Regular | FileType::Unknown => 1,
+        FileType::Directory => 2,
+        FileType::CharDev => 3,
+        FileType::BlockDev => 4,
+        FileType::Fifo => 5,
+        FileType::Socket => 6,
+        FileType::Symlink => 7,
+    }
+}
+
+pub(crate) fn rec_need(name_len: usize) -> usize {
+    (8 + name_len + 3) & !3
+}
+
+impl<D: BlockDevice> Ext4<D> {
+    /// Check that `name` can be added to `dir` (a linear, block-based directory).
+    pub(crate) fn check_new_entry(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+        self.ensure_rw()?;
+        if name.len() > NAME_MAX || !valid_name(name) || name == b"." || name == b".." {
+            return Err(Error::InvalidName);
+        }
+        let inode = self.dir_inode(dir)?;
+        if inode.flags & flags::INDEX != 0 && !self.ctx.dir_index {
+            return Err(Error::Unsupported {
+                what: "adding an entry to an htree directory without dir_index",
+            });
+        }
+        if inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+            || inode.flags & flags::EXTENTS == 0
+        {
+            return Err(Error::Unsupported {
+                what: "adding an entry to an inline, encrypted or block-mapped directory",
+            });
+        }
+        self.load_tree(&inode)?;
+        match self.lookup(dir, name) {
+            Ok(_) => Err(Error::Exists),
+            Err(Error::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn dir_add(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        ino: Ino,
+        kind: FileType,
+    ) -> Result<()> {
+        let inode = self.dir_inode(dir)?;
+        let ctx = self.ctx;
+        let bs = ctx.bs as u64;
+        let t = if ctx.filetype { dirent_type(kind) } else { 0 };
+        let need = rec_need(name.len());
+        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let nblocks = inode.size / bs;
+        let htree = inode.flags & flags::INDEX != 0;
+        let target = if htree {
+            Some(self.dx_leaf(&inode, name)?)
+        } else {
+            nblocks.checked_sub(1)
+        };
+        if let Some(last) = target {
+            let run = self.map(&inode, last)?;
+            if let Some(phys) = run.phys {
+                let b = self.block(phys)?;
+                // (Without checksums an emptied htree leaf looks like an index node.)
+                if !Self::verify_dir_block(&ctx, &inode, last, b, phys)? && (ctx.csum || !htree) {
+                    return corrupt("directory leaf", phys);
+                }
+                // Find an entry with enough slack.
+                let mut off = 0usize;
+                let mut slot = None;
+                while off + 8 <= limit {
+                    let e_ino = le32(b, off);
+                    let rec = usize::from(le16(b, off + 4));
+                    let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
+                    if rec < 8 || off + rec > limit {
+                        return corrupt("directory entry", phys);
+                    }
+                    let used = if e_ino == 0 { 0 } else { rec_need(nl) };
+                    if used > rec {
+                        return corrupt("directory entry", phys);
+                    }
+                    if rec - used >= need {
+                        slot = Some((off, used, rec));
+                        break;
+                    }
+                    off += rec;
+                }
+                if let Some((off, used, rec)) = slot {
+                    let b = self.block_mut(phys)?;
+                    if used == 0 {
+                        dirent(b, off, ino, rec, name, t);
+                    } else {
+                        put16(b, off + 4, used as u16);
+                        dirent(b, off + used, ino, rec - used, name, t);
+                    }
+                    dir_tail(&ctx, b, inode.seed);
+                    let now = self.clock;
+                    return self.patch_inode(dir, |raw| set_mtime_ctime(raw, now));
+                }
+            }
+        }
+        if htree {
+            return self.dx_add(&inode, name, ino, t);
+        }
+        // A full single-block directory becomes an indexed one.
+        if nblocks == 1 && ctx.dir_index && self.make_indexed_dir(&inode, name, ino, t)? {
+            return Ok(());
+        }
+        // A new block at the end.
+        let goal = self.append_goal(&inode)?.unwrap_or(0);
+        let lblk = u32::try_from(nblocks).map_err(|_| Error::NoSpace)?;
+        let (phys, _) = self.alloc_blocks(goal, 1)?;
+        if let Err(e) = self.map_new_blocks(dir, lblk, 1, phys) {
+            self.free_blocks(phys, 1)?;
+            return Err(e);
+        }
+        let b = self.block_new(phys)?;
+        dirent(b, 0, ino, limit, name, t);
+        dir_tail(&ctx, b, inode.seed);
+        let now = self.clock;
+        self.patch_inode(dir, |raw| {
+            let size = (u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32) + bs;
+            put32(raw, 0x4, size as u32);
+            put32(raw, 0x6C, (size >> 32) as u32);
+            set_mtime_ctime(raw, now);
+        })
+    }
+
+    /// Remove the entry `name → target` from `dir` (merged into the entry before it, or
+    /// cleared when first in its block) and stamp the directory's mtime/ctime.
+    pub(crate) fn remove_entry(&mut self, dir: Ino, name: &[u8], target: Ino) -> Result<()> {
+        let dinode = self.dir_inode(dir)?;
+        if dinode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0 {
+            return Err(Error::Unsupported {
+                what: "removing from an inline or encrypted directory",
+            });
+        }
+        let ctx = self.ctx;
+        let bs = ctx.bs as u64;
+        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let mut done = false;
+        // In an htree directory the index says which leaf holds the name: look there
+        // first, then (hash collisions spread over leaves) everywhere else.
+        let hint = if dinode.flags & flags::INDEX != 0 && ctx.dir_index {
+            self.dx_leaf(&dinode, name).ok()
+        } else {
+            None
+        };
+        let rest = (0..dinode.size / bs).filter(move |&l| Some(l) != hint);
+        for lblk in hint.into_iter().chain(rest) {
+            let run = self.map(&dinode, lblk)?;
+            let Some(phys) = run.phys else { continue };
+            let b = self.block(phys)?;
+            if !Self::verify_dir_block(&ctx, &dinode, lblk, b, phys)? {
+                continue;
+            }
+            let mut off = 0usize;
+            let mut hit = None;
+            while off + 8 <= limit {
+                let rec = usize::from(le16(b, off + 4));
+                let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
+                if rec < 8 || off + rec > limit {
+                    return corrupt("directory entry", phys);
+                }
+                if le32(b, off) == target && b.get(off + 8..off + 8 + nl) == Some(name) {
+                    hit = Some((off, rec));
+                    break;
+                }
+                off += rec;
+            }
+            // Merge the entry into the one before it, or clear it if it is the first.
+            if let Some((off, rec)) = hit {
+                let mut p = 0usize;
+                let mut before = None;
+                while p < off {
+                    before = Some(p);
+                    p += usize::from(le16(b, p + 4)).max(8);
+                }
+                let b = self.block_mut(phys)?;
+                match before {
+                    Some(pv) => {
+                        let prec = usize::from(le16(b, pv + 4));
+                        put16(b, pv + 4, (prec + rec) as u16);
+                    }
+                    None => put32(b, off, 0),
+                }
+                dir_tail(&ctx, b, dinode.seed);
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            return Err(Error::NotFound);
+        }
+        let now = self.clock;
+        self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
+        Ok(())
+    }
+
+    /// `dir` as a directory the writer can change entries of (extent-mapped, not inline or
+    /// encrypted, htree only with `dir_index`).
+    pub(crate) fn writable_dir(&mut self, dir: Ino) -> Result<Inode> {
+        let inode = self.dir_inode(dir)?;
+        if inode.flags & flags::INDEX != 0 && !self.ctx.dir_index {
+            return Err(Error::Unsupported {
+                what: "changing an htree directory without dir_index",
+            });
+        }
+        if inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
+            || inode.flags & flags::EXTENTS == 0
+        {
+            return Err(Error::Unsupported {
+                what: "changing an inline, encrypted or block-mapped directory",
+            });
+        }
+        self.load_tree(&inode)?;
+        Ok(inode)
+    }
+
+    /// Whether directory `dir` holds only `.` and `..`.
+    pub(crate) fn dir_is_empty(&mut self, dir: Ino) -> Result<bool> {
+        let mut entries = 0usize;
+        self.readdir(dir, 0, |e| {
+            entries += 1;
+            e.name == b"." || e.name == b".."
+        })?;
+        Ok(entries <= 2)
+    }
+
+    /// Point the entry `name → old` of `dir` at `new` (of type `kind`) in place, and stamp
+    /// the directory's mtime/ctime.
+    pub(crate) fn set_entry(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        old: Ino,
+        new: Ino,
+        kind: FileType,
+    ) -> Result<()> {
+        let dinode = self.writable_dir(dir)?;
+        let ctx = self.ctx;
+        let bs = ctx.bs as u64;
+        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let t = if ctx.filetype { dirent_type(kind) } else { 0 };
+        let mut found = false;
+        for lblk in 0..dinode.size / bs {
+            let Some(phys) = self.map(&dinode, lblk)?.phys else {
+                continue;
+            };
+            let b = self.block(phys)?;
+            if !Self::verify_dir_block(&ctx, &dinode, lblk, b, phys)? {
+                continue;
+            }
+            let mut off = 0usize;
+            let mut hit = None;
+            while off + 8 <= limit {
+                let rec = usize::from(le16(b, off + 4));
+                let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
+                if rec < 8 || off + rec > limit {
+                    return corrupt("directory entry", phys);
+                }
+                if le32(b, off) == old && b.get(off + 8..off + 8 + nl) == Some(name) {
+                    hit = Some(off);
+                    break;
+                }
+                off += rec;
+            }
+            if let Some(off) = hit {
+                let b = self.block_mut(phys)?;
+                put32(b, off, new);
+                if let Some(x) = b.get_mut(off + 7) {
+                    *x = t;
+                }
+                dir_tail(&ctx, b, dinode.seed);
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            return Err(Error::NotFound);
+        }
+        let now = self.clock;
+        self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
+        Ok(())
+    }
+
+    /// Point the `..` entry of directory `dir` at `parent` (block 0, second entry; the dx
+    /// root checksum or the leaf tail is updated).
+    pub(crate) fn set_dotdot(&mut self, dir: Ino, parent: Ino) -> Result<()> {
+        let dinode = self.writable_dir(dir)?;
+        let ctx = self.ctx;
+        let at = u64::from(dir);
+        let phys = self.map(&dinode, 0)?.phys.ok_or(Error::Corrupt {
+            what: "directory block 0",
+            at,
+        })?;
+        let b = self.block(phys)?;
+        let leaf = Self::verify_dir_block(&ctx, &dinode, 0, b, phys)?;
+        let first = usize::from(le16(b, 4));
+        if first != 12 || b.get(18) != Some(&2) || b.get(20..22) != Some(b"..") {
+            return corrupt("directory .. entry", at);
+        }
+        let b = self.block_mut(phys)?;
+        put32(b, 12, parent);
+        if leaf {
+            dir_tail(&ctx, b, dinode.seed);
+        } else if ctx.csum {
+            let count_off = 0x18 + usize::from(b.get(0x1D).copied().unwrap_or(0));
+            let limit = usize::from(le16(b, count_off));
+            let count = usize::from(le16(b, count_off + 2));
+            let tail = count_off + limit * 8;
+            if count > limit || tail + 8 > ctx.bs {
+                return corrupt("dx root limit", at);
+            }
+            let mut c = crc32c_raw(dinode.seed, b.get(..count_off + count * 8).unwrap_or(&[]));
+            c = crc32c_raw(c, b.get(tail..tail + 4).unwrap_or(&[]));
+            c = crc32c_raw(c, &[0; 4]);
+            put32(b, tail + 4, c);
+        }
+        Ok(())
+    }
+}

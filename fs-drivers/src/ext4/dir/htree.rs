@@ -1,0 +1,214 @@
+//! Reading the htree index of a directory: dx nodes (checksums verified) and the lookup of a
+//! name through the index to its leaf.
+
+use crate::block::BlockDevice;
+use crate::crc::crc32c_raw;
+use crate::ext4::bytes::{le16, le32};
+use crate::ext4::dir::hash;
+use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::inode::Inode;
+use crate::ext4::{Ext4, Ino};
+use alloc::vec::Vec;
+
+/// A dx node: its (hash, block) entries (entry 0's hash is 0), hash version, indirect levels.
+type DxNode = (Vec<(u32, u32)>, u8, u8);
+
+pub(crate) fn verify_dx_csum(b: &[u8], count_off: usize, seed: u32, at: u64) -> Result<()> {
+    let limit = usize::from(le16(b, count_off));
+    let count = usize::from(le16(b, count_off + 2));
+    let tail = count_off + limit * 8;
+    if count > limit || tail + 8 > b.len() {
+        return Err(Error::Corrupt {
+            what: "dx node limit",
+            at,
+        });
+    }
+    // Linux `ext4_dx_csum`: the used entries, then the tail with its checksum field zeroed.
+    let mut c = crc32c_raw(seed, b.get(..count_off + count * 8).unwrap_or(&[]));
+    c = crc32c_raw(c, b.get(tail..tail + 4).unwrap_or(&[]));
+    c = crc32c_raw(c, &[0; 4]);
+    if c != le32(b, tail + 4) {
+        return Err(Error::Checksum {
+            what: "dx node",
+            at,
+        });
+    }
+    Ok(())
+}
+
+impl<D: BlockDevice> Ext4<D> {
+    /// Read a dx node: returns its (hash, block) entries, entry 0's hash being 0.
+    pub(crate) fn dx_node(&mut self, inode: &Inode, lblk: u64, root: bool) -> Result<DxNode> {
+        let ctx = self.ctx;
+        let run = self.map(inode, lblk)?;
+        let phys = run.phys.ok_or(Error::Corrupt {
+            what: "dx node hole",
+            at: u64::from(inode.ino),
+        })?;
+        let b = self.block(phys)?;
+        let (count_off, hash_version, levels) = if root {
+            let info_len = usize::from(b.get(0x1D).copied().unwrap_or(0));
+            if le32(b, 0x18) != 0 || info_len != 8 {
+                return corrupt("dx root", phys);
+            }
+            (
+                0x18 + info_len,
+                b.get(0x1C).copied().unwrap_or(0),
+                b.get(0x1E).copied().unwrap_or(0),
+            )
+        } else {
+            if le32(b, 0) != 0 || usize::from(le16(b, 4)) != ctx.bs {
+                return corrupt("dx node", phys);
+            }
+            (8, 0, 0)
+        };
+        if ctx.csum {
+            verify_dx_csum(b, count_off, inode.seed, phys)?;
+        }
+        let limit = usize::from(le16(b, count_off));
+        let count = usize::from(le16(b, count_off + 2));
+        if count == 0 || count > limit || count_off + limit * 8 > ctx.bs {
+            return corrupt("dx count", phys);
+        }
+        let mut v = Vec::with_capacity(count);
+        for i in 0..count {
+            let o = count_off + i * 8;
+            let h = if i == 0 { 0 } else { le32(b, o) };
+            v.push((h, le32(b, o + 4)));
+        }
+        Ok((v, hash_version, levels))
+    }
+
+    /// htree lookup. `Ok(None)` means the index cannot be used (fall back to linear search);
+    /// `Ok(Some(None))` means the name is not there.
+    pub(crate) fn dx_lookup(&mut self, inode: &Inode, name: &[u8]) -> Result<Option<Option<Ino>>> {
+        let (root, mut version, levels) = self.dx_node(inode, 0, true)?;
+        let max_levels = if self.ctx.largedir { 3 } else { 2 };
+        if levels >= max_levels {
+            return corrupt("dx depth", u64::from(inode.ino));
+        }
+        if version <= hash::TEA && self.ctx.hash_unsigned {
+            version += 3;
+        }
+        let Some(h) = hash::dirhash(name, version, self.ctx.hash_seed) else {
+            return Ok(None);
+        };
+        let nblocks = inode.size / self.ctx.bs as u64;
+        // Stack of (entries, chosen index).
+        let mut frames: Vec<(Vec<(u32, u32)>, usize)> = Vec::new();
+        let pick = |entries: &[(u32, u32)]| -> usize {
+            let mut idx = 0;
+            for (i, &(eh, _)) in entries.iter().enumerate().skip(1) {
+                if eh <= h {
+                    idx = i;
+                } else {
+                    break;
+                }
+            }
+            idx
+        };
+        let i = pick(&root);
+        frames.push((root, i));
+        for _ in 0..levels {
+            let Some((entries, i)) = frames.last() else {
+                break;
+            };
+            let blk = u64::from(entries.get(*i).map_or(0, |e| e.1));
+            if blk == 0 || blk >= nblocks {
+                return corrupt("dx block pointer", u64::from(inode.ino));
+            }
+            let (node, _, _) = self.dx_node(inode, blk, false)?;
+            let i = pick(&node);
+            frames.push((node, i));
+        }
+        // Visit the leaf, then continuation leaves that share the hash.
+        for _ in 0..nblocks {
+            let Some((entries, i)) = frames.last() else {
+                break;
+            };
+            let leaf = u64::from(entries.get(*i).map_or(0, |e| e.1));
+            if leaf == 0 || leaf >= nblocks {
+                return corrupt("dx leaf pointer", u64::from(inode.ino));
+            }
+            if let Some(ino) = self.search_leaf(inode, leaf, name)? {
+                return Ok(Some(Some(ino)));
+            }
+            // Advance to the next leaf in hash order.
+            let mut depth = frames.len();
+            loop {
+                let Some((entries, i)) = frames.get_mut(depth - 1) else {
+                    return Ok(Some(None));
+                };
+                *i += 1;
+                if *i < entries.len() {
+                    break;
+                }
+                if depth == 1 {
+                    return Ok(Some(None));
+                }
+                depth -= 1;
+            }
+            let next_hash = frames
+                .get(depth - 1)
+                .and_then(|(e, i)| e.get(*i))
+                .map_or(0, |e| e.0);
+            if next_hash & !1 != h {
+                return Ok(Some(None));
+            }
+            frames.truncate(depth);
+            while frames.len() < usize::from(levels) + 1 {
+                let Some((entries, i)) = frames.last() else {
+                    break;
+                };
+                let blk = u64::from(entries.get(*i).map_or(0, |e| e.1));
+                if blk == 0 || blk >= nblocks {
+                    return corrupt("dx block pointer", u64::from(inode.ino));
+                }
+                let (node, _, _) = self.dx_node(inode, blk, false)?;
+                frames.push((node, 0));
+            }
+        }
+        Ok(Some(None))
+    }
+
+    /// Add `name → ino` to `dir`: in the last block if it has room, else in a new block.
+    /// The leaf block (logical) of htree directory `inode` where `name` belongs.
+    pub(crate) fn dx_leaf(&mut self, inode: &Inode, name: &[u8]) -> Result<u64> {
+        let at = u64::from(inode.ino);
+        let (mut entries, mut version, levels) = self.dx_node(inode, 0, true)?;
+        let max_levels = if self.ctx.largedir { 3 } else { 2 };
+        if levels >= max_levels {
+            return corrupt("dx depth", at);
+        }
+        if version <= hash::TEA && self.ctx.hash_unsigned {
+            version += 3;
+        }
+        let h = hash::dirhash(name, version, self.ctx.hash_seed).ok_or(Error::Unsupported {
+            what: "unknown htree hash version",
+        })?;
+        let nblocks = inode.size / self.ctx.bs as u64;
+        let pick = |entries: &[(u32, u32)]| -> u64 {
+            let mut blk = entries.first().map_or(0, |e| e.1);
+            for &(eh, b) in entries.iter().skip(1) {
+                if eh <= h {
+                    blk = b;
+                } else {
+                    break;
+                }
+            }
+            u64::from(blk)
+        };
+        for _ in 0..levels {
+            let blk = pick(&entries);
+            if blk == 0 || blk >= nblocks {
+                return corrupt("dx block pointer", at);
+            }
+            entries = self.dx_node(inode, blk, false)?.0;
+        }
+        let leaf = pick(&entries);
+        if leaf == 0 || leaf >= nblocks {
+            return corrupt("dx leaf pointer", at);
+        }
+        Ok(leaf)
+    }
+}
