@@ -368,6 +368,7 @@ impl<D: BlockDevice> FaultyDisk<D> {
     }
 }
 
+// Forwarding like `ReorderDisk`'s is deliberate: each test wrapper changes a different part.
 impl<D: BlockDevice> BlockDevice for FaultyDisk<D> {
     fn sector_size(&self) -> u32 {
         self.inner.sector_size()
@@ -470,6 +471,7 @@ impl<D: BlockDevice> ReorderDisk<D> {
     }
 }
 
+// Forwarding like `FaultyDisk`'s is deliberate: each test wrapper changes a different part.
 impl<D: BlockDevice> BlockDevice for ReorderDisk<D> {
     fn sector_size(&self) -> u32 {
         self.inner.sector_size()

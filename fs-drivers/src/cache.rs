@@ -138,6 +138,18 @@ impl BlockCache {
         }
     }
 
+    /// Add a slot for `blk` holding `data` (not linked into the LRU list yet); its index.
+    fn push_slot(&mut self, blk: u64, data: Box<[u8]>, dirty: bool) -> usize {
+        self.slots.push(Slot {
+            blk,
+            data,
+            prev: NIL,
+            next: NIL,
+            dirty,
+        });
+        self.slots.len() - 1
+    }
+
     /// The least recently used clean slot, if any. Dirty slots found at the LRU end are moved
     /// to the front on the way, so each is passed over once per trip through the list rather
     /// than on every eviction (a cache with many dirty blocks stays O(1) amortized).
@@ -192,28 +204,14 @@ impl BlockCache {
         let i = if self.slots.len() < self.capacity {
             let mut data = vec![0u8; self.block_size].into_boxed_slice();
             dev.read(lba, &mut data)?;
-            self.slots.push(Slot {
-                blk,
-                data,
-                prev: NIL,
-                next: NIL,
-                dirty: false,
-            });
-            self.slots.len() - 1
+            self.push_slot(blk, data, false)
         } else {
             let i = match self.evict_candidate() {
                 Some(i) => i,
                 // Every slot is dirty: grow rather than lose data (only a writer can get here).
                 None => {
                     let data = vec![0u8; self.block_size].into_boxed_slice();
-                    self.slots.push(Slot {
-                        blk,
-                        data,
-                        prev: NIL,
-                        next: NIL,
-                        dirty: false,
-                    });
-                    self.slots.len() - 1
+                    self.push_slot(blk, data, false)
                 }
             };
             if let Some(s) = self.slots.get_mut(i) {
@@ -271,14 +269,7 @@ impl BlockCache {
         if !self.map.contains(blk) && self.slots.len() < self.capacity {
             // A new slot made from the data itself: no zero fill before the copy.
             self.check_in_range(dev, blk)?;
-            self.slots.push(Slot {
-                blk,
-                data: data.into(),
-                prev: NIL,
-                next: NIL,
-                dirty: true,
-            });
-            let i = self.slots.len() - 1;
+            let i = self.push_slot(blk, data.into(), true);
             self.ndirty += 1;
             self.map.insert(blk, i);
             self.push_front(i);
@@ -309,14 +300,7 @@ impl BlockCache {
                 }
                 None => {
                     let data = vec![0u8; self.block_size].into_boxed_slice();
-                    self.slots.push(Slot {
-                        blk,
-                        data,
-                        prev: NIL,
-                        next: NIL,
-                        dirty: false,
-                    });
-                    self.slots.len() - 1
+                    self.push_slot(blk, data, false)
                 }
             };
             self.map.insert(blk, i);
@@ -545,14 +529,7 @@ impl BlockCache {
             return false;
         }
         let i = if self.slots.len() < self.capacity {
-            self.slots.push(Slot {
-                blk,
-                data: data.into(),
-                prev: NIL,
-                next: NIL,
-                dirty: false,
-            });
-            self.slots.len() - 1
+            self.push_slot(blk, data.into(), false)
         } else {
             let Some(i) = self.evict_candidate() else {
                 return false;
@@ -636,14 +613,7 @@ impl BlockCache {
                     break;
                 }
                 let data: Box<[u8]> = buf.get(k * bs..(k + 1) * bs).unwrap_or(&[]).into();
-                self.slots.push(Slot {
-                    blk: blk + k as u64,
-                    data,
-                    prev: NIL,
-                    next: NIL,
-                    dirty: false,
-                });
-                let n = self.slots.len() - 1;
+                let n = self.push_slot(blk + k as u64, data, false);
                 self.map.insert(blk + k as u64, n);
                 self.push_front(n);
             }

@@ -8,12 +8,19 @@ use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::journal;
 use crate::ext4::readahead::{Stream, RA_STREAMS};
-use crate::ext4::sb::{GroupDesc, Superblock};
+use crate::ext4::sb::{GroupDesc, Superblock, SUPERBLOCK_OFFSET};
 use crate::ext4::types::{Options, StatFs, Timestamp};
 use crate::ext4::{sb, Ctx, Ext4, NAME_MAX};
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
+
+/// Superblock field offsets the writer changes.
+const S_STATE: usize = 0x3A;
+const S_FEATURE_INCOMPAT: usize = 0x60;
+pub(crate) const S_FEATURE_RO_COMPAT: usize = 0x64;
+/// `s_checksum`: crc32c of the bytes before it.
+const S_CHECKSUM: usize = 0x3FC;
 
 /// `INCOMPAT_EXTENTS`: files may use extent trees.
 const INCOMPAT_EXTENTS: u32 = 0x40;
@@ -333,33 +340,57 @@ impl<D: BlockDevice> Ext4<D> {
     /// state.
     fn set_sb_state(&mut self, clean: bool) -> Result<()> {
         let journalled = self.journalled();
+        self.patch_sb(|raw| {
+            if journalled {
+                let inc = le32(raw, S_FEATURE_INCOMPAT);
+                let recover = sb::INCOMPAT_RECOVER;
+                put32(
+                    raw,
+                    S_FEATURE_INCOMPAT,
+                    if clean { inc & !recover } else { inc | recover },
+                );
+            } else {
+                let st = le16(raw, S_STATE);
+                put16(raw, S_STATE, if clean { st | 1 } else { st & !1 });
+            }
+        })
+    }
+
+    /// Change the superblock's raw bytes with `f`, then re-checksum them and refresh the
+    /// parsed state and feature flags (the free counts are [`Ext4::adjust_sb`]'s). Every
+    /// change of the superblock goes through here.
+    pub(crate) fn patch_sb<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
         let bs = self.ctx.bs;
-        let (blk, off) = ((1024 / bs) as u64, 1024 % bs);
+        let (blk, off) = (
+            (SUPERBLOCK_OFFSET as usize / bs) as u64,
+            SUPERBLOCK_OFFSET as usize % bs,
+        );
         let csum = self.ctx.csum;
         let b = self.block_mut(blk)?;
         let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
             what: "superblock location",
         })?;
-        if journalled {
-            let inc = le32(raw, 0x60);
-            let recover = sb::INCOMPAT_RECOVER;
-            put32(
-                raw,
-                0x60,
-                if clean { inc & !recover } else { inc | recover },
-            );
-        } else {
-            let st = le16(raw, 0x3A);
-            put16(raw, 0x3A, if clean { st | 1 } else { st & !1 });
-        }
+        let r = f(raw);
         if csum {
-            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
-            put32(raw, 0x3FC, c);
+            let c = crc32c_raw(!0, raw.get(..S_CHECKSUM).unwrap_or(&[]));
+            put32(raw, S_CHECKSUM, c);
         }
-        let (state, incompat) = (le16(raw, 0x3A), le32(raw, 0x60));
+        let state = le16(raw, S_STATE);
+        let (incompat, ro_compat) = (
+            le32(raw, S_FEATURE_INCOMPAT),
+            le32(raw, S_FEATURE_RO_COMPAT),
+        );
         self.sb.state = state;
         self.sb.feature_incompat = incompat;
-        Ok(())
+        self.sb.feature_ro_compat = ro_compat;
+        Ok(r)
+    }
+
+    /// The superblock's raw 32-bit field at `off` (as in the block cache).
+    pub(crate) fn sb_u32(&mut self, off: usize) -> Result<u32> {
+        let bs = self.ctx.bs;
+        let b = self.block((SUPERBLOCK_OFFSET as usize / bs) as u64)?;
+        Ok(le32(b, SUPERBLOCK_OFFSET as usize % bs + off))
     }
 
     /// Set the time stamped on inodes changed from now on (the engine has no clock).

@@ -14,6 +14,7 @@ use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::{set_time, Inode};
+use crate::ext4::mount::S_FEATURE_RO_COMPAT;
 use crate::ext4::types::flags;
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT, S_IFREG};
 use crate::ext4::{Ext4, Ino};
@@ -24,34 +25,9 @@ const COMPAT_ORPHAN_FILE: u32 = 0x1000;
 const RO_COMPAT_ORPHAN_PRESENT: u32 = 0x1_0000;
 /// Superblock offsets.
 const S_LAST_ORPHAN: usize = 0xE8;
-const S_FEATURE_RO_COMPAT: usize = 0x64;
 const S_ORPHAN_FILE_INUM: usize = 0x280;
 
 impl<D: BlockDevice> Ext4<D> {
-    /// Change the superblock's raw bytes with `f`, then re-checksum it.
-    fn patch_sb<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
-        let bs = self.ctx.bs;
-        let (blk, off) = ((1024 / bs) as u64, 1024 % bs);
-        let csum = self.ctx.csum;
-        let b = self.block_mut(blk)?;
-        let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
-            what: "superblock location",
-        })?;
-        let r = f(raw);
-        if csum {
-            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
-            put32(raw, 0x3FC, c);
-        }
-        self.sb.feature_ro_compat = le32(raw, S_FEATURE_RO_COMPAT);
-        Ok(r)
-    }
-
-    fn sb_u32(&mut self, off: usize) -> Result<u32> {
-        let bs = self.ctx.bs;
-        let b = self.block((1024 / bs) as u64)?;
-        Ok(le32(b, 1024 % bs + off))
-    }
-
     /// The orphan file's inode and its blocks (magic and checksum verified), if the image
     /// has one.
     fn orphan_file(&mut self) -> Result<Option<(Inode, Vec<u64>)>> {

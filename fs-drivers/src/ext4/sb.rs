@@ -391,31 +391,15 @@ impl GroupDesc {
                 0
             }
         };
-        let stored = le16(b, 0x1E);
-        if sb.has_metadata_csum() {
-            let mut c = crc32c_raw(seed, &g.to_le_bytes());
-            c = crc32c_raw(c, b.get(..0x1E).unwrap_or(&[]));
-            c = crc32c_raw(c, &[0, 0]);
-            c = crc32c_raw(c, b.get(0x20..).unwrap_or(&[]));
-            if (c & 0xFFFF) as u16 != stored {
-                return Err(Error::Checksum {
-                    what: "group descriptor",
-                    at: u64::from(g),
-                });
-            }
-        } else if sb.feature_ro_compat & RO_COMPAT_GDT_CSUM != 0 {
-            let mut c = crc16(!0, &sb.uuid);
-            c = crc16(c, &g.to_le_bytes());
-            c = crc16(c, b.get(..0x1E).unwrap_or(&[]));
-            if is64 {
-                c = crc16(c, b.get(0x20..).unwrap_or(&[]));
-            }
-            if c != stored {
-                return Err(Error::Checksum {
-                    what: "group descriptor",
-                    at: u64::from(g),
-                });
-            }
+        let stored = le16(b, BG_CHECKSUM);
+        if DescCsum::new(sb, seed)
+            .of(g, b)
+            .is_some_and(|c| c != stored)
+        {
+            return Err(Error::Checksum {
+                what: "group descriptor",
+                at: u64::from(g),
+            });
         }
         Ok(GroupDesc {
             block_bitmap: u64::from(le32(b, 0x0)) | hi32(0x20),
@@ -427,6 +411,62 @@ impl GroupDesc {
             flags: le16(b, 0x12),
             itable_unused: u32::from(le16(b, 0x1C)) | hi16(0x32),
         })
+    }
+}
+
+/// `bg_checksum`: the group descriptor's checksum.
+pub(crate) const BG_CHECKSUM: usize = 0x1E;
+
+/// How group descriptors are checksummed: crc32c with `metadata_csum`, else crc16 with
+/// `uninit_bg` (`gdt_csum`), else not at all. The reader verifies and the writer stores
+/// through here.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DescCsum {
+    /// No descriptor checksums.
+    None,
+    /// crc32c (low 16 bits) seeded with the file system's checksum seed.
+    Crc32c(u32),
+    /// crc16 over the file system's UUID first.
+    Crc16([u8; 16]),
+}
+
+impl DescCsum {
+    /// The kind `sb` uses (`seed`: its crc32c checksum seed).
+    pub(crate) fn new(sb: &Superblock, seed: u32) -> Self {
+        if sb.has_metadata_csum() {
+            DescCsum::Crc32c(seed)
+        } else if sb.feature_ro_compat & RO_COMPAT_GDT_CSUM != 0 {
+            DescCsum::Crc16(sb.uuid)
+        } else {
+            DescCsum::None
+        }
+    }
+
+    /// The checksum of descriptor `g` with raw bytes `d` (`desc_size` of them; the checksum
+    /// field counts as zero), or `None` when descriptors have none.
+    pub(crate) fn of(&self, g: u32, d: &[u8]) -> Option<u16> {
+        let head = d.get(..BG_CHECKSUM).unwrap_or(&[]);
+        let tail = d.get(BG_CHECKSUM + 2..).unwrap_or(&[]);
+        match self {
+            DescCsum::None => None,
+            DescCsum::Crc32c(seed) => {
+                let mut c = crc32c_raw(*seed, &g.to_le_bytes());
+                c = crc32c_raw(c, head);
+                c = crc32c_raw(c, &[0, 0]);
+                Some(crc32c_raw(c, tail) as u16)
+            }
+            DescCsum::Crc16(uuid) => {
+                let mut c = crc16(!0, uuid);
+                c = crc16(c, &g.to_le_bytes());
+                c = crc16(c, head);
+                // 32-byte descriptors end at the checksum (Linux checksums what follows it
+                // only in 64-byte ones).
+                if d.len() >= 64 {
+                    c = crc16(c, tail);
+                }
+                Some(c)
+            }
+        }
     }
 }
 

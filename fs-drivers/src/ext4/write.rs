@@ -42,6 +42,8 @@ impl<D: BlockDevice> Ext4<D> {
     /// be a regular file with extents (not inline or encrypted) and the range within the
     /// largest file.
     fn write_target(&mut self, ino: Ino, off: u64, len: u64) -> Result<(Inode, u64)> {
+        // Like `regular_extent_file` (truncate), but a write answers `Unsupported` where
+        // truncate answers `Invalid`: the errnos differ, so the checks stay apart.
         let inode = self.load_inode(ino)?;
         match inode.mode & S_IFMT {
             S_IFDIR => return Err(Error::IsDir { ino }),

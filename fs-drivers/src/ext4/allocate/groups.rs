@@ -4,37 +4,37 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{Error, Result};
-use crate::ext4::sb::GroupDesc;
-use crate::ext4::{sb, Ext4};
+use crate::ext4::sb::{DescCsum, GroupDesc, BG_CHECKSUM};
+use crate::ext4::Ext4;
+
+/// Superblock free-count offsets (`s_free_blocks_count_lo`/`_hi`, `s_free_inodes_count`).
+const S_FREE_BLOCKS: usize = 0xC;
+const S_FREE_BLOCKS_HI: usize = 0x158;
+const S_FREE_INODES: usize = 0x10;
 
 impl<D: BlockDevice> Ext4<D> {
+    /// Add `dblocks` free blocks and `dinodes` free inodes (negative: take) to the superblock's
+    /// counts, on disk and in `self.sb`.
     pub(crate) fn adjust_sb(&mut self, dblocks: i64, dinodes: i64) -> Result<()> {
-        let bs = self.ctx.bs;
-        let (blk, off) = ((1024 / bs) as u64, 1024 % bs);
-        let csum = self.ctx.csum;
-        let b = self.block_mut(blk)?;
-        let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
-            what: "superblock location",
-        })?;
-        let fb = (u64::from(le32(raw, 0x158)) << 32 | u64::from(le32(raw, 0xC)))
+        let (fb, fi) = self.patch_sb(|raw| {
+            let fb = (u64::from(le32(raw, S_FREE_BLOCKS_HI)) << 32
+                | u64::from(le32(raw, S_FREE_BLOCKS)))
             .checked_add_signed(dblocks)
             .ok_or(Error::Corrupt {
                 what: "superblock free blocks",
                 at: 0,
             })?;
-        let fi = u64::from(le32(raw, 0x10))
-            .checked_add_signed(dinodes)
-            .ok_or(Error::Corrupt {
-                what: "superblock free inodes",
-                at: 0,
-            })?;
-        put32(raw, 0xC, fb as u32);
-        put32(raw, 0x158, (fb >> 32) as u32);
-        put32(raw, 0x10, fi as u32);
-        if csum {
-            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
-            put32(raw, 0x3FC, c);
-        }
+            let fi = u64::from(le32(raw, S_FREE_INODES))
+                .checked_add_signed(dinodes)
+                .ok_or(Error::Corrupt {
+                    what: "superblock free inodes",
+                    at: 0,
+                })?;
+            put32(raw, S_FREE_BLOCKS, fb as u32);
+            put32(raw, S_FREE_BLOCKS_HI, (fb >> 32) as u32);
+            put32(raw, S_FREE_INODES, fi as u32);
+            Ok::<_, Error>((fb, fi))
+        })??;
         self.sb.free_blocks_count = fb;
         self.sb.free_inodes_count = fi as u32;
         Ok(())
@@ -56,9 +56,7 @@ impl<D: BlockDevice> Ext4<D> {
         let blk = u64::from(self.sb.first_data_block) + 1 + (g / per) as u64;
         let off = (g % per) * ds;
         let ctx = self.ctx;
-        let seed = ctx.seed;
-        let gdt_csum = self.sb.feature_ro_compat & sb::RO_COMPAT_GDT_CSUM != 0;
-        let uuid = self.sb.uuid;
+        let desc_csum = DescCsum::new(&self.sb, ctx.seed);
         let b = self.block_mut(blk)?;
         let d = b.get_mut(off..off + ds).ok_or(Error::Corrupt {
             what: "group descriptor",
@@ -89,19 +87,9 @@ impl<D: BlockDevice> Ext4<D> {
                     put16(d, 0x3A, (c >> 16) as u16);
                 }
             }
-            let mut c = crc32c_raw(seed, &(g as u32).to_le_bytes());
-            c = crc32c_raw(c, d.get(..0x1E).unwrap_or(&[]));
-            c = crc32c_raw(c, &[0, 0]);
-            c = crc32c_raw(c, d.get(0x20..).unwrap_or(&[]));
-            put16(d, 0x1E, c as u16);
-        } else if gdt_csum {
-            let mut c = sb::crc16(!0, &uuid);
-            c = sb::crc16(c, &(g as u32).to_le_bytes());
-            c = sb::crc16(c, d.get(..0x1E).unwrap_or(&[]));
-            if is64 {
-                c = sb::crc16(c, d.get(0x20..).unwrap_or(&[]));
-            }
-            put16(d, 0x1E, c);
+        }
+        if let Some(c) = desc_csum.of(g as u32, d) {
+            put16(d, BG_CHECKSUM, c);
         }
         Ok(())
     }

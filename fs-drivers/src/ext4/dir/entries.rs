@@ -52,6 +52,28 @@ pub(crate) fn rec_need(name_len: usize) -> usize {
     (8 + name_len + 3) & !3
 }
 
+/// Why a directory cannot take a new entry (see [`Ext4::writable_dir`]).
+const ADDING: [&str; 2] = [
+    "adding an entry to an htree directory without dir_index",
+    "adding an entry to an inline, encrypted or block-mapped directory",
+];
+/// Why a directory's entries cannot be changed.
+const CHANGING: [&str; 2] = [
+    "changing an htree directory without dir_index",
+    "changing an inline, encrypted or block-mapped directory",
+];
+
+/// Where a directory entry sits in its leaf block.
+#[derive(Debug, Clone, Copy)]
+struct EntryAt {
+    /// Byte offset of the entry.
+    off: usize,
+    /// Its record length.
+    rec: usize,
+    /// Offset of the entry before it in the block, if any.
+    prev: Option<usize>,
+}
+
 impl<D: BlockDevice> Ext4<D> {
     /// Check that `name` can be added to `dir` (a linear, block-based directory).
     pub(crate) fn check_new_entry(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
@@ -59,20 +81,7 @@ impl<D: BlockDevice> Ext4<D> {
         if name.len() > NAME_MAX || !valid_name(name) || name == b"." || name == b".." {
             return Err(Error::InvalidName);
         }
-        let inode = self.dir_inode(dir)?;
-        if inode.flags & flags::INDEX != 0 && !self.ctx.dir_index {
-            return Err(Error::Unsupported {
-                what: "adding an entry to an htree directory without dir_index",
-            });
-        }
-        if inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
-            || inode.flags & flags::EXTENTS == 0
-        {
-            return Err(Error::Unsupported {
-                what: "adding an entry to an inline, encrypted or block-mapped directory",
-            });
-        }
-        self.load_tree(&inode)?;
+        self.changeable_dir(dir, ADDING)?;
         match self.lookup(dir, name) {
             Ok(_) => Err(Error::Exists),
             Err(Error::NotFound) => Ok(()),
@@ -80,6 +89,8 @@ impl<D: BlockDevice> Ext4<D> {
         }
     }
 
+    /// Add `name → ino` to `dir`: in the leaf it belongs to (the last block, or the htree
+    /// leaf) if it has room, else through an htree split or in a new block.
     pub(crate) fn dir_add(
         &mut self,
         dir: Ino,
@@ -179,9 +190,6 @@ impl<D: BlockDevice> Ext4<D> {
             });
         }
         let ctx = self.ctx;
-        let bs = ctx.bs as u64;
-        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
-        let mut done = false;
         // In an htree directory the index says which leaf holds the name: look there
         // first, then (hash collisions spread over leaves) everywhere else.
         let hint = if dinode.flags & flags::INDEX != 0 && ctx.dir_index {
@@ -189,72 +197,82 @@ impl<D: BlockDevice> Ext4<D> {
         } else {
             None
         };
-        let rest = (0..dinode.size / bs).filter(move |&l| Some(l) != hint);
-        for lblk in hint.into_iter().chain(rest) {
-            let run = self.map(&dinode, lblk)?;
-            let Some(phys) = run.phys else { continue };
+        let (phys, hit) = self
+            .find_entry(&dinode, name, target, hint)?
+            .ok_or(Error::NotFound)?;
+        // Merge the entry into the one before it, or clear it if it is the first.
+        let b = self.block_mut(phys)?;
+        match hit.prev {
+            Some(pv) => {
+                let prec = usize::from(le16(b, pv + 4));
+                put16(b, pv + 4, (prec + hit.rec) as u16);
+            }
+            None => put32(b, hit.off, 0),
+        }
+        dir_tail(&ctx, b, dinode.seed);
+        let now = self.clock;
+        self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
+        Ok(())
+    }
+
+    /// The leaf block (physical) of directory `dinode` that holds the entry `name → ino`,
+    /// and where in it; logical block `first`, when given, is searched before the others.
+    /// Blocks that are not leaves (dx nodes) and holes are skipped.
+    fn find_entry(
+        &mut self,
+        dinode: &Inode,
+        name: &[u8],
+        ino: Ino,
+        first: Option<u64>,
+    ) -> Result<Option<(u64, EntryAt)>> {
+        let ctx = self.ctx;
+        let bs = ctx.bs as u64;
+        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let rest = (0..dinode.size / bs).filter(move |&l| Some(l) != first);
+        for lblk in first.into_iter().chain(rest) {
+            let Some(phys) = self.map(dinode, lblk)?.phys else {
+                continue;
+            };
             let b = self.block(phys)?;
-            if !Self::verify_dir_block(&ctx, &dinode, lblk, b, phys)? {
+            if !Self::verify_dir_block(&ctx, dinode, lblk, b, phys)? {
                 continue;
             }
             let mut off = 0usize;
-            let mut hit = None;
+            let mut prev = None;
             while off + 8 <= limit {
                 let rec = usize::from(le16(b, off + 4));
                 let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
                 if rec < 8 || off + rec > limit {
                     return corrupt("directory entry", phys);
                 }
-                if le32(b, off) == target && b.get(off + 8..off + 8 + nl) == Some(name) {
-                    hit = Some((off, rec));
-                    break;
+                if le32(b, off) == ino && b.get(off + 8..off + 8 + nl) == Some(name) {
+                    return Ok(Some((phys, EntryAt { off, rec, prev })));
                 }
+                prev = Some(off);
                 off += rec;
             }
-            // Merge the entry into the one before it, or clear it if it is the first.
-            if let Some((off, rec)) = hit {
-                let mut p = 0usize;
-                let mut before = None;
-                while p < off {
-                    before = Some(p);
-                    p += usize::from(le16(b, p + 4)).max(8);
-                }
-                let b = self.block_mut(phys)?;
-                match before {
-                    Some(pv) => {
-                        let prec = usize::from(le16(b, pv + 4));
-                        put16(b, pv + 4, (prec + rec) as u16);
-                    }
-                    None => put32(b, off, 0),
-                }
-                dir_tail(&ctx, b, dinode.seed);
-                done = true;
-                break;
-            }
         }
-        if !done {
-            return Err(Error::NotFound);
-        }
-        let now = self.clock;
-        self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
-        Ok(())
+        Ok(None)
     }
 
     /// `dir` as a directory the writer can change entries of (extent-mapped, not inline or
     /// encrypted, htree only with `dir_index`).
     pub(crate) fn writable_dir(&mut self, dir: Ino) -> Result<Inode> {
+        self.changeable_dir(dir, CHANGING)
+    }
+
+    /// [`Ext4::writable_dir`], refusing with the reasons `why` (htree without `dir_index`;
+    /// inline, encrypted or block-mapped) so that each caller names its operation.
+    fn changeable_dir(&mut self, dir: Ino, why: [&'static str; 2]) -> Result<Inode> {
+        let [no_dx, layout] = why;
         let inode = self.dir_inode(dir)?;
         if inode.flags & flags::INDEX != 0 && !self.ctx.dir_index {
-            return Err(Error::Unsupported {
-                what: "changing an htree directory without dir_index",
-            });
+            return Err(Error::Unsupported { what: no_dx });
         }
         if inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
             || inode.flags & flags::EXTENTS == 0
         {
-            return Err(Error::Unsupported {
-                what: "changing an inline, encrypted or block-mapped directory",
-            });
+            return Err(Error::Unsupported { what: layout });
         }
         self.load_tree(&inode)?;
         Ok(inode)
@@ -282,46 +300,16 @@ impl<D: BlockDevice> Ext4<D> {
     ) -> Result<()> {
         let dinode = self.writable_dir(dir)?;
         let ctx = self.ctx;
-        let bs = ctx.bs as u64;
-        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
         let t = if ctx.filetype { dirent_type(kind) } else { 0 };
-        let mut found = false;
-        for lblk in 0..dinode.size / bs {
-            let Some(phys) = self.map(&dinode, lblk)?.phys else {
-                continue;
-            };
-            let b = self.block(phys)?;
-            if !Self::verify_dir_block(&ctx, &dinode, lblk, b, phys)? {
-                continue;
-            }
-            let mut off = 0usize;
-            let mut hit = None;
-            while off + 8 <= limit {
-                let rec = usize::from(le16(b, off + 4));
-                let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
-                if rec < 8 || off + rec > limit {
-                    return corrupt("directory entry", phys);
-                }
-                if le32(b, off) == old && b.get(off + 8..off + 8 + nl) == Some(name) {
-                    hit = Some(off);
-                    break;
-                }
-                off += rec;
-            }
-            if let Some(off) = hit {
-                let b = self.block_mut(phys)?;
-                put32(b, off, new);
-                if let Some(x) = b.get_mut(off + 7) {
-                    *x = t;
-                }
-                dir_tail(&ctx, b, dinode.seed);
-                found = true;
-                break;
-            }
+        let (phys, hit) = self
+            .find_entry(&dinode, name, old, None)?
+            .ok_or(Error::NotFound)?;
+        let b = self.block_mut(phys)?;
+        put32(b, hit.off, new);
+        if let Some(x) = b.get_mut(hit.off + 7) {
+            *x = t;
         }
-        if !found {
-            return Err(Error::NotFound);
-        }
+        dir_tail(&ctx, b, dinode.seed);
         let now = self.clock;
         self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
         Ok(())

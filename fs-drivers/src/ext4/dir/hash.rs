@@ -139,6 +139,7 @@ pub fn dirhash(name: &[u8], version: u8, seed: [u32; 4]) -> Option<u32> {
     let hash = match version {
         LEGACY | LEGACY_UNSIGNED => dx_hack_hash(name, version == LEGACY),
         HALF_MD4 | HALF_MD4_UNSIGNED => {
+            // The same chunk walk as TEA's, over 32-byte chunks (as Linux's `ext4fs_dirhash`).
             let signed = version == HALF_MD4;
             let mut inp = [0u32; 8];
             let mut p = name;
@@ -153,6 +154,7 @@ pub fn dirhash(name: &[u8], version: u8, seed: [u32; 4]) -> Option<u32> {
             buf[1]
         }
         TEA | TEA_UNSIGNED => {
+            // The same chunk walk as half-MD4's, over 16-byte chunks.
             let signed = version == TEA;
             let mut inp = [0u32; 4];
             let mut p = name;

@@ -7,7 +7,7 @@ use crate::ext4::bytes::{le16, le32};
 use crate::ext4::dir::hash;
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::Inode;
-use crate::ext4::{Ext4, Ino};
+use crate::ext4::{Ctx, Ext4, Ino};
 use alloc::vec::Vec;
 
 /// A dx node: its (hash, block) entries (entry 0's hash is 0), hash version, indirect levels.
@@ -34,6 +34,44 @@ pub(crate) fn verify_dx_csum(b: &[u8], count_off: usize, seed: u32, at: u64) -> 
         });
     }
     Ok(())
+}
+
+/// The entry of index node `entries` to follow for hash `h`: the last one whose hash is at
+/// most `h` (entry 0 covers everything below entry 1's hash).
+pub(crate) fn dx_pick(entries: &[(u32, u32)], h: u32) -> usize {
+    entries
+        .iter()
+        .skip(1)
+        .take_while(|&&(eh, _)| eh <= h)
+        .count()
+}
+
+impl Ctx {
+    /// The hash to use for an index of `version`: the legacy, half-MD4 and TEA hashes have
+    /// unsigned variants, chosen by the superblock's flags.
+    pub(crate) fn dx_version(&self, version: u8) -> u8 {
+        if version <= hash::TEA && self.hash_unsigned {
+            version + 3
+        } else {
+            version
+        }
+    }
+}
+
+/// The block that entry `i` of index node `entries` points at, checked to lie inside the
+/// directory (`nblocks` blocks, block 0 being the root); `what` names a bad pointer at `at`.
+pub(crate) fn dx_child(
+    entries: &[(u32, u32)],
+    i: usize,
+    nblocks: u64,
+    what: &'static str,
+    at: u64,
+) -> Result<u64> {
+    let blk = u64::from(entries.get(i).map_or(0, |e| e.1));
+    if blk == 0 || blk >= nblocks {
+        return corrupt(what, at);
+    }
+    Ok(blk)
 }
 
 impl<D: BlockDevice> Ext4<D> {
@@ -82,43 +120,28 @@ impl<D: BlockDevice> Ext4<D> {
     /// htree lookup. `Ok(None)` means the index cannot be used (fall back to linear search);
     /// `Ok(Some(None))` means the name is not there.
     pub(crate) fn dx_lookup(&mut self, inode: &Inode, name: &[u8]) -> Result<Option<Option<Ino>>> {
-        let (root, mut version, levels) = self.dx_node(inode, 0, true)?;
+        let (root, version, levels) = self.dx_node(inode, 0, true)?;
         let max_levels = if self.ctx.largedir { 3 } else { 2 };
         if levels >= max_levels {
             return corrupt("dx depth", u64::from(inode.ino));
         }
-        if version <= hash::TEA && self.ctx.hash_unsigned {
-            version += 3;
-        }
+        let version = self.ctx.dx_version(version);
         let Some(h) = hash::dirhash(name, version, self.ctx.hash_seed) else {
             return Ok(None);
         };
         let nblocks = inode.size / self.ctx.bs as u64;
+        let at = u64::from(inode.ino);
         // Stack of (entries, chosen index).
         let mut frames: Vec<(Vec<(u32, u32)>, usize)> = Vec::new();
-        let pick = |entries: &[(u32, u32)]| -> usize {
-            let mut idx = 0;
-            for (i, &(eh, _)) in entries.iter().enumerate().skip(1) {
-                if eh <= h {
-                    idx = i;
-                } else {
-                    break;
-                }
-            }
-            idx
-        };
-        let i = pick(&root);
+        let i = dx_pick(&root, h);
         frames.push((root, i));
         for _ in 0..levels {
             let Some((entries, i)) = frames.last() else {
                 break;
             };
-            let blk = u64::from(entries.get(*i).map_or(0, |e| e.1));
-            if blk == 0 || blk >= nblocks {
-                return corrupt("dx block pointer", u64::from(inode.ino));
-            }
+            let blk = dx_child(entries, *i, nblocks, "dx block pointer", at)?;
             let (node, _, _) = self.dx_node(inode, blk, false)?;
-            let i = pick(&node);
+            let i = dx_pick(&node, h);
             frames.push((node, i));
         }
         // Visit the leaf, then continuation leaves that share the hash.
@@ -126,10 +149,7 @@ impl<D: BlockDevice> Ext4<D> {
             let Some((entries, i)) = frames.last() else {
                 break;
             };
-            let leaf = u64::from(entries.get(*i).map_or(0, |e| e.1));
-            if leaf == 0 || leaf >= nblocks {
-                return corrupt("dx leaf pointer", u64::from(inode.ino));
-            }
+            let leaf = dx_child(entries, *i, nblocks, "dx leaf pointer", at)?;
             if let Some(ino) = self.search_leaf(inode, leaf, name)? {
                 return Ok(Some(Some(ino)));
             }
@@ -160,10 +180,7 @@ impl<D: BlockDevice> Ext4<D> {
                 let Some((entries, i)) = frames.last() else {
                     break;
                 };
-                let blk = u64::from(entries.get(*i).map_or(0, |e| e.1));
-                if blk == 0 || blk >= nblocks {
-                    return corrupt("dx block pointer", u64::from(inode.ino));
-                }
+                let blk = dx_child(entries, *i, nblocks, "dx block pointer", at)?;
                 let (node, _, _) = self.dx_node(inode, blk, false)?;
                 frames.push((node, 0));
             }
@@ -171,44 +188,35 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(Some(None))
     }
 
-    /// Add `name → ino` to `dir`: in the last block if it has room, else in a new block.
     /// The leaf block (logical) of htree directory `inode` where `name` belongs.
     pub(crate) fn dx_leaf(&mut self, inode: &Inode, name: &[u8]) -> Result<u64> {
         let at = u64::from(inode.ino);
-        let (mut entries, mut version, levels) = self.dx_node(inode, 0, true)?;
+        let (mut entries, version, levels) = self.dx_node(inode, 0, true)?;
         let max_levels = if self.ctx.largedir { 3 } else { 2 };
         if levels >= max_levels {
             return corrupt("dx depth", at);
         }
-        if version <= hash::TEA && self.ctx.hash_unsigned {
-            version += 3;
-        }
+        let version = self.ctx.dx_version(version);
         let h = hash::dirhash(name, version, self.ctx.hash_seed).ok_or(Error::Unsupported {
             what: "unknown htree hash version",
         })?;
         let nblocks = inode.size / self.ctx.bs as u64;
-        let pick = |entries: &[(u32, u32)]| -> u64 {
-            let mut blk = entries.first().map_or(0, |e| e.1);
-            for &(eh, b) in entries.iter().skip(1) {
-                if eh <= h {
-                    blk = b;
-                } else {
-                    break;
-                }
-            }
-            u64::from(blk)
-        };
         for _ in 0..levels {
-            let blk = pick(&entries);
-            if blk == 0 || blk >= nblocks {
-                return corrupt("dx block pointer", at);
-            }
+            let blk = dx_child(
+                &entries,
+                dx_pick(&entries, h),
+                nblocks,
+                "dx block pointer",
+                at,
+            )?;
             entries = self.dx_node(inode, blk, false)?.0;
         }
-        let leaf = pick(&entries);
-        if leaf == 0 || leaf >= nblocks {
-            return corrupt("dx leaf pointer", at);
-        }
-        Ok(leaf)
+        dx_child(
+            &entries,
+            dx_pick(&entries, h),
+            nblocks,
+            "dx leaf pointer",
+            at,
+        )
     }
 }

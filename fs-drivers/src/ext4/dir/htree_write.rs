@@ -11,6 +11,8 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::dir::entries::{dir_tail, dirent, rec_need};
+use crate::ext4::dir::hash;
+use crate::ext4::dir::htree::dx_pick;
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::{set_time, Inode};
 use crate::ext4::types::flags;
@@ -128,18 +130,39 @@ fn build_leaf(bs: usize, csum: bool, seed: u32, list: &[Ent]) -> Option<Vec<u8>>
     Some(b)
 }
 
+/// Split the entries of a full leaf (with the new one) in two leaves at a hash boundary:
+/// (lower leaf, upper leaf, first hash of the upper one).
+fn split_leaf(
+    bs: usize,
+    csum: bool,
+    seed: u32,
+    mut ents: Vec<Ent>,
+) -> Result<(Vec<u8>, Vec<u8>, u32)> {
+    ents.sort_by_key(|e| e.0);
+    let m = split_point(&ents).ok_or(Error::Unsupported {
+        what: "htree leaf full of one hash value",
+    })?;
+    let upper = ents.split_off(m);
+    let hash2 = upper.first().map_or(0, |e| e.0);
+    let (Some(low), Some(high)) = (
+        build_leaf(bs, csum, seed, &ents),
+        build_leaf(bs, csum, seed, &upper),
+    ) else {
+        return Err(Error::Unsupported {
+            what: "htree leaf split does not fit",
+        });
+    };
+    Ok((low, high, hash2))
+}
+
 impl<D: BlockDevice> Ext4<D> {
     /// The hash version a directory's names are hashed with (stored version `v`, made
     /// unsigned per the superblock flag), or `None` for a version this engine cannot compute.
     fn dx_hash_fn(&self, v: u8) -> Option<impl Fn(&[u8]) -> Option<u32>> {
         let ctx = self.ctx;
-        let version = if v <= super::hash::TEA && ctx.hash_unsigned {
-            v + 3
-        } else {
-            v
-        };
-        super::hash::dirhash(b"", version, ctx.hash_seed)?;
-        Some(move |n: &[u8]| super::hash::dirhash(n, version, ctx.hash_seed))
+        let version = ctx.dx_version(v);
+        hash::dirhash(b"", version, ctx.hash_seed)?;
+        Some(move |n: &[u8]| hash::dirhash(n, version, ctx.hash_seed))
     }
 
     /// Append one block to directory `dir` at the end of its file (size and `i_blocks`
@@ -231,20 +254,7 @@ impl<D: BlockDevice> Ext4<D> {
             ents.push((h, e_ino, n, ft));
         }
         ents.push((hash(name).ok_or(unknown)?, ino, name.to_vec(), t));
-        ents.sort_by_key(|e| e.0);
-        let m = split_point(&ents).ok_or(Error::Unsupported {
-            what: "htree leaf full of one hash value",
-        })?;
-        let upper = ents.split_off(m);
-        let hash2 = upper.first().map_or(0, |e| e.0);
-        let (Some(low), Some(high)) = (
-            build_leaf(bs, ctx.csum, inode.seed, &ents),
-            build_leaf(bs, ctx.csum, inode.seed, &upper),
-        ) else {
-            return Err(Error::Unsupported {
-                what: "htree leaf split does not fit",
-            });
-        };
+        let (low, high, hash2) = split_leaf(bs, ctx.csum, inode.seed, ents)?;
         // Room for both leaves first (nothing changes when the disk is full).
         if self.sb.free_blocks_count < 2 {
             return Err(Error::NoSpace);
@@ -310,58 +320,7 @@ impl<D: BlockDevice> Ext4<D> {
             what: "unknown htree hash version",
         })?;
         let nblocks = inode.size / bs as u64;
-        let pick = |entries: &[(u32, u32)]| -> usize {
-            entries
-                .iter()
-                .skip(1)
-                .take_while(|&&(eh, _)| eh <= h)
-                .count()
-        };
-        let root_limit = {
-            let run = self.map(inode, 0)?;
-            let p = run.phys.ok_or(Error::Corrupt {
-                what: "dx node hole",
-                at,
-            })?;
-            usize::from(le16(self.block(p)?, ROOT_COUNT_OFF))
-        };
-        let idx = pick(&root);
-        let mut path = vec![Frame {
-            lblk: 0,
-            entries: root,
-            limit: root_limit,
-            idx,
-            dirty: false,
-        }];
-        for _ in 0..levels {
-            let Some(f) = path.last() else { break };
-            let blk = f.entries.get(f.idx).map_or(0, |e| e.1);
-            if blk == 0 || u64::from(blk) >= nblocks {
-                return corrupt("dx block pointer", at);
-            }
-            let (entries, _, _) = self.dx_node(inode, u64::from(blk), false)?;
-            let p = self
-                .map(inode, u64::from(blk))?
-                .phys
-                .ok_or(Error::Corrupt {
-                    what: "dx node hole",
-                    at,
-                })?;
-            let limit = usize::from(le16(self.block(p)?, NODE_COUNT_OFF));
-            let idx = pick(&entries);
-            path.push(Frame {
-                lblk: blk,
-                entries,
-                limit,
-                idx,
-                dirty: false,
-            });
-        }
-        for f in &path {
-            if f.entries.len() > f.limit || f.limit == 0 {
-                return corrupt("dx count", at);
-            }
-        }
+        let mut path = self.dx_path(inode, root, levels, h)?;
         let leaf_lblk = path
             .last()
             .and_then(|f| f.entries.get(f.idx))
@@ -372,20 +331,7 @@ impl<D: BlockDevice> Ext4<D> {
         // The leaf split, computed before anything changes.
         let (leaf_phys, mut ents) = self.dx_leaf_entries(inode, leaf_lblk, &hash)?;
         ents.push((h, ino, name.to_vec(), t));
-        ents.sort_by_key(|e| e.0);
-        let m = split_point(&ents).ok_or(Error::Unsupported {
-            what: "htree leaf full of one hash value",
-        })?;
-        let upper = ents.split_off(m);
-        let hash2 = upper.first().map_or(0, |e| e.0);
-        let (Some(low), Some(high)) = (
-            build_leaf(bs, ctx.csum, inode.seed, &ents),
-            build_leaf(bs, ctx.csum, inode.seed, &upper),
-        ) else {
-            return Err(Error::Unsupported {
-                what: "htree leaf split does not fit",
-            });
-        };
+        let (low, high, hash2) = split_leaf(bs, ctx.csum, inode.seed, ents)?;
         // Which index nodes must split: the full ones from the bottom up to the first one
         // with room. With all full, the root gains a level (if the depth allows).
         let full = |f: &Frame| f.entries.len() >= f.limit;
@@ -492,6 +438,65 @@ impl<D: BlockDevice> Ext4<D> {
             set_time(raw, 0xC, Some(0x84), now);
         })?;
         Ok(())
+    }
+
+    /// The index nodes from the root (entries `root`, `levels` levels below it) down to the
+    /// leaf where hash `h` belongs, with the entry taken in each; counts and pointers checked.
+    fn dx_path(
+        &mut self,
+        inode: &Inode,
+        root: Vec<(u32, u32)>,
+        levels: u8,
+        h: u32,
+    ) -> Result<Vec<Frame>> {
+        let at = u64::from(inode.ino);
+        let nblocks = inode.size / self.ctx.bs as u64;
+        let root_limit = {
+            let run = self.map(inode, 0)?;
+            let p = run.phys.ok_or(Error::Corrupt {
+                what: "dx node hole",
+                at,
+            })?;
+            usize::from(le16(self.block(p)?, ROOT_COUNT_OFF))
+        };
+        let idx = dx_pick(&root, h);
+        let mut path = vec![Frame {
+            lblk: 0,
+            entries: root,
+            limit: root_limit,
+            idx,
+            dirty: false,
+        }];
+        for _ in 0..levels {
+            let Some(f) = path.last() else { break };
+            let blk = f.entries.get(f.idx).map_or(0, |e| e.1);
+            if blk == 0 || u64::from(blk) >= nblocks {
+                return corrupt("dx block pointer", at);
+            }
+            let (entries, _, _) = self.dx_node(inode, u64::from(blk), false)?;
+            let p = self
+                .map(inode, u64::from(blk))?
+                .phys
+                .ok_or(Error::Corrupt {
+                    what: "dx node hole",
+                    at,
+                })?;
+            let limit = usize::from(le16(self.block(p)?, NODE_COUNT_OFF));
+            let idx = dx_pick(&entries, h);
+            path.push(Frame {
+                lblk: blk,
+                entries,
+                limit,
+                idx,
+                dirty: false,
+            });
+        }
+        for f in &path {
+            if f.entries.len() > f.limit || f.limit == 0 {
+                return corrupt("dx count", at);
+            }
+        }
+        Ok(path)
     }
 
     /// Write index node `f` back (the root keeps its `.`, `..` and dx_root_info).

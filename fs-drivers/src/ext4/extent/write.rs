@@ -689,6 +689,8 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     fn regular_extent_file(&mut self, ino: Ino) -> Result<Inode> {
+        // Like `write_target` (write), but truncate and fallocate answer `Invalid` where a
+        // write answers `Unsupported`: the errnos differ, so the checks stay apart.
         let inode = self.load_inode(ino)?;
         match inode.mode & S_IFMT {
             S_IFDIR => return Err(Error::IsDir { ino }),

@@ -129,10 +129,9 @@ fn jblock<D: BlockDevice>(fs: &mut Ext4<D>, j: &Journal, pos: u32) -> Result<Vec
     Ok(fs.block(phys)?.to_vec())
 }
 
-/// Scan and replay the journal; see the module documentation. Returns the replayed blocks
-/// and the first transaction sequence number that was not found committed (where the log
-/// ends).
-pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(BTreeMap<u64, Vec<u8>>, u32)> {
+/// Read and check the journal superblock: the journal, the sequence number and the log
+/// start it gives (0: the journal is clean).
+fn open_journal<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(Journal, u32, u32)> {
     let inode = fs.load_inode(fs.sb.journal_inum)?;
     let bs = fs.ctx.bs;
     let mut j = Journal {
@@ -152,7 +151,7 @@ pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(BTreeMap<u64, 
     }
     j.maxlen = be32(&sb, 0x10);
     j.first = be32(&sb, 0x14);
-    let mut seq = be32(&sb, 0x18);
+    let seq = be32(&sb, 0x18);
     let start = be32(&sb, 0x1C);
     let journal_blocks = j.inode.size / bs as u64;
     if j.first == 0 || j.first >= j.maxlen || u64::from(j.maxlen) > journal_blocks {
@@ -178,9 +177,57 @@ pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(BTreeMap<u64, 
             }
         }
     }
+    Ok((j, seq, start))
+}
+
+/// Pass 3 of the replay: the committed `writes` in order, later copies replacing earlier
+/// ones, except those `revoked` by a later transaction; each copy's checksum verified.
+fn replay_writes<D: BlockDevice>(
+    fs: &mut Ext4<D>,
+    j: &Journal,
+    writes: Vec<Write>,
+    revoked: &BTreeMap<u64, u32>,
+) -> Result<BTreeMap<u64, Vec<u8>>> {
+    let tag_bytes = j.tag_bytes();
     let mut overlay = BTreeMap::new();
+    for w in writes {
+        if let Some(&rseq) = revoked.get(&w.target) {
+            if rseq.wrapping_sub(w.seq) as i32 >= 0 {
+                continue;
+            }
+        }
+        if w.target >= fs.ctx.blocks_count {
+            return fail("journalled block outside the file system");
+        }
+        let mut data = jblock(fs, j, w.jpos)?;
+        if j.csum_v23() {
+            let mut c = crc32c_raw(j.csum_seed, &w.seq.to_be_bytes());
+            c = crc32c_raw(c, &data);
+            if tag_bytes != 16 {
+                c &= 0xFFFF;
+            }
+            if c != w.csum {
+                return fail("journal data block checksum");
+            }
+        }
+        if w.escaped {
+            if let Some(m) = data.get_mut(..4) {
+                m.copy_from_slice(&JBD2_MAGIC.to_be_bytes());
+            }
+        }
+        overlay.insert(w.target, data);
+    }
+    Ok(overlay)
+}
+
+/// Scan and replay the journal; see the module documentation. Returns the replayed blocks
+/// and the first transaction sequence number that was not found committed (where the log
+/// ends).
+pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(BTreeMap<u64, Vec<u8>>, u32)> {
+    let (j, mut seq, start) = open_journal(fs)?;
+    let bs = fs.ctx.bs;
     if start == 0 {
-        return Ok((overlay, seq)); // Clean journal.
+        return Ok((BTreeMap::new(), seq)); // Clean journal.
     }
     if start < j.first || start >= j.maxlen {
         return fail("journal start");
@@ -291,33 +338,6 @@ pub(crate) fn replay<D: BlockDevice>(fs: &mut Ext4<D>) -> Result<(BTreeMap<u64, 
             _ => break,
         }
     }
-    // Pass 3: replay in order; later copies replace earlier ones.
-    for w in writes {
-        if let Some(&rseq) = revoked.get(&w.target) {
-            if rseq.wrapping_sub(w.seq) as i32 >= 0 {
-                continue;
-            }
-        }
-        if w.target >= fs.ctx.blocks_count {
-            return fail("journalled block outside the file system");
-        }
-        let mut data = jblock(fs, &j, w.jpos)?;
-        if j.csum_v23() {
-            let mut c = crc32c_raw(j.csum_seed, &w.seq.to_be_bytes());
-            c = crc32c_raw(c, &data);
-            if tag_bytes != 16 {
-                c &= 0xFFFF;
-            }
-            if c != w.csum {
-                return fail("journal data block checksum");
-            }
-        }
-        if w.escaped {
-            if let Some(m) = data.get_mut(..4) {
-                m.copy_from_slice(&JBD2_MAGIC.to_be_bytes());
-            }
-        }
-        overlay.insert(w.target, data);
-    }
+    let overlay = replay_writes(fs, &j, writes, &revoked)?;
     Ok((overlay, seq))
 }

@@ -2,11 +2,10 @@
 //! the Linux xattr form.
 
 use crate::block::BlockDevice;
-use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::Inode;
-use crate::ext4::xattr::Xattr;
+use crate::ext4::xattr::{check_block, Xattr, XATTR_MAGIC};
 use crate::ext4::{Ext4, Ino};
 use alloc::vec::Vec;
 
@@ -103,7 +102,7 @@ impl<D: BlockDevice> Ext4<D> {
             let raw = self.inode_raw(inode.ino)?;
             let extra = usize::from(le16(&raw, 0x80));
             let start = 128 + extra;
-            if start + 4 <= raw.len() && le32(&raw, start) == 0xEA02_0000 {
+            if start + 4 <= raw.len() && le32(&raw, start) == XATTR_MAGIC {
                 let area = raw.get(start + 4..).unwrap_or(&[]);
                 parse_xattrs(area, 0, area, &mut out, u64::from(inode.ino))?;
             }
@@ -112,21 +111,7 @@ impl<D: BlockDevice> Ext4<D> {
             let blk = inode.file_acl;
             self.check_phys(blk, 1, inode.ino)?;
             let b = self.block(blk)?.to_vec();
-            if le32(&b, 0) != 0xEA02_0000 || le32(&b, 8) != 1 {
-                return corrupt("xattr block header", blk);
-            }
-            if ctx.csum {
-                let mut c = crc32c_raw(ctx.seed, &blk.to_le_bytes());
-                c = crc32c_raw(c, b.get(..0x10).unwrap_or(&[]));
-                c = crc32c_raw(c, &[0; 4]);
-                c = crc32c_raw(c, b.get(0x14..).unwrap_or(&[]));
-                if c != le32(&b, 0x10) {
-                    return Err(Error::Checksum {
-                        what: "xattr block",
-                        at: blk,
-                    });
-                }
-            }
+            check_block(&ctx, blk, &b, false)?;
             let entries = b.get(0x20..).unwrap_or(&[]);
             parse_xattrs(entries, 0x20, &b, &mut out, blk)?;
         }

@@ -16,18 +16,16 @@
 //! [`Ext4::getxattr`] does.
 
 use crate::block::BlockDevice;
-use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::{set_time, Inode};
 use crate::ext4::types::{flags, XattrSet};
 use crate::ext4::xattr::read::parse_xattrs;
-use crate::ext4::xattr::Xattr;
+use crate::ext4::xattr::{block_csum_of, check_block, Xattr, H_CHECKSUM, XATTR_MAGIC};
 use crate::ext4::{Ext4, Ino};
 use alloc::vec;
 use alloc::vec::Vec;
 
-const XATTR_MAGIC: u32 = 0xEA02_0000;
 /// Size of the external block's header.
 const BLOCK_HEADER: usize = 0x20;
 /// Size of an entry's fixed part (before the name).
@@ -171,10 +169,8 @@ fn lay_out(ents: &[Xattr], buf: &mut [u8], first: usize, value_base: usize) -> u
 
 /// Set the checksum of xattr block `blk` (metadata_csum).
 fn block_csum(seed: u32, blk: u64, b: &mut [u8]) {
-    put32(b, 0x10, 0);
-    let mut c = crc32c_raw(seed, &blk.to_le_bytes());
-    c = crc32c_raw(c, b);
-    put32(b, 0x10, c);
+    let c = block_csum_of(seed, blk, b);
+    put32(b, H_CHECKSUM, c);
 }
 
 /// Where an inode's in-inode attribute area is: (offset of the magic, capacity after it).
@@ -223,21 +219,7 @@ impl<D: BlockDevice> Ext4<D> {
         let ctx = self.ctx;
         self.check_phys(blk, 1, ino)?;
         let b = self.block(blk)?.to_vec();
-        if le32(&b, 0) != XATTR_MAGIC || le32(&b, 8) != 1 || le32(&b, 4) == 0 {
-            return corrupt("xattr block header", blk);
-        }
-        if ctx.csum {
-            let mut c = crc32c_raw(ctx.seed, &blk.to_le_bytes());
-            c = crc32c_raw(c, b.get(..0x10).unwrap_or(&[]));
-            c = crc32c_raw(c, &[0; 4]);
-            c = crc32c_raw(c, b.get(0x14..).unwrap_or(&[]));
-            if c != le32(&b, 0x10) {
-                return Err(Error::Checksum {
-                    what: "xattr block",
-                    at: blk,
-                });
-            }
-        }
+        check_block(&ctx, blk, &b, true)?;
         let mut out = Vec::new();
         parse_xattrs(b.get(BLOCK_HEADER..).unwrap_or(&[]), 0, &b, &mut out, blk)?;
         if space_needed(&out) > ctx.bs - BLOCK_HEADER {
