@@ -1,10 +1,10 @@
-//! Block devices, the block cache and the file-system engines (ext4, FAT). no_std + alloc, no
-//! unsafe code, and no knowledge of Xen.
+//! Block devices, the block cache and the file-system engines (ext4; FAT is planned). no_std +
+//! alloc, no unsafe code, and no knowledge of Xen.
 //!
 //! - [`block`]: the [`block::BlockDevice`] trait, [`block::MemDisk`] and (feature `std`)
 //!   `block::FileDisk`.
 //! - [`cache`]: a bounded LRU block cache.
-//! - [`crc`]: CRC32C for metadata checksums (no_std).
+//! - [`crc`]: CRC32C and CRC-16 for metadata checksums (the `crc` crate).
 //! - [`ext4`]: the ext4 engine ([`ext4::Ext4`]).
 //! - `host` (feature `std`): host helpers such as copying a tree out of an image.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]

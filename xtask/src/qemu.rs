@@ -120,20 +120,9 @@ pub fn interactive(args: &[String]) -> Result<(), Fail> {
     }
 }
 
-/// CRC-32C (Castagnoli), bitwise; used to check what the kernel read from its module.
+/// CRC-32C (Castagnoli); used to check what the kernel read from its module.
 pub fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
+    crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(data)
 }
 
 fn expect(cond: bool, what: &str, b: &Boot) -> Result<(), Fail> {

@@ -1,6 +1,6 @@
 //! The ext4 superblock and group descriptors: parsing, validation and the feature policy.
 
-use crate::crc::crc32c_raw;
+use crate::crc::{crc16, crc32c_raw};
 use crate::ext4::bytes::{le16, le32};
 use crate::ext4::error::{Error, Result};
 use alloc::vec::Vec;
@@ -468,19 +468,4 @@ impl DescCsum {
             }
         }
     }
-}
-
-/// CRC-16 (poly 0x8005 reflected, as Linux `crc16`) used by `uninit_bg` group checksums.
-pub fn crc16(mut crc: u16, data: &[u8]) -> u16 {
-    for &byte in data {
-        crc ^= u16::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xA001
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
 }
