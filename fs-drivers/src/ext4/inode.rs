@@ -10,6 +10,62 @@ use crate::ext4::write::store_extents;
 use crate::ext4::{Ctx, Ext4, Ino};
 use alloc::vec::Vec;
 
+// Raw inode field offsets (`struct ext4_inode`).
+/// `i_mode`.
+pub(crate) const I_MODE: usize = 0x0;
+/// `i_uid` (low 16 bits).
+pub(crate) const I_UID: usize = 0x2;
+/// `i_size_lo`.
+pub(crate) const I_SIZE: usize = 0x4;
+/// `i_atime`.
+pub(crate) const I_ATIME: usize = 0x8;
+/// `i_ctime`.
+pub(crate) const I_CTIME: usize = 0xC;
+/// `i_mtime`.
+pub(crate) const I_MTIME: usize = 0x10;
+/// `i_dtime` (also the next inode of the classic orphan list).
+pub(crate) const I_DTIME: usize = 0x14;
+/// `i_gid` (low 16 bits).
+pub(crate) const I_GID: usize = 0x18;
+/// `i_links_count`.
+pub(crate) const I_LINKS_COUNT: usize = 0x1A;
+/// `i_blocks_lo`.
+pub(crate) const I_BLOCKS: usize = 0x1C;
+/// `i_flags`.
+pub(crate) const I_FLAGS: usize = 0x20;
+/// `i_block`: 60 bytes of extent root, block map, inline data or symlink.
+pub(crate) const I_BLOCK: usize = 0x28;
+/// `i_generation`.
+pub(crate) const I_GENERATION: usize = 0x64;
+/// `i_file_acl_lo`: the xattr block.
+pub(crate) const I_FILE_ACL: usize = 0x68;
+/// `i_size_high`.
+pub(crate) const I_SIZE_HIGH: usize = 0x6C;
+/// `l_i_blocks_high`.
+pub(crate) const I_BLOCKS_HIGH: usize = 0x74;
+/// `l_i_file_acl_high`.
+pub(crate) const I_FILE_ACL_HIGH: usize = 0x76;
+/// `l_i_uid_high`.
+pub(crate) const I_UID_HIGH: usize = 0x78;
+/// `l_i_gid_high`.
+pub(crate) const I_GID_HIGH: usize = 0x7A;
+/// `l_i_checksum_lo`.
+pub(crate) const I_CHECKSUM: usize = 0x7C;
+/// `i_extra_isize`: bytes used past the first 128.
+pub(crate) const I_EXTRA_ISIZE: usize = 0x80;
+/// `i_checksum_hi`.
+pub(crate) const I_CHECKSUM_HIGH: usize = 0x82;
+/// `i_ctime_extra`: epoch bits and nanoseconds.
+pub(crate) const I_CTIME_EXTRA: usize = 0x84;
+/// `i_mtime_extra`.
+pub(crate) const I_MTIME_EXTRA: usize = 0x88;
+/// `i_atime_extra`.
+pub(crate) const I_ATIME_EXTRA: usize = 0x8C;
+/// `i_crtime`.
+pub(crate) const I_CRTIME: usize = 0x90;
+/// `i_crtime_extra`.
+pub(crate) const I_CRTIME_EXTRA: usize = 0x94;
+
 /// A parsed inode.
 #[derive(Debug, Clone)]
 pub(crate) struct Inode {
@@ -47,34 +103,22 @@ fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
     let at = u64::from(ino);
     let isz = raw.len();
     let extra_isize = if isz > 128 {
-        usize::from(le16(raw, 0x80))
+        usize::from(le16(raw, I_EXTRA_ISIZE))
     } else {
         0
     };
     if isz > 128 && (128 + extra_isize > isz || extra_isize % 4 != 0) {
         return corrupt("inode extra size", at);
     }
-    let generation = le32(raw, 0x64);
+    let generation = le32(raw, I_GENERATION);
     let mut seed = 0;
     if ctx.csum {
-        seed = crc32c_raw(ctx.seed, &ino.to_le_bytes());
-        seed = crc32c_raw(seed, &generation.to_le_bytes());
+        seed = inode_seed(ctx.seed, ino, generation);
         let has_hi = extra_isize >= 4;
-        let mut c = crc32c_raw(seed, raw.get(..0x7C).unwrap_or(&[]));
-        c = crc32c_raw(c, &[0, 0]);
-        c = crc32c_raw(c, raw.get(0x7E..0x80).unwrap_or(&[]));
-        if isz > 128 {
-            c = crc32c_raw(c, raw.get(0x80..0x82).unwrap_or(&[]));
-            if has_hi {
-                c = crc32c_raw(c, &[0, 0]);
-                c = crc32c_raw(c, raw.get(0x84..).unwrap_or(&[]));
-            } else {
-                c = crc32c_raw(c, raw.get(0x82..).unwrap_or(&[]));
-            }
-        }
-        let stored_lo = u32::from(le16(raw, 0x7C));
+        let c = inode_csum(ctx, ino, raw);
+        let stored_lo = u32::from(le16(raw, I_CHECKSUM));
         let ok = if has_hi {
-            c == stored_lo | (u32::from(le16(raw, 0x82)) << 16)
+            c == stored_lo | (u32::from(le16(raw, I_CHECKSUM_HIGH)) << 16)
         } else {
             (c & 0xFFFF) == stored_lo
         };
@@ -82,12 +126,12 @@ fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
             return Err(Error::Checksum { what: "inode", at });
         }
     }
-    let mode = le16(raw, 0);
-    let links = le16(raw, 0x1A);
+    let mode = le16(raw, I_MODE);
+    let links = le16(raw, I_LINKS_COUNT);
     if mode == 0 && links == 0 {
         return Err(Error::BadInode { ino });
     }
-    let flags = le32(raw, 0x20);
+    let flags = le32(raw, I_FLAGS);
     let extra_ok = |off: usize| {
         if 128 + extra_isize >= off + 4 {
             Some(le32(raw, off))
@@ -95,9 +139,9 @@ fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
             None
         }
     };
-    let blocks_raw = u64::from(le32(raw, 0x1C))
+    let blocks_raw = u64::from(le32(raw, I_BLOCKS))
         | if ctx.huge_file {
-            u64::from(le16(raw, 0x74)) << 32
+            u64::from(le16(raw, I_BLOCKS_HIGH)) << 32
         } else {
             0
         };
@@ -107,22 +151,22 @@ fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
         blocks_raw
     };
     let mut iblock = [0u8; 60];
-    iblock.copy_from_slice(raw.get(0x28..0x64).unwrap_or(&[0; 60]));
+    iblock.copy_from_slice(raw.get(I_BLOCK..I_BLOCK + 60).unwrap_or(&[0; 60]));
     let crtime = extra_ok(0x90).map(|s| ts(s, extra_ok(0x94)));
     Ok(Inode {
         ino,
         mode,
-        uid: u32::from(le16(raw, 0x2)) | (u32::from(le16(raw, 0x78)) << 16),
-        gid: u32::from(le16(raw, 0x18)) | (u32::from(le16(raw, 0x7A)) << 16),
-        size: u64::from(le32(raw, 0x4)) | (u64::from(le32(raw, 0x6C)) << 32),
+        uid: u32::from(le16(raw, I_UID)) | (u32::from(le16(raw, I_UID_HIGH)) << 16),
+        gid: u32::from(le16(raw, I_GID)) | (u32::from(le16(raw, I_GID_HIGH)) << 16),
+        size: raw_size(raw),
         links,
         blocks,
         flags,
         generation,
-        file_acl: u64::from(le32(raw, 0x68)) | (u64::from(le16(raw, 0x76)) << 32),
-        atime: ts(le32(raw, 0x8), extra_ok(0x8C)),
-        ctime: ts(le32(raw, 0xC), extra_ok(0x84)),
-        mtime: ts(le32(raw, 0x10), extra_ok(0x88)),
+        file_acl: u64::from(le32(raw, I_FILE_ACL)) | (u64::from(le16(raw, I_FILE_ACL_HIGH)) << 32),
+        atime: ts(le32(raw, I_ATIME), extra_ok(0x8C)),
+        ctime: ts(le32(raw, I_CTIME), extra_ok(0x84)),
+        mtime: ts(le32(raw, I_MTIME), extra_ok(0x88)),
         crtime,
         iblock,
         seed,
@@ -132,24 +176,29 @@ fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
 /// Add `delta` file-system blocks to the raw inode's `i_blocks` (512-byte units, or blocks
 /// for a `HUGE_FILE` inode).
 pub(crate) fn add_iblocks(raw: &mut [u8], delta: i64, bs: usize) {
-    let unit = if le32(raw, 0x20) & flags::HUGE_FILE != 0 {
+    let unit = if le32(raw, I_FLAGS) & flags::HUGE_FILE != 0 {
         1
     } else {
         (bs / 512) as i64
     };
-    let cur = u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32;
+    let cur = u64::from(le32(raw, I_BLOCKS)) | u64::from(le16(raw, I_BLOCKS_HIGH)) << 32;
     let v = cur.saturating_add_signed(delta.saturating_mul(unit));
-    put32(raw, 0x1C, v as u32);
-    put16(raw, 0x74, (v >> 32) as u16);
+    put32(raw, I_BLOCKS, v as u32);
+    put16(raw, I_BLOCKS_HIGH, (v >> 32) as u16);
+}
+
+/// The crc32c seed of an inode's checksum and of its blocks' (`fs_seed`: the file system's):
+/// the inode number and generation.
+fn inode_seed(fs_seed: u32, ino: Ino, generation: u32) -> u32 {
+    let s = crc32c_raw(fs_seed, &ino.to_le_bytes());
+    crc32c_raw(s, &generation.to_le_bytes())
 }
 
 /// Inode checksum (as Linux `ext4_inode_csum`): fields 0x7C and 0x82 count as zero.
 fn inode_csum(ctx: &Ctx, ino: Ino, raw: &[u8]) -> u32 {
-    let generation = le32(raw, 0x64);
-    let mut seed = crc32c_raw(ctx.seed, &ino.to_le_bytes());
-    seed = crc32c_raw(seed, &generation.to_le_bytes());
+    let seed = inode_seed(ctx.seed, ino, le32(raw, I_GENERATION));
     let extra = if raw.len() > 128 {
-        usize::from(le16(raw, 0x80))
+        usize::from(le16(raw, I_EXTRA_ISIZE))
     } else {
         0
     };
@@ -173,16 +222,16 @@ fn set_inode_csum(ctx: &Ctx, ino: Ino, raw: &mut [u8]) {
         return;
     }
     let c = inode_csum(ctx, ino, raw);
-    put16(raw, 0x7C, c as u16);
-    if raw.len() > 128 && le16(raw, 0x80) >= 4 {
-        put16(raw, 0x82, (c >> 16) as u16);
+    put16(raw, I_CHECKSUM, c as u16);
+    if raw.len() > 128 && le16(raw, I_EXTRA_ISIZE) >= 4 {
+        put16(raw, I_CHECKSUM_HIGH, (c >> 16) as u16);
     }
 }
 
 pub(crate) fn set_time(raw: &mut [u8], base: usize, extra: Option<usize>, t: Timestamp) {
     put32(raw, base, t.sec as u32);
     if let Some(x) = extra {
-        if raw.len() > 128 && 128 + usize::from(le16(raw, 0x80)) >= x + 4 {
+        if raw.len() > 128 && 128 + usize::from(le16(raw, I_EXTRA_ISIZE)) >= x + 4 {
             let epoch = (t.sec.wrapping_sub(i64::from(t.sec as i32)) >> 32) as u32 & 3;
             put32(raw, x, epoch | (t.nsec.min(999_999_999) << 2));
         }
@@ -190,28 +239,30 @@ pub(crate) fn set_time(raw: &mut [u8], base: usize, extra: Option<usize>, t: Tim
 }
 
 pub(crate) fn set_mtime_ctime(raw: &mut [u8], t: Timestamp) {
-    set_time(raw, 0x10, Some(0x88), t);
-    set_time(raw, 0xC, Some(0x84), t);
+    set_time(raw, I_MTIME, Some(I_MTIME_EXTRA), t);
+    set_ctime(raw, t);
+}
+
+/// The raw inode's size (`i_size_lo` and `i_size_high`).
+pub(crate) fn raw_size(raw: &[u8]) -> u64 {
+    u64::from(le32(raw, I_SIZE)) | (u64::from(le32(raw, I_SIZE_HIGH)) << 32)
+}
+
+/// Set the raw inode's size.
+pub(crate) fn set_raw_size(raw: &mut [u8], size: u64) {
+    put32(raw, I_SIZE, size as u32);
+    put32(raw, I_SIZE_HIGH, (size >> 32) as u32);
+}
+
+/// Stamp the raw inode's ctime.
+pub(crate) fn set_ctime(raw: &mut [u8], t: Timestamp) {
+    set_time(raw, I_CTIME, Some(I_CTIME_EXTRA), t);
 }
 
 impl<D: BlockDevice> Ext4<D> {
     pub(crate) fn load_inode(&mut self, ino: Ino) -> Result<Inode> {
         let ctx = self.ctx;
-        if ino == 0 || ino > ctx.inodes_count {
-            return Err(Error::BadInode { ino });
-        }
-        let idx = ino - 1;
-        let g = (idx / ctx.inodes_per_group) as usize;
-        let gd = *self.groups.get(g).ok_or(Error::BadInode { ino })?;
-        let byte = u64::from(idx % ctx.inodes_per_group) * ctx.inode_size as u64;
-        let blk = gd
-            .inode_table
-            .checked_add(byte / ctx.bs as u64)
-            .ok_or(Error::Corrupt {
-                what: "inode table",
-                at: u64::from(ino),
-            })?;
-        let off = (byte % ctx.bs as u64) as usize;
+        let (blk, off) = self.inode_loc(ino)?;
         let b = self.block(blk)?;
         let raw = b.get(off..off + ctx.inode_size).ok_or(Error::Corrupt {
             what: "inode table",
@@ -222,16 +273,11 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Raw inode bytes (for the in-inode xattr area).
     pub(crate) fn inode_raw(&mut self, ino: Ino) -> Result<Vec<u8>> {
-        let ctx = self.ctx;
+        let size = self.ctx.inode_size;
         self.load_inode(ino)?;
-        let idx = ino - 1;
-        let g = (idx / ctx.inodes_per_group) as usize;
-        let gd = *self.groups.get(g).ok_or(Error::BadInode { ino })?;
-        let byte = u64::from(idx % ctx.inodes_per_group) * ctx.inode_size as u64;
-        let blk = gd.inode_table + byte / ctx.bs as u64;
-        let off = (byte % ctx.bs as u64) as usize;
+        let (blk, off) = self.inode_loc(ino)?;
         let b = self.block(blk)?;
-        Ok(b.get(off..off + ctx.inode_size).unwrap_or(&[]).to_vec())
+        Ok(b.get(off..off + size).unwrap_or(&[]).to_vec())
     }
 
     /// Attributes of `ino`.
@@ -270,6 +316,8 @@ impl<D: BlockDevice> Ext4<D> {
         })
     }
 
+    /// Where inode `ino` is: (block of the inode table, byte offset in it). Reads and writes
+    /// find inodes through here.
     fn inode_loc(&self, ino: Ino) -> Result<(u64, usize)> {
         let ctx = self.ctx;
         if ino == 0 || ino > ctx.inodes_count {
@@ -282,7 +330,10 @@ impl<D: BlockDevice> Ext4<D> {
         let blk = gd
             .inode_table
             .checked_add(byte / ctx.bs as u64)
-            .ok_or(Error::BadInode { ino })?;
+            .ok_or(Error::Corrupt {
+                what: "inode table",
+                at: u64::from(ino),
+            })?;
         Ok((blk, (byte % ctx.bs as u64) as usize))
     }
 
@@ -312,21 +363,21 @@ impl<D: BlockDevice> Ext4<D> {
         let extra = (self.sb.min_extra_isize.max(32) as usize).min(self.ctx.inode_size - 128);
         self.patch_inode(ino, |raw| {
             raw.fill(0);
-            put16(raw, 0, mode);
-            put16(raw, 0x2, uid as u16);
-            put16(raw, 0x78, (uid >> 16) as u16);
-            put16(raw, 0x18, gid as u16);
-            put16(raw, 0x7A, (gid >> 16) as u16);
-            put16(raw, 0x1A, links);
-            put32(raw, 0x20, flags::EXTENTS);
-            put32(raw, 0x64, generation);
+            put16(raw, I_MODE, mode);
+            put16(raw, I_UID, uid as u16);
+            put16(raw, I_UID_HIGH, (uid >> 16) as u16);
+            put16(raw, I_GID, gid as u16);
+            put16(raw, I_GID_HIGH, (gid >> 16) as u16);
+            put16(raw, I_LINKS_COUNT, links);
+            put32(raw, I_FLAGS, flags::EXTENTS);
+            put32(raw, I_GENERATION, generation);
             if raw.len() > 128 {
-                put16(raw, 0x80, (extra & !3) as u16);
+                put16(raw, I_EXTRA_ISIZE, (extra & !3) as u16);
             }
-            set_time(raw, 0x8, Some(0x8C), t);
+            set_time(raw, I_ATIME, Some(I_ATIME_EXTRA), t);
             set_mtime_ctime(raw, t);
-            set_time(raw, 0x90, Some(0x94), t);
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
+            set_time(raw, I_CRTIME, Some(I_CRTIME_EXTRA), t);
+            if let Some(ib) = raw.get_mut(I_BLOCK..I_BLOCK + 60) {
                 store_extents(ib, &[]);
             }
         })?;
@@ -334,8 +385,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     pub(crate) fn inode_seed(&self, ino: Ino, generation: u32) -> u32 {
-        let s = crc32c_raw(self.ctx.seed, &ino.to_le_bytes());
-        crc32c_raw(s, &generation.to_le_bytes())
+        inode_seed(self.ctx.seed, ino, generation)
     }
 }
 

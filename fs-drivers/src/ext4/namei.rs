@@ -9,7 +9,11 @@ use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::dir::entries::{dir_tail, dirent};
 use crate::ext4::dir::valid_name;
 use crate::ext4::error::{Error, Result};
-use crate::ext4::inode::{set_time, Inode};
+use crate::ext4::inode::{
+    set_ctime, set_raw_size, set_time, Inode, I_ATIME, I_ATIME_EXTRA, I_BLOCK, I_BLOCKS, I_DTIME,
+    I_FLAGS, I_GID, I_GID_HIGH, I_LINKS_COUNT, I_MODE, I_MTIME, I_MTIME_EXTRA, I_SIZE, I_UID,
+    I_UID_HIGH,
+};
 use crate::ext4::types::mode::{
     S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
@@ -125,9 +129,9 @@ impl<D: BlockDevice> Ext4<D> {
         dir_tail(&ctx, b, seed);
         let bs = ctx.bs as u64;
         self.patch_inode(ino, |raw| {
-            put32(raw, 0x4, bs as u32);
-            put32(raw, 0x1C, (bs / 512) as u32);
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
+            put32(raw, I_SIZE, bs as u32);
+            put32(raw, I_BLOCKS, (bs / 512) as u32);
+            if let Some(ib) = raw.get_mut(I_BLOCK..I_BLOCK + 60) {
                 store_extents(ib, &[(0, 1, blk)]);
             }
         })?;
@@ -137,13 +141,7 @@ impl<D: BlockDevice> Ext4<D> {
             return Err(e);
         }
         self.patch_inode(dir, |raw| {
-            let l = le16(raw, 0x1A);
-            let nl = if l == 1 || l >= EXT4_LINK_MAX - 1 {
-                1
-            } else {
-                l + 1
-            };
-            put16(raw, 0x1A, nl);
+            put16(raw, I_LINKS_COUNT, dir_nlink_inc(le16(raw, I_LINKS_COUNT)));
         })?;
         self.maybe_sync()?;
         Ok(ino)
@@ -167,8 +165,8 @@ impl<D: BlockDevice> Ext4<D> {
         let links = tinode.links.saturating_sub(1);
         if links > 0 {
             self.patch_inode(target, |raw| {
-                put16(raw, 0x1A, links);
-                set_time(raw, 0xC, Some(0x84), now);
+                put16(raw, I_LINKS_COUNT, links);
+                set_ctime(raw, now);
             })?;
         } else {
             self.last_link_gone(target, false)?;
@@ -205,11 +203,8 @@ impl<D: BlockDevice> Ext4<D> {
         self.remove_entry(dir, name, target)?;
         self.last_link_gone(target, true)?;
         self.patch_inode(dir, |raw| {
-            let l = le16(raw, 0x1A);
             // A parent whose count overflowed (dir_nlink: 1) stays at 1.
-            if l > 2 {
-                put16(raw, 0x1A, l - 1);
-            }
+            put16(raw, I_LINKS_COUNT, dir_nlink_dec(le16(raw, I_LINKS_COUNT)));
         })?;
         self.maybe_sync()?;
         Ok(())
@@ -220,8 +215,8 @@ impl<D: BlockDevice> Ext4<D> {
         // A free inode with a zero dtime looks like a lost orphan to e2fsck.
         let dtime = (self.clock.sec as u32).max(1);
         self.patch_inode(ino, |raw| {
-            put16(raw, 0x1A, 0);
-            put32(raw, 0x14, dtime);
+            put16(raw, I_LINKS_COUNT, 0);
+            put32(raw, I_DTIME, dtime);
         })?;
         self.free_inode(ino, dir)
     }
@@ -233,11 +228,10 @@ impl<D: BlockDevice> Ext4<D> {
         let now = self.clock;
         self.free_all_blocks(ino)?;
         self.patch_inode(ino, |raw| {
-            put16(raw, 0x1A, 0);
-            put32(raw, 0x14, (now.sec as u32).max(1));
-            put32(raw, 0x4, 0);
-            put32(raw, 0x6C, 0);
-            set_time(raw, 0xC, Some(0x84), now);
+            put16(raw, I_LINKS_COUNT, 0);
+            put32(raw, I_DTIME, (now.sec as u32).max(1));
+            set_raw_size(raw, 0);
+            set_ctime(raw, now);
         })?;
         self.free_inode(ino, dir)
     }
@@ -285,23 +279,23 @@ impl<D: BlockDevice> Ext4<D> {
         let mode = set.mode.map(|m| (inode.mode & S_IFMT) | (m & 0o7777));
         self.patch_inode(ino, |raw| {
             if let Some(m) = mode {
-                put16(raw, 0, m);
+                put16(raw, I_MODE, m);
             }
             if let Some(u) = set.uid {
-                put16(raw, 0x2, u as u16);
-                put16(raw, 0x78, (u >> 16) as u16);
+                put16(raw, I_UID, u as u16);
+                put16(raw, I_UID_HIGH, (u >> 16) as u16);
             }
             if let Some(g) = set.gid {
-                put16(raw, 0x18, g as u16);
-                put16(raw, 0x7A, (g >> 16) as u16);
+                put16(raw, I_GID, g as u16);
+                put16(raw, I_GID_HIGH, (g >> 16) as u16);
             }
             if let Some(t) = atime {
-                set_time(raw, 0x8, Some(0x8C), t);
+                set_time(raw, I_ATIME, Some(I_ATIME_EXTRA), t);
             }
             if let Some(t) = mtime {
-                set_time(raw, 0x10, Some(0x88), t);
+                set_time(raw, I_MTIME, Some(I_MTIME_EXTRA), t);
             }
-            set_time(raw, 0xC, Some(0x84), ctime);
+            set_ctime(raw, ctime);
         })?;
         self.maybe_sync()
     }
@@ -333,15 +327,15 @@ impl<D: BlockDevice> Ext4<D> {
         let len = target.len();
         if len <= FAST_SYMLINK_MAX {
             self.patch_inode(ino, |raw| {
-                let fl = le32(raw, 0x20) & !flags::EXTENTS;
-                put32(raw, 0x20, fl);
-                if let Some(ib) = raw.get_mut(0x28..0x64) {
+                let fl = le32(raw, I_FLAGS) & !flags::EXTENTS;
+                put32(raw, I_FLAGS, fl);
+                if let Some(ib) = raw.get_mut(I_BLOCK..I_BLOCK + 60) {
                     ib.fill(0);
                     if let Some(d) = ib.get_mut(..len) {
                         d.copy_from_slice(target);
                     }
                 }
-                put32(raw, 0x4, len as u32);
+                put32(raw, I_SIZE, len as u32);
             })?;
         } else {
             let goal = self
@@ -362,9 +356,9 @@ impl<D: BlockDevice> Ext4<D> {
             self.dirty_data.insert(blk);
             let sectors = (self.ctx.bs / 512) as u32;
             self.patch_inode(ino, |raw| {
-                put32(raw, 0x4, len as u32);
-                put32(raw, 0x1C, sectors);
-                if let Some(ib) = raw.get_mut(0x28..0x64) {
+                put32(raw, I_SIZE, len as u32);
+                put32(raw, I_BLOCKS, sectors);
+                if let Some(ib) = raw.get_mut(I_BLOCK..I_BLOCK + 60) {
                     store_extents(ib, &[(0, 1, blk)]);
                 }
             })?;
@@ -397,9 +391,9 @@ impl<D: BlockDevice> Ext4<D> {
         self.dir_add(dir, name, ino, FileType::from_mode(inode.mode))?;
         let now = self.clock;
         self.patch_inode(ino, |raw| {
-            let l = le16(raw, 0x1A);
-            put16(raw, 0x1A, l.saturating_add(1));
-            set_time(raw, 0xC, Some(0x84), now);
+            let l = le16(raw, I_LINKS_COUNT);
+            put16(raw, I_LINKS_COUNT, l.saturating_add(1));
+            set_ctime(raw, now);
         })?;
         self.maybe_sync()
     }
@@ -448,13 +442,13 @@ impl<D: BlockDevice> Ext4<D> {
         let ino = self.alloc_inode(false, dir)?;
         self.new_inode(ino, kind | (mode & 0o7777), uid, gid, 1)?;
         self.patch_inode(ino, |raw| {
-            let fl = le32(raw, 0x20) & !flags::EXTENTS;
-            put32(raw, 0x20, fl);
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
+            let fl = le32(raw, I_FLAGS) & !flags::EXTENTS;
+            put32(raw, I_FLAGS, fl);
+            if let Some(ib) = raw.get_mut(I_BLOCK..I_BLOCK + 60) {
                 ib.fill(0);
             }
-            put32(raw, 0x28, old);
-            put32(raw, 0x2C, new);
+            put32(raw, I_BLOCK, old);
+            put32(raw, I_BLOCK + 4, new);
         })?;
         if let Err(e) = self.dir_add(dir, name, ino, FileType::from_mode(kind)) {
             self.abandon_inode(ino, false)?;
@@ -470,7 +464,7 @@ impl<D: BlockDevice> Ext4<D> {
             return Ok(());
         }
         self.patch_inode(dir, |raw| {
-            let mut l = le16(raw, 0x1A);
+            let mut l = le16(raw, I_LINKS_COUNT);
             for _ in 0..delta.unsigned_abs() {
                 l = if delta > 0 {
                     dir_nlink_inc(l)
@@ -478,7 +472,7 @@ impl<D: BlockDevice> Ext4<D> {
                     dir_nlink_dec(l)
                 };
             }
-            put16(raw, 0x1A, l);
+            put16(raw, I_LINKS_COUNT, l);
         })
     }
 
@@ -496,8 +490,8 @@ impl<D: BlockDevice> Ext4<D> {
         if links > 0 {
             let now = self.clock;
             self.patch_inode(ino, |raw| {
-                put16(raw, 0x1A, links);
-                set_time(raw, 0xC, Some(0x84), now);
+                put16(raw, I_LINKS_COUNT, links);
+                set_ctime(raw, now);
             })
         } else {
             self.last_link_gone(ino, dir)

@@ -13,7 +13,7 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::inode::{set_time, Inode};
+use crate::ext4::inode::{raw_size, set_ctime, Inode, I_DTIME, I_LINKS_COUNT};
 use crate::ext4::mount::S_FEATURE_RO_COMPAT;
 use crate::ext4::types::flags;
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT, S_IFREG};
@@ -89,7 +89,7 @@ impl<D: BlockDevice> Ext4<D> {
             }
         }
         let head = self.sb_u32(S_LAST_ORPHAN)?;
-        self.patch_inode(ino, |raw| put32(raw, 0x14, head))?;
+        self.patch_inode(ino, |raw| put32(raw, I_DTIME, head))?;
         self.patch_sb(|raw| put32(raw, S_LAST_ORPHAN, ino))
     }
 
@@ -99,7 +99,7 @@ impl<D: BlockDevice> Ext4<D> {
             return corrupt("orphan list entry", u64::from(ino));
         }
         let raw = self.inode_raw(ino)?;
-        Ok(le32(&raw, 0x14))
+        Ok(le32(&raw, I_DTIME))
     }
 
     /// Remove `ino` from the orphan file or the classic list (not found: nothing to do).
@@ -147,7 +147,7 @@ impl<D: BlockDevice> Ext4<D> {
             if cur == ino {
                 return match prev {
                     None => self.patch_sb(|raw| put32(raw, S_LAST_ORPHAN, next)),
-                    Some(p) => self.patch_inode(p, |raw| put32(raw, 0x14, next)),
+                    Some(p) => self.patch_inode(p, |raw| put32(raw, I_DTIME, next)),
                 };
             }
             prev = Some(cur);
@@ -164,8 +164,8 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let now = self.clock;
         self.patch_inode(ino, |raw| {
-            put16(raw, 0x1A, 0);
-            set_time(raw, 0xC, Some(0x84), now);
+            put16(raw, I_LINKS_COUNT, 0);
+            set_ctime(raw, now);
         })?;
         self.orphan_add(ino)
     }
@@ -312,7 +312,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Free the blocks of linked orphan `ino` past its size, keeping its timestamps.
     fn finish_truncate(&mut self, ino: Ino) -> Result<()> {
         let raw = self.inode_raw(ino)?;
-        let size = u64::from(le32(&raw, 0x4)) | (u64::from(le32(&raw, 0x6C)) << 32);
+        let size = raw_size(&raw);
         self.truncate(ino, size)?;
         self.patch_inode(ino, |now| {
             for (from, to) in [(0xC, 0x14), (0x84, 0x8C)] {

@@ -4,7 +4,7 @@
 use crate::block::BlockDevice;
 use crate::ext4::dir::valid_name;
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::inode::set_time;
+use crate::ext4::inode::set_ctime;
 use crate::ext4::namei::EXT4_LINK_MAX;
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT};
 use crate::ext4::types::{FileType, RenameFlags};
@@ -139,7 +139,7 @@ impl<D: BlockDevice> Ext4<D> {
                 if cross && d_dir {
                     self.set_dotdot(d, olddir)?;
                 }
-                self.patch_inode(d, |raw| set_time(raw, 0xC, Some(0x84), now))?;
+                self.patch_inode(d, |raw| set_ctime(raw, now))?;
             }
             (Some(d), Some(_)) => {
                 self.set_entry(newdir, newname, d, src, skind)?;
@@ -156,7 +156,7 @@ impl<D: BlockDevice> Ext4<D> {
         }
         self.dir_links_add(olddir, old_delta)?;
         self.dir_links_add(newdir, new_delta)?;
-        self.patch_inode(src, |raw| set_time(raw, 0xC, Some(0x84), now))?;
+        self.patch_inode(src, |raw| set_ctime(raw, now))?;
         self.maybe_sync()
     }
 }

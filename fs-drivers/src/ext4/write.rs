@@ -4,10 +4,9 @@
 //! in the block cache until [`Ext4::sync`] commits them (see `journal::commit`).
 
 use crate::block::BlockDevice;
-use crate::ext4::bytes::{le32, put32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::extent::write::{find, set_written, store_root_leaf, Ext, MAX_INIT};
-use crate::ext4::inode::{set_mtime_ctime, Inode};
+use crate::ext4::inode::{raw_size, set_mtime_ctime, set_raw_size, Inode};
 use crate::ext4::types::flags;
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT, S_IFREG};
 use crate::ext4::{Ext4, Ino};
@@ -186,10 +185,9 @@ impl<D: BlockDevice> Ext4<D> {
                 // leaves no initialized blocks past the end of the file.
                 let upto = end.min(lblk * bs);
                 self.patch_inode(ino, |raw| {
-                    let size = u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32;
+                    let size = raw_size(raw);
                     if upto > size {
-                        put32(raw, 0x4, upto as u32);
-                        put32(raw, 0x6C, (upto >> 32) as u32);
+                        set_raw_size(raw, upto);
                     }
                 })?;
             }
@@ -203,10 +201,9 @@ impl<D: BlockDevice> Ext4<D> {
         };
         let now = self.clock;
         self.patch_inode(ino, |raw| {
-            let size = u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32;
+            let size = raw_size(raw);
             if end > size {
-                put32(raw, 0x4, end as u32);
-                put32(raw, 0x6C, (end >> 32) as u32);
+                set_raw_size(raw, end);
             }
             set_mtime_ctime(raw, now);
         })?;

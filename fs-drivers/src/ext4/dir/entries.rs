@@ -6,7 +6,7 @@ use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::dir::valid_name;
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::inode::{set_mtime_ctime, Inode};
+use crate::ext4::inode::{raw_size, set_mtime_ctime, set_raw_size, Inode};
 use crate::ext4::types::{flags, FileType};
 use crate::ext4::{Ctx, Ext4, Ino, NAME_MAX};
 
@@ -173,9 +173,8 @@ impl<D: BlockDevice> Ext4<D> {
         dir_tail(&ctx, b, inode.seed);
         let now = self.clock;
         self.patch_inode(dir, |raw| {
-            let size = (u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32) + bs;
-            put32(raw, 0x4, size as u32);
-            put32(raw, 0x6C, (size >> 32) as u32);
+            let size = raw_size(raw) + bs;
+            set_raw_size(raw, size);
             set_mtime_ctime(raw, now);
         })
     }

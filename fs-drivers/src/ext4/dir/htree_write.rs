@@ -14,7 +14,7 @@ use crate::ext4::dir::entries::{dir_tail, dirent, rec_need};
 use crate::ext4::dir::hash;
 use crate::ext4::dir::htree::dx_pick;
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::inode::{set_time, Inode};
+use crate::ext4::inode::{raw_size, set_mtime_ctime, set_raw_size, Inode, I_FLAGS};
 use crate::ext4::types::flags;
 use crate::ext4::{Ext4, Ino};
 use alloc::vec;
@@ -179,9 +179,8 @@ impl<D: BlockDevice> Ext4<D> {
             return Err(e);
         }
         self.patch_inode(dir, |raw| {
-            let size = (u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32) + bs;
-            put32(raw, 0x4, size as u32);
-            put32(raw, 0x6C, (size >> 32) as u32);
+            let size = raw_size(raw) + bs;
+            set_raw_size(raw, size);
         })?;
         Ok((lblk, phys))
     }
@@ -293,9 +292,8 @@ impl<D: BlockDevice> Ext4<D> {
         self.block_mut(phys0)?.copy_from_slice(&root);
         let now = self.clock;
         self.patch_inode(inode.ino, |raw| {
-            put32(raw, 0x20, le32(raw, 0x20) | flags::INDEX);
-            set_time(raw, 0x10, Some(0x88), now);
-            set_time(raw, 0xC, Some(0x84), now);
+            put32(raw, I_FLAGS, le32(raw, I_FLAGS) | flags::INDEX);
+            set_mtime_ctime(raw, now);
         })?;
         Ok(true)
     }
@@ -434,8 +432,7 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let now = self.clock;
         self.patch_inode(dir, |raw| {
-            set_time(raw, 0x10, Some(0x88), now);
-            set_time(raw, 0xC, Some(0x84), now);
+            set_mtime_ctime(raw, now);
         })?;
         Ok(())
     }

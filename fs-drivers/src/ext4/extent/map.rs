@@ -5,6 +5,7 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32};
 use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::extent::{EXTENT_MAGIC, MAX_DEPTH};
 use crate::ext4::inode::Inode;
 use crate::ext4::types::flags;
 use crate::ext4::{Ext4, Ino};
@@ -55,10 +56,10 @@ impl<D: BlockDevice> Ext4<D> {
             let entries = usize::from(le16(&node, 2));
             let max = usize::from(le16(&node, 4));
             let depth = le16(&node, 6);
-            if magic != 0xF30A
+            if magic != EXTENT_MAGIC
                 || entries > max
                 || 12 + max * 12 > node.len()
-                || depth > 5
+                || depth > MAX_DEPTH
                 || expect_depth.is_some_and(|d| d != depth)
             {
                 return corrupt("extent header", if node_blk == 0 { ino } else { node_blk });

@@ -3,3 +3,8 @@
 
 pub(crate) mod map;
 pub(crate) mod write;
+
+/// `eh_magic` of every extent tree node.
+pub(crate) const EXTENT_MAGIC: u16 = 0xF30A;
+/// The deepest extent tree ext4 allows.
+pub(crate) const MAX_DEPTH: u16 = 5;

@@ -27,7 +27,11 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::inode::{add_iblocks, set_mtime_ctime, set_time, Inode};
+use crate::ext4::extent::{EXTENT_MAGIC, MAX_DEPTH};
+use crate::ext4::inode::{
+    add_iblocks, raw_size, set_ctime, set_mtime_ctime, set_raw_size, set_time, Inode, I_BLOCK,
+    I_BLOCKS, I_BLOCKS_HIGH, I_MTIME, I_MTIME_EXTRA,
+};
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT};
 use crate::ext4::types::{flags, Fallocate};
 use crate::ext4::{Ext4, Ino};
@@ -39,8 +43,6 @@ use alloc::vec::Vec;
 pub(crate) const MAX_INIT: u32 = 32768;
 /// Longest unwritten (uninitialized) extent.
 pub(crate) const MAX_UNINIT: u32 = 32767;
-const MAGIC: u16 = 0xF30A;
-const MAX_DEPTH: u16 = 5;
 const S_IFREG: u16 = 0x8000;
 
 /// One extent: logical start, length, physical start, unwritten.
@@ -286,7 +288,7 @@ fn put_index(b: &mut [u8], o: usize, l: u32, child: u64) {
 }
 
 fn put_header(b: &mut [u8], entries: usize, max: usize, depth: u16) {
-    put16(b, 0, MAGIC);
+    put16(b, 0, EXTENT_MAGIC);
     put16(b, 2, entries as u16);
     put16(b, 4, max as u16);
     put16(b, 6, depth);
@@ -369,7 +371,7 @@ impl<D: BlockDevice> Ext4<D> {
         } else {
             node.len()
         };
-        if le16(node, 0) != MAGIC
+        if le16(node, 0) != EXTENT_MAGIC
             || entries > max
             || 12 + max * 12 > room
             || depth > MAX_DEPTH
@@ -577,7 +579,7 @@ impl<D: BlockDevice> Ext4<D> {
         let delta = need as i64 - old_blocks.len() as i64 + data_delta;
         let ext = &tree.ext;
         self.patch_inode(ino, |raw| {
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
+            if let Some(ib) = raw.get_mut(I_BLOCK..I_BLOCK + 60) {
                 if depth == 0 {
                     store_root_leaf(ib, ext);
                 } else {
@@ -641,11 +643,11 @@ impl<D: BlockDevice> Ext4<D> {
             self.free_blocks(b, 1)?;
         }
         self.patch_inode(ino, |raw| {
-            if let Some(ib) = raw.get_mut(0x28..0x64) {
+            if let Some(ib) = raw.get_mut(I_BLOCK..I_BLOCK + 60) {
                 store_root_leaf(ib, &[]);
             }
-            put32(raw, 0x1C, 0);
-            put16(raw, 0x74, 0);
+            put32(raw, I_BLOCKS, 0);
+            put16(raw, I_BLOCKS_HIGH, 0);
         })?;
         Ok(())
     }
@@ -731,8 +733,7 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let now = self.clock;
         self.patch_inode(ino, |raw| {
-            put32(raw, 0x4, size as u32);
-            put32(raw, 0x6C, (size >> 32) as u32);
+            set_raw_size(raw, size);
             set_mtime_ctime(raw, now);
         })?;
         self.maybe_sync()
@@ -810,13 +811,12 @@ impl<D: BlockDevice> Ext4<D> {
             end
         };
         self.patch_inode(ino, |raw| {
-            let size = u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32;
+            let size = raw_size(raw);
             if grow && upto > size {
-                put32(raw, 0x4, upto as u32);
-                put32(raw, 0x6C, (upto >> 32) as u32);
-                set_time(raw, 0x10, Some(0x88), now);
+                set_raw_size(raw, upto);
+                set_time(raw, I_MTIME, Some(I_MTIME_EXTRA), now);
             }
-            set_time(raw, 0xC, Some(0x84), now);
+            set_ctime(raw, now);
         })?;
         self.maybe_sync()?;
         match fail {

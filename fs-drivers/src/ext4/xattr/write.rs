@@ -18,7 +18,9 @@
 use crate::block::BlockDevice;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::inode::{set_time, Inode};
+use crate::ext4::inode::{
+    set_ctime, Inode, I_BLOCKS, I_BLOCKS_HIGH, I_EXTRA_ISIZE, I_FILE_ACL, I_FILE_ACL_HIGH,
+};
 use crate::ext4::types::{flags, XattrSet};
 use crate::ext4::xattr::read::parse_xattrs;
 use crate::ext4::xattr::{block_csum_of, check_block, Xattr, H_CHECKSUM, XATTR_MAGIC};
@@ -178,7 +180,7 @@ fn ibody_area(raw: &[u8]) -> Option<(usize, usize)> {
     if raw.len() <= 128 {
         return None;
     }
-    let start = 128 + usize::from(le16(raw, 0x80));
+    let start = 128 + usize::from(le16(raw, I_EXTRA_ISIZE));
     let cap = raw.len().checked_sub(start + 4)?;
     (start.is_multiple_of(4) && cap >= ENTRY_FIXED + 4 + 4).then_some((start, cap))
 }
@@ -279,12 +281,12 @@ impl<D: BlockDevice> Ext4<D> {
         self.xattr_block_unref(blk, refs)?;
         let unit = self.iblocks_unit(&inode);
         self.patch_inode(ino, |raw| {
-            put32(raw, 0x68, 0);
-            put16(raw, 0x76, 0);
-            let cur = u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32;
+            put32(raw, I_FILE_ACL, 0);
+            put16(raw, I_FILE_ACL_HIGH, 0);
+            let cur = u64::from(le32(raw, I_BLOCKS)) | u64::from(le16(raw, I_BLOCKS_HIGH)) << 32;
             let n = cur.saturating_sub(unit);
-            put32(raw, 0x1C, n as u32);
-            put16(raw, 0x74, (n >> 32) as u16);
+            put32(raw, I_BLOCKS, n as u32);
+            put16(raw, I_BLOCKS_HIGH, (n >> 32) as u16);
         })
     }
 
@@ -406,20 +408,21 @@ impl<D: BlockDevice> Ext4<D> {
                 }
             }
             if new_acl != blk {
-                put32(raw, 0x68, new_acl as u32);
-                put16(raw, 0x76, (new_acl >> 32) as u16);
+                put32(raw, I_FILE_ACL, new_acl as u32);
+                put16(raw, I_FILE_ACL_HIGH, (new_acl >> 32) as u16);
             }
             if dblocks != 0 {
-                let cur = u64::from(le32(raw, 0x1C)) | u64::from(le16(raw, 0x74)) << 32;
+                let cur =
+                    u64::from(le32(raw, I_BLOCKS)) | u64::from(le16(raw, I_BLOCKS_HIGH)) << 32;
                 let n = if dblocks > 0 {
                     cur.saturating_add(unit)
                 } else {
                     cur.saturating_sub(unit)
                 };
-                put32(raw, 0x1C, n as u32);
-                put16(raw, 0x74, (n >> 32) as u16);
+                put32(raw, I_BLOCKS, n as u32);
+                put16(raw, I_BLOCKS_HIGH, (n >> 32) as u16);
             }
-            set_time(raw, 0xC, Some(0x84), now);
+            set_ctime(raw, now);
         })
     }
 }
