@@ -5,8 +5,8 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::extent::write::store_extents;
 use crate::ext4::types::{flags, Attr, FileType, Timestamp};
-use crate::ext4::write::store_extents;
 use crate::ext4::{Ctx, Ext4, Ino};
 use alloc::vec::Vec;
 

@@ -33,7 +33,7 @@
 //! - `inode`: parsing and patching inodes; `namei` and `rename`: namespace operations;
 //!   `orphan`: open-unlinked inodes.
 //! - `read`, `readahead` and `write`: file data. `extent`: block maps (`extent::map` for
-//!   reads, `extent::write` for the writer's extent trees, truncate and fallocate).
+//!   reads, `extent::write` for the writer's extent trees, `extent::truncate`).
 //! - `dir`: lookups, linear directories, the htree index and entry changes.
 //! - `xattr`: extended attributes and ACLs. `allocate`: block and inode allocation.
 //! - [`journal`]: replaying (`journal::replay`) and writing (`journal::commit`) the jbd2 log.

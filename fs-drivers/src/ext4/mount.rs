@@ -17,10 +17,10 @@ use alloc::vec::Vec;
 
 /// Superblock field offsets the writer changes.
 const S_STATE: usize = 0x3A;
-const S_FEATURE_INCOMPAT: usize = 0x60;
+pub(crate) const S_FEATURE_INCOMPAT: usize = 0x60;
 pub(crate) const S_FEATURE_RO_COMPAT: usize = 0x64;
 /// `s_checksum`: crc32c of the bytes before it.
-const S_CHECKSUM: usize = 0x3FC;
+pub(crate) const S_CHECKSUM: usize = 0x3FC;
 
 /// `INCOMPAT_EXTENTS`: files may use extent trees.
 const INCOMPAT_EXTENTS: u32 = 0x40;
@@ -33,7 +33,7 @@ const RW_INCOMPAT: u32 =
 /// uninit_bg, dir_nlink, extra_isize, metadata_csum, orphan_present: reclaimed at mount).
 const RW_RO_COMPAT: u32 = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x400 | 0x1_0000;
 
-/// COMPAT features that need no upkeep from this writer (has_journal: written by `jwrite`,
+/// COMPAT features that need no upkeep from this writer (has_journal: written by `journal::commit`,
 /// ext_attr, resize_inode, dir_index, orphan_file with no orphans).
 const RW_COMPAT: u32 = 0x4 | 0x8 | 0x10 | 0x20 | 0x1000;
 
@@ -232,7 +232,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Mount read-write. A journal that needs recovery (a crash) is replayed first, for
     /// real. Refuses (with the feature's name) images with features this writer cannot keep
     /// consistent, or (without a journal) a file system not cleanly unmounted. Orphans left
-    /// by a crash are reclaimed (see `write/orphan.rs`). Changes are kept in the block cache
+    /// by a crash are reclaimed (see `orphan.rs`). Changes are kept in the block cache
     /// until [`Ext4::sync`].
     pub fn open_rw(dev: D, opts: &Options) -> Result<Self> {
         let dev = Self::recover(dev, opts)?;
@@ -399,7 +399,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Make every change durable (syncfs). With a journal: one transaction, committed and
-    /// checkpointed (see `jwrite`). Without: file data first, a flush, then metadata and a
+    /// checkpointed (see `journal::commit`). Without: file data first, a flush, then metadata and a
     /// flush.
     pub fn sync(&mut self) -> Result<()> {
         if self.journalled() {

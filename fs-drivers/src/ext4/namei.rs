@@ -9,6 +9,7 @@ use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::dir::entries::{dir_tail, dirent};
 use crate::ext4::dir::valid_name;
 use crate::ext4::error::{Error, Result};
+use crate::ext4::extent::write::store_extents;
 use crate::ext4::inode::{
     set_ctime, set_raw_size, set_time, Inode, I_ATIME, I_ATIME_EXTRA, I_BLOCK, I_BLOCKS, I_DTIME,
     I_FLAGS, I_GID, I_GID_HIGH, I_LINKS_COUNT, I_MODE, I_MTIME, I_MTIME_EXTRA, I_SIZE, I_UID,
@@ -18,7 +19,6 @@ use crate::ext4::types::mode::{
     S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
 use crate::ext4::types::{flags, FileType, SetAttr, Timestamp};
-use crate::ext4::write::store_extents;
 use crate::ext4::{Ext4, Ino, NAME_MAX};
 
 /// Longest symlink target (Linux: `PATH_MAX - 1`; the target must fit one block too).
@@ -109,17 +109,7 @@ impl<D: BlockDevice> Ext4<D> {
         let ctx = self.ctx;
         let ino = self.alloc_inode(true, dir)?;
         let generation = self.new_inode(ino, S_IFDIR | (mode & 0o7777), uid, gid, 2)?;
-        let goal = self
-            .groups
-            .get(((ino - 1) / ctx.inodes_per_group) as usize)
-            .map_or(0, |d| d.inode_table);
-        let blk = match self.alloc_blocks(goal, 1) {
-            Ok((b, _)) => b,
-            Err(e) => {
-                self.abandon_inode(ino, true)?;
-                return Err(e);
-            }
-        };
+        let blk = self.first_block(ino, true)?;
         let seed = self.inode_seed(ino, generation);
         let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
         let t = if ctx.filetype { 2 } else { 0 };
@@ -208,6 +198,22 @@ impl<D: BlockDevice> Ext4<D> {
         })?;
         self.maybe_sync()?;
         Ok(())
+    }
+
+    /// Allocate the first block of new inode `ino` (a directory when `dir`) near its inode
+    /// table; on failure the inode is given back.
+    fn first_block(&mut self, ino: Ino, dir: bool) -> Result<u64> {
+        let goal = self
+            .groups
+            .get(((ino - 1) / self.ctx.inodes_per_group.max(1)) as usize)
+            .map_or(0, |d| d.inode_table);
+        match self.alloc_blocks(goal, 1) {
+            Ok((b, _)) => Ok(b),
+            Err(e) => {
+                self.abandon_inode(ino, dir)?;
+                Err(e)
+            }
+        }
     }
 
     /// Give back an inode allocated by an operation that then failed (it owns no blocks).
@@ -338,17 +344,7 @@ impl<D: BlockDevice> Ext4<D> {
                 put32(raw, I_SIZE, len as u32);
             })?;
         } else {
-            let goal = self
-                .groups
-                .get(((ino - 1) / self.ctx.inodes_per_group.max(1)) as usize)
-                .map_or(0, |d| d.inode_table);
-            let blk = match self.alloc_blocks(goal, 1) {
-                Ok((b, _)) => b,
-                Err(e) => {
-                    self.abandon_inode(ino, false)?;
-                    return Err(e);
-                }
-            };
+            let blk = self.first_block(ino, false)?;
             let b = self.block_new(blk)?;
             if let Some(d) = b.get_mut(..len) {
                 d.copy_from_slice(target);

@@ -5,36 +5,15 @@
 
 use crate::block::BlockDevice;
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::extent::write::{find, set_written, store_root_leaf, Ext, MAX_INIT};
+use crate::ext4::extent::write::{find, set_written, MAX_INIT};
 use crate::ext4::inode::{raw_size, set_mtime_ctime, set_raw_size, Inode};
 use crate::ext4::types::flags;
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT, S_IFREG};
 use crate::ext4::{Ext4, Ino};
-use alloc::vec::Vec;
 
 /// Free blocks [`Ext4::write_would_fit`] keeps beyond the worst case of a write's data and
 /// leaf blocks: extent index levels and anything else a write may allocate.
 const WRITE_FIT_MARGIN: u64 = 64;
-
-/// One extent of a new inode's depth-0 tree: (first logical block, length, first physical
-/// block).
-pub(crate) type Extent = (u32, u16, u64);
-
-/// Write a depth-0 extent root holding `ext` (at most 4 initialized extents) into `iblock`,
-/// for inodes being set up. Later changes go through the extent tree code
-/// (`Ext4::store_tree`).
-pub(crate) fn store_extents(iblock: &mut [u8], ext: &[Extent]) {
-    let v: Vec<Ext> = ext
-        .iter()
-        .map(|&(l, n, p)| Ext {
-            l,
-            n: u32::from(n),
-            p,
-            u: false,
-        })
-        .collect();
-    store_root_leaf(iblock, &v);
-}
 
 impl<D: BlockDevice> Ext4<D> {
     /// The inode a write of `len` bytes at `off` goes to, and the end of the range: `ino` must

@@ -89,7 +89,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Allocate an inode for a child of `parent`, in the group the spreading policy picks
-    /// (see `write/ialloc.rs`), else the next group with a free inode.
+    /// (see [`Ext4::inode_group`]), else the next group with a free inode.
     pub(crate) fn alloc_inode(&mut self, dir: bool, parent: Ino) -> Result<Ino> {
         let ipg = self.sb.inodes_per_group;
         let first_ino = self.sb.first_ino.max(11);

@@ -1,7 +1,8 @@
 //! Block maps: [`map`] maps logical blocks for reads (extent trees and legacy indirect maps);
-//! [`write`] is the writer's extent trees, truncate and fallocate.
+//! [`write`] is the writer's extent trees, [`truncate`] truncate and fallocate.
 
 pub(crate) mod map;
+pub(crate) mod truncate;
 pub(crate) mod write;
 
 /// `eh_magic` of every extent tree node.

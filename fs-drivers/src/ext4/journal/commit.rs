@@ -38,13 +38,14 @@
 
 use crate::block::{BlockDevice, Request};
 use crate::crc::crc32c_raw;
-use crate::ext4::bytes::le32;
+use crate::ext4::bytes::{le32, put32};
 use crate::ext4::error::{Error, Result};
 use crate::ext4::journal;
 use crate::ext4::journal::replay::{
     be32, COMMIT, DESCRIPTOR, INCOMPAT_64BIT, INCOMPAT_ASYNC_COMMIT, INCOMPAT_CSUM_V2,
     INCOMPAT_CSUM_V3, INCOMPAT_KNOWN, JBD2_MAGIC, SB_V2, TAG_ESCAPE, TAG_LAST, TAG_SAME_UUID,
 };
+use crate::ext4::mount::{S_CHECKSUM, S_FEATURE_INCOMPAT, S_FEATURE_RO_COMPAT};
 use crate::ext4::types::Options;
 use crate::ext4::{sb, Ext4, Ino};
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -185,6 +186,18 @@ impl<D: BlockDevice> Ext4<D> {
         })
     }
 
+    /// Write block `blk` to the device at once, bypassing the cache, durable when this
+    /// returns (FUA): journal superblocks and commit records.
+    fn dev_write_fua(&mut self, blk: u64, buf: &[u8]) -> Result<()> {
+        let lba = self.dev_lba(blk)?;
+        self.dev.submit(&mut [Request::Write {
+            lba,
+            buf,
+            fua: true,
+        }])?;
+        Ok(())
+    }
+
     /// Read block `blk` from the device, bypassing the cache.
     fn dev_block(&mut self, blk: u64) -> Result<Vec<u8>> {
         let mut b = vec![0u8; self.ctx.bs];
@@ -227,12 +240,7 @@ impl<D: BlockDevice> Ext4<D> {
             put_be32(&mut jsb, 0x18, end.wrapping_add(1));
             put_be32(&mut jsb, 0x1C, 0);
             seal_jsb(&mut jsb);
-            let lba = fs.dev_lba(jsb_blk)?;
-            fs.dev.submit(&mut [Request::Write {
-                lba,
-                buf: &jsb,
-                fua: true,
-            }])?;
+            fs.dev_write_fua(jsb_blk, &jsb)?;
         }
         if !needed {
             return Ok(fs.dev);
@@ -244,16 +252,12 @@ impl<D: BlockDevice> Ext4<D> {
         let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
             what: "superblock location",
         })?;
-        let inc = le32(raw, 0x60);
-        if let Some(d) = raw.get_mut(0x60..0x64) {
-            d.copy_from_slice(&(inc & !sb::INCOMPAT_RECOVER).to_le_bytes());
-        }
-        let ro = le32(raw, 0x64);
+        let inc = le32(raw, S_FEATURE_INCOMPAT);
+        put32(raw, S_FEATURE_INCOMPAT, inc & !sb::INCOMPAT_RECOVER);
+        let ro = le32(raw, S_FEATURE_RO_COMPAT);
         if ro & RO_COMPAT_METADATA_CSUM != 0 {
-            let c = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
-            if let Some(d) = raw.get_mut(0x3FC..0x400) {
-                d.copy_from_slice(&c.to_le_bytes());
-            }
+            let c = crc32c_raw(!0, raw.get(..S_CHECKSUM).unwrap_or(&[]));
+            put32(raw, S_CHECKSUM, c);
         }
         let lba = fs.dev_lba(sb_blk)?;
         fs.dev.submit(&mut [
@@ -365,12 +369,7 @@ impl<D: BlockDevice> Ext4<D> {
         put_be32(&mut jsb, 0x28, inc);
         seal_jsb(&mut jsb);
         if jsb != old {
-            let lba = self.dev_lba(jsb_blk)?;
-            self.dev.submit(&mut [Request::Write {
-                lba,
-                buf: &jsb,
-                fua: true,
-            }])?;
+            self.dev_write_fua(jsb_blk, &jsb)?;
         }
         j.v3 = inc & INCOMPAT_CSUM_V3 != 0;
         j.is64 = inc & INCOMPAT_64BIT != 0;
@@ -582,24 +581,14 @@ impl<D: BlockDevice> Ext4<D> {
             j.seq = seq.wrapping_add(1);
             j.head = j.next(commit_pos);
             let commit_blk = j.phys(commit_pos)?;
-            let lba = self.dev_lba(commit_blk)?;
-            self.dev.submit(&mut [Request::Write {
-                lba,
-                buf: &commit,
-                fua: true,
-            }])?;
+            self.dev_write_fua(commit_blk, &commit)?;
             // 4. Checkpoint.
             self.cache.write_back(&mut self.dev, |_| true)?;
             // 5. The journal is empty again.
             put_be32(&mut j.jsb, 0x18, j.seq);
             put_be32(&mut j.jsb, 0x1C, 0);
             seal_jsb(&mut j.jsb);
-            let lba = self.dev_lba(j.phys(0)?)?;
-            self.dev.submit(&mut [Request::Write {
-                lba,
-                buf: &j.jsb,
-                fua: true,
-            }])?;
+            self.dev_write_fua(j.phys(0)?, &j.jsb)?;
         }
         j.freed.clear();
         j.freed_count = 0;

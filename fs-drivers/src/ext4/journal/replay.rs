@@ -6,7 +6,7 @@
 //! non-revoked copy of every journalled block — and returns the result as an overlay
 //! (file-system block → contents) that the engine consults before the device. Nothing is
 //! written here; a read-write mount ([`Ext4::open_rw`]) writes the result home and marks the
-//! journal empty first (see `jwrite`).
+//! journal empty first (see `journal::commit`).
 //!
 //! Supported: journal superblock v1/v2, 32- and 64-bit block numbers, revoke records, escaped
 //! blocks, and checksums v2/v3 (descriptor tails, data-block tags, commit blocks). Transactions
