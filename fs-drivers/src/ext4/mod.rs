@@ -29,7 +29,7 @@
 //!
 //! # Layout
 //! The engine is one type, [`Ext4`], whose methods are spread over files by feature:
-//! - [`mount`](self::mount): mount, read-write policy, clean state, sync; raw block access.
+//! - `mount`: mount, read-write policy, clean state, sync; raw block access.
 //! - `inode`: parsing and patching inodes; `namei` and `rename`: namespace operations;
 //!   `orphan`: open-unlinked inodes.
 //! - `read`, `readahead` and `write`: file data. `extent`: block maps (`extent::map` for
