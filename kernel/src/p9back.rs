@@ -54,6 +54,7 @@ type Fs = Arc<Ext4Fs<Blkfront>>;
 
 mod counters;
 mod export;
+mod idpolicy;
 pub use counters::Counters;
 use export::{quota_limits, seed_quota_once};
 
@@ -115,8 +116,6 @@ struct Link {
     /// The device's rings, in ring order.
     rings: Vec<RingState>,
     conn: Connection<Fs>,
-    /// The device's `mode` key asked for read-only when it connected.
-    mode_ro: bool,
 }
 
 /// One connected ring and the work pvfs holds for it.
@@ -166,7 +165,7 @@ pub struct Service {
     /// Exports served read-only even when the volume is writable (`pvfs.ro_exports`).
     read_only_export: fn(&str) -> bool,
     /// By export path and `mode=ro`: devices of one path and mode share a server.
-    servers: BTreeMap<(String, bool), Server<Fs>>,
+    servers: BTreeMap<String, Server<Fs>>,
     devices: BTreeMap<(u16, u32), Device>,
     /// Counters.
     pub counters: Counters,
@@ -279,8 +278,8 @@ impl Service {
                 if path.starts_with(&self.base) && QuotaKeys::is_key(path) {
                     self.reload_quota((fe, dev));
                 }
-                if path.starts_with(&self.base) && xenbus::is_mode_key(path) {
-                    self.reload_mode((fe, dev));
+                if path.starts_with(&self.base) && idpolicy::is_policy_key(path) {
+                    self.reload_policy((fe, dev));
                 }
                 self.step((fe, dev))
             }
@@ -331,9 +330,12 @@ impl Service {
                 BackendAction::Idle => return,
                 BackendAction::Connect(plan) => {
                     let limits = quota_limits(plan.export.quota);
-                    let mode_ro = plan.export.read_only;
-                    let server = match self.export(&plan.export.path, mode_ro) {
-                        Ok(s) => s,
+                    let be = format!("{}/{}/{}", self.base, key.0, key.1);
+                    let prepared = idpolicy::read_policy(&be)
+                        .map_err(|e| format!("policy keys not valid: {e}"))
+                        .and_then(|p| Ok((self.export(&plan.export.path)?, p)));
+                    let (server, policy) = match prepared {
+                        Ok(sp) => sp,
                         Err(e) => {
                             log::warn!("9pfs: guest {}: {e}", plan.fe_domid);
                             if let Some(d) = self.devices.get_mut(&key) {
@@ -359,8 +361,16 @@ impl Service {
                                     .map(|r| RingState::new(r, early_writes))
                                     .collect(),
                                 conn: server.connect(),
-                                mode_ro,
                             });
+                            if let Some(l) = &d.link {
+                                log::info!(
+                                    "9pfs: guest {} device {}: policy {}",
+                                    key.0,
+                                    key.1,
+                                    idpolicy::describe(&policy)
+                                );
+                                l.conn.set_policy(policy);
+                            }
                             let _ = d.machine.connected(&mut XsStore);
                             self.counters.connects += 1;
                             log::info!(

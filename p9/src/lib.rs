@@ -7,6 +7,8 @@
 //! - [`server`]: [`server::Server`] (one export) and [`server::Connection`] (one client), with
 //!   one method per 9P message.
 //! - [`policy`]: uid/gid maps, quota, lock table.
+//! - [`idpolicy`]: a share's identity policy (read-only, uid and gid maps) from its keys.
+//! - [`perm`]: permission checks for mapped and squashed guests, ids inside POSIX ACLs.
 //! - [`privs`]: when a write, truncate or chown clears the set-user-ID and set-group-ID bits.
 //! - [`sched`]: the per-channel request queue of transports that take many requests at once.
 //! - [`memfs`]: an in-memory filesystem.
@@ -25,7 +27,9 @@ pub mod ext4;
 pub mod fs;
 #[cfg(feature = "std")]
 pub mod host;
+pub mod idpolicy;
 pub mod memfs;
+pub mod perm;
 pub mod policy;
 pub mod privs;
 pub mod sched;

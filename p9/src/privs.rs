@@ -5,7 +5,8 @@
 //!
 //! The server applies it itself because Linux's 9p client does not on every path (a write
 //! through a `cache=none` mount leaves it to the server). 9P carries the caller's identity
-//! as the fid's attach uid; uid 0 stands for a caller with `CAP_FSETID`. 9P2000.L does not
+//! as the fid's attach uid; guest root privileged over the file stands for a caller with
+//! `CAP_FSETID`. 9P2000.L does not
 //! carry the caller's supplementary groups, so a set-group-ID bit is cleared when group
 //! execute is set, as in Linux's rule for a caller outside the file's group; a set-group-ID
 //! file without group execute (the mandatory-locking mark) keeps it.
@@ -16,10 +17,12 @@ const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
 const S_IXGRP: u32 = 0o0010;
 
-/// The permission bits `a` should have after caller `uid` (host id) writes, truncates or
-/// changes the owner of the file, or `None` if they stay as they are.
-pub fn after_change(a: &Attr, uid: u32) -> Option<u32> {
-    if uid == 0 || a.mode & mode::S_IFMT != mode::S_IFREG {
+/// The permission bits `a` should have after a caller writes, truncates or changes the owner
+/// of the file, or `None` if they stay as they are. `fsetid`: the caller has `CAP_FSETID`
+/// over the file (guest root of an identity-mapped share, or of a share whose ranges hold the
+/// file's ids and map root: [`crate::perm::Who::capable`]).
+pub fn after_change(a: &Attr, fsetid: bool) -> Option<u32> {
+    if fsetid || a.mode & mode::S_IFMT != mode::S_IFREG {
         return None;
     }
     let mut kill = a.mode & S_ISUID;
@@ -60,7 +63,7 @@ mod tests {
         ];
         for (before, uid, after) in cases {
             assert_eq!(
-                after_change(&file(before), uid),
+                after_change(&file(before), uid == 0),
                 after,
                 "{before:o} by {uid}"
             );
@@ -74,7 +77,7 @@ mod tests {
                 mode: ty | 0o6777,
                 ..Attr::default()
             };
-            assert_eq!(after_change(&a, 1000), None);
+            assert_eq!(after_change(&a, false), None);
         }
     }
 }

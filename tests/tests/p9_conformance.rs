@@ -31,6 +31,17 @@ fn memfs_server(cfg: ExportConfig) -> TestServer<MemFs> {
     TestServer::start(Server::new(MemFs::new(), cfg), 4, ServeOptions::default())
 }
 
+/// [`memfs_server`] with a root of mode 0777.
+fn open_memfs_server(cfg: ExportConfig) -> TestServer<MemFs> {
+    let fs = MemFs::new();
+    let set = pvfs_9p::fs::SetAttr {
+        mode: Some(0o777),
+        ..Default::default()
+    };
+    fs.setattr(fs.root(), &set).unwrap();
+    TestServer::start(Server::new(fs, cfg), 4, ServeOptions::default())
+}
+
 fn mount(ts: &TestServer<impl Filesystem + 'static>) -> Client {
     Client::mount(&ts.addr, 65536, "/")
 }
@@ -768,8 +779,9 @@ fn read_only_export() {
 
 #[test]
 fn uid_gid_translation() {
-    // Squash everything to 4242.
-    let ts = memfs_server(ExportConfig {
+    // Squash everything to 4242 (in a world-writable root: the server checks permissions for
+    // a mapped share).
+    let ts = open_memfs_server(ExportConfig {
         uid_map: IdMap::squash_all(4242),
         gid_map: IdMap::squash_all(4343),
         ..Default::default()
@@ -803,7 +815,7 @@ fn uid_gid_translation() {
     assert_eq!((a.uid, a.gid), (4242, 4343));
 
     // Range map: guest 0..1000 -> host 100000..; unmapped guest ids become nobody.
-    let ts = memfs_server(ExportConfig {
+    let ts = open_memfs_server(ExportConfig {
         uid_map: IdMap::parse("map:0:100000:1000").unwrap(),
         gid_map: IdMap::parse("map:0:200000:1000").unwrap(),
         ..Default::default()

@@ -1,13 +1,13 @@
-//! Opening a device's export, and the backend keys that shape it while the device is
-//! connected: the quota keys (applied at once) and `mode` (applied at the next connect).
+//! Opening a device's export, and the quota keys that shape it while the device is
+//! connected (applied at once; the identity policy is in `idpolicy`).
 
 use super::{Fs, Service, MAX_MSIZE};
 use crate::xen::store::XsStore;
 use alloc::format;
 use alloc::string::{String, ToString};
-use pvfs_9p::policy::{IdMap, QuotaLimits};
+use pvfs_9p::policy::QuotaLimits;
 use pvfs_9p::{ExportConfig, Server};
-use pvfs_ring::xenbus::{self, QuotaKeys};
+use pvfs_ring::xenbus::QuotaKeys;
 
 impl Service {
     /// A quota key of a connected device changed (or went): its export's limits are read
@@ -39,33 +39,6 @@ impl Service {
         }
     }
 
-    /// The `mode` key of a connected device changed (or went). A connection's server is
-    /// read-only or not from its creation on, so a mode other than the one the device
-    /// connected with is logged and applies when the guest connects again; a value other than
-    /// `ro` or `rw` is logged and ignored.
-    pub(super) fn reload_mode(&self, key: (u16, u32)) {
-        let Some(link) = self.devices.get(&key).and_then(|d| d.link.as_ref()) else {
-            return;
-        };
-        let be = format!("{}/{}/{}", self.base, key.0, key.1);
-        let name = |ro: bool| if ro { "ro" } else { "rw" };
-        match xenbus::read_mode(&mut XsStore, &be) {
-            Ok(ro) if ro != link.mode_ro => log::info!(
-                "9pfs: guest {} device {}: mode now {} (it connected with {}); applies when the guest connects again",
-                key.0,
-                key.1,
-                name(ro),
-                name(link.mode_ro)
-            ),
-            Ok(_) => {}
-            Err(e) => log::warn!(
-                "9pfs: guest {} device {}: mode key not valid ({e:?}); mode unchanged",
-                key.0,
-                key.1
-            ),
-        }
-    }
-
     /// The directory that export `path` names on the volume, or why it cannot be served.
     pub(super) fn export_dir(&self, path: &str) -> Result<(Fs, pvfs_9p::fs::Attr), String> {
         let fs = self.fs.clone().ok_or("pvfs has no volume mounted")?;
@@ -81,31 +54,27 @@ impl Service {
         Ok((fs, attr))
     }
 
-    /// The server of export `path`, read-only if the volume is, if `pvfs.ro_exports` lists
-    /// it, or if the device's `mode` key asks for it (`mode_ro`).
-    pub(super) fn export(&mut self, path: &str, mode_ro: bool) -> Result<Server<Fs>, String> {
-        let key = (path.to_string(), mode_ro);
-        if let Some(s) = self.servers.get(&key) {
+    /// The server of export `path`, read-only if the volume is or if `pvfs.ro_exports` lists
+    /// it. (A device's own `mode` is part of its connection's policy.)
+    pub(super) fn export(&mut self, path: &str) -> Result<Server<Fs>, String> {
+        if let Some(s) = self.servers.get(path) {
             return Ok(s.clone());
         }
         let (fs, attr) = self.export_dir(path)?;
         let writable = fs.with_engine(|e| e.is_writable()).unwrap_or(false);
-        let read_only = !writable || (self.read_only_export)(path) || mode_ro;
+        let read_only = !writable || (self.read_only_export)(path);
         log::info!(
-            "9pfs: export {path:?} {}{}",
+            "9pfs: export {path:?} {}",
             if read_only { "read-only" } else { "read-write" },
-            if mode_ro { " (mode=ro)" } else { "" }
         );
         let cfg = ExportConfig {
             read_only,
-            uid_map: IdMap::identity(),
-            gid_map: IdMap::identity(),
             max_msize: MAX_MSIZE,
             root: Some(attr.ino),
             ..ExportConfig::default()
         };
         let s = Server::new(fs, cfg);
-        self.servers.insert(key, s.clone());
+        self.servers.insert(path.to_string(), s.clone());
         Ok(s)
     }
 }

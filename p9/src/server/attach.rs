@@ -5,7 +5,8 @@ use super::connection::Connection;
 use super::fids::{Fid, FidInfo};
 use super::reply;
 use crate::fs::{Attr, Errno, Filesystem, Ino};
-use crate::wire::{Rmsg, MAX_WELEM, NOFID, NONUNAME};
+use crate::perm::MAY_EXEC;
+use crate::wire::{Rmsg, MAX_WELEM, NOFID};
 use alloc::vec::Vec;
 
 /// Resolves a `/`-separated path below `start` without following symlinks; `..` never goes
@@ -43,22 +44,41 @@ impl<F: Filesystem> Connection<F> {
         aname: &[u8],
         n_uname: u32,
     ) -> Result<Vec<u8>, Errno> {
-        let cfg = &self.shared.cfg;
         let root = self.shared.root;
         if afid != NOFID {
             return Err(Errno::EINVAL);
         }
-        let a = resolve_path(self.fs(), root, root, aname)?;
+        let a = if self.checking() {
+            self.resolve_searching(n_uname, root, aname)?
+        } else {
+            resolve_path(self.fs(), root, root, aname)?
+        };
         if !a.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let uid = if n_uname == NONUNAME {
-            cfg.uid_map.unmapped_host
-        } else {
-            cfg.uid_map.to_host(n_uname)
-        };
-        self.insert_fid(fid, Fid::new(a.ino, true, uid, None))?;
+        self.insert_fid(fid, Fid::new(a.ino, true, n_uname, None))?;
         Ok(reply(tag, &Rmsg::Attach { qid: qid_of(&a) }))
+    }
+
+    /// [`resolve_path`] from the export root for guest user `uid`, who needs search
+    /// permission on every directory it passes.
+    fn resolve_searching(&self, uid: u32, root: Ino, path: &[u8]) -> Result<Attr, Errno> {
+        let fs = self.fs();
+        let mut cur = fs.getattr(root)?;
+        for comp in path.split(|&b| b == b'/') {
+            if comp.is_empty() || comp == b"." {
+                continue;
+            }
+            if !cur.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            self.need(uid, &cur, MAY_EXEC)?;
+            if comp == b".." && cur.ino == root {
+                continue;
+            }
+            cur = fs.lookup(cur.ino, comp)?;
+        }
+        Ok(cur)
     }
 
     /// Twalk: up to [`MAX_WELEM`] steps from `fid`; `newfid` gets the last one reached (none if
@@ -90,6 +110,7 @@ impl<F: Filesystem> Connection<F> {
         let mut cur = start.ino;
         let mut cur_dir = start.is_dir;
         let mut parent = parent;
+        let checking = self.checking();
         for (k, name) in names.iter().enumerate() {
             let step = (|| {
                 if !cur_dir {
@@ -100,6 +121,9 @@ impl<F: Filesystem> Connection<F> {
                 }
                 if name.len() > 255 {
                     return Err(Errno::ENAMETOOLONG);
+                }
+                if checking {
+                    self.need_ino(start.uid, cur, MAY_EXEC)?;
                 }
                 if *name == b"." {
                     return fs.getattr(cur);

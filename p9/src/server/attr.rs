@@ -2,8 +2,10 @@
 //! mapped between guest and host.
 
 use super::connection::Connection;
+use super::fids::FidInfo;
 use super::reply;
 use crate::fs::{Attr, Errno, Filesystem, SetAttr, TimeSet, Timespec};
+use crate::perm::MAY_WRITE;
 use crate::wire::{
     getattr as ga, qid_type, setattr as sa, Getattr, Qid, Rmsg, SetattrReq, StatfsRepr,
 };
@@ -45,7 +47,7 @@ impl<F: Filesystem> Connection<F> {
     /// Tsetattr; a change of size is charged to (or refunded from) the quota.
     pub(super) fn setattr(&self, tag: u16, fid: u32, attr: &SetattrReq) -> Result<Vec<u8>, Errno> {
         let fs = self.fs();
-        let cfg = &self.shared.cfg;
+        let pol = self.policy();
         let i = self.plain(fid)?;
         self.writable()?;
         let v = attr.valid;
@@ -58,8 +60,8 @@ impl<F: Filesystem> Connection<F> {
         };
         let mut set = SetAttr {
             mode: (v & sa::MODE != 0).then_some(attr.mode & 0o7777),
-            uid: (v & sa::UID != 0).then(|| cfg.uid_map.to_host(attr.uid)),
-            gid: (v & sa::GID != 0).then(|| cfg.gid_map.to_host(attr.gid)),
+            uid: (v & sa::UID != 0).then(|| pol.uid_map.to_host(attr.uid)),
+            gid: (v & sa::GID != 0).then(|| pol.gid_map.to_host(attr.gid)),
             size: (v & sa::SIZE != 0).then_some(attr.size),
             atime: (v & sa::ATIME != 0)
                 .then(|| time(sa::ATIME_SET, attr.atime_sec, attr.atime_nsec)),
@@ -67,9 +69,13 @@ impl<F: Filesystem> Connection<F> {
                 .then(|| time(sa::MTIME_SET, attr.mtime_sec, attr.mtime_nsec)),
             ctime: v & sa::CTIME != 0,
         };
+        if self.checking() {
+            self.check_setattr(i, &set, v)?;
+        }
         if set.mode.is_none() && v & (sa::SIZE | sa::UID | sa::GID) != 0 {
             // A truncate or a change of owner by a caller without CAP_FSETID.
-            set.mode = crate::privs::after_change(&fs.getattr(i.ino)?, i.uid);
+            let cur = fs.getattr(i.ino)?;
+            set.mode = crate::privs::after_change(&cur, self.keeps_privs(i.uid, &cur));
         }
         let mut charged = 0;
         if let Some(size) = set.size {
@@ -87,6 +93,34 @@ impl<F: Filesystem> Connection<F> {
         fs.setattr(i.ino, &set)
             .inspect_err(|_| self.shared.quota.refund_bytes(charged))?;
         Ok(reply(tag, &Rmsg::Setattr))
+    }
+
+    /// Linux's rules for a Tsetattr of guest user `i.uid` on a mapped share: the owner (or a
+    /// privileged caller) changes mode, group and explicit times; only a privileged caller
+    /// gives a file away; a truncate needs write permission (or a fid open for writing);
+    /// times set to now need ownership or write permission.
+    fn check_setattr(&self, i: FidInfo, set: &SetAttr, v: u32) -> Result<(), Errno> {
+        let a = self.fs().getattr(i.ino)?;
+        if set.mode.is_some() || set.gid.is_some() {
+            self.need_owner(i.uid, &a)?;
+        }
+        match set.uid {
+            Some(u) if u != a.uid => self.need_capable(i.uid, &a)?,
+            Some(_) => self.need_owner(i.uid, &a)?,
+            None => {}
+        }
+        if v & (sa::ATIME_SET | sa::MTIME_SET) != 0 {
+            self.need_owner(i.uid, &a)?;
+        } else if v & (sa::ATIME | sa::MTIME) != 0 && self.need_owner(i.uid, &a).is_err() {
+            self.need(i.uid, &a, MAY_WRITE)?;
+        }
+        let open_for_write = i.open.is_some_and(|f| {
+            f & super::O_ACCMODE == super::O_WRONLY || f & super::O_ACCMODE == super::O_RDWR
+        });
+        if set.size.is_some() && !open_for_write {
+            self.need(i.uid, &a, MAY_WRITE)?;
+        }
+        Ok(())
     }
 
     /// Tstatfs, within the quota's limits.
@@ -111,7 +145,7 @@ impl<F: Filesystem> Connection<F> {
 
     /// An inode's attributes as the guest sees them (its uid and gid mapped).
     fn guest_attr(&self, a: &Attr) -> Getattr {
-        let c = &self.shared.cfg;
+        let c = self.policy();
         Getattr {
             valid: ga::ALL,
             qid: qid_of(a),

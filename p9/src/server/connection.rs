@@ -5,6 +5,7 @@ use super::export::{seed_quota, SeedError, Shared};
 use super::fids::Fid;
 use super::MIN_MSIZE;
 use crate::fs::{Errno, Filesystem};
+use crate::idpolicy::SharePolicy;
 use crate::policy::{Quota, QuotaUsage};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -35,6 +36,8 @@ pub struct Connection<F: Filesystem> {
     pub(super) shared: Arc<Shared<F>>,
     pub(super) id: u64,
     pub(super) state: Mutex<ConnState>,
+    /// The share's identity policy ([`Connection::set_policy`]).
+    pub(super) policy: Mutex<Arc<SharePolicy>>,
 }
 
 impl<F: Filesystem> Connection<F> {
@@ -76,9 +79,9 @@ impl<F: Filesystem> Connection<F> {
         &self.shared.fs
     }
 
-    /// Fails with `EROFS` on a read-only export.
+    /// Fails with `EROFS` on a read-only export or share.
     pub(super) fn writable(&self) -> Result<(), Errno> {
-        if self.shared.cfg.read_only {
+        if self.shared.cfg.read_only || self.policy.lock().read_only {
             Err(Errno::EROFS)
         } else {
             Ok(())

@@ -4,6 +4,7 @@
 
 use super::connection::{ConnState, Connection};
 use crate::fs::{Errno, Filesystem, Ino};
+use crate::idpolicy::SharePolicy;
 use crate::policy::{IdMap, LockTable, Quota, QuotaLimits, QuotaUsage};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
@@ -17,7 +18,8 @@ use spin::Mutex;
 pub struct ExportConfig {
     /// Refuse every modification with `EROFS`.
     pub read_only: bool,
-    /// Guest/host uid translation.
+    /// Guest/host uid translation of new connections ([`Connection::set_policy`] changes a
+    /// connection's).
     pub uid_map: IdMap,
     /// Guest/host gid translation.
     pub gid_map: IdMap,
@@ -106,6 +108,11 @@ impl<F: Filesystem> Server<F> {
                 inflight: BTreeMap::new(),
                 spare: Vec::new(),
             }),
+            policy: Mutex::new(Arc::new(SharePolicy {
+                read_only: false,
+                uid_map: self.shared.cfg.uid_map.clone(),
+                gid_map: self.shared.cfg.gid_map.clone(),
+            })),
         }
     }
     /// The filesystem.

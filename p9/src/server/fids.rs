@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 pub(super) struct Fid {
     pub(super) ino: Ino,
     pub(super) is_dir: bool,
-    /// Host uid used as owner of files created through this fid.
+    /// The guest user of the attach this fid comes from (mapped to the host at each use).
     pub(super) uid: u32,
     /// Directory and name this fid was reached by (for Trename / Tremove).
     pub(super) parent: Option<(Ino, Vec<u8>)>,
@@ -33,7 +33,7 @@ pub(super) struct FidInfo {
 }
 
 impl Fid {
-    /// A fid on `ino` reached through `parent`, owning what it creates as host `uid`: not
+    /// A fid on `ino` reached through `parent`, of guest user `uid`: not
     /// open, not an xattr fid, holding no locks.
     pub(super) fn new(ino: Ino, is_dir: bool, uid: u32, parent: Option<(Ino, Vec<u8>)>) -> Self {
         Fid {

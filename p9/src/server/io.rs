@@ -87,7 +87,7 @@ impl<F: Filesystem> Connection<F> {
         let end = off.checked_add(len as u64).ok_or(Errno::EFBIG)?;
         let grow = end.saturating_sub(cur.size);
         self.shared.quota.charge_bytes(grow)?;
-        if let Some(m) = crate::privs::after_change(&cur, i.uid) {
+        if let Some(m) = crate::privs::after_change(&cur, self.keeps_privs(i.uid, &cur)) {
             let clear = SetAttr {
                 mode: Some(m),
                 ..SetAttr::default()

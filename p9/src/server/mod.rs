@@ -34,8 +34,12 @@
 //!   - `namespace`: Tmkdir, Tmknod, Tsymlink, Tlink, Trename, Trenameat, Tunlinkat,
 //!     Tremove and Treadlink;
 //!   - `xattr`: Txattrwalk, Txattrcreate and the reads and writes of xattr fids;
-//!   - `lock`: Tlock and Tgetlock.
+//!   - `lock`: Tlock and Tgetlock (lock owners are a process id and a client name: no ids
+//!     to map).
+//! - `access`: the share's identity policy on a connection and the permission checks for
+//!   mapped or squashed shares.
 
+mod access;
 mod attach;
 mod attr;
 mod buffers;
@@ -53,6 +57,8 @@ mod xattr;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_idmap;
 
 pub use attach::resolve_path;
 pub use attr::qid_of;

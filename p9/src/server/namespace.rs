@@ -7,6 +7,7 @@ use super::connection::Connection;
 use super::fids::FidInfo;
 use super::{check_name, reply};
 use crate::fs::{mode, Attr, Errno, Filesystem, Ino, NewInode};
+use crate::perm::{MAY_EXEC, MAY_WRITE};
 use crate::wire::Rmsg;
 use alloc::vec::Vec;
 
@@ -32,11 +33,13 @@ impl<F: Filesystem> Connection<F> {
         let i = self.dir_fid(fid)?;
         check_name(name)?;
         self.writable()?;
+        self.need_create(i)?;
         self.shared.quota.charge_file()?;
-        let gid = self.shared.cfg.gid_map.to_host(gid);
+        let pol = self.policy();
+        let (uid, gid) = (pol.host_uid(i.uid), pol.gid_map.to_host(gid));
         let a = self
             .fs()
-            .symlink(i.ino, name, target, i.uid, gid)
+            .symlink(i.ino, name, target, uid, gid)
             .inspect_err(|_| {
                 self.shared.quota.refund_file();
             })?;
@@ -62,6 +65,10 @@ impl<F: Filesystem> Connection<F> {
             mode::S_IFCHR | mode::S_IFBLK | mode::S_IFIFO | mode::S_IFSOCK | mode::S_IFREG
         ) {
             return Err(Errno::EINVAL);
+        }
+        if matches!(t, mode::S_IFCHR | mode::S_IFBLK) && self.checking() {
+            // CAP_MKNOD is not the guest's on a mapped share (as in a user namespace).
+            return Err(Errno::EPERM);
         }
         let a = self.create_node(i, name, t, m, rdev, gid)?;
         Ok(reply(tag, &Rmsg::Mknod { qid: qid_of(&a) }))
@@ -94,16 +101,50 @@ impl<F: Filesystem> Connection<F> {
         rdev: u64,
         gid: u32,
     ) -> Result<Attr, Errno> {
+        self.need_create(i)?;
         self.shared.quota.charge_file()?;
+        let pol = self.policy();
         let new = NewInode {
             mode: ty | (m & 0o7777),
-            uid: i.uid,
-            gid: self.shared.cfg.gid_map.to_host(gid),
+            uid: pol.host_uid(i.uid),
+            gid: pol.gid_map.to_host(gid),
             rdev,
         };
         self.fs()
             .create(i.ino, name, &new)
             .inspect_err(|_| self.shared.quota.refund_file())
+    }
+
+    /// Fails unless the user of `dir` may add names to its directory (write and search).
+    pub(super) fn need_create(&self, dir: FidInfo) -> Result<(), Errno> {
+        if self.checking() {
+            self.need_ino(dir.uid, dir.ino, MAY_WRITE | MAY_EXEC)?;
+        }
+        Ok(())
+    }
+
+    /// Fails unless the user of `by` may move `name` of directory `from` to `to_name` in `to`
+    /// (Linux's `may_delete` on both sides, and write permission on a directory that changes
+    /// parent, for its `..`).
+    fn need_rename(
+        &self,
+        by: FidInfo,
+        from: Ino,
+        name: &[u8],
+        to: Ino,
+        to_name: &[u8],
+    ) -> Result<(), Errno> {
+        if !self.checking() {
+            return Ok(());
+        }
+        self.need_delete(by.uid, from, name)?;
+        self.need_ino(by.uid, to, MAY_WRITE | MAY_EXEC)?;
+        self.need_delete(by.uid, to, to_name)?;
+        let moved = self.fs().lookup(from, name)?;
+        if moved.is_dir() && from != to {
+            self.need(by.uid, &moved, MAY_WRITE)?;
+        }
+        Ok(())
     }
 
     /// Tlink: a new name `name` in the directory of `dfid` for the file of `fid`.
@@ -121,6 +162,7 @@ impl<F: Filesystem> Connection<F> {
         if i.is_dir {
             return Err(Errno::EPERM);
         }
+        self.need_create(d)?;
         self.fs().link(i.ino, d.ino, name)?;
         Ok(reply(tag, &Rmsg::Link))
     }
@@ -134,7 +176,7 @@ impl<F: Filesystem> Connection<F> {
         dfid: u32,
         name: &[u8],
     ) -> Result<Vec<u8>, Errno> {
-        self.plain(fid)?;
+        let i = self.plain(fid)?;
         let d = self.dir_fid(dfid)?;
         check_name(name)?;
         self.writable()?;
@@ -145,6 +187,7 @@ impl<F: Filesystem> Connection<F> {
                 .and_then(|f| f.parent.clone())
                 .ok_or(Errno::EBUSY)?
         };
+        self.need_rename(i, p, &old, d.ino, name)?;
         self.fs().rename(p, &old, d.ino, name)?;
         if let Some(f) = self.state.lock().fids.get_mut(&fid) {
             f.parent = Some((d.ino, name.to_vec()));
@@ -166,6 +209,7 @@ impl<F: Filesystem> Connection<F> {
         check_name(oldname)?;
         check_name(newname)?;
         self.writable()?;
+        self.need_rename(o, o.ino, oldname, n.ino, newname)?;
         self.fs().rename(o.ino, oldname, n.ino, newname)?;
         Ok(reply(tag, &Rmsg::Renameat))
     }
@@ -181,6 +225,9 @@ impl<F: Filesystem> Connection<F> {
         let d = self.dir_fid(dirfid)?;
         check_name(name)?;
         self.writable()?;
+        if self.checking() {
+            self.need_delete(d.uid, d.ino, name)?;
+        }
         self.unlink(d.ino, name, flags & AT_REMOVEDIR != 0, None)?;
         Ok(reply(tag, &Rmsg::Unlinkat))
     }
@@ -192,9 +239,13 @@ impl<F: Filesystem> Connection<F> {
         let parent = f.parent.clone();
         let is_dir = f.is_dir;
         let ino = f.ino;
+        let uid = f.uid;
         let r = (|| {
             self.writable()?;
             let (p, name) = parent.ok_or(Errno::EBUSY)?;
+            if self.checking() {
+                self.need_delete(uid, p, &name)?;
+            }
             self.unlink(p, &name, is_dir, Some(ino))
         })();
         let c = self.release_fid(f);

@@ -5,6 +5,7 @@ use super::attr::qid_of;
 use super::connection::Connection;
 use super::{check_name, reply, O_ACCMODE, O_RDWR, O_TRUNC, O_WRONLY};
 use crate::fs::{mode, Errno, Filesystem, NewInode, SetAttr, TimeSet};
+use crate::perm::{MAY_READ, MAY_WRITE};
 use crate::wire::Rmsg;
 use alloc::vec::Vec;
 
@@ -27,6 +28,11 @@ impl<F: Filesystem> Connection<F> {
         }
         if wants_write {
             self.writable()?;
+        }
+        if self.checking() {
+            let read = if acc == O_WRONLY { 0 } else { MAY_READ };
+            let write = if wants_write { MAY_WRITE } else { 0 };
+            self.need(i.uid, &a, read | write)?;
         }
         self.shared.quota.charge_open()?;
         let mut a = a;
@@ -84,15 +90,17 @@ impl<F: Filesystem> Connection<F> {
         }
         check_name(name)?;
         self.writable()?;
+        self.need_create(i)?;
         self.shared.quota.charge_file()?;
         if let Err(e) = self.shared.quota.charge_open() {
             self.shared.quota.refund_file();
             return Err(e);
         }
+        let pol = self.policy();
         let new = NewInode {
             mode: mode::S_IFREG | (m & 0o7777),
-            uid: i.uid,
-            gid: self.shared.cfg.gid_map.to_host(gid),
+            uid: pol.host_uid(i.uid),
+            gid: pol.gid_map.to_host(gid),
             rdev: 0,
         };
         let a = match fs.create(i.ino, name, &new) {

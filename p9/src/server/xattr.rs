@@ -5,6 +5,7 @@ use super::connection::Connection;
 use super::fids::Fid;
 use super::reply;
 use crate::fs::{Errno, Filesystem, Ino};
+use crate::perm::{self, MAY_READ, MAY_WRITE};
 use crate::wire::Rmsg;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -37,10 +38,24 @@ impl<F: Filesystem> Connection<F> {
     ) -> Result<Vec<u8>, Errno> {
         let fs = self.fs();
         let i = self.plain(fid)?;
+        let pol = self.policy();
+        if !pol.is_identity() && !name.is_empty() {
+            let a = fs.getattr(i.ino)?;
+            if name.starts_with(b"trusted.") {
+                self.need_capable(i.uid, &a)?;
+            } else if name.starts_with(b"user.") {
+                self.need(i.uid, &a, MAY_READ)?;
+            }
+        }
         let data = if name.is_empty() {
             fs.listxattr(i.ino)?
         } else {
             fs.getxattr(i.ino, name)?
+        };
+        let data = if !pol.is_identity() && perm::is_acl(name) {
+            perm::acl_to_guest(&data, &pol.uid_map, &pol.gid_map).ok_or(Errno::EIO)?
+        } else {
+            data
         };
         if data.len() as u64 > XATTR_SIZE_MAX {
             return Err(Errno::E2BIG);
@@ -76,6 +91,9 @@ impl<F: Filesystem> Connection<F> {
         }
         if i.open.is_some() {
             return Err(Errno::EBADF);
+        }
+        if self.checking() {
+            self.need_set_xattr(i.uid, i.ino, name)?;
         }
         let mut st = self.state.lock();
         let f = st.fids.get_mut(&fid).ok_or(Errno::EBADF)?;
@@ -159,8 +177,31 @@ impl<F: Filesystem> Connection<F> {
             self.fs().removexattr(ino, name)
         } else if buf.len() as u64 != *size {
             Err(Errno::EINVAL)
+        } else if perm::is_acl(name) && !self.policy().is_identity() {
+            let pol = self.policy();
+            let v = perm::acl_to_host(buf, &pol.uid_map, &pol.gid_map).ok_or(Errno::EINVAL)?;
+            self.fs().setxattr(ino, name, &v, *flags)
         } else {
             self.fs().setxattr(ino, name, buf, *flags)
+        }
+    }
+
+    /// Linux's rules for setting or removing xattr `name` of `ino` (`xattr_permission`):
+    /// `user.` needs write permission on a file or directory; an ACL needs the owner;
+    /// `trusted.` and `security.` a privileged caller.
+    fn need_set_xattr(&self, uid: u32, ino: Ino, name: &[u8]) -> Result<(), Errno> {
+        let a = self.fs().getattr(ino)?;
+        if name.starts_with(b"user.") {
+            if !a.is_dir() && !a.is_file() {
+                return Err(Errno::EPERM);
+            }
+            self.need(uid, &a, MAY_WRITE)
+        } else if perm::is_acl(name) {
+            self.need_owner(uid, &a)
+        } else if name.starts_with(b"trusted.") || name.starts_with(b"security.") {
+            self.need_capable(uid, &a)
+        } else {
+            Ok(())
         }
     }
 }
