@@ -15,6 +15,7 @@ mod failure;
 mod json;
 mod ls;
 mod nodes;
+mod policy;
 mod rm;
 mod set;
 mod status;

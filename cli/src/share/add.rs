@@ -23,6 +23,9 @@ pub struct AddOpts {
     pub path: String,
     /// Write `mode=ro`.
     pub read_only: bool,
+    /// Identity-policy keys to write (`uid-map`, `gid-map`, `squash-root`, `unmapped-ids`),
+    /// validated.
+    pub policy: Vec<(&'static str, String)>,
     /// `max-space` (MiB).
     pub max_space_mib: Option<u64>,
     /// `max-files`.
@@ -157,6 +160,9 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
     ];
     if o.read_only {
         bents.push((MODE_KEY, "ro".into()));
+    }
+    for (k, v) in &o.policy {
+        bents.push((k, v.clone()));
     }
     for (k, v) in QUOTA_KEYS
         .iter()

@@ -5,12 +5,14 @@ use super::domains::{guest, pvfs_domain};
 use super::failure::Res;
 use super::ls::{ls_json, ls_table};
 use super::nodes::{shares, Share, QUOTA_KEYS};
+use super::policy::{policy_summary, PolicyArgs};
 use super::rm::rm;
 use super::set::set;
 use super::status::{status, status_json, status_text, wait_ready};
 use super::xsquota::Headroom;
 use crate::xs::Store;
 use clap::{Args, Subcommand};
+use pvfs_ring::xenbus::MODE_KEY;
 use std::fmt::Write as _;
 
 /// `pvfs share …`.
@@ -20,9 +22,10 @@ pub enum ShareCmd {
     Add(AddArgs),
     /// Detach a share: pvfs releases it and its xenstore nodes go away.
     Rm(RmArgs),
-    /// List the shares pvfs serves: guests, tags, paths, states, read-only, quotas.
+    /// List the shares pvfs serves: guests, tags, paths, states, read-only, quotas, id maps.
     Ls(LsArgs),
-    /// Change a share's quota while it is in use (pvfs applies it at once).
+    /// Change a share's quota, read-only mode or id maps while it is in use (pvfs applies them
+    /// to the guest's next request).
     Set(SetArgs),
 }
 
@@ -45,9 +48,8 @@ pub struct AddArgs {
     /// The exported directory, inside pvfs's volume
     #[arg(long)]
     pub(super) path: String,
-    /// Serve the share read-only (writes `mode=ro`; guests get EROFS on writes)
-    #[arg(long)]
-    pub(super) ro: bool,
+    #[command(flatten)]
+    pub(super) policy: PolicyArgs,
     /// Quota: MiB of file data
     #[arg(long, value_name = "MIB")]
     pub(super) max_space: Option<u64>,
@@ -123,6 +125,8 @@ pub struct SetArgs {
     #[arg(long)]
     pub(super) no_max_open_files: bool,
     #[command(flatten)]
+    pub(super) policy: PolicyArgs,
+    #[command(flatten)]
     pub(super) be: BackendArg,
 }
 
@@ -160,12 +164,18 @@ fn quota_summary(sh: &Share) -> String {
 pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
     match cmd {
         ShareCmd::Add(a) => {
+            let policy = a.policy.changes()?;
             let be = pvfs_domain(s, &a.be.backend, true)?;
             let g = guest(s, &a.domain)?;
             let o = AddOpts {
                 tag: a.tag,
                 path: a.path,
-                read_only: a.ro,
+                read_only: a.policy.ro,
+                policy: policy
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v?)))
+                    .filter(|(k, _)| *k != MODE_KEY)
+                    .collect(),
                 max_space_mib: a.max_space,
                 max_files: a.max_files,
                 max_open_files: a.max_open_files,
@@ -230,24 +240,22 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
             })
         }
         ShareCmd::Set(a) => {
+            let policy = a.policy.changes()?;
             let be = pvfs_domain(s, &a.be.backend, false)?;
             let g = guest(s, &a.domain)?;
-            let sh = set(
-                s,
-                &be,
-                &g,
-                &a.tag,
-                [
-                    change(a.max_space, a.no_max_space),
-                    change(a.max_files, a.no_max_files),
-                    change(a.max_open_files, a.no_max_open_files),
-                ],
-            )?;
+            let quota = [
+                change(a.max_space, a.no_max_space),
+                change(a.max_files, a.no_max_files),
+                change(a.max_open_files, a.no_max_open_files),
+            ];
+            let sh = set(s, &be, &g, &a.tag, quota, &policy)?;
             Ok(format!(
-                "share {:?} of {}: {}\n",
+                "share {:?} of {}: {} {} {}\n",
                 a.tag,
                 g.label(),
-                quota_summary(&sh)
+                if sh.read_only { "ro" } else { "rw" },
+                quota_summary(&sh),
+                policy_summary(&sh.policy)
             ))
         }
     }

@@ -2,6 +2,7 @@
 
 use super::json::{json_num_or_str, json_opt, json_str};
 use super::nodes::Share;
+use super::policy::policy_summary;
 use pvfs_ring::xenbus::XenbusState;
 use std::fmt::Write as _;
 
@@ -24,6 +25,7 @@ pub fn ls_table(shares: &[Share]) -> String {
         "MAX-FILES",
         "MAX-OPEN",
         "USED",
+        "IDS",
     ];
     let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
     for sh in shares {
@@ -56,6 +58,7 @@ pub fn ls_table(shares: &[Share]) -> String {
             q(2, ""),
             // pvfs publishes no per-share use yet.
             "-".into(),
+            policy_summary(&sh.policy),
         ]);
     }
     let widths: Vec<usize> = (0..head.len())
@@ -83,7 +86,7 @@ pub fn ls_json(shares: &[Share]) -> String {
         .iter()
         .map(|sh| {
             format!(
-                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"error\":{}}}",
+                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"uid_map\":{},\"gid_map\":{},\"squash_root\":{},\"unmapped_ids\":{},\"error\":{}}}",
                 json_str(&sh.guest.name),
                 sh.guest.domid,
                 sh.devid,
@@ -96,6 +99,10 @@ pub fn ls_json(shares: &[Share]) -> String {
                 json_num_or_str(sh.quota[0].as_deref()),
                 json_num_or_str(sh.quota[1].as_deref()),
                 json_num_or_str(sh.quota[2].as_deref()),
+                json_opt(sh.policy[0].as_deref()),
+                json_opt(sh.policy[1].as_deref()),
+                json_opt(sh.policy[2].as_deref()),
+                json_opt(sh.policy[3].as_deref()),
                 json_opt(sh.error.as_deref()),
             )
         })

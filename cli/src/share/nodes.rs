@@ -74,6 +74,8 @@ pub struct Share {
     pub read_only: bool,
     /// `max-space` (MiB), `max-files`, `max-open-files`, as written.
     pub quota: [Option<String>; 3],
+    /// `uid-map`, `gid-map`, `squash-root`, `unmapped-ids`, as written.
+    pub policy: [Option<String>; 4],
     /// The backend's `error` node.
     pub error: Option<String>,
 }
@@ -107,6 +109,10 @@ pub fn shares<S: Store + ?Sized>(s: &mut S, be: u16, only: Option<u16>) -> Res<V
             for (q, k) in quota.iter_mut().zip(QUOTA_KEYS) {
                 *q = s.read(NO_TX, &format!("{b}/{k}"))?;
             }
+            let mut policy: [Option<String>; 4] = Default::default();
+            for (p, k) in policy.iter_mut().zip(super::policy::POLICY_KEYS) {
+                *p = s.read(NO_TX, &format!("{b}/{k}"))?;
+            }
             out.push(Share {
                 guest: guest.clone(),
                 devid,
@@ -117,6 +123,7 @@ pub fn shares<S: Store + ?Sized>(s: &mut S, be: u16, only: Option<u16>) -> Res<V
                 guest_state: read_state(s, NO_TX, &format!("{f}/state"))?,
                 read_only: s.read(NO_TX, &format!("{b}/{MODE_KEY}"))?.as_deref() == Some("ro"),
                 quota,
+                policy,
                 error: s.read(NO_TX, &format!("{b}/error"))?,
             });
         }

@@ -4,7 +4,7 @@
 //! with the wrong permissions shows up as pvfs or the guest being denied.
 
 use super::{add::*, cli::*, domains::*, failure::*, json::*, ls::*, nodes::*, rm::*, set::*};
-use super::{status::*, xsquota::*, POLL_MS};
+use super::{policy::PolicyArgs, status::*, xsquota::*, POLL_MS};
 use crate::xs::{Access, Perm, Store, XsError, NO_TX};
 use crate::xs_fake::{FakeStore, Hook, Xenstored};
 use pvfs_ring::xenbus::{
@@ -704,6 +704,7 @@ fn set_and_lift_quotas() {
         &vm1(),
         "data",
         [Some(Some(128)), Some(None), None],
+        &[],
     )
     .unwrap();
     assert_eq!(s.get(&format!("{bd}/max-space")), Some("128"));
@@ -712,12 +713,28 @@ fn set_and_lift_quotas() {
     assert_eq!(sh.quota, [Some("128".into()), None, None]);
     // The key belongs to pvfs's domain like the rest of the directory.
     assert_eq!(perms(&s, &format!("{bd}/max-space"))[0].domid, PVFS);
-    set(&mut s, &be(), &vm1(), "data", [None, None, Some(Some(5))]).unwrap();
+    set(
+        &mut s,
+        &be(),
+        &vm1(),
+        "data",
+        [None, None, Some(Some(5))],
+        &[],
+    )
+    .unwrap();
     assert_eq!(s.get(&format!("{bd}/max-space")), Some("128"));
     assert_eq!(s.get(&format!("{bd}/max-open-files")), Some("5"));
-    let e = set(&mut s, &be(), &vm1(), "data", [None, None, None]).unwrap_err();
+    let e = set(&mut s, &be(), &vm1(), "data", [None, None, None], &[]).unwrap_err();
     assert_eq!(e.kind, Kind::Usage);
-    let e = set(&mut s, &be(), &vm1(), "nosuch", [Some(None), None, None]).unwrap_err();
+    let e = set(
+        &mut s,
+        &be(),
+        &vm1(),
+        "nosuch",
+        [Some(None), None, None],
+        &[],
+    )
+    .unwrap_err();
     assert_eq!(e.kind, Kind::NoSuchShare);
 }
 
@@ -754,7 +771,8 @@ fn ls_table_and_json() {
             "MAX-SPACE",
             "MAX-FILES",
             "MAX-OPEN",
-            "USED"
+            "USED",
+            "IDS"
         ]
     );
     let row: Vec<&str> = lines[1].split_whitespace().collect();
@@ -772,12 +790,13 @@ fn ls_table_and_json() {
             "64MiB",
             "x\"y",
             "-",
-            "-"
+            "-",
+            "identity"
         ]
     );
     assert_eq!(
         ls_json(&list),
-        "[{\"guest\":\"vm1\",\"domid\":3,\"devid\":0,\"backend\":7,\"tag\":\"data\",\"path\":\"/exports/vm1\",\"state\":\"Connected\",\"guest_state\":\"Connected\",\"read_only\":true,\"max_space_mib\":64,\"max_files\":\"x\\\"y\",\"max_open_files\":null,\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"error\":null}]\n"
+        "[{\"guest\":\"vm1\",\"domid\":3,\"devid\":0,\"backend\":7,\"tag\":\"data\",\"path\":\"/exports/vm1\",\"state\":\"Connected\",\"guest_state\":\"Connected\",\"read_only\":true,\"max_space_mib\":64,\"max_files\":\"x\\\"y\",\"max_open_files\":null,\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"uid_map\":null,\"gid_map\":null,\"squash_root\":null,\"unmapped_ids\":null,\"error\":null}]\n"
     );
     // Filtered to another guest: empty.
     assert!(shares(&mut s, PVFS, Some(0)).unwrap().is_empty());
@@ -844,7 +863,7 @@ fn commands_over_the_wire() {
             domain: "vm1".into(),
             tag: "data".into(),
             path: "/exports/vm1".into(),
-            ro: false,
+            policy: PolicyArgs::default(),
             max_space: Some(32),
             max_files: None,
             max_open_files: None,
@@ -869,13 +888,14 @@ fn commands_over_the_wire() {
             no_max_files: false,
             max_open_files: None,
             no_max_open_files: false,
+            policy: PolicyArgs::default(),
             be: be_arg(),
         }),
     )
     .unwrap();
     assert_eq!(
         out,
-        "share \"data\" of vm1 (3): max-space=none max-files=9 max-open-files=none\n"
+        "share \"data\" of vm1 (3): rw max-space=none max-files=9 max-open-files=none identity\n"
     );
     let out = run_share(
         &mut c,
@@ -1229,7 +1249,7 @@ fn quota_is_raised_over_the_wire() {
             domain: "vm1".into(),
             tag: "data".into(),
             path: "/exports/vm1".into(),
-            ro: false,
+            policy: PolicyArgs::default(),
             max_space: None,
             max_files: None,
             max_open_files: None,
@@ -1365,3 +1385,6 @@ fn a_duplicate_tag_raises_no_quota_and_a_failed_add_says_it_raised_one() {
         err.msg
     );
 }
+
+#[path = "tests_policy.rs"]
+mod policy;
