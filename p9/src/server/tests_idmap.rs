@@ -10,7 +10,6 @@ use crate::memfs::MemFs;
 use crate::perm::{acl_tag, parse_acl, AclEntry};
 use crate::wire::{setattr as sa, Frame, Getattr, Rmsg, SetattrReq, Tmsg, NOFID, NOTAG};
 use alloc::string::ToString;
-use alloc::vec;
 use alloc::vec::Vec;
 
 const EACCES: u32 = 13;
@@ -436,7 +435,6 @@ fn mapped_root_is_privileged_over_its_own_ranges_only() {
     assert_eq!(t.host_ids("guest_secret"), (100_000, 200_005));
     // A guest user cannot give its file away, only change its group.
     t.attach(4, 1000);
-    t.create(0, "tmp", 0o644, 0).unwrap_or(());
     let give = SetattrReq {
         valid: sa::UID,
         uid: 1001,
@@ -562,5 +560,61 @@ fn identity_shares_leave_the_checks_to_the_guest_kernel() {
         v,
         "unchanged"
     );
-    let _ = vec![0u8; 0];
+}
+
+#[test]
+fn renames_removals_and_xattrs_follow_linux_rules() {
+    let t = ranged();
+    t.attach(0, 0);
+    t.attach(1, 1000);
+    // A directory of guest root's, 0755: guest user 1000 may look but not change it.
+    t.call(&Tmsg::Mkdir {
+        dfid: 0,
+        name: b"d",
+        mode: 0o755,
+        gid: 0,
+    })
+    .unwrap();
+    t.walk(0, 2, &["d"]).unwrap();
+    t.create(2, "f", 0o644, 0).unwrap();
+    t.walk(1, 3, &["d"]).unwrap();
+    let mv = |fid| Tmsg::Renameat {
+        olddirfid: fid,
+        oldname: b"f",
+        newdirfid: fid,
+        newname: b"g",
+    };
+    assert_eq!(t.call(&mv(3)).map(|_| ()), Err(EACCES));
+    let rm = Tmsg::Unlinkat {
+        dirfid: 3,
+        name: b"f",
+        flags: 0,
+    };
+    assert_eq!(t.call(&rm).map(|_| ()), Err(EACCES));
+    assert_eq!(t.create(3, "mine", 0o644, 1000), Err(EACCES));
+    t.call(&mv(2)).unwrap();
+    // xattrs: user.* needs write permission, trusted.* a privileged caller.
+    t.walk(1, 4, &["d", "g"]).unwrap();
+    assert_eq!(t.set_xattr(4, "user.note", b"x"), Err(EACCES));
+    assert_eq!(t.set_xattr(4, "trusted.x", b"x"), Err(EPERM));
+    assert_eq!(
+        t.set_xattr(4, "system.posix_acl_access", &acl_value(&[])),
+        Err(EPERM)
+    );
+    t.walk(0, 5, &["d", "g"]).unwrap();
+    t.set_xattr(5, "user.note", b"x").unwrap();
+    t.set_xattr(5, "trusted.x", b"y").unwrap();
+    assert_eq!(
+        t.get_xattr(4, "user.note").unwrap(),
+        b"x",
+        "readable: mode 0644"
+    );
+    assert_eq!(t.get_xattr(4, "trusted.x"), Err(EPERM));
+    // Guest root removes it.
+    t.call(&Tmsg::Unlinkat {
+        dirfid: 2,
+        name: b"g",
+        flags: 0,
+    })
+    .unwrap();
 }
