@@ -5,6 +5,7 @@
 //! Everything here is bounded: at most [`MAX_MODULES`] modules and [`MAX_MEMMAP`] memory-map
 //! entries are kept; a larger count is truncated and reported.
 
+use byteorder::{ByteOrder, LittleEndian as LE};
 use heapless::Vec;
 
 /// `XEN_HVM_START_MAGIC_VALUE`.
@@ -77,33 +78,60 @@ pub enum StartInfoError {
     Unreadable(u64),
 }
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
+/// Byte ranges of the fields read, in the three structs of `start_info.h` (each copied whole
+/// into a fixed-size buffer first, so every range lies inside it).
+mod field {
+    /// A field's bytes in its struct.
+    pub(super) type Field = core::ops::Range<usize>;
 
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    let mut v = [0u8; 8];
-    if let Some(s) = b.get(off..off + 8) {
-        v.copy_from_slice(s);
-    }
-    u64::from_le_bytes(v)
+    /// Size of `struct hvm_start_info` (version 1).
+    pub(super) const START_INFO_SIZE: usize = 56;
+    /// `hvm_start_info.magic`.
+    pub(super) const MAGIC: Field = 0..4;
+    /// `hvm_start_info.version`.
+    pub(super) const VERSION: Field = 4..8;
+    /// `hvm_start_info.nr_modules`.
+    pub(super) const NR_MODULES: Field = 12..16;
+    /// `hvm_start_info.modlist_paddr`.
+    pub(super) const MODLIST_PADDR: Field = 16..24;
+    /// `hvm_start_info.cmdline_paddr`.
+    pub(super) const CMDLINE_PADDR: Field = 24..32;
+    /// `hvm_start_info.memmap_paddr` (version 1).
+    pub(super) const MEMMAP_PADDR: Field = 40..48;
+    /// `hvm_start_info.memmap_entries` (version 1).
+    pub(super) const MEMMAP_ENTRIES: Field = 48..52;
+
+    /// Size of `struct hvm_modlist_entry`.
+    pub(super) const MODLIST_ENTRY_SIZE: usize = 32;
+    /// `hvm_modlist_entry.paddr`.
+    pub(super) const MOD_PADDR: Field = 0..8;
+    /// `hvm_modlist_entry.size`.
+    pub(super) const MOD_SIZE: Field = 8..16;
+
+    /// Size of `struct hvm_memmap_table_entry`.
+    pub(super) const MEMMAP_ENTRY_SIZE: usize = 24;
+    /// `hvm_memmap_table_entry.addr`.
+    pub(super) const MEM_ADDR: Field = 0..8;
+    /// `hvm_memmap_table_entry.size`.
+    pub(super) const MEM_SIZE: Field = 8..16;
+    /// `hvm_memmap_table_entry.type`.
+    pub(super) const MEM_TYPE: Field = 16..20;
 }
 
 /// Reads the start-info block at `paddr`.
 pub fn read(mem: &impl PhysRead, paddr: u64) -> Result<StartInfo, StartInfoError> {
-    let mut hdr = [0u8; 56];
+    let mut hdr = [0u8; field::START_INFO_SIZE];
     if !mem.read(paddr, &mut hdr) {
         return Err(StartInfoError::Unreadable(paddr));
     }
-    let magic = u32_at(&hdr, 0);
+    let magic = LE::read_u32(&hdr[field::MAGIC]);
     if magic != MAGIC {
         return Err(StartInfoError::BadMagic(magic));
     }
-    let version = u32_at(&hdr, 4);
-    let nr_modules = u32_at(&hdr, 12);
-    let modlist = u64_at(&hdr, 16);
-    let cmdline_paddr = u64_at(&hdr, 24);
+    let version = LE::read_u32(&hdr[field::VERSION]);
+    let nr_modules = LE::read_u32(&hdr[field::NR_MODULES]);
+    let modlist = LE::read_u64(&hdr[field::MODLIST_PADDR]);
+    let cmdline_paddr = LE::read_u64(&hdr[field::CMDLINE_PADDR]);
     let mut si = StartInfo {
         version,
         cmdline: Vec::new(),
@@ -112,7 +140,7 @@ pub fn read(mem: &impl PhysRead, paddr: u64) -> Result<StartInfo, StartInfoError
         truncated: false,
         own_ranges: Vec::new(),
     };
-    let _ = si.own_ranges.push((paddr, 56));
+    let _ = si.own_ranges.push((paddr, field::START_INFO_SIZE as u64));
 
     if cmdline_paddr != 0 {
         // Read in small chunks until the NUL, so we never read past readable memory.
@@ -147,51 +175,53 @@ pub fn read(mem: &impl PhysRead, paddr: u64) -> Result<StartInfo, StartInfoError
         si.truncated = true;
     }
     for i in 0..n.min(MAX_MODULES) {
-        let mut e = [0u8; 32];
-        let at = modlist.saturating_add(i as u64 * 32);
+        let mut e = [0u8; field::MODLIST_ENTRY_SIZE];
+        let at = modlist.saturating_add((i * field::MODLIST_ENTRY_SIZE) as u64);
         if !mem.read(at, &mut e) {
             return Err(StartInfoError::Unreadable(at));
         }
         let m = Module {
-            paddr: u64_at(&e, 0),
-            size: u64_at(&e, 8),
+            paddr: LE::read_u64(&e[field::MOD_PADDR]),
+            size: LE::read_u64(&e[field::MOD_SIZE]),
         };
         if m.size != 0 {
             let _ = si.modules.push(m);
         }
     }
     if n > 0 {
-        let _ = si
-            .own_ranges
-            .push((modlist, n.min(MAX_MODULES) as u64 * 32));
+        let _ = si.own_ranges.push((
+            modlist,
+            (n.min(MAX_MODULES) * field::MODLIST_ENTRY_SIZE) as u64,
+        ));
     }
 
     if version >= 1 {
-        let table = u64_at(&hdr, 40);
-        let entries = u32_at(&hdr, 48) as usize;
+        let table = LE::read_u64(&hdr[field::MEMMAP_PADDR]);
+        let entries = LE::read_u32(&hdr[field::MEMMAP_ENTRIES]) as usize;
         if entries > MAX_MEMMAP {
             si.truncated = true;
         }
         for i in 0..entries.min(MAX_MEMMAP) {
-            let mut e = [0u8; 24];
-            let at = table.saturating_add(i as u64 * 24);
+            let mut e = [0u8; field::MEMMAP_ENTRY_SIZE];
+            let at = table.saturating_add((i * field::MEMMAP_ENTRY_SIZE) as u64);
             if !mem.read(at, &mut e) {
                 return Err(StartInfoError::Unreadable(at));
             }
-            let kind = match u32_at(&e, 16) {
+            let kind = match LE::read_u32(&e[field::MEM_TYPE]) {
                 1 => MemType::Ram,
                 t => MemType::Other(t),
             };
             let _ = si.memmap.push(MemEntry {
-                addr: u64_at(&e, 0),
-                size: u64_at(&e, 8),
+                addr: LE::read_u64(&e[field::MEM_ADDR]),
+                size: LE::read_u64(&e[field::MEM_SIZE]),
                 kind,
             });
         }
         if entries > 0 {
-            let _ = si
-                .own_ranges
-                .push((table, entries.min(MAX_MEMMAP) as u64 * 24));
+            let _ = si.own_ranges.push((
+                table,
+                (entries.min(MAX_MEMMAP) * field::MEMMAP_ENTRY_SIZE) as u64,
+            ));
         }
     }
     Ok(si)

@@ -30,6 +30,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use byteorder::{ByteOrder, LittleEndian as LE};
 
 use crate::byte_ring::{Consumer, Layout, Producer, RingError};
 use crate::shmem::{OutOfBounds, SharedMem};
@@ -132,10 +133,7 @@ impl Interface {
         let n = 1usize << order;
         let mut raw = vec![0u8; n * 4];
         page.read_bytes(REFS, &mut raw)?;
-        let refs = raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let refs = raw.chunks_exact(4).map(LE::read_u32).collect();
         Ok(Self {
             ring_order: order,
             refs,
@@ -321,7 +319,7 @@ impl Backend9pRing {
         if !self.out.peek(&mem, &mut hdr)? {
             return Ok(None);
         }
-        let size = u32::from_le_bytes(hdr);
+        let size = LE::read_u32(&hdr);
         if !(MIN_MSG..=self.max_msg).contains(&size) {
             return Err(P9RingError::BadSize {
                 size,

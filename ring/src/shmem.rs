@@ -59,6 +59,8 @@ impl LocalMem {
     }
 }
 
+use byteorder::ByteOrder as _;
+
 impl SharedMem for LocalMem {
     fn len(&self) -> usize {
         self.bytes.borrow().len()
@@ -66,10 +68,12 @@ impl SharedMem for LocalMem {
     fn load_u32_acquire(&self, off: usize) -> Result<u32, OutOfBounds> {
         let mut b = [0u8; 4];
         self.read_bytes(off, &mut b)?;
-        Ok(u32::from_le_bytes(b))
+        Ok(byteorder::LittleEndian::read_u32(&b))
     }
     fn store_u32_release(&self, off: usize, val: u32) -> Result<(), OutOfBounds> {
-        self.write_bytes(off, &val.to_le_bytes())
+        let mut b = [0u8; 4];
+        byteorder::LittleEndian::write_u32(&mut b, val);
+        self.write_bytes(off, &b)
     }
     fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
         let b = self.bytes.borrow();

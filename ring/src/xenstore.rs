@@ -9,6 +9,7 @@
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
+use byteorder::{ByteOrder, LittleEndian as LE};
 
 /// Size of a message header.
 pub const HEADER_LEN: usize = 16;
@@ -116,6 +117,20 @@ impl MsgType {
     }
 }
 
+/// Byte ranges of the header's fields (`struct xsd_sockmsg`).
+mod field {
+    /// A field's bytes in the header.
+    pub(super) type Field = core::ops::Range<usize>;
+    /// `type`.
+    pub(super) const TYPE: Field = 0..4;
+    /// `req_id`.
+    pub(super) const REQ_ID: Field = 4..8;
+    /// `tx_id`.
+    pub(super) const TX_ID: Field = 8..12;
+    /// `len`.
+    pub(super) const LEN: Field = 12..16;
+}
+
 /// A message header (`struct xsd_sockmsg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -132,27 +147,22 @@ pub struct Header {
 impl Header {
     /// Parses a header from the first [`HEADER_LEN`] bytes of `b`.
     pub fn parse(b: &[u8]) -> Option<Self> {
-        let w = |i: usize| -> Option<u32> {
-            let s = b.get(i * 4..i * 4 + 4)?;
-            Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        };
+        let b = b.get(..HEADER_LEN)?;
         Some(Self {
-            ty: w(0)?,
-            req_id: w(1)?,
-            tx_id: w(2)?,
-            len: w(3)?,
+            ty: LE::read_u32(&b[field::TYPE]),
+            req_id: LE::read_u32(&b[field::REQ_ID]),
+            tx_id: LE::read_u32(&b[field::TX_ID]),
+            len: LE::read_u32(&b[field::LEN]),
         })
     }
 
     /// Encodes the header.
     pub fn emit(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
-        for (i, v) in [self.ty, self.req_id, self.tx_id, self.len]
-            .into_iter()
-            .enumerate()
-        {
-            out[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
-        }
+        LE::write_u32(&mut out[field::TYPE], self.ty);
+        LE::write_u32(&mut out[field::REQ_ID], self.req_id);
+        LE::write_u32(&mut out[field::TX_ID], self.tx_id);
+        LE::write_u32(&mut out[field::LEN], self.len);
         out
     }
 }

@@ -10,6 +10,7 @@ pub mod store;
 pub mod time;
 
 use crate::arch;
+use byteorder::{ByteOrder, LittleEndian};
 use core::arch::asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -124,9 +125,7 @@ pub fn detect() -> Option<Detected> {
     while base < 0x4001_0000 {
         let r = arch::cpuid(base, 0);
         let mut sig = [0u8; 12];
-        sig[0..4].copy_from_slice(&r.ebx.to_le_bytes());
-        sig[4..8].copy_from_slice(&r.ecx.to_le_bytes());
-        sig[8..12].copy_from_slice(&r.edx.to_le_bytes());
+        LittleEndian::write_u32_into(&[r.ebx, r.ecx, r.edx], &mut sig);
         if &sig == b"XenVMMXenVMM" && r.eax >= base + 2 {
             let v = arch::cpuid(base + 1, 0).eax;
             return Some(Detected {

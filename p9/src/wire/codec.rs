@@ -1,8 +1,15 @@
 //! Bounds-checked little-endian field access: [`Reader`] over a received body, [`Writer`]
 //! appending to a message being encoded.
+//!
+//! 9P bodies are streams of variable-length fields (strings, counted data, arrays), so they
+//! have no fixed offsets to name: the cursor is the better shape here than the named field
+//! ranges used for fixed layouts elsewhere (the header in `frame.rs`, blkif, start info). The
+//! reader decodes with `byteorder` like those; the writer appends `to_le_bytes()` to its
+//! `Vec`, because an append has no offset to write at.
 
 use super::{Qid, WireError};
 use alloc::vec::Vec;
+use byteorder::{ByteOrder, LittleEndian as LE};
 
 /// A bounds-checked little-endian reader.
 #[derive(Debug, Clone)]
@@ -37,20 +44,15 @@ impl<'a> Reader<'a> {
     }
     /// u16.
     pub fn u16(&mut self) -> Result<u16, WireError> {
-        let s = self.take(2)?;
-        Ok(u16::from_le_bytes([s[0], s[1]]))
+        Ok(LE::read_u16(self.take(2)?))
     }
     /// u32.
     pub fn u32(&mut self) -> Result<u32, WireError> {
-        let s = self.take(4)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        Ok(LE::read_u32(self.take(4)?))
     }
     /// u64.
     pub fn u64(&mut self) -> Result<u64, WireError> {
-        let s = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        Ok(u64::from_le_bytes(a))
+        Ok(LE::read_u64(self.take(8)?))
     }
     /// A string: `len[2]` bytes. Not required to be UTF-8.
     pub fn str(&mut self) -> Result<&'a [u8], WireError> {

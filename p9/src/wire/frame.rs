@@ -4,6 +4,21 @@
 
 use super::{WireError, HEADER_LEN, NOTAG, RREAD_HEADER_LEN};
 use alloc::vec::Vec;
+use byteorder::{ByteOrder, LittleEndian as LE};
+
+/// Byte ranges of the header's fields.
+mod field {
+    /// A field's bytes in the message.
+    pub(super) type Field = core::ops::Range<usize>;
+    /// `size[4]`: the whole message's length, itself included.
+    pub(super) const SIZE: Field = 0..4;
+    /// `type[1]`.
+    pub(super) const TYPE: usize = 4;
+    /// `tag[2]`.
+    pub(super) const TAG: Field = 5..7;
+    /// `count[4]` of an Rread or Rreaddir, right after the header.
+    pub(super) const IO_COUNT: Field = 7..11;
+}
 
 /// A zero-copy view of one 9P message.
 #[derive(Debug, Clone, Copy)]
@@ -47,24 +62,23 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// Declared size (0 if the buffer is too short).
     pub fn size(&self) -> u32 {
-        let b = self.buffer.as_ref();
-        match b.get(0..4) {
-            Some(s) => u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
-            None => 0,
-        }
+        self.buffer
+            .as_ref()
+            .get(field::SIZE)
+            .map_or(0, LE::read_u32)
     }
 
     /// Message type (0 if the buffer is too short).
     pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref().get(4).copied().unwrap_or(0)
+        self.buffer.as_ref().get(field::TYPE).copied().unwrap_or(0)
     }
 
     /// Tag (NOTAG if the buffer is too short).
     pub fn tag(&self) -> u16 {
-        match self.buffer.as_ref().get(5..7) {
-            Some(s) => u16::from_le_bytes([s[0], s[1]]),
-            None => NOTAG,
-        }
+        self.buffer
+            .as_ref()
+            .get(field::TAG)
+            .map_or(NOTAG, LE::read_u16)
     }
 
     /// The body after the header (empty if the buffer is too short).
@@ -87,15 +101,16 @@ impl<'a> Frame<&'a [u8]> {
 
 /// Reads the declared size of a message from the first four bytes of a stream, if present.
 pub fn peek_size(buf: &[u8]) -> Option<u32> {
-    let s = buf.get(0..4)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    buf.get(field::SIZE).map(LE::read_u32)
 }
 
 /// Starts a message of type `ty` with `tag` at the end of `out`; returns where it starts.
 pub(super) fn begin(out: &mut Vec<u8>, ty: u8, tag: u16) -> usize {
     let start = out.len();
-    out.extend_from_slice(&[0, 0, 0, 0, ty]);
-    out.extend_from_slice(&tag.to_le_bytes());
+    let mut hdr = [0u8; HEADER_LEN];
+    hdr[field::TYPE] = ty;
+    LE::write_u16(&mut hdr[field::TAG], tag);
+    out.extend_from_slice(&hdr);
     start
 }
 
@@ -103,8 +118,8 @@ pub(super) fn begin(out: &mut Vec<u8>, ty: u8, tag: u16) -> usize {
 pub(super) fn finish(out: &mut [u8], start: usize) -> Result<(), WireError> {
     let len = out.len() - start;
     let n = u32::try_from(len).map_err(|_| WireError::DataTooLong(len))?;
-    if let Some(s) = out.get_mut(start..start + 4) {
-        s.copy_from_slice(&n.to_le_bytes());
+    if let Some(s) = out.get_mut(start..).and_then(|m| m.get_mut(field::SIZE)) {
+        LE::write_u32(s, n);
     }
     Ok(())
 }
@@ -123,9 +138,9 @@ pub fn finish_io_reply(out: &mut [u8], msg_type: u8, tag: u16) -> Result<(), Wir
             have: len,
         });
     };
-    hdr[0..4].copy_from_slice(&size.to_le_bytes());
-    hdr[4] = msg_type;
-    hdr[5..7].copy_from_slice(&tag.to_le_bytes());
-    hdr[7..11].copy_from_slice(&count.to_le_bytes());
+    LE::write_u32(&mut hdr[field::SIZE], size);
+    hdr[field::TYPE] = msg_type;
+    LE::write_u16(&mut hdr[field::TAG], tag);
+    LE::write_u32(&mut hdr[field::IO_COUNT], count);
     Ok(())
 }

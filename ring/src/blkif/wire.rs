@@ -7,21 +7,67 @@ use super::{
     SEGS_PER_INDIRECT_FRAME,
 };
 use alloc::vec::Vec;
+use byteorder::{ByteOrder, LittleEndian as LE};
 
-fn get<const N: usize>(b: &[u8], off: usize) -> Result<[u8; N], BlkifError> {
-    let need = off + N;
-    b.get(off..need)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(BlkifError::Short {
-            need,
-            have: b.len(),
-        })
+/// Byte ranges of the fields (layouts in the module header of `blkif`).
+mod field {
+    /// A field's bytes in its struct.
+    pub(super) type Field = core::ops::Range<usize>;
+
+    /// `blkif_request_segment.gref`.
+    pub(super) const SEG_GREF: Field = 0..4;
+    /// `blkif_request_segment.first_sect`.
+    pub(super) const SEG_FIRST: usize = 4;
+    /// `blkif_request_segment.last_sect`.
+    pub(super) const SEG_LAST: usize = 5;
+
+    /// `operation` (every request kind).
+    pub(super) const OPERATION: usize = 0;
+    /// `nr_segments` (read/write), `flag` (discard), `indirect_op` (indirect).
+    pub(super) const BYTE1: usize = 1;
+    /// `handle` (read/write, flush, discard).
+    pub(super) const HANDLE: Field = 2..4;
+    /// `nr_segments` of an indirect request.
+    pub(super) const INDIRECT_NR_SEGMENTS: Field = 2..4;
+    /// `id` (every request kind).
+    pub(super) const ID: Field = 8..16;
+    /// `sector_number` (read/write, discard, indirect).
+    pub(super) const SECTOR: Field = 16..24;
+    /// `nr_sectors` of a discard.
+    pub(super) const NR_SECTORS: Field = 24..32;
+    /// `handle` of an indirect request.
+    pub(super) const INDIRECT_HANDLE: Field = 24..26;
+    /// `seg[0]` of a read/write request; segment `i` follows at `i * SEGMENT_SIZE`.
+    pub(super) const SEGS: usize = 24;
+    /// `indirect_grefs[0]`; gref `i` follows at `4 * i`.
+    pub(super) const INDIRECT_GREFS: usize = 28;
+
+    /// `blkif_response.id`.
+    pub(super) const RSP_ID: Field = 0..8;
+    /// `blkif_response.operation`.
+    pub(super) const RSP_OPERATION: usize = 8;
+    /// `blkif_response.status`.
+    pub(super) const RSP_STATUS: Field = 10..12;
+
+    /// Indirect gref `i`.
+    pub(super) fn indirect_gref(i: usize) -> Field {
+        let at = INDIRECT_GREFS + 4 * i;
+        at..at + 4
+    }
+
+    /// Direct segment `i` (8 bytes).
+    pub(super) fn segment(i: usize) -> Field {
+        let at = SEGS + i * super::SEGMENT_SIZE;
+        at..at + super::SEGMENT_SIZE
+    }
 }
 
-fn put(b: &mut [u8], off: usize, v: &[u8]) {
-    if let Some(d) = b.get_mut(off..off + v.len()) {
-        d.copy_from_slice(v);
-    }
+/// `b` if it holds `need` bytes, else [`BlkifError::Short`].
+fn check_len(b: &[u8], need: usize) -> Result<&[u8], BlkifError> {
+    b.get(..need).ok_or(BlkifError::Short {
+        need,
+        have: b.len(),
+    })
 }
 
 /// One data segment: a granted page and the sectors of it used.
@@ -55,19 +101,19 @@ impl Segment {
     /// Encodes the 8-byte descriptor.
     pub fn emit(&self) -> [u8; SEGMENT_SIZE] {
         let mut b = [0u8; SEGMENT_SIZE];
-        put(&mut b, 0, &self.gref.to_le_bytes());
-        b[4] = self.first_sect;
-        b[5] = self.last_sect;
+        LE::write_u32(&mut b[field::SEG_GREF], self.gref);
+        b[field::SEG_FIRST] = self.first_sect;
+        b[field::SEG_LAST] = self.last_sect;
         b
     }
 
     /// Parses and validates an 8-byte descriptor.
     pub fn parse(b: &[u8]) -> Result<Self, BlkifError> {
-        let raw: [u8; SEGMENT_SIZE] = get(b, 0)?;
+        let raw = check_len(b, SEGMENT_SIZE)?;
         let s = Segment {
-            gref: u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]),
-            first_sect: raw[4],
-            last_sect: raw[5],
+            gref: LE::read_u32(&raw[field::SEG_GREF]),
+            first_sect: raw[field::SEG_FIRST],
+            last_sect: raw[field::SEG_LAST],
         };
         s.validate()?;
         Ok(s)
@@ -79,8 +125,8 @@ pub fn emit_indirect_page(segs: &[Segment], page: &mut [u8]) -> Result<(), Blkif
     if segs.len() > SEGS_PER_INDIRECT_FRAME || page.len() < segs.len() * SEGMENT_SIZE {
         return Err(BlkifError::BadSegmentCount(segs.len()));
     }
-    for (i, s) in segs.iter().enumerate() {
-        put(page, i * SEGMENT_SIZE, &s.emit());
+    for (s, d) in segs.iter().zip(page.chunks_exact_mut(SEGMENT_SIZE)) {
+        d.copy_from_slice(&s.emit());
     }
     Ok(())
 }
@@ -179,7 +225,7 @@ impl Request {
     /// Encodes into a 112-byte entry (validating counts and segments first).
     pub fn emit(&self) -> Result<[u8; REQUEST_SIZE], BlkifError> {
         let mut b = [0u8; REQUEST_SIZE];
-        b[0] = self.operation();
+        b[field::OPERATION] = self.operation();
         match self {
             Request::ReadWrite {
                 handle,
@@ -191,18 +237,18 @@ impl Request {
                 if segs.is_empty() || segs.len() > MAX_SEGMENTS {
                     return Err(BlkifError::BadSegmentCount(segs.len()));
                 }
-                b[1] = segs.len() as u8;
-                put(&mut b, 2, &handle.to_le_bytes());
-                put(&mut b, 8, &id.to_le_bytes());
-                put(&mut b, 16, &sector.to_le_bytes());
+                b[field::BYTE1] = segs.len() as u8;
+                LE::write_u16(&mut b[field::HANDLE], *handle);
+                LE::write_u64(&mut b[field::ID], *id);
+                LE::write_u64(&mut b[field::SECTOR], *sector);
                 for (i, s) in segs.iter().enumerate() {
                     s.validate()?;
-                    put(&mut b, 24 + i * SEGMENT_SIZE, &s.emit());
+                    b[field::segment(i)].copy_from_slice(&s.emit());
                 }
             }
             Request::Flush { handle, id, .. } => {
-                put(&mut b, 2, &handle.to_le_bytes());
-                put(&mut b, 8, &id.to_le_bytes());
+                LE::write_u16(&mut b[field::HANDLE], *handle);
+                LE::write_u64(&mut b[field::ID], *id);
             }
             Request::Discard {
                 secure,
@@ -211,11 +257,11 @@ impl Request {
                 sector,
                 nr_sectors,
             } => {
-                b[1] = if *secure { DISCARD_SECURE } else { 0 };
-                put(&mut b, 2, &handle.to_le_bytes());
-                put(&mut b, 8, &id.to_le_bytes());
-                put(&mut b, 16, &sector.to_le_bytes());
-                put(&mut b, 24, &nr_sectors.to_le_bytes());
+                b[field::BYTE1] = if *secure { DISCARD_SECURE } else { 0 };
+                LE::write_u16(&mut b[field::HANDLE], *handle);
+                LE::write_u64(&mut b[field::ID], *id);
+                LE::write_u64(&mut b[field::SECTOR], *sector);
+                LE::write_u64(&mut b[field::NR_SECTORS], *nr_sectors);
             }
             Request::Indirect {
                 write,
@@ -232,13 +278,13 @@ impl Request {
                 if indirect_grefs.len() != indirect_pages_for(n) {
                     return Err(BlkifError::BadIndirectPages(indirect_grefs.len()));
                 }
-                b[1] = if *write { OP_WRITE } else { OP_READ };
-                put(&mut b, 2, &nr_segments.to_le_bytes());
-                put(&mut b, 8, &id.to_le_bytes());
-                put(&mut b, 16, &sector.to_le_bytes());
-                put(&mut b, 24, &handle.to_le_bytes());
+                b[field::BYTE1] = if *write { OP_WRITE } else { OP_READ };
+                LE::write_u16(&mut b[field::INDIRECT_NR_SEGMENTS], *nr_segments);
+                LE::write_u64(&mut b[field::ID], *id);
+                LE::write_u64(&mut b[field::SECTOR], *sector);
+                LE::write_u16(&mut b[field::INDIRECT_HANDLE], *handle);
                 for (i, g) in indirect_grefs.iter().enumerate() {
-                    put(&mut b, 28 + 4 * i, &g.to_le_bytes());
+                    LE::write_u32(&mut b[field::indirect_gref(i)], *g);
                 }
             }
         }
@@ -247,59 +293,60 @@ impl Request {
 
     /// Parses and validates an entry copied out of the ring.
     pub fn parse(b: &[u8]) -> Result<Self, BlkifError> {
-        let _: [u8; REQUEST_SIZE] = get(b, 0)?;
-        let op = b[0];
-        let u16_at = |o| get::<2>(b, o).map(u16::from_le_bytes);
-        let u64_at = |o| get::<8>(b, o).map(u64::from_le_bytes);
-        let id = u64_at(8)?;
+        // Every field below lies inside the checked 112 bytes.
+        let b = check_len(b, REQUEST_SIZE)?;
+        let op = b[field::OPERATION];
+        let id = LE::read_u64(&b[field::ID]);
+        let handle = LE::read_u16(&b[field::HANDLE]);
+        let sector = LE::read_u64(&b[field::SECTOR]);
         Ok(match op {
             OP_READ | OP_WRITE => {
-                let n = b[1] as usize;
+                let n = b[field::BYTE1] as usize;
                 if n == 0 || n > MAX_SEGMENTS {
                     return Err(BlkifError::BadSegmentCount(n));
                 }
                 let segs = (0..n)
-                    .map(|i| Segment::parse(b.get(24 + i * SEGMENT_SIZE..).unwrap_or(&[])))
+                    .map(|i| Segment::parse(&b[field::segment(i)]))
                     .collect::<Result<Vec<_>, _>>()?;
                 Request::ReadWrite {
                     write: op == OP_WRITE,
-                    handle: u16_at(2)?,
+                    handle,
                     id,
-                    sector: u64_at(16)?,
+                    sector,
                     segs,
                 }
             }
             OP_WRITE_BARRIER | OP_FLUSH_DISKCACHE => Request::Flush {
                 barrier: op == OP_WRITE_BARRIER,
-                handle: u16_at(2)?,
+                handle,
                 id,
             },
             OP_DISCARD => Request::Discard {
-                secure: b[1] & DISCARD_SECURE != 0,
-                handle: u16_at(2)?,
+                secure: b[field::BYTE1] & DISCARD_SECURE != 0,
+                handle,
                 id,
-                sector: u64_at(16)?,
-                nr_sectors: u64_at(24)?,
+                sector,
+                nr_sectors: LE::read_u64(&b[field::NR_SECTORS]),
             },
             OP_INDIRECT => {
-                let inner = b[1];
+                let inner = b[field::BYTE1];
                 if inner != OP_READ && inner != OP_WRITE {
                     return Err(BlkifError::BadOperation(inner));
                 }
-                let nr_segments = u16_at(2)?;
+                let nr_segments = LE::read_u16(&b[field::INDIRECT_NR_SEGMENTS]);
                 let n = nr_segments as usize;
                 if n == 0 || n > MAX_INDIRECT_SEGMENTS {
                     return Err(BlkifError::BadSegmentCount(n));
                 }
                 let pages = indirect_pages_for(n);
                 let indirect_grefs = (0..pages)
-                    .map(|i| get::<4>(b, 28 + 4 * i).map(u32::from_le_bytes))
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .map(|i| LE::read_u32(&b[field::indirect_gref(i)]))
+                    .collect();
                 Request::Indirect {
                     write: inner == OP_WRITE,
-                    handle: u16_at(24)?,
+                    handle: LE::read_u16(&b[field::INDIRECT_HANDLE]),
                     id,
-                    sector: u64_at(16)?,
+                    sector,
                     nr_segments,
                     indirect_grefs,
                 }
@@ -323,20 +370,20 @@ pub struct Response {
 impl Response {
     /// Parses a 16-byte response.
     pub fn parse(b: &[u8]) -> Result<Self, BlkifError> {
-        let raw: [u8; RESPONSE_SIZE] = get(b, 0)?;
+        let raw = check_len(b, RESPONSE_SIZE)?;
         Ok(Self {
-            id: u64::from_le_bytes(get(&raw, 0)?),
-            operation: raw[8],
-            status: i16::from_le_bytes([raw[10], raw[11]]),
+            id: LE::read_u64(&raw[field::RSP_ID]),
+            operation: raw[field::RSP_OPERATION],
+            status: LE::read_i16(&raw[field::RSP_STATUS]),
         })
     }
 
     /// Encodes a 16-byte response.
     pub fn emit(&self) -> [u8; RESPONSE_SIZE] {
         let mut b = [0u8; RESPONSE_SIZE];
-        put(&mut b, 0, &self.id.to_le_bytes());
-        b[8] = self.operation;
-        put(&mut b, 10, &self.status.to_le_bytes());
+        LE::write_u64(&mut b[field::RSP_ID], self.id);
+        b[field::RSP_OPERATION] = self.operation;
+        LE::write_i16(&mut b[field::RSP_STATUS], self.status);
         b
     }
 }
