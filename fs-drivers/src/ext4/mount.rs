@@ -8,19 +8,12 @@ use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::journal;
 use crate::ext4::readahead::{Stream, RA_STREAMS};
-use crate::ext4::sb::{GroupDesc, Superblock, SUPERBLOCK_OFFSET};
+use crate::ext4::sb::{s, GroupDesc, Superblock, SUPERBLOCK_OFFSET};
 use crate::ext4::types::{Options, StatFs, Timestamp};
 use crate::ext4::{sb, Ctx, Ext4, NAME_MAX};
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
-
-/// Superblock field offsets the writer changes.
-const S_STATE: usize = 0x3A;
-pub(crate) const S_FEATURE_INCOMPAT: usize = 0x60;
-pub(crate) const S_FEATURE_RO_COMPAT: usize = 0x64;
-/// `s_checksum`: crc32c of the bytes before it.
-pub(crate) const S_CHECKSUM: usize = 0x3FC;
 
 /// `INCOMPAT_EXTENTS`: files may use extent trees.
 const INCOMPAT_EXTENTS: u32 = 0x40;
@@ -342,16 +335,16 @@ impl<D: BlockDevice> Ext4<D> {
         let journalled = self.journalled();
         self.patch_sb(|raw| {
             if journalled {
-                let inc = le32(raw, S_FEATURE_INCOMPAT);
+                let inc = le32(raw, s::FEATURE_INCOMPAT);
                 let recover = sb::INCOMPAT_RECOVER;
                 put32(
                     raw,
-                    S_FEATURE_INCOMPAT,
+                    s::FEATURE_INCOMPAT,
                     if clean { inc & !recover } else { inc | recover },
                 );
             } else {
-                let st = le16(raw, S_STATE);
-                put16(raw, S_STATE, if clean { st | 1 } else { st & !1 });
+                let st = le16(raw, s::STATE);
+                put16(raw, s::STATE, if clean { st | 1 } else { st & !1 });
             }
         })
     }
@@ -372,13 +365,13 @@ impl<D: BlockDevice> Ext4<D> {
         })?;
         let r = f(raw);
         if csum {
-            let c = crc32c_raw(!0, raw.get(..S_CHECKSUM).unwrap_or(&[]));
-            put32(raw, S_CHECKSUM, c);
+            let c = crc32c_raw(!0, raw.get(..s::CHECKSUM).unwrap_or(&[]));
+            put32(raw, s::CHECKSUM, c);
         }
-        let state = le16(raw, S_STATE);
+        let state = le16(raw, s::STATE);
         let (incompat, ro_compat) = (
-            le32(raw, S_FEATURE_INCOMPAT),
-            le32(raw, S_FEATURE_RO_COMPAT),
+            le32(raw, s::FEATURE_INCOMPAT),
+            le32(raw, s::FEATURE_RO_COMPAT),
         );
         self.sb.state = state;
         self.sb.feature_incompat = incompat;

@@ -7,7 +7,7 @@
 use crate::block::BlockDevice;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::dir::entries::{dir_tail, dirent};
-use crate::ext4::dir::valid_name;
+use crate::ext4::dir::{de, valid_name};
 use crate::ext4::error::{Error, Result};
 use crate::ext4::extent::write::store_extents;
 use crate::ext4::inode::{
@@ -111,7 +111,11 @@ impl<D: BlockDevice> Ext4<D> {
         let generation = self.new_inode(ino, S_IFDIR | (mode & 0o7777), uid, gid, 2)?;
         let blk = self.first_block(ino, true)?;
         let seed = self.inode_seed(ino, generation);
-        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let limit = if ctx.csum {
+            ctx.bs - de::TAIL_LEN
+        } else {
+            ctx.bs
+        };
         let t = if ctx.filetype { 2 } else { 0 };
         let b = self.block_new(blk)?;
         dirent(b, 0, ino, 12, b".", t);

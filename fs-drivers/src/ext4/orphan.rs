@@ -14,7 +14,7 @@ use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::{raw_size, set_ctime, Inode, I_DTIME, I_LINKS_COUNT};
-use crate::ext4::mount::S_FEATURE_RO_COMPAT;
+use crate::ext4::sb::s;
 use crate::ext4::types::flags;
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT, S_IFREG};
 use crate::ext4::{Ext4, Ino};
@@ -23,9 +23,13 @@ use alloc::vec::Vec;
 const ORPHAN_MAGIC: u32 = 0x0b10_ca04;
 const COMPAT_ORPHAN_FILE: u32 = 0x1000;
 const RO_COMPAT_ORPHAN_PRESENT: u32 = 0x1_0000;
-/// Superblock offsets.
-const S_LAST_ORPHAN: usize = 0xE8;
-const S_ORPHAN_FILE_INUM: usize = 0x280;
+/// `struct ext4_orphan_block_tail`, the last 8 bytes of each orphan file block; the inode
+/// slots (u32) fill the rest.
+const OB_TAIL_LEN: usize = 8;
+/// `ob_magic`, from the tail.
+const OB_MAGIC: usize = 0;
+/// `ob_checksum`, from the tail.
+const OB_CHECKSUM: usize = 4;
 
 impl<D: BlockDevice> Ext4<D> {
     /// The orphan file's inode and its blocks (magic and checksum verified), if the image
@@ -34,7 +38,7 @@ impl<D: BlockDevice> Ext4<D> {
         if self.sb.feature_compat & COMPAT_ORPHAN_FILE == 0 {
             return Ok(None);
         }
-        let ino = self.sb_u32(S_ORPHAN_FILE_INUM)?;
+        let ino = self.sb_u32(s::ORPHAN_FILE_INUM)?;
         let inode = self.load_inode(ino)?;
         let bs = self.ctx.bs;
         let n = inode.size / bs as u64;
@@ -49,10 +53,12 @@ impl<D: BlockDevice> Ext4<D> {
             })?;
             let csum = self.ctx.csum;
             let b = self.block(phys)?;
-            if le32(b, bs - 8) != ORPHAN_MAGIC {
+            if le32(b, bs - OB_TAIL_LEN + OB_MAGIC) != ORPHAN_MAGIC {
                 return corrupt("orphan file block magic", phys);
             }
-            if csum && orphan_csum(inode.seed, phys, b, bs) != le32(b, bs - 4) {
+            if csum
+                && orphan_csum(inode.seed, phys, b, bs) != le32(b, bs - OB_TAIL_LEN + OB_CHECKSUM)
+            {
                 return Err(Error::Checksum {
                     what: "orphan file block",
                     at: phys,
@@ -67,7 +73,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// head of the classic list.
     fn orphan_add(&mut self, ino: Ino) -> Result<()> {
         let bs = self.ctx.bs;
-        let slots = (bs - 8) / 4;
+        let slots = (bs - OB_TAIL_LEN) / 4;
         if let Some((of, blocks)) = self.orphan_file()? {
             for phys in blocks {
                 let b = self.block(phys)?;
@@ -79,18 +85,18 @@ impl<D: BlockDevice> Ext4<D> {
                 put32(b, 4 * j, ino);
                 if csum {
                     let c = orphan_csum(of.seed, phys, b, bs);
-                    put32(b, bs - 4, c);
+                    put32(b, bs - OB_TAIL_LEN + OB_CHECKSUM, c);
                 }
                 self.patch_sb(|raw| {
-                    let ro = le32(raw, S_FEATURE_RO_COMPAT) | RO_COMPAT_ORPHAN_PRESENT;
-                    put32(raw, S_FEATURE_RO_COMPAT, ro);
+                    let ro = le32(raw, s::FEATURE_RO_COMPAT) | RO_COMPAT_ORPHAN_PRESENT;
+                    put32(raw, s::FEATURE_RO_COMPAT, ro);
                 })?;
                 return Ok(());
             }
         }
-        let head = self.sb_u32(S_LAST_ORPHAN)?;
+        let head = self.sb_u32(s::LAST_ORPHAN)?;
         self.patch_inode(ino, |raw| put32(raw, I_DTIME, head))?;
-        self.patch_sb(|raw| put32(raw, S_LAST_ORPHAN, ino))
+        self.patch_sb(|raw| put32(raw, s::LAST_ORPHAN, ino))
     }
 
     /// `i_dtime` of `ino` (the next orphan in the classic list).
@@ -105,7 +111,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Remove `ino` from the orphan file or the classic list (not found: nothing to do).
     fn orphan_del(&mut self, ino: Ino) -> Result<()> {
         let bs = self.ctx.bs;
-        let slots = (bs - 8) / 4;
+        let slots = (bs - OB_TAIL_LEN) / 4;
         if let Some((of, blocks)) = self.orphan_file()? {
             let mut found = false;
             let mut empty = true;
@@ -120,7 +126,7 @@ impl<D: BlockDevice> Ext4<D> {
                     }
                     if csum {
                         let c = orphan_csum(of.seed, phys, b, bs);
-                        put32(b, bs - 4, c);
+                        put32(b, bs - OB_TAIL_LEN + OB_CHECKSUM, c);
                     }
                     found = true;
                 }
@@ -129,8 +135,8 @@ impl<D: BlockDevice> Ext4<D> {
             }
             if empty && self.sb.feature_ro_compat & RO_COMPAT_ORPHAN_PRESENT != 0 {
                 self.patch_sb(|raw| {
-                    let ro = le32(raw, S_FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
-                    put32(raw, S_FEATURE_RO_COMPAT, ro);
+                    let ro = le32(raw, s::FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
+                    put32(raw, s::FEATURE_RO_COMPAT, ro);
                 })?;
             }
             if found {
@@ -138,7 +144,7 @@ impl<D: BlockDevice> Ext4<D> {
             }
         }
         let mut prev: Option<Ino> = None;
-        let mut cur = self.sb_u32(S_LAST_ORPHAN)?;
+        let mut cur = self.sb_u32(s::LAST_ORPHAN)?;
         for _ in 0..=self.ctx.inodes_count {
             if cur == 0 {
                 return Ok(());
@@ -146,7 +152,7 @@ impl<D: BlockDevice> Ext4<D> {
             let next = self.orphan_next(cur)?;
             if cur == ino {
                 return match prev {
-                    None => self.patch_sb(|raw| put32(raw, S_LAST_ORPHAN, next)),
+                    None => self.patch_sb(|raw| put32(raw, s::LAST_ORPHAN, next)),
                     Some(p) => self.patch_inode(p, |raw| put32(raw, I_DTIME, next)),
                 };
             }
@@ -231,7 +237,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// just taken off. Anything that cannot be done fails the mount before a change.
     pub(crate) fn reclaim_orphans(&mut self) -> Result<()> {
         let bs = self.ctx.bs;
-        let slots = (bs - 8) / 4;
+        let slots = (bs - OB_TAIL_LEN) / 4;
         let mut list: Vec<Ino> = Vec::new();
         let file = self.orphan_file()?;
         if let Some((_, blocks)) = &file {
@@ -240,7 +246,7 @@ impl<D: BlockDevice> Ext4<D> {
                 list.extend((0..slots).map(|j| le32(b, 4 * j)).filter(|&i| i != 0));
             }
         }
-        let mut cur = self.sb_u32(S_LAST_ORPHAN)?;
+        let mut cur = self.sb_u32(s::LAST_ORPHAN)?;
         for _ in 0..=self.ctx.inodes_count {
             if cur == 0 {
                 break;
@@ -286,19 +292,19 @@ impl<D: BlockDevice> Ext4<D> {
             for phys in blocks {
                 let csum = self.ctx.csum;
                 let b = self.block_mut(phys)?;
-                if let Some(d) = b.get_mut(..bs - 8) {
+                if let Some(d) = b.get_mut(..bs - OB_TAIL_LEN) {
                     d.fill(0);
                 }
                 if csum {
                     let c = orphan_csum(of.seed, phys, b, bs);
-                    put32(b, bs - 4, c);
+                    put32(b, bs - OB_TAIL_LEN + OB_CHECKSUM, c);
                 }
             }
         }
         self.patch_sb(|raw| {
-            put32(raw, S_LAST_ORPHAN, 0);
-            let ro = le32(raw, S_FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
-            put32(raw, S_FEATURE_RO_COMPAT, ro);
+            put32(raw, s::LAST_ORPHAN, 0);
+            let ro = le32(raw, s::FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
+            put32(raw, s::FEATURE_RO_COMPAT, ro);
         })?;
         for (ino, free) in plan {
             match free {
@@ -328,5 +334,5 @@ impl<D: BlockDevice> Ext4<D> {
 /// the little-endian 64-bit block number and the entries (everything before the tail).
 fn orphan_csum(seed: u32, phys: u64, b: &[u8], bs: usize) -> u32 {
     let c = crc32c_raw(seed, &phys.to_le_bytes());
-    crc32c_raw(c, b.get(..bs - 8).unwrap_or(&[]))
+    crc32c_raw(c, b.get(..bs - OB_TAIL_LEN).unwrap_or(&[]))
 }

@@ -10,6 +10,144 @@ pub const SUPERBLOCK_OFFSET: u64 = 1024;
 /// Superblock magic.
 pub const MAGIC: u16 = 0xEF53;
 
+/// Superblock field offsets (`struct ext4_super_block`); the accessor in `bytes.rs` gives the
+/// width. Every read and write of a raw superblock field names it here.
+pub(crate) mod s {
+    /// `s_inodes_count`.
+    pub(crate) const INODES_COUNT: usize = 0x0;
+    /// `s_blocks_count_lo`.
+    pub(crate) const BLOCKS_COUNT: usize = 0x4;
+    /// `s_r_blocks_count_lo`.
+    pub(crate) const R_BLOCKS_COUNT: usize = 0x8;
+    /// `s_free_blocks_count_lo`.
+    pub(crate) const FREE_BLOCKS: usize = 0xC;
+    /// `s_free_inodes_count`.
+    pub(crate) const FREE_INODES: usize = 0x10;
+    /// `s_first_data_block`.
+    pub(crate) const FIRST_DATA_BLOCK: usize = 0x14;
+    /// `s_log_block_size`.
+    pub(crate) const LOG_BLOCK_SIZE: usize = 0x18;
+    /// `s_log_cluster_size`.
+    pub(crate) const LOG_CLUSTER_SIZE: usize = 0x1C;
+    /// `s_blocks_per_group`.
+    pub(crate) const BLOCKS_PER_GROUP: usize = 0x20;
+    /// `s_clusters_per_group`.
+    pub(crate) const CLUSTERS_PER_GROUP: usize = 0x24;
+    /// `s_inodes_per_group`.
+    pub(crate) const INODES_PER_GROUP: usize = 0x28;
+    /// `s_mtime`.
+    pub(crate) const MTIME: usize = 0x2C;
+    /// `s_wtime`.
+    pub(crate) const WTIME: usize = 0x30;
+    /// `s_mnt_count` (u16).
+    pub(crate) const MNT_COUNT: usize = 0x34;
+    /// `s_magic` (u16).
+    pub(crate) const MAGIC: usize = 0x38;
+    /// `s_state` (u16).
+    pub(crate) const STATE: usize = 0x3A;
+    /// `s_errors` (u16).
+    pub(crate) const ERRORS: usize = 0x3C;
+    /// `s_rev_level`.
+    pub(crate) const REV_LEVEL: usize = 0x4C;
+    /// `s_first_ino`.
+    pub(crate) const FIRST_INO: usize = 0x54;
+    /// `s_inode_size` (u16).
+    pub(crate) const INODE_SIZE: usize = 0x58;
+    /// `s_feature_compat`.
+    pub(crate) const FEATURE_COMPAT: usize = 0x5C;
+    /// `s_feature_incompat`.
+    pub(crate) const FEATURE_INCOMPAT: usize = 0x60;
+    /// `s_feature_ro_compat`.
+    pub(crate) const FEATURE_RO_COMPAT: usize = 0x64;
+    /// `s_uuid[16]`.
+    pub(crate) const UUID: core::ops::Range<usize> = 0x68..0x78;
+    /// `s_volume_name[16]`.
+    pub(crate) const VOLUME_NAME: core::ops::Range<usize> = 0x78..0x88;
+    /// `s_last_mounted[64]`.
+    pub(crate) const LAST_MOUNTED: core::ops::Range<usize> = 0x88..0xC8;
+    /// `s_reserved_gdt_blocks` (u16).
+    pub(crate) const RESERVED_GDT_BLOCKS: usize = 0xCE;
+    /// `s_journal_inum`.
+    pub(crate) const JOURNAL_INUM: usize = 0xE0;
+    /// `s_last_orphan`: head of the orphan list.
+    pub(crate) const LAST_ORPHAN: usize = 0xE8;
+    /// `s_hash_seed[4]` (four u32).
+    pub(crate) const HASH_SEED: usize = 0xEC;
+    /// `s_def_hash_version` (u8).
+    pub(crate) const DEF_HASH_VERSION: usize = 0xFC;
+    /// `s_desc_size` (u16).
+    pub(crate) const DESC_SIZE: usize = 0xFE;
+    /// `s_first_meta_bg`.
+    pub(crate) const FIRST_META_BG: usize = 0x104;
+    /// `s_mkfs_time`.
+    pub(crate) const MKFS_TIME: usize = 0x108;
+    /// `s_blocks_count_hi`.
+    pub(crate) const BLOCKS_COUNT_HI: usize = 0x150;
+    /// `s_r_blocks_count_hi`.
+    pub(crate) const R_BLOCKS_COUNT_HI: usize = 0x154;
+    /// `s_free_blocks_count_hi`.
+    pub(crate) const FREE_BLOCKS_HI: usize = 0x158;
+    /// `s_min_extra_isize` (u16).
+    pub(crate) const MIN_EXTRA_ISIZE: usize = 0x15C;
+    /// `s_flags`.
+    pub(crate) const FLAGS: usize = 0x160;
+    /// `s_log_groups_per_flex` (u8).
+    pub(crate) const LOG_GROUPS_PER_FLEX: usize = 0x174;
+    /// `s_checksum_type` (u8).
+    pub(crate) const CHECKSUM_TYPE: usize = 0x175;
+    /// `s_checksum_seed`.
+    pub(crate) const CHECKSUM_SEED: usize = 0x270;
+    /// `s_orphan_file_inum`.
+    pub(crate) const ORPHAN_FILE_INUM: usize = 0x280;
+    /// `s_checksum`: crc32c of the bytes before it.
+    pub(crate) const CHECKSUM: usize = 0x3FC;
+}
+
+/// Group descriptor field offsets (`struct ext4_group_desc`); the `_HI` halves exist only in
+/// 64-byte descriptors.
+pub(crate) mod bg {
+    /// `bg_block_bitmap_lo`.
+    pub(crate) const BLOCK_BITMAP: usize = 0x0;
+    /// `bg_inode_bitmap_lo`.
+    pub(crate) const INODE_BITMAP: usize = 0x4;
+    /// `bg_inode_table_lo`.
+    pub(crate) const INODE_TABLE: usize = 0x8;
+    /// `bg_free_blocks_count_lo` (u16).
+    pub(crate) const FREE_BLOCKS: usize = 0xC;
+    /// `bg_free_inodes_count_lo` (u16).
+    pub(crate) const FREE_INODES: usize = 0xE;
+    /// `bg_used_dirs_count_lo` (u16).
+    pub(crate) const USED_DIRS: usize = 0x10;
+    /// `bg_flags` (u16).
+    pub(crate) const FLAGS: usize = 0x12;
+    /// `bg_block_bitmap_csum_lo` (u16).
+    pub(crate) const BLOCK_BITMAP_CSUM: usize = 0x18;
+    /// `bg_inode_bitmap_csum_lo` (u16).
+    pub(crate) const INODE_BITMAP_CSUM: usize = 0x1A;
+    /// `bg_itable_unused_lo` (u16).
+    pub(crate) const ITABLE_UNUSED: usize = 0x1C;
+    /// `bg_checksum` (u16).
+    pub(crate) const CHECKSUM: usize = 0x1E;
+    /// `bg_block_bitmap_hi`.
+    pub(crate) const BLOCK_BITMAP_HI: usize = 0x20;
+    /// `bg_inode_bitmap_hi`.
+    pub(crate) const INODE_BITMAP_HI: usize = 0x24;
+    /// `bg_inode_table_hi`.
+    pub(crate) const INODE_TABLE_HI: usize = 0x28;
+    /// `bg_free_blocks_count_hi` (u16).
+    pub(crate) const FREE_BLOCKS_HI: usize = 0x2C;
+    /// `bg_free_inodes_count_hi` (u16).
+    pub(crate) const FREE_INODES_HI: usize = 0x2E;
+    /// `bg_used_dirs_count_hi` (u16).
+    pub(crate) const USED_DIRS_HI: usize = 0x30;
+    /// `bg_itable_unused_hi` (u16).
+    pub(crate) const ITABLE_UNUSED_HI: usize = 0x32;
+    /// `bg_block_bitmap_csum_hi` (u16).
+    pub(crate) const BLOCK_BITMAP_CSUM_HI: usize = 0x38;
+    /// `bg_inode_bitmap_csum_hi` (u16).
+    pub(crate) const INODE_BITMAP_CSUM_HI: usize = 0x3A;
+}
+
 /// COMPAT feature names (bit, name).
 pub const COMPAT_NAMES: &[(u32, &str)] = &[
     (0x1, "dir_prealloc"),
@@ -148,11 +286,11 @@ impl Superblock {
                 at: SUPERBLOCK_OFFSET,
             });
         }
-        let magic = le16(b, 0x38);
+        let magic = le16(b, s::MAGIC);
         if magic != MAGIC {
             return Err(Error::BadMagic { found: magic });
         }
-        let incompat = le32(b, 0x60);
+        let incompat = le32(b, s::FEATURE_INCOMPAT);
         let is64 = incompat & INCOMPAT_64BIT != 0;
         let hi = |off: usize| {
             if is64 {
@@ -162,50 +300,58 @@ impl Superblock {
             }
         };
         let mut uuid = [0u8; 16];
-        uuid.copy_from_slice(b.get(0x68..0x78).unwrap_or(&[0; 16]));
+        uuid.copy_from_slice(b.get(s::UUID).unwrap_or(&[0; 16]));
         let mut volume_name = [0u8; 16];
-        volume_name.copy_from_slice(b.get(0x78..0x88).unwrap_or(&[0; 16]));
+        volume_name.copy_from_slice(b.get(s::VOLUME_NAME).unwrap_or(&[0; 16]));
         let mut last_mounted = [0u8; 64];
-        last_mounted.copy_from_slice(b.get(0x88..0xC8).unwrap_or(&[0; 64]));
-        let rev_level = le32(b, 0x4C);
+        last_mounted.copy_from_slice(b.get(s::LAST_MOUNTED).unwrap_or(&[0; 64]));
+        let rev_level = le32(b, s::REV_LEVEL);
         let sb = Superblock {
-            inodes_count: le32(b, 0x0),
-            blocks_count: u64::from(le32(b, 0x4)) | hi(0x150),
-            r_blocks_count: u64::from(le32(b, 0x8)) | hi(0x154),
-            free_blocks_count: u64::from(le32(b, 0xC)) | hi(0x158),
-            free_inodes_count: le32(b, 0x10),
-            first_data_block: le32(b, 0x14),
-            log_block_size: le32(b, 0x18),
-            log_cluster_size: le32(b, 0x1C),
-            clusters_per_group: le32(b, 0x24),
-            blocks_per_group: le32(b, 0x20),
-            inodes_per_group: le32(b, 0x28),
-            mtime: le32(b, 0x2C),
-            wtime: le32(b, 0x30),
-            mnt_count: le16(b, 0x34),
-            state: le16(b, 0x3A),
-            errors: le16(b, 0x3C),
+            inodes_count: le32(b, s::INODES_COUNT),
+            blocks_count: u64::from(le32(b, s::BLOCKS_COUNT)) | hi(s::BLOCKS_COUNT_HI),
+            r_blocks_count: u64::from(le32(b, s::R_BLOCKS_COUNT)) | hi(s::R_BLOCKS_COUNT_HI),
+            free_blocks_count: u64::from(le32(b, s::FREE_BLOCKS)) | hi(s::FREE_BLOCKS_HI),
+            free_inodes_count: le32(b, s::FREE_INODES),
+            first_data_block: le32(b, s::FIRST_DATA_BLOCK),
+            log_block_size: le32(b, s::LOG_BLOCK_SIZE),
+            log_cluster_size: le32(b, s::LOG_CLUSTER_SIZE),
+            clusters_per_group: le32(b, s::CLUSTERS_PER_GROUP),
+            blocks_per_group: le32(b, s::BLOCKS_PER_GROUP),
+            inodes_per_group: le32(b, s::INODES_PER_GROUP),
+            mtime: le32(b, s::MTIME),
+            wtime: le32(b, s::WTIME),
+            mnt_count: le16(b, s::MNT_COUNT),
+            state: le16(b, s::STATE),
+            errors: le16(b, s::ERRORS),
             rev_level,
-            first_ino: if rev_level == 0 { 11 } else { le32(b, 0x54) },
-            inode_size: if rev_level == 0 { 128 } else { le16(b, 0x58) },
-            feature_compat: le32(b, 0x5C),
+            first_ino: if rev_level == 0 {
+                11
+            } else {
+                le32(b, s::FIRST_INO)
+            },
+            inode_size: if rev_level == 0 {
+                128
+            } else {
+                le16(b, s::INODE_SIZE)
+            },
+            feature_compat: le32(b, s::FEATURE_COMPAT),
             feature_incompat: incompat,
-            feature_ro_compat: le32(b, 0x64),
+            feature_ro_compat: le32(b, s::FEATURE_RO_COMPAT),
             uuid,
             volume_name,
             last_mounted,
-            journal_inum: le32(b, 0xE0),
-            hash_seed: [le32(b, 0xEC), le32(b, 0xF0), le32(b, 0xF4), le32(b, 0xF8)],
-            def_hash_version: b.get(0xFC).copied().unwrap_or(0),
-            desc_size: if is64 { le16(b, 0xFE) } else { 32 },
-            mkfs_time: le32(b, 0x108),
-            first_meta_bg: le32(b, 0x104),
-            min_extra_isize: le16(b, 0x15C),
-            flags: le32(b, 0x160),
-            log_groups_per_flex: b.get(0x174).copied().unwrap_or(0),
-            checksum_type: b.get(0x175).copied().unwrap_or(0),
-            checksum_seed: le32(b, 0x270),
-            checksum: le32(b, 0x3FC),
+            journal_inum: le32(b, s::JOURNAL_INUM),
+            hash_seed: core::array::from_fn(|i| le32(b, s::HASH_SEED + 4 * i)),
+            def_hash_version: b.get(s::DEF_HASH_VERSION).copied().unwrap_or(0),
+            desc_size: if is64 { le16(b, s::DESC_SIZE) } else { 32 },
+            mkfs_time: le32(b, s::MKFS_TIME),
+            first_meta_bg: le32(b, s::FIRST_META_BG),
+            min_extra_isize: le16(b, s::MIN_EXTRA_ISIZE),
+            flags: le32(b, s::FLAGS),
+            log_groups_per_flex: b.get(s::LOG_GROUPS_PER_FLEX).copied().unwrap_or(0),
+            checksum_type: b.get(s::CHECKSUM_TYPE).copied().unwrap_or(0),
+            checksum_seed: le32(b, s::CHECKSUM_SEED),
+            checksum: le32(b, s::CHECKSUM),
         };
         sb.validate(b)?;
         Ok(sb)
@@ -391,7 +537,7 @@ impl GroupDesc {
                 0
             }
         };
-        let stored = le16(b, BG_CHECKSUM);
+        let stored = le16(b, bg::CHECKSUM);
         if DescCsum::new(sb, seed)
             .of(g, b)
             .is_some_and(|c| c != stored)
@@ -402,20 +548,17 @@ impl GroupDesc {
             });
         }
         Ok(GroupDesc {
-            block_bitmap: u64::from(le32(b, 0x0)) | hi32(0x20),
-            inode_bitmap: u64::from(le32(b, 0x4)) | hi32(0x24),
-            inode_table: u64::from(le32(b, 0x8)) | hi32(0x28),
-            free_blocks: u32::from(le16(b, 0xC)) | hi16(0x2C),
-            free_inodes: u32::from(le16(b, 0xE)) | hi16(0x2E),
-            used_dirs: u32::from(le16(b, 0x10)) | hi16(0x30),
-            flags: le16(b, 0x12),
-            itable_unused: u32::from(le16(b, 0x1C)) | hi16(0x32),
+            block_bitmap: u64::from(le32(b, bg::BLOCK_BITMAP)) | hi32(bg::BLOCK_BITMAP_HI),
+            inode_bitmap: u64::from(le32(b, bg::INODE_BITMAP)) | hi32(bg::INODE_BITMAP_HI),
+            inode_table: u64::from(le32(b, bg::INODE_TABLE)) | hi32(bg::INODE_TABLE_HI),
+            free_blocks: u32::from(le16(b, bg::FREE_BLOCKS)) | hi16(bg::FREE_BLOCKS_HI),
+            free_inodes: u32::from(le16(b, bg::FREE_INODES)) | hi16(bg::FREE_INODES_HI),
+            used_dirs: u32::from(le16(b, bg::USED_DIRS)) | hi16(bg::USED_DIRS_HI),
+            flags: le16(b, bg::FLAGS),
+            itable_unused: u32::from(le16(b, bg::ITABLE_UNUSED)) | hi16(bg::ITABLE_UNUSED_HI),
         })
     }
 }
-
-/// `bg_checksum`: the group descriptor's checksum.
-pub(crate) const BG_CHECKSUM: usize = 0x1E;
 
 /// How group descriptors are checksummed: crc32c with `metadata_csum`, else crc16 with
 /// `uninit_bg` (`gdt_csum`), else not at all. The reader verifies and the writer stores
@@ -445,8 +588,8 @@ impl DescCsum {
     /// The checksum of descriptor `g` with raw bytes `d` (`desc_size` of them; the checksum
     /// field counts as zero), or `None` when descriptors have none.
     pub(crate) fn of(&self, g: u32, d: &[u8]) -> Option<u16> {
-        let head = d.get(..BG_CHECKSUM).unwrap_or(&[]);
-        let tail = d.get(BG_CHECKSUM + 2..).unwrap_or(&[]);
+        let head = d.get(..bg::CHECKSUM).unwrap_or(&[]);
+        let tail = d.get(bg::CHECKSUM + 2..).unwrap_or(&[]);
         match self {
             DescCsum::None => None,
             DescCsum::Crc32c(seed) => {

@@ -28,14 +28,14 @@ pub enum FileType {
 impl FileType {
     /// From the `S_IFMT` bits of a mode.
     pub fn from_mode(mode: u16) -> Self {
-        match mode & 0xF000 {
-            0x8000 => FileType::Regular,
-            0x4000 => FileType::Directory,
-            0x2000 => FileType::CharDev,
-            0x6000 => FileType::BlockDev,
-            0x1000 => FileType::Fifo,
-            0xC000 => FileType::Socket,
-            0xA000 => FileType::Symlink,
+        match mode & mode::S_IFMT {
+            mode::S_IFREG => FileType::Regular,
+            mode::S_IFDIR => FileType::Directory,
+            mode::S_IFCHR => FileType::CharDev,
+            mode::S_IFBLK => FileType::BlockDev,
+            mode::S_IFIFO => FileType::Fifo,
+            mode::S_IFSOCK => FileType::Socket,
+            mode::S_IFLNK => FileType::Symlink,
             _ => FileType::Unknown,
         }
     }
@@ -227,8 +227,8 @@ pub mod flags {
     pub const ENCRYPT: u32 = 0x800;
 }
 
-/// The file type bits of `i_mode` (Linux `S_IF*`), defined once for the engine; other crates
-/// may import them from here.
+/// The file type bits of `i_mode` (Linux `S_IF*`), defined once for the workspace: the 9P
+/// server widens them to 32 bits (`pvfs_9p::fs::mode`).
 pub mod mode {
     /// Mask of the file type bits.
     pub const S_IFMT: u16 = 0xF000;

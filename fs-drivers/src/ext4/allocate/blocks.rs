@@ -5,6 +5,7 @@ use crate::block::BlockDevice;
 use crate::ext4::allocate::{bit, set_bit, BG_BLOCK_UNINIT};
 use crate::ext4::bytes::le16;
 use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::sb::s;
 use crate::ext4::Ext4;
 use alloc::vec;
 
@@ -29,7 +30,7 @@ impl<D: BlockDevice> Ext4<D> {
             let gdt = self.sb.group_count().div_ceil(per.max(1));
             let sbo = 1024 / bs;
             let raw_sb = self.block(sbo as u64)?;
-            let reserved = u64::from(le16(raw_sb, 1024 % bs + 0xCE));
+            let reserved = u64::from(le16(raw_sb, 1024 % bs + s::RESERVED_GDT_BLOCKS));
             mark(start, 1 + gdt + reserved, &mut bm);
         }
         let itb =

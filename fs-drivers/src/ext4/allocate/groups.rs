@@ -4,35 +4,30 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{Error, Result};
-use crate::ext4::sb::{DescCsum, GroupDesc, BG_CHECKSUM};
+use crate::ext4::sb::{bg, s, DescCsum, GroupDesc};
 use crate::ext4::Ext4;
-
-/// Superblock free-count offsets (`s_free_blocks_count_lo`/`_hi`, `s_free_inodes_count`).
-const S_FREE_BLOCKS: usize = 0xC;
-const S_FREE_BLOCKS_HI: usize = 0x158;
-const S_FREE_INODES: usize = 0x10;
 
 impl<D: BlockDevice> Ext4<D> {
     /// Add `dblocks` free blocks and `dinodes` free inodes (negative: take) to the superblock's
     /// counts, on disk and in `self.sb`.
     pub(crate) fn adjust_sb(&mut self, dblocks: i64, dinodes: i64) -> Result<()> {
         let (fb, fi) = self.patch_sb(|raw| {
-            let fb = (u64::from(le32(raw, S_FREE_BLOCKS_HI)) << 32
-                | u64::from(le32(raw, S_FREE_BLOCKS)))
+            let fb = (u64::from(le32(raw, s::FREE_BLOCKS_HI)) << 32
+                | u64::from(le32(raw, s::FREE_BLOCKS)))
             .checked_add_signed(dblocks)
             .ok_or(Error::Corrupt {
                 what: "superblock free blocks",
                 at: 0,
             })?;
-            let fi = u64::from(le32(raw, S_FREE_INODES))
+            let fi = u64::from(le32(raw, s::FREE_INODES))
                 .checked_add_signed(dinodes)
                 .ok_or(Error::Corrupt {
                     what: "superblock free inodes",
                     at: 0,
                 })?;
-            put32(raw, S_FREE_BLOCKS, fb as u32);
-            put32(raw, S_FREE_BLOCKS_HI, (fb >> 32) as u32);
-            put32(raw, S_FREE_INODES, fi as u32);
+            put32(raw, s::FREE_BLOCKS, fb as u32);
+            put32(raw, s::FREE_BLOCKS_HI, (fb >> 32) as u32);
+            put32(raw, s::FREE_INODES, fi as u32);
             Ok::<_, Error>((fb, fi))
         })??;
         self.sb.free_blocks_count = fb;
@@ -63,33 +58,33 @@ impl<D: BlockDevice> Ext4<D> {
             at: g as u64,
         })?;
         let is64 = ds >= 64;
-        put16(d, 0xC, gd.free_blocks as u16);
-        put16(d, 0xE, gd.free_inodes as u16);
-        put16(d, 0x10, gd.used_dirs as u16);
-        put16(d, 0x12, gd.flags);
-        put16(d, 0x1C, gd.itable_unused as u16);
+        put16(d, bg::FREE_BLOCKS, gd.free_blocks as u16);
+        put16(d, bg::FREE_INODES, gd.free_inodes as u16);
+        put16(d, bg::USED_DIRS, gd.used_dirs as u16);
+        put16(d, bg::FLAGS, gd.flags);
+        put16(d, bg::ITABLE_UNUSED, gd.itable_unused as u16);
         if is64 {
-            put16(d, 0x2C, (gd.free_blocks >> 16) as u16);
-            put16(d, 0x2E, (gd.free_inodes >> 16) as u16);
-            put16(d, 0x30, (gd.used_dirs >> 16) as u16);
-            put16(d, 0x32, (gd.itable_unused >> 16) as u16);
+            put16(d, bg::FREE_BLOCKS_HI, (gd.free_blocks >> 16) as u16);
+            put16(d, bg::FREE_INODES_HI, (gd.free_inodes >> 16) as u16);
+            put16(d, bg::USED_DIRS_HI, (gd.used_dirs >> 16) as u16);
+            put16(d, bg::ITABLE_UNUSED_HI, (gd.itable_unused >> 16) as u16);
         }
         if ctx.csum {
             if let Some(c) = bb_csum {
-                put16(d, 0x18, c as u16);
+                put16(d, bg::BLOCK_BITMAP_CSUM, c as u16);
                 if is64 {
-                    put16(d, 0x38, (c >> 16) as u16);
+                    put16(d, bg::BLOCK_BITMAP_CSUM_HI, (c >> 16) as u16);
                 }
             }
             if let Some(c) = ib_csum {
-                put16(d, 0x1A, c as u16);
+                put16(d, bg::INODE_BITMAP_CSUM, c as u16);
                 if is64 {
-                    put16(d, 0x3A, (c >> 16) as u16);
+                    put16(d, bg::INODE_BITMAP_CSUM_HI, (c >> 16) as u16);
                 }
             }
         }
         if let Some(c) = desc_csum.of(g as u32, d) {
-            put16(d, BG_CHECKSUM, c);
+            put16(d, bg::CHECKSUM, c);
         }
         Ok(())
     }

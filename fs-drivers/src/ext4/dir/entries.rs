@@ -4,33 +4,40 @@
 use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
-use crate::ext4::dir::valid_name;
+use crate::ext4::dir::htree::{dx_csum, root_count_off};
+use crate::ext4::dir::{de, dx, valid_name};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::{raw_size, set_mtime_ctime, set_raw_size, Inode};
 use crate::ext4::types::{flags, FileType};
 use crate::ext4::{Ctx, Ext4, Ino, NAME_MAX};
 
+/// With `metadata_csum`, writes leaf block `b`'s checksum tail (see [`put_dir_tail`]).
 pub(crate) fn dir_tail(ctx: &Ctx, b: &mut [u8], seed: u32) {
-    if !ctx.csum {
-        return;
+    if ctx.csum {
+        put_dir_tail(b, ctx.bs, seed);
     }
-    let t = ctx.bs - 12;
-    put32(b, t, 0);
-    put16(b, t + 4, 12);
-    if let Some(x) = b.get_mut(t + 6..t + 8) {
-        x.copy_from_slice(&[0, 0xDE]);
+}
+
+/// Writes the checksum tail at the end of the `bs`-byte leaf block `b`: an empty entry of
+/// [`de::TAIL_LEN`] bytes holding the crc32c of everything before it.
+pub(crate) fn put_dir_tail(b: &mut [u8], bs: usize, seed: u32) {
+    let t = bs - de::TAIL_LEN;
+    put32(b, t + de::INODE, 0);
+    put16(b, t + de::REC_LEN, de::TAIL_LEN as u16);
+    if let Some(x) = b.get_mut(t + de::NAME_LEN..t + de::NAME) {
+        x.copy_from_slice(&[0, de::TAIL_FT]);
     }
     let c = crc32c_raw(seed, b.get(..t).unwrap_or(&[]));
-    put32(b, t + 8, c);
+    put32(b, t + de::TAIL_CSUM, c);
 }
 
 pub(crate) fn dirent(b: &mut [u8], off: usize, ino: Ino, rec: usize, name: &[u8], t: u8) {
-    put32(b, off, ino);
-    put16(b, off + 4, rec as u16);
-    if let Some(x) = b.get_mut(off + 6..off + 8) {
+    put32(b, off + de::INODE, ino);
+    put16(b, off + de::REC_LEN, rec as u16);
+    if let Some(x) = b.get_mut(off + de::NAME_LEN..off + de::NAME) {
         x.copy_from_slice(&[name.len() as u8, t]);
     }
-    if let Some(x) = b.get_mut(off + 8..off + 8 + name.len()) {
+    if let Some(x) = b.get_mut(off + de::NAME..off + de::NAME + name.len()) {
         x.copy_from_slice(name);
     }
 }
@@ -103,7 +110,11 @@ impl<D: BlockDevice> Ext4<D> {
         let bs = ctx.bs as u64;
         let t = if ctx.filetype { dirent_type(kind) } else { 0 };
         let need = rec_need(name.len());
-        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let limit = if ctx.csum {
+            ctx.bs - de::TAIL_LEN
+        } else {
+            ctx.bs
+        };
         let nblocks = inode.size / bs;
         let htree = inode.flags & flags::INDEX != 0;
         let target = if htree {
@@ -123,9 +134,9 @@ impl<D: BlockDevice> Ext4<D> {
                 let mut off = 0usize;
                 let mut slot = None;
                 while off + 8 <= limit {
-                    let e_ino = le32(b, off);
-                    let rec = usize::from(le16(b, off + 4));
-                    let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
+                    let e_ino = le32(b, off + de::INODE);
+                    let rec = usize::from(le16(b, off + de::REC_LEN));
+                    let nl = usize::from(b.get(off + de::NAME_LEN).copied().unwrap_or(0));
                     if rec < 8 || off + rec > limit {
                         return corrupt("directory entry", phys);
                     }
@@ -144,7 +155,7 @@ impl<D: BlockDevice> Ext4<D> {
                     if used == 0 {
                         dirent(b, off, ino, rec, name, t);
                     } else {
-                        put16(b, off + 4, used as u16);
+                        put16(b, off + de::REC_LEN, used as u16);
                         dirent(b, off + used, ino, rec - used, name, t);
                     }
                     dir_tail(&ctx, b, inode.seed);
@@ -203,10 +214,10 @@ impl<D: BlockDevice> Ext4<D> {
         let b = self.block_mut(phys)?;
         match hit.prev {
             Some(pv) => {
-                let prec = usize::from(le16(b, pv + 4));
-                put16(b, pv + 4, (prec + hit.rec) as u16);
+                let prec = usize::from(le16(b, pv + de::REC_LEN));
+                put16(b, pv + de::REC_LEN, (prec + hit.rec) as u16);
             }
-            None => put32(b, hit.off, 0),
+            None => put32(b, hit.off + de::INODE, 0),
         }
         dir_tail(&ctx, b, dinode.seed);
         let now = self.clock;
@@ -226,7 +237,11 @@ impl<D: BlockDevice> Ext4<D> {
     ) -> Result<Option<(u64, EntryAt)>> {
         let ctx = self.ctx;
         let bs = ctx.bs as u64;
-        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let limit = if ctx.csum {
+            ctx.bs - de::TAIL_LEN
+        } else {
+            ctx.bs
+        };
         let rest = (0..dinode.size / bs).filter(move |&l| Some(l) != first);
         for lblk in first.into_iter().chain(rest) {
             let Some(phys) = self.map(dinode, lblk)?.phys else {
@@ -239,12 +254,14 @@ impl<D: BlockDevice> Ext4<D> {
             let mut off = 0usize;
             let mut prev = None;
             while off + 8 <= limit {
-                let rec = usize::from(le16(b, off + 4));
-                let nl = usize::from(b.get(off + 6).copied().unwrap_or(0));
+                let rec = usize::from(le16(b, off + de::REC_LEN));
+                let nl = usize::from(b.get(off + de::NAME_LEN).copied().unwrap_or(0));
                 if rec < 8 || off + rec > limit {
                     return corrupt("directory entry", phys);
                 }
-                if le32(b, off) == ino && b.get(off + 8..off + 8 + nl) == Some(name) {
+                if le32(b, off + de::INODE) == ino
+                    && b.get(off + de::NAME..off + de::NAME + nl) == Some(name)
+                {
                     return Ok(Some((phys, EntryAt { off, rec, prev })));
                 }
                 prev = Some(off);
@@ -304,8 +321,8 @@ impl<D: BlockDevice> Ext4<D> {
             .find_entry(&dinode, name, old, None)?
             .ok_or(Error::NotFound)?;
         let b = self.block_mut(phys)?;
-        put32(b, hit.off, new);
-        if let Some(x) = b.get_mut(hit.off + 7) {
+        put32(b, hit.off + de::INODE, new);
+        if let Some(x) = b.get_mut(hit.off + de::FILE_TYPE) {
             *x = t;
         }
         dir_tail(&ctx, b, dinode.seed);
@@ -326,26 +343,24 @@ impl<D: BlockDevice> Ext4<D> {
         })?;
         let b = self.block(phys)?;
         let leaf = Self::verify_dir_block(&ctx, &dinode, 0, b, phys)?;
-        let first = usize::from(le16(b, 4));
-        if first != 12 || b.get(18) != Some(&2) || b.get(20..22) != Some(b"..") {
+        let first = usize::from(le16(b, de::REC_LEN));
+        let dotdot = dx::DOTDOT;
+        if first != dotdot
+            || b.get(dotdot + de::NAME_LEN) != Some(&2)
+            || b.get(dotdot + de::NAME..dotdot + de::NAME + 2) != Some(b"..")
+        {
             return corrupt("directory .. entry", at);
         }
         let b = self.block_mut(phys)?;
-        put32(b, 12, parent);
+        put32(b, dx::DOTDOT + de::INODE, parent);
         if leaf {
             dir_tail(&ctx, b, dinode.seed);
         } else if ctx.csum {
-            let count_off = 0x18 + usize::from(b.get(0x1D).copied().unwrap_or(0));
-            let limit = usize::from(le16(b, count_off));
-            let count = usize::from(le16(b, count_off + 2));
-            let tail = count_off + limit * 8;
-            if count > limit || tail + 8 > ctx.bs {
+            let count_off = root_count_off(b);
+            let Some((c, at_csum)) = dx_csum(b, count_off, dinode.seed) else {
                 return corrupt("dx root limit", at);
-            }
-            let mut c = crc32c_raw(dinode.seed, b.get(..count_off + count * 8).unwrap_or(&[]));
-            c = crc32c_raw(c, b.get(tail..tail + 4).unwrap_or(&[]));
-            c = crc32c_raw(c, &[0; 4]);
-            put32(b, tail + 4, c);
+            };
+            put32(b, at_csum, c);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32};
-use crate::ext4::dir::hash;
+use crate::ext4::dir::{de, dx, hash};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::Inode;
 use crate::ext4::{Ctx, Ext4, Ino};
@@ -13,21 +13,39 @@ use alloc::vec::Vec;
 /// A dx node: its (hash, block) entries (entry 0's hash is 0), hash version, indirect levels.
 type DxNode = (Vec<(u32, u32)>, u8, u8);
 
+/// Where the count/limit header of dx root block `b` is (after its `dx_root_info`).
+pub(crate) fn root_count_off(b: &[u8]) -> usize {
+    dx::ROOT_INFO + usize::from(b.get(dx::INFO_LENGTH).copied().unwrap_or(0))
+}
+
+/// Linux `ext4_dx_csum` of dx node `b` with its count/limit header at `count_off`: the used
+/// entries, then the tail with its checksum field as zero. Returns the checksum and the
+/// offset of the tail's checksum field, or `None` when count and limit do not fit the block.
+/// Reads, the `..` update and index writes all checksum through here.
+pub(crate) fn dx_csum(b: &[u8], count_off: usize, seed: u32) -> Option<(u32, usize)> {
+    let limit = usize::from(le16(b, count_off + dx::LIMIT));
+    let count = usize::from(le16(b, count_off + dx::COUNT));
+    let tail = count_off + limit * dx::ENTRY_LEN;
+    if count > limit || tail + dx::TAIL_LEN > b.len() {
+        return None;
+    }
+    let mut c = crc32c_raw(
+        seed,
+        b.get(..count_off + count * dx::ENTRY_LEN).unwrap_or(&[]),
+    );
+    c = crc32c_raw(c, b.get(tail..tail + dx::TAIL_CSUM).unwrap_or(&[]));
+    c = crc32c_raw(c, &[0; 4]);
+    Some((c, tail + dx::TAIL_CSUM))
+}
+
 pub(crate) fn verify_dx_csum(b: &[u8], count_off: usize, seed: u32, at: u64) -> Result<()> {
-    let limit = usize::from(le16(b, count_off));
-    let count = usize::from(le16(b, count_off + 2));
-    let tail = count_off + limit * 8;
-    if count > limit || tail + 8 > b.len() {
+    let Some((c, at_csum)) = dx_csum(b, count_off, seed) else {
         return Err(Error::Corrupt {
             what: "dx node limit",
             at,
         });
-    }
-    // Linux `ext4_dx_csum`: the used entries, then the tail with its checksum field zeroed.
-    let mut c = crc32c_raw(seed, b.get(..count_off + count * 8).unwrap_or(&[]));
-    c = crc32c_raw(c, b.get(tail..tail + 4).unwrap_or(&[]));
-    c = crc32c_raw(c, &[0; 4]);
-    if c != le32(b, tail + 4) {
+    };
+    if c != le32(b, at_csum) {
         return Err(Error::Checksum {
             what: "dx node",
             at,
@@ -85,34 +103,34 @@ impl<D: BlockDevice> Ext4<D> {
         })?;
         let b = self.block(phys)?;
         let (count_off, hash_version, levels) = if root {
-            let info_len = usize::from(b.get(0x1D).copied().unwrap_or(0));
-            if le32(b, 0x18) != 0 || info_len != 8 {
+            let info_len = usize::from(b.get(dx::INFO_LENGTH).copied().unwrap_or(0));
+            if le32(b, dx::ROOT_INFO) != 0 || info_len != 8 {
                 return corrupt("dx root", phys);
             }
             (
-                0x18 + info_len,
-                b.get(0x1C).copied().unwrap_or(0),
-                b.get(0x1E).copied().unwrap_or(0),
+                root_count_off(b),
+                b.get(dx::HASH_VERSION).copied().unwrap_or(0),
+                b.get(dx::INDIRECT_LEVELS).copied().unwrap_or(0),
             )
         } else {
-            if le32(b, 0) != 0 || usize::from(le16(b, 4)) != ctx.bs {
+            if le32(b, de::INODE) != 0 || usize::from(le16(b, de::REC_LEN)) != ctx.bs {
                 return corrupt("dx node", phys);
             }
-            (8, 0, 0)
+            (dx::NODE_COUNT_OFF, 0, 0)
         };
         if ctx.csum {
             verify_dx_csum(b, count_off, inode.seed, phys)?;
         }
-        let limit = usize::from(le16(b, count_off));
-        let count = usize::from(le16(b, count_off + 2));
-        if count == 0 || count > limit || count_off + limit * 8 > ctx.bs {
+        let limit = usize::from(le16(b, count_off + dx::LIMIT));
+        let count = usize::from(le16(b, count_off + dx::COUNT));
+        if count == 0 || count > limit || count_off + limit * dx::ENTRY_LEN > ctx.bs {
             return corrupt("dx count", phys);
         }
         let mut v = Vec::with_capacity(count);
         for i in 0..count {
-            let o = count_off + i * 8;
-            let h = if i == 0 { 0 } else { le32(b, o) };
-            v.push((h, le32(b, o + 4)));
+            let o = count_off + i * dx::ENTRY_LEN;
+            let h = if i == 0 { 0 } else { le32(b, o + dx::HASH) };
+            v.push((h, le32(b, o + dx::BLOCK)));
         }
         Ok((v, hash_version, levels))
     }

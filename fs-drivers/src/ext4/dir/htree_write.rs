@@ -8,11 +8,10 @@
 //! tails carry their checksums (metadata_csum).
 
 use crate::block::BlockDevice;
-use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
-use crate::ext4::dir::entries::{dir_tail, dirent, rec_need};
-use crate::ext4::dir::hash;
-use crate::ext4::dir::htree::dx_pick;
+use crate::ext4::dir::entries::{dir_tail, dirent, put_dir_tail, rec_need};
+use crate::ext4::dir::htree::{dx_csum, dx_pick};
+use crate::ext4::dir::{de, dx, hash};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::{raw_size, set_mtime_ctime, set_raw_size, Inode, I_FLAGS};
 use crate::ext4::types::flags;
@@ -37,14 +36,9 @@ struct Frame {
     dirty: bool,
 }
 
-/// Where the count/limit header of a dx node is: after `.`/`..`/dx_root_info in the root,
-/// after the fake empty dirent in other nodes.
-const ROOT_COUNT_OFF: usize = 0x20;
-const NODE_COUNT_OFF: usize = 8;
-
 /// Entries a dx node can hold (room for the dx tail with metadata_csum).
 fn dx_limit(bs: usize, count_off: usize, csum: bool) -> usize {
-    (bs - count_off - if csum { 8 } else { 0 }) / 8
+    (bs - count_off - if csum { dx::TAIL_LEN } else { 0 }) / dx::ENTRY_LEN
 }
 
 /// Write `entries` (count/limit header included) at `count_off` of a dx node and its tail
@@ -56,25 +50,24 @@ fn store_dx(
     entries: &[(u32, u32)],
     csum: Option<u32>,
 ) {
-    if let Some(area) = b.get_mut(count_off..count_off + limit * 8) {
+    if let Some(area) = b.get_mut(count_off..count_off + limit * dx::ENTRY_LEN) {
         area.fill(0);
     }
     for (i, &(h, blk)) in entries.iter().enumerate() {
-        let o = count_off + i * 8;
+        let o = count_off + i * dx::ENTRY_LEN;
         if i > 0 {
-            put32(b, o, h);
+            put32(b, o + dx::HASH, h);
         }
-        put32(b, o + 4, blk);
+        put32(b, o + dx::BLOCK, blk);
     }
-    put16(b, count_off, limit as u16);
-    put16(b, count_off + 2, entries.len() as u16);
+    put16(b, count_off + dx::LIMIT, limit as u16);
+    put16(b, count_off + dx::COUNT, entries.len() as u16);
     if let Some(seed) = csum {
-        let tail = count_off + limit * 8;
-        put32(b, tail, 0);
-        let mut c = crc32c_raw(seed, b.get(..count_off + entries.len() * 8).unwrap_or(&[]));
-        c = crc32c_raw(c, b.get(tail..tail + 4).unwrap_or(&[]));
-        c = crc32c_raw(c, &[0; 4]);
-        put32(b, tail + 4, c);
+        // `dt_reserved`, then the checksum.
+        put32(b, count_off + limit * dx::ENTRY_LEN, 0);
+        if let Some((c, at_csum)) = dx_csum(b, count_off, seed) {
+            put32(b, at_csum, c);
+        }
     }
 }
 
@@ -99,10 +92,10 @@ fn split_point(ents: &[Ent]) -> Option<usize> {
 /// A leaf block holding `list` (the last entry takes the rest), with its dirent tail; `None`
 /// when they do not fit.
 fn build_leaf(bs: usize, csum: bool, seed: u32, list: &[Ent]) -> Option<Vec<u8>> {
-    let limit = if csum { bs - 12 } else { bs };
+    let limit = if csum { bs - de::TAIL_LEN } else { bs };
     let mut b = vec![0u8; bs];
     if list.is_empty() {
-        put16(&mut b, 4, limit as u16);
+        put16(&mut b, de::REC_LEN, limit as u16);
     }
     let mut off = 0usize;
     for (i, (_, e_ino, n, ft)) in list.iter().enumerate() {
@@ -119,13 +112,7 @@ fn build_leaf(bs: usize, csum: bool, seed: u32, list: &[Ent]) -> Option<Vec<u8>>
         off += rec;
     }
     if csum {
-        let t = bs - 12;
-        put16(&mut b, t + 4, 12);
-        if let Some(x) = b.get_mut(t + 6..t + 8) {
-            x.copy_from_slice(&[0, 0xDE]);
-        }
-        let c = crc32c_raw(seed, b.get(..t).unwrap_or(&[]));
-        put32(&mut b, t + 8, c);
+        put_dir_tail(&mut b, bs, seed);
     }
     Some(b)
 }
@@ -231,7 +218,7 @@ impl<D: BlockDevice> Ext4<D> {
         let (phys0, mut all) = self.dx_leaf_entries(inode, 0, &|_| Some(0))?;
         // `.` and `..` must be the first two entries; they stay in the root.
         let b0 = self.block(phys0)?;
-        let dot_rec = usize::from(le16(b0, 4));
+        let dot_rec = usize::from(le16(b0, de::REC_LEN));
         if all.len() < 2
             || all.first().map(|e| e.2.as_slice()) != Some(b".")
             || all.get(1).map(|e| e.2.as_slice()) != Some(b"..")
@@ -265,8 +252,8 @@ impl<D: BlockDevice> Ext4<D> {
             Err(e) => {
                 // Keep the directory consistent: the first leaf becomes an ordinary block.
                 let mut keep = vec![0u8; bs];
-                let limit = if ctx.csum { bs - 12 } else { bs };
-                put16(&mut keep, 4, limit as u16);
+                let limit = if ctx.csum { bs - de::TAIL_LEN } else { bs };
+                put16(&mut keep, de::REC_LEN, limit as u16);
                 dir_tail(&ctx, &mut keep, inode.seed);
                 self.block_new(p1)?.copy_from_slice(&keep);
                 return Err(e);
@@ -276,15 +263,22 @@ impl<D: BlockDevice> Ext4<D> {
         // The root: `.`, `..` covering the block, dx_root_info, then the index.
         let mut root = vec![0u8; bs];
         dirent(&mut root, 0, dot.1, 12, b".", dot.3);
-        dirent(&mut root, 12, dotdot.1, bs - 12, b"..", dotdot.3);
-        if let Some(x) = root.get_mut(0x1C..0x20) {
+        dirent(
+            &mut root,
+            dx::DOTDOT,
+            dotdot.1,
+            bs - dx::DOTDOT,
+            b"..",
+            dotdot.3,
+        );
+        if let Some(x) = root.get_mut(dx::HASH_VERSION..dx::ROOT_COUNT_OFF) {
             x.copy_from_slice(&[version, 8, 0, 0]);
         }
-        let limit = dx_limit(bs, ROOT_COUNT_OFF, ctx.csum);
+        let limit = dx_limit(bs, dx::ROOT_COUNT_OFF, ctx.csum);
         let seed = ctx.csum.then_some(inode.seed);
         store_dx(
             &mut root,
-            ROOT_COUNT_OFF,
+            dx::ROOT_COUNT_OFF,
             limit,
             &[(0, l1), (hash2, l2)],
             seed,
@@ -345,7 +339,7 @@ impl<D: BlockDevice> Ext4<D> {
         if self.sb.free_blocks_count < new_blocks + 1 {
             return Err(Error::NoSpace);
         }
-        let node_limit = dx_limit(bs, NODE_COUNT_OFF, ctx.csum);
+        let node_limit = dx_limit(bs, dx::NODE_COUNT_OFF, ctx.csum);
         let mut goal = leaf_phys;
         if add_level {
             // The root's entries move to a new node; the root points at it alone.
@@ -421,7 +415,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "dx node hole",
                 at,
             })?;
-            if let Some(x) = self.block_mut(p)?.get_mut(0x1E) {
+            if let Some(x) = self.block_mut(p)?.get_mut(dx::INDIRECT_LEVELS) {
                 *x = levels + 1;
             }
         }
@@ -454,7 +448,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "dx node hole",
                 at,
             })?;
-            usize::from(le16(self.block(p)?, ROOT_COUNT_OFF))
+            usize::from(le16(self.block(p)?, dx::ROOT_COUNT_OFF))
         };
         let idx = dx_pick(&root, h);
         let mut path = vec![Frame {
@@ -478,7 +472,7 @@ impl<D: BlockDevice> Ext4<D> {
                     what: "dx node hole",
                     at,
                 })?;
-            let limit = usize::from(le16(self.block(p)?, NODE_COUNT_OFF));
+            let limit = usize::from(le16(self.block(p)?, dx::NODE_COUNT_OFF));
             let idx = dx_pick(&entries, h);
             path.push(Frame {
                 lblk: blk,
@@ -516,11 +510,11 @@ impl<D: BlockDevice> Ext4<D> {
         let csum = ctx.csum.then_some(inode.seed);
         if f.lblk == 0 {
             let b = self.block_mut(p)?;
-            store_dx(b, ROOT_COUNT_OFF, f.limit, &f.entries, csum);
+            store_dx(b, dx::ROOT_COUNT_OFF, f.limit, &f.entries, csum);
         } else {
             let mut b = vec![0u8; bs];
-            put16(&mut b, 4, if bs >= 65536 { 0 } else { bs as u16 });
-            store_dx(&mut b, NODE_COUNT_OFF, f.limit, &f.entries, csum);
+            put16(&mut b, de::REC_LEN, if bs >= 65536 { 0 } else { bs as u16 });
+            store_dx(&mut b, dx::NODE_COUNT_OFF, f.limit, &f.entries, csum);
             self.block_new(p)?.copy_from_slice(&b);
         }
         Ok(())

@@ -4,8 +4,8 @@
 use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32};
-use crate::ext4::dir::htree::verify_dx_csum;
-use crate::ext4::dir::valid_name;
+use crate::ext4::dir::htree::{root_count_off, verify_dx_csum};
+use crate::ext4::dir::{de, dx, valid_name};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::Inode;
 use crate::ext4::types::{flags, DirEntry, FileType, OwnedDirEntry};
@@ -18,10 +18,10 @@ where
 {
     let mut off = 0usize;
     while off + 8 <= data.len() {
-        let ino = le32(data, off);
-        let rec = usize::from(le16(data, off + 4));
-        let name_len = usize::from(data.get(off + 6).copied().unwrap_or(0));
-        let t = data.get(off + 7).copied().unwrap_or(0);
+        let ino = le32(data, off + de::INODE);
+        let rec = usize::from(le16(data, off + de::REC_LEN));
+        let name_len = usize::from(data.get(off + de::NAME_LEN).copied().unwrap_or(0));
+        let t = data.get(off + de::FILE_TYPE).copied().unwrap_or(0);
         if rec < 8 || off + rec > data.len() || 8 + name_len > rec {
             return corrupt("inline directory entry", at);
         }
@@ -29,7 +29,9 @@ where
             if ino > ctx.inodes_count {
                 return corrupt("inline directory entry inode", at);
             }
-            let name = data.get(off + 8..off + 8 + name_len).unwrap_or(&[]);
+            let name = data
+                .get(off + de::NAME..off + de::NAME + name_len)
+                .unwrap_or(&[]);
             if !valid_name(name) {
                 return corrupt("inline directory entry name", at);
             }
@@ -55,28 +57,31 @@ impl<D: BlockDevice> Ext4<D> {
         let bs = ctx.bs;
         let indexed = inode.flags & flags::INDEX != 0 && ctx.dir_index;
         let is_dx_root = indexed && lblk == 0;
-        let first_rec = usize::from(le16(b, 4));
+        let first_rec = usize::from(le16(b, de::REC_LEN));
         let is_dx_node =
-            indexed && lblk != 0 && le32(b, 0) == 0 && (first_rec == bs || first_rec == 0);
+            indexed && lblk != 0 && le32(b, de::INODE) == 0 && (first_rec == bs || first_rec == 0);
         if !ctx.csum {
             return Ok(!(is_dx_root || is_dx_node));
         }
         if is_dx_root || is_dx_node {
             let count_off = if is_dx_root {
-                0x18 + usize::from(b.get(0x1D).copied().unwrap_or(0))
+                root_count_off(b)
             } else {
-                8
+                dx::NODE_COUNT_OFF
             };
             return verify_dx_csum(b, count_off, inode.seed, at).map(|()| false);
         }
-        let tail = bs - 12;
-        if le32(b, tail) != 0 || le16(b, tail + 4) != 12 || b.get(tail + 7) != Some(&0xDE) {
+        let tail = bs - de::TAIL_LEN;
+        if le32(b, tail + de::INODE) != 0
+            || usize::from(le16(b, tail + de::REC_LEN)) != de::TAIL_LEN
+            || b.get(tail + de::FILE_TYPE) != Some(&de::TAIL_FT)
+        {
             return Err(Error::Corrupt {
                 what: "directory block tail",
                 at,
             });
         }
-        if crc32c_raw(inode.seed, b.get(..tail).unwrap_or(&[])) != le32(b, tail + 8) {
+        if crc32c_raw(inode.seed, b.get(..tail).unwrap_or(&[])) != le32(b, tail + de::TAIL_CSUM) {
             return Err(Error::Checksum {
                 what: "directory block",
                 at,
@@ -97,17 +102,21 @@ impl<D: BlockDevice> Ext4<D> {
     where
         F: FnMut(usize, u32, &[u8], u8, usize) -> bool,
     {
-        let limit = if ctx.csum { ctx.bs - 12 } else { ctx.bs };
+        let limit = if ctx.csum {
+            ctx.bs - de::TAIL_LEN
+        } else {
+            ctx.bs
+        };
         let mut off = 0usize;
         while off < limit {
-            let ino = le32(b, off);
-            let mut rec = usize::from(le16(b, off + 4));
+            let ino = le32(b, off + de::INODE);
+            let mut rec = usize::from(le16(b, off + de::REC_LEN));
             if ctx.bs >= 65536 && (rec == 65535 || rec == 0) {
                 rec = ctx.bs;
             }
-            let name_len = usize::from(b.get(off + 6).copied().unwrap_or(0));
+            let name_len = usize::from(b.get(off + de::NAME_LEN).copied().unwrap_or(0));
             let ftype = if ctx.filetype {
-                b.get(off + 7).copied().unwrap_or(0)
+                b.get(off + de::FILE_TYPE).copied().unwrap_or(0)
             } else {
                 0
             };
@@ -129,7 +138,9 @@ impl<D: BlockDevice> Ext4<D> {
                         at,
                     });
                 }
-                let name = b.get(off + 8..off + 8 + name_len).unwrap_or(&[]);
+                let name = b
+                    .get(off + de::NAME..off + de::NAME + name_len)
+                    .unwrap_or(&[]);
                 if !valid_name(name) {
                     return Err(Error::Corrupt {
                         what: "directory entry name",
@@ -200,7 +211,7 @@ impl<D: BlockDevice> Ext4<D> {
     where
         F: FnMut(&DirEntry<'_>) -> bool,
     {
-        let parent = le32(&inode.iblock, 0);
+        let parent = le32(&inode.iblock, de::INODE);
         if cookie == 0
             && !f(&DirEntry {
                 ino: inode.ino,

@@ -17,6 +17,61 @@ use crate::ext4::types::flags;
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT};
 use crate::ext4::{Ext4, Ino, NAME_MAX, ROOT_INO};
 
+/// `struct ext4_dir_entry_2` field offsets (from an entry's start). The checksum tail of a
+/// leaf block (`struct ext4_dir_entry_tail`, its last [`de::TAIL_LEN`] bytes with
+/// `metadata_csum`) is shaped as an empty entry with the checksum where the name would be.
+pub(crate) mod de {
+    /// `inode`.
+    pub(crate) const INODE: usize = 0;
+    /// `rec_len` (u16).
+    pub(crate) const REC_LEN: usize = 4;
+    /// `name_len` (u8).
+    pub(crate) const NAME_LEN: usize = 6;
+    /// `file_type` (u8).
+    pub(crate) const FILE_TYPE: usize = 7;
+    /// `name`.
+    pub(crate) const NAME: usize = 8;
+    /// `det_checksum` in the tail.
+    pub(crate) const TAIL_CSUM: usize = 8;
+    /// Size of the tail.
+    pub(crate) const TAIL_LEN: usize = 12;
+    /// `det_reserved_ft`: the tail's file type byte.
+    pub(crate) const TAIL_FT: u8 = 0xDE;
+}
+
+/// The htree (dx) layout: the root block (`.` and `..` entries, then `dx_root_info`), the
+/// count/limit header and 8-byte entries, and the checksum tail after the last entry slot.
+pub(crate) mod dx {
+    /// The `..` entry in the root block (after `.`'s 12 bytes).
+    pub(crate) const DOTDOT: usize = 12;
+    /// `dx_root_info.reserved_zero`.
+    pub(crate) const ROOT_INFO: usize = 0x18;
+    /// `dx_root_info.hash_version` (u8).
+    pub(crate) const HASH_VERSION: usize = 0x1C;
+    /// `dx_root_info.info_length` (u8).
+    pub(crate) const INFO_LENGTH: usize = 0x1D;
+    /// `dx_root_info.indirect_levels` (u8).
+    pub(crate) const INDIRECT_LEVELS: usize = 0x1E;
+    /// The count/limit header in the root (after an 8-byte `dx_root_info`).
+    pub(crate) const ROOT_COUNT_OFF: usize = 0x20;
+    /// The count/limit header in other nodes (after the fake empty entry).
+    pub(crate) const NODE_COUNT_OFF: usize = 8;
+    /// `dx_countlimit.limit` (u16), from the header.
+    pub(crate) const LIMIT: usize = 0;
+    /// `dx_countlimit.count` (u16), from the header.
+    pub(crate) const COUNT: usize = 2;
+    /// Size of a `dx_entry` (the header takes entry 0's hash).
+    pub(crate) const ENTRY_LEN: usize = 8;
+    /// `dx_entry.hash`.
+    pub(crate) const HASH: usize = 0;
+    /// `dx_entry.block`.
+    pub(crate) const BLOCK: usize = 4;
+    /// `dx_tail.dt_checksum`, from the tail.
+    pub(crate) const TAIL_CSUM: usize = 4;
+    /// Size of `dx_tail`.
+    pub(crate) const TAIL_LEN: usize = 8;
+}
+
 /// A directory entry name must be non-empty and hold no `/` or NUL (a hostile image could
 /// otherwise smuggle a path into a client or a host-side copy).
 pub(crate) fn valid_name(name: &[u8]) -> bool {
@@ -48,7 +103,7 @@ impl<D: BlockDevice> Ext4<D> {
                 return Ok(dir);
             }
             if name == b".." {
-                return Ok(le32(&inode.iblock, 0));
+                return Ok(le32(&inode.iblock, de::INODE));
             }
             let data = self.inline_dir_bytes(&inode)?;
             let mut found = None;

@@ -5,7 +5,7 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32};
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::extent::{EXTENT_MAGIC, MAX_DEPTH};
+use crate::ext4::extent::{ee, eh, index_child, leaf_start, EXTENT_MAGIC, MAX_DEPTH};
 use crate::ext4::inode::Inode;
 use crate::ext4::types::flags;
 use crate::ext4::{Ext4, Ino};
@@ -52,10 +52,10 @@ impl<D: BlockDevice> Ext4<D> {
         let mut upper: u64 = 1 << 32;
         let mut expect_depth: Option<u16> = None;
         for _level in 0..8 {
-            let magic = le16(&node, 0);
-            let entries = usize::from(le16(&node, 2));
-            let max = usize::from(le16(&node, 4));
-            let depth = le16(&node, 6);
+            let magic = le16(&node, eh::MAGIC);
+            let entries = usize::from(le16(&node, eh::ENTRIES));
+            let max = usize::from(le16(&node, eh::MAX));
+            let depth = le16(&node, eh::DEPTH);
             if magic != EXTENT_MAGIC
                 || entries > max
                 || 12 + max * 12 > node.len()
@@ -69,14 +69,14 @@ impl<D: BlockDevice> Ext4<D> {
             let (mut lo, mut hi) = (0usize, entries);
             while lo < hi {
                 let mid = (lo + hi) / 2;
-                if le32(ent(mid), 0) <= target {
+                if le32(ent(mid), ee::BLOCK) <= target {
                     lo = mid + 1;
                 } else {
                     hi = mid;
                 }
             }
             let next_start = if lo < entries {
-                u64::from(le32(ent(lo), 0)).min(upper)
+                u64::from(le32(ent(lo), ee::BLOCK)).min(upper)
             } else {
                 upper
             };
@@ -88,15 +88,15 @@ impl<D: BlockDevice> Ext4<D> {
             }
             let e = ent(lo - 1);
             if depth == 0 {
-                let start = u64::from(le32(e, 0));
-                let raw_len = le16(e, 4);
+                let start = u64::from(le32(e, ee::BLOCK));
+                let raw_len = le16(e, ee::LEN);
                 let (len, uninit) = if raw_len > 32768 {
                     (raw_len - 32768, true)
                 } else {
                     (raw_len, false)
                 };
                 let len = u64::from(len);
-                let pstart = (u64::from(le16(e, 6)) << 32) | u64::from(le32(e, 8));
+                let pstart = leaf_start(e);
                 if lblk < start + len {
                     let delta = lblk - start;
                     let run_len = len - delta;
@@ -118,12 +118,12 @@ impl<D: BlockDevice> Ext4<D> {
                 });
             }
             upper = next_start;
-            let child = (u64::from(le16(e, 8)) << 32) | u64::from(le32(e, 4));
+            let child = index_child(e);
             self.check_phys(child, 1, inode.ino)?;
             let ctx = self.ctx;
             let b = self.block(child)?;
             if ctx.csum {
-                let max = usize::from(le16(b, 4));
+                let max = usize::from(le16(b, eh::MAX));
                 let tail = 12 + max * 12;
                 let want = le32(b, tail);
                 let data = b.get(..tail).ok_or(Error::Corrupt {

@@ -25,7 +25,7 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::extent::{EXTENT_MAGIC, MAX_DEPTH};
+use crate::ext4::extent::{ee, eh, ei, index_child, leaf_start, EXTENT_MAGIC, MAX_DEPTH};
 use crate::ext4::inode::{add_iblocks, Inode, I_BLOCK, I_BLOCKS, I_BLOCKS_HIGH};
 use crate::ext4::types::flags;
 use crate::ext4::{Ext4, Ino};
@@ -267,25 +267,29 @@ fn plan_leaves(ext: &[Ext], starts: &[u32], per: usize) -> Vec<(usize, usize, Op
 }
 
 fn put_extent(b: &mut [u8], o: usize, e: &Ext) {
-    put32(b, o, e.l);
-    put16(b, o + 4, if e.u { e.n + MAX_INIT } else { e.n } as u16);
-    put16(b, o + 6, (e.p >> 32) as u16);
-    put32(b, o + 8, e.p as u32);
+    put32(b, o + ee::BLOCK, e.l);
+    put16(
+        b,
+        o + ee::LEN,
+        if e.u { e.n + MAX_INIT } else { e.n } as u16,
+    );
+    put16(b, o + ee::START_HI, (e.p >> 32) as u16);
+    put32(b, o + ee::START_LO, e.p as u32);
 }
 
 fn put_index(b: &mut [u8], o: usize, l: u32, child: u64) {
-    put32(b, o, l);
-    put32(b, o + 4, child as u32);
-    put16(b, o + 8, (child >> 32) as u16);
-    put16(b, o + 10, 0);
+    put32(b, o + ei::BLOCK, l);
+    put32(b, o + ei::LEAF_LO, child as u32);
+    put16(b, o + ei::LEAF_HI, (child >> 32) as u16);
+    put16(b, o + ei::UNUSED, 0);
 }
 
 fn put_header(b: &mut [u8], entries: usize, max: usize, depth: u16) {
-    put16(b, 0, EXTENT_MAGIC);
-    put16(b, 2, entries as u16);
-    put16(b, 4, max as u16);
-    put16(b, 6, depth);
-    put32(b, 8, 0);
+    put16(b, eh::MAGIC, EXTENT_MAGIC);
+    put16(b, eh::ENTRIES, entries as u16);
+    put16(b, eh::MAX, max as u16);
+    put16(b, eh::DEPTH, depth);
+    put32(b, eh::GENERATION, 0);
 }
 
 /// Write a depth-0 root holding `ext` (at most 4) into the inode's `i_block`.
@@ -376,15 +380,15 @@ impl<D: BlockDevice> Ext4<D> {
         w: &mut Walk,
     ) -> Result<()> {
         let where_ = at.map_or(u64::from(ino), |a| a.0);
-        let entries = usize::from(le16(node, 2));
-        let max = usize::from(le16(node, 4));
-        let depth = le16(node, 6);
+        let entries = usize::from(le16(node, eh::ENTRIES));
+        let max = usize::from(le16(node, eh::MAX));
+        let depth = le16(node, eh::DEPTH);
         let room = if at.is_some() {
             node.len().saturating_sub(4)
         } else {
             node.len()
         };
-        if le16(node, 0) != EXTENT_MAGIC
+        if le16(node, eh::MAGIC) != EXTENT_MAGIC
             || entries > max
             || 12 + max * 12 > room
             || depth > MAX_DEPTH
@@ -411,15 +415,15 @@ impl<D: BlockDevice> Ext4<D> {
         let mut prev = lo;
         for i in 0..entries {
             let e = ent(i);
-            let l = u64::from(le32(e, 0));
+            let l = u64::from(le32(e, ee::BLOCK));
             if depth == 0 {
-                let raw = u32::from(le16(e, 4));
+                let raw = u32::from(le16(e, ee::LEN));
                 let (n, u) = if raw > MAX_INIT {
                     (raw - MAX_INIT, true)
                 } else {
                     (raw, false)
                 };
-                let p = (u64::from(le16(e, 6)) << 32) | u64::from(le32(e, 8));
+                let p = leaf_start(e);
                 if n == 0
                     || l < prev
                     || l + u64::from(n) > hi
@@ -437,11 +441,11 @@ impl<D: BlockDevice> Ext4<D> {
                 });
             } else {
                 let next = if i + 1 < entries {
-                    u64::from(le32(ent(i + 1), 0))
+                    u64::from(le32(ent(i + 1), ei::BLOCK))
                 } else {
                     hi
                 };
-                let child = (u64::from(le16(e, 8)) << 32) | u64::from(le32(e, 4));
+                let child = index_child(e);
                 if l < prev
                     || (i > 0 && l == prev)
                     || next <= l

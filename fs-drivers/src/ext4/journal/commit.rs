@@ -45,7 +45,7 @@ use crate::ext4::journal::replay::{
     be32, COMMIT, DESCRIPTOR, INCOMPAT_64BIT, INCOMPAT_ASYNC_COMMIT, INCOMPAT_CSUM_V2,
     INCOMPAT_CSUM_V3, INCOMPAT_KNOWN, JBD2_MAGIC, SB_V2, TAG_ESCAPE, TAG_LAST, TAG_SAME_UUID,
 };
-use crate::ext4::mount::{S_CHECKSUM, S_FEATURE_INCOMPAT, S_FEATURE_RO_COMPAT};
+use crate::ext4::sb::s;
 use crate::ext4::types::Options;
 use crate::ext4::{sb, Ext4, Ino};
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -252,12 +252,12 @@ impl<D: BlockDevice> Ext4<D> {
         let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
             what: "superblock location",
         })?;
-        let inc = le32(raw, S_FEATURE_INCOMPAT);
-        put32(raw, S_FEATURE_INCOMPAT, inc & !sb::INCOMPAT_RECOVER);
-        let ro = le32(raw, S_FEATURE_RO_COMPAT);
+        let inc = le32(raw, s::FEATURE_INCOMPAT);
+        put32(raw, s::FEATURE_INCOMPAT, inc & !sb::INCOMPAT_RECOVER);
+        let ro = le32(raw, s::FEATURE_RO_COMPAT);
         if ro & RO_COMPAT_METADATA_CSUM != 0 {
-            let c = crc32c_raw(!0, raw.get(..S_CHECKSUM).unwrap_or(&[]));
-            put32(raw, S_CHECKSUM, c);
+            let c = crc32c_raw(!0, raw.get(..s::CHECKSUM).unwrap_or(&[]));
+            put32(raw, s::CHECKSUM, c);
         }
         let lba = fs.dev_lba(sb_blk)?;
         fs.dev.submit(&mut [

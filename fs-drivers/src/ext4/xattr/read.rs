@@ -4,8 +4,8 @@
 use crate::block::BlockDevice;
 use crate::ext4::bytes::{le16, le32};
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::inode::Inode;
-use crate::ext4::xattr::{check_block, Xattr, XATTR_MAGIC};
+use crate::ext4::inode::{Inode, I_EXTRA_ISIZE};
+use crate::ext4::xattr::{check_block, e, Xattr, XATTR_MAGIC};
 use crate::ext4::{Ext4, Ino};
 use alloc::vec::Vec;
 
@@ -65,13 +65,13 @@ pub(crate) fn parse_xattrs(
         if off + 4 > entries.len() || le32(entries, off) == 0 {
             return Ok(());
         }
-        let name_len = usize::from(entries.get(off).copied().unwrap_or(0));
-        let index = entries.get(off + 1).copied().unwrap_or(0);
-        let value_offs = usize::from(le16(entries, off + 2));
-        let value_inum = le32(entries, off + 4);
-        let value_size = le32(entries, off + 8) as usize;
+        let name_len = usize::from(entries.get(off + e::NAME_LEN).copied().unwrap_or(0));
+        let index = entries.get(off + e::NAME_INDEX).copied().unwrap_or(0);
+        let value_offs = usize::from(le16(entries, off + e::VALUE_OFFS));
+        let value_inum = le32(entries, off + e::VALUE_INUM);
+        let value_size = le32(entries, off + e::VALUE_SIZE) as usize;
         let name = entries
-            .get(off + 16..off + 16 + name_len)
+            .get(off + e::NAME..off + e::NAME + name_len)
             .ok_or(Error::Corrupt {
                 what: "xattr entry",
                 at,
@@ -88,7 +88,7 @@ pub(crate) fn parse_xattrs(
                 at,
             })?;
         out.push((index, name.to_vec(), value.to_vec()));
-        off += (16 + name_len + 3) & !3;
+        off += (e::NAME + name_len + 3) & !3;
     }
     corrupt("xattr entry count", at)
 }
@@ -100,7 +100,7 @@ impl<D: BlockDevice> Ext4<D> {
         // In-inode area.
         if ctx.inode_size > 128 {
             let raw = self.inode_raw(inode.ino)?;
-            let extra = usize::from(le16(&raw, 0x80));
+            let extra = usize::from(le16(&raw, I_EXTRA_ISIZE));
             let start = 128 + extra;
             if start + 4 <= raw.len() && le32(&raw, start) == XATTR_MAGIC {
                 let area = raw.get(start + 4..).unwrap_or(&[]);

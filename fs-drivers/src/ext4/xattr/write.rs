@@ -23,15 +23,13 @@ use crate::ext4::inode::{
 };
 use crate::ext4::types::{flags, XattrSet};
 use crate::ext4::xattr::read::parse_xattrs;
-use crate::ext4::xattr::{block_csum_of, check_block, Xattr, H_CHECKSUM, XATTR_MAGIC};
+use crate::ext4::xattr::{block_csum_of, check_block, e, h, Xattr, XATTR_MAGIC};
 use crate::ext4::{Ext4, Ino};
 use alloc::vec;
 use alloc::vec::Vec;
 
 /// Size of the external block's header.
 const BLOCK_HEADER: usize = 0x20;
-/// Size of an entry's fixed part (before the name).
-const ENTRY_FIXED: usize = 16;
 
 /// Map a full attribute name to (name index, stored suffix).
 fn split_name(name: &[u8]) -> Result<(u8, &[u8])> {
@@ -85,7 +83,7 @@ fn acl_from_xattr(v: &[u8]) -> Result<Vec<u8>> {
 
 /// Bytes an entry with a `name_len`-byte name takes in the entry table.
 fn entry_size(name_len: usize) -> usize {
-    (ENTRY_FIXED + name_len + 3) & !3
+    (e::NAME + name_len + 3) & !3
 }
 
 /// Bytes a value takes (padded to 4).
@@ -145,15 +143,18 @@ fn lay_out(ents: &[Xattr], buf: &mut [u8], first: usize, value_base: usize) -> u
             vend.saturating_sub(value_base)
         };
         let h = entry_hash(name, value);
-        if let Some(e) = buf.get_mut(at..at + entry_size(name.len())) {
-            if let Some(x) = e.get_mut(..2) {
-                x.copy_from_slice(&[name.len() as u8, *idx]);
+        if let Some(ent) = buf.get_mut(at..at + entry_size(name.len())) {
+            if let Some(x) = ent.get_mut(e::NAME_LEN) {
+                *x = name.len() as u8;
             }
-            put16(e, 2, offs as u16);
-            put32(e, 4, 0);
-            put32(e, 8, value.len() as u32);
-            put32(e, 12, h);
-            if let Some(x) = e.get_mut(ENTRY_FIXED..ENTRY_FIXED + name.len()) {
+            if let Some(x) = ent.get_mut(e::NAME_INDEX) {
+                *x = *idx;
+            }
+            put16(ent, e::VALUE_OFFS, offs as u16);
+            put32(ent, e::VALUE_INUM, 0);
+            put32(ent, e::VALUE_SIZE, value.len() as u32);
+            put32(ent, e::HASH, h);
+            if let Some(x) = ent.get_mut(e::NAME..e::NAME + name.len()) {
                 x.copy_from_slice(name);
             }
         }
@@ -172,7 +173,7 @@ fn lay_out(ents: &[Xattr], buf: &mut [u8], first: usize, value_base: usize) -> u
 /// Set the checksum of xattr block `blk` (metadata_csum).
 fn block_csum(seed: u32, blk: u64, b: &mut [u8]) {
     let c = block_csum_of(seed, blk, b);
-    put32(b, H_CHECKSUM, c);
+    put32(b, h::CHECKSUM, c);
 }
 
 /// Where an inode's in-inode attribute area is: (offset of the magic, capacity after it).
@@ -182,7 +183,7 @@ fn ibody_area(raw: &[u8]) -> Option<(usize, usize)> {
     }
     let start = 128 + usize::from(le16(raw, I_EXTRA_ISIZE));
     let cap = raw.len().checked_sub(start + 4)?;
-    (start.is_multiple_of(4) && cap >= ENTRY_FIXED + 4 + 4).then_some((start, cap))
+    (start.is_multiple_of(4) && cap >= e::NAME + 4 + 4).then_some((start, cap))
 }
 
 impl<D: BlockDevice> Ext4<D> {
@@ -227,18 +228,18 @@ impl<D: BlockDevice> Ext4<D> {
         if space_needed(&out) > ctx.bs - BLOCK_HEADER {
             return corrupt("xattr block entries", blk);
         }
-        Ok((out, le32(&b, 4)))
+        Ok((out, le32(&b, h::REFCOUNT)))
     }
 
     /// Write a fresh xattr block `blk` holding `ents` with refcount `refs`.
     fn xattr_block_write(&mut self, blk: u64, ents: &[Xattr], refs: u32) -> Result<()> {
         let ctx = self.ctx;
         let mut b = vec![0u8; ctx.bs];
-        let h = lay_out(ents, &mut b, BLOCK_HEADER, 0);
-        put32(&mut b, 0, XATTR_MAGIC);
-        put32(&mut b, 4, refs);
-        put32(&mut b, 8, 1);
-        put32(&mut b, 0xC, h);
+        let hash = lay_out(ents, &mut b, BLOCK_HEADER, 0);
+        put32(&mut b, h::MAGIC, XATTR_MAGIC);
+        put32(&mut b, h::REFCOUNT, refs);
+        put32(&mut b, h::BLOCKS, 1);
+        put32(&mut b, h::HASH, hash);
         if ctx.csum {
             block_csum(ctx.seed, blk, &mut b);
         }
@@ -253,7 +254,7 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let ctx = self.ctx;
         let b = self.block_mut(blk)?;
-        put32(b, 4, refs - 1);
+        put32(b, h::REFCOUNT, refs - 1);
         if ctx.csum {
             block_csum(ctx.seed, blk, b);
         }
