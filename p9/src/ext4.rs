@@ -229,7 +229,7 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     fn statfs(&self) -> FsResult<FsStat> {
         let s = self.with(|fs| Ok(fs.statfs()))?;
         Ok(FsStat {
-            fs_type: EXT4_SUPER_MAGIC,
+            ty: EXT4_SUPER_MAGIC,
             bsize: s.block_size,
             blocks: s.blocks,
             bfree: s.free_blocks,

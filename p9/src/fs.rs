@@ -52,17 +52,19 @@ impl Errno {
 /// Result of filesystem operations.
 pub type FsResult<T> = Result<T, Errno>;
 
-/// File type bits of `mode` (Linux `S_IF*`).
+/// File type bits of `mode` (Linux `S_IF*`): the engine's one definition
+/// (`pvfs_fs::ext4::mode`, 16-bit like `i_mode`), widened to the 32-bit mode 9P carries.
 #[allow(missing_docs, reason = "Linux names")]
 pub mod mode {
-    pub const S_IFMT: u32 = 0o170000;
-    pub const S_IFSOCK: u32 = 0o140000;
-    pub const S_IFLNK: u32 = 0o120000;
-    pub const S_IFREG: u32 = 0o100000;
-    pub const S_IFBLK: u32 = 0o060000;
-    pub const S_IFDIR: u32 = 0o040000;
-    pub const S_IFCHR: u32 = 0o020000;
-    pub const S_IFIFO: u32 = 0o010000;
+    use pvfs_fs::ext4::mode as m;
+    pub const S_IFMT: u32 = m::S_IFMT as u32;
+    pub const S_IFSOCK: u32 = m::S_IFSOCK as u32;
+    pub const S_IFLNK: u32 = m::S_IFLNK as u32;
+    pub const S_IFREG: u32 = m::S_IFREG as u32;
+    pub const S_IFBLK: u32 = m::S_IFBLK as u32;
+    pub const S_IFDIR: u32 = m::S_IFDIR as u32;
+    pub const S_IFCHR: u32 = m::S_IFCHR as u32;
+    pub const S_IFIFO: u32 = m::S_IFIFO as u32;
 }
 
 /// A timestamp.
@@ -156,20 +158,9 @@ pub struct DirEntry<'a> {
     pub next_cookie: u64,
 }
 
-/// Filesystem statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[allow(missing_docs, reason = "statfs(2) fields")]
-pub struct FsStat {
-    pub fs_type: u32,
-    pub bsize: u32,
-    pub blocks: u64,
-    pub bfree: u64,
-    pub bavail: u64,
-    pub files: u64,
-    pub ffree: u64,
-    pub fsid: u64,
-    pub namelen: u32,
-}
+/// Filesystem statistics: the Rstatfs body itself (statfs(2)'s fields, which 9P2000.L carries
+/// unchanged), so a filesystem's answer goes on the wire without a copy field by field.
+pub use crate::wire::StatfsRepr as FsStat;
 
 /// How to set a timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -373,7 +373,7 @@ impl Filesystem for MemFs {
         let files = g.limits.max_inodes;
         let nfiles = g.nodes.len() as u64;
         Ok(FsStat {
-            fs_type: 0x0102_1994, // TMPFS_MAGIC
+            ty: 0x0102_1994, // TMPFS_MAGIC
             bsize: bsize as u32,
             blocks,
             bfree: blocks.saturating_sub(used),

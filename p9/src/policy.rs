@@ -479,7 +479,7 @@ mod tests {
     #[test]
     fn statfs_shows_the_quota_as_the_size() {
         let vol = FsStat {
-            fs_type: 0xEF53,
+            ty: 0xEF53,
             bsize: 4096,
             blocks: 65536,
             bfree: 60000,

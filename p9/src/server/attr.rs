@@ -6,9 +6,7 @@ use super::fids::FidInfo;
 use super::reply;
 use crate::fs::{Attr, Errno, Filesystem, SetAttr, TimeSet, Timespec};
 use crate::perm::MAY_WRITE;
-use crate::wire::{
-    getattr as ga, qid_type, setattr as sa, Getattr, Qid, Rmsg, SetattrReq, StatfsRepr,
-};
+use crate::wire::{getattr as ga, qid_type, setattr as sa, Getattr, Qid, Rmsg, SetattrReq};
 use alloc::vec::Vec;
 
 /// Qid of an inode: `path` combines inode number and generation, `version` folds the
@@ -127,20 +125,7 @@ impl<F: Filesystem> Connection<F> {
     pub(super) fn statfs(&self, tag: u16, fid: u32) -> Result<Vec<u8>, Errno> {
         self.plain(fid)?;
         let s = self.shared.quota.clamp_statfs(self.fs().statfs()?);
-        Ok(reply(
-            tag,
-            &Rmsg::Statfs(StatfsRepr {
-                ty: s.fs_type,
-                bsize: s.bsize,
-                blocks: s.blocks,
-                bfree: s.bfree,
-                bavail: s.bavail,
-                files: s.files,
-                ffree: s.ffree,
-                fsid: s.fsid,
-                namelen: s.namelen,
-            }),
-        ))
+        Ok(reply(tag, &Rmsg::Statfs(s)))
     }
 
     /// An inode's attributes as the guest sees them (its uid and gid mapped).

@@ -55,10 +55,14 @@ pub struct Getattr {
     pub data_version: u64,
 }
 
-/// Rstatfs body.
+/// Rstatfs body, and what [`crate::fs::Filesystem::statfs`] returns (as `fs::FsStat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[allow(missing_docs, reason = "fields are the protocol's own")]
+#[allow(
+    missing_docs,
+    reason = "statfs(2) fields, as the protocol carries them"
+)]
 pub struct StatfsRepr {
+    /// The file system's magic (`f_type`).
     pub ty: u32,
     pub bsize: u32,
     pub blocks: u64,
