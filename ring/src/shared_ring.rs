@@ -148,6 +148,36 @@ impl Geometry {
         }
         Ok(())
     }
+
+    /// The checks before every copy in or out: an entry length that fits, a big enough region.
+    fn check_io<M: SharedMem + ?Sized>(&self, mem: &M, len: usize) -> Result<(), RingError> {
+        self.check_entry_len(len)?;
+        self.check_region(mem)
+    }
+
+    /// Writes `entry` into slot `*idx` and advances the private producer index.
+    fn write_slot<M: SharedMem + ?Sized>(
+        &self,
+        mem: &M,
+        idx: &mut u32,
+        entry: &[u8],
+    ) -> Result<(), RingError> {
+        mem.write_bytes(self.entry_off(*idx), entry)?;
+        *idx = idx.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Copies slot `*idx` into `dst` and advances the consumer index.
+    fn read_slot<M: SharedMem + ?Sized>(
+        &self,
+        mem: &M,
+        idx: &mut u32,
+        dst: &mut [u8],
+    ) -> Result<(), RingError> {
+        mem.read_bytes(self.entry_off(*idx), dst)?;
+        *idx = idx.wrapping_add(1);
+        Ok(())
+    }
 }
 
 /// `SHARED_RING_INIT`: zeroes the header, sets both event indices to 1 (notify on the first
@@ -170,6 +200,34 @@ pub fn init_shared<M: SharedMem + ?Sized>(mem: &M) -> Result<(), RingError> {
 /// woken at `event`, and that index lies in `(old, new]`.
 fn need_notify(old: u32, new: u32, event: u32) -> bool {
     new.wrapping_sub(event) < new.wrapping_sub(old)
+}
+
+/// Publishes `new` as the producer index at `offs.0` and says whether the peer asked, through
+/// its event index at `offs.1`, to be notified: `RING_PUSH_REQUESTS_AND_CHECK_NOTIFY` for the
+/// frontend, `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY` for the backend. `published` is the index
+/// published last, updated once the store is done.
+fn push<M: SharedMem + ?Sized>(
+    mem: &M,
+    offs: (usize, usize),
+    published: &mut u32,
+    new: u32,
+) -> Result<bool, RingError> {
+    let old = *published;
+    // store_u32_release orders the entry writes before the index.
+    mem.store_u32_release(offs.0, new)?;
+    *published = new;
+    // The peer must see the new index before we read its event threshold.
+    mem.full_barrier();
+    let event = mem.load_u32_acquire(offs.1)?;
+    Ok(need_notify(old, new, event))
+}
+
+/// Asks to be notified of the entry after `cons` (`*_event = cons + 1`), the first half of
+/// both `RING_FINAL_CHECK_FOR_*`; the caller then checks again.
+fn rearm<M: SharedMem + ?Sized>(mem: &M, event_off: usize, cons: u32) -> Result<(), RingError> {
+    mem.store_u32_release(event_off, cons.wrapping_add(1))?;
+    mem.full_barrier();
+    Ok(())
 }
 
 /// The frontend end of a ring: produces requests, consumes responses.
@@ -229,28 +287,22 @@ impl FrontRing {
         mem: &M,
         entry: &[u8],
     ) -> Result<(), RingError> {
-        self.geo.check_entry_len(entry.len())?;
-        self.geo.check_region(mem)?;
+        self.geo.check_io(mem, entry.len())?;
         if self.is_full() {
             return Err(RingError::Full);
         }
-        mem.write_bytes(self.geo.entry_off(self.req_prod_pvt), entry)?;
-        self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
-        Ok(())
+        self.geo.write_slot(mem, &mut self.req_prod_pvt, entry)
     }
 
     /// Publishes queued requests and says whether the backend must be notified
     /// (`RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`).
     pub fn push_requests<M: SharedMem + ?Sized>(&mut self, mem: &M) -> Result<bool, RingError> {
-        let old = self.req_prod_published;
-        let new = self.req_prod_pvt;
-        // store_u32_release orders the entry writes before the index.
-        mem.store_u32_release(REQ_PROD, new)?;
-        self.req_prod_published = new;
-        // The backend must see the new index before we read its event threshold.
-        mem.full_barrier();
-        let event = mem.load_u32_acquire(REQ_EVENT)?;
-        Ok(need_notify(old, new, event))
+        push(
+            mem,
+            (REQ_PROD, REQ_EVENT),
+            &mut self.req_prod_published,
+            self.req_prod_pvt,
+        )
     }
 
     /// Responses ready to consume (`RING_HAS_UNCONSUMED_RESPONSES`), after checking that the
@@ -275,13 +327,11 @@ impl FrontRing {
         mem: &M,
         dst: &mut [u8],
     ) -> Result<bool, RingError> {
-        self.geo.check_entry_len(dst.len())?;
-        self.geo.check_region(mem)?;
+        self.geo.check_io(mem, dst.len())?;
         if self.unconsumed_responses(mem)? == 0 {
             return Ok(false);
         }
-        mem.read_bytes(self.geo.entry_off(self.rsp_cons), dst)?;
-        self.rsp_cons = self.rsp_cons.wrapping_add(1);
+        self.geo.read_slot(mem, &mut self.rsp_cons, dst)?;
         Ok(true)
     }
 
@@ -295,8 +345,7 @@ impl FrontRing {
         if self.unconsumed_responses(mem)? > 0 {
             return Ok(true);
         }
-        mem.store_u32_release(RSP_EVENT, self.rsp_cons.wrapping_add(1))?;
-        mem.full_barrier();
+        rearm(mem, RSP_EVENT, self.rsp_cons)?;
         Ok(self.unconsumed_responses(mem)? > 0)
     }
 
@@ -367,8 +416,7 @@ impl BackRing {
         mem: &M,
         dst: &mut [u8],
     ) -> Result<bool, RingError> {
-        self.geo.check_entry_len(dst.len())?;
-        self.geo.check_region(mem)?;
+        self.geo.check_io(mem, dst.len())?;
         if self.unconsumed_requests(mem)? == 0 {
             return Ok(false);
         }
@@ -376,8 +424,7 @@ impl BackRing {
         if self.req_cons.wrapping_sub(self.rsp_prod_pvt) >= self.geo.nr_ents {
             return Err(RingError::Full);
         }
-        mem.read_bytes(self.geo.entry_off(self.req_cons), dst)?;
-        self.req_cons = self.req_cons.wrapping_add(1);
+        self.geo.read_slot(mem, &mut self.req_cons, dst)?;
         Ok(true)
     }
 
@@ -394,26 +441,22 @@ impl BackRing {
         mem: &M,
         entry: &[u8],
     ) -> Result<(), RingError> {
-        self.geo.check_entry_len(entry.len())?;
-        self.geo.check_region(mem)?;
+        self.geo.check_io(mem, entry.len())?;
         if self.pending_responses() == 0 {
             return Err(RingError::Full);
         }
-        mem.write_bytes(self.geo.entry_off(self.rsp_prod_pvt), entry)?;
-        self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
-        Ok(())
+        self.geo.write_slot(mem, &mut self.rsp_prod_pvt, entry)
     }
 
     /// Publishes queued responses and says whether the frontend must be notified
     /// (`RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`).
     pub fn push_responses<M: SharedMem + ?Sized>(&mut self, mem: &M) -> Result<bool, RingError> {
-        let old = self.rsp_prod_published;
-        let new = self.rsp_prod_pvt;
-        mem.store_u32_release(RSP_PROD, new)?;
-        self.rsp_prod_published = new;
-        mem.full_barrier();
-        let event = mem.load_u32_acquire(RSP_EVENT)?;
-        Ok(need_notify(old, new, event))
+        push(
+            mem,
+            (RSP_PROD, RSP_EVENT),
+            &mut self.rsp_prod_published,
+            self.rsp_prod_pvt,
+        )
     }
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: if no request is pending, re-arms `req_event =
@@ -425,8 +468,7 @@ impl BackRing {
         if self.unconsumed_requests(mem)? > 0 {
             return Ok(true);
         }
-        mem.store_u32_release(REQ_EVENT, self.req_cons.wrapping_add(1))?;
-        mem.full_barrier();
+        rearm(mem, REQ_EVENT, self.req_cons)?;
         Ok(self.unconsumed_requests(mem)? > 0)
     }
 
