@@ -10,7 +10,7 @@
 //!
 //! Bookkeeping ([`Stats`]) counts refs in use and live mappings, so leaks show as growth.
 
-use super::{hypercall3, nr, XenError, DOMID_SELF};
+use super::{add_to_physmap, hypercall3, nr, XenError, DOMID_SELF, MAPSPACE_GRANT_TABLE};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU16, Ordering};
 use pvfs_kernel::frames::FrameAllocator;
@@ -113,15 +113,6 @@ struct QuerySize {
     status: i16,
 }
 
-#[repr(C)]
-struct AddToPhysmap {
-    domid: u16,
-    size: u16,
-    space: u32,
-    idx: u64,
-    gpfn: u64,
-}
-
 /// Sets up the grant table with up to `want_frames` frames taken from `window`.
 pub fn init(mut window: FrameAllocator, want_frames: u32) -> Result<Stats, GntError> {
     let mut q = QuerySize {
@@ -151,19 +142,9 @@ pub fn init(mut window: FrameAllocator, want_frames: u32) -> Result<Stats, GntEr
         .alloc_contiguous(u64::from(frames))
         .ok_or(GntError::NoFrames)?;
     for i in 0..frames {
-        let mut a = AddToPhysmap {
-            domid: DOMID_SELF,
-            size: 0,
-            space: 1,
-            idx: u64::from(i),
-            gpfn: first + u64::from(i),
-        };
-        // SAFETY: XENMEM_add_to_physmap reads one struct we own; the target frame is in the
-        // unbacked window, so no RAM page is displaced.
-        let rc = unsafe { hypercall3(nr::MEMORY_OP, 7, core::ptr::addr_of_mut!(a) as u64, 0) };
-        if rc < 0 {
-            return Err(GntError::Hypercall(XenError(rc)));
-        }
+        // The frames come from the unbacked window, so no RAM page is displaced.
+        add_to_physmap(MAPSPACE_GRANT_TABLE, u64::from(i), first + u64::from(i))
+            .map_err(GntError::Hypercall)?;
     }
     let capacity = frames * ENTRIES_PER_FRAME;
     let table = GrantTable::new(

@@ -258,46 +258,54 @@ struct AddToPhysmap {
     gpfn: u64,
 }
 
-/// XENMEM_add_to_physmap with XENMAPSPACE_shared_info: places shared_info at frame `gpfn`.
-pub fn map_shared_info(gpfn: u64) -> Result<(), XenError> {
+/// `XENMAPSPACE_shared_info`.
+const MAPSPACE_SHARED_INFO: u32 = 0;
+/// `XENMAPSPACE_grant_table`.
+pub(crate) const MAPSPACE_GRANT_TABLE: u32 = 1;
+
+/// XENMEM_add_to_physmap: places frame `idx` of map space `space` at frame `gpfn`. Callers
+/// pass frames from a window no RAM backs (`memmap::unbacked_window`), so no RAM page is
+/// displaced: shared_info (`map_shared_info`) and the grant table (`gnttab::init`).
+pub(crate) fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), XenError> {
     let mut a = AddToPhysmap {
         domid: DOMID_SELF,
         size: 0,
-        space: 0,
-        idx: 0,
+        space,
+        idx,
         gpfn,
     };
     // SAFETY: XENMEM_add_to_physmap (7) reads a `struct xen_add_to_physmap` we own. The target
-    // frame lies in a window no RAM backs (see `memmap::unbacked_window`).
+    // frame lies in a window no RAM backs (see above).
     check(unsafe { hypercall3(nr::MEMORY_OP, 7, core::ptr::addr_of_mut!(a) as u64, 0) }).map(|_| ())
+}
+
+/// XENMEM_add_to_physmap with XENMAPSPACE_shared_info: places shared_info at frame `gpfn`.
+pub fn map_shared_info(gpfn: u64) -> Result<(), XenError> {
+    add_to_physmap(MAPSPACE_SHARED_INFO, 0, gpfn)
+}
+
+/// An event-channel operation whose argument is `{ u32 port }` (`struct evtchn_send`,
+/// `struct evtchn_unmask`).
+fn evtchn_port_op(cmd: u64, port: u32) -> Result<(), XenError> {
+    let mut p = port;
+    // SAFETY: EVTCHNOP_send (4) and EVTCHNOP_unmask (9) read one `u32 port` we own.
+    check(unsafe {
+        hypercall3(
+            nr::EVENT_CHANNEL_OP,
+            cmd,
+            core::ptr::addr_of_mut!(p) as u64,
+            0,
+        )
+    })
+    .map(|_| ())
 }
 
 /// EVTCHNOP_send: notifies the other end of `port`.
 pub fn evtchn_send(port: u32) -> Result<(), XenError> {
-    let mut p = port;
-    // SAFETY: EVTCHNOP_send (4) reads `struct evtchn_send { u32 port }`.
-    check(unsafe {
-        hypercall3(
-            nr::EVENT_CHANNEL_OP,
-            4,
-            core::ptr::addr_of_mut!(p) as u64,
-            0,
-        )
-    })
-    .map(|_| ())
+    evtchn_port_op(4, port)
 }
 
 /// EVTCHNOP_unmask: unmasks `port` (and redelivers a pending event).
 pub fn evtchn_unmask(port: u32) -> Result<(), XenError> {
-    let mut p = port;
-    // SAFETY: EVTCHNOP_unmask (9) reads `struct evtchn_unmask { u32 port }`.
-    check(unsafe {
-        hypercall3(
-            nr::EVENT_CHANNEL_OP,
-            9,
-            core::ptr::addr_of_mut!(p) as u64,
-            0,
-        )
-    })
-    .map(|_| ())
+    evtchn_port_op(9, port)
 }
