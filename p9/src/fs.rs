@@ -76,7 +76,9 @@ pub struct Timespec {
     pub nsec: u32,
 }
 
-/// Inode attributes, in host (filesystem) ids.
+/// Inode attributes, in host (filesystem) ids. Not the Rgetattr body (`wire::Getattr`), which
+/// repeats most of these fields on purpose: the guest sees mapped ids, a qid and a `valid`
+/// mask; `server/attr.rs` (`guest_attr`) is the one place that converts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[allow(missing_docs, reason = "stat(2) fields")]
 pub struct Attr {

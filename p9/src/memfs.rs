@@ -55,6 +55,20 @@ enum Data {
     Other,
 }
 
+impl Data {
+    /// Whether a node with this data may be removed by an unlink (`dir` false) or rmdir
+    /// (`dir` true), or replaced by a rename of a file or a directory.
+    fn check_removable(&self, dir: bool) -> FsResult<()> {
+        match (self, dir) {
+            (Data::Dir(d), true) if !d.entries.is_empty() => Err(Errno::ENOTEMPTY),
+            (Data::Dir(_), true) => Ok(()),
+            (Data::Dir(_), false) => Err(Errno::EISDIR),
+            (_, true) => Err(Errno::ENOTDIR),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Node {
     attr: Attr,
@@ -666,13 +680,7 @@ impl Filesystem for MemFs {
         let mut g = self.inner.lock();
         let ino = g.child(dir, name)?;
         let n = g.node(ino)?;
-        match (&n.data, rmdir) {
-            (Data::Dir(d), true) if !d.entries.is_empty() => return Err(Errno::ENOTEMPTY),
-            (Data::Dir(_), true) => {}
-            (Data::Dir(_), false) => return Err(Errno::EISDIR),
-            (_, true) => return Err(Errno::ENOTDIR),
-            _ => {}
-        }
+        n.data.check_removable(rmdir)?;
         g.remove_entry(dir, name)?;
         g.touch(dir, now, true);
         g.drop_link(ino, dir, now);
@@ -697,13 +705,7 @@ impl Filesystem for MemFs {
                 return Ok(());
             }
             let t = g.node(target)?;
-            match (&t.data, src_dir) {
-                (Data::Dir(d), true) if !d.entries.is_empty() => return Err(Errno::ENOTEMPTY),
-                (Data::Dir(_), true) => {}
-                (Data::Dir(_), false) => return Err(Errno::EISDIR),
-                (_, true) => return Err(Errno::ENOTDIR),
-                _ => {}
-            }
+            t.data.check_removable(src_dir)?;
             g.remove_entry(newdir, newname)?;
             g.drop_link(target, newdir, now);
         }

@@ -29,7 +29,9 @@ pub struct SetattrReq {
     pub mtime_nsec: u64,
 }
 
-/// Rgetattr body.
+/// Rgetattr body. It repeats most fields of `fs::Attr` on purpose: this one carries the
+/// guest's view (mapped ids, a qid, a `valid` mask, split timestamps); `server/attr.rs`
+/// (`guest_attr`) is the one place that converts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[allow(missing_docs, reason = "fields are the protocol's own")]
 pub struct Getattr {
