@@ -15,7 +15,9 @@
 use crate::fs::Attr;
 use crate::idpolicy::SharePolicy;
 use crate::policy::IdMap;
+use alloc::vec;
 use alloc::vec::Vec;
+use byteorder::{ByteOrder, LittleEndian as LE};
 
 /// Read permission.
 pub const MAY_READ: u32 = 4;
@@ -147,6 +149,24 @@ pub const ACL_ACCESS: &[u8] = b"system.posix_acl_access";
 pub const ACL_DEFAULT: &[u8] = b"system.posix_acl_default";
 const ACL_VERSION: u32 = 2;
 
+/// Byte ranges of `posix_acl_xattr_header` and of each `posix_acl_xattr_entry`.
+mod field {
+    /// A field's bytes in its struct.
+    pub(super) type Field = core::ops::Range<usize>;
+    /// Size of the header.
+    pub(super) const HEADER_LEN: usize = 4;
+    /// `a_version`.
+    pub(super) const VERSION: Field = 0..4;
+    /// Size of an entry.
+    pub(super) const ENTRY_LEN: usize = 8;
+    /// `e_tag`.
+    pub(super) const TAG: Field = 0..2;
+    /// `e_perm`.
+    pub(super) const PERM: Field = 2..4;
+    /// `e_id`.
+    pub(super) const ID: Field = 4..8;
+}
+
 /// Whether `name` is a POSIX ACL xattr.
 pub fn is_acl(name: &[u8]) -> bool {
     name == ACL_ACCESS || name == ACL_DEFAULT
@@ -154,32 +174,33 @@ pub fn is_acl(name: &[u8]) -> bool {
 
 /// Parses an ACL xattr value (`posix_acl_xattr_header` and entries), or `None` if malformed.
 pub fn parse_acl(v: &[u8]) -> Option<Vec<AclEntry>> {
-    let (head, body) = v.split_first_chunk::<4>()?;
-    if u32::from_le_bytes(*head) != ACL_VERSION || body.len() % 8 != 0 {
+    let (head, body) = v.split_first_chunk::<{ field::HEADER_LEN }>()?;
+    if LE::read_u32(&head[field::VERSION]) != ACL_VERSION || body.len() % field::ENTRY_LEN != 0 {
         return None;
     }
-    body.chunks_exact(8)
+    body.chunks_exact(field::ENTRY_LEN)
         .map(|c| {
-            let tag = u16::from_le_bytes([c[0], c[1]]);
+            let tag = LE::read_u16(&c[field::TAG]);
             if ![1, 2, 4, 8, 0x10, 0x20].contains(&tag) {
                 return None;
             }
             Some(AclEntry {
                 tag,
-                perm: u16::from_le_bytes([c[2], c[3]]),
-                id: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+                perm: LE::read_u16(&c[field::PERM]),
+                id: LE::read_u32(&c[field::ID]),
             })
         })
         .collect()
 }
 
 fn emit_acl(acl: &[AclEntry]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(4 + 8 * acl.len());
-    v.extend_from_slice(&ACL_VERSION.to_le_bytes());
-    for e in acl {
-        v.extend_from_slice(&e.tag.to_le_bytes());
-        v.extend_from_slice(&e.perm.to_le_bytes());
-        v.extend_from_slice(&e.id.to_le_bytes());
+    let mut v = vec![0u8; field::HEADER_LEN + field::ENTRY_LEN * acl.len()];
+    let (head, body) = v.split_at_mut(field::HEADER_LEN);
+    LE::write_u32(&mut head[field::VERSION], ACL_VERSION);
+    for (e, c) in acl.iter().zip(body.chunks_exact_mut(field::ENTRY_LEN)) {
+        LE::write_u16(&mut c[field::TAG], e.tag);
+        LE::write_u16(&mut c[field::PERM], e.perm);
+        LE::write_u32(&mut c[field::ID], e.id);
     }
     v
 }
