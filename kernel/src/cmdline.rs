@@ -23,6 +23,9 @@ pub enum Fault {
     Panic,
     /// Unbounded recursion: the boot stack overflows into its guard page (#DF, vector 8).
     StackOverflow,
+    /// A write into a watched interrupt table (the reserved word of IDT gate 0), which the
+    /// integrity check must report.
+    Tables,
 }
 
 /// Log verbosity.
@@ -183,6 +186,7 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 "de" => o.fault = Some(Fault::DivideError),
                 "panic" => o.fault = Some(Fault::Panic),
                 "stack" => o.fault = Some(Fault::StackOverflow),
+                "tables" => o.fault = Some(Fault::Tables),
                 _ => warn(bad, &mut warnings),
             },
             "log" => match value {
@@ -358,6 +362,7 @@ mod tests {
             ("de", Fault::DivideError),
             ("panic", Fault::Panic),
             ("stack", Fault::StackOverflow),
+            ("tables", Fault::Tables),
         ] {
             let line = std::format!("pvfs.fault={v}");
             assert_eq!(parse(&line).0.fault, Some(f));

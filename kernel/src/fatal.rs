@@ -46,6 +46,16 @@ fn enter() {
     }
 }
 
+/// Reports state found corrupted (`msg`) with a backtrace of the caller, and crashes the
+/// domain.
+pub fn corruption(msg: core::fmt::Arguments<'_>) -> ! {
+    enter();
+    kprint!("\npvfs: {msg}\n");
+    backtrace(crate::arch::frame_pointer());
+    kprint!("pvfs: fatal corruption, shutting down (crash)\n");
+    crate::power::crash()
+}
+
 /// Reports a CPU exception and crashes the domain.
 pub fn exception(f: &Frame, cr2: Option<u64>) -> ! {
     enter();

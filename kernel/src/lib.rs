@@ -15,3 +15,4 @@ pub mod pollwin;
 pub mod ringclock;
 pub mod stackuse;
 pub mod startinfo;
+pub mod tablewatch;

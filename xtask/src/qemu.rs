@@ -203,7 +203,7 @@ pub fn boot_tests() -> Result<(), Fail> {
     println!("qemu: ext4 module mounted in the kernel, {path} sha256 matches the host");
 
     // 3. Forced exceptions: a readable report and a failing exit, never 0 or 33.
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 7] = [
         (
             "ud",
             &[
@@ -237,6 +237,12 @@ pub fn boot_tests() -> Result<(), Fail> {
             &[
                 "EXCEPTION #DF double fault (vector 8)",
                 "STACK OVERFLOW: rsp is at the guard page of the boot stack",
+            ],
+        ),
+        (
+            "tables",
+            &[
+                "CPU TABLES CHANGED: IDT gates 0-32 at +0x8: 0x0000000000000000 is now 0x00005eed00000000",
             ],
         ),
     ];

@@ -52,6 +52,11 @@ static TABLES: Shared = Shared(UnsafeCell::new(Tables {
     },
 }));
 
+/// Address and size of the GDT and TSS, for `integrity`.
+pub fn tables() -> (u64, usize) {
+    (TABLES.0.get() as u64, size_of::<Tables>())
+}
+
 #[repr(C, packed)]
 struct Pointer {
     limit: u16,

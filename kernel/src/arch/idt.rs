@@ -232,6 +232,24 @@ pub fn init() {
     unsafe { asm!("lidt [{}]", in(reg) &p, options(readonly, nostack, preserves_flags)) };
 }
 
+/// Address and size of the IDT, for `integrity`.
+pub fn table() -> (u64, usize) {
+    (IDT.0.get() as u64, core::mem::size_of::<[Gate; 256]>())
+}
+
+/// The entry stubs: the address table and the first and last stub's addresses, for
+/// `integrity`.
+pub fn stubs() -> (u64, usize, u64, u64) {
+    // SAFETY: `isr_table` is a read-only table of 33 addresses defined in the asm above.
+    let table = unsafe { &*core::ptr::addr_of!(isr_table) };
+    (
+        table.as_ptr() as u64,
+        core::mem::size_of::<[u64; 33]>(),
+        table[0],
+        table[32],
+    )
+}
+
 /// Human name of an exception vector.
 pub fn vector_name(v: u64) -> &'static str {
     match v {

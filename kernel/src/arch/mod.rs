@@ -2,6 +2,7 @@
 
 pub mod gdt;
 pub mod idt;
+pub mod integrity;
 pub mod paging;
 
 use core::arch::asm;

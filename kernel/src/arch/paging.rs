@@ -10,6 +10,7 @@ use pvfs_boot::{BOOT_STACK_SIZE, GUARD_SIZE, IST_STACK_SIZE};
 use pvfs_kernel::guards::{self, ENTRIES, LARGE};
 
 extern "C" {
+    static boot_pml4: u8;
     static boot_pd: u8;
     static boot_stack_guard: u8;
     static df_stack_guard: u8;
@@ -29,6 +30,16 @@ unsafe impl Sync for SplitTables {}
 #[link_section = ".bss.pagetables"]
 static SPLIT: SplitTables =
     SplitTables(UnsafeCell::new([Table([0; ENTRIES]), Table([0; ENTRIES])]));
+
+/// Where the boot page tables are (the PML4, then the PDPT one page above it and the four
+/// directories one page above that, contiguous in `.bss.pagetables`), and the address and
+/// size of the tables that split the stacks' large pages, for `integrity`.
+pub fn tables() -> (u64, (u64, usize)) {
+    (
+        core::ptr::addr_of!(boot_pml4) as u64,
+        (SPLIT.0.get() as u64, core::mem::size_of::<[Table; 2]>()),
+    )
+}
 
 /// A stack of the kernel: its name, the address of its guard page and its size.
 #[derive(Debug, Clone, Copy)]

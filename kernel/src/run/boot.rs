@@ -102,6 +102,8 @@ pub fn main(start_info_paddr: u64) -> ! {
 
     let heap_bytes = init_memory(&si, &opts);
     log::info!("heap: {} MiB", heap_bytes >> 20);
+    let image = kernel_range();
+    arch::integrity::init(image.start..image.end);
 
     match detected {
         Some(d) => {

@@ -93,6 +93,9 @@ pub fn wait(port: Option<u32>) {
             crate::arch::enable_interrupts();
             return;
         }
+        // Interrupts are off from here until `sti; hlt`: what the CPU needs to deliver the
+        // next one is checked last (a corrupted table would otherwise triple-fault silently).
+        crate::arch::integrity::check_or_stop();
         super::block();
     }
 }
