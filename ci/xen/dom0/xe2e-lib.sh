@@ -168,8 +168,11 @@ p9_volume() {
 }
 
 # p9_start_pvfs IMG [CMDLINE]: xl create pvfs with IMG as its volume; sets $name and
-# $pvfs_domid and waits for data/pvfs/status = ready (abort otherwise).
+# $pvfs_domid and waits for data/pvfs/status = ready (abort otherwise). CMDLINE defaults to
+# $PVFS_ARGS (xe2e.env.PVFS_ARGS=pvfs.trace9p=1 traces every scenario's 9P messages into the
+# host's log of the run, through Xen's console).
 p9_start_pvfs() {
+  set -- "$1" "${2:-${PVFS_ARGS:-}}"
   name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$PVFS_CFG")
   step create "xl create $PVFS_CFG with the volume${2:+ ($2)}" xl create "$PVFS_CFG" \
     "disk=[ 'format=raw,vdev=xvda,access=rw,target=$1' ]" "cmdline=\"${2:-}\"" ${PVFS_XL_EXTRA:-} || abort create "xl create failed"
@@ -180,7 +183,17 @@ p9_start_pvfs() {
 # reboots, e.g. after a triple fault, under a new id). Like domain_gone, it takes two looks a
 # second apart to call it gone: a single xl call can fail here (ci/xen/README.md).
 p9_pvfs_alive() {
-  [ "$(domid_of "$name")" = "$pvfs_domid" ] || { sleep 1; [ "$(domid_of "$name")" = "$pvfs_domid" ]; }
+  [ "$(domid_of "$name")" = "$pvfs_domid" ] || { sleep 1; [ "$(domid_of "$name")" = "$pvfs_domid" ]; } || return 1
+  # a domain kept after its end (on_reboot/on_crash="preserve") is listed, shut down or crashed
+  case "$(xl list "$name" 2>/dev/null | awk 'NR == 2 { print $5 }')" in *s* | *c* | *d*) return 1 ;; esac
+}
+# pvfs_postmortem: what Xen kept of a pvfs domain that ended while preserved (started with
+# on_reboot="preserve"): its state and the CPU record of its saved context (xen-hvmctx),
+# descriptor-table bases and limits among it, to tell a corrupted table from a delivery that
+# failed with intact ones.
+pvfs_postmortem() {
+  echo "XE2E INFO pvfs post-mortem: $(xl list "$name" 2>&1 | tail -1 | tr -s ' ')"
+  xen-hvmctx "$pvfs_domid" 2>&1 | tr -d '\r' | grep -a -i -E 'idtr|gdtr|tr_|ldtr|cr[0-4]|efer|rip|rsp|rflags|pending|intr|event|shadow|activity' | head -40 | sed 's/^/XE2E INFO pvfs post-mortem: /'
 }
 p9_status_ready() { [ "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/status" 2>/dev/null)" = ready ]; }
 # p9_released N: pvfs's counters show N devices connected and N disconnected over the run,
