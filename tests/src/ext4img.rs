@@ -54,6 +54,43 @@ pub fn run(cmd: &mut Command) {
     );
 }
 
+/// Sets `img`'s default directory hash to `alg` (`tune2fs -E hash_alg=`) and its signedness
+/// flag in `s_flags` (`debugfs ssv flags`: 1 signed, 2 unsigned).
+pub fn set_dir_hash(img: &Path, alg: &str, sflag: u32) {
+    run(Command::new("tune2fs")
+        .args(["-E", &format!("hash_alg={alg}")])
+        .arg(img));
+    run(Command::new("debugfs")
+        .args(["-w", "-R", &format!("ssv flags {sflag}")])
+        .arg(img));
+}
+
+/// `e2fsck -fyD img`: indexes and optimises every directory; exit 1 (it changed something)
+/// is expected, anything above fails.
+pub fn e2fsck_index_dirs(img: &Path) {
+    let out = Command::new("e2fsck")
+        .arg("-fyD")
+        .arg(img)
+        .output()
+        .expect("e2fsck must be installed (ci/host-deps.sh)");
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "e2fsck -fyD: {}",
+        out.status
+    );
+}
+
+/// The superblock summary `dumpe2fs -h img` prints.
+pub fn dumpe2fs(img: &Path) -> String {
+    let out = Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(img)
+        .output()
+        .expect("dumpe2fs must be installed (ci/host-deps.sh)");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Small deterministic PRNG (xorshift64*), so trees are the same on every run.
 pub struct Rng(u64);
 

@@ -61,13 +61,7 @@ fn kv(text: &str) -> BTreeMap<String, String> {
 }
 
 fn dumpe2fs(img: &Path) -> BTreeMap<String, String> {
-    let out = Command::new("dumpe2fs")
-        .arg("-h")
-        .arg(img)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
+    ext4img::dumpe2fs(img)
         .lines()
         .filter_map(|l| {
             l.split_once(':')

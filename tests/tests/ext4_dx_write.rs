@@ -11,7 +11,6 @@ use pvfs_tests::ext4img;
 use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs, open_rw};
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 fn rec_need(name_len: usize) -> usize {
     (8 + name_len + 3) & !3
@@ -178,16 +177,7 @@ fn conversion_uses_the_default_hash() {
     for alg in ["legacy", "half_md4", "tea"] {
         for (sflag, label) in [(1, "signed"), (2, "unsigned")] {
             let img = mkfs(&dir, &format!("{alg}-{label}.img"), 1024, 8, &[]);
-            ext4img::run(
-                Command::new("tune2fs")
-                    .args(["-E", &format!("hash_alg={alg}")])
-                    .arg(&img),
-            );
-            ext4img::run(
-                Command::new("debugfs")
-                    .args(["-w", "-R", &format!("ssv flags {sflag}")])
-                    .arg(&img),
-            );
+            ext4img::set_dir_hash(&img, alg, sflag);
             convert_in(&img, 1024, 300, alg == "half_md4");
             let out = String::from_utf8_lossy(&debugfs(&img, "htree /d")).into_owned();
             let v = match alg {

@@ -47,22 +47,8 @@ fn every_hash_variant_finds_every_name() {
         for (sflag, label) in [(1, "signed"), (2, "unsigned")] {
             let img = dir.join(format!("{alg}-{label}.img"));
             fs::copy(&base, &img).unwrap();
-            ext4img::run(
-                Command::new("tune2fs")
-                    .args(["-E", &format!("hash_alg={alg}")])
-                    .arg(&img),
-            );
-            ext4img::run(
-                Command::new("debugfs")
-                    .args(["-w", "-R", &format!("ssv flags {sflag}")])
-                    .arg(&img),
-            );
-            let st = Command::new("e2fsck")
-                .arg("-fyD")
-                .arg(&img)
-                .output()
-                .unwrap();
-            assert!(matches!(st.status.code(), Some(0 | 1)));
+            ext4img::set_dir_hash(&img, alg, sflag);
+            ext4img::e2fsck_index_dirs(&img);
             ext4img::run(Command::new("e2fsck").arg("-fn").arg(&img));
             let out = Command::new("debugfs")
                 .args(["-R", "htree /d"])

@@ -518,12 +518,7 @@ fn rename_htree() {
                 .arg(&src)
                 .arg(&img),
         );
-        let st = Command::new("e2fsck")
-            .arg("-fyD")
-            .arg(&img)
-            .status()
-            .unwrap();
-        assert!(st.code().is_some_and(|c| c <= 1), "e2fsck -fyD: {st}");
+        ext4img::e2fsck_index_dirs(&img);
         {
             let mut fs = open_rw(&img);
             let p = fs.lookup(ROOT_INO, b"p").unwrap();
@@ -575,16 +570,6 @@ fn rename_htree() {
     }
 }
 
-fn dumpe2fs(img: &Path) -> String {
-    let out = Command::new("dumpe2fs")
-        .arg("-h")
-        .arg(img)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn counts(fs: &Ext4<FileDisk>) -> (u64, u64) {
     let s = fs.statfs();
     (s.free_blocks, s.free_inodes)
@@ -592,7 +577,7 @@ fn counts(fs: &Ext4<FileDisk>) -> (u64, u64) {
 
 /// Whether the image records orphans: `orphan_present` (orphan file) or a classic list head.
 fn has_orphans(img: &Path) -> bool {
-    let h = dumpe2fs(img);
+    let h = ext4img::dumpe2fs(img);
     h.contains("orphan_present") || h.contains("First orphan inode")
 }
 
@@ -605,7 +590,7 @@ fn pinned_orphans(block: u32, orphan_file: bool) {
         "^orphan_file"
     };
     let img = image(&format!("pin-{orphan_file}"), block, &["-O", feat]);
-    assert_eq!(dumpe2fs(&img).contains("orphan_file"), orphan_file);
+    assert_eq!(ext4img::dumpe2fs(&img).contains("orphan_file"), orphan_file);
     let data: Vec<u8> = ext4img::Rng::new(5).bytes(50_000);
     {
         let mut fs = open_rw(&img);
@@ -628,7 +613,7 @@ fn pinned_orphans(block: u32, orphan_file: bool) {
         fs.sync().unwrap();
         assert!(has_orphans(&img));
         if !orphan_file {
-            assert!(dumpe2fs(&img).contains(&format!("First orphan inode:       {g}")));
+            assert!(ext4img::dumpe2fs(&img).contains(&format!("First orphan inode:       {g}")));
         }
         // The orphan is still a file: written and read through its inode.
         assert_eq!(fs.getattr(f).unwrap().nlink, 0);
@@ -1218,7 +1203,7 @@ fn linked_orphan_is_truncated() {
 /// was written back, which is what a journal replay would give, so mark it clean for the next
 /// mount.
 fn after_crash(img: &Path) {
-    if dumpe2fs(img).contains("not clean") {
+    if ext4img::dumpe2fs(img).contains("not clean") {
         let st = Command::new("debugfs")
             .args(["-w", "-R", "ssv state 1"])
             .arg(img)
@@ -1253,7 +1238,7 @@ fn full_orphan_file_overflows_to_list() {
             inos.push(f);
         }
         fs.sync().unwrap();
-        let h = dumpe2fs(&img);
+        let h = ext4img::dumpe2fs(&img);
         assert!(
             h.contains("orphan_present") && h.contains("First orphan inode"),
             "{h}"

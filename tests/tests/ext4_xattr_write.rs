@@ -119,23 +119,6 @@ fn acl_and_blocks(img: &Path, path: &str) -> (u64, u64) {
     (num("File ACL:"), num("Blockcount:"))
 }
 
-/// A POSIX ACL in the xattr form: user::rw-, user:1000:r--, group::r--, mask::r--, other::---.
-fn acl() -> Vec<u8> {
-    let mut v = 2u32.to_le_bytes().to_vec();
-    for (tag, perm, id) in [
-        (1u16, 6u16, u32::MAX),
-        (2, 4, 1000),
-        (4, 4, u32::MAX),
-        (0x10, 4, u32::MAX),
-        (0x20, 0, u32::MAX),
-    ] {
-        v.extend_from_slice(&tag.to_le_bytes());
-        v.extend_from_slice(&perm.to_le_bytes());
-        v.extend_from_slice(&id.to_le_bytes());
-    }
-    v
-}
-
 fn scenario(block: u32) {
     let dir = ext4img::tmpdir(&format!("xattr-write-{block}"));
     let img = mkfs(&dir, "x.img", block, 16, &[]);
@@ -197,9 +180,14 @@ fn scenario(block: u32) {
         model.insert(b"user.big".to_vec(), big.clone());
         assert_eq!(fs.statfs().free_blocks, free0 - 1);
         assert_eq!(fs.getattr(f).unwrap().blocks, u64::from(block / 512));
-        fs.set_xattr(f, b"system.posix_acl_access", &acl(), XattrSet::Any)
-            .unwrap();
-        model.insert(b"system.posix_acl_access".to_vec(), acl());
+        fs.set_xattr(
+            f,
+            b"system.posix_acl_access",
+            &ext4img::posix_acl(),
+            XattrSet::Any,
+        )
+        .unwrap();
+        model.insert(b"system.posix_acl_access".to_vec(), ext4img::posix_acl());
         // Too big for the block, with the big one in it: ERANGE-like NoSpace, nothing changes.
         let huge = vec![0x5a; bs - 100];
         assert_eq!(
