@@ -54,29 +54,32 @@ pub fn run(cmd: &mut Command) {
     );
 }
 
+/// `debugfs -w -R req img`: one change to the image, which must succeed.
+pub fn debugfs_w(img: &Path, req: &str) {
+    run(Command::new("debugfs").args(["-w", "-R", req]).arg(img));
+}
+
 /// Sets `img`'s default directory hash to `alg` (`tune2fs -E hash_alg=`) and its signedness
 /// flag in `s_flags` (`debugfs ssv flags`: 1 signed, 2 unsigned).
 pub fn set_dir_hash(img: &Path, alg: &str, sflag: u32) {
     run(Command::new("tune2fs")
         .args(["-E", &format!("hash_alg={alg}")])
         .arg(img));
-    run(Command::new("debugfs")
-        .args(["-w", "-R", &format!("ssv flags {sflag}")])
-        .arg(img));
+    debugfs_w(img, &format!("ssv flags {sflag}"));
 }
 
-/// `e2fsck -fyD img`: indexes and optimises every directory; exit 1 (it changed something)
-/// is expected, anything above fails.
-pub fn e2fsck_index_dirs(img: &Path) {
+/// `e2fsck opts img` with `opts` one of the repairing forms (`-fy`; `-fyD`, which also indexes
+/// and optimises every directory): exit 1 (it changed something) is expected, anything above
+/// fails.
+pub fn e2fsck_fix(img: &Path, opts: &str) {
     let out = Command::new("e2fsck")
-        .arg("-fyD")
+        .arg(opts)
         .arg(img)
         .output()
         .expect("e2fsck must be installed (ci/host-deps.sh)");
     assert!(
         out.status.code().is_some_and(|c| c <= 1),
-        "e2fsck -fyD: {}",
-        out.status
+        "e2fsck {opts}: {out:?}"
     );
 }
 

@@ -48,7 +48,7 @@ fn every_hash_variant_finds_every_name() {
             let img = dir.join(format!("{alg}-{label}.img"));
             fs::copy(&base, &img).unwrap();
             ext4img::set_dir_hash(&img, alg, sflag);
-            ext4img::e2fsck_index_dirs(&img);
+            ext4img::e2fsck_fix(&img, "-fyD");
             ext4img::run(Command::new("e2fsck").arg("-fn").arg(&img));
             let out = Command::new("debugfs")
                 .args(["-R", "htree /d"])

@@ -246,12 +246,7 @@ fn link_max() {
             fs.create(ROOT_INO, b"f", 0o644, 0, 0).unwrap();
             fs.close().unwrap();
         }
-        let st = Command::new("debugfs")
-            .args(["-w", "-R", "sif /f links_count 64999"])
-            .arg(&img)
-            .output()
-            .unwrap();
-        assert!(st.status.success());
+        ext4img::debugfs_w(&img, "sif /f links_count 64999");
         let mut fs = open_rw(&img);
         let f = fs.lookup(ROOT_INO, b"f").unwrap();
         fs.link(f, ROOT_INO, b"g").unwrap();
@@ -518,7 +513,7 @@ fn rename_htree() {
                 .arg(&src)
                 .arg(&img),
         );
-        ext4img::e2fsck_index_dirs(&img);
+        ext4img::e2fsck_fix(&img, "-fyD");
         {
             let mut fs = open_rw(&img);
             let p = fs.lookup(ROOT_INO, b"p").unwrap();
@@ -1176,12 +1171,7 @@ fn linked_orphan_is_truncated() {
             fs.close().unwrap();
             (f, a)
         };
-        let out = Command::new("debugfs")
-            .args(["-w", "-R", &format!("ssv last_orphan {f}")])
-            .arg(&img)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        ext4img::debugfs_w(&img, &format!("ssv last_orphan {f}"));
         assert!(has_orphans(&img));
         {
             let mut fs = open_rw(&img);
@@ -1204,12 +1194,7 @@ fn linked_orphan_is_truncated() {
 /// mount.
 fn after_crash(img: &Path) {
     if ext4img::dumpe2fs(img).contains("not clean") {
-        let st = Command::new("debugfs")
-            .args(["-w", "-R", "ssv state 1"])
-            .arg(img)
-            .output()
-            .unwrap();
-        assert!(st.status.success());
+        ext4img::debugfs_w(img, "ssv state 1");
     }
 }
 
@@ -1287,12 +1272,7 @@ fn rename_too_many_links_without_dir_nlink() {
         fs.create(ROOT_INO, b"file", 0o644, 0, 0).unwrap();
         fs.close().unwrap();
     }
-    let st = Command::new("debugfs")
-        .args(["-w", "-R", "sif /full links_count 64999"])
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(st.status.success());
+    ext4img::debugfs_w(&img, "sif /full links_count 64999");
     let mut fs = open_rw(&img);
     let full = fs.lookup(ROOT_INO, b"full").unwrap();
     refused(

@@ -5,15 +5,22 @@
 
 use pvfs_fs::block::MemDisk;
 use pvfs_fs::ext4::{Ext4, FileType};
+use std::path::{Path, PathBuf};
 
-#[test]
-fn seeds_scan_cleanly_and_match_ext4_view() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ext4_image");
+/// The seed corpus's folder and its images, in name order.
+fn seeds() -> (PathBuf, Vec<PathBuf>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ext4_image");
     let mut seeds: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     seeds.sort();
+    (dir, seeds)
+}
+
+#[test]
+fn seeds_scan_cleanly_and_match_ext4_view() {
+    let (dir, seeds) = seeds();
     assert!(seeds.len() >= 4, "seed corpus missing in {}", dir.display());
     for p in seeds {
         let bytes = std::fs::read(&p).unwrap();
@@ -84,12 +91,7 @@ fn larger_sectors() {
 
 #[test]
 fn small_reads_are_cached_large_ones_bypass() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ext4_image");
-    let mut seeds: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    seeds.sort();
+    let (_, seeds) = seeds();
     let bytes = std::fs::read(&seeds[0]).unwrap();
     let mut fs = Ext4::open(MemDisk::borrowed(&bytes)).unwrap();
     let big = fs.lookup_path(b"big").unwrap();

@@ -519,7 +519,7 @@ fn htree_case(block: u32, names: usize) -> (usize, usize, std::path::PathBuf) {
             .arg(&src)
             .arg(&img),
     );
-    ext4img::e2fsck_index_dirs(&img);
+    ext4img::e2fsck_fix(&img, "-fyD");
     e2fsck_clean(&img);
     let (mut added, mut full) = (Vec::new(), 0);
     {
