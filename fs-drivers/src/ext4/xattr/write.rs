@@ -110,7 +110,7 @@ fn entry_hash(name: &[u8], value: &[u8]) -> u32 {
         word.get_mut(..w.len())
             .unwrap_or(&mut [])
             .copy_from_slice(w);
-        h = (h << 16) ^ (h >> 16) ^ u32::from_le_bytes(word);
+        h = (h << 16) ^ (h >> 16) ^ le32(&word, 0);
     }
     h
 }
