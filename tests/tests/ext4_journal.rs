@@ -8,7 +8,7 @@ use pvfs_fs::ext4::{Error, Ext4};
 use pvfs_tests::ext4img;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn debugfs_script(img: &Path, script: &str) {
@@ -43,6 +43,19 @@ fn bmap(img: &Path, path: &str, lblk: u32) -> u64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
+/// `dir/fs.img`: 1 KiB blocks, a journal, made by `mkfs.ext4 -d src`.
+fn journal_image(dir: &Path, src: &Path) -> PathBuf {
+    let img = dir.join("fs.img");
+    let kind = ext4img::ImageKind {
+        name: "journal",
+        fs_type: "ext4",
+        block_size: 1024,
+        extra: &[],
+    };
+    ext4img::mkfs(&kind, src, &img, 16, 256);
+    img
+}
+
 /// Build an image, journal some transactions with debugfs, and check the in-memory replay
 /// against e2fsck's. Returns the replayed contents of `a` and `b`.
 fn scenario(
@@ -57,14 +70,7 @@ fn scenario(
     fs::write(src.join("b"), vec![b'y'; 1024]).unwrap();
     fs::create_dir(src.join("sub")).unwrap();
     fs::write(src.join("sub/c"), b"untouched").unwrap();
-    let img = dir.join("fs.img");
-    let kind = ext4img::ImageKind {
-        name: "journal",
-        fs_type: "ext4",
-        block_size: 1024,
-        extra: &[],
-    };
-    ext4img::mkfs(&kind, &src, &img, 16, 256);
+    let img = journal_image(&dir, &src);
     let (a0, a1, b0) = (
         bmap(&img, "/a", 0),
         bmap(&img, "/a", 1),
@@ -172,14 +178,7 @@ fn corrupt_journal_is_refused_not_panicking() {
     let src = dir.join("root");
     fs::create_dir(&src).unwrap();
     fs::write(src.join("a"), vec![b'x'; 2048]).unwrap();
-    let img = dir.join("fs.img");
-    let kind = ext4img::ImageKind {
-        name: "journal",
-        fs_type: "ext4",
-        block_size: 1024,
-        extra: &[],
-    };
-    ext4img::mkfs(&kind, &src, &img, 16, 256);
+    let img = journal_image(&dir, &src);
     let a0 = bmap(&img, "/a", 0);
     let data = dir.join("d");
     fs::write(&data, [b'D'; 1024]).unwrap();
