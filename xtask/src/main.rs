@@ -155,9 +155,10 @@ fn test() -> Result<(), Fail> {
     // no process in dom0 for them (p9), and the dom0 commands: a share attached to a running
     // guest without a p9 device, dom0's own live mount, the error cases (p9-attach); two
     // guests with disjoint id ranges on one volume, read-only and root squash set live
-    // (p9-idmap).
+    // (p9-idmap); the POSIX suite pjdfstest (the CI groups) and fsx with and without mmap in
+    // a guest (p9-posix, docs/posix.md).
     step("Xen e2e, Linux guests over 9pfs (Debian 13)", || {
-        xen_e2e_with("p9+p9-attach+p9-idmap", 1800, 900, Some("13"))
+        xen_e2e_with("p9+p9-attach+p9-idmap+p9-posix", 2700, 1500, Some("13"))
     })?;
     // The same on Debian 12 (Xen 4.17, Linux 6.1), with the rest of the 9pfs scenarios: a
     // quota changed while a guest is mounted (p9-quota), a guest destroyed mid-I/O next to a
@@ -165,9 +166,9 @@ fn test() -> Result<(), Fail> {
     // are open: ci/xen/README.md, "Debian 13 notes".)
     step("Xen e2e, Linux guests over 9pfs (Debian 12)", || {
         xen_e2e_with(
-            "p9+p9-quota+p9-destroy+p9-cycle+p9-attach+p9-idmap",
-            2700,
-            900,
+            "p9+p9-quota+p9-destroy+p9-cycle+p9-attach+p9-idmap+p9-posix",
+            3600,
+            1500,
             Some("12"),
         )
     })?;

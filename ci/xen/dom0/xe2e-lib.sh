@@ -174,8 +174,11 @@ p9_volume() {
 p9_start_pvfs() {
   set -- "$1" "${2:-${PVFS_ARGS:-}}"
   name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$PVFS_CFG")
+  # kept after a reboot (a triple fault is one), so that its saved state can be read
+  # (triple_watch in /init, pvfs_postmortem); PVFS_XL_EXTRA= (empty) restores xl's default
+  extra=${PVFS_XL_EXTRA-on_reboot=\"preserve\"}
   step create "xl create $PVFS_CFG with the volume${2:+ ($2)}" xl create "$PVFS_CFG" \
-    "disk=[ 'format=raw,vdev=xvda,access=rw,target=$1' ]" "cmdline=\"${2:-}\"" ${PVFS_XL_EXTRA:-} || abort create "xl create failed"
+    "disk=[ 'format=raw,vdev=xvda,access=rw,target=$1' ]" "cmdline=\"${2:-}\"" $extra || abort create "xl create failed"
   pvfs_domid=$(domid_of "$name")
   step ready "pvfs ready" wait_until 60 p9_status_ready || abort ready "pvfs not ready"
 }

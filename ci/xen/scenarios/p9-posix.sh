@@ -34,8 +34,7 @@ if [ "$BACKEND" = pvfs ]; then
   rm -rf /tmp/xe2e-posix-tree; mkdir -p /tmp/xe2e-posix-tree/exports/a /tmp/xe2e-posix-tree/exports/b
   step mkfs "mkfs.ext4 -d of two empty exports into a 256 MiB image" \
     make_volume /tmp/xe2e-posix-tree $IMG 256 || abort mkfs "mkfs.ext4 failed"
-  # kept after a reboot (a triple fault is one) so that pvfs_postmortem can read its state
-  PVFS_XL_EXTRA='on_reboot="preserve"' p9_start_pvfs $IMG
+  p9_start_pvfs $IMG
   shares="'tag=share,path=/exports/a,security_model=none,backend=$name', 'tag=share2,path=/exports/b,security_model=none,backend=$name'"
 else
   rm -rf /tmp/xe2e-posix-q; mkdir -p /tmp/xe2e-posix-q/a /tmp/xe2e-posix-q/b
