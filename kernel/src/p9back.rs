@@ -690,11 +690,15 @@ fn flush_replies(
     r: &mut ConnectedRing<Mapped>,
     q: &mut VecDeque<Vec<u8>>,
     conn: &Connection<Fs>,
+    quota_refusals: &mut u64,
 ) -> Result<bool, String> {
     let mut wrote = false;
     while let Some(reply) = q.front() {
         match r.ring.write_response(&r.intf, &r.data, reply) {
             Ok(true) => {
+                if counters::is_quota_refusal(reply) {
+                    *quota_refusals += 1;
+                }
                 if TRACE_9P.load(Ordering::Relaxed) {
                     log::info!("9p< {}", pvfs_9p::wire::summary(reply));
                 }
@@ -737,7 +741,7 @@ fn serve_ring(
     };
     let mut worked = false;
     let t = crate::xen::time::now_ns();
-    let mut wrote = flush_replies(r, q, conn)?;
+    let mut wrote = flush_replies(r, q, conn, &mut counters.quota_refusals)?;
     if wrote {
         Counters::add_ns(&mut counters.reply_ns, &mut counters.reply_ms, t);
     }
@@ -811,7 +815,7 @@ fn serve_ring(
         }
     }
     let t = crate::xen::time::now_ns();
-    let flushed = flush_replies(r, q, conn);
+    let flushed = flush_replies(r, q, conn, &mut counters.quota_refusals);
     if flushed.as_ref().is_ok_and(|&w| w) {
         wrote = true;
         Counters::add_ns(&mut counters.reply_ns, &mut counters.reply_ms, t);

@@ -57,6 +57,8 @@ pub struct Counters {
     pub by_type: TypeCounts,
     /// Times a kind of request went deeper into the stack than before (`Service::stack_peaks`).
     pub stack_updates: u64,
+    /// Replies that refused a request for a quota: `Rlerror(EDQUOT)` written to a ring.
+    pub quota_refusals: u64,
     pub(super) split: Split,
 }
 
@@ -89,6 +91,16 @@ impl core::fmt::Display for TypeCounts {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `reply` is an `Rlerror` carrying `EDQUOT` (size[4] type[1] tag[2] ecode[4]).
+pub(super) fn is_quota_refusal(reply: &[u8]) -> bool {
+    match (reply.get(4), reply.get(7..11)) {
+        (Some(&ty), Some(e)) if ty == pvfs_9p::wire::ty::RLERROR => {
+            e == pvfs_9p::fs::Errno::EDQUOT.0.to_le_bytes()
+        }
+        _ => false,
     }
 }
 
