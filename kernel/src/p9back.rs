@@ -53,6 +53,7 @@ const SLOW_REQUEST_NS: u64 = 100_000_000;
 type Fs = Arc<Ext4Fs<Blkfront>>;
 
 mod counters;
+mod detach;
 mod export;
 mod idpolicy;
 pub use counters::Counters;
@@ -156,6 +157,10 @@ fn disconnect(rings: Vec<RingState>) {
 struct Device {
     machine: P9Backend,
     link: Option<Link>,
+    /// The number of fids last written to the device's `fids` key (`detach::publish_fids`).
+    fids_published: Option<usize>,
+    /// Service passes a detach request has waited for the rings to fall quiet; 0: none.
+    detach_waits: u32,
 }
 
 /// The 9pfs backend service.
@@ -241,6 +246,8 @@ impl Service {
                         },
                     ),
                     link: None,
+                    fids_published: None,
+                    detach_waits: 0,
                 }
             });
         }
@@ -328,6 +335,11 @@ impl Service {
             };
             match action {
                 BackendAction::Idle => return,
+                BackendAction::DetachIfIdle => {
+                    if !self.on_detach_request(key) {
+                        return;
+                    }
+                }
                 BackendAction::Connect(plan) => {
                     let limits = quota_limits(plan.export.quota);
                     let be = format!("{}/{}/{}", self.base, key.0, key.1);
@@ -506,6 +518,17 @@ impl Service {
                 }
                 let _ = d.machine.connect_failed(&mut XsStore, &why);
             }
+        }
+        // Detach requests waiting for their rings to fall quiet are looked at again.
+        let waiting: Vec<_> = self
+            .devices
+            .iter()
+            .filter(|(_, d)| d.detach_waits > 0)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in waiting {
+            self.step(k);
+            did = true;
         }
         did
     }

@@ -6,7 +6,10 @@
 #   2. waits until statfs shows the 8 MiB quota dom0 sets with `pvfs share set`: "quota ok";
 #   3. waits for from-dom0, which dom0 writes through its own mount of the export, and checks
 #      its contents: "dom0-file ok";
-#   4. unmounts and releases the device (unbinds its driver, so it closes): "released ok".
+#   4. keeps the share mounted until dom0, after its `pvfs share rm` was refused, writes
+#      may-unmount: "still-mounted ok"; then unmounts, leaving its driver bound (Connected):
+#      "unmounted ok";
+#   5. waits until dom0's `pvfs share rm` (no --force) made the device go: "device-gone ok".
 # Each step prints "XE2E-GUEST ATTACH <step> ok" or "XE2E-GUEST FAIL attach <step> …".
 set -u
 mkdir -p /mnt
@@ -35,10 +38,24 @@ done
 got=$(cat /mnt/from-dom0)
 [ "$got" = "written by dom0" ] || { echo "XE2E-GUEST FAIL attach dom0-file: $got"; exit 1; }
 echo "XE2E-GUEST ATTACH dom0-file ok"
-umount /mnt || { echo "XE2E-GUEST FAIL attach umount"; exit 1; }
-for d in /sys/bus/xen/drivers/9pfs/9pfs-*; do
-  [ -e "$d" ] && echo "${d##*/}" > /sys/bus/xen/drivers/9pfs/unbind
+# dom0 now tries `pvfs share rm` while this guest has the share mounted (it must be refused),
+# then writes may-unmount through its own mount.
+i=0
+until [ -f /mnt/may-unmount ]; do
+  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach still-mounted: no may-unmount after 120 s"; exit 1; }
+  sleep 0.5
 done
-echo "XE2E-GUEST ATTACH released ok"
+got=$(cat /mnt/hello.txt 2>&1)
+[ "$got" = "hello vm1" ] || { echo "XE2E-GUEST FAIL attach still-mounted: hello.txt reads $got"; exit 1; }
+echo "XE2E-GUEST ATTACH still-mounted ok"
+umount /mnt || { echo "XE2E-GUEST FAIL attach umount"; exit 1; }
+# The driver stays bound (and Connected): dom0's `share rm` without --force detaches it.
+echo "XE2E-GUEST ATTACH unmounted ok ($(ls -d /sys/bus/xen/devices/9pfs-* 2>/dev/null | tr '\n' ' '))"
+i=0
+while ls -d /sys/bus/xen/devices/9pfs-* >/dev/null 2>&1; do
+  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach device-gone: still there after 120 s"; exit 1; }
+  sleep 0.5
+done
+echo "XE2E-GUEST ATTACH device-gone ok"
 # stay up until dom0 has checked the detach (it destroys this guest)
 sleep 600

@@ -3,11 +3,13 @@
 # config has no p9 device, and on dom0 itself. pvfs share add attaches export vm1 as "late" to
 # the running guest (domu/guest-attach.sh mounts, reads and writes it); share ls shows it;
 # share set changes its quota live; dom0 attaches the same export to itself, mounts it, reads
-# the guest's new file and writes one the guest reads, then unmounts and detaches; after the
-# guest unmounts and releases the device, share rm detaches it without --force. The error
-# cases a user meets are checked for their exit status, their one-line message and a clean
-# xenstore. Afterwards no node of either device is left, pvfs has no device and no grant
-# mapped, dom0 ran no process for the guest's share, and the volume is e2fsck-clean.
+# the guest's new file and writes one the guest reads. While the guest has the share mounted,
+# share rm is refused (exit 11) and changes nothing; after the guest unmounts (its driver
+# stays bound, Connected), share rm detaches it without --force and without an unbind, and
+# dom0's own share likewise. The error cases a user meets are checked for their exit status,
+# their one-line message and a clean xenstore. Afterwards no node of either device is left,
+# pvfs has no device and no grant mapped, dom0 ran no process for the guest's share, and the
+# volume is e2fsck-clean.
 # xe2e-needs: linux-guest
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-attach-volume.img
@@ -66,14 +68,28 @@ if step dom0-mount "dom0 mounts its share" mount -t 9p -o trans=xen,version=9p20
   check dom0-reads "dom0 cannot read the guest's new file" sh -c '[ "$(cat /mnt/d0/from-guest)" = "written by the guest" ]'
   echo "written by dom0" > /mnt/d0/from-dom0 && sync
   step dom0-file "$g reads dom0's file" wait_until 150 console_has $g "XE2E-GUEST ATTACH dom0-file ok" || fail dom0-file "no 'dom0-file ok' from $g"
+  # rm of a share the guest has mounted: refused, and nothing changes
+  bd=/local/domain/$pvfs_domid/backend/9pfs/$gid/$(xenstore-list "/local/domain/$pvfs_domid/backend/9pfs/$gid" | head -1)
+  wait_until 10 sh -c "[ \"\$(xenstore-read $bd/fids 2>/dev/null)\" -gt 0 ]"
+  echo "XE2E INFO $g's share in use: fids=$(xenstore-read $bd/fids 2>&1)"
+  before=$(xenstore-ls "/local/domain/$gid/device/9pfs"; xenstore-ls "$bd")
+  expect_exit rm-mounted 11 "mounted" $PVFS share rm $g late --timeout 30
+  after=$(xenstore-ls "/local/domain/$gid/device/9pfs"; xenstore-ls "$bd")
+  # (fids may move meanwhile; everything else must be as it was, without a detach request)
+  b1=$(echo "$before" | grep -v '^fids ' | md5sum); a1=$(echo "$after" | grep -v '^fids ' | md5sum)
+  check rm-mounted-intact "rm of the mounted share changed xenstore: $(echo "$before" | tr '\n' ' ') -> $(echo "$after" | tr '\n' ' ')" \
+    [ "$b1" = "$a1" ]
+  echo may > /mnt/d0/may-unmount && sync
+  step still-mounted "$g still reads its mount" wait_until 150 console_has $g "XE2E-GUEST ATTACH still-mounted ok" || fail still-mounted "no 'still-mounted ok' from $g"
   step dom0-umount "dom0 unmounts" umount /mnt/d0 || fail dom0-umount "umount failed"
-  for d in /sys/bus/xen/drivers/9pfs/9pfs-*; do [ -e "$d" ] && echo "${d##*/}" > /sys/bus/xen/drivers/9pfs/unbind; done
-  step dom0-rm "pvfs share rm 0 dom0" $PVFS share rm 0 dom0 --timeout 30 || fail dom0-rm "share rm for dom0 failed"
+  step dom0-rm "pvfs share rm 0 dom0 (no --force; dom0's driver still bound)" $PVFS share rm 0 dom0 --timeout 30 || fail dom0-rm "share rm for dom0 failed"
 else
   fail dom0-mount "mount failed: $(dmesg | tail -3 | tr '\n' ' ')"
 fi
-step released "$g unmounted and released its device" wait_until 150 console_has $g "XE2E-GUEST ATTACH released ok" || fail released "no 'released ok' from $g"
-step rm "pvfs share rm $g late (no --force)" $PVFS share rm $g late --timeout 30 || fail rm "share rm failed"
+step unmounted "$g unmounted (its driver stays bound)" wait_until 150 console_has $g "XE2E-GUEST ATTACH unmounted ok" || fail unmounted "no 'unmounted ok' from $g"
+echo "XE2E INFO $g's frontend state after umount: $(xenstore-read /local/domain/$gid/device/9pfs/0/state 2>&1)"
+step rm "pvfs share rm $g late (no --force, no unbind)" $PVFS share rm $g late --timeout 30 || fail rm "share rm failed"
+step device-gone "$g's driver let go of the device" wait_until 150 console_has $g "XE2E-GUEST ATTACH device-gone ok" || fail device-gone "no 'device-gone ok' from $g"
 check nodes-gone "nodes left after share rm: $(nodes_of $gid)" [ "$(nodes_of $gid)" = 0 ]
 check dom0-nodes-gone "dom0's share left nodes" [ "$(nodes_of 0)" = 0 ]
 step released-in-pvfs "pvfs holds no device and maps no grant" wait_until 30 sh -c \

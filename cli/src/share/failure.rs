@@ -29,7 +29,7 @@ pub enum Kind {
     Quota = 9,
     /// 10: pvfs did not answer in time.
     Timeout = 10,
-    /// 11: the guest is connected to the share and `--force` was not given.
+    /// 11: the guest has the share mounted (fids in use) and `--force` was not given.
     InUse = 11,
 }
 

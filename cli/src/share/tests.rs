@@ -81,6 +81,11 @@ struct World {
     probe_failed: BTreeSet<String>,
     /// Whether pvfs's machine asked for each device to be served read-only, at its last connect.
     read_only: BTreeMap<(u16, u32), bool>,
+    /// Fids the guest has in use per device (its mounts), as pvfs's fid tables hold them.
+    fids: BTreeMap<(u16, u32), usize>,
+    /// pvfs publishes `fids` (a test of the race turns this off: a mount pvfs has served but
+    /// not yet published).
+    publish_fids: bool,
 }
 
 impl World {
@@ -141,7 +146,26 @@ impl World {
                 BackendAction::Remove => {
                     self.machines.remove(&k);
                 }
+                BackendAction::DetachIfIdle => {
+                    if self.fids.get(&k).copied().unwrap_or(0) > 0 {
+                        m.detach_refused(&mut st).unwrap();
+                    } else {
+                        m.detach_idle(&mut st).unwrap();
+                    }
+                }
                 BackendAction::Idle => {}
+            }
+            let connected = self
+                .machines
+                .get(&k)
+                .is_some_and(|m| m.phase() == pvfs_ring::xenbus::BackendPhase::Connected);
+            if self.publish_fids && connected {
+                let n = self.fids.get(&k).copied().unwrap_or(0).to_string();
+                let key = format!("{}/fids", backend_dir(PVFS, k.0, k.1));
+                use pvfs_ring::xenbus::Store as _;
+                if st.read(&key).unwrap().as_deref() != Some(n.as_str()) {
+                    st.write(&key, &n).unwrap();
+                }
             }
         }
     }
@@ -234,6 +258,7 @@ fn setup() -> (FakeStore, Rc<RefCell<World>>) {
     s.set("/libxl", "");
     let world = Rc::new(RefCell::new(World {
         pvfs_up: true,
+        publish_fids: true,
         ..World::default()
     }));
     world.borrow_mut().dirs.insert("/exports/vm1".into());
@@ -638,58 +663,6 @@ fn no_access_outside_dom0() {
 }
 
 #[test]
-fn rm_refuses_while_connected_and_works_with_force() {
-    let (mut s, world) = setup();
-    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
-    let before = s.nodes.clone();
-    let e = rm(&mut s, &be(), &vm1(), "data", false, 5000).unwrap_err();
-    assert_eq!((e.kind, e.code()), (Kind::InUse, 11));
-    assert!(e.msg.contains("--force"));
-    assert_eq!(s.nodes, before);
-    let sh = rm(&mut s, &be(), &vm1(), "data", true, 5000).unwrap();
-    assert_eq!(sh.devid, 0);
-    assert_clean(&s, 0);
-    assert!(world.borrow().machines.is_empty());
-    assert!(
-        world.borrow().errors.is_empty(),
-        "{:?}",
-        world.borrow().errors
-    );
-    let e = rm(&mut s, &be(), &vm1(), "data", true, 5000).unwrap_err();
-    assert_eq!((e.kind, e.code()), (Kind::NoSuchShare, 6));
-}
-
-#[test]
-fn rm_of_a_share_the_guest_never_connected() {
-    let (mut s, world) = setup();
-    world.borrow_mut().running.clear();
-    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
-    // pvfs keeps such a device in Closing after online=0; rm then writes Closed.
-    rm(&mut s, &be(), &vm1(), "data", false, 5000).unwrap();
-    assert_clean(&s, 0);
-    assert!(world.borrow().machines.is_empty());
-    assert!(s
-        .log
-        .iter()
-        .any(|(_, w)| w == &format!("write {}/state=6", backend_dir(PVFS, GUEST, 0))));
-}
-
-#[test]
-fn rm_without_pvfs_times_out_and_leaves_the_nodes_offline() {
-    let (mut s, world) = setup();
-    world.borrow_mut().running.clear();
-    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
-    world.borrow_mut().pvfs_up = false;
-    let e = rm(&mut s, &be(), &vm1(), "data", false, 2000).unwrap_err();
-    assert_eq!((e.kind, e.code()), (Kind::Timeout, 10));
-    let bd = backend_dir(PVFS, GUEST, 0);
-    assert_eq!(s.get(&format!("{bd}/online")), Some("0"));
-    // --force removes them.
-    rm(&mut s, &be(), &vm1(), "data", true, 1000).unwrap();
-    assert_clean(&s, 0);
-}
-
-#[test]
 fn set_and_lift_quotas() {
     let (mut s, _) = setup();
     let o = AddOpts {
@@ -850,7 +823,9 @@ fn json_strings_are_escaped() {
 fn commands_over_the_wire() {
     let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
     let t = std::thread::spawn(move || {
-        let (s, _world) = setup();
+        let (s, world) = setup();
+        // The guest mounts the share it is given: `rm` without --force is refused.
+        world.borrow_mut().fids.insert((GUEST, 0), 1);
         crate::xs_fake::serve(s, server);
     });
     let mut c = crate::xs::XsConn::new(client);
@@ -990,7 +965,7 @@ fn exit_statuses_are_documented() {
         (Kind::Refused, "pvfs refused the share"),
         (Kind::Quota, "a xenstored quota was reached"),
         (Kind::Timeout, "timeout"),
-        (Kind::InUse, "the guest is connected to the share"),
+        (Kind::InUse, "the guest has the share mounted"),
     ];
     for (k, what) in kinds {
         let row = format!("| {} | {what}", k as u8);
@@ -1128,14 +1103,18 @@ fn headroom_estimate_covers_what_the_device_and_pvfs_create() {
     let mut o = opts("data", "/exports/vm1");
     o.max_space_mib = Some(8);
     o.read_only = true;
-    // backend dir, frontend, 5 keys + mode + max-space, 3 published, hotplug-status, and
-    // the missing backend/9pfs and backend/9pfs/<guest>.
-    let need = 1 + 1 + 7 + 3 + 1 + 2;
+    // backend dir, frontend, 5 keys + mode + max-space, 3 published, hotplug-status, fids,
+    // the detach request of a later `share rm`, and the missing backend/9pfs and
+    // backend/9pfs/<guest>.
+    let need = 1 + 1 + 7 + 3 + 1 + 1 + 1 + 2;
     xenstored(&mut s, need);
     let added = add(&mut s, &be(), &vm1(), &o).unwrap();
     assert_eq!(added.headroom, Headroom::Enough);
     assert_eq!(added.verdict, Verdict::Connected);
-    assert_eq!(s.owned_by(PVFS), before + need);
+    s.sleep_ms(POLL_MS); // pvfs publishes fids
+    assert_eq!(s.owned_by(PVFS), before + need - 1);
+    let e = rm(&mut s, &be(), &vm1(), "data", false, 5000);
+    assert!(e.is_ok(), "{e:?}");
     assert!(
         world.borrow().errors.is_empty(),
         "{:?}",
@@ -1203,7 +1182,7 @@ fn headroom_short_and_raise_refused_fails_with_exit_9_and_writes_nothing() {
         let used = q - 3;
         assert!(
             err.msg.starts_with(&format!(
-                "pvfs's domain {PVFS} owns {used} of its {q} xenstore nodes and the share needs 13 more; "
+                "pvfs's domain {PVFS} owns {used} of its {q} xenstore nodes and the share needs 15 more; "
             )),
             "{}",
             err.msg
@@ -1388,3 +1367,5 @@ fn a_duplicate_tag_raises_no_quota_and_a_failed_add_says_it_raised_one() {
 
 #[path = "tests_policy.rs"]
 mod policy;
+#[path = "tests_rm.rs"]
+mod rm_tests;

@@ -106,6 +106,9 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
                     stack_moved,
                     &mut stack_warned,
                 );
+                // Each device's fids in use (`fids` key), with the counters: a guest's mount
+                // and unmount move them, and `pvfs share rm` reads it.
+                service.publish_fids();
                 last_stats = Some(change_key);
                 last_publish = xen::time::now_ns();
                 stats_due = None;

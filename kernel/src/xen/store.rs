@@ -144,6 +144,12 @@ pub fn transaction_start() -> Result<u32, XsError> {
         .map_err(|_| XsError::Wire(WireError::UnexpectedType(0)))
 }
 
+/// Reads a node as text inside transaction `tx`.
+pub fn read_in(tx: u32, path: &str) -> Result<String, XsError> {
+    let v = with(|s| s.transact(MsgType::Read, tx, &[&nul(path)]))?;
+    String::from_utf8(v).map_err(|_| XsError::Wire(WireError::NotUtf8))
+}
+
 /// Writes a node inside transaction `tx`.
 pub fn write_in(tx: u32, path: &str, value: &str) -> Result<(), XsError> {
     with(|s| s.transact(MsgType::Write, tx, &[&nul(path), value.as_bytes()])).map(|_| ())

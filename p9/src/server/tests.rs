@@ -322,3 +322,64 @@ fn in_flight_limit() {
         );
     }
 }
+
+/// `fid_count`, which the 9pfs backend publishes per device (`fids`) and from which it decides
+/// whether a guest still has the share attached: an attach and each walk add a fid, a failed
+/// attach adds none, clunks remove them (a Linux `umount` clunks every fid), and a Tversion
+/// starts a new session with none.
+#[test]
+fn fid_count_follows_attach_walk_clunk_and_version() {
+    let s = Server::new(MemFs::new(), ExportConfig::default());
+    let c = s.connect();
+    assert_eq!(c.fid_count(), 0);
+    let c = {
+        drop(c);
+        attached(&s, 8192)
+    };
+    assert_eq!(c.fid_count(), 1);
+    let walk = |newfid| Tmsg::Walk {
+        fid: 0,
+        newfid,
+        names: Vec::new(),
+    };
+    assert!(matches!(
+        decode(&one_msg(&c, enc(2, &walk(1)))).1,
+        Rmsg::Walk { .. }
+    ));
+    assert!(matches!(
+        decode(&one_msg(&c, enc(3, &walk(2)))).1,
+        Rmsg::Walk { .. }
+    ));
+    assert_eq!(c.fid_count(), 3);
+    // an attach reusing a fid in use fails and adds nothing
+    let attach = Tmsg::Attach {
+        fid: 1,
+        afid: NOFID,
+        uname: b"",
+        aname: b"",
+        n_uname: 0,
+    };
+    assert!(matches!(
+        decode(&one_msg(&c, enc(4, &attach))).1,
+        Rmsg::Lerror { .. }
+    ));
+    assert_eq!(c.fid_count(), 3);
+    for (tag, fid) in [(5, 2), (6, 1)] {
+        assert!(matches!(
+            decode(&one_msg(&c, enc(tag, &Tmsg::Clunk { fid }))).1,
+            Rmsg::Clunk
+        ));
+    }
+    assert_eq!(c.fid_count(), 1);
+    // clunking it again fails and changes nothing
+    let r = one_msg(&c, enc(7, &Tmsg::Clunk { fid: 1 }));
+    assert!(matches!(decode(&r).1, Rmsg::Lerror { .. }));
+    assert_eq!(c.fid_count(), 1);
+    // a new session (Tversion) clunks every fid of the old one
+    let version = Tmsg::Version {
+        msize: 8192,
+        version: VERSION,
+    };
+    assert_eq!(c.handle(enc(NOTAG, &version)).len(), 1);
+    assert_eq!(c.fid_count(), 0);
+}

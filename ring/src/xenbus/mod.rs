@@ -32,7 +32,9 @@ pub use keys::{
     is_mode_key, read_mode, BackendConfig, ConnectPlan, ExportConfig, QuotaKeys, RingKeys,
     MAX_DEVICES, MODE_KEY, QUOTA_KEYS,
 };
-pub use p9backend::{BackendAction, BackendPhase, P9Backend};
+pub use p9backend::{
+    BackendAction, BackendPhase, P9Backend, DETACH_BUSY, DETACH_IF_IDLE, DETACH_KEY, FIDS_KEY,
+};
 pub use platform::{FakeError, FakePlatform, PageRun, Platform};
 pub use route::{route, scan_backends, Route};
 pub use store::{MemStore, Store, StoreError};

@@ -24,7 +24,25 @@ pub enum BackendAction {
     Teardown,
     /// The device is finished and its backend directory removed: drop it.
     Remove,
+    /// The toolstack asks for the device to be detached if the guest has nothing attached
+    /// (`detach` = [`DETACH_IF_IDLE`], written by `pvfs share rm`): call
+    /// [`P9Backend::detach_idle`] if the device has no fid in use and no request in flight,
+    /// [`P9Backend::detach_refused`] if it has fids in use, or step again later (a request
+    /// still being served, e.g. an attach) without taking new work in between.
+    DetachIfIdle,
 }
+
+/// The backend key through which the toolstack asks for a detach of an unused device, and
+/// through which pvfs answers a refusal ([`DETACH_BUSY`]); a detach that goes ahead removes
+/// the backend directory.
+pub const DETACH_KEY: &str = "detach";
+/// [`DETACH_KEY`]'s request: detach the device unless the guest has anything attached.
+pub const DETACH_IF_IDLE: &str = "if-idle";
+/// [`DETACH_KEY`]'s answer when the guest has fids in use: the device stays as it was.
+pub const DETACH_BUSY: &str = "busy";
+/// The backend key with the number of fids the guest has in use on the device (its mounts'
+/// files and directories), rewritten by pvfs at most about once a second while it changes.
+pub const FIDS_KEY: &str = "fids";
 
 /// Where a [`P9Backend`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +250,18 @@ impl P9Backend {
         if be_state == Some(X::Closed) && self.written != Some(X::Closed) {
             self.toolstack_closed = true;
         }
+        let mut online = online;
+        if online
+            && !fe_gone
+            && s.read(&join(&self.be, DETACH_KEY))?.as_deref() == Some(DETACH_IF_IDLE)
+        {
+            if matches!(self.phase, P::Connected) {
+                return Ok(BackendAction::DetachIfIdle);
+            }
+            // Nothing is served on it: detach at once.
+            s.write(&join(&self.be, "online"), "0")?;
+            online = false;
+        }
         let toolstack_closing = !online
             || (be_state == Some(X::Closing) && self.written != Some(X::Closing))
             || self.toolstack_closed;
@@ -326,6 +356,21 @@ impl P9Backend {
         }
         s.remove(&self.be)?;
         self.phase = BackendPhase::Removed;
+        Ok(())
+    }
+
+    /// After [`BackendAction::DetachIfIdle`]: the guest has nothing attached, so the device
+    /// goes offline (`online` = 0, as the toolstack takes a device away) and the next
+    /// [`step`](Self::step) tears it down and removes it.
+    pub fn detach_idle<S: Store + ?Sized>(&mut self, s: &mut S) -> Result<(), XenbusError> {
+        s.write(&join(&self.be, "online"), "0")?;
+        Ok(())
+    }
+
+    /// After [`BackendAction::DetachIfIdle`]: the guest has fids in use (a mount), so the
+    /// request is answered [`DETACH_BUSY`] and the device keeps serving.
+    pub fn detach_refused<S: Store + ?Sized>(&mut self, s: &mut S) -> Result<(), XenbusError> {
+        s.write(&join(&self.be, DETACH_KEY), DETACH_BUSY)?;
         Ok(())
     }
 

@@ -826,3 +826,46 @@ fn a_refused_device_stays_closed_until_the_toolstack_removes_it() {
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
     assert!(!s.exists(BE));
 }
+
+/// `pvfs share rm` without `--force` (`detach` = `if-idle`) on a connected device: the machine
+/// hands the decision to the caller, which knows whether the guest has fids in use. In use:
+/// the request is answered `busy` and the device keeps serving; idle: it goes offline, is torn
+/// down (Closing, so the frontend closes its side) and its directory removed.
+#[test]
+fn detach_if_idle_asks_the_caller_and_refuses_or_removes() {
+    let (mut s, mut p, mut m, rings) = connected_device();
+    s.set(&format!("{BE}/{DETACH_KEY}"), DETACH_IF_IDLE);
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::DetachIfIdle);
+    // Still busy with a request: asked again on the next step, nothing written meanwhile.
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::DetachIfIdle);
+    m.detach_refused(&mut s).unwrap();
+    assert_eq!(s.get(&format!("{BE}/{DETACH_KEY}")), Some(DETACH_BUSY));
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    assert_eq!(s.get(&format!("{BE}/state")), Some("4"));
+    assert_eq!(s.get(&format!("{BE}/online")), Some("1"));
+    // Asked again once the guest unmounted.
+    s.set(&format!("{BE}/{DETACH_KEY}"), DETACH_IF_IDLE);
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::DetachIfIdle);
+    m.detach_idle(&mut s).unwrap();
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
+    assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
+    disconnect_rings(&mut p, rings);
+    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
+
+/// A detach request for a device the guest never connected goes ahead at once: nothing is
+/// served on it. It stays in Closing until the toolstack writes Closed, as after `online` = 0.
+#[test]
+fn detach_if_idle_before_connect_takes_the_device_offline() {
+    let mut s = libxl_store();
+    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    s.set(&format!("{BE}/{DETACH_KEY}"), DETACH_IF_IDLE);
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    assert_eq!(s.get(&format!("{BE}/online")), Some("0"));
+    assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
+    s.set(&format!("{BE}/state"), "6");
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
