@@ -151,32 +151,26 @@ fn test() -> Result<(), Fail> {
     step("Xen e2e (Debian 13: Xen 4.20, Linux 6.12)", || {
         xen_e2e_with("boot+fault+blk", 1200, 600, Some("13"))
     })?;
-    // Linux PV guests over 9pfs on Debian 13: two guests at once with a stock-xl p9 share and
-    // no process in dom0 for them (p9), a quota changed while a guest is mounted (p9-quota;
-    // Linux 6.12 reports pvfs's EDQUOT as EIO, README "Known client differences"), and the
-    // dom0 commands: a share attached to a running guest without a p9 device, dom0's own live
-    // mount, the error cases (p9-attach); two guests with disjoint id ranges on one volume,
-    // read-only and root squash set live (p9-idmap); the POSIX suite pjdfstest (the CI
-    // groups) and fsx with and without mmap in a guest (p9-posix, docs/posix.md).
-    step("Xen e2e, Linux guests over 9pfs (Debian 13)", || {
-        xen_e2e_with(
-            "p9+p9-quota+p9-attach+p9-idmap+p9-posix",
-            2700,
-            1500,
-            Some("13"),
-        )
-    })?;
-    // The same on Debian 12 (Xen 4.17, Linux 6.1), with the rest of the 9pfs scenarios: a
-    // guest destroyed mid-I/O next to a bystander (p9-destroy), 20 attach/detach cycles
-    // (p9-cycle). (On Debian 13 these two are open: ci/xen/README.md, "Debian 13 notes".)
-    step("Xen e2e, Linux guests over 9pfs (Debian 12)", || {
-        xen_e2e_with(
-            "p9+p9-quota+p9-destroy+p9-cycle+p9-attach+p9-idmap+p9-posix",
-            3600,
-            1500,
-            Some("12"),
-        )
-    })?;
+    // Linux PV guests over 9pfs, on Debian 13 and then on Debian 12 (Xen 4.17, Linux 6.1):
+    // two guests at once with a stock-xl p9 share and no process in dom0 for them on Xen 4.20
+    // (p9), a quota changed while a guest is mounted (p9-quota; Linux 6.12 reports pvfs's
+    // EDQUOT as EIO, README "Known client differences"), a guest destroyed mid-I/O next to a
+    // bystander (p9-destroy), 20 attach/detach cycles (p9-cycle), the dom0 commands: a share
+    // attached to a running guest without a p9 device, dom0's own live mount, the error
+    // cases, rm refused while mounted and clean after umount (p9-attach); two guests with
+    // disjoint id ranges on one volume, read-only and root squash set live (p9-idmap); the
+    // POSIX suite pjdfstest (the CI groups) and fsx with and without mmap in a guest
+    // (p9-posix, docs/posix.md).
+    for (name, debian) in [("Debian 13", "13"), ("Debian 12", "12")] {
+        step(&format!("Xen e2e, Linux guests over 9pfs ({name})"), || {
+            xen_e2e_with(
+                "p9+p9-quota+p9-destroy+p9-cycle+p9-attach+p9-idmap+p9-posix",
+                3600,
+                1500,
+                Some(debian),
+            )
+        })?;
+    }
     println!(
         "xtask: all checks passed in {:.0} s",
         t0.elapsed().as_secs_f64()

@@ -1,13 +1,13 @@
 #!/bin/sh
-# p9-destroy: a guest is destroyed in the middle of its I/O. A bystander guest of the same
-# pvfs reads its own export the whole time (every read checked against the first); g-loop
-# reads back to back and is destroyed mid-read. pvfs must stay up and release g-loop's
-# device, the bystander must keep reading correctly through and after the destroy, and a new
-# guest must attach afterwards and read its export correctly.
+# p9-destroy: a guest is destroyed in the middle of its I/O. g-loop reads back to back; a
+# bystander guest of the same pvfs, started once g-loop reads, reads its own export (every
+# read checked against the first) while g-loop is destroyed mid-read and afterwards. pvfs
+# must stay up and release g-loop's device, the bystander must keep reading correctly through
+# and after the destroy, and a new guest must attach afterwards and read its export correctly.
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
-STEADY=75
+STEADY=120
 
 [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
 domu_initrd
@@ -15,20 +15,22 @@ p9_volume $IMG
 p9_start_pvfs $IMG "pvfs.ro_exports=/exports/vm2"
 
 steady_lines() { grep -a -c 'XE2E-GUEST STEADY at' "$CONSOLE_DIR/guest-g-steady.log" 2>/dev/null; }
+# g-loop first, then the bystander: the bystander's fixed window of reads (STEADY) starts
+# once it is mounted, right before the destroy, however long either guest took to come up
+# (Linux 6.12 guests took 50-70 s to mount under TCG next to a busy guest).
+step create-loop "xl create guest g-loop (export vm1, reads back to back)" \
+  xl create /etc/xen/guests/linux-pv.cfg 'name="g-loop"' \
+  "p9=[ 'tag=share,path=/exports/vm1,security_model=none,backend=$name' ]" \
+  "extra=\"$GUEST_ARGS xe2e.guest=p9loop\"" || fail create-loop "xl create failed"
+step loop-reading "g-loop mounted and reads" wait_until 180 console_has g-loop "XE2E-GUEST LOOPING" \
+  || { fail loop-reading "g-loop never started reading"; diagnostics; }
 step create-steady "xl create bystander g-steady (export vm2, reads every 50 ms for ${STEADY}s)" \
   xl create /etc/xen/guests/linux-pv.cfg 'name="g-steady"' \
   "p9=[ 'tag=share,path=/exports/vm2,security_model=none,backend=$name' ]" \
   "extra=\"$GUEST_ARGS xe2e.guest=p9steady xe2e.steady=$STEADY\"" || fail create-steady "xl create failed"
 steady_id=$(domid_of g-steady)
-step steady-reading "g-steady mounted and reads" wait_until 90 console_has g-steady "XE2E-GUEST STEADY at" \
+step steady-reading "g-steady mounted and reads" wait_until 180 console_has g-steady "XE2E-GUEST STEADY at" \
   || { fail steady-reading "g-steady never started reading"; diagnostics; }
-
-step create-loop "xl create guest g-loop (export vm1, reads back to back)" \
-  xl create /etc/xen/guests/linux-pv.cfg 'name="g-loop"' \
-  "p9=[ 'tag=share,path=/exports/vm1,security_model=none,backend=$name' ]" \
-  "extra=\"$GUEST_ARGS xe2e.guest=p9loop\"" || fail create-loop "xl create failed"
-step loop-reading "g-loop mounted and reads" wait_until 90 console_has g-loop "XE2E-GUEST LOOPING" \
-  || { fail loop-reading "g-loop never started reading"; diagnostics; }
 sleep 3
 step destroy-loop "xl destroy g-loop in the middle of its reads" xl destroy g-loop || fail destroy-loop "xl destroy failed"
 n0=$(steady_lines)
