@@ -38,6 +38,11 @@ pub fn collect(lines: impl IntoIterator<Item = String>) -> BTreeMap<String, Side
     sides
 }
 
+/// The lines that start with `prefix`, without it.
+fn lines_with<'a>(lines: &'a [String], prefix: &'a str) -> impl Iterator<Item = &'a str> {
+    lines.iter().filter_map(move |l| l.strip_prefix(prefix))
+}
+
 /// The table of every test that failed on either side.
 pub fn table(sides: &BTreeMap<String, Side>) -> String {
     let backends: Vec<&String> = sides.keys().collect();
@@ -92,9 +97,13 @@ pub fn run(elf: &str) -> Result<(), Fail> {
     let st = child
         .wait()
         .map_err(|e| Fail::new(format!("ci/xen/run.sh: {e}")))?;
-    let sides = collect(lines);
+    let sides = collect(lines.iter().cloned());
     println!("\n== pjdfstest by test (pvfs and QEMU's 9pfs backend, one boot) ==");
     print!("{}", table(&sides));
+    println!("\n== fsx (10,000 operations a run) ==");
+    for l in lines_with(&lines, "XE2E INFO fsx on ") {
+        println!("{l}");
+    }
     if st.success() {
         Ok(())
     } else {

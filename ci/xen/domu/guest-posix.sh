@@ -31,8 +31,13 @@ cd /mnt/pjd || exit 1
 echo "XE2E-GUEST POSIX-START uptime=$(cut -d' ' -f1 /proc/uptime)s"
 SET=all
 FSX=1
+SEEDS=1
 for a in $(cat /proc/cmdline); do
-  case $a in xe2e.posix=*) SET=${a#xe2e.posix=} ;; xe2e.fsx=*) FSX=${a#xe2e.fsx=} ;; esac
+  case $a in
+    xe2e.posix=*) SET=${a#xe2e.posix=} ;;
+    xe2e.fsx=*) FSX=${a#xe2e.fsx=} ;;
+    xe2e.fsx-seeds=*) SEEDS=${a#xe2e.fsx-seeds=} ;;
+  esac
 done
 [ "$SET" = all ] && PATTERNS= || PATTERNS=$(echo "$SET" | tr '+' ' ')
 echo "XE2E-GUEST POSIX-SET $SET"
@@ -46,8 +51,9 @@ skipped=$(grep -c ' skipped$' /tmp/pjd.out)
 xfail=$(grep -c ' failed as expected$' /tmp/pjd.out)
 xpass=$(grep -c ' PASSED UNEXPECTEDLY$' /tmp/pjd.out)
 echo "XE2E-GUEST POSIX-SUMMARY ok=$ok failed=$failed skipped=$skipped xfail=$xfail xpass=$xpass rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)s"
-# fsx, 10,000 operations: on the cache=none share without mmap, then on the second share
-# mounted with cache=mmap with reads and writes through mmap too.
+# fsx, 10,000 operations a run, with seeds 1.. (xe2e.fsx-seeds=N runs, default 1): on the
+# cache=none share without mmap, then on the second share mounted with cache=mmap with reads
+# and writes through mmap too (seeds 101..).
 cd /
 umount /mnt2
 [ "$FSX" = 1 ] || { umount /mnt; exit 0; }
@@ -67,8 +73,11 @@ fsx_run() {
     echo "XE2E-GUEST FAIL fsx $1 seed=$2: $(tail -3 "/tmp/fsx-$1.out" | tr '\n' ' ')"
   fi
 }
-fsx_run nommap 1 /mnt/pjd/fsx.data
+i=1
+while [ $i -le "$SEEDS" ]; do fsx_run nommap $i /mnt/pjd/fsx.data; i=$((i + 1)); done
 mount -t 9p -o trans=xen,version=9p2000.L,cache=mmap share2 /mnt2 || echo "XE2E-GUEST FAIL fsx mount cache=mmap"
-fsx_run mmap 2 /mnt2/fsx.data
+i=1
+while [ $i -le "$SEEDS" ]; do fsx_run mmap $((100 + i)) /mnt2/fsx.data; i=$((i + 1)); done
+echo "XE2E-GUEST FSX-END seeds=$SEEDS"
 umount /mnt2
 umount /mnt

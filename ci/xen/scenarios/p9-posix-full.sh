@@ -1,6 +1,8 @@
 #!/bin/sh
 # p9-posix-full: the whole pjdfstest suite on a pvfs share (p9-posix runs the groups that fit
-# CI's budget). `cargo xtask posix` runs it next to p9-posix-qemu.
+# CI's budget), and fsx with four seeds each way. `cargo xtask posix` runs it next to
+# p9-posix-qemu.
 # xe2e-needs: linux-guest qemu-xen posix
 POSIX_SET=all
+POSIX_FSX_SEEDS=${POSIX_FSX_SEEDS:-4}
 . /xe2e/scenarios/p9-posix.sh

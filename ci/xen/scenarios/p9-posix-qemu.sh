@@ -1,7 +1,8 @@
 #!/bin/sh
-# p9-posix-qemu: the p9-posix suite against QEMU's 9pfs backend in dom0, for comparison
+# p9-posix-qemu: the p9-posix-full suite (all of pjdfstest, fsx with four seeds) against QEMU's 9pfs backend in dom0, for comparison
 # (`cargo xtask posix` prints both sides by test). Its failures are reported, not judged.
 # xe2e-needs: linux-guest qemu-xen posix
 POSIX_BACKEND=qemu
 POSIX_SET=all
+POSIX_FSX_SEEDS=${POSIX_FSX_SEEDS:-4}
 . /xe2e/scenarios/p9-posix.sh
