@@ -84,6 +84,11 @@ pub fn take(port: u32) -> bool {
 /// `wait(None)` (per-port flags are left for [`take`]).
 pub fn wait(port: Option<u32>) {
     loop {
+        // What the CPU needs to deliver the next interrupt is checked just before it may halt
+        // (a corrupted table would otherwise triple-fault silently), with interrupts still on:
+        // an event that arrives while they are off waits for the `sti` of the halt, and the
+        // window with interrupts off stays a few instructions long.
+        crate::arch::integrity::check_or_stop();
         crate::arch::disable_interrupts();
         let ready = match port {
             Some(p) => take(p),
@@ -93,9 +98,6 @@ pub fn wait(port: Option<u32>) {
             crate::arch::enable_interrupts();
             return;
         }
-        // Interrupts are off from here until `sti; hlt`: what the CPU needs to deliver the
-        // next one is checked last (a corrupted table would otherwise triple-fault silently).
-        crate::arch::integrity::check_or_stop();
         super::block();
     }
 }
