@@ -17,7 +17,11 @@
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-posix-volume.img
 BACKEND=${POSIX_BACKEND:-pvfs}
-SET=${POSIX_SET:-chmod+chown+link+mkdir+open+rename+rmdir+symlink+truncate+unlink+utimensat}
+# The CI groups: every test of these directories but link::link_count_max, which makes and
+# then removes 32,000 links (some 20 minutes under emulation; an expected failure, see
+# pjdfstest.toml) and runs in p9-posix-full.
+LINK_TESTS=link::changed_ctime+link::eexist+link::efault+link::eloop+link::enametoolong+link::enoent+link::enotdir+link::erofs+link::exdev+link::remove_link+link::share_metadata+link::unchanged_ctime
+SET=${POSIX_SET:-chmod+chown+$LINK_TESTS+mkdir+open+rename+rmdir+symlink+truncate+unlink+utimensat}
 
 # pvfs_gone: pvfs has ended (the guest would wait for it forever). It asks xl, which costs
 # dom0 much CPU under emulation, so only on every 60th call (about every 30 s of wait_until).
