@@ -197,6 +197,16 @@ impl PolicyKeys {
             build(gid, root.map(|r| r.1), ng),
         ))
     }
+
+    /// The share's policy: these keys' maps, read-only or not (the `mode` key).
+    pub fn policy(&self, read_only: bool) -> Result<SharePolicy, String> {
+        let (uid_map, gid_map) = self.maps()?;
+        Ok(SharePolicy {
+            read_only,
+            uid_map,
+            gid_map,
+        })
+    }
 }
 
 impl IdMap {

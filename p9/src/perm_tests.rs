@@ -12,18 +12,13 @@ use alloc::vec;
 
 /// Guest 0..65536 are host 100000.., both uids and gids.
 fn ranged() -> SharePolicy {
-    let (u, g) = PolicyKeys {
+    PolicyKeys {
         uid_map: Some("0:100000:65536".to_string()),
         gid_map: Some("0:100000:65536".to_string()),
         ..Default::default()
     }
-    .maps()
-    .unwrap();
-    SharePolicy {
-        read_only: false,
-        uid_map: u,
-        gid_map: g,
-    }
+    .policy(false)
+    .unwrap()
 }
 
 fn attr(m: u32, uid: u32, gid: u32) -> Attr {

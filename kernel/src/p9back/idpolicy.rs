@@ -34,12 +34,7 @@ pub(super) fn read_policy(be: &str) -> Result<SharePolicy, String> {
         squash_root: key("squash-root")?,
         unmapped_ids: key("unmapped-ids")?,
     };
-    let (uid_map, gid_map) = keys.maps()?;
-    Ok(SharePolicy {
-        read_only,
-        uid_map,
-        gid_map,
-    })
+    keys.policy(read_only)
 }
 
 /// The policy in words, for the log.

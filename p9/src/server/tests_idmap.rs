@@ -18,19 +18,14 @@ const EROFS: u32 = 30;
 const EINVAL: u32 = 22;
 
 fn policy(uid: &str, gid: &str, squash_root: Option<&str>) -> SharePolicy {
-    let (u, g) = PolicyKeys {
+    PolicyKeys {
         uid_map: Some(uid.to_string()),
         gid_map: Some(gid.to_string()),
         squash_root: squash_root.map(str::to_string),
         unmapped_ids: None,
     }
-    .maps()
-    .unwrap();
-    SharePolicy {
-        read_only: false,
-        uid_map: u,
-        gid_map: g,
-    }
+    .policy(false)
+    .unwrap()
 }
 
 /// One connection to a MemFs export whose root is owned by host `root_owner`.
