@@ -87,6 +87,12 @@ impl BlockCache {
         self.stats
     }
 
+    /// Bytes of block buffers the cache holds (every slot keeps its buffer once made, so this
+    /// only grows, up to the capacity and whatever dirty blocks push it over).
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.len().saturating_mul(self.block_size)
+    }
+
     /// Number of blocks held.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -666,6 +672,27 @@ mod tests {
         assert_eq!(c.get(&mut d, 9).unwrap()[5], 9);
         assert!(c.get(&mut d, 16).is_err());
         assert_eq!(c.get(&mut d, 3).unwrap()[0], 3);
+        // Buffers stay allocated up to the capacity, no further, whatever was evicted.
+        assert_eq!(c.memory_bytes(), 4 * 1024);
+    }
+
+    #[test]
+    fn memory_follows_the_blocks_held_up_to_the_capacity() {
+        let mut d = MemDisk::new(alloc::vec![0u8; 1024 * 16]);
+        let mut c = BlockCache::new(1024, 4 * 1024);
+        assert_eq!(c.memory_bytes(), 0);
+        c.get(&mut d, 0).unwrap();
+        c.get(&mut d, 1).unwrap();
+        assert_eq!(c.memory_bytes(), 2 * 1024);
+        for b in 2..12 {
+            c.get(&mut d, b).unwrap();
+        }
+        assert_eq!(c.memory_bytes(), 4 * 1024);
+        // Dirty blocks are never dropped: the cache grows past its capacity until write-back.
+        for b in 0..6 {
+            c.get_mut(&mut d, b).unwrap().fill(1);
+        }
+        assert_eq!(c.memory_bytes(), 6 * 1024);
     }
 
     #[test]

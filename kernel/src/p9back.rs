@@ -633,6 +633,22 @@ impl Service {
         .unwrap_or(false)
     }
 
+    /// The block cache's buffers and its capacity, in bytes (both 0 without a volume).
+    pub fn cache_bytes(&self) -> (usize, usize) {
+        self.fs
+            .as_ref()
+            .and_then(|fs| {
+                fs.with_engine(|e| {
+                    let c = e.cache();
+                    (
+                        c.memory_bytes(),
+                        c.capacity().saturating_mul(c.block_size()),
+                    )
+                })
+            })
+            .unwrap_or((0, 0))
+    }
+
     /// Whether the volume holds changes not written back yet.
     pub fn volume_dirty(&self) -> bool {
         self.fs

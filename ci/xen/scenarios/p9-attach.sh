@@ -101,5 +101,5 @@ xl destroy $g
 check pvfs-alive "pvfs is gone" p9_pvfs_alive
 xl shutdown "$name" >/dev/null 2>&1
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
-if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+check_volume $IMG
 rm -f $IMG

@@ -78,5 +78,5 @@ done
 info "pvfs stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"
 step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
-if out=$(e2fsck -fn $VOL 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+check_volume $VOL
 rm -rf $Q /tmp/xe2e-bench-*

@@ -68,7 +68,7 @@ if [ "$c" = 20 ] && [ "$x" = 20 ]; then pass connects; else fail connects "conne
 check pvfs-alive "pvfs is gone" p9_status_ready
 step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
-if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+check_volume $IMG
 got=$(debugfs -R "cat /exports/vm1/cycle.txt" $IMG 2>/dev/null)
 if [ "$got" = "cycle 20" ]; then pass cycle-file; else fail cycle-file "cycle.txt holds '$got', not 'cycle 20'"; fi
 rm -f $IMG

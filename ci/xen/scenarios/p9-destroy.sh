@@ -64,5 +64,5 @@ if grep -q "^$sum  ./data.bin\$" /tmp/xe2e-want-vm2.sums 2>/dev/null && [ -n "$s
 if step released "pvfs released every ring" wait_until 20 p9_released 3; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
 step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
 if step gone "pvfs powered off" wait_until 60 domain_gone "$name" "$pvfs_domid"; then pass gone; else fail gone "pvfs still running"; xl destroy "$name"; fi
-if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+check_volume $IMG
 rm -f $IMG

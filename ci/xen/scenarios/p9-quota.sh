@@ -52,5 +52,5 @@ check logged "pvfs did not log the new quota" sh -c "xl dmesg | grep -q 'quota n
 check measured "pvfs did not measure the export's usage" sh -c "xl dmesg | grep -q 'quota usage measured'"
 xl shutdown "$name" >/dev/null 2>&1
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
-if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+check_volume $IMG
 rm -f $IMG
