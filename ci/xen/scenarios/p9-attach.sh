@@ -7,7 +7,8 @@
 # share rm is refused (exit 11) and changes nothing; after the guest unmounts (its driver
 # stays bound, Connected), share rm detaches it without --force and without an unbind, and
 # dom0's own share likewise. The error cases a user meets are checked for their exit status,
-# their one-line message and a clean xenstore. Afterwards no node of either device is left,
+# their one-line message and a clean xenstore, and so is xenstored's node quota on the live
+# xenstored: refused with --no-raise-xenstore-quota, raised without. Afterwards no node of either device is left,
 # pvfs has no device and no grant mapped, dom0 ran no process for the guest's share, and the
 # volume is e2fsck-clean.
 # xe2e-needs: linux-guest
@@ -40,6 +41,30 @@ p9_volume $IMG
 p9_start_pvfs $IMG
 step status "pvfs status --json" sh -c "$PVFS status --json | grep -q '\"ready\"'" || fail status "pvfs status --json does not say ready: $($PVFS status --json 2>&1 | head -3)"
 expect_exit unknown-guest 5 "nosuchguest" $PVFS share add nosuchguest --tag t --path /exports/vm1
+
+# xenstored's node quota for unprivileged domains (docs/pvfs-share.md), on the live xenstored:
+# lowered to what pvfs's domain uses now plus 2, fewer than a device needs. share add with
+# --no-raise-xenstore-quota must refuse (exit 9) and write nothing; without it, it must raise
+# the quota and attach. No other unprivileged domain runs yet; the setting is put back after.
+qnum() { sed -n "s/^$1 *: *\([0-9]*\).*/\1/p" | head -1; }
+q0=$(xenstore-control quota 2>&1 | qnum nodes)
+used=$(xenstore-control quota "$pvfs_domid" 2>&1 | qnum nodes)
+echo "XE2E INFO xenstored: node quota $q0, pvfs's domain uses $used"
+if [ -n "$q0" ] && [ -n "$used" ] && step xs-lower "xenstore-control quota set nodes $((used + 2))" xenstore-control quota set nodes $((used + 2)); then
+  before=$(nodes_of 0)
+  expect_exit xs-quota 9 "quota" $PVFS share add 0 --tag qt --path /exports/vm1 --no-raise-xenstore-quota --timeout 30
+  check xs-quota-clean "a share refused for the quota left nodes ($before before, $(nodes_of 0) after)" [ "$before" = "$(nodes_of 0)" ]
+  out=$($PVFS share add 0 --tag qt --path /exports/vm1 --timeout 60 2>&1); rc=$?
+  echo "XE2E INFO share add with the quota short: exit $rc: $(echo "$out" | tr '\n' ' ')"
+  q1=$(xenstore-control quota 2>&1 | qnum nodes)
+  check xs-raised "share add did not raise the node quota and attach (exit $rc, quota now $q1)" \
+    sh -c "[ $rc = 0 ] && [ ${q1:-0} -gt $((used + 2)) ] && echo \"\$1\" | grep -q 'raised xenstored' " _ "$out"
+  step xs-rm "pvfs share rm 0 qt" $PVFS share rm 0 qt --timeout 30 || fail xs-rm "share rm failed"
+  check xs-nodes-gone "the quota test's share left nodes: $(nodes_of 0)" [ "$(nodes_of 0)" = 0 ]
+  check xs-restore "could not put the node quota back to $q0" xenstore-control quota set nodes "$q0"
+else
+  fail xs-quota "xenstored's quotas could not be read or set: $(xenstore-control quota 2>&1 | head -2 | tr '\n' ' ')"
+fi
 
 g=g-attach
 step create "xl create guest $g with no p9 device" xl create /etc/xen/guests/linux-pv.cfg "name=\"$g\"" \
