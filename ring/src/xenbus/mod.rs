@@ -38,7 +38,10 @@ pub use p9backend::{
 pub use platform::{FakeError, FakePlatform, PageRun, Platform};
 pub use route::{route, scan_backends, Route};
 pub use store::{MemStore, Store, StoreError};
-pub use vbd::{VbdAction, VbdFrontend, VbdInfo, VbdPhase, VbdRing, VdiskInfo, VBD_MAX_RING_ORDER};
+pub use vbd::{
+    VbdAction, VbdFrontend, VbdInfo, VbdPhase, VbdRing, VdiskInfo, VBD_MAX_BYTES,
+    VBD_MAX_RING_ORDER, VBD_MAX_SECTOR_SIZE,
+};
 
 use alloc::format;
 use alloc::string::{String, ToString};

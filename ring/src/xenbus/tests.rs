@@ -676,7 +676,15 @@ fn vbd_bad_backend_values() {
         ("sector-size", "100"),
         ("sector-size", "0"),
         ("sector-size", "4097"),
+        ("sector-size", "8192"),
+        ("sector-size", "65536"),
         ("sectors", "-5"),
+        ("sectors", "0"),
+        // sectors * 512 wraps u64.
+        ("sectors", "36028797018963968"),
+        ("sectors", "18446744073709551615"),
+        // One sector beyond the 1 PiB bound.
+        ("sectors", "2199023255553"),
         ("info", "x"),
     ] {
         let mut s = vbd_store();
@@ -707,6 +715,31 @@ fn vbd_bad_backend_values() {
         VbdFrontend::new(VBD, false).step(&mut s),
         Err(XenbusError::Missing(_))
     ));
+}
+
+#[test]
+fn vbd_largest_disk_accepted() {
+    let mut s = vbd_store();
+    s.set(&format!("{VBE}/state"), "2");
+    let mut f = VbdFrontend::new(VBD, false);
+    f.step(&mut s).unwrap();
+    f.ring_ready(
+        &mut s,
+        &VbdRing {
+            refs: vec![1],
+            evtchn: 1,
+        },
+    )
+    .unwrap();
+    backend_connected(&mut s);
+    let max = VBD_MAX_BYTES / 512;
+    s.set(&format!("{VBE}/sectors"), &max.to_string());
+    s.set(&format!("{VBE}/sector-size"), "4096");
+    let VbdAction::Connected(info) = f.step(&mut s).unwrap() else {
+        panic!("not connected")
+    };
+    assert_eq!(info.size_bytes(), VBD_MAX_BYTES);
+    assert_eq!(info.sector_size, VBD_MAX_SECTOR_SIZE);
 }
 
 #[test]

@@ -22,6 +22,12 @@ bitflags::bitflags! {
 }
 /// Largest ring page order the frontend asks for (Linux's `xen_blkif_max_ring_order` cap).
 pub const VBD_MAX_RING_ORDER: u32 = 4;
+/// Largest logical sector size accepted (`sector-size`): a sector must fit one bounce page.
+pub const VBD_MAX_SECTOR_SIZE: u32 = 4096;
+/// Largest disk accepted, in bytes (1 PiB): byte positions (`sectors * 512`) and every sum of
+/// a position and a request length stay far from `u64::MAX`, and ext4's 48-bit block numbers
+/// of 4 KiB blocks reach 2^60 bytes, which this stays under.
+pub const VBD_MAX_BYTES: u64 = 1 << 50;
 
 /// Features and geometry the block backend advertised, read when it is Connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +51,12 @@ pub struct VbdInfo {
 }
 
 impl VbdInfo {
+    /// Capacity in bytes (`sectors * 512`; [`VbdFrontend`] accepts only disks for which it
+    /// is at most [`VBD_MAX_BYTES`], so this cannot overflow).
+    pub fn size_bytes(&self) -> u64 {
+        self.sectors.saturating_mul(512)
+    }
+
     /// True if the disk is read-only.
     pub fn read_only(&self) -> bool {
         self.info.contains(VdiskInfo::READONLY)
@@ -198,10 +210,18 @@ impl VbdFrontend {
     }
 
     fn read_info<S: Store + ?Sized>(&self, s: &mut S, be: &str) -> Result<VbdInfo, XenbusError> {
-        let sectors: u64 = read_num(s, &join(be, "sectors"))?;
+        let skey = join(be, "sectors");
+        let sectors: u64 = read_num(s, &skey)?;
+        // Range-checked where it enters: nothing downstream multiplies an unchecked value.
+        if sectors == 0 || sectors.checked_mul(512).is_none_or(|b| b > VBD_MAX_BYTES) {
+            return Err(XenbusError::Invalid {
+                key: skey,
+                value: sectors.to_string(),
+            });
+        }
         let sskey = join(be, "sector-size");
         let sector_size: u32 = read_num(s, &sskey)?;
-        if !(512..=65536).contains(&sector_size) || !sector_size.is_power_of_two() {
+        if !(512..=VBD_MAX_SECTOR_SIZE).contains(&sector_size) || !sector_size.is_power_of_two() {
             return Err(XenbusError::Invalid {
                 key: sskey,
                 value: sector_size.to_string(),
