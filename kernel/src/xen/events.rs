@@ -5,15 +5,11 @@
 //! interrupt context takes flags with [`take`] and sleeps with [`wait`], which halts the vCPU
 //! (`sti; hlt`, which Xen handles like SCHEDOP_block) until the next upcall.
 
+use super::shinfo::{self, SharedInfo};
 use super::{hvm_set_param, map_shared_info, HvmParam, XenError};
 use crate::arch::idt::UPCALL_VECTOR;
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
-const PENDING_OFF: usize = 2048; // after vcpu_info[32], 64 bytes each
-const MASK_OFF: usize = PENDING_OFF + 64 * 8;
-const SEL_OFF: usize = 8; // vcpu_info[0].evtchn_pending_sel
-
-static SHARED: AtomicUsize = AtomicUsize::new(0);
 static FIRED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
 static UPCALLS: AtomicU64 = AtomicU64::new(0);
 /// Set by every upcall that found a port; cleared by `wait(None)`.
@@ -22,7 +18,7 @@ static ANY: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new
 /// Maps shared_info at frame `gpfn` and routes upcalls to [`UPCALL_VECTOR`].
 pub fn init(gpfn: u64) -> Result<(), XenError> {
     map_shared_info(gpfn)?;
-    SHARED.store((gpfn << 12) as usize, Ordering::Release);
+    shinfo::publish(gpfn);
     // HVM_PARAM_CALLBACK_IRQ type 2 (vector) in bits 63:56.
     hvm_set_param(
         HvmParam::CallbackIrq,
@@ -30,25 +26,16 @@ pub fn init(gpfn: u64) -> Result<(), XenError> {
     )
 }
 
-fn word(base: usize, off: usize) -> &'static AtomicU64 {
-    // SAFETY: `base` is the identity-mapped address of the shared_info page (set in `init`),
-    // `off` is a fixed 8-aligned offset inside that 4 KiB page, and the page stays mapped for
-    // the life of the domain. Xen updates these words atomically, so atomic access is right.
-    unsafe { AtomicU64::from_ptr((base + off) as *mut u64) }
-}
-
 /// The upcall handler (interrupt context).
 pub fn upcall() {
-    let base = SHARED.load(Ordering::Acquire);
-    if base == 0 {
+    let Some(si) = SharedInfo::get() else {
         return;
-    }
+    };
     UPCALLS.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: byte 0 of shared_info is vcpu_info[0].evtchn_upcall_pending, inside the mapped
-    // page; Xen sets it, we clear it before scanning so a new event re-raises the upcall.
-    unsafe { AtomicU8::from_ptr(base as *mut u8) }.store(0, Ordering::SeqCst);
+    // Cleared before scanning, so a new event re-raises the upcall.
+    si.upcall_pending().store(0, Ordering::SeqCst);
     loop {
-        let sel = word(base, SEL_OFF).swap(0, Ordering::AcqRel);
+        let sel = si.pending_sel().swap(0, Ordering::AcqRel);
         if sel == 0 {
             break;
         }
@@ -56,12 +43,15 @@ pub fn upcall() {
         while s != 0 {
             let i = s.trailing_zeros() as usize;
             s &= s - 1;
-            let pending = word(base, PENDING_OFF + i * 8);
-            let masked = word(base, MASK_OFF + i * 8).load(Ordering::Acquire);
-            let bits = pending.load(Ordering::Acquire) & !masked;
+            let (Some(pending), Some(mask), Some(fired)) =
+                (si.pending(i), si.mask(i), FIRED.get(i))
+            else {
+                continue;
+            };
+            let bits = pending.load(Ordering::Acquire) & !mask.load(Ordering::Acquire);
             if bits != 0 {
                 pending.fetch_and(!bits, Ordering::AcqRel);
-                FIRED[i].fetch_or(bits, Ordering::AcqRel);
+                fired.fetch_or(bits, Ordering::AcqRel);
                 ANY.store(true, Ordering::Release);
             }
         }
@@ -100,11 +90,6 @@ pub fn wait(port: Option<u32>) {
         }
         super::block();
     }
-}
-
-/// Identity-mapped address of shared_info (0 before `init`).
-pub fn shared_info_addr() -> usize {
-    SHARED.load(Ordering::Acquire)
 }
 
 /// Upcalls handled so far.
@@ -199,12 +184,9 @@ pub fn close(port: u32) -> Result<(), XenError> {
 
 /// Masks `port` (no upcalls for it until [`unmask`]).
 pub fn mask(port: u32) {
-    let base = SHARED.load(Ordering::Acquire);
-    let i = port as usize / 64;
-    if base == 0 || i >= 64 {
-        return;
+    if let Some(mask) = SharedInfo::get().and_then(|si| si.mask(port as usize / 64)) {
+        mask.fetch_or(1 << (port % 64), Ordering::AcqRel);
     }
-    word(base, MASK_OFF + i * 8).fetch_or(1 << (port % 64), Ordering::AcqRel);
 }
 
 /// Unmasks `port`; an event that arrived while masked is delivered.
@@ -218,14 +200,16 @@ pub fn unmask(port: u32) -> Result<(), XenError> {
 /// cleared here and recorded as fired, as the upcall would have: the next [`take`] sees it
 /// and [`wait`] returns at once. An event after the unmask raises an upcall as usual.
 pub fn unmask_quietly(port: u32) {
-    let base = SHARED.load(Ordering::Acquire);
     let i = port as usize / 64;
-    let (Some(fired), true) = (FIRED.get(i), base != 0) else {
+    let Some(si) = SharedInfo::get() else {
+        return;
+    };
+    let (Some(fired), Some(mask), Some(pending)) = (FIRED.get(i), si.mask(i), si.pending(i)) else {
         return;
     };
     let bit = 1u64 << (port % 64);
-    word(base, MASK_OFF + i * 8).fetch_and(!bit, Ordering::AcqRel);
-    if word(base, PENDING_OFF + i * 8).fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
+    mask.fetch_and(!bit, Ordering::AcqRel);
+    if pending.fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
         fired.fetch_or(bit, Ordering::AcqRel);
         ANY.store(true, Ordering::Release);
     }
