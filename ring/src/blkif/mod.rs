@@ -22,6 +22,7 @@
 //! an id that is out of range, not in flight, or answered with the wrong operation is an
 //! error, never a panic; in-flight state is bounded by the ring size.
 
+pub mod engine;
 mod front;
 mod wire;
 

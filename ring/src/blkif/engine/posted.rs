@@ -1,24 +1,24 @@
 //! Posted I/O: write-behind and read-ahead requests that complete while the caller works,
 //! and reaping their responses.
 
-use super::{Blkfront, POOL_PAGES};
+use super::{Doorbell, Engine, Granted, PAGE};
+use crate::blkif;
 use alloc::vec::Vec;
 use pvfs_fs::block::DevError;
-use pvfs_ring::blkif;
 
-impl Blkfront {
+impl<M: Granted, D: Doorbell> Engine<M, D> {
     /// Starts plain writes without waiting (see `BlockDevice::post_writes`): contiguous ones
     /// are merged into one blkif request as in a batch; stops at the first that finds no free
     /// slot, bounce pages or indirect page, or that overlaps a posted request still in flight.
     pub(super) fn post(&mut self, writes: &[(u64, &[u8])]) -> Result<usize, DevError> {
-        if self.broken || self.closed {
+        if self.broken {
             return Err(DevError::Io { lba: 0, code: -5 });
         }
-        if self.readonly {
+        if self.cfg.read_only {
             return Err(DevError::ReadOnly);
         }
-        let max_bytes = self.max_segs as usize * 4096;
-        let ss = u64::from(self.sector_size.max(1));
+        let max_bytes = self.cfg.max_segments as usize * PAGE;
+        let ss = u64::from(self.cfg.sector_size);
         let mut i = 0;
         let mut started = false;
         while let Some(&(lba, first)) = writes.get(i) {
@@ -36,9 +36,11 @@ impl Blkfront {
                 end += 1;
             }
             let pos = self.check_range(lba, total)?;
-            let npages = total.div_ceil(4096);
+            let npages = total.div_ceil(PAGE);
             let overlaps = self.slots.iter().flatten().any(|s| {
-                s.posted && s.pos < pos.saturating_add(total as u64) && pos < s.pos + s.len as u64
+                s.posted
+                    && s.pos < pos.saturating_add(total as u64)
+                    && pos < s.pos.saturating_add(s.len as u64)
             });
             if total == 0
                 || total > max_bytes
@@ -71,10 +73,10 @@ impl Blkfront {
     /// Starts posted reads (see `BlockDevice::post_reads`); a range already in flight or
     /// completed counts as taken.
     pub(super) fn post_read_ahead(&mut self, reads: &[(u64, usize)]) -> Result<usize, DevError> {
-        if self.broken || self.closed {
+        if self.broken {
             return Err(DevError::Io { lba: 0, code: -5 });
         }
-        let max_bytes = self.max_segs as usize * 4096;
+        let max_bytes = self.cfg.max_segments as usize * PAGE;
         let mut taken = 0;
         let mut started = false;
         for &(lba, len) in reads {
@@ -87,14 +89,14 @@ impl Blkfront {
                 .filter(|s| s.posted)
                 .map(|s| (s.pos, s.len))
                 .chain(self.ready.iter().map(|r| (r.0, r.1)))
-                .any(|(p, n)| p < end && pos < p + n as u64);
+                .any(|(p, n)| p < end && pos < p.saturating_add(n as u64));
             if !coming {
-                let npages = len.div_ceil(4096);
+                let npages = len.div_ceil(PAGE);
                 // Keep half of the pool for requests someone waits for.
                 if len == 0
                     || len > max_bytes
                     || self.slots.iter().all(Option::is_some)
-                    || self.free_pages.len() < npages + POOL_PAGES / 2
+                    || self.free_pages.len() < npages + self.pool_pages / 2
                     || (npages > blkif::MAX_SEGMENTS && self.free_indirect.is_empty())
                 {
                     break;
@@ -113,21 +115,30 @@ impl Blkfront {
         Ok(taken)
     }
 
-    /// Hands completed posted reads to `f` (see `BlockDevice::take_reads`).
+    /// Hands completed posted reads to `f` (see `BlockDevice::take_reads`). A stopped engine
+    /// hands out nothing: the backend that broke the protocol may have written anything.
     pub(super) fn take_ready(&mut self, f: &mut dyn FnMut(u64, &[u8])) -> bool {
         self.reap_responses();
+        if self.broken {
+            return false;
+        }
         let ready = core::mem::take(&mut self.ready);
         let any = !ready.is_empty();
-        let ss = u64::from(self.sector_size.max(1));
+        let ss = u64::from(self.cfg.sector_size);
         let mut buf = core::mem::take(&mut self.ready_buf);
         for (pos, len, pages) in ready {
             buf.clear();
+            buf.resize(len, 0);
+            let mut whole = true;
             for (i, &p) in pages.iter().enumerate() {
-                let chunk = (len - i * 4096).min(4096);
-                let at = p as usize * 4096;
-                buf.extend_from_slice(self.pool.bytes().get(at..at + chunk).unwrap_or(&[]));
+                let at = i * PAGE;
+                let chunk = len.saturating_sub(at).min(PAGE);
+                let copied = buf
+                    .get_mut(at..at + chunk)
+                    .is_some_and(|dst| self.pool.read_bytes(usize::from(p) * PAGE, dst).is_ok());
+                whole &= copied;
             }
-            if buf.len() == len {
+            if whole {
                 f(pos / ss, &buf);
             }
             self.free_pages.extend(pages);
@@ -138,22 +149,22 @@ impl Blkfront {
 
     /// Collects the responses that have arrived, without waiting.
     pub(super) fn reap_responses(&mut self) -> bool {
-        if self.broken || self.closed {
+        if self.broken {
             return false;
         }
         let mut any = false;
         loop {
             let mut rsp = [0u8; blkif::RESPONSE_SIZE];
-            match self.ring.take_response(&self.mem, &mut rsp) {
+            match self.ring.take_response(&self.ring_mem, &mut rsp) {
                 Ok(true) => {
                     // Only posted requests are in flight between batches; a protocol
-                    // violation has already disconnected the device.
+                    // violation has already stopped the engine.
                     if self.finish(&rsp, &mut []).is_err() {
                         return any;
                     }
                     any = true;
                 }
-                Ok(false) => match self.ring.final_check_for_responses(&self.mem) {
+                Ok(false) => match self.ring.final_check_for_responses(&self.ring_mem) {
                     Ok(true) => {}
                     Ok(false) => return any,
                     Err(_) => {
