@@ -1,5 +1,7 @@
 //! Page-aligned, zeroed heap buffers for memory shared with other domains (granted ring and
 //! data pages). Identity mapping makes a page's address its guest frame number × 4096.
+//! `Pages` gives no access to the bytes: shared pages are reached through a `SharedMem`
+//! (`xen::granted::GrantedPages`).
 
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use core::ptr::NonNull;
@@ -27,14 +29,6 @@ impl Pages {
         NonNull::new(p).map(|ptr| Self { ptr, n })
     }
 
-    /// No pages (a placeholder; dropping it frees nothing).
-    pub fn empty() -> Self {
-        Self {
-            ptr: NonNull::dangling(),
-            n: 0,
-        }
-    }
-
     /// Address of the first page.
     pub fn addr(&self) -> usize {
         self.ptr.as_ptr() as usize
@@ -43,18 +37,6 @@ impl Pages {
     /// Frame number of page `i`.
     pub fn pfn(&self, i: usize) -> u64 {
         ((self.addr() + i * 4096) >> 12) as u64
-    }
-
-    /// The bytes, for memory only we touch (not yet shared, or known idle).
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the allocation is n*4096 bytes, owned by self, initialised (zeroed).
-        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.n * 4096) }
-    }
-
-    /// Mutable bytes, as for [`bytes`](Self::bytes).
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as for `bytes`, with exclusive access through `&mut self`.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.n * 4096) }
     }
 }
 

@@ -2,38 +2,38 @@
 //! closing and releasing it.
 
 use super::{
-    Blkfront, SetupError, INDIRECT_PAGES, MAX_INDIRECT_SEGS, MAX_RING_ORDER, POOL_PAGES,
+    Blkfront, Io, Port, SetupError, INDIRECT_PAGES, MAX_INDIRECT_SEGS, MAX_RING_ORDER, POOL_PAGES,
     SETUP_WAKEUPS,
 };
-use crate::pages::Pages;
 use crate::xen::events;
-use crate::xen::gnttab::{self, GrantRef};
-use crate::xen::shmem::PageMem;
+use crate::xen::granted::GrantedPages;
 use crate::xen::store::{self, XsStore};
 use alloc::format;
-use alloc::vec::Vec;
-use pvfs_ring::blkif;
-use pvfs_ring::shared_ring::FrontRing;
-use pvfs_ring::xenbus::{VbdAction, VbdFrontend, VbdRing};
+use pvfs_ring::blkif::engine::{DiskConfig, Engine, FlushOp};
+use pvfs_ring::blkif::MAX_SEGMENTS;
+use pvfs_ring::xenbus::{VbdAction, VbdFrontend, VbdInfo, VbdRing};
 
 impl Blkfront {
     /// Runs the xenbus handshake for `device/vbd/<devid>` and returns a connected device. The
     /// decisions (which keys, which states, when) are made by the host-tested
     /// `pvfs_ring::xenbus::VbdFrontend`; this function allocates and grants what it asks for.
+    /// On failure every page granted so far is released through [`GrantedPages`]' drop:
+    /// access ended, or the page leaked and counted if the backend already maps it.
     pub fn connect(devid: u32) -> Result<Self, SetupError> {
         let fe = format!("device/vbd/{devid}");
         let mut machine = VbdFrontend::new(&fe, true);
-        let mut ring: Option<(Pages, Vec<GrantRef>, u32, u16)> = None;
+        let mut ring: Option<(GrantedPages, u32, u16)> = None;
         let mut wakeups = 0u32;
-        let info = loop {
-            match machine
-                .step(&mut XsStore)
-                .map_err(|e| SetupError(format!("{fe}: {e:?}")))?
-            {
+        let result = loop {
+            let step = match machine.step(&mut XsStore) {
+                Ok(s) => s,
+                Err(e) => break Err(SetupError(format!("{fe}: {e:?}"))),
+            };
+            match step {
                 VbdAction::Idle => {
                     wakeups += 1;
                     if wakeups > SETUP_WAKEUPS {
-                        return Err(SetupError(format!(
+                        break Err(SetupError(format!(
                             "{fe}: timed out waiting for the backend"
                         )));
                     }
@@ -43,120 +43,107 @@ impl Blkfront {
                 }
                 VbdAction::AllocateRing { order, backend_id } => {
                     let npages = 1usize << order.min(MAX_RING_ORDER);
-                    let pages = Pages::new(npages)
-                        .ok_or_else(|| SetupError("no memory for the ring".into()))?;
-                    let mut refs = Vec::new();
-                    for i in 0..npages {
-                        refs.push(
-                            gnttab::grant(backend_id, pages.pfn(i), false)
-                                .map_err(|e| SetupError(format!("grant ring: {e:?}")))?,
-                        );
-                    }
-                    let port = events::alloc_unbound(backend_id)
-                        .map_err(|e| SetupError(format!("evtchn: {e:?}")))?;
+                    let pages = match GrantedPages::new(npages, backend_id) {
+                        Ok(p) => p,
+                        Err(e) => break Err(SetupError(format!("ring: {e}"))),
+                    };
+                    let port = match events::alloc_unbound(backend_id) {
+                        Ok(p) => p,
+                        Err(e) => break Err(SetupError(format!("evtchn: {e:?}"))),
+                    };
                     let keys = VbdRing {
-                        refs: refs.clone(),
+                        refs: pages.refs().to_vec(),
                         evtchn: port,
                     };
-                    ring = Some((pages, refs, port, backend_id));
-                    machine
-                        .ring_ready(&mut XsStore, &keys)
-                        .map_err(|e| SetupError(format!("{fe}: {e:?}")))?;
+                    ring = Some((pages, port, backend_id));
+                    if let Err(e) = machine.ring_ready(&mut XsStore, &keys) {
+                        break Err(SetupError(format!("{fe}: {e:?}")));
+                    }
                 }
-                VbdAction::Connected(info) => break info,
+                VbdAction::Connected(info) => break Ok(info),
                 VbdAction::Drain | VbdAction::Closed => {
-                    return Err(SetupError(format!(
+                    break Err(SetupError(format!(
                         "{fe}: backend closed during the handshake"
                     )))
                 }
             }
         };
-        let (ring_pages, ring_refs, port, be_id) =
-            ring.ok_or_else(|| SetupError("connected without a ring".into()))?;
-        let npages = ring_refs.len();
-        // SAFETY: the ring pages are owned by this Blkfront (kept alive in `ring_pages`) and
-        // are accessed only through this PageMem once granted.
-        let mem = unsafe { PageMem::new(ring_pages.addr(), npages * 4096) };
-        let ring = FrontRing::init(&mem, blkif::ENTRY_SIZE)
-            .map_err(|e| SetupError(format!("ring init: {e:?}")))?;
+        let Some((ring_pages, port, be_id)) = ring else {
+            return Err(result
+                .err()
+                .unwrap_or_else(|| SetupError("connected without a ring".into())));
+        };
+        let io = result.and_then(|info| Self::engine(devid, &info, ring_pages, port, be_id));
+        match io {
+            Ok((io, info)) => Ok(Self {
+                devid,
+                machine,
+                fe,
+                be_id,
+                port,
+                sectors: info.sectors,
+                sector_size: info.sector_size,
+                readonly: info.read_only(),
+                io: Some(io),
+            }),
+            Err(e) => {
+                // The pages went with the engine or the error; the port goes now.
+                let _ = events::close(port);
+                Err(e)
+            }
+        }
+    }
 
+    /// Grants the bounce pool and the indirect pages and starts the engine over them and
+    /// the ring.
+    fn engine(
+        devid: u32,
+        info: &VbdInfo,
+        ring_pages: GrantedPages,
+        port: u32,
+        be_id: u16,
+    ) -> Result<(Io, VbdInfo), SetupError> {
+        let npages = ring_pages.refs().len();
         // Persistent bounce pages for data and indirect descriptors. With feature-persistent,
         // blkback maps every grant read-write (indirect pages included), so none is read-only.
-        let pool = Pages::new(POOL_PAGES)
-            .ok_or_else(|| SetupError("no memory for the bounce pool".into()))?;
-        let mut pool_refs = Vec::with_capacity(POOL_PAGES);
-        for i in 0..POOL_PAGES {
-            pool_refs.push(
-                gnttab::grant(be_id, pool.pfn(i), false)
-                    .map_err(|e| SetupError(format!("grant pool: {e:?}")))?,
-            );
-        }
-        let indirect = Pages::new(INDIRECT_PAGES)
-            .ok_or_else(|| SetupError("no memory for indirect pages".into()))?;
-        let mut indirect_refs = Vec::with_capacity(INDIRECT_PAGES);
-        for i in 0..INDIRECT_PAGES {
-            indirect_refs.push(
-                gnttab::grant(be_id, indirect.pfn(i), false)
-                    .map_err(|e| SetupError(format!("grant indirect: {e:?}")))?,
-            );
-        }
-        let flush_op = if info.flush_cache {
-            Some(false)
+        let pool = GrantedPages::new(POOL_PAGES, be_id)
+            .map_err(|e| SetupError(format!("bounce pool: {e}")))?;
+        let indirect = GrantedPages::new(INDIRECT_PAGES, be_id)
+            .map_err(|e| SetupError(format!("indirect pages: {e}")))?;
+        let flush = if info.flush_cache {
+            Some(FlushOp::DiskCache)
         } else if info.barrier {
-            Some(true)
+            Some(FlushOp::Barrier)
         } else {
             None
         };
-        let max_segs = if info.max_indirect_segments > blkif::MAX_SEGMENTS as u32 {
+        let max_segments = if info.max_indirect_segments > MAX_SEGMENTS as u32 {
             info.max_indirect_segments.min(MAX_INDIRECT_SEGS)
         } else {
-            blkif::MAX_SEGMENTS as u32
+            MAX_SEGMENTS as u32
         };
-        let nr = ring.geometry().nr_ents() as usize;
+        let cfg = DiskConfig {
+            handle: devid as u16,
+            // In 512-byte units (blkif), range-checked by `VbdFrontend`.
+            sectors: info.sectors,
+            sector_size: info.sector_size,
+            read_only: info.read_only(),
+            flush,
+            max_segments,
+        };
+        let io = Engine::new(cfg, ring_pages, pool, indirect, Port(port))
+            .map_err(|e| SetupError(format!("vbd {devid}: {e:?}")))?;
         log::info!(
-            "blkfront: vbd {devid} connected: {} MiB, {}-byte sectors{}, ring {npages} page(s)/{nr} slots, {max_segs} segments/request{}, persistent grants: {}, flush: {flush_op:?}",
-            (info.sectors * 512) >> 20,
+            "blkfront: vbd {devid} connected: {} MiB, {}-byte sectors{}, ring {npages} page(s)/{} slots, {} segments/request{}, persistent grants: {}, flush: {flush:?}",
+            info.size_bytes() >> 20,
             info.sector_size,
             if info.read_only() { ", read-only" } else { "" },
+            io.ring_slots(),
+            io.config().max_segments,
             if info.max_indirect_segments > 0 { " (indirect)" } else { "" },
             info.persistent,
         );
-        if info.sector_size > 4096 {
-            return Err(SetupError(format!(
-                "unsupported sector-size {}",
-                info.sector_size
-            )));
-        }
-        Ok(Self {
-            devid,
-            machine,
-            fe,
-            be_id,
-            ring_pages,
-            ring_refs,
-            mem,
-            ring,
-            port,
-            // `sectors` is in 512-byte units (blkif).
-            sectors: info.sectors,
-            sector_size: info.sector_size,
-            readonly: info.read_only(),
-            flush_op,
-            max_segs,
-            pool,
-            pool_refs,
-            free_pages: (0..POOL_PAGES as u16).rev().collect(),
-            indirect,
-            indirect_refs,
-            free_indirect: (0..INDIRECT_PAGES as u16).rev().collect(),
-            slots: (0..nr).map(|_| None).collect(),
-            posted_err: None,
-            ready: Vec::new(),
-            ready_buf: Vec::new(),
-            broken: false,
-            closed: false,
-            completed: 0,
-        })
+        Ok((io, *info))
     }
 
     /// The xenstore watch token of this device's backend-state watch.
@@ -169,7 +156,7 @@ impl Blkfront {
     /// device goes Closed and releases its ring, grants and event channel; later requests fail
     /// with an I/O error instead of hanging. Returns true once the device is closed.
     pub fn on_backend_event(&mut self) -> bool {
-        if self.closed {
+        if self.io.is_none() {
             return true;
         }
         match self.machine.step(&mut XsStore) {
@@ -178,8 +165,9 @@ impl Blkfront {
                     "blkfront: vbd {}: backend is closing; draining and disconnecting",
                     self.devid
                 );
-                let _ = self.kick();
-                let _ = self.complete(&mut [], 1);
+                if let Some(io) = self.io.as_mut() {
+                    io.drain();
+                }
                 let _ = self.machine.drained(&mut XsStore);
                 self.release();
                 true
@@ -192,36 +180,16 @@ impl Blkfront {
         }
     }
 
-    /// Releases the event channel and the grants. Pages the backend still has mapped are
-    /// never reused: they are leaked rather than returned to the heap.
+    /// Stops the engine, closes the event channel and releases the grants: dropping the
+    /// engine drops its [`GrantedPages`], which end the backend's access, or leak and count
+    /// pages the backend still maps.
     fn release(&mut self) {
-        if self.closed {
+        let Some(mut io) = self.io.take() else {
             return;
-        }
-        self.closed = true;
-        self.broken = true;
+        };
+        io.stop();
         let _ = events::close(self.port);
-        let mut busy = false;
-        for r in self
-            .ring_refs
-            .drain(..)
-            .chain(self.pool_refs.drain(..))
-            .chain(self.indirect_refs.drain(..))
-        {
-            busy |= gnttab::end_access(r).is_err();
-        }
-        if busy {
-            log::warn!(
-                "blkfront: vbd {}: backend still maps some pages; leaking them",
-                self.devid
-            );
-            let pages = [
-                core::mem::replace(&mut self.ring_pages, Pages::empty()),
-                core::mem::replace(&mut self.pool, Pages::empty()),
-                core::mem::replace(&mut self.indirect, Pages::empty()),
-            ];
-            alloc::boxed::Box::leak(alloc::boxed::Box::new(pages));
-        }
+        drop(io);
         log::info!(
             "blkfront: vbd {} (backend domain {}) closed",
             self.devid,
@@ -235,8 +203,9 @@ impl Blkfront {
     /// when the frontend is Closed, so ours can be ended after that — and releases everything.
     /// With `None` it does not wait (what the backend still maps is then leaked).
     pub fn close(mut self, deadline_ns: Option<u64>) {
-        let _ = self.kick();
-        let _ = self.complete(&mut [], 1);
+        if let Some(io) = self.io.as_mut() {
+            io.drain();
+        }
         let be_state = self.machine.backend().map(|b| format!("{b}/state"));
         let fe_state = format!("{}/state", self.fe);
         for (ours, theirs) in [("5", ["5", "6"]), ("6", ["6", "6"])] {

@@ -1,28 +1,25 @@
 //! The Xen PV block frontend (`io/blkif.h`): pvfs owns its data disk through dom0's blkback.
 //!
-//! - Discovery and the xenbus handshake through xenstore (`device/vbd/<id>`).
-//! - A multi-page shared ring (`max-ring-page-order`), indirect descriptors
-//!   (`feature-max-indirect-segments`) and a pool of persistently granted bounce pages
-//!   (`feature-persistent`): data pages are granted once and reused, so the backend can keep
-//!   them mapped.
-//! - Many requests in flight: a batch is split into ring requests that are all queued before
-//!   the driver waits for completions.
+//! - Discovery and the xenbus handshake through xenstore (`device/vbd/<id>`), decided by the
+//!   host-tested `pvfs_ring::xenbus::VbdFrontend`.
+//! - The request engine (`pvfs_ring::blkif::engine`: slots, a multi-page shared ring,
+//!   indirect descriptors, a pool of persistently granted bounce pages, merging, posted I/O)
+//!   is platform-free and host-tested against a hostile fake backend. This module gives it
+//!   its memory, as [`GrantedPages`] (pvfs's pages granted to the backend, reached only by
+//!   copies), and its event channel ([`Port`]).
 //! - Implements `pvfs_fs::block::BlockDevice`, so the block cache and ext4 run on it unchanged.
-//!   Backend errors become `DevError::Io`, never panics. Responses with unknown or duplicate
-//!   ids, or ring index violations, disconnect the device.
+//!   Backend errors become `DevError::Io`, never panics. Responses with ids not in flight or
+//!   with the wrong operation, or ring index violations, disconnect the device.
 
-mod io;
 mod lifecycle;
-mod posted;
 
-use crate::pages::Pages;
-use crate::xen::gnttab::GrantRef;
-use crate::xen::shmem::PageMem;
+use crate::xen::events;
+use crate::xen::granted::GrantedPages;
 use crate::xen::store;
 use alloc::string::String;
 use alloc::vec::Vec;
 use pvfs_fs::block::{BlockDevice, DevError, Request};
-use pvfs_ring::shared_ring::FrontRing;
+use pvfs_ring::blkif::engine::{Doorbell, Engine};
 use pvfs_ring::xenbus::VbdFrontend;
 
 /// Data pages in the bounce pool (2 MiB).
@@ -40,6 +37,21 @@ const SETUP_WAKEUPS: u32 = 10_000;
 #[derive(Debug)]
 pub struct SetupError(pub String);
 
+/// The device's event channel, as the engine's doorbell.
+struct Port(u32);
+
+impl Doorbell for Port {
+    fn notify(&mut self) {
+        let _ = events::notify(self.0);
+    }
+    fn wait(&mut self) -> bool {
+        events::wait(Some(self.0));
+        true
+    }
+}
+
+type Io = Engine<GrantedPages, Port>;
+
 /// A connected virtual block device.
 pub struct Blkfront {
     devid: u32,
@@ -47,51 +59,12 @@ pub struct Blkfront {
     machine: VbdFrontend,
     fe: String,
     be_id: u16,
-    ring_pages: Pages,
-    ring_refs: Vec<GrantRef>,
-    mem: PageMem,
-    ring: FrontRing,
     port: u32,
     sectors: u64,
     sector_size: u32,
     readonly: bool,
-    /// Cache flush: `Some(false)` = FLUSH_DISKCACHE, `Some(true)` = WRITE_BARRIER.
-    flush_op: Option<bool>,
-    max_segs: u32,
-    pool: Pages,
-    pool_refs: Vec<GrantRef>,
-    free_pages: Vec<u16>,
-    indirect: Pages,
-    indirect_refs: Vec<GrantRef>,
-    free_indirect: Vec<u16>,
-    slots: Vec<Option<Slot>>,
-    /// The first error of a posted write, returned by the next flush (or FUA write).
-    posted_err: Option<DevError>,
-    /// Completed posted reads not taken yet: disk byte position, length, bounce pages.
-    ready: Vec<(u64, usize, Vec<u16>)>,
-    /// Scratch buffer for handing over a completed read in one piece.
-    ready_buf: Vec<u8>,
-    broken: bool,
-    /// Disconnected and released: every request fails.
-    closed: bool,
-    /// Requests completed (for stats).
-    pub completed: u64,
-}
-
-/// One in-flight ring request.
-struct Slot {
-    /// Index of the batch request it serves, and the byte offset into its buffer.
-    req: usize,
-    off: usize,
-    /// Byte position on the disk and length.
-    pos: u64,
-    len: usize,
-    /// A posted write or read-ahead (`BlockDevice::post_writes`/`post_reads`): nobody waits
-    /// for it.
-    posted: bool,
-    pages: Vec<u16>,
-    indirect: Option<u16>,
-    write: bool,
+    /// The request engine; `None` once the device is closed and its grants released.
+    io: Option<Io>,
 }
 
 /// Device ids offered under `device/vbd`.
@@ -105,20 +78,22 @@ pub fn discover() -> Vec<u32> {
     ids
 }
 
+/// The error of every request to a closed device.
+const CLOSED: DevError = DevError::Io { lba: 0, code: -5 };
+
 impl Blkfront {
-    /// Capacity in bytes.
+    /// Capacity in bytes (at most `pvfs_ring::xenbus::VBD_MAX_BYTES`, checked at connect).
     pub fn size_bytes(&self) -> u64 {
-        self.sectors * 512
+        self.sectors.saturating_mul(512)
     }
 
-    fn in_flight(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+    /// Requests completed (for stats).
+    pub fn completed(&self) -> u64 {
+        self.io.as_ref().map_or(0, Engine::completed)
     }
 
-    fn fail(&mut self, what: &str) -> DevError {
-        log::error!("blkfront: vbd {}: {what}; device disconnected", self.devid);
-        self.broken = true;
-        DevError::Io { lba: 0, code: -5 }
+    fn io(&mut self) -> Result<&mut Io, DevError> {
+        self.io.as_mut().ok_or(CLOSED)
     }
 }
 
@@ -127,50 +102,42 @@ impl BlockDevice for Blkfront {
         self.sector_size
     }
     fn sector_count(&self) -> u64 {
-        self.sectors * 512 / u64::from(self.sector_size)
+        self.size_bytes() / u64::from(self.sector_size)
     }
     fn read_only(&self) -> bool {
         self.readonly
     }
     fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DevError> {
-        self.run_batch(&mut [Request::Read { lba, buf }])
+        self.io()?.read(lba, buf)
     }
     fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), DevError> {
-        self.run_batch(&mut [Request::Write { lba, buf, fua }])
+        self.io()?.write(lba, buf, fua)
     }
     fn flush(&mut self) -> Result<(), DevError> {
-        self.run_batch(&mut [Request::Flush])
+        self.io()?.flush()
     }
     fn post_writes(&mut self, writes: &[(u64, &[u8])]) -> Result<usize, DevError> {
-        self.post(writes)
+        self.io()?.post_writes(writes)
     }
     fn reap(&mut self) -> bool {
-        self.reap_responses()
+        self.io.as_mut().is_some_and(BlockDevice::reap)
     }
     fn posted(&self) -> usize {
-        // A broken or closed device completes nothing more: nothing is in flight to wait for.
-        if self.broken || self.closed {
-            return 0;
-        }
-        self.slots.iter().flatten().filter(|s| s.posted).count()
+        self.io.as_ref().map_or(0, BlockDevice::posted)
     }
     fn posted_capacity(&self) -> usize {
-        POOL_PAGES / 2 * 4096
+        self.io.as_ref().map_or(0, BlockDevice::posted_capacity)
     }
     fn post_reads(&mut self, reads: &[(u64, usize)]) -> Result<usize, DevError> {
-        self.post_read_ahead(reads)
+        self.io()?.post_reads(reads)
     }
     fn take_reads(&mut self, f: &mut dyn FnMut(u64, &[u8])) -> bool {
-        self.take_ready(f)
+        self.io.as_mut().is_some_and(|io| io.take_reads(f))
     }
     fn wait_posted(&mut self) -> Result<(), DevError> {
-        if self.in_flight() > 0 {
-            self.kick()?;
-            self.complete(&mut [], 1)?;
-        }
-        Ok(())
+        self.io()?.wait_posted()
     }
     fn submit(&mut self, reqs: &mut [Request<'_>]) -> Result<(), DevError> {
-        self.run_batch(reqs)
+        self.io()?.submit(reqs)
     }
 }

@@ -45,7 +45,7 @@ pub(super) fn blkbench(dev: &mut crate::blkfront::Blkfront, mib: u32) {
         "pvfs: blkbench read {} MiB in {:.3} s = {mibps:.1} MiB/s ({} requests completed, crc32c={:#010x})\n",
         total >> 20,
         ns as f64 / 1e9,
-        dev.completed,
+        dev.completed(),
         crc.finalize()
     );
 }

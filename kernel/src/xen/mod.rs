@@ -5,6 +5,7 @@
 pub mod console;
 pub mod events;
 pub mod gnttab;
+pub mod granted;
 pub mod shinfo;
 pub mod shmem;
 pub mod store;
