@@ -220,6 +220,7 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
         "p9_session",
         "xenstore_wire",
         "ring_9pfs",
+        "blkif_engine",
     ];
     // libFuzzer instrumentation on the pinned stable toolchain: the flags cargo-fuzz passes,
     // with RUSTC_BOOTSTRAP allowing the -Z options.
