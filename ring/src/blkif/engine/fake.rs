@@ -95,6 +95,10 @@ pub struct FakeBackend {
     pub closed: bool,
     /// Requests touching this 512-byte sector fail with `BLKIF_RSP_ERROR`.
     pub fail_sector: Option<u64>,
+    /// Waits in a row that found nothing to answer, after which the doorbell reports the
+    /// backend gone (`None`: never; the engine's own limit applies).
+    pub patience: Option<u32>,
+    idle_waits: u32,
     /// Requests taken.
     pub requests: usize,
     /// What the frontend did wrong (reused an id or a page still owned by the backend).
@@ -286,11 +290,14 @@ impl FakeBackend {
         self.owned.clear();
     }
 
-    /// Takes the requests on the ring, and answers them unless held.
-    fn run(&mut self) {
+    /// Takes the requests on the ring, and answers them unless held; returns how many it
+    /// answered.
+    fn run(&mut self) -> usize {
         self.take_all();
-        if !self.hold {
-            self.answer(self.per_wait);
+        if self.hold {
+            0
+        } else {
+            self.answer(self.per_wait)
         }
     }
 }
@@ -309,8 +316,12 @@ impl Doorbell for FakeDoor {
         if b.closed {
             return false;
         }
-        b.run();
-        true
+        if b.run() > 0 {
+            b.idle_waits = 0;
+        } else {
+            b.idle_waits = b.idle_waits.saturating_add(1);
+        }
+        b.patience.is_none_or(|p| b.idle_waits <= p)
     }
 }
 
@@ -340,6 +351,8 @@ pub fn engine(
         hold: false,
         closed: false,
         fail_sector: None,
+        patience: None,
+        idle_waits: 0,
         requests: 0,
         violations: Vec::new(),
     }));

@@ -258,6 +258,17 @@ fn hung_backend_times_out() {
 }
 
 #[test]
+fn backend_that_gives_up_answering_is_gone() {
+    let (mut e, be) = setup();
+    be.borrow_mut().hold = true;
+    be.borrow_mut().patience = Some(3);
+    let mut b = vec![0u8; 512];
+    assert_eq!(e.read(0, &mut b), Err(DevError::Io { lba: 0, code: -5 }));
+    assert!(e.is_broken());
+    clean(&be);
+}
+
+#[test]
 fn drain_completes_posted_requests() {
     let (mut e, be) = setup();
     be.borrow_mut().hold = true;
