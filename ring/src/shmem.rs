@@ -35,6 +35,47 @@ pub trait SharedMem {
     fn full_barrier(&self);
 }
 
+/// Implements [`SharedMem`] for a type by passing every call to its field `$field`, a
+/// `$inner: SharedMem` or a pointer that dereferences to one: for wrappers that add ownership or bookkeeping to a
+/// region, such as grants or mappings.
+#[macro_export]
+macro_rules! delegate_shared_mem {
+    ($ty:ty, $field:ident: $inner:ty) => {
+        impl $crate::shmem::SharedMem for $ty {
+            fn len(&self) -> usize {
+                <$inner as $crate::shmem::SharedMem>::len(&self.$field)
+            }
+            fn load_u32_acquire(&self, off: usize) -> Result<u32, $crate::shmem::OutOfBounds> {
+                <$inner as $crate::shmem::SharedMem>::load_u32_acquire(&self.$field, off)
+            }
+            fn store_u32_release(
+                &self,
+                off: usize,
+                val: u32,
+            ) -> Result<(), $crate::shmem::OutOfBounds> {
+                <$inner as $crate::shmem::SharedMem>::store_u32_release(&self.$field, off, val)
+            }
+            fn read_bytes(
+                &self,
+                off: usize,
+                dst: &mut [u8],
+            ) -> Result<(), $crate::shmem::OutOfBounds> {
+                <$inner as $crate::shmem::SharedMem>::read_bytes(&self.$field, off, dst)
+            }
+            fn write_bytes(
+                &self,
+                off: usize,
+                src: &[u8],
+            ) -> Result<(), $crate::shmem::OutOfBounds> {
+                <$inner as $crate::shmem::SharedMem>::write_bytes(&self.$field, off, src)
+            }
+            fn full_barrier(&self) {
+                <$inner as $crate::shmem::SharedMem>::full_barrier(&self.$field)
+            }
+        }
+    };
+}
+
 /// Checks that `off..off+len` lies in a region of `size` bytes.
 pub fn check_range(off: usize, len: usize, size: usize) -> Result<(), OutOfBounds> {
     match off.checked_add(len) {

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
 use core::sync::atomic::{AtomicU64, Ordering};
 use pvfs_ring::blkif::engine::Granted;
-use pvfs_ring::shmem::{OutOfBounds, SharedMem};
+use pvfs_ring::shmem::SharedMem;
 
 /// Pages leaked because a domain still mapped them when their grants were ended.
 static LEAKED: AtomicU64 = AtomicU64::new(0);
@@ -94,26 +94,7 @@ impl Drop for GrantedPages {
     }
 }
 
-impl SharedMem for GrantedPages {
-    fn len(&self) -> usize {
-        self.mem.len()
-    }
-    fn load_u32_acquire(&self, off: usize) -> Result<u32, OutOfBounds> {
-        self.mem.load_u32_acquire(off)
-    }
-    fn store_u32_release(&self, off: usize, val: u32) -> Result<(), OutOfBounds> {
-        self.mem.store_u32_release(off, val)
-    }
-    fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
-        self.mem.read_bytes(off, dst)
-    }
-    fn write_bytes(&self, off: usize, src: &[u8]) -> Result<(), OutOfBounds> {
-        self.mem.write_bytes(off, src)
-    }
-    fn full_barrier(&self) {
-        self.mem.full_barrier();
-    }
-}
+pvfs_ring::delegate_shared_mem!(GrantedPages, mem: PageMem);
 
 impl Granted for GrantedPages {
     fn gref(&self, page: usize) -> Option<u32> {

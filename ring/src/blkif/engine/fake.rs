@@ -9,7 +9,7 @@
 use super::{DiskConfig, Doorbell, Engine, EngineError, Granted, PAGE};
 use crate::blkif::{self, Request, Response, Segment};
 use crate::shared_ring::{BackRing, HEADER_LEN, RSP_PROD};
-use crate::shmem::{LocalMem, OutOfBounds, SharedMem};
+use crate::shmem::{LocalMem, SharedMem};
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -41,24 +41,7 @@ impl LocalGranted {
     }
 }
 
-impl SharedMem for LocalGranted {
-    fn len(&self) -> usize {
-        self.mem.len()
-    }
-    fn load_u32_acquire(&self, off: usize) -> Result<u32, OutOfBounds> {
-        self.mem.load_u32_acquire(off)
-    }
-    fn store_u32_release(&self, off: usize, val: u32) -> Result<(), OutOfBounds> {
-        self.mem.store_u32_release(off, val)
-    }
-    fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
-        self.mem.read_bytes(off, dst)
-    }
-    fn write_bytes(&self, off: usize, src: &[u8]) -> Result<(), OutOfBounds> {
-        self.mem.write_bytes(off, src)
-    }
-    fn full_barrier(&self) {}
-}
+crate::delegate_shared_mem!(LocalGranted, mem: LocalMem);
 
 impl Granted for LocalGranted {
     fn gref(&self, page: usize) -> Option<u32> {
