@@ -670,6 +670,23 @@ fn vbd_multi_page_ring_and_read_only() {
     assert!(!info.persistent);
 }
 
+/// A frontend that has published its ring, and the backend Initialising.
+fn vbd_ring_ready() -> (MemStore, VbdFrontend) {
+    let mut s = vbd_store();
+    s.set(&format!("{VBE}/state"), "2");
+    let mut f = VbdFrontend::new(VBD, false);
+    f.step(&mut s).unwrap();
+    f.ring_ready(
+        &mut s,
+        &VbdRing {
+            refs: vec![1],
+            evtchn: 1,
+        },
+    )
+    .unwrap();
+    (s, f)
+}
+
 #[test]
 fn vbd_bad_backend_values() {
     for (key, val) in [
@@ -687,18 +704,7 @@ fn vbd_bad_backend_values() {
         ("sectors", "2199023255553"),
         ("info", "x"),
     ] {
-        let mut s = vbd_store();
-        s.set(&format!("{VBE}/state"), "2");
-        let mut f = VbdFrontend::new(VBD, false);
-        f.step(&mut s).unwrap();
-        f.ring_ready(
-            &mut s,
-            &VbdRing {
-                refs: vec![1],
-                evtchn: 1,
-            },
-        )
-        .unwrap();
+        let (mut s, mut f) = vbd_ring_ready();
         backend_connected(&mut s);
         s.set(&format!("{VBE}/{key}"), val);
         assert!(
@@ -719,18 +725,7 @@ fn vbd_bad_backend_values() {
 
 #[test]
 fn vbd_largest_disk_accepted() {
-    let mut s = vbd_store();
-    s.set(&format!("{VBE}/state"), "2");
-    let mut f = VbdFrontend::new(VBD, false);
-    f.step(&mut s).unwrap();
-    f.ring_ready(
-        &mut s,
-        &VbdRing {
-            refs: vec![1],
-            evtchn: 1,
-        },
-    )
-    .unwrap();
+    let (mut s, mut f) = vbd_ring_ready();
     backend_connected(&mut s);
     let max = VBD_MAX_BYTES / 512;
     s.set(&format!("{VBE}/sectors"), &max.to_string());
@@ -744,18 +739,7 @@ fn vbd_largest_disk_accepted() {
 
 #[test]
 fn vbd_backend_vanishes_before_connect() {
-    let mut s = vbd_store();
-    s.set(&format!("{VBE}/state"), "2");
-    let mut f = VbdFrontend::new(VBD, false);
-    f.step(&mut s).unwrap();
-    f.ring_ready(
-        &mut s,
-        &VbdRing {
-            refs: vec![1],
-            evtchn: 1,
-        },
-    )
-    .unwrap();
+    let (mut s, mut f) = vbd_ring_ready();
     s.remove(VBE).unwrap();
     assert_eq!(f.step(&mut s).unwrap(), VbdAction::Closed);
     assert_eq!(f.phase(), VbdPhase::Closed);
