@@ -361,3 +361,67 @@ fn out_of_range_and_read_only() {
     assert_eq!(ro.post_writes(&[(0, &b[..])]), Err(DevError::ReadOnly));
     assert_eq!(be.borrow().requests, 0);
 }
+
+#[test]
+fn random_work_matches_a_model_whatever_the_answer_order() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let (mut e, be) = setup();
+    let mut model = pattern();
+    let mut posted_reads = 0;
+    for step in 0..2000 {
+        {
+            let mut b = be.borrow_mut();
+            b.reverse = rnd(2) == 0;
+            b.per_wait = rnd(4) as usize;
+        }
+        let lba = rnd(1900);
+        let len = (rnd(100) as usize + 1) * 512;
+        let at = lba as usize * 512;
+        match rnd(6) {
+            0 => {
+                let mut buf = vec![0u8; len];
+                e.read(lba, &mut buf).unwrap();
+                assert_eq!(
+                    &buf[..],
+                    &model[at..at + len],
+                    "step {step}: read {lba}+{len}"
+                );
+            }
+            1 => {
+                let buf: Vec<u8> = (0..len).map(|i| (i as u64 + step) as u8).collect();
+                e.write(lba, &buf, rnd(4) == 0).unwrap();
+                model[at..at + len].copy_from_slice(&buf);
+            }
+            2 => {
+                let len = len.min(32 * 4096);
+                let buf = vec![step as u8; len];
+                if e.post_writes(&[(lba, &buf[..])]).unwrap() == 1 {
+                    model[at..at + len].copy_from_slice(&buf);
+                }
+            }
+            3 => {
+                posted_reads += e.post_reads(&[(lba, len.min(8 * 4096))]).unwrap();
+            }
+            4 => {
+                // Read-ahead handed over must be what the disk holds now: every write since
+                // it was read dropped it.
+                e.take_reads(&mut |lba, d| {
+                    let at = lba as usize * 512;
+                    assert_eq!(d, &model[at..at + d.len()], "step {step}: read-ahead {lba}");
+                });
+            }
+            _ => e.flush().unwrap(),
+        }
+    }
+    e.flush().unwrap();
+    assert_eq!(be.borrow().disk, model);
+    assert!(posted_reads > 10);
+    assert!(!e.is_broken());
+    clean(&be);
+}
