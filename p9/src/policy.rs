@@ -1,7 +1,8 @@
 //! Export policy: uid/gid translation, quota hooks and POSIX byte-range locks.
 
 use crate::fs::{Errno, FsStat};
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
@@ -298,8 +299,23 @@ pub struct LockOwner {
     pub conn: u64,
     /// Client process id.
     pub proc_id: u32,
-    /// Client id string (usually the client host name).
-    pub client_id: Vec<u8>,
+    /// Client id string (usually the client host name), at most [`MAX_CLIENT_ID`] bytes.
+    /// Shared: the records of one client id in a [`LockTable`] hold one copy.
+    pub client_id: Arc<[u8]>,
+}
+
+impl LockOwner {
+    /// An owner; `EINVAL` if `client_id` is longer than [`MAX_CLIENT_ID`].
+    pub fn new(conn: u64, proc_id: u32, client_id: &[u8]) -> Result<Self, Errno> {
+        if client_id.len() > MAX_CLIENT_ID {
+            return Err(Errno::EINVAL);
+        }
+        Ok(LockOwner {
+            conn,
+            proc_id,
+            client_id: Arc::from(client_id),
+        })
+    }
 }
 
 /// A held lock over `start..=end`.
@@ -315,13 +331,62 @@ pub struct HeldLock {
     pub owner: LockOwner,
 }
 
-/// Maximum lock records per export, to bound memory.
+/// Lock records per export, at most, counting the pieces an unlock in the middle of a range
+/// splits it into: a request that would go past it fails with `ENOLCK` and changes nothing
+/// (as Linux's `fcntl` does when its lock table is full).
 pub const MAX_LOCKS: usize = 65536;
+/// Longest client id a lock request may carry (Linux sends its host name, at most 64 bytes);
+/// a longer one is refused with `EINVAL`.
+pub const MAX_CLIENT_ID: usize = 255;
+/// Distinct client ids holding locks in one export, at most (`ENOLCK` beyond): each is kept
+/// once, however many records it holds.
+pub const MAX_CLIENT_IDS: usize = 256;
 
-/// POSIX byte-range locks of one export, shared by all its connections.
-#[derive(Debug, Default)]
+/// POSIX byte-range locks of one export, shared by all its connections. Its memory is
+/// bounded by [`MAX_LOCKS`] records and [`MAX_CLIENT_IDS`] ids of up to [`MAX_CLIENT_ID`]
+/// bytes ([`LockTable::memory`]).
+#[derive(Debug)]
 pub struct LockTable {
-    files: Mutex<BTreeMap<u64, Vec<HeldLock>>>,
+    inner: Mutex<Locks>,
+}
+
+#[derive(Debug, Default)]
+struct Locks {
+    files: BTreeMap<u64, Vec<HeldLock>>,
+    /// Records in `files`.
+    records: usize,
+    /// Most records allowed.
+    max_records: usize,
+    /// The client ids records hold, each once.
+    ids: BTreeSet<Arc<[u8]>>,
+}
+
+impl Locks {
+    /// `owner` with its client id shared with the table's copy, which is added if new;
+    /// `ENOLCK` if the table holds [`MAX_CLIENT_IDS`] ids in use.
+    fn intern(&mut self, owner: &LockOwner) -> Result<LockOwner, Errno> {
+        if let Some(id) = self.ids.get(&*owner.client_id) {
+            return Ok(LockOwner {
+                client_id: id.clone(),
+                ..owner.clone()
+            });
+        }
+        if self.ids.len() >= MAX_CLIENT_IDS {
+            // Ids no record holds any more (only the set has them).
+            self.ids.retain(|id| Arc::strong_count(id) > 1);
+            if self.ids.len() >= MAX_CLIENT_IDS {
+                return Err(Errno::ENOLCK);
+            }
+        }
+        self.ids.insert(owner.client_id.clone());
+        Ok(owner.clone())
+    }
+}
+
+impl Default for LockTable {
+    fn default() -> Self {
+        Self::with_limit(MAX_LOCKS)
+    }
 }
 
 /// Converts a 9P (start, length) pair to an inclusive range; length 0 means to end of file.
@@ -334,6 +399,16 @@ pub fn lock_range(start: u64, length: u64) -> Result<(u64, u64), Errno> {
 }
 
 impl LockTable {
+    /// A table of at most `max_records` records (the server uses [`MAX_LOCKS`]).
+    pub fn with_limit(max_records: usize) -> Self {
+        LockTable {
+            inner: Mutex::new(Locks {
+                max_records,
+                ..Locks::default()
+            }),
+        }
+    }
+
     /// First lock of another owner that conflicts with `kind` over `start..=end`.
     pub fn conflict(
         &self,
@@ -343,8 +418,9 @@ impl LockTable {
         start: u64,
         end: u64,
     ) -> Option<HeldLock> {
-        let g = self.files.lock();
-        g.get(&file)?
+        let g = self.inner.lock();
+        g.files
+            .get(&file)?
             .iter()
             .find(|l| {
                 l.owner != *owner
@@ -356,7 +432,8 @@ impl LockTable {
     }
 
     /// Sets (`Some(kind)`) or clears (`None`) `owner`'s lock over `start..=end`. Returns
-    /// `Ok(false)` if another owner's lock conflicts (nothing changed).
+    /// `Ok(false)` if another owner's lock conflicts (nothing changed), `ENOLCK` (nothing
+    /// changed) if the table would hold more than its limit of records or client ids.
     pub fn set(
         &self,
         file: u64,
@@ -365,9 +442,8 @@ impl LockTable {
         start: u64,
         end: u64,
     ) -> Result<bool, Errno> {
-        let mut g = self.files.lock();
-        let total: usize = g.values().map(Vec::len).sum();
-        let locks = g.entry(file).or_default();
+        let mut g = self.inner.lock();
+        let locks: &[HeldLock] = g.files.get(&file).map_or(&[], Vec::as_slice);
         if let Some(k) = kind {
             let conflict = locks.iter().any(|l| {
                 l.owner != *owner
@@ -379,11 +455,13 @@ impl LockTable {
                 return Ok(false);
             }
         }
-        // Remove `owner`'s coverage of start..=end, splitting ranges that stick out.
-        let mut out = Vec::with_capacity(locks.len() + 2);
-        for l in locks.drain(..) {
+        let before = locks.len();
+        // Remove `owner`'s coverage of start..=end, splitting ranges that stick out (the
+        // pieces share the owner's client id).
+        let mut out = Vec::with_capacity(before + 2);
+        for l in locks {
             if l.owner != *owner || l.end < start || l.start > end {
-                out.push(l);
+                out.push(l.clone());
                 continue;
             }
             if l.start < start {
@@ -400,10 +478,6 @@ impl LockTable {
             }
         }
         if let Some(k) = kind {
-            if total >= MAX_LOCKS {
-                *locks = out;
-                return Err(Errno::ENOMEM);
-            }
             // Merge with adjacent ranges of the same owner and kind.
             let (mut s, mut e) = (start, end);
             out.retain(|l| {
@@ -424,37 +498,71 @@ impl LockTable {
             });
             out.sort_by_key(|l| l.start);
         }
+        let records = g.records - before + out.len();
+        if records > g.records && records > g.max_records {
+            return Err(Errno::ENOLCK);
+        }
+        if kind.is_some() {
+            let shared = g.intern(owner)?;
+            for l in out.iter_mut().filter(|l| l.owner == shared) {
+                l.owner.client_id = shared.client_id.clone();
+            }
+        }
+        g.records = records;
         if out.is_empty() {
-            g.remove(&file);
+            g.files.remove(&file);
         } else {
-            *locks = out;
+            g.files.insert(file, out);
         }
         Ok(true)
     }
 
     /// Releases every lock `owner` holds on `file`.
     pub fn release_owner(&self, file: u64, owner: &LockOwner) {
-        let mut g = self.files.lock();
-        if let Some(v) = g.get_mut(&file) {
+        let mut g = self.inner.lock();
+        let Locks { files, records, .. } = &mut *g;
+        if let Some(v) = files.get_mut(&file) {
+            let before = v.len();
             v.retain(|l| l.owner != *owner);
+            *records -= before - v.len();
             if v.is_empty() {
-                g.remove(&file);
+                files.remove(&file);
             }
         }
     }
 
     /// Releases every lock held through connection `conn`.
     pub fn release_conn(&self, conn: u64) {
-        let mut g = self.files.lock();
-        for v in g.values_mut() {
+        let mut g = self.inner.lock();
+        let Locks { files, records, .. } = &mut *g;
+        for v in files.values_mut() {
+            let before = v.len();
             v.retain(|l| l.owner.conn != conn);
+            *records -= before - v.len();
         }
-        g.retain(|_, v| !v.is_empty());
+        files.retain(|_, v| !v.is_empty());
     }
 
     /// The locks held on `file`, sorted by start.
     pub fn held(&self, file: u64) -> Vec<HeldLock> {
-        self.files.lock().get(&file).cloned().unwrap_or_default()
+        self.inner
+            .lock()
+            .files
+            .get(&file)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Lock records held, and the bytes the table holds for them: the records and one copy
+    /// of each client id (at most `MAX_LOCKS * size_of::<HeldLock>() + MAX_CLIENT_IDS *
+    /// MAX_CLIENT_ID`, plus the maps' own nodes).
+    pub fn memory(&self) -> (usize, usize) {
+        let g = self.inner.lock();
+        let ids: usize = g.ids.iter().map(|id| id.len()).sum();
+        (
+            g.records,
+            g.records * core::mem::size_of::<HeldLock>() + ids,
+        )
     }
 }
 
@@ -549,12 +657,12 @@ mod tests {
         let a = LockOwner {
             conn: 1,
             proc_id: 1,
-            client_id: b"a".to_vec(),
+            client_id: Arc::from(&b"a"[..]),
         };
         let b = LockOwner {
             conn: 2,
             proc_id: 1,
-            client_id: b"b".to_vec(),
+            client_id: Arc::from(&b"b"[..]),
         };
         assert!(t.set(9, &a, Some(LockKind::Write), 0, 99).unwrap());
         // Unlock the middle: splits into two.
@@ -576,5 +684,72 @@ mod tests {
         assert!(t.held(9).is_empty());
         assert_eq!(lock_range(5, 0).unwrap(), (5, u64::MAX));
         assert_eq!(lock_range(u64::MAX, 2), Err(Errno::EINVAL));
+    }
+
+    /// Unlocking the middle of held ranges splits them; past the table's limit the unlock
+    /// fails with ENOLCK and changes nothing, and the records share one copy of the client
+    /// id, so the table's memory stays within its bound.
+    #[test]
+    fn lock_splits_count_against_the_limit() {
+        const LIMIT: usize = 100;
+        let t = LockTable::with_limit(LIMIT);
+        let id = [b'x'; MAX_CLIENT_ID];
+        let a = LockOwner::new(1, 1, &id).unwrap();
+        assert!(t.set(7, &a, Some(LockKind::Write), 0, 1_000_000).unwrap());
+        let mut refused = None;
+        for i in 0..2 * LIMIT as u64 {
+            match t.set(7, &a, None, 10 + 2 * i, 10 + 2 * i) {
+                Ok(true) => {}
+                Ok(false) => panic!("own lock conflicts"),
+                Err(e) => {
+                    refused = Some((i, e));
+                    break;
+                }
+            }
+        }
+        assert_eq!(refused, Some((LIMIT as u64 - 1, Errno::ENOLCK)));
+        let held = t.held(7);
+        assert_eq!(held.len(), LIMIT);
+        assert!(held
+            .iter()
+            .all(|l| Arc::ptr_eq(&l.owner.client_id, &held[0].owner.client_id)));
+        let (records, bytes) = t.memory();
+        assert_eq!(records, LIMIT);
+        assert!(bytes <= LIMIT * core::mem::size_of::<HeldLock>() + MAX_CLIENT_ID);
+        // A new lock of another file is refused too; unlocking a whole range still works
+        // and frees records.
+        let b = LockOwner::new(2, 1, b"b").unwrap();
+        assert_eq!(t.set(8, &b, Some(LockKind::Read), 0, 0), Err(Errno::ENOLCK));
+        assert!(t.set(7, &a, None, 0, u64::MAX).unwrap());
+        assert_eq!(t.memory().0, 0);
+        assert!(t.set(8, &b, Some(LockKind::Read), 0, 0).unwrap());
+    }
+
+    /// Client ids are bounded in length and in number.
+    #[test]
+    fn client_ids_are_bounded() {
+        assert_eq!(
+            LockOwner::new(1, 1, &[0; MAX_CLIENT_ID + 1]),
+            Err(Errno::EINVAL)
+        );
+        let t = LockTable::default();
+        let owner = |i: usize| LockOwner::new(1, 1, format!("host{i}").as_bytes()).unwrap();
+        for i in 0..MAX_CLIENT_IDS {
+            assert!(t.set(1, &owner(i), Some(LockKind::Read), 0, 0).unwrap());
+        }
+        let extra = owner(MAX_CLIENT_IDS);
+        assert_eq!(
+            t.set(1, &extra, Some(LockKind::Read), 0, 0),
+            Err(Errno::ENOLCK)
+        );
+        // Once an id holds no lock, its place is free again.
+        assert!(t.set(1, &owner(0), None, 0, 0).unwrap());
+        assert!(t.set(1, &extra, Some(LockKind::Read), 0, 0).unwrap());
+        let (records, bytes) = t.memory();
+        assert_eq!(records, MAX_CLIENT_IDS);
+        assert!(
+            bytes <= MAX_CLIENT_IDS * (core::mem::size_of::<HeldLock>() + MAX_CLIENT_ID),
+            "{bytes}"
+        );
     }
 }

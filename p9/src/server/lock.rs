@@ -14,12 +14,8 @@ const MAX_LOCK_OWNERS_PER_FID: usize = 64;
 
 impl<F: Filesystem> Connection<F> {
     /// The owner of a lock a request describes.
-    fn lock_owner(&self, lock: &LockRepr<'_>) -> LockOwner {
-        LockOwner {
-            conn: self.id,
-            proc_id: lock.proc_id,
-            client_id: lock.client_id.to_vec(),
-        }
+    fn lock_owner(&self, lock: &LockRepr<'_>) -> Result<LockOwner, Errno> {
+        LockOwner::new(self.id, lock.proc_id, lock.client_id)
     }
 
     /// Tlock: sets or clears a lock without waiting (a conflict answers "blocked").
@@ -32,13 +28,13 @@ impl<F: Filesystem> Connection<F> {
             _ => return Err(Errno::EINVAL),
         };
         let (start, end) = lock_range(lock.start, lock.length)?;
-        let owner = self.lock_owner(lock);
+        let owner = self.lock_owner(lock)?;
         if kind.is_some() {
             let mut st = self.state.lock();
             let f = st.fids.get_mut(&fid).ok_or(Errno::EBADF)?;
             if !f.lock_owners.contains(&owner) {
                 if f.lock_owners.len() >= MAX_LOCK_OWNERS_PER_FID {
-                    return Err(Errno::ENOMEM);
+                    return Err(Errno::ENOLCK);
                 }
                 f.lock_owners.push(owner.clone());
             }
@@ -67,7 +63,7 @@ impl<F: Filesystem> Connection<F> {
             _ => return Err(Errno::EINVAL),
         };
         let (start, end) = lock_range(lock.start, lock.length)?;
-        let owner = self.lock_owner(lock);
+        let owner = self.lock_owner(lock)?;
         match self.shared.locks.conflict(i.ino, &owner, kind, start, end) {
             Some(h) => {
                 let length = if h.end == u64::MAX {
