@@ -649,6 +649,23 @@ impl Service {
             .unwrap_or((0, 0))
     }
 
+    /// Looks at everything the watches cover, for when xenstore watch events were dropped
+    /// (`store::take_watch_overflow`): the volume's disk backend, every device's state,
+    /// quota and policy keys, and devices that came or went.
+    pub fn resync(&mut self) {
+        if let Some(fs) = &self.fs {
+            if fs.with_engine(|e| e.device_mut().on_backend_event()) == Some(true) {
+                log::warn!("volume: its disk is gone; guests now get I/O errors");
+            }
+        }
+        let keys: Vec<_> = self.devices.keys().copied().collect();
+        for k in keys {
+            self.reload_quota(k);
+            self.reload_policy(k);
+        }
+        self.rescan();
+    }
+
     /// Whether the volume holds changes not written back yet.
     pub fn volume_dirty(&self) -> bool {
         self.fs

@@ -301,6 +301,13 @@ impl Decoder {
 /// Initial capacity of the client's reply and watch-event queues.
 const QUEUE_START: usize = 64;
 
+/// Watch events queued, at most. An event equal to one already queued is dropped (its
+/// consumer looks at the path again anyway); past the bound new events are dropped and
+/// [`Client::take_overflow`] tells the consumer to look at everything it watches, as after
+/// a lost event. An event's payload is at most [`PAYLOAD_MAX`] bytes, so this holds the
+/// queue to about 1 MiB however fast the watched nodes change.
+pub const MAX_QUEUED_EVENTS: usize = 256;
+
 /// Client-side bookkeeping independent of the transport: request ids, replies matched to
 /// requests, and watch events queued while a reply is awaited.
 #[derive(Debug, Default)]
@@ -309,6 +316,8 @@ pub struct Client {
     next_id: u32,
     replies: VecDeque<Message>,
     events: VecDeque<WatchEvent>,
+    /// Events were dropped because the queue was full ([`MAX_QUEUED_EVENTS`]).
+    overflowed: bool,
 }
 
 impl Client {
@@ -325,6 +334,7 @@ impl Client {
             next_id: 0,
             replies: VecDeque::with_capacity(QUEUE_START),
             events: VecDeque::with_capacity(QUEUE_START),
+            overflowed: false,
         }
     }
 
@@ -348,7 +358,7 @@ impl Client {
             if m.header.ty == MsgType::WatchEvent as u32 {
                 // A malformed event is dropped rather than failing the connection.
                 if let Ok(ev) = m.watch_event() {
-                    self.events.push_back(ev);
+                    self.queue_event(ev);
                 }
             } else {
                 self.replies.push_back(m);
@@ -366,9 +376,33 @@ impl Client {
         self.replies.remove(pos)
     }
 
+    /// Queues a watch event: coalesced with an equal one already queued, dropped with the
+    /// overflow flag set if [`MAX_QUEUED_EVENTS`] are queued.
+    fn queue_event(&mut self, ev: WatchEvent) {
+        if self.events.contains(&ev) {
+            return;
+        }
+        if self.events.len() >= MAX_QUEUED_EVENTS {
+            self.overflowed = true;
+            return;
+        }
+        self.events.push_back(ev);
+    }
+
     /// Takes the oldest queued watch event.
     pub fn take_event(&mut self) -> Option<WatchEvent> {
         self.events.pop_front()
+    }
+
+    /// Whether watch events were dropped since the last call (the queue was full): the
+    /// consumer must then look at every node it watches, not only the queued events' paths.
+    pub fn take_overflow(&mut self) -> bool {
+        core::mem::take(&mut self.overflowed)
+    }
+
+    /// Watch events queued.
+    pub fn queued_events(&self) -> usize {
+        self.events.len()
     }
 }
 
@@ -498,5 +532,38 @@ mod tests {
     fn directory_parsing() {
         assert_eq!(parse_directory(b"a\0bb\0c\0").unwrap(), ["a", "bb", "c"]);
         assert!(parse_directory(b"").unwrap().is_empty());
+    }
+
+    /// A flood of watch events: duplicates coalesce, the queue stops at its bound with the
+    /// overflow flag set (once), and what it holds stays within the bound.
+    #[test]
+    fn watch_event_flood_is_bounded() {
+        let mut c = Client::new();
+        let long = "x".repeat(PAYLOAD_MAX - 40);
+        for round in 0..3 {
+            for i in 0..MAX_QUEUED_EVENTS * 2 {
+                let ev = alloc::format!("backend/9pfs/{i}/{long}\0tok\0");
+                c.feed(&reply(MsgType::WatchEvent, 0, ev.as_bytes()))
+                    .unwrap();
+                assert!(c.queued_events() <= MAX_QUEUED_EVENTS, "round {round}");
+            }
+        }
+        assert_eq!(c.queued_events(), MAX_QUEUED_EVENTS);
+        assert!(c.take_overflow());
+        assert!(!c.take_overflow(), "the flag is reported once");
+        let mut bytes = 0;
+        let mut n = 0;
+        while let Some(ev) = c.take_event() {
+            bytes += ev.path.len() + ev.token.len();
+            n += 1;
+        }
+        assert_eq!(n, MAX_QUEUED_EVENTS);
+        assert!(bytes <= MAX_QUEUED_EVENTS * PAYLOAD_MAX);
+        // Equal events coalesce without setting the flag.
+        for _ in 0..MAX_QUEUED_EVENTS * 2 {
+            c.feed(&reply(MsgType::WatchEvent, 0, b"a\0t\0")).unwrap();
+        }
+        assert_eq!(c.queued_events(), 1);
+        assert!(!c.take_overflow());
     }
 }

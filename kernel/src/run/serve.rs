@@ -69,6 +69,14 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
                 _ => service.on_watch(&ev.path),
             }
         }
+        if xen::store::take_watch_overflow() {
+            // Events were dropped: look at everything a watch covers.
+            log::warn!("xenstore: watch events were dropped; rescanning every device");
+            if shutdown_requested() {
+                shut_down(service, timer.is_ok());
+            }
+            service.resync();
+        }
         xen::events::dispatch();
         let busy = service.poll();
         if busy {

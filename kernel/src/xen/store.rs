@@ -169,6 +169,13 @@ pub fn next_watch_event() -> Result<Option<WatchEvent>, XsError> {
     })
 }
 
+/// Whether watch events were dropped because pvfs fell behind (the client's queue holds at
+/// most `pvfs_ring::xenstore::MAX_QUEUED_EVENTS`): the caller must then look at every node
+/// it watches.
+pub fn take_watch_overflow() -> bool {
+    with(|s| Ok(s.client.take_overflow())).unwrap_or(false)
+}
+
 /// The kernel's xenstore client as the `Store` the host-tested xenbus machines drive.
 pub struct XsStore;
 
