@@ -10,7 +10,8 @@
 //!   start a 9P connection on the export named by the `path` key;
 //! - per ring, whole requests are copied out once and validated, run through the server, and
 //!   each reply is written whole before `in_prod` is published; replies that do not fit wait
-//!   without blocking other rings or guests;
+//!   without blocking other rings or guests, and while too many wait no more requests are
+//!   taken from that ring (`pvfs_9p::channel`, in `p9back/ring.rs`);
 //! - a ring protocol violation disconnects that device only.
 
 use crate::blkfront::Blkfront;
@@ -18,16 +19,16 @@ use crate::xen::gnttab;
 use crate::xen::shmem::PageMem;
 use crate::xen::store::XsStore;
 use crate::xen::{events, store};
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::AtomicBool;
+use pvfs_9p::channel::RingWork;
 use pvfs_9p::ext4::Ext4Fs;
-use pvfs_9p::sched::{self, Step};
 use pvfs_9p::{Connection, Server};
-use pvfs_kernel::ringclock::{Kind, Profile, RingClock};
+use pvfs_kernel::ringclock::{Profile, RingClock};
 use pvfs_kernel::stackuse::KindPeaks;
 use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
@@ -47,8 +48,6 @@ pub const MAX_MSIZE: u32 = 512 * 1024;
 const MAX_QUEUED: usize = 64;
 /// Bytes of accepted requests held per ring, at most (one out ring's worth at order 9).
 const MAX_QUEUED_BYTES: usize = 1 << 20;
-/// Requests slower than this are logged (with their type), to find stalls.
-const SLOW_REQUEST_NS: u64 = 100_000_000;
 
 type Fs = Arc<Ext4Fs<Blkfront>>;
 
@@ -56,8 +55,10 @@ mod counters;
 mod detach;
 mod export;
 mod idpolicy;
+mod ring;
 pub use counters::Counters;
 use export::{quota_limits, seed_quota_once};
+use ring::serve_ring;
 
 /// Foreign pages mapped as one region.
 struct Mapped {
@@ -124,23 +125,21 @@ struct RingState {
     ring: ConnectedRing<Mapped>,
     /// The ring's budget ran out with requests possibly left: revisit without an event.
     hot: bool,
-    /// Replies waiting for ring space.
-    pending: VecDeque<Vec<u8>>,
-    /// Requests accepted from the ring and waiting to run (see `pvfs_9p::sched`).
-    queued: sched::Queue,
+    /// Requests accepted from the ring and waiting to run (see `pvfs_9p::sched`), and
+    /// replies waiting for ring space (bounded, `pvfs_9p::channel`).
+    work: RingWork,
     /// Where the ring's time goes (`pvfs_kernel::ringclock`).
     clock: RingClock,
 }
 
 impl RingState {
     fn new(ring: ConnectedRing<Mapped>, early_writes: bool) -> Self {
-        let mut queued = sched::Queue::new(MAX_QUEUED, MAX_QUEUED_BYTES);
-        queued.set_early_writes(early_writes);
+        let mut work = RingWork::new(MAX_QUEUED, MAX_QUEUED_BYTES);
+        work.queue.set_early_writes(early_writes);
         Self {
             ring,
             hot: true,
-            pending: VecDeque::new(),
-            queued,
+            work,
             clock: RingClock::default(),
         }
     }
@@ -476,7 +475,7 @@ impl Service {
                     break;
                 };
                 let fired = events::take(rs.ring.port) || self.polling;
-                if !fired && rs.pending.is_empty() && rs.queued.is_empty() && !rs.hot {
+                if !fired && rs.work.is_idle() && !rs.hot {
                     continue;
                 }
                 match serve_ring(
@@ -491,7 +490,7 @@ impl Service {
                         did |= worked;
                         // Revisit on the next pass while the ring keeps producing work.
                         if let Some(rs) = link.rings.get_mut(i) {
-                            rs.hot = worked || !rs.queued.is_empty();
+                            rs.hot = worked || !rs.work.queue.is_empty();
                         }
                     }
                     Err(e) => {
@@ -740,204 +739,5 @@ fn wall_clock() -> pvfs_9p::fs::Timespec {
     pvfs_9p::fs::Timespec { sec, nsec }
 }
 
-/// Writes queued replies into the ring while they fit, handing each written one back to the
-/// connection for reuse; true if any was written.
-fn flush_replies(
-    r: &mut ConnectedRing<Mapped>,
-    q: &mut VecDeque<Vec<u8>>,
-    conn: &Connection<Fs>,
-    quota_refusals: &mut u64,
-) -> Result<bool, String> {
-    let mut wrote = false;
-    while let Some(reply) = q.front() {
-        match r.ring.write_response(&r.intf, &r.data, reply) {
-            Ok(true) => {
-                if counters::is_quota_refusal(reply) {
-                    *quota_refusals += 1;
-                }
-                if TRACE_9P.load(Ordering::Relaxed) {
-                    log::info!("9p< {}", pvfs_9p::wire::summary(reply));
-                }
-                if let Some(sent) = q.pop_front() {
-                    conn.recycle(sent);
-                }
-                wrote = true;
-            }
-            Ok(false) => break,
-            Err(e) => return Err(format!("writing a reply: {e:?}")),
-        }
-    }
-    Ok(wrote)
-}
-
-/// One step for ring `i`: write the replies that fit, accept every request the guest has
-/// produced (up to the queue's bounds), and take one scheduling step of the ring's queue
-/// ([`pvfs_9p::sched::Queue::step`]: run a request, or put aside a read whose data the disk
-/// is still fetching) unless replies are still waiting for space (so replies never pile up in
-/// memory). `disk` is the volume's progress count and whether it is idle. Returns true if
-/// anything moved.
-fn serve_ring(
-    link: &mut Link,
-    i: usize,
-    counters: &mut Counters,
-    profile: &mut Profile,
-    stack: &mut KindPeaks,
-    disk: (u64, bool),
-) -> Result<bool, String> {
-    let Link { rings, conn, .. } = link;
-    let Some(RingState {
-        ring: r,
-        pending: q,
-        queued: queue,
-        clock,
-        ..
-    }) = rings.get_mut(i)
-    else {
-        return Ok(false);
-    };
-    let mut worked = false;
-    let t = crate::xen::time::now_ns();
-    let mut wrote = flush_replies(r, q, conn, &mut counters.quota_refusals)?;
-    if wrote {
-        Counters::add_ns(&mut counters.reply_ns, &mut counters.reply_ms, t);
-    }
-    let t_take = crate::xen::time::now_ns();
-    let mut ready: Vec<Vec<u8>> = Vec::new();
-    while queue.has_room() {
-        let msg = match r
-            .ring
-            .next_request_with(&r.intf, &r.data, |n| conn.buffer(n))
-        {
-            Ok(Some(m)) => m,
-            Ok(None) => break,
-            Err(e) => return Err(format!("bad request on ring {i}: {e:?}")),
-        };
-        worked = true;
-        counters.requests += 1;
-        if TRACE_9P.load(Ordering::Relaxed) {
-            log::info!("9p> ring {i}: {}", pvfs_9p::wire::summary(&msg));
-        }
-        queue.accept(conn, msg, &mut ready);
-        let m = conn.msize();
-        if m != 0 {
-            r.ring.set_msize(m);
-        }
-    }
-    q.extend(ready.drain(..));
-    if worked {
-        Counters::add_ns(&mut counters.take_ns, &mut counters.take_ms, t_take);
-        clock.arrived(crate::xen::time::now_ns(), &mut counters.split, profile);
-    }
-    if q.is_empty() {
-        let t0 = crate::xen::time::now_ns();
-        let mut out = Vec::new();
-        let (stepped, depth) = crate::stack::measure(|| queue.step(conn, disk.0, disk.1, &mut out));
-        match stepped {
-            Step::Idle => {}
-            Step::Deferred => {
-                worked = true;
-                counters.deferred_reads += 1;
-            }
-            Step::Ran { ty, size } => {
-                worked = true;
-                counters.by_type.count(ty);
-                note_stack(stack, counters, ty, depth);
-                let reply: usize = out.iter().map(|r| r.len()).sum();
-                clock.ran(Kind::new(ty, size.max(reply)));
-                q.extend(out);
-                let ns = crate::xen::time::now_ns().saturating_sub(t0);
-                counters.busy_ns = counters.busy_ns.saturating_add(ns);
-                counters.busy_ms = counters.busy_ns / 1_000_000;
-                match ty {
-                    pvfs_9p::wire::ty::TREAD => {
-                        counters.reads += 1;
-                        counters.read_ns = counters.read_ns.saturating_add(ns);
-                        counters.read_ms = counters.read_ns / 1_000_000;
-                    }
-                    pvfs_9p::wire::ty::TWRITE => {
-                        counters.writes += 1;
-                        counters.write_ns = counters.write_ns.saturating_add(ns);
-                        counters.write_ms = counters.write_ns / 1_000_000;
-                    }
-                    _ => {}
-                }
-                if ns > SLOW_REQUEST_NS {
-                    log::info!(
-                        "9pfs: a request (type {ty}, {size} bytes) took {} ms",
-                        ns / 1_000_000
-                    );
-                }
-            }
-        }
-    }
-    let t = crate::xen::time::now_ns();
-    let flushed = flush_replies(r, q, conn, &mut counters.quota_refusals);
-    if flushed.as_ref().is_ok_and(|&w| w) {
-        wrote = true;
-        Counters::add_ns(&mut counters.reply_ns, &mut counters.reply_ms, t);
-    }
-    if let Err(e) = flushed {
-        // The ring is broken and the device goes, but a write already answered still runs:
-        // the guest may have its reply.
-        finish_write(queue, conn, i, counters, stack);
-        return Err(e);
-    }
-    if wrote {
-        let t = crate::xen::time::now_ns();
-        let _ = events::notify(r.port);
-        clock.notified(crate::xen::time::now_ns().saturating_sub(t), profile);
-        Counters::add_ns(&mut counters.notify_ns, &mut counters.notify_ms, t);
-        if q.is_empty() && queue.is_empty() {
-            clock.answered(crate::xen::time::now_ns(), &mut counters.split, profile);
-            counters.note_split();
-        }
-    }
-    // A write answered before it ran runs now, while the guest already has its reply, and
-    // before any other request of any ring.
-    finish_write(queue, conn, i, counters, stack);
-    Ok(worked || wrote)
-}
-
 /// `pvfs.trace9p`: log every message taken off a ring and every reply written (`9p>`/`9p<`).
 pub static TRACE_9P: AtomicBool = AtomicBool::new(false);
-
-/// Records the stack depth a request of type `ty` reached; warns once a kind passes three
-/// quarters of the stack.
-fn note_stack(stack: &mut KindPeaks, counters: &mut Counters, ty: u8, depth: usize) {
-    if stack.note(ty, depth) {
-        counters.stack_updates += 1;
-        if depth > crate::stack::SIZE / 4 * 3 {
-            log::warn!(
-                "stack: a {} request reached {depth} of {} bytes",
-                pvfs_kernel::stackuse::type_name(ty),
-                crate::stack::SIZE
-            );
-        }
-    }
-}
-
-/// Runs the write that ring `i`'s last step answered before running it, if any
-/// (`pvfs_9p::server::WriteBehind`), and counts it.
-fn finish_write(
-    queue: &mut sched::Queue,
-    conn: &Connection<Fs>,
-    i: usize,
-    counters: &mut Counters,
-    stack: &mut KindPeaks,
-) {
-    let t = crate::xen::time::now_ns();
-    let (ran, depth) = crate::stack::measure(|| queue.finish_write(conn));
-    if let Some(res) = ran {
-        counters.early_writes += 1;
-        note_stack(stack, counters, pvfs_9p::wire::ty::TWRITE, depth);
-        Counters::add_ns(&mut counters.write_ns, &mut counters.write_ms, t);
-        if let Err(e) = res {
-            counters.late_write_errors += 1;
-            log::warn!(
-                "9pfs: ring {i}: a write answered early failed afterwards (errno {}); the next \
-                 fsync of the file returns the error",
-                e.0
-            );
-        }
-    }
-}

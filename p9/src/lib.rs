@@ -23,6 +23,7 @@ extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+pub mod channel;
 pub mod ext4;
 pub mod fs;
 #[cfg(feature = "std")]

@@ -17,11 +17,9 @@ use pvfs_ring::xenbus::FIDS_KEY;
 
 /// Whether none of a device's rings has a request produced, queued or unanswered.
 pub(super) fn quiet(link: &Link) -> bool {
-    link.rings.iter().all(|r| {
-        r.pending.is_empty()
-            && r.queued.is_empty()
-            && r.ring.ring.request_bytes(&r.ring.intf, &r.ring.data) == Ok(0)
-    })
+    link.rings
+        .iter()
+        .all(|r| r.work.is_idle() && r.ring.ring.request_bytes(&r.ring.intf, &r.ring.data) == Ok(0))
 }
 
 impl Service {
