@@ -221,6 +221,8 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
         "xenstore_wire",
         "ring_9pfs",
         "blkif_engine",
+        "ring_9pfs_serve",
+        "ext4_write",
     ];
     // libFuzzer instrumentation on the pinned stable toolchain: the flags cargo-fuzz passes,
     // with RUSTC_BOOTSTRAP allowing the -Z options.
