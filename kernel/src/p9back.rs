@@ -43,8 +43,9 @@ pub const MAX_RING_ORDER: u32 = 9;
 /// Largest msize we accept.
 pub const MAX_MSIZE: u32 = 512 * 1024;
 /// Requests accepted from one ring and not yet run, at most: the guest's ring space is freed
-/// as soon as a request is copied out, so this (with [`MAX_QUEUED_BYTES`]) bounds what a
-/// guest can make pvfs buffer.
+/// as soon as a request is copied out, so this (with [`MAX_QUEUED_BYTES`]) bounds the
+/// requests a guest can make pvfs buffer; the replies waiting for its ring space are bounded
+/// by `pvfs_9p::channel` (no more requests are taken while too many wait).
 const MAX_QUEUED: usize = 64;
 /// Bytes of accepted requests held per ring, at most (one out ring's worth at order 9).
 const MAX_QUEUED_BYTES: usize = 1 << 20;
