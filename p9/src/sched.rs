@@ -108,7 +108,9 @@ impl Queue {
     }
 
     /// Accepts one message through `conn`: replies that are ready at once (version, flush,
-    /// protocol errors) are appended to `replies`; requests to run are queued.
+    /// protocol errors) are appended to `replies`; requests to run are queued. The queue
+    /// does not bound `replies`: its caller stops accepting while too many wait to be sent
+    /// ([`crate::channel::Outbox::has_room`]).
     pub fn accept<F: Filesystem>(
         &mut self,
         conn: &Connection<F>,
@@ -237,20 +239,22 @@ impl Queue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::memfs::MemFs;
     use crate::server::{ExportConfig, Server};
     use crate::wire::{ty, Frame, Rmsg, Tmsg};
     use alloc::sync::Arc;
 
-    fn msg(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
+    /// Message `m` with tag `tag`, encoded.
+    pub(crate) fn msg(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
         let mut out = Vec::new();
         m.emit(tag, &mut out).unwrap();
         out
     }
 
-    fn tag_of(r: &[u8]) -> u16 {
+    /// The tag of an encoded message.
+    pub(crate) fn tag_of(r: &[u8]) -> u16 {
         u16::from_le_bytes([r[5], r[6]])
     }
 

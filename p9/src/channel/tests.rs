@@ -1,5 +1,6 @@
 use super::*;
 use crate::memfs::MemFs;
+use crate::sched::tests::{msg, tag_of};
 use crate::server::{ExportConfig, Server};
 use crate::wire::{ty, Tmsg};
 
@@ -36,16 +37,6 @@ impl Channel for FakeRing {
     fn notify(&mut self) {
         self.notified += 1;
     }
-}
-
-fn msg(tag: u16, m: &Tmsg<'_>) -> Vec<u8> {
-    let mut out = Vec::new();
-    m.emit(tag, &mut out).unwrap();
-    out
-}
-
-fn tag_of(r: &[u8]) -> u16 {
-    u16::from_le_bytes([r[5], r[6]])
 }
 
 /// A connection with a negotiated session, and its ring.
