@@ -62,19 +62,17 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(mut be) = Backend9pRing::attach(&intf, &area, order, 8192) else {
         return;
     };
-    let fs = MemFs::with_limits(
-        MemFsLimits {
-            max_bytes: 1 << 20,
-            max_inodes: 256,
-        },
-        Default::default,
-    );
+    // A truncate may name any size: the files are held to 1 MiB in all.
+    let limits = MemFsLimits {
+        max_bytes: 1 << 20,
+        ..MemFsLimits::default()
+    };
     let cfg = ExportConfig {
         max_fids: 64,
         max_msize: 8192,
         ..ExportConfig::default()
     };
-    let server = Server::new(fs, cfg);
+    let server = Server::new(MemFs::with_limits(limits, Default::default), cfg);
     let conn = server.connect();
     let mut work = RingWork::new(MAX_QUEUED, MAX_QUEUED_BYTES);
     let half = be.half_size();
