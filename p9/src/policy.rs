@@ -409,6 +409,13 @@ impl LockTable {
         }
     }
 
+    /// `owner` with its client id shared with the table's copy of it (added if new), for a
+    /// holder that keeps the owner (a fid remembers the owners that locked through it);
+    /// `ENOLCK` if [`MAX_CLIENT_IDS`] ids are in use.
+    pub fn intern(&self, owner: &LockOwner) -> Result<LockOwner, Errno> {
+        self.inner.lock().intern(owner)
+    }
+
     /// First lock of another owner that conflicts with `kind` over `start..=end`.
     pub fn conflict(
         &self,
@@ -716,6 +723,9 @@ mod tests {
         let (records, bytes) = t.memory();
         assert_eq!(records, LIMIT);
         assert!(bytes <= LIMIT * core::mem::size_of::<HeldLock>() + MAX_CLIENT_ID);
+        // A holder that keeps the owner (a fid) gets the table's copy of the id.
+        let kept = t.intern(&LockOwner::new(1, 1, &id).unwrap()).unwrap();
+        assert!(Arc::ptr_eq(&kept.client_id, &held[0].owner.client_id));
         // A new lock of another file is refused too; unlocking a whole range still works
         // and frees records.
         let b = LockOwner::new(2, 1, b"b").unwrap();

@@ -28,8 +28,10 @@ impl<F: Filesystem> Connection<F> {
             _ => return Err(Errno::EINVAL),
         };
         let (start, end) = lock_range(lock.start, lock.length)?;
-        let owner = self.lock_owner(lock)?;
+        let mut owner = self.lock_owner(lock)?;
         if kind.is_some() {
+            // The fid's copy shares the table's client id.
+            owner = self.shared.locks.intern(&owner)?;
             let mut st = self.state.lock();
             let f = st.fids.get_mut(&fid).ok_or(Errno::EBADF)?;
             if !f.lock_owners.contains(&owner) {
