@@ -82,8 +82,9 @@ pub fn run(elf: &str) -> Result<(), Fail> {
         .arg(elf)
         .current_dir(repo_root())
         .env("XEN_QEMU", "1")
-        .env("XE2E_TIMEOUT", "5400")
-        .env("XE2E_SCENARIO_TIMEOUT", "2600")
+        // each side: the suite (up to 90 minutes, most of it link::link_count_max) and fsx
+        .env("XE2E_TIMEOUT", "15000")
+        .env("XE2E_SCENARIO_TIMEOUT", "7000")
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| Fail::new(format!("cannot start ci/xen/run.sh: {e}")))?;
