@@ -18,6 +18,7 @@
  *                                    read FILE again and again for SECONDS (pausing PAUSE-MS,
  *                                    default 50, between reads), compare every read with the
  *                                    first, print progress every 2 s and a summary
+ *                                    (with the longest single read, max_read_ms)
  * Exit status: 0 when every step succeeded. Built static by ci/xen/build-initrds.sh. */
 #include <dirent.h>
 #include <errno.h>
@@ -388,8 +389,11 @@ static int steady(const char *path, double secs, long pause_ms) {
   double t0 = now(), last = t0;
   long reads = 1, bad = 0;
   struct timespec pause = {pause_ms / 1000, (pause_ms % 1000) * 1000 * 1000};
+  double max_read = 0;
   while (now() - t0 < secs) {
+    double r0 = now();
     long long n = file_read(path, &cur, &curcap);
+    if (now() - r0 > max_read) max_read = now() - r0;
     if (n < 0) {
       printf("XE2E-GUEST STEADY error %s\n", strerror(errno));
       bad++;
@@ -415,7 +419,8 @@ static int steady(const char *path, double secs, long pause_ms) {
     }
     if (pause_ms > 0) nanosleep(&pause, NULL);
   }
-  printf("XE2E-GUEST STEADY DONE reads=%ld bad=%ld sha256=%s\n", reads, bad, first);
+  printf("XE2E-GUEST STEADY DONE reads=%ld bad=%ld max_read_ms=%.0f sha256=%s\n", reads, bad,
+         max_read * 1000, first);
   free(ref);
   free(cur);
   return bad != 0;
