@@ -282,6 +282,14 @@ if [ -x "$PVFS_BIN" ]; then
 else
   say "warning: no pvfs binary at $PVFS_BIN; scenarios that use it fail (cargo build --release -p pvfs-cli)"
 fi
+# The hostile 9pfs frontend of p9-hostile (tools/xfront), a test-bed tool.
+XFRONT_BIN=${XE2E_XFRONT_BIN:-$REPO/target/release/xfront}
+if [ -x "$XFRONT_BIN" ]; then
+  mkdir -p "$S/usr/sbin"
+  install -m 755 "$XFRONT_BIN" "$S/usr/sbin/xfront"
+else
+  say "warning: no xfront binary at $XFRONT_BIN; p9-hostile fails (cargo build --release -p pvfs-xfront)"
+fi
 # The p9-sweep scenario's list of pvfs command lines, from the host's environment.
 [ -z "${XE2E_SWEEP:-}" ] || printf '%s\n' "$XE2E_SWEEP" > "$S/xe2e/sweep"
 # The PV domU's /init and guest scripts: a small archive dom0 appends to domu/base.cpio.

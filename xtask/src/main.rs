@@ -103,8 +103,8 @@ fn xen_e2e_with(
 ) -> Result<(), Fail> {
     util::ensure_host_deps(false)?;
     let elf = build_kernel()?;
-    // the dom0 binary the scenarios use as /usr/sbin/pvfs
-    cargo(&["build", "--release", "-p", "pvfs-cli"])?;
+    // the dom0 binaries the scenarios use: /usr/sbin/pvfs, and p9-hostile's /usr/sbin/xfront
+    cargo(&["build", "--release", "-p", "pvfs-cli", "-p", "pvfs-xfront"])?;
     let script = repo_root().join("ci/xen/run.sh");
     let mut c = std::process::Command::new(script);
     c.arg(scenarios)
@@ -168,7 +168,7 @@ fn test() -> Result<(), Fail> {
         (
             "Debian 13",
             "13",
-            "p9+p9-quota+p9-destroy+p9-attach+p9-idmap+p9-posix",
+            "p9+p9-quota+p9-destroy+p9-attach+p9-idmap+p9-hostile+p9-posix",
         ),
         (
             "Debian 12",

@@ -1,0 +1,102 @@
+#!/bin/sh
+# p9-hostile: a hostile 9pfs frontend next to a well-behaved guest. A guest (g-steady) reads
+# its export in a loop, checking every read against the first and timing each one. Meanwhile
+# dom0 attaches one device after another to itself (pvfs share add 0) and drives each with
+# /usr/sbin/xfront (tools/xfront), a frontend with its own grants and event channel, through
+# one hostile case: a size field below a header (torn-short), a message published in part
+# and completed 2 s later (torn-long), out_prod far beyond the ring (lying-index), a 1 GiB size
+# field (oversize), requests without reading replies (flood), walks to new fids until refused
+# (fids), and a Tflush storm (flush-storm). For each, pvfs must disconnect the device or
+# answer with errors, and stay up; the guest must see no failed or wrong read and no read
+# longer than 1 s; after the last device is gone pvfs's heap must be back near where it was
+# before the first, and it must hold only the guest's device and grants.
+# xe2e-needs: linux-guest qemu-xen
+. /xe2e/lib.sh
+IMG=/tmp/xe2e-hostile-volume.img
+PVFS=/usr/sbin/pvfs
+XFRONT=/usr/sbin/xfront
+# the guest's read loop: long enough for every case (they take about a minute under TCG)
+STEADY=${HOSTILE_STEADY:-240}
+# how far above its level before the first hostile device pvfs's heap may stay afterwards
+HEAP_SLACK=262144
+CASES="torn-short torn-long lying-index oversize flood fids flush-storm"
+
+[ -x $PVFS ] || abort pvfs-binary "no $PVFS in dom0"
+[ -x $XFRONT ] || abort xfront-binary "no $XFRONT in dom0"
+[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
+
+# dom0's own 9pfs frontend (Linux's 9pnet_xen) would take the devices made for dom0: unload
+# it for this scenario, and load it again at the end for the scenarios after this one.
+mods_9p=$(grep -E '/(9pnet_xen|9p)\.ko$' /etc/xe2e-modules)
+rmmod 9p 2>/dev/null; rmmod 9pnet_xen 2>/dev/null
+check no-dom0-frontend "9pnet_xen is still loaded in dom0" sh -c "! grep -q '^9pnet_xen ' /proc/modules"
+reload_9p() { for m in $mods_9p; do grep -q "^$(basename "$m" .ko) " /proc/modules || insmod "/lib/modules/$m"; done; }
+
+domu_initrd
+p9_volume $IMG
+p9_start_pvfs $IMG
+pvfs_says() { xl dmesg | tr -d '\r' | grep -a -F "(d$pvfs_domid)" | grep -a -E "$1"; }
+
+step create-steady "xl create g-steady (export vm2, reads every 20 ms for ${STEADY}s)" \
+  xl create /etc/xen/guests/linux-pv.cfg 'name="g-steady"' \
+  "p9=[ 'tag=share,path=/exports/vm2,security_model=none,backend=$name' ]" \
+  "extra=\"$GUEST_ARGS xe2e.guest=p9steady xe2e.steady=$STEADY xe2e.pause=20\"" || abort create-steady "xl create failed"
+steady_id=$(domid_of g-steady)
+step steady-reading "g-steady mounted and reads" wait_until 180 console_has g-steady "XE2E-GUEST STEADY at" \
+  || abort steady-reading "g-steady never started reading"
+sleep 3
+heap0=$(p9_stat heap_live_bytes); allocs0=$(p9_stat heap_live_allocs); grants0=$(p9_stat grants_mapped)
+info "pvfs before the hostile devices: heap_live_bytes=$heap0 heap_live_allocs=$allocs0 grants_mapped=$grants0"
+t_hostile=$(now)
+peak=$heap0
+for c in $CASES; do
+  tag=h-$c
+  if ! step add-$c "pvfs share add 0 --tag $tag" $PVFS share add 0 --tag $tag --path /exports/vm1 --timeout 30; then
+    fail add-$c "share add failed"; continue
+  fi
+  t0=$(now)
+  out=$($XFRONT $c --tag $tag 2>&1); rc=$?
+  echo "$out" | sed 's/^/XE2E INFO /'
+  echo "XE2E STEP p9-hostile/xfront-$c $(since $t0)s xfront $c exited $rc"
+  if [ $rc = 0 ]; then pass $c; else fail $c "$(echo "$out" | tail -1)"; fi
+  h=$(p9_stat heap_live_bytes); [ "${h:-0}" -gt "$peak" ] && peak=$h
+  if ! p9_pvfs_alive; then
+    fail alive-$c "pvfs is gone after $c"
+    pvfs_says "." | tail -20 | sed 's/^/XE2E INFO pvfs: /'
+    pvfs_postmortem
+    break
+  fi
+  pass alive-$c
+  step rm-$c "pvfs share rm 0 $tag --force" $PVFS share rm 0 $tag --force --timeout 30 || fail rm-$c "share rm failed"
+done
+echo "XE2E STEP p9-hostile/hostile-phase $(since $t_hostile)s all cases"
+# what pvfs logged about dom0's devices: the evidence of each disconnect
+pvfs_says "guest 0 |device 0/" | sed 's/^/XE2E INFO pvfs: /'
+steady_running() { ! console_has g-steady "STEADY DONE" && ! domain_gone g-steady "$steady_id"; }
+check steady-outlasted "g-steady's read loop (${STEADY}s) ended before the hostile cases did" steady_running
+
+only_guest() { [ "$(p9_stat devices_connected)" = 1 ] && [ "$(p9_stat grants_mapped)" = "$grants0" ]; }
+if step released "pvfs holds only g-steady's device and grants" wait_until 30 only_guest; then pass released
+else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
+heap_back() { [ "$(p9_stat heap_live_bytes)" -le $((heap0 + HEAP_SLACK)) ]; }
+step heap-back "pvfs's heap back within $HEAP_SLACK bytes of $heap0" wait_until 20 heap_back
+heap1=$(p9_stat heap_live_bytes); allocs1=$(p9_stat heap_live_allocs)
+info "pvfs heap: before $heap0 bytes ($allocs0 allocations), peak seen $peak, after $heap1 ($allocs1 allocations)"
+check heap-back "heap_live_bytes $heap1 after, $heap0 before (slack $HEAP_SLACK)" heap_back
+check pvfs-alive "pvfs is gone" p9_pvfs_alive
+
+steady_gone() { domain_gone g-steady "$steady_id"; }
+step steady-done "g-steady finishes its ${STEADY}s of reads" wait_until $((STEADY + 60)) steady_gone || { fail steady-done "g-steady still running"; diagnostics; }
+tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | grep -a -E 'STEADY DONE|STEADY error|STEADY mismatch|FAIL' | sed 's/^/[g-steady] /'
+check steady-correct "g-steady saw a failed or wrong read" console_has g-steady "XE2E-GUEST DONE rc=0"
+max_ms=$(tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | sed -n 's/.*STEADY DONE .*max_read_ms=\([0-9]*\).*/\1/p')
+info "g-steady's longest read: ${max_ms:-?} ms"
+no_stall() { [ -n "$max_ms" ] && [ "$max_ms" -lt 1000 ]; }
+check no-stall "g-steady's longest read took ${max_ms:-?} ms (limit 1000)" no_stall
+
+step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
+wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
+if out=$(e2fsck -fn $IMG 2>&1); then pass e2fsck; else fail e2fsck "$(echo "$out" | tail -8 | tr '\n' ' ')"; fi
+rm -f $IMG
+reload_9p
+check dom0-frontend-back "9pnet_xen could not be loaded again" grep -q '^9pnet_xen ' /proc/modules
