@@ -4,7 +4,7 @@
 //! does, keeps at most [`MAX_PENDING`] unsent replies (then stops taking requests) and
 //! refuses fids beyond [`MAX_FIDS`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use pvfs_ring::p9ring::{Backend9pRing, Interface};
@@ -47,7 +47,7 @@ struct Link {
     intf: FakeMem,
     data: FakeMem,
     fids: usize,
-    pending: Vec<Vec<u8>>,
+    pending: VecDeque<Vec<u8>>,
 }
 
 /// The fake platform with its backend.
@@ -64,6 +64,8 @@ pub struct Fake {
     pub deaf: bool,
     /// Fids a connection may hold.
     pub fid_limit: usize,
+    /// Unsent replies held before the backend stops taking requests.
+    pub pending_limit: usize,
 }
 
 impl Fake {
@@ -71,6 +73,7 @@ impl Fake {
     pub fn new() -> Self {
         let mut f = Fake {
             fid_limit: MAX_FIDS,
+            pending_limit: MAX_PENDING,
             ..Fake::default()
         };
         for (k, v) in [
@@ -132,7 +135,7 @@ impl Fake {
                     intf,
                     data,
                     fids: 0,
-                    pending: Vec::new(),
+                    pending: VecDeque::new(),
                 });
                 self.xs
                     .insert(format!("{BE}/state"), state::CONNECTED.to_string());
@@ -160,12 +163,12 @@ impl Fake {
             return;
         };
         let mut broken = None;
-        while l.pending.len() < MAX_PENDING {
+        while l.pending.len() < self.pending_limit {
             match l.ring.next_request(&l.intf, &l.data) {
                 Ok(Some(req)) => {
                     self.requests += 1;
                     let rep = respond(&mut l, &req, self.fid_limit);
-                    l.pending.push(rep);
+                    l.pending.push_back(rep);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -175,10 +178,10 @@ impl Fake {
             }
         }
         self.peak_pending = self.peak_pending.max(l.pending.len());
-        while let Some(first) = l.pending.first() {
+        while let Some(first) = l.pending.front() {
             match l.ring.write_response(&l.intf, &l.data, first) {
                 Ok(true) => {
-                    l.pending.remove(0);
+                    l.pending.pop_front();
                 }
                 Ok(false) => break,
                 Err(e) => {

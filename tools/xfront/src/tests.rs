@@ -134,6 +134,17 @@ fn flush_storm_is_answered() {
 }
 
 #[test]
+fn a_backend_that_buffers_without_bound_fails_the_storms() {
+    for case in [Case::Flood, Case::FlushStorm] {
+        let (mut f, d) = connected();
+        f.pending_limit = usize::MAX;
+        let r = cases::run(&mut f, &d, case).unwrap();
+        assert!(!r.ok, "{}", r.line());
+        assert!(r.line().contains("stopped=count"), "{}", r.line());
+    }
+}
+
+#[test]
 fn case_names_round_trip() {
     for c in Case::ALL {
         assert_eq!(Case::parse(c.name()), Some(c));
