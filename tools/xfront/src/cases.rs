@@ -235,7 +235,6 @@ pub fn call<P: Platform>(
         p.sleep_ms(1);
     }
     dev.kick(p)?;
-    let mut polls = 0u64;
     loop {
         while let Some(m) = dev.ring.recv()? {
             if let Some(rep) = wire::parse(&m) {
@@ -244,8 +243,7 @@ pub fn call<P: Platform>(
                 }
             }
         }
-        polls += 1;
-        if polls.is_multiple_of(100) && dev.dropped(p) {
+        if dev.dropped(p) {
             return Ok(None);
         }
         if p.now_ms().saturating_sub(t0) > ms {
@@ -387,7 +385,6 @@ fn pour<P: Platform>(
     let t0 = p.now_ms();
     let mut sent = 0u64;
     let mut full_since: Option<u64> = None;
-    let mut polls = 0u64;
     loop {
         if sent >= max {
             return Ok((sent, "count"));
@@ -409,8 +406,7 @@ fn pour<P: Platform>(
         if now.saturating_sub(t0) > 60_000 {
             return Ok((sent, "time"));
         }
-        polls += 1;
-        if polls.is_multiple_of(50) && dev.dropped(p) {
+        if dev.dropped(p) {
             return Ok((sent, "dropped"));
         }
         p.sleep_ms(2);
@@ -457,7 +453,7 @@ fn fids<P: Platform>(p: &mut P, dev: &Device<P::Mem>, r: &mut Report) -> Res<()>
     let mut next = 1u32;
     const MAX: u32 = 6000;
     while (next <= MAX || inflight > 0) && streak < 200 {
-        while inflight < 16 && next <= MAX {
+        while inflight < 64 && next <= MAX {
             let m = wire::twalk_clone((next % 0xff00) as u16 + 1, 0, next);
             if !dev.ring.send(&m)? {
                 break;

@@ -1,5 +1,7 @@
 //! Attaching to and leaving a 9pfs device, as Linux's `9pnet_xen` does (one ring).
 
+use std::cell::Cell;
+
 use crate::ring::FrontRing;
 use crate::{err, Platform, Res};
 
@@ -33,7 +35,13 @@ pub struct Device<M> {
     pub port: u32,
     /// The data ring.
     pub ring: FrontRing<M>,
+    /// When the backend's state was last read, and whether it had dropped the device: a
+    /// xenstore read is a process in dom0, so it is read at most every [`STATE_POLL_MS`].
+    seen: Cell<(Option<u64>, bool)>,
 }
+
+/// How often [`Device::dropped`] reads the backend's state.
+pub const STATE_POLL_MS: u64 = 250;
 
 /// The frontend directory of dom0's 9pfs device with `tag`.
 pub fn find_by_tag<P: Platform>(p: &mut P, tag: &str) -> Res<String> {
@@ -125,6 +133,7 @@ pub fn connect<P: Platform>(p: &mut P, fe: &str, ms: u64) -> Res<Device<P::Mem>>
         be_id,
         port,
         ring,
+        seen: Cell::new((None, false)),
     })
 }
 
@@ -134,9 +143,17 @@ impl<M: pvfs_ring::shmem::SharedMem> Device<M> {
         p.notify(self.port)
     }
 
-    /// Whether pvfs has given up on the device (Closing, Closed or its directory gone).
+    /// Whether pvfs has given up on the device (Closing, Closed or its directory gone), as
+    /// of at most [`STATE_POLL_MS`] ago.
     pub fn dropped<P: Platform<Mem = M>>(&self, p: &mut P) -> bool {
-        !matches!(backend_state(p, &self.be), Some(s) if s <= state::CONNECTED)
+        let now = p.now_ms();
+        let (at, gone) = self.seen.get();
+        if gone || at.is_some_and(|t| now.saturating_sub(t) < STATE_POLL_MS) {
+            return gone;
+        }
+        let gone = !matches!(backend_state(p, &self.be), Some(s) if s <= state::CONNECTED);
+        self.seen.set((Some(now), gone));
+        gone
     }
 
     /// Leaves as a frontend does: Closing, wait (up to `ms`) for the backend to close, Closed.

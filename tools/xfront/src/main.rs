@@ -106,7 +106,7 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "XFRONT {} connected port={} order-bytes={}",
+        "XFRONT {} connected port={} ring_half_bytes={}",
         case.name(),
         dev.port,
         dev.ring.half()
