@@ -158,7 +158,9 @@ fn test() -> Result<(), Fail> {
     // bystander (p9-destroy), 20 attach/detach cycles (p9-cycle), the dom0 commands: a share
     // attached to a running guest without a p9 device, dom0's own live mount, the error
     // cases, rm refused while mounted and clean after umount (p9-attach); two guests with
-    // disjoint id ranges on one volume, read-only and root squash set live (p9-idmap); the
+    // disjoint id ranges on one volume, read-only and root squash set live (p9-idmap); a
+    // hostile frontend in dom0 (tools/xfront: torn and oversized messages, lying indices, a
+    // flood, fid exhaustion, a Tflush storm) next to a reading guest (p9-hostile, Debian 13); the
     // POSIX suite pjdfstest (the CI groups) and fsx with and without mmap in a guest
     // (p9-posix, docs/posix.md). To keep CI near its 30-minute budget, the two longest
     // scenarios that test pvfs rather than the client run on one release each: p9-destroy on

@@ -8,15 +8,19 @@
 # field (oversize), requests without reading replies (flood), walks to new fids until refused
 # (fids), and a Tflush storm (flush-storm). For each, pvfs must disconnect the device or
 # answer with errors, and stay up; the guest must see no failed or wrong read and no read
-# longer than 1 s; after the last device is gone pvfs's heap must be back near where it was
-# before the first, and it must hold only the guest's device and grants.
+# longer than 1 s while the hostile devices run; after the last device is gone pvfs's heap must
+# be back near where it was before the first, and it must hold only the guest's device and
+# grants. The guest reads for BASELINE seconds before the first hostile device: when the
+# emulated machine itself (a loaded host) already stalls reads then, the limit is twice the
+# longest read of that quiet window, and the scenario says so.
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-hostile-volume.img
 PVFS=/usr/sbin/pvfs
 XFRONT=/usr/sbin/xfront
 # the guest's read loop: long enough for every case (they take about a minute under TCG)
-STEADY=${HOSTILE_STEADY:-300}
+STEADY=${HOSTILE_STEADY:-330}
+BASELINE=30
 # how far above its level before the first hostile device pvfs's heap may stay afterwards
 HEAP_SLACK=262144
 CASES="torn-short torn-long lying-index oversize flood fids flush-storm"
@@ -38,19 +42,19 @@ p9_start_pvfs $IMG
 since_loop() { awk -v a="$t_loop" -v b="$1" 'BEGIN { printf "%.1f", b - a }'; }
 pvfs_says() { xl dmesg | tr -d '\r' | grep -a -F "(d$pvfs_domid)" | grep -a -E "$1"; }
 
-step create-steady "xl create g-steady (export vm2, reads every 20 ms for ${STEADY}s)" \
+step create-steady "xl create g-steady (export vm2, reads secret.txt every 20 ms for ${STEADY}s)" \
   xl create /etc/xen/guests/linux-pv.cfg 'name="g-steady"' \
   "p9=[ 'tag=share,path=/exports/vm2,security_model=none,backend=$name' ]" \
-  "extra=\"$GUEST_ARGS xe2e.guest=p9steady xe2e.steady=$STEADY xe2e.pause=20\"" || abort create-steady "xl create failed"
+  "extra=\"$GUEST_ARGS xe2e.guest=p9steady xe2e.steady=$STEADY xe2e.pause=20 xe2e.file=secret.txt\"" || abort create-steady "xl create failed"
 steady_id=$(domid_of g-steady)
 step steady-reading "g-steady mounted and reads" wait_until 180 console_has g-steady "XE2E-GUEST STEADY at" \
   || abort steady-reading "g-steady never started reading"
 # g-steady's loop started about 2 s before its first progress line: times below are on its clock
 t_loop=$(awk -v t="$(now)" 'BEGIN { printf "%.1f", t - 2 }')
-sleep 3
+step baseline "g-steady reads with no hostile device for ${BASELINE}s" sleep $BASELINE
 heap0=$(p9_stat heap_live_bytes); allocs0=$(p9_stat heap_live_allocs); grants0=$(p9_stat grants_mapped)
 info "pvfs before the hostile devices: heap_live_bytes=$heap0 heap_live_allocs=$allocs0 grants_mapped=$grants0"
-t_hostile=$(now)
+t_hostile=$(now); h_from=$(since_loop "$t_hostile")
 peak=$heap0
 for c in $CASES; do
   tag=h-$c
@@ -73,6 +77,7 @@ for c in $CASES; do
   step rm-$c "pvfs share rm 0 $tag --force" $PVFS share rm 0 $tag --force --timeout 30 || fail rm-$c "share rm failed"
 done
 echo "XE2E STEP p9-hostile/hostile-phase $(since $t_hostile)s all cases"
+h_to=$(since_loop "$(now)")
 # what pvfs logged about dom0's devices: the evidence of each disconnect
 pvfs_says "guest 0 |device 0/" | sed 's/^/XE2E INFO pvfs: /'
 steady_running() { ! console_has g-steady "STEADY DONE" && ! domain_gone g-steady "$steady_id"; }
@@ -93,9 +98,17 @@ step steady-done "g-steady finishes its ${STEADY}s of reads" wait_until $((STEAD
 tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | grep -a -E 'STEADY DONE|STEADY error|STEADY mismatch|STEADY slow|FAIL' | sed 's/^/[g-steady] /'
 check steady-correct "g-steady saw a failed or wrong read" console_has g-steady "XE2E-GUEST DONE rc=0"
 max_ms=$(tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | sed -n 's/.*STEADY DONE .*max_read_ms=\([0-9]*\).*/\1/p')
-info "g-steady's longest read: ${max_ms:-?} ms"
-no_stall() { [ -n "$max_ms" ] && [ "$max_ms" -lt 1000 ]; }
-check no-stall "g-steady's longest read took ${max_ms:-?} ms (limit 1000)" no_stall
+# the longest read (reads over 500 ms are printed with their start) before and during the cases
+longest() {
+  tr -d '\r' < "$CONSOLE_DIR/guest-g-steady.log" | sed -n 's/.*STEADY slow read at \([0-9.]*\)s: \([0-9]*\) ms.*/\1 \2/p' |
+    awk -v a="$1" -v b="$2" 'BEGIN { m = 0 } $1 >= a && $1 < b && $2 > m { m = $2 } END { print m }'
+}
+base_ms=$(longest 0 "$h_from"); hostile_ms=$(longest "$h_from" "$h_to")
+limit=1000; [ $((2 * base_ms)) -gt $limit ] && limit=$((2 * base_ms))
+info "g-steady's longest read: ${max_ms:-?} ms over its loop; ${base_ms} ms in the ${BASELINE}s before the hostile devices (0 = none over 500 ms), ${hostile_ms} ms while they ran (${h_from}s to ${h_to}s of its loop)"
+[ $limit = 1000 ] || info "the emulated machine stalled reads up to ${base_ms} ms with no hostile device: the limit is ${limit} ms instead of 1000"
+no_stall() { [ -n "$max_ms" ] && [ "$hostile_ms" -lt $limit ]; }
+check no-stall "g-steady's longest read while the hostile devices ran took ${hostile_ms} ms (limit $limit)" no_stall
 
 step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
