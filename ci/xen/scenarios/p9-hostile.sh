@@ -36,6 +36,7 @@ mods_9p=$(grep -E '/(9pnet_xen|9p)\.ko$' /etc/xe2e-modules)
 rmmod 9p 2>/dev/null; rmmod 9pnet_xen 2>/dev/null
 check no-dom0-frontend "9pnet_xen is still loaded in dom0" sh -c "! grep -q '^9pnet_xen ' /proc/modules"
 reload_9p() { for m in $mods_9p; do grep -q "^$(basename "$m" .ko) " /proc/modules || insmod "/lib/modules/$m"; done; }
+trap reload_9p EXIT   # also when the scenario aborts
 
 domu_initrd
 p9_volume $IMG
