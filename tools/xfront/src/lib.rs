@@ -5,7 +5,7 @@
 //! interface page and data area to the pvfs domain, allocates an event channel, writes
 //! `version`, `num-rings`, `ring-ref0`, `event-channel-0` and state Initialised, and waits for
 //! Connected. Then it misbehaves in one of the ways of [`cases::Case`] and reports what pvfs
-//! did, one `XFRONT` line per finding.
+//! did, in one `XFRONT` line.
 //!
 //! Everything here is logic over the [`Platform`] trait; the binary's `sys` module is the only
 //! place that touches `/dev/xen/gntalloc` and `/dev/xen/evtchn` (`unsafe`), and xenstore is
