@@ -158,19 +158,19 @@ fn test() -> Result<(), Fail> {
     // bystander (p9-destroy), 20 attach/detach cycles (p9-cycle), the dom0 commands: a share
     // attached to a running guest without a p9 device, dom0's own live mount, the error
     // cases, rm refused while mounted and clean after umount (p9-attach); two guests with
-    // disjoint id ranges on one volume, read-only and root squash set live (p9-idmap); a
-    // hostile frontend in dom0 (tools/xfront: torn and oversized messages, lying indices, a
-    // flood, fid exhaustion, a Tflush storm) next to a reading guest (p9-hostile, Debian 13); the
+    // disjoint id ranges on one volume, read-only and root squash set live (p9-idmap); the
     // POSIX suite pjdfstest (the CI groups) and fsx with and without mmap in a guest
     // (p9-posix, docs/posix.md). To keep CI near its 30-minute budget, the two longest
     // scenarios that test pvfs rather than the client run on one release each: p9-destroy on
     // Debian 13, p9-cycle (20 guests built and torn down) on Debian 12, where guests come up
-    // faster.
+    // faster. The hostile frontend (p9-hostile: tools/xfront next to a reading guest) is not in
+    // this list yet: every case passes, but its one-second stall limit for the reading guest has
+    // not been judged on a quiet host (ci/xen/README.md, "The hostile frontend").
     for (name, debian, list) in [
         (
             "Debian 13",
             "13",
-            "p9+p9-quota+p9-destroy+p9-attach+p9-idmap+p9-hostile+p9-posix",
+            "p9+p9-quota+p9-destroy+p9-attach+p9-idmap+p9-posix",
         ),
         (
             "Debian 12",
