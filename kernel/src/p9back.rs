@@ -30,7 +30,6 @@ use pvfs_9p::ext4::Ext4Fs;
 use pvfs_9p::{Connection, Server};
 use pvfs_kernel::ringclock::{Profile, RingClock};
 use pvfs_kernel::stackuse::KindPeaks;
-use pvfs_ring::shmem::{OutOfBounds, SharedMem};
 use pvfs_ring::xenbus::{
     self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, QuotaKeys, Route,
     StoreError, XenbusError,
@@ -67,26 +66,7 @@ struct Mapped {
     run: gnttab::Run,
 }
 
-impl SharedMem for Mapped {
-    fn len(&self) -> usize {
-        self.mem.len()
-    }
-    fn load_u32_acquire(&self, off: usize) -> Result<u32, OutOfBounds> {
-        self.mem.load_u32_acquire(off)
-    }
-    fn store_u32_release(&self, off: usize, val: u32) -> Result<(), OutOfBounds> {
-        self.mem.store_u32_release(off, val)
-    }
-    fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
-        self.mem.read_bytes(off, dst)
-    }
-    fn write_bytes(&self, off: usize, src: &[u8]) -> Result<(), OutOfBounds> {
-        self.mem.write_bytes(off, src)
-    }
-    fn full_barrier(&self) {
-        self.mem.full_barrier();
-    }
-}
+pvfs_ring::delegate_shared_mem!(Mapped, mem: PageMem);
 
 /// Grant mapping and event channels for the xenbus code.
 struct XenPlatform;

@@ -1,33 +1,10 @@
-//! The few 9P2000.L messages the hostile cases send, and what they need of a reply.
+//! The few 9P2000.L messages the hostile cases send, and what they need of a reply. Type
+//! numbers and reserved values are pvfs's own (`pvfs_9p::wire`), so the two cannot drift.
 
-/// `Rlerror`.
-pub const RLERROR: u8 = 7;
-/// `Tgetattr`.
-pub const TGETATTR: u8 = 24;
-/// `Rgetattr`.
-pub const RGETATTR: u8 = 25;
-/// `Tversion`.
-pub const TVERSION: u8 = 100;
-/// `Rversion`.
-pub const RVERSION: u8 = 101;
-/// `Tattach`.
-pub const TATTACH: u8 = 104;
-/// `Rattach`.
-pub const RATTACH: u8 = 105;
-/// `Tflush`.
-pub const TFLUSH: u8 = 108;
-/// `Rflush`.
-pub const RFLUSH: u8 = 109;
-/// `Twalk`.
-pub const TWALK: u8 = 110;
-/// `Rwalk`.
-pub const RWALK: u8 = 111;
-/// The tag of `Tversion`.
-pub const NOTAG: u16 = 0xffff;
-/// "No fid" (`afid` of an attach without authentication).
-pub const NOFID: u32 = 0xffff_ffff;
-/// Bytes of `size[4] type[1] tag[2]`.
-pub const HEADER: usize = 7;
+pub use pvfs_9p::wire::ty::{
+    RATTACH, RFLUSH, RGETATTR, RLERROR, RVERSION, RWALK, TATTACH, TFLUSH, TGETATTR, TVERSION, TWALK,
+};
+pub use pvfs_9p::wire::{HEADER_LEN as HEADER, NOFID, NOTAG};
 
 /// A message of type `ty` with `tag` and `body`, its size field set to its length.
 pub fn message(ty: u8, tag: u16, body: &[u8]) -> Vec<u8> {
