@@ -95,6 +95,11 @@ pub struct Options {
     /// `pvfs.trace9p=0|1`: log every 9P message taken off a ring and every reply written to
     /// one, decoded on one line (default 0). For showing what a client sends; slow.
     pub trace9p: bool,
+    /// `pvfs.exitstorm=SECS`: under Xen, before serving, spend SECS seconds signalling an
+    /// event channel bound to pvfs's own vCPU, so that every hypercall returns with an upcall
+    /// to deliver, checking the CPU tables between rounds (a test of the platform: the
+    /// hypervisor, or the emulator it runs in). 0 or absent: no storm.
+    pub exit_storm_secs: u32,
 }
 
 /// Default of `pvfs.poll_us`: 1 ms, longer than a guest's turnaround between two metadata
@@ -138,6 +143,7 @@ impl Default for Options {
             cache_mib: 0,
             checksum_dir: None,
             blkbench_mib: 0,
+            exit_storm_secs: 0,
             read_only: false,
             ro_exports: None,
             poll_us: DEFAULT_POLL_US,
@@ -204,6 +210,10 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
             "checksum_dir" => match String::try_from(value) {
                 Ok(s) if value.starts_with('/') => o.checksum_dir = Some(s),
                 _ => warn(bad, &mut warnings),
+            },
+            "exitstorm" => match value.parse::<u32>() {
+                Ok(n) => o.exit_storm_secs = n,
+                Err(_) => warn(bad, &mut warnings),
             },
             "blkbench" => match value.parse::<u32>() {
                 Ok(n) => o.blkbench_mib = n,
@@ -286,6 +296,21 @@ mod tests {
         assert_eq!(o.heap_mib, 64);
         assert_eq!(o.cache_mib, 32);
         assert_eq!(o.checksum_dir.as_deref(), Some("/data"));
+    }
+
+    #[test]
+    fn exit_storm_seconds() {
+        assert_eq!(parse("").0.exit_storm_secs, 0);
+        assert_eq!(parse("pvfs.exitstorm=300").0.exit_storm_secs, 300);
+        let (o, w) = parse("pvfs.exitstorm=long");
+        assert_eq!(o.exit_storm_secs, 0);
+        assert_eq!(
+            w.as_slice(),
+            [Warning::BadValue {
+                key: "exitstorm",
+                value: "long"
+            }]
+        );
     }
 
     #[test]

@@ -126,6 +126,9 @@ pub fn main(start_info_paddr: u64) -> ! {
                 }
             };
             maybe_fault(&opts);
+            if opts.exit_storm_secs > 0 {
+                super::storm::run(opts.exit_storm_secs);
+            }
             serve(platform, &opts)
         }
         None => {

@@ -6,12 +6,14 @@
 //! - [`selftest`]: the plain-QEMU self-test.
 //! - [`fault`]: faults raised on request (`pvfs.fault`) to exercise the crash paths.
 //! - [`blkbench`]: the raw blkfront read benchmark.
+//! - [`storm`]: the exit storm (`pvfs.exitstorm`), a test of the platform.
 
 mod blkbench;
 mod boot;
 mod fault;
 mod selftest;
 mod serve;
+mod storm;
 mod volume;
 
 pub use boot::main;

@@ -116,6 +116,22 @@ const EVTCHNOP_BIND_INTERDOMAIN: u64 = 0;
 const EVTCHNOP_BIND_VIRQ: u64 = 1;
 const EVTCHNOP_CLOSE: u64 = 3;
 const EVTCHNOP_ALLOC_UNBOUND: u64 = 6;
+const EVTCHNOP_BIND_IPI: u64 = 7;
+
+#[repr(C)]
+struct BindIpi {
+    vcpu: u32,
+    port: u32,
+}
+
+/// EVTCHNOP_bind_ipi for vCPU 0: a port whose other end is pvfs itself, so that signalling it
+/// raises an upcall on pvfs's own vCPU. Returns the (unmasked) port.
+pub fn bind_ipi() -> Result<u32, XenError> {
+    let mut a = BindIpi { vcpu: 0, port: 0 };
+    evtchn_op(EVTCHNOP_BIND_IPI, core::ptr::addr_of_mut!(a) as u64)?;
+    let _ = unmask(a.port);
+    Ok(a.port)
+}
 
 fn evtchn_op(cmd: u64, arg: u64) -> Result<(), XenError> {
     // SAFETY: callers pass a pointer to the struct that `cmd` expects, which they own.

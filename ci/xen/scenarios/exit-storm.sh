@@ -1,0 +1,48 @@
+#!/bin/sh
+# exit-storm: a test of the platform, not of pvfs. pvfs boots with pvfs.exitstorm=SECS and,
+# before it serves, signals an event channel bound to its own vCPU for SECS seconds with
+# interrupts on (kernel/src/run/storm.rs): every EVTCHNOP_send exits to Xen and comes back
+# with an upcall to inject, the moment at which pvfs's triple faults were seen. Between
+# hypercalls pvfs runs a handful of instructions and checks its CPU tables after every 1024.
+# dom0 keeps the other CPU busy with xenstore traffic meanwhile (STORM_LOAD=0: idle).
+# Options (xe2e.env.NAME=VALUE): STORM_SECS (default 240), STORM_LOAD (default 1).
+. /xe2e/lib.sh
+SECS=${STORM_SECS:-240}
+
+[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF (from $(cat /xe2e/pvfs-kernel-source); build it: cargo xtask build)"
+name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$PVFS_CFG")
+[ -n "$name" ] || abort config "no name= in $PVFS_CFG"
+
+step create "xl create with pvfs.exitstorm=$SECS, kept if it ends" \
+  xl create "$PVFS_CFG" 'on_reboot="preserve"' 'on_crash="preserve"' "cmdline=\"pvfs.exitstorm=$SECS\"" ||
+  abort create "xl create failed"
+pvfs_domid=$(domid_of "$name")
+[ -n "$pvfs_domid" ] || abort create "domain $name not listed after xl create"
+
+loadpid=
+if [ "${STORM_LOAD:-1}" = 1 ]; then
+  (while :; do xenstore-ls /local >/dev/null 2>&1; done) &
+  loadpid=$!
+fi
+# the post-mortem's walk of pvfs's IDT (/xe2e/walk.sh), tried on the live domain: the entries
+# must be present and gate 8 must hold a handler in the kernel's code segment (selector 8)
+xen-hvmctx "$pvfs_domid" > /tmp/storm-ctx 2>&1
+walk=$(idt_walk "$pvfs_domid" /tmp/storm-ctx)
+info "$walk"
+case "$walk" in
+  *"not present"* | *unreadable* | "") fail idt-walk "the walk of the live pvfs's IDT failed: ${walk:-no output}" ;;
+  *"gate 8="????????0008????*) pass idt-walk ;;
+  *) fail idt-walk "gate 8 of the live pvfs does not hold a kernel handler: $walk" ;;
+esac
+storm_over() { dmesg_has "$pvfs_domid" "exit storm: done" || ! p9_pvfs_alive; }
+step storm "pvfs's exit storm ($SECS s)" wait_until $((SECS + 180)) storm_over
+[ -n "$loadpid" ] && kill "$loadpid" 2>/dev/null
+xl dmesg | grep -F "(d$pvfs_domid)" | grep -F "exit storm" | tail -3 | sed 's/^/XE2E INFO /'
+if dmesg_has "$pvfs_domid" "exit storm: done"; then
+  pass storm
+else
+  fail storm "pvfs ended during its exit storm (state $(state_of "$name"))"
+  pvfs_postmortem
+  xl dmesg | tail -12 | sed 's/^/XE2E INFO xl dmesg: /'
+fi
+step destroy "xl destroy $name" xl destroy "$name" || fail destroy "xl destroy failed"
