@@ -264,6 +264,7 @@ fi
 S=$RUN/stage; rm -rf "$S"; mkdir -p "$S/xe2e/scenarios" "$S/etc/xen/guests" "$S/usr/lib/pvfs" "$S/domu/guest"
 install -m 755 "$XEN_DIR/dom0/init" "$S/init"
 install -m 644 "$XEN_DIR/dom0/xe2e-lib.sh" "$S/xe2e/lib.sh"
+install -m 644 "$XEN_DIR/dom0/xe2e-walk.sh" "$S/xe2e/walk.sh"
 install -m 755 "$XEN_DIR"/scenarios/*.sh "$S/xe2e/scenarios/"
 install -m 644 "$XEN_DIR"/guests/*.cfg "$S/etc/xen/guests/"
 install -m 644 "$REPO/pvfs-stubdom.cfg" "$S/etc/xen/pvfs-stubdom.cfg"

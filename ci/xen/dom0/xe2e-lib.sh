@@ -8,6 +8,7 @@
 # /init adds "XE2E PASS|FAIL <scenario>" per scenario and the final "XE2E RESULT PASS|FAIL".
 # (the Xen tools of whichever Xen this dom0 has: xen-4.17 on Debian 12, xen-4.20 on 13)
 export PATH=$(echo /usr/lib/xen-*/bin):/usr/sbin:/usr/bin:/sbin:/bin
+. /xe2e/walk.sh
 S=${XE2E_SCENARIO:?run by /init with XE2E_SCENARIO set}
 PVFS_CFG=/etc/xen/pvfs-stubdom.cfg
 PVFS_ELF=/usr/lib/pvfs/pvfs-kernel

@@ -1,0 +1,47 @@
+# shellcheck shell=sh
+# Reading an HVM domain's memory through its own page tables, for post-mortems of pvfs
+# (sourced by /init and by /xe2e/lib.sh as /xe2e/walk.sh). Needs the Xen tools on PATH.
+
+# table_base idtr|gdtr CTX: the base of that descriptor table in a xen-hvmctx output, whose
+# line reads "idtr (0x... + 0x...)" with or without blanks after the parenthesis.
+table_base() {
+  awk -v r="$1" '$1 == r { for (i = 2; i <= NF; i++) { f = $i; gsub(/[(]/, "", f); if (f ~ /^0x/) { print f; exit } } }' "$2"
+}
+# mem_word D ADDR: the 8-byte word at virtual address ADDR of HVM domain D, read through the
+# domain's own page tables from its saved CR3 (xenctx walks them in software), in hex without
+# 0x; empty if the walk or the mapping failed.
+mem_word() {
+  set -- "$1" "$(printf '%#x' "$2")"
+  xenctx -m "$2" -l 1 -b 8 "$1" 2>/dev/null |
+    awk 'NR == 2 && $1 ~ /^[0-9a-f]+$/ { print $1 }'
+}
+# idt_walk D [CTX]: for a domain that triple-faulted, what its memory says about delivering an
+# interrupt: the page-table entries that map its IDT, walked from the saved CR3 one level at a
+# time as the CPU does, and the IDT gates of the double fault (8) and of pvfs's upcall (0xf3),
+# read through those tables. If the entries are present and the gates hold handler addresses,
+# the tables in memory were intact when the CPU's own walk failed. CTX is the domain's
+# xen-hvmctx output (default /run/xe2e/hvmctx-D, which triple_watch in /init saves).
+idt_walk() {
+  _ctx=${2:-/run/xe2e/hvmctx-$1}
+  _idt=$(table_base idtr "$_ctx")
+  _cr3=$(awk '$1 == "cr3" { print $2 }' "$_ctx")
+  [ -n "$_idt" ] && [ -n "$_cr3" ] || return 0
+  _out="walk of idt $_idt from cr3 $_cr3:"
+  _t=$(( _cr3 & 0xffffffffff000 ))
+  for _lvl in 4:39 3:30 2:21 1:12; do
+    _at=$(( _t + ((_idt >> ${_lvl#*:}) & 511) * 8 ))
+    _e=$(mem_word "$1" "$_at")
+    [ -n "$_e" ] || { _out="$_out L${_lvl%%:*}@$(printf '%#x' $_at)=unreadable"; break; }
+    _out="$_out L${_lvl%%:*}@$(printf '%#x' $_at)=0x$_e"
+    [ $(( 0x$_e & 1 )) = 1 ] || { _out="$_out (not present)"; break; }
+    # a 2 MiB or 1 GiB page ends the walk
+    [ "${_lvl%%:*}" != 4 ] && [ "${_lvl%%:*}" != 1 ] && [ $(( 0x$_e & 0x80 )) != 0 ] && break
+    _t=$(( 0x$_e & 0xffffffffff000 ))
+  done
+  for _v in 8 243; do
+    _lo=$(mem_word "$1" $(( _idt + _v * 16 )))
+    _hi=$(mem_word "$1" $(( _idt + _v * 16 + 8 )))
+    _out="$_out; gate $_v=${_lo:-unreadable}:${_hi:-unreadable}"
+  done
+  echo "$_out"
+}
