@@ -149,7 +149,7 @@ fn test() -> Result<(), Fail> {
     step("QEMU boot tests", qemu::boot_tests)?;
     step("fuzzing (bounded)", || fuzz(15))?;
     step("Xen e2e (Debian 13: Xen 4.20, Linux 6.12)", || {
-        xen_e2e_with("boot+fault+blk", 1200, 600, Some("13"))
+        xen_e2e_with("boot+fault+blk+exit-storm", 1200, 600, Some("13"))
     })?;
     // Linux PV guests over 9pfs, on Debian 13 and then on Debian 12 (Xen 4.17, Linux 6.1):
     // two guests at once with a stock-xl p9 share and no process in dom0 for them on Xen 4.20
