@@ -87,9 +87,22 @@ impl BlockCache {
         self.stats
     }
 
-    /// Bytes of block buffers the cache holds (every slot keeps its buffer once made, so this
-    /// only grows, up to the capacity and whatever dirty blocks push it over).
+    /// Heap bytes the cache holds: its block buffers (every slot keeps its buffer once made,
+    /// so this only grows, up to the capacity and whatever dirty blocks push it over) and its
+    /// bookkeeping, the slot array and the index, which grow with them (about 100 bytes a
+    /// block, a tenth of the buffers with 1 KiB blocks).
     pub fn memory_bytes(&self) -> usize {
+        self.buffer_bytes()
+            .saturating_add(
+                self.slots
+                    .capacity()
+                    .saturating_mul(core::mem::size_of::<Slot>()),
+            )
+            .saturating_add(self.map.memory_bytes())
+    }
+
+    /// Bytes of block buffers alone.
+    pub fn buffer_bytes(&self) -> usize {
         self.slots.len().saturating_mul(self.block_size)
     }
 
@@ -673,26 +686,48 @@ mod tests {
         assert!(c.get(&mut d, 16).is_err());
         assert_eq!(c.get(&mut d, 3).unwrap()[0], 3);
         // Buffers stay allocated up to the capacity, no further, whatever was evicted.
-        assert_eq!(c.memory_bytes(), 4 * 1024);
+        assert_eq!(c.buffer_bytes(), 4 * 1024);
     }
 
     #[test]
     fn memory_follows_the_blocks_held_up_to_the_capacity() {
         let mut d = MemDisk::new(alloc::vec![0u8; 1024 * 16]);
         let mut c = BlockCache::new(1024, 4 * 1024);
-        assert_eq!(c.memory_bytes(), 0);
+        assert_eq!(c.buffer_bytes(), 0);
         c.get(&mut d, 0).unwrap();
         c.get(&mut d, 1).unwrap();
-        assert_eq!(c.memory_bytes(), 2 * 1024);
+        assert_eq!(c.buffer_bytes(), 2 * 1024);
         for b in 2..12 {
             c.get(&mut d, b).unwrap();
         }
-        assert_eq!(c.memory_bytes(), 4 * 1024);
+        assert_eq!(c.buffer_bytes(), 4 * 1024);
         // Dirty blocks are never dropped: the cache grows past its capacity until write-back.
         for b in 0..6 {
             c.get_mut(&mut d, b).unwrap().fill(1);
         }
-        assert_eq!(c.memory_bytes(), 6 * 1024);
+        assert_eq!(c.buffer_bytes(), 6 * 1024);
+    }
+
+    #[test]
+    fn memory_counts_the_slots_and_the_index_with_the_buffers() {
+        let n = 1000usize;
+        let mut d = MemDisk::new(alloc::vec![0u8; 1024 * n]);
+        let mut c = BlockCache::new(1024, 1024 * n);
+        let empty = c.memory_bytes();
+        for b in 0..n as u64 {
+            c.get(&mut d, b).unwrap();
+        }
+        assert_eq!(c.buffer_bytes(), 1024 * n);
+        let books = c.memory_bytes() - c.buffer_bytes();
+        // Every block has a slot, and the index stays at most half full.
+        let least = n * (core::mem::size_of::<Slot>() + 2 * core::mem::size_of::<(u64, usize)>());
+        assert!(
+            books >= least,
+            "bookkeeping {books} bytes, want at least {least}"
+        );
+        // and no more than a few hundred bytes a block, capacity slack included
+        assert!(books <= n * 256, "bookkeeping {books} bytes for {n} blocks");
+        assert!(empty < books);
     }
 
     #[test]

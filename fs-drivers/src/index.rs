@@ -51,6 +51,13 @@ impl BlockIndex {
         self.len == 0
     }
 
+    /// Heap bytes of the table (it grows with the entries and is kept when they go).
+    pub fn memory_bytes(&self) -> usize {
+        self.entries
+            .capacity()
+            .saturating_mul(core::mem::size_of::<(u64, usize)>())
+    }
+
     fn mask(&self) -> usize {
         self.entries.len() - 1
     }

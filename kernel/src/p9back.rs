@@ -613,7 +613,8 @@ impl Service {
         .unwrap_or(false)
     }
 
-    /// The block cache's buffers and its capacity, in bytes (both 0 without a volume).
+    /// The block cache's memory (buffers and bookkeeping) and its buffers' capacity, in bytes
+    /// (both 0 without a volume).
     pub fn cache_bytes(&self) -> (usize, usize) {
         self.fs
             .as_ref()
