@@ -45,3 +45,21 @@ idt_walk() {
   done
   echo "$_out"
 }
+# walk_intact WALK: an idt_walk line that found every level present and the gates 8 and 243
+# as pvfs's boot writes them: present 64-bit interrupt gates of privilege 0 (type byte 8e)
+# in code segment 8.
+walk_intact() {
+  case "$1" in *"not present"* | *unreadable* | "") return 1 ;; esac
+  case "$1" in *"gate 8="????8e??0008????:*"; gate 243="????8e??0008????:*) return 0 ;; esac
+  return 1
+}
+# idt_read_failed CTX: a xen-hvmctx output whose pending event is a page fault (a valid
+# hardware exception, vector 14) at an address inside the IDT: the CPU could not read a gate.
+idt_read_failed() {
+  _idt=$(table_base idtr "$1")
+  _cr2=$(awk '{ for (i = 1; i < NF; i++) if ($i == "cr2") { print $(i + 1); exit } }' "$1")
+  _ev=$(awk '$1 == "event" { print $2; exit }' "$1")
+  [ -n "$_idt" ] && [ -n "$_cr2" ] && [ -n "$_ev" ] || return 1
+  [ $(( _ev & 0x800007ff )) = $(( 0x8000030e )) ] || return 1
+  [ $(( _cr2 >= _idt && _cr2 < _idt + 4096 )) = 1 ]
+}
