@@ -1,5 +1,6 @@
-//! The PV block protocol (`io/blkif.h`): wire structs with their exact x86_64 layouts, and a
-//! pure frontend core that splits I/O into ring requests and matches responses.
+//! The PV block protocol (`io/blkif.h`): wire structs with their exact x86_64 layouts, and
+//! blkfront's request engine ([`engine`]), which splits I/O into ring requests over granted
+//! pages and matches the responses.
 //!
 //! Layouts (x86_64, little endian; the ring entry is the union, 112 bytes, so one page holds
 //! 32 entries):
@@ -18,15 +19,13 @@
 //!
 //! No-panic contract: [`Request::parse`], [`Response::parse`] and [`Segment::parse`] accept any
 //! bytes and return [`BlkifError`] for short buffers, unknown operations, segment counts out
-//! of range and sector ranges outside a page. [`BlkfrontCore::complete`] accepts any response:
-//! an id that is out of range, not in flight, or answered with the wrong operation is an
-//! error, never a panic; in-flight state is bounded by the ring size.
+//! of range and sector ranges outside a page. The engine accepts any response: an id that is
+//! out of range, not in flight, or answered with the wrong operation stops it, never a panic;
+//! in-flight state is bounded by the ring size.
 
 pub mod engine;
-mod front;
 mod wire;
 
-pub use front::{BlkfrontCore, Chunk, Completion};
 pub use wire::{
     emit_indirect_page, indirect_pages_for, parse_indirect_segment, IoStatus, Request, Response,
     Segment,
