@@ -95,10 +95,11 @@ pub struct Options {
     /// `pvfs.trace9p=0|1`: log every 9P message taken off a ring and every reply written to
     /// one, decoded on one line (default 0). For showing what a client sends; slow.
     pub trace9p: bool,
-    /// `pvfs.exitstorm=SECS`: under Xen, before serving, spend SECS seconds signalling an
-    /// event channel bound to pvfs's own vCPU, so that every hypercall returns with an upcall
-    /// to deliver, checking the CPU tables between rounds (a test of the platform: the
-    /// hypervisor, or the emulator it runs in). 0 or absent: no storm.
+    /// `pvfs.exitstorm=SECS`: under Xen, before serving, spend SECS seconds in rounds of
+    /// signalling an event channel bound to pvfs's own vCPU (every hypercall returns with an
+    /// upcall to deliver) and of halting until a timer a few microseconds ahead, checking the
+    /// CPU tables between rounds (`run::storm`; a test of the platform: the hypervisor, or the
+    /// emulator it runs in). 0 or absent: no storm.
     pub exit_storm_secs: u32,
 }
 
