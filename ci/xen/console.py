@@ -6,10 +6,14 @@ usage: console.py --log FILE --timeout SECONDS -- qemu-system-x86_64 ARGS...
 Every console line goes to FILE prefixed with host seconds since QEMU started. Lines that
 start with "XE2E " (the contract of ci/xen/dom0/init and the scenarios) are also copied to
 stdout as they arrive; when dom0 reports DOM0-READY a "XE2E STEP dom0-boot" line with the
-host-side boot time is added. Exit status: 0 only when "XE2E RESULT PASS" was seen; 1 on
+host-side boot time is added. pvfs's warnings and errors (Xen's console lines
+"(dN) pvfs: [WARN] ..." and "[ERROR]") are copied as "XE2E LOG <line>", and when no result
+line comes (timeout, or QEMU ended) the last console lines follow as "XE2E TAIL <line>", so
+that stdout alone says where a run stopped. Exit status: 0 only when "XE2E RESULT PASS" was seen; 1 on
 "XE2E RESULT FAIL"; 2 on timeout; 3 when QEMU ended without a result line.
 """
 import argparse
+import collections
 import os
 import re
 import select
@@ -20,6 +24,9 @@ import time
 
 CONTRACT = re.compile(r"^\s*(XE2E [A-Z][A-Z0-9-]*\b.*)$")
 RESULT = re.compile(r"XE2E RESULT (PASS|FAIL)\b")
+PVFS_LOG = re.compile(r"\(d\d+\) pvfs: \[(WARN|ERROR)\]")
+# console lines kept for "XE2E TAIL" (the end of the log, when no result line came)
+TAIL_LINES = 30
 # after the result line dom0 powers off and Xen halts the machine; allow that much time
 GRACE = 30.0
 
@@ -49,6 +56,7 @@ def main():
     result = None
     result_at = None
     last = ""
+    tail = collections.deque(maxlen=TAIL_LINES)
     eof = False
 
     def handle(raw):
@@ -59,7 +67,10 @@ def main():
         log.flush()
         if line.strip():
             last = line.strip()
+            tail.append(last)
         m = CONTRACT.match(line)
+        if not m and PVFS_LOG.search(line):
+            emit("XE2E LOG " + line.strip()[:300])
         if m:
             emit(m.group(1))
             if m.group(1).startswith("XE2E DOM0-READY"):
@@ -114,6 +125,8 @@ def main():
         return 0
     if result == "FAIL":
         return 1
+    for t in tail:
+        emit("XE2E TAIL " + t[:300])
     if timed_out:
         emit("XE2E FAIL harness: timed out after %.0fs (last console line: %s)" % (a.timeout, last[:200]))
         emit("XE2E RESULT FAIL")

@@ -107,7 +107,22 @@ console_has() { grep -qF -- "$2" "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; }
 # every guest with a p9 device, whatever its backend), on one line, for "xl create failed"
 dm_log() { tail -3 "/var/log/xen/qemu-dm-$1.log" 2>/dev/null | tr -d '\r' | tr '\n' ' '; }
 
+# diagnostics: what the machine looks like after a failure. A short summary as "XE2E DIAG"
+# lines (which reach CI's output, at most about 60 of them): the domains and their states,
+# pvfs's vCPU state and counters, pvfs's last warnings, and the last lines of each guest's
+# console; then the long form for the log.
 diagnostics() {
+  {
+    xl list 2>&1 | awk 'NR > 1 { print "domain", $1, "id", $2, "state", $5 }'
+    xl vcpu-list 2>&1 | awk -v n="${name:-pvfs}" '$1 == n { print "pvfs vcpu", $3, "state", $5, "time", $6 "s" }'
+    [ -z "${pvfs_domid:-}" ] || echo "pvfs stats: $(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/stats" 2>&1 | cut -c1-400)"
+    [ -z "${pvfs_domid:-}" ] || xl dmesg | grep -a "(d$pvfs_domid) .*\[\(WARN\|ERROR\)\]" | tail -5 | sed 's/^/pvfs log: /'
+    for f in "$CONSOLE_DIR"/guest-*.log; do
+      [ -s "$f" ] || continue
+      g=${f##*/guest-}; g=${g%.log}
+      tr -d '\r' < "$f" | grep -av '^ *$' | tail -6 | cut -c1-200 | sed "s/^/[$g] /"
+    done
+  } 2>&1 | head -60 | sed 's/^/XE2E DIAG /'
   echo "---- xl list ----"; xl list
   # r = running, b = blocked: tells a pvfs that waits from one that spins
   echo "---- xl vcpu-list ----"; xl vcpu-list
@@ -178,6 +193,8 @@ p9_start_pvfs() {
   # kept after a reboot (a triple fault is one), so that its saved state can be read
   # (triple_watch in /init, pvfs_postmortem); PVFS_XL_EXTRA= (empty) restores xl's default
   extra=${PVFS_XL_EXTRA-on_reboot=\"preserve\"}
+  # PVFS_CPUS=LIST pins pvfs's vCPU to those physical CPUs (xl's cpus=)
+  [ -z "${PVFS_CPUS:-}" ] || extra="$extra cpus=\"$PVFS_CPUS\""
   step create "xl create $PVFS_CFG with the volume${2:+ ($2)}" xl create "$PVFS_CFG" \
     "disk=[ 'format=raw,vdev=xvda,access=rw,target=$1' ]" "cmdline=\"${2:-}\"" $extra || abort create "xl create failed"
   pvfs_domid=$(domid_of "$name")

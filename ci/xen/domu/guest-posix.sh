@@ -75,9 +75,16 @@ fsx_run() {
 }
 i=1
 while [ $i -le "$SEEDS" ]; do fsx_run nommap $i /mnt/pjd/fsx.data; i=$((i + 1)); done
-mount -t 9p -o trans=xen,version=9p2000.L,cache=mmap share2 /mnt2 || echo "XE2E-GUEST FAIL fsx mount cache=mmap"
+# Each mmap run has a mount of its own: the share is mounted again on the device the previous
+# mount used (the mount lines, with the guest's uptime, tell a hung mount from a hung run).
 i=1
-while [ $i -le "$SEEDS" ]; do fsx_run mmap $((100 + i)) /mnt2/fsx.data; i=$((i + 1)); done
+while [ $i -le "$SEEDS" ]; do
+  echo "XE2E-GUEST FSX-MOUNT share2 cache=mmap uptime=$(cut -d' ' -f1 /proc/uptime)s"
+  mount -t 9p -o trans=xen,version=9p2000.L,cache=mmap share2 /mnt2 || echo "XE2E-GUEST FAIL fsx mount cache=mmap"
+  echo "XE2E-GUEST FSX-MOUNTED share2 uptime=$(cut -d' ' -f1 /proc/uptime)s"
+  fsx_run mmap $((100 + i)) /mnt2/fsx.data
+  umount /mnt2 || echo "XE2E-GUEST FAIL fsx umount share2"
+  i=$((i + 1))
+done
 echo "XE2E-GUEST FSX-END seeds=$SEEDS"
-umount /mnt2
 umount /mnt

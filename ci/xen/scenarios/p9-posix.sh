@@ -31,11 +31,36 @@ pvfs_gone() {
   [ $((_gone_calls % 60)) = 0 ] || return 1
   ! p9_pvfs_alive
 }
-# suite_ended G: the guest reported the suite's end, or pvfs is gone
-suite_ended() { console_has "$1" "XE2E-GUEST POSIX-SUMMARY" || pvfs_gone; }
-# fsx_ended G: the guest reported the end of its last fsx run, passed or failed
-fsx_ended() { console_has "$1" "XE2E-GUEST FSX-END" || pvfs_gone; }
+# guest_gone G: the guest has ended (crashed, or its /init died and it powered off), looked at
+# like pvfs_gone on every 60th call
+guest_gone() {
+  _guest_calls=$((${_guest_calls:-0} + 1))
+  [ $((_guest_calls % 60)) = 0 ] || return 1
+  domain_gone "$1" "$gid"
+}
+# suite_ended G: the guest reported the suite's end, or pvfs or the guest is gone
+suite_ended() { console_has "$1" "XE2E-GUEST POSIX-SUMMARY" || pvfs_gone || guest_gone "$1"; }
+# fsx_ended G: the guest reported the end of its last fsx run, passed or failed, or pvfs or the
+# guest is gone
+fsx_ended() { console_has "$1" "XE2E-GUEST FSX-END" || pvfs_gone || guest_gone "$1"; }
+# guest_end_report G: when the guest has ended early, the last lines of its console
+guest_end_report() {
+  domain_gone "$1" "$gid" || return 0
+  fail guest-alive "$1 ended before its last test; the end of its console follows"
+  tr -d '\r' < "$CONSOLE_DIR/guest-$1.log" | grep -av '^ *$' | tail -25 | cut -c1-200 | sed "s/^/XE2E INFO [$1] /"
+}
 SEEDS=${POSIX_FSX_SEEDS:-1}
+# stall_report G: what a guest that stopped moving waits for: pvfs's request counters 10 s
+# apart (does it still take requests?), and the guest kernel's blocked tasks (sysrq w, on its
+# console: a task in p9_client_rpc waits for a reply, one elsewhere waits in the guest)
+stall_report() {
+  [ "$BACKEND" != pvfs ] || echo "XE2E INFO stall: pvfs $(p9_stat requests) requests, $(p9_stat turnarounds) turnarounds"
+  # sysrq 7 first: the guest's console shows only warnings (loglevel=4), the task dump is info
+  xl sysrq "$1" 7 2>&1 | head -2; sleep 1; xl sysrq "$1" w 2>&1 | head -2
+  sleep 10
+  [ "$BACKEND" != pvfs ] || echo "XE2E INFO stall: pvfs $(p9_stat requests) requests, $(p9_stat turnarounds) turnarounds 10 s later"
+  tr -d '\r' < "$CONSOLE_DIR/guest-$1.log" | sed -n '/sysrq: Show Blocked State/,$p' | head -120 | sed "s/^/XE2E INFO stall [$1] /"
+}
 # the one reason pjdfstest may give for a skip (the line after "NAME  skipped")
 POSIX_SKIP_OK="Remounts (allow_remount) are not allowed"
 
@@ -68,14 +93,20 @@ progress=$!
 stop_progress() { pkill -P $progress 2>/dev/null; kill $progress 2>/dev/null; }
 trap stop_progress EXIT
 step suite "pjdfstest ran to its end" wait_until ${XE2E_POSIX_TIMEOUT:-3000} suite_ended $g \
-  || { fail suite "no POSIX-SUMMARY from $g"; diagnostics; }
+  || { fail suite "no POSIX-SUMMARY from $g"; stall_report $g; diagnostics; }
 if [ "${POSIX_FSX:-1}" = 1 ]; then
   # fsx's two runs take about 50 s and 100 s on an idle host; the guest prints its progress
   step fsx "fsx ran to its end" wait_until $((${XE2E_FSX_TIMEOUT:-900} * SEEDS)) fsx_ended $g \
-    || { fail fsx "fsx did not finish in $((${XE2E_FSX_TIMEOUT:-900} * SEEDS)) s"; diagnostics; }
+    || { fail fsx "fsx did not finish in $((${XE2E_FSX_TIMEOUT:-900} * SEEDS)) s"; stall_report $g; diagnostics; }
 fi
 stop_progress
-[ -z "$gid" ] || wait_until 120 domain_gone $g "$gid" || { fail finished "$g still running"; xl destroy $g; }
+guest_end_report $g
+# (a guest whose pvfs has gone waits for its replies forever: it is destroyed at once)
+if [ -n "$gid" ] && [ "$BACKEND" = pvfs ] && ! p9_pvfs_alive; then
+  xl destroy $g
+elif [ -n "$gid" ]; then
+  wait_until 120 domain_gone $g "$gid" || { fail finished "$g still running"; xl destroy $g; }
+fi
 log=$CONSOLE_DIR/guest-$g.log
 tr -d '\r' < "$log" | grep -a 'XE2E-GUEST' | sed "s/^/[$g] /"
 summary=$(tr -d '\r' < "$log" | grep -a 'XE2E-GUEST POSIX-SUMMARY' | tail -1)
