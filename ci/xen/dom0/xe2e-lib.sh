@@ -215,6 +215,8 @@ p9_pvfs_alive() {
 pvfs_postmortem() {
   echo "XE2E INFO pvfs post-mortem: $(xl list "$name" 2>&1 | tail -1 | tr -s ' ')"
   xen-hvmctx "$pvfs_domid" 2>&1 | tr -d '\r' | grep -a -i -E 'idtr|gdtr|tr_|ldtr|cr[0-4]|efer|rip|rsp|rflags|pending|intr|event|shadow|activity' | head -40 | sed 's/^/XE2E INFO pvfs post-mortem: /'
+  _vmcb=$(vmcb_summary "$(vmcb_dump "$pvfs_domid")")
+  [ -z "$_vmcb" ] || echo "XE2E INFO pvfs post-mortem: vmcb: $_vmcb"
 }
 p9_status_ready() { [ "$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/status" 2>/dev/null)" = ready ]; }
 # p9_released N: pvfs's counters show N devices connected and N disconnected over the run,

@@ -63,3 +63,33 @@ idt_read_failed() {
   [ $(( _ev & 0x800007ff )) = $(( 0x8000030e )) ] || return 1
   [ $(( _cr2 >= _idt && _cr2 < _idt + 4096 )) = 1 ]
 }
+# vmcb_dump D: the VMCB of domain D's vCPU 0 as Xen prints it for debug key 'v' ("dump AMD-V
+# VMCBs"), the last dump in Xen's console ring; asks Xen for a fresh one first.
+vmcb_dump() {
+  xl debug-keys v >/dev/null 2>&1 || return 0
+  sleep 1
+  xl dmesg 2>/dev/null | tr -d '\r' | awk -v d="$1" '
+    />>> Domain [0-9]+ <<</ { on = ($0 ~ (">>> Domain " d " <<<")); if (on) { buf = ""; n = 0 }; next }
+    /\*\*\*\*\*\*\*\*\*\*/ { on = 0; next }
+    on && /VCPU [1-9]/ { on = 0; next }
+    on { sub(/^\(XEN\) */, ""); buf = buf $0 "\n"; n++ }
+    END { printf "%s", buf }'
+}
+# vmcb_summary DUMP: the fields of a vmcb_dump that tell who wrote the VMCB last, on one line:
+# "vintr 0x… (V_INTR_MASKING set|clear) exitcode 0x… exit_int_info 0x… cpl N". Xen sets
+# V_INTR_MASKING (bit 24 of vintr) when it builds a VMCB and keeps it set; only the CPU's
+# #VMEXIT writes the field besides, copying the running state's, which after a #VMEXIT has
+# already restored the host is 0. Empty if the dump has no vintr.
+vmcb_summary() {
+  set -- $(printf '%s\n' "$1" | awk '
+    { for (i = 1; i < NF; i++) {
+        if ($i == "vintr" && $(i + 1) == "=") v = $(i + 2)
+        if ($i == "exitcode" && $(i + 1) == "=") e = $(i + 2)
+        if ($i == "exit_int_info" && $(i + 1) == "=") x = $(i + 2)
+        if ($i == "cpl" && $(i + 1) == "=") c = $(i + 2) } }
+    END { if (v != "") print v, e, x, c }')
+  # (Xen prints %#lx: "0" for zero, "0x…" otherwise)
+  case "${1:-}" in 0x* | 0) ;; *) return 0 ;; esac
+  _m=clear; [ $(( ($1 >> 24) & 1 )) = 1 ] && _m=set
+  echo "vintr $1 (V_INTR_MASKING $_m) exitcode ${2:-?} exit_int_info ${3:-?} cpl ${4:-?}"
+}

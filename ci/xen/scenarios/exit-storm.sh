@@ -32,6 +32,13 @@ xen-hvmctx "$pvfs_domid" > /tmp/storm-ctx 2>&1
 walk=$(idt_walk "$pvfs_domid" /tmp/storm-ctx)
 info "$walk"
 check idt-walk "the walk of the live pvfs's IDT is not intact: ${walk:-no output}" walk_intact "$walk"
+# the post-mortem's reading of the VMCB (vmcb_dump, vmcb_summary), tried on the live domain:
+# Xen keeps V_INTR_MASKING set in every VMCB it runs, so a post-mortem that finds it clear
+# shows a VMCB last written by something else
+vmcb=$(vmcb_summary "$(vmcb_dump "$pvfs_domid")")
+info "live vmcb: ${vmcb:-not read}"
+check vmcb-read "the live pvfs's VMCB does not read with V_INTR_MASKING set: ${vmcb:-no dump}" \
+  sh -c 'case "$1" in *"V_INTR_MASKING set"*) exit 0 ;; esac; exit 1' sh "$vmcb"
 storm_over() { dmesg_has "$pvfs_domid" "exit storm: done" || ! p9_pvfs_alive; }
 step storm "pvfs's exit storm ($SECS s)" wait_until $((SECS + 180)) storm_over
 [ -n "$loadpid" ] && kill "$loadpid" 2>/dev/null
