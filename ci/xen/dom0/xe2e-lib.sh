@@ -193,8 +193,14 @@ p9_start_pvfs() {
   # kept after a reboot (a triple fault is one), so that its saved state can be read
   # (triple_watch in /init, pvfs_postmortem); PVFS_XL_EXTRA= (empty) restores xl's default
   extra=${PVFS_XL_EXTRA-on_reboot=\"preserve\"}
-  # PVFS_CPUS=LIST pins pvfs's vCPU to those physical CPUs (xl's cpus=)
+  # PVFS_CPUS=LIST pins pvfs's vCPU to those physical CPUs (xl's cpus=); OTHER_CPUS=LIST pins
+  # dom0 and every guest started from linux-pv.cfg after this to those, so that pvfs does not
+  # share its CPU with the guests it serves
   [ -z "${PVFS_CPUS:-}" ] || extra="$extra cpus=\"$PVFS_CPUS\""
+  if [ -n "${OTHER_CPUS:-}" ]; then
+    xl vcpu-pin Domain-0 all "$OTHER_CPUS"
+    grep -q '^cpus' /etc/xen/guests/linux-pv.cfg || echo "cpus = \"$OTHER_CPUS\"" >> /etc/xen/guests/linux-pv.cfg
+  fi
   step create "xl create $PVFS_CFG with the volume${2:+ ($2)}" xl create "$PVFS_CFG" \
     "disk=[ 'format=raw,vdev=xvda,access=rw,target=$1' ]" "cmdline=\"${2:-}\"" $extra || abort create "xl create failed"
   pvfs_domid=$(domid_of "$name")
