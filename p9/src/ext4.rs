@@ -8,7 +8,8 @@
 
 use crate::fs::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
 use crate::fs::{
-    dt, xattr_flags, Attr, DirEntry, Errno, Filesystem, FsResult, FsStat, Ino, TimeSet, Timespec,
+    dt, xattr_flags, Attr, DirEntry, DirVisitor, Errno, Filesystem, FsResult, FsStat, Ino, TimeSet,
+    Timespec,
 };
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -203,12 +204,7 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
         .unwrap_or(false)
     }
 
-    fn readdir(
-        &self,
-        dir: Ino,
-        cookie: u64,
-        f: &mut dyn FnMut(DirEntry<'_>) -> bool,
-    ) -> FsResult<()> {
+    fn readdir(&self, dir: Ino, cookie: u64, f: DirVisitor<'_>) -> FsResult<()> {
         self.with(|fs| {
             fs.readdir(ino32(dir)?, cookie, |e| {
                 f(DirEntry {

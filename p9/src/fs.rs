@@ -161,6 +161,10 @@ pub struct DirEntry<'a> {
     pub next_cookie: u64,
 }
 
+/// The callback [`Filesystem::readdir`] calls with each entry, in cookie order; it returns
+/// `false` to stop the listing.
+pub type DirVisitor<'a> = &'a mut dyn FnMut(DirEntry<'_>) -> bool;
+
 /// Filesystem statistics: the Rstatfs body itself (statfs(2)'s fields, which 9P2000.L carries
 /// unchanged), so a filesystem's answer goes on the wire without a copy field by field.
 pub use crate::wire::StatfsRepr as FsStat;
@@ -232,12 +236,7 @@ pub trait Filesystem: Send + Sync {
     }
     /// Lists `dir` starting after `cookie` (0 = from the start). Calls `f` for each entry
     /// until it returns `false`.
-    fn readdir(
-        &self,
-        dir: Ino,
-        cookie: u64,
-        f: &mut dyn FnMut(DirEntry<'_>) -> bool,
-    ) -> FsResult<()>;
+    fn readdir(&self, dir: Ino, cookie: u64, f: DirVisitor<'_>) -> FsResult<()>;
     /// Target of a symbolic link.
     fn readlink(&self, ino: Ino) -> FsResult<Vec<u8>>;
     /// Filesystem statistics.
@@ -331,12 +330,7 @@ impl<F: Filesystem + ?Sized> Filesystem for alloc::sync::Arc<F> {
     fn write_would_fit(&self, ino: Ino, off: u64, len: u64) -> bool {
         (**self).write_would_fit(ino, off, len)
     }
-    fn readdir(
-        &self,
-        dir: Ino,
-        cookie: u64,
-        f: &mut dyn FnMut(DirEntry<'_>) -> bool,
-    ) -> FsResult<()> {
+    fn readdir(&self, dir: Ino, cookie: u64, f: DirVisitor<'_>) -> FsResult<()> {
         (**self).readdir(dir, cookie, f)
     }
     fn readlink(&self, ino: Ino) -> FsResult<Vec<u8>> {

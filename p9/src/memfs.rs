@@ -7,8 +7,8 @@
 //! clients cannot grow memory without limit.
 
 use crate::fs::{
-    dt_of_mode, mode, xattr_flags, Attr, DirEntry, Errno, Filesystem, FsResult, FsStat, Ino,
-    NewInode, SetAttr, TimeSet, Timespec,
+    dt_of_mode, mode, xattr_flags, Attr, DirEntry, DirVisitor, Errno, Filesystem, FsResult, FsStat,
+    Ino, NewInode, SetAttr, TimeSet, Timespec,
 };
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -325,12 +325,7 @@ impl Filesystem for MemFs {
         }
     }
 
-    fn readdir(
-        &self,
-        dir: Ino,
-        cookie: u64,
-        f: &mut dyn FnMut(DirEntry<'_>) -> bool,
-    ) -> FsResult<()> {
+    fn readdir(&self, dir: Ino, cookie: u64, f: DirVisitor<'_>) -> FsResult<()> {
         let g = self.inner.lock();
         let d = g.dir(dir)?;
         if cookie < 1

@@ -3,7 +3,7 @@
 //! in-memory filesystem.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use pvfs_9p::fs::{Attr, DirEntry, Errno, FsResult, FsStat, Ino};
+use pvfs_9p::fs::{Attr, DirVisitor, Errno, FsResult, FsStat, Ino};
 use pvfs_9p::host::ServeOptions;
 use pvfs_9p::memfs::MemFs;
 use pvfs_9p::policy::{IdMap, QuotaLimits};
@@ -568,12 +568,7 @@ impl Filesystem for GateFs {
         }
         self.inner.read(ino, off, buf)
     }
-    fn readdir(
-        &self,
-        dir: Ino,
-        cookie: u64,
-        f: &mut dyn FnMut(DirEntry<'_>) -> bool,
-    ) -> FsResult<()> {
+    fn readdir(&self, dir: Ino, cookie: u64, f: DirVisitor<'_>) -> FsResult<()> {
         self.inner.readdir(dir, cookie, f)
     }
     fn readlink(&self, ino: Ino) -> FsResult<Vec<u8>> {
