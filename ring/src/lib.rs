@@ -11,6 +11,34 @@
 
 extern crate alloc;
 
+/// Declares a `#[repr(u32)]` enum whose values a Xen header fixes, with `from_u32`, its
+/// decoder: each value is written once, so the decoder cannot drift from the enum. The call
+/// holds the enum as it would stand on its own, without `#[repr(u32)]`.
+macro_rules! u32_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $value:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(u32)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant = $value,)+
+        }
+
+        impl $name {
+            /// Decodes a wire value; `None` for one the enum does not name.
+            pub fn from_u32(v: u32) -> Option<Self> {
+                match v {
+                    $($value => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 pub mod blkif;
 pub mod byte_ring;
 pub mod p9ring;

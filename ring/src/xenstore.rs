@@ -35,9 +35,9 @@ pub mod iface {
     };
 }
 
+u32_enum! {
 /// Message types (`enum xsd_sockmsg_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
 pub enum MsgType {
     /// XS_CONTROL
     Control = 0,
@@ -84,37 +84,6 @@ pub enum MsgType {
     /// XS_DIRECTORY_PART
     DirectoryPart = 22,
 }
-
-impl MsgType {
-    /// Decodes a wire value.
-    pub fn from_u32(v: u32) -> Option<Self> {
-        use MsgType::*;
-        Some(match v {
-            0 => Control,
-            1 => Directory,
-            2 => Read,
-            3 => GetPerms,
-            4 => Watch,
-            5 => Unwatch,
-            6 => TransactionStart,
-            7 => TransactionEnd,
-            8 => Introduce,
-            9 => Release,
-            10 => GetDomainPath,
-            11 => Write,
-            12 => Mkdir,
-            13 => Rm,
-            14 => SetPerms,
-            15 => WatchEvent,
-            16 => Error,
-            17 => IsDomainIntroduced,
-            18 => Resume,
-            19 => SetTarget,
-            21 => ResetWatches,
-            22 => DirectoryPart,
-            _ => return None,
-        })
-    }
 }
 
 /// Byte ranges of the header's fields (`struct xsd_sockmsg`).

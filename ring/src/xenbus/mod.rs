@@ -46,9 +46,9 @@ pub use vbd::{
 use alloc::format;
 use alloc::string::{String, ToString};
 
+u32_enum! {
 /// Device states (`enum xenbus_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u32)]
 pub enum XenbusState {
     /// 0: not yet known.
     Unknown = 0,
@@ -69,25 +69,9 @@ pub enum XenbusState {
     /// 8: reconfigured.
     Reconfigured = 8,
 }
+}
 
 impl XenbusState {
-    /// Decodes a numeric state.
-    pub fn from_u32(v: u32) -> Option<Self> {
-        use XenbusState::*;
-        Some(match v {
-            0 => Unknown,
-            1 => Initialising,
-            2 => InitWait,
-            3 => Initialised,
-            4 => Connected,
-            5 => Closing,
-            6 => Closed,
-            7 => Reconfiguring,
-            8 => Reconfigured,
-            _ => return None,
-        })
-    }
-
     /// Parses the decimal text stored in a `state` node (surrounding whitespace allowed).
     pub fn parse(s: &str) -> Option<Self> {
         s.trim().parse::<u32>().ok().and_then(Self::from_u32)
