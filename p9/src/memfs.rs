@@ -726,19 +726,26 @@ impl Filesystem for MemFs {
 mod tests {
     use super::*;
 
+    /// A new inode of `mode`, owned by root.
+    fn root_owned(mode: u32) -> NewInode {
+        NewInode {
+            mode,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+        }
+    }
+
     fn file(fs: &MemFs, dir: Ino, name: &[u8]) -> Ino {
-        fs.create(
-            dir,
-            name,
-            &NewInode {
-                mode: mode::S_IFREG | 0o644,
-                uid: 0,
-                gid: 0,
-                rdev: 0,
-            },
-        )
-        .unwrap()
-        .ino
+        fs.create(dir, name, &root_owned(mode::S_IFREG | 0o644))
+            .unwrap()
+            .ino
+    }
+
+    fn subdir(fs: &MemFs, dir: Ino, name: &[u8]) -> Ino {
+        fs.create(dir, name, &root_owned(mode::S_IFDIR | 0o755))
+            .unwrap()
+            .ino
     }
 
     #[test]
@@ -798,16 +805,7 @@ mod tests {
         let g = file(&fs, ROOT_INO, b"b");
         assert_eq!(fs.write(g, 0, &[0; 60]), Err(Errno::ENOSPC));
         assert_eq!(
-            fs.create(
-                ROOT_INO,
-                b"c",
-                &NewInode {
-                    mode: mode::S_IFREG,
-                    uid: 0,
-                    gid: 0,
-                    rdev: 0
-                }
-            ),
+            fs.create(ROOT_INO, b"c", &root_owned(mode::S_IFREG)),
             Err(Errno::ENOSPC)
         );
     }
@@ -815,33 +813,11 @@ mod tests {
     #[test]
     fn rename_into_self_rejected() {
         let fs = MemFs::new();
-        let d = fs
-            .create(
-                ROOT_INO,
-                b"d",
-                &NewInode {
-                    mode: mode::S_IFDIR | 0o755,
-                    uid: 0,
-                    gid: 0,
-                    rdev: 0,
-                },
-            )
-            .unwrap();
-        let e = fs
-            .create(
-                d.ino,
-                b"e",
-                &NewInode {
-                    mode: mode::S_IFDIR | 0o755,
-                    uid: 0,
-                    gid: 0,
-                    rdev: 0,
-                },
-            )
-            .unwrap();
-        assert_eq!(fs.rename(ROOT_INO, b"d", e.ino, b"x"), Err(Errno::EINVAL));
-        fs.rename(d.ino, b"e", ROOT_INO, b"e2").unwrap();
-        assert_eq!(fs.lookup(e.ino, b"..").unwrap().ino, ROOT_INO);
+        let d = subdir(&fs, ROOT_INO, b"d");
+        let e = subdir(&fs, d, b"e");
+        assert_eq!(fs.rename(ROOT_INO, b"d", e, b"x"), Err(Errno::EINVAL));
+        fs.rename(d, b"e", ROOT_INO, b"e2").unwrap();
+        assert_eq!(fs.lookup(e, b"..").unwrap().ino, ROOT_INO);
         assert_eq!(fs.getattr(ROOT_INO).unwrap().nlink, 4);
     }
 }
