@@ -47,6 +47,18 @@ struct Dir {
     next: u64,
 }
 
+impl Dir {
+    /// An empty directory whose `..` is `parent`.
+    fn empty(parent: Ino) -> Self {
+        Dir {
+            parent,
+            entries: BTreeMap::new(),
+            names: BTreeMap::new(),
+            next: FIRST_COOKIE,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Data {
     File(Vec<u8>),
@@ -78,6 +90,32 @@ struct Node {
 }
 
 impl Node {
+    /// A node just made at `now`, with no references and no xattrs: one link, or two for a
+    /// directory (its own `.`).
+    fn new(ino: Ino, new: &NewInode, now: Timespec, data: Data) -> Self {
+        let is_dir = matches!(data, Data::Dir(_));
+        Node {
+            attr: Attr {
+                ino,
+                mode: new.mode,
+                uid: new.uid,
+                gid: new.gid,
+                nlink: if is_dir { 2 } else { 1 },
+                rdev: new.rdev,
+                blksize: 4096,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                btime: now,
+                version: 1,
+                ..Attr::default()
+            },
+            refs: 0,
+            data,
+            xattrs: BTreeMap::new(),
+        }
+    }
+
     fn bytes(&self) -> u64 {
         let d = match &self.data {
             Data::File(v) | Data::Symlink(v) => v.len(),
@@ -135,28 +173,14 @@ impl MemFs {
     /// An empty filesystem with the given limits and clock.
     pub fn with_limits(limits: MemFsLimits, clock: fn() -> Timespec) -> Self {
         let now = clock();
-        let root = Node {
-            attr: Attr {
-                ino: ROOT_INO,
-                mode: mode::S_IFDIR | 0o755,
-                nlink: 2,
-                blksize: 4096,
-                atime: now,
-                mtime: now,
-                ctime: now,
-                btime: now,
-                version: 1,
-                ..Attr::default()
-            },
-            refs: 1,
-            data: Data::Dir(Dir {
-                parent: ROOT_INO,
-                entries: BTreeMap::new(),
-                names: BTreeMap::new(),
-                next: FIRST_COOKIE,
-            }),
-            xattrs: BTreeMap::new(),
+        let root_inode = NewInode {
+            mode: mode::S_IFDIR | 0o755,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
         };
+        let mut root = Node::new(ROOT_INO, &root_inode, now, Data::Dir(Dir::empty(ROOT_INO)));
+        root.refs = 1;
         let mut nodes = BTreeMap::new();
         nodes.insert(ROOT_INO, root);
         MemFs {
@@ -571,40 +595,14 @@ impl Filesystem for MemFs {
         g.next_ino = ino.checked_add(1).ok_or(Errno::ENOSPC)?;
         let is_dir = new.mode & mode::S_IFMT == mode::S_IFDIR;
         let data = match new.mode & mode::S_IFMT {
-            mode::S_IFDIR => Data::Dir(Dir {
-                parent: dir,
-                entries: BTreeMap::new(),
-                names: BTreeMap::new(),
-                next: FIRST_COOKIE,
-            }),
+            mode::S_IFDIR => Data::Dir(Dir::empty(dir)),
             mode::S_IFREG => Data::File(Vec::new()),
             mode::S_IFCHR | mode::S_IFBLK | mode::S_IFIFO | mode::S_IFSOCK => Data::Other,
             _ => return Err(Errno::EINVAL),
         };
-        let attr = Attr {
-            ino,
-            mode: new.mode,
-            uid: new.uid,
-            gid: new.gid,
-            nlink: if is_dir { 2 } else { 1 },
-            rdev: new.rdev,
-            blksize: 4096,
-            atime: now,
-            mtime: now,
-            ctime: now,
-            btime: now,
-            version: 1,
-            ..Attr::default()
-        };
-        g.nodes.insert(
-            ino,
-            Node {
-                attr,
-                refs: 0,
-                data,
-                xattrs: BTreeMap::new(),
-            },
-        );
+        let node = Node::new(ino, new, now, data);
+        let attr = node.attr;
+        g.nodes.insert(ino, node);
         g.add_entry(dir, name, ino)?;
         if is_dir {
             if let Ok(p) = g.node_mut(dir) {
