@@ -424,22 +424,40 @@ fn heap<P: Platform, M: SharedMem>(p: &mut P, dev: &Device<M>) -> String {
         .to_string()
 }
 
-fn flood<P: Platform>(p: &mut P, dev: &Device<P::Mem>, r: &mut Report) -> Res<()> {
+/// Attaches, [`pour`]s up to `max` requests `make` builds and then reads every reply; the
+/// facts are the heap before and after (`heap_fact`), the count sent (`sent_fact`), why the
+/// pouring stopped and the replies. Returns when it started and whether pvfs held: it stopped
+/// taking requests while its replies were not read (or dropped the device), and no reply was
+/// malformed.
+fn overrun<P: Platform>(
+    p: &mut P,
+    dev: &Device<P::Mem>,
+    r: &mut Report,
+    max: u64,
+    sent_fact: &str,
+    heap_fact: &str,
+    make: impl Fn(u64) -> Vec<u8>,
+) -> Res<(u64, bool)> {
     attach(p, dev)?;
     r.fact("heap_before", heap(p, dev));
     let t0 = p.now_ms();
-    let (sent, why) = pour(p, dev, 200_000, |i| {
-        wire::tgetattr((i % 0xff00) as u16 + 1, 0)
-    })?;
-    r.fact("sent", sent);
+    let (sent, why) = pour(p, dev, max, make)?;
+    r.fact(sent_fact, sent);
     r.fact("stopped", why);
     let bounded = why == "ring-full" || why == "dropped";
     p.sleep_ms(1100);
-    r.fact("heap_flooded", heap(p, dev));
+    r.fact(heap_fact, heap(p, dev));
     let d = drain_until_idle(p, dev, 3000)?;
     note_drained(r, "replies", d);
+    Ok((t0, d.malformed == 0 && bounded))
+}
+
+fn flood<P: Platform>(p: &mut P, dev: &Device<P::Mem>, r: &mut Report) -> Res<()> {
+    let (t0, held) = overrun(p, dev, r, 200_000, "sent", "heap_flooded", |i| {
+        wire::tgetattr((i % 0xff00) as u16 + 1, 0)
+    })?;
     still_served(p, dev, r, t0)?;
-    r.ok &= d.malformed == 0 && bounded;
+    r.ok &= held;
     Ok(())
 }
 
@@ -501,21 +519,10 @@ fn fids<P: Platform>(p: &mut P, dev: &Device<P::Mem>, r: &mut Report) -> Res<()>
 }
 
 fn flush_storm<P: Platform>(p: &mut P, dev: &Device<P::Mem>, r: &mut Report) -> Res<()> {
-    attach(p, dev)?;
-    r.fact("heap_before", heap(p, dev));
-    let t0 = p.now_ms();
-    let (sent, why) = pour(p, dev, 50_000, |i| {
+    let (t0, held) = overrun(p, dev, r, 50_000, "flushes", "heap_storm", |i| {
         let tag = (i % 0xff00) as u16 + 1;
         wire::tflush(tag, tag.wrapping_add(7))
     })?;
-    r.fact("flushes", sent);
-    r.fact("stopped", why);
-    // pvfs must stop taking requests while its replies are not read
-    let bounded = why == "ring-full" || why == "dropped";
-    p.sleep_ms(1100);
-    r.fact("heap_storm", heap(p, dev));
-    let d = drain_until_idle(p, dev, 3000)?;
-    note_drained(r, "replies", d);
     // flushes of requests in flight: a getattr and at once a flush of it, 500 times
     let mut rflush = 0u64;
     for i in 0..500u16 {
@@ -531,6 +538,6 @@ fn flush_storm<P: Platform>(p: &mut P, dev: &Device<P::Mem>, r: &mut Report) -> 
     r.fact("rflush_of_inflight", rflush);
     let _ = drain(p, dev)?;
     still_served(p, dev, r, t0)?;
-    r.ok &= d.malformed == 0 && bounded;
+    r.ok &= held;
     Ok(())
 }
