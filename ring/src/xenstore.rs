@@ -35,6 +35,8 @@ pub mod iface {
     };
 }
 
+// A table of `io/xs_wire.h`'s numbers; `XenbusState` (xenbus/mod.rs) and other numbered
+// enums look the same, but each copies its own header.
 u32_enum! {
 /// Message types (`enum xsd_sockmsg_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

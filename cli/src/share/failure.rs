@@ -6,6 +6,8 @@ use crate::xs::{Store, Tx, XsError};
 /// Transaction attempts before giving up on conflicts.
 pub const TX_ATTEMPTS: u32 = 16;
 
+// The exit statuses `docs/pvfs-share.md` documents; only the shape of a numbered enum is
+// shared with the Xen tables in ring (`XenbusState`, `MsgType`) and the kernel (`HvmParam`).
 /// The kinds of failure, each with its exit status (the table in `docs/pvfs-share.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -200,6 +200,8 @@ pub fn set_timer(deadline_ns: u64) -> Result<(), XenError> {
     check(unsafe { hypercall3(nr::VCPU_OP, 8, 0, core::ptr::addr_of_mut!(t) as u64) }).map(|_| ())
 }
 
+// A table of `hvm/params.h`'s numbers (the few pvfs reads); ring's `XenbusState` and
+// `MsgType` look the same, but each copies its own header, and this one is never decoded.
 /// HVM parameters (`hvm/params.h`).
 #[derive(Debug, Clone, Copy)]
 #[repr(u32)]

@@ -46,6 +46,8 @@ pub use vbd::{
 use alloc::format;
 use alloc::string::{String, ToString};
 
+// A table of `io/xenbus.h`'s numbers; `MsgType` (xenstore.rs), the kernel's `HvmParam` and
+// the share tool's exit `Kind` look the same only because each is a numbered C-style enum.
 u32_enum! {
 /// Device states (`enum xenbus_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
