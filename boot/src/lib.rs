@@ -22,6 +22,8 @@ pub const IST_STACK_SIZE: usize = 32 * 1024;
 /// Size of the unmapped guard below each stack.
 pub const GUARD_SIZE: usize = 4096;
 
+// The PVH entry note below stands again in ci/xen/selftest/stub-pvh.S: that stub is a
+// stand-alone kernel assembled on its own, without this crate, so it spells the note out.
 #[cfg(target_os = "none")]
 core::arch::global_asm!(
     r#"

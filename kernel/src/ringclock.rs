@@ -450,6 +450,8 @@ mod tests {
         c.answered(2_900, &mut s, &mut p);
         c.arrived(3_900, &mut s, &mut p);
         let kinds: alloc::vec::Vec<_> = p.kinds().collect();
+        // Both kinds' records are written out whole, alike in shape: they differ in most
+        // fields, and the literal is the expectation.
         assert_eq!(
             kinds,
             [

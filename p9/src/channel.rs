@@ -147,6 +147,8 @@ impl RingWork {
 
     /// Writes waiting replies while they fit, handing each written one back to `conn` for
     /// reuse; true if any was written.
+    // Same arguments and first lines as `accept`: the two directions of one pump step, which
+    // share nothing past the clock reading.
     fn flush<C: Channel, F: Filesystem>(
         &mut self,
         ch: &mut C,
@@ -173,6 +175,7 @@ impl RingWork {
 
     /// Takes every request the ring holds into the queue, while the queue and the outbox
     /// have room; true if any was taken.
+    // Same arguments and first lines as `flush`: the other direction of the pump step.
     fn accept<C: Channel, F: Filesystem>(
         &mut self,
         ch: &mut C,

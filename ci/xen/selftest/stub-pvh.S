@@ -1,6 +1,8 @@
 /* A PVH kernel that only prints a banner through port 0xE9 and then sleeps forever: it never
  * writes data/pvfs/status. ci/xen/selftest.sh boots it to prove the "boot" scenario fails
- * (and sees the banner) when the kernel does not report ready. */
+ * (and sees the banner) when the kernel does not report ready.
+ * The PVH entry note is the one boot/src/lib.rs emits, spelled out again: this stub is
+ * assembled on its own, without the Rust crate. */
         .section .note.Xen, "a", @note
         .balign 4
         .long 4                 /* name size: "Xen\0" */

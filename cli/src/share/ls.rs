@@ -12,6 +12,8 @@ fn state_name(s: Option<XenbusState>) -> &'static str {
 
 /// The `share ls` table.
 pub fn ls_table(shares: &[Share]) -> String {
+    // The columns `docs/pvfs-share.md` documents; the test `ls_table_and_json` (tests.rs)
+    // lists them again on purpose, so that a renamed column fails it.
     let head = [
         "GUEST",
         "DOMID",

@@ -730,6 +730,7 @@ fn ls_table_and_json() {
     let lines: Vec<&str> = t.lines().collect();
     assert_eq!(lines.len(), 2);
     let cols: Vec<&str> = lines[0].split_whitespace().collect();
+    // Written out, not taken from `ls_table`: the documented column names are what is checked.
     assert_eq!(
         cols,
         [

@@ -34,6 +34,8 @@ impl<F: Filesystem> Connection<F> {
     fn op(&self, tag: u16, msize: usize, msg: Tmsg<'_>) -> Result<Vec<u8>, Errno> {
         // Payload room of an Rread / Rreaddir.
         let iomax = msize.saturating_sub(RREAD_HEADER_LEN);
+        // The variants' field lists stand again in `Tmsg::emit_body` (wire/tmsg.rs), which
+        // encodes them; here they become a handler's arguments. Only the lists are alike.
         match msg {
             // Answered by `submit`.
             Tmsg::Version { .. } | Tmsg::Flush { .. } => Err(Errno::EPROTO),

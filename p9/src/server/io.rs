@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 
 impl<F: Filesystem> Connection<F> {
     /// Tread: at most `count` bytes, and no more than `iomax` (what fits in an msize reply).
+    // Treaddir carries the same arguments (see `readdir`); the bodies share nothing.
     pub(super) fn read(
         &self,
         tag: u16,
@@ -44,6 +45,7 @@ impl<F: Filesystem> Connection<F> {
     }
 
     /// Twrite.
+    // `write_xattr` (xattr.rs) takes the same arguments: an xattr fid's Twrite is handed to it.
     pub(super) fn write(
         &self,
         tag: u16,
@@ -101,6 +103,8 @@ impl<F: Filesystem> Connection<F> {
     }
 
     /// Treaddir: the entries from cookie `offset` that fit in `count` bytes (and `iomax`).
+    // Tread's arguments, as `read` takes them: both messages carry a fid, an offset and a
+    // count; the bodies share nothing.
     pub(super) fn readdir(
         &self,
         tag: u16,

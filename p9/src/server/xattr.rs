@@ -134,6 +134,7 @@ impl<F: Filesystem> Connection<F> {
 
     /// Twrite of an xattr fid: appends to the value, which must be written in order and
     /// within the size Txattrcreate gave.
+    // Twrite's arguments, as `write` (io.rs) passes them on for an xattr fid.
     pub(super) fn write_xattr(
         &self,
         tag: u16,

@@ -366,6 +366,8 @@ impl<'a> Tmsg<'a> {
     /// Appends the body of a message of the original 9P2000; hands the 9P2000.L additions to
     /// [`emit_linux_body`](Self::emit_linux_body).
     fn emit_body(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        // The variants' field lists stand again in `Connection::op` (server/dispatch.rs),
+        // which hands them to the handlers; here they are encoded. Only the lists are alike.
         match self {
             Tmsg::Version { msize, version } => {
                 w.u32(*msize);
@@ -428,6 +430,7 @@ impl<'a> Tmsg<'a> {
     /// Appends the body of a message 9P2000.L adds (those [`emit_body`](Self::emit_body) does
     /// not encode itself).
     fn emit_linux_body(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        // As in `emit_body`: field lists alike with `Connection::op`'s, encoded here.
         match self {
             Tmsg::Lopen { fid, flags } => {
                 w.u32(*fid);
