@@ -113,6 +113,23 @@ struct QuerySize {
     status: i16,
 }
 
+/// GNTTABOP `cmd` on the one struct `op`: the hypercall's error, or the one `status` reads
+/// from the struct after it.
+///
+/// # Safety
+/// `op` must be the structure `cmd` reads and writes, laid out as Xen expects.
+unsafe fn one_op<T>(cmd: u64, op: &mut T, status: fn(&T) -> i16) -> Result<(), GntError> {
+    // SAFETY: the caller vouches that `op` is what `cmd` expects; the count is 1.
+    let rc = unsafe { hypercall3(nr::GRANT_TABLE_OP, cmd, core::ptr::from_mut(op) as u64, 1) };
+    if rc < 0 {
+        return Err(GntError::Hypercall(XenError(rc)));
+    }
+    match status(op) {
+        0 => Ok(()),
+        s => Err(GntError::Status(s)),
+    }
+}
+
 /// Sets up the grant table with up to `want_frames` frames taken from `window`.
 pub fn init(mut window: FrameAllocator, want_frames: u32) -> Result<Stats, GntError> {
     let mut q = QuerySize {
@@ -122,21 +139,8 @@ pub fn init(mut window: FrameAllocator, want_frames: u32) -> Result<Stats, GntEr
         max_nr_frames: 0,
         status: 0,
     };
-    // SAFETY: GNTTABOP_query_size reads/writes one `gnttab_query_size` we own (count 1).
-    let rc = unsafe {
-        hypercall3(
-            nr::GRANT_TABLE_OP,
-            GNTTABOP_QUERY_SIZE,
-            core::ptr::addr_of_mut!(q) as u64,
-            1,
-        )
-    };
-    if rc < 0 {
-        return Err(GntError::Hypercall(XenError(rc)));
-    }
-    if q.status != 0 {
-        return Err(GntError::Status(q.status));
-    }
+    // SAFETY: GNTTABOP_query_size reads/writes one `gnttab_query_size`, which `q` is.
+    unsafe { one_op(GNTTABOP_QUERY_SIZE, &mut q, |q| q.status) }?;
     let frames = want_frames.min(q.max_nr_frames).max(1);
     let first = window
         .alloc_contiguous(u64::from(frames))
@@ -283,23 +287,9 @@ pub fn copy(src: CopyPtr, dst: CopyPtr, len: u16) -> Result<(), GntError> {
         status: 0,
         _pad: 0,
     };
-    // SAFETY: GNTTABOP_copy with count 1 reads/writes one struct we own; Xen validates both
-    // sides (grant permissions, page bounds) and reports problems in `status`.
-    let rc = unsafe {
-        hypercall3(
-            nr::GRANT_TABLE_OP,
-            GNTTABOP_COPY,
-            core::ptr::addr_of_mut!(op) as u64,
-            1,
-        )
-    };
-    if rc < 0 {
-        return Err(GntError::Hypercall(XenError(rc)));
-    }
-    if op.status != 0 {
-        return Err(GntError::Status(op.status));
-    }
-    Ok(())
+    // SAFETY: GNTTABOP_copy reads/writes one `gnttab_copy`, which `op` is; Xen validates
+    // both sides (grant permissions, page bounds) and reports problems in `status`.
+    unsafe { one_op(GNTTABOP_COPY, &mut op, |op| op.status) }
 }
 
 /// Current counters.
