@@ -128,6 +128,26 @@ fn tea(buf: &mut [u32; 4], inp: &[u32; 4]) {
     buf[1] = buf[1].wrapping_add(b1);
 }
 
+/// Mixes `name` into `buf` with `mix`, `4 * N` bytes at a time (the last chunk padded by
+/// [`str2hashbuf`]), as Linux's `ext4fs_dirhash` does for half-MD4 (`N` = 8) and TEA (4).
+fn walk_chunks<const N: usize>(
+    name: &[u8],
+    signed: bool,
+    buf: &mut [u32; 4],
+    mix: fn(&mut [u32; 4], &[u32; N]),
+) {
+    let mut inp = [0u32; N];
+    let mut p = name;
+    loop {
+        str2hashbuf(p, &mut inp, signed);
+        mix(buf, &inp);
+        if p.len() <= 4 * N {
+            break;
+        }
+        p = p.get(4 * N..).unwrap_or(&[]);
+    }
+}
+
 /// The (major) hash of `name` for hash `version` with `seed` (all-zero seed = default).
 /// Returns `None` for an unknown version.
 pub fn dirhash(name: &[u8], version: u8, seed: [u32; 4]) -> Option<u32> {
@@ -139,33 +159,11 @@ pub fn dirhash(name: &[u8], version: u8, seed: [u32; 4]) -> Option<u32> {
     let hash = match version {
         LEGACY | LEGACY_UNSIGNED => dx_hack_hash(name, version == LEGACY),
         HALF_MD4 | HALF_MD4_UNSIGNED => {
-            // The same chunk walk as TEA's, over 32-byte chunks (as Linux's `ext4fs_dirhash`).
-            let signed = version == HALF_MD4;
-            let mut inp = [0u32; 8];
-            let mut p = name;
-            loop {
-                str2hashbuf(p, &mut inp, signed);
-                half_md4(&mut buf, &inp);
-                if p.len() <= 32 {
-                    break;
-                }
-                p = p.get(32..).unwrap_or(&[]);
-            }
+            walk_chunks(name, version == HALF_MD4, &mut buf, half_md4);
             buf[1]
         }
         TEA | TEA_UNSIGNED => {
-            // The same chunk walk as half-MD4's, over 16-byte chunks.
-            let signed = version == TEA;
-            let mut inp = [0u32; 4];
-            let mut p = name;
-            loop {
-                str2hashbuf(p, &mut inp, signed);
-                tea(&mut buf, &inp);
-                if p.len() <= 16 {
-                    break;
-                }
-                p = p.get(16..).unwrap_or(&[]);
-            }
+            walk_chunks(name, version == TEA, &mut buf, tea);
             buf[0]
         }
         _ => return None,
