@@ -185,6 +185,7 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
         };
         let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
         let bad = Warning::BadValue { key, value };
+        let w = &mut warnings;
         match key {
             "fault" => match value {
                 "ud" => o.fault = Some(Fault::InvalidOpcode),
@@ -194,7 +195,7 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 "panic" => o.fault = Some(Fault::Panic),
                 "stack" => o.fault = Some(Fault::StackOverflow),
                 "tables" => o.fault = Some(Fault::Tables),
-                _ => warn(bad, &mut warnings),
+                _ => warn(bad, w),
             },
             "log" => match value {
                 "error" => o.log = LogLevel::Error,
@@ -202,68 +203,64 @@ pub fn parse(line: &str) -> (Options, Vec<Warning<'_>, MAX_WARNINGS>) {
                 "info" => o.log = LogLevel::Info,
                 "debug" => o.log = LogLevel::Debug,
                 "trace" => o.log = LogLevel::Trace,
-                _ => warn(bad, &mut warnings),
+                _ => warn(bad, w),
             },
-            "selftest.file" => match String::try_from(value) {
-                Ok(s) if value.starts_with('/') => o.selftest_file = Some(s),
-                _ => warn(bad, &mut warnings),
-            },
-            "checksum_dir" => match String::try_from(value) {
-                Ok(s) if value.starts_with('/') => o.checksum_dir = Some(s),
-                _ => warn(bad, &mut warnings),
-            },
-            "exitstorm" => match value.parse::<u32>() {
-                Ok(n) => o.exit_storm_secs = n,
-                Err(_) => warn(bad, &mut warnings),
-            },
-            "blkbench" => match value.parse::<u32>() {
-                Ok(n) => o.blkbench_mib = n,
-                Err(_) => warn(bad, &mut warnings),
-            },
-            "ro" => match value {
-                "" | "1" | "yes" => o.read_only = true,
-                "0" | "no" => o.read_only = false,
-                _ => warn(bad, &mut warnings),
-            },
-            "poll_disk" => match value {
-                "" | "1" | "yes" => o.poll_disk = true,
-                "0" | "no" => o.poll_disk = false,
-                _ => warn(bad, &mut warnings),
-            },
-            "early_writes" => match value {
-                "" | "1" | "yes" => o.early_writes = true,
-                "0" | "no" => o.early_writes = false,
-                _ => warn(bad, &mut warnings),
-            },
-            "trace9p" => match value {
-                "" | "1" | "yes" => o.trace9p = true,
-                "0" | "no" => o.trace9p = false,
-                _ => warn(bad, &mut warnings),
-            },
-            "ro_exports" => match String::try_from(value) {
-                Ok(s) if value.split(',').all(|e| e.starts_with('/')) => o.ro_exports = Some(s),
-                _ => warn(bad, &mut warnings),
-            },
-            "heap_mib" => match value.parse::<u32>() {
-                Ok(n) => o.heap_mib = n,
-                Err(_) => warn(bad, &mut warnings),
-            },
-            "cache_mib" => match value.parse::<u32>() {
-                Ok(n) => o.cache_mib = n,
-                Err(_) => warn(bad, &mut warnings),
-            },
-            "poll_us" => match value.parse::<u32>() {
-                Ok(n) if n <= MAX_POLL_US => o.poll_us = n,
-                _ => warn(bad, &mut warnings),
-            },
-            "writeback_kib" => match value.parse::<u32>() {
-                Ok(n) if n <= MAX_WRITEBACK_KIB => o.writeback_kib = n,
-                _ => warn(bad, &mut warnings),
-            },
-            _ => warn(Warning::UnknownKey(key), &mut warnings),
+            "selftest.file" => set(&mut o.selftest_file, path(value).map(Some), bad, w),
+            "checksum_dir" => set(&mut o.checksum_dir, path(value).map(Some), bad, w),
+            "exitstorm" => set(&mut o.exit_storm_secs, value.parse().ok(), bad, w),
+            "blkbench" => set(&mut o.blkbench_mib, value.parse().ok(), bad, w),
+            "ro" => set(&mut o.read_only, flag(value), bad, w),
+            "poll_disk" => set(&mut o.poll_disk, flag(value), bad, w),
+            "early_writes" => set(&mut o.early_writes, flag(value), bad, w),
+            "trace9p" => set(&mut o.trace9p, flag(value), bad, w),
+            "ro_exports" => {
+                let all_paths = value.split(',').all(|e| e.starts_with('/'));
+                let exports = String::try_from(value).ok().filter(|_| all_paths);
+                set(&mut o.ro_exports, exports.map(Some), bad, w)
+            }
+            "heap_mib" => set(&mut o.heap_mib, value.parse().ok(), bad, w),
+            "cache_mib" => set(&mut o.cache_mib, value.parse().ok(), bad, w),
+            "poll_us" => {
+                let n = value.parse().ok().filter(|&n| n <= MAX_POLL_US);
+                set(&mut o.poll_us, n, bad, w)
+            }
+            "writeback_kib" => {
+                let n = value.parse().ok().filter(|&n| n <= MAX_WRITEBACK_KIB);
+                set(&mut o.writeback_kib, n, bad, w)
+            }
+            _ => warn(Warning::UnknownKey(key), w),
         }
     }
     (o, warnings)
+}
+
+/// Stores the value that parsed in `field`; warns `bad` (and keeps the field) if none did.
+fn set<'a, T>(
+    field: &mut T,
+    parsed: Option<T>,
+    bad: Warning<'a>,
+    ws: &mut Vec<Warning<'a>, MAX_WARNINGS>,
+) {
+    match parsed {
+        Some(v) => *field = v,
+        None => warn(bad, ws),
+    }
+}
+
+/// A switch: empty, `1` or `yes` is on, `0` or `no` off.
+fn flag(value: &str) -> Option<bool> {
+    match value {
+        "" | "1" | "yes" => Some(true),
+        "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// An absolute path that fits.
+fn path(value: &str) -> Option<String<PATH_MAX>> {
+    String::try_from(value)
+        .ok()
+        .filter(|_| value.starts_with('/'))
 }
 
 fn warn<'a>(w: Warning<'a>, ws: &mut Vec<Warning<'a>, MAX_WARNINGS>) {
