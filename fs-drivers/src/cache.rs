@@ -660,13 +660,18 @@ mod tests {
     use super::*;
     use crate::block::MemDisk;
 
-    #[test]
-    fn lru_eviction_order() {
+    /// 16 blocks of 1 KiB, each filled with its own number.
+    fn numbered_disk() -> MemDisk<'static> {
         let mut img = alloc::vec![0u8; 1024 * 16];
         for (i, c) in img.chunks_mut(1024).enumerate() {
             c.fill(i as u8);
         }
-        let mut d = MemDisk::new(img);
+        MemDisk::new(img)
+    }
+
+    #[test]
+    fn lru_eviction_order() {
+        let mut d = numbered_disk();
         let mut c = BlockCache::new(1024, 4 * 1024);
         for b in 0..4 {
             assert_eq!(c.get(&mut d, b).unwrap()[0], b as u8);
@@ -752,11 +757,7 @@ mod tests {
 
     #[test]
     fn read_run_mixes_cached_blocks_and_device_runs() {
-        let mut img = alloc::vec![0u8; 1024 * 16];
-        for (i, c) in img.chunks_mut(1024).enumerate() {
-            c.fill(i as u8);
-        }
-        let mut d = MemDisk::new(img);
+        let mut d = numbered_disk();
         let mut c = BlockCache::new(1024, 6 * 1024);
         // Block 3 is dirty in the cache (newer than the device), block 5 clean.
         c.get_mut(&mut d, 3).unwrap().fill(0xEE);
@@ -845,11 +846,7 @@ mod tests {
     #[test]
     fn readahead_fills_the_cache_and_never_brings_back_overwritten_data() {
         use crate::block::QueueDisk;
-        let mut bytes = alloc::vec![0u8; 1024 * 16];
-        for (i, b) in bytes.chunks_mut(1024).enumerate() {
-            b.fill(i as u8);
-        }
-        let mut d = QueueDisk::new(MemDisk::new(bytes), 8);
+        let mut d = QueueDisk::new(numbered_disk(), 8);
         let mut c = BlockCache::new(1024, 8 * 1024);
         c.get(&mut d, 2).unwrap();
         // Block 2 is cached: only 1 and 3..=5 are read, as two posted reads.
