@@ -5,6 +5,7 @@
 //! with `-no-reboot` exits with status 0, which therefore never counts as a pass.
 
 use crate::arch;
+use crate::xen::ShutdownReason;
 
 const DEBUG_EXIT_PORT: u16 = 0xF4;
 /// Value written for success: QEMU exits with status 33.
@@ -14,20 +15,21 @@ pub const QEMU_EXIT_FAILURE: u32 = 1;
 
 /// Powers off after success.
 pub fn poweroff() -> ! {
-    if crate::xen::present() {
-        crate::xen::shutdown(crate::xen::ShutdownReason::Poweroff);
-    } else {
-        arch::outl(DEBUG_EXIT_PORT, QEMU_EXIT_SUCCESS);
-    }
-    arch::halt_forever()
+    end(ShutdownReason::Poweroff, QEMU_EXIT_SUCCESS)
 }
 
 /// Ends the domain as crashed.
 pub fn crash() -> ! {
+    end(ShutdownReason::Crash, QEMU_EXIT_FAILURE)
+}
+
+/// Shuts the domain down for `reason` under Xen; under plain QEMU, writes `qemu_value` to
+/// `isa-debug-exit`.
+fn end(reason: ShutdownReason, qemu_value: u32) -> ! {
     if crate::xen::present() {
-        crate::xen::shutdown(crate::xen::ShutdownReason::Crash);
+        crate::xen::shutdown(reason);
     } else {
-        arch::outl(DEBUG_EXIT_PORT, QEMU_EXIT_FAILURE);
+        arch::outl(DEBUG_EXIT_PORT, qemu_value);
     }
     arch::halt_forever()
 }
