@@ -17,6 +17,17 @@ pub fn resolve_path<F: Filesystem + ?Sized>(
     start: Ino,
     path: &[u8],
 ) -> Result<Attr, Errno> {
+    walk_path(fs, root, start, path, |_| Ok(()))
+}
+
+/// [`resolve_path`], asking `may_pass` about each directory before going through it.
+fn walk_path<F: Filesystem + ?Sized>(
+    fs: &F,
+    root: Ino,
+    start: Ino,
+    path: &[u8],
+    mut may_pass: impl FnMut(&Attr) -> Result<(), Errno>,
+) -> Result<Attr, Errno> {
     let mut cur = fs.getattr(start)?;
     for comp in path.split(|&b| b == b'/') {
         if comp.is_empty() || comp == b"." {
@@ -25,6 +36,7 @@ pub fn resolve_path<F: Filesystem + ?Sized>(
         if !cur.is_dir() {
             return Err(Errno::ENOTDIR);
         }
+        may_pass(&cur)?;
         if comp == b".." && cur.ino == root {
             continue;
         }
@@ -63,22 +75,9 @@ impl<F: Filesystem> Connection<F> {
     /// [`resolve_path`] from the export root for guest user `uid`, who needs search
     /// permission on every directory it passes.
     fn resolve_searching(&self, uid: u32, root: Ino, path: &[u8]) -> Result<Attr, Errno> {
-        let fs = self.fs();
-        let mut cur = fs.getattr(root)?;
-        for comp in path.split(|&b| b == b'/') {
-            if comp.is_empty() || comp == b"." {
-                continue;
-            }
-            if !cur.is_dir() {
-                return Err(Errno::ENOTDIR);
-            }
-            self.need(uid, &cur, MAY_EXEC)?;
-            if comp == b".." && cur.ino == root {
-                continue;
-            }
-            cur = fs.lookup(cur.ino, comp)?;
-        }
-        Ok(cur)
+        walk_path(self.fs(), root, root, path, |dir| {
+            self.need(uid, dir, MAY_EXEC)
+        })
     }
 
     /// Twalk: up to [`MAX_WELEM`] steps from `fid`; `newfid` gets the last one reached (none if
