@@ -170,61 +170,74 @@ pub fn read(mem: &impl PhysRead, paddr: u64) -> Result<StartInfo, StartInfoError
             .push((cmdline_paddr, si.cmdline.len() as u64 + 1));
     }
 
-    let n = nr_modules as usize;
-    if n > MAX_MODULES {
-        si.truncated = true;
-    }
-    for i in 0..n.min(MAX_MODULES) {
-        let mut e = [0u8; field::MODLIST_ENTRY_SIZE];
-        let at = modlist.saturating_add((i * field::MODLIST_ENTRY_SIZE) as u64);
-        if !mem.read(at, &mut e) {
-            return Err(StartInfoError::Unreadable(at));
-        }
-        let m = Module {
-            paddr: LE::read_u64(&e[field::MOD_PADDR]),
-            size: LE::read_u64(&e[field::MOD_SIZE]),
-        };
-        if m.size != 0 {
-            let _ = si.modules.push(m);
-        }
-    }
-    if n > 0 {
-        let _ = si.own_ranges.push((
-            modlist,
-            (n.min(MAX_MODULES) * field::MODLIST_ENTRY_SIZE) as u64,
-        ));
-    }
+    read_table::<{ field::MODLIST_ENTRY_SIZE }>(
+        mem,
+        &mut si,
+        modlist,
+        nr_modules as usize,
+        MAX_MODULES,
+        |si, e| {
+            let m = Module {
+                paddr: LE::read_u64(&e[field::MOD_PADDR]),
+                size: LE::read_u64(&e[field::MOD_SIZE]),
+            };
+            if m.size != 0 {
+                let _ = si.modules.push(m);
+            }
+        },
+    )?;
 
     if version >= 1 {
         let table = LE::read_u64(&hdr[field::MEMMAP_PADDR]);
         let entries = LE::read_u32(&hdr[field::MEMMAP_ENTRIES]) as usize;
-        if entries > MAX_MEMMAP {
-            si.truncated = true;
-        }
-        for i in 0..entries.min(MAX_MEMMAP) {
-            let mut e = [0u8; field::MEMMAP_ENTRY_SIZE];
-            let at = table.saturating_add((i * field::MEMMAP_ENTRY_SIZE) as u64);
-            if !mem.read(at, &mut e) {
-                return Err(StartInfoError::Unreadable(at));
-            }
-            let kind = match LE::read_u32(&e[field::MEM_TYPE]) {
-                1 => MemType::Ram,
-                t => MemType::Other(t),
-            };
-            let _ = si.memmap.push(MemEntry {
-                addr: LE::read_u64(&e[field::MEM_ADDR]),
-                size: LE::read_u64(&e[field::MEM_SIZE]),
-                kind,
-            });
-        }
-        if entries > 0 {
-            let _ = si.own_ranges.push((
-                table,
-                (entries.min(MAX_MEMMAP) * field::MEMMAP_ENTRY_SIZE) as u64,
-            ));
-        }
+        read_table::<{ field::MEMMAP_ENTRY_SIZE }>(
+            mem,
+            &mut si,
+            table,
+            entries,
+            MAX_MEMMAP,
+            |si, e| {
+                let kind = match LE::read_u32(&e[field::MEM_TYPE]) {
+                    1 => MemType::Ram,
+                    t => MemType::Other(t),
+                };
+                let _ = si.memmap.push(MemEntry {
+                    addr: LE::read_u64(&e[field::MEM_ADDR]),
+                    size: LE::read_u64(&e[field::MEM_SIZE]),
+                    kind,
+                });
+            },
+        )?;
     }
     Ok(si)
+}
+
+/// Reads the first `max` of the `n` entries of `N` bytes each in the table at `paddr`, handing
+/// each to `each`; marks `si` truncated when there were more, and records the part read as one
+/// of its own ranges.
+fn read_table<const N: usize>(
+    mem: &impl PhysRead,
+    si: &mut StartInfo,
+    paddr: u64,
+    n: usize,
+    max: usize,
+    mut each: impl FnMut(&mut StartInfo, &[u8; N]),
+) -> Result<(), StartInfoError> {
+    if n > max {
+        si.truncated = true;
+    }
+    for i in 0..n.min(max) {
+        let mut e = [0u8; N];
+        let at = paddr.saturating_add((i * N) as u64);
+        if !mem.read(at, &mut e) {
+            return Err(StartInfoError::Unreadable(at));
+        }
+        each(si, &e);
+    }
+    if n > 0 {
+        let _ = si.own_ranges.push((paddr, (n.min(max) * N) as u64));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
