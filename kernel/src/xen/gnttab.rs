@@ -130,6 +130,30 @@ unsafe fn one_op<T>(cmd: u64, op: &mut T, status: fn(&T) -> i16) -> Result<(), G
     }
 }
 
+/// GNTTABOP `cmd`, which maps or unmaps grants, over all of `ops`; returns the hypercall's
+/// result (each struct then holds its own status).
+///
+/// Interrupts stay masked while Xen changes our physical map: an upcall delivered right after
+/// such a call has been seen to take the domain down under nested emulation (a triple fault
+/// at the hypercall's return), so none is taken there.
+///
+/// # Safety
+/// `ops` must be the structures `cmd` reads and writes, each naming a frame that may be
+/// mapped or unmapped.
+unsafe fn map_op<T>(cmd: u64, ops: &mut [T]) -> i64 {
+    crate::arch::without_interrupts(|| {
+        // SAFETY: the caller vouches for `ops`; the count is its length.
+        unsafe {
+            hypercall3(
+                nr::GRANT_TABLE_OP,
+                cmd,
+                ops.as_mut_ptr() as u64,
+                ops.len() as u64,
+            )
+        }
+    })
+}
+
 /// Sets up the grant table with up to `want_frames` frames taken from `window`.
 pub fn init(mut window: FrameAllocator, want_frames: u32) -> Result<Stats, GntError> {
     let mut q = QuerySize {
@@ -341,17 +365,9 @@ pub fn map_run(domid: u16, refs: &[GrantRef]) -> Result<Run, GntError> {
                 dev_bus_addr: 0,
             })
             .collect();
-        // SAFETY: GNTTABOP_map_grant_ref over `ops.len()` structs we own; every host_addr is a
-        // distinct frame of the unbacked window, allocated above for this run. Interrupts are
-        // masked as in `unmap_run`.
-        let rc = crate::arch::without_interrupts(|| unsafe {
-            hypercall3(
-                nr::GRANT_TABLE_OP,
-                GNTTABOP_MAP_GRANT_REF,
-                ops.as_mut_ptr() as u64,
-                ops.len() as u64,
-            )
-        });
+        // SAFETY: GNTTABOP_map_grant_ref over `gnttab_map_grant_ref` structs; every host_addr
+        // is a distinct frame of the unbacked window, allocated above for this run.
+        let rc = unsafe { map_op(GNTTABOP_MAP_GRANT_REF, &mut ops) };
         for op in &ops {
             if rc >= 0 && op.status == 0 {
                 handles.push(op.handle);
@@ -406,19 +422,9 @@ pub fn unmap_run(run: Run) {
                 status: 0,
             })
             .collect();
-        // Interrupts stay masked while Xen changes our physical map: an upcall delivered
-        // right after such a call has been seen to take the domain down under nested
-        // emulation (a triple fault at the hypercall's return), so none is taken there.
-        // SAFETY: GNTTABOP_unmap_grant_ref over `ops.len()` structs we own, each naming a
-        // mapping made by `map_run` at its frame of the window.
-        let rc = crate::arch::without_interrupts(|| unsafe {
-            hypercall3(
-                nr::GRANT_TABLE_OP,
-                GNTTABOP_UNMAP_GRANT_REF,
-                ops.as_mut_ptr() as u64,
-                ops.len() as u64,
-            )
-        });
+        // SAFETY: GNTTABOP_unmap_grant_ref over `gnttab_unmap_grant_ref` structs, each naming
+        // a mapping made by `map_run` at its frame of the window.
+        let rc = unsafe { map_op(GNTTABOP_UNMAP_GRANT_REF, &mut ops) };
         for op in &ops {
             if rc < 0 || op.status != 0 {
                 all_ok = false;
