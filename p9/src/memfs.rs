@@ -238,6 +238,20 @@ impl Inner {
             n.attr.version = n.attr.version.wrapping_add(1);
         }
     }
+    /// The size of regular file `ino`, which is about to reach `end` bytes (by a write or a
+    /// truncate): `EISDIR` or `EINVAL` for another kind of node, `EFBIG` past the size limit.
+    fn file_size_before(&self, ino: Ino, end: u64) -> FsResult<u64> {
+        let cur = match &self.node(ino)?.data {
+            Data::File(v) => v.len() as u64,
+            Data::Dir(_) => return Err(Errno::EISDIR),
+            _ => return Err(Errno::EINVAL),
+        };
+        if end > self.limits.max_bytes {
+            return Err(Errno::EFBIG);
+        }
+        Ok(cur)
+    }
+
     fn charge(&mut self, delta: i64) -> FsResult<()> {
         if delta > 0 {
             let nb = self.bytes.checked_add(delta as u64).ok_or(Errno::ENOSPC)?;
@@ -509,14 +523,7 @@ impl Filesystem for MemFs {
         let now = (self.clock)();
         let mut g = self.inner.lock();
         let end = off.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
-        let cur = match &g.node(ino)?.data {
-            Data::File(v) => v.len() as u64,
-            Data::Dir(_) => return Err(Errno::EISDIR),
-            _ => return Err(Errno::EINVAL),
-        };
-        if end > g.limits.max_bytes {
-            return Err(Errno::EFBIG);
-        }
+        let cur = g.file_size_before(ino, end)?;
         if end > cur {
             g.charge((end - cur) as i64)?;
         }
@@ -538,14 +545,7 @@ impl Filesystem for MemFs {
         let now = (self.clock)();
         let mut g = self.inner.lock();
         if let Some(size) = set.size {
-            let cur = match &g.node(ino)?.data {
-                Data::File(v) => v.len() as u64,
-                Data::Dir(_) => return Err(Errno::EISDIR),
-                _ => return Err(Errno::EINVAL),
-            };
-            if size > g.limits.max_bytes {
-                return Err(Errno::EFBIG);
-            }
+            let cur = g.file_size_before(ino, size)?;
             g.charge(size as i64 - cur as i64)?;
             let n = g.node_mut(ino)?;
             if let Data::File(v) = &mut n.data {
