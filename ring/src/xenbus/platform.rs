@@ -81,6 +81,25 @@ impl PageRun {
     fn split(&self, off: usize) -> Option<(&LocalMem, usize)> {
         Some((self.pages.get(off / PAGE_SIZE)?, off % PAGE_SIZE))
     }
+
+    /// Calls `f(page, offset in the page, range of the buffer)` for each page's piece of the
+    /// `len` bytes at `off`, in order.
+    fn each_piece(
+        &self,
+        off: usize,
+        len: usize,
+        mut f: impl FnMut(&LocalMem, usize, core::ops::Range<usize>) -> Result<(), OutOfBounds>,
+    ) -> Result<(), OutOfBounds> {
+        crate::shmem::check_range(off, len, self.len())?;
+        let mut done = 0;
+        while done < len {
+            let (p, o) = self.split(off + done).ok_or(OutOfBounds { off, len })?;
+            let n = (PAGE_SIZE - o).min(len - done);
+            f(p, o, done..done + n)?;
+            done += n;
+        }
+        Ok(())
+    }
 }
 
 impl SharedMem for PageRun {
@@ -98,33 +117,14 @@ impl SharedMem for PageRun {
             .map_err(|_| OutOfBounds { off, len: 4 })
     }
     fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
-        crate::shmem::check_range(off, dst.len(), self.len())?;
-        let mut done = 0;
-        while done < dst.len() {
-            let (p, o) = self.split(off + done).ok_or(OutOfBounds {
-                off,
-                len: dst.len(),
-            })?;
-            let n = (PAGE_SIZE - o).min(dst.len() - done);
-            let d = dst.get_mut(done..done + n).unwrap_or(&mut []);
-            p.read_bytes(o, d)?;
-            done += n;
-        }
-        Ok(())
+        self.each_piece(off, dst.len(), |p, o, r| {
+            p.read_bytes(o, dst.get_mut(r).unwrap_or(&mut []))
+        })
     }
     fn write_bytes(&self, off: usize, src: &[u8]) -> Result<(), OutOfBounds> {
-        crate::shmem::check_range(off, src.len(), self.len())?;
-        let mut done = 0;
-        while done < src.len() {
-            let (p, o) = self.split(off + done).ok_or(OutOfBounds {
-                off,
-                len: src.len(),
-            })?;
-            let n = (PAGE_SIZE - o).min(src.len() - done);
-            p.write_bytes(o, src.get(done..done + n).unwrap_or(&[]))?;
-            done += n;
-        }
-        Ok(())
+        self.each_piece(off, src.len(), |p, o, r| {
+            p.write_bytes(o, src.get(r).unwrap_or(&[]))
+        })
     }
     fn full_barrier(&self) {}
 }
