@@ -91,10 +91,8 @@ fn mem_store_directory_and_remove() {
 
 #[test]
 fn backend_full_lifecycle_with_reconnect() {
-    let mut s = libxl_store();
+    let (mut s, mut m) = waiting_backend();
     let mut p = platform(2);
-    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
-    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
     assert_eq!(s.get(&format!("{BE}/versions")), Some("1"));
     assert_eq!(s.get(&format!("{BE}/max-rings")), Some("2"));
     assert_eq!(s.get(&format!("{BE}/max-ring-page-order")), Some("9"));
@@ -179,9 +177,7 @@ fn guest_death_tears_down_and_removes_directory() {
     // xl destroy: the guest's whole directory vanishes.
     s.remove("/local/domain/5").unwrap();
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
-    disconnect_rings(&mut p, rings);
-    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Remove);
-    assert!(!s.exists(BE));
+    released_then_removed(&mut s, &mut p, &mut m, rings);
     assert_eq!(m.phase(), BackendPhase::Removed);
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
     assert_eq!(p.mapped_pages, 0);
@@ -191,11 +187,39 @@ fn guest_death_tears_down_and_removes_directory() {
 
 #[test]
 fn guest_death_before_connect_removes_directory() {
+    let (mut s, mut m) = waiting_backend();
+    s.remove("/local/domain/5").unwrap();
+    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
+
+/// A backend on libxl's store after its first step: waiting for the frontend (InitWait).
+#[track_caller]
+fn waiting_backend() -> (MemStore, P9Backend) {
     let mut s = libxl_store();
     let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
-    s.remove("/local/domain/5").unwrap();
-    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
+    (s, m)
+}
+
+/// After a `Teardown`: the rings are released and the backend's directory removed.
+#[track_caller]
+fn released_then_removed(
+    s: &mut MemStore,
+    p: &mut FakePlatform,
+    m: &mut P9Backend,
+    rings: Vec<ConnectedRing<<FakePlatform as Platform>::Mem>>,
+) {
+    disconnect_rings(p, rings);
+    assert_eq!(m.torn_down(s).unwrap(), BackendAction::Remove);
+    assert!(!s.exists(BE));
+}
+
+/// The toolstack writes Closed to a device with no rings mapped: it is removed at once.
+#[track_caller]
+fn toolstack_closed_removes(s: &mut MemStore, m: &mut P9Backend) {
+    s.set(&format!("{BE}/state"), "6");
+    assert_eq!(m.step(s).unwrap(), BackendAction::Remove);
     assert!(!s.exists(BE));
 }
 
@@ -223,9 +247,7 @@ fn toolstack_offline_closes_then_removes() {
     let (mut s, mut p, mut m, rings) = connected_device();
     s.set(&format!("{BE}/online"), "0");
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
-    disconnect_rings(&mut p, rings);
-    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Remove);
-    assert!(!s.exists(BE));
+    released_then_removed(&mut s, &mut p, &mut m, rings);
 }
 
 /// `xl destroy` of a running guest (libxl 4.17): the guest is paused, libxl writes our state
@@ -240,21 +262,15 @@ fn toolstack_writing_closed_tears_down_and_removes() {
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
     // The toolstack's Closed is left as it is while we release the rings.
     assert_eq!(s.get(&format!("{BE}/state")), Some("6"));
-    disconnect_rings(&mut p, rings);
-    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Remove);
-    assert!(!s.exists(BE));
+    released_then_removed(&mut s, &mut p, &mut m, rings);
 }
 
 /// Before the frontend ever connected: a toolstack Closed removes the device at once.
 #[test]
 fn toolstack_writing_closed_before_connect_removes() {
-    let mut s = libxl_store();
-    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
-    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    let (mut s, mut m) = waiting_backend();
     assert_eq!(s.get(&format!("{BE}/state")), Some("2"));
-    s.set(&format!("{BE}/state"), "6");
-    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
-    assert!(!s.exists(BE));
+    toolstack_closed_removes(&mut s, &mut m);
 }
 
 /// A guest that unmounts and powers itself off: its frontend goes Closing, then Closed (Linux
@@ -271,9 +287,7 @@ fn guest_shutdown_then_toolstack_closed_removes() {
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
     assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
     assert!(s.exists(BE));
-    s.set(&format!("{BE}/state"), "6");
-    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
-    assert!(!s.exists(BE));
+    toolstack_closed_removes(&mut s, &mut m);
 }
 
 fn expect_refusal(edit: impl FnOnce(&mut MemStore)) -> XenbusError {
@@ -866,23 +880,17 @@ fn detach_if_idle_asks_the_caller_and_refuses_or_removes() {
     m.detach_idle(&mut s).unwrap();
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Teardown);
     assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
-    disconnect_rings(&mut p, rings);
-    assert_eq!(m.torn_down(&mut s).unwrap(), BackendAction::Remove);
-    assert!(!s.exists(BE));
+    released_then_removed(&mut s, &mut p, &mut m, rings);
 }
 
 /// A detach request for a device the guest never connected goes ahead at once: nothing is
 /// served on it. It stays in Closing until the toolstack writes Closed, as after `online` = 0.
 #[test]
 fn detach_if_idle_before_connect_takes_the_device_offline() {
-    let mut s = libxl_store();
-    let mut m = P9Backend::new(BE, 5, 0, BackendConfig::default());
-    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
+    let (mut s, mut m) = waiting_backend();
     s.set(&format!("{BE}/{DETACH_KEY}"), DETACH_IF_IDLE);
     assert_eq!(m.step(&mut s).unwrap(), BackendAction::Idle);
     assert_eq!(s.get(&format!("{BE}/online")), Some("0"));
     assert_eq!(s.get(&format!("{BE}/state")), Some("5"));
-    s.set(&format!("{BE}/state"), "6");
-    assert_eq!(m.step(&mut s).unwrap(), BackendAction::Remove);
-    assert!(!s.exists(BE));
+    toolstack_closed_removes(&mut s, &mut m);
 }
