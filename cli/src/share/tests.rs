@@ -303,6 +303,13 @@ fn perms(s: &FakeStore, path: &str) -> Vec<Perm> {
     s.nodes[path].perms.clone()
 }
 
+/// Neither pvfs nor the guest's driver reported an error.
+#[track_caller]
+fn assert_no_errors(world: &RefCell<World>) {
+    let errors = &world.borrow().errors;
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
 /// Nothing of device `dev` of the guest is left anywhere; with no other device, neither are
 /// the directories that held it.
 fn assert_clean(s: &FakeStore, dev: u32) {
@@ -439,11 +446,7 @@ fn add_connects_through_pvfs_and_the_guest() {
     let (mut s, world) = setup();
     let added = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
     assert_eq!((added.devid, added.verdict), (0, Verdict::Connected));
-    assert!(
-        world.borrow().errors.is_empty(),
-        "{:?}",
-        world.borrow().errors
-    );
+    assert_no_errors(&world);
     assert_eq!(
         s.get(&format!("{}/state", backend_dir(PVFS, GUEST, 0))),
         Some("4")
@@ -479,11 +482,7 @@ fn add_to_a_guest_whose_driver_probes_at_once() {
     let added = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
     assert_eq!(added.verdict, Verdict::Connected);
     assert!(world.borrow().probe_failed.is_empty());
-    assert!(
-        world.borrow().errors.is_empty(),
-        "{:?}",
-        world.borrow().errors
-    );
+    assert_no_errors(&world);
 }
 
 #[test]
@@ -516,7 +515,7 @@ fn transaction_is_retried_on_eagain() {
     let added = add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
     assert_eq!(added.verdict, Verdict::Connected);
     assert_eq!(s.conflicts, 2);
-    assert!(world.borrow().errors.is_empty());
+    assert_no_errors(&world);
     // Written once: one device, not three.
     assert_eq!(
         s.directory(NO_TX, &format!("/local/domain/{GUEST}/device/9pfs"))
@@ -1087,11 +1086,7 @@ fn headroom_enough_adds_without_raising() {
         assert_eq!(added.verdict, Verdict::Connected);
         assert_eq!(added.headroom, Headroom::Enough);
         assert!(s.xenstored.as_ref().unwrap().sets.is_empty());
-        assert!(
-            world.borrow().errors.is_empty(),
-            "{:?}",
-            world.borrow().errors
-        );
+        assert_no_errors(&world);
     }
 }
 
@@ -1116,11 +1111,7 @@ fn headroom_estimate_covers_what_the_device_and_pvfs_create() {
     assert_eq!(s.owned_by(PVFS), before + need - 1);
     let e = rm(&mut s, &be(), &vm1(), "data", false, 5000);
     assert!(e.is_ok(), "{e:?}");
-    assert!(
-        world.borrow().errors.is_empty(),
-        "{:?}",
-        world.borrow().errors
-    );
+    assert_no_errors(&world);
 
     let (mut s, _) = setup();
     xenstored(&mut s, need - 1);
@@ -1144,11 +1135,7 @@ fn headroom_short_raises_the_quota_and_pvfs_connects() {
         [("nodes".to_string(), q + 1000)]
     );
     // pvfs wrote its own nodes (hotplug-status) under the raised quota.
-    assert!(
-        world.borrow().errors.is_empty(),
-        "{:?}",
-        world.borrow().errors
-    );
+    assert_no_errors(&world);
     assert_eq!(
         s.get(&format!("{}/hotplug-status", backend_dir(PVFS, GUEST, 0))),
         Some("connected")

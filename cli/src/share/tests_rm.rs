@@ -5,6 +5,14 @@
 
 use super::*;
 
+/// Share `data` added to vm1, connected, and its state published by pvfs (one poll).
+fn published_share() -> (FakeStore, Rc<RefCell<World>>) {
+    let (mut s, world) = setup();
+    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
+    s.sleep_ms(POLL_MS);
+    (s, world)
+}
+
 #[test]
 fn rm_refuses_while_mounted_and_works_with_force() {
     let (mut s, world) = setup();
@@ -32,11 +40,7 @@ fn rm_refuses_while_mounted_and_works_with_force() {
     assert_eq!(sh.devid, 0);
     assert_clean(&s, 0);
     assert!(world.borrow().machines.is_empty());
-    assert!(
-        world.borrow().errors.is_empty(),
-        "{:?}",
-        world.borrow().errors
-    );
+    assert_no_errors(&world);
     let e = rm(&mut s, &be(), &vm1(), "data", true, 5000).unwrap_err();
     assert_eq!((e.kind, e.code()), (Kind::NoSuchShare, 6));
 }
@@ -57,11 +61,7 @@ fn rm_after_unmount_detaches_a_connected_share_without_force() {
     rm(&mut s, &be(), &vm1(), "data", false, 5000).unwrap();
     assert_clean(&s, 0);
     assert!(world.borrow().machines.is_empty());
-    assert!(
-        world.borrow().errors.is_empty(),
-        "{:?}",
-        world.borrow().errors
-    );
+    assert_no_errors(&world);
     let bd = backend_dir(PVFS, GUEST, 0);
     let log: Vec<_> = s.log.iter().map(|(_, w)| w.as_str()).collect();
     assert!(
@@ -84,9 +84,7 @@ fn rm_after_unmount_detaches_a_connected_share_without_force() {
 /// left as it was.
 #[test]
 fn rm_racing_a_mount_is_refused_by_pvfs() {
-    let (mut s, world) = setup();
-    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
-    s.sleep_ms(POLL_MS);
+    let (mut s, world) = published_share();
     let before = s.nodes.clone();
     world.borrow_mut().publish_fids = false;
     world.borrow_mut().fids.insert((GUEST, 0), 1);
@@ -105,9 +103,7 @@ fn rm_racing_a_mount_is_refused_by_pvfs() {
 /// device as it was (still online), without its request.
 #[test]
 fn rm_of_a_connected_share_without_pvfs_times_out_and_changes_nothing() {
-    let (mut s, world) = setup();
-    add(&mut s, &be(), &vm1(), &opts("data", "/exports/vm1")).unwrap();
-    s.sleep_ms(POLL_MS);
+    let (mut s, world) = published_share();
     let before = s.nodes.clone();
     world.borrow_mut().pvfs_up = false;
     let e = rm(&mut s, &be(), &vm1(), "data", false, 2000).unwrap_err();
