@@ -116,6 +116,14 @@ impl T {
     fn setattr(&self, fid: u32, attr: SetattrReq) -> Result<(), u32> {
         self.call(&Tmsg::Setattr { fid, attr }).map(|_| ())
     }
+    fn chmod(&self, fid: u32, mode: u32) -> Result<(), u32> {
+        let attr = SetattrReq {
+            valid: sa::MODE,
+            mode,
+            ..Default::default()
+        };
+        self.setattr(fid, attr)
+    }
     /// Host uid and gid of `name` in the export root.
     fn host_ids(&self, name: &str) -> (u32, u32) {
         let fs = self.s.fs();
@@ -277,15 +285,7 @@ fn ids_outside_the_ranges_are_squashed_both_ways() {
     // Guest ids above the range fall to the unmapped ids, on attach and in every message.
     t.attach(2, 70_000);
     t.walk(0, 3, &[]).unwrap();
-    t.setattr(
-        3,
-        SetattrReq {
-            valid: sa::MODE,
-            mode: 0o777,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    t.chmod(3, 0o777).unwrap();
     t.create(2, "far", 0o644, 70_000).unwrap();
     assert_eq!(t.host_ids("far"), (65534, 65534));
     t.create(0, "own", 0o644, 0).unwrap();
@@ -369,12 +369,7 @@ fn squashed_root_cannot_read_another_ids_private_file() {
     assert_eq!(t.open(3, 2), Err(EACCES), "no write permission");
     // Nor create in a root-owned 0755 directory, nor chown, nor chmod another's file.
     assert_eq!(t.create(0, "new", 0o644, 0), Err(EACCES));
-    let m = SetattrReq {
-        valid: sa::MODE,
-        mode: 0o777,
-        ..Default::default()
-    };
-    assert_eq!(t.setattr(2, m), Err(EPERM));
+    assert_eq!(t.chmod(2, 0o777), Err(EPERM));
     let own = SetattrReq {
         valid: sa::UID,
         uid: 0,
@@ -436,15 +431,7 @@ fn mapped_root_is_privileged_over_its_own_ranges_only() {
         ..Default::default()
     };
     t.walk(0, 5, &[]).unwrap();
-    t.setattr(
-        5,
-        SetattrReq {
-            valid: sa::MODE,
-            mode: 0o1777,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    t.chmod(5, 0o1777).unwrap();
     t.create(4, "users", 0o644, 1000).unwrap();
     t.walk(4, 6, &["users"]).unwrap();
     assert_eq!(t.setattr(6, give), Err(EPERM));
@@ -512,15 +499,7 @@ fn policy_changes_apply_to_the_next_request() {
         "host 100000 is outside the new range"
     );
     t.walk(0, 4, &[]).unwrap();
-    t.setattr(
-        4,
-        SetattrReq {
-            valid: sa::MODE,
-            mode: 0o777,
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    t.chmod(4, 0o777).unwrap_err();
     t.s.fs()
         .setattr(
             t.s.fs().root(),
