@@ -12,11 +12,16 @@
 #   5. waits until dom0's `pvfs share rm` (no --force) made the device go: "device-gone ok".
 # Each step prints "XE2E-GUEST ATTACH <step> ok" or "XE2E-GUEST FAIL attach <step> …".
 set -u
+# One more wait of 0.5 s in a loop counting in i; after 240 of them (120 s) the step fails
+# with the message "$1".
+waited() {
+  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach $1"; exit 1; }
+  sleep 0.5
+}
 mkdir -p /mnt
 i=0
 until mount -t 9p -o trans=xen,version=9p2000.L late /mnt 2>/dev/null; do
-  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach mount: no share after 120 s"; exit 1; }
-  sleep 0.5
+  waited "mount: no share after 120 s"
 done
 got=$(cat /mnt/hello.txt 2>&1)
 [ "$got" = "hello vm1" ] || { echo "XE2E-GUEST FAIL attach read hello.txt: $got"; exit 1; }
@@ -26,14 +31,14 @@ echo "XE2E-GUEST ATTACH mounted ok"
 size_kib() { stat -f -c '%b %S' /mnt | awk '{ printf "%d", $1 * $2 / 1024 }'; }
 i=0
 until [ "$(size_kib)" -le 8192 ]; do
+  # Not `waited`: the message's size is read only when the wait fails.
   i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach quota: size stayed $(size_kib) KiB"; exit 1; }
   sleep 0.5
 done
 echo "XE2E-GUEST ATTACH quota ok size=$(size_kib)KiB"
 i=0
 until [ -f /mnt/from-dom0 ]; do
-  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach dom0-file: none after 120 s"; exit 1; }
-  sleep 0.5
+  waited "dom0-file: none after 120 s"
 done
 got=$(cat /mnt/from-dom0)
 [ "$got" = "written by dom0" ] || { echo "XE2E-GUEST FAIL attach dom0-file: $got"; exit 1; }
@@ -42,8 +47,7 @@ echo "XE2E-GUEST ATTACH dom0-file ok"
 # then writes may-unmount through its own mount.
 i=0
 until [ -f /mnt/may-unmount ]; do
-  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach still-mounted: no may-unmount after 120 s"; exit 1; }
-  sleep 0.5
+  waited "still-mounted: no may-unmount after 120 s"
 done
 got=$(cat /mnt/hello.txt 2>&1)
 [ "$got" = "hello vm1" ] || { echo "XE2E-GUEST FAIL attach still-mounted: hello.txt reads $got"; exit 1; }
@@ -53,8 +57,7 @@ umount /mnt || { echo "XE2E-GUEST FAIL attach umount"; exit 1; }
 echo "XE2E-GUEST ATTACH unmounted ok ($(ls -d /sys/bus/xen/devices/9pfs-* 2>/dev/null | tr '\n' ' '))"
 i=0
 while ls -d /sys/bus/xen/devices/9pfs-* >/dev/null 2>&1; do
-  i=$((i + 1)); [ $i -lt 240 ] || { echo "XE2E-GUEST FAIL attach device-gone: still there after 120 s"; exit 1; }
-  sleep 0.5
+  waited "device-gone: still there after 120 s"
 done
 echo "XE2E-GUEST ATTACH device-gone ok"
 # stay up until dom0 has checked the detach (it destroys this guest)
