@@ -206,6 +206,22 @@ p9_start_pvfs() {
   pvfs_domid=$(domid_of "$name")
   step ready "pvfs ready" wait_until 60 p9_status_ready || abort ready "pvfs not ready"
 }
+# p9_setup IMG [CMDLINE]: the start of a 9pfs scenario: the pvfs kernel must be in dom0 (abort
+# otherwise), then the guests' initramfs (domu_initrd), the two-export volume IMG (p9_volume)
+# and pvfs on it (p9_start_pvfs IMG CMDLINE).
+p9_setup() {
+  [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
+  domu_initrd
+  p9_volume "$1"
+  p9_start_pvfs "$@"
+}
+# p9_need_pvfs_cli: sets PVFS to dom0's pvfs binary (`pvfs share …`); aborts the scenario
+# without it or without the pvfs kernel.
+p9_need_pvfs_cli() {
+  PVFS=/usr/sbin/pvfs
+  [ -x $PVFS ] || abort pvfs-binary "no $PVFS in dom0"
+  [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
+}
 # p9_pvfs_alive: the pvfs domain p9_start_pvfs started still runs (xl restarts a domain that
 # reboots, e.g. after a triple fault, under a new id). Like domain_gone, it takes two looks a
 # second apart to call it gone: a single xl call can fail here (ci/xen/README.md).

@@ -14,9 +14,7 @@
 # xe2e-needs: linux-guest
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-attach-volume.img
-PVFS=/usr/sbin/pvfs
-[ -x $PVFS ] || abort pvfs-binary "no $PVFS in dom0"
-[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
+p9_need_pvfs_cli
 
 # expect_exit NAME STATUS TEXT CMD...: CMD must exit with STATUS and print TEXT (one line) on stderr
 expect_exit() {

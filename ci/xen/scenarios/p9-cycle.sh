@@ -12,10 +12,7 @@
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
 
-[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
-domu_initrd
-p9_volume $IMG
-p9_start_pvfs $IMG
+p9_setup $IMG
 want=$(sed -n 's/  *\.\/hello\.txt$//p' /tmp/xe2e-want-vm1.sums)
 
 released() {

@@ -9,10 +9,7 @@
 IMG=/tmp/xe2e-p9-volume.img
 STEADY=120
 
-[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
-domu_initrd
-p9_volume $IMG
-p9_start_pvfs $IMG "pvfs.ro_exports=/exports/vm2"
+p9_setup $IMG "pvfs.ro_exports=/exports/vm2"
 
 steady_lines() { grep -a -c 'XE2E-GUEST STEADY at' "$CONSOLE_DIR/guest-g-steady.log" 2>/dev/null; }
 # g-loop first, then the bystander: the bystander's fixed window of reads (STEADY) starts

@@ -12,9 +12,7 @@
 # xe2e-needs: linux-guest
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-idmap-volume.img
-PVFS=/usr/sbin/pvfs
-[ -x $PVFS ] || abort pvfs-binary "no $PVFS in dom0"
-[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
+p9_need_pvfs_cli
 
 # owner_on_disk PATH: "uid:gid" of PATH in the volume image, from debugfs
 owner_on_disk() {

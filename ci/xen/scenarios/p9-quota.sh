@@ -11,10 +11,7 @@
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
 
-[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
-domu_initrd
-p9_volume $IMG
-p9_start_pvfs $IMG
+p9_setup $IMG
 g=g-quota
 step create "xl create guest $g (export vm1, no quota)" xl create /etc/xen/guests/linux-pv.cfg "name=\"$g\"" \
   "p9=[ 'tag=share,path=/exports/vm1,security_model=none,backend=$name' ]" \

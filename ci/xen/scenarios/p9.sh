@@ -15,10 +15,7 @@
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
 
-[ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
-domu_initrd
-p9_volume $IMG
-p9_start_pvfs $IMG "pvfs.ro_exports=/exports/vm2"
+p9_setup $IMG "pvfs.ro_exports=/exports/vm2"
 T=$P9_TREE
 
 for v in vm1 vm2; do
