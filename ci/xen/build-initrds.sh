@@ -275,22 +275,22 @@ else
   echo "$ELF (missing on the host)" > "$S/xe2e/pvfs-kernel-source"
   say "warning: no pvfs kernel at $ELF; scenarios that start pvfs will fail"
 fi
+# stage_sbin BIN NAME WITHOUT: the host's binary BIN as dom0's /usr/sbin/NAME, or a warning
+# that without it WITHOUT.
+stage_sbin() {
+  if [ -x "$1" ]; then
+    mkdir -p "$S/usr/sbin"
+    install -m 755 "$1" "$S/usr/sbin/$2"
+  else
+    say "warning: no $2 binary at $1; $3"
+  fi
+}
 # The pvfs binary for dom0 (`pvfs share …`, `pvfs status`), as a user installs it.
 PVFS_BIN=${XE2E_PVFS_BIN:-$REPO/target/release/pvfs}
-if [ -x "$PVFS_BIN" ]; then
-  mkdir -p "$S/usr/sbin"
-  install -m 755 "$PVFS_BIN" "$S/usr/sbin/pvfs"
-else
-  say "warning: no pvfs binary at $PVFS_BIN; scenarios that use it fail (cargo build --release -p pvfs-cli)"
-fi
+stage_sbin "$PVFS_BIN" pvfs "scenarios that use it fail (cargo build --release -p pvfs-cli)"
 # The hostile 9pfs frontend of p9-hostile (tools/xfront), a test-bed tool.
 XFRONT_BIN=${XE2E_XFRONT_BIN:-$REPO/target/release/xfront}
-if [ -x "$XFRONT_BIN" ]; then
-  mkdir -p "$S/usr/sbin"
-  install -m 755 "$XFRONT_BIN" "$S/usr/sbin/xfront"
-else
-  say "warning: no xfront binary at $XFRONT_BIN; p9-hostile fails (cargo build --release -p pvfs-xfront)"
-fi
+stage_sbin "$XFRONT_BIN" xfront "p9-hostile fails (cargo build --release -p pvfs-xfront)"
 # The p9-sweep scenario's list of pvfs command lines, from the host's environment.
 [ -z "${XE2E_SWEEP:-}" ] || printf '%s\n' "$XE2E_SWEEP" > "$S/xe2e/sweep"
 # The PV domU's /init and guest scripts: a small archive dom0 appends to domu/base.cpio.
