@@ -77,6 +77,9 @@ fetch12() {
     [ -n "$v" ] && [ "$v" != "(none)" ] || die "no candidate version for $p"
     [ -n "$(deb_of "$p" "$v")" ] || missing+=("$p=$v")
   done
+  # Download what is missing, then list every package's file: the same steps as fetch13's,
+  # which asks Debian 13's own apt configuration (APT13) and walks a computed closure rather
+  # than PKGS; each release's fetch is kept whole so that either can change alone.
   if [ ${#missing[@]} -gt 0 ]; then
     say "downloading ${#missing[@]} packages: ${missing[*]}"
     (cd "$W/debs" && apt-get download -q -o APT::Sandbox::User=root "${missing[@]}" >/dev/null) \
@@ -135,6 +138,9 @@ fetch13() {
     ver[$n]=$v
     [ -n "$(deb_of "$n" "$v")" ] || missing+=("$n=$v")
   done < <(tail -n +2 "$A/closure")
+  # Download what is missing, then list every package's file: the same steps as fetch12's,
+  # which uses the host's apt and the fixed list PKGS; each release's fetch is kept whole so
+  # that either can change alone.
   if [ ${#missing[@]} -gt 0 ]; then
     say "downloading ${#missing[@]} $DEB_SUITE packages"
     (cd "$W/debs" && apt-get "${APT13[@]}" download -q "${missing[@]}" >/dev/null) \

@@ -21,6 +21,8 @@ step create-loop "xl create guest g-loop (export vm1, reads back to back)" \
   "extra=\"$GUEST_ARGS xe2e.guest=p9loop\"" || fail create-loop "xl create failed"
 step loop-reading "g-loop mounted and reads" wait_until 180 console_has g-loop "XE2E-GUEST LOOPING" \
   || { fail loop-reading "g-loop never started reading"; diagnostics; }
+# The bystander as p9-hostile.sh starts its own, with this scenario's read interval and file,
+# and a failure that lets the scenario go on to the destroy.
 step create-steady "xl create bystander g-steady (export vm2, reads every 50 ms for ${STEADY}s)" \
   xl create /etc/xen/guests/linux-pv.cfg 'name="g-steady"' \
   "p9=[ 'tag=share,path=/exports/vm2,security_model=none,backend=$name' ]" \

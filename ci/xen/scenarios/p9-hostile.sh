@@ -53,6 +53,8 @@ longest() {
 since_loop() { awk -v a="$t_loop" -v b="$1" 'BEGIN { printf "%.1f", b - a }'; }
 pvfs_says() { xl dmesg | tr -d '\r' | grep -a -F "(d$pvfs_domid)" | grep -a -E "$1"; }
 
+# The bystander as p9-destroy.sh starts its own, with this scenario's read interval and file,
+# and a failure that ends the scenario (every case is judged by the bystander's reads).
 step create-steady "xl create g-steady (export vm2, reads secret.txt every 20 ms for ${STEADY}s)" \
   xl create /etc/xen/guests/linux-pv.cfg 'name="g-steady"' \
   "p9=[ 'tag=share,path=/exports/vm2,security_model=none,backend=$name' ]" \
