@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "benchmark")]
 
 use pvfs_tests::p9client::{free_port, o, require_tool, temp_dir, Client, ServeProcess};
+use pvfs_tests::wimg::mkfs_sized;
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -131,14 +132,7 @@ fn main() {
     fill(&tree.join("small.bin"), 1 << 20);
     fill(&tree.join("big.bin"), BIG);
     let img = dir.join("img.ext4");
-    let st = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-d"])
-        .arg(&tree)
-        .arg(&img)
-        .arg("64M")
-        .status()
-        .unwrap();
-    assert!(st.success());
+    mkfs_sized(&img, "64M", &["-d", tree.to_str().unwrap()]);
 
     let pvfs = ServeProcess::start(&["--image", img.to_str().unwrap()], &dir.join("serve.log"));
     let port = free_port();

@@ -26,8 +26,8 @@ use pvfs_9p::sched::{Queue, Step};
 use pvfs_9p::server::{Connection, ExportConfig, Server};
 use pvfs_9p::wire::{ty, Tmsg};
 use pvfs_fs::block::{MemDisk, QueueDisk};
+use pvfs_tests::wimg::mkfs_sized;
 use std::hint::black_box;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -130,18 +130,8 @@ fn image() -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("pvfs-bench-p9path-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("tree")).unwrap();
     let img = dir.join("vol.img");
-    let out = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-b", "4096", "-d"])
-        .arg(dir.join("tree"))
-        .arg(&img)
-        .arg("512M")
-        .output()
-        .expect("mkfs.ext4 (e2fsprogs) is needed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let tree = dir.join("tree");
+    mkfs_sized(&img, "512M", &["-b", "4096", "-d", tree.to_str().unwrap()]);
     let bytes = std::fs::read(&img).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     bytes

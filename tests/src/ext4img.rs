@@ -70,8 +70,8 @@ pub fn set_dir_hash(img: &Path, alg: &str, sflag: u32) {
 
 /// `e2fsck opts img` with `opts` one of the repairing forms (`-fy`; `-fyD`, which also indexes
 /// and optimises every directory): exit 1 (it changed something) is expected, anything above
-/// fails.
-pub fn e2fsck_fix(img: &Path, opts: &str) {
+/// fails. Returns e2fsck's report (its standard output).
+pub fn e2fsck_fix(img: &Path, opts: &str) -> String {
     let out = Command::new("e2fsck")
         .arg(opts)
         .arg(img)
@@ -81,6 +81,7 @@ pub fn e2fsck_fix(img: &Path, opts: &str) {
         out.status.code().is_some_and(|c| c <= 1),
         "e2fsck {opts}: {out:?}"
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The superblock summary `dumpe2fs -h img` prints.

@@ -391,6 +391,11 @@ impl Client {
         }
     }
 
+    /// The names in an open directory, in the server's order (`.` and `..` included).
+    pub fn readdir_names(&mut self, fid: u32) -> Result<Vec<Vec<u8>>, u32> {
+        Ok(self.readdir_all(fid)?.into_iter().map(|e| e.name).collect())
+    }
+
     /// Tmkdir.
     pub fn mkdir(&mut self, dfid: u32, name: &str, mode: u32, gid: u32) -> Result<Qid, u32> {
         match self

@@ -2,7 +2,7 @@
 //! `debugfs` oracles, and a read-write engine with a fixed clock.
 
 use crate::ext4img;
-use pvfs_fs::block::{FileDisk, MemDisk};
+use pvfs_fs::block::{BlockDevice, FileDisk, MemDisk};
 use pvfs_fs::ext4::{Ext4, FileType, Ino, Options, Timestamp, ROOT_INO};
 use std::collections::BTreeMap;
 use std::fs;
@@ -22,6 +22,32 @@ pub fn mkfs(dir: &Path, name: &str, block: u32, mib: u64, extra: &[&str]) -> Pat
             .arg(&img),
     );
     img
+}
+
+/// `mkfs.ext4 -q -F extra… img size`: mkfs.ext4 makes the file itself, `size` in its notation
+/// (`8M`); with `-d TREE` among `extra` the image holds that tree. Default features.
+pub fn mkfs_sized(img: &Path, size: &str, extra: &[&str]) {
+    ext4img::run(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .args(extra)
+            .arg(img)
+            .arg(size),
+    );
+}
+
+/// A symbolic link target of `len` bytes: letters, with a `/` as every `every`th byte, so that
+/// no component is longer than `every - 1` bytes.
+pub fn symlink_target(len: usize, every: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            if i % every == every - 1 {
+                b'/'
+            } else {
+                b'a' + (i % 26) as u8
+            }
+        })
+        .collect()
 }
 
 /// Output of `e2fsck -fn img`: `Ok(())` when clean, else the report.
@@ -59,6 +85,15 @@ pub fn debugfs(img: &Path, req: &str) -> Vec<u8> {
         .expect("debugfs must be installed (ci/host-deps.sh)");
     assert!(out.status.success(), "debugfs {req} failed");
     out.stdout
+}
+
+/// The names `read_dir` lists in the directory `dir`, in its order (`.` and `..` included).
+pub fn dir_names<D: BlockDevice>(fs: &mut Ext4<D>, dir: Ino) -> Vec<Vec<u8>> {
+    fs.read_dir(dir)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect()
 }
 
 /// The fixed clock write tests stamp inodes with.

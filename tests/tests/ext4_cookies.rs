@@ -6,6 +6,7 @@
 use pvfs_fs::block::MemDisk;
 use pvfs_fs::ext4::Ext4;
 use pvfs_tests::ext4img;
+use pvfs_tests::wimg::dir_names;
 use std::collections::BTreeSet;
 use std::fs;
 use std::process::Command;
@@ -47,12 +48,7 @@ fn cookies_survive_inserts_and_removals() {
         let before = fs::read(&img).unwrap();
         let mut fsys = Ext4::open(MemDisk::borrowed(&before)).unwrap();
         let ino = fsys.lookup_path(d.as_bytes()).unwrap();
-        let all: Vec<Vec<u8>> = fsys
-            .read_dir(ino)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
+        let all = dir_names(&mut fsys, ino);
         // Read the first third, keep the cookie.
         let mut first = Vec::new();
         let mut cookie = 0;

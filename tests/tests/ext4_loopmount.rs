@@ -190,17 +190,12 @@ fn put_mounted(block: u32) {
     // the source side only.
     fs::remove_dir_all(src.join("special")).unwrap();
     let img = mkfs(&dir, "p.img", block, 64, &[]);
-    let out = Command::new(pvfs_bin())
-        .args(["image", "put"])
-        .arg(&img)
-        .arg(&src)
-        .arg("/copy")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    ext4img::run(
+        Command::new(pvfs_bin())
+            .args(["image", "put"])
+            .arg(&img)
+            .arg(&src)
+            .arg("/copy"),
     );
     e2fsck_clean(&img);
     {

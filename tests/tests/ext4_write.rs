@@ -6,7 +6,7 @@
 use pvfs_fs::block::{FileDisk, MemDisk};
 use pvfs_fs::ext4::{Error, Ext4, FileType, Options, ROOT_INO};
 use pvfs_tests::ext4img;
-use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs, open_rw};
+use pvfs_tests::wimg::{debugfs, dir_names, e2fsck_clean, mkfs, open_rw};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -78,12 +78,7 @@ fn basic_ops(block: u32) {
     // Read back with the engine, read-only, from a fresh mount.
     let mut fs = Ext4::open(MemDisk::new(fs::read(&img).unwrap())).unwrap();
     let sub = fs.lookup_path(b"/d/sub").unwrap();
-    let names: Vec<Vec<u8>> = fs
-        .read_dir(sub)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names = dir_names(&mut fs, sub);
     assert_eq!(names.len(), 2 + 40);
     for i in 0..60 {
         let name = format!("file-with-a-fairly-long-name-{i:04}");

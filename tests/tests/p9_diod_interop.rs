@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use pvfs_tests::p9client::{o, require_tool, temp_dir, Client, ServeProcess};
+use pvfs_tests::wimg::mkfs_sized;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,34 +55,15 @@ fn make_image(dir: &Path) -> (PathBuf, PathBuf) {
     let src = dir.join("src");
     make_tree(&src);
     let img = dir.join("img.ext4");
-    let out = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-d"])
-        .arg(&src)
-        .arg(&img)
-        .arg("16M")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mkfs.ext4: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mkfs_sized(&img, "16M", &["-d", src.to_str().unwrap()]);
     (src, img)
 }
 
 /// `diodls -l DIR` parsed into name -> (type char, size).
 fn diodls(server: &str, aname: &str, dir: &str) -> BTreeMap<String, (char, u64)> {
-    let out = Command::new(diod_tool("diodls"))
-        .args(["-s", server, "-a", aname, "-l", dir])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "diodls {dir}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = diod_run("diodls", &["-s", server, "-a", aname, "-l", dir]);
     let mut m = BTreeMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in String::from_utf8(out).unwrap().lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         assert!(f.len() >= 9, "unexpected diodls line {line:?}");
         let name = f[8..].join(" ");
@@ -92,13 +74,15 @@ fn diodls(server: &str, aname: &str, dir: &str) -> BTreeMap<String, (char, u64)>
 }
 
 fn diodcat(server: &str, aname: &str, file: &str) -> Vec<u8> {
-    let out = Command::new(diod_tool("diodcat"))
-        .args(["-s", server, "-a", aname, file])
-        .output()
-        .unwrap();
+    diod_run("diodcat", &["-s", server, "-a", aname, file])
+}
+
+/// The standard output of diod's client tool `tool` run with `args`, which must succeed.
+fn diod_run(tool: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(diod_tool(tool)).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "diodcat {file}: {}",
+        "{tool} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
@@ -217,12 +201,7 @@ fn own_client_against_serve_binary() {
     assert_eq!(s.ty, 0xEF53);
     c.walk(0, 3, &["b", "c"]).unwrap();
     c.lopen(3, o::RDONLY).unwrap();
-    let names: Vec<Vec<u8>> = c
-        .readdir_all(3)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names = c.readdir_names(3).unwrap();
     assert!(names.contains(&b"deep.txt".to_vec()), "{names:?}");
     assert!(srv.terminate());
     // SIGTERM synced the image and marked it clean; the new file is inside the export.
@@ -289,12 +268,7 @@ fn serve_on_unix_socket_and_sigint() {
     c.mkdir(0, "dir", 0o755, 0).unwrap();
     c.walk(0, 1, &["dir"]).unwrap();
     c.lopen(1, o::RDONLY).unwrap();
-    let names: Vec<Vec<u8>> = c
-        .readdir_all(1)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names = c.readdir_names(1).unwrap();
     assert_eq!(names, [b".".to_vec(), b"..".to_vec()]);
     drop(c);
     let st = Command::new("kill")

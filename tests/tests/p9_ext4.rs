@@ -9,6 +9,7 @@ use pvfs_9p::server::{ExportConfig, Server};
 use pvfs_9p::wire::{qid_type, setattr as sa, SetattrReq};
 use pvfs_9p::Filesystem;
 use pvfs_tests::p9client::{o, require_tool, temp_dir, Client, TestServer};
+use pvfs_tests::wimg::mkfs_sized;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
@@ -31,18 +32,7 @@ fn image() -> (std::path::PathBuf, std::path::PathBuf) {
         .unwrap();
     assert!(st.success(), "setfattr");
     let img = dir.join("img.ext4");
-    let out = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-d"])
-        .arg(&src)
-        .arg(&img)
-        .arg("8M")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mkfs_sized(&img, "8M", &["-d", src.to_str().unwrap()]);
     (src, img)
 }
 
@@ -99,12 +89,7 @@ fn ext4_export_read_path() {
     // Readdir of a subdirectory, and ".." out of the export root stays at the root.
     c.walk(0, 5, &["d", "e"]).unwrap();
     c.lopen(5, o::RDONLY).unwrap();
-    let mut names: Vec<Vec<u8>> = c
-        .readdir_all(5)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let mut names = c.readdir_names(5).unwrap();
     names.sort();
     assert_eq!(names, [b".".to_vec(), b"..".to_vec(), b"f.txt".to_vec()]);
     let root = c.getattr(0).unwrap().qid;

@@ -12,7 +12,7 @@ use pvfs_9p::server::{ExportConfig, Server};
 use pvfs_9p::wire::{setattr as sa, SetattrReq};
 use pvfs_9p::Filesystem;
 use pvfs_tests::p9client::{o, require_tool, temp_dir, Client, TestServer};
-use std::process::Command;
+use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs_sized};
 
 const NOBODY: u32 = 65534;
 
@@ -158,13 +158,7 @@ fn ext4_follows_linux() {
     require_tool("e2fsck");
     let dir = temp_dir("p9-privs");
     let img = dir.join("v.img");
-    let st = Command::new("mkfs.ext4")
-        .args(["-q", "-F"])
-        .arg(&img)
-        .arg("16M")
-        .status()
-        .unwrap();
-    assert!(st.success());
+    mkfs_sized(&img, "16M", &[]);
     {
         let disk = pvfs_fs::block::FileDisk::open_rw(&img).unwrap();
         let engine = pvfs_fs::ext4::Ext4::open_rw(disk, &Default::default()).unwrap();
@@ -179,22 +173,9 @@ fn ext4_follows_linux() {
         drop(ts);
         fs.sync().unwrap();
     }
-    let out = Command::new("e2fsck")
-        .args(["-fn"])
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "e2fsck: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    e2fsck_clean(&img);
     // debugfs sees the cleared bits on disk.
-    let out = Command::new("debugfs")
-        .args(["-R", "stat /w6"])
-        .arg(&img)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = debugfs(&img, "stat /w6");
+    let text = String::from_utf8_lossy(&out);
     assert!(text.contains("Mode:  0777"), "debugfs: {text}");
 }
