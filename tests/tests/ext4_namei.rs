@@ -9,7 +9,7 @@ use pvfs_fs::ext4::{
     Error, Ext4, Fallocate, FileType, Ino, RenameFlags, SetAttr, Timestamp, ROOT_INO,
 };
 use pvfs_tests::ext4img;
-use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs, open_rw, CLOCK};
+use pvfs_tests::wimg::{debugfs, e2fsck_clean, mkfs, open_rw, symlink_target, CLOCK};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,13 @@ fn ro(img: &Path) -> Ext4<MemDisk<'static>> {
     Ext4::open(MemDisk::new(fs::read(img).unwrap())).unwrap()
 }
 
+/// `e2fsck -fy` on a copy of `img` (left as it is): e2fsck's report.
+fn repair_a_copy(img: &Path) -> String {
+    let copy = img.with_extension("copy");
+    fs::copy(img, &copy).unwrap();
+    ext4img::e2fsck_fix(&copy, "-fy")
+}
+
 const TS: Timestamp = Timestamp {
     sec: 1_600_000_123,
     nsec: 987_654_321,
@@ -43,15 +50,7 @@ const TS: Timestamp = Timestamp {
 
 fn special_files(block: u32) {
     let img = image("special", block, &[]);
-    let long: Vec<u8> = (0..block as usize - 1)
-        .map(|i| {
-            if i % 50 == 49 {
-                b'/'
-            } else {
-                b'a' + (i % 26) as u8
-            }
-        })
-        .collect();
+    let long = symlink_target(block as usize - 1, 50);
     let (free_b, free_i);
     {
         let mut fs = open_rw(&img);
@@ -271,23 +270,65 @@ fn flags(noreplace: bool, exchange: bool) -> RenameFlags {
     }
 }
 
-/// `f` must fail with `want` and leave the image byte-for-byte unchanged.
+/// `f` (the rename `what`) must fail with `want` and leave the image byte-for-byte unchanged.
 #[track_caller]
 fn refused(
     fs: &mut Ext4<FileDisk>,
     img: &Path,
+    what: &str,
     want: fn(&Error) -> bool,
     f: impl FnOnce(&mut Ext4<FileDisk>) -> Result<(), Error>,
 ) {
     fs.sync().unwrap();
     let before = fs::read(img).unwrap();
-    let e = f(fs).unwrap_err();
-    assert!(want(&e), "unexpected error {e:?}");
+    let Err(e) = f(fs) else {
+        panic!("{what}: rename succeeded");
+    };
+    assert!(want(&e), "{what}: unexpected error {e:?}");
     fs.sync().unwrap();
     assert!(
         fs::read(img).unwrap() == before,
-        "refused rename changed the image ({e:?})"
+        "{what}: refused rename changed the image ({e:?})"
     );
+}
+
+/// A rename that must be refused: the error wanted, the source directory and name, the target
+/// directory and name, and the flags.
+type Refusal = (
+    fn(&Error) -> bool,
+    Ino,
+    &'static [u8],
+    Ino,
+    &'static [u8],
+    RenameFlags,
+);
+
+fn is_dir(e: &Error) -> bool {
+    matches!(e, Error::IsDir { .. })
+}
+
+fn not_dir(e: &Error) -> bool {
+    matches!(e, Error::NotDir { .. })
+}
+
+fn invalid(e: &Error) -> bool {
+    matches!(e, Error::Invalid { .. })
+}
+
+fn not_empty(e: &Error) -> bool {
+    *e == Error::NotEmpty
+}
+
+fn exists(e: &Error) -> bool {
+    *e == Error::Exists
+}
+
+fn not_found(e: &Error) -> bool {
+    *e == Error::NotFound
+}
+
+fn invalid_name(e: &Error) -> bool {
+    *e == Error::InvalidName
 }
 
 fn nlink(fs: &mut Ext4<FileDisk>, ino: Ino) -> u32 {
@@ -318,78 +359,31 @@ fn rename_matrix(block: u32) {
 
         // Errors, each leaving the image unchanged.
         let none = flags(false, false);
-        refused(
-            &mut fs,
-            &img,
-            |e| matches!(e, Error::IsDir { .. }),
-            |fs| fs.rename(ROOT_INO, b"f", a, b"full", none),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| matches!(e, Error::NotDir { .. }),
-            |fs| fs.rename(a, b"full", ROOT_INO, b"f", none),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| *e == Error::NotEmpty,
-            |fs| fs.rename(b, b"empty", a, b"full", none),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| matches!(e, Error::Invalid { .. }),
-            |fs| fs.rename(ROOT_INO, b"a", deep, b"a", none),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| matches!(e, Error::Invalid { .. }),
-            |fs| fs.rename(a, b"sub", sub, b"again", none),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| matches!(e, Error::Invalid { .. }),
-            |fs| fs.rename(a, b"sub", ROOT_INO, b"a", flags(false, true)),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| *e == Error::Exists,
-            |fs| fs.rename(ROOT_INO, b"f", ROOT_INO, b"g", flags(true, false)),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| *e == Error::NotFound,
-            |fs| fs.rename(ROOT_INO, b"f", ROOT_INO, b"nothing", flags(false, true)),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| *e == Error::NotFound,
-            |fs| fs.rename(ROOT_INO, b"nothing", ROOT_INO, b"f", none),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| *e == Error::InvalidName,
-            |fs| fs.rename(ROOT_INO, b"f", ROOT_INO, b"..", none),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| matches!(e, Error::Invalid { .. }),
-            |fs| fs.rename(ROOT_INO, b"f", ROOT_INO, b"z", flags(true, true)),
-        );
-        refused(
-            &mut fs,
-            &img,
-            |e| matches!(e, Error::NotDir { .. }),
-            |fs| fs.rename(f, b"x", ROOT_INO, b"z", none),
-        );
+        let (noreplace, exchange) = (flags(true, false), flags(false, true));
+        let refusals: [Refusal; 12] = [
+            (is_dir, ROOT_INO, b"f", a, b"full", none),
+            (not_dir, a, b"full", ROOT_INO, b"f", none),
+            (not_empty, b, b"empty", a, b"full", none),
+            (invalid, ROOT_INO, b"a", deep, b"a", none),
+            (invalid, a, b"sub", sub, b"again", none),
+            (invalid, a, b"sub", ROOT_INO, b"a", exchange),
+            (exists, ROOT_INO, b"f", ROOT_INO, b"g", noreplace),
+            (not_found, ROOT_INO, b"f", ROOT_INO, b"nothing", exchange),
+            (not_found, ROOT_INO, b"nothing", ROOT_INO, b"f", none),
+            (invalid_name, ROOT_INO, b"f", ROOT_INO, b"..", none),
+            (invalid, ROOT_INO, b"f", ROOT_INO, b"z", flags(true, true)),
+            (not_dir, f, b"x", ROOT_INO, b"z", none),
+        ];
+        for (i, (want, from, name, to, new, fl)) in refusals.into_iter().enumerate() {
+            let what = format!(
+                "refusal {i} ({from}/{} -> {to}/{}, {fl:?})",
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(new)
+            );
+            refused(&mut fs, &img, &what, want, |fs| {
+                fs.rename(from, name, to, new, fl)
+            });
+        }
         // Same inode on both sides (two links): a no-op.
         fs.rename(ROOT_INO, b"g", ROOT_INO, b"h", none).unwrap();
         assert_eq!(fs.lookup(ROOT_INO, b"g").unwrap(), g);
@@ -576,15 +570,20 @@ fn has_orphans(img: &Path) -> bool {
     h.contains("orphan_present") || h.contains("First orphan inode")
 }
 
-/// Pinned inodes survive losing their last link (unlink, rmdir, rename over them) as
-/// orphans, stay readable and writable, and are freed by their last unpin.
-fn pinned_orphans(block: u32, orphan_file: bool) {
+/// An image `tag` with or without the `orphan_file` feature.
+fn orphan_image(tag: &str, block: u32, orphan_file: bool) -> PathBuf {
     let feat = if orphan_file {
         "orphan_file"
     } else {
         "^orphan_file"
     };
-    let img = image(&format!("pin-{orphan_file}"), block, &["-O", feat]);
+    image(&format!("{tag}-{orphan_file}"), block, &["-O", feat])
+}
+
+/// Pinned inodes survive losing their last link (unlink, rmdir, rename over them) as
+/// orphans, stay readable and writable, and are freed by their last unpin.
+fn pinned_orphans(block: u32, orphan_file: bool) {
+    let img = orphan_image("pin", block, orphan_file);
     assert_eq!(ext4img::dumpe2fs(&img).contains("orphan_file"), orphan_file);
     let data: Vec<u8> = ext4img::Rng::new(5).bytes(50_000);
     {
@@ -640,11 +639,7 @@ fn pinned_orphans(block: u32, orphan_file: bool) {
     assert!(!has_orphans(&img));
     let fs = ro(&img);
     let free = fs.statfs();
-    let mut fresh = ro(&image(
-        &format!("pin-fresh-{orphan_file}"),
-        block,
-        &["-O", feat],
-    ));
+    let mut fresh = ro(&orphan_image("pin-fresh", block, orphan_file));
     let _ = fresh.lookup(ROOT_INO, b"lost+found").unwrap();
     assert_eq!(
         (free.free_blocks, free.free_inodes),
@@ -667,12 +662,7 @@ fn pinned_orphans_classic_list() {
 /// Pinned and unlinked inodes left by a crash (the engine dropped without `close`) are
 /// reclaimed by the next read-write mount.
 fn crash_reclaim(block: u32, orphan_file: bool) {
-    let feat = if orphan_file {
-        "orphan_file"
-    } else {
-        "^orphan_file"
-    };
-    let img = image(&format!("crash-{orphan_file}"), block, &["-O", feat]);
+    let img = orphan_image("crash", block, orphan_file);
     let start;
     {
         let mut fs = open_rw(&img);
@@ -701,14 +691,7 @@ fn crash_reclaim(block: u32, orphan_file: bool) {
         drop(fs); // crash: no close, no unpin
     }
     assert!(has_orphans(&img));
-    let copy = img.with_extension("copy");
-    fs::copy(&img, &copy).unwrap();
-    let out = Command::new("e2fsck")
-        .arg("-fy")
-        .arg(&copy)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report = repair_a_copy(&img);
     // e2fsck (on a copy) finds every orphan through the records written.
     assert_eq!(
         report.matches("Clearing orphaned inode").count(),
@@ -1238,14 +1221,7 @@ fn full_orphan_file_overflows_to_list() {
         fs.sync().unwrap();
         drop(fs); // crash with the other two thirds pinned
     }
-    let copy = img.with_extension("copy");
-    fs::copy(&img, &copy).unwrap();
-    let out = Command::new("e2fsck")
-        .arg("-fy")
-        .arg(&copy)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report = repair_a_copy(&img);
     assert_eq!(
         report.matches("Clearing orphaned inode").count(),
         (n - n.div_ceil(3)) as usize,
@@ -1278,6 +1254,7 @@ fn rename_too_many_links_without_dir_nlink() {
     refused(
         &mut fs,
         &img,
+        "directory into a full parent",
         |e| *e == Error::TooManyLinks,
         |fs| fs.rename(ROOT_INO, b"sub", full, b"sub", RenameFlags::default()),
     );
