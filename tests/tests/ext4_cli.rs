@@ -158,44 +158,32 @@ fn stat_matches_source() {
     );
 }
 
+/// The arguments of `pvfs image get IMG FROM TO`.
+fn get_args<'a>(img: &'a Path, from: &'a str, to: &'a Path) -> [&'a str; 5] {
+    [
+        "image",
+        "get",
+        img.to_str().unwrap(),
+        from,
+        to.to_str().unwrap(),
+    ]
+}
+
 #[test]
 fn get_copies_the_tree() {
     let (img, src) = image();
     let dest = img.parent().unwrap().join("get-out");
     let _ = fs::remove_dir_all(&dest);
-    let out = pvfs(&[
-        "image",
-        "get",
-        img.to_str().unwrap(),
-        "/",
-        dest.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&get_args(img, "/", &dest));
     fs::remove_dir(dest.join("lost+found")).unwrap();
     assert!(ext4img::compare_trees(src, &dest, false) > 30);
     // DEST must not exist.
-    let again = pvfs(&[
-        "image",
-        "get",
-        img.to_str().unwrap(),
-        "/files",
-        dest.to_str().unwrap(),
-    ]);
+    let again = pvfs(&get_args(img, "/files", &dest));
     assert!(!again.status.success());
     // A single file.
     let one = img.parent().unwrap().join("one-file");
     let _ = fs::remove_file(&one);
-    ok(&[
-        "image",
-        "get",
-        img.to_str().unwrap(),
-        "/files/4097.bin",
-        one.to_str().unwrap(),
-    ]);
+    ok(&get_args(img, "/files/4097.bin", &one));
     assert_eq!(
         fs::read(&one).unwrap(),
         fs::read(src.join("files/4097.bin")).unwrap()

@@ -17,6 +17,16 @@ fn rec_need(name_len: usize) -> usize {
 }
 
 /// Every name is found by the engine (through the index), by ext4-view, and listed once.
+/// Unlinks each of `names` from the directory `dir` of the root, in one mount.
+fn unlink_all<'a>(img: &Path, dir: &[u8], names: impl IntoIterator<Item = &'a (String, u32)>) {
+    let mut fs = open_rw(img);
+    let d = fs.lookup(ROOT_INO, dir).unwrap();
+    for (n, _) in names {
+        fs.unlink(d, n.as_bytes()).unwrap();
+    }
+    fs.close().unwrap();
+}
+
 fn check_names(img: &Path, dir: &str, names: &[(String, u32)]) {
     check_names_with(img, dir, names, true);
 }
@@ -213,24 +223,10 @@ fn htree_grows_to_two_levels_1k() {
     let nodes = out.matches("Number of entries (count):").count();
     assert!(nodes > 3, "root and several index nodes: {nodes}");
     // Remove every other entry, then all.
-    {
-        let mut fs = open_rw(&img);
-        let d = fs.lookup(ROOT_INO, b"big").unwrap();
-        for (n, _) in names.iter().step_by(2) {
-            fs.unlink(d, n.as_bytes()).unwrap();
-        }
-        fs.close().unwrap();
-    }
+    unlink_all(&img, b"big", names.iter().step_by(2));
     let half: Vec<_> = names.iter().skip(1).step_by(2).cloned().collect();
     check_names(&img, "/big", &half);
-    {
-        let mut fs = open_rw(&img);
-        let d = fs.lookup(ROOT_INO, b"big").unwrap();
-        for (n, _) in &half {
-            fs.unlink(d, n.as_bytes()).unwrap();
-        }
-        fs.close().unwrap();
-    }
+    unlink_all(&img, b"big", &half);
     check_names(&img, "/big", &[]);
 }
 
@@ -262,14 +258,7 @@ fn fifty_thousand_entries_1k() {
         ex.contains("\n 1/ "),
         "an extent tree of depth > 0 expected:\n{ex}"
     );
-    {
-        let mut fs = open_rw(&img);
-        let d = fs.lookup(ROOT_INO, b"d").unwrap();
-        for (n, _) in &names {
-            fs.unlink(d, n.as_bytes()).unwrap();
-        }
-        fs.close().unwrap();
-    }
+    unlink_all(&img, b"d", &names);
     check_names(&img, "/d", &[]);
 }
 

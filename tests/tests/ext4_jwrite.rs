@@ -138,6 +138,16 @@ fn umount(mnt: &Path) {
     ext4img::run(Command::new("umount").arg(mnt));
 }
 
+/// `mount -o loop img mnt`: false if it fails (as where loop mounts are not permitted).
+fn loop_mount(img: &Path, mnt: &Path) -> bool {
+    Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(img)
+        .arg(mnt)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Loop-mount a copy of `bytes` read-write, read its tree, unmount. `None` (with a message)
 /// when this host does not allow loop mounts at all (checked with a pristine image).
 fn kernel_tree(dir: &Path, bytes: &[u8], pristine: &Path) -> Option<(Tree, Vec<u8>)> {
@@ -146,29 +156,19 @@ fn kernel_tree(dir: &Path, bytes: &[u8], pristine: &Path) -> Option<(Tree, Vec<u
     fs::create_dir_all(&mnt).unwrap();
     let probe = dir.join("probe.img");
     fs::copy(pristine, &probe).unwrap();
-    let ok = Command::new("mount")
-        .args(["-o", "loop"])
-        .arg(&probe)
-        .arg(&mnt)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
+    if !loop_mount(&probe, &mnt) {
         pvfs_tests::skip("the Linux kernel mount check (loop mount not permitted here)");
         return None;
     }
     umount(&mnt);
     let img = dir.join("kernel.img");
     fs::write(&img, bytes).unwrap();
-    let out = Command::new("mount")
-        .args(["-o", "loop"])
-        .arg(&img)
-        .arg(&mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the kernel refused the crashed image: {}",
-        String::from_utf8_lossy(&out.stderr)
+    // The kernel must take the crashed image.
+    ext4img::run(
+        Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&img)
+            .arg(&mnt),
     );
     let t = host_tree(&mnt);
     umount(&mnt);
@@ -388,12 +388,7 @@ fn unclosed_mount_is_replayed_and_fsync_is_durable() {
     assert!(needs_recovery(&bytes));
     let state = dir.join("state.img");
     fs::write(&state, &bytes).unwrap();
-    let out = Command::new("dumpe2fs")
-        .arg("-h")
-        .arg(&state)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = ext4img::dumpe2fs(&state);
     assert!(text.contains("needs_recovery"), "{text}");
     assert!(text.contains("Filesystem state:         clean"), "{text}");
     let ours = our_replay(&dir, "ours.img", &bytes);
@@ -414,13 +409,7 @@ fn kernel_journal_is_replayed_like_e2fsck() {
     let img = mkfs(&dir, "k.img", 1024, 16, &[]);
     let mnt = dir.join("mnt");
     fs::create_dir_all(&mnt).unwrap();
-    let ok = Command::new("mount")
-        .args(["-o", "loop"])
-        .arg(&img)
-        .arg(&mnt)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
+    if !loop_mount(&img, &mnt) {
         pvfs_tests::skip("replay of a kernel-written journal (loop mount not permitted here)");
         return;
     }

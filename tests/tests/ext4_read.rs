@@ -6,6 +6,7 @@
 use pvfs_fs::block::{FileDisk, MemDisk};
 use pvfs_fs::ext4::{flags, Ext4, FileType, Ino, ROOT_INO};
 use pvfs_tests::ext4img::{self, ImageKind, TreeSpec, HUGE_SIZE};
+use pvfs_tests::wimg::dir_names;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -47,6 +48,14 @@ fn build(kind: &ImageKind, spec: &str, size_mib: u64, inodes: u32) -> (PathBuf, 
     let image = dir.join("fs.img");
     ext4img::mkfs(kind, src, &image, size_mib, inodes);
     (image, src)
+}
+
+/// An image of `kind` made from the tree `spec`, checked with [`check_image`] (with ext4-view
+/// as a second reference when `oracle`), then removed.
+fn build_and_check(kind: &ImageKind, spec: &str, size_mib: u64, inodes: u32, oracle: bool) {
+    let (image, src) = build(kind, spec, size_mib, inodes);
+    check_image(&image, src, oracle);
+    fs::remove_dir_all(image.parent().unwrap()).unwrap();
 }
 
 fn open(image: &Path) -> Ext4<FileDisk> {
@@ -145,12 +154,7 @@ fn check_image(image: &Path, src: &Path, oracle: bool) {
             assert_eq!(t, want.as_os_str().as_encoded_bytes(), "target of {show}");
         }
         if md.is_dir() {
-            let mut names: BTreeSet<Vec<u8>> = fs
-                .read_dir(ino)
-                .unwrap()
-                .into_iter()
-                .map(|e| e.name)
-                .collect();
+            let mut names: BTreeSet<Vec<u8>> = dir_names(&mut fs, ino).into_iter().collect();
             assert!(names.remove(&b"."[..]) && names.remove(&b".."[..]));
             let want: BTreeSet<Vec<u8>> = fs::read_dir(src.join(os(rel)))
                 .unwrap()
@@ -292,12 +296,7 @@ fn os(rel: &[u8]) -> &std::ffi::OsStr {
 }
 
 fn check_cookies<D: pvfs_fs::block::BlockDevice>(fs: &mut Ext4<D>, dir: Ino) {
-    let all: Vec<Vec<u8>> = fs
-        .read_dir(dir)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let all = dir_names(fs, dir);
     let mut got = Vec::new();
     let mut cookie = 0;
     loop {
@@ -326,9 +325,7 @@ fn ext4_4k_default_full_tree() {
         block_size: 4096,
         extra: &[],
     };
-    let (image, src) = build(&kind, "full", 256, 16384);
-    check_image(&image, src, true);
-    fs::remove_dir_all(image.parent().unwrap()).unwrap();
+    build_and_check(&kind, "full", 256, 16384, true);
 }
 
 #[test]
@@ -339,9 +336,7 @@ fn ext4_1k_csum_seed_full_tree() {
         block_size: 1024,
         extra: &["-O", "metadata_csum_seed"],
     };
-    let (image, src) = build(&kind, "full", 160, 16384);
-    check_image(&image, src, true);
-    fs::remove_dir_all(image.parent().unwrap()).unwrap();
+    build_and_check(&kind, "full", 160, 16384, true);
 }
 
 #[test]
@@ -352,9 +347,7 @@ fn ext4_2k_no_csum_no_64bit_no_flex_bg() {
         block_size: 2048,
         extra: &["-O", "^metadata_csum,^64bit,^flex_bg"],
     };
-    let (image, src) = build(&kind, "small", 64, 2048);
-    check_image(&image, src, true);
-    fs::remove_dir_all(image.parent().unwrap()).unwrap();
+    build_and_check(&kind, "small", 64, 2048, true);
 }
 
 #[test]
@@ -365,10 +358,8 @@ fn ext4_128_byte_inodes_block_maps() {
         block_size: 4096,
         extra: &["-I", "128", "-O", "^extent,^64bit,^huge_file"],
     };
-    let (image, src) = build(&kind, "small", 64, 2048);
     // ext4-view 1.0 cannot read 128-byte inodes ("inode is truncated").
-    check_image(&image, src, false);
-    fs::remove_dir_all(image.parent().unwrap()).unwrap();
+    build_and_check(&kind, "small", 64, 2048, false);
 }
 
 #[test]
@@ -379,9 +370,7 @@ fn ext2_1k() {
         block_size: 1024,
         extra: &[],
     };
-    let (image, src) = build(&kind, "small", 64, 2048);
-    check_image(&image, src, true);
-    fs::remove_dir_all(image.parent().unwrap()).unwrap();
+    build_and_check(&kind, "small", 64, 2048, true);
 }
 
 #[test]
@@ -392,9 +381,7 @@ fn ext3_4k() {
         block_size: 4096,
         extra: &[],
     };
-    let (image, src) = build(&kind, "small", 64, 2048);
-    check_image(&image, src, true);
-    fs::remove_dir_all(image.parent().unwrap()).unwrap();
+    build_and_check(&kind, "small", 64, 2048, true);
 }
 
 #[test]
@@ -463,7 +450,5 @@ fn ext4_bigalloc() {
         block_size: 4096,
         extra: &["-O", "bigalloc", "-C", "16384"],
     };
-    let (image, src) = build(&kind, "small", 128, 2048);
-    check_image(&image, src, true);
-    fs::remove_dir_all(image.parent().unwrap()).unwrap();
+    build_and_check(&kind, "small", 128, 2048, true);
 }

@@ -102,6 +102,19 @@ fn check(img: &Path, path: &str, model: &Model) {
     }
 }
 
+/// Points each of `others` (files without an attribute block) at `owner`'s attribute block
+/// with debugfs, then has `e2fsck -fy` set the block's refcount; returns the block.
+fn share_block(img: &Path, owner: &str, others: &[&str]) -> u64 {
+    let (blk, _) = acl_and_blocks(img, owner);
+    assert!(blk != 0, "{owner} has no attribute block");
+    for f in others {
+        ext4img::debugfs_w(img, &format!("sif {f} file_acl {blk}"));
+        ext4img::debugfs_w(img, &format!("sif {f} blocks 2"));
+    }
+    ext4img::e2fsck_fix(img, "-fy");
+    blk
+}
+
 /// `File ACL:` (the attribute block) and `Blockcount:` of `path` from `debugfs stat`.
 fn acl_and_blocks(img: &Path, path: &str) -> (u64, u64) {
     let out = String::from_utf8_lossy(&debugfs(img, &format!("stat {path}"))).into_owned();
@@ -290,14 +303,8 @@ fn shared_block_is_copied_on_write() {
     w("write /dev/null f3");
     w("ea_set /f1 user.shared hello");
     w("ea_set /f1 user.other world");
-    let (blk, _) = acl_and_blocks(&img, "/f1");
-    assert!(blk != 0);
-    for f in ["/f2", "/f3"] {
-        w(&format!("sif {f} file_acl {blk}"));
-        w(&format!("sif {f} blocks 2"));
-    }
     // e2fsck sets the refcount to 3 (and frees nothing: f2 and f3 had no block).
-    ext4img::e2fsck_fix(&img, "-fy");
+    let blk = share_block(&img, "/f1", &["/f2", "/f3"]);
     e2fsck_clean(&img);
     let refcount = |img: &Path, blk: u64| -> u32 {
         let b = fs::read(img).unwrap();
@@ -432,10 +439,7 @@ fn released_inodes_release_their_block() {
     w("write /dev/null s1");
     w("write /dev/null s2");
     w("ea_set /s1 user.shared yes");
-    let (blk, _) = acl_and_blocks(&img, "/s1");
-    w(&format!("sif /s2 file_acl {blk}"));
-    w("sif /s2 blocks 2");
-    ext4img::e2fsck_fix(&img, "-fy");
+    let blk = share_block(&img, "/s1", &["/s2"]);
     e2fsck_clean(&img);
     {
         let mut fs = open_rw(&img);

@@ -17,6 +17,7 @@ use pvfs_9p::server::{ExportConfig, Server};
 use pvfs_9p::wire::{ty, Tmsg};
 use pvfs_9p::Filesystem;
 use pvfs_tests::p9client::{require_tool, temp_dir};
+use pvfs_tests::wimg::{e2fsck, mkfs_sized};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -57,6 +58,9 @@ impl Session {
         let (t, e) = self.call(m);
         assert_ne!(t, ty::RLERROR, "{m:?} failed with errno {e}");
     }
+    fn walk(&mut self, fid: u32, newfid: u32, names: Vec<&[u8]>) {
+        self.ok(&Tmsg::Walk { fid, newfid, names });
+    }
 }
 
 /// The workload at `depth` levels, in the current thread.
@@ -82,11 +86,7 @@ fn workload(img: &std::path::Path, depth: usize) {
         n_uname: 0,
     });
     // The chain: fid 1 follows it down, one mkdir and one walk a level.
-    s.ok(&Tmsg::Walk {
-        fid: 0,
-        newfid: 1,
-        names: vec![],
-    });
+    s.walk(0, 1, vec![]);
     for _ in 0..depth {
         s.ok(&Tmsg::Mkdir {
             dfid: 1,
@@ -94,34 +94,18 @@ fn workload(img: &std::path::Path, depth: usize) {
             mode: 0o755,
             gid: 0,
         });
-        s.ok(&Tmsg::Walk {
-            fid: 1,
-            newfid: 1,
-            names: vec![b"d"],
-        });
+        s.walk(1, 1, vec![b"d"]);
     }
     // Walks of 16 names from the root to the bottom (fid 2).
-    s.ok(&Tmsg::Walk {
-        fid: 0,
-        newfid: 2,
-        names: vec![],
-    });
+    s.walk(0, 2, vec![]);
     let mut left = depth;
     while left > 0 {
         let n = left.min(16);
-        s.ok(&Tmsg::Walk {
-            fid: 2,
-            newfid: 2,
-            names: vec![b"d"; n],
-        });
+        s.walk(2, 2, vec![b"d"; n]);
         left -= n;
     }
     // A file at the bottom goes to the root and back.
-    s.ok(&Tmsg::Walk {
-        fid: 2,
-        newfid: 3,
-        names: vec![],
-    });
+    s.walk(2, 3, vec![]);
     s.ok(&Tmsg::Lcreate {
         fid: 3,
         name: b"f",
@@ -156,11 +140,7 @@ fn workload(img: &std::path::Path, depth: usize) {
         flags: 0,
     });
     for _ in 0..depth {
-        s.ok(&Tmsg::Walk {
-            fid: 2,
-            newfid: 2,
-            names: vec![b".."],
-        });
+        s.walk(2, 2, vec![b".."]);
         s.ok(&Tmsg::Unlinkat {
             dirfid: 2,
             name: b"d",
@@ -194,13 +174,7 @@ fn server_stack_use_does_not_grow_with_depth() {
     let dir = temp_dir("p9-stack");
     for depth in [64usize, 2047] {
         let img = dir.join(format!("v{depth}.img"));
-        let st = Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-N", "8192"])
-            .arg(&img)
-            .arg("64M")
-            .status()
-            .unwrap();
-        assert!(st.success());
+        mkfs_sized(&img, "64M", &["-N", "8192"]);
         let out = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -218,15 +192,8 @@ fn server_stack_use_does_not_grow_with_depth() {
             "depth {depth} did not fit in {STACK} bytes of stack ({}):\n{text}",
             out.status
         );
-        let fsck = Command::new("e2fsck")
-            .arg("-fn")
-            .arg(&img)
-            .output()
-            .unwrap();
-        assert!(
-            fsck.status.success(),
-            "e2fsck after depth {depth}: {}",
-            String::from_utf8_lossy(&fsck.stdout)
-        );
+        if let Err(report) = e2fsck(&img) {
+            panic!("after depth {depth}: {report}");
+        }
     }
 }

@@ -17,6 +17,7 @@ use pvfs_fs::ext4::{
     Error, Ext4, Fallocate, FileType, Ino, Options, RenameFlags, SetAttr, XattrSet, ROOT_INO,
 };
 use pvfs_tests::ext4img::Rng;
+use pvfs_tests::wimg::{dir_names, symlink_target};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -147,6 +148,29 @@ impl Model {
         }
     }
 
+    /// The result `r` of `op` making the inode `node` at `path`: refused with `Exists` when
+    /// the path is taken, else the new inode is recorded.
+    #[track_caller]
+    fn record_new(
+        &mut self,
+        c: &mut Counts,
+        op: &'static str,
+        exists: bool,
+        path: String,
+        r: Result<Ino, Error>,
+        node: Node,
+    ) {
+        if exists {
+            assert_eq!(r.unwrap_err(), Error::Exists, "{op} {path}");
+            c.refused(op);
+        } else {
+            let ino = r.unwrap();
+            self.paths.insert(path, ino);
+            self.nodes.insert(ino, node);
+            c.done(op);
+        }
+    }
+
     fn pick<'a>(rng: &mut Rng, v: &'a [String]) -> Option<&'a String> {
         if v.is_empty() {
             None
@@ -206,27 +230,25 @@ pub fn run_sequence(img: &Path, seed: u64, ops: usize, cache_bytes: usize) -> (M
         match rng.next_u64() % 22 {
             0 | 1 => {
                 let r = fs.mkdir(dino, name.as_bytes(), perm, uid, gid);
-                if exists {
-                    assert_eq!(r.unwrap_err(), Error::Exists);
-                    c.refused("mkdir");
-                } else {
-                    let ino = r.unwrap();
-                    m.paths.insert(path, ino);
-                    m.nodes.insert(ino, new_node(Kind::Dir, vec![], vec![]));
-                    c.done("mkdir");
-                }
+                m.record_new(
+                    &mut c,
+                    "mkdir",
+                    exists,
+                    path,
+                    r,
+                    new_node(Kind::Dir, vec![], vec![]),
+                );
             }
             2 | 3 => {
                 let r = fs.create(dino, name.as_bytes(), perm, uid, gid);
-                if exists {
-                    assert_eq!(r.unwrap_err(), Error::Exists);
-                    c.refused("create");
-                } else {
-                    let ino = r.unwrap();
-                    m.paths.insert(path, ino);
-                    m.nodes.insert(ino, new_node(Kind::File, vec![], vec![]));
-                    c.done("create");
-                }
+                m.record_new(
+                    &mut c,
+                    "create",
+                    exists,
+                    path,
+                    r,
+                    new_node(Kind::File, vec![], vec![]),
+                );
             }
             4..=6 => {
                 let Some(p) = Model::pick(&mut rng, &files) else {
@@ -277,27 +299,13 @@ pub fn run_sequence(img: &Path, seed: u64, ops: usize, cache_bytes: usize) -> (M
                     1 + (rng.next_u64() % 59) as usize
                 };
                 // Components of at most 50 bytes (ext4-view, like Linux paths, wants <= 255).
-                let target: Vec<u8> = (0..tlen)
-                    .map(|i| {
-                        if i % 51 == 50 {
-                            b'/'
-                        } else {
-                            b'a' + (i % 26) as u8
-                        }
-                    })
-                    .collect();
+                let target = symlink_target(tlen, 51);
                 let r = fs.symlink(dino, name.as_bytes(), &target, uid, gid);
-                if exists {
-                    assert_eq!(r.unwrap_err(), Error::Exists);
-                    c.refused("symlink");
-                } else {
-                    let ino = r.unwrap();
-                    m.paths.insert(path, ino);
-                    let mut n = new_node(Kind::Symlink, vec![], target);
-                    n.perm = 0o777;
-                    m.nodes.insert(ino, n);
-                    c.done("symlink");
-                }
+                let n = Node {
+                    perm: 0o777,
+                    ..new_node(Kind::Symlink, vec![], target)
+                };
+                m.record_new(&mut c, "symlink", exists, path, r, n);
             }
             10 => {
                 let Some(p) = Model::pick(&mut rng, &nondirs).cloned() else {
@@ -455,15 +463,14 @@ pub fn run_sequence(img: &Path, seed: u64, ops: usize, cache_bytes: usize) -> (M
             }
             18 => {
                 let r = fs.mknod(dino, name.as_bytes(), 0o010_000 | perm, 0, uid, gid);
-                if exists {
-                    assert_eq!(r.unwrap_err(), Error::Exists);
-                    c.refused("mknod");
-                } else {
-                    let ino = r.unwrap();
-                    m.paths.insert(path, ino);
-                    m.nodes.insert(ino, new_node(Kind::Fifo, vec![], vec![]));
-                    c.done("mknod");
-                }
+                m.record_new(
+                    &mut c,
+                    "mknod",
+                    exists,
+                    path,
+                    r,
+                    new_node(Kind::Fifo, vec![], vec![]),
+                );
             }
             _ => {}
         }
@@ -571,11 +578,8 @@ pub fn check(img: &Path, m: &Model) {
         );
         match n.kind {
             Kind::Dir => {
-                let mut names: Vec<Vec<u8>> = eng
-                    .read_dir(ino)
-                    .unwrap()
+                let mut names: Vec<Vec<u8>> = dir_names(&mut eng, ino)
                     .into_iter()
-                    .map(|e| e.name)
                     .filter(|n| n != b"." && n != b".." && !(p.is_empty() && n == b"lost+found"))
                     .collect();
                 names.sort();
