@@ -267,6 +267,8 @@ impl Client {
     }
 
     /// Tlcreate.
+    // Like `mknod` below, one method per message: the fields are the message's own, spelled
+    // out so that each test call reads as the request it sends.
     pub fn lcreate(
         &mut self,
         fid: u32,
@@ -437,6 +439,8 @@ impl Client {
     }
 
     /// Tmknod.
+    // Like `lcreate` above, one method per message: the fields are the message's own, spelled
+    // out so that each test call reads as the request it sends.
     pub fn mknod(
         &mut self,
         dfid: u32,

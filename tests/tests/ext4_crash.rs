@@ -346,6 +346,8 @@ fn cut_everywhere(
 
 #[test]
 fn cut_after_every_write_faulty_disk() {
+    // The same steps as `cut_after_every_write_reordering_disk`: the two disks share no
+    // trait for cutting power or for the image left after the cut, so each names its own.
     cut_everywhere("crash-faulty", false, |base, ops, n| {
         let mut dev = FaultyDisk::new(MemDisk::new(base.to_vec()));
         dev.cut_power_after_writes(n);
@@ -357,6 +359,8 @@ fn cut_after_every_write_faulty_disk() {
 
 #[test]
 fn cut_after_every_write_reordering_disk() {
+    // The same steps as `cut_after_every_write_faulty_disk`: the two disks share no trait
+    // for cutting power or for the image left after the cut, so each names its own.
     cut_everywhere("crash-reorder", false, |base, ops, n| {
         let mut dev = ReorderDisk::new(MemDisk::new(base.to_vec()));
         dev.cut_power_after_writes(n);

@@ -369,6 +369,8 @@ fn add_writes_libxls_nodes_with_permissions_in_one_transaction() {
     let bd = backend_dir(PVFS, GUEST, 0);
     let fd = frontend_dir(GUEST, 0);
     let ld = libxl_dir(GUEST, 0);
+    // The backend's keys and libxl's copy of them below (as xl writes both) are each listed
+    // in full: every node the transaction must write is spelled out where it is checked.
     assert_eq!(
         s.subtree(&bd),
         map(&[
@@ -397,6 +399,7 @@ fn add_writes_libxls_nodes_with_permissions_in_one_transaction() {
             ("tag", "data"),
         ])
     );
+    // libxl's copy of the backend's keys above, listed in full like them.
     assert_eq!(
         s.subtree(&ld),
         map(&[
