@@ -33,6 +33,13 @@ fn setup() -> (FakeEngine, Rc<RefCell<FakeBackend>>) {
     fake::engine(cfg(), (1, 64, 4), pattern()).unwrap()
 }
 
+/// [`setup`] with a backend that holds every request until told otherwise (`hold`).
+fn held() -> (FakeEngine, Rc<RefCell<FakeBackend>>) {
+    let (e, be) = setup();
+    be.borrow_mut().hold = true;
+    (e, be)
+}
+
 fn clean(be: &Rc<RefCell<FakeBackend>>) {
     assert_eq!(be.borrow().violations, Vec::<alloc::string::String>::new());
 }
@@ -117,8 +124,7 @@ fn error_status_fails_only_its_request() {
 #[test]
 fn unknown_duplicate_and_completed_ids_stop_the_engine() {
     for lying_id in [999u64, u64::MAX, 1, 0] {
-        let (mut e, be) = setup();
-        be.borrow_mut().hold = true;
+        let (mut e, be) = held();
         // Two read-aheads in flight: ids 0 and 1 (slots are taken from the front).
         assert_eq!(e.post_reads(&[(0, 4096), (64, 4096)]), Ok(2));
         assert_eq!(e.in_flight(), 2);
@@ -160,23 +166,20 @@ fn unknown_duplicate_and_completed_ids_stop_the_engine() {
 #[test]
 fn torn_responses() {
     // A garbage operation for a request in flight: the engine stops, frees nothing.
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     assert_eq!(e.post_reads(&[(0, 4096)]), Ok(1));
     assert!(lie(&be, 0, 0x77, 0));
     e.reap();
     assert!(e.is_broken());
     assert_eq!(e.in_flight(), 1);
     // A read answered as a write: also a mismatch.
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     assert_eq!(e.post_reads(&[(0, 4096)]), Ok(1));
     assert!(lie(&be, 0, blkif::OP_WRITE, 0));
     e.reap();
     assert!(e.is_broken());
     // A garbage status with the right id and operation fails that request only.
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     assert_eq!(e.post_writes(&[(8, &[5u8; 4096][..])]), Ok(1));
     assert!(lie(&be, 0, blkif::OP_WRITE, 0x1234));
     assert!(e.reap());
@@ -185,8 +188,7 @@ fn torn_responses() {
     assert_eq!(e.flush(), Err(DevError::Io { lba: 8, code: -5 }));
     // Random bytes as a response never panic and never leave the engine both working and
     // short of a page.
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     assert_eq!(e.post_reads(&[(0, 4096)]), Ok(1));
     let mut raw = [0xA5u8; 16];
     raw[0] = 0; // id 0 in flight, operation 0xA5
@@ -199,8 +201,7 @@ fn torn_responses() {
 #[test]
 fn indirect_answered_with_either_operation() {
     for op in [blkif::OP_READ, blkif::OP_INDIRECT] {
-        let (mut e, be) = setup();
-        be.borrow_mut().hold = true;
+        let (mut e, be) = held();
         // 64 KiB: 16 segments, an indirect request.
         assert_eq!(e.post_reads(&[(0, 65536)]), Ok(1));
         assert!(lie(&be, 0, op, 0));
@@ -217,8 +218,7 @@ fn indirect_answered_with_either_operation() {
 
 #[test]
 fn lying_response_index() {
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     assert_eq!(e.post_reads(&[(0, 4096)]), Ok(1));
     // Claims 1000 responses for one request.
     be.borrow_mut().write_raw(0, &[0u8; 16], 1000);
@@ -232,8 +232,7 @@ fn lying_response_index() {
 
 #[test]
 fn backend_closes_mid_flight() {
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     be.borrow_mut().closed = true;
     let mut b = vec![0u8; 8192];
     assert_eq!(e.read(0, &mut b), Err(DevError::Io { lba: 0, code: -5 }));
@@ -248,8 +247,7 @@ fn backend_closes_mid_flight() {
 
 #[test]
 fn hung_backend_times_out() {
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     let mut b = vec![0u8; 512];
     assert!(e.read(0, &mut b).is_err());
     assert!(e.is_broken());
@@ -259,8 +257,7 @@ fn hung_backend_times_out() {
 
 #[test]
 fn backend_that_gives_up_answering_is_gone() {
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     be.borrow_mut().patience = Some(3);
     let mut b = vec![0u8; 512];
     assert_eq!(e.read(0, &mut b), Err(DevError::Io { lba: 0, code: -5 }));
@@ -270,8 +267,7 @@ fn backend_that_gives_up_answering_is_gone() {
 
 #[test]
 fn drain_completes_posted_requests() {
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     assert_eq!(e.post_writes(&[(0, &[9u8; 4096][..])]), Ok(1));
     be.borrow_mut().hold = false;
     e.drain();
@@ -282,8 +278,7 @@ fn drain_completes_posted_requests() {
 
 #[test]
 fn slots_and_pages_are_not_reused_while_owned() {
-    let (mut e, be) = setup();
-    be.borrow_mut().hold = true;
+    let (mut e, be) = held();
     // Fill: 32 KiB read-aheads up to the half of the pool they may use, then posted writes
     // until the slots or pages run out.
     let reads: Vec<(u64, usize)> = (0..8).map(|i| (i * 64, 32768)).collect();
