@@ -92,6 +92,15 @@ impl T {
         self.clunk(900);
         r.map(|_| ())
     }
+    fn mkdir(&self, dfid: u32, name: &str, m: u32, gid: u32) -> Result<(), u32> {
+        let r = self.call(&Tmsg::Mkdir {
+            dfid,
+            name: name.as_bytes(),
+            mode: m,
+            gid,
+        });
+        r.map(|_| ())
+    }
     fn clunk(&self, fid: u32) {
         let _ = self.call(&Tmsg::Clunk { fid });
     }
@@ -210,13 +219,7 @@ fn every_creating_message_stores_host_ids_and_getattr_shows_guest_ids() {
     let t = ranged();
     t.attach(0, 0);
     t.create(0, "f", 0o644, 0).unwrap();
-    t.call(&Tmsg::Mkdir {
-        dfid: 0,
-        name: b"d",
-        mode: 0o777,
-        gid: 5,
-    })
-    .unwrap();
+    t.mkdir(0, "d", 0o777, 5).unwrap();
     t.call(&Tmsg::Mknod {
         dfid: 0,
         name: b"p",
@@ -319,13 +322,7 @@ fn acl_owner_ids_are_mapped_in_both_directions() {
     ];
     for name in ["system.posix_acl_access", "system.posix_acl_default"] {
         let (fid, target) = if name.ends_with("default") {
-            t.call(&Tmsg::Mkdir {
-                dfid: 0,
-                name: b"d",
-                mode: 0o755,
-                gid: 0,
-            })
-            .unwrap();
+            t.mkdir(0, "d", 0o755, 0).unwrap();
             t.walk(0, 5, &["d"]).unwrap();
             (5, "d")
         } else {
@@ -542,13 +539,7 @@ fn renames_removals_and_xattrs_follow_linux_rules() {
     t.attach(0, 0);
     t.attach(1, 1000);
     // A directory of guest root's, 0755: guest user 1000 may look but not change it.
-    t.call(&Tmsg::Mkdir {
-        dfid: 0,
-        name: b"d",
-        mode: 0o755,
-        gid: 0,
-    })
-    .unwrap();
+    t.mkdir(0, "d", 0o755, 0).unwrap();
     t.walk(0, 2, &["d"]).unwrap();
     t.create(2, "f", 0o644, 0).unwrap();
     t.walk(1, 3, &["d"]).unwrap();
