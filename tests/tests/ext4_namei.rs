@@ -1007,14 +1007,16 @@ fn random_namespace(block: u32, seed: u64, ops: usize) {
             }
         }
         let exists = m.get(d, name);
+        // What an operation that makes `name` must do: refuse a name that is taken.
+        let new_name = if exists.is_some() {
+            Err("Exists")
+        } else {
+            Ok(())
+        };
         let (what, got, want): (&str, Result<(), Error>, Result<(), &str>) = match op {
             0 => {
                 let res = fs.mkdir(d, name, 0o755, 0, 0);
-                let want = if exists.is_some() {
-                    Err("Exists")
-                } else {
-                    Ok(())
-                };
+                let want = new_name;
                 if let Ok(ino) = res {
                     m.insert(d, name, ino, Node::Dir);
                 }
@@ -1023,11 +1025,7 @@ fn random_namespace(block: u32, seed: u64, ops: usize) {
             1 => {
                 let data = vec![step as u8; r(3000)];
                 let res = fs.create(d, name, 0o644, 0, 0);
-                let want = if exists.is_some() {
-                    Err("Exists")
-                } else {
-                    Ok(())
-                };
+                let want = new_name;
                 if let Ok(ino) = res {
                     fs.write(ino, 0, &data).unwrap();
                     m.insert(d, name, ino, Node::File(data));
@@ -1037,11 +1035,7 @@ fn random_namespace(block: u32, seed: u64, ops: usize) {
             2 => {
                 let t: Vec<u8> = (0..1 + r(120)).map(|i| b'a' + (i % 26) as u8).collect();
                 let res = fs.symlink(d, name, &t, 0, 0);
-                let want = if exists.is_some() {
-                    Err("Exists")
-                } else {
-                    Ok(())
-                };
+                let want = new_name;
                 if let Ok(ino) = res {
                     m.insert(d, name, ino, Node::Link(t));
                 }
