@@ -15,7 +15,9 @@
 # These can be set with xe2e.env.NAME=VALUE words in XE2E_DOM0_ARGS.
 # xe2e-needs: linux-guest qemu-xen posix
 . /xe2e/lib.sh
-IMG=/tmp/xe2e-posix-volume.img
+# POSIX_VOLUME=DEV puts the volume on a block device of dom0's (e.g. its RAM disk /dev/ram0)
+# instead of an image file that blkback reaches through a loop device
+IMG=${POSIX_VOLUME:-/tmp/xe2e-posix-volume.img}
 BACKEND=${POSIX_BACKEND:-pvfs}
 # The CI groups: every test of these directories but link::link_count_max, which makes and
 # then removes 32,000 links (some 20 minutes under emulation; an expected failure, see
@@ -157,4 +159,4 @@ xl shutdown "$name" >/dev/null 2>&1
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
 wait_until 30 domain_gone "$name" "$pvfs_domid"
 check_volume $IMG
-rm -f $IMG
+case $IMG in /dev/*) ;; *) rm -f $IMG ;; esac
