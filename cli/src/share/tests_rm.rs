@@ -1,7 +1,8 @@
 //! `pvfs share rm` against the xenstore fake, with pvfs's xenbus machine deciding detach
 //! requests from the fids the guest has in use: refused while mounted (exit 11, nothing
 //! changed), detached without `--force` once unmounted although the guest's driver stays
-//! Connected, a mount racing `rm` refused by pvfs, `--force`, and a pvfs that does not answer.
+//! Connected, a mount racing `rm` refused by pvfs, `--force`, a pvfs that does not answer, and
+//! the guest's other shares left as they were.
 
 use super::*;
 
@@ -140,4 +141,35 @@ fn rm_without_pvfs_times_out_and_leaves_the_nodes_offline() {
     // --force removes them.
     rm(&mut s, &be(), &vm1(), "data", true, 1000).unwrap();
     assert_clean(&s, 0);
+}
+
+#[test]
+fn rm_leaves_the_other_shares_alone() {
+    let (mut s, world) = setup();
+    add(&mut s, &be(), &vm1(), &opts("a", "/exports/vm1")).unwrap();
+    add(&mut s, &be(), &vm1(), &opts("b", "/exports/vm1")).unwrap();
+    let keep: Vec<_> = [
+        backend_dir(PVFS, GUEST, 1),
+        frontend_dir(GUEST, 1),
+        libxl_dir(GUEST, 1),
+    ]
+    .iter()
+    .map(|p| (p.clone(), s.subtree(p)))
+    .collect();
+    rm(&mut s, &be(), &vm1(), "a", true, 5000).unwrap();
+    for p in [
+        backend_dir(PVFS, GUEST, 0),
+        frontend_dir(GUEST, 0),
+        libxl_dir(GUEST, 0),
+    ] {
+        assert!(!s.exists(&p), "{p}");
+    }
+    for (p, sub) in keep {
+        assert_eq!(s.subtree(&p), sub, "{p}");
+    }
+    assert_eq!(world.borrow().machines.len(), 1);
+    let list = shares(&mut s, PVFS, None).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].tag.as_deref(), Some("b"));
+    assert_eq!(list[0].state, Some(XenbusState::Connected));
 }
