@@ -7,6 +7,7 @@
 pub mod ext4img;
 pub mod namei;
 pub mod p9client;
+pub mod p9memfs;
 pub mod wimg;
 
 /// The environment variable that turns every environment skip into a failure. `.ci/run` sets

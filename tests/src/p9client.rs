@@ -83,6 +83,36 @@ pub mod o {
     pub const DIRECTORY: u32 = 0o200000;
 }
 
+/// Linux errno values, as replies carry them (the client's `Err(errno)`).
+pub mod errno {
+    /// ENOENT: No such file or directory.
+    pub const ENOENT: u32 = 2;
+    /// EBADF: Bad file descriptor.
+    pub const EBADF: u32 = 9;
+    /// EEXIST: File exists.
+    pub const EEXIST: u32 = 17;
+    /// ENOTDIR: Not a directory.
+    pub const ENOTDIR: u32 = 20;
+    /// EISDIR: Is a directory.
+    pub const EISDIR: u32 = 21;
+    /// EINVAL: Invalid argument.
+    pub const EINVAL: u32 = 22;
+    /// EMFILE: Too many open files.
+    pub const EMFILE: u32 = 24;
+    /// EROFS: Read-only file system.
+    pub const EROFS: u32 = 30;
+    /// ENOTEMPTY: Directory not empty.
+    pub const ENOTEMPTY: u32 = 39;
+    /// EPROTO: Protocol error.
+    pub const EPROTO: u32 = 71;
+    /// EBADMSG: Bad message.
+    pub const EBADMSG: u32 = 74;
+    /// EOPNOTSUPP: Operation not supported.
+    pub const EOPNOTSUPP: u32 = 95;
+    /// EDQUOT: Disk quota exceeded.
+    pub const EDQUOT: u32 = 122;
+}
+
 impl Client {
     /// Connects to `tcp:HOST:PORT`, `unix:PATH`, or a bare `HOST:PORT`.
     pub fn connect(addr: &str) -> Client {
