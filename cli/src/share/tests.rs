@@ -198,13 +198,7 @@ impl World {
             }
             match (mine.as_deref(), theirs.as_deref()) {
                 (Some("1"), _) if probe_now => {
-                    st.write(&format!("{fd}/version"), "1").unwrap();
-                    st.write(&format!("{fd}/num-rings"), "2").unwrap();
-                    for i in 0..2 {
-                        st.write(&format!("{fd}/ring-ref{i}"), "8").unwrap();
-                        st.write(&format!("{fd}/event-channel-{i}"), "9").unwrap();
-                    }
-                    st.write(&format!("{fd}/state"), "3").unwrap();
+                    publish_rings(&mut st, &fd);
                 }
                 (Some("1"), Some("2")) => {
                     // The backend's keys must be readable by the guest.
@@ -212,13 +206,7 @@ impl World {
                         st.read(&format!("{be}/versions")).unwrap().as_deref(),
                         Some("1")
                     );
-                    st.write(&format!("{fd}/version"), "1").unwrap();
-                    st.write(&format!("{fd}/num-rings"), "2").unwrap();
-                    for i in 0..2 {
-                        st.write(&format!("{fd}/ring-ref{i}"), "8").unwrap();
-                        st.write(&format!("{fd}/event-channel-{i}"), "9").unwrap();
-                    }
-                    st.write(&format!("{fd}/state"), "3").unwrap();
+                    publish_rings(&mut st, &fd);
                 }
                 (Some("3"), Some("4")) => st.write(&format!("{fd}/state"), "4").unwrap(),
                 (Some(m), Some("5" | "6")) if m != "6" => {
@@ -351,3 +339,16 @@ mod set_tests;
 mod wire_tests;
 #[path = "tests_xsquota.rs"]
 mod xsquota_tests;
+
+/// What a Linux frontend writes under its device node `fd` to connect: protocol version 1,
+/// two rings (grant references and event channels), then Initialised (3).
+fn publish_rings(st: &mut As<'_>, fd: &str) {
+    use pvfs_ring::xenbus::Store as _;
+    st.write(&format!("{fd}/version"), "1").unwrap();
+    st.write(&format!("{fd}/num-rings"), "2").unwrap();
+    for i in 0..2 {
+        st.write(&format!("{fd}/ring-ref{i}"), "8").unwrap();
+        st.write(&format!("{fd}/event-channel-{i}"), "9").unwrap();
+    }
+    st.write(&format!("{fd}/state"), "3").unwrap();
+}
