@@ -68,6 +68,10 @@ xen_at_least() {
   sed -n 's/^xen_version *: *//p' /run/xe2e/xl-info | awk -F. -v want="$1" '{split(want, w, ".");
     exit !($1 > w[1] || ($1 == w[1] && $2 + 0 >= w[2]))}'
 }
+# qemu_p9_type: what a p9 device that QEMU in dom0 serves adds to its spec: from Xen 4.19 on,
+# libxl starts the device model only for a device of type=qemu (xl 4.17 and 4.18 know no
+# type= and start it for any p9 device)
+qemu_p9_type() { if xen_at_least 4.19; then echo ",type=qemu"; fi; }
 # dom0_procs_for DOMID: dom0's processes that serve domain DOMID, one "pid args" line each: a
 # device model (libxl gives QEMU "-xen-domid DOMID") or xen-9pfsd; nothing when there is none
 dom0_procs_for() {

@@ -56,7 +56,7 @@ rm -f /tmp/xe2e-bench-*
 r=1
 while [ $r -le $ROUNDS ]; do
   run_guest g-pvfs-$r "tag=share,path=/exports/bench,security_model=none,backend=$name" $r
-  run_guest g-qemu-$r "tag=share,path=$Q,security_model=none" $r
+  run_guest g-qemu-$r "tag=share,path=$Q,security_model=none$(qemu_p9_type)" $r
   for b in pvfs qemu; do
     [ -f /tmp/xe2e-bench-g-$b-$r ] || continue
     while read -r k t; do

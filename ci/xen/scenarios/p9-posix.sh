@@ -77,13 +77,20 @@ if [ "$BACKEND" = pvfs ]; then
   shares="'tag=share,path=/exports/a,security_model=none,backend=$name', 'tag=share2,path=/exports/b,security_model=none,backend=$name'"
 else
   rm -rf /tmp/xe2e-posix-q; mkdir -p /tmp/xe2e-posix-q/a /tmp/xe2e-posix-q/b
-  shares="'tag=share,path=/tmp/xe2e-posix-q/a,security_model=none', 'tag=share2,path=/tmp/xe2e-posix-q/b,security_model=none'"
+  shares="'tag=share,path=/tmp/xe2e-posix-q/a,security_model=none$(qemu_p9_type)', 'tag=share2,path=/tmp/xe2e-posix-q/b,security_model=none$(qemu_p9_type)'"
 fi
 step create "xl create guest $g (two shares, $BACKEND)" xl create /etc/xen/guests/linux-pv.cfg "name=\"$g\"" \
   "p9=[ $shares ]" "extra=\"$GUEST_ARGS xe2e.guest=posix xe2e.posix=$SET xe2e.fsx=${POSIX_FSX:-1} xe2e.fsx-seeds=$SEEDS\"" \
   || abort create "xl create failed; device model log: $(dm_log $g)"
 gid=$(domid_of $g)
-step started "pjdfstest started in $g" wait_until 120 console_has $g "XE2E-GUEST POSIX-START" || { fail started "no POSIX-START from $g"; diagnostics; }
+info "shares of $g: $shares"
+# dev_report: where the guest's 9pfs devices stand (no POSIX-START usually means no mount):
+# the frontend and backend states in xenstore, and for QEMU's backend its process and log
+dev_report() {
+  info "$g's 9pfs devices: $(xenstore-ls -f "/local/domain/$gid/device/9pfs" 2>&1 | grep -E '/(state|backend|tag) ' | tr '\n' ' ' | cut -c1-600)"
+  [ "$BACKEND" = pvfs ] || info "QEMU for $g: $(dom0_procs_for "$gid" | tr '\n' ' ' | cut -c1-300); its log: $(dm_log "$g")"
+}
+step started "pjdfstest started in $g" wait_until 120 console_has $g "XE2E-GUEST POSIX-START" || { fail started "no POSIX-START from $g"; dev_report; diagnostics; }
 # every 60 s, how far the suite has got (the guest's console reaches this log only at the end),
 # and where the time goes: each domain's CPU seconds so far (xl list) and pvfs's request count
 ( while sleep 60; do
