@@ -9,7 +9,7 @@
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
 //! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen)
-//! cargo xtask posix                 pjdfstest in a guest on pvfs and on QEMU's 9pfs backend, by test
+//! cargo xtask posix                 pjdfstest in a guest on pvfs and on QEMU's 9pfs backend, by test (Debian 12 by default)
 //! cargo xtask soak [SEQS]           the ext4 write path's random model test at scale
 //! cargo xtask deps                  install missing host packages (root) or print how
 //! ```
