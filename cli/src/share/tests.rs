@@ -352,3 +352,22 @@ fn publish_rings(st: &mut As<'_>, fd: &str) {
     }
     st.write(&format!("{fd}/state"), "3").unwrap();
 }
+
+/// `pvfs share add vm1 data /exports/vm1` on the pvfs backend, with a 5 s timeout and the
+/// given `--max-space`, as the tests over the wire client send it.
+fn add_vm1_data(max_space: Option<u64>) -> ShareCmd {
+    ShareCmd::Add(AddArgs {
+        domain: "vm1".into(),
+        tag: "data".into(),
+        path: "/exports/vm1".into(),
+        policy: PolicyArgs::default(),
+        max_space,
+        max_files: None,
+        max_open_files: None,
+        be: BackendArg {
+            backend: "pvfs".into(),
+        },
+        timeout: 5,
+        no_raise_xenstore_quota: false,
+    })
+}

@@ -17,22 +17,7 @@ fn commands_over_the_wire() {
     let be_arg = || BackendArg {
         backend: "pvfs".into(),
     };
-    let out = run_share(
-        &mut c,
-        ShareCmd::Add(AddArgs {
-            domain: "vm1".into(),
-            tag: "data".into(),
-            path: "/exports/vm1".into(),
-            policy: PolicyArgs::default(),
-            max_space: Some(32),
-            max_files: None,
-            max_open_files: None,
-            be: be_arg(),
-            timeout: 5,
-            no_raise_xenstore_quota: false,
-        }),
-    )
-    .unwrap();
+    let out = run_share(&mut c, add_vm1_data(Some(32))).unwrap();
     assert_eq!(
         out,
         "share \"data\" of vm1 (3): device 0, path /exports/vm1: connected; mount it in the guest with `mount -t 9p -o trans=xen,version=9p2000.L data /mnt`\n"

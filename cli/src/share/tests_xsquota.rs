@@ -202,24 +202,7 @@ fn quota_is_raised_over_the_wire() {
         crate::xs_fake::serve(s, server);
     });
     let mut c = crate::xs::XsConn::new(client);
-    let out = run_share(
-        &mut c,
-        ShareCmd::Add(AddArgs {
-            domain: "vm1".into(),
-            tag: "data".into(),
-            path: "/exports/vm1".into(),
-            policy: PolicyArgs::default(),
-            max_space: None,
-            max_files: None,
-            max_open_files: None,
-            be: BackendArg {
-                backend: "pvfs".into(),
-            },
-            timeout: 5,
-            no_raise_xenstore_quota: false,
-        }),
-    )
-    .unwrap();
+    let out = run_share(&mut c, add_vm1_data(None)).unwrap();
     let mut lines = out.lines();
     let first = lines.next().unwrap();
     assert!(
