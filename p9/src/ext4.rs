@@ -50,6 +50,7 @@ pub fn errno_of(e: &Error) -> Errno {
         Error::Invalid { .. } => Errno::EINVAL,
         Error::TooManyLinks => Errno::EMLINK,
         Error::FileTooBig => Errno::EFBIG,
+        Error::TargetTooLong => Errno::ENAMETOOLONG,
         _ => Errno::EIO,
     }
 }

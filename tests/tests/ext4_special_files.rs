@@ -29,10 +29,11 @@ fn special_files(block: u32) {
         fs.symlink(d, b"longest", &long, 0, 0).unwrap();
         let mut too_long = long.clone();
         too_long.push(b'z');
-        assert!(matches!(
+        // Linux's ext4 answers ENAMETOOLONG past a block less one byte (ext4_symlink).
+        assert_eq!(
             fs.symlink(d, b"toolong", &too_long, 0, 0),
-            Err(Error::Invalid { .. })
-        ));
+            Err(Error::TargetTooLong)
+        );
         assert!(matches!(
             fs.symlink(d, b"empty", b"", 0, 0),
             Err(Error::Invalid { .. })

@@ -96,6 +96,9 @@ pub enum Error {
     TooManyLinks,
     /// The offset or size is beyond what the file system can hold (`EFBIG`).
     FileTooBig,
+    /// A symbolic link's target is longer than the file system stores: a block less one
+    /// byte, at most 4095 (`ENAMETOOLONG`, as Linux's ext4 answers).
+    TargetTooLong,
 }
 
 impl From<DevError> for Error {
@@ -131,6 +134,7 @@ impl core::fmt::Display for Error {
             Error::Invalid { what } => write!(f, "invalid argument: {what}"),
             Error::TooManyLinks => write!(f, "too many links"),
             Error::FileTooBig => write!(f, "file too large"),
+            Error::TargetTooLong => write!(f, "symbolic link target too long"),
         }
     }
 }

@@ -321,10 +321,13 @@ impl<D: BlockDevice> Ext4<D> {
         uid: u32,
         gid: u32,
     ) -> Result<Ino> {
-        if target.is_empty() || target.len() > SYMLINK_MAX.min(self.ctx.bs - 1) {
+        if target.is_empty() {
             return Err(Error::Invalid {
-                what: "symlink target length",
+                what: "empty symlink target",
             });
+        }
+        if target.len() > SYMLINK_MAX.min(self.ctx.bs - 1) {
+            return Err(Error::TargetTooLong);
         }
         if target.contains(&0) {
             return Err(Error::Invalid {
