@@ -306,7 +306,7 @@ done
 # ci/xen/suites.sh and sets XE2E_SUITES to their directory).
 if [ -n "${XE2E_SUITES:-}" ]; then
   mkdir -p "$G/usr/bin" "$G/etc"
-  install -m 755 "$XE2E_SUITES/bin/pjdfstest" "$XE2E_SUITES/bin/fsx" "$G/usr/bin/"
+  install -m 755 "$XE2E_SUITES/bin/pjdfstest" "$XE2E_SUITES/bin/fsx" "$XE2E_SUITES/bin/fsstress" "$G/usr/bin/"
   install -m 644 "$XEN_DIR/domu/pjdfstest.toml" "$XEN_DIR"/domu/fsx-*.toml "$G/etc/"
 fi
 pack "$G" "$S/domu/guest.cpio"

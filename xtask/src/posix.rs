@@ -80,13 +80,15 @@ pub fn run(elf: &str) -> Result<(), Fail> {
     // Debian 12 unless XE2E_DEBIAN says otherwise: on Debian 13 (Xen 4.20, QEMU 10) QEMU's
     // 9pfs backend never connects (docs/posix.md, "Running it").
     let debian = std::env::var("XE2E_DEBIAN").unwrap_or_else(|_| "12".to_string());
+    let started = std::time::Instant::now();
     let mut child = Command::new(script)
         .arg("p9-posix-full+p9-posix-qemu")
         .arg(elf)
         .current_dir(repo_root())
         .env("XE2E_DEBIAN", debian)
         .env("XEN_QEMU", "1")
-        // each side: the suite (up to 90 minutes, most of it link::link_count_max) and fsx
+        // each side: the suite (up to 90 minutes, most of it link::link_count_max), fsx and
+        // fsstress
         .env("XE2E_TIMEOUT", "15000")
         .env("XE2E_SCENARIO_TIMEOUT", "7000")
         .stdout(Stdio::piped())
@@ -109,6 +111,14 @@ pub fn run(elf: &str) -> Result<(), Fail> {
     for l in lines_with(&lines, "XE2E INFO fsx on ") {
         println!("{l}");
     }
+    println!("\n== fsstress (compared with Linux's ext4; four processes at once) ==");
+    for l in lines_with(&lines, "XE2E INFO fsstress on ") {
+        println!("{l}");
+    }
+    println!(
+        "\ncargo xtask posix: both sides in {} s",
+        started.elapsed().as_secs()
+    );
     if st.success() {
         Ok(())
     } else {

@@ -97,6 +97,8 @@ pub fn ensure_host_deps(force: bool) -> Result<(), Fail> {
         "diodls",
         "diodcat",
         "xz",
+        // ci/xen/suites.sh downloads e2fsprogs' source for fsstress
+        "curl",
     ];
     let mut missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     // The test bed's guest helper (ci/xen/domu/p9meta.c) is linked statically.

@@ -7,6 +7,10 @@
 # the scenario passes when no test failed, the guest crashed no program, pvfs is alive
 # afterwards with its stack peak and heap reported, and the volume is e2fsck-clean after
 # pvfs shuts down. Tests the suite skips are listed with its reason (docs/posix.md).
+# Last, fsstress (SGI's, built from e2fsprogs' source: ci/xen/suites.sh), POSIX_FSSTRESS
+# operations a process (default 1000; 0 leaves it out): one process whose log and resulting
+# tree must equal the same run's on Linux's own ext4 in the guest (a disk made here with
+# pvfs's volume's mkfs.ext4 options), then four processes at once.
 # POSIX_SET picks the tests (pjdfstest's name filter, words joined by '+'): by default the
 # groups that fit CI's budget; p9-posix-full runs the whole suite. With POSIX_BACKEND=qemu
 # (scenario p9-posix-qemu) the whole suite runs against QEMU's 9pfs backend in dom0 on dom0's
@@ -42,13 +46,18 @@ fsx_ended() { console_has "$1" "XE2E-GUEST FSX-END" || side_gone "$1"; }
 # guest_end_report G: when the guest has ended before reporting its last test (which it does
 # right before it powers off), the last lines of its console
 guest_end_report() {
-  _last="XE2E-GUEST FSX-END"; [ "${POSIX_FSX:-1}" = 1 ] || _last="XE2E-GUEST POSIX-SUMMARY"
+  _last="XE2E-GUEST POSIX-SUMMARY"
+  [ "${POSIX_FSX:-1}" != 1 ] || _last="XE2E-GUEST FSX-END"
+  [ "$FSSTRESS" = 0 ] || _last="XE2E-GUEST FSSTRESS-END"
   console_has "$1" "$_last" && return 0
   domain_gone "$1" "$gid" || return 0
   fail guest-alive "$1 ended before its last test; the end of its console follows"
   tr -d '\r' < "$CONSOLE_DIR/guest-$1.log" | grep -av '^ *$' | tail -25 | cut -c1-200 | sed "s/^/XE2E INFO [$1] /"
 }
 SEEDS=${POSIX_FSX_SEEDS:-1}
+FSSTRESS=${POSIX_FSSTRESS:-1000}
+# fsstress_ended G: the guest reported the end of fsstress, or pvfs or the guest is gone
+fsstress_ended() { console_has "$1" "XE2E-GUEST FSSTRESS-END" || side_gone "$1"; }
 # stall_report G: what a guest that stopped moving waits for: pvfs's request counters 10 s
 # apart (does it still take requests?), and the guest kernel's blocked tasks (sysrq w, on its
 # console: a task in p9_client_rpc waits for a reply, one elsewhere waits in the guest)
@@ -79,8 +88,17 @@ else
   rm -rf /tmp/xe2e-posix-q; mkdir -p /tmp/xe2e-posix-q/a /tmp/xe2e-posix-q/b
   shares="'tag=share,path=/tmp/xe2e-posix-q/a,security_model=none$(qemu_p9_type)', 'tag=share2,path=/tmp/xe2e-posix-q/b,security_model=none$(qemu_p9_type)'"
 fi
+# fsstress's reference: Linux's ext4 on a disk of the guest's, the same size and mkfs.ext4
+# options as pvfs's volume (so the same block size and limits)
+REF=/tmp/xe2e-posix-fss-ref.img
+disks=
+if [ "$FSSTRESS" != 0 ]; then
+  rm -rf /tmp/xe2e-posix-fss-tree; mkdir -p /tmp/xe2e-posix-fss-tree
+  make_volume /tmp/xe2e-posix-fss-tree $REF 256 || abort mkfs "mkfs.ext4 of fsstress's reference disk failed"
+  disks="'format=raw,vdev=xvda,access=rw,target=$REF'"
+fi
 step create "xl create guest $g (two shares, $BACKEND)" xl create /etc/xen/guests/linux-pv.cfg "name=\"$g\"" \
-  "p9=[ $shares ]" "extra=\"$GUEST_ARGS xe2e.guest=posix xe2e.posix=$SET xe2e.fsx=${POSIX_FSX:-1} xe2e.fsx-seeds=$SEEDS\"" \
+  "p9=[ $shares ]" "disk=[ $disks ]" "extra=\"$GUEST_ARGS xe2e.guest=posix xe2e.posix=$SET xe2e.fsx=${POSIX_FSX:-1} xe2e.fsx-seeds=$SEEDS xe2e.fsstress=$FSSTRESS\"" \
   || abort create "xl create failed; device model log: $(dm_log $g)"
 gid=$(domid_of $g)
 info "shares of $g: $shares"
@@ -94,7 +112,7 @@ step started "pjdfstest started in $g" wait_until 120 console_has $g "XE2E-GUEST
 # every 60 s, how far the suite has got (the guest's console reaches this log only at the end),
 # and where the time goes: each domain's CPU seconds so far (xl list) and pvfs's request count
 ( while sleep 60; do
-    echo "XE2E INFO $g: $(grep -ac ' ok' "$CONSOLE_DIR/guest-$g.log") tests passed so far; last: $(grep -a 'XE2E-GUEST \(POSIX\|FSX\)' "$CONSOLE_DIR/guest-$g.log" | tail -1 | tr -d '\r' | tr -s ' ' | cut -c1-120)"
+    echo "XE2E INFO $g: $(grep -ac ' ok' "$CONSOLE_DIR/guest-$g.log") tests passed so far; last: $(grep -a 'XE2E-GUEST \(POSIX\|FSX\|FSSTRESS\)' "$CONSOLE_DIR/guest-$g.log" | tail -1 | tr -d '\r' | tr -s ' ' | cut -c1-120)"
     echo "XE2E INFO cpu seconds: $(xl list 2>/dev/null | awk 'NR > 1 { printf "%s%s %s", (NR > 2 ? ", " : ""), $1, $NF }')$([ "$BACKEND" != pvfs ] || echo "; pvfs requests $(p9_stat requests), busy_ms $(p9_stat busy_ms), held_ms $(p9_stat held_ms), turnaround_ms $(p9_stat turnaround_ms) over $(p9_stat turnarounds)")"
   done ) &
 progress=$!
@@ -106,6 +124,12 @@ if [ "${POSIX_FSX:-1}" = 1 ]; then
   # fsx's two runs take about 50 s and 100 s on an idle host; the guest prints its progress
   step fsx "fsx ran to its end" wait_until $((${XE2E_FSX_TIMEOUT:-900} * SEEDS)) fsx_ended $g \
     || { fail fsx "fsx did not finish in $((${XE2E_FSX_TIMEOUT:-900} * SEEDS)) s"; stall_report $g; diagnostics; }
+fi
+if [ "$FSSTRESS" != 0 ]; then
+  # 1,000 operations a process: about 45 s compared with ext4 and 90 s with four processes
+  # (Debian 13, 2026-12-06); the limit is 2 s an operation plus 10 minutes
+  step fsstress "fsstress ran to its end" wait_until $((FSSTRESS * 2 + 600)) fsstress_ended $g \
+    || { fail fsstress "fsstress did not finish in $((FSSTRESS * 2 + 600)) s"; stall_report $g; diagnostics; }
 fi
 stop_progress
 guest_end_report $g
@@ -123,8 +147,12 @@ tr -d '\r' < "$log" | grep -a ' FAILED$' | sed "s/.*POSIX /XE2E INFO pjdfstest $
 if [ "${POSIX_FSX:-1}" = 1 ]; then
   echo "XE2E INFO fsx on $BACKEND: nommap $(grep -ac 'XE2E-GUEST FSX nommap ok' "$log") of $SEEDS ok, mmap $(grep -ac 'XE2E-GUEST FSX mmap ok' "$log") of $SEEDS ok"
 fi
+if [ "$FSSTRESS" != 0 ]; then
+  tr -d '\r' < "$log" | grep -a -e 'XE2E-GUEST FSSTRESS same' -e 'XE2E-GUEST FSSTRESS parallel' -e 'XE2E-GUEST FAIL fsstress' | sed "s/.*XE2E-GUEST /XE2E INFO fsstress on $BACKEND: /"
+fi
 if [ "$BACKEND" != pvfs ]; then
   [ -n "$summary" ] && pass "ran-on-$BACKEND" || fail "ran-on-$BACKEND" "no summary"
+  rm -f $REF
   exit 0
 fi
 failed=$(echo "$summary" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
@@ -151,6 +179,10 @@ for k in nommap mmap; do
   n=$(grep -ac "XE2E-GUEST FSX $k ok" "$CONSOLE_DIR/guest-$g.log")
   if [ "$n" = "$SEEDS" ]; then pass "fsx-$k"; else fail "fsx-$k" "$n of $SEEDS fsx $k runs reported ok in $g"; fi
 done
+for k in same parallel; do
+  [ "$FSSTRESS" != 0 ] || break
+  if grep -aq "XE2E-GUEST FSSTRESS $k " "$log"; then pass "fsstress-$k"; else fail "fsstress-$k" "$(tr -d '\r' < "$log" | grep -a 'XE2E-GUEST FAIL fsstress' | head -2 | cut -c1-300 | tr '\n' ' ')"; fi
+done
 if grep -aq 'XE2E-GUEST FAIL' "$log"; then fail guest "$(grep -a 'XE2E-GUEST FAIL' "$log" | head -3 | tr -d '\r' | tr '\n' ' ')"; else pass guest; fi
 if grep -aqE 'XE2E-GUEST KMSG' "$log"; then fail crashed "$g crashed programs: $(grep -a 'XE2E-GUEST KMSG' "$log" | head -3 | tr -d '\r' | tr '\n' ' ')"; else pass no-crashed-programs; fi
 if p9_pvfs_alive; then pass pvfs-alive; else fail pvfs-alive "pvfs is gone after the suite"; pvfs_postmortem; PVFS_CRASHED=1; fi
@@ -167,3 +199,4 @@ wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
 wait_until 30 domain_gone "$name" "$pvfs_domid"
 check_volume $IMG
 case $IMG in /dev/*) ;; *) rm -f $IMG ;; esac
+rm -f $REF
