@@ -76,7 +76,7 @@ vmcb_dump() {
     END { printf "%s", buf }'
 }
 # vmcb_summary DUMP: the fields of a vmcb_dump that tell who wrote the VMCB last, on one line:
-# "vintr 0x… (V_INTR_MASKING set|clear) exitcode 0x… exit_int_info 0x… cpl N". Xen sets
+# "vintr 0x… (V_INTR_MASKING set|clear) exitcode 0x… exit_int_info 0x… cpl N cr2 0x…". Xen sets
 # V_INTR_MASKING (bit 24 of vintr) when it builds a VMCB and keeps it set; only the CPU's
 # #VMEXIT writes the field besides, copying the running state's, which after a #VMEXIT has
 # already restored the host is 0. Empty if the dump has no vintr.
@@ -86,10 +86,27 @@ vmcb_summary() {
         if ($i == "vintr" && $(i + 1) == "=") v = $(i + 2)
         if ($i == "exitcode" && $(i + 1) == "=") e = $(i + 2)
         if ($i == "exit_int_info" && $(i + 1) == "=") x = $(i + 2)
-        if ($i == "cpl" && $(i + 1) == "=") c = $(i + 2) } }
-    END { if (v != "") print v, e, x, c }')
+        if ($i == "cpl" && $(i + 1) == "=") c = $(i + 2)
+        if ($i == "CR2" && $(i + 1) == "=") r = $(i + 2) } }
+    END { if (v != "") print v, e, x, c, r }')
   # (Xen prints %#lx: "0" for zero, "0x…" otherwise)
   case "${1:-}" in 0x* | 0) ;; *) return 0 ;; esac
   _m=clear; [ $(( ($1 >> 24) & 1 )) = 1 ] && _m=set
-  echo "vintr $1 (V_INTR_MASKING $_m) exitcode ${2:-?} exit_int_info ${3:-?} cpl ${4:-?}"
+  echo "vintr $1 (V_INTR_MASKING $_m) exitcode ${2:-?} exit_int_info ${3:-?} cpl ${4:-?} cr2 ${5:-?}"
+}
+# idt_delivery_failed CTX VMCB: the VMCB (a vmcb_summary line) says the domain shut down
+# (exit code 0x7f, a triple fault) while the CPU was delivering an event (exit_int_info
+# valid), and the CPU's own last page-fault address (the VMCB's CR2) is inside the IDT that
+# the saved context CTX names: delivering the event, the CPU could not read a gate. (Seen
+# with the upcall, vector 0xf3, in delivery and CR2 at gate 8: the event's gate could not be
+# read, then the double fault's.) The saved context's own cr2 is not the CPU's here.
+idt_delivery_failed() {
+  _idt=$(table_base idtr "$1")
+  set -- $(printf '%s\n' "$2" | awk '{ for (i = 1; i < NF; i++) {
+      if ($i == "exitcode") e = $(i + 1); if ($i == "exit_int_info") x = $(i + 1); if ($i == "cr2") r = $(i + 1) } }
+    END { print e, x, r }')
+  [ -n "$_idt" ] && [ "${1:-}" = 0x7f ] && [ -n "${3:-}" ] || return 1
+  case "$2$3" in *[!0-9a-fx]*) return 1 ;; esac
+  [ $(( ${2:-0} & 0x80000000 )) != 0 ] || return 1
+  [ $(( $3 >= _idt && $3 < _idt + 4096 )) = 1 ]
 }
