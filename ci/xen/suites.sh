@@ -33,7 +33,7 @@ fi
 # Debian 12's source, from Debian's archive, checked against the hash its .dsc lists.
 E2FS_ORIG=e2fsprogs_1.47.0.orig.tar.gz
 E2FS_SHA256=6667afde56eef0c6af26684974400e4d2288ea49e9441bf5e6229195d51a3578
-E2FS_URL=${XE2E_DEBIAN_MIRROR:-http://deb.debian.org/debian}/pool/main/e/e2fsprogs/$E2FS_ORIG
+E2FS_URL=http://deb.debian.org/debian/pool/main/e/e2fsprogs/$E2FS_ORIG
 if [ ! -x "$dir/bin/fsstress" ]; then
   t=$XE2E_W/cache/suites/fsstress.tmp
   rm -rf "$t"; mkdir -p "$t"
