@@ -1,6 +1,6 @@
 //! `pvfs`: the host-side command line. `pvfs image …` reads and edits ext4 images without root
 //! or a mount; `pvfs serve` serves an image over 9P2000.L on a unix socket or loopback TCP;
-//! `pvfs share …` and `pvfs status` run in dom0 and manage what the pvfs domain serves, through
+//! `pvfs share …`, `pvfs status` and `pvfs top` run in dom0 and manage what the pvfs domain serves, through
 //! xenstore.
 
 use clap::{Parser, Subcommand};
@@ -37,6 +37,9 @@ enum Cmd {
     Share(share::ShareCmd),
     /// In dom0: the pvfs domain, its volume, version and counters.
     Status(share::StatusArgs),
+    /// In dom0: each share's requests, throughput, errors, latency and space, refreshed
+    /// like xentop (or once with --json).
+    Top(share::TopArgs),
 }
 
 /// Runs a dom0 command on a fresh xenstore connection; exit statuses in docs/pvfs-share.md.
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Cmd::Serve(a) => serve::run(a),
         Cmd::Share(c) => return run_dom0(|s| share::run_share(s, c)),
         Cmd::Status(a) => return run_dom0(|s| share::run_status(s, a)),
+        Cmd::Top(a) => return run_dom0(|s| share::run_top(s, a)),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@
 //! One module a job: [`failure`] (exit statuses, transactions), [`domains`] (the guest and the
 //! pvfs domain), [`nodes`] (where a device's nodes are, reading shares back, removing them),
 //! [`xsquota`] (xenstored's quotas for pvfs's domain), [`add`], [`rm`], [`set`], [`ls`] and
-//! [`status`] (with [`json`]), and [`cli`] (the command line). Details and exit statuses: `docs/pvfs-share.md`.
+//! [`status`] (with [`json`]), [`top`], and [`cli`] (the command line). Details and exit statuses: `docs/pvfs-share.md`.
 
 mod add;
 mod cli;
@@ -19,9 +19,10 @@ mod policy;
 mod rm;
 mod set;
 mod status;
+mod top;
 mod xsquota;
 
-pub use cli::{run_share, run_status, ShareCmd, StatusArgs};
+pub use cli::{run_share, run_status, run_top, ShareCmd, StatusArgs, TopArgs};
 pub use failure::Failure;
 
 /// How often the commands look at xenstore while they wait.

@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod cmdline;
 pub mod detach;
+pub mod devstats;
 pub mod frames;
 pub mod grants;
 pub mod guards;

@@ -28,6 +28,7 @@ use core::sync::atomic::AtomicBool;
 use pvfs_9p::channel::RingWork;
 use pvfs_9p::ext4::Ext4Fs;
 use pvfs_9p::{Connection, Server};
+use pvfs_kernel::devstats::DevStats;
 use pvfs_kernel::ringclock::{Profile, RingClock};
 use pvfs_kernel::stackuse::KindPeaks;
 use pvfs_ring::xenbus::{
@@ -56,6 +57,7 @@ mod detach;
 mod export;
 mod idpolicy;
 mod ring;
+mod stats;
 pub use counters::Counters;
 use export::{quota_limits, seed_quota_once};
 use ring::serve_ring;
@@ -99,6 +101,8 @@ struct Link {
     /// The device's rings, in ring order.
     rings: Vec<RingState>,
     conn: Connection<Fs>,
+    /// What the device's `stats` key shows (`pvfs_kernel::devstats`, `stats` module).
+    stats: DevStats,
 }
 
 /// One connected ring and the work pvfs holds for it.
@@ -167,6 +171,8 @@ pub struct Service {
     early_writes: bool,
     /// The deepest point of the stack each kind of request has reached (`stack::measure`).
     pub stack_peaks: KindPeaks,
+    /// The device whose `stats` were written last (`stats`: busy devices take turns).
+    stats_turn: Option<(u16, u32)>,
 }
 
 impl Service {
@@ -192,6 +198,7 @@ impl Service {
             write_back_kib: pvfs_kernel::cmdline::DEFAULT_WRITEBACK_KIB,
             early_writes: true,
             stack_peaks: KindPeaks::default(),
+            stats_turn: None,
         };
         if let Err(e) = store::watch(&s.base, "9pfs") {
             log::error!("9pfs: cannot watch {}: {e:?}", s.base);
@@ -353,6 +360,7 @@ impl Service {
                                     .map(|r| RingState::new(r, early_writes))
                                     .collect(),
                                 conn: server.connect(),
+                                stats: DevStats::default(),
                             });
                             if let Some(l) = &d.link {
                                 log::info!(

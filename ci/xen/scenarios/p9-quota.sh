@@ -4,7 +4,8 @@
 # into the device's backend keys under pvfs; the guest must see the quota as its file
 # system's size (statfs) with what the export already held counted (at most 3 MiB free), and
 # have a 4 MiB write refused with EDQUOT (pvfs's `quota_refusals` counter shows it answered
-# Rlerror(EDQUOT); a Linux 6.12 guest's client reports it as EIO). dom0 then removes
+# Rlerror(EDQUOT); a Linux 6.12 guest's client reports it as EIO), and the device's own
+# figures (`pvfs top --json`) show the write, the refusal and the export's use. dom0 then removes
 # max-space; the guest must see the volume's size again and the same write must succeed. Xen 4.17's xl has no p9 quota options, so writing the keys
 # (before or after the guest attaches) is how an administrator sets a quota there.
 # xe2e-needs: linux-guest qemu-xen
@@ -23,7 +24,20 @@ if step wrote "$g wrote 1 MiB without a quota" wait_until 120 console_has $g "XE
 else
   fail wrote "no WROTE-1M from $g"; diagnostics
 fi
+# The device's own figures (its `stats` key), as `pvfs top --json` prints them: one share.
+top_num() { pvfs top --json --backend "$pvfs_domid" | tr '{,' '\n\n' | sed -n "s/^\"$1\":\([0-9]*\)\$/\1/p" | head -1; }
+# What the guest has done so far shows there (pvfs publishes at most once a second): the
+# 1 MiB written, the refusal, and the export's use measured with the quota (4 + 1 MiB).
+device_figures_agree() {
+  [ "$(top_num written_bytes)" -ge 1048576 ] 2>/dev/null &&
+    [ "$(top_num quota_refusals)" -ge 1 ] 2>/dev/null &&
+    [ "$(top_num used_bytes)" -ge 5242880 ] 2>/dev/null &&
+    [ "$(top_num lat_count)" -ge 1 ] 2>/dev/null
+}
 if step limited "$g saw the limit and was refused" wait_until 120 console_has $g "XE2E-GUEST QUOTA LIMITED ok"; then
+  if wait_until 10 device_figures_agree; then pass device-stats; else fail device-stats "pvfs top --json: $(pvfs top --json --backend "$pvfs_domid" 2>&1 | head -c 1500)"; fi
+  pvfs top -b -n 1 --backend "$pvfs_domid" 2>&1 | sed 's/^/XE2E INFO top: /'
+  pvfs share ls --backend "$pvfs_domid" 2>&1 | sed 's/^/XE2E INFO share ls: /'
   step lift "xenstore-rm $be/max-space" xenstore-rm "$be/max-space" || fail lift "xenstore-rm failed"
 else
   fail limited "no LIMITED from $g"; diagnostics

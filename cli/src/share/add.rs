@@ -173,10 +173,10 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
         }
     }
     // What the device adds to pvfs's domain in xenstore: the backend directory, `frontend`,
-    // these keys, the three pvfs publishes (written below too), its `hotplug-status` and
-    // `fids`, the `detach` request `share rm` writes, and the directories above that are
-    // missing (they would be pvfs's too).
-    let mut nodes = 1 + 1 + bents.len() + 3 + 1 + 1 + 1;
+    // these keys, the three pvfs publishes (written below too), its `hotplug-status`,
+    // `fids` and `stats`, the `detach` request `share rm` writes, and the directories above
+    // that are missing (they would be pvfs's too).
+    let mut nodes = 1 + 1 + bents.len() + 3 + 1 + 1 + 1 + 1;
     for dir in [
         format!("/local/domain/{b}/backend"),
         format!("/local/domain/{b}/backend/9pfs"),

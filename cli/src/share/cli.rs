@@ -9,6 +9,7 @@ use super::policy::{policy_summary, PolicyArgs};
 use super::rm::rm;
 use super::set::set;
 use super::status::{status, status_json, status_text, wait_ready};
+use super::top::{top, TopOpts};
 use super::xsquota::Headroom;
 use crate::xs::Store;
 use clap::{Args, Subcommand};
@@ -143,6 +144,26 @@ pub struct StatusArgs {
     pub(super) be: BackendArg,
 }
 
+/// `pvfs top`.
+#[derive(Args)]
+pub struct TopArgs {
+    /// Print every share's figures once, as JSON
+    #[arg(long)]
+    pub(super) json: bool,
+    /// Seconds between refreshes
+    #[arg(short, long, value_name = "SECS", default_value_t = 1)]
+    pub(super) delay: u64,
+    /// Refreshes before exiting (default: until interrupted)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub(super) iterations: Option<u64>,
+    /// Print the tables one after another instead of redrawing the screen (the default when
+    /// the output is not a terminal)
+    #[arg(short, long)]
+    pub(super) batch: bool,
+    #[command(flatten)]
+    pub(super) be: BackendArg,
+}
+
 fn change(v: Option<u64>, lift: bool) -> Option<Option<u64>> {
     match (v, lift) {
         (Some(v), _) => Some(Some(v)),
@@ -272,4 +293,18 @@ pub fn run_status<S: Store + ?Sized>(s: &mut S, a: StatusArgs) -> Res<String> {
     } else {
         status_text(&st)
     })
+}
+
+/// Runs `pvfs top` on `s`, printing to stdout as it goes.
+pub fn run_top<S: Store + ?Sized>(s: &mut S, a: TopArgs) -> Res<String> {
+    use std::io::IsTerminal;
+    let o = TopOpts {
+        backend: a.be.backend,
+        json: a.json,
+        delay_s: a.delay,
+        iterations: a.iterations,
+        clear: !a.batch && std::io::stdout().is_terminal(),
+    };
+    top(s, &o, &mut std::io::stdout().lock())?;
+    Ok(String::new())
 }

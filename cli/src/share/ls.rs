@@ -3,11 +3,28 @@
 use super::json::{json_num_or_str, json_opt, json_str};
 use super::nodes::Share;
 use super::policy::policy_summary;
+use super::top::figures;
 use pvfs_ring::xenbus::XenbusState;
 use std::fmt::Write as _;
 
 fn state_name(s: Option<XenbusState>) -> &'static str {
     s.map_or("-", XenbusState::name)
+}
+
+/// A share's use as pvfs last published it (`stats`): MiB of file data and files, measured
+/// where the export has a byte or file quota; open files always.
+fn used(sh: &Share) -> (Option<u64>, Option<u64>, Option<u64>) {
+    let f = figures(sh);
+    let n = |k: &str| f.as_ref().and_then(|f| f.num(k));
+    (n("used_bytes"), n("used_files"), n("open_files"))
+}
+
+/// The `USED` column: `12.5MiB/340f` (space and files, where measured), or `-`.
+fn used_summary(sh: &Share) -> String {
+    match used(sh) {
+        (Some(b), Some(f), _) => format!("{:.1}MiB/{f}f", b as f64 / (1u64 << 20) as f64),
+        _ => "-".into(),
+    }
 }
 
 /// The `share ls` table.
@@ -58,8 +75,7 @@ pub fn ls_table(shares: &[Share]) -> String {
             q(0, "MiB"),
             q(1, ""),
             q(2, ""),
-            // pvfs publishes no per-share use yet.
-            "-".into(),
+            used_summary(sh),
             policy_summary(&sh.policy),
         ]);
     }
@@ -87,8 +103,10 @@ pub fn ls_json(shares: &[Share]) -> String {
     let items: Vec<String> = shares
         .iter()
         .map(|sh| {
+            let used = used(sh);
+            let num = |v: Option<u64>| v.map_or_else(|| "null".to_string(), |v| v.to_string());
             format!(
-                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"uid_map\":{},\"gid_map\":{},\"squash_root\":{},\"unmapped_ids\":{},\"error\":{}}}",
+                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"space_used_mib\":{},\"files_used\":{},\"open_files_used\":{},\"uid_map\":{},\"gid_map\":{},\"squash_root\":{},\"unmapped_ids\":{},\"error\":{}}}",
                 json_str(&sh.guest.name),
                 sh.guest.domid,
                 sh.devid,
@@ -101,6 +119,9 @@ pub fn ls_json(shares: &[Share]) -> String {
                 json_num_or_str(sh.quota[0].as_deref()),
                 json_num_or_str(sh.quota[1].as_deref()),
                 json_num_or_str(sh.quota[2].as_deref()),
+                num(used.0.map(|b| b.div_ceil(1 << 20))),
+                num(used.1),
+                num(used.2),
                 json_opt(sh.policy[0].as_deref()),
                 json_opt(sh.policy[1].as_deref()),
                 json_opt(sh.policy[2].as_deref()),

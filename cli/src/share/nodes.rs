@@ -3,7 +3,8 @@
 //! Nodes of one share (device `<dev>` of guest `<fe>`, pvfs in domain `<be>`):
 //! - `/local/domain/<be>/backend/9pfs/<fe>/<dev>/`: owned by `<be>`, readable by `<fe>`;
 //!   `frontend`, `frontend-id`, `online`, `state`, `path`, `security_model`, and optionally
-//!   `mode=ro` and the quota keys `max-space` (MiB), `max-files`, `max-open-files`; also
+//!   `mode=ro` and the quota keys `max-space` (MiB), `max-files`, `max-open-files`; pvfs's
+//!   `fids`, `stats` (`pvfs top`) and `error`; also
 //!   `versions`, `max-rings`, `max-ring-page-order` with the values pvfs publishes, for
 //!   frontends older than Linux 6.3 that read them when the device appears.
 //! - `/local/domain/<fe>/device/9pfs/<dev>/`: owned by `<fe>`, readable by `<be>`; `backend`,
@@ -15,7 +16,7 @@
 use super::domains::{domains, Domain};
 use super::failure::{transact, Failure, Kind, Res};
 use crate::xs::{Store, Tx, NO_TX};
-use pvfs_ring::xenbus::{XenbusState, MODE_KEY};
+use pvfs_ring::xenbus::{XenbusState, MODE_KEY, STATS_KEY};
 use std::str::FromStr;
 
 /// `/local/domain/<be>/backend/9pfs/<fe>/<dev>`.
@@ -78,6 +79,8 @@ pub struct Share {
     pub policy: [Option<String>; 4],
     /// The backend's `error` node.
     pub error: Option<String>,
+    /// The backend's `stats` node: what pvfs publishes about the device (`pvfs top`).
+    pub stats: Option<String>,
 }
 
 /// The quota keys, in the order of [`Share::quota`].
@@ -125,6 +128,7 @@ pub fn shares<S: Store + ?Sized>(s: &mut S, be: u16, only: Option<u16>) -> Res<V
                 quota,
                 policy,
                 error: s.read(NO_TX, &format!("{b}/error"))?,
+                stats: s.read(NO_TX, &format!("{b}/{STATS_KEY}"))?,
             });
         }
     }

@@ -169,6 +169,11 @@ impl World {
                 if st.read(&key).unwrap().as_deref() != Some(n.as_str()) {
                     st.write(&key, &n).unwrap();
                 }
+                // and, as the guest's requests come, `stats`
+                let key = format!("{}/stats", backend_dir(PVFS, k.0, k.1));
+                if st.read(&key).unwrap().is_none() {
+                    st.write(&key, "requests=1").unwrap();
+                }
             }
         }
     }
@@ -335,6 +340,8 @@ mod policy;
 mod rm_tests;
 #[path = "tests_set.rs"]
 mod set_tests;
+#[path = "tests_top.rs"]
+mod top_tests;
 #[path = "tests_wire.rs"]
 mod wire_tests;
 #[path = "tests_xsquota.rs"]

@@ -92,14 +92,14 @@ fn headroom_estimate_covers_what_the_device_and_pvfs_create() {
     o.max_space_mib = Some(8);
     o.read_only = true;
     // backend dir, frontend, 5 keys + mode + max-space, 3 published, hotplug-status, fids,
-    // the detach request of a later `share rm`, and the missing backend/9pfs and
+    // stats, the detach request of a later `share rm`, and the missing backend/9pfs and
     // backend/9pfs/<guest>.
-    let need = 1 + 1 + 7 + 3 + 1 + 1 + 1 + 2;
+    let need = 1 + 1 + 7 + 3 + 1 + 1 + 1 + 1 + 2;
     xenstored(&mut s, need);
     let added = add(&mut s, &be(), &vm1(), &o).unwrap();
     assert_eq!(added.headroom, Headroom::Enough);
     assert_eq!(added.verdict, Verdict::Connected);
-    s.sleep_ms(POLL_MS); // pvfs publishes fids
+    s.sleep_ms(POLL_MS); // pvfs publishes fids and stats
     assert_eq!(s.owned_by(PVFS), before + need - 1);
     let e = rm(&mut s, &be(), &vm1(), "data", false, 5000);
     assert!(e.is_ok(), "{e:?}");
@@ -162,7 +162,7 @@ fn headroom_short_and_raise_refused_fails_with_exit_9_and_writes_nothing() {
         let used = q - 3;
         assert!(
             err.msg.starts_with(&format!(
-                "pvfs's domain {PVFS} owns {used} of its {q} xenstore nodes and the share needs 15 more; "
+                "pvfs's domain {PVFS} owns {used} of its {q} xenstore nodes and the share needs 16 more; "
             )),
             "{}",
             err.msg

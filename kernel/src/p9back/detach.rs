@@ -49,7 +49,7 @@ impl Service {
 /// Writes `<dir>/<key>` = `value` if `<dir>/state` exists, in one transaction; false if it
 /// was not written (the directory is gone, or xenstored asked for a retry: the next call
 /// tries again).
-fn write_if_present(dir: &str, key: &str, value: &str) -> bool {
+pub(super) fn write_if_present(dir: &str, key: &str, value: &str) -> bool {
     let Ok(tx) = store::transaction_start() else {
         return false;
     };

@@ -10,6 +10,7 @@ use core::sync::atomic::Ordering;
 use pvfs_9p::channel::{Channel, Hooks};
 use pvfs_9p::sched::Step;
 use pvfs_9p::{Connection, Errno};
+use pvfs_kernel::devstats::DevStats;
 use pvfs_kernel::ringclock::{Kind, Profile, RingClock};
 use pvfs_kernel::stackuse::KindPeaks;
 use pvfs_ring::xenbus::ConnectedRing;
@@ -53,6 +54,8 @@ impl Channel for RingChannel<'_> {
 /// What ring `i`'s service step counts and times.
 struct RingHooks<'a> {
     i: usize,
+    /// The device's own statistics.
+    dev: &'a mut DevStats,
     counters: &'a mut Counters,
     profile: &'a mut Profile,
     stack: &'a mut KindPeaks,
@@ -63,6 +66,11 @@ fn now() -> u64 {
     crate::xen::time::now_ns()
 }
 
+/// Ring `i`'s number for [`DevStats`] (a device has at most `max-rings` rings).
+fn ring_no(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
 impl Hooks for RingHooks<'_> {
     fn now(&mut self) -> u64 {
         now()
@@ -71,6 +79,7 @@ impl Hooks for RingHooks<'_> {
         crate::stack::measure(f)
     }
     fn sent(&mut self, reply: &[u8]) {
+        self.dev.sent(ring_no(self.i), reply, now());
         if counters::is_quota_refusal(reply) {
             self.counters.quota_refusals += 1;
         }
@@ -84,6 +93,7 @@ impl Hooks for RingHooks<'_> {
     }
     fn taken(&mut self, msg: &[u8]) {
         self.counters.requests += 1;
+        self.dev.taken(ring_no(self.i), msg, now());
         if TRACE_9P.load(Ordering::Relaxed) {
             log::info!("9p> ring {}: {}", self.i, pvfs_9p::wire::summary(msg));
         }
@@ -169,7 +179,7 @@ pub(super) fn serve_ring(
     stack: &mut KindPeaks,
     disk: (u64, bool),
 ) -> Result<bool, String> {
-    let Link { rings, conn } = link;
+    let Link { rings, conn, stats } = link;
     let conn: &Connection<Fs> = conn;
     let Some(RingState {
         ring, work, clock, ..
@@ -179,6 +189,7 @@ pub(super) fn serve_ring(
     };
     let mut hooks = RingHooks {
         i,
+        dev: stats,
         counters,
         profile,
         stack,

@@ -102,7 +102,8 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
         let gs = xen::gnttab::stats();
         let c = service.counters;
         let change_key = (gs, c, service.connected());
-        if Some(change_key) != last_stats {
+        // Devices' own figures left for a later pass (`stats`) are due as well.
+        if Some(change_key) != last_stats || service.device_stats_pending() {
             let due = last_publish.saturating_add(STATS_INTERVAL_NS);
             if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
                 let stack_moved =
@@ -117,6 +118,8 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
                 // Each device's fids in use (`fids` key), with the counters: a guest's mount
                 // and unmount move them, and `pvfs share rm` reads it.
                 service.publish_fids();
+                // Each device's own figures (`pvfs top`).
+                service.publish_device_stats();
                 last_stats = Some(change_key);
                 last_publish = xen::time::now_ns();
                 stats_due = None;

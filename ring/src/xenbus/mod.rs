@@ -34,6 +34,7 @@ pub use keys::{
 };
 pub use p9backend::{
     BackendAction, BackendPhase, P9Backend, DETACH_BUSY, DETACH_IF_IDLE, DETACH_KEY, FIDS_KEY,
+    STATS_FIELDS, STATS_KEY,
 };
 pub use platform::{FakeError, FakePlatform, PageRun, Platform};
 pub use route::{route, scan_backends, Route};

@@ -43,6 +43,28 @@ pub const DETACH_BUSY: &str = "busy";
 /// The backend key with the number of fids the guest has in use on the device (its mounts'
 /// files and directories), rewritten by pvfs at most about once a second while it changes.
 pub const FIDS_KEY: &str = "fids";
+/// The backend key with the device's statistics (`key=value` pairs, see
+/// `pvfs_kernel::devstats`), rewritten by pvfs at most about once a second while they change;
+/// `pvfs top` reads it.
+pub const STATS_KEY: &str = "stats";
+/// The fields of [`STATS_KEY`]'s value, in order, each `name=value` (a number, or `-` where
+/// not measured); then `types=` with the requests by 9P type (`walk:12,read:40`).
+pub const STATS_FIELDS: [&str; 14] = [
+    "requests",
+    "read_bytes",
+    "written_bytes",
+    "errors",
+    "quota_refusals",
+    "lat_count",
+    "lat_sum_us",
+    "lat_p50_us",
+    "lat_p90_us",
+    "lat_p99_us",
+    "lat_max_us",
+    "used_bytes",
+    "used_files",
+    "open_files",
+];
 
 /// Where a [`P9Backend`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
