@@ -15,6 +15,7 @@ pub mod heapstats;
 pub mod memmap;
 pub mod pollwin;
 pub mod ringclock;
+pub mod ringorder;
 pub mod stackuse;
 pub mod startinfo;
 pub mod tablewatch;

@@ -37,9 +37,12 @@ use pvfs_ring::xenbus::{
 };
 
 /// Largest ring order we offer (`max-ring-page-order`): 2^9 pages per direction pair, the
-/// Linux maximum, so a mount grants 2 × (1 + 512) pages. With the 1 GiB frame window, about
-/// 255 such mounts fit, which is also Xen's default maptrack limit.
+/// Linux maximum, so a mount grants 2 × (1 + 512) pages. Each new device is offered the
+/// order that what is left of the 1 GiB frame window (also Xen's default maptrack limit)
+/// allows (`pvfs_kernel::ringorder`, `budget`).
 pub const MAX_RING_ORDER: u32 = 9;
+/// Rings a device may have (`max-rings`; Linux uses 2).
+const RINGS: u32 = 2;
 /// Largest msize we accept.
 pub const MAX_MSIZE: u32 = 512 * 1024;
 /// Requests accepted from one ring and not yet run, at most: the guest's ring space is freed
@@ -52,6 +55,7 @@ const MAX_QUEUED_BYTES: usize = 1 << 20;
 
 type Fs = Arc<Ext4Fs<Blkfront>>;
 
+mod budget;
 mod counters;
 mod detach;
 mod export;
@@ -140,6 +144,8 @@ fn disconnect(rings: Vec<RingState>) {
 
 struct Device {
     machine: P9Backend,
+    /// The ring order offered (`max-ring-page-order`, `ringorder`); `None`: no room left.
+    offered: Option<u32>,
     link: Option<Link>,
     /// The number of fids last written to the device's `fids` key (`detach::publish_fids`).
     fids_published: Option<usize>,
@@ -219,27 +225,37 @@ impl Service {
             if !self.devices.contains_key(&(fe, dev)) {
                 new.push((fe, dev));
             }
-            self.devices.entry((fe, dev)).or_insert_with(|| {
-                let path = format!("{}/{fe}/{dev}", self.base);
-                log::info!("9pfs: new device {path}");
+            if self.devices.contains_key(&(fe, dev)) {
+                continue;
+            }
+            let path = format!("{}/{fe}/{dev}", self.base);
+            let offer = self.ring_offer();
+            log::info!(
+                "9pfs: new device {path} (offered ring order {})",
+                offer.map_or_else(|| String::from("none"), |o| format!("{o}"))
+            );
+            self.devices.insert(
+                (fe, dev),
                 Device {
                     machine: P9Backend::new(
                         &path,
                         fe,
                         dev,
                         BackendConfig {
-                            max_rings: 2,
-                            max_ring_page_order: MAX_RING_ORDER,
+                            max_rings: RINGS,
+                            max_ring_page_order: offer.unwrap_or(0),
                         },
                     ),
+                    offered: offer,
                     link: None,
                     fids_published: None,
                     detach_waits: 0,
-                }
-            });
+                },
+            );
         }
         for k in new {
             self.check_export(k);
+            self.check_budget(k);
         }
         let keys: Vec<_> = self.devices.keys().copied().collect();
         for k in keys {

@@ -61,6 +61,8 @@ if grep -aq 'XE2E-GUEST FAIL' "$log"; then fail guest "$(grep -a 'XE2E-GUEST FAI
 check pvfs-alive "pvfs is gone after the quota changes" p9_pvfs_alive
 check logged "pvfs did not log the new quota" sh -c "xl dmesg | grep -q 'quota now'"
 check measured "pvfs did not measure the export's usage" sh -c "xl dmesg | grep -q 'quota usage measured'"
+# With its mapping window empty, pvfs offers a new device full-size rings (kernel/src/ringorder.rs).
+check ring-offer "pvfs did not offer ring order 9 to the first device" sh -c "xl dmesg | grep -q 'offered ring order 9)'"
 xl shutdown "$name" >/dev/null 2>&1
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
 check_volume $IMG
