@@ -299,7 +299,8 @@ install -m 755 "$XEN_DIR/domu/init" "$G/init"
 install -m 755 "$XEN_DIR"/domu/guest-*.sh "$G/guest/"
 # The metadata benchmark loop (one system call per operation), static so the guest needs no libc.
 # The guest side of the 9pfs scenarios (checksums, confinement, writes) in one process.
-for t in p9meta p9check; do
+# p9-fair's stat latency probe.
+for t in p9meta p9check p9lat; do
   cc -static -O2 -Wall -Werror -o "$G/guest/$t" "$XEN_DIR/domu/$t.c" || die "cannot build ci/xen/domu/$t.c (needs cc and libc6-dev)"
 done
 # The POSIX suites, for scenarios that declare "# xe2e-needs: posix" (run.sh builds them with

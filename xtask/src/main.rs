@@ -8,7 +8,7 @@
 //!                                   tests, bounded fuzzing, Xen e2e (incl. Linux guests on 9pfs)
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
-//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen)
+//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen, fairness)
 //! cargo xtask posix                 pjdfstest in a guest on pvfs and on QEMU's 9pfs backend, by test (Debian 12 by default)
 //! cargo xtask soak [SEQS]           the ext4 write path's random model test at scale
 //! cargo xtask deps                  install missing host packages (root) or print how
@@ -377,9 +377,23 @@ fn bench(args: &[String]) -> Result<(), Fail> {
                 .env("XE2E_SCENARIO_TIMEOUT", "2200"))
             .map_err(|e| Fail::new(format!("9pfs benchmark failed: {e}")));
         }
+        // Whether a guest streaming large writes slows another guest's stats (p9-fair): the
+        // ratio of the small guest's median stat latency with and without the neighbour.
+        "fairness" => {
+            util::ensure_host_deps(false)?;
+            let elf = build_kernel()?;
+            cargo(&["build", "--release", "-p", "pvfs-cli"])?;
+            let script = repo_root().join("ci/xen/run.sh");
+            return run(std::process::Command::new(script)
+                .arg("p9-fair")
+                .arg(&elf)
+                .env("XE2E_TIMEOUT", "2400")
+                .env("XE2E_SCENARIO_TIMEOUT", "2200"))
+            .map_err(|e| Fail::new(format!("fairness measurement failed: {e}")));
+        }
         _ => {
             return Err(Fail::new(
-                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen",
+                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness",
             ))
         }
     };
