@@ -35,6 +35,7 @@ const EDQUOT: u32 = 122;
 #[derive(Debug, Clone)]
 pub struct DevStats {
     requests: u64,
+    replies: u64,
     by_type: [u64; TYPES],
     read_bytes: u64,
     written_bytes: u64,
@@ -55,6 +56,7 @@ impl Default for DevStats {
     fn default() -> Self {
         Self {
             requests: 0,
+            replies: 0,
             by_type: [0; TYPES],
             read_bytes: 0,
             written_bytes: 0,
@@ -68,6 +70,19 @@ impl Default for DevStats {
             dirty: false,
         }
     }
+}
+
+/// The device's rate limits and what they held back (`crate::throttle`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateFigures {
+    /// `max-iops`, if set.
+    pub max_iops: Option<u64>,
+    /// `max-bps`, if set.
+    pub max_bps: Option<u64>,
+    /// Times the device was held back by them.
+    pub waits: u64,
+    /// Time it was held back (ms).
+    pub held_ms: u64,
 }
 
 /// The usage and limits of the device's export, rendered with the counters.
@@ -133,6 +148,7 @@ impl DevStats {
     /// A reply was written into ring `ring` at `now_ns`.
     pub fn sent(&mut self, ring: u16, reply: &[u8], now_ns: u64) {
         self.dirty = true;
+        self.replies = self.replies.saturating_add(1);
         match reply.get(4) {
             Some(&RREAD) => {
                 let n = u32_at(reply, 7).unwrap_or(0);
@@ -184,6 +200,15 @@ impl DevStats {
         self.requests
     }
 
+    /// Replies written so far, and bytes of file data moved by them (`Rread` and `Rwrite`):
+    /// what a rate limit charges (`crate::throttle`).
+    pub fn answered(&self) -> (u64, u64) {
+        (
+            self.replies,
+            self.read_bytes.saturating_add(self.written_bytes),
+        )
+    }
+
     /// The `p`-th percentile (0 < p ≤ 100) of the window's latencies, in microseconds: the
     /// lower edge of its bucket; 0 for an empty window.
     pub fn percentile_us(&self, p: u32) -> u64 {
@@ -205,12 +230,13 @@ impl DevStats {
 
     /// The `stats` value: `key=value` pairs separated by spaces, then `types=` with the
     /// requests by type (`walk:12,read:40,…`). Starts a new latency window.
-    pub fn render(&mut self, q: QuotaFigures) -> String {
+    pub fn render(&mut self, q: QuotaFigures, r: RateFigures) -> String {
         let opt = |v: Option<u64>| v.map_or_else(|| String::from("-"), |v| alloc::format!("{v}"));
         let mut s = alloc::format!(
             "requests={} read_bytes={} written_bytes={} errors={} quota_refusals={} \
              lat_count={} lat_sum_us={} lat_p50_us={} lat_p90_us={} lat_p99_us={} lat_max_us={} \
-             used_bytes={} used_files={} open_files={} types=",
+             used_bytes={} used_files={} open_files={} max_iops={} max_bps={} throttle_waits={} \
+             throttled_ms={} types=",
             self.requests,
             self.read_bytes,
             self.written_bytes,
@@ -225,6 +251,10 @@ impl DevStats {
             opt(q.bytes),
             opt(q.files),
             q.open_files,
+            opt(r.max_iops),
+            opt(r.max_bps),
+            r.waits,
+            r.held_ms,
         );
         // Named types first in message order; the rest summed as `other`.
         let mut other = 0u64;
@@ -343,11 +373,19 @@ mod tests {
         s.sent(0, &msg(RLERROR, 4, &2u32.to_le_bytes()), 1_000_000);
         s.taken(0, &msg(126, 5, &[]), 0);
         assert!(s.dirty());
-        let r = s.render(QuotaFigures {
-            bytes: Some(4096),
-            files: None,
-            open_files: 2,
-        });
+        let r = s.render(
+            QuotaFigures {
+                bytes: Some(4096),
+                files: None,
+                open_files: 2,
+            },
+            RateFigures {
+                max_iops: Some(100),
+                max_bps: None,
+                waits: 3,
+                held_ms: 1500,
+            },
+        );
         assert_eq!(kv(&r, "requests"), "6");
         assert_eq!(kv(&r, "read_bytes"), "4096");
         assert_eq!(kv(&r, "written_bytes"), "512");
@@ -359,6 +397,11 @@ mod tests {
         assert_eq!(kv(&r, "used_bytes"), "4096");
         assert_eq!(kv(&r, "used_files"), "-");
         assert_eq!(kv(&r, "open_files"), "2");
+        assert_eq!(kv(&r, "max_iops"), "100");
+        assert_eq!(kv(&r, "max_bps"), "-");
+        assert_eq!(kv(&r, "throttle_waits"), "3");
+        assert_eq!(kv(&r, "throttled_ms"), "1500");
+        assert_eq!(s.answered(), (5, 4096 + 512));
         assert_eq!(kv(&r, "types"), "getattr:1,walk:1,read:1,write:2,other:1");
         // the fields dom0's `pvfs top` reads, in the documented order
         let names: Vec<&str> = r
@@ -371,7 +414,7 @@ mod tests {
         assert_eq!(names, want);
         assert!(!s.dirty());
         // a new window: no latencies, counters kept
-        let r = s.render(QuotaFigures::default());
+        let r = s.render(QuotaFigures::default(), RateFigures::default());
         assert_eq!(kv(&r, "lat_p50_us"), "0");
         assert_eq!(kv(&r, "lat_max_us"), "0");
         assert_eq!(kv(&r, "requests"), "6");

@@ -19,3 +19,4 @@ pub mod ringorder;
 pub mod stackuse;
 pub mod startinfo;
 pub mod tablewatch;
+pub mod throttle;

@@ -31,9 +31,10 @@ use pvfs_9p::{Connection, Server};
 use pvfs_kernel::devstats::DevStats;
 use pvfs_kernel::ringclock::{Profile, RingClock};
 use pvfs_kernel::stackuse::KindPeaks;
+use pvfs_kernel::throttle::Throttle;
 use pvfs_ring::xenbus::{
-    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, QuotaKeys, Route,
-    StoreError, XenbusError,
+    self, BackendAction, BackendConfig, ConnectedRing, P9Backend, Platform, QuotaKeys, RateKeys,
+    Route, StoreError, XenbusError,
 };
 
 /// Largest ring order we offer (`max-ring-page-order`): 2^9 pages per direction pair, the
@@ -60,6 +61,7 @@ mod counters;
 mod detach;
 mod export;
 mod idpolicy;
+mod rates;
 mod ring;
 mod stats;
 pub use counters::Counters;
@@ -107,6 +109,8 @@ struct Link {
     conn: Connection<Fs>,
     /// What the device's `stats` key shows (`pvfs_kernel::devstats`, `stats` module).
     stats: DevStats,
+    /// Its rate limits (`rates` module).
+    throttle: Throttle,
 }
 
 /// One connected ring and the work pvfs holds for it.
@@ -179,6 +183,8 @@ pub struct Service {
     pub stack_peaks: KindPeaks,
     /// The device whose `stats` were written last (`stats`: busy devices take turns).
     stats_turn: Option<(u16, u32)>,
+    /// When the earliest device held back by its rate limits may be served (`rates`).
+    throttle_due: Option<u64>,
 }
 
 impl Service {
@@ -205,6 +211,7 @@ impl Service {
             early_writes: true,
             stack_peaks: KindPeaks::default(),
             stats_turn: None,
+            throttle_due: None,
         };
         if let Err(e) = store::watch(&s.base, "9pfs") {
             log::error!("9pfs: cannot watch {}: {e:?}", s.base);
@@ -290,6 +297,9 @@ impl Service {
                 }
                 if path.starts_with(&self.base) && idpolicy::is_policy_key(path) {
                     self.reload_policy((fe, dev));
+                }
+                if path.starts_with(&self.base) && RateKeys::is_key(path) {
+                    self.reload_rates((fe, dev));
                 }
                 self.step((fe, dev))
             }
@@ -377,8 +387,10 @@ impl Service {
                                     .collect(),
                                 conn: server.connect(),
                                 stats: DevStats::default(),
+                                throttle: Throttle::default(),
                             });
-                            if let Some(l) = &d.link {
+                            if let Some(l) = d.link.as_mut() {
+                                rates::apply_rates(l, d.machine.path(), key);
                                 log::info!(
                                     "9pfs: guest {} device {}: policy {}",
                                     key.0,
@@ -471,10 +483,18 @@ impl Service {
         let disk = self.disk_state();
         let mut did = false;
         let mut broken: Vec<((u16, u32), String)> = Vec::new();
+        let now = crate::xen::time::now_ns();
+        self.throttle_due = None;
         for (key, d) in self.devices.iter_mut() {
             let Some(link) = d.link.as_mut() else {
                 continue;
             };
+            // A device held back by its rate limits is left alone (its events stay pending)
+            // until the time `rates::admit` gives; other devices are served meanwhile.
+            if !rates::admit(link, now, &mut self.throttle_due) {
+                continue;
+            }
+            let answered = link.stats.answered();
             for i in 0..link.rings.len() {
                 let Some(rs) = link.rings.get(i) else {
                     break;
@@ -503,6 +523,13 @@ impl Service {
                         break;
                     }
                 }
+            }
+            if link.throttle.is_limited() {
+                let (ops, bytes) = link.stats.answered();
+                link.throttle.charge(
+                    ops.saturating_sub(answered.0),
+                    bytes.saturating_sub(answered.1),
+                );
             }
         }
         for (key, why) in broken {
@@ -667,6 +694,7 @@ impl Service {
         for k in keys {
             self.reload_quota(k);
             self.reload_policy(k);
+            self.reload_rates(k);
         }
         self.rescan();
     }

@@ -8,8 +8,11 @@
 # that does stats"). pvfs serves its rings in turn, one request each per pass
 # (kernel/src/p9back.rs, `Service::poll`), so the small guest waits behind at most one write
 # of its neighbour. pvfs's own figures for both devices (`pvfs top`) are printed while the
-# neighbour streams. Fails if the ratio is over 2, a guest does not finish, pvfs is gone, or
-# the volume is not e2fsck-clean.
+# neighbour streams. Then dom0 limits the streaming guest's device to 1 MiB/s (`pvfs share
+# set --max-bps`, live): pvfs's figures must show that device held back and writing at most
+# 1.3 MiB/s over 10 s (one second's burst on top), and the small guest measures a third time.
+# Fails if the ratio is over 2, the limit does not hold, a guest does not finish, pvfs is
+# gone, or the volume is not e2fsck-clean.
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
 IMG=/tmp/xe2e-p9-volume.img
@@ -24,9 +27,26 @@ step alone "g-small measured stat alone" wait_until 600 console_has g-small "XE2
 step create-stream "xl create g-stream" xl create /etc/xen/guests/linux-pv.cfg 'name="g-stream"' \
   "p9=[ '$share' ]" "extra=\"$GUEST_ARGS xe2e.guest=p9fair xe2e.fair=stream\"" || abort create-stream "xl create failed; device model log: $(dm_log g-stream)"
 stream=$(domid_of g-stream)
-if step with "g-small measured stat next to the stream" wait_until 900 console_has g-small "XE2E-GUEST LAT with-stream"; then
-  # the neighbour still streams until it sees "done" (at most one more 16 MiB round)
+# fig DOMID KEY: a figure of that guest's device, from `pvfs top --json`
+fig() {
+  pvfs top --json --backend "$pvfs_domid" | sed 's/},{"guest"/}\n{"guest"/g' | grep "\"domid\":$1," |
+    tr '{,' '\n\n' | sed -n "s/^\"$2\":\([0-9]*\)\$/\1/p" | head -1
+}
+if step with "g-small measured stat next to the stream" wait_until 900 console_has g-small "XE2E-GUEST FAIR WITH-DONE"; then
   pvfs top -b -n 2 --backend "$pvfs_domid" 2>&1 | sed 's/^/XE2E INFO top: /'
+  # g-small waits 40 s now; the stream goes on until g-small is done
+  step limit "pvfs share set g-stream share --max-bps 1048576" pvfs share set g-stream share --max-bps 1048576 --backend "$pvfs_domid" || fail limit "share set failed"
+  sleep 3
+  b0=$(fig "$stream" written_bytes) t0=$(cut -d' ' -f1 /proc/uptime)
+  sleep 10
+  b1=$(fig "$stream" written_bytes) t1=$(cut -d' ' -f1 /proc/uptime)
+  held=$(fig "$stream" throttled_ms) small_held=$(fig "$small" throttled_ms)
+  pvfs top -b -n 1 --backend "$pvfs_domid" 2>&1 | sed 's/^/XE2E INFO top (limited): /'
+  rate=$(awk -v a="${b0:-0}" -v b="${b1:-0}" -v s="$t0" -v e="$t1" 'BEGIN { if (e > s) printf "%.2f", (b - a) / (e - s) / 1048576; else print 0 }')
+  echo "XE2E INFO fair g-stream at max-bps 1 MiB/s: wrote $rate MiB/s over $(awk -v s="$t0" -v e="$t1" 'BEGIN { printf "%.1f", e - s }') s, held back ${held:-?} ms so far; g-small held back ${small_held:-?} ms"
+  check limit-holds "g-stream wrote $rate MiB/s under a 1 MiB/s limit" awk -v r="$rate" 'BEGIN { exit !(r > 0 && r <= 1.3) }'
+  check limit-shows "pvfs top shows g-stream not held back (throttled_ms=${held:-none})" [ "${held:-0}" -gt 0 ]
+  check others-free "g-small was held back (throttled_ms=${small_held:-none})" [ "${small_held:-1}" = 0 ]
 fi
 for g in g-small:$small g-stream:$stream; do
   n=${g%%:*} d=${g#*:}
@@ -38,8 +58,9 @@ done
 # lat LABEL KEY: a figure of the small guest's LAT line
 lat() { tr -d '\r' < "$CONSOLE_DIR/guest-g-small.log" | sed -n "s/^XE2E-GUEST LAT $1 .*$2=\([0-9]*\).*/\1/p" | head -1; }
 a=$(lat alone p50_us) w=$(lat with-stream p50_us)
-echo "XE2E INFO fair stat latency alone: n=$N p50 $(lat alone p50_us) us, p90 $(lat alone p90_us) us, p99 $(lat alone p99_us) us"
-echo "XE2E INFO fair stat latency next to a stream: p50 $(lat with-stream p50_us) us, p90 $(lat with-stream p90_us) us, p99 $(lat with-stream p99_us) us"
+for l in alone with-stream with-limited-stream; do
+  echo "XE2E INFO fair stat latency $l: n=$N p50 $(lat $l p50_us) us, p90 $(lat $l p90_us) us, p99 $(lat $l p99_us) us"
+done
 if [ -n "$a" ] && [ -n "$w" ] && [ "$a" -gt 0 ]; then
   ratio=$(awk -v a="$a" -v w="$w" 'BEGIN { printf "%.2f", w / a }')
   echo "XE2E INFO fair median stat latency with a streaming neighbour / alone: $ratio (bar: at most 2)"

@@ -32,6 +32,10 @@ pub struct AddOpts {
     pub max_files: Option<u64>,
     /// `max-open-files`.
     pub max_open_files: Option<u64>,
+    /// `max-iops`: requests a second.
+    pub max_iops: Option<u64>,
+    /// `max-bps`: bytes of file data a second.
+    pub max_bps: Option<u64>,
     /// How long to wait for pvfs's verdict.
     pub timeout_ms: u64,
     /// Fail (exit 9) rather than raise xenstored's quotas when pvfs's domain is short of
@@ -164,10 +168,13 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
     for (k, v) in &o.policy {
         bents.push((k, v.clone()));
     }
-    for (k, v) in QUOTA_KEYS
-        .iter()
-        .zip([o.max_space_mib, o.max_files, o.max_open_files])
-    {
+    for (k, v) in QUOTA_KEYS.iter().zip([
+        o.max_space_mib,
+        o.max_files,
+        o.max_open_files,
+        o.max_iops,
+        o.max_bps,
+    ]) {
         if let Some(v) = v {
             bents.push((k, v.to_string()));
         }

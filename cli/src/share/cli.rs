@@ -60,6 +60,12 @@ pub struct AddArgs {
     /// Quota: files open at once
     #[arg(long, value_name = "N")]
     pub(super) max_open_files: Option<u64>,
+    /// Rate limit: requests a second (pvfs holds the guest back, not its neighbours)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) max_iops: Option<u64>,
+    /// Rate limit: bytes of file data read or written a second
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) max_bps: Option<u64>,
     #[command(flatten)]
     pub(super) be: BackendArg,
     /// Seconds to wait for pvfs's verdict
@@ -125,6 +131,18 @@ pub struct SetArgs {
     /// Lift the max-open-files quota
     #[arg(long)]
     pub(super) no_max_open_files: bool,
+    /// Rate limit: requests a second
+    #[arg(long, value_name = "N", conflicts_with = "no_max_iops", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) max_iops: Option<u64>,
+    /// Lift the max-iops limit
+    #[arg(long)]
+    pub(super) no_max_iops: bool,
+    /// Rate limit: bytes of file data read or written a second
+    #[arg(long, value_name = "BYTES", conflicts_with = "no_max_bps", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) max_bps: Option<u64>,
+    /// Lift the max-bps limit
+    #[arg(long)]
+    pub(super) no_max_bps: bool,
     #[command(flatten)]
     pub(super) policy: PolicyArgs,
     #[command(flatten)]
@@ -200,6 +218,8 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
                 max_space_mib: a.max_space,
                 max_files: a.max_files,
                 max_open_files: a.max_open_files,
+                max_iops: a.max_iops,
+                max_bps: a.max_bps,
                 timeout_ms: a.timeout.saturating_mul(1000),
                 no_raise_quota: a.no_raise_xenstore_quota,
             };
@@ -268,6 +288,8 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
                 change(a.max_space, a.no_max_space),
                 change(a.max_files, a.no_max_files),
                 change(a.max_open_files, a.no_max_open_files),
+                change(a.max_iops, a.no_max_iops),
+                change(a.max_bps, a.no_max_bps),
             ];
             let sh = set(s, &be, &g, &a.tag, quota, &policy)?;
             Ok(format!(

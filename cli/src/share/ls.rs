@@ -43,6 +43,8 @@ pub fn ls_table(shares: &[Share]) -> String {
         "MAX-SPACE",
         "MAX-FILES",
         "MAX-OPEN",
+        "MAX-IOPS",
+        "MAX-BPS",
         "USED",
         "IDS",
     ];
@@ -75,6 +77,8 @@ pub fn ls_table(shares: &[Share]) -> String {
             q(0, "MiB"),
             q(1, ""),
             q(2, ""),
+            q(3, ""),
+            q(4, ""),
             used_summary(sh),
             policy_summary(&sh.policy),
         ]);
@@ -106,7 +110,7 @@ pub fn ls_json(shares: &[Share]) -> String {
             let used = used(sh);
             let num = |v: Option<u64>| v.map_or_else(|| "null".to_string(), |v| v.to_string());
             format!(
-                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"space_used_mib\":{},\"files_used\":{},\"open_files_used\":{},\"uid_map\":{},\"gid_map\":{},\"squash_root\":{},\"unmapped_ids\":{},\"error\":{}}}",
+                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"max_iops\":{},\"max_bps\":{},\"space_used_mib\":{},\"files_used\":{},\"open_files_used\":{},\"uid_map\":{},\"gid_map\":{},\"squash_root\":{},\"unmapped_ids\":{},\"error\":{}}}",
                 json_str(&sh.guest.name),
                 sh.guest.domid,
                 sh.devid,
@@ -119,6 +123,8 @@ pub fn ls_json(shares: &[Share]) -> String {
                 json_num_or_str(sh.quota[0].as_deref()),
                 json_num_or_str(sh.quota[1].as_deref()),
                 json_num_or_str(sh.quota[2].as_deref()),
+                json_num_or_str(sh.quota[3].as_deref()),
+                json_num_or_str(sh.quota[4].as_deref()),
                 num(used.0.map(|b| b.div_ceil(1 << 20))),
                 num(used.1),
                 num(used.2),

@@ -73,8 +73,8 @@ pub struct Share {
     pub guest_state: Option<XenbusState>,
     /// The backend's `mode` is `ro`.
     pub read_only: bool,
-    /// `max-space` (MiB), `max-files`, `max-open-files`, as written.
-    pub quota: [Option<String>; 3],
+    /// `max-space` (MiB), `max-files`, `max-open-files`, `max-iops`, `max-bps`, as written.
+    pub quota: [Option<String>; 5],
     /// `uid-map`, `gid-map`, `squash-root`, `unmapped-ids`, as written.
     pub policy: [Option<String>; 4],
     /// The backend's `error` node.
@@ -83,8 +83,14 @@ pub struct Share {
     pub stats: Option<String>,
 }
 
-/// The quota keys, in the order of [`Share::quota`].
-pub const QUOTA_KEYS: [&str; 3] = ["max-space", "max-files", "max-open-files"];
+/// The quota keys and the rate limits, in the order of [`Share::quota`].
+pub const QUOTA_KEYS: [&str; 5] = [
+    "max-space",
+    "max-files",
+    "max-open-files",
+    "max-iops",
+    "max-bps",
+];
 
 /// The shares pvfs in `be` has, for every guest or one.
 pub fn shares<S: Store + ?Sized>(s: &mut S, be: u16, only: Option<u16>) -> Res<Vec<Share>> {
@@ -108,7 +114,7 @@ pub fn shares<S: Store + ?Sized>(s: &mut S, be: u16, only: Option<u16>) -> Res<V
             let f = s
                 .read(NO_TX, &format!("{b}/frontend"))?
                 .unwrap_or_else(|| frontend_dir(fe, devid));
-            let mut quota: [Option<String>; 3] = Default::default();
+            let mut quota: [Option<String>; 5] = Default::default();
             for (q, k) in quota.iter_mut().zip(QUOTA_KEYS) {
                 *q = s.read(NO_TX, &format!("{b}/{k}"))?;
             }

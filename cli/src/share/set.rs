@@ -1,4 +1,4 @@
-//! `pvfs share set`: writes or removes a share's quota and identity-policy keys.
+//! `pvfs share set`: writes or removes a share's quota, rate-limit and identity-policy keys.
 
 use super::domains::Domain;
 use super::failure::{transact, Failure, Kind, Res};
@@ -14,13 +14,13 @@ pub fn set<S: Store + ?Sized>(
     be: &Domain,
     guest: &Domain,
     tag: &str,
-    changes: [Option<Option<u64>>; 3],
+    changes: [Option<Option<u64>>; 5],
     policy: &[KeyChange],
 ) -> Res<Share> {
     if changes.iter().all(Option::is_none) && policy.is_empty() {
         return Err(Failure::new(
             Kind::Usage,
-            "nothing to change: give --max-space, --max-files, --max-open-files (or their --no- forms), --ro, --rw, --uid-map, --gid-map, --squash-root, --no-squash-root, --squash-all or --unmapped-ids",
+            "nothing to change: give --max-space, --max-files, --max-open-files, --max-iops, --max-bps (or their --no- forms), --ro, --rw, --uid-map, --gid-map, --squash-root, --no-squash-root, --squash-all or --unmapped-ids",
         ));
     }
     let sh = find_share(s, be.domid, guest, tag)?;

@@ -371,6 +371,8 @@ fn add_vm1_data(max_space: Option<u64>) -> ShareCmd {
         max_space,
         max_files: None,
         max_open_files: None,
+        max_iops: None,
+        max_bps: None,
         be: BackendArg {
             backend: "pvfs".into(),
         },

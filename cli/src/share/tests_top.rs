@@ -7,7 +7,7 @@ use pvfs_ring::xenbus::STATS_FIELDS;
 
 /// A `stats` value in pvfs's format, with `values` for the fields of [`STATS_FIELDS`] in
 /// order.
-fn stats_value(values: [&str; 14]) -> String {
+fn stats_value(values: [&str; 18]) -> String {
     let mut s: Vec<String> = STATS_FIELDS
         .iter()
         .zip(values)
@@ -30,19 +30,20 @@ fn clear_stats(s: &mut FakeStore, dev: u32) {
     s.rm(NO_TX, &key).unwrap();
 }
 
-const FIRST: [&str; 14] = [
-    "100", "1048576", "0", "2", "1", "100", "5000", "40", "90", "800", "1200", "3145728", "12", "1",
+const FIRST: [&str; 18] = [
+    "100", "1048576", "0", "2", "1", "100", "5000", "40", "90", "800", "1200", "3145728", "12",
+    "1", "-", "-", "0", "0",
 ];
-const SECOND: [&str; 14] = [
+const SECOND: [&str; 18] = [
     "300", "3145728", "2097152", "2", "1", "300", "9000", "48", "96", "1500", "2000", "5242880",
-    "14", "0",
+    "14", "0", "100", "-", "3", "2500",
 ];
 
 #[test]
 fn figures_parse_every_field_and_the_types() {
     let f = Figures::parse(&stats_value(FIRST));
     for (k, v) in STATS_FIELDS.iter().zip(FIRST) {
-        assert_eq!(f.num(k), Some(v.parse().unwrap()), "{k}");
+        assert_eq!(f.num(k), v.parse().ok(), "{k}");
     }
     assert_eq!(
         f.types,
@@ -84,6 +85,7 @@ fn table_shows_totals_rates_and_latencies() {
             "LAT-P50",
             "LAT-P99",
             "LAT-MAX",
+            "HELD-S",
             "USED-MIB"
         ]
     );
@@ -105,6 +107,7 @@ fn table_shows_totals_rates_and_latencies() {
             "48us",
             "1.5ms",
             "2.0ms",
+            "2.5",
             "5.0"
         ]
     );
@@ -117,6 +120,7 @@ fn table_shows_totals_rates_and_latencies() {
             "1",
             "logs",
             "Connected",
+            "-",
             "-",
             "-",
             "-",

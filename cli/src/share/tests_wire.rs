@@ -33,6 +33,10 @@ fn commands_over_the_wire() {
             no_max_files: false,
             max_open_files: None,
             no_max_open_files: false,
+            max_iops: Some(250),
+            no_max_iops: false,
+            max_bps: None,
+            no_max_bps: false,
             policy: PolicyArgs::default(),
             be: be_arg(),
         }),
@@ -40,7 +44,7 @@ fn commands_over_the_wire() {
     .unwrap();
     assert_eq!(
         out,
-        "share \"data\" of vm1 (3): rw max-space=none max-files=9 max-open-files=none identity\n"
+        "share \"data\" of vm1 (3): rw max-space=none max-files=9 max-open-files=none max-iops=250 max-bps=none identity\n"
     );
     let out = run_share(
         &mut c,

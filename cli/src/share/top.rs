@@ -63,6 +63,15 @@ fn duration(us: u64) -> String {
     }
 }
 
+/// Seconds a rate limit has held the share back (`-` without a limit).
+fn held(f: &Figures) -> String {
+    let limited = f.num("max_iops").is_some() || f.num("max_bps").is_some();
+    match f.num("throttled_ms") {
+        Some(ms) if limited || ms > 0 => format!("{:.1}", ms as f64 / 1000.0),
+        _ => "-".into(),
+    }
+}
+
 /// Bytes as MiB with one decimal.
 fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1u64 << 20) as f64)
@@ -75,7 +84,7 @@ fn rate(now: Option<u64>, before: Option<u64>, ms: u64) -> Option<f64> {
 }
 
 /// The table's columns (documented in docs/pvfs-share.md, "pvfs top").
-pub const TOP_COLUMNS: [&str; 14] = [
+pub const TOP_COLUMNS: [&str; 15] = [
     "GUEST",
     "DOMID",
     "DEV",
@@ -89,6 +98,7 @@ pub const TOP_COLUMNS: [&str; 14] = [
     "LAT-P50",
     "LAT-P99",
     "LAT-MAX",
+    "HELD-S",
     "USED-MIB",
 ];
 
@@ -129,6 +139,7 @@ pub fn top_table(now: &[Share], before: Option<(&[Share], u64)>) -> String {
             lat("lat_p50_us"),
             lat("lat_p99_us"),
             lat("lat_max_us"),
+            held(&f),
             f.num("used_bytes").map_or_else(dash, mib),
         ]);
     }

@@ -179,7 +179,9 @@ pub(super) fn serve_ring(
     stack: &mut KindPeaks,
     disk: (u64, bool),
 ) -> Result<bool, String> {
-    let Link { rings, conn, stats } = link;
+    let Link {
+        rings, conn, stats, ..
+    } = link;
     let conn: &Connection<Fs> = conn;
     let Some(RingState {
         ring, work, clock, ..

@@ -6,7 +6,7 @@ use super::detach::write_if_present;
 use super::Service;
 use alloc::format;
 use alloc::vec::Vec;
-use pvfs_kernel::devstats::{publish_turn, QuotaFigures, MAX_PUBLISH_PER_PASS};
+use pvfs_kernel::devstats::{publish_turn, QuotaFigures, RateFigures, MAX_PUBLISH_PER_PASS};
 use pvfs_ring::xenbus::STATS_KEY;
 
 impl Service {
@@ -38,7 +38,14 @@ impl Service {
                 files: measured.then_some(usage.files),
                 open_files: usage.open_files,
             };
-            let value = link.stats.render(figures);
+            let (max_iops, max_bps) = link.throttle.limits();
+            let rates = RateFigures {
+                max_iops,
+                max_bps,
+                waits: link.throttle.waits,
+                held_ms: link.throttle.held_ms(crate::xen::time::now_ns()),
+            };
+            let value = link.stats.render(figures, rates);
             let be = format!("{}/{}/{}", self.base, key.0, key.1);
             // A device the toolstack has just removed gets no node back; a write that did
             // not happen (xenstored asked for a retry) is due again on the next pass.

@@ -141,10 +141,12 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
             dirty_since = None;
         }
         if timer.is_ok() {
-            let next = match (stats_due, commit_due) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            // the earliest of: counters due, a commit due, a device held back by its rate
+            // limits that may be served again
+            let next = [stats_due, commit_due, service.throttle_due()]
+                .into_iter()
+                .flatten()
+                .min();
             if let Some(t) = next {
                 if armed != Some(t) && xen::set_timer(t).is_ok() {
                     armed = Some(t);

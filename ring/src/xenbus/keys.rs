@@ -60,6 +60,43 @@ impl QuotaKeys {
     }
 }
 
+/// The rate-limit keys of a device's backend directory: requests and bytes of file data a
+/// second. Like the quota keys, they may be written, changed or removed at any time.
+pub const RATE_KEYS: [&str; 2] = ["max-iops", "max-bps"];
+
+/// A device's rate limits (backend keys [`RATE_KEYS`]; a missing key is no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateKeys {
+    /// `max-iops`: requests answered a second.
+    pub max_iops: Option<u64>,
+    /// `max-bps`: bytes read or written a second.
+    pub max_bps: Option<u64>,
+}
+
+impl RateKeys {
+    /// Reads the rate keys under `be`; a key that is present but not a number is an error,
+    /// and so is 0 (which would stop the device; remove the key to lift the limit).
+    pub fn read<S: Store + ?Sized>(s: &mut S, be: &str) -> Result<Self, XenbusError> {
+        let mut k = Self::default();
+        for (name, slot) in RATE_KEYS.iter().zip([&mut k.max_iops, &mut k.max_bps]) {
+            let path = join(be, name);
+            *slot = read_opt_num(s, &path)?;
+            if *slot == Some(0) {
+                return Err(XenbusError::Invalid {
+                    key: path,
+                    value: String::from("0"),
+                });
+            }
+        }
+        Ok(k)
+    }
+
+    /// Whether the watch event `path` is one of a device's rate keys.
+    pub fn is_key(path: &str) -> bool {
+        key_name(path).is_some_and(|k| RATE_KEYS.contains(&k))
+    }
+}
+
 /// The last component of a watch event's path: the key that changed.
 fn key_name(path: &str) -> Option<&str> {
     path.rsplit('/').next()

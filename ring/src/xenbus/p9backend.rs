@@ -49,7 +49,7 @@ pub const FIDS_KEY: &str = "fids";
 pub const STATS_KEY: &str = "stats";
 /// The fields of [`STATS_KEY`]'s value, in order, each `name=value` (a number, or `-` where
 /// not measured); then `types=` with the requests by 9P type (`walk:12,read:40`).
-pub const STATS_FIELDS: [&str; 14] = [
+pub const STATS_FIELDS: [&str; 18] = [
     "requests",
     "read_bytes",
     "written_bytes",
@@ -64,6 +64,10 @@ pub const STATS_FIELDS: [&str; 14] = [
     "used_bytes",
     "used_files",
     "open_files",
+    "max_iops",
+    "max_bps",
+    "throttle_waits",
+    "throttled_ms",
 ];
 
 /// Where a [`P9Backend`] is.

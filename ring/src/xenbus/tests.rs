@@ -336,6 +336,35 @@ fn frontend_id_mismatch_is_an_error() {
 }
 
 #[test]
+fn rate_keys_are_read_and_zero_or_garbage_is_refused() {
+    let mut s = libxl_store();
+    assert_eq!(RateKeys::read(&mut s, BE).unwrap(), RateKeys::default());
+    s.set(&format!("{BE}/max-iops"), "500");
+    s.set(&format!("{BE}/max-bps"), "1048576");
+    assert_eq!(
+        RateKeys::read(&mut s, BE).unwrap(),
+        RateKeys {
+            max_iops: Some(500),
+            max_bps: Some(1 << 20),
+        }
+    );
+    for bad in ["0", "-5", "fast", ""] {
+        s.set(&format!("{BE}/max-bps"), bad);
+        assert!(
+            matches!(RateKeys::read(&mut s, BE), Err(XenbusError::Invalid { .. })),
+            "{bad:?}"
+        );
+    }
+    Store::remove(&mut s, &format!("{BE}/max-bps")).unwrap();
+    assert_eq!(RateKeys::read(&mut s, BE).unwrap().max_bps, None);
+    for k in RATE_KEYS {
+        assert!(RateKeys::is_key(&format!("{BE}/{k}")), "{k}");
+        assert!(!QuotaKeys::is_key(&format!("{BE}/{k}")), "{k}");
+    }
+    assert!(!RateKeys::is_key(&format!("{BE}/max-space")));
+}
+
+#[test]
 fn quota_keys_are_read_again_and_recognised_in_watch_paths() {
     let mut s = libxl_store();
     assert_eq!(QuotaKeys::read(&mut s, BE).unwrap(), QuotaKeys::default());
