@@ -1,4 +1,5 @@
-//! The bits of JSON `share ls --json` and `status --json` print.
+//! The bits of JSON `share ls --json`, `status --json` and `top --json` print, and the
+//! aligned columns of their tables.
 
 use std::fmt::Write as _;
 
@@ -34,4 +35,28 @@ pub fn json_num_or_str(v: Option<&str>) -> String {
         Some(t) if t.parse::<u64>().is_ok() => t.to_string(),
         Some(t) => json_str(t),
     }
+}
+
+/// Rows as left-aligned columns two spaces apart, each line without trailing blanks.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (cell, w) in r.iter().zip(&widths) {
+            let _ = write!(line, "{cell:<w$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }

@@ -1,11 +1,10 @@
 //! `pvfs share ls`: the shares as a table or as JSON.
 
-use super::json::{json_num_or_str, json_opt, json_str};
+use super::json::{columns, json_num_or_str, json_opt, json_str};
 use super::nodes::Share;
 use super::policy::policy_summary;
 use super::top::figures;
 use pvfs_ring::xenbus::XenbusState;
-use std::fmt::Write as _;
 
 fn state_name(s: Option<XenbusState>) -> &'static str {
     s.map_or("-", XenbusState::name)
@@ -83,23 +82,7 @@ pub fn ls_table(shares: &[Share]) -> String {
             policy_summary(&sh.policy),
         ]);
     }
-    let widths: Vec<usize> = (0..head.len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            if c + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    columns(&rows)
 }
 
 /// The `share ls --json` document: an array of objects.

@@ -4,7 +4,7 @@
 
 use super::domains::pvfs_domain;
 use super::failure::{Failure, Kind, Res};
-use super::json::{json_num_or_str, json_opt, json_str};
+use super::json::{columns, json_num_or_str, json_opt, json_str};
 use super::nodes::{shares, Share};
 use crate::xs::Store;
 use pvfs_ring::xenbus::XenbusState;
@@ -143,19 +143,7 @@ pub fn top_table(now: &[Share], before: Option<(&[Share], u64)>) -> String {
             f.num("used_bytes").map_or_else(dash, mib),
         ]);
     }
-    let widths: Vec<usize> = (0..TOP_COLUMNS.len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    columns(&rows)
 }
 
 /// The `pvfs top --json` document: an array with one object a share; `stats` is null until
