@@ -8,7 +8,7 @@
 //!                                   tests, bounded fuzzing, Xen e2e (incl. Linux guests on 9pfs)
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
-//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen, fairness)
+//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen, fairness, scale)
 //! cargo xtask posix                 pjdfstest in a guest on pvfs and on QEMU's 9pfs backend, by test (Debian 12 by default)
 //! cargo xtask soak [SEQS]           the ext4 write path's random model test at scale
 //! cargo xtask deps                  install missing host packages (root) or print how
@@ -358,45 +358,59 @@ fn soak(seqs: u64) -> Result<(), Fail> {
 
 fn bench(args: &[String]) -> Result<(), Fail> {
     let name = args.first().map(String::as_str).unwrap_or("");
-    let bench = match name {
-        "ext4-read" => "ext4_read",
-        "ext4-write" => "ext4_write",
-        "9p" => "p9",
-        "9p-path" => "p9_path",
-        // pvfs against QEMU's 9pfs backend in one run of the real-Xen test bed (a Linux guest
-        // runs the workload against each); the figures and ratios are printed at the end.
-        "9pfs-xen" => {
-            util::ensure_host_deps(false)?;
-            let elf = build_kernel()?;
-            let script = repo_root().join("ci/xen/run.sh");
-            return run(std::process::Command::new(script)
-                .arg("p9-bench")
-                .arg(&elf)
-                .env("XEN_QEMU", "1")
-                .env("XE2E_TIMEOUT", "2400")
-                .env("XE2E_SCENARIO_TIMEOUT", "2200"))
-            .map_err(|e| Fail::new(format!("9pfs benchmark failed: {e}")));
-        }
-        // Whether a guest streaming large writes slows another guest's stats (p9-fair): the
-        // ratio of the small guest's median stat latency with and without the neighbour.
-        "fairness" => {
-            util::ensure_host_deps(false)?;
-            let elf = build_kernel()?;
-            cargo(&["build", "--release", "-p", "pvfs-cli"])?;
-            let script = repo_root().join("ci/xen/run.sh");
-            return run(std::process::Command::new(script)
-                .arg("p9-fair")
-                .arg(&elf)
-                .env("XE2E_TIMEOUT", "2400")
-                .env("XE2E_SCENARIO_TIMEOUT", "2200"))
-            .map_err(|e| Fail::new(format!("fairness measurement failed: {e}")));
-        }
-        _ => {
-            return Err(Fail::new(
-                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness",
-            ))
-        }
-    };
+    let bench =
+        match name {
+            "ext4-read" => "ext4_read",
+            "ext4-write" => "ext4_write",
+            "9p" => "p9",
+            "9p-path" => "p9_path",
+            // pvfs against QEMU's 9pfs backend in one run of the real-Xen test bed (a Linux guest
+            // runs the workload against each); the figures and ratios are printed at the end.
+            "9pfs-xen" => {
+                util::ensure_host_deps(false)?;
+                let elf = build_kernel()?;
+                let script = repo_root().join("ci/xen/run.sh");
+                return run(std::process::Command::new(script)
+                    .arg("p9-bench")
+                    .arg(&elf)
+                    .env("XEN_QEMU", "1")
+                    .env("XE2E_TIMEOUT", "2400")
+                    .env("XE2E_SCENARIO_TIMEOUT", "2200"))
+                .map_err(|e| Fail::new(format!("9pfs benchmark failed: {e}")));
+            }
+            // Whether a guest streaming large writes slows another guest's stats (p9-fair): the
+            // ratio of the small guest's median stat latency with and without the neighbour.
+            "fairness" => {
+                util::ensure_host_deps(false)?;
+                let elf = build_kernel()?;
+                cargo(&["build", "--release", "-p", "pvfs-cli"])?;
+                let script = repo_root().join("ci/xen/run.sh");
+                return run(std::process::Command::new(script)
+                    .arg("p9-fair")
+                    .arg(&elf)
+                    .env("XE2E_TIMEOUT", "2400")
+                    .env("XE2E_SCENARIO_TIMEOUT", "2200"))
+                .map_err(|e| Fail::new(format!("fairness measurement failed: {e}")));
+            }
+            // 1000 devices on one pvfs domain of 128 MiB (p9-scale): dom0 attaches them to itself
+            // and tools/xfront connects and reads through every one.
+            "scale" => {
+                util::ensure_host_deps(false)?;
+                let elf = build_kernel()?;
+                cargo(&["build", "--release", "-p", "pvfs-cli", "-p", "pvfs-xfront"])?;
+                let script = repo_root().join("ci/xen/run.sh");
+                return run(std::process::Command::new(script)
+                    .arg("p9-scale")
+                    .arg(&elf)
+                    .env("XE2E_DEBIAN", "13")
+                    .env("XE2E_TIMEOUT", "6000")
+                    .env("XE2E_SCENARIO_TIMEOUT", "5800"))
+                .map_err(|e| Fail::new(format!("scale measurement failed: {e}")));
+            }
+            _ => return Err(Fail::new(
+                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness|scale",
+            )),
+        };
     util::ensure_host_deps(false)?;
     cargo(&["bench", "-p", "pvfs-tests", "--bench", bench])
 }

@@ -9,7 +9,7 @@ use core::fmt::Debug;
 use crate::p9ring::MAX_RING_ORDER;
 
 /// Largest number of 9pfs devices [`scan_backends`] returns.
-pub const MAX_DEVICES: usize = 256;
+pub const MAX_DEVICES: usize = 4096;
 
 /// What this backend advertises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -66,6 +66,8 @@ pub struct Fake {
     pub fid_limit: usize,
     /// Unsent replies held before the backend stops taking requests.
     pub pending_limit: usize,
+    /// A real 9P server answers instead of the canned replies (`xfront load`'s sessions).
+    pub server: Option<pvfs_9p::Connection<pvfs_9p::memfs::MemFs>>,
 }
 
 impl Fake {
@@ -167,8 +169,13 @@ impl Fake {
             match l.ring.next_request(&l.intf, &l.data) {
                 Ok(Some(req)) => {
                     self.requests += 1;
-                    let rep = respond(&mut l, &req, self.fid_limit);
-                    l.pending.push_back(rep);
+                    match &self.server {
+                        Some(conn) => l.pending.extend(conn.handle(req.to_vec())),
+                        None => {
+                            let rep = respond(&mut l, &req, self.fid_limit);
+                            l.pending.push_back(rep);
+                        }
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {

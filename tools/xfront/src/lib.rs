@@ -7,6 +7,9 @@
 //! Connected. Then it misbehaves in one of the ways of [`cases::Case`] and reports what pvfs
 //! did, in one `XFRONT` line.
 //!
+//! `xfront load` (module [`load`]) instead attaches to many such devices at once and runs a
+//! normal session on each: a load generator for the scale test.
+//!
 //! Everything here is logic over the [`Platform`] trait; the binary's `sys` module is the only
 //! place that touches `/dev/xen/gntalloc` and `/dev/xen/evtchn` (`unsafe`), and xenstore is
 //! reached through the `xenstore-*` programs. `fake` (tests only) plays pvfs's side with the
@@ -15,6 +18,7 @@
 
 pub mod cases;
 pub mod device;
+pub mod load;
 pub mod ring;
 pub mod wire;
 

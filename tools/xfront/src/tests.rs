@@ -175,3 +175,91 @@ where
         .parse()
         .unwrap()
 }
+
+/// A fake whose backend is a real 9P server on a MemFs holding `known` with `content`.
+fn with_server(content: &[u8]) -> Fake {
+    use pvfs_9p::wire::Tmsg;
+    let server = pvfs_9p::Server::new(
+        pvfs_9p::memfs::MemFs::new(),
+        pvfs_9p::ExportConfig::default(),
+    );
+    let setup = server.connect();
+    let send = |tag: u16, t: Tmsg<'_>| {
+        let mut m = Vec::new();
+        t.emit(tag, &mut m).unwrap();
+        let r = setup.handle(m);
+        assert_ne!(r[0][4], wire::RLERROR, "{t:?}");
+    };
+    send(
+        wire::NOTAG,
+        Tmsg::Version {
+            msize: 8192,
+            version: b"9P2000.L",
+        },
+    );
+    send(
+        1,
+        Tmsg::Attach {
+            fid: 0,
+            afid: wire::NOFID,
+            uname: b"",
+            aname: b"",
+            n_uname: 0,
+        },
+    );
+    send(
+        2,
+        Tmsg::Walk {
+            fid: 0,
+            newfid: 1,
+            names: vec![],
+        },
+    );
+    send(
+        3,
+        Tmsg::Lcreate {
+            fid: 1,
+            name: b"known",
+            flags: 0o101,
+            mode: 0o644,
+            gid: 0,
+        },
+    );
+    send(
+        4,
+        Tmsg::Write {
+            fid: 1,
+            offset: 0,
+            data: content,
+        },
+    );
+    send(5, Tmsg::Clunk { fid: 1 });
+    let mut f = Fake::new();
+    f.server = Some(server.connect());
+    f
+}
+
+#[test]
+fn load_finds_devices_by_prefix_and_reads_the_file() {
+    let mut f = with_server(b"scale test\n");
+    let found = crate::load::devices_with_prefix(&mut f, "h");
+    assert_eq!(found, [(FE.to_string(), "h".to_string())]);
+    assert!(crate::load::devices_with_prefix(&mut f, "x").is_empty());
+    let d = device::connect(&mut f, FE, 1000).unwrap();
+    crate::load::session(&mut f, &d, "known", b"scale test\n").unwrap();
+    // six requests: version, attach, walk, open, read, clunk
+    assert_eq!(f.requests, 6);
+    // another content is a failure, and so is a missing file
+    let e = crate::load::session(&mut f, &d, "known", b"other").unwrap_err();
+    assert!(e.0.contains("not the file's"), "{e}");
+    let e = crate::load::session(&mut f, &d, "missing", b"x").unwrap_err();
+    assert!(e.0.contains("Twalk: Rlerror 2"), "{e}");
+}
+
+#[test]
+fn load_session_fails_cleanly_against_canned_replies() {
+    let (mut f, d) = connected();
+    // the canned backend answers Tlopen with Rlerror(EBADMSG)
+    let e = crate::load::session(&mut f, &d, "known", b"x").unwrap_err();
+    assert!(e.0.contains("Rlerror"), "{e}");
+}
