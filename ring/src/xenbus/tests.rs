@@ -595,11 +595,12 @@ fn scanning_is_bounded_and_skips_junk() {
         [(5, 0), (5, 1), (6, 0)]
     );
     let mut s = MemStore::new();
-    for fe in 0..20 {
-        for dev in 0..20 {
+    for fe in 0..70 {
+        for dev in 0..70 {
             s.set(&format!("{BASE}/{fe}/{dev}/state"), "1");
         }
     }
+    assert!(70 * 70 > MAX_DEVICES);
     assert_eq!(scan_backends(&mut s, BASE).unwrap().len(), MAX_DEVICES);
 }
 
