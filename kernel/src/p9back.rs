@@ -229,12 +229,10 @@ impl Service {
         let found = xenbus::scan_backends(&mut XsStore, &self.base).unwrap_or_default();
         let mut new = Vec::new();
         for (fe, dev) in found {
-            if !self.devices.contains_key(&(fe, dev)) {
-                new.push((fe, dev));
-            }
             if self.devices.contains_key(&(fe, dev)) {
                 continue;
             }
+            new.push((fe, dev));
             let path = format!("{}/{fe}/{dev}", self.base);
             let offer = self.ring_offer();
             log::info!(
