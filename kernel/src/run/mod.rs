@@ -11,6 +11,7 @@
 mod blkbench;
 mod boot;
 mod fault;
+mod publish;
 mod selftest;
 mod serve;
 mod storm;

@@ -2,6 +2,7 @@
 //! shutdown.
 
 use super::boot::{grant_selfcheck, Platform, BANNER};
+use super::publish::Publisher;
 use super::volume::mount_volume;
 use crate::{heap, kprint, power, xen};
 use alloc::format;
@@ -30,9 +31,7 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
     service.set_write_back_threshold(opts.writeback_kib);
     service.set_early_writes(opts.early_writes);
     crate::p9back::TRACE_9P.store(opts.trace9p, core::sync::atomic::Ordering::Relaxed);
-    let stats_key = format!("{base}/stats");
-    let stack_key = format!("{base}/stack");
-    let mut last_stats = None;
+    let mut publisher = Publisher::new(&base);
     // Changes guests make without fsync are written back at most COMMIT_INTERVAL_NS after
     // the first of them, like ext4's default commit interval.
     let timer = xen::events::bind_virq(xen::events::VIRQ_TIMER);
@@ -40,12 +39,7 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
         log::warn!("no timer event ({e:?}): changes are written back only on fsync and shutdown");
     }
     let mut dirty_since: Option<u64> = None;
-    // Counters are published at most every STATS_INTERVAL_NS: a xenstore write is a round
-    // trip through dom0's xenstored, which must not sit between a guest's requests.
-    let mut stats_due: Option<u64> = None;
-    let mut last_publish: u64 = 0;
     let mut armed: Option<u64> = None;
-    let mut stack_warned = false;
     let mut poll_window = pvfs_kernel::pollwin::PollWindow::new(u64::from(opts.poll_us) * 1000);
     match opts.poll_us {
         0 => log::info!("serve loop: halts as soon as there is no work (pvfs.poll_us=0)"),
@@ -80,8 +74,13 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
         xen::events::dispatch();
         let busy = service.poll();
         if busy {
-            if poll_window.busy(xen::time::now_ns()) {
+            let now = xen::time::now_ns();
+            if poll_window.busy(now) {
                 service.set_polling(true);
+            }
+            // A server that never idles still publishes its figures once a second.
+            if publisher.due(now) {
+                publisher.tick(&mut service, now, false);
             }
             continue;
         }
@@ -96,37 +95,8 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
         if fired || armed.is_some_and(|t| now.saturating_add(TIMER_SLOP_NS) >= t) {
             armed = None;
         }
-        // Publish counters when they change, so tests and operators can watch for leaks. Only
-        // counter changes trigger a write (heap figures ride along): a write's own reply wakes
-        // this loop, so writing on every heap wobble would never go idle.
-        let gs = xen::gnttab::stats();
-        let c = service.counters;
-        let change_key = (gs, c, service.connected());
-        // Devices' own figures left for a later pass (`stats`) are due as well.
-        if Some(change_key) != last_stats || service.device_stats_pending() {
-            let due = last_publish.saturating_add(STATS_INTERVAL_NS);
-            if timer.is_err() || now.saturating_add(TIMER_SLOP_NS) >= due {
-                let stack_moved =
-                    last_stats.is_none_or(|(_, old, _)| old.stack_updates != c.stack_updates);
-                publish_counters(
-                    &service,
-                    (&stats_key, &stack_key),
-                    gs,
-                    stack_moved,
-                    &mut stack_warned,
-                );
-                // Each device's fids in use (`fids` key), with the counters: a guest's mount
-                // and unmount move them, and `pvfs share rm` reads it.
-                service.publish_fids();
-                // Each device's own figures (`pvfs top`).
-                service.publish_device_stats();
-                last_stats = Some(change_key);
-                last_publish = xen::time::now_ns();
-                stats_due = None;
-            } else {
-                stats_due = Some(due);
-            }
-        }
+        // Counters and each device's figures, when they changed and at most once a second.
+        let stats_due = publisher.tick(&mut service, now, timer.is_ok());
         let mut commit_due = None;
         if timer.is_ok() && service.volume_dirty() {
             let since = *dirty_since.get_or_insert(now);
@@ -183,50 +153,8 @@ fn shut_down(service: crate::p9back::Service, timer: bool) -> ! {
     power::poweroff();
 }
 
-/// Writes the counters (with the heap, grant and stack figures) to `data/pvfs/stats`, and the
-/// per-request-kind stack peaks to `data/pvfs/stack` when `stack_moved`; warns once
-/// (`stack_warned`) when three quarters of the stack have been used.
-fn publish_counters(
-    service: &crate::p9back::Service,
-    (stats_key, stack_key): (&str, &str),
-    gs: xen::gnttab::Stats,
-    stack_moved: bool,
-    stack_warned: &mut bool,
-) {
-    let c = service.counters;
-    let hs = heap::stats();
-    let stack = crate::stack::peak_used();
-    let cache = service.cache_bytes();
-    if stack > crate::stack::SIZE / 4 * 3 && !*stack_warned {
-        log::warn!(
-            "stack: {stack} of {} bytes used at the deepest point so far",
-            crate::stack::SIZE
-        );
-        *stack_warned = true;
-    }
-    let stats = format!(
-        "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} deferred_reads={} early_writes={} late_write_errors={} held_ms={} turnarounds={} turnaround_ms={} take_ms={} reply_ms={} notify_ms={} hypercalls={} upcalls={} stack_peak_bytes={} integrity_checks={} quota_refusals={} cache_bytes={} cache_capacity_bytes={} blk_leaked_pages={}",
-        hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
-        service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
-        c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, c.deferred_reads, c.early_writes, c.late_write_errors, c.held_ms, c.turnarounds, c.turnaround_ms, c.take_ms, c.reply_ms, c.notify_ms, xen::hypercall_count(),
-        xen::events::upcall_count(), stack, crate::arch::integrity::checks(), c.quota_refusals, cache.0, cache.1,
-        xen::granted::leaked_pages()
-    );
-    let _ = xen::store::write(stats_key, &stats);
-    if stack_moved {
-        let kinds = service.stack_peaks.render();
-        let _ = xen::store::write(
-            stack_key,
-            &format!("peak={stack} size={} {kinds}", crate::stack::SIZE),
-        );
-    }
-}
-
 /// How long a clean shutdown waits for the disk's backend to answer Closing.
 const CLOSE_WAIT_NS: u64 = 1_000_000_000;
-
-/// How often at most the counters in `data/pvfs/stats` are rewritten while they change.
-const STATS_INTERVAL_NS: u64 = 1_000_000_000;
 
 /// A timer may fire this much before its deadline (Xen's timer slop); deadlines this close
 /// count as reached.
