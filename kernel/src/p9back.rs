@@ -225,38 +225,16 @@ impl Service {
         s
     }
 
+    /// Looks at every device: the ones that appeared are taken up, and every device is
+    /// stepped (for `@releaseDomain`, a watch overflow and the subtree's own events).
     fn rescan(&mut self) {
         let found = xenbus::scan_backends(&mut XsStore, &self.base).unwrap_or_default();
         let mut new = Vec::new();
         for (fe, dev) in found {
-            if self.devices.contains_key(&(fe, dev)) {
-                continue;
+            if !self.devices.contains_key(&(fe, dev)) {
+                self.insert_device(fe, dev);
+                new.push((fe, dev));
             }
-            new.push((fe, dev));
-            let path = format!("{}/{fe}/{dev}", self.base);
-            let offer = self.ring_offer();
-            log::info!(
-                "9pfs: new device {path} (offered ring order {})",
-                offer.map_or_else(|| String::from("none"), |o| format!("{o}"))
-            );
-            self.devices.insert(
-                (fe, dev),
-                Device {
-                    machine: P9Backend::new(
-                        &path,
-                        fe,
-                        dev,
-                        BackendConfig {
-                            max_rings: RINGS,
-                            max_ring_page_order: offer.unwrap_or(0),
-                        },
-                    ),
-                    offered: offer,
-                    link: None,
-                    fids_published: None,
-                    detach_waits: 0,
-                },
-            );
         }
         for k in new {
             self.check_export(k);
@@ -266,6 +244,49 @@ impl Service {
         for k in keys {
             self.step(k);
         }
+    }
+
+    /// A watch event under a device directory pvfs does not know yet (the toolstack is
+    /// adding it): that device alone is taken up, without stepping every other device, so
+    /// adding a device costs the same with 1,000 devices as with one.
+    fn add_device(&mut self, fe: u16, dev: u32) {
+        let dir = format!("{}/{fe}/{dev}", self.base);
+        if self.devices.len() >= xenbus::MAX_DEVICES || store::read(&dir).is_err() {
+            return; // not there (an event of its removal), or too many devices
+        }
+        self.insert_device(fe, dev);
+        self.check_export((fe, dev));
+        self.check_budget((fe, dev));
+        self.step((fe, dev));
+    }
+
+    /// Takes up a new device: its xenbus machine, offered the ring order the mapping budget
+    /// allows (`budget`).
+    fn insert_device(&mut self, fe: u16, dev: u32) {
+        let path = format!("{}/{fe}/{dev}", self.base);
+        let offer = self.ring_offer();
+        log::info!(
+            "9pfs: new device {path} (offered ring order {})",
+            offer.map_or_else(|| String::from("none"), |o| format!("{o}"))
+        );
+        self.devices.insert(
+            (fe, dev),
+            Device {
+                machine: P9Backend::new(
+                    &path,
+                    fe,
+                    dev,
+                    BackendConfig {
+                        max_rings: RINGS,
+                        max_ring_page_order: offer.unwrap_or(0),
+                    },
+                ),
+                offered: offer,
+                link: None,
+                fids_published: None,
+                detach_waits: 0,
+            },
+        );
     }
 
     /// A new device whose export cannot be served (missing, not a directory, no volume) is
@@ -301,6 +322,7 @@ impl Service {
                 }
                 self.step((fe, dev))
             }
+            Route::Device { fe, dev } if path.starts_with(&self.base) => self.add_device(fe, dev),
             Route::Ignore => {}
             _ => self.rescan(),
         }
