@@ -380,33 +380,10 @@ fn bench(args: &[String]) -> Result<(), Fail> {
             }
             // Whether a guest streaming large writes slows another guest's stats (p9-fair): the
             // ratio of the small guest's median stat latency with and without the neighbour.
-            "fairness" => {
-                util::ensure_host_deps(false)?;
-                let elf = build_kernel()?;
-                cargo(&["build", "--release", "-p", "pvfs-cli"])?;
-                let script = repo_root().join("ci/xen/run.sh");
-                return run(std::process::Command::new(script)
-                    .arg("p9-fair")
-                    .arg(&elf)
-                    .env("XE2E_TIMEOUT", "2400")
-                    .env("XE2E_SCENARIO_TIMEOUT", "2200"))
-                .map_err(|e| Fail::new(format!("fairness measurement failed: {e}")));
-            }
+            "fairness" => return xen_e2e_with("p9-fair", 2400, 2200, None, &[]),
             // 1000 devices on one pvfs domain of 128 MiB (p9-scale): dom0 attaches them to itself
             // and tools/xfront connects and reads through every one.
-            "scale" => {
-                util::ensure_host_deps(false)?;
-                let elf = build_kernel()?;
-                cargo(&["build", "--release", "-p", "pvfs-cli", "-p", "pvfs-xfront"])?;
-                let script = repo_root().join("ci/xen/run.sh");
-                return run(std::process::Command::new(script)
-                    .arg("p9-scale")
-                    .arg(&elf)
-                    .env("XE2E_DEBIAN", "13")
-                    .env("XE2E_TIMEOUT", "6000")
-                    .env("XE2E_SCENARIO_TIMEOUT", "5800"))
-                .map_err(|e| Fail::new(format!("scale measurement failed: {e}")));
-            }
+            "scale" => return xen_e2e_with("p9-scale", 6000, 5800, Some("13"), &[]),
             _ => return Err(Fail::new(
                 "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness|scale",
             )),
