@@ -26,11 +26,13 @@ expect_exit() {
     fail "$_n" "exit $_rc (want $_want), stderr: $(echo "$_err" | tr '\n' ' ')"
   fi
 }
-# nodes_of DOMID: how many xenstore nodes the guest's 9pfs devices have (frontend, backend, libxl)
+# nodes_of DOMID: how many xenstore nodes the guest's 9pfs devices have (frontend, backend,
+# libxl), but the figures pvfs publishes while a device is in use (fids, stats), which come
+# and go with the guest's requests (a directory left behind still counts)
 nodes_of() {
   { xenstore-ls "/local/domain/$1/device/9pfs" 2>/dev/null
     xenstore-ls "/local/domain/$pvfs_domid/backend/9pfs/$1" 2>/dev/null
-    xenstore-ls "/libxl/$1/device/9pfs" 2>/dev/null; } | wc -l
+    xenstore-ls "/libxl/$1/device/9pfs" 2>/dev/null; } | grep -c -v -E '^ *(fids|stats) = '
 }
 
 domu_initrd
@@ -71,6 +73,10 @@ gid=$(domid_of $g)
 step add "pvfs share add $g --tag late --path /exports/vm1" $PVFS share add $g --tag late --path /exports/vm1 --timeout 60 \
   || fail add "pvfs share add failed"
 expect_exit duplicate-tag 7 "late" $PVFS share add $g --tag late --path /exports/vm2
+# The guest may still be booting when `share add` returns ("accepted by pvfs; the guest has
+# not connected yet"): its driver's keys come when it connects, so count after that.
+wait_until 120 sh -c "[ \"\$(xenstore-read /local/domain/$gid/device/9pfs/0/state 2>/dev/null)\" = 4 ]" \
+  || fail late-connected "g-attach's device 0 did not connect"
 before=$(nodes_of $gid)
 expect_exit not-a-directory 8 "not a directory" $PVFS share add $g --tag bad --path /exports/vm1/hello.txt --timeout 30
 after=$(nodes_of $gid)
