@@ -13,10 +13,23 @@ use pvfs_tests::p9client::{o, Client, TestServer};
 use pvfs_tests::p9memfs::{memfs_server, mount, put};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// A filesystem whose reads block until released, to hold a request in flight.
+/// A filesystem whose reads block until released, to hold a request in flight; `entered`
+/// counts the reads that have reached it.
 struct GateFs {
     inner: MemFs,
     gate: Arc<(Mutex<bool>, Condvar)>,
+    entered: Arc<(Mutex<usize>, Condvar)>,
+}
+
+/// Waits until `n` reads have reached the filesystem (at most 10 s).
+fn wait_entered(entered: &(Mutex<usize>, Condvar), n: usize) {
+    let (m, cv) = entered;
+    let (got, _) = cv
+        .wait_timeout_while(m.lock().unwrap(), std::time::Duration::from_secs(10), |k| {
+            *k < n
+        })
+        .unwrap();
+    assert!(*got >= n, "the read never reached the filesystem");
 }
 
 impl Filesystem for GateFs {
@@ -30,6 +43,11 @@ impl Filesystem for GateFs {
         self.inner.getattr(ino)
     }
     fn read(&self, ino: Ino, off: u64, buf: &mut [u8]) -> FsResult<usize> {
+        {
+            let (m, cv) = &*self.entered;
+            *m.lock().unwrap() += 1;
+            cv.notify_all();
+        }
         let (m, cv) = &*self.gate;
         let mut open = m.lock().unwrap();
         while !*open {
@@ -57,9 +75,11 @@ impl Filesystem for GateFs {
 #[test]
 fn flush_and_out_of_order_completion() {
     let gate = Arc::new((Mutex::new(true), Condvar::new()));
+    let entered = Arc::new((Mutex::new(0usize), Condvar::new()));
     let fs = GateFs {
         inner: MemFs::new(),
         gate: gate.clone(),
+        entered: entered.clone(),
     };
     let ts = TestServer::start(
         Server::new(fs, ExportConfig::default()),
@@ -95,7 +115,9 @@ fn flush_and_out_of_order_completion() {
     c.send(102, &Tmsg::Flush { oldtag: 999 });
     let r = c.recv().unwrap();
     assert_eq!((r.tag, r.msg()), (102, Rmsg::Flush));
-    // Flush the blocked read: no Rflush until it completes, then no Rread at all.
+    // Flush the blocked read: no Rflush until it completes, then no Rread at all. (Only once
+    // the read is inside the filesystem: a read still queued may be cancelled at once.)
+    wait_entered(&entered, 1);
     c.send(103, &Tmsg::Flush { oldtag: 100 });
     // Messages are submitted in order: once this getattr is answered, the flush is registered
     // (and has no reply yet, because the read is still blocked).
