@@ -95,6 +95,16 @@ pub fn dumpe2fs(img: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Everything `dumpe2fs img` prints: the superblock summary and every group.
+pub fn dumpe2fs_groups(img: &Path) -> String {
+    let out = Command::new("dumpe2fs")
+        .arg(img)
+        .output()
+        .expect("dumpe2fs must be installed (ci/host-deps.sh)");
+    assert!(out.status.success(), "dumpe2fs {}: {out:?}", img.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Small deterministic PRNG (xorshift64*), so trees are the same on every run.
 pub struct Rng(u64);
 

@@ -140,6 +140,19 @@ pub fn engine_tree(bytes: &[u8]) -> Tree {
     t
 }
 
+/// `None` when this process can loop-mount, else why not (probed once per process).
+pub fn cannot_mount() -> Option<&'static str> {
+    static WHY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    WHY.get_or_init(|| {
+        let dir = ext4img::tmpdir("loop-probe");
+        let img = mkfs(&dir, "probe.img", 4096, 8, &[]);
+        let r = LoopMount::new(&img, &dir.join("mnt"), true).err();
+        let _ = fs::remove_dir_all(&dir);
+        r
+    })
+    .as_deref()
+}
+
 /// A loop mount of an ext4 image, unmounted on drop.
 pub struct LoopMount(PathBuf);
 

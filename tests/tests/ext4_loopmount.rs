@@ -12,7 +12,7 @@ mod model;
 use model::{Kind, Model};
 use pvfs_tests::ext4img::{self, TreeSpec};
 use pvfs_tests::p9client::pvfs_bin;
-use pvfs_tests::wimg::{e2fsck_clean, mkfs, LoopMount};
+use pvfs_tests::wimg::{cannot_mount, e2fsck_clean, mkfs, LoopMount};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs;
@@ -20,20 +20,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
-
-/// `None` when this process can loop-mount, else why not (probed once).
-fn cannot_mount() -> Option<&'static str> {
-    static WHY: OnceLock<Option<String>> = OnceLock::new();
-    WHY.get_or_init(|| {
-        let dir = ext4img::tmpdir("loop-probe");
-        let img = mkfs(&dir, "probe.img", 4096, 8, &[]);
-        let r = LoopMount::new(&img, &dir.join("mnt"), true).err();
-        let _ = fs::remove_dir_all(&dir);
-        r
-    })
-    .as_deref()
-}
 
 macro_rules! need_mount {
     () => {
