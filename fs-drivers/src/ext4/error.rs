@@ -99,6 +99,13 @@ pub enum Error {
     /// A symbolic link's target is longer than the file system stores: a block less one
     /// byte, at most 4095 (`ENAMETOOLONG`, as Linux's ext4 answers).
     TargetTooLong,
+    /// A grow past what the file system can describe without moving metadata: its
+    /// descriptor blocks and those its resize inode reserves are full (Linux would convert
+    /// it to `meta_bg`, which this writer does not maintain), or counts would not fit.
+    GrowLimit {
+        /// The largest size in blocks a grow can reach ([`crate::ext4::Ext4::grow_limit`]).
+        max_blocks: u64,
+    },
 }
 
 impl From<DevError> for Error {
@@ -135,6 +142,10 @@ impl core::fmt::Display for Error {
             Error::TooManyLinks => write!(f, "too many links"),
             Error::FileTooBig => write!(f, "file too large"),
             Error::TargetTooLong => write!(f, "symbolic link target too long"),
+            Error::GrowLimit { max_blocks } => write!(
+                f,
+                "cannot grow past {max_blocks} blocks: no reserved group descriptor blocks left (meta_bg is not supported)"
+            ),
         }
     }
 }

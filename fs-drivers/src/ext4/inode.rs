@@ -318,7 +318,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Where inode `ino` is: (block of the inode table, byte offset in it). Reads and writes
     /// find inodes through here.
-    fn inode_loc(&self, ino: Ino) -> Result<(u64, usize)> {
+    pub(crate) fn inode_loc(&self, ino: Ino) -> Result<(u64, usize)> {
         let ctx = self.ctx;
         if ino == 0 || ino > ctx.inodes_count {
             return Err(Error::BadInode { ino });

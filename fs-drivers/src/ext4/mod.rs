@@ -38,12 +38,14 @@
 //! - `xattr`: extended attributes and ACLs. `allocate`: block and inode allocation.
 //! - [`journal`]: replaying (`journal::replay`) and writing (`journal::commit`) the jbd2 log.
 //! - [`sb`]: the superblock and group descriptors. `scan`: a whole-tree check.
+//! - `grow`: growing the file system into a larger device ([`Ext4::grow`]).
 
 mod allocate;
 mod bytes;
 mod dir;
 mod error;
 mod extent;
+mod grow;
 mod inode;
 pub mod journal;
 mod mount;

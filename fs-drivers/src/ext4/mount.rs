@@ -87,9 +87,14 @@ impl<D: BlockDevice> Ext4<D> {
                     what: "external journal",
                 });
             }
-            // Group descriptors are needed to find the journal inode; a replay may rewrite
-            // them, so they are loaded again afterwards.
-            fs.load_groups()?;
+            // The journal inode's group descriptor is needed to find it; a replay may
+            // rewrite them, so they are loaded again afterwards. Only that far: a grow cut
+            // in its checkpoint may have left a larger group count home before the
+            // descriptor blocks that describe the new groups.
+            let ipg = u64::from(fs.sb.inodes_per_group.max(1));
+            fs.load_groups(Some(
+                u64::from(fs.sb.journal_inum.saturating_sub(1)) / ipg + 1,
+            ))?;
             let (replayed, _) = journal::replay(&mut fs)?;
             fs.overlay = replayed;
             fs.cache = BlockCache::new(bs, opts.cache_bytes);
@@ -99,9 +104,8 @@ impl<D: BlockDevice> Ext4<D> {
             if let Some(b) = fs.overlay.get(&sb_blk) {
                 if let Some(raw) = b.get(sb_off..sb_off + 1024) {
                     let newer = Superblock::parse(raw)?;
-                    if newer.block_size() != fs.sb.block_size()
-                        || newer.blocks_count > fs.sb.blocks_count
-                    {
+                    // A grow commits a larger size: it must still fit the device.
+                    if newer.block_size() != fs.sb.block_size() || newer.blocks_count > dev_blocks {
                         return Err(Error::JournalRecovery {
                             what: "journalled superblock geometry",
                         });
@@ -113,12 +117,13 @@ impl<D: BlockDevice> Ext4<D> {
             }
             fs.read_only_reason = Some(journal::REPLAYED_IN_MEMORY);
         }
-        fs.load_groups()?;
+        fs.load_groups(None)?;
         Ok(fs)
     }
 
-    fn load_groups(&mut self) -> Result<()> {
-        let n = self.sb.group_count();
+    /// Read the group descriptors (the first `limit` of them, or all).
+    fn load_groups(&mut self, limit: Option<u64>) -> Result<()> {
+        let n = self.sb.group_count().min(limit.unwrap_or(u64::MAX));
         let ds = u64::from(self.sb.desc_size);
         let bs = self.ctx.bs as u64;
         let per_block = bs / ds;

@@ -53,6 +53,8 @@ pub(crate) mod s {
     pub(crate) const FIRST_INO: usize = 0x54;
     /// `s_inode_size` (u16).
     pub(crate) const INODE_SIZE: usize = 0x58;
+    /// `s_block_group_nr` (u16): the group a superblock copy is in.
+    pub(crate) const BLOCK_GROUP_NR: usize = 0x5A;
     /// `s_feature_compat`.
     pub(crate) const FEATURE_COMPAT: usize = 0x5C;
     /// `s_feature_incompat`.
@@ -95,6 +97,8 @@ pub(crate) mod s {
     pub(crate) const LOG_GROUPS_PER_FLEX: usize = 0x174;
     /// `s_checksum_type` (u8).
     pub(crate) const CHECKSUM_TYPE: usize = 0x175;
+    /// `s_overhead_clusters`.
+    pub(crate) const OVERHEAD_CLUSTERS: usize = 0x248;
     /// `s_checksum_seed`.
     pub(crate) const CHECKSUM_SEED: usize = 0x270;
     /// `s_orphan_file_inum`.
@@ -204,11 +208,13 @@ pub const RO_COMPAT_NAMES: &[(u32, &str)] = &[
 ];
 
 pub(crate) const COMPAT_HAS_JOURNAL: u32 = 0x4;
+pub(crate) const COMPAT_RESIZE_INODE: u32 = 0x10;
 pub(crate) const COMPAT_DIR_INDEX: u32 = 0x20;
 pub(crate) const INCOMPAT_FILETYPE: u32 = 0x2;
 pub(crate) const INCOMPAT_RECOVER: u32 = 0x4;
 pub(crate) const INCOMPAT_META_BG: u32 = 0x10;
 pub(crate) const INCOMPAT_64BIT: u32 = 0x80;
+pub(crate) const INCOMPAT_FLEX_BG: u32 = 0x200;
 pub(crate) const INCOMPAT_CSUM_SEED: u32 = 0x2000;
 pub(crate) const INCOMPAT_LARGEDIR: u32 = 0x4000;
 pub(crate) const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
@@ -484,17 +490,23 @@ impl Superblock {
 
     /// Whether group `g` holds a superblock backup (sparse_super rule).
     pub fn group_has_super(&self, g: u64) -> bool {
-        if self.feature_ro_compat & RO_COMPAT_SPARSE_SUPER == 0 || g <= 1 {
-            return true;
-        }
-        let is_pow = |mut n: u64, b: u64| {
-            while n.is_multiple_of(b) {
-                n /= b;
-            }
-            n == 1
-        };
-        g % 2 == 1 && (is_pow(g, 3) || is_pow(g, 5) || is_pow(g, 7))
+        sparse_group_has_super(self.feature_ro_compat & RO_COMPAT_SPARSE_SUPER != 0, g)
     }
+}
+
+/// Whether group `g` holds a superblock copy: every group without `sparse_super`, else groups
+/// 0, 1 and the powers of 3, 5 and 7.
+pub(crate) fn sparse_group_has_super(sparse: bool, g: u64) -> bool {
+    if !sparse || g <= 1 {
+        return true;
+    }
+    let is_pow = |mut n: u64, b: u64| {
+        while n.is_multiple_of(b) {
+            n /= b;
+        }
+        n == 1
+    };
+    g % 2 == 1 && (is_pow(g, 3) || is_pow(g, 5) || is_pow(g, 7))
 }
 
 /// A block group descriptor.

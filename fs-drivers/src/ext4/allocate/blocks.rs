@@ -8,12 +8,13 @@ use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::sb::s;
 use crate::ext4::Ext4;
 use alloc::vec;
+use alloc::vec::Vec;
 
 impl<D: BlockDevice> Ext4<D> {
-    /// Build the block bitmap of a `BLOCK_UNINIT` group: its superblock backup, descriptor
+    /// The block bitmap a `BLOCK_UNINIT` group stands for: its superblock backup, descriptor
     /// and reserved descriptor blocks, and every group's bitmaps and inode table that lie in
-    /// it. The result must agree with the descriptor's free count.
-    fn init_block_bitmap(&mut self, g: usize) -> Result<()> {
+    /// it (bits past the group's end set). It must agree with the descriptor's free count.
+    pub(crate) fn uninit_block_bitmap(&mut self, g: usize) -> Result<Vec<u8>> {
         let bs = self.ctx.bs;
         let gu = g as u64;
         let start = self.group_start(gu);
@@ -51,6 +52,17 @@ impl<D: BlockDevice> Ext4<D> {
         if n - used.min(n) != u64::from(gd.free_blocks) {
             return corrupt("uninitialized block group free count", gu);
         }
+        Ok(bm)
+    }
+
+    /// Write the block bitmap of a `BLOCK_UNINIT` group ([`Ext4::uninit_block_bitmap`]) and
+    /// clear the flag.
+    fn init_block_bitmap(&mut self, g: usize) -> Result<()> {
+        let bm = self.uninit_block_bitmap(g)?;
+        let gd = self.groups.get(g).copied().ok_or(Error::Corrupt {
+            what: "group number",
+            at: g as u64,
+        })?;
         let dst = self.block_new(gd.block_bitmap)?;
         dst.copy_from_slice(&bm);
         if let Some(d) = self.groups.get_mut(g) {

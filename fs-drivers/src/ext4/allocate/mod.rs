@@ -6,9 +6,9 @@ pub(crate) mod groups;
 pub(crate) mod inodes;
 
 /// `bg_flags`: the group's inode bitmap is not initialized (all free).
-const BG_INODE_UNINIT: u16 = 0x1;
+pub(crate) const BG_INODE_UNINIT: u16 = 0x1;
 /// `bg_flags`: the group's block bitmap is not initialized (computed from the layout).
-const BG_BLOCK_UNINIT: u16 = 0x2;
+pub(crate) const BG_BLOCK_UNINIT: u16 = 0x2;
 
 /// Bit `i` of bitmap `b` (false out of range).
 pub(crate) fn bit(b: &[u8], i: usize) -> bool {
@@ -16,7 +16,7 @@ pub(crate) fn bit(b: &[u8], i: usize) -> bool {
 }
 
 /// Set or clear bit `i` of bitmap `b` (nothing out of range).
-fn set_bit(b: &mut [u8], i: usize, on: bool) {
+pub(crate) fn set_bit(b: &mut [u8], i: usize, on: bool) {
     if let Some(x) = b.get_mut(i / 8) {
         if on {
             *x |= 1 << (i % 8);

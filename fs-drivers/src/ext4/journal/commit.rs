@@ -430,6 +430,14 @@ impl<D: BlockDevice> Ext4<D> {
         }
     }
 
+    /// Whether a transaction of `blocks` metadata blocks fits the journal (always without
+    /// one).
+    pub(crate) fn journal_fits(&self, blocks: u64) -> bool {
+        self.jnl.as_ref().is_none_or(|j| {
+            usize::try_from(blocks).is_ok_and(|n| j.blocks_needed(n, self.ctx.bs) <= j.capacity())
+        })
+    }
+
     /// Whether the running transaction has grown enough to commit now (at an operation
     /// boundary), so that no transaction outgrows the journal.
     pub(crate) fn journal_wants_commit(&self) -> bool {

@@ -1,0 +1,136 @@
+//! Growing a mounted file system into a larger device ([`Ext4::grow`]), with the layout
+//! e2fsprogs' resize2fs gives the same growth: the last group is extended to a whole group,
+//! then whole groups are added (a last group too small for its metadata is left out), each
+//! with its bitmaps and inode table where resize2fs puts them (`layout`: after the previous
+//! group's tables in the flex group with `flex_bg`, in the group itself without), new
+//! descriptor blocks taken from the blocks the resize inode reserves (`resize_inode`),
+//! superblock and descriptor copies in the new backup groups, checksums, and the
+//! superblock's counts (the reserved share kept as resize2fs computes it).
+//!
+//! New groups are marked `INODE_UNINIT` (and `BLOCK_UNINIT` but for the last, unless tables
+//! went into them) as resize2fs does with lazy inode table initialization, so their inode
+//! tables are not written; without `uninit_bg`/`metadata_csum` the tables are zeroed.
+//!
+//! The whole grow is one journal transaction (the superblock, descriptors, bitmaps of old
+//! groups, the resize inode, the copies in old backup groups); blocks outside the old file
+//! system are written in place before it like ordered data. A power cut at any write leaves
+//! the old size or the new one. A grow whose transaction would not fit the journal is
+//! refused (grow in smaller steps).
+//!
+//! Refused: shrinking; file systems without `sparse_super` or without a journal; growing past what the reserved
+//! descriptor blocks can describe ([`Error::GrowLimit`], with [`Ext4::grow_limit`]): Linux
+//! then converts the file system to `meta_bg`, which this writer does not maintain.
+
+mod apply;
+mod layout;
+mod plan;
+mod resize_inode;
+
+use crate::block::BlockDevice;
+use crate::ext4::error::{Error, Result};
+use crate::ext4::{sb, Ext4};
+
+impl<D: BlockDevice> Ext4<D> {
+    /// The largest size in blocks [`Ext4::grow`] accepts: what the current and reserved
+    /// descriptor blocks describe, at most 2^32 - 1 blocks without `64bit` or with a resize
+    /// inode (its block lists are 32-bit), and as many groups as keep the inode count in 32
+    /// bits. Never below the current size.
+    pub fn grow_limit(&mut self) -> Result<u64> {
+        let r = self.size_rules()?;
+        let old = self.sb.blocks_count;
+        let per = r.desc_per_block.max(1);
+        let bpg = r.blocks_per_group.max(1);
+        let desc = (self.groups.len() as u64).div_ceil(per);
+        let groups_by_desc = desc.saturating_add(r.reserved_gdt).saturating_mul(per);
+        let groups_by_inodes = u64::from(u32::MAX) / r.inodes_per_group.max(1);
+        let mut max = groups_by_desc
+            .min(groups_by_inodes)
+            .saturating_mul(bpg)
+            .saturating_add(r.first_data_block);
+        if self.sb.feature_incompat & sb::INCOMPAT_64BIT == 0
+            || self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0
+        {
+            max = max.min(u64::from(u32::MAX));
+        }
+        Ok(max.max(old))
+    }
+
+    /// Grow the file system to `new_blocks` blocks (or a little less: see the module
+    /// documentation) of a device that has grown, and make it durable. Returns the size
+    /// reached, the current size when nothing could be added. Refuses to shrink
+    /// ([`Error::Invalid`]), a size the device does not have ([`Error::Invalid`]), a size past
+    /// [`Ext4::grow_limit`] ([`Error::GrowLimit`]) and file systems it cannot grow
+    /// ([`Error::Unsupported`]); a refusal changes nothing. [`Ext4::statfs`] reports the new
+    /// size as soon as this returns.
+    pub fn grow(&mut self, new_blocks: u64) -> Result<u64> {
+        self.ensure_rw()?;
+        let old = self.sb.blocks_count;
+        if new_blocks < old {
+            return Err(Error::Invalid {
+                what: "a file system cannot shrink",
+            });
+        }
+        if new_blocks == old {
+            return Ok(old);
+        }
+        if self.sb.feature_ro_compat & sb::RO_COMPAT_SPARSE_SUPER == 0 {
+            return Err(Error::Unsupported {
+                what: "growing a file system without sparse_super",
+            });
+        }
+        if !self.journalled() {
+            return Err(Error::Unsupported {
+                what: "growing a file system without a journal (the grow would not be atomic)",
+            });
+        }
+        let limit = self.grow_limit()?;
+        if new_blocks > limit {
+            return Err(Error::GrowLimit { max_blocks: limit });
+        }
+        let per_block = (self.ctx.bs as u64 / u64::from(self.dev.sector_size().max(1))).max(1);
+        if new_blocks > self.dev.sector_count() / per_block {
+            return Err(Error::Invalid {
+                what: "the device is smaller than the size asked for",
+            });
+        }
+        // The grow is a transaction of its own.
+        self.sync()?;
+        let Some(plan) = self.plan_grow(new_blocks)? else {
+            return Ok(old);
+        };
+        if !self.journal_fits(plan.journalled_blocks()) {
+            return Err(Error::Unsupported {
+                what: "a grow this large in one journal transaction (grow in smaller steps)",
+            });
+        }
+        let reserved_old = plan.reserved_gdt + plan.desc_blocks - plan.desc_blocks_old;
+        let dind = if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0 {
+            Some(self.resize_inode_check(
+                &plan.geo,
+                plan.desc_blocks_old,
+                reserved_old,
+                plan.old_groups,
+            )?)
+        } else {
+            None
+        };
+        log::info!(
+            "ext4: growing from {old} to {} blocks ({} groups)",
+            plan.geo.blocks_count,
+            plan.geo.groups
+        );
+        // Nothing reaches the disk before the commit but blocks outside the file system, so
+        // a failure on the way (a device error reading a block) is undone in memory.
+        let saved = (self.sb.clone(), self.groups.clone(), self.ctx);
+        if let Err(e) = self.apply_grow(&plan, dind) {
+            for b in self.cache.dirty_blocks() {
+                self.cache.invalidate(b);
+            }
+            self.dirty_data.clear();
+            (self.sb, self.groups, self.ctx) = saved;
+            return Err(e);
+        }
+        self.sync()?;
+        Ok(self.sb.blocks_count)
+    }
+}

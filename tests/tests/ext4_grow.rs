@@ -1,0 +1,400 @@
+//! Growing a mounted ext4 volume into a larger device (`Ext4::grow`), checked against
+//! e2fsprogs and Linux: images made by `mkfs.ext4` (4 KiB and 1 KiB blocks, with and without
+//! `resize_inode`, `flex_bg`, `64bit`, `metadata_csum`) are extended and grown by the engine
+//! and, as a reference, by `resize2fs` (offline, lazy inode tables, as it runs on a host whose
+//! kernel initializes them). Then:
+//! - `e2fsck -fn` is clean;
+//! - `dumpe2fs` agrees with the reference on the counts (blocks, inodes, free, reserved,
+//!   reserved descriptor blocks) and on every group: where its bitmaps and inode table are,
+//!   its flags, free counts and checksums;
+//! - a Linux loop mount sees the new size (the same `statfs` as the reference) and the files
+//!   written before and after the grow;
+//! - a grow past the reserved descriptor blocks is refused with the limit, and changes
+//!   nothing.
+//!
+//! `grow_survives_a_power_cut_at_every_write` cuts the power at every write of a grow (the
+//! writes lost, or with unflushed writes reordered) and checks that the volume replayed by
+//! the engine is e2fsck-clean, has the old size or the new one, and holds the data; and
+//! that e2fsck's own replay of the same log is clean.
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+use pvfs_fs::block::{BlockDevice, FaultyDisk, FileDisk, MemDisk, ReorderDisk};
+use pvfs_fs::ext4::{Error, Ext4, Ino, Options, ROOT_INO};
+use pvfs_tests::ext4img::{self, dumpe2fs_groups};
+use pvfs_tests::wimg::{cannot_mount, e2fsck, e2fsck_clean, mkfs, LoopMount, CLOCK};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// Files `name → contents` written before a grow (and others after it).
+type Files = Vec<(String, Vec<u8>)>;
+
+fn write_files<D: BlockDevice>(fs: &mut Ext4<D>, files: &Files) {
+    for (name, data) in files {
+        let ino = fs.create(ROOT_INO, name.as_bytes(), 0o644, 0, 0).unwrap();
+        assert_eq!(fs.write(ino, 0, data).unwrap(), data.len());
+    }
+}
+
+fn files(tag: &str, n: usize, size: usize, seed: u64) -> Files {
+    let mut rng = ext4img::Rng::new(seed);
+    (0..n)
+        .map(|i| (format!("{tag}{i}"), rng.bytes(size)))
+        .collect()
+}
+
+fn read_file<D: BlockDevice>(fs: &mut Ext4<D>, name: &str) -> Vec<u8> {
+    let ino: Ino = fs.lookup(ROOT_INO, name.as_bytes()).unwrap();
+    let size = fs.getattr(ino).unwrap().size as usize;
+    let mut b = vec![0u8; size];
+    assert_eq!(fs.read(ino, 0, &mut b).unwrap(), size);
+    b
+}
+
+fn open_rw<D: BlockDevice>(dev: D) -> Ext4<D> {
+    let mut fs = Ext4::open_rw(dev, &Options::default()).unwrap();
+    fs.set_clock(CLOCK);
+    fs
+}
+
+fn extend(img: &Path, bytes: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(img)
+        .unwrap()
+        .set_len(bytes)
+        .unwrap();
+}
+
+/// `resize2fs img blocks` (offline), with lazy inode tables. (Without a size it would round
+/// the file's size down to whole pages.)
+fn resize2fs(img: &Path, blocks: u64) {
+    ext4img::run(
+        Command::new("resize2fs")
+            .env("RESIZE2FS_FORCE_LAZY_ITABLE_INIT", "1")
+            .arg("-f")
+            .arg(img)
+            .arg(blocks.to_string()),
+    );
+}
+
+/// What of `dumpe2fs` a grow decides: the superblock's counts and geometry, and every group.
+fn layout(dump: &str) -> Vec<String> {
+    const KEYS: [&str; 11] = [
+        "Filesystem features:",
+        "Inode count:",
+        "Block count:",
+        "Reserved block count:",
+        "Overhead clusters:",
+        "Free blocks:",
+        "Free inodes:",
+        "Reserved GDT blocks:",
+        "Blocks per group:",
+        "Inodes per group:",
+        "Flex block group size:",
+    ];
+    let groups = dump.find("\nGroup 0:").expect("dumpe2fs lists groups");
+    let head = dump[..groups]
+        .lines()
+        .filter(|l| KEYS.iter().any(|k| l.starts_with(k)))
+        .map(String::from);
+    head.chain(dump[groups..].lines().map(String::from))
+        .collect()
+}
+
+/// `statfs` block count and block size Linux reports for an image (loop-mounted read-only).
+fn linux_statfs(img: &Path, at: &Path) -> (u64, u64) {
+    let m = LoopMount::new(img, at, true).unwrap();
+    let out = Command::new("stat")
+        .args(["-f", "-c", "%b %S"])
+        .arg(m.path())
+        .output()
+        .unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    let mut it = s.split_whitespace().map(|x| x.parse::<u64>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+/// One growth: `mkfs.ext4 -b block extra…` of `mib` MiB with files, the image extended to
+/// `new_bytes` and grown by the engine and by resize2fs, compared, more files written after
+/// the grow, and everything read back by Linux. Returns the engine's new block count.
+fn grow_case(tag: &str, block: u32, mib: u64, extra: &[&str], new_bytes: u64) -> u64 {
+    let dir = ext4img::tmpdir(tag);
+    let img = mkfs(&dir, "grown.img", block, mib, extra);
+    let before = files("before", 8, 20_000, 1);
+    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
+    write_files(&mut fs, &before);
+    let old_blocks = fs.superblock().blocks_count;
+    fs.close().unwrap();
+    let reference = dir.join("resize2fs.img");
+    fs::copy(&img, &reference).unwrap();
+    extend(&img, new_bytes);
+    extend(&reference, new_bytes);
+    let want = new_bytes / u64::from(block);
+    resize2fs(&reference, want);
+    e2fsck_clean(&reference);
+
+    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
+    assert!(fs.grow_limit().unwrap() >= want, "{tag}: limit");
+    let got = fs.grow(want).unwrap();
+    assert!(got > old_blocks, "{tag}: grew from {old_blocks} to {got}");
+    // statfs sees the new size at once.
+    let st = fs.statfs();
+    assert_eq!(st.blocks, got);
+    fs.close().unwrap();
+    e2fsck_clean(&img);
+    let ours = layout(&dumpe2fs_groups(&img));
+    let theirs = layout(&dumpe2fs_groups(&reference));
+    if ours != theirs {
+        let diff: Vec<String> = ours
+            .iter()
+            .zip(&theirs)
+            .filter(|(a, b)| a != b)
+            .take(12)
+            .map(|(a, b)| format!("pvfs:      {a}\nresize2fs: {b}"))
+            .collect();
+        panic!(
+            "{tag}: dumpe2fs differs from resize2fs's ({} lines vs {}):\n{}",
+            ours.len(),
+            theirs.len(),
+            diff.join("\n")
+        );
+    }
+
+    // Space past the old end is usable: write more than the old size held free.
+    let after = files("after", 4, (old_blocks * u64::from(block) / 3) as usize, 2);
+    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
+    write_files(&mut fs, &after);
+    fs.close().unwrap();
+    e2fsck_clean(&img);
+
+    if let Some(why) = cannot_mount() {
+        pvfs_tests::skip(&format!(
+            "{tag}: Linux checks (loop mount not permitted: {why})"
+        ));
+        return got;
+    }
+    assert_eq!(
+        linux_statfs(&img, &dir.join("m1")).0,
+        linux_statfs(&reference, &dir.join("m2")).0,
+        "{tag}: Linux's statfs of the grown volume and of resize2fs's"
+    );
+    let m = LoopMount::new(&img, &dir.join("m3"), true).unwrap();
+    for (name, data) in before.iter().chain(&after) {
+        assert!(
+            fs::read(m.path().join(name)).unwrap() == *data,
+            "{tag}: {name} as Linux reads it"
+        );
+    }
+    got
+}
+
+#[test]
+fn grow_4k_flex_bg_64bit_resize_inode() {
+    // 1 group to 6 (backup groups 1, 3 and 5, a partial last group).
+    grow_case("grow-4k", 4096, 64, &[], 700 << 20);
+}
+
+#[test]
+fn grow_4k_across_descriptor_blocks() {
+    // 64 groups a descriptor block: 9 GiB takes a second one from the reserve.
+    let got = grow_case("grow-4k-gdt", 4096, 64, &[], 9 << 30);
+    assert!(got > 64 * 32768);
+}
+
+#[test]
+fn grow_1k_blocks() {
+    grow_case("grow-1k", 1024, 32, &[], 300 << 20);
+}
+
+#[test]
+fn grow_1k_small_groups_across_descriptor_blocks() {
+    // 1 MiB groups, 16 descriptors a block: 4 to 60 groups, three more descriptor blocks.
+    grow_case("grow-1k-g", 1024, 4, &["-g", "1024"], 60 << 20);
+}
+
+#[test]
+fn grow_without_flex_bg_and_64bit() {
+    grow_case(
+        "grow-noflex",
+        4096,
+        64,
+        &["-O", "^flex_bg,^64bit"],
+        700 << 20,
+    );
+}
+
+#[test]
+fn grow_without_checksums_zeroes_inode_tables() {
+    grow_case(
+        "grow-nocsum",
+        4096,
+        64,
+        &["-O", "^metadata_csum"],
+        700 << 20,
+    );
+}
+
+#[test]
+fn grow_without_resize_inode_within_the_last_descriptor_block() {
+    grow_case(
+        "grow-noresize",
+        4096,
+        64,
+        &["-O", "^resize_inode"],
+        1000 << 20,
+    );
+}
+
+/// The engine refuses a grow past `limit` blocks with `GrowLimit`, and the volume keeps its
+/// size and groups.
+fn refused_past(img: &Path, want: u64, limit: u64) {
+    let shape = |img: &Path| {
+        let fs = Ext4::open(FileDisk::open(img).unwrap()).unwrap();
+        (fs.superblock().blocks_count, fs.groups().len())
+    };
+    let before = shape(img);
+    let mut fs = open_rw(FileDisk::open_rw(img).unwrap());
+    assert_eq!(fs.grow_limit().unwrap(), limit);
+    assert_eq!(fs.grow(want), Err(Error::GrowLimit { max_blocks: limit }));
+    fs.close().unwrap();
+    e2fsck_clean(img);
+    assert_eq!(shape(img), before);
+}
+
+#[test]
+fn grow_without_resize_inode_stops_at_the_last_descriptor_block() {
+    let dir = ext4img::tmpdir("grow-noresize-limit");
+    let img = mkfs(&dir, "a.img", 4096, 64, &["-O", "^resize_inode"]);
+    extend(&img, 9 << 30);
+    // One descriptor block of 64 descriptors: 64 groups of 32768 blocks.
+    refused_past(&img, (9 << 30) / 4096, 64 * 32768);
+}
+
+#[test]
+fn grow_to_the_end_of_the_reserve_then_refuses() {
+    // 1 MiB groups, 16 descriptors a block, and mkfs.ext4 reserves 2 descriptor blocks for
+    // 40000 blocks: 3 descriptor blocks describe 48 groups, 49153 blocks with the boot block.
+    let extra = ["-g", "1024", "-E", "resize=40000"];
+    let dir = ext4img::tmpdir("grow-reserve");
+    let probe = mkfs(&dir, "probe.img", 1024, 4, &extra);
+    assert!(ext4img::dumpe2fs(&probe)
+        .lines()
+        .any(|l| l.starts_with("Reserved GDT blocks:") && l.ends_with(" 2")));
+    let limit = 3 * 16 * 1024 + 1;
+    // Up to the limit exactly: as resize2fs.
+    assert_eq!(
+        grow_case("grow-reserve-full", 1024, 4, &extra, limit * 1024),
+        limit
+    );
+    // A block more is refused.
+    extend(&probe, (limit + 2048) * 1024);
+    refused_past(&probe, limit + 2048, limit);
+}
+
+#[test]
+fn shrinking_is_refused() {
+    let dir = ext4img::tmpdir("grow-shrink");
+    let img = mkfs(&dir, "a.img", 4096, 64, &[]);
+    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
+    let n = fs.superblock().blocks_count;
+    assert!(matches!(fs.grow(n - 1), Err(Error::Invalid { .. })));
+    assert!(matches!(fs.grow(n + 100_000), Err(Error::Invalid { .. })));
+    assert_eq!(fs.grow(n), Ok(n));
+    fs.close().unwrap();
+    e2fsck_clean(&img);
+}
+
+/// Mount, grow to `want`, close; false at the first error (the cut).
+fn grow_run<D: BlockDevice>(dev: D, want: u64) -> bool {
+    let Ok(mut fs) = Ext4::open_rw(dev, &Options::default()) else {
+        return false;
+    };
+    fs.set_clock(CLOCK);
+    fs.grow(want).is_ok() && fs.close().is_ok()
+}
+
+#[test]
+fn grow_survives_a_power_cut_at_every_write() {
+    let dir = ext4img::tmpdir("grow-cut");
+    // 1 MiB groups: 4 to 24, with a new descriptor block and backup groups 5, 7 and 9.
+    let img = mkfs(&dir, "base.img", 1024, 4, &["-g", "1024"]);
+    let data = files("f", 6, 30_000, 3);
+    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
+    write_files(&mut fs, &data);
+    let old = fs.superblock().blocks_count;
+    fs.close().unwrap();
+    extend(&img, 24 << 20);
+    let base = fs::read(&img).unwrap();
+    let want = (24 << 20) / 1024;
+
+    // The uncut run: its writes, and the size it reaches.
+    let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
+    assert!(grow_run(&mut dev, want));
+    let total = dev.writes();
+    let grown = {
+        let out = dev.crash(0).unwrap().into_vec().unwrap();
+        Ext4::open(MemDisk::new(out))
+            .unwrap()
+            .superblock()
+            .blocks_count
+    };
+    assert!(grown > old && total > 10, "{grown} blocks, {total} writes");
+
+    let check = |what: &str, crashed: Vec<u8>| {
+        let fs = match Ext4::open_rw(MemDisk::new(crashed), &Options::default()) {
+            Ok(fs) => fs,
+            Err(e) => panic!("{what}: the mount after the cut refused: {e:?}"),
+        };
+        let out = fs.close().unwrap().into_vec().unwrap();
+        let p = dir.join("replayed.img");
+        fs::write(&p, &out).unwrap();
+        if let Err(report) = e2fsck(&p) {
+            panic!("{what}: e2fsck after replay: {report}");
+        }
+        let mut fs = Ext4::open(MemDisk::new(out)).unwrap();
+        let size = fs.superblock().blocks_count;
+        assert!(size == old || size == grown, "{what}: {size} blocks");
+        for (name, d) in &data {
+            assert!(read_file(&mut fs, name) == *d, "{what}: {name}");
+        }
+        size
+    };
+    let (mut olds, mut news) = (0, 0);
+    for n in 0..total {
+        let mut dev = FaultyDisk::new(MemDisk::new(base.clone()));
+        dev.cut_power_after_writes(n);
+        assert!(
+            !grow_run(&mut dev, want),
+            "cut after {n} writes, yet it completed"
+        );
+        let crashed = dev.into_inner().into_vec().unwrap();
+        // e2fsprogs replays the same log to the same result.
+        let p = dir.join("e2fsck-replay.img");
+        fs::write(&p, &crashed).unwrap();
+        let st = Command::new("e2fsck")
+            .args(["-p", "-E", "journal_only"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(st.status.code().is_some_and(|c| c <= 1), "{st:?}");
+        if let Err(report) = e2fsck(&p) {
+            panic!("cut after {n}: e2fsck after its own replay: {report}");
+        }
+        let size = check(&format!("lost writes: cut after {n}"), crashed);
+        let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
+        dev.cut_power_after_writes(n);
+        assert!(!grow_run(&mut dev, want));
+        check(
+            &format!("reordered writes: cut after {n}"),
+            dev.crash(n).unwrap().into_vec().unwrap(),
+        );
+        if size == old {
+            olds += 1;
+        } else {
+            news += 1;
+        }
+    }
+    println!("{total} cut points: {olds} left the old size, {news} the new one");
+    assert!(olds > 0 && news > 0);
+}
