@@ -117,10 +117,10 @@ pub enum EditCmd {
     },
 }
 
-type Fs = Ext4<FileDisk>;
+pub(crate) type Fs = Ext4<FileDisk>;
 
 /// The engine's error as a short message (inode numbers left out).
-fn emsg(e: &Error) -> String {
+pub(crate) fn emsg(e: &Error) -> String {
     match e {
         Error::NotDir { .. } => "not a directory".to_string(),
         Error::IsDir { .. } => "is a directory".to_string(),
@@ -139,7 +139,10 @@ fn now() -> Timestamp {
 }
 
 /// Open `image` read-write, run `f`, and close the engine whatever `f` returned.
-fn with_image<T>(image: &Path, f: impl FnOnce(&mut Fs) -> Result<T, String>) -> Result<T, String> {
+pub(crate) fn with_image<T>(
+    image: &Path,
+    f: impl FnOnce(&mut Fs) -> Result<T, String>,
+) -> Result<T, String> {
     let disk = FileDisk::open_rw(image).map_err(|e| format!("{}: {e}", image.display()))?;
     let mut fs = Ext4::open_rw(disk, &Options::default())
         .map_err(|e| format!("{}: {}", image.display(), emsg(&e)))?;
@@ -311,7 +314,7 @@ fn mkdir(fs: &mut Fs, path: &str, parents: bool) -> Result<(), String> {
 }
 
 /// `123`, `4K`, `10M`, `2G`, `1T` (powers of 1024).
-fn parse_size(s: &str) -> Option<u64> {
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let (num, shift) = match s.as_bytes().last()? {
         b'K' | b'k' => (s.get(..s.len() - 1)?, 10),
         b'M' | b'm' => (s.get(..s.len() - 1)?, 20),

@@ -82,6 +82,20 @@ pub enum ImageCmd {
         /// ext4 image file
         image: PathBuf,
     },
+    /// Grow the image file to SIZE and the file system in it to match (online-grow code).
+    ///
+    /// SIZE is a byte count, optionally with a `K`, `M`, `G` or `T` suffix (powers of 1024).
+    /// The file is extended (never shortened) and the file system grown to the whole blocks
+    /// SIZE holds, or a little less (a last group too small for its metadata is left out, as
+    /// resize2fs does). Prints `key: value` lines: block size, old blocks, blocks, size.
+    /// Shrinking, and growing past what the reserved group descriptor blocks describe, are
+    /// refused (exit status 1) and change nothing.
+    Resize {
+        /// ext4 image file
+        image: PathBuf,
+        /// New size of the image file.
+        size: String,
+    },
     /// Write commands (put, mkdir, rm, …).
     #[command(flatten)]
     Edit(crate::edit::EditCmd),
@@ -101,6 +115,10 @@ pub fn run(cmd: ImageCmd) -> Result<(), String> {
     let w = |r: std::io::Result<()>| r.map_err(|e| format!("stdout: {e}"));
     match cmd {
         ImageCmd::Edit(c) => crate::edit::run(c),
+        ImageCmd::Resize { image, size } => {
+            let text = crate::resize::run(&image, &size)?;
+            w(out.write_all(text.as_bytes()))
+        }
         ImageCmd::Info { image } => {
             let fs = open(&image)?;
             w(out.write_all(info(&fs).as_bytes()))

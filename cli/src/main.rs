@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 mod edit;
 mod image;
+mod resize;
 mod serve;
 mod share;
 mod xs;

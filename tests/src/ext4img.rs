@@ -105,6 +105,61 @@ pub fn dumpe2fs_groups(img: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `resize2fs -f img blocks` (offline), with lazy inode tables as on a host whose kernel
+/// initializes them. (Without a size it would round the file's size down to whole pages.)
+pub fn resize2fs(img: &Path, blocks: u64) {
+    run(Command::new("resize2fs")
+        .env("RESIZE2FS_FORCE_LAZY_ITABLE_INIT", "1")
+        .arg("-f")
+        .arg(img)
+        .arg(blocks.to_string()));
+}
+
+/// What of `dumpe2fs img` a grow decides: the superblock's counts and geometry, and every
+/// group (its blocks, flags, bitmaps, inode table, free counts and checksums).
+pub fn dumpe2fs_layout(img: &Path) -> Vec<String> {
+    const KEYS: [&str; 11] = [
+        "Filesystem features:",
+        "Inode count:",
+        "Block count:",
+        "Reserved block count:",
+        "Overhead clusters:",
+        "Free blocks:",
+        "Free inodes:",
+        "Reserved GDT blocks:",
+        "Blocks per group:",
+        "Inodes per group:",
+        "Flex block group size:",
+    ];
+    let dump = dumpe2fs_groups(img);
+    let groups = dump.find("\nGroup 0:").expect("dumpe2fs lists groups");
+    let head = dump[..groups]
+        .lines()
+        .filter(|l| KEYS.iter().any(|k| l.starts_with(k)))
+        .map(String::from);
+    head.chain(dump[groups..].lines().map(String::from))
+        .collect()
+}
+
+/// Panics with the first differing lines unless two [`dumpe2fs_layout`]s are equal.
+pub fn assert_same_layout(what: &str, ours: &[String], theirs: &[String]) {
+    if ours != theirs {
+        let diff: Vec<String> = ours
+            .iter()
+            .zip(theirs)
+            .filter(|(a, b)| a != b)
+            .take(12)
+            .map(|(a, b)| format!("pvfs:      {a}\nresize2fs: {b}"))
+            .collect();
+        panic!(
+            "{what}: dumpe2fs differs from resize2fs's ({} lines vs {}):\n{}",
+            ours.len(),
+            theirs.len(),
+            diff.join("\n")
+        );
+    }
+}
+
 /// Small deterministic PRNG (xorshift64*), so trees are the same on every run.
 pub struct Rng(u64);
 

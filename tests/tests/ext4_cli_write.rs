@@ -1,8 +1,8 @@
-//! `pvfs image` write commands (put, mkdir, rm, mv, ln, chmod, chown, truncate) run as a real process on images made by
+//! `pvfs image` write commands (put, mkdir, rm, mv, ln, chmod, chown, truncate, resize) run as a real process on images made by
 //! `mkfs.ext4` (default features, 1 KiB and 4 KiB blocks). After every command the image must
 //! pass `e2fsck -fn`; results are checked with `debugfs`, ext4-view, `pvfs image get` round
-//! trips and `pvfs image df`; every error exits 1 with one `pvfs: …` line and leaves the image
-//! clean.
+//! trips and `pvfs image df`, and `resize` with `dumpe2fs` against resize2fs's growth of the
+//! same image; every error exits 1 with one `pvfs: …` line and leaves the image clean.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use pvfs_tests::ext4img::{self, Rng};
@@ -581,4 +581,63 @@ fn truncate_shrinks_and_grows() {
         "/nope: no such file or directory",
     );
     fails(&img, &[], &["truncate", "100T", "/f"], "/f: file too large");
+}
+
+#[test]
+fn resize_grows_the_file_and_the_file_system_as_resize2fs() {
+    let dir = ext4img::tmpdir("cli-resize");
+    let img = mkfs(&dir, "a.img", 4096, 64, &[]);
+    let src = dir.join("f");
+    fs::write(&src, Rng::new(7).bytes(300_000)).unwrap();
+    ok(&img, &["put", s(&src), "/f"]);
+    let reference = dir.join("ref.img");
+    fs::copy(&img, &reference).unwrap();
+    let out = kv(&ok(&img, &["resize", "700M"]));
+    assert_eq!(out["block size"], "4096");
+    assert_eq!(out["old blocks"], "16384");
+    assert_eq!(out["blocks"], "179200");
+    assert_eq!(out["size"], (700u64 << 20).to_string());
+    assert_eq!(fs::metadata(&img).unwrap().len(), 700 << 20);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&reference)
+        .unwrap()
+        .set_len(700 << 20)
+        .unwrap();
+    ext4img::resize2fs(&reference, 179_200);
+    ext4img::assert_same_layout(
+        "pvfs image resize",
+        &ext4img::dumpe2fs_layout(&img),
+        &ext4img::dumpe2fs_layout(&reference),
+    );
+    assert_eq!(kv(&ok(&img, &["df"]))["blocks"], "179200");
+    let back = dir.join("back");
+    ok(&img, &["get", "/f", s(&back)]);
+    assert!(fs::read(&back).unwrap() == fs::read(&src).unwrap());
+    // The same size again changes nothing.
+    assert_eq!(kv(&ok(&img, &["resize", "700M"]))["blocks"], "179200");
+}
+
+#[test]
+fn resize_refuses_to_shrink_or_to_outgrow_the_reserve() {
+    let dir = ext4img::tmpdir("cli-resize-refused");
+    let img = mkfs(&dir, "a.img", 4096, 64, &["-O", "^resize_inode"]);
+    let len = |p: &Path| fs::metadata(p).unwrap().len();
+    fails(
+        &img,
+        &[],
+        &["resize", "32M"],
+        "cannot shrink the file system",
+    );
+    assert_eq!(len(&img), 64 << 20);
+    // One descriptor block, no reserve: 64 groups of 128 MiB at most.
+    fails(
+        &img,
+        &[],
+        &["resize", "9G"],
+        "cannot grow past 2097152 blocks",
+    );
+    assert_eq!(len(&img), 64 << 20);
+    fails(&img, &[], &["resize", "lots"], "lots: not a size");
+    assert_eq!(kv(&ok(&img, &["resize", "8G"]))["blocks"], "2097152");
 }

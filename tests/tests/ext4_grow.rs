@@ -20,7 +20,7 @@
 
 use pvfs_fs::block::{BlockDevice, FaultyDisk, FileDisk, MemDisk, ReorderDisk};
 use pvfs_fs::ext4::{Error, Ext4, Ino, Options, ROOT_INO};
-use pvfs_tests::ext4img::{self, dumpe2fs_groups};
+use pvfs_tests::ext4img;
 use pvfs_tests::wimg::{cannot_mount, e2fsck, e2fsck_clean, mkfs, LoopMount, CLOCK};
 use std::fs;
 use std::path::Path;
@@ -66,42 +66,6 @@ fn extend(img: &Path, bytes: u64) {
         .unwrap();
 }
 
-/// `resize2fs img blocks` (offline), with lazy inode tables. (Without a size it would round
-/// the file's size down to whole pages.)
-fn resize2fs(img: &Path, blocks: u64) {
-    ext4img::run(
-        Command::new("resize2fs")
-            .env("RESIZE2FS_FORCE_LAZY_ITABLE_INIT", "1")
-            .arg("-f")
-            .arg(img)
-            .arg(blocks.to_string()),
-    );
-}
-
-/// What of `dumpe2fs` a grow decides: the superblock's counts and geometry, and every group.
-fn layout(dump: &str) -> Vec<String> {
-    const KEYS: [&str; 11] = [
-        "Filesystem features:",
-        "Inode count:",
-        "Block count:",
-        "Reserved block count:",
-        "Overhead clusters:",
-        "Free blocks:",
-        "Free inodes:",
-        "Reserved GDT blocks:",
-        "Blocks per group:",
-        "Inodes per group:",
-        "Flex block group size:",
-    ];
-    let groups = dump.find("\nGroup 0:").expect("dumpe2fs lists groups");
-    let head = dump[..groups]
-        .lines()
-        .filter(|l| KEYS.iter().any(|k| l.starts_with(k)))
-        .map(String::from);
-    head.chain(dump[groups..].lines().map(String::from))
-        .collect()
-}
-
 /// `statfs` block count and block size Linux reports for an image (loop-mounted read-only).
 fn linux_statfs(img: &Path, at: &Path) -> (u64, u64) {
     let m = LoopMount::new(img, at, true).unwrap();
@@ -131,7 +95,7 @@ fn grow_case(tag: &str, block: u32, mib: u64, extra: &[&str], new_bytes: u64) ->
     extend(&img, new_bytes);
     extend(&reference, new_bytes);
     let want = new_bytes / u64::from(block);
-    resize2fs(&reference, want);
+    ext4img::resize2fs(&reference, want);
     e2fsck_clean(&reference);
 
     let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
@@ -143,23 +107,11 @@ fn grow_case(tag: &str, block: u32, mib: u64, extra: &[&str], new_bytes: u64) ->
     assert_eq!(st.blocks, got);
     fs.close().unwrap();
     e2fsck_clean(&img);
-    let ours = layout(&dumpe2fs_groups(&img));
-    let theirs = layout(&dumpe2fs_groups(&reference));
-    if ours != theirs {
-        let diff: Vec<String> = ours
-            .iter()
-            .zip(&theirs)
-            .filter(|(a, b)| a != b)
-            .take(12)
-            .map(|(a, b)| format!("pvfs:      {a}\nresize2fs: {b}"))
-            .collect();
-        panic!(
-            "{tag}: dumpe2fs differs from resize2fs's ({} lines vs {}):\n{}",
-            ours.len(),
-            theirs.len(),
-            diff.join("\n")
-        );
-    }
+    ext4img::assert_same_layout(
+        tag,
+        &ext4img::dumpe2fs_layout(&img),
+        &ext4img::dumpe2fs_layout(&reference),
+    );
 
     // Space past the old end is usable: write more than the old size held free.
     let after = files("after", 4, (old_blocks * u64::from(block) / 3) as usize, 2);
