@@ -45,7 +45,7 @@ pub fn errno_of(e: &Error) -> Errno {
         Error::Unsupported { .. } | Error::UnsupportedFeature { .. } => Errno::EOPNOTSUPP,
         Error::ReadOnly { .. } => Errno::EROFS,
         Error::Exists => Errno::EEXIST,
-        Error::NoSpace => Errno::ENOSPC,
+        Error::NoSpace | Error::GrowLimit { .. } => Errno::ENOSPC,
         Error::NotEmpty => Errno::ENOTEMPTY,
         Error::Invalid { .. } => Errno::EINVAL,
         Error::TooManyLinks => Errno::EMLINK,
@@ -410,6 +410,28 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
             } else {
                 Ok(())
             }
+        })
+    }
+
+    /// Grows the volume into the device's whole blocks ([`Ext4::grow`]), or up to
+    /// [`Ext4::grow_limit`] when the device is larger than the volume can describe (the rest
+    /// stays unused, with a warning). Refusals are logged with their reason.
+    fn grow(&self, device_bytes: u64) -> FsResult<u64> {
+        self.modify(|fs| {
+            let bs = u64::from(fs.superblock().block_size());
+            let want = device_bytes / bs;
+            let refused = |e: Error| {
+                log::warn!("ext4: cannot grow to {want} blocks: {e}");
+                errno_of(&e)
+            };
+            let limit = fs.grow_limit().map_err(refused)?;
+            if want > limit {
+                log::warn!(
+                    "ext4: the device holds {want} blocks; the volume can grow to {limit} (no reserved group descriptor blocks past that)"
+                );
+            }
+            let got = fs.grow(want.min(limit)).map_err(refused)?;
+            Ok(got.saturating_mul(bs))
         })
     }
 }

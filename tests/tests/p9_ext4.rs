@@ -1,6 +1,8 @@
 //! The ext4 adapter behind the 9P server, in-process over loopback: walk, getattr, read,
 //! readdir, readlink, xattrs, statfs and qids against an image made by `mkfs.ext4 -d` from a
-//! known tree; every modification is refused with EROFS.
+//! known tree; every modification is refused with EROFS. The write path, cold reads put
+//! aside, early writes, and a volume growing with its device (`Filesystem::grow`: statfs
+//! follows at once, a share's space quota stays its size).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use pvfs_9p::ext4::Ext4Fs;
@@ -564,5 +566,119 @@ fn writes_answered_before_they_run_reach_the_volume() {
     assert!(
         debugfs(&img, "cat /behind") == data,
         "contents on the volume"
+    );
+}
+
+/// A disk whose capacity can grow while it is mounted, as a Xen backend's `sectors` does:
+/// the medium holds `visible` sectors of a larger buffer.
+struct GrowingDisk {
+    inner: pvfs_fs::block::MemDisk<'static>,
+    visible: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl GrowingDisk {
+    fn check(&self, lba: u64, len: usize) -> Result<(), pvfs_fs::block::DevError> {
+        let sectors = (len / 512) as u64;
+        let capacity = pvfs_fs::block::BlockDevice::sector_count(self);
+        if lba + sectors > capacity {
+            return Err(pvfs_fs::block::DevError::OutOfRange {
+                lba,
+                sectors,
+                capacity,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl pvfs_fs::block::BlockDevice for GrowingDisk {
+    fn sector_size(&self) -> u32 {
+        512
+    }
+    fn sector_count(&self) -> u64 {
+        self.visible
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .min(self.inner.sector_count())
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), pvfs_fs::block::DevError> {
+        self.check(lba, buf.len())?;
+        self.inner.read(lba, buf)
+    }
+    fn write(&mut self, lba: u64, buf: &[u8], fua: bool) -> Result<(), pvfs_fs::block::DevError> {
+        self.check(lba, buf.len())?;
+        self.inner.write(lba, buf, fua)
+    }
+    fn flush(&mut self) -> Result<(), pvfs_fs::block::DevError> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn ext4_export_grows_with_its_device_and_statfs_follows() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = temp_dir("p9-ext4-grow");
+    let img = pvfs_tests::wimg::mkfs(&dir, "img.ext4", 4096, 64, &[]);
+    let mut bytes = std::fs::read(&img).unwrap();
+    bytes.resize(256 << 20, 0);
+    let visible = std::sync::Arc::new(AtomicU64::new((64 << 20) / 512));
+    let disk = GrowingDisk {
+        inner: pvfs_fs::block::MemDisk::new(bytes),
+        visible: visible.clone(),
+    };
+    let engine = pvfs_fs::ext4::Ext4::open_rw(disk, &Default::default()).unwrap();
+    let fs = std::sync::Arc::new(Ext4Fs::new(engine));
+    let ts = TestServer::start(
+        Server::new(fs.clone(), ExportConfig::default()),
+        2,
+        ServeOptions::default(),
+    );
+    // A share with a space quota keeps its quota as its size.
+    let mut quota = ExportConfig::default();
+    quota.quota.max_bytes = Some(32 << 20);
+    let tq = TestServer::start(Server::new(fs.clone(), quota), 1, ServeOptions::default());
+    let mut c = Client::mount(&ts.addr, 65536, "/");
+    let mut cq = Client::mount(&tq.addr, 65536, "/");
+    let before = c.statfs(0).unwrap();
+    assert_eq!((before.bsize, before.blocks), (4096, 16384));
+    let quota_before = cq.statfs(0).unwrap();
+    assert_eq!(quota_before.blocks, 8192);
+
+    // Not past the device, never smaller.
+    assert_eq!(fs.grow(256 << 20), Err(pvfs_9p::Errno::EINVAL));
+    assert_eq!(fs.grow(32 << 20), Err(pvfs_9p::Errno::EINVAL));
+    visible.store((256 << 20) / 512, Ordering::Relaxed);
+    assert_eq!(fs.grow(256 << 20), Ok(256 << 20));
+    let after = c.statfs(0).unwrap();
+    assert_eq!(after.blocks, 65536);
+    // Group 0 completed, group 1 added with its superblock and descriptor copies and 7
+    // reserved blocks; its bitmaps and inode table went into group 0.
+    assert_eq!(after.bfree, before.bfree + 65536 - 16384 - 9 - 2 - 1024);
+    assert_eq!(cq.statfs(0).unwrap().blocks, quota_before.blocks);
+
+    // The new space is usable: more than the old volume held.
+    c.walk(0, 1, &[]).unwrap();
+    c.lcreate(1, "big", o::RDWR, 0o644, 0).unwrap();
+    let chunk = vec![0x5au8; 60_000];
+    let mut off = 0u64;
+    while off < (80 << 20) {
+        assert_eq!(c.write(1, off, &chunk).unwrap() as usize, chunk.len());
+        off += chunk.len() as u64;
+    }
+    c.fsync(1).unwrap();
+    c.clunk(1).unwrap();
+    drop((c, cq, ts, tq));
+    let engine = std::sync::Arc::try_unwrap(fs)
+        .ok()
+        .expect("the servers are gone")
+        .into_inner()
+        .unwrap();
+    let out = engine.close().unwrap().inner.into_vec().unwrap();
+    let grown = dir.join("grown.ext4");
+    std::fs::write(&grown, out).unwrap();
+    pvfs_tests::wimg::e2fsck_clean(&grown);
+    // A filesystem that cannot grow while served says so.
+    assert_eq!(
+        pvfs_9p::memfs::MemFs::new().grow(1 << 30),
+        Err(pvfs_9p::Errno::EOPNOTSUPP)
     );
 }
