@@ -10,7 +10,7 @@
 //! - a Linux loop mount sees the new size (the same `statfs` as the reference) and the files
 //!   written before and after the grow;
 //! - a grow past the reserved descriptor blocks is refused with the limit, and changes
-//!   nothing.
+//!   nothing; nor does a grow that fails (a read error) before its commit.
 //!
 //! `grow_survives_a_power_cut_at_every_write` cuts the power at every write of a grow (the
 //! writes lost, or with unflushed writes reordered) and checks that the volume replayed by
@@ -349,4 +349,35 @@ fn grow_survives_a_power_cut_at_every_write() {
     }
     println!("{total} cut points: {olds} left the old size, {news} the new one");
     assert!(olds > 0 && news > 0);
+}
+
+#[test]
+fn a_grow_that_fails_before_its_commit_changes_nothing() {
+    // A read error on group 3's superblock copy (the last block the grow reads, after it
+    // has changed the superblock, descriptors and bitmaps in the cache) fails the grow; the
+    // engine goes on at the old size and its next commits carry none of it.
+    let dir = ext4img::tmpdir("grow-undo");
+    let img = mkfs(&dir, "a.img", 1024, 4, &["-g", "1024"]);
+    extend(&img, 24 << 20);
+    let mut dev = FaultyDisk::new(MemDisk::new(fs::read(&img).unwrap()));
+    dev.fail_sector((3 * 1024 + 1) * 2);
+    let mut fs = open_rw(dev);
+    let old = fs.superblock().blocks_count;
+    let free = fs.statfs().free_blocks;
+    assert!(matches!(fs.grow(24 * 1024), Err(Error::Dev(_))));
+    assert_eq!(fs.device_mut().failed_reads, 1);
+    assert_eq!(fs.superblock().blocks_count, old);
+    assert_eq!((fs.statfs().blocks, fs.statfs().free_blocks), (old, free));
+    assert_eq!(fs.groups().len(), 4);
+    let data = files("kept", 2, 10_000, 4);
+    write_files(&mut fs, &data);
+    let out = fs.close().unwrap().into_inner().into_vec().unwrap();
+    let p = dir.join("after.img");
+    fs::write(&p, &out).unwrap();
+    e2fsck_clean(&p);
+    let mut ro = Ext4::open(MemDisk::new(out)).unwrap();
+    assert_eq!(ro.superblock().blocks_count, old);
+    for (name, d) in &data {
+        assert!(read_file(&mut ro, name) == *d, "{name}");
+    }
 }
