@@ -14,8 +14,10 @@
 //! The whole grow is one journal transaction (the superblock, descriptors, bitmaps of old
 //! groups, the resize inode, the copies in old backup groups); blocks outside the old file
 //! system are written in place before it like ordered data. A power cut at any write leaves
-//! the old size or the new one. A grow whose transaction would not fit the journal is
-//! refused (grow in smaller steps).
+//! the old size or the new one. A grow whose transaction would not fit the journal goes in
+//! steps of whole groups (the groups added halved until one fits), each its own committed
+//! transaction laid out as resize2fs would lay out that step; a cut then leaves the old size,
+//! the new one or a step's, each complete.
 //!
 //! Refused: shrinking; file systems without `sparse_super` or without a journal; growing past what the reserved
 //! descriptor blocks can describe ([`Error::GrowLimit`], with [`Ext4::grow_limit`]): Linux
@@ -78,6 +80,12 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "growing a file system without sparse_super",
             });
         }
+        if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE == 0 && self.reserved_gdt()? != 0 {
+            // Linux refuses such a file system as corrupt; nothing owns those blocks.
+            return Err(Error::Unsupported {
+                what: "growing a file system with reserved descriptor blocks but no resize inode",
+            });
+        }
         if !self.journalled() {
             return Err(Error::Unsupported {
                 what: "growing a file system without a journal (the grow would not be atomic)",
@@ -93,16 +101,37 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "the device is smaller than the size asked for",
             });
         }
-        // The grow is a transaction of its own.
+        // The grow is a transaction of its own (or a few: see `step`).
         self.sync()?;
-        let Some(plan) = self.plan_grow(new_blocks)? else {
-            return Ok(old);
-        };
-        if !self.journal_fits(plan.journalled_blocks()) {
-            return Err(Error::Unsupported {
-                what: "a grow this large in one journal transaction (grow in smaller steps)",
-            });
+        loop {
+            let now = self.sb.blocks_count;
+            let groups = self.groups.len() as u64;
+            let Some(mut plan) = self.plan_grow(new_blocks)? else {
+                return Ok(now);
+            };
+            // A grow whose transaction does not fit the journal goes in steps of whole
+            // groups, each committed: halve the groups added until one fits. Every step adds
+            // blocks, so the loop ends.
+            while !self.journal_fits(plan.journalled_blocks()) {
+                let adding = plan.geo.groups - groups;
+                if adding <= 1 {
+                    return Err(Error::Unsupported {
+                        what: "a grow by one group that does not fit the journal",
+                    });
+                }
+                let target = plan.geo.group_first(groups + adding / 2);
+                plan = match self.plan_grow(target)? {
+                    Some(p) => p,
+                    None => return Ok(now),
+                };
+            }
+            self.step(&plan)?;
         }
+    }
+
+    /// Carry out one planned grow as one transaction, undone in memory if it fails before
+    /// the commit.
+    fn step(&mut self, plan: &plan::Plan) -> Result<()> {
         let reserved_old = plan.reserved_gdt + plan.desc_blocks - plan.desc_blocks_old;
         let dind = if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0 {
             Some(self.resize_inode_check(
@@ -115,14 +144,15 @@ impl<D: BlockDevice> Ext4<D> {
             None
         };
         log::info!(
-            "ext4: growing from {old} to {} blocks ({} groups)",
+            "ext4: growing from {} to {} blocks ({} groups)",
+            self.sb.blocks_count,
             plan.geo.blocks_count,
             plan.geo.groups
         );
         // Nothing reaches the disk before the commit but blocks outside the file system, so
         // a failure on the way (a device error reading a block) is undone in memory.
         let saved = (self.sb.clone(), self.groups.clone(), self.ctx);
-        if let Err(e) = self.apply_grow(&plan, dind) {
+        if let Err(e) = self.apply_grow(plan, dind) {
             for b in self.cache.dirty_blocks() {
                 self.cache.invalidate(b);
             }
@@ -130,7 +160,6 @@ impl<D: BlockDevice> Ext4<D> {
             (self.sb, self.groups, self.ctx) = saved;
             return Err(e);
         }
-        self.sync()?;
-        Ok(self.sb.blocks_count)
+        self.sync()
     }
 }

@@ -149,11 +149,8 @@ impl<D: BlockDevice> Ext4<D> {
         })
     }
 
-    /// `s_reserved_gdt_blocks` (0 without `resize_inode`).
+    /// `s_reserved_gdt_blocks`.
     pub(super) fn reserved_gdt(&mut self) -> Result<u16> {
-        if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE == 0 {
-            return Ok(0);
-        }
         let bs = self.ctx.bs;
         let b = self.block((sb::SUPERBLOCK_OFFSET as usize / bs) as u64)?;
         Ok(crate::ext4::bytes::le16(
