@@ -1,6 +1,7 @@
 //! The ext4 engine's write path on hostile images: mount the input read-write, run a short
 //! sequence of operations the input chooses (create, mkdir, write, truncate, unlink, rename,
-//! setxattr, symlink, link, sync), then close. Errors are expected; a panic or a hang is not.
+//! setxattr, symlink, link, sync, grow into the device's spare 256 KiB), then close. Errors
+//! are expected; a panic or a hang is not.
 //!
 //! Input: the image, whose last 256 bytes are also the operations (4 bytes each: kind and
 //! three arguments; an image's last blocks are usually free, so a seed is an image with 256
@@ -13,6 +14,8 @@ use pvfs_fs::block::MemDisk;
 use pvfs_fs::ext4::{Ext4, Options, RenameFlags, XattrSet, ROOT_INO};
 
 const OPS_BYTES: usize = 256;
+/// Device space past the image, which the grow operation may take.
+const SPARE_BYTES: usize = 256 << 10;
 const NAMES: [&[u8]; 6] = [b"a", b"b", b"dir", b"lost+found", b"d", b"f"];
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let opts = Options {
         cache_bytes: 64 << 10,
     };
-    let Ok(mut fs) = Ext4::open_rw(MemDisk::new(data.to_vec()), &opts) else {
+    // The device is larger than the image, for `grow`.
+    let mut disk = data.to_vec();
+    disk.resize(data.len() + SPARE_BYTES, 0);
+    let Ok(mut fs) = Ext4::open_rw(MemDisk::new(disk), &opts) else {
         return;
     };
     // Inodes the sequence can name: the root, and what it looked up or made.
@@ -39,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         let ino = inos[usize::from(a) % inos.len()];
         let other = inos[usize::from(c) % inos.len()];
         let name = NAMES[usize::from(b) % NAMES.len()];
-        let made = match kind % 11 {
+        let made = match kind % 12 {
             0 => fs.create(ino, name, 0o644, 0, 0).ok(),
             1 => fs.mkdir(ino, name, 0o755, 0, 0).ok(),
             2 => {
@@ -76,6 +82,11 @@ fuzz_target!(|data: &[u8]| {
                 None
             }
             9 => fs.lookup(ino, name).ok(),
+            10 => {
+                let by = u64::from(b) << (c % 12);
+                let _ = fs.grow(fs.superblock().blocks_count.saturating_add(by));
+                None
+            }
             _ => {
                 let _ = fs.sync();
                 None

@@ -11,7 +11,8 @@
 //!   written before and after the grow;
 //! - a grow past the reserved descriptor blocks is refused with the limit, and changes
 //!   nothing; nor does a grow that fails (a read error) before its commit;
-//! - a grow too large for one journal transaction goes in committed steps.
+//! - a grow too large for one journal transaction goes in committed steps;
+//! - a resize inode that does not own the reserved blocks it should is refused.
 //!
 //! `grow_survives_a_power_cut_at_every_write` cuts the power at every write of a grow (the
 //! writes lost, or with unflushed writes reordered) and checks that the volume replayed by
@@ -408,4 +409,34 @@ fn a_grow_larger_than_the_journal_goes_in_steps() {
     for (name, d) in &data {
         assert!(read_file(&mut ro, name) == *d, "{name}");
     }
+}
+
+#[test]
+fn a_resize_inode_that_does_not_own_its_reserve_is_refused() {
+    // The disk is not trusted: the first reserved descriptor block's list of its copies
+    // (block 3 of a 1 KiB image) names a block it should not; the grow refuses before it
+    // changes anything, rather than reuse blocks the resize inode may not own.
+    let dir = ext4img::tmpdir("grow-bad-resize-inode");
+    let img = mkfs(&dir, "a.img", 1024, 4, &["-g", "1024"]);
+    let mut bytes = fs::read(&img).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(bytes[3 * 1024..3 * 1024 + 4].try_into().unwrap()),
+        3 + 1024,
+        "block 3 lists its copy in group 1"
+    );
+    bytes[3 * 1024..3 * 1024 + 4].copy_from_slice(&77u32.to_le_bytes());
+    bytes.resize(24 << 20, 0);
+    let mut fs = open_rw(MemDisk::new(bytes));
+    let old = fs.superblock().blocks_count;
+    assert!(matches!(
+        fs.grow(24 << 10),
+        Err(Error::Corrupt {
+            what: "resize inode",
+            ..
+        })
+    ));
+    assert_eq!(fs.statfs().blocks, old);
+    let out = fs.close().unwrap().into_vec().unwrap();
+    let ro = Ext4::open(MemDisk::new(out)).unwrap();
+    assert_eq!(ro.superblock().blocks_count, old);
 }
