@@ -19,9 +19,10 @@
 //! transaction laid out as resize2fs would lay out that step; a cut then leaves the old size,
 //! the new one or a step's, each complete.
 //!
-//! Refused: shrinking; file systems without `sparse_super` or without a journal; growing past what the reserved
-//! descriptor blocks can describe ([`Error::GrowLimit`], with [`Ext4::grow_limit`]): Linux
-//! then converts the file system to `meta_bg`, which this writer does not maintain.
+//! Refused: shrinking; file systems without `sparse_super` or without a journal; growing
+//! past what the descriptor blocks and the reserved ones describe ([`Error::GrowLimit`],
+//! with [`Ext4::grow_limit`]): Linux then converts the file system to `meta_bg`, which this
+//! writer does not maintain.
 
 mod apply;
 mod layout;
@@ -43,7 +44,12 @@ impl<D: BlockDevice> Ext4<D> {
         let per = r.desc_per_block.max(1);
         let bpg = r.blocks_per_group.max(1);
         let desc = (self.groups.len() as u64).div_ceil(per);
-        let groups_by_desc = desc.saturating_add(r.reserved_gdt).saturating_mul(per);
+        let reserved = if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0 {
+            r.reserved_gdt
+        } else {
+            0
+        };
+        let groups_by_desc = desc.saturating_add(reserved).saturating_mul(per);
         let groups_by_inodes = u64::from(u32::MAX) / r.inodes_per_group.max(1);
         let mut max = groups_by_desc
             .min(groups_by_inodes)
@@ -62,8 +68,9 @@ impl<D: BlockDevice> Ext4<D> {
     /// reached, the current size when nothing could be added. Refuses to shrink
     /// ([`Error::Invalid`]), a size the device does not have ([`Error::Invalid`]), a size past
     /// [`Ext4::grow_limit`] ([`Error::GrowLimit`]) and file systems it cannot grow
-    /// ([`Error::Unsupported`]); a refusal changes nothing. [`Ext4::statfs`] reports the new
-    /// size as soon as this returns.
+    /// ([`Error::Unsupported`]); a refusal changes nothing, and a failure (a device error)
+    /// leaves the size of the last step committed. [`Ext4::statfs`] reports the new size as
+    /// soon as this returns.
     pub fn grow(&mut self, new_blocks: u64) -> Result<u64> {
         self.ensure_rw()?;
         let old = self.sb.blocks_count;
