@@ -41,6 +41,10 @@ pub struct AddOpts {
     /// Fail (exit 9) rather than raise xenstored's quotas when pvfs's domain is short of
     /// headroom.
     pub no_raise_quota: bool,
+    /// Return as soon as pvfs has accepted the device (InitWait), without giving the guest's
+    /// driver time to connect (for scripts that add many shares, or to guests not yet
+    /// running).
+    pub no_guest_wait: bool,
 }
 
 /// How an added share stands when `add` returns.
@@ -243,7 +247,12 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
         }
         Ok(dev)
     })?;
-    let verdict = wait_verdict(s, b, f, devid, o.timeout_ms);
+    let grace_ms = if o.no_guest_wait {
+        0
+    } else {
+        GUEST_GRACE_MS.min(o.timeout_ms)
+    };
+    let verdict = wait_verdict(s, b, f, devid, o.timeout_ms, grace_ms);
     match verdict {
         Ok(v) => Ok(Added {
             devid,
@@ -271,6 +280,7 @@ fn wait_verdict<S: Store + ?Sized>(
     fe: u16,
     dev: u32,
     timeout_ms: u64,
+    grace_ms: u64,
 ) -> Res<Verdict> {
     let (bd, fd) = (backend_dir(be, fe, dev), frontend_dir(fe, dev));
     let start = s.now_ms();
@@ -303,7 +313,7 @@ fn wait_verdict<S: Store + ?Sized>(
                     None | Some(XenbusState::Unknown | XenbusState::Initialising)
                 ) {
                     let since = *initwait_since.get_or_insert(now);
-                    if now.saturating_sub(since) >= GUEST_GRACE_MS.min(timeout_ms) {
+                    if now.saturating_sub(since) >= grace_ms {
                         return Ok(Verdict::WaitingForGuest);
                     }
                 } else {

@@ -75,6 +75,10 @@ pub struct AddArgs {
     /// xenstored's quota for unprivileged domains
     #[arg(long)]
     pub(super) no_raise_xenstore_quota: bool,
+    /// Return once pvfs has accepted the device, without waiting for the guest's driver to
+    /// connect (adding many shares from a script)
+    #[arg(long)]
+    pub(super) no_guest_wait: bool,
 }
 
 /// `pvfs share rm`.
@@ -222,6 +226,7 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
                 max_bps: a.max_bps,
                 timeout_ms: a.timeout.saturating_mul(1000),
                 no_raise_quota: a.no_raise_xenstore_quota,
+                no_guest_wait: a.no_guest_wait,
             };
             let added = add(s, &be, &g, &o)?;
             let mut out = String::new();
@@ -250,6 +255,9 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
                         o.tag
                     );
                 }
+                Verdict::WaitingForGuest if o.no_guest_wait => out.push_str(
+                    "accepted by pvfs; the guest has not connected yet; pvfs checks the path when it does\n",
+                ),
                 Verdict::WaitingForGuest => out.push_str(
                     "accepted by pvfs; the guest has not connected yet (paused, or 9pnet_xen not loaded); pvfs checks the path when it does\n",
                 ),

@@ -378,5 +378,6 @@ fn add_vm1_data(max_space: Option<u64>) -> ShareCmd {
         },
         timeout: 5,
         no_raise_xenstore_quota: false,
+        no_guest_wait: false,
     })
 }

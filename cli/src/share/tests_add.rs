@@ -183,6 +183,33 @@ fn add_to_a_paused_guest_is_accepted_and_waits_for_it() {
 }
 
 #[test]
+fn add_without_guest_wait_returns_once_pvfs_accepted() {
+    let (mut s, world) = setup();
+    world.borrow_mut().running.clear();
+    let t0 = s.now;
+    let o = AddOpts {
+        no_guest_wait: true,
+        ..opts("data", "/exports/vm1")
+    };
+    let added = add(&mut s, &be(), &vm1(), &o).unwrap();
+    assert_eq!(added.verdict, Verdict::WaitingForGuest);
+    assert!(s.now - t0 < GUEST_GRACE_MS, "waited {} ms", s.now - t0);
+    assert_eq!(
+        s.get(&format!("{}/state", backend_dir(PVFS, GUEST, 0))),
+        Some("2")
+    );
+    // A running guest still connects afterwards.
+    world.borrow_mut().running.insert(GUEST);
+    for _ in 0..5 {
+        s.sleep_ms(POLL_MS);
+    }
+    assert_eq!(
+        s.get(&format!("{}/state", frontend_dir(GUEST, 0))),
+        Some("4")
+    );
+}
+
+#[test]
 fn transaction_is_retried_on_eagain() {
     let (mut s, world) = setup();
     s.fail_commits = 2;
