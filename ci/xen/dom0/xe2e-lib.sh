@@ -201,6 +201,8 @@ p9_start_pvfs() {
   # dom0 and every guest started from linux-pv.cfg after this to those, so that pvfs does not
   # share its CPU with the guests it serves
   [ -z "${PVFS_CPUS:-}" ] || extra="$extra cpus=\"$PVFS_CPUS\""
+  # PVFS_WEIGHT=N: the scheduler weight of pvfs's domain (xl's cpu_weight; guests have 256)
+  [ -z "${PVFS_WEIGHT:-}" ] || extra="$extra cpu_weight=$PVFS_WEIGHT"
   if [ -n "${OTHER_CPUS:-}" ]; then
     xl vcpu-pin Domain-0 all "$OTHER_CPUS"
     grep -q '^cpus' /etc/xen/guests/linux-pv.cfg || echo "cpus = \"$OTHER_CPUS\"" >> /etc/xen/guests/linux-pv.cfg
