@@ -2,8 +2,8 @@
 # p9-many: MANY_GUESTS Linux guests (default 16) at once on one pvfs domain of 128 MiB, each
 # with its own share (/exports/gN, made by dom0 with a known file of 1 MiB), each doing mixed
 # reads, writes and metadata at the same time (domu/guest-p9many.sh: checksums of its export,
-# then MANY_ROUNDS rounds of the write probe, 300 files created, stat'ed and removed, and
-# 4 MiB written and compared). Every guest must see exactly its own export and finish every
+# then MANY_ROUNDS rounds (default 3) of the write probe, MANY_META files (default 300)
+# created, stat'ed and removed, and 4 MiB written and compared). Every guest must see exactly its own export and finish every
 # round; `pvfs top` is printed while they run; afterwards pvfs must have released every
 # device (as many connects as disconnects, no grant mapped), be alive, and the volume must be
 # e2fsck-clean. Guests get 96 MiB each so that 16 fit next to dom0 in the test bed's memory.
@@ -12,6 +12,7 @@
 IMG=/tmp/xe2e-p9-volume.img
 N=${MANY_GUESTS:-16}
 ROUNDS=${MANY_ROUNDS:-3}
+META=${MANY_META:-300}
 
 [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
 domu_initrd
@@ -30,7 +31,7 @@ i=1
 while [ $i -le $N ]; do
   step "create-g$i" "xl create g$i" xl create /etc/xen/guests/linux-pv.cfg "name=\"g$i\"" "memory=96" \
     "p9=[ 'tag=share,path=/exports/g$i,security_model=none,backend=$name' ]" \
-    "extra=\"$GUEST_ARGS xe2e.guest=p9many xe2e.rounds=$ROUNDS\"" || fail "create-g$i" "xl create failed; device model log: $(dm_log g$i)"
+    "extra=\"$GUEST_ARGS xe2e.guest=p9many xe2e.rounds=$ROUNDS xe2e.meta=$META\"" || fail "create-g$i" "xl create failed; device model log: $(dm_log g$i)"
   eval "dom_g$i=\$(domid_of g$i)"
   i=$((i + 1))
 done
