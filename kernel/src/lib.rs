@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod cmdline;
+pub mod commitclock;
 pub mod detach;
 pub mod devstats;
 pub mod frames;

@@ -770,8 +770,9 @@ impl Service {
     }
 
     /// Writes the volume's changes back (the periodic commit).
-    pub fn commit_volume(&self) {
+    pub fn commit_volume(&mut self) {
         if let Some(fs) = &self.fs {
+            self.counters.periodic_commits += 1;
             if let Err(e) = pvfs_9p::Filesystem::sync(&**fs) {
                 log::error!("volume: periodic write-back failed: errno {}", e.0);
             }

@@ -12,7 +12,9 @@
 # neighbour streams. Then dom0 limits the streaming guest's device to 1 MiB/s (`pvfs share
 # set --max-bps`, live): pvfs's figures must show that device held back and writing at most
 # 1.3 MiB/s over 10 s (one second's burst on top), and the small guest measures a third time.
-# Fails if pvfs's ratio is over 2, the limit does not hold, a guest does not finish, pvfs is
+# While the neighbour streams, pvfs must write back what it changed once every 5 s (its
+# `periodic_commits`), though it never idles. Fails if pvfs's ratio is over 2, the write-backs
+# do not keep that pace, the limit does not hold, a guest does not finish, pvfs is
 # gone, or the volume is not e2fsck-clean.
 # xe2e-needs: linux-guest qemu-xen
 . /xe2e/lib.sh
@@ -37,9 +39,17 @@ c1=$(fig "$small" lat_count) s1=$(fig "$small" lat_sum_us)
 step create-stream "xl create g-stream" xl create /etc/xen/guests/linux-pv.cfg 'name="g-stream"' \
   "p9=[ '$share' ]" "extra=\"$GUEST_ARGS xe2e.guest=p9fair xe2e.fair=stream\"" || abort create-stream "xl create failed; device model log: $(dm_log g-stream)"
 stream=$(domid_of g-stream)
+# pvfs writes back what guests changed without fsync once every 5 s, busy or idle
+pc0=$(p9_stat periodic_commits) pt0=$(cut -d' ' -f1 /proc/uptime)
 if step with "g-small measured stat next to the stream" wait_until 900 console_has g-small "XE2E-GUEST FAIR WITH-DONE"; then
   pvfs top -b -n 2 --backend "$pvfs_domid" 2>&1 | sed 's/^/XE2E INFO top: /'
   c2=$(fig "$small" lat_count) s2=$(fig "$small" lat_sum_us)
+  pc1=$(p9_stat periodic_commits) pt1=$(cut -d' ' -f1 /proc/uptime)
+  secs=$(awk -v a="$pt0" -v b="$pt1" 'BEGIN { printf "%d", b - a }')
+  nc=$((${pc1:-0} - ${pc0:-0}))
+  info "fair periodic write-backs while the neighbour streamed: $nc in $secs s"
+  check commit-interval "pvfs wrote back $nc times in $secs s of streaming (one every 5 s expected)" \
+    [ "$nc" -ge $((secs / 5 - 1)) -a "$nc" -le $((secs / 5 + 1)) -a "$secs" -ge 10 ]
   # g-small waits 40 s now; the stream goes on until g-small is done
   step limit "pvfs share set g-stream share --max-bps 1048576" pvfs share set g-stream share --max-bps 1048576 --backend "$pvfs_domid" || fail limit "share set failed"
   sleep 3

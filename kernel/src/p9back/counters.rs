@@ -59,6 +59,9 @@ pub struct Counters {
     pub stack_updates: u64,
     /// Replies that refused a request for a quota: `Rlerror(EDQUOT)` written to a ring.
     pub quota_refusals: u64,
+    /// Periodic write-backs of what guests changed without fsync (one an interval at most,
+    /// busy or idle; `pvfs_kernel::commitclock`).
+    pub periodic_commits: u64,
     pub(super) split: Split,
 }
 

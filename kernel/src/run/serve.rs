@@ -7,6 +7,7 @@ use super::volume::mount_volume;
 use crate::{heap, kprint, power, xen};
 use alloc::format;
 use pvfs_kernel::cmdline::Options;
+use pvfs_kernel::commitclock::{Commit, CommitClock};
 
 pub(super) fn serve(p: Platform, opts: &Options) -> ! {
     RO_EXPORTS.call_once(|| opts.clone());
@@ -38,7 +39,7 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
     if let Err(e) = timer {
         log::warn!("no timer event ({e:?}): changes are written back only on fsync and shutdown");
     }
-    let mut dirty_since: Option<u64> = None;
+    let mut commit = CommitClock::new(COMMIT_INTERVAL_NS, TIMER_SLOP_NS);
     let mut armed: Option<u64> = None;
     let mut poll_window = pvfs_kernel::pollwin::PollWindow::new(u64::from(opts.poll_us) * 1000);
     match opts.poll_us {
@@ -78,9 +79,13 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
             if poll_window.busy(now) {
                 service.set_polling(true);
             }
-            // A server that never idles still publishes its figures once a second.
+            // A server that never idles still publishes its figures once a second, and still
+            // writes back what guests changed without fsync once an interval.
             if publisher.due(now) {
                 publisher.tick(&mut service, now, false);
+            }
+            if timer.is_ok() && commit.check(now, service.volume_dirty()) == Commit::Now {
+                service.commit_volume();
             }
             continue;
         }
@@ -98,17 +103,15 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
         // Counters and each device's figures, when they changed and at most once a second.
         let stats_due = publisher.tick(&mut service, now, timer.is_ok());
         let mut commit_due = None;
-        if timer.is_ok() && service.volume_dirty() {
-            let since = *dirty_since.get_or_insert(now);
-            let due = since.saturating_add(COMMIT_INTERVAL_NS);
-            if now.saturating_add(TIMER_SLOP_NS) >= due {
-                service.commit_volume();
-                dirty_since = None;
-                continue;
+        if timer.is_ok() {
+            match commit.check(now, service.volume_dirty()) {
+                Commit::Now => {
+                    service.commit_volume();
+                    continue;
+                }
+                Commit::At(t) => commit_due = Some(t),
+                Commit::Clean => {}
             }
-            commit_due = Some(due);
-        } else {
-            dirty_since = None;
         }
         if timer.is_ok() {
             // the earliest of: counters due, a commit due, a device held back by its rate
