@@ -8,7 +8,7 @@
 //!                                   tests, bounded fuzzing, Xen e2e (incl. Linux guests on 9pfs)
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
-//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen, fairness, scale)
+//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen, fairness, scale, guests)
 //! cargo xtask posix                 pjdfstest in a guest on pvfs and on QEMU's 9pfs backend, by test (Debian 12 by default)
 //! cargo xtask soak [SEQS]           the ext4 write path's random model test at scale
 //! cargo xtask deps                  install missing host packages (root) or print how
@@ -179,28 +179,31 @@ fn test() -> Result<(), Fail> {
     // yet; benchmarks stay unpinned.
     // fsstress (1,000 operations compared with Linux's ext4, then 4 × 1,000 at once: about
     // 2.5 minutes) runs in p9-posix on Debian 13; on Debian 12 it runs in `cargo xtask posix`.
-    for (name, debian, list, fsstress) in [
+    // Sixteen guests at once, each on its own share of one pvfs domain (p9-many), run on
+    // Debian 13 with one round of mixed work each (100 files; three rounds of 300 with
+    // `cargo xtask xen-e2e p9-many`).
+    for (name, debian, list, extra) in [
         (
             "Debian 13",
             "13",
-            "p9+p9-quota+p9-destroy+p9-attach+p9-idmap+p9-hostile+p9-posix",
-            "xe2e.env.POSIX_FSSTRESS=1000",
+            "p9+p9-quota+p9-destroy+p9-attach+p9-idmap+p9-hostile+p9-posix+p9-many",
+            &[
+                "xe2e.env.POSIX_FSSTRESS=1000",
+                "xe2e.env.MANY_ROUNDS=1",
+                "xe2e.env.MANY_META=100",
+            ][..],
         ),
         (
             "Debian 12",
             "12",
             "p9+p9-quota+p9-cycle+p9-attach+p9-idmap+p9-posix",
-            "xe2e.env.POSIX_FSSTRESS=0",
+            &["xe2e.env.POSIX_FSSTRESS=0"][..],
         ),
     ] {
         step(&format!("Xen e2e, Linux guests over 9pfs ({name})"), || {
-            xen_e2e_with(
-                list,
-                3600,
-                1500,
-                Some(debian),
-                &["xe2e.env.PVFS_CPUS=1", fsstress],
-            )
+            let mut args = vec!["xe2e.env.PVFS_CPUS=1"];
+            args.extend_from_slice(extra);
+            xen_e2e_with(list, 3600, 1500, Some(debian), &args)
         })?;
     }
     println!(
@@ -384,8 +387,11 @@ fn bench(args: &[String]) -> Result<(), Fail> {
             // 1000 devices on one pvfs domain of 128 MiB (p9-scale): dom0 attaches them to itself
             // and tools/xfront connects and reads through every one.
             "scale" => return xen_e2e_with("p9-scale", 6000, 5800, Some("13"), &[]),
+            // Aggregate throughput and metadata rate of 1, 4 and 16 guests at once, pvfs against
+            // one QEMU process a guest (p9-multi).
+            "guests" => return xen_e2e_with("p9-multi", 5400, 5200, Some("13"), &[]),
             _ => return Err(Fail::new(
-                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness|scale",
+                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness|scale|guests",
             )),
         };
     util::ensure_host_deps(false)?;

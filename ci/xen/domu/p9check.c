@@ -20,6 +20,10 @@
  *                                    first, print progress every 2 s and a summary
  *                                    (with the longest single read, max_read_ms; each read
  *                                    over 500 ms is printed with its start)
+ *        p9check barrier DIR NAME ID N
+ *                                    create DIR/NAME-ID, then wait (polling every 100 ms, at
+ *                                    most 900 s) until DIR holds N entries named NAME-*: the
+ *                                    guests of p9-multi start each phase together
  * Exit status: 0 when every step succeeded. Built static by ci/xen/build-initrds.sh. */
 #include <dirent.h>
 #include <errno.h>
@@ -429,6 +433,42 @@ static int steady(const char *path, double secs, long pause_ms) {
   return bad != 0;
 }
 
+/* Entries of DIR whose names start with PREFIX, or -1 when DIR cannot be read. */
+static long count_prefixed(const char *dir, const char *prefix) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  long n = 0;
+  size_t len = strlen(prefix);
+  struct dirent *e;
+  while ((e = readdir(d))) n += !strncmp(e->d_name, prefix, len);
+  closedir(d);
+  return n;
+}
+
+static int barrier(const char *dir, const char *name, const char *id, long want) {
+  char path[4096], prefix[256];
+  snprintf(path, sizeof path, "%s/%s-%s", dir, name, id);
+  snprintf(prefix, sizeof prefix, "%s-", name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) {
+    printf("XE2E-GUEST FAIL barrier %s: create: %s\n", path, strerror(errno));
+    return 1;
+  }
+  close(fd);
+  for (int i = 0; i < 9000; i++) {
+    long n = count_prefixed(dir, prefix);
+    if (n < 0) {
+      printf("XE2E-GUEST FAIL barrier %s: readdir: %s\n", dir, strerror(errno));
+      return 1;
+    }
+    if (n >= want) return 0;
+    usleep(100000);
+  }
+  printf("XE2E-GUEST FAIL barrier %s: %ld of %ld after 900 s\n", name,
+         count_prefixed(dir, prefix), want);
+  return 1;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 3 && !strcmp(argv[1], "sums")) return sums(argv[2], ".", "XE2E-GUEST SUM ");
@@ -437,6 +477,8 @@ int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "read")) return readfile(argv[2]);
   if ((argc == 4 || argc == 5) && !strcmp(argv[1], "steady"))
     return steady(argv[2], atof(argv[3]), argc == 5 ? atol(argv[4]) : 50);
-  fprintf(stderr, "usage: p9check sums|confine|writes|read DIR-OR-FILE | steady FILE SECONDS [PAUSE-MS]\n");
+  if (argc == 6 && !strcmp(argv[1], "barrier"))
+    return barrier(argv[2], argv[3], argv[4], atol(argv[5]));
+  fprintf(stderr, "usage: p9check sums|confine|writes|read DIR-OR-FILE | steady FILE SECONDS [PAUSE-MS] | barrier DIR NAME ID N\n");
   return 2;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # p9-scale (a measurement, `cargo xtask bench scale`): SCALE_DEVICES 9pfs devices (default
 # 1000) on one pvfs domain of 128 MiB. dom0 attaches every device to itself with `pvfs share
-# add 0` (one export, no guest needed), then /usr/sbin/xfront load connects them all as a
+# add 0 --no-guest-wait` (one export, no guest needed; without the flag each add would give
+# dom0's absent 9pfs driver 2 s to connect), then /usr/sbin/xfront load connects them all as a
 # frontend (tools/xfront, over /dev/xen/gntalloc and /dev/xen/evtchn, one ring of at most
 # order 3 each) and runs a session on each: version, attach, walk to a known file, open, read
 # it (it must hold the known bytes), clunk. Every device must connect and answer. Printed:
@@ -37,7 +38,7 @@ heap0=$(p9_stat heap_live_bytes)
 t0=$(cut -d' ' -f1 /proc/uptime)
 i=1 added=0
 while [ $i -le $N ]; do
-  if $PVFS share add 0 --tag s$i --path /exports/scale --timeout 60 --backend "$pvfs_domid" > /tmp/xe2e-add.out 2>&1; then
+  if $PVFS share add 0 --tag s$i --path /exports/scale --timeout 60 --no-guest-wait --backend "$pvfs_domid" > /tmp/xe2e-add.out 2>&1; then
     added=$((added + 1))
   else
     echo "XE2E INFO share add s$i: $(cat /tmp/xe2e-add.out)"
