@@ -61,6 +61,8 @@ impl Blkfront {
                     }
                 }
                 VbdAction::Connected(info) => break Ok(info),
+                // Only once connected; the handshake goes on.
+                VbdAction::Grew { .. } | VbdAction::ShrinkRefused { .. } => {}
                 VbdAction::Drain | VbdAction::Closed => {
                     break Err(SetupError(format!(
                         "{fe}: backend closed during the handshake"

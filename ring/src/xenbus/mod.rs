@@ -173,3 +173,5 @@ fn read_state<S: Store + ?Sized>(s: &mut S, path: &str) -> Result<Option<XenbusS
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_vbd_resize;

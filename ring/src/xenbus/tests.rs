@@ -607,7 +607,7 @@ fn scanning_is_bounded_and_skips_junk() {
 // ---- vbd frontend ----
 
 const VBD: &str = "device/vbd/51712";
-const VBE: &str = "/local/domain/0/backend/vbd/7/51712";
+pub(super) const VBE: &str = "/local/domain/0/backend/vbd/7/51712";
 
 fn vbd_store() -> MemStore {
     let mut s = MemStore::new();
@@ -618,7 +618,7 @@ fn vbd_store() -> MemStore {
     s
 }
 
-fn backend_connected(s: &mut MemStore) {
+pub(super) fn backend_connected(s: &mut MemStore) {
     s.set(&format!("{VBE}/sectors"), "2097152");
     s.set(&format!("{VBE}/sector-size"), "512");
     s.set(&format!("{VBE}/info"), "0");
@@ -715,7 +715,7 @@ fn vbd_multi_page_ring_and_read_only() {
 }
 
 /// A frontend that has published its ring, and the backend Initialising.
-fn vbd_ring_ready() -> (MemStore, VbdFrontend) {
+pub(super) fn vbd_ring_ready() -> (MemStore, VbdFrontend) {
     let mut s = vbd_store();
     s.set(&format!("{VBE}/state"), "2");
     let mut f = VbdFrontend::new(VBD, false);

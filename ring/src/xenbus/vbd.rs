@@ -93,6 +93,23 @@ pub enum VbdAction {
     Drain,
     /// The device is closed.
     Closed,
+    /// The backend announced a larger disk while connected (Linux's blkback rewrites
+    /// `sectors`, then `state`, when its backing device grows): the disk now has `sectors`
+    /// 512-byte sectors, `before` until now.
+    Grew {
+        /// The old size, in 512-byte sectors.
+        before: u64,
+        /// The new size, in 512-byte sectors (checked like the size at connect).
+        sectors: u64,
+    },
+    /// The backend announced a smaller disk while connected. The machine keeps the size it
+    /// had (a mounted file system cannot shrink under its blocks); the caller reports it.
+    ShrinkRefused {
+        /// The size kept, in 512-byte sectors.
+        kept: u64,
+        /// What the backend announced.
+        announced: u64,
+    },
 }
 
 /// Where a [`VbdFrontend`] is.
@@ -120,6 +137,8 @@ pub struct VbdFrontend {
     backend_id: u16,
     persistent: bool,
     phase: VbdPhase,
+    /// The disk's size while connected (512-byte sectors).
+    sectors: u64,
 }
 
 impl VbdFrontend {
@@ -132,6 +151,7 @@ impl VbdFrontend {
             backend_id: 0,
             persistent,
             phase: VbdPhase::New,
+            sectors: 0,
         }
     }
 
@@ -203,22 +223,30 @@ impl VbdFrontend {
                 let info = self.read_info(s, &be)?;
                 self.set_state(s, X::Connected)?;
                 self.phase = P::Connected;
+                self.sectors = info.sectors;
                 Ok(VbdAction::Connected(info))
+            }
+            (P::Connected, Some(X::Connected)) => {
+                let sectors = read_sectors(s, &be)?;
+                let before = self.sectors;
+                if sectors > before {
+                    self.sectors = sectors;
+                    Ok(VbdAction::Grew { before, sectors })
+                } else if sectors < before {
+                    Ok(VbdAction::ShrinkRefused {
+                        kept: before,
+                        announced: sectors,
+                    })
+                } else {
+                    Ok(VbdAction::Idle)
+                }
             }
             _ => Ok(VbdAction::Idle),
         }
     }
 
     fn read_info<S: Store + ?Sized>(&self, s: &mut S, be: &str) -> Result<VbdInfo, XenbusError> {
-        let skey = join(be, "sectors");
-        let sectors: u64 = read_num(s, &skey)?;
-        // Range-checked where it enters: nothing downstream multiplies an unchecked value.
-        if sectors == 0 || sectors.checked_mul(512).is_none_or(|b| b > VBD_MAX_BYTES) {
-            return Err(XenbusError::Invalid {
-                key: skey,
-                value: sectors.to_string(),
-            });
-        }
+        let sectors = read_sectors(s, be)?;
         let sskey = join(be, "sector-size");
         let sector_size: u32 = read_num(s, &sskey)?;
         if !(512..=VBD_MAX_SECTOR_SIZE).contains(&sector_size) || !sector_size.is_power_of_two() {
@@ -238,6 +266,11 @@ impl VbdFrontend {
             barrier: read_bool(s, &join(be, "feature-barrier"))?,
             discard: read_bool(s, &join(be, "feature-discard"))?,
         })
+    }
+
+    /// The disk's size while connected, in 512-byte sectors (0 before).
+    pub fn sectors(&self) -> u64 {
+        self.sectors
     }
 
     /// The caller allocated the ring for [`VbdAction::AllocateRing`]: publish `ring-ref`
@@ -279,4 +312,18 @@ impl VbdFrontend {
         self.phase = VbdPhase::Closed;
         Ok(())
     }
+}
+
+/// The backend's `sectors`, range-checked where it enters (at connect and at every resize):
+/// nothing downstream multiplies an unchecked value.
+fn read_sectors<S: Store + ?Sized>(s: &mut S, be: &str) -> Result<u64, XenbusError> {
+    let skey = join(be, "sectors");
+    let sectors: u64 = read_num(s, &skey)?;
+    if sectors == 0 || sectors.checked_mul(512).is_none_or(|b| b > VBD_MAX_BYTES) {
+        return Err(XenbusError::Invalid {
+            key: skey,
+            value: sectors.to_string(),
+        });
+    }
+    Ok(sectors)
 }

@@ -214,6 +214,20 @@ impl<M: Granted, D: Doorbell> Engine<M, D> {
         self.cfg.sectors * 512
     }
 
+    /// The backend's disk grew to `sectors` (512-byte units): requests may reach the new end
+    /// from now on. Refused (the size unchanged) if that is smaller than the size in use or
+    /// beyond [`MAX_SECTORS`].
+    pub fn grow_to(&mut self, sectors: u64) -> Result<(), EngineError> {
+        if sectors < self.cfg.sectors || sectors > MAX_SECTORS {
+            return Err(EngineError::Geometry {
+                sectors,
+                sector_size: self.cfg.sector_size,
+            });
+        }
+        self.cfg.sectors = sectors;
+        Ok(())
+    }
+
     /// Responses accepted so far.
     pub fn completed(&self) -> u64 {
         self.completed

@@ -420,3 +420,38 @@ fn random_work_matches_a_model_whatever_the_answer_order() {
     assert!(!e.is_broken());
     clean(&be);
 }
+
+#[test]
+fn the_disk_grows_while_in_use() {
+    let (mut e, be) = setup();
+    let old = (DISK / 512) as u64;
+    let mut b = vec![0u8; 1024];
+    assert!(matches!(
+        e.read(old, &mut b),
+        Err(DevError::OutOfRange { .. })
+    ));
+    // Shrinking and sizes past the bound are refused, and the size stays.
+    assert!(matches!(
+        e.grow_to(old - 1),
+        Err(EngineError::Geometry { .. })
+    ));
+    assert!(matches!(
+        e.grow_to(super::MAX_SECTORS + 1),
+        Err(EngineError::Geometry { .. })
+    ));
+    assert_eq!(e.size_bytes(), DISK as u64);
+    // The backend's disk doubles, then the engine is told.
+    be.borrow_mut().disk.resize(2 * DISK, 0xa5);
+    e.grow_to(2 * old).unwrap();
+    assert_eq!(e.size_bytes(), 2 * DISK as u64);
+    e.write(old, &[7u8; 1024], false).unwrap();
+    e.read(old, &mut b).unwrap();
+    assert_eq!(b, [7u8; 1024]);
+    e.read(2 * old - 2, &mut b).unwrap();
+    assert_eq!(b, [0xa5u8; 1024]);
+    assert!(matches!(
+        e.read(2 * old - 1, &mut b),
+        Err(DevError::OutOfRange { .. })
+    ));
+    clean(&be);
+}
