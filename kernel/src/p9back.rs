@@ -14,7 +14,7 @@
 //!   taken from that ring (`pvfs_9p::channel`, in `p9back/ring.rs`);
 //! - a ring protocol violation disconnects that device only.
 
-use crate::blkfront::Blkfront;
+use crate::blkfront::{BackendEvent, Blkfront};
 use crate::xen::gnttab;
 use crate::xen::shmem::PageMem;
 use crate::xen::store::XsStore;
@@ -671,17 +671,41 @@ impl Service {
     /// Passes a watch event to the volume's block device if it is its token; true if it was.
     pub fn on_volume_event(&self, token: &str) -> bool {
         let Some(fs) = &self.fs else { return false };
-        fs.with_engine(|e| {
+        let event = fs.with_engine(|e| {
             let dev = e.device_mut();
-            if dev.watch_token() != token {
-                return false;
+            (dev.watch_token() == token).then(|| dev.on_backend_event())
+        });
+        match event.flatten() {
+            None => false,
+            Some(ev) => {
+                self.volume_changed(ev);
+                true
             }
-            if dev.on_backend_event() {
-                log::warn!("volume: its disk is gone; guests now get I/O errors");
+        }
+    }
+
+    /// Acts on what the volume's disk did: gone, or grown (the volume grows into it; statfs
+    /// reports the new size at once).
+    fn volume_changed(&self, ev: BackendEvent) {
+        let Some(fs) = &self.fs else { return };
+        match ev {
+            BackendEvent::Nothing => {}
+            BackendEvent::Closed => {
+                log::warn!("volume: its disk is gone; guests now get I/O errors")
             }
-            true
-        })
-        .unwrap_or(false)
+            BackendEvent::Grew(bytes) => match pvfs_9p::Filesystem::grow(&**fs, bytes) {
+                Ok(size) => log::info!(
+                    "volume: grown to {} MiB on a disk of {} MiB",
+                    size >> 20,
+                    bytes >> 20
+                ),
+                Err(e) => log::warn!(
+                    "volume: the disk grew to {} MiB but the volume did not (errno {}); it keeps its size",
+                    bytes >> 20,
+                    e.0
+                ),
+            },
+        }
     }
 
     /// The block cache's memory (buffers and bookkeeping) and its buffers' capacity, in bytes
@@ -706,8 +730,8 @@ impl Service {
     /// quota and policy keys, and devices that came or went.
     pub fn resync(&mut self) {
         if let Some(fs) = &self.fs {
-            if fs.with_engine(|e| e.device_mut().on_backend_event()) == Some(true) {
-                log::warn!("volume: its disk is gone; guests now get I/O errors");
+            if let Some(ev) = fs.with_engine(|e| e.device_mut().on_backend_event()) {
+                self.volume_changed(ev);
             }
         }
         let keys: Vec<_> = self.devices.keys().copied().collect();

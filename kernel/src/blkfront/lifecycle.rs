@@ -2,8 +2,8 @@
 //! closing and releasing it.
 
 use super::{
-    Blkfront, Io, Port, SetupError, INDIRECT_PAGES, MAX_INDIRECT_SEGS, MAX_RING_ORDER, POOL_PAGES,
-    SETUP_WAKEUPS,
+    BackendEvent, Blkfront, Io, Port, SetupError, INDIRECT_PAGES, MAX_INDIRECT_SEGS,
+    MAX_RING_ORDER, POOL_PAGES, SETUP_WAKEUPS,
 };
 use crate::xen::events;
 use crate::xen::granted::GrantedPages;
@@ -156,10 +156,12 @@ impl Blkfront {
     /// Handles a change of the backend's state. When the backend (or the toolstack, e.g.
     /// `xl block-detach`) starts closing, every request in flight completes first, then the
     /// device goes Closed and releases its ring, grants and event channel; later requests fail
-    /// with an I/O error instead of hanging. Returns true once the device is closed.
-    pub fn on_backend_event(&mut self) -> bool {
+    /// with an I/O error instead of hanging. When the backend announces a larger disk while
+    /// connected (its backing device grew), requests may reach the new end from now on; a
+    /// smaller one is logged and the size kept.
+    pub fn on_backend_event(&mut self) -> BackendEvent {
         if self.io.is_none() {
-            return true;
+            return BackendEvent::Closed;
         }
         match self.machine.step(&mut XsStore) {
             Ok(VbdAction::Drain) | Ok(VbdAction::Closed) => {
@@ -172,12 +174,42 @@ impl Blkfront {
                 }
                 let _ = self.machine.drained(&mut XsStore);
                 self.release();
-                true
+                BackendEvent::Closed
             }
-            Ok(_) => false,
+            Ok(VbdAction::Grew { before, sectors }) => {
+                let grown = self.io.as_mut().map(|io| io.grow_to(sectors));
+                match grown {
+                    Some(Ok(())) => {
+                        self.sectors = sectors;
+                        log::info!(
+                            "blkfront: vbd {}: the disk grew from {} to {} MiB",
+                            self.devid,
+                            before / 2048,
+                            sectors / 2048
+                        );
+                        BackendEvent::Grew(self.size_bytes())
+                    }
+                    Some(Err(e)) => {
+                        log::warn!(
+                            "blkfront: vbd {}: the disk grew to {sectors} sectors, which cannot be used: {e:?}",
+                            self.devid
+                        );
+                        BackendEvent::Nothing
+                    }
+                    None => BackendEvent::Closed,
+                }
+            }
+            Ok(VbdAction::ShrinkRefused { kept, announced }) => {
+                log::warn!(
+                    "blkfront: vbd {}: the backend announced {announced} sectors, fewer than the {kept} in use; keeping {kept} (a mounted volume cannot shrink; its last blocks may now fail)",
+                    self.devid
+                );
+                BackendEvent::Nothing
+            }
+            Ok(_) => BackendEvent::Nothing,
             Err(e) => {
                 log::warn!("blkfront: vbd {}: {e:?}", self.devid);
-                false
+                BackendEvent::Nothing
             }
         }
     }

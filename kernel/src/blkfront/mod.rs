@@ -67,6 +67,17 @@ pub struct Blkfront {
     io: Option<Io>,
 }
 
+/// What a backend event changed ([`Blkfront::on_backend_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendEvent {
+    /// Nothing the caller must act on.
+    Nothing,
+    /// The device is closed: every later request fails.
+    Closed,
+    /// The disk grew; its size in bytes now.
+    Grew(u64),
+}
+
 /// Device ids offered under `device/vbd`.
 pub fn discover() -> Vec<u32> {
     let mut ids: Vec<u32> = store::directory("device/vbd")
