@@ -6,7 +6,7 @@
 # (blkfront), grow the volume (`Filesystem::grow`) and the guest's statfs (df) show more than
 # 64 MiB within 120 s, while it keeps writing; a 96 MiB write that fits only in the new
 # space must succeed and both files read back intact (domu/guest-p9grow.sh). After pvfs shuts
-# down, the volume must be e2fsck-clean, have the new size (dumpe2fs) and hold both files
+# down, the volume must be e2fsck-clean, have the new size (debugfs's stats) and hold both files
 # with the guest's checksums (debugfs).
 # xe2e-needs: linux-guest
 . /xe2e/lib.sh
@@ -34,7 +34,7 @@ check pvfs-alive "pvfs is gone after the grow" p9_pvfs_alive
 xl shutdown "$name" >/dev/null 2>&1
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
 check_volume $IMG
-blocks=$(dumpe2fs -h $IMG 2>/dev/null | sed -n 's/^Block count: *//p')
+blocks=$(debugfs -R stats $IMG 2>/dev/null | sed -n 's/^Block count: *//p')
 info "grow: the volume has $blocks blocks of 4 KiB after pvfs shut down ($((blocks / 256)) MiB)"
 check new-size "the volume has $blocks blocks, not the 65536 of 256 MiB" [ "$blocks" = 65536 ]
 want=$(tr -d '\r' < "$CONSOLE_DIR/guest-g-grow.log" | sed -n 's/.*GROW WROTE ok .*sums=\([0-9a-f]*\) \([0-9a-f]*\).*/\1 \2/p')
