@@ -694,11 +694,18 @@ impl Service {
                 log::warn!("volume: its disk is gone; guests now get I/O errors")
             }
             BackendEvent::Grew(bytes) => match pvfs_9p::Filesystem::grow(&**fs, bytes) {
-                Ok(size) => log::info!(
-                    "volume: grown to {} MiB on a disk of {} MiB",
-                    size >> 20,
-                    bytes >> 20
-                ),
+                Ok(size) => {
+                    log::info!(
+                        "volume: grown to {} MiB on a disk of {} MiB",
+                        size >> 20,
+                        bytes >> 20
+                    );
+                    // `data/pvfs/volume` (next to `backend/9pfs`) describes the new size.
+                    if let Some(desc) = fs.with_engine(|e| crate::volume::describe(e)) {
+                        let dom = self.base.trim_end_matches("backend/9pfs");
+                        let _ = crate::xen::store::write(&format!("{dom}data/pvfs/volume"), &desc);
+                    }
+                }
                 Err(e) => log::warn!(
                     "volume: the disk grew to {} MiB but the volume did not (errno {}); it keeps its size",
                     bytes >> 20,

@@ -3,7 +3,8 @@
 # image file behind a loop device; a guest mounted on it writes 16 MiB, then dom0 grows the
 # image to 256 MiB (`truncate`, then `losetup -c`, which tells the loop device and so blkback,
 # which rewrites the vbd's `sectors` and `state` at its next request). pvfs must notice it
-# (blkfront), grow the volume (`Filesystem::grow`) and the guest's statfs (df) show more than
+# (blkfront), grow the volume (`Filesystem::grow`; `data/pvfs/volume` then says 256 MiB) and
+# the guest's statfs (df) show more than
 # 64 MiB within 120 s, while it keeps writing; a 56 MiB write that fits only in the new
 # space must succeed and both files read back intact (domu/guest-p9grow.sh). After pvfs shuts
 # down, the volume must be e2fsck-clean, have the new size (debugfs's stats) and hold both files
@@ -30,6 +31,8 @@ tr -d '\r' < "$CONSOLE_DIR/guest-g-grow.log" | grep -a 'XE2E-GUEST' | sed 's/^/[
 check seen "the guest's statfs did not show the new size" console_has g-grow "XE2E-GUEST GROW SEEN"
 check wrote "56 MiB did not fit in the new space, or a file came back different" console_has g-grow "XE2E-GUEST GROW WROTE ok"
 xl dmesg | grep -a "(d$pvfs_domid)" | grep -a -E 'grew|grown|cannot grow|volume: the disk' | sed 's/^/XE2E INFO pvfs: /'
+vol=$(xenstore-read "/local/domain/$pvfs_domid/data/pvfs/volume" 2>&1)
+check volume-key "data/pvfs/volume does not show the new size: $vol" sh -c "echo '$vol' | grep -q 'size=256MiB'"
 check pvfs-alive "pvfs is gone after the grow" p9_pvfs_alive
 xl shutdown "$name" >/dev/null 2>&1
 wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
