@@ -36,6 +36,7 @@ devices=0
 # run_multi BACKEND N ROUND: N guests run the workload at once; rates go to /tmp/xe2e-multi-*
 run_multi() {
   b=$1 n=$2 r=$3 run=$1$2r$3
+  # guests' names are unique to the run: each name has its own console log
   mib=$((TOTAL_MIB / n)) files=$((TOTAL_FILES / n))
   i=1
   while [ $i -le "$n" ]; do
@@ -47,16 +48,16 @@ run_multi() {
       own="tag=share,path=$Q/g$i,security_model=none$(qemu_p9_type)"
       common="tag=common,path=$Q/common,security_model=none$(qemu_p9_type)"
     fi
-    step "create-$run-$i" "xl create m$i ($b, $n guests, round $r)" xl create /etc/xen/guests/linux-pv.cfg "name=\"m$i\"" "memory=96" \
+    step "create-$run-$i" "xl create $run-m$i ($b, $n guests, round $r)" xl create /etc/xen/guests/linux-pv.cfg "name=\"$run-m$i\"" "memory=96" \
       "p9=[ '$own', '$common' ]" \
       "extra=\"$GUEST_ARGS xe2e.guest=p9multi xe2e.idx=$i xe2e.n=$n xe2e.run=$run xe2e.mib=$mib xe2e.files=$files\"" ||
-      { fail "create-$run-$i" "xl create failed; device model log: $(dm_log m$i)"; return 1; }
-    eval "dom_m$i=\$(domid_of m$i)"
+      { fail "create-$run-$i" "xl create failed; device model log: $(dm_log "$run-m$i")"; return 1; }
+    eval "dom_m$i=\$(domid_of $run-m$i)"
     i=$((i + 1))
   done
   all_mounted() {
     j=1
-    while [ $j -le "$n" ]; do console_has m$j "XE2E-GUEST MULTI MOUNTED" || return 1; j=$((j + 1)); done
+    while [ $j -le "$n" ]; do console_has "$run-m$j" "XE2E-GUEST MULTI MOUNTED" || return 1; j=$((j + 1)); done
   }
   if step "mounted-$run" "all $n guests mounted" wait_until 900 all_mounted && [ "$b" = qemu ]; then
     # the device models' resident memory, every guest mounted
@@ -76,13 +77,13 @@ run_multi() {
   : > "/tmp/xe2e-multi-times"
   while [ $i -le "$n" ]; do
     eval "d=\$dom_m$i"
-    [ -z "$d" ] || wait_gone_quietly 1200 "m$i" "$d" || { fail "finished-$run-$i" "m$i still running"; diagnostics; xl destroy "m$i"; }
-    log=$CONSOLE_DIR/guest-m$i.log
-    if console_has "m$i" "XE2E-GUEST BENCH DONE" && ! grep -aq 'XE2E-GUEST FAIL' "$log"; then
+    [ -z "$d" ] || wait_gone_quietly 1200 "$run-m$i" "$d" || { fail "finished-$run-$i" "$run-m$i still running"; diagnostics; xl destroy "$run-m$i"; }
+    log=$CONSOLE_DIR/guest-$run-m$i.log
+    if console_has "$run-m$i" "XE2E-GUEST BENCH DONE" && ! grep -aq 'XE2E-GUEST FAIL' "$log"; then
       tr -d '\r' < "$log" | sed -n 's/^XE2E-GUEST BENCH \([A-Za-z0-9-]*\) \([0-9.]*\)$/\1 \2/p' >> /tmp/xe2e-multi-times
     else
       ok=0
-      fail "run-$run-m$i" "$(tr -d '\r' < "$log" | grep -a 'XE2E-GUEST FAIL' | head -3 | tr '\n' ' ')"
+      fail "run-$run-m$i" "$(tr -d '\r' < "$log" 2>/dev/null | grep -a 'XE2E-GUEST FAIL' | head -3 | tr '\n' ' ')"
     fi
     i=$((i + 1))
   done
