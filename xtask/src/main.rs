@@ -389,8 +389,9 @@ fn bench(args: &[String]) -> Result<(), Fail> {
             // and tools/xfront connects and reads through every one.
             "scale" => return xen_e2e_with("p9-scale", 6000, 5800, Some("13"), &[]),
             // Aggregate throughput and metadata rate of 1, 4 and 16 guests at once, pvfs against
-            // one QEMU process a guest (p9-multi).
-            "guests" => return xen_e2e_with("p9-multi", 5400, 5200, Some("13"), &[]),
+            // one QEMU process a guest (p9-multi), on Debian 12: QEMU's 9pfs backend does not
+            // come up on Debian 13 (docs/posix.md).
+            "guests" => return xen_e2e_with("p9-multi", 5400, 5200, Some("12"), &[]),
             _ => return Err(Fail::new(
                 "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness|scale|guests",
             )),
