@@ -96,6 +96,25 @@ pub enum ImageCmd {
         /// New size of the image file.
         size: String,
     },
+    /// Merge identical regular files under PATH… (default `/`) into shared copy-on-write
+    /// contents, and print what was saved.
+    ///
+    /// Files are grouped by size, then SHA-256, then compared byte by byte; each group of
+    /// identical files then keeps one copy of the data in a hidden store (`/.pvfs/shared/`),
+    /// while every name keeps its own inode, attributes and times. A write through any name
+    /// gives that name its own copy again. Prints one line, `merged N files (K new shared
+    /// contents), saved B bytes; S files scanned`, or with --json one object with the keys
+    /// files_scanned, files_merged, stores_created, mismatches, bytes_saved. Exit status 1 on
+    /// an error (what was merged before it stays merged, and the image stays consistent).
+    Dedup {
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// ext4 image file
+        image: PathBuf,
+        /// Paths inside the image to deduplicate (default `/`).
+        paths: Vec<String>,
+    },
     /// Write commands (put, mkdir, rm, …).
     #[command(flatten)]
     Edit(crate::edit::EditCmd),
@@ -115,6 +134,10 @@ pub fn run(cmd: ImageCmd) -> Result<(), String> {
     let w = |r: std::io::Result<()>| r.map_err(|e| format!("stdout: {e}"));
     match cmd {
         ImageCmd::Edit(c) => crate::edit::run(c),
+        ImageCmd::Dedup { json, image, paths } => {
+            let text = crate::dedup::run(&image, &paths, json)?;
+            w(out.write_all(text.as_bytes()))
+        }
         ImageCmd::Resize { image, size } => {
             let text = crate::resize::run(&image, &size)?;
             w(out.write_all(text.as_bytes()))

@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod dedup;
 mod edit;
 mod image;
 mod resize;

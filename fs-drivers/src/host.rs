@@ -67,7 +67,8 @@ struct Extractor<'a, D: BlockDevice> {
 
 /// Copy `src` (a path inside the image) to `dest`, which must not exist: directories
 /// recursively, regular files (sparse: holes are skipped with a seek), symlinks, and hard links
-/// as links. Keeps permission bits, mtime and atime (symlinks' too), and uid/gid when the
+/// as links; the volume's `/.pvfs` (the store of shared contents) is left out, while
+/// deduplicated files are copied with their contents. Keeps permission bits, mtime and atime (symlinks' too), and uid/gid when the
 /// process may change them (ownership errors are ignored, as `cp -a` does for non-root).
 pub fn extract<D: BlockDevice>(
     fs: &mut Ext4<D>,
@@ -116,6 +117,10 @@ impl<D: BlockDevice> Extractor<'_, D> {
                 let entries = self.fs.read_dir(ino).map_err(|e| self.fs_err(e, &src))?;
                 for e in entries {
                     if e.name == b"." || e.name == b".." {
+                        continue;
+                    }
+                    // The store of shared contents is the engine's, not the tree's.
+                    if ino == crate::ext4::ROOT_INO && e.name == crate::ext4::shared::HIDDEN_DIR {
                         continue;
                     }
                     // The engine rejects names with '/' or NUL; never let a name climb out.

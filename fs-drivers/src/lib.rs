@@ -6,6 +6,7 @@
 //! - [`cache`]: a bounded LRU block cache.
 //! - [`crc`]: CRC32C and CRC-16 for metadata checksums (the `crc` crate).
 //! - [`ext4`]: the ext4 engine ([`ext4::Ext4`]).
+//! - [`dedup`]: file-level deduplication of an ext4 volume (shared store files).
 //! - `host` (feature `std`): host helpers such as copying a tree out of an image.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@ extern crate alloc;
 pub mod block;
 pub mod cache;
 pub mod crc;
+pub mod dedup;
 pub mod ext4;
 #[cfg(feature = "std")]
 pub mod host;

@@ -5,6 +5,12 @@
 //! [`Ext4::open_rw`] takes the changes the engine supports, stamped with the clock given to
 //! [`Ext4Fs::with_clock`]. Inodes referenced by fids are pinned in the engine, so a file
 //! unlinked while open stays usable until its last fid goes.
+//!
+//! Shared (deduplicated) files are invisible as such: the volume's `/.pvfs` directory (the
+//! store of shared contents, `pvfs_fs::ext4::shared`) cannot be looked up, listed, created,
+//! renamed or removed through this adapter, even on an export at `/`, and the
+//! `trusted.pvfs.*` xattrs that link a file to its store are neither listed, read, set nor
+//! removed. Every request of the 9P server reaches the engine through here.
 
 use crate::fs::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
 use crate::fs::{
@@ -14,6 +20,7 @@ use crate::fs::{
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use pvfs_fs::block::BlockDevice;
+use pvfs_fs::ext4::shared::{HIDDEN_DIR, XATTR_PREFIX};
 use pvfs_fs::ext4::{self, Error, Ext4, FileType, XattrSet};
 use spin::Mutex;
 
@@ -53,6 +60,16 @@ pub fn errno_of(e: &Error) -> Errno {
         Error::TargetTooLong => Errno::ENAMETOOLONG,
         _ => Errno::EIO,
     }
+}
+
+/// Whether `name` in `dir` is the hidden store directory (`/.pvfs`).
+fn hidden_name(dir: ext4::Ino, name: &[u8]) -> bool {
+    dir == ext4::ROOT_INO && name == HIDDEN_DIR
+}
+
+/// Whether xattr `name` is one of the engine's sharing xattrs (`trusted.pvfs.*`).
+fn hidden_xattr(name: &[u8]) -> bool {
+    name.starts_with(XATTR_PREFIX)
 }
 
 fn ino32(ino: Ino) -> FsResult<ext4::Ino> {
@@ -182,7 +199,11 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
 
     fn lookup(&self, dir: Ino, name: &[u8]) -> FsResult<Attr> {
         let a = self.with(|fs| {
-            let ino = fs.lookup(ino32(dir)?, name).map_err(|e| errno_of(&e))?;
+            let dir = ino32(dir)?;
+            if hidden_name(dir, name) {
+                return Err(Errno::ENOENT);
+            }
+            let ino = fs.lookup(dir, name).map_err(|e| errno_of(&e))?;
             fs.getattr(ino).map_err(|e| errno_of(&e))
         })?;
         Ok(self.attr(&a))
@@ -207,7 +228,11 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
 
     fn readdir(&self, dir: Ino, cookie: u64, f: DirVisitor<'_>) -> FsResult<()> {
         self.with(|fs| {
-            fs.readdir(ino32(dir)?, cookie, |e| {
+            let dir = ino32(dir)?;
+            fs.readdir(dir, cookie, |e| {
+                if hidden_name(dir, e.name) {
+                    return true;
+                }
                 f(DirEntry {
                     ino: u64::from(e.ino),
                     kind: dt_of(e.kind),
@@ -241,7 +266,7 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     fn listxattr(&self, ino: Ino) -> FsResult<Vec<u8>> {
         let names = self.with(|fs| fs.listxattr(ino32(ino)?).map_err(|e| errno_of(&e)))?;
         let mut out = Vec::new();
-        for n in names {
+        for n in names.into_iter().filter(|n| !hidden_xattr(n)) {
             out.extend_from_slice(&n);
             out.push(0);
         }
@@ -249,6 +274,9 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
 
     fn getxattr(&self, ino: Ino, name: &[u8]) -> FsResult<Vec<u8>> {
+        if hidden_xattr(name) {
+            return Err(Errno::ENODATA);
+        }
         self.with(|fs| fs.getxattr(ino32(ino)?, name).map_err(|e| errno_of(&e)))
     }
 
@@ -296,6 +324,9 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
 
     fn create(&self, dir: Ino, name: &[u8], new: &crate::fs::NewInode) -> FsResult<Attr> {
         let dir = ino32(dir)?;
+        if hidden_name(dir, name) {
+            return Err(Errno::EPERM);
+        }
         let perm = (new.mode & 0o7777) as u16;
         let a = self.modify(|fs| {
             let ino = match new.mode & S_IFMT {
@@ -314,6 +345,9 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
 
     fn unlink(&self, dir: Ino, name: &[u8], rmdir: bool) -> FsResult<()> {
         let dir = ino32(dir)?;
+        if hidden_name(dir, name) {
+            return Err(Errno::ENOENT);
+        }
         self.modify(|fs| {
             if rmdir {
                 fs.rmdir(dir, name)
@@ -358,6 +392,9 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
     fn setxattr(&self, ino: Ino, name: &[u8], value: &[u8], flags: u32) -> FsResult<()> {
         let ino = ino32(ino)?;
+        if hidden_xattr(name) {
+            return Err(Errno::EPERM);
+        }
         let how = match flags & (xattr_flags::CREATE | xattr_flags::REPLACE) {
             0 => XattrSet::Any,
             xattr_flags::CREATE => XattrSet::Create,
@@ -371,10 +408,16 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
     fn removexattr(&self, ino: Ino, name: &[u8]) -> FsResult<()> {
         let ino = ino32(ino)?;
+        if hidden_xattr(name) {
+            return Err(Errno::ENODATA);
+        }
         self.modify(|fs| fs.remove_xattr(ino, name).map_err(|e| errno_of(&e)))
     }
     fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> FsResult<Attr> {
         let dir = ino32(dir)?;
+        if hidden_name(dir, name) {
+            return Err(Errno::EPERM);
+        }
         let a = self.modify(|fs| {
             let ino = fs
                 .symlink(dir, name, target, uid, gid)
@@ -385,6 +428,9 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
     fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> FsResult<Attr> {
         let (ino, dir) = (ino32(ino)?, ino32(dir)?);
+        if hidden_name(dir, name) {
+            return Err(Errno::EPERM);
+        }
         let a = self.modify(|fs| {
             fs.link(ino, dir, name).map_err(|e| errno_of(&e))?;
             fs.getattr(ino).map_err(|e| errno_of(&e))
@@ -393,6 +439,12 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
     }
     fn rename(&self, olddir: Ino, oldname: &[u8], newdir: Ino, newname: &[u8]) -> FsResult<()> {
         let (od, nd) = (ino32(olddir)?, ino32(newdir)?);
+        if hidden_name(od, oldname) {
+            return Err(Errno::ENOENT);
+        }
+        if hidden_name(nd, newname) {
+            return Err(Errno::EPERM);
+        }
         self.modify(|fs| {
             fs.rename(od, oldname, nd, newname, ext4::RenameFlags::default())
                 .map_err(|e| errno_of(&e))

@@ -283,6 +283,8 @@ impl<D: BlockDevice> Ext4<D> {
     /// Attributes of `ino`.
     pub fn getattr(&mut self, ino: Ino) -> Result<Attr> {
         let i = self.load_inode(ino)?;
+        // A stub counts its store's blocks: it looks as it did before it was shared.
+        let store_blocks = self.share_of(&i)?.map_or(0, |s| s.blocks);
         let kind = FileType::from_mode(i.mode);
         let (mut rdev_major, mut rdev_minor) = (0, 0);
         if matches!(kind, FileType::CharDev | FileType::BlockDev) {
@@ -308,7 +310,7 @@ impl<D: BlockDevice> Ext4<D> {
             mtime: i.mtime,
             ctime: i.ctime,
             crtime: i.crtime,
-            blocks: i.blocks,
+            blocks: i.blocks.saturating_add(store_blocks),
             generation: i.generation,
             rdev_major,
             rdev_minor,

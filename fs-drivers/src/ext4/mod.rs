@@ -56,6 +56,7 @@ mod readahead;
 mod rename;
 pub mod sb;
 mod scan;
+pub mod shared;
 mod types;
 mod write;
 mod xattr;

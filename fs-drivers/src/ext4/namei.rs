@@ -221,7 +221,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Give back an inode allocated by an operation that then failed (it owns no blocks).
-    fn abandon_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
+    pub(crate) fn abandon_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
         // A free inode with a zero dtime looks like a lost orphan to e2fsck.
         let dtime = (self.clock.sec as u32).max(1);
         self.patch_inode(ino, |raw| {
@@ -234,6 +234,16 @@ impl<D: BlockDevice> Ext4<D> {
     /// Free the blocks of an inode (data and extent tree blocks, any depth) and the inode
     /// itself (last link gone).
     pub(crate) fn release_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
+        // A stub's reference to its store goes with it.
+        let inode = self.load_inode(ino)?;
+        if let Some(store) = self.share_of(&inode)? {
+            self.drop_ref(&store)?;
+        }
+        self.release_inode_plain(ino, dir)
+    }
+
+    /// [`Ext4::release_inode`] without looking for a store (for stores and copies).
+    pub(crate) fn release_inode_plain(&mut self, ino: Ino, dir: bool) -> Result<()> {
         self.xattr_release(ino)?;
         let now = self.clock;
         self.free_all_blocks(ino)?;
@@ -256,6 +266,8 @@ impl<D: BlockDevice> Ext4<D> {
             self.xattr_block_check(inode)?;
             ea_blocks = self.ctx.bs as u64 / 512;
         }
+        // A stub's store is checked too: dropping the reference cannot fail half-way.
+        self.share_of(inode)?;
         let kind = inode.mode & S_IFMT;
         let blockless = inode.blocks.saturating_sub(ea_blocks) == 0
             && (inode.flags & flags::EXTENTS == 0

@@ -71,7 +71,7 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Record `ino` (links already 0) as an orphan: a free slot of the orphan file, else the
     /// head of the classic list.
-    fn orphan_add(&mut self, ino: Ino) -> Result<()> {
+    pub(crate) fn orphan_add(&mut self, ino: Ino) -> Result<()> {
         let bs = self.ctx.bs;
         let slots = (bs - OB_TAIL_LEN) / 4;
         if let Some((of, blocks)) = self.orphan_file()? {
@@ -109,7 +109,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Remove `ino` from the orphan file or the classic list (not found: nothing to do).
-    fn orphan_del(&mut self, ino: Ino) -> Result<()> {
+    pub(crate) fn orphan_del(&mut self, ino: Ino) -> Result<()> {
         let bs = self.ctx.bs;
         let slots = (bs - OB_TAIL_LEN) / 4;
         if let Some((of, blocks)) = self.orphan_file()? {

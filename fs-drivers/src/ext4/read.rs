@@ -140,7 +140,8 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     fn read_now(&mut self, ino: Ino, off: u64, buf: &mut [u8]) -> Result<usize> {
-        let inode = self.load_inode(ino)?;
+        // A stub's data is its store's (same size).
+        let inode = self.data_inode(ino)?;
         match inode.mode & S_IFMT {
             S_IFDIR => Err(Error::IsDir { ino }),
             // A fast symlink's i_block holds text, not block pointers: read its target.
@@ -156,7 +157,7 @@ impl<D: BlockDevice> Ext4<D> {
         }
     }
 
-    fn read_inode(&mut self, inode: &Inode, off: u64, buf: &mut [u8]) -> Result<usize> {
+    pub(crate) fn read_inode(&mut self, inode: &Inode, off: u64, buf: &mut [u8]) -> Result<usize> {
         if off >= inode.size {
             return Ok(0);
         }
@@ -184,7 +185,13 @@ impl<D: BlockDevice> Ext4<D> {
     /// Byte ranges `(offset, len)` of `ino` that hold data (not holes or uninitialized
     /// extents), clipped to the file size. Used to copy sparse files.
     pub fn data_ranges(&mut self, ino: Ino) -> Result<Vec<(u64, u64)>> {
-        let inode = self.load_inode(ino)?;
+        let inode = self.data_inode(ino)?;
+        self.data_ranges_of(&inode)
+    }
+
+    /// [`Ext4::data_ranges`] of a loaded inode (its own blocks).
+    pub(crate) fn data_ranges_of(&mut self, inode: &Inode) -> Result<Vec<(u64, u64)>> {
+        let ino = inode.ino;
         let mut out: Vec<(u64, u64)> = Vec::new();
         match inode.mode & S_IFMT {
             S_IFDIR => return Err(Error::IsDir { ino }),
@@ -207,7 +214,7 @@ impl<D: BlockDevice> Ext4<D> {
         let mut l = 0u64;
         let mut mapped = 0u64;
         while l < nblocks {
-            let run = self.map(&inode, l)?;
+            let run = self.map(inode, l)?;
             if run.phys.is_some() {
                 mapped = mapped.saturating_add(run.len);
                 if mapped > self.ctx.blocks_count.saturating_mul(2) {

@@ -85,7 +85,8 @@ impl<D: BlockDevice> Ext4<D> {
         if !self.overlay.is_empty() || self.dev.posted_capacity() == 0 {
             return Ok(None);
         }
-        let inode = self.load_inode(ino)?;
+        // A stub's data is its store's.
+        let inode = self.data_inode(ino)?;
         if inode.mode & S_IFMT != S_IFREG
             || inode.flags & (flags::INLINE_DATA | flags::ENCRYPT) != 0
         {

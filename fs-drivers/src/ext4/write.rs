@@ -56,9 +56,13 @@ impl<D: BlockDevice> Ext4<D> {
         if self.ensure_rw().is_err() || len == 0 {
             return false;
         }
-        let Ok((_, end)) = self.write_target(ino, off, len) else {
+        let Ok((inode, end)) = self.write_target(ino, off, len) else {
             return false;
         };
+        // A stub's first write copies the whole file first: not a quick answer.
+        if !matches!(self.share_of(&inode), Ok(None)) {
+            return false;
+        }
         let bs = self.ctx.bs as u64;
         // Every block of the range may be new, each may start an extent of its own, and a
         // leaf block holds at least (bs - 12) / 12 extents.
@@ -85,6 +89,8 @@ impl<D: BlockDevice> Ext4<D> {
         if data.is_empty() {
             return Ok(0);
         }
+        // A write through a stub gives it its own copy first.
+        self.unshare(ino, true)?;
         let (inode, end) = self.write_target(ino, off, data.len() as u64)?;
         let bs = self.ctx.bs as u64;
         let mut tree = self.load_tree(&inode)?;

@@ -80,11 +80,14 @@ impl<D: BlockDevice> Ext4<D> {
     /// the last partial block; growing leaves a hole.
     pub fn truncate(&mut self, ino: Ino, size: u64) -> Result<()> {
         self.ensure_rw()?;
-        let inode = self.regular_extent_file(ino)?;
+        self.regular_extent_file(ino)?;
         let bs = self.ctx.bs as u64;
         if size.div_ceil(bs) > 1 << 32 {
             return Err(Error::FileTooBig);
         }
+        // A stub gets its own copy first (none needed when nothing of it is kept).
+        self.unshare(ino, size > 0)?;
+        let inode = self.load_inode(ino)?;
         if size <= inode.size {
             let mut tree = self.load_tree(&inode)?;
             let keep = size.div_ceil(bs);
@@ -113,12 +116,15 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "fallocate of zero length",
             });
         }
-        let inode = self.regular_extent_file(ino)?;
+        self.regular_extent_file(ino)?;
         let bs = self.ctx.bs as u64;
         let end = off.checked_add(len).ok_or(Error::FileTooBig)?;
         if end.div_ceil(bs) > 1 << 32 {
             return Err(Error::FileTooBig);
         }
+        // A stub gets its own copy first.
+        self.unshare(ino, true)?;
+        let inode = self.load_inode(ino)?;
         let mut tree = self.load_tree(&inode)?;
         let now = self.clock;
         if mode == Fallocate::PunchHole {

@@ -301,7 +301,7 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Apply one change (set `value`, or remove when `None`) to attribute (index, suffix).
-    fn xattr_change(
+    pub(crate) fn xattr_change(
         &mut self,
         ino: Ino,
         index: u8,
