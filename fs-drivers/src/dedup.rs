@@ -4,9 +4,10 @@
 //! ([`Ext4::share_new`], [`Ext4::share_add`]; the on-disk form is described in
 //! [`crate::ext4::shared`]). Files already shared join the store of the group's first stub.
 //!
-//! Only regular files with data blocks are considered: empty files, inline-data files and
-//! files with no blocks (all holes) are left alone, and an inode with several links is one
-//! file. The hidden `/.pvfs` directory is never walked. no_std: the same code can run in the
+//! Only regular extent-mapped files with data blocks are considered: empty files,
+//! inline-data, encrypted and block-mapped (ext2/ext3-style) files and files with no blocks
+//! (all holes) are left alone, and an inode with several links is one file. The hidden
+//! `/.pvfs` directory is never walked, even when named. no_std: the same code can run in the
 //! domain.
 
 use crate::block::BlockDevice;
@@ -80,12 +81,20 @@ fn collect<D: BlockDevice>(fs: &mut Ext4<D>, roots: &[&[u8]]) -> Result<Vec<(Ino
     let mut seen: BTreeSet<Ino> = BTreeSet::new();
     let mut dirs_seen: BTreeSet<Ino> = BTreeSet::new();
     let mut stack: Vec<Ino> = Vec::new();
+    // The store directory is never walked, even when named.
+    match fs.lookup(ROOT_INO, HIDDEN_DIR) {
+        Ok(h) => {
+            dirs_seen.insert(h);
+        }
+        Err(Error::NotFound) => {}
+        Err(e) => return Err(e),
+    }
     for root in roots {
         let ino = fs.lookup_path(root)?;
         consider(fs, ino, &mut files, &mut seen, &mut dirs_seen, &mut stack)?;
         while let Some(dir) = stack.pop() {
             for e in fs.read_dir(dir)? {
-                if e.name == b"." || e.name == b".." || (dir == ROOT_INO && e.name == HIDDEN_DIR) {
+                if e.name == b"." || e.name == b".." {
                     continue;
                 }
                 consider(fs, e.ino, &mut files, &mut seen, &mut dirs_seen, &mut stack)?;
@@ -110,7 +119,8 @@ fn consider<D: BlockDevice>(
         FileType::Regular
             if a.size > 0
                 && a.blocks > 0
-                && a.flags & flags::INLINE_DATA == 0
+                && a.flags & flags::EXTENTS != 0
+                && a.flags & (flags::INLINE_DATA | flags::ENCRYPT) == 0
                 && seen.insert(ino) =>
         {
             files.push((ino, a.size));
@@ -188,11 +198,20 @@ fn merge_group<D: BlockDevice>(
             continue;
         }
         if store.is_none() {
-            let s = fs.share_new(base)?;
-            report.stores_created += 1;
-            report.files_merged += 1;
-            store = Some(s);
-            base = s;
+            match fs.share_new(base) {
+                Ok(s) => {
+                    report.stores_created += 1;
+                    report.files_merged += 1;
+                    store = Some(s);
+                    base = s;
+                }
+                // The first file cannot hold the store (it changed kind): the next may.
+                Err(Error::Invalid { .. }) => {
+                    base = ino;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         }
         match fs.share_add(ino, base) {
             Ok(()) => report.files_merged += 1,

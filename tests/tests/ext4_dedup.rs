@@ -280,4 +280,9 @@ fn dedup_of_named_paths_only() {
     assert!(!ls.contains("trusted.pvfs"), "/q was not asked for: {ls}");
     let ls = String::from_utf8(debugfs(&img, "stat /p/one")).unwrap();
     assert!(ls.contains("trusted.pvfs.shared"), "{ls}");
+    // The store directory is never walked, even when named.
+    let out = pvfs(&["image", "dedup", img.to_str().unwrap(), "/.pvfs"]);
+    assert!(out.starts_with("merged 0 files"), "{out}");
+    assert!(out.ends_with("; 0 files scanned\n"), "{out}");
+    e2fsck_clean(&img);
 }
