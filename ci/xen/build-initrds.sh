@@ -28,8 +28,9 @@ XB=/usr/lib/xen-$XEN_VER/bin
 # Path of the pvfs kernel inside dom0: must match kernel= in pvfs-stubdom.cfg.
 PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
 
-# 9pnet_xen and 9p: dom0 attaches shares to itself and mounts them (scenario p9-attach)
-DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop brd 9pnet_xen 9p)
+# 9pnet_xen and 9p: dom0 attaches shares to itself and mounts them (scenario p9-attach);
+# crc32c_generic and ext4: dom0 mounts an ext4 RAM disk for the exports it serves (p9-baselines)
+DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop brd 9pnet_xen 9p crc32c_generic ext4)
 DOMU_MODULES=(crc32c_generic 9pnet_xen 9p xen-blkfront ext4)
 
 # Module files (relative to $MD) for the given module names, dependencies first. The
@@ -265,6 +266,7 @@ S=$RUN/stage; rm -rf "$S"; mkdir -p "$S/xe2e/scenarios" "$S/etc/xen/guests" "$S/
 install -m 755 "$XEN_DIR/dom0/init" "$S/init"
 install -m 644 "$XEN_DIR/dom0/xe2e-lib.sh" "$S/xe2e/lib.sh"
 install -m 644 "$XEN_DIR/dom0/xe2e-walk.sh" "$S/xe2e/walk.sh"
+install -m 644 "$XEN_DIR/dom0/xe2e-bench.sh" "$S/xe2e/bench.sh"
 install -m 755 "$XEN_DIR"/scenarios/*.sh "$S/xe2e/scenarios/"
 install -m 644 "$XEN_DIR"/guests/*.cfg "$S/etc/xen/guests/"
 install -m 644 "$REPO/pvfs-stubdom.cfg" "$S/etc/xen/pvfs-stubdom.cfg"
@@ -309,6 +311,16 @@ if [ -n "${XE2E_SUITES:-}" ]; then
   mkdir -p "$G/usr/bin" "$G/etc"
   install -m 755 "$XE2E_SUITES/bin/pjdfstest" "$XE2E_SUITES/bin/fsx" "$XE2E_SUITES/bin/fsstress" "$G/usr/bin/"
   install -m 644 "$XEN_DIR/domu/pjdfstest.toml" "$XEN_DIR"/domu/fsx-*.toml "$G/etc/"
+fi
+# A source tree for p9-baselines' unpack and walk rows (run.sh sets XE2E_SRCTREE for scenarios
+# that declare "# xe2e-needs: srctree"), without its symbolic links: xen-9pfsd makes no links
+# (tools/9pfsd/xen-9pfsd.c says so), and every column gets the same tree.
+if [ -n "${XE2E_SRCTREE:-}" ]; then
+  t=$RUN/srctree; rm -rf "$t"; mkdir -p "$t"
+  tar xzf "$XE2E_SRCTREE" -C "$t" || die "cannot unpack $XE2E_SRCTREE"
+  find "$t" -type l -delete
+  tar czf "$G/guest/src.tar.gz" -C "$t" --owner=0 --group=0 . || die "cannot pack the source tree"
+  rm -rf "$t"
 fi
 pack "$G" "$S/domu/guest.cpio"
 pack "$S" "$RUN/dom0-run.cpio"

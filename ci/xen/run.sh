@@ -62,6 +62,13 @@ for s in ${SCEN//+/ }; do
     export XE2E_SUITES
   fi
 done
+# e2fsprogs' source tree as a tarball in the guests, for scenarios that declare "srctree"
+for s in ${SCEN//+/ }; do
+  if grep -q '^# xe2e-needs:.*srctree' "$XEN_DIR/scenarios/$s.sh"; then
+    XE2E_SRCTREE=$("$XEN_DIR/suites.sh" --src) || exit 4
+    export XE2E_SRCTREE
+  fi
+done
 mkdir -p "$W"
 XE2E_RUN_DIR=$(mktemp -d "$W/run.XXXXXX")
 export XE2E_RUN_DIR

@@ -8,7 +8,8 @@
 //!                                   tests, bounded fuzzing, Xen e2e (incl. Linux guests on 9pfs)
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
-//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen, fairness, scale, guests)
+//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen, fairness, scale, guests,
+//!                                   baselines)
 //! cargo xtask posix                 pjdfstest in a guest on pvfs and on QEMU's 9pfs backend, by test (Debian 12 by default)
 //! cargo xtask soak [SEQS]           the ext4 write path's random model test at scale
 //! cargo xtask deps                  install missing host packages (root) or print how
@@ -392,8 +393,17 @@ fn bench(args: &[String]) -> Result<(), Fail> {
             // one QEMU process a guest (p9-multi), on Debian 12: QEMU's 9pfs backend does not
             // come up on Debian 13 (docs/posix.md).
             "guests" => return xen_e2e_with("p9-multi", 5400, 5200, Some("12"), &[]),
+            // pvfs against what a user would pick instead (p9-baselines): xen-9pfsd (or QEMU's
+            // backend on Debian 12) and the guest's own ext4 on a vbd, each column's volume on a
+            // RAM disk of dom0's, which gets 1.5 GiB for them.
+            "baselines" => {
+                let mut xen_args: Vec<String> = std::env::var("XE2E_XEN_ARGS").into_iter().collect();
+                xen_args.push("dom0_mem=1536M,max:1536M".into());
+                std::env::set_var("XE2E_XEN_ARGS", xen_args.join(" "));
+                return xen_e2e_with("p9-baselines", 5400, 5200, None, &[]);
+            }
             _ => return Err(Fail::new(
-                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness|scale|guests",
+                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness|scale|guests|baselines",
             )),
         };
     util::ensure_host_deps(false)?;

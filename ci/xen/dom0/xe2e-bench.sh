@@ -1,0 +1,130 @@
+# The benchmark machinery of p9-bench and p9-baselines (sourced after /xe2e/lib.sh): one PV
+# guest a round and column runs the same workload (ci/xen/domu/guest-p9bench.sh) against each
+# column's backend, in alternating rounds (column 1, column 2, ..., then again: ROUNDS rounds)
+# in one test-bed run, because the emulated machine's speed drifts by tens of percent within
+# minutes. Each figure is the median over the rounds; pvfs's ratio to each other column is that
+# of the medians. Prints every round's figures ("XE2E INFO bench-round ...") and the medians and
+# ratios ("XE2E INFO bench ..."); fails only if a run does not complete.
+#
+# Columns (bench_run's arguments):
+#   pvfs   pvfs's 9pfs backend (p9=[...,backend=<pvfs>]), its volume on dom0's RAM disk ram0
+#   qemu   QEMU's 9pfs backend in dom0 (the standard p9=[...]), exporting $QEMU_DIR
+#   9pfsd  xen-9pfsd in dom0 (Xen 4.19 and later; type=xen_9pfsd, 9P2000.u), exporting $SRV_DIR
+#   disk   the guest's own ext4 on a vbd (phy:/dev/ram2): the "local file system on a block
+#          device" every 9pfs backend is measured against
+# QEMU_DIR is dom0's tmpfs by default (p9-bench) or $SRV_DIR, a directory on an ext4 RAM disk
+# (ram1) like the others' (p9-baselines).
+
+VOL=/dev/ram0
+SRV_DEV=/dev/ram1
+SRV_DIR=/srv/xe2e-bench
+DISK_DEV=/dev/ram2
+QEMU_DIR=${QEMU_DIR:-/tmp/xe2e-qemu-share}
+ROUNDS=${ROUNDS:-3}
+BENCH_FILES=/tmp/xe2e-bench
+
+# bench_prepare COLUMN...: the volumes and exports the columns need, each holding cold.bin
+bench_prepare() {
+  [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
+  domu_initrd
+  rm -rf $P9_TREE; mkdir -p $P9_TREE/exports/bench
+  # A file the guest reads first: cold for every column (pvfs's block cache starts empty, the
+  # guest's page cache too; dom0's page cache may hold the other columns' copies, said in
+  # docs/benchmarks.md).
+  dd if=/dev/urandom of=$P9_TREE/exports/bench/cold.bin bs=1M count=64 2>/dev/null || abort cold "no cold.bin"
+  for c in "$@"; do
+    case $c in
+      pvfs)
+        # 4 KiB blocks, as mkfs.ext4 picks for any volume over 512 MiB (it would pick 1 KiB here).
+        step mkfs "mkfs.ext4 -b 4096 -d of the export (cold.bin) into 256 MiB of $VOL" make_volume $P9_TREE $VOL 256 -b 4096 || abort mkfs "mkfs.ext4 failed"
+        # pvfs.log=debug: pvfs logs its per-request profile when the guest disconnects.
+        p9_start_pvfs $VOL pvfs.log=debug ;;
+      qemu)
+        rm -rf $QEMU_DIR; mkdir -p $QEMU_DIR
+        cp $P9_TREE/exports/bench/cold.bin $QEMU_DIR/ || abort cold "no room for cold.bin in $QEMU_DIR" ;;
+      9pfsd)
+        rm -rf $SRV_DIR/9pfsd; mkdir -p $SRV_DIR/9pfsd
+        cp $P9_TREE/exports/bench/cold.bin $SRV_DIR/9pfsd/ || abort cold "no room for cold.bin in $SRV_DIR/9pfsd" ;;
+      disk)
+        step mkfs-disk "mkfs.ext4 -b 4096 -d of cold.bin into 256 MiB of $DISK_DEV" make_volume $P9_TREE/exports/bench $DISK_DEV 256 -b 4096 || abort mkfs "mkfs.ext4 of $DISK_DEV failed" ;;
+    esac
+  done
+  rm -rf $P9_TREE
+}
+
+# bench_srv: dom0's ext4 RAM disk ram1 on $SRV_DIR, for the exports served from dom0
+bench_srv() {
+  mkdir -p $SRV_DIR
+  step mkfs-srv "mkfs.ext4 of 256 MiB of $SRV_DEV, mounted on $SRV_DIR" sh -c "mkfs.ext4 -q -F -b 4096 $SRV_DEV 256M && mount -t ext4 $SRV_DEV $SRV_DIR" \
+    || abort mkfs-srv "cannot make or mount ext4 on $SRV_DEV"
+}
+
+# bench_guest NAME COLUMN ROUND: one guest runs the workload; its times go to $BENCH_FILES-NAME
+bench_guest() {
+  case $2 in
+    pvfs) dev="p9=[ 'tag=share,path=/exports/bench,security_model=none,backend=$name' ]"; mnt=9p ;;
+    qemu) dev="p9=[ 'tag=share,path=$QEMU_DIR,security_model=none$(qemu_p9_type)' ]"; mnt=9p ;;
+    9pfsd) dev="p9=[ 'tag=share,path=$SRV_DIR/9pfsd,security_model=none,type=xen_9pfsd' ]"; mnt=9pu ;;
+    disk) dev="disk=[ 'phy:$DISK_DEV,xvdb,w' ]"; mnt=disk ;;
+  esac
+  step "create-$1" "xl create $1" xl create /etc/xen/guests/linux-pv.cfg "name=\"$1\"" "$dev" \
+    "extra=\"$GUEST_ARGS xe2e.guest=p9bench xe2e.round=$3 xe2e.mnt=$mnt\"" || { fail "create-$1" "xl create failed; device model log: $(dm_log $1)"; return 1; }
+  d=$(domid_of "$1")
+  if [ -n "$d" ] && ! step "run-$1" "$1 runs the workload" wait_gone_quietly 1200 "$1" "$d"; then
+    fail "run-$1" "still running"; diagnostics; xl destroy "$1"; return 1
+  fi
+  log=$CONSOLE_DIR/guest-$1.log
+  tr -d '\r' < "$log" | grep -a 'XE2E-GUEST' | sed "s/^/[$1] /"
+  if console_has "$1" "XE2E-GUEST BENCH DONE" && ! grep -aq 'XE2E-GUEST FAIL' "$log"; then pass "run-$1"; else fail "run-$1" "workload did not complete"; return 1; fi
+  tr -d '\r' < "$log" | sed -n 's/^XE2E-GUEST BENCH \([A-Za-z0-9-]*\) \([0-9.]*\)$/\1 \2/p' > "$BENCH_FILES-$1"
+  tr -d '\r' < "$log" | sed -n 's/^XE2E-GUEST SRCFILES \([0-9]*\)$/\1/p' | tail -1 > $BENCH_FILES-srcfiles.new
+  [ -s $BENCH_FILES-srcfiles.new ] && mv $BENCH_FILES-srcfiles.new $BENCH_FILES-srcfiles
+  rm -f $BENCH_FILES-srcfiles.new
+}
+# bench_rate KEY SECONDS: MiB/s for the dd runs (64 MiB each), operations/s for the metadata
+# loop, entries/s for the source tree rows
+bench_rate() {
+  case $1 in
+    write-*|read-*) a=64 ;;
+    tar-*|stat-*|rm-*) a=$(cat $BENCH_FILES-srcfiles 2>/dev/null || echo 0) ;;
+    *) a=2000 ;;
+  esac
+  awk -v a="$a" -v t="$2" 'BEGIN { if (t > 0) printf "%.1f", a / t; else print 0 }'
+}
+bench_unit() { case $1 in write-*|read-*) echo MiB/s ;; tar-*|stat-*|rm-*) echo files/s ;; *) echo ops/s ;; esac; }
+# median of the numbers on stdin
+bench_median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# bench_run COLUMN...: ROUNDS alternating rounds over the columns, then the medians and pvfs's
+# ratio to every other column (the first column must be pvfs)
+bench_run() {
+  rm -f $BENCH_FILES-*
+  r=1
+  while [ $r -le $ROUNDS ]; do
+    for c in "$@"; do
+      bench_guest g-$c-$r $c $r || continue
+      while read -r k t; do
+        echo "$k $(bench_rate "$k" "$t")" >> $BENCH_FILES-$c.rates
+        info "bench-round $r $c $k $(bench_rate "$k" "$t") $(bench_unit "$k")"
+      done < $BENCH_FILES-g-$c-$r
+    done
+    r=$((r + 1))
+  done
+  for k in $(awk '{ print $1 }' $BENCH_FILES-pvfs.rates 2>/dev/null | awk '!seen[$0]++'); do
+    line=$(printf '%-15s' "$k")
+    p=$(awk -v k="$k" '$1 == k { print $2 }' $BENCH_FILES-pvfs.rates | bench_median)
+    for c in "$@"; do
+      v=$(awk -v k="$k" '$1 == k { print $2 }' $BENCH_FILES-$c.rates 2>/dev/null | bench_median)
+      if [ "$c" = pvfs ]; then
+        line="$line $(printf 'pvfs %8.1f %s' "$v" "$(bench_unit "$k")")"
+      else
+        line="$line $(awk -v c="$c" -v v="$v" -v p="$p" 'BEGIN { printf "  %s %8.1f (pvfs %.2fx)", c, v, (v > 0) ? p / v : 0 }')"
+      fi
+    done
+    n=$(awk -v k="$k" '$1 == k' $BENCH_FILES-pvfs.rates | wc -l)
+    echo "XE2E INFO bench $line  (medians of $n)"
+  done
+  info "pvfs stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"
+  step shutdown "xl shutdown $name" xl shutdown "$name" || fail shutdown "xl shutdown failed"
+  wait_until 60 domain_gone "$name" "$pvfs_domid" || xl destroy "$name"
+}
