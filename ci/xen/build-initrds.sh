@@ -29,9 +29,12 @@ XB=/usr/lib/xen-$XEN_VER/bin
 PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
 
 # 9pnet_xen and 9p: dom0 attaches shares to itself and mounts them (scenario p9-attach);
-# crc32c_generic and ext4: dom0 mounts an ext4 RAM disk for the exports it serves (p9-baselines)
+# crc32c_generic and ext4: dom0 mounts an ext4 RAM disk for the exports it serves, xen-netback
+# and nfsd: dom0 serves NFS to a guest's netfront (p9-baselines)
 DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop brd 9pnet_xen 9p crc32c_generic ext4)
+[ "$XE2E_DEBIAN" = 12 ] || DOM0_MODULES+=(xen-netback nfsd)
 DOMU_MODULES=(crc32c_generic 9pnet_xen 9p xen-blkfront ext4)
+[ "$XE2E_DEBIAN" = 12 ] || DOMU_MODULES+=(xen-netfront nfsv4)
 
 # Module files (relative to $MD) for the given module names, dependencies first. The
 # dependencies come from each module's .modinfo "depends=" string, so no depmod is needed.
@@ -217,6 +220,13 @@ else
   for b in /sbin/mkfs.ext4 /sbin/mke2fs /sbin/e2fsck /sbin/debugfs /bin/bash /sbin/losetup /usr/bin/flock; do
     copy_bin "$S" "$b"
   done
+  # FAT volumes (mkfs.fat, fsck.fat); on Debian 13, the kernel NFS server's programs and the
+  # hotplug script that puts a guest's vif on dom0's side of a point-to-point link (p9-baselines)
+  for b in /sbin/mkfs.fat /sbin/fsck.fat; do copy_bin "$S" "$b"; done
+  if [ "$XE2E_DEBIAN" != 12 ]; then
+    for b in /usr/sbin/rpc.nfsd /usr/sbin/rpc.mountd /usr/sbin/exportfs; do copy_bin "$S" "$b"; done
+    mkdir -p "$S/var/lib/nfs"
+  fi
   # the 9pfs baseline's device model, present when fetched with --with-qemu-xen (XEN_QEMU=1);
   # libxl passes -vnc none but QEMU still loads a keymap
   if [ $QEMU_DM = 1 ]; then
@@ -267,6 +277,8 @@ install -m 755 "$XEN_DIR/dom0/init" "$S/init"
 install -m 644 "$XEN_DIR/dom0/xe2e-lib.sh" "$S/xe2e/lib.sh"
 install -m 644 "$XEN_DIR/dom0/xe2e-walk.sh" "$S/xe2e/walk.sh"
 install -m 644 "$XEN_DIR/dom0/xe2e-bench.sh" "$S/xe2e/bench.sh"
+mkdir -p "$S/etc/xen/scripts"
+install -m 755 "$XEN_DIR/dom0/xe2e-vif" "$S/etc/xen/scripts/xe2e-vif"
 install -m 755 "$XEN_DIR"/scenarios/*.sh "$S/xe2e/scenarios/"
 install -m 644 "$XEN_DIR"/guests/*.cfg "$S/etc/xen/guests/"
 install -m 644 "$REPO/pvfs-stubdom.cfg" "$S/etc/xen/pvfs-stubdom.cfg"

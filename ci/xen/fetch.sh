@@ -47,7 +47,7 @@ fetch12() {
     "xen-hypervisor-$XEN_VER-amd64" "xen-utils-$XEN_VER" xen-utils-common xenstore-utils
     libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1 libxengnttab1
     libxenhypfs1 "libxenmisc$XEN_VER" libxenstore4 libxentoolcore1 libxentoollog1 libyajl2
-    busybox-static
+    busybox-static dosfstools
   )
 
   candidate() { apt-cache policy "$1" 2>/dev/null | sed -n 's/^  Candidate: //p'; }
@@ -126,7 +126,8 @@ fetch13() {
   # The device model is always fetched and extracted (build-initrds.sh puts it into dom0 only
   # with XEN_QEMU=1), so that switching XEN_QEMU does not extract everything again.
   top=("xen-hypervisor-$XEN_VER-amd64" "xen-utils-$XEN_VER" xen-utils-common xenstore-utils
-       busybox-static e2fsprogs bash mount util-linux "$KPKG" qemu-system-xen qemu-system-data)
+       busybox-static e2fsprogs bash mount util-linux "$KPKG" qemu-system-xen qemu-system-data
+       nfs-kernel-server dosfstools)
   # the closure is computed again only when the index or the list changes (it costs ~4 s)
   closure_key=$( { stat -c '%n %s %Y' "$lists"; printf '%s\n' "${top[@]}"; sha256sum "$XEN_DIR/debclosure.py"; } | sha256sum | cut -d' ' -f1)
   if [ "$(head -1 "$A/closure" 2>/dev/null)" != "$closure_key" ]; then

@@ -10,6 +10,9 @@
 #   pvfs   pvfs's 9pfs backend (p9=[...,backend=<pvfs>]), its volume on dom0's RAM disk ram0
 #   qemu   QEMU's 9pfs backend in dom0 (the standard p9=[...]), exporting $QEMU_DIR
 #   9pfsd  xen-9pfsd in dom0 (Xen 4.19 and later; type=xen_9pfsd, 9P2000.u), exporting $SRV_DIR
+#   nfs    dom0's kernel NFS server (v4 only, export option sync), exporting $SRV_DIR/nfs, over
+#          the guest's netfront, dom0's netback and a point-to-point link (script xe2e-vif);
+#          the guest mounts with the options mount -t nfs4 picks (NFS 4.2, TCP)
 #   disk   the guest's own ext4 on a vbd (phy:/dev/ram2): the "local file system on a block
 #          device" every 9pfs backend is measured against
 # QEMU_DIR is dom0's tmpfs by default (p9-bench) or $SRV_DIR, a directory on an ext4 RAM disk
@@ -45,6 +48,10 @@ bench_prepare() {
       9pfsd)
         rm -rf $SRV_DIR/9pfsd; mkdir -p $SRV_DIR/9pfsd
         cp $P9_TREE/exports/bench/cold.bin $SRV_DIR/9pfsd/ || abort cold "no room for cold.bin in $SRV_DIR/9pfsd" ;;
+      nfs)
+        rm -rf $SRV_DIR/nfs; mkdir -p $SRV_DIR/nfs
+        cp $P9_TREE/exports/bench/cold.bin $SRV_DIR/nfs/ || abort cold "no room for cold.bin in $SRV_DIR/nfs"
+        step nfsd "dom0's NFS server (v4) exports $SRV_DIR/nfs" bench_nfsd || abort nfsd "the NFS server did not start" ;;
       disk)
         step mkfs-disk "mkfs.ext4 -b 4096 -d of cold.bin into 256 MiB of $DISK_DEV" make_volume $P9_TREE/exports/bench $DISK_DEV 256 -b 4096 || abort mkfs "mkfs.ext4 of $DISK_DEV failed" ;;
     esac
@@ -59,12 +66,28 @@ bench_srv() {
     || abort mkfs-srv "cannot make or mount ext4 on $SRV_DEV"
 }
 
+# bench_nfsd: dom0's kernel NFS server, NFS 4 only (no rpcbind), exporting $SRV_DIR/nfs to the
+# point-to-point link; a grace period of 10 s instead of 90 (no client state to recover)
+bench_nfsd() {
+  mkdir -p /proc/fs/nfsd /var/lib/nfs
+  grep -q ' /proc/fs/nfsd ' /proc/mounts || mount -t nfsd nfsd /proc/fs/nfsd || return 1
+  echo 10 > /proc/fs/nfsd/nfsv4gracetime
+  echo 10 > /proc/fs/nfsd/nfsv4leasetime
+  : > /var/lib/nfs/etab; : > /var/lib/nfs/rmtab
+  echo "$SRV_DIR/nfs 10.9.0.0/24(rw,sync,no_subtree_check,no_root_squash,fsid=0)" > /etc/exports
+  exportfs -ra || return 1
+  rpc.mountd -N 3 -u || return 1
+  rpc.nfsd -N 3 -U -p 2049 4 || return 1
+  info "nfsd: versions $(cat /proc/fs/nfsd/versions), exports: $(exportfs -v | tr -s ' \t\n' ' ')"
+}
+
 # bench_guest NAME COLUMN ROUND: one guest runs the workload; its times go to $BENCH_FILES-NAME
 bench_guest() {
   case $2 in
     pvfs) dev="p9=[ 'tag=share,path=/exports/bench,security_model=none,backend=$name' ]"; mnt=9p ;;
     qemu) dev="p9=[ 'tag=share,path=$QEMU_DIR,security_model=none$(qemu_p9_type)' ]"; mnt=9p ;;
     9pfsd) dev="p9=[ 'tag=share,path=$SRV_DIR/9pfsd,security_model=none,type=xen_9pfsd' ]"; mnt=9pu ;;
+    nfs) dev="vif=[ 'script=xe2e-vif' ]"; mnt=nfs ;;
     disk) dev="disk=[ 'phy:$DISK_DEV,xvdb,w' ]"; mnt=disk ;;
   esac
   step "create-$1" "xl create $1" xl create /etc/xen/guests/linux-pv.cfg "name=\"$1\"" "$dev" \
