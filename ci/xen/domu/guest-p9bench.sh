@@ -1,9 +1,10 @@
 #!/bin/sh
 # Guest side of the p9-bench and p9-baselines scenarios: the same workload against whatever
 # serves /mnt, chosen by xe2e.mnt= on the kernel cmdline: "9p" (default: the "share" tag in
-# 9P2000.L, pvfs or QEMU in dom0), "9pu" (the "share" tag in 9P2000.u, for xen-9pfsd, which
-# speaks nothing else), "nfs" (dom0's NFS server at 10.9.0.1 over netfront, NFS 4 with the
-# defaults mount picks) or "disk" (the guest's own ext4 on the vbd xvdb). The workload: dd of
+# 9P2000.L, pvfs or QEMU in dom0), "9ploose" (the same with cache=loose), "9pu" (the "share"
+# tag in 9P2000.u, for xen-9pfsd, which speaks nothing else), "nfs" (dom0's NFS server at
+# 10.9.0.1 over netfront, NFS 4.2) or "disk" (the guest's own ext4 on the vbd xvdb). The
+# workload: dd of
 # 64 MiB written (conv=fsync) then read at bs=1M and bs=64k; a metadata loop that creates, stats
 # and unlinks 2000 files (p9meta); when the guest carries a source tree (/guest/src.tar.gz,
 # e2fsprogs 1.47.0's), unpacking it followed by sync, a `find ! -type d | xargs stat` walk over it
@@ -18,6 +19,7 @@ mkdir -p /mnt
 mount_it() {
   case $MNT in
     9p) mount -t 9p -o "trans=xen,version=9p2000.L${1:+,$1}" share /mnt ;;
+    9ploose) mount -t 9p -o "trans=xen,version=9p2000.L,cache=loose${1:+,$1}" share /mnt ;;
     9pu) mount -t 9p -o "trans=xen,version=9p2000.u${1:+,$1}" share /mnt ;;
     nfs)
       i=0
