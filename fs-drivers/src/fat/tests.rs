@@ -25,7 +25,7 @@ fn format(kind: FatType, sectors: u32, spc: u8) -> Vec<u8> {
     loop {
         let data = sectors - reserved - 2 * fat_sectors - root_sectors;
         let clusters = data / u32::from(spc);
-        if (clusters + 2) * bits / 8 + 1 <= fat_sectors * 512 {
+        if (clusters + 2) * bits / 8 < fat_sectors * 512 {
             break;
         }
         fat_sectors += 1;
