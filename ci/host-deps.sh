@@ -2,7 +2,7 @@
 # Installs the host packages pvfs's build, tests and Xen test bed need on Debian 12.
 # Run as root (xtask calls it when something is missing); prints the commands otherwise.
 set -euo pipefail
-PKGS=(qemu-system-x86 cpio e2fsprogs attr diod busybox-static xz-utils zstd binutils python3 gcc libc6-dev curl)
+PKGS=(qemu-system-x86 cpio e2fsprogs attr diod busybox-static xz-utils zstd binutils python3 gcc libc6-dev curl dosfstools mtools)
 BACKPORTS=/etc/apt/sources.list.d/pvfs-bookworm-backports.sources
 if [ "$(id -u)" != 0 ]; then
   echo "pvfs: missing host packages; run as root:" >&2

@@ -5,6 +5,7 @@
 )]
 
 pub mod ext4img;
+pub mod fatimg;
 pub mod namei;
 pub mod p9client;
 pub mod p9memfs;

@@ -99,6 +99,10 @@ pub fn ensure_host_deps(force: bool) -> Result<(), Fail> {
         "xz",
         // ci/xen/suites.sh downloads e2fsprogs' source for fsstress
         "curl",
+        // the FAT engine's oracles (tests/tests/fat_*.rs)
+        "mkfs.vfat",
+        "fsck.fat",
+        "mcopy",
     ];
     let mut missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     // The test bed's guest helper (ci/xen/domu/p9meta.c) is linked statically.

@@ -230,8 +230,8 @@ impl<D: BlockDevice> Fat<D> {
         Ok(())
     }
 
-    /// Clears the entry at `first..=slot` of `dir`: long-name slots first, the short entry
-    /// last.
+    /// Clears the entry at `first..=slot` of `dir`: the short entry first (the name is gone
+    /// at once, as Linux removes it), then its long-name slots.
     pub(super) fn clear_entry(&mut self, dir: Ino, first: u32, slot: u32) -> Result<(), Error> {
         let mut d = self.load_dir(dir)?;
         let end = (slot as usize + 1) * ENTRY;
@@ -241,13 +241,12 @@ impl<D: BlockDevice> Fat<D> {
                 at: u64::from(slot),
             });
         }
+        d.bytes[slot as usize * ENTRY] = DELETED;
+        self.write_slots(&d, slot, slot + 1, None)?;
         for s in first..slot {
             d.bytes[s as usize * ENTRY] = DELETED;
         }
-        let short_sector = self.sector_of(slot);
-        self.write_slots(&d, first, slot, Some(short_sector))?;
-        d.bytes[slot as usize * ENTRY] = DELETED;
-        self.write_slots(&d, slot, slot + 1, None)
+        self.write_slots(&d, first, slot, None)
     }
 
     /// Rewrites the short entry at `slot` of `dir` with `e`.

@@ -17,14 +17,16 @@
 //! lost clusters (which `fsck.fat` reclaims) or a file whose cluster chain is longer than its
 //! size (which `fsck.fat` trims back to the size): clusters are allocated in every FAT copy
 //! (first copy first) before anything points at them; data is written before the entry's
-//! size or first cluster; an entry is cleared (long-name slots first, then the short entry)
-//! before its clusters are freed; a shrinking file gets its new size before its chain is
+//! size or first cluster; an entry is cleared (its short entry first, then its long-name
+//! slots, as Linux does) before its clusters are freed; a shrinking file gets its new size
+//! before its chain is
 //! cut; a rename clears the old entry before it writes the new one, so a cut between the two
 //! loses the file to lost clusters rather than leaving two entries on one chain
 //! (cross-linked). FSInfo's free count is set to "unknown" before the first change after
 //! a mount or sync and written back by [`Fat::sync`], so a crash never leaves a wrong count.
-//! A cut between the long-name slots and the short entry of a new name can leave orphaned
-//! long-name slots when they lie in different sectors.
+//! A cut between a new name's long-name slots and its short entry, or between a removed
+//! name's short entry and its long-name slots, leaves orphaned long-name slots when they lie
+//! in different sectors: no reader shows them, and `fsck.fat` removes them.
 
 pub mod bpb;
 mod dir;
