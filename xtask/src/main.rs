@@ -357,6 +357,12 @@ fn soak(seqs: u64) -> Result<(), Fail> {
     if repo_root().join("tests/tests/ext4_crash.rs").exists() {
         step("crash tests (PVFS_SOAK=1)", || test("ext4_crash", "", &[]))?;
     }
+    step("FAT model: 5,000 operations per FAT type", || {
+        test("fat_model", "", &[("PVFS_FAT_MODEL_OPS", "5000".into())])
+    })?;
+    step("FAT power cuts: 600 operations per FAT type", || {
+        test("fat_crash", "", &[("PVFS_FAT_CRASH_OPS", "600".into())])
+    })?;
     println!("xtask: soak passed in {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

@@ -79,14 +79,15 @@ impl<D: BlockDevice> Fat<D> {
         }
     }
 
-    /// Writes the sectors of `d` that hold slots `from..to`, in order, skipping sector
-    /// `except` (an index into `d.sectors`).
+    /// Writes the sectors of `d` that hold slots `from..to`, in order (last first with
+    /// `backwards`), skipping sector `except` (an index into `d.sectors`).
     pub(super) fn write_slots(
         &mut self,
         d: &DirBuf,
         from: u32,
         to: u32,
         except: Option<usize>,
+        backwards: bool,
     ) -> Result<(), Error> {
         if from >= to {
             return Ok(());
@@ -94,7 +95,12 @@ impl<D: BlockDevice> Fat<D> {
         let ss = self.geo.sector_size as usize;
         let a = from as usize * ENTRY / ss;
         let b = (to as usize * ENTRY - 1) / ss;
-        for i in a..=b {
+        let order: Vec<usize> = if backwards {
+            (a..=b).rev().collect()
+        } else {
+            (a..=b).collect()
+        };
+        for i in order {
             if Some(i) == except {
                 continue;
             }
@@ -189,8 +195,11 @@ impl<D: BlockDevice> Fat<D> {
         let a = slot as usize * ENTRY;
         short.encode(&mut d.bytes[a..a + ENTRY]);
         let short_sector = self.sector_of(slot);
-        self.write_slots(&d, first, slot, Some(short_sector))?;
-        self.write_slots(&d, slot, slot + 1, None)?;
+        self.write_slots(&d, first, slot, Some(short_sector), false)?;
+        if first < slot && self.sector_of(first) != short_sector {
+            self.barrier()?;
+        }
+        self.write_slots(&d, slot, slot + 1, None, false)?;
         Ok((first, slot, short))
     }
 
@@ -224,8 +233,10 @@ impl<D: BlockDevice> Fat<D> {
             }
         }
         self.flush_table()?;
+        self.barrier()?;
         self.table.set(last, new[0]);
         self.flush_table()?;
+        self.barrier()?;
         let _ = dir;
         Ok(())
     }
@@ -242,11 +253,16 @@ impl<D: BlockDevice> Fat<D> {
             });
         }
         d.bytes[slot as usize * ENTRY] = DELETED;
-        self.write_slots(&d, slot, slot + 1, None)?;
+        self.write_slots(&d, slot, slot + 1, None, false)?;
+        if first < slot && self.sector_of(first) != self.sector_of(slot) {
+            self.barrier()?;
+        }
         for s in first..slot {
             d.bytes[s as usize * ENTRY] = DELETED;
         }
-        self.write_slots(&d, first, slot, None)
+        // Last sector first: a cut leaves the leading slots, which still begin with the
+        // start bit, so fsck.fat sees an orphaned name it removes, not stray fragments.
+        self.write_slots(&d, first, slot, None, true)
     }
 
     /// Rewrites the short entry at `slot` of `dir` with `e`.
@@ -266,7 +282,7 @@ impl<D: BlockDevice> Fat<D> {
         cur.name = n;
         cur.case = c;
         cur.encode(&mut d.bytes[a..a + ENTRY]);
-        self.write_slots(&d, slot, slot + 1, None)
+        self.write_slots(&d, slot, slot + 1, None, false)
     }
 
     /// Points the `..` entry of directory cluster `dir_cluster` at `parent_cluster`.

@@ -203,10 +203,14 @@ impl<D: BlockDevice> Fat<D> {
         chain.extend_from_slice(&new);
         // 2. The data.
         self.write_into(&chain, off, data)?;
+        if end > u64::from(e.size) {
+            self.barrier()?;
+        }
         // 3. Link the new clusters to the file's chain.
         if !new.is_empty() && old_len > 0 {
             self.table.set(chain[old_len - 1], new[0]);
             self.flush_table()?;
+            self.barrier()?;
         }
         // 4. The entry: first cluster, size, time, archive bit.
         if old_len == 0 {
@@ -261,10 +265,12 @@ impl<D: BlockDevice> Fat<D> {
         self.stamp_modified(&mut e);
         self.store_entry(ino, e)?;
         if keep < chain.len() {
+            self.barrier()?;
             if keep > 0 {
                 let eoc = self.table.eoc();
                 self.table.set(chain[keep - 1], eoc);
                 self.flush_table()?;
+                self.barrier()?;
             }
             self.table.release(&chain[keep..]);
             self.flush_table()?;

@@ -251,6 +251,11 @@ impl<D: BlockDevice> Fat<D> {
         }
     }
 
+    /// The device.
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
     /// Gives the device back (after [`Fat::sync`]).
     pub fn into_device(self) -> D {
         self.dev
@@ -292,6 +297,7 @@ impl<D: BlockDevice> Fat<D> {
     fn before_table_change(&mut self) -> Result<(), Error> {
         if self.fsinfo_present && !self.fsinfo_unknown {
             self.update_fsinfo(bpb::FSINFO_UNKNOWN, 0xFFFF_FFFF)?;
+            self.barrier()?;
             self.fsinfo_unknown = true;
         }
         Ok(())
@@ -324,6 +330,13 @@ impl<D: BlockDevice> Fat<D> {
                 self.dev.write(at * k, b, false)?;
             }
         }
+        Ok(())
+    }
+
+    /// An ordering point: every write issued so far is durable before any write issued
+    /// after (a device flush; devices with a volatile cache may otherwise reorder writes).
+    fn barrier(&mut self) -> Result<(), Error> {
+        self.dev.flush()?;
         Ok(())
     }
 

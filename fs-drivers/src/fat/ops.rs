@@ -123,6 +123,7 @@ impl<D: BlockDevice> Fat<D> {
                 return Err(err);
             }
             self.flush_table()?;
+            self.barrier()?;
             e.cluster = c;
         }
         let (first, slot, e) = self.add_entry(parent, name, e)?;
@@ -146,6 +147,7 @@ impl<D: BlockDevice> Fat<D> {
             return Err(Error::NotDir);
         }
         self.clear_entry(dir, f.first, f.slot)?;
+        self.barrier()?;
         let refs = self.nodes.get(ino).map_or(0, |n| n.refs);
         self.nodes.unplace(ino, refs > 0);
         if refs == 0 {
@@ -244,6 +246,7 @@ impl<D: BlockDevice> Fat<D> {
             self.clear_entry(nd, t.first, t.slot)?;
         }
         self.clear_entry(od, src.first, src.slot)?;
+        self.barrier()?;
         self.nodes.unplace(ino, true);
         // 2. A directory moving elsewhere points its `..` at the new parent.
         if is_dir && od != nd {
@@ -252,6 +255,7 @@ impl<D: BlockDevice> Fat<D> {
                 _ => 0,
             };
             self.set_dotdot(entry.cluster, pc)?;
+            self.barrier()?;
         }
         // 3. The new name.
         let (first, slot, e) = self.add_entry(nd, nn, entry)?;
@@ -260,7 +264,7 @@ impl<D: BlockDevice> Fat<D> {
             n.entry = e;
             n.parent = nd;
         }
-        // 4. The replaced file's clusters.
+        // 4. The replaced file's clusters (its entry is durably gone: barrier above).
         if let Some((tino, t)) = replaced {
             let refs = self.nodes.get(tino).map_or(0, |n| n.refs);
             self.nodes.unplace(tino, refs > 0);
