@@ -118,8 +118,9 @@ pub fn resize2fs(img: &Path, blocks: u64) {
 /// What of `dumpe2fs img` a grow decides: the superblock's counts and geometry, and every
 /// group (its blocks, flags, bitmaps, inode table, free counts and checksums).
 pub fn dumpe2fs_layout(img: &Path) -> Vec<String> {
-    const KEYS: [&str; 11] = [
+    const KEYS: [&str; 12] = [
         "Filesystem features:",
+        "First meta block group:",
         "Inode count:",
         "Block count:",
         "Reserved block count:",

@@ -85,6 +85,18 @@ fn linux_statfs(img: &Path, at: &Path) -> (u64, u64) {
 /// `new_bytes` and grown by the engine and by resize2fs, compared, more files written after
 /// the grow, and everything read back by Linux. Returns the engine's new block count.
 fn grow_case(tag: &str, block: u32, mib: u64, extra: &[&str], new_bytes: u64) -> u64 {
+    grow_case_with(tag, block, mib, extra, new_bytes, ext4img::resize2fs)
+}
+
+/// [`grow_case`] with another reference for the grown layout (`reference(image, blocks)`).
+pub(crate) fn grow_case_with(
+    tag: &str,
+    block: u32,
+    mib: u64,
+    extra: &[&str],
+    new_bytes: u64,
+    reference_grow: fn(&Path, u64),
+) -> u64 {
     let dir = ext4img::tmpdir(tag);
     let img = mkfs(&dir, "grown.img", block, mib, extra);
     let before = files("before", 8, 20_000, 1);
@@ -97,7 +109,7 @@ fn grow_case(tag: &str, block: u32, mib: u64, extra: &[&str], new_bytes: u64) ->
     extend(&img, new_bytes);
     extend(&reference, new_bytes);
     let want = new_bytes / u64::from(block);
-    ext4img::resize2fs(&reference, want);
+    reference_grow(&reference, want);
     e2fsck_clean(&reference);
 
     let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
@@ -217,33 +229,23 @@ fn refused_past(img: &Path, want: u64, limit: u64) {
 }
 
 #[test]
-fn grow_without_resize_inode_stops_at_the_last_descriptor_block() {
-    let dir = ext4img::tmpdir("grow-noresize-limit");
-    let img = mkfs(&dir, "a.img", 4096, 64, &["-O", "^resize_inode"]);
-    extend(&img, 9 << 30);
-    // One descriptor block of 64 descriptors: 64 groups of 32768 blocks.
-    refused_past(&img, (9 << 30) / 4096, 64 * 32768);
+fn the_limit_is_the_32bit_block_count_without_64bit() {
+    // 4 KiB blocks, 8192 inodes a group: the inode count would allow 524287 groups, the
+    // 32-bit block count only 2^32 - 1 blocks. (The limit is checked before the device size,
+    // so the image need not be 16 TiB.)
+    let dir = ext4img::tmpdir("grow-limit32");
+    let img = mkfs(&dir, "a.img", 4096, 64, &["-O", "^64bit", "-N", "16384"]);
+    refused_past(&img, 1 << 32, u64::from(u32::MAX));
 }
 
 #[test]
-fn grow_to_the_end_of_the_reserve_then_refuses() {
-    // 1 MiB groups, 16 descriptors a block, and mkfs.ext4 reserves 2 descriptor blocks for
-    // 40000 blocks: 3 descriptor blocks describe 48 groups, 49153 blocks with the boot block.
-    let extra = ["-g", "1024", "-E", "resize=40000"];
-    let dir = ext4img::tmpdir("grow-reserve");
-    let probe = mkfs(&dir, "probe.img", 1024, 4, &extra);
-    assert!(ext4img::dumpe2fs(&probe)
-        .lines()
-        .any(|l| l.starts_with("Reserved GDT blocks:") && l.ends_with(" 2")));
-    let limit = 3 * 16 * 1024 + 1;
-    // Up to the limit exactly: as resize2fs.
-    assert_eq!(
-        grow_case("grow-reserve-full", 1024, 4, &extra, limit * 1024),
-        limit
-    );
-    // A block more is refused.
-    extend(&probe, (limit + 2048) * 1024);
-    refused_past(&probe, limit + 2048, limit);
+fn the_limit_is_the_inode_count_with_64bit() {
+    // 64bit: as many groups as keep the inode count in 32 bits, 2^32 / 2048 - 1 of them.
+    let dir = ext4img::tmpdir("grow-limit-inodes");
+    let img = mkfs(&dir, "a.img", 1024, 64, &["-g", "8192", "-N", "16384"]);
+    let ipg = 16384 / 8;
+    let limit = (u64::from(u32::MAX) / ipg) * 8192 + 1;
+    refused_past(&img, limit + 8192, limit);
 }
 
 #[test]
@@ -439,4 +441,187 @@ fn a_resize_inode_that_does_not_own_its_reserve_is_refused() {
     let out = fs.close().unwrap().into_vec().unwrap();
     let ro = Ext4::open(MemDisk::new(out)).unwrap();
     assert_eq!(ro.superblock().blocks_count, old);
+}
+
+// ---- Growing past the reserve: meta_bg ----
+//
+// When the descriptor blocks (and the resize inode's reserve) cannot describe the new
+// groups, the engine does what Linux's online resize does (`ext4_resize_fs`): it grows to
+// the end of the reserve, converts the file system to meta_bg (`ext4_convert_meta_bg`) and
+// goes on with meta_bg descriptor blocks. Online resize cannot run here (no
+// CAP_SYS_RESOURCE for EXT4_IOC_RESIZE_FS) and offline resize2fs moves metadata instead of
+// converting, so the reference is Linux's procedure carried out with e2fsprogs: resize2fs
+// to the end of the reserve, the conversion with debugfs (the same superblock fields, the
+// resize inode's double-indirect block freed), then resize2fs, which grows a meta_bg file
+// system without moving anything. The layouts must agree exactly (`dumpe2fs`).
+
+/// A number from `dumpe2fs -h`'s line `key`.
+fn head_num(dump: &str, key: &str) -> Option<u64> {
+    dump.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Grow `img` to `blocks` as Linux's online resize would (see above), with e2fsprogs.
+fn kernel_reference(img: &Path, blocks: u64) {
+    let dump = ext4img::dumpe2fs(img);
+    let num = |k: &str| head_num(&dump, k).unwrap_or(0);
+    let features = dump
+        .lines()
+        .find(|l| l.starts_with("Filesystem features:"))
+        .unwrap()
+        .to_string();
+    let has = |f: &str| features.split_whitespace().any(|x| x == f);
+    let (bpg, fdb) = (num("Blocks per group:"), num("First block:"));
+    let desc_size = if has("64bit") {
+        num("Group descriptor size:")
+    } else {
+        32
+    };
+    let per = num("Block size:") / desc_size;
+    let desc = (num("Block count:") - fdb).div_ceil(bpg).div_ceil(per);
+    let reserved = num("Reserved GDT blocks:");
+    let needed = (blocks - fdb).div_ceil(bpg).div_ceil(per);
+    if has("meta_bg") || needed <= desc + reserved {
+        return ext4img::resize2fs(img, blocks);
+    }
+    let mut cmds = format!("ssv first_meta_bg {}\n", desc + reserved);
+    if has("resize_inode") {
+        ext4img::resize2fs(img, (desc + reserved) * per * bpg + fdb);
+        let stat = Command::new("debugfs")
+            .args(["-R", "stat <7>"])
+            .arg(img)
+            .output()
+            .unwrap();
+        let stat = String::from_utf8_lossy(&stat.stdout);
+        let dind: u64 = stat
+            .split("(DIND):")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("the resize inode's double-indirect block");
+        cmds += &format!(
+            "freeb {dind}\nsif <7> block[DIND] 0\nsif <7> blocks 0\nfeature -resize_inode meta_bg\n"
+        );
+    } else {
+        cmds += "feature meta_bg\n";
+    }
+    let file = img.with_extension("debugfs");
+    fs::write(&file, cmds).unwrap();
+    ext4img::run(Command::new("debugfs").arg("-w").arg("-f").arg(&file).arg(img));
+    ext4img::resize2fs(img, blocks);
+}
+
+/// `First meta block group` of an image, if it is meta_bg.
+fn first_meta_bg(img: &Path) -> Option<u64> {
+    let dump = ext4img::dumpe2fs(img);
+    dump.lines()
+        .find(|l| l.starts_with("Filesystem features:"))
+        .is_some_and(|l| l.split_whitespace().any(|f| f == "meta_bg"))
+        .then(|| head_num(&dump, "First meta block group:").unwrap_or(0))
+}
+
+#[test]
+fn metabg_1k_past_the_reserve() {
+    // 1 MiB groups, 16 descriptors a block; mkfs reserves 2 descriptor blocks for 40000
+    // blocks: 48 groups, then meta_bg from the fourth descriptor block on (to 100 groups).
+    let extra = ["-g", "1024", "-E", "resize=40000"];
+    let got = grow_case_with("mbg-1k", 1024, 4, &extra, 100 << 20, kernel_reference);
+    assert_eq!(got, 100 << 10);
+}
+
+#[test]
+fn metabg_4k_past_the_reserve() {
+    // 4 MiB groups (-g 1024), 64 descriptors a block, 2 reserved: 192 groups, then meta_bg
+    // up to a partial last group.
+    let extra = ["-g", "1024", "-E", "resize=140000"];
+    grow_case_with("mbg-4k", 4096, 64, &extra, 1100 << 20, kernel_reference);
+}
+
+#[test]
+fn metabg_without_flex_bg_and_64bit() {
+    // 32 descriptors a block, 1 reserved: 64 groups of 8 MiB, then meta_bg to 1 GiB.
+    let extra = ["-O", "^flex_bg,^64bit", "-E", "resize=300000"];
+    grow_case_with("mbg-noflex", 1024, 64, &extra, 1 << 30, kernel_reference);
+}
+
+#[test]
+fn metabg_4k_without_64bit() {
+    let extra = ["-g", "1024", "-O", "^64bit", "-E", "resize=262144"];
+    grow_case_with("mbg-4k-32", 4096, 64, &extra, 1300 << 20, kernel_reference);
+}
+
+#[test]
+fn metabg_without_resize_inode() {
+    // No reserve: the first grow that needs a descriptor block converts (first meta group
+    // 1: the one descriptor block stays where it is).
+    let extra = ["-g", "1024", "-O", "^resize_inode"];
+    grow_case_with("mbg-noresize", 1024, 4, &extra, 60 << 20, kernel_reference);
+    let extra = ["-g", "1024", "-O", "^resize_inode"];
+    grow_case_with("mbg-noresize-4k", 4096, 64, &extra, 400 << 20, kernel_reference);
+}
+
+#[test]
+fn metabg_made_by_mkfs() {
+    // Already meta_bg: resize2fs itself is the reference.
+    let extra = ["-g", "1024", "-O", "meta_bg,^resize_inode"];
+    grow_case("mbg-mkfs", 1024, 4, &extra, 60 << 20);
+    grow_case("mbg-mkfs-4k", 4096, 64, &extra, 600 << 20);
+}
+
+#[test]
+fn metabg_stepped_grows() {
+    // Within the reserve, across its end (the conversion), within a meta group, then many
+    // meta groups; the reference takes the same steps. Files written between the steps.
+    let dir = ext4img::tmpdir("mbg-steps");
+    let img = mkfs(&dir, "a.img", 1024, 4, &["-g", "1024", "-E", "resize=40000"]);
+    let reference = dir.join("reference.img");
+    fs::copy(&img, &reference).unwrap();
+    let mut written: Files = Vec::new();
+    for (k, mib) in [30u64, 60, 61, 200].into_iter().enumerate() {
+        extend(&img, mib << 20);
+        extend(&reference, mib << 20);
+        let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
+        assert_eq!(fs.grow(mib << 10).unwrap(), mib << 10, "step {k}");
+        fs.close().unwrap();
+        e2fsck_clean(&img);
+        kernel_reference(&reference, mib << 10);
+        e2fsck_clean(&reference);
+        ext4img::assert_same_layout(
+            &format!("mbg-steps {k}"),
+            &ext4img::dumpe2fs_layout(&img),
+            &ext4img::dumpe2fs_layout(&reference),
+        );
+        assert_eq!(
+            first_meta_bg(&img),
+            if mib > 48 { Some(3) } else { None },
+            "step {k}"
+        );
+        // The same files into both, so that the next step starts from the same bitmaps.
+        let more = files(&format!("s{k}-"), 3, 200_000, 10 + k as u64);
+        for p in [&img, &reference] {
+            let mut fs = open_rw(FileDisk::open_rw(p).unwrap());
+            write_files(&mut fs, &more);
+            fs.close().unwrap();
+        }
+        written.extend(more);
+        let mut ro = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
+        for (name, d) in &written {
+            assert!(read_file(&mut ro, name) == *d, "step {k}: {name}");
+        }
+    }
+    if let Some(why) = cannot_mount() {
+        pvfs_tests::skip(&format!("mbg-steps: loop mount not permitted: {why}"));
+        return;
+    }
+    let (blocks, bsize) = linux_statfs(&img, &dir.join("m1"));
+    assert_eq!(
+        (blocks, bsize),
+        linux_statfs(&reference, &dir.join("m2")),
+        "Linux's statfs"
+    );
+    let m = LoopMount::new(&img, &dir.join("m3"), true).unwrap();
+    for (name, data) in &written {
+        assert!(fs::read(m.path().join(name)).unwrap() == *data, "{name}");
+    }
 }

@@ -45,6 +45,7 @@ mod bytes;
 mod dir;
 mod error;
 mod extent;
+mod gdt;
 mod grow;
 mod inode;
 pub mod journal;

@@ -6,6 +6,7 @@ use crate::cache::BlockCache;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::gdt::GdtLayout;
 use crate::ext4::journal;
 use crate::ext4::readahead::{Stream, RA_STREAMS};
 use crate::ext4::sb::{s, GroupDesc, Superblock, SUPERBLOCK_OFFSET};
@@ -18,9 +19,15 @@ use alloc::vec::Vec;
 /// `INCOMPAT_EXTENTS`: files may use extent trees.
 const INCOMPAT_EXTENTS: u32 = 0x40;
 
-/// INCOMPAT features the writer keeps consistent.
-const RW_INCOMPAT: u32 =
-    sb::INCOMPAT_FILETYPE | 0x40 | sb::INCOMPAT_64BIT | 0x200 | 0x2000 | 0x4000;
+/// INCOMPAT features the writer keeps consistent (meta_bg: descriptors found and their
+/// groups' overhead counted with `gdt::GdtLayout`).
+const RW_INCOMPAT: u32 = sb::INCOMPAT_FILETYPE
+    | sb::INCOMPAT_META_BG
+    | 0x40
+    | sb::INCOMPAT_64BIT
+    | 0x200
+    | 0x2000
+    | 0x4000;
 
 /// RO_COMPAT features the writer keeps consistent (sparse_super, large_file, huge_file,
 /// uninit_bg, dir_nlink, extra_isize, metadata_csum, orphan_present: reclaimed at mount).
@@ -127,23 +134,13 @@ impl<D: BlockDevice> Ext4<D> {
         let ds = u64::from(self.sb.desc_size);
         let bs = self.ctx.bs as u64;
         let per_block = bs / ds;
-        let first = u64::from(self.sb.first_data_block) + 1;
-        let meta_bg = self.sb.feature_incompat & sb::INCOMPAT_META_BG != 0;
         let mut groups = Vec::with_capacity(n.min(1 << 20) as usize);
         let seed = self.ctx.seed;
         let sb = self.sb.clone();
+        // With meta_bg, the descriptors of meta group `g / per_block` sit in its first group.
+        let layout = GdtLayout::from_sb(&sb, 0);
         for g in 0..n {
-            let blk_idx = g / per_block;
-            let blk = if meta_bg && blk_idx >= u64::from(sb.first_meta_bg) {
-                // meta_bg: the descriptors of meta group `blk_idx` sit in its first group,
-                // right after that group's superblock backup (if it has one).
-                let mg_first_group = blk_idx * per_block;
-                let base = mg_first_group * u64::from(sb.blocks_per_group)
-                    + u64::from(sb.first_data_block);
-                base + u64::from(sb.group_has_super(mg_first_group))
-            } else {
-                first + blk_idx
-            };
+            let blk = layout.primary(g / per_block);
             let off = ((g % per_block) * ds) as usize;
             let b = self.block(blk)?;
             let d = b.get(off..).unwrap_or(&[]);

@@ -5,6 +5,7 @@ use crate::block::BlockDevice;
 use crate::ext4::allocate::{bit, set_bit, BG_BLOCK_UNINIT};
 use crate::ext4::bytes::le16;
 use crate::ext4::error::{corrupt, Error, Result};
+use crate::ext4::gdt::GdtLayout;
 use crate::ext4::sb::s;
 use crate::ext4::Ext4;
 use alloc::vec;
@@ -26,14 +27,16 @@ impl<D: BlockDevice> Ext4<D> {
                 set_bit(bm, (b - start) as usize, true);
             }
         };
-        if self.sb.group_has_super(gu) {
-            let per = (bs / usize::from(self.sb.desc_size).max(1)) as u64;
-            let gdt = self.sb.group_count().div_ceil(per.max(1));
-            let sbo = 1024 / bs;
-            let raw_sb = self.block(sbo as u64)?;
-            let reserved = u64::from(le16(raw_sb, 1024 % bs + s::RESERVED_GDT_BLOCKS));
-            mark(start, 1 + gdt + reserved, &mut bm);
-        }
+        let reserved = {
+            let raw_sb = self.block((1024 / bs) as u64)?;
+            u64::from(le16(raw_sb, 1024 % bs + s::RESERVED_GDT_BLOCKS))
+        };
+        // The superblock copy and descriptor blocks (with or without meta_bg).
+        mark(
+            start,
+            GdtLayout::from_sb(&self.sb, reserved).overhead(gu),
+            &mut bm,
+        );
         let itb =
             (u64::from(self.sb.inodes_per_group) * self.ctx.inode_size as u64).div_ceil(bs as u64);
         for d in &self.groups {

@@ -5,6 +5,7 @@ use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{Error, Result};
 use crate::ext4::sb::{bg, s, DescCsum, GroupDesc};
+use crate::ext4::gdt::GdtLayout;
 use crate::ext4::Ext4;
 
 impl<D: BlockDevice> Ext4<D> {
@@ -48,7 +49,7 @@ impl<D: BlockDevice> Ext4<D> {
         })?;
         let ds = usize::from(self.sb.desc_size);
         let per = self.ctx.bs / ds.max(1);
-        let blk = u64::from(self.sb.first_data_block) + 1 + (g / per) as u64;
+        let blk = GdtLayout::from_sb(&self.sb, 0).primary((g / per) as u64);
         let off = (g % per) * ds;
         let ctx = self.ctx;
         let desc_csum = DescCsum::new(&self.sb, ctx.seed);

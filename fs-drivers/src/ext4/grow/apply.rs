@@ -9,6 +9,7 @@ use super::plan::Plan;
 use crate::block::BlockDevice;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{Error, Result};
+use crate::ext4::gdt::GdtLayout;
 use crate::ext4::sb::{bg, s, GroupDesc, SUPERBLOCK_OFFSET};
 use crate::ext4::{sb, Ctx, Ext4};
 use alloc::vec;
@@ -38,20 +39,29 @@ impl<D: BlockDevice> Ext4<D> {
         self.sb.inodes_count = plan.inodes_count;
         self.sb.free_inodes_count = plan.free_inodes;
         self.ctx = Ctx::new(&self.sb);
-        // 2. Reserved blocks that become descriptor blocks start empty.
-        let fdb = geo.first_data_block;
-        for j in plan.desc_blocks_old..plan.desc_blocks {
-            self.block_mut(fdb + 1 + j)?.fill(0);
+        // 2. New descriptor blocks start empty: reserved blocks of the old file system
+        // (journalled), or meta_bg blocks in new groups (written in place before the commit).
+        for d in plan.desc_blocks_old..plan.desc_blocks {
+            let at = geo.gdt.primary(d);
+            if at < plan.old_blocks {
+                self.block_mut(at)?.fill(0);
+            } else {
+                self.dirty_data.insert(at);
+                self.block_new(at)?;
+            }
         }
         // 3. Old groups: the last one extended, those that took new tables.
         for (&g, og) in &plan.old {
             let gd = self.group(g)?;
-            let dst = self.block_mut(gd.block_bitmap)?;
-            dst.copy_from_slice(og.bitmap.get(..dst.len()).ok_or(Error::Corrupt {
-                what: "block bitmap",
-                at: gd.block_bitmap,
-            })?);
-            let c = self.block_bitmap_csum(&gd)?;
+            let mut c = None;
+            if let Some(bitmap) = &og.bitmap {
+                let dst = self.block_mut(gd.block_bitmap)?;
+                dst.copy_from_slice(bitmap.get(..dst.len()).ok_or(Error::Corrupt {
+                    what: "block bitmap",
+                    at: gd.block_bitmap,
+                })?);
+                c = Some(self.block_bitmap_csum(&gd)?);
+            }
             let d = self.group_mut(g)?;
             d.free_blocks = d
                 .free_blocks
@@ -61,7 +71,7 @@ impl<D: BlockDevice> Ext4<D> {
                     at: g,
                 })?;
             d.flags = og.flags;
-            self.store_gd(g as usize, Some(c), None)?;
+            self.store_gd(g as usize, c, None)?;
         }
         if let Some((g, delta)) = plan.uninit_extend {
             let d = self.group_mut(g)?;
@@ -138,7 +148,7 @@ impl<D: BlockDevice> Ext4<D> {
     fn write_new_desc(&mut self, g: u64, gd: &GroupDesc, bb_csum: Option<u32>) -> Result<()> {
         let ds = usize::from(self.sb.desc_size);
         let per = (self.ctx.bs / ds.max(1)) as u64;
-        let blk = u64::from(self.sb.first_data_block) + 1 + g / per;
+        let blk = GdtLayout::from_sb(&self.sb, 0).primary(g / per);
         let off = ((g % per) as usize) * ds;
         let d = self
             .block_mut(blk)?
@@ -180,48 +190,68 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(())
     }
 
-    /// Superblock and descriptor copies in the backup groups, as e2fsprogs writes them (the
-    /// copy's group number set, not marked clean, no `needs_recovery`): every descriptor
-    /// block in a new backup group, the changed ones in the old backup groups.
-    fn write_backups(&mut self, plan: &Plan) -> Result<()> {
-        let geo = &plan.geo;
+    /// The superblock as its copies in the backup groups hold it (e2fsprogs' way: not
+    /// marked clean, no `needs_recovery`; the group number and checksum set per copy).
+    pub(super) fn sb_copy_template(&mut self) -> Result<alloc::vec::Vec<u8>> {
         let bs = self.ctx.bs;
-        let csum = self.ctx.csum;
-        let mut copy = {
-            let b = self.block((SUPERBLOCK_OFFSET as usize / bs) as u64)?;
-            let at = SUPERBLOCK_OFFSET as usize % bs;
-            b.get(at..at + 1024)
-                .ok_or(Error::BadSuperblock {
-                    what: "superblock location",
-                })?
-                .to_vec()
-        };
+        let b = self.block((SUPERBLOCK_OFFSET as usize / bs) as u64)?;
+        let at = SUPERBLOCK_OFFSET as usize % bs;
+        let mut copy = b
+            .get(at..at + 1024)
+            .ok_or(Error::BadSuperblock {
+                what: "superblock location",
+            })?
+            .to_vec();
         let inc = le32(&copy, s::FEATURE_INCOMPAT);
         put32(&mut copy, s::FEATURE_INCOMPAT, inc & !sb::INCOMPAT_RECOVER);
         let state = crate::ext4::bytes::le16(&copy, s::STATE);
         put16(&mut copy, s::STATE, state & !1);
-        let fdb = geo.first_data_block;
-        for g in (1..geo.groups).filter(|&g| geo.has_super(g)) {
-            let fresh = g >= plan.old_groups;
-            let start = geo.group_first(g);
-            put16(&mut copy, s::BLOCK_GROUP_NR, g.min(0xFFFF) as u16);
-            if csum {
-                let c = crate::crc::crc32c_raw(!0, copy.get(..s::CHECKSUM).unwrap_or(&[]));
-                put32(&mut copy, s::CHECKSUM, c);
+        Ok(copy)
+    }
+
+    /// Write the superblock copy of backup group `g` from `copy` (a template): journalled
+    /// in an old group, in place before the commit in a new one (`fresh`).
+    pub(super) fn put_sb_copy(&mut self, g: u64, copy: &mut [u8], fresh: bool) -> Result<()> {
+        let start = u64::from(self.sb.first_data_block) + g * u64::from(self.sb.blocks_per_group);
+        put16(copy, s::BLOCK_GROUP_NR, g.min(0xFFFF) as u16);
+        if self.ctx.csum {
+            let c = crate::crc::crc32c_raw(!0, copy.get(..s::CHECKSUM).unwrap_or(&[]));
+            put32(copy, s::CHECKSUM, c);
+        }
+        let dst = if fresh {
+            self.dirty_data.insert(start);
+            self.block_new(start)?
+        } else {
+            self.block_mut(start)?
+        };
+        if let Some(d) = dst.get_mut(..1024) {
+            d.copy_from_slice(copy);
+        }
+        Ok(())
+    }
+
+    /// Superblock and descriptor copies in the backup groups, as e2fsprogs writes them: the
+    /// superblock in every backup group; every descriptor copy in a new group, the copies
+    /// of the changed descriptor blocks in old ones (classic copies after each superblock
+    /// copy, meta_bg copies in the second and last group of their meta group).
+    fn write_backups(&mut self, plan: &Plan) -> Result<()> {
+        let geo = &plan.geo;
+        let mut copy = self.sb_copy_template()?;
+        let backups = geo.gdt.backup_groups(geo.groups);
+        for &g in &backups {
+            self.put_sb_copy(g, &mut copy, g >= plan.old_groups)?;
+        }
+        for d in 0..plan.desc_blocks {
+            let copies = geo.gdt.copies(d, geo.groups, &backups);
+            if d < plan.first_changed_desc && copies.iter().all(|&(g, _)| g < plan.old_groups) {
+                continue;
             }
-            let dst = if fresh {
-                self.dirty_data.insert(start);
-                self.block_new(start)?
-            } else {
-                self.block_mut(start)?
-            };
-            if let Some(d) = dst.get_mut(..1024) {
-                d.copy_from_slice(&copy);
-            }
-            let from = if fresh { 0 } else { plan.first_changed_desc };
-            for j in from..plan.desc_blocks {
-                let src = self.block(fdb + 1 + j)?.to_vec();
-                let at = start + 1 + j;
+            let src = self.block(geo.gdt.primary(d))?.to_vec();
+            for (g, at) in copies {
+                let fresh = g >= plan.old_groups;
+                if !fresh && d < plan.first_changed_desc {
+                    continue;
+                }
                 let dst = if fresh {
                     self.dirty_data.insert(at);
                     self.block_new(at)?

@@ -7,6 +7,7 @@
 //! Pure: the block bitmap searched comes through [`Bits`].
 
 use crate::ext4::error::{Error, Result};
+use crate::ext4::gdt::GdtLayout;
 
 /// The geometry of the grown file system.
 #[derive(Debug, Clone, Copy)]
@@ -20,9 +21,8 @@ pub(crate) struct Geometry {
     pub(crate) inode_table_blocks: u64,
     /// Groups per flex group (0: no `flex_bg`).
     pub(crate) flex: u64,
-    pub(crate) sparse_super: bool,
-    /// Descriptor blocks plus reserved descriptor blocks after each superblock copy.
-    pub(crate) gdt_area: u64,
+    /// Where the superblock copies and descriptor blocks are.
+    pub(crate) gdt: GdtLayout,
 }
 
 impl Geometry {
@@ -49,7 +49,7 @@ impl Geometry {
 
     /// Whether group `g` holds a superblock copy.
     pub(crate) fn has_super(&self, g: u64) -> bool {
-        crate::ext4::sb::sparse_group_has_super(self.sparse_super, g)
+        self.gdt.has_super(g)
     }
 }
 
@@ -331,8 +331,15 @@ mod tests {
             groups: 6,
             inode_table_blocks: 1024,
             flex: 16,
-            sparse_super: true,
-            gdt_area: 8,
+            gdt: GdtLayout {
+                first_data_block: 0,
+                blocks_per_group: 32768,
+                desc_per_block: 64,
+                sparse_super: true,
+                meta_bg: false,
+                first_meta_bg: 0,
+                classic_blocks: 8,
+            },
         };
         let mut bits = Set((0..2065).collect());
         let mut prev = Tables {
@@ -342,10 +349,8 @@ mod tests {
         };
         let mut got = alloc::vec::Vec::new();
         for g in 1..6 {
-            if geo.has_super(g) {
-                for b in geo.group_first(g)..=geo.group_first(g) + geo.gdt_area {
-                    bits.mark(b).unwrap();
-                }
+            for b in geo.group_first(g)..geo.group_first(g) + geo.gdt.overhead(g) {
+                bits.mark(b).unwrap();
             }
             prev = place(&mut bits, &geo, g, prev).unwrap();
             got.push((prev.block_bitmap, prev.inode_bitmap, prev.inode_table));

@@ -26,6 +26,7 @@
 
 mod apply;
 mod layout;
+mod meta_bg;
 mod plan;
 mod resize_inode;
 
@@ -34,33 +35,45 @@ use crate::ext4::error::{Error, Result};
 use crate::ext4::{sb, Ext4};
 
 impl<D: BlockDevice> Ext4<D> {
-    /// The largest size in blocks [`Ext4::grow`] accepts: what the current and reserved
-    /// descriptor blocks describe, at most 2^32 - 1 blocks without `64bit` or with a resize
-    /// inode (its block lists are 32-bit), and as many groups as keep the inode count in 32
-    /// bits. Never below the current size.
+    /// The largest size in blocks [`Ext4::grow`] accepts: as many groups as keep the inode
+    /// count in 32 bits, at most 2^32 - 1 blocks without `64bit`, and, where the file system
+    /// cannot be converted to `meta_bg` (a resize inode whose reserve ends past 2^32 - 1
+    /// blocks, whose block lists are 32-bit; `resize_inode` and `meta_bg` both set), what
+    /// the current and reserved descriptor blocks describe. Never below the current size.
     pub fn grow_limit(&mut self) -> Result<u64> {
         let r = self.size_rules()?;
         let old = self.sb.blocks_count;
-        let per = r.desc_per_block.max(1);
         let bpg = r.blocks_per_group.max(1);
+        let groups_by_inodes = u64::from(u32::MAX) / r.inodes_per_group.max(1);
+        let blocks_of = |groups: u64| groups.saturating_mul(bpg).saturating_add(r.first_data_block);
+        let mut max = blocks_of(groups_by_inodes);
+        let resize = self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0;
+        let meta_bg = self.sb.feature_incompat & sb::INCOMPAT_META_BG != 0;
+        let reserve_end = self.reserve_end()?;
+        if resize && (meta_bg || reserve_end > u64::from(u32::MAX)) {
+            max = max.min(reserve_end).min(u64::from(u32::MAX));
+        }
+        if self.sb.feature_incompat & sb::INCOMPAT_64BIT == 0 {
+            max = max.min(u64::from(u32::MAX));
+        }
+        Ok(max.max(old))
+    }
+
+    /// The size in blocks the current and reserved descriptor blocks describe.
+    fn reserve_end(&mut self) -> Result<u64> {
+        let r = self.size_rules()?;
+        let per = r.desc_per_block.max(1);
         let desc = (self.groups.len() as u64).div_ceil(per);
         let reserved = if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0 {
             r.reserved_gdt
         } else {
             0
         };
-        let groups_by_desc = desc.saturating_add(reserved).saturating_mul(per);
-        let groups_by_inodes = u64::from(u32::MAX) / r.inodes_per_group.max(1);
-        let mut max = groups_by_desc
-            .min(groups_by_inodes)
-            .saturating_mul(bpg)
-            .saturating_add(r.first_data_block);
-        if self.sb.feature_incompat & sb::INCOMPAT_64BIT == 0
-            || self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0
-        {
-            max = max.min(u64::from(u32::MAX));
-        }
-        Ok(max.max(old))
+        Ok(desc
+            .saturating_add(reserved)
+            .saturating_mul(per)
+            .saturating_mul(r.blocks_per_group.max(1))
+            .saturating_add(r.first_data_block))
     }
 
     /// Grow the file system to `new_blocks` blocks (or a little less: see the module
@@ -87,7 +100,15 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "growing a file system without sparse_super",
             });
         }
-        if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE == 0 && self.reserved_gdt()? != 0 {
+        let resize = self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0;
+        let meta_bg = self.sb.feature_incompat & sb::INCOMPAT_META_BG != 0;
+        if resize && meta_bg {
+            // Linux refuses it too.
+            return Err(Error::Unsupported {
+                what: "growing a file system with both resize_inode and meta_bg",
+            });
+        }
+        if !resize && self.reserved_gdt()? != 0 {
             // Linux refuses such a file system as corrupt; nothing owns those blocks.
             return Err(Error::Unsupported {
                 what: "growing a file system with reserved descriptor blocks but no resize inode",
@@ -110,6 +131,26 @@ impl<D: BlockDevice> Ext4<D> {
         }
         // The grow is a transaction of its own (or a few: see `step`).
         self.sync()?;
+        // Past what the descriptor blocks (and the reserve) describe, the file system becomes
+        // meta_bg, as Linux does it: first grown to the end of the reserve, then converted.
+        let reserve_end = self.reserve_end()?;
+        let rules = self.size_rules()?;
+        let reaches = layout::fit_size(&rules, new_blocks).unwrap_or(new_blocks);
+        if !meta_bg && reaches > reserve_end {
+            if resize {
+                self.grow_to(reserve_end)?;
+                if self.sb.blocks_count < reserve_end {
+                    return Ok(self.sb.blocks_count);
+                }
+            }
+            self.convert_to_meta_bg()?;
+        }
+        self.grow_to(new_blocks)
+    }
+
+    /// Grow to `new_blocks` (checked by [`Ext4::grow`]) within the current descriptor
+    /// layout, in steps that fit the journal.
+    fn grow_to(&mut self, new_blocks: u64) -> Result<u64> {
         loop {
             let now = self.sb.blocks_count;
             let groups = self.groups.len() as u64;

@@ -3,6 +3,7 @@
 //! superblock counts, and how many blocks the journal will carry.
 
 use super::layout::{self, Bits, Geometry, SizeRules, Tables};
+use crate::ext4::gdt::GdtLayout;
 use crate::block::BlockDevice;
 use crate::ext4::allocate::{bit, set_bit, BG_BLOCK_UNINIT, BG_INODE_UNINIT};
 use crate::ext4::error::{Error, Result};
@@ -27,7 +28,9 @@ pub(super) struct NewGroup {
 /// take new groups' tables.
 #[derive(Debug, Clone)]
 pub(super) struct OldGroup {
-    pub(super) bitmap: Vec<u8>,
+    /// Its new block bitmap; `None` when it becomes `BLOCK_UNINIT` (the bitmap and its
+    /// checksum left as they are, as e2fsprogs leaves them).
+    pub(super) bitmap: Option<Vec<u8>>,
     /// Change of its free block count.
     pub(super) free_delta: i64,
     pub(super) flags: u16,
@@ -41,6 +44,10 @@ pub(super) struct Plan {
     pub(super) desc_blocks_old: u64,
     pub(super) desc_blocks: u64,
     pub(super) reserved_gdt: u64,
+    /// Blocks of the file system before the grow.
+    pub(super) old_blocks: u64,
+    /// Whether the file system has a resize inode that the grow updates.
+    pub(super) resize_inode: bool,
     pub(super) r_blocks: u64,
     pub(super) free_blocks: u64,
     pub(super) inodes_count: u32,
@@ -59,15 +66,29 @@ pub(super) struct Plan {
 
 impl Plan {
     /// Metadata blocks of the old file system the grow changes, i.e. that its journal
-    /// transaction carries: the superblock, the changed descriptor blocks, the superblock and
-    /// changed descriptor copies of the old backup groups, rewritten bitmaps, and the resize
-    /// inode (its inode block, double-indirect block and reserved descriptor blocks).
+    /// transaction carries: the superblock, the changed descriptor blocks and their copies
+    /// in old groups, the superblock copies of the old backup groups, rewritten bitmaps, and
+    /// the resize inode (its inode block, double-indirect block and reserved descriptor
+    /// blocks).
     pub(super) fn journalled_blocks(&self) -> u64 {
-        let changed = self.desc_blocks - self.first_changed_desc;
-        let backups = (1..self.old_groups)
-            .filter(|&g| self.geo.has_super(g))
-            .count() as u64;
-        1 + changed + backups * (1 + changed) + self.old.len() as u64 + 2 + self.reserved_gdt
+        let gdt = &self.geo.gdt;
+        let backups = gdt.backup_groups(self.geo.groups);
+        let old_backups = backups.iter().filter(|&&g| g < self.old_groups).count() as u64;
+        let mut desc = 0u64;
+        for d in self.first_changed_desc..self.desc_blocks {
+            desc += u64::from(gdt.primary(d) < self.old_blocks);
+            desc += gdt
+                .copies(d, self.geo.groups, &backups)
+                .iter()
+                .filter(|&&(g, _)| g < self.old_groups)
+                .count() as u64;
+        }
+        let resize = if self.resize_inode {
+            2 + self.reserved_gdt
+        } else {
+            0
+        };
+        1 + old_backups + desc + self.old.len() as u64 + resize
     }
 }
 
@@ -175,11 +196,19 @@ impl<D: BlockDevice> Ext4<D> {
         let per = rules.desc_per_block.max(1);
         let desc_blocks_old = old_groups.div_ceil(per);
         let desc_blocks = groups.div_ceil(per);
-        let reserved_gdt = (rules.reserved_gdt + desc_blocks_old)
-            .checked_sub(desc_blocks)
-            .ok_or(Error::GrowLimit {
-                max_blocks: self.grow_limit()?,
-            })?;
+        let meta_bg = self.sb.feature_incompat & sb::INCOMPAT_META_BG != 0;
+        let first_meta_bg = u64::from(self.sb.first_meta_bg);
+        // With meta_bg, new descriptor blocks go into their meta groups (or, below
+        // `s_first_meta_bg`, into the blocks the classic area keeps after every copy).
+        let reserved_gdt = if meta_bg {
+            rules.reserved_gdt
+        } else {
+            (rules.reserved_gdt + desc_blocks_old)
+                .checked_sub(desc_blocks)
+                .ok_or(Error::GrowLimit {
+                    max_blocks: self.grow_limit()?,
+                })?
+        };
         let csum =
             self.sb.has_metadata_csum() || self.sb.feature_ro_compat & sb::RO_COMPAT_GDT_CSUM != 0;
         let flex = if self.sb.feature_incompat & sb::INCOMPAT_FLEX_BG != 0
@@ -196,8 +225,19 @@ impl<D: BlockDevice> Ext4<D> {
             groups,
             inode_table_blocks: rules.inode_table_blocks,
             flex,
-            sparse_super: rules.sparse_super,
-            gdt_area: desc_blocks + reserved_gdt,
+            gdt: GdtLayout {
+                first_data_block: fdb,
+                blocks_per_group: bpg,
+                desc_per_block: per,
+                sparse_super: rules.sparse_super,
+                meta_bg,
+                first_meta_bg,
+                classic_blocks: if meta_bg {
+                    first_meta_bg
+                } else {
+                    desc_blocks + reserved_gdt
+                },
+            },
         };
         // The old last group grows to a whole group, or to the new end.
         let last = old_groups.checked_sub(1).ok_or(Error::Corrupt {
@@ -230,11 +270,10 @@ impl<D: BlockDevice> Ext4<D> {
                 })
                 .unwrap_or_default();
             for g in old_groups..groups {
-                if geo.has_super(g) {
-                    let first = geo.group_first(g);
-                    for b in first..(first + 1 + geo.gdt_area).min(blocks) {
-                        model.mark(b)?;
-                    }
+                // The superblock copy and descriptor blocks (classic or meta_bg).
+                let first = geo.group_first(g);
+                for b in first..(first + geo.gdt.overhead(g)).min(blocks) {
+                    model.mark(b)?;
                 }
                 prev = layout::place(&mut model, &geo, g, prev)?;
                 let itb = geo.inode_table_blocks;
@@ -251,11 +290,12 @@ impl<D: BlockDevice> Ext4<D> {
                     }
                 }
                 // Uninitialized bitmaps, but for the last group and groups with a superblock
-                // copy (resize2fs counts the copy as an allocation, which initializes).
+                // or descriptor copy (resize2fs counts the copy as an allocation, which
+                // initializes).
                 let mut flags = 0;
                 if csum {
                     flags = BG_INODE_UNINIT;
-                    if g + 1 < groups && !geo.has_super(g) {
+                    if g + 1 < groups && geo.gdt.overhead(g) == 0 {
                         flags |= BG_BLOCK_UNINIT;
                     }
                 }
@@ -304,6 +344,17 @@ impl<D: BlockDevice> Ext4<D> {
                 *rewrite.entry(last).or_default() += extend as i64;
             }
         }
+        // As e2fsprogs closes a file system (`ext2fs_set_gdt_csum`): an old last group that
+        // is no longer the last and holds nothing becomes BLOCK_UNINIT.
+        let last_free = self.groups.get(last as usize).map_or(0, |d| d.free_blocks);
+        let last_landed = landed.get(&last).map_or(0, |v| v.len() as u64);
+        let last_empty = csum
+            && groups > old_groups
+            && uninit_extend.is_none()
+            && (u64::from(last_free) + extend).checked_sub(last_landed) == Some(bpg);
+        if last_empty {
+            rewrite.entry(last).or_default();
+        }
         let mut old_delta = 0i64;
         for (&g, &delta) in &rewrite {
             let mut bm = self.old_bitmap(g)?;
@@ -317,12 +368,15 @@ impl<D: BlockDevice> Ext4<D> {
             for b in landed.get(&g).into_iter().flatten() {
                 set_bit(&mut bm, (b - start) as usize, true);
             }
-            let flags = self.groups.get(g as usize).map_or(0, |d| d.flags) & !BG_BLOCK_UNINIT;
+            let mut flags = self.groups.get(g as usize).map_or(0, |d| d.flags) & !BG_BLOCK_UNINIT;
+            if g == last && last_empty {
+                flags |= BG_BLOCK_UNINIT;
+            }
             old_delta += delta;
             old.insert(
                 g,
                 OldGroup {
-                    bitmap: bm,
+                    bitmap: (!(g == last && last_empty)).then_some(bm),
                     free_delta: delta,
                     flags,
                 },
@@ -366,6 +420,8 @@ impl<D: BlockDevice> Ext4<D> {
             desc_blocks_old,
             desc_blocks,
             reserved_gdt,
+            old_blocks,
+            resize_inode: self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0,
             r_blocks,
             free_blocks,
             inodes_count,
