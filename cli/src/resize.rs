@@ -3,8 +3,9 @@
 //!
 //! The file is extended to SIZE first (never shortened), then the file system grown to the
 //! whole blocks it holds. Refused before anything changes: a SIZE smaller than the file
-//! system (pvfs does not shrink), and one past what the file system can describe without
-//! moving metadata (`Error::GrowLimit`). If the grow fails after the file was extended, the
+//! system (pvfs does not shrink), and one past what the file system can count
+//! (`Error::GrowLimit`, `Ext4::grow_limit`; past its reserved descriptor blocks the engine
+//! converts it to meta_bg, as Linux does). If the grow fails after the file was extended, the
 //! file gets its old length back. Output (stdout) and errors: `docs/pvfs-image.md`.
 
 use crate::edit::{emsg, parse_size, with_image};

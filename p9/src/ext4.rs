@@ -479,7 +479,7 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
             let limit = fs.grow_limit().map_err(refused)?;
             if want > limit {
                 log::warn!(
-                    "ext4: the device holds {want} blocks; the volume can grow to {limit} (no reserved group descriptor blocks past that)"
+                    "ext4: the device holds {want} blocks; the volume can grow to {limit} (the most its block and inode counts describe)"
                 );
             }
             let got = fs.grow(want.min(limit)).map_err(refused)?;

@@ -619,9 +619,9 @@ fn resize_grows_the_file_and_the_file_system_as_resize2fs() {
 }
 
 #[test]
-fn resize_refuses_to_shrink_or_to_outgrow_the_reserve() {
+fn resize_refuses_to_shrink_or_to_outgrow_32_bits() {
     let dir = ext4img::tmpdir("cli-resize-refused");
-    let img = mkfs(&dir, "a.img", 4096, 64, &["-O", "^resize_inode"]);
+    let img = mkfs(&dir, "a.img", 4096, 64, &["-O", "^resize_inode,^64bit"]);
     let len = |p: &Path| fs::metadata(p).unwrap().len();
     fails(
         &img,
@@ -630,14 +630,18 @@ fn resize_refuses_to_shrink_or_to_outgrow_the_reserve() {
         "cannot shrink the file system",
     );
     assert_eq!(len(&img), 64 << 20);
-    // One descriptor block, no reserve: 64 groups of 128 MiB at most.
+    // Without 64bit: 2^32 - 1 blocks at most.
     fails(
         &img,
         &[],
-        &["resize", "9G"],
-        "cannot grow past 2097152 blocks",
+        &["resize", "16T"],
+        "cannot grow past 4294967295 blocks",
     );
     assert_eq!(len(&img), 64 << 20);
     fails(&img, &[], &["resize", "lots"], "lots: not a size");
-    assert_eq!(kv(&ok(&img, &["resize", "8G"]))["blocks"], "2097152");
+    // Past the one descriptor block (128 descriptors, no reserve): meta_bg from the second.
+    assert_eq!(kv(&ok(&img, &["resize", "17G"]))["blocks"], "4456448");
+    assert!(ext4img::dumpe2fs(&img)
+        .lines()
+        .any(|l| l.starts_with("First meta block group:") && l.ends_with(" 1")));
 }

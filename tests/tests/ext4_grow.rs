@@ -275,14 +275,35 @@ fn grow_survives_a_power_cut_at_every_write() {
     let dir = ext4img::tmpdir("grow-cut");
     // 1 MiB groups: 4 to 24, with a new descriptor block and backup groups 5, 7 and 9.
     let img = mkfs(&dir, "base.img", 1024, 4, &["-g", "1024"]);
+    let sizes = cut_every_write(&dir, &img, 24 << 20, &[], 1);
+    println!("cut points: {sizes:?} (blocks, meta_bg: count)");
+    assert_eq!(sizes.len(), 2, "the old size and the new one");
+}
+
+/// The engine's view after a cut: (blocks, meta_bg).
+type Shape = (u64, bool);
+
+/// Cut the power at every `stride`th write of a grow of `img` (with files) to `bytes` (the
+/// writes lost, or with unflushed writes reordered), and check that the volume replayed by
+/// the engine is e2fsck-clean, has the old size, the new one or one of `steps` (committed
+/// steps of the grow), and holds the data; and that e2fsck's own replay of the same log is
+/// clean. Returns how many cuts left each shape.
+fn cut_every_write(
+    dir: &Path,
+    img: &Path,
+    bytes: u64,
+    steps: &[u64],
+    stride: u64,
+) -> std::collections::BTreeMap<Shape, u32> {
     let data = files("f", 6, 30_000, 3);
-    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
+    let mut fs = open_rw(FileDisk::open_rw(img).unwrap());
     write_files(&mut fs, &data);
     let old = fs.superblock().blocks_count;
+    let block = u64::from(fs.superblock().block_size());
     fs.close().unwrap();
-    extend(&img, 24 << 20);
-    let base = fs::read(&img).unwrap();
-    let want = (24 << 20) / 1024;
+    extend(img, bytes);
+    let base = fs::read(img).unwrap();
+    let want = bytes / block;
 
     // The uncut run: its writes, and the size it reaches.
     let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
@@ -297,7 +318,7 @@ fn grow_survives_a_power_cut_at_every_write() {
     };
     assert!(grown > old && total > 10, "{grown} blocks, {total} writes");
 
-    let check = |what: &str, crashed: Vec<u8>| {
+    let check = |what: &str, crashed: Vec<u8>| -> Shape {
         let fs = match Ext4::open_rw(MemDisk::new(crashed), &Options::default()) {
             Ok(fs) => fs,
             Err(e) => panic!("{what}: the mount after the cut refused: {e:?}"),
@@ -310,14 +331,17 @@ fn grow_survives_a_power_cut_at_every_write() {
         }
         let mut fs = Ext4::open(MemDisk::new(out)).unwrap();
         let size = fs.superblock().blocks_count;
-        assert!(size == old || size == grown, "{what}: {size} blocks");
+        assert!(
+            size == old || size == grown || steps.contains(&size),
+            "{what}: {size} blocks"
+        );
         for (name, d) in &data {
             assert!(read_file(&mut fs, name) == *d, "{what}: {name}");
         }
-        size
+        (size, fs.superblock().feature_incompat & 0x10 != 0)
     };
-    let (mut olds, mut news) = (0, 0);
-    for n in 0..total {
+    let mut shapes = std::collections::BTreeMap::new();
+    for n in (0..total).filter(|n| n % stride.max(1) == 0 || *n + 1 == total) {
         let mut dev = FaultyDisk::new(MemDisk::new(base.clone()));
         dev.cut_power_after_writes(n);
         assert!(
@@ -337,7 +361,7 @@ fn grow_survives_a_power_cut_at_every_write() {
         if let Err(report) = e2fsck(&p) {
             panic!("cut after {n}: e2fsck after its own replay: {report}");
         }
-        let size = check(&format!("lost writes: cut after {n}"), crashed);
+        let shape = check(&format!("lost writes: cut after {n}"), crashed);
         let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
         dev.cut_power_after_writes(n);
         assert!(!grow_run(&mut dev, want));
@@ -345,14 +369,38 @@ fn grow_survives_a_power_cut_at_every_write() {
             &format!("reordered writes: cut after {n}"),
             dev.crash(n).unwrap().into_vec().unwrap(),
         );
-        if size == old {
-            olds += 1;
-        } else {
-            news += 1;
-        }
+        *shapes.entry(shape).or_insert(0) += 1;
     }
-    println!("{total} cut points: {olds} left the old size, {news} the new one");
-    assert!(olds > 0 && news > 0);
+    println!("{total} writes, cut every {stride}");
+    assert!(shapes.keys().any(|s| s.0 == old) && shapes.keys().any(|s| s.0 == grown));
+    shapes
+}
+
+#[test]
+fn metabg_grow_survives_a_power_cut() {
+    // A converting grow: 4 groups to the end of the reserve (48), the conversion, then 56
+    // groups with a meta_bg descriptor block. Every write with PVFS_SOAK=1 (`cargo xtask
+    // soak`), every third otherwise.
+    let dir = ext4img::tmpdir("mbg-cut");
+    let img = mkfs(
+        &dir,
+        "base.img",
+        1024,
+        4,
+        &["-g", "1024", "-E", "resize=40000"],
+    );
+    let stride = if std::env::var_os("PVFS_SOAK").is_some() {
+        1
+    } else {
+        3
+    };
+    let reserve_end = 48 * 1024 + 1;
+    let shapes = cut_every_write(&dir, &img, 56 << 20, &[reserve_end], stride);
+    println!("cut points: {shapes:?} (blocks, meta_bg: count)");
+    // Old, the reserve's end before and after the conversion, new.
+    assert!(shapes.contains_key(&(reserve_end, false)));
+    assert!(shapes.contains_key(&(reserve_end, true)));
+    assert!(shapes.contains_key(&(56 << 10, true)));
 }
 
 #[test]
@@ -508,7 +556,13 @@ fn kernel_reference(img: &Path, blocks: u64) {
     }
     let file = img.with_extension("debugfs");
     fs::write(&file, cmds).unwrap();
-    ext4img::run(Command::new("debugfs").arg("-w").arg("-f").arg(&file).arg(img));
+    ext4img::run(
+        Command::new("debugfs")
+            .arg("-w")
+            .arg("-f")
+            .arg(&file)
+            .arg(img),
+    );
     ext4img::resize2fs(img, blocks);
 }
 
@@ -558,7 +612,14 @@ fn metabg_without_resize_inode() {
     let extra = ["-g", "1024", "-O", "^resize_inode"];
     grow_case_with("mbg-noresize", 1024, 4, &extra, 60 << 20, kernel_reference);
     let extra = ["-g", "1024", "-O", "^resize_inode"];
-    grow_case_with("mbg-noresize-4k", 4096, 64, &extra, 400 << 20, kernel_reference);
+    grow_case_with(
+        "mbg-noresize-4k",
+        4096,
+        64,
+        &extra,
+        400 << 20,
+        kernel_reference,
+    );
 }
 
 #[test]
@@ -574,7 +635,13 @@ fn metabg_stepped_grows() {
     // Within the reserve, across its end (the conversion), within a meta group, then many
     // meta groups; the reference takes the same steps. Files written between the steps.
     let dir = ext4img::tmpdir("mbg-steps");
-    let img = mkfs(&dir, "a.img", 1024, 4, &["-g", "1024", "-E", "resize=40000"]);
+    let img = mkfs(
+        &dir,
+        "a.img",
+        1024,
+        4,
+        &["-g", "1024", "-E", "resize=40000"],
+    );
     let reference = dir.join("reference.img");
     fs::copy(&img, &reference).unwrap();
     let mut written: Files = Vec::new();
@@ -622,6 +689,39 @@ fn metabg_stepped_grows() {
     );
     let m = LoopMount::new(&img, &dir.join("m3"), true).unwrap();
     for (name, data) in &written {
+        assert!(fs::read(m.path().join(name)).unwrap() == *data, "{name}");
+    }
+}
+
+#[test]
+fn writes_on_a_meta_bg_volume_find_their_descriptors() {
+    // mkfs's meta_bg (first meta group 0): 32 groups of 1 MiB in two meta groups, each
+    // descriptor block in its meta group's first group. Files across most groups, half
+    // removed: the descriptors the writer updates are the ones e2fsck and Linux read.
+    let dir = ext4img::tmpdir("mbg-writes");
+    let img = mkfs(
+        &dir,
+        "a.img",
+        1024,
+        32,
+        &["-g", "1024", "-O", "meta_bg,^resize_inode"],
+    );
+    assert_eq!(first_meta_bg(&img), Some(0));
+    let all = files("w", 24, 900_000, 21);
+    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
+    write_files(&mut fs, &all);
+    for (name, _) in all.iter().step_by(2) {
+        fs.unlink(ROOT_INO, name.as_bytes()).unwrap();
+    }
+    fs.close().unwrap();
+    e2fsck_clean(&img);
+    let kept: Files = all.into_iter().skip(1).step_by(2).collect();
+    if let Some(why) = cannot_mount() {
+        pvfs_tests::skip(&format!("mbg-writes: loop mount not permitted: {why}"));
+        return;
+    }
+    let m = LoopMount::new(&img, &dir.join("m"), true).unwrap();
+    for (name, data) in &kept {
         assert!(fs::read(m.path().join(name)).unwrap() == *data, "{name}");
     }
 }

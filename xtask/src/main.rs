@@ -299,9 +299,11 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
 /// The ext4 write path at scale (release build): `seqs` random model sequences per block
 /// size (1 KiB and 4 KiB; default 500, so 1000 in all) of 50 operations, then 50 per block
 /// size of 1000 operations, the loop-mount cross-check with 100 sequences per block size
-/// (scales read from `PVFS_MODEL_SEQS`, `PVFS_MODEL_OPS`, `PVFS_LOOP_SEQS`), and the crash
-/// tests (`ext4_crash`, which cut the power at every write index of their workload already,
-/// run in release mode; `PVFS_SOAK=1` is set for any larger setting a test offers).
+/// (scales read from `PVFS_MODEL_SEQS`, `PVFS_MODEL_OPS`, `PVFS_LOOP_SEQS`), a power cut at
+/// every write of a grow that converts to meta_bg (`ext4_grow`, every third write in
+/// `cargo test`), and the crash tests (`ext4_crash`, which cut the power at every write index
+/// of their workload already, run in release mode; `PVFS_SOAK=1` is set for any larger
+/// setting a test offers).
 fn soak(seqs: u64) -> Result<(), Fail> {
     let t0 = std::time::Instant::now();
     util::ensure_host_deps(false)?;
@@ -353,6 +355,10 @@ fn soak(seqs: u64) -> Result<(), Fail> {
     step(
         "loop-mount cross-check: 100 sequences × 2 block sizes",
         || test("ext4_loopmount", "", &[("PVFS_LOOP_SEQS", "100".into())]),
+    )?;
+    step(
+        "meta_bg grow: a power cut at every write (PVFS_SOAK=1)",
+        || test("ext4_grow", "metabg_grow_survives_a_power_cut", &[]),
     )?;
     if repo_root().join("tests/tests/ext4_crash.rs").exists() {
         step("crash tests (PVFS_SOAK=1)", || test("ext4_crash", "", &[]))?;

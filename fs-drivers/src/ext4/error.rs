@@ -99,9 +99,9 @@ pub enum Error {
     /// A symbolic link's target is longer than the file system stores: a block less one
     /// byte, at most 4095 (`ENAMETOOLONG`, as Linux's ext4 answers).
     TargetTooLong,
-    /// A grow past what the file system can describe without moving metadata: its
-    /// descriptor blocks and those its resize inode reserves are full (Linux would convert
-    /// it to `meta_bg`, which this writer does not maintain), or counts would not fit.
+    /// A grow past what the file system can describe: 2^32 - 1 blocks without `64bit`, a
+    /// 32-bit inode count, or, where it cannot become `meta_bg`, what its descriptor blocks
+    /// and reserved ones describe ([`crate::ext4::Ext4::grow_limit`]).
     GrowLimit {
         /// The largest size in blocks a grow can reach ([`crate::ext4::Ext4::grow_limit`]).
         max_blocks: u64,
@@ -144,7 +144,7 @@ impl core::fmt::Display for Error {
             Error::TargetTooLong => write!(f, "symbolic link target too long"),
             Error::GrowLimit { max_blocks } => write!(
                 f,
-                "cannot grow past {max_blocks} blocks: no reserved group descriptor blocks left (meta_bg is not supported)"
+                "cannot grow past {max_blocks} blocks: the most the block count, the inode count and the group descriptors describe"
             ),
         }
     }

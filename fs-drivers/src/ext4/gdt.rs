@@ -83,7 +83,7 @@ impl GdtLayout {
         if self.in_meta_area(g) {
             sb + u64::from(self.meta_desc_in(g).is_some())
         } else if sb == 1 {
-            1 + self.classic_blocks
+            self.classic_blocks.saturating_add(1)
         } else {
             0
         }
@@ -93,9 +93,10 @@ impl GdtLayout {
     pub(crate) fn primary(&self, d: u64) -> u64 {
         if self.is_meta(d) {
             let g = d.saturating_mul(self.desc_per_block);
-            self.group_first(g) + u64::from(self.has_super(g))
+            self.group_first(g)
+                .saturating_add(u64::from(self.has_super(g)))
         } else {
-            self.first_data_block + 1 + d
+            self.first_data_block.saturating_add(1).saturating_add(d)
         }
     }
 
@@ -129,9 +130,12 @@ impl GdtLayout {
             let per = self.desc_per_block.max(1);
             let first = d.saturating_mul(per);
             let mut v: Vec<(u64, u64)> = Vec::new();
-            for g in [first + 1, first + per - 1] {
+            for g in [first.saturating_add(1), first.saturating_add(per - 1)] {
                 if g != first && g < groups && v.last().is_none_or(|&(x, _)| x != g) {
-                    v.push((g, self.group_first(g) + u64::from(self.has_super(g))));
+                    let at = self
+                        .group_first(g)
+                        .saturating_add(u64::from(self.has_super(g)));
+                    v.push((g, at));
                 }
             }
             v
@@ -140,7 +144,7 @@ impl GdtLayout {
                 .iter()
                 .copied()
                 .filter(|&g| g < groups && !self.in_meta_area(g))
-                .map(|g| (g, self.group_first(g) + 1 + d))
+                .map(|g| (g, self.group_first(g).saturating_add(1).saturating_add(d)))
                 .collect()
         }
     }
@@ -180,7 +184,7 @@ mod tests {
         let l = layout(true, 2);
         assert_eq!(l.primary(1), 3);
         assert_eq!(l.overhead(49), 3); // a backup in the classic area: 1 + first_meta_bg
-        // Meta group 2: groups 64..96; 64 has no superblock copy, 81 (3^4) has one.
+                                       // Meta group 2: groups 64..96; 64 has no superblock copy, 81 (3^4) has one.
         assert_eq!(l.primary(2), 1 + 64 * 8192);
         assert_eq!(l.overhead(64), 1);
         assert_eq!(l.overhead(65), 1);

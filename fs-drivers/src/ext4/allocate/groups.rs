@@ -4,8 +4,8 @@ use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{Error, Result};
-use crate::ext4::sb::{bg, s, DescCsum, GroupDesc};
 use crate::ext4::gdt::GdtLayout;
+use crate::ext4::sb::{bg, s, DescCsum, GroupDesc};
 use crate::ext4::Ext4;
 
 impl<D: BlockDevice> Ext4<D> {

@@ -3,9 +3,20 @@
 //! then whole groups are added (a last group too small for its metadata is left out), each
 //! with its bitmaps and inode table where resize2fs puts them (`layout`: after the previous
 //! group's tables in the flex group with `flex_bg`, in the group itself without), new
-//! descriptor blocks taken from the blocks the resize inode reserves (`resize_inode`),
+//! descriptor blocks taken from the blocks the resize inode reserves (`resize_inode`) or,
+//! with `meta_bg`, put in the first group of their meta group (`crate::ext4::gdt`),
 //! superblock and descriptor copies in the new backup groups, checksums, and the
 //! superblock's counts (the reserved share kept as resize2fs computes it).
+//!
+//! Past what the descriptor blocks and the reserve describe, or on a file system without
+//! `resize_inode` that needs a new descriptor block, the grow does what Linux's online
+//! resize does (`ext4_resize_fs`): it grows to the end of the reserve, converts the file
+//! system to `meta_bg` (`meta_bg`: `s_first_meta_bg` = the descriptor blocks there are,
+//! `resize_inode` off, the resize inode's double-indirect block freed), and goes on with
+//! meta_bg descriptor blocks (in the first, second and last group of each meta group). A
+//! file system already `meta_bg` grows the same way. (Offline resize2fs would move metadata
+//! to extend the classic descriptor area instead; the layout matches what resize2fs makes of
+//! the converted file system.)
 //!
 //! New groups are marked `INODE_UNINIT` (and `BLOCK_UNINIT` but for the last, unless tables
 //! went into them) as resize2fs does with lazy inode table initialization, so their inode
@@ -17,12 +28,14 @@
 //! the old size or the new one. A grow whose transaction would not fit the journal goes in
 //! steps of whole groups (the groups added halved until one fits), each its own committed
 //! transaction laid out as resize2fs would lay out that step; a cut then leaves the old size,
-//! the new one or a step's, each complete.
+//! the new one or a step's, each complete. A converting grow has three such steps (to the
+//! end of the reserve, the conversion, the rest), each committed: a cut leaves the old size,
+//! the reserve's end before or after the conversion, or the new size.
 //!
-//! Refused: shrinking; file systems without `sparse_super` or without a journal; growing
-//! past what the descriptor blocks and the reserved ones describe ([`Error::GrowLimit`],
-//! with [`Ext4::grow_limit`]): Linux then converts the file system to `meta_bg`, which this
-//! writer does not maintain.
+//! Refused: shrinking; file systems without `sparse_super` or without a journal, or with
+//! both `resize_inode` and `meta_bg`; growing past [`Ext4::grow_limit`]
+//! ([`Error::GrowLimit`]): 2^32 - 1 blocks without `64bit`, a 32-bit inode count, and the
+//! reserve's end where a resize inode's reserve ends past 2^32 - 1 blocks.
 
 mod apply;
 mod layout;
@@ -45,7 +58,11 @@ impl<D: BlockDevice> Ext4<D> {
         let old = self.sb.blocks_count;
         let bpg = r.blocks_per_group.max(1);
         let groups_by_inodes = u64::from(u32::MAX) / r.inodes_per_group.max(1);
-        let blocks_of = |groups: u64| groups.saturating_mul(bpg).saturating_add(r.first_data_block);
+        let blocks_of = |groups: u64| {
+            groups
+                .saturating_mul(bpg)
+                .saturating_add(r.first_data_block)
+        };
         let mut max = blocks_of(groups_by_inodes);
         let resize = self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0;
         let meta_bg = self.sb.feature_incompat & sb::INCOMPAT_META_BG != 0;

@@ -3,10 +3,10 @@
 //! superblock counts, and how many blocks the journal will carry.
 
 use super::layout::{self, Bits, Geometry, SizeRules, Tables};
-use crate::ext4::gdt::GdtLayout;
 use crate::block::BlockDevice;
 use crate::ext4::allocate::{bit, set_bit, BG_BLOCK_UNINIT, BG_INODE_UNINIT};
 use crate::ext4::error::{Error, Result};
+use crate::ext4::gdt::GdtLayout;
 use crate::ext4::{sb, Ext4};
 use alloc::collections::BTreeMap;
 use alloc::vec;
