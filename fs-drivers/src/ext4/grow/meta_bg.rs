@@ -67,41 +67,31 @@ impl<D: BlockDevice> Ext4<D> {
         let first_meta_bg =
             u32::try_from((self.groups.len() as u64).div_ceil(per)).map_err(|_| bad())?;
         log::info!("ext4: converting to meta_bg (first meta group {first_meta_bg})");
-        let saved = (self.sb.clone(), self.groups.clone(), self.ctx);
-        let r = (|| {
-            self.patch_sb(|raw| {
+        self.commit_or_undo(|fs| {
+            fs.patch_sb(|raw| {
                 let compat = le32(raw, s::FEATURE_COMPAT) & !sb::COMPAT_RESIZE_INODE;
                 put32(raw, s::FEATURE_COMPAT, compat);
                 let incompat = le32(raw, s::FEATURE_INCOMPAT) | sb::INCOMPAT_META_BG;
                 put32(raw, s::FEATURE_INCOMPAT, incompat);
                 put32(raw, s::FIRST_META_BG, first_meta_bg);
             })?;
-            self.sb.feature_compat &= !sb::COMPAT_RESIZE_INODE;
-            self.sb.first_meta_bg = first_meta_bg;
+            fs.sb.feature_compat &= !sb::COMPAT_RESIZE_INODE;
+            fs.sb.first_meta_bg = first_meta_bg;
             if let Some(dind) = dind {
-                self.free_blocks(dind, 1)?;
-                self.patch_inode(RESIZE_INO, |raw| {
+                fs.free_blocks(dind, 1)?;
+                fs.patch_inode(RESIZE_INO, |raw| {
                     put32(raw, I_BLOCK + 4 * DIND_SLOT, 0);
                     put32(raw, I_BLOCKS, 0);
                     put16(raw, I_BLOCKS_HIGH, 0);
                 })?;
             }
             // The superblock copies carry the new features too.
-            let mut copy = self.sb_copy_template()?;
-            let gdt = crate::ext4::gdt::GdtLayout::from_sb(&self.sb, 0);
-            for g in gdt.backup_groups(self.groups.len() as u64) {
-                self.put_sb_copy(g, &mut copy, false)?;
+            let mut copy = fs.sb_copy_template()?;
+            let gdt = crate::ext4::gdt::GdtLayout::from_sb(&fs.sb, 0);
+            for g in gdt.backup_groups(fs.groups.len() as u64) {
+                fs.put_sb_copy(g, &mut copy, false)?;
             }
             Ok(())
-        })();
-        if let Err(e) = r {
-            for b in self.cache.dirty_blocks() {
-                self.cache.invalidate(b);
-            }
-            self.dirty_data.clear();
-            (self.sb, self.groups, self.ctx) = saved;
-            return Err(e);
-        }
-        self.sync()
+        })
     }
 }

@@ -214,10 +214,16 @@ impl<D: BlockDevice> Ext4<D> {
             plan.geo.blocks_count,
             plan.geo.groups
         );
-        // Nothing reaches the disk before the commit but blocks outside the file system, so
-        // a failure on the way (a device error reading a block) is undone in memory.
+        self.commit_or_undo(|fs| fs.apply_grow(plan, dind))
+    }
+
+    /// Run `change` (a grow step, or the conversion) and commit it as one transaction; if it
+    /// fails before the commit, undo it in memory. Nothing reaches the disk before the
+    /// commit but blocks outside the file system, so a failure on the way (a device error
+    /// reading a block) leaves the disk as it was.
+    fn commit_or_undo(&mut self, change: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         let saved = (self.sb.clone(), self.groups.clone(), self.ctx);
-        if let Err(e) = self.apply_grow(plan, dind) {
+        if let Err(e) = change(self) {
             for b in self.cache.dirty_blocks() {
                 self.cache.invalidate(b);
             }
