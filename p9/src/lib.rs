@@ -12,6 +12,8 @@
 //! - [`privs`]: when a write, truncate or chown clears the set-user-ID and set-group-ID bits.
 //! - [`sched`]: the per-channel request queue of transports that take many requests at once.
 //! - [`memfs`]: an in-memory filesystem.
+//! - [`overlay`]: template shares, a copy-on-write merged view of a template directory under
+//!   a share's own directory, over any [`fs::Filesystem`].
 //! - [`ext4`]: the ext4 engine behind the `Filesystem` trait: reads and writes (mounted
 //!   read-write), or refuses every change with `EROFS` (mounted read-only).
 //! - `host` (feature `std`): TCP / unix-socket transport with a worker pool.
@@ -30,6 +32,7 @@ pub mod fs;
 pub mod host;
 pub mod idpolicy;
 pub mod memfs;
+pub mod overlay;
 pub mod perm;
 pub mod policy;
 pub mod privs;

@@ -7,6 +7,7 @@
 pub mod ext4img;
 pub mod fatimg;
 pub mod namei;
+pub mod overlay_model;
 pub mod p9client;
 pub mod p9memfs;
 pub mod wimg;
