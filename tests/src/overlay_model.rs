@@ -214,15 +214,17 @@ pub struct Pair<'a> {
     pub model_root: Ino,
 }
 
-/// Inode numbers seen so far: model inode ↔ view inode, both ways.
+/// Inode numbers of the live objects at the last check: model inode → view inode.
 #[derive(Default)]
 pub struct Inos {
     to_view: BTreeMap<Ino, Ino>,
-    to_model: BTreeMap<Ino, Ino>,
 }
 
 impl Inos {
-    /// Checks that the trees match and that every object kept its inode number.
+    /// Checks that the trees match and that every object kept its inode number: an object
+    /// the model had at the last check has the same view inode, names the model links
+    /// together share one view inode, and distinct objects have distinct ones (a number
+    /// may come back for a new object once its old one is gone, as ext4 reuses inodes).
     pub fn check(&mut self, what: &str, view: &Dump, model: &Dump) {
         let strip = |d: &Dump| -> BTreeMap<String, Entry> {
             d.iter().map(|(k, (e, _))| (k.clone(), e.clone())).collect()
@@ -239,15 +241,21 @@ impl Inos {
             }
             panic!("{what}: the view differs from the model");
         }
+        let mut to_view: BTreeMap<Ino, Ino> = BTreeMap::new();
+        let mut to_model: BTreeMap<Ino, Ino> = BTreeMap::new();
         for (path, (_, mi)) in model {
             let vi = view[path].1;
-            let a = *self.to_view.entry(*mi).or_insert(vi);
-            let b = *self.to_model.entry(vi).or_insert(*mi);
+            let a = *to_view.entry(*mi).or_insert(vi);
+            let b = *to_model.entry(vi).or_insert(*mi);
             assert!(
                 a == vi && b == *mi,
-                "{what}: {path} is view inode {vi} (was {a}), model inode {mi} (was {b})"
+                "{what}: {path} is view inode {vi} (another name: {a}), model inode {mi} (another object: {b})"
             );
+            if let Some(&was) = self.to_view.get(mi) {
+                assert_eq!(was, vi, "{what}: {path} changed its inode number");
+            }
         }
+        self.to_view = to_view;
     }
 }
 
@@ -470,7 +478,7 @@ pub fn step(p: &Pair<'_>, rng: &mut Rng, tree: &Dump) -> String {
             )
         }
         _ => {
-            let path = any(rng);
+            let path = file(rng);
             (
                 format!("read {path}"),
                 Box::new(move |fs, root| {
@@ -496,7 +504,8 @@ pub fn step(p: &Pair<'_>, rng: &mut Rng, tree: &Dump) -> String {
 
 /// Runs `ops` random operations from `seed`, comparing the trees after each; `reopen` is
 /// called every `reopen_every` operations and gives a fresh view over the same state
-/// (restart: nothing but the disk carries over).
+/// (restart: nothing but the disk carries over). Returns the operations with their outcomes
+/// and the inode numbers seen, for checks after a remount.
 pub fn run<'v>(
     model: &dyn Filesystem,
     model_root: Ino,
@@ -505,7 +514,7 @@ pub fn run<'v>(
     reopen_every: usize,
     seed: u64,
     ops: usize,
-) -> Vec<String> {
+) -> (Vec<String>, Inos) {
     let mut rng = Rng::new(seed);
     let mut inos = Inos::default();
     let mut log = Vec::new();
@@ -535,5 +544,5 @@ pub fn run<'v>(
             );
         }
     }
-    log
+    (log, inos)
 }

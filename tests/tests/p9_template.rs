@@ -34,7 +34,7 @@ fn sequence(seed: u64, ops: usize) -> Vec<String> {
     let open =
         || -> Box<dyn Filesystem> { Box::new(OverlayFs::new(base.clone(), guest, tmpl).unwrap()) };
     let mut view = open();
-    let log = run(
+    let (log, _) = run(
         &model,
         model.root(),
         &mut view,
