@@ -277,6 +277,14 @@ pub trait Filesystem: Send + Sync {
         let _ = (ino, off, len);
         false
     }
+    /// Bytes of `ino`'s data (attributes `a`) that count against its export's space quota:
+    /// its size, except where the data is shared with something the export does not own (a
+    /// template share's files not yet copied count nothing; their first write or truncate
+    /// is charged the whole copy).
+    fn owned_bytes(&self, ino: Ino, a: &Attr) -> u64 {
+        let _ = ino;
+        a.size
+    }
     /// Changes attributes; returns the new attributes.
     fn setattr(&self, ino: Ino, set: &SetAttr) -> FsResult<Attr> {
         Err(Errno::EOPNOTSUPP)
@@ -367,6 +375,9 @@ impl<F: Filesystem + ?Sized> Filesystem for alloc::sync::Arc<F> {
     }
     fn write(&self, ino: Ino, off: u64, data: &[u8]) -> FsResult<usize> {
         (**self).write(ino, off, data)
+    }
+    fn owned_bytes(&self, ino: Ino, a: &Attr) -> u64 {
+        (**self).owned_bytes(ino, a)
     }
     fn setattr(&self, ino: Ino, set: &SetAttr) -> FsResult<Attr> {
         (**self).setattr(ino, set)

@@ -27,6 +27,7 @@
 mod copyup;
 mod modify;
 mod readdir;
+mod share;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ use crate::fs::{
     mode, Attr, DirVisitor, Errno, Filesystem, FsResult, FsStat, Ino, NewInode, SetAttr,
 };
 use alloc::vec::Vec;
+pub use share::ShareFs;
 use spin::{Mutex, MutexGuard};
 use table::{Node, Table};
 
@@ -119,7 +121,8 @@ impl<F: Filesystem> OverlayFs<F> {
                 next_tmp: 0,
             }),
         };
-        ov.cx().clean_work()?;
+        // Best effort: on a read-only volume the leftovers stay (and stay hidden).
+        let _ = ov.cx().clean_work();
         Ok(ov)
     }
 
@@ -438,6 +441,16 @@ impl<F: Filesystem> Filesystem for OverlayFs<F> {
                 ..
             }) => self.fs.write_would_fit(u, off, len),
             _ => false,
+        }
+    }
+    fn owned_bytes(&self, ino: Ino, a: &Attr) -> u64 {
+        match self.cx().node(ino) {
+            Ok(Node {
+                upper: Some(_),
+                meta: false,
+                ..
+            }) => a.size,
+            _ => 0,
         }
     }
     fn setattr(&self, ino: Ino, set: &SetAttr) -> FsResult<Attr> {

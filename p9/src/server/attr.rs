@@ -81,11 +81,12 @@ impl<F: Filesystem> Connection<F> {
             if cur.is_dir() {
                 return Err(Errno::EISDIR);
             }
-            if size > cur.size {
-                charged = size - cur.size;
+            let owned = fs.owned_bytes(i.ino, &cur);
+            if size > owned {
+                charged = size - owned;
                 self.shared.quota.charge_bytes(charged)?;
             } else {
-                self.shared.quota.refund_bytes(cur.size - size);
+                self.shared.quota.refund_bytes(owned - size);
             }
         }
         fs.setattr(i.ino, &set)

@@ -122,7 +122,8 @@ impl<F: Filesystem> Server<F> {
     /// Measures what the export holds and makes it the quota's usage ([`Quota::seed`]), so
     /// that files already there count against `max-space` and `max-files` as files the
     /// guests create do: the bytes of its regular files (a file with several links once) and
-    /// its inodes, the export's root not counted. Walks at most `max_entries` directory
+    /// its inodes, the export's root not counted (of a template share's files, only the
+    /// copies: [`Filesystem::owned_bytes`]). Walks at most `max_entries` directory
     /// entries; a larger tree leaves the usage alone and returns
     /// [`SeedError::TooLarge`]. The walk holds the caller for its length: call it once, when a
     /// byte or file limit is first set ([`Quota::seeded`]).
@@ -164,7 +165,7 @@ pub(super) fn seed_quota<F: Filesystem>(
     let mut linked: BTreeSet<Ino> = BTreeSet::new();
     let mut dirs: Vec<Ino> = vec![sh.root];
     while let Some(dir) = dirs.pop() {
-        let mut found: Vec<(Ino, u8)> = Vec::new();
+        let mut found: Vec<(Vec<u8>, u8)> = Vec::new();
         let mut over = false;
         fs.readdir(dir, 0, &mut |e| {
             if e.name == b"." || e.name == b".." {
@@ -175,26 +176,28 @@ pub(super) fn seed_quota<F: Filesystem>(
                 over = true;
                 return false;
             }
-            found.push((e.ino, e.kind));
+            found.push((e.name.to_vec(), e.kind));
             true
         })
         .map_err(SeedError::Fs)?;
         if over {
             return Err(SeedError::TooLarge);
         }
-        for (ino, kind) in found {
+        for (name, kind) in found {
+            // By name: a merged view (template shares) knows an entry once it is looked up.
+            let a = fs.lookup(dir, &name).map_err(SeedError::Fs)?;
             if kind == crate::fs::dt::DIR {
                 files += 1;
-                dirs.push(ino);
+                dirs.push(a.ino);
                 continue;
             }
-            let a = fs.getattr(ino).map_err(SeedError::Fs)?;
+            let ino = a.ino;
             if a.nlink > 1 && !linked.insert(ino) {
                 continue;
             }
             files += 1;
             if a.is_file() {
-                bytes = bytes.saturating_add(a.size);
+                bytes = bytes.saturating_add(fs.owned_bytes(a.ino, &a));
             }
         }
     }

@@ -87,7 +87,11 @@ impl<F: Filesystem> Connection<F> {
         let cur = self.shared.fs.getattr(i.ino)?;
         let off = if fl & O_APPEND != 0 { cur.size } else { offset };
         let end = off.checked_add(len as u64).ok_or(Errno::EFBIG)?;
-        let grow = end.saturating_sub(cur.size);
+        // The file's new size less what the export owned of it (all of its size, except for
+        // a template share's file not yet copied: its copy is charged whole).
+        let grow = end
+            .max(cur.size)
+            .saturating_sub(self.shared.fs.owned_bytes(i.ino, &cur));
         self.shared.quota.charge_bytes(grow)?;
         if let Some(m) = crate::privs::after_change(&cur, self.keeps_privs(i.uid, &cur)) {
             let clear = SetAttr {

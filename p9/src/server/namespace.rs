@@ -275,11 +275,12 @@ impl<F: Filesystem> Connection<F> {
         if expect.is_some_and(|i| i != target.ino) {
             return Err(Errno::ENOENT);
         }
+        let owned = fs.owned_bytes(target.ino, &target);
         fs.unlink(dir, name, rmdir)?;
         if target.is_dir() || target.nlink <= 1 {
             self.shared.quota.refund_file();
             if target.is_file() {
-                self.shared.quota.refund_bytes(target.size);
+                self.shared.quota.refund_bytes(owned);
             }
         }
         Ok(())

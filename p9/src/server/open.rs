@@ -36,6 +36,7 @@ impl<F: Filesystem> Connection<F> {
         }
         self.shared.quota.charge_open()?;
         let mut a = a;
+        let owned = fs.owned_bytes(i.ino, &a);
         if flags & O_TRUNC != 0 && a.is_file() && a.size > 0 {
             match fs.setattr(
                 i.ino,
@@ -46,7 +47,7 @@ impl<F: Filesystem> Connection<F> {
                 },
             ) {
                 Ok(n) => {
-                    self.shared.quota.refund_bytes(a.size);
+                    self.shared.quota.refund_bytes(owned);
                     a = n;
                 }
                 Err(e) => {
