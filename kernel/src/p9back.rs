@@ -55,6 +55,9 @@ const MAX_QUEUED: usize = 64;
 const MAX_QUEUED_BYTES: usize = 1 << 20;
 
 type Fs = Arc<Ext4Fs<Blkfront>>;
+/// What a device's connection serves: its export of the volume, merged with a template
+/// directory for a template share.
+type ShareFs = pvfs_9p::overlay::ShareFs<Fs>;
 
 mod budget;
 mod counters;
@@ -106,7 +109,7 @@ impl Platform for XenPlatform {
 struct Link {
     /// The device's rings, in ring order.
     rings: Vec<RingState>,
-    conn: Connection<Fs>,
+    conn: Connection<ShareFs>,
     /// What the device's `stats` key shows (`pvfs_kernel::devstats`, `stats` module).
     stats: DevStats,
     /// Its rate limits (`rates` module).
@@ -164,7 +167,7 @@ pub struct Service {
     /// Exports served read-only even when the volume is writable (`pvfs.ro_exports`).
     read_only_export: fn(&str) -> bool,
     /// By export path and `mode=ro`: devices of one path and mode share a server.
-    servers: BTreeMap<String, Server<Fs>>,
+    servers: BTreeMap<String, Server<ShareFs>>,
     devices: BTreeMap<(u16, u32), Device>,
     /// Counters.
     pub counters: Counters,
@@ -297,7 +300,13 @@ impl Service {
         let Ok(export) = store::read(&path_key) else {
             return;
         };
-        if let Err(why) = self.export_dir(&export) {
+        let template_key = format!("{}/{}/{}/{}", self.base, key.0, key.1, xenbus::TEMPLATE_KEY);
+        let template = store::read(&template_key).ok();
+        let checked = self.export_dir(&export).and_then(|_| match &template {
+            Some(t) => self.export_dir(t).map(|_| ()),
+            None => Ok(()),
+        });
+        if let Err(why) = checked {
             log::warn!("9pfs: guest {} device {}: refused: {why}", key.0, key.1);
             if let Some(d) = self.devices.get_mut(&key) {
                 let _ = d.machine.refuse(&mut XsStore, &why);
@@ -378,7 +387,10 @@ impl Service {
                     let be = format!("{}/{}/{}", self.base, key.0, key.1);
                     let prepared = idpolicy::read_policy(&be)
                         .map_err(|e| format!("policy keys not valid: {e}"))
-                        .and_then(|p| Ok((self.export(&plan.export.path)?, p)));
+                        .and_then(|p| {
+                            let template = plan.export.template.as_deref();
+                            Ok((self.export(&plan.export.path, template)?, p))
+                        });
                     let (server, policy) = match prepared {
                         Ok(sp) => sp,
                         Err(e) => {

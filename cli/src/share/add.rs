@@ -8,7 +8,7 @@ use super::nodes::{
 use super::xsquota::{ensure_headroom, Headroom, Need};
 use super::POLL_MS;
 use crate::xs::{Access, Perm, Store, Tx, NO_TX};
-use pvfs_ring::xenbus::{BackendConfig, XenbusState, MODE_KEY};
+use pvfs_ring::xenbus::{BackendConfig, XenbusState, MODE_KEY, TEMPLATE_KEY};
 
 /// After pvfs answered InitWait, how long `add` waits for the guest's driver to start
 /// connecting before it reports the share as waiting for the guest (paused guest, no driver).
@@ -21,6 +21,9 @@ pub struct AddOpts {
     pub tag: String,
     /// The export, a directory inside pvfs's volume.
     pub path: String,
+    /// A template directory inside pvfs's volume, merged under `path` copy-on-write (the
+    /// `template` key).
+    pub template: Option<String>,
     /// Write `mode=ro`.
     pub read_only: bool,
     /// Identity-policy keys to write (`uid-map`, `gid-map`, `squash-root`, `unmapped-ids`),
@@ -166,6 +169,9 @@ pub fn add<S: Store + ?Sized>(s: &mut S, be: &Domain, guest: &Domain, o: &AddOpt
         ("path", o.path.clone()),
         ("security_model", "none".into()),
     ];
+    if let Some(t) = &o.template {
+        bents.push((TEMPLATE_KEY, t.clone()));
+    }
     if o.read_only {
         bents.push((MODE_KEY, "ro".into()));
     }

@@ -49,6 +49,10 @@ pub struct AddArgs {
     /// The exported directory, inside pvfs's volume
     #[arg(long)]
     pub(super) path: String,
+    /// A template directory inside pvfs's volume: the guest sees it merged under --path,
+    /// copy-on-write (README, "Template shares")
+    #[arg(long, value_name = "PATH")]
+    pub(super) template: Option<String>,
     #[command(flatten)]
     pub(super) policy: PolicyArgs,
     /// Quota: MiB of file data
@@ -213,6 +217,7 @@ pub fn run_share<S: Store + ?Sized>(s: &mut S, cmd: ShareCmd) -> Res<String> {
             let o = AddOpts {
                 tag: a.tag,
                 path: a.path,
+                template: a.template,
                 read_only: a.policy.ro,
                 policy: policy
                     .into_iter()

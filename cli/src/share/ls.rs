@@ -69,7 +69,10 @@ pub fn ls_table(shares: &[Share]) -> String {
             sh.guest.domid.to_string(),
             sh.devid.to_string(),
             sh.tag.clone().unwrap_or_else(|| "-".into()),
-            sh.path.clone().unwrap_or_else(|| "-".into()),
+            match (&sh.path, &sh.template) {
+                (Some(p), Some(t)) => format!("{p} (template {t})"),
+                (p, _) => p.clone().unwrap_or_else(|| "-".into()),
+            },
             state,
             state_name(sh.guest_state).into(),
             if sh.read_only { "yes" } else { "no" }.into(),
@@ -93,13 +96,14 @@ pub fn ls_json(shares: &[Share]) -> String {
             let used = used(sh);
             let num = |v: Option<u64>| v.map_or_else(|| "null".to_string(), |v| v.to_string());
             format!(
-                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"max_iops\":{},\"max_bps\":{},\"space_used_mib\":{},\"files_used\":{},\"open_files_used\":{},\"uid_map\":{},\"gid_map\":{},\"squash_root\":{},\"unmapped_ids\":{},\"error\":{}}}",
+                "{{\"guest\":{},\"domid\":{},\"devid\":{},\"backend\":{},\"tag\":{},\"path\":{},\"template\":{},\"state\":{},\"guest_state\":{},\"read_only\":{},\"max_space_mib\":{},\"max_files\":{},\"max_open_files\":{},\"max_iops\":{},\"max_bps\":{},\"space_used_mib\":{},\"files_used\":{},\"open_files_used\":{},\"uid_map\":{},\"gid_map\":{},\"squash_root\":{},\"unmapped_ids\":{},\"error\":{}}}",
                 json_str(&sh.guest.name),
                 sh.guest.domid,
                 sh.devid,
                 sh.backend,
                 json_opt(sh.tag.as_deref()),
                 json_opt(sh.path.as_deref()),
+                json_opt(sh.template.as_deref()),
                 json_opt(sh.state.map(XenbusState::name)),
                 json_opt(sh.guest_state.map(XenbusState::name)),
                 sh.read_only,

@@ -67,6 +67,8 @@ pub struct Share {
     pub tag: Option<String>,
     /// The backend's `path`.
     pub path: Option<String>,
+    /// The backend's `template`.
+    pub template: Option<String>,
     /// The backend's `state`.
     pub state: Option<XenbusState>,
     /// The frontend's `state`.
@@ -128,6 +130,7 @@ pub fn shares<S: Store + ?Sized>(s: &mut S, be: u16, only: Option<u16>) -> Res<V
                 backend: be,
                 tag: s.read(NO_TX, &format!("{f}/tag"))?,
                 path: s.read(NO_TX, &format!("{b}/path"))?,
+                template: s.read(NO_TX, &format!("{b}/template"))?,
                 state: read_state(s, NO_TX, &format!("{b}/state"))?,
                 guest_state: read_state(s, NO_TX, &format!("{f}/state"))?,
                 read_only: s.read(NO_TX, &format!("{b}/{MODE_KEY}"))?.as_deref() == Some("ro"),

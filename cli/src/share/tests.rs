@@ -367,6 +367,7 @@ fn add_vm1_data(max_space: Option<u64>) -> ShareCmd {
         domain: "vm1".into(),
         tag: "data".into(),
         path: "/exports/vm1".into(),
+        template: None,
         policy: PolicyArgs::default(),
         max_space,
         max_files: None,

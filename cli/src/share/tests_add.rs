@@ -134,6 +134,25 @@ fn add_connects_through_pvfs_and_the_guest() {
 }
 
 #[test]
+fn add_template_writes_the_key_and_ls_shows_it() {
+    let (mut s, _world) = setup();
+    let o = AddOpts {
+        template: Some("/templates/debian".into()),
+        ..opts("root", "/exports/vm1")
+    };
+    let added = add(&mut s, &be(), &vm1(), &o).unwrap();
+    let key = format!("{}/template", backend_dir(PVFS, GUEST, added.devid));
+    assert_eq!(s.get(&key), Some("/templates/debian"));
+    let shares = shares(&mut s, PVFS, None).unwrap();
+    assert_eq!(shares[0].template.as_deref(), Some("/templates/debian"));
+    let json = ls_json(&shares);
+    assert!(
+        json.contains("\"path\":\"/exports/vm1\",\"template\":\"/templates/debian\""),
+        "{json}"
+    );
+}
+
+#[test]
 fn add_ro_is_read_by_pvfs() {
     let (mut s, world) = setup();
     let o = AddOpts {

@@ -65,7 +65,7 @@ fn ls_table_and_json() {
     );
     assert_eq!(
         ls_json(&list),
-        "[{\"guest\":\"vm1\",\"domid\":3,\"devid\":0,\"backend\":7,\"tag\":\"data\",\"path\":\"/exports/vm1\",\"state\":\"Connected\",\"guest_state\":\"Connected\",\"read_only\":true,\"max_space_mib\":64,\"max_files\":\"x\\\"y\",\"max_open_files\":null,\"max_iops\":null,\"max_bps\":null,\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"uid_map\":null,\"gid_map\":null,\"squash_root\":null,\"unmapped_ids\":null,\"error\":null}]\n"
+        "[{\"guest\":\"vm1\",\"domid\":3,\"devid\":0,\"backend\":7,\"tag\":\"data\",\"path\":\"/exports/vm1\",\"template\":null,\"state\":\"Connected\",\"guest_state\":\"Connected\",\"read_only\":true,\"max_space_mib\":64,\"max_files\":\"x\\\"y\",\"max_open_files\":null,\"max_iops\":null,\"max_bps\":null,\"space_used_mib\":null,\"files_used\":null,\"open_files_used\":null,\"uid_map\":null,\"gid_map\":null,\"squash_root\":null,\"unmapped_ids\":null,\"error\":null}]\n"
     );
     // Filtered to another guest: empty.
     assert!(shares(&mut s, PVFS, Some(0)).unwrap().is_empty());

@@ -1,10 +1,12 @@
 //! Opening a device's export, and the quota keys that shape it while the device is
 //! connected (applied at once; the identity policy is in `idpolicy`).
 
-use super::{Fs, Service, MAX_MSIZE};
+use super::{Fs, Service, ShareFs, MAX_MSIZE};
 use crate::xen::store::XsStore;
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use pvfs_9p::overlay::OverlayFs;
 use pvfs_9p::policy::QuotaLimits;
 use pvfs_9p::{ExportConfig, Server};
 use pvfs_ring::xenbus::QuotaKeys;
@@ -54,10 +56,19 @@ impl Service {
         Ok((fs, attr))
     }
 
-    /// The server of export `path`, read-only if the volume is or if `pvfs.ro_exports` lists
-    /// it. (A device's own `mode` is part of its connection's policy.)
-    pub(super) fn export(&mut self, path: &str) -> Result<Server<Fs>, String> {
-        if let Some(s) = self.servers.get(path) {
+    /// The server of export `path` (merged with directory `template` for a template share),
+    /// read-only if the volume is or if `pvfs.ro_exports` lists it. (A device's own `mode` is
+    /// part of its connection's policy.)
+    pub(super) fn export(
+        &mut self,
+        path: &str,
+        template: Option<&str>,
+    ) -> Result<Server<ShareFs>, String> {
+        let key = match template {
+            Some(t) => format!("{path}\0{t}"),
+            None => path.to_string(),
+        };
+        if let Some(s) = self.servers.get(&key) {
             return Ok(s.clone());
         }
         let (fs, attr) = self.export_dir(path)?;
@@ -67,14 +78,25 @@ impl Service {
             "9pfs: export {path:?} {}",
             if read_only { "read-only" } else { "read-write" },
         );
+        let (share, root) = match template {
+            Some(t) => {
+                let (_, tattr) = self.export_dir(t)?;
+                let ov = OverlayFs::new(fs, attr.ino, tattr.ino).map_err(|e| {
+                    format!("export path {path:?} with template {t:?}: errno {}", e.0)
+                })?;
+                log::info!("9pfs: export {path:?} merges template {t:?}");
+                (ShareFs::Template(Arc::new(ov)), None)
+            }
+            None => (ShareFs::Plain(fs), Some(attr.ino)),
+        };
         let cfg = ExportConfig {
             read_only,
             max_msize: MAX_MSIZE,
-            root: Some(attr.ino),
+            root,
             ..ExportConfig::default()
         };
-        let s = Server::new(fs, cfg);
-        self.servers.insert(path.to_string(), s.clone());
+        let s = Server::new(share, cfg);
+        self.servers.insert(key, s.clone());
         Ok(s)
     }
 }

@@ -2,7 +2,7 @@
 //! and its bounds live there, host-tested and fuzzed): the mapped ring as a
 //! [`Channel`], and the counters, clocks, stack depths and tracing as its [`Hooks`].
 
-use super::{counters, Counters, Fs, Link, Mapped, RingState, TRACE_9P};
+use super::{counters, Counters, Link, Mapped, RingState, ShareFs, TRACE_9P};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -182,7 +182,7 @@ pub(super) fn serve_ring(
     let Link {
         rings, conn, stats, ..
     } = link;
-    let conn: &Connection<Fs> = conn;
+    let conn: &Connection<ShareFs> = conn;
     let Some(RingState {
         ring, work, clock, ..
     }) = rings.get_mut(i)

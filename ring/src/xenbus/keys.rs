@@ -107,6 +107,11 @@ fn key_name(path: &str) -> Option<&str> {
 /// change or remove it at any time.
 pub const MODE_KEY: &str = "mode";
 
+/// The key of a device's backend directory that names a template directory on the volume:
+/// the guest sees it merged under `path`, copy-on-write (`pvfs share add --template`). Read
+/// when the device connects.
+pub const TEMPLATE_KEY: &str = "template";
+
 /// Reads a device's [`MODE_KEY`] under `be`: whether it asks for the device to be read-only.
 /// A value other than `ro` or `rw` is an error.
 pub fn read_mode<S: Store + ?Sized>(s: &mut S, be: &str) -> Result<bool, XenbusError> {
@@ -137,11 +142,13 @@ pub struct ExportConfig {
     pub read_only: bool,
     /// `auto-delete`.
     pub auto_delete: bool,
+    /// `template`: a directory of the volume merged under `path` (template share).
+    pub template: Option<String>,
 }
 
 impl ExportConfig {
     /// Reads and validates the export keys under `be` (`security_model` must be `none`, `mode`
-    /// `ro`, `rw` or absent, the quota keys numbers).
+    /// `ro`, `rw` or absent, the quota keys numbers, `template` a non-empty path if present).
     pub fn read<S: Store + ?Sized>(s: &mut S, be: &str) -> Result<Self, XenbusError> {
         let path_key = join(be, "path");
         let path = read_req(s, &path_key)?;
@@ -150,6 +157,16 @@ impl ExportConfig {
                 key: path_key,
                 value: path,
             });
+        }
+        let template_key = join(be, TEMPLATE_KEY);
+        let template = s.read(&template_key)?;
+        if let Some(t) = &template {
+            if t.is_empty() || t.contains('\0') {
+                return Err(XenbusError::Invalid {
+                    key: template_key,
+                    value: t.clone(),
+                });
+            }
         }
         let sm_key = join(be, "security_model");
         let sm = read_req(s, &sm_key)?;
@@ -164,6 +181,7 @@ impl ExportConfig {
             quota: QuotaKeys::read(s, be)?,
             read_only: read_mode(s, be)?,
             auto_delete: read_bool(s, &join(be, "auto-delete"))?,
+            template,
         })
     }
 }

@@ -30,7 +30,7 @@ mod vbd;
 pub use connect::{connect_rings, disconnect_rings, ConnectError, ConnectedRing};
 pub use keys::{
     is_mode_key, read_mode, BackendConfig, ConnectPlan, ExportConfig, QuotaKeys, RateKeys,
-    RingKeys, MAX_DEVICES, MODE_KEY, QUOTA_KEYS, RATE_KEYS,
+    RingKeys, MAX_DEVICES, MODE_KEY, QUOTA_KEYS, RATE_KEYS, TEMPLATE_KEY,
 };
 pub use p9backend::{
     BackendAction, BackendPhase, P9Backend, DETACH_BUSY, DETACH_IF_IDLE, DETACH_KEY, FIDS_KEY,

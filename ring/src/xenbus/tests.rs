@@ -417,7 +417,21 @@ fn export_config_with_quotas() {
             },
             read_only: false,
             auto_delete: true,
+            template: None,
         }
+    );
+}
+
+#[test]
+fn template_key_names_the_template() {
+    let mut s = libxl_store();
+    s.set(&format!("{BE}/template"), "/templates/debian");
+    let e = ExportConfig::read(&mut s, BE).unwrap();
+    assert_eq!(e.template.as_deref(), Some("/templates/debian"));
+    s.set(&format!("{BE}/template"), "");
+    assert!(
+        ExportConfig::read(&mut s, BE).is_err(),
+        "an empty template was accepted"
     );
 }
 
