@@ -5,7 +5,6 @@
 
 use super::{found, is_whiteout, Cx, WORK_NAME};
 use crate::fs::{dt, DirEntry, DirVisitor, Errno, Filesystem, FsResult, Ino};
-use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
 /// Cookie bit of the template part.
@@ -39,17 +38,11 @@ impl<F: Filesystem> Cx<'_, F> {
         Ok(out)
     }
 
-    /// Every name in upper directory `u` (whiteouts included).
-    fn upper_names(&self, u: Ino) -> FsResult<BTreeSet<Vec<u8>>> {
-        let mut names = BTreeSet::new();
-        let mut c = 0;
-        loop {
-            let b = self.batch(u, c)?;
-            let Some(last) = b.last() else {
-                return Ok(names);
-            };
-            c = last.next;
-            names.extend(b.into_iter().map(|r| r.name));
+    /// Whether upper directory `u` (if any) has an entry `name` (a whiteout included).
+    fn upper_has(&self, u: Option<Ino>, name: &[u8]) -> FsResult<bool> {
+        match u {
+            Some(u) => Ok(found(self.fs.lookup(u, name))?.is_some()),
+            None => Ok(false),
         }
     }
 
@@ -98,10 +91,6 @@ impl<F: Filesystem> Cx<'_, F> {
         let Some(l) = n.lower else {
             return Ok(());
         };
-        let hidden = match n.upper {
-            Some(u) => self.upper_names(u)?,
-            None => BTreeSet::new(),
-        };
         let mut c = if cookie & LOWER != 0 {
             cookie & !LOWER
         } else {
@@ -118,7 +107,9 @@ impl<F: Filesystem> Cx<'_, F> {
                     b"." | b".." if n.upper.is_some() => continue,
                     b"." => dir,
                     b".." => n.parent,
-                    name if hidden.contains(name) => continue,
+                    WORK_NAME if dir == self.upper_root => continue,
+                    // Shadowed by the upper directory's entry, or whited out.
+                    name if self.upper_has(n.upper, name)? => continue,
                     _ => r.ino,
                 };
                 let kind = if r.kind == dt::UNKNOWN {

@@ -169,3 +169,30 @@ fn nested_or_equal_directories_are_refused() {
     assert!(OverlayFs::new(base.clone(), t, inner).is_err());
     assert!(OverlayFs::new(base.clone(), t, t).is_err());
 }
+
+#[test]
+fn open_files_outlive_unlink_and_copy_up() {
+    let base = Arc::new(MemFs::new());
+    let t = dir(&base, 1, b"t");
+    let g = dir(&base, 1, b"g");
+    file(&*base, t, b"f", b"template");
+    let ov = OverlayFs::new(base.clone(), g, t).unwrap();
+    let f = ov.lookup(ov.root(), b"f").unwrap().ino;
+    // Held (a fid) while it is copied up, then unlinked: still readable and writable.
+    ov.retain(f);
+    assert_eq!(ov.write(f, 0, b"T").unwrap(), 1);
+    ov.unlink(ov.root(), b"f", false).unwrap();
+    assert_eq!(ov.lookup(ov.root(), b"f"), Err(Errno::ENOENT));
+    assert_eq!(ov.write(f, 8, b"!").unwrap(), 1);
+    let mut buf = [0u8; 9];
+    assert_eq!(ov.read(f, 0, &mut buf).unwrap(), 9);
+    assert_eq!(&buf, b"Template!");
+    ov.release(f);
+    assert_eq!(ov.getattr(f), Err(Errno::ENOENT), "the entry outlived its last reference");
+    // The template is untouched, and the name shows a whiteout to the volume only.
+    let mut tb = [0u8; 8];
+    assert_eq!(base.read(base.lookup(t, b"f").unwrap().ino, 0, &mut tb).unwrap(), 8);
+    assert_eq!(&tb, b"template");
+    let w = base.lookup(g, b"f").unwrap();
+    assert_eq!((w.mode & mode::S_IFMT, w.rdev), (mode::S_IFCHR, 0));
+}
