@@ -406,6 +406,22 @@ impl<D: BlockDevice + Send> Filesystem for Ext4Fs<D> {
                 .map_err(|e| errno_of(&e))
         })
     }
+    fn getxattr_private(&self, ino: Ino, name: &[u8]) -> FsResult<Vec<u8>> {
+        if !hidden_xattr(name) {
+            return Err(Errno::EINVAL);
+        }
+        self.with(|fs| fs.getxattr(ino32(ino)?, name).map_err(|e| errno_of(&e)))
+    }
+    fn setxattr_private(&self, ino: Ino, name: &[u8], value: &[u8]) -> FsResult<()> {
+        let ino = ino32(ino)?;
+        if !hidden_xattr(name) {
+            return Err(Errno::EINVAL);
+        }
+        self.modify(|fs| {
+            fs.set_xattr(ino, name, value, XattrSet::Any)
+                .map_err(|e| errno_of(&e))
+        })
+    }
     fn removexattr(&self, ino: Ino, name: &[u8]) -> FsResult<()> {
         let ino = ino32(ino)?;
         if hidden_xattr(name) {

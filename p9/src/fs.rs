@@ -264,6 +264,17 @@ pub trait Filesystem: Send + Sync {
     fn removexattr(&self, ino: Ino, name: &[u8]) -> FsResult<()> {
         Err(Errno::EOPNOTSUPP)
     }
+    /// Reads one of pvfs's own xattrs (`trusted.pvfs.*`), which guests can neither see nor
+    /// set through [`getxattr`](Self::getxattr) and its kin: template shares keep their
+    /// marks in them (`crate::overlay`). The default reads it like any xattr; a filesystem
+    /// that hides them from guests overrides both methods.
+    fn getxattr_private(&self, ino: Ino, name: &[u8]) -> FsResult<Vec<u8>> {
+        self.getxattr(ino, name)
+    }
+    /// Sets one of pvfs's own xattrs (see [`getxattr_private`](Self::getxattr_private)).
+    fn setxattr_private(&self, ino: Ino, name: &[u8], value: &[u8]) -> FsResult<()> {
+        self.setxattr(ino, name, value, 0)
+    }
     /// Writes `data` at `off`; returns the number of bytes written.
     fn write(&self, ino: Ino, off: u64, data: &[u8]) -> FsResult<usize> {
         Err(Errno::EOPNOTSUPP)
@@ -372,6 +383,12 @@ impl<F: Filesystem + ?Sized> Filesystem for alloc::sync::Arc<F> {
     }
     fn removexattr(&self, ino: Ino, name: &[u8]) -> FsResult<()> {
         (**self).removexattr(ino, name)
+    }
+    fn getxattr_private(&self, ino: Ino, name: &[u8]) -> FsResult<Vec<u8>> {
+        (**self).getxattr_private(ino, name)
+    }
+    fn setxattr_private(&self, ino: Ino, name: &[u8], value: &[u8]) -> FsResult<()> {
+        (**self).setxattr_private(ino, name, value)
     }
     fn write(&self, ino: Ino, off: u64, data: &[u8]) -> FsResult<usize> {
         (**self).write(ino, off, data)

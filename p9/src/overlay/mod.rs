@@ -169,7 +169,7 @@ impl<F: Filesystem> Cx<'_, F> {
 
     /// The template inode a copy came from and whether its data is still the template's.
     fn origin(&self, upper: Ino) -> FsResult<Option<(Ino, bool)>> {
-        match self.fs.getxattr(upper, ORIGIN) {
+        match self.fs.getxattr_private(upper, ORIGIN) {
             Ok(v) => {
                 let ino = v
                     .get(..8)
@@ -188,11 +188,11 @@ impl<F: Filesystem> Cx<'_, F> {
         if meta {
             v.push(1);
         }
-        self.fs.setxattr(upper, ORIGIN, &v, 0)
+        self.fs.setxattr_private(upper, ORIGIN, &v)
     }
 
     fn opaque(&self, upper: Ino) -> FsResult<bool> {
-        match self.fs.getxattr(upper, OPAQUE) {
+        match self.fs.getxattr_private(upper, OPAQUE) {
             Ok(_) => Ok(true),
             Err(Errno::ENODATA) => Ok(false),
             Err(e) => Err(e),
@@ -200,7 +200,7 @@ impl<F: Filesystem> Cx<'_, F> {
     }
 
     fn set_opaque(&self, upper: Ino) -> FsResult<()> {
-        self.fs.setxattr(upper, OPAQUE, b"y", 0)
+        self.fs.setxattr_private(upper, OPAQUE, b"y")
     }
 
     /// The reported inode number of the upper inode `a` (its origin's if it has one).

@@ -88,6 +88,12 @@ impl<F: Filesystem + 'static> Filesystem for ShareFs<F> {
     fn removexattr(&self, ino: Ino, name: &[u8]) -> FsResult<()> {
         self.fs().removexattr(ino, name)
     }
+    fn getxattr_private(&self, ino: Ino, name: &[u8]) -> FsResult<Vec<u8>> {
+        self.fs().getxattr_private(ino, name)
+    }
+    fn setxattr_private(&self, ino: Ino, name: &[u8], value: &[u8]) -> FsResult<()> {
+        self.fs().setxattr_private(ino, name, value)
+    }
     fn write(&self, ino: Ino, off: u64, data: &[u8]) -> FsResult<usize> {
         self.fs().write(ino, off, data)
     }

@@ -188,10 +188,18 @@ fn open_files_outlive_unlink_and_copy_up() {
     assert_eq!(ov.read(f, 0, &mut buf).unwrap(), 9);
     assert_eq!(&buf, b"Template!");
     ov.release(f);
-    assert_eq!(ov.getattr(f), Err(Errno::ENOENT), "the entry outlived its last reference");
+    assert_eq!(
+        ov.getattr(f),
+        Err(Errno::ENOENT),
+        "the entry outlived its last reference"
+    );
     // The template is untouched, and the name shows a whiteout to the volume only.
     let mut tb = [0u8; 8];
-    assert_eq!(base.read(base.lookup(t, b"f").unwrap().ino, 0, &mut tb).unwrap(), 8);
+    assert_eq!(
+        base.read(base.lookup(t, b"f").unwrap().ino, 0, &mut tb)
+            .unwrap(),
+        8
+    );
     assert_eq!(&tb, b"template");
     let w = base.lookup(g, b"f").unwrap();
     assert_eq!((w.mode & mode::S_IFMT, w.rdev), (mode::S_IFCHR, 0));
