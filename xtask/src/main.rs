@@ -303,7 +303,8 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
 /// every write of a grow that converts to meta_bg (`ext4_grow`, every third write in
 /// `cargo test`), and the crash tests (`ext4_crash`, which cut the power at every write index
 /// of their workload already, run in release mode; `PVFS_SOAK=1` is set for any larger
-/// setting a test offers).
+/// setting a test offers), and the template shares' model test (`PVFS_TEMPLATE_SEEDS`,
+/// `PVFS_TEMPLATE_EXT4_SEEDS`).
 fn soak(seqs: u64) -> Result<(), Fail> {
     let t0 = std::time::Instant::now();
     util::ensure_host_deps(false)?;
@@ -359,6 +360,24 @@ fn soak(seqs: u64) -> Result<(), Fail> {
     step(
         "meta_bg grow: a power cut at every write (PVFS_SOAK=1)",
         || test("ext4_grow", "metabg_grow_survives_a_power_cut", &[]),
+    )?;
+    step(
+        &format!(
+            "template shares: {seqs} sequences on memory, {} on ext4",
+            seqs / 5
+        ),
+        || {
+            test(
+                "p9_template",
+                "merged",
+                &[("PVFS_TEMPLATE_SEEDS", seqs.to_string())],
+            )?;
+            test(
+                "p9_template_ext4",
+                "merged",
+                &[("PVFS_TEMPLATE_EXT4_SEEDS", (seqs / 5).max(1).to_string())],
+            )
+        },
     )?;
     if repo_root().join("tests/tests/ext4_crash.rs").exists() {
         step("crash tests (PVFS_SOAK=1)", || test("ext4_crash", "", &[]))?;

@@ -48,8 +48,9 @@ const ORIGIN: &[u8] = b"trusted.pvfs.origin";
 const OPAQUE: &[u8] = b"trusted.pvfs.opaque";
 const INDEX_NAME: &[u8] = b"index";
 const TMP_PREFIX: &[u8] = b"tmp-";
-/// Merged objects remembered beyond those fids hold.
-const TABLE_CAP: usize = 4096;
+/// Merged objects remembered beyond those fids hold and their parents (about 100 bytes
+/// each plus the name: some 100 KiB a template share at most).
+const TABLE_CAP: usize = 1024;
 
 /// Whether `name` is one of the overlay's own xattrs.
 pub fn is_private_xattr(name: &[u8]) -> bool {
