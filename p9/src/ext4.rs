@@ -165,13 +165,21 @@ impl<D: BlockDevice> Ext4Fs<D> {
     fn attr(&self, a: &ext4::Attr) -> Attr {
         let ctime = ts(a.ctime);
         let mtime = ts(a.mtime);
-        // No i_version from the engine yet: derive a change counter from ctime, mtime and size
-        // (the image is read-only while served, so it does not change under us).
-        let version = (ctime.sec << 30)
-            ^ u64::from(ctime.nsec)
-            ^ (mtime.sec << 20)
-            ^ u64::from(mtime.nsec)
-            ^ a.size;
+        // The inode's change counter (`i_version`), which the engine bumps at every change:
+        // `qid.version` then differs between any two states of a file, whatever the clock's
+        // resolution, as clients that cache (`cache=loose`) need. An inode whose counter was
+        // never set (0) gets a value derived from its times and size, with the top bit set so
+        // that it never equals a counter.
+        let version = if a.change != 0 {
+            a.change
+        } else {
+            ((ctime.sec << 30)
+                ^ u64::from(ctime.nsec)
+                ^ (mtime.sec << 20)
+                ^ u64::from(mtime.nsec)
+                ^ a.size)
+                | 1 << 63
+        };
         Attr {
             ino: u64::from(a.ino),
             generation: a.generation,

@@ -65,6 +65,10 @@ pub(crate) const I_ATIME_EXTRA: usize = 0x8C;
 pub(crate) const I_CRTIME: usize = 0x90;
 /// `i_crtime_extra`.
 pub(crate) const I_CRTIME_EXTRA: usize = 0x94;
+/// `l_i_version` (Linux's `osd1`): the low half of the change counter.
+pub(crate) const I_VERSION: usize = 0x24;
+/// `i_version_hi`: its high half, in inodes whose extra space reaches it.
+pub(crate) const I_VERSION_HI: usize = 0x98;
 
 /// A parsed inode.
 #[derive(Debug, Clone)]
@@ -83,6 +87,8 @@ pub(crate) struct Inode {
     pub(crate) mtime: Timestamp,
     pub(crate) ctime: Timestamp,
     pub(crate) crtime: Option<Timestamp>,
+    /// The change counter (`i_version`), bumped with every ctime stamp.
+    pub(crate) change: u64,
     pub(crate) iblock: [u8; 60],
     /// crc32c seed for this inode's blocks (extents, dirs).
     pub(crate) seed: u32,
@@ -168,9 +174,42 @@ fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
         ctime: ts(le32(raw, I_CTIME), extra_ok(0x84)),
         mtime: ts(le32(raw, I_MTIME), extra_ok(0x88)),
         crtime,
+        change: raw_change(raw),
         iblock,
         seed,
     })
+}
+
+/// Whether the raw inode's extra space holds the 4 bytes at `off` (past the first 128).
+fn has_extra(raw: &[u8], off: usize) -> bool {
+    raw.len() > 128
+        && raw.len() >= off + 4
+        && 128 + usize::from(le16(raw, I_EXTRA_ISIZE)) >= off + 4
+}
+
+/// The raw inode's change counter (`i_version`: `l_i_version`, and `i_version_hi` where the
+/// inode has room for it).
+pub(crate) fn raw_change(raw: &[u8]) -> u64 {
+    let hi = if has_extra(raw, I_VERSION_HI) {
+        u64::from(le32(raw, I_VERSION_HI))
+    } else {
+        0
+    };
+    u64::from(le32(raw, I_VERSION)) | hi << 32
+}
+
+/// Counts one change in the raw inode's `i_version` (as Linux's ext4 does for every change
+/// that stamps ctime), so that a client can tell any two states of the inode apart even when
+/// the clock or the timestamps' resolution cannot (9P's `qid.version`).
+fn bump_change(raw: &mut [u8]) {
+    let big = has_extra(raw, I_VERSION_HI);
+    let next = raw_change(raw).wrapping_add(1);
+    // Without `i_version_hi` the counter is 32 bits wide and wraps there.
+    let next = if big { next } else { next & 0xFFFF_FFFF };
+    put32(raw, I_VERSION, next as u32);
+    if big {
+        put32(raw, I_VERSION_HI, (next >> 32) as u32);
+    }
 }
 
 /// Add `delta` file-system blocks to the raw inode's `i_blocks` (512-byte units, or blocks
@@ -254,9 +293,10 @@ pub(crate) fn set_raw_size(raw: &mut [u8], size: u64) {
     put32(raw, I_SIZE_HIGH, (size >> 32) as u32);
 }
 
-/// Stamp the raw inode's ctime.
+/// Stamp the raw inode's ctime, and count the change in its `i_version`.
 pub(crate) fn set_ctime(raw: &mut [u8], t: Timestamp) {
     set_time(raw, I_CTIME, Some(I_CTIME_EXTRA), t);
+    bump_change(raw);
 }
 
 impl<D: BlockDevice> Ext4<D> {
@@ -310,6 +350,7 @@ impl<D: BlockDevice> Ext4<D> {
             mtime: i.mtime,
             ctime: i.ctime,
             crtime: i.crtime,
+            change: i.change,
             blocks: i.blocks.saturating_add(store_blocks),
             generation: i.generation,
             rdev_major,

@@ -139,6 +139,10 @@ pub struct Attr {
     pub ctime: Timestamp,
     /// Creation, when the inode has room for it.
     pub crtime: Option<Timestamp>,
+    /// The change counter (`i_version`): the engine adds one at every change that stamps
+    /// ctime, so two states of the inode never share a value (until it wraps: 64 bits, or 32
+    /// in 128-byte inodes).
+    pub change: u64,
     /// Space used, in 512-byte units.
     pub blocks: u64,
     /// Generation number (NFS-style handle salt).
