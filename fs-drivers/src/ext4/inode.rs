@@ -202,14 +202,23 @@ pub(crate) fn raw_change(raw: &[u8]) -> u64 {
 /// that stamps ctime), so that a client can tell any two states of the inode apart even when
 /// the clock or the timestamps' resolution cannot (9P's `qid.version`).
 fn bump_change(raw: &mut [u8]) {
-    let big = has_extra(raw, I_VERSION_HI);
-    let next = raw_change(raw).wrapping_add(1);
-    // Without `i_version_hi` the counter is 32 bits wide and wraps there.
-    let next = if big { next } else { next & 0xFFFF_FFFF };
-    put32(raw, I_VERSION, next as u32);
-    if big {
-        put32(raw, I_VERSION_HI, (next >> 32) as u32);
+    set_change(raw, raw_change(raw).wrapping_add(1));
+}
+
+/// Set the raw inode's change counter (without `i_version_hi` it is 32 bits wide and wraps
+/// there).
+fn set_change(raw: &mut [u8], v: u64) {
+    put32(raw, I_VERSION, v as u32);
+    if has_extra(raw, I_VERSION_HI) {
+        put32(raw, I_VERSION_HI, (v >> 32) as u32);
     }
+}
+
+/// Put back a ctime and change counter read earlier: for bookkeeping that no client may see
+/// as a change (the sharing xattrs of deduplicated files).
+pub(crate) fn restore_ctime_change(raw: &mut [u8], t: Timestamp, change: u64) {
+    set_time(raw, I_CTIME, Some(I_CTIME_EXTRA), t);
+    set_change(raw, change);
 }
 
 /// Add `delta` file-system blocks to the raw inode's `i_blocks` (512-byte units, or blocks

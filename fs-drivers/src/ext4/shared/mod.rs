@@ -180,9 +180,11 @@ impl<D: BlockDevice> Ext4<D> {
         self.restore_ctime(ino, &inode)
     }
 
-    /// Put `before`'s ctime back into inode `ino`.
+    /// Put `before`'s ctime and change counter back into inode `ino`.
     fn restore_ctime(&mut self, ino: Ino, before: &Inode) -> Result<()> {
-        let t = before.ctime;
-        self.patch_inode(ino, |raw| crate::ext4::inode::set_ctime(raw, t))
+        let (t, change) = (before.ctime, before.change);
+        self.patch_inode(ino, |raw| {
+            crate::ext4::inode::restore_ctime_change(raw, t, change)
+        })
     }
 }
