@@ -4,6 +4,7 @@
     reason = "test helpers: a failed unwrap is a failed test"
 )]
 
+pub mod dedupset;
 pub mod ext4img;
 pub mod fatimg;
 pub mod namei;

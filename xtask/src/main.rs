@@ -8,7 +8,7 @@
 //!                                   tests, bounded fuzzing, Xen e2e (incl. Linux guests on 9pfs)
 //! cargo xtask demo                  Xen + dom0 in QEMU, pvfs on an ext4 volume, two guests mount it
 //! cargo xtask fuzz [SECONDS]        run every fuzz target for SECONDS each (default 20)
-//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, 9p, 9p-path, 9pfs-xen, fairness, scale, guests,
+//! cargo xtask bench NAME            run a benchmark (ext4-read, ext4-write, ext4-dedup, 9p, 9p-path, 9pfs-xen, fairness, scale, guests,
 //!                                   baselines)
 //! cargo xtask posix                 pjdfstest in a guest on pvfs and on QEMU's 9pfs backend, by test (Debian 12 by default)
 //! cargo xtask soak [SEQS]           the ext4 write path's random model test at scale
@@ -400,6 +400,7 @@ fn bench(args: &[String]) -> Result<(), Fail> {
             "ext4-write" => "ext4_write",
             "9p" => "p9",
             "9p-path" => "p9_path",
+            "ext4-dedup" => "ext4_dedup",
             // pvfs against QEMU's 9pfs backend in one run of the real-Xen test bed (a Linux guest
             // runs the workload against each); the figures and ratios are printed at the end.
             "9pfs-xen" => {
@@ -434,7 +435,7 @@ fn bench(args: &[String]) -> Result<(), Fail> {
                 return xen_e2e_with("p9-baselines", 5400, 5200, None, &[]);
             }
             _ => return Err(Fail::new(
-                "usage: cargo xtask bench ext4-read|ext4-write|9p|9p-path|9pfs-xen|fairness|scale|guests|baselines",
+                "usage: cargo xtask bench ext4-read|ext4-write|ext4-dedup|9p|9p-path|9pfs-xen|fairness|scale|guests|baselines",
             )),
         };
     util::ensure_host_deps(false)?;
