@@ -183,12 +183,13 @@ fn test() -> Result<(), Fail> {
     // The volume grown online under a writing guest (p9-grow) runs on Debian 13. Sixteen
     // guests at once, each on its own share of one pvfs domain (p9-many), run on
     // Debian 13 with one round of mixed work each (100 files; three rounds of 300 with
-    // `cargo xtask xen-e2e p9-many`).
+    // `cargo xtask xen-e2e p9-many`). Eight guests booted from template shares, their root
+    // file system on pvfs (p9-template), run on Debian 13.
     for (name, debian, list, extra) in [
         (
             "Debian 13",
             "13",
-            "p9+p9-quota+p9-grow+p9-destroy+p9-attach+p9-idmap+p9-hostile+p9-posix+p9-many",
+            "p9+p9-quota+p9-grow+p9-destroy+p9-attach+p9-idmap+p9-hostile+p9-posix+p9-many+p9-template",
             &[
                 "xe2e.env.POSIX_FSSTRESS=1000",
                 "xe2e.env.MANY_ROUNDS=1",
