@@ -4,6 +4,7 @@
 //! Output formats are part of the interface (scripts and tests parse them); they are documented
 //! on each subcommand and in `docs/pvfs-image.md`.
 
+use crate::edit::EditCmd;
 use clap::Subcommand;
 use pvfs_fs::block::FileDisk;
 use pvfs_fs::ext4::{Attr, Ext4, FileType, Ino, Timestamp};
@@ -120,6 +121,32 @@ pub enum ImageCmd {
     Edit(crate::edit::EditCmd),
 }
 
+impl ImageCmd {
+    /// The image file the command works on.
+    pub fn image(&self) -> Option<&Path> {
+        Some(match self {
+            ImageCmd::Info { image }
+            | ImageCmd::Ls { image, .. }
+            | ImageCmd::Cat { image, .. }
+            | ImageCmd::Stat { image, .. }
+            | ImageCmd::Get { image, .. }
+            | ImageCmd::Df { image }
+            | ImageCmd::Resize { image, .. }
+            | ImageCmd::Dedup { image, .. } => image,
+            ImageCmd::Edit(c) => match c {
+                EditCmd::Put { image, .. }
+                | EditCmd::Mkdir { image, .. }
+                | EditCmd::Ln { image, .. }
+                | EditCmd::Mv { image, .. }
+                | EditCmd::Chmod { image, .. }
+                | EditCmd::Chown { image, .. }
+                | EditCmd::Truncate { image, .. }
+                | EditCmd::Rm { image, .. } => image,
+            },
+        })
+    }
+}
+
 fn open(image: &Path) -> Result<Ext4<FileDisk>, String> {
     pvfs_fs::host::open_image(image).map_err(|e| e.to_string())
 }
@@ -130,6 +157,9 @@ fn resolve(fs: &mut Ext4<FileDisk>, path: &str) -> Result<Ino, String> {
 }
 
 pub fn run(cmd: ImageCmd) -> Result<(), String> {
+    if cmd.image().is_some_and(crate::fatimage::is_fat) {
+        return crate::fatimage::run(cmd);
+    }
     let mut out = std::io::stdout().lock();
     let w = |r: std::io::Result<()>| r.map_err(|e| format!("stdout: {e}"));
     match cmd {

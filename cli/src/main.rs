@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 mod dedup;
 mod edit;
+mod fatimage;
 mod image;
 mod resize;
 mod serve;

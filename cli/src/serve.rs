@@ -1,4 +1,4 @@
-//! `pvfs serve`: serves an ext4 image (or a RAM filesystem) over 9P2000.L on loopback TCP or a
+//! `pvfs serve`: serves an ext4 or FAT image (or a RAM filesystem) over 9P2000.L on loopback TCP or a
 //! unix socket, with the same server core the unikernel uses.
 
 use clap::Args;
@@ -17,11 +17,13 @@ use std::sync::Arc;
     after_help = "ext4 images are served read-write unless --read-only is given or the image has \
                         features the writer cannot maintain (then read-only, with the reason logged); \
                         the image is synced and marked clean on SIGINT/SIGTERM. \
+                        FAT12/16/32 images are served read-write (unless --read-only) with vfat's \
+                        owners, modes and errors (uid 0, gid 0, rwxr-xr-x). \
                         --memfs exports a read-write RAM filesystem.\n\
                         The attach aname selects a path inside the export (\"\" or \"/\" = its root)."
 )]
 pub struct ServeArgs {
-    /// ext4 image to serve
+    /// ext4 or FAT image to serve
     #[arg(long, required_unless_present = "memfs", conflicts_with = "memfs")]
     image: Option<PathBuf>,
     /// Serve an empty in-memory read-write filesystem instead of an image
@@ -95,6 +97,23 @@ pub fn run(a: ServeArgs) -> Result<(), String> {
         },
         ..ExportConfig::default()
     };
+    if let Some(img) = a.image.as_ref().filter(|i| crate::fatimage::is_fat(i)) {
+        let name = img.display().to_string();
+        let disk = if a.read_only {
+            pvfs_fs::block::FileDisk::open(img)
+        } else {
+            pvfs_fs::block::FileDisk::open_rw(img)
+        }
+        .map_err(|e| format!("{name}: {e}"))?;
+        let engine =
+            pvfs_fs::fat::Fat::open(disk, !a.read_only).map_err(|e| format!("{name}: {e}"))?;
+        let fs = Arc::new(pvfs_9p::fat::FatFs::new(engine).with_clock(wall_clock));
+        serve(fs.clone(), cfg, &a, listen, &name)?;
+        fs.sync()
+            .map_err(|e| format!("{name}: writing back: errno {}", e.0))?;
+        log_line(&format!("{name}: written back"));
+        return Ok(());
+    }
     if let Some(img) = &a.image {
         let name = img.display().to_string();
         let engine = if a.read_only {

@@ -331,8 +331,8 @@ pub trait Filesystem: Send + Sync {
     /// The device under the filesystem has grown to `device_bytes`: grow into it as far as
     /// the filesystem can, durably, and return its size in bytes afterwards; `statfs`
     /// reports it from then on (a share without a space quota sees the new space at once).
-    /// The default, for filesystems that cannot grow while they are served (FAT, when it
-    /// comes; the in-memory one), refuses with `EOPNOTSUPP`.
+    /// The default, for filesystems that cannot grow while they are served (FAT; the
+    /// in-memory one), refuses with `EOPNOTSUPP`.
     fn grow(&self, device_bytes: u64) -> FsResult<u64> {
         Err(Errno::EOPNOTSUPP)
     }

@@ -16,6 +16,8 @@
 //!   a share's own directory, over any [`fs::Filesystem`].
 //! - [`ext4`]: the ext4 engine behind the `Filesystem` trait: reads and writes (mounted
 //!   read-write), or refuses every change with `EROFS` (mounted read-only).
+//! - [`fat`]: the FAT engine behind the `Filesystem` trait, with vfat's owner, mode and
+//!   errno rules.
 //! - `host` (feature `std`): TCP / unix-socket transport with a worker pool.
 //!
 #![cfg_attr(not(test), no_std)]
@@ -27,6 +29,7 @@ extern crate std;
 
 pub mod channel;
 pub mod ext4;
+pub mod fat;
 pub mod fs;
 #[cfg(feature = "std")]
 pub mod host;

@@ -252,6 +252,7 @@ fn fuzz(secs: u32) -> Result<(), Fail> {
         "blkif_engine",
         "ring_9pfs_serve",
         "ext4_write",
+        "fat_image",
     ];
     // libFuzzer instrumentation on the pinned stable toolchain: the flags cargo-fuzz passes,
     // with RUSTC_BOOTSTRAP allowing the -Z options.

@@ -119,17 +119,17 @@ impl core::fmt::Display for Error {
             Error::BadBootSector { what } => write!(f, "not a FAT volume: {what}"),
             Error::Corrupt { what, at } => write!(f, "corrupt: {what} ({at})"),
             Error::TooLarge { what } => write!(f, "too large: {what}"),
-            Error::NotFound => f.write_str("No such file or directory"),
-            Error::NotDir => f.write_str("Not a directory"),
-            Error::IsDir => f.write_str("Is a directory"),
-            Error::Exists => f.write_str("File exists"),
-            Error::NotEmpty => f.write_str("Directory not empty"),
-            Error::NoSpace => f.write_str("No space left on device"),
-            Error::InvalidName => f.write_str("Invalid argument (name FAT cannot store)"),
-            Error::NameTooLong => f.write_str("File name too long"),
-            Error::ReadOnly => f.write_str("Read-only file system"),
-            Error::FileTooBig => f.write_str("File too large"),
-            Error::Invalid { what } => write!(f, "Invalid argument ({what})"),
+            Error::NotFound => f.write_str("no such file or directory"),
+            Error::NotDir => f.write_str("not a directory"),
+            Error::IsDir => f.write_str("is a directory"),
+            Error::Exists => f.write_str("file exists"),
+            Error::NotEmpty => f.write_str("directory not empty"),
+            Error::NoSpace => f.write_str("no space left on device"),
+            Error::InvalidName => f.write_str("invalid file name (FAT cannot store it)"),
+            Error::NameTooLong => f.write_str("file name too long"),
+            Error::ReadOnly => f.write_str("read-only file system"),
+            Error::FileTooBig => f.write_str("file too large"),
+            Error::Invalid { what } => write!(f, "invalid argument: {what}"),
         }
     }
 }
@@ -157,12 +157,8 @@ pub struct Fat<D: BlockDevice> {
     /// FSInfo sector is valid and its free count is currently "unknown" on disk.
     fsinfo_unknown: bool,
     fsinfo_present: bool,
-    /// The clock new timestamps come from (Unix seconds, nanoseconds).
-    clock: fn() -> (i64, u32),
-}
-
-fn no_clock() -> (i64, u32) {
-    (time::DOS_EPOCH, 0)
+    /// The time changes are stamped with (Unix seconds, nanoseconds).
+    now: (i64, u32),
 }
 
 /// Whether `sector` (a whole boot sector) looks like a FAT boot sector this engine mounts.
@@ -214,7 +210,7 @@ impl<D: BlockDevice> Fat<D> {
             dev_per_sector,
             fsinfo_unknown: false,
             fsinfo_present: false,
-            clock: no_clock,
+            now: (time::DOS_EPOCH, 0),
         };
         if fat.geo.fsinfo != 0 {
             let mut s = vec![0u8; ss as usize];
@@ -227,9 +223,10 @@ impl<D: BlockDevice> Fat<D> {
         Ok(fat)
     }
 
-    /// Sets the clock that stamps changes.
-    pub fn set_clock(&mut self, clock: fn() -> (i64, u32)) {
-        self.clock = clock;
+    /// Sets the time the next changes are stamped with (Unix seconds, nanoseconds); the
+    /// embedder sets it before each change from its clock.
+    pub fn set_now(&mut self, now: (i64, u32)) {
+        self.now = now;
     }
 
     /// The volume's layout.
@@ -367,8 +364,7 @@ impl<D: BlockDevice> Fat<D> {
 
     /// The current time as DOS date, time and 10 ms count.
     fn now_dos(&self) -> (u16, u16, u8) {
-        let (s, ns) = (self.clock)();
-        time::from_unix(s, ns)
+        time::from_unix(self.now.0, self.now.1)
     }
 }
 

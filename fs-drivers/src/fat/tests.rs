@@ -91,7 +91,7 @@ fn clock() -> (i64, u32) {
 
 fn mount(img: Vec<u8>) -> Fat<MemDisk<'static>> {
     let mut f = Fat::open(MemDisk::new(img), true).unwrap();
-    f.set_clock(clock);
+    f.set_now(clock());
     f
 }
 
