@@ -6,6 +6,7 @@ use super::entry::{self, attr, Found, Short, DELETED, ENTRY};
 use super::name;
 use super::{Error, Fat, Ino, MAX_DIR_ENTRIES, ROOT_INO};
 use crate::block::BlockDevice;
+use alloc::collections::BTreeSet;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -165,7 +166,7 @@ impl<D: BlockDevice> Fat<D> {
         let (alias, long) = match name::exact_short(stored) {
             Some(s) => (s, false),
             None => {
-                let mut taken = Vec::new();
+                let mut taken = BTreeSet::new();
                 scan_raw_names(&d.bytes, &mut taken);
                 (name::make_alias(stored, &|s| taken.contains(s))?, true)
             }
@@ -305,8 +306,9 @@ impl<D: BlockDevice> Fat<D> {
     }
 }
 
-/// The 11-byte names of every live short entry (for alias collisions).
-fn scan_raw_names(bytes: &[u8], out: &mut Vec<[u8; 11]>) {
+/// The 11-byte names of every live short entry (for alias collisions; a set, so that finding
+/// a free `~N` in a full directory stays fast).
+fn scan_raw_names(bytes: &[u8], out: &mut BTreeSet<[u8; 11]>) {
     for e in bytes.chunks_exact(ENTRY) {
         if e[0] == 0 {
             break;
@@ -316,7 +318,7 @@ fn scan_raw_names(bytes: &[u8], out: &mut Vec<[u8; 11]>) {
         }
         let mut n = [0u8; 11];
         n.copy_from_slice(&e[..11]);
-        out.push(n);
+        out.insert(n);
     }
 }
 
