@@ -38,11 +38,29 @@ pub fn run(image: &Path, size: &str) -> Result<String, String> {
         let e = Error::GrowLimit { max_blocks: limit };
         return Err(format!("{name}: {} ({} bytes)", emsg(&e), limit * bs));
     }
-    let file = OpenOptions::new()
+    let mut file = OpenOptions::new()
         .write(true)
         .open(image)
         .map_err(|e| format!("{name}: {e}"))?;
-    let len = file.metadata().map_err(|e| format!("{name}: {e}"))?.len();
+    let meta = file.metadata().map_err(|e| format!("{name}: {e}"))?;
+    // A block device (an LV, a loop device) has the size it has: its metadata says 0, its end
+    // is where it ends, and only its owner can make it bigger.
+    if std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
+        use std::io::{Seek, SeekFrom};
+        let dev = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| format!("{name}: {e}"))?;
+        if dev < bytes {
+            return Err(format!(
+                "{name}: the device holds {dev} bytes, fewer than {bytes}; grow the device first"
+            ));
+        }
+    }
+    let len = if meta.file_type().is_file() {
+        meta.len()
+    } else {
+        bytes
+    };
     if len < bytes {
         file.set_len(bytes)
             .map_err(|e| format!("{name}: extending to {bytes} bytes: {e}"))?;

@@ -713,24 +713,33 @@ mod file {
         }
     }
 
+    /// The size of an image file or a block device (whose metadata says 0: an LV, a loop
+    /// device, a RAM disk): where its end is.
+    fn size_of(file: &mut File) -> std::io::Result<u64> {
+        use std::io::{Seek, SeekFrom};
+        let len = file.seek(SeekFrom::End(0))?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(len)
+    }
+
     impl FileDisk {
-        /// Open `path` read-only.
+        /// Open `path` (an image file or a block device) read-only.
         pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
-            let file = File::open(path)?;
-            let len = file.metadata()?.len();
+            let mut file = File::open(path)?;
+            let len = size_of(&mut file)?;
             Ok(FileDisk {
                 file,
                 len,
                 writable: false,
             })
         }
-        /// Open `path` for reading and writing.
+        /// Open `path` (an image file or a block device) for reading and writing.
         pub fn open_rw(path: &std::path::Path) -> std::io::Result<Self> {
-            let file = std::fs::OpenOptions::new()
+            let mut file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(path)?;
-            let len = file.metadata()?.len();
+            let len = size_of(&mut file)?;
             Ok(FileDisk {
                 file,
                 len,
