@@ -286,3 +286,99 @@ fn dedup_of_named_paths_only() {
     assert!(out.ends_with("; 0 files scanned\n"), "{out}");
     e2fsck_clean(&img);
 }
+
+/// Sharing xattrs the engine did not write (a hostile or damaged image) are refused as
+/// corruption, never followed to data they do not own: a reference to a directory, to the
+/// file itself, to a store with the wrong generation, or of the wrong length. Nothing panics,
+/// nothing on disk changes, and the real stubs still read their contents.
+#[test]
+fn forged_sharing_references_are_refused() {
+    require_tool("mkfs.ext4");
+    let dir = temp_dir("dedup-forged");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = Rng::new(3).bytes(20_000);
+    std::fs::write(src.join("one"), &data).unwrap();
+    std::fs::write(src.join("two"), &data).unwrap();
+    let img = dir.join("img.ext4");
+    mkfs_sized(&img, "8M", &["-b", "4096", "-d", src.to_str().unwrap()]);
+    pvfs(&["image", "dedup", img.to_str().unwrap()]);
+    let (store, generation) = {
+        let mut fs = pvfs_fs::host::open_image(&img).unwrap();
+        let one = fs.lookup_path(b"/one").unwrap();
+        let s = fs.shared_store(one).unwrap().unwrap();
+        (s, fs.getattr(s).unwrap().generation)
+    };
+    let forged: [(&str, Vec<u8>); 4] = [
+        ("dir", [11u32.to_le_bytes(), 0u32.to_le_bytes()].concat()),
+        ("self", Vec::new()), // filled in below: the file's own inode
+        (
+            "generation",
+            [
+                store.to_le_bytes(),
+                generation.wrapping_add(1).to_le_bytes(),
+            ]
+            .concat(),
+        ),
+        ("short", store.to_le_bytes().to_vec()),
+    ];
+    for (name, value) in &forged {
+        // A sparse file without blocks, as a stub is.
+        std::fs::write(dir.join("sparse"), b"").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join("sparse"))
+            .unwrap()
+            .set_len(20_000)
+            .unwrap();
+        let path = format!("/f-{name}");
+        debugfs_w(
+            &img,
+            &format!("write {} {}", dir.join("sparse").display(), &path[1..]),
+        );
+        let value = if *name == "self" {
+            let mut fs = pvfs_fs::host::open_image(&img).unwrap();
+            let ino = fs.lookup_path(path.as_bytes()).unwrap();
+            [ino.to_le_bytes(), 0u32.to_le_bytes()].concat()
+        } else {
+            value.clone()
+        };
+        std::fs::write(dir.join("value"), &value).unwrap();
+        debugfs_w(
+            &img,
+            &format!(
+                "ea_set -f {} {path} trusted.pvfs.shared",
+                dir.join("value").display()
+            ),
+        );
+        let before = std::fs::read(&img).unwrap();
+        let mut fs = open_rw(&img);
+        let ino = fs.lookup_path(path.as_bytes()).unwrap();
+        let mut buf = vec![0u8; 20_000];
+        let corrupt = |r: Result<(), pvfs_fs::ext4::Error>| {
+            assert!(
+                matches!(r, Err(pvfs_fs::ext4::Error::Corrupt { .. })),
+                "{name}: {r:?}"
+            );
+        };
+        corrupt(fs.read(ino, 0, &mut buf).map(drop));
+        corrupt(fs.getattr(ino).map(drop));
+        corrupt(fs.write(ino, 0, b"x").map(drop));
+        corrupt(fs.truncate(ino, 0));
+        corrupt(fs.unlink(2, &path.as_bytes()[1..]));
+        // The real stubs are untouched by all this.
+        let one = fs.lookup_path(b"/one").unwrap();
+        assert_eq!(fs.read(one, 0, &mut buf).unwrap(), 20_000);
+        assert_eq!(buf, data);
+        fs.close().unwrap();
+        e2fsck_clean(&img);
+        // Only the mount count and times in the superblock may differ.
+        let after = std::fs::read(&img).unwrap();
+        let differ = before
+            .chunks(4096)
+            .zip(after.chunks(4096))
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(differ <= 1, "{name}: {differ} blocks changed");
+    }
+}
