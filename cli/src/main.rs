@@ -1,6 +1,6 @@
 //! `pvfs`: the host-side command line. `pvfs image …` reads and edits ext4 images without root
 //! or a mount; `pvfs serve` serves an image over 9P2000.L on a unix socket or loopback TCP;
-//! `pvfs share …`, `pvfs status` and `pvfs top` run in dom0 and manage what the pvfs domain serves, through
+//! `pvfs share …`, `pvfs status`, `pvfs top` and `pvfs dedup` run in dom0 and manage what the pvfs domain serves, through
 //! xenstore.
 
 use clap::{Parser, Subcommand};
@@ -43,6 +43,9 @@ enum Cmd {
     /// In dom0: each share's requests, throughput, errors, latency and space, refreshed
     /// like xentop (or once with --json).
     Top(share::TopArgs),
+    /// In dom0: merge the identical files of pvfs's volume while guests use it (live dedup),
+    /// and print what was saved.
+    Dedup(share::DedupArgs),
 }
 
 /// Runs a dom0 command on a fresh xenstore connection; exit statuses in docs/pvfs-share.md.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Cmd::Share(c) => return run_dom0(|s| share::run_share(s, c)),
         Cmd::Status(a) => return run_dom0(|s| share::run_status(s, a)),
         Cmd::Top(a) => return run_dom0(|s| share::run_top(s, a)),
+        Cmd::Dedup(a) => return run_dom0(|s| share::run_dedup(s, a)),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

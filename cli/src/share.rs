@@ -10,6 +10,7 @@
 
 mod add;
 mod cli;
+mod dedup;
 mod domains;
 mod failure;
 mod json;
@@ -22,7 +23,9 @@ mod status;
 mod top;
 mod xsquota;
 
-pub use cli::{run_share, run_status, run_top, ShareCmd, StatusArgs, TopArgs};
+pub use cli::{
+    run_dedup, run_share, run_status, run_top, DedupArgs, ShareCmd, StatusArgs, TopArgs,
+};
 pub use failure::Failure;
 
 /// How often the commands look at xenstore while they wait.

@@ -41,8 +41,9 @@ fn initial() -> Files {
     f
 }
 
-fn base_image() -> Vec<u8> {
-    let dir = ext4img::tmpdir("dedup-live-base");
+/// The base image, made in a directory of its own (`tag`: tests run in parallel).
+fn base_image(tag: &str) -> Vec<u8> {
+    let dir = ext4img::tmpdir(tag);
     let img = mkfs(&dir, "base.img", 1024, 8, &[]);
     let mut fs = Ext4::open_rw(MemDisk::new(fs::read(&img).unwrap()), &Options::default()).unwrap();
     fs.set_clock(CLOCK);
@@ -87,7 +88,12 @@ fn change(fs: &mut Ext4<MemDisk<'static>>, model: &mut Files, c: Change) -> bool
 
 /// Files of the root, and stubs per store against each store's recorded count.
 fn check(img: &[u8], model: &Files, what: &str) {
-    let dir = ext4img::tmpdir("dedup-live");
+    // One directory per test thread: the tests run in parallel.
+    let t = format!("{:?}", std::thread::current().id());
+    let dir = ext4img::tmpdir(&format!(
+        "dedup-live-{}",
+        t.trim_matches(|c: char| !c.is_ascii_digit())
+    ));
     let p = dir.join("run.img");
     fs::write(&p, img).unwrap();
     if let Err(r) = e2fsck(&p) {
@@ -130,7 +136,7 @@ fn check(img: &[u8], model: &Files, what: &str) {
 
 #[test]
 fn files_changing_during_a_paced_run_are_never_merged_stale() {
-    let base = base_image();
+    let base = base_image("dedup-live-base");
     // Steps of an undisturbed run, one unit each.
     let steps = {
         let mut fs = Ext4::open_rw(MemDisk::new(base.clone()), &Options::default()).unwrap();
@@ -173,4 +179,48 @@ fn files_changing_during_a_paced_run_are_never_merged_stale() {
         "{steps} steps; {stub_changes} changes hit a merged file, {recompared} runs compared a changed file after hashing it"
     );
     assert!(stub_changes > 0 && recompared > 0);
+}
+
+/// The live dedup's control (`pvfs_fs::dedup::control::DedupCtl`, what the domain's serve
+/// loop drives): a request starts one paced run, the same request again starts nothing, a
+/// second request while it goes is answered busy, guests' writes between steps are kept, and
+/// the answer carries the figures.
+#[test]
+fn the_live_control_runs_one_paced_run_at_a_time() {
+    use pvfs_fs::dedup::control::{parse_state, request, DedupCtl, State};
+    let mut fs = Ext4::open_rw(
+        MemDisk::new(base_image("dedup-live-ctl")),
+        &Options::default(),
+    )
+    .unwrap();
+    fs.set_clock(CLOCK);
+    let mut model = initial();
+    let mut ctl = DedupCtl::new();
+    assert_eq!(ctl.on_request("nonsense"), None);
+    let a = ctl.on_request(&request("r1")).unwrap();
+    assert_eq!(parse_state(&a.state, "r1"), State::Running);
+    assert_eq!(
+        ctl.on_request(&request("r1")),
+        None,
+        "the same request again"
+    );
+    let busy = ctl.on_request(&request("r2")).unwrap();
+    assert!(matches!(parse_state(&busy.state, "r2"), State::Failed(w) if w.starts_with("busy")));
+    let mut steps = 0;
+    let done = loop {
+        steps += 1;
+        if steps == 5 {
+            change(&mut fs, &mut model, Change::WriteB);
+        }
+        if let Some(a) = ctl.step(&mut fs, 4096) {
+            break a;
+        }
+    };
+    assert!(steps > 5, "paced: {steps} steps");
+    assert_eq!(parse_state(&done.state, "r1"), State::Done);
+    let r = done.result.unwrap();
+    assert!(r.contains("\"files_merged\":5"), "a, c, f and d, e: {r}");
+    assert!(!ctl.running());
+    let img = fs.close().unwrap().into_vec().unwrap();
+    check(&img, &model, "live control");
 }

@@ -170,6 +170,19 @@ pub struct StatusArgs {
     pub(super) be: BackendArg,
 }
 
+/// `pvfs dedup`.
+#[derive(Args)]
+pub struct DedupArgs {
+    /// Print pvfs's result as one JSON object
+    #[arg(long)]
+    pub(super) json: bool,
+    /// Seconds to wait for the run to finish (exit 10 if it has not; it goes on in pvfs)
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub(super) wait: u64,
+    #[command(flatten)]
+    pub(super) be: BackendArg,
+}
+
 /// `pvfs top`.
 #[derive(Args)]
 pub struct TopArgs {
@@ -328,6 +341,11 @@ pub fn run_status<S: Store + ?Sized>(s: &mut S, a: StatusArgs) -> Res<String> {
     } else {
         status_text(&st)
     })
+}
+
+/// Runs `pvfs dedup` on `s`.
+pub fn run_dedup<S: Store + ?Sized>(s: &mut S, a: DedupArgs) -> Res<String> {
+    super::dedup::run_dedup(s, &a.be.backend, a.wait.saturating_mul(1000), a.json)
 }
 
 /// Runs `pvfs top` on `s`, printing to stdout as it goes.

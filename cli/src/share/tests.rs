@@ -330,6 +330,8 @@ fn assert_clean(s: &FakeStore, dev: u32) {
 
 #[path = "tests_add.rs"]
 mod add_tests;
+#[path = "tests_dedup.rs"]
+mod dedup_tests;
 #[path = "tests_failure.rs"]
 mod failure_tests;
 #[path = "tests_ls_status.rs"]

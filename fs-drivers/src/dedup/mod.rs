@@ -14,6 +14,7 @@
 //! step, so a file that changes during the run is never merged with stale contents. no_std:
 //! the same code runs in the domain.
 
+pub mod control;
 mod job;
 
 use crate::block::BlockDevice;
