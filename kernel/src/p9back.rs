@@ -762,6 +762,19 @@ impl Service {
         self.rescan();
     }
 
+    /// Runs `f` on the volume's engine (`None` without a volume, or once it is closed).
+    pub fn with_volume<R>(
+        &self,
+        f: impl FnOnce(&mut pvfs_fs::ext4::Ext4<Blkfront>) -> R,
+    ) -> Option<R> {
+        self.fs.as_ref().and_then(|fs| fs.with_engine(f))
+    }
+
+    /// Whether pvfs serves a volume.
+    pub fn has_volume(&self) -> bool {
+        self.fs.is_some()
+    }
+
     /// Whether the volume holds changes not written back yet.
     pub fn volume_dirty(&self) -> bool {
         self.fs

@@ -2,6 +2,7 @@
 //!
 //! - [`boot`]: from `boot/`'s hand-off to a running platform (memory, Xen setup).
 //! - [`serve`]: the service loop of a Xen domain (9pfs devices, the data volume, shutdown).
+//! - [`dedup`]: the serve loop's side of the live dedup (`pvfs dedup`).
 //! - [`volume`]: connecting the data disk and opening ext4 on it.
 //! - [`selftest`]: the plain-QEMU self-test.
 //! - [`fault`]: faults raised on request (`pvfs.fault`) to exercise the crash paths.
@@ -10,6 +11,7 @@
 
 mod blkbench;
 mod boot;
+mod dedup;
 mod fault;
 mod publish;
 mod selftest;

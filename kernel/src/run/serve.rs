@@ -33,6 +33,7 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
     service.set_early_writes(opts.early_writes);
     crate::p9back::TRACE_9P.store(opts.trace9p, core::sync::atomic::Ordering::Relaxed);
     let mut publisher = Publisher::new(&base);
+    let mut dedup = super::dedup::LiveDedup::new(&base);
     // Changes guests make without fsync are written back at most COMMIT_INTERVAL_NS after
     // the first of them, like ext4's default commit interval.
     let timer = xen::events::bind_virq(xen::events::VIRQ_TIMER);
@@ -57,6 +58,7 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
                         shut_down(service, timer.is_ok());
                     }
                 }
+                super::dedup::TOKEN => dedup.on_request(service.has_volume()),
                 // The data disk's backend state (token: its device path).
                 t if service.on_volume_event(t) => {}
                 // The 9pfs subtree watch, @releaseDomain, and per-device frontend watches
@@ -87,6 +89,11 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
             if timer.is_ok() && commit.check(now, service.volume_dirty()) == Commit::Now {
                 service.commit_volume();
             }
+            continue;
+        }
+        // Idle: a live dedup's next step, while it runs (guests' requests went first).
+        if dedup.running() {
+            dedup.step(&service);
             continue;
         }
         // Idle: write file data back in the background; the disk's completions wake this
