@@ -18,6 +18,8 @@
 //!   read-write), or refuses every change with `EROFS` (mounted read-only).
 //! - [`fat`]: the FAT engine behind the `Filesystem` trait, with vfat's owner, mode and
 //!   errno rules.
+//! - [`volume`]: the served volume, ext4 or FAT ([`volume::detect`] tells which), behind one
+//!   `Filesystem`.
 //! - `host` (feature `std`): TCP / unix-socket transport with a worker pool.
 //!
 #![cfg_attr(not(test), no_std)]
@@ -41,6 +43,7 @@ pub mod policy;
 pub mod privs;
 pub mod sched;
 pub mod server;
+pub mod volume;
 pub mod wire;
 
 pub use fs::{Errno, Filesystem};

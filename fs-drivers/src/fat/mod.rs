@@ -253,6 +253,12 @@ impl<D: BlockDevice> Fat<D> {
         &self.dev
     }
 
+    /// The device, for the embedder's own work with it (events, completions); the engine's
+    /// data must not be changed behind its back.
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
     /// Gives the device back (after [`Fat::sync`]).
     pub fn into_device(self) -> D {
         self.dev
