@@ -26,7 +26,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicBool;
 use pvfs_9p::channel::RingWork;
-use pvfs_9p::ext4::Ext4Fs;
+use pvfs_9p::volume::VolumeFs;
 use pvfs_9p::{Connection, Server};
 use pvfs_kernel::devstats::DevStats;
 use pvfs_kernel::ringclock::{Profile, RingClock};
@@ -54,7 +54,7 @@ const MAX_QUEUED: usize = 64;
 /// Bytes of accepted requests held per ring, at most (one out ring's worth at order 9).
 const MAX_QUEUED_BYTES: usize = 1 << 20;
 
-type Fs = Arc<Ext4Fs<Blkfront>>;
+type Fs = Arc<VolumeFs<Blkfront>>;
 /// What a device's connection serves: its export of the volume, merged with a template
 /// directory for a template share.
 type ShareFs = pvfs_9p::overlay::ShareFs<Fs>;
@@ -196,13 +196,13 @@ impl Service {
     /// volume is writable.
     pub fn start(
         domid: u32,
-        volume: Option<pvfs_fs::ext4::Ext4<Blkfront>>,
+        volume: Option<VolumeFs<Blkfront>>,
         read_only_export: fn(&str) -> bool,
     ) -> Self {
         let base = format!("/local/domain/{domid}/backend/9pfs");
         let mut s = Self {
             base,
-            fs: volume.map(|v| Arc::new(Ext4Fs::new(v).with_clock(wall_clock))),
+            fs: volume.map(Arc::new),
             read_only_export,
             servers: BTreeMap::new(),
             devices: BTreeMap::new(),
@@ -623,9 +623,7 @@ impl Service {
     pub fn disk_in_flight(&self) -> bool {
         self.fs
             .as_ref()
-            .and_then(|fs| {
-                fs.with_engine(|e| pvfs_fs::block::BlockDevice::posted(e.device_mut()) > 0)
-            })
+            .and_then(|fs| fs.with_device(|d| pvfs_fs::block::BlockDevice::posted(d) > 0))
             .unwrap_or(false)
     }
 
@@ -636,8 +634,7 @@ impl Service {
             return (self.disk_progress, true);
         };
         let (moved, idle) = fs
-            .with_engine(|e| {
-                let dev = e.device_mut();
+            .with_device(|dev| {
                 let moved = pvfs_fs::block::BlockDevice::reap(dev);
                 (moved, pvfs_fs::block::BlockDevice::posted(dev) == 0)
             })
@@ -668,13 +665,18 @@ impl Service {
         }
         self.servers.clear();
         let fs = self.fs.take()?;
-        match fs.close()? {
+        let ext4 = matches!(*fs, VolumeFs::Ext4(_));
+        match VolumeFs::close(fs)? {
             Ok(dev) => {
                 log::info!("volume: written back and marked clean");
                 Some(dev)
             }
-            Err(e) => {
+            Err(e) if ext4 => {
                 log::error!("volume: closing failed, the next mount needs e2fsck: {e}");
+                None
+            }
+            Err(e) => {
+                log::error!("volume: closing failed, the next mount may need fsck.fat: {e}");
                 None
             }
         }
@@ -683,10 +685,8 @@ impl Service {
     /// Passes a watch event to the volume's block device if it is its token; true if it was.
     pub fn on_volume_event(&self, token: &str) -> bool {
         let Some(fs) = &self.fs else { return false };
-        let event = fs.with_engine(|e| {
-            let dev = e.device_mut();
-            (dev.watch_token() == token).then(|| dev.on_backend_event())
-        });
+        let event =
+            fs.with_device(|dev| (dev.watch_token() == token).then(|| dev.on_backend_event()));
         match event.flatten() {
             None => false,
             Some(ev) => {
@@ -713,11 +713,15 @@ impl Service {
                         bytes >> 20
                     );
                     // `data/pvfs/volume` (next to `backend/9pfs`) describes the new size.
-                    if let Some(desc) = fs.with_engine(|e| crate::volume::describe(e)) {
+                    if let Some(desc) = crate::volume::describe_volume(fs) {
                         let dom = self.base.trim_end_matches("backend/9pfs");
                         let _ = crate::xen::store::write(&format!("{dom}data/pvfs/volume"), &desc);
                     }
                 }
+                Err(_) if matches!(**fs, VolumeFs::Fat(_)) => log::warn!(
+                    "volume: the disk grew to {} MiB, but FAT volumes cannot grow online; it keeps its size",
+                    bytes >> 20
+                ),
                 Err(e) => log::warn!(
                     "volume: the disk grew to {} MiB but the volume did not (errno {}); it keeps its size",
                     bytes >> 20,
@@ -730,18 +734,7 @@ impl Service {
     /// The block cache's memory (buffers and bookkeeping) and its buffers' capacity, in bytes
     /// (both 0 without a volume).
     pub fn cache_bytes(&self) -> (usize, usize) {
-        self.fs
-            .as_ref()
-            .and_then(|fs| {
-                fs.with_engine(|e| {
-                    let c = e.cache();
-                    (
-                        c.memory_bytes(),
-                        c.capacity().saturating_mul(c.block_size()),
-                    )
-                })
-            })
-            .unwrap_or((0, 0))
+        self.fs.as_ref().map_or((0, 0), |fs| fs.cache_bytes())
     }
 
     /// Looks at everything the watches cover, for when xenstore watch events were dropped
@@ -749,7 +742,7 @@ impl Service {
     /// quota and policy keys, and devices that came or went.
     pub fn resync(&mut self) {
         if let Some(fs) = &self.fs {
-            if let Some(ev) = fs.with_engine(|e| e.device_mut().on_backend_event()) {
+            if let Some(ev) = fs.with_device(|d| d.on_backend_event()) {
                 self.volume_changed(ev);
             }
         }
@@ -777,10 +770,7 @@ impl Service {
 
     /// Whether the volume holds changes not written back yet.
     pub fn volume_dirty(&self) -> bool {
-        self.fs
-            .as_ref()
-            .and_then(|fs| fs.with_engine(|e| e.is_writable() && e.cache().dirty_count() > 0))
-            .unwrap_or(false)
+        self.fs.as_ref().is_some_and(|fs| fs.is_dirty())
     }
 
     /// Sets the amount of dirty file data (KiB) from which background write-back starts
@@ -803,23 +793,19 @@ impl Service {
     pub fn write_back_step(&mut self) -> bool {
         let Some(fs) = &self.fs else { return false };
         let kib = self.write_back_kib;
-        let (moved, n) = fs
-            .with_engine(|e| {
-                let moved = pvfs_fs::block::BlockDevice::reap(e.device_mut());
-                if kib == 0 {
-                    return (moved, 0);
+        let moved = fs
+            .with_device(pvfs_fs::block::BlockDevice::reap)
+            .unwrap_or(false);
+        let n = match kib {
+            0 => 0,
+            kib => match fs.start_write_back(kib, WRITE_BACK_MAX_BLOCKS) {
+                Ok(n) => n,
+                Err(err) => {
+                    log::error!("volume: background write-back failed: {err}");
+                    0
                 }
-                let bs = e.cache().block_size().max(1) as u64;
-                let min = (u64::from(kib) * 1024).div_ceil(bs) as usize;
-                match e.start_write_back(min, min.max(WRITE_BACK_MAX_BLOCKS)) {
-                    Ok(n) => (moved, n),
-                    Err(err) => {
-                        log::error!("volume: background write-back failed: {err}");
-                        (moved, 0)
-                    }
-                }
-            })
-            .unwrap_or((false, 0));
+            },
+        };
         self.note_reaped(moved);
         self.counters.early_blocks += n as u64;
         n > 0
@@ -845,7 +831,7 @@ impl Service {
 const WRITE_BACK_MAX_BLOCKS: usize = 1024;
 
 /// Wall-clock time for inode timestamps.
-fn wall_clock() -> pvfs_9p::fs::Timespec {
+pub(crate) fn wall_clock() -> pvfs_9p::fs::Timespec {
     let (sec, nsec) = crate::xen::time::wall_clock();
     pvfs_9p::fs::Timespec { sec, nsec }
 }

@@ -1,14 +1,42 @@
 //! Describing a mounted data volume and checksumming its files through the engine, so tests
 //! can compare what pvfs read with what the host wrote. Mounting happens elsewhere:
-//! `run::volume` opens ext4 on the blkfront disk under Xen, `run::selftest` on a PVH module
-//! under plain QEMU.
+//! `run::volume` opens ext4 or FAT on the blkfront disk under Xen, `run::selftest` ext4 on a
+//! PVH module under plain QEMU.
 
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use pvfs_9p::volume::{fat_name, VolumeFs};
 use pvfs_fs::block::BlockDevice;
 use pvfs_fs::ext4::{Ext4, FileType, Ino, ROOT_INO};
+use pvfs_fs::fat::Fat;
 use sha2::{Digest, Sha256};
+
+/// A one-line description of the served volume (`data/pvfs/volume`): [`describe`] for ext4,
+/// [`describe_fat`] for FAT; `None` once an ext4 volume is closed.
+pub fn describe_volume<D: BlockDevice + Send>(v: &VolumeFs<D>) -> Option<String> {
+    match v {
+        VolumeFs::Ext4(fs) => fs.with_engine(|e| describe(e)),
+        VolumeFs::Fat(fs) => Some(fs.with_engine(|e| describe_fat(e))),
+    }
+}
+
+/// A one-line description of a FAT volume: label, size, cluster size, free space, variant,
+/// and `read-only` when it is mounted so.
+pub fn describe_fat<D: BlockDevice>(fs: &Fat<D>) -> String {
+    let geo = fs.geometry();
+    let label = String::from_utf8_lossy(&geo.label).trim_end().to_string();
+    let u = fs.usage();
+    let cluster = u64::from(u.cluster_bytes);
+    format!(
+        "label={label:?} size={}MiB cluster={} free={}MiB type={}{}",
+        (u64::from(geo.total_sectors) * u64::from(geo.sector_size)) >> 20,
+        u.cluster_bytes,
+        (u64::from(u.free) * cluster) >> 20,
+        fat_name(geo.kind),
+        if fs.writable() { "" } else { " read-only" }
+    )
+}
 
 /// A one-line description: label, size, block size, features, read-only reason.
 pub fn describe<D: BlockDevice>(fs: &Ext4<D>) -> String {

@@ -72,13 +72,18 @@ impl Service {
             return Ok(s.clone());
         }
         let (fs, attr) = self.export_dir(path)?;
-        let writable = fs.with_engine(|e| e.is_writable()).unwrap_or(false);
+        let writable = fs.is_writable();
         let read_only = !writable || (self.read_only_export)(path);
         log::info!(
             "9pfs: export {path:?} {}",
             if read_only { "read-only" } else { "read-write" },
         );
         let (share, root) = match template {
+            Some(t) if matches!(*fs, pvfs_9p::volume::VolumeFs::Fat(_)) => {
+                return Err(format!(
+                    "export path {path:?} with template {t:?}: template shares need ext4 (FAT cannot hold their whiteouts and marks)"
+                ));
+            }
             Some(t) => {
                 let (_, tattr) = self.export_dir(t)?;
                 let ov = OverlayFs::new(fs, attr.ino, tattr.ino).map_err(|e| {
