@@ -249,3 +249,22 @@ impl<D: BlockDevice + Send> Filesystem for VolumeFs<D> {
         each!(self, fs => fs.grow(device_bytes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{detect, Kind, DETECT_BYTES};
+
+    #[test]
+    fn ext4_magic_is_found_at_its_offset_only() {
+        let mut b = [0u8; DETECT_BYTES];
+        assert_eq!(detect(&b), None);
+        b[0x438] = 0x53;
+        b[0x439] = 0xEF;
+        assert_eq!(detect(&b), Some(Kind::Ext4));
+        assert_eq!(detect(&b[..0x439]), None, "cut inside the magic");
+        let mut shifted = [0u8; DETECT_BYTES];
+        shifted[0x439] = 0x53;
+        shifted[0x43A] = 0xEF;
+        assert_eq!(detect(&shifted), None);
+    }
+}
