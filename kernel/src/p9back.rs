@@ -668,7 +668,8 @@ impl Service {
         let ext4 = matches!(*fs, VolumeFs::Ext4(_));
         match VolumeFs::close(fs)? {
             Ok(dev) => {
-                log::info!("volume: written back and marked clean");
+                let how = if ext4 { " and marked clean" } else { "" };
+                log::info!("volume: written back{how}");
                 Some(dev)
             }
             Err(e) if ext4 => {
@@ -676,7 +677,7 @@ impl Service {
                 None
             }
             Err(e) => {
-                log::error!("volume: closing failed, the next mount may need fsck.fat: {e}");
+                log::error!("volume: closing failed: {e}");
                 None
             }
         }
