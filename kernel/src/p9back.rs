@@ -756,17 +756,26 @@ impl Service {
         self.rescan();
     }
 
-    /// Runs `f` on the volume's engine (`None` without a volume, or once it is closed).
+    /// Runs `f` on the volume's ext4 engine (`None` without a volume, once it is closed, or
+    /// on a FAT volume).
     pub fn with_volume<R>(
         &self,
         f: impl FnOnce(&mut pvfs_fs::ext4::Ext4<Blkfront>) -> R,
     ) -> Option<R> {
-        self.fs.as_ref().and_then(|fs| fs.with_engine(f))
+        match self.fs.as_deref()? {
+            VolumeFs::Ext4(fs) => fs.with_engine(f),
+            VolumeFs::Fat(_) => None,
+        }
     }
 
-    /// Whether pvfs serves a volume.
-    pub fn has_volume(&self) -> bool {
-        self.fs.is_some()
+    /// Why the volume cannot be deduplicated, if it cannot: pvfs serves none, or a FAT one
+    /// (FAT has no shared contents).
+    pub fn dedup_unavailable(&self) -> Option<&'static str> {
+        match self.fs.as_deref() {
+            None => Some("pvfs serves no volume"),
+            Some(VolumeFs::Fat(_)) => Some("the volume is FAT; dedup needs ext4"),
+            Some(VolumeFs::Ext4(_)) => None,
+        }
     }
 
     /// Whether the volume holds changes not written back yet.

@@ -34,20 +34,21 @@ impl LiveDedup {
         }
     }
 
-    /// The request key changed (or may have): start a run, or say why not.
-    pub(super) fn on_request(&mut self, has_volume: bool) {
+    /// The request key changed (or may have): start a run, or say why not (`unavailable`: why
+    /// the volume cannot be deduplicated).
+    pub(super) fn on_request(&mut self, unavailable: Option<&str>) {
         let Ok(v) = xen::store::read(&format!("{}/request", self.dir)) else {
             return;
         };
         let Some(answer) = self.ctl.on_request(&v) else {
             return;
         };
-        if !has_volume && self.ctl.running() {
+        if let Some(why) = unavailable.filter(|_| self.ctl.running()) {
             // Nothing to deduplicate: finish the run at once with an error.
             let id = String::from(answer.state.trim_start_matches("running "));
             self.ctl = DedupCtl::new();
             self.answer(&Answer {
-                state: format!("failed {id}: pvfs serves no volume"),
+                state: format!("failed {id}: {why}"),
                 result: None,
             });
             return;

@@ -58,7 +58,7 @@ pub(super) fn serve(p: Platform, opts: &Options) -> ! {
                         shut_down(service, timer.is_ok());
                     }
                 }
-                super::dedup::TOKEN => dedup.on_request(service.has_volume()),
+                super::dedup::TOKEN => dedup.on_request(service.dedup_unavailable()),
                 // The data disk's backend state (token: its device path).
                 t if service.on_volume_event(t) => {}
                 // The 9pfs subtree watch, @releaseDomain, and per-device frontend watches
