@@ -185,12 +185,12 @@ fn test() -> Result<(), Fail> {
     // Debian 13 with one round of mixed work each (100 files; three rounds of 300 with
     // `cargo xtask xen-e2e p9-many`). Eight guests booted from template shares, their root
     // file system on pvfs (p9-template), and a live dedup while one guest writes and another
-    // reads (p9-dedup), run on Debian 13.
+    // reads (p9-dedup), and a guest on a FAT volume (p9-fat), run on Debian 13.
     for (name, debian, list, extra) in [
         (
             "Debian 13",
             "13",
-            "p9+p9-quota+p9-grow+p9-destroy+p9-attach+p9-idmap+p9-hostile+p9-posix+p9-many+p9-template+p9-dedup",
+            "p9+p9-quota+p9-grow+p9-destroy+p9-attach+p9-idmap+p9-hostile+p9-posix+p9-many+p9-template+p9-dedup+p9-fat",
             &[
                 "xe2e.env.POSIX_FSSTRESS=1000",
                 "xe2e.env.MANY_ROUNDS=1",
