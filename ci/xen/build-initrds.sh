@@ -34,7 +34,10 @@ PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
 DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop brd 9pnet_xen 9p crc32c_generic ext4)
 [ "$XE2E_DEBIAN" = 12 ] || DOM0_MODULES+=(xen-netback nfsd)
 DOMU_MODULES=(crc32c_generic 9pnet_xen 9p xen-blkfront ext4)
-[ "$XE2E_DEBIAN" = 12 ] || DOMU_MODULES+=(xen-netfront nfsv4)
+# The guests' NFS client (p9-baselines), staged on Debian 13 but loaded only by the guest
+# script that mounts NFS (/etc/xe2e-modules-nfs): loaded at boot they would cost every guest
+# memory, and 96 MiB guests (p9-many, p9-template) would not boot.
+DOMU_NFS_MODULES=(xen-netfront nfsv4)
 
 # Module files (relative to $MD) for the given module names, dependencies first. The
 # dependencies come from each module's .modinfo "depends=" string, so no depmod is needed.
@@ -160,7 +163,7 @@ mk_busybox() {
 }
 
 mk_modules() {
-  local S=$1 m
+  local S=$1 m list=${MODLIST:-xe2e-modules}
   shift
   mod_closure "$@" > "$S/etc/xe2e-modules.src" || die "module closure failed"
   while read -r m; do
@@ -170,7 +173,7 @@ mk_modules() {
       *) cp "$MD/$m" "$S/lib/modules/$m" ;;
     esac
     echo "${m%.xz}"
-  done < "$S/etc/xe2e-modules.src" > "$S/etc/xe2e-modules"
+  done < "$S/etc/xe2e-modules.src" > "$S/etc/$list"
   rm "$S/etc/xe2e-modules.src"
 }
 
@@ -199,6 +202,11 @@ else
   S=$W/cache/stage-domu; rm -rf "$S"; mkdir -p "$S"
   mk_busybox "$S"
   mk_modules "$S" "${DOMU_MODULES[@]}"
+  if [ "$XE2E_DEBIAN" != 12 ]; then
+    MODLIST=xe2e-modules-nfs.all mk_modules "$S" "${DOMU_NFS_MODULES[@]}"
+    grep -vxF -f "$S/etc/xe2e-modules" "$S/etc/xe2e-modules-nfs.all" > "$S/etc/xe2e-modules-nfs"
+    rm "$S/etc/xe2e-modules-nfs.all"
+  fi
   pack "$S" "$W/cache/domu-base.cpio"
 
   S=$W/cache/stage-dom0; rm -rf "$S"; mkdir -p "$S"

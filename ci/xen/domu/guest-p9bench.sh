@@ -22,6 +22,9 @@ mount_it() {
     9ploose) mount -t 9p -o "trans=xen,version=9p2000.L,cache=loose${1:+,$1}" share /mnt ;;
     9pu) mount -t 9p -o "trans=xen,version=9p2000.u${1:+,$1}" share /mnt ;;
     nfs)
+      for m in $(cat /etc/xe2e-modules-nfs 2>/dev/null); do
+        insmod "/lib/modules/$m" || echo "XE2E-GUEST WARN insmod $m failed"
+      done
       i=0
       until ifconfig eth0 >/dev/null 2>&1; do
         i=$((i + 1)); [ $i -lt 100 ] || { echo "XE2E-GUEST FAIL no eth0 after 10s"; return 1; }
