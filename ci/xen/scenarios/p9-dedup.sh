@@ -1,8 +1,8 @@
 #!/bin/sh
 # p9-dedup: live dedup on real Xen. The volume holds two guests' copies of one tree
 # (/exports/g1/tree and /exports/g2/tree: dom0's loader and libraries from the fetched packages
-# and 300 small files of random bytes). Guest g1 keeps rewriting two files of its copy
-# (domu/guest-p9dedup.sh, writer) and g2 checksums its copy three times (reader) while
+# and 300 small files of random bytes). Guest dw keeps rewriting two files of g1's copy
+# (domu/guest-p9dedup.sh, writer) and dr checksums g2's copy three times (reader) while
 # `pvfs dedup` in dom0 makes the running pvfs merge the volume's identical files. Checks:
 # the run merged the copies and saved most of one tree; the reader saw its files unchanged in
 # every pass; the writer's files hold what it wrote last, in the guest and on the volume
@@ -42,14 +42,14 @@ step mkfs "mkfs.ext4 -d of both copies into 256 MiB of $VOL" make_volume $T $VOL
 u_two=$(used_kib $VOL)
 rm -rf $T
 p9_start_pvfs $VOL
-step create-g1 "xl create g1 (writer)" xl create /etc/xen/guests/linux-pv.cfg 'name="g1"' "memory=128" \
+step create-dw "xl create dw (writer)" xl create /etc/xen/guests/linux-pv.cfg 'name="dw"' "memory=128" \
   "p9=[ 'tag=share,path=/exports/g1,security_model=none,backend=$name' ]" \
-  "extra=\"$GUEST_ARGS xe2e.guest=p9dedup xe2e.role=writer xe2e.secs=$SECS\"" || fail create-g1 "xl create failed"
-step create-g2 "xl create g2 (reader)" xl create /etc/xen/guests/linux-pv.cfg 'name="g2"' "memory=128" \
+  "extra=\"$GUEST_ARGS xe2e.guest=p9dedup xe2e.role=writer xe2e.secs=$SECS\"" || fail create-dw "xl create failed"
+step create-dr "xl create dr (reader)" xl create /etc/xen/guests/linux-pv.cfg 'name="dr"' "memory=128" \
   "p9=[ 'tag=share,path=/exports/g2,security_model=none,backend=$name' ]" \
-  "extra=\"$GUEST_ARGS xe2e.guest=p9dedup xe2e.role=reader\"" || fail create-g2 "xl create failed"
-d1=$(domid_of g1) d2=$(domid_of g2)
-both_mounted() { console_has g1 "XE2E-GUEST DEDUP MOUNTED" && console_has g2 "XE2E-GUEST DEDUP MOUNTED"; }
+  "extra=\"$GUEST_ARGS xe2e.guest=p9dedup xe2e.role=reader\"" || fail create-dr "xl create failed"
+d1=$(domid_of dw) d2=$(domid_of dr)
+both_mounted() { console_has dw "XE2E-GUEST DEDUP MOUNTED" && console_has dr "XE2E-GUEST DEDUP MOUNTED"; }
 step mounted "both guests mounted" wait_until 300 both_mounted || fail mounted "a guest did not mount"
 if out=$(step dedup "pvfs dedup while the guests work" $PVFS dedup --json --wait 900 2>&1); then
   info "pvfs dedup: $out"
@@ -59,19 +59,19 @@ if out=$(step dedup "pvfs dedup while the guests work" $PVFS dedup --json --wait
 else
   fail dedup "$out"
 fi
-for g in g1 g2; do
-  eval "d=\$d${g#g}"
+for g in dw dr; do
+  case $g in dw) d=$d1 ;; *) d=$d2 ;; esac
   [ -z "$d" ] || wait_until 600 domain_gone $g "$d" || { fail "finished-$g" "$g still running"; xl destroy $g; }
   tr -d '\r' < $CONSOLE_DIR/guest-$g.log | grep -a 'XE2E-GUEST' | grep -av 'XE2E-GUEST SUM ' | sed "s/^/[$g] /"
   if console_has $g "XE2E-GUEST DEDUP DONE" && ! grep -aq 'XE2E-GUEST FAIL' $CONSOLE_DIR/guest-$g.log; then pass "guest-$g"; else
     fail "guest-$g" "$(grep -a 'XE2E-GUEST FAIL' $CONSOLE_DIR/guest-$g.log | head -3 | tr -d '\r' | tr '\n' ' ')"
   fi
 done
-tr -d '\r' < $CONSOLE_DIR/guest-g2.log | sed -n 's/^XE2E-GUEST SUM //p' > /tmp/xe2e-dedup-got.sums
+tr -d '\r' < $CONSOLE_DIR/guest-dr.log | sed -n 's/^XE2E-GUEST SUM //p' > /tmp/xe2e-dedup-got.sums
 if cmp -s /tmp/xe2e-dedup-want.sums /tmp/xe2e-dedup-got.sums; then pass reader-sees-its-files; else
   fail reader-sees-its-files "$(diff /tmp/xe2e-dedup-want.sums /tmp/xe2e-dedup-got.sums | head -4 | tr '\n' ' ')"
 fi
-w=$(tr -d '\r' < $CONSOLE_DIR/guest-g1.log | sed -n 's/^XE2E-GUEST DEDUP WRITES //p' | tail -1)
+w=$(tr -d '\r' < $CONSOLE_DIR/guest-dw.log | sed -n 's/^XE2E-GUEST DEDUP WRITES //p' | tail -1)
 info "writer: $w"
 if step released "pvfs released both devices" wait_until 30 p9_released 2; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
 check pvfs-alive "pvfs is gone" p9_pvfs_alive

@@ -15,14 +15,15 @@ step mkfs "mkfs.fat -F $FT of 256 MiB" mkfs.fat -F "$FT" -n PVFSFAT -C /tmp/xe2e
 dd if=/tmp/xe2e-fat.img of=$VOL bs=1M 2>/dev/null && rm -f /tmp/xe2e-fat.img
 p9_start_pvfs $VOL
 info "volume: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/volume 2>&1)"
-step create "xl create g1" xl create /etc/xen/guests/linux-pv.cfg 'name="g1"' "memory=128" \
+# (guest consoles are logged per domain name and appended to: a name of its own)
+step create "xl create gfat" xl create /etc/xen/guests/linux-pv.cfg 'name="gfat"' "memory=128" \
   "p9=[ 'tag=share,path=/,security_model=none,backend=$name' ]" \
   "extra=\"$GUEST_ARGS xe2e.guest=p9fat\"" || abort create "xl create failed"
-d=$(domid_of g1)
-[ -z "$d" ] || wait_until 900 domain_gone g1 "$d" || { fail finished "g1 still running"; xl destroy g1; }
-log=$CONSOLE_DIR/guest-g1.log
-tr -d '\r' < "$log" | grep -a 'XE2E-GUEST' | grep -av 'XE2E-GUEST SUM ' | sed 's/^/[g1] /'
-if console_has g1 "XE2E-GUEST FAT DONE" && ! grep -aq 'XE2E-GUEST FAIL' "$log"; then pass guest; else
+d=$(domid_of gfat)
+[ -z "$d" ] || wait_until 900 domain_gone gfat "$d" || { fail finished "gfat still running"; xl destroy gfat; }
+log=$CONSOLE_DIR/guest-gfat.log
+tr -d '\r' < "$log" | grep -a 'XE2E-GUEST' | grep -av 'XE2E-GUEST SUM ' | sed 's/^/[gfat] /'
+if console_has gfat "XE2E-GUEST FAT DONE" && ! grep -aq 'XE2E-GUEST FAIL' "$log"; then pass guest; else
   fail guest "$(grep -a 'XE2E-GUEST FAIL' "$log" | head -3 | tr -d '\r' | tr '\n' ' ')"
 fi
 if step released "pvfs released the device" wait_until 30 p9_released 1; then pass released; else fail released "stats: $(xenstore-read /local/domain/$pvfs_domid/data/pvfs/stats 2>&1)"; fi
