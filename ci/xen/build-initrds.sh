@@ -34,9 +34,10 @@ PVFS_ELF_PATH=/usr/lib/pvfs/pvfs-kernel
 DOM0_MODULES=(xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop brd 9pnet_xen 9p crc32c_generic ext4)
 [ "$XE2E_DEBIAN" = 12 ] || DOM0_MODULES+=(xen-netback nfsd)
 DOMU_MODULES=(crc32c_generic 9pnet_xen 9p xen-blkfront ext4)
-# The guests' NFS client (p9-baselines), staged on Debian 13 but loaded only by the guest
-# script that mounts NFS (/etc/xe2e-modules-nfs): loaded at boot they would cost every guest
-# memory, and 96 MiB guests (p9-many, p9-template) would not boot.
+# The guests' NFS client (p9-baselines): an archive of its own (domu/nfs.cpio), in the guests'
+# initramfs only for scenarios that declare "# xe2e-needs: nfs", and loaded only by the guest
+# script that mounts NFS (/etc/xe2e-modules-nfs). Every megabyte of initramfs is unpacked into
+# each guest's memory, and 96 MiB guests (p9-many, p9-template) would not boot with it.
 DOMU_NFS_MODULES=(xen-netfront nfsv4)
 
 # Module files (relative to $MD) for the given module names, dependencies first. The
@@ -202,12 +203,19 @@ else
   S=$W/cache/stage-domu; rm -rf "$S"; mkdir -p "$S"
   mk_busybox "$S"
   mk_modules "$S" "${DOMU_MODULES[@]}"
-  if [ "$XE2E_DEBIAN" != 12 ]; then
-    MODLIST=xe2e-modules-nfs.all mk_modules "$S" "${DOMU_NFS_MODULES[@]}"
-    grep -vxF -f "$S/etc/xe2e-modules" "$S/etc/xe2e-modules-nfs.all" > "$S/etc/xe2e-modules-nfs"
-    rm "$S/etc/xe2e-modules-nfs.all"
-  fi
   pack "$S" "$W/cache/domu-base.cpio"
+  rm -f "$W/cache/domu-nfs.cpio"
+  if [ "$XE2E_DEBIAN" != 12 ]; then
+    # the NFS client's modules that the base does not have, and their list
+    N=$W/cache/stage-domu-nfs; rm -rf "$N"; mkdir -p "$N/etc" "$N/lib/modules"
+    MODLIST=xe2e-modules-nfs.all mk_modules "$N" "${DOMU_NFS_MODULES[@]}"
+    grep -vxF -f "$S/etc/xe2e-modules" "$N/etc/xe2e-modules-nfs.all" > "$N/etc/xe2e-modules-nfs"
+    rm "$N/etc/xe2e-modules-nfs.all"
+    (cd "$N/lib/modules" && find . -name '*.ko' | sed 's|^\./||' | LC_ALL=C sort) |
+      grep -vxF -f "$N/etc/xe2e-modules-nfs" | (cd "$N/lib/modules" && xargs -r rm -f)
+    pack "$N" "$W/cache/domu-nfs.cpio"
+    rm -rf "$N"
+  fi
 
   S=$W/cache/stage-dom0; rm -rf "$S"; mkdir -p "$S"
   mk_busybox "$S"
@@ -246,6 +254,7 @@ else
   cp -a "$R/etc/xen/." "$S/etc/xen/"
   ln -s /run "$S/var/run"
   cp "$W/cache/domu-base.cpio" "$S/domu/base.cpio"
+  [ ! -f "$W/cache/domu-nfs.cpio" ] || cp "$W/cache/domu-nfs.cpio" "$S/domu/nfs.cpio"
   [ "$XE2E_DEBIAN" = 12 ] || check_stage13 "$S"
   pack "$S" "$BASE"
 
@@ -325,24 +334,31 @@ install -m 755 "$XEN_DIR"/domu/guest-*.sh "$G/guest/"
 for t in p9meta p9check p9lat; do
   cc -static -O2 -Wall -Werror -o "$G/guest/$t" "$XEN_DIR/domu/$t.c" || die "cannot build ci/xen/domu/$t.c (needs cc and libc6-dev)"
 done
+pack "$G" "$S/domu/guest.cpio"
+rm -rf "$G"
 # The POSIX suites, for scenarios that declare "# xe2e-needs: posix" (run.sh builds them with
-# ci/xen/suites.sh and sets XE2E_SUITES to their directory).
+# ci/xen/suites.sh and sets XE2E_SUITES to their directory): domu/posix.cpio, added to the
+# guests' initramfs of those scenarios only (xe2e-lib.sh, domu_initrd).
 if [ -n "${XE2E_SUITES:-}" ]; then
   mkdir -p "$G/usr/bin" "$G/etc"
   install -m 755 "$XE2E_SUITES/bin/pjdfstest" "$XE2E_SUITES/bin/fsx" "$XE2E_SUITES/bin/fsstress" "$G/usr/bin/"
   install -m 644 "$XEN_DIR/domu/pjdfstest.toml" "$XEN_DIR"/domu/fsx-*.toml "$G/etc/"
+  pack "$G" "$S/domu/posix.cpio"
+  rm -rf "$G"
 fi
 # A source tree for p9-baselines' unpack and walk rows (run.sh sets XE2E_SRCTREE for scenarios
 # that declare "# xe2e-needs: srctree"), without its symbolic links: xen-9pfsd makes no links
-# (tools/9pfsd/xen-9pfsd.c says so), and every column gets the same tree.
+# (tools/9pfsd/xen-9pfsd.c says so), and every column gets the same tree. domu/srctree.cpio,
+# for those scenarios' guests only.
 if [ -n "${XE2E_SRCTREE:-}" ]; then
-  t=$RUN/srctree; rm -rf "$t"; mkdir -p "$t"
+  t=$RUN/srctree; rm -rf "$t"; mkdir -p "$t" "$G/guest"
   tar xzf "$XE2E_SRCTREE" -C "$t" || die "cannot unpack $XE2E_SRCTREE"
   find "$t" -type l -delete
   tar czf "$G/guest/src.tar.gz" -C "$t" --owner=0 --group=0 . || die "cannot pack the source tree"
   rm -rf "$t"
+  pack "$G" "$S/domu/srctree.cpio"
+  rm -rf "$G"
 fi
-pack "$G" "$S/domu/guest.cpio"
 pack "$S" "$RUN/dom0-run.cpio"
 parts=("$BASE")
 [ "${XE2E_LINUX_GUEST:-1}" = 1 ] && parts+=("$W/cache/dom0-guestkernel.cpio")

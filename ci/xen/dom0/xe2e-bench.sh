@@ -10,6 +10,7 @@
 #   pvfs   pvfs's 9pfs backend (p9=[...,backend=<pvfs>]), its volume on dom0's RAM disk ram0
 #   pvfs-loose  the same device mounted with cache=loose (the guest caches data and metadata;
 #          meant for a share that only this guest writes)
+#   pvfs-mmap  the same device mounted with cache=mmap (the guest's page cache for mmap only)
 #   qemu   QEMU's 9pfs backend in dom0 (the standard p9=[...]), exporting $QEMU_DIR
 #   9pfsd  xen-9pfsd in dom0 (Xen 4.19 and later; type=xen_9pfsd, 9P2000.u), exporting $SRV_DIR
 #   nfs    dom0's kernel NFS server (v4 only, export option sync), exporting $SRV_DIR/nfs, over
@@ -88,6 +89,7 @@ bench_guest() {
   case $2 in
     pvfs) dev="p9=[ 'tag=share,path=/exports/bench,security_model=none,backend=$name' ]"; mnt=9p ;;
     pvfs-loose) dev="p9=[ 'tag=share,path=/exports/bench,security_model=none,backend=$name' ]"; mnt=9ploose ;;
+    pvfs-mmap) dev="p9=[ 'tag=share,path=/exports/bench,security_model=none,backend=$name' ]"; mnt=9pmmap ;;
     qemu) dev="p9=[ 'tag=share,path=$QEMU_DIR,security_model=none$(qemu_p9_type)' ]"; mnt=9p ;;
     9pfsd) dev="p9=[ 'tag=share,path=$SRV_DIR/9pfsd,security_model=none,type=xen_9pfsd' ]"; mnt=9pu ;;
     nfs) dev="vif=[ 'script=xe2e-vif' ]"; mnt=nfs ;;

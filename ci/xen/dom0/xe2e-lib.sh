@@ -106,6 +106,18 @@ wait_gone_quietly() {
 dmesg_has() { xl dmesg | grep -F "(d$1)" | grep -qF -- "$2"; }
 # console_has NAME TEXT: the domain's PV console log (xenconsoled --log=guest) contains TEXT
 console_has() { grep -qF -- "$2" "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; }
+# console_why NAME: why a guest printed no verdict, for a failure message: its last XE2E-GUEST
+# FAIL lines, or else the last lines of its console (a kernel that ran out of memory, an
+# initramfs that did not unpack), on one line
+console_why() {
+  _l=$CONSOLE_DIR/guest-$1.log
+  [ -s "$_l" ] || { echo "no console output"; return; }
+  if grep -aq 'XE2E-GUEST FAIL' "$_l"; then
+    grep -a 'XE2E-GUEST FAIL' "$_l" | head -3 | tr -d '\r' | tr '\n' ' '
+  else
+    echo "no verdict; console ends: $(tail -6 "$_l" | tr -d '\r' | tr '\n' '|' | cut -c1-600)"
+  fi
+}
 
 # dm_log NAME: the last lines of the domain's device-model log (libxl starts dom0's QEMU for
 # every guest with a p9 device, whatever its backend), on one line, for "xl create failed"
@@ -143,7 +155,10 @@ diagnostics() {
 }
 
 # PV Linux guests: the base initramfs (busybox, 9p modules) plus this run's /init and
-# guest scripts, concatenated once per dom0 boot.
+# guest scripts, and what the running scenario declares on its "# xe2e-needs:" line: "posix"
+# (the POSIX suites), "srctree" (a source tarball), "nfs" (the NFS client's modules). Made
+# again by every scenario (domu_initrd): each guest unpacks all of it into its memory, so a
+# scenario of small guests must not carry another's suites.
 DOMU_INITRD=/run/xe2e/domu-initrd.cpio
 # kernel arguments for Linux PV guests (rodata=off skips a 2 s W+X page-table walk under TCG;
 # panic=2: a guest whose /init died reboots, which destroys it, instead of hanging);
@@ -151,7 +166,22 @@ DOMU_INITRD=/run/xe2e/domu-initrd.cpio
 GUEST_ARGS="console=hvc0 loglevel=4 rodata=off panic=2"
 domu_initrd() {
   [ -f /domu/vmlinux ] || abort guest-kernel "no /domu/vmlinux: the scenario must declare '# xe2e-needs: linux-guest'"
-  [ -f $DOMU_INITRD ] || cat /domu/base.cpio /domu/guest.cpio > $DOMU_INITRD
+  _parts="/domu/base.cpio /domu/guest.cpio"
+  for _need in $(domu_needs); do
+    case $_need in
+      posix | srctree)
+        [ -f /domu/$_need.cpio ] || abort guest-initrd "no /domu/$_need.cpio for '# xe2e-needs: $_need'"
+        _parts="$_parts /domu/$_need.cpio" ;;
+      # (Debian 13's test bed only: Debian 12's has no NFS column)
+      nfs) [ ! -f /domu/nfs.cpio ] || _parts="$_parts /domu/nfs.cpio" ;;
+    esac
+  done
+  # shellcheck disable=SC2086
+  cat $_parts > $DOMU_INITRD.tmp && mv $DOMU_INITRD.tmp $DOMU_INITRD || abort guest-initrd "cannot write $DOMU_INITRD"
+}
+# domu_needs: the words of the running scenario's "# xe2e-needs:" line
+domu_needs() {
+  sed -n 's/^# xe2e-needs://p' "/xe2e/scenarios/${XE2E_SCENARIO:-none}.sh" 2>/dev/null | head -1
 }
 
 # make_test_tree DIR: a small known tree for volume scenarios: text, a nested file, an empty

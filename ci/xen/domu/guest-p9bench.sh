@@ -1,7 +1,8 @@
 #!/bin/sh
 # Guest side of the p9-bench and p9-baselines scenarios: the same workload against whatever
 # serves /mnt, chosen by xe2e.mnt= on the kernel cmdline: "9p" (default: the "share" tag in
-# 9P2000.L, pvfs or QEMU in dom0), "9ploose" (the same with cache=loose), "9pu" (the "share"
+# 9P2000.L, pvfs or QEMU in dom0), "9ploose" and "9pmmap" (the same with cache=loose or
+# cache=mmap), "9pu" (the "share"
 # tag in 9P2000.u, for xen-9pfsd, which speaks nothing else), "nfs" (dom0's NFS server at
 # 10.9.0.1 over netfront, NFS 4.2) or "disk" (the guest's own ext4 on the vbd xvdb). The
 # workload: dd of
@@ -20,6 +21,7 @@ mount_it() {
   case $MNT in
     9p) mount -t 9p -o "trans=xen,version=9p2000.L${1:+,$1}" share /mnt ;;
     9ploose) mount -t 9p -o "trans=xen,version=9p2000.L,cache=loose${1:+,$1}" share /mnt ;;
+    9pmmap) mount -t 9p -o "trans=xen,version=9p2000.L,cache=mmap${1:+,$1}" share /mnt ;;
     9pu) mount -t 9p -o "trans=xen,version=9p2000.u${1:+,$1}" share /mnt ;;
     nfs)
       for m in $(cat /etc/xe2e-modules-nfs 2>/dev/null); do

@@ -55,7 +55,7 @@ while [ $i -le $N ]; do
   if console_has g$i "XE2E-GUEST MANY DONE" && console_has g$i "XE2E-GUEST MANY ROUND $ROUNDS ok" && ! grep -aq 'XE2E-GUEST FAIL' "$log"; then
     pass "work-g$i"
   else
-    fail "work-g$i" "$(grep -a 'XE2E-GUEST FAIL' "$log" | head -3 | tr -d '\r' | tr '\n' ' ')"
+    fail "work-g$i" "$(console_why g$i)"
   fi
   i=$((i + 1))
 done

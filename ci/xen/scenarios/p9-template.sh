@@ -101,7 +101,7 @@ while [ $i -le $N ]; do
   if console_has vm$i "XE2E-GUEST TEMPLATE OK vm$i" && ! grep -aq 'XE2E-GUEST FAIL' "$log"; then
     pass "guest-vm$i"
   else
-    fail "guest-vm$i" "$(grep -a 'XE2E-GUEST FAIL' "$log" | head -3 | tr -d '\r' | tr '\n' ' ')"
+    fail "guest-vm$i" "$(console_why vm$i)"
   fi
   i=$((i + 1))
 done
