@@ -1,7 +1,7 @@
 //! `pvfs image dedup`: merge identical regular files of an image into shared store files
 //! (`pvfs_fs::dedup`), offline. Output formats are documented in `docs/pvfs-image.md`.
 
-use crate::edit::with_image;
+use crate::ext4fs::with_ext4;
 use pvfs_fs::dedup::{dedup, DedupReport};
 use std::path::Path;
 
@@ -27,7 +27,7 @@ pub fn run(image: &Path, paths: &[String], json: bool) -> Result<String, String>
     } else {
         paths.iter().map(|p| p.as_bytes()).collect()
     };
-    let report = with_image(image, |fs| {
+    let report = with_ext4(image, |fs| {
         dedup(fs, &roots).map_err(|e| format!("{}: dedup: {e}", image.display()))
     })?;
     Ok(summary(&report, json))

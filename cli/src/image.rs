@@ -1,13 +1,16 @@
-//! `pvfs image …` subcommands: read an ext2/3/4 image directly (no root, no mount); the
-//! write commands are in `edit.rs`.
+//! `pvfs image …` subcommands: read an ext2/3/4 or FAT image directly (no root, no mount),
+//! written once over [`ImageFs`]; the write commands are in `edit.rs`.
 //!
 //! Output formats are part of the interface (scripts and tests parse them); they are documented
 //! on each subcommand and in `docs/pvfs-image.md`.
 
 use crate::edit::EditCmd;
+use crate::format::{escape, fmt_time, mode_string, time_field};
+use crate::imagefs::{lookup_path, ImageFs, Stat};
 use clap::Subcommand;
 use pvfs_fs::block::FileDisk;
-use pvfs_fs::ext4::{Attr, Ext4, FileType, Ino, Timestamp};
+use pvfs_fs::ext4::{Ext4, FileType};
+use pvfs_fs::fat::Fat;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -147,48 +150,46 @@ impl ImageCmd {
     }
 }
 
-fn open(image: &Path) -> Result<Ext4<FileDisk>, String> {
-    pvfs_fs::host::open_image(image).map_err(|e| e.to_string())
-}
-
-fn resolve(fs: &mut Ext4<FileDisk>, path: &str) -> Result<Ino, String> {
-    fs.lookup_path(path.as_bytes())
-        .map_err(|e| format!("{path}: {e}"))
-}
-
+/// Run one `pvfs image` command on the image's file system (FAT or ext4).
 pub fn run(cmd: ImageCmd) -> Result<(), String> {
-    if cmd.image().is_some_and(crate::fatimage::is_fat) {
-        return crate::fatimage::run(cmd);
-    }
     let mut out = std::io::stdout().lock();
+    if cmd.image().is_some_and(crate::fatfs::is_fat) {
+        run_on::<Fat<FileDisk>>(cmd, &mut out)
+    } else {
+        run_on::<Ext4<FileDisk>>(cmd, &mut out)
+    }
+}
+
+/// Run `cmd` on file system `F`, writing its output to `out`.
+fn run_on<F: ImageFs>(cmd: ImageCmd, out: &mut impl Write) -> Result<(), String> {
     let w = |r: std::io::Result<()>| r.map_err(|e| format!("stdout: {e}"));
     match cmd {
-        ImageCmd::Edit(c) => crate::edit::run(c),
+        ImageCmd::Edit(c) => crate::edit::run::<F>(c),
         ImageCmd::Dedup { json, image, paths } => {
-            let text = crate::dedup::run(&image, &paths, json)?;
+            let text = F::dedup(&image, &paths, json)?;
             w(out.write_all(text.as_bytes()))
         }
         ImageCmd::Resize { image, size } => {
-            let text = crate::resize::run(&image, &size)?;
+            let text = F::resize(&image, &size)?;
             w(out.write_all(text.as_bytes()))
         }
         ImageCmd::Info { image } => {
-            let fs = open(&image)?;
-            w(out.write_all(info(&fs).as_bytes()))
+            let fs = F::open_ro(&image)?;
+            w(out.write_all(fs.info().as_bytes()))
         }
         ImageCmd::Ls { long, image, path } => {
-            let mut fs = open(&image)?;
+            let mut fs = F::open_ro(&image)?;
             let text = ls(&mut fs, &path, long)?;
             w(out.write_all(text.as_bytes()))
         }
         ImageCmd::Cat { image, path } => {
-            let mut fs = open(&image)?;
+            let mut fs = F::open_ro(&image)?;
             let ino = resolve(&mut fs, &path)?;
             let mut buf = vec![0u8; 1 << 20];
             let mut off = 0u64;
             loop {
                 let n = fs
-                    .read(ino, off, &mut buf)
+                    .read_at(ino, off, &mut buf)
                     .map_err(|e| format!("{path}: {e}"))?;
                 if n == 0 {
                     break;
@@ -199,13 +200,13 @@ pub fn run(cmd: ImageCmd) -> Result<(), String> {
             w(out.flush())
         }
         ImageCmd::Stat { image, path } => {
-            let mut fs = open(&image)?;
+            let mut fs = F::open_ro(&image)?;
             let text = stat(&mut fs, &path)?;
             w(out.write_all(text.as_bytes()))
         }
         ImageCmd::Get { image, path, dest } => {
-            let mut fs = open(&image)?;
-            let st = pvfs_fs::host::extract(&mut fs, &path, &dest).map_err(|e| e.to_string())?;
+            let mut fs = F::open_ro(&image)?;
+            let st = fs.get(&path, &dest)?;
             for s in &st.skipped {
                 eprintln!("pvfs: skipped special file {s}");
             }
@@ -216,8 +217,8 @@ pub fn run(cmd: ImageCmd) -> Result<(), String> {
             Ok(())
         }
         ImageCmd::Df { image } => {
-            let fs = open(&image)?;
-            let s = fs.statfs();
+            let fs = F::open_ro(&image)?;
+            let s = fs.df();
             let text = format!(
                 "block size: {}\nblocks: {}\nused blocks: {}\nfree blocks: {}\navailable blocks: {}\ninodes: {}\nused inodes: {}\nfree inodes: {}\nname max: {}\n",
                 s.block_size,
@@ -235,84 +236,12 @@ pub fn run(cmd: ImageCmd) -> Result<(), String> {
     }
 }
 
-/// Bytes shown as UTF-8 where valid, `\xHH` otherwise (and for control characters).
-pub fn escape(b: &[u8]) -> String {
-    let mut s = String::new();
-    for chunk in b.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_control() || c == '\\' {
-                let mut buf = [0u8; 4];
-                for byte in c.encode_utf8(&mut buf).bytes() {
-                    s.push_str(&format!("\\x{byte:02x}"));
-                }
-            } else {
-                s.push(c);
-            }
-        }
-        for byte in chunk.invalid() {
-            s.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
-    s
+/// `path` resolved, or the read commands' `PATH: what` message.
+fn resolve<F: ImageFs>(fs: &mut F, path: &str) -> Result<F::Ino, String> {
+    lookup_path(fs, path).map_err(|e| format!("{path}: {e}"))
 }
 
-/// `ls -l` style mode string.
-pub fn mode_string(mode: u16) -> String {
-    let t = match FileType::from_mode(mode) {
-        FileType::Directory => 'd',
-        FileType::Symlink => 'l',
-        FileType::CharDev => 'c',
-        FileType::BlockDev => 'b',
-        FileType::Fifo => 'p',
-        FileType::Socket => 's',
-        FileType::Regular => '-',
-        FileType::Unknown => '?',
-    };
-    let mut s = String::from(t);
-    let bit = |m: u16, c: char| if mode & m != 0 { c } else { '-' };
-    let special =
-        |x: u16, sbit: u16, lower: char, upper: char| match (mode & x != 0, mode & sbit != 0) {
-            (true, true) => lower,
-            (false, true) => upper,
-            (true, false) => 'x',
-            (false, false) => '-',
-        };
-    s.push(bit(0o400, 'r'));
-    s.push(bit(0o200, 'w'));
-    s.push(special(0o100, 0o4000, 's', 'S'));
-    s.push(bit(0o040, 'r'));
-    s.push(bit(0o020, 'w'));
-    s.push(special(0o010, 0o2000, 's', 'S'));
-    s.push(bit(0o004, 'r'));
-    s.push(bit(0o002, 'w'));
-    s.push(special(0o001, 0o1000, 't', 'T'));
-    s
-}
-
-/// `YYYY-MM-DD HH:MM:SS.NNNNNNNNN` (UTC).
-pub fn fmt_time(t: Timestamp) -> String {
-    let days = t.sec.div_euclid(86_400);
-    let secs = t.sec.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:09}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60,
-        t.nsec
-    )
-}
-
-fn long_line(fs: &mut Ext4<FileDisk>, a: &Attr, name: &[u8]) -> String {
+fn long_line<F: ImageFs>(fs: &mut F, ino: F::Ino, a: &Stat, name: &[u8]) -> String {
     let mut line = format!(
         "{} {} {} {} {} {} {}",
         mode_string(a.mode),
@@ -324,7 +253,7 @@ fn long_line(fs: &mut Ext4<FileDisk>, a: &Attr, name: &[u8]) -> String {
         escape(name)
     );
     if a.kind == FileType::Symlink {
-        if let Ok(t) = fs.readlink(a.ino) {
+        if let Ok(t) = fs.read_link(ino) {
             line.push_str(" -> ");
             line.push_str(&escape(&t));
         }
@@ -333,42 +262,37 @@ fn long_line(fs: &mut Ext4<FileDisk>, a: &Attr, name: &[u8]) -> String {
     line
 }
 
-fn ls(fs: &mut Ext4<FileDisk>, path: &str, long: bool) -> Result<String, String> {
+fn ls<F: ImageFs>(fs: &mut F, path: &str, long: bool) -> Result<String, String> {
     let ino = resolve(fs, path)?;
-    let a = fs.getattr(ino).map_err(|e| format!("{path}: {e}"))?;
+    let a = fs.stat(ino).map_err(|e| format!("{path}: {e}"))?;
     let mut text = String::new();
-    if a.kind != FileType::Directory {
+    if !a.is_dir() {
         let name = path.rsplit('/').next().unwrap_or(path);
         return Ok(if long {
-            long_line(fs, &a, name.as_bytes())
+            long_line(fs, ino, &a, name.as_bytes())
         } else {
             format!("{}\n", escape(name.as_bytes()))
         });
     }
-    let mut entries = fs.read_dir(ino).map_err(|e| format!("{path}: {e}"))?;
-    entries.retain(|e| e.name != b"." && e.name != b"..");
-    entries.sort_by(|x, y| x.name.cmp(&y.name));
-    for e in entries {
+    let mut entries = fs.list(ino).map_err(|e| format!("{path}: {e}"))?;
+    entries.sort_by(|x, y| x.1.cmp(&y.1));
+    for (child, name) in entries {
         if long {
             let a = fs
-                .getattr(e.ino)
-                .map_err(|err| format!("{path}/{}: {err}", escape(&e.name)))?;
-            text.push_str(&long_line(fs, &a, &e.name));
+                .stat(child)
+                .map_err(|err| format!("{path}/{}: {err}", escape(&name)))?;
+            text.push_str(&long_line(fs, child, &a, &name));
         } else {
-            text.push_str(&escape(&e.name));
+            text.push_str(&escape(&name));
             text.push('\n');
         }
     }
     Ok(text)
 }
 
-fn time_field(t: Timestamp) -> String {
-    format!("{} ({}.{:09})", fmt_time(t), t.sec, t.nsec)
-}
-
-fn stat(fs: &mut Ext4<FileDisk>, path: &str) -> Result<String, String> {
+fn stat<F: ImageFs>(fs: &mut F, path: &str) -> Result<String, String> {
     let ino = resolve(fs, path)?;
-    let a = fs.getattr(ino).map_err(|e| format!("{path}: {e}"))?;
+    let a = fs.stat(ino).map_err(|e| format!("{path}: {e}"))?;
     let kind = match a.kind {
         FileType::Regular => "regular file",
         FileType::Directory => "directory",
@@ -380,8 +304,7 @@ fn stat(fs: &mut Ext4<FileDisk>, path: &str) -> Result<String, String> {
         FileType::Unknown => "unknown",
     };
     let mut s = format!(
-        "path: {path}\ninode: {}\ntype: {kind}\nmode: {:04o} ({})\nlinks: {}\nuid: {}\ngid: {}\nsize: {}\nblocks: {}\n",
-        a.ino,
+        "path: {path}\ninode: {ino}\ntype: {kind}\nmode: {:04o} ({})\nlinks: {}\nuid: {}\ngid: {}\nsize: {}\nblocks: {}\n",
         a.mode & 0o7777,
         mode_string(a.mode),
         a.nlink,
@@ -399,113 +322,6 @@ fn stat(fs: &mut Ext4<FileDisk>, path: &str) -> Result<String, String> {
     if let Some(c) = a.crtime {
         s.push_str(&format!("crtime: {}\n", time_field(c)));
     }
-    s.push_str(&format!(
-        "generation: {}\nflags: {:#x}\n",
-        a.generation, a.flags
-    ));
-    if matches!(a.kind, FileType::CharDev | FileType::BlockDev) {
-        s.push_str(&format!("rdev: {},{}\n", a.rdev_major, a.rdev_minor));
-    }
-    if a.kind == FileType::Symlink {
-        let t = fs.readlink(ino).map_err(|e| format!("{path}: {e}"))?;
-        s.push_str(&format!("target: {}\n", escape(&t)));
-    }
-    let names = fs.listxattr(ino).map_err(|e| format!("{path}: {e}"))?;
-    for n in names {
-        let v = fs.getxattr(ino, &n).map_err(|e| format!("{path}: {e}"))?;
-        s.push_str(&format!("xattr {}: {}\n", escape(&n), escape(&v)));
-    }
+    s.push_str(&fs.stat_extra(ino, &a).map_err(|e| format!("{path}: {e}"))?);
     Ok(s)
-}
-
-fn info(fs: &Ext4<FileDisk>) -> String {
-    let sb = fs.superblock();
-    let mut state = match sb.state {
-        1 => "clean".to_string(),
-        s if s & 2 != 0 => "has errors".to_string(),
-        _ => "not clean".to_string(),
-    };
-    if sb.feature_incompat & 0x4 != 0 {
-        state.push_str(", needs journal recovery");
-    }
-    let uuid: String = sb
-        .uuid
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                format!("-{b:02x}")
-            } else {
-                format!("{b:02x}")
-            }
-        })
-        .collect();
-    let name_end = sb.volume_name.iter().position(|&c| c == 0).unwrap_or(16);
-    let hash = match sb.def_hash_version {
-        0 => "legacy",
-        1 => "half_md4",
-        2 => "tea",
-        _ => "unknown",
-    };
-    let t = |s: u32| {
-        fmt_time(Timestamp {
-            sec: i64::from(s),
-            nsec: 0,
-        })
-    };
-    let mut s = format!(
-        "volume: {}\nuuid: {uuid}\nstate: {state}\nblock size: {}\nblocks: {}\nfree blocks: {}\nreserved blocks: {}\ninodes: {}\nfree inodes: {}\ninode size: {}\ngroups: {}\nblocks per group: {}\ninodes per group: {}\nfirst data block: {}\nfeatures: {}\nhash: {hash}\njournal inode: {}\ncreated: {}\nlast write: {}\nmount count: {}\n",
-        escape(sb.volume_name.get(..name_end).unwrap_or(&[])),
-        sb.block_size(),
-        sb.blocks_count,
-        sb.free_blocks_count,
-        sb.r_blocks_count,
-        sb.inodes_count,
-        sb.free_inodes_count,
-        sb.inode_size,
-        sb.group_count(),
-        sb.blocks_per_group,
-        sb.inodes_per_group,
-        sb.first_data_block,
-        sb.feature_names().join(" "),
-        sb.journal_inum,
-        t(sb.mkfs_time),
-        t(sb.wtime),
-        sb.mnt_count,
-    );
-    if let Some(r) = fs.read_only_reason() {
-        s.push_str(&format!("read-only: {r}\n"));
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats() {
-        assert_eq!(mode_string(0o104755), "-rwsr-xr-x");
-        assert_eq!(mode_string(0o041777), "drwxrwxrwt");
-        assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
-        assert_eq!(
-            fmt_time(Timestamp { sec: 0, nsec: 5 }),
-            "1970-01-01 00:00:00.000000005"
-        );
-        assert_eq!(
-            fmt_time(Timestamp {
-                sec: 1_600_000_000,
-                nsec: 0
-            }),
-            "2020-09-13 12:26:40.000000000"
-        );
-        assert_eq!(
-            fmt_time(Timestamp {
-                sec: -86_400 * 365,
-                nsec: 0
-            }),
-            "1969-01-01 00:00:00.000000000"
-        );
-        assert_eq!(escape(b"a\xffb\n"), "a\\xffb\\x0a");
-    }
 }

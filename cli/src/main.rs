@@ -8,8 +8,14 @@ use std::process::ExitCode;
 
 mod dedup;
 mod edit;
-mod fatimage;
+mod ext4_put;
+mod ext4fs;
+mod fatfs;
+mod format;
+mod host_xattrs;
 mod image;
+mod imagefs;
+mod put;
 mod resize;
 mod serve;
 mod share;

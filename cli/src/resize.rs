@@ -8,7 +8,8 @@
 //! converts it to meta_bg, as Linux does). If the grow fails after the file was extended, the
 //! file gets its old length back. Output (stdout) and errors: `docs/pvfs-image.md`.
 
-use crate::edit::{emsg, parse_size, with_image};
+use crate::edit::parse_size;
+use crate::ext4fs::{emsg, with_ext4};
 use pvfs_fs::ext4::Error;
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -65,7 +66,7 @@ pub fn run(image: &Path, size: &str) -> Result<String, String> {
         file.set_len(bytes)
             .map_err(|e| format!("{name}: extending to {bytes} bytes: {e}"))?;
     }
-    let grown = with_image(image, |fs| {
+    let grown = with_ext4(image, |fs| {
         fs.grow(want).map_err(|e| format!("{name}: {}", emsg(&e)))
     });
     match grown {

@@ -97,7 +97,7 @@ pub fn run(a: ServeArgs) -> Result<(), String> {
         },
         ..ExportConfig::default()
     };
-    if let Some(img) = a.image.as_ref().filter(|i| crate::fatimage::is_fat(i)) {
+    if let Some(img) = a.image.as_ref().filter(|i| crate::fatfs::is_fat(i)) {
         let name = img.display().to_string();
         let disk = if a.read_only {
             pvfs_fs::block::FileDisk::open(img)
