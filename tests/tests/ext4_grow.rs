@@ -14,59 +14,23 @@
 //! - a grow too large for one journal transaction goes in committed steps;
 //! - a resize inode that does not own the reserved blocks it should is refused.
 //!
-//! `grow_survives_a_power_cut_at_every_write` cuts the power at every write of a grow (the
-//! writes lost, or with unflushed writes reordered) and checks that the volume replayed by
-//! the engine is e2fsck-clean, has the old size or the new one, and holds the data; and
-//! that e2fsck's own replay of the same log is clean.
+//! Power cuts during a grow: `ext4_grow_cut.rs`.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
-use pvfs_fs::block::{BlockDevice, FaultyDisk, FileDisk, MemDisk, ReorderDisk};
-use pvfs_fs::ext4::{Error, Ext4, Ino, Options, ROOT_INO};
+#[path = "ext4_grow/common.rs"]
+mod common;
+
+use common::{
+    extend, files, first_meta_bg, head_num, journal_sequence, open_rw, read_file, write_files,
+    Files,
+};
+use pvfs_fs::block::{FaultyDisk, FileDisk, MemDisk};
+use pvfs_fs::ext4::{Error, Ext4, ROOT_INO};
 use pvfs_tests::ext4img;
-use pvfs_tests::wimg::{cannot_mount, e2fsck, e2fsck_clean, mkfs, LoopMount, CLOCK};
+use pvfs_tests::wimg::{cannot_mount, e2fsck_clean, mkfs, LoopMount};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-
-/// Files `name → contents` written before a grow (and others after it).
-type Files = Vec<(String, Vec<u8>)>;
-
-fn write_files<D: BlockDevice>(fs: &mut Ext4<D>, files: &Files) {
-    for (name, data) in files {
-        let ino = fs.create(ROOT_INO, name.as_bytes(), 0o644, 0, 0).unwrap();
-        assert_eq!(fs.write(ino, 0, data).unwrap(), data.len());
-    }
-}
-
-fn files(tag: &str, n: usize, size: usize, seed: u64) -> Files {
-    let mut rng = ext4img::Rng::new(seed);
-    (0..n)
-        .map(|i| (format!("{tag}{i}"), rng.bytes(size)))
-        .collect()
-}
-
-fn read_file<D: BlockDevice>(fs: &mut Ext4<D>, name: &str) -> Vec<u8> {
-    let ino: Ino = fs.lookup(ROOT_INO, name.as_bytes()).unwrap();
-    let size = fs.getattr(ino).unwrap().size as usize;
-    let mut b = vec![0u8; size];
-    assert_eq!(fs.read(ino, 0, &mut b).unwrap(), size);
-    b
-}
-
-fn open_rw<D: BlockDevice>(dev: D) -> Ext4<D> {
-    let mut fs = Ext4::open_rw(dev, &Options::default()).unwrap();
-    fs.set_clock(CLOCK);
-    fs
-}
-
-fn extend(img: &Path, bytes: u64) {
-    fs::OpenOptions::new()
-        .write(true)
-        .open(img)
-        .unwrap()
-        .set_len(bytes)
-        .unwrap();
-}
 
 /// `statfs` block count and block size Linux reports for an image (loop-mounted read-only).
 fn linux_statfs(img: &Path, at: &Path) -> (u64, u64) {
@@ -261,148 +225,6 @@ fn shrinking_is_refused() {
     e2fsck_clean(&img);
 }
 
-/// Mount, grow to `want`, close; false at the first error (the cut).
-fn grow_run<D: BlockDevice>(dev: D, want: u64) -> bool {
-    let Ok(mut fs) = Ext4::open_rw(dev, &Options::default()) else {
-        return false;
-    };
-    fs.set_clock(CLOCK);
-    fs.grow(want).is_ok() && fs.close().is_ok()
-}
-
-#[test]
-fn grow_survives_a_power_cut_at_every_write() {
-    let dir = ext4img::tmpdir("grow-cut");
-    // 1 MiB groups: 4 to 24, with a new descriptor block and backup groups 5, 7 and 9.
-    let img = mkfs(&dir, "base.img", 1024, 4, &["-g", "1024"]);
-    let sizes = cut_every_write(&dir, &img, 24 << 20, &[], 1);
-    println!("cut points: {sizes:?} (blocks, meta_bg: count)");
-    assert_eq!(sizes.len(), 2, "the old size and the new one");
-}
-
-/// The engine's view after a cut: (blocks, meta_bg).
-type Shape = (u64, bool);
-
-/// Cut the power at every `stride`th write of a grow of `img` (with files) to `bytes` (the
-/// writes lost, or with unflushed writes reordered), and check that the volume replayed by
-/// the engine is e2fsck-clean, has the old size, the new one or one of `steps` (committed
-/// steps of the grow), and holds the data; and that e2fsck's own replay of the same log is
-/// clean. Returns how many cuts left each shape.
-fn cut_every_write(
-    dir: &Path,
-    img: &Path,
-    bytes: u64,
-    steps: &[u64],
-    stride: u64,
-) -> std::collections::BTreeMap<Shape, u32> {
-    let data = files("f", 6, 30_000, 3);
-    let mut fs = open_rw(FileDisk::open_rw(img).unwrap());
-    write_files(&mut fs, &data);
-    let old = fs.superblock().blocks_count;
-    let block = u64::from(fs.superblock().block_size());
-    fs.close().unwrap();
-    extend(img, bytes);
-    let base = fs::read(img).unwrap();
-    let want = bytes / block;
-
-    // The uncut run: its writes, and the size it reaches.
-    let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
-    assert!(grow_run(&mut dev, want));
-    let total = dev.writes();
-    let grown = {
-        let out = dev.crash(0).unwrap().into_vec().unwrap();
-        Ext4::open(MemDisk::new(out))
-            .unwrap()
-            .superblock()
-            .blocks_count
-    };
-    assert!(grown > old && total > 10, "{grown} blocks, {total} writes");
-
-    let check = |what: &str, crashed: Vec<u8>| -> Shape {
-        let fs = match Ext4::open_rw(MemDisk::new(crashed), &Options::default()) {
-            Ok(fs) => fs,
-            Err(e) => panic!("{what}: the mount after the cut refused: {e:?}"),
-        };
-        let out = fs.close().unwrap().into_vec().unwrap();
-        let p = dir.join("replayed.img");
-        fs::write(&p, &out).unwrap();
-        if let Err(report) = e2fsck(&p) {
-            panic!("{what}: e2fsck after replay: {report}");
-        }
-        let mut fs = Ext4::open(MemDisk::new(out)).unwrap();
-        let size = fs.superblock().blocks_count;
-        assert!(
-            size == old || size == grown || steps.contains(&size),
-            "{what}: {size} blocks"
-        );
-        for (name, d) in &data {
-            assert!(read_file(&mut fs, name) == *d, "{what}: {name}");
-        }
-        (size, fs.superblock().feature_incompat & 0x10 != 0)
-    };
-    let mut shapes = std::collections::BTreeMap::new();
-    for n in (0..total).filter(|n| n % stride.max(1) == 0 || *n + 1 == total) {
-        let mut dev = FaultyDisk::new(MemDisk::new(base.clone()));
-        dev.cut_power_after_writes(n);
-        assert!(
-            !grow_run(&mut dev, want),
-            "cut after {n} writes, yet it completed"
-        );
-        let crashed = dev.into_inner().into_vec().unwrap();
-        // e2fsprogs replays the same log to the same result.
-        let p = dir.join("e2fsck-replay.img");
-        fs::write(&p, &crashed).unwrap();
-        let st = Command::new("e2fsck")
-            .args(["-p", "-E", "journal_only"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(st.status.code().is_some_and(|c| c <= 1), "{st:?}");
-        if let Err(report) = e2fsck(&p) {
-            panic!("cut after {n}: e2fsck after its own replay: {report}");
-        }
-        let shape = check(&format!("lost writes: cut after {n}"), crashed);
-        let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
-        dev.cut_power_after_writes(n);
-        assert!(!grow_run(&mut dev, want));
-        check(
-            &format!("reordered writes: cut after {n}"),
-            dev.crash(n).unwrap().into_vec().unwrap(),
-        );
-        *shapes.entry(shape).or_insert(0) += 1;
-    }
-    println!("{total} writes, cut every {stride}");
-    assert!(shapes.keys().any(|s| s.0 == old) && shapes.keys().any(|s| s.0 == grown));
-    shapes
-}
-
-#[test]
-fn metabg_grow_survives_a_power_cut() {
-    // A converting grow: 4 groups to the end of the reserve (48), the conversion, then 56
-    // groups with a meta_bg descriptor block. Every write with PVFS_SOAK=1 (`cargo xtask
-    // soak`), every third otherwise.
-    let dir = ext4img::tmpdir("mbg-cut");
-    let img = mkfs(
-        &dir,
-        "base.img",
-        1024,
-        4,
-        &["-g", "1024", "-E", "resize=40000"],
-    );
-    let stride = if std::env::var_os("PVFS_SOAK").is_some() {
-        1
-    } else {
-        3
-    };
-    let reserve_end = 48 * 1024 + 1;
-    let shapes = cut_every_write(&dir, &img, 56 << 20, &[reserve_end], stride);
-    println!("cut points: {shapes:?} (blocks, meta_bg: count)");
-    // Old, the reserve's end before and after the conversion, new.
-    assert!(shapes.contains_key(&(reserve_end, false)));
-    assert!(shapes.contains_key(&(reserve_end, true)));
-    assert!(shapes.contains_key(&(56 << 10, true)));
-}
-
 #[test]
 fn a_grow_that_fails_before_its_commit_changes_nothing() {
     // A read error on group 3's superblock copy (the last block the grow reads, after it
@@ -450,11 +272,14 @@ fn a_grow_larger_than_the_journal_goes_in_steps() {
     write_files(&mut fs, &data);
     fs.close().unwrap();
     extend(&img, 3 << 30);
+    let seq = journal_sequence(&img);
     let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
     assert_eq!(fs.grow(3 << 20).unwrap(), 3 << 20);
     assert_eq!(fs.groups().len(), 3072);
     fs.close().unwrap();
     e2fsck_clean(&img);
+    let commits = journal_sequence(&img) - seq;
+    assert!(commits > 1, "{commits} transactions");
     let mut ro = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
     for (name, d) in &data {
         assert!(read_file(&mut ro, name) == *d, "{name}");
@@ -502,13 +327,6 @@ fn a_resize_inode_that_does_not_own_its_reserve_is_refused() {
 // to the end of the reserve, the conversion with debugfs (the same superblock fields, the
 // resize inode's double-indirect block freed), then resize2fs, which grows a meta_bg file
 // system without moving anything. The layouts must agree exactly (`dumpe2fs`).
-
-/// A number from `dumpe2fs -h`'s line `key`.
-fn head_num(dump: &str, key: &str) -> Option<u64> {
-    dump.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().parse().ok())
-}
 
 /// Grow `img` to `blocks` as Linux's online resize would (see above), with e2fsprogs.
 fn kernel_reference(img: &Path, blocks: u64) {
@@ -564,15 +382,6 @@ fn kernel_reference(img: &Path, blocks: u64) {
             .arg(img),
     );
     ext4img::resize2fs(img, blocks);
-}
-
-/// `First meta block group` of an image, if it is meta_bg.
-fn first_meta_bg(img: &Path) -> Option<u64> {
-    let dump = ext4img::dumpe2fs(img);
-    dump.lines()
-        .find(|l| l.starts_with("Filesystem features:"))
-        .is_some_and(|l| l.split_whitespace().any(|f| f == "meta_bg"))
-        .then(|| head_num(&dump, "First meta block group:").unwrap_or(0))
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! current number of descriptor blocks, `resize_inode` off and `meta_bg` on, and the resize
 //! inode (whose reserve the grow used up first) emptied: its double-indirect block freed,
 //! `i_blocks` zero. Descriptor blocks from then on live in their meta groups
-//! (`crate::ext4::gdt`). One journal transaction of its own, with the superblock copies.
+//! (`crate::ext4::gdt`), and the superblock copies. Part of the converting grow's one journal
+//! transaction, or a transaction of its own when the grow goes in steps (see `super`).
 
 use crate::block::BlockDevice;
 use crate::ext4::bytes::{le16, le32, put16, put32};
@@ -54,9 +55,11 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(dind)
     }
 
-    /// Convert to `meta_bg` and commit. Called with no transaction running, on a journalled
-    /// file system without `meta_bg` whose reserve (if any) is used up.
-    pub(super) fn convert_to_meta_bg(&mut self) -> Result<()> {
+    /// Convert to `meta_bg` in memory (the caller commits). Called on a journalled file
+    /// system without `meta_bg` whose reserve (if any) is used up. The double-indirect block
+    /// is freed in the running transaction: nothing written in place before its commit may
+    /// take it (see `plan`'s placement).
+    pub(super) fn apply_meta_bg(&mut self) -> Result<()> {
         let resize = self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0;
         let dind = if resize {
             Some(self.emptied_resize_inode()?)
@@ -67,31 +70,34 @@ impl<D: BlockDevice> Ext4<D> {
         let first_meta_bg =
             u32::try_from((self.groups.len() as u64).div_ceil(per)).map_err(|_| bad())?;
         log::info!("ext4: converting to meta_bg (first meta group {first_meta_bg})");
-        self.commit_or_undo(|fs| {
-            fs.patch_sb(|raw| {
-                let compat = le32(raw, s::FEATURE_COMPAT) & !sb::COMPAT_RESIZE_INODE;
-                put32(raw, s::FEATURE_COMPAT, compat);
-                let incompat = le32(raw, s::FEATURE_INCOMPAT) | sb::INCOMPAT_META_BG;
-                put32(raw, s::FEATURE_INCOMPAT, incompat);
-                put32(raw, s::FIRST_META_BG, first_meta_bg);
+        self.patch_sb(|raw| {
+            let compat = le32(raw, s::FEATURE_COMPAT) & !sb::COMPAT_RESIZE_INODE;
+            put32(raw, s::FEATURE_COMPAT, compat);
+            let incompat = le32(raw, s::FEATURE_INCOMPAT) | sb::INCOMPAT_META_BG;
+            put32(raw, s::FEATURE_INCOMPAT, incompat);
+            put32(raw, s::FIRST_META_BG, first_meta_bg);
+        })?;
+        self.sb.feature_compat &= !sb::COMPAT_RESIZE_INODE;
+        self.sb.first_meta_bg = first_meta_bg;
+        if let Some(dind) = dind {
+            self.free_blocks(dind, 1)?;
+            self.patch_inode(RESIZE_INO, |raw| {
+                put32(raw, I_BLOCK + 4 * DIND_SLOT, 0);
+                put32(raw, I_BLOCKS, 0);
+                put16(raw, I_BLOCKS_HIGH, 0);
             })?;
-            fs.sb.feature_compat &= !sb::COMPAT_RESIZE_INODE;
-            fs.sb.first_meta_bg = first_meta_bg;
-            if let Some(dind) = dind {
-                fs.free_blocks(dind, 1)?;
-                fs.patch_inode(RESIZE_INO, |raw| {
-                    put32(raw, I_BLOCK + 4 * DIND_SLOT, 0);
-                    put32(raw, I_BLOCKS, 0);
-                    put16(raw, I_BLOCKS_HIGH, 0);
-                })?;
-            }
-            // The superblock copies carry the new features too.
-            let mut copy = fs.sb_copy_template()?;
-            let gdt = crate::ext4::gdt::GdtLayout::from_sb(&fs.sb, 0);
-            for g in gdt.backup_groups(fs.groups.len() as u64) {
-                fs.put_sb_copy(g, &mut copy, false)?;
-            }
-            Ok(())
-        })
+        }
+        // The superblock copies carry the new features too.
+        let mut copy = self.sb_copy_template()?;
+        let gdt = crate::ext4::gdt::GdtLayout::from_sb(&self.sb, 0);
+        for g in gdt.backup_groups(self.groups.len() as u64) {
+            self.put_sb_copy(g, &mut copy, false)?;
+        }
+        Ok(())
+    }
+
+    /// Convert to `meta_bg` as a transaction of its own, with no transaction running.
+    pub(super) fn convert_to_meta_bg(&mut self) -> Result<()> {
+        self.commit_or_undo(|fs| fs.apply_meta_bg())
     }
 }

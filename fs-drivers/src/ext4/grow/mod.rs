@@ -25,12 +25,25 @@
 //! The whole grow is one journal transaction (the superblock, descriptors, bitmaps of old
 //! groups, the resize inode, the copies in old backup groups); blocks outside the old file
 //! system are written in place before it like ordered data. A power cut at any write leaves
-//! the old size or the new one. A grow whose transaction would not fit the journal goes in
-//! steps of whole groups (the groups added halved until one fits), each its own committed
-//! transaction laid out as resize2fs would lay out that step; a cut then leaves the old size,
-//! the new one or a step's, each complete. A converting grow has three such steps (to the
-//! end of the reserve, the conversion, the rest), each committed: a cut leaves the old size,
-//! the reserve's end before or after the conversion, or the new size.
+//! the old size or the new one. A converting grow is one transaction too: its three parts
+//! (to the end of the reserve, the conversion, the rest) are carried out in memory, each on
+//! the state the one before left, and committed once, every block past the old size (the
+//! size on disk until the commit, whatever the parts in between reached) written in place
+//! before the log; a failure before the commit undoes all of them in memory. The resize
+//! inode's double-indirect block, which the conversion frees, is not taken for the last
+//! part's tables (it is free only once the transaction commits). So a cut leaves the old
+//! size (not `meta_bg`) or the new one (`meta_bg`), never the reserve's end.
+//!
+//! A grow whose transaction would not fit the journal (all three parts together for a
+//! converting grow, as the commit would log them) goes in steps instead, each its own
+//! committed transaction: a plain grow in steps of whole groups (the groups added halved
+//! until one fits), each laid out as resize2fs would lay out that step; a converting grow
+//! as three such steps (the first and last themselves halved as needed). A cut then leaves
+//! the old size, the new one or a step's, each complete: for a converting grow also the
+//! reserve's end before or after the conversion. For a converting grow that takes a journal
+//! small for the growth: most of its transaction is the descriptor blocks taken from the
+//! reserve, in group 0 and in every old backup group (the blocks the later parts change
+//! past the old size are written in place and do not count).
 //!
 //! Refused: shrinking; file systems without `sparse_super` or without a journal, or with
 //! both `resize_inode` and `meta_bg`; growing past [`Ext4::grow_limit`]
@@ -46,6 +59,7 @@ mod resize_inode;
 use crate::block::BlockDevice;
 use crate::ext4::error::{Error, Result};
 use crate::ext4::{sb, Ext4};
+use alloc::vec::Vec;
 
 impl<D: BlockDevice> Ext4<D> {
     /// The largest size in blocks [`Ext4::grow`] accepts: as many groups as keep the inode
@@ -146,7 +160,7 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "the device is smaller than the size asked for",
             });
         }
-        // The grow is a transaction of its own (or a few: see `step`).
+        // The grow is a transaction of its own (or a few: see the module documentation).
         self.sync()?;
         // Past what the descriptor blocks (and the reserve) describe, the file system becomes
         // meta_bg, as Linux does it: first grown to the end of the reserve, then converted.
@@ -154,6 +168,10 @@ impl<D: BlockDevice> Ext4<D> {
         let rules = self.size_rules()?;
         let reaches = layout::fit_size(&rules, new_blocks).unwrap_or(new_blocks);
         if !meta_bg && reaches > reserve_end {
+            if let Some(reached) = self.grow_converting(reserve_end, new_blocks)? {
+                return Ok(reached);
+            }
+            // Too large for one transaction of the journal: in committed steps.
             if resize {
                 self.grow_to(reserve_end)?;
                 if self.sb.blocks_count < reserve_end {
@@ -163,6 +181,58 @@ impl<D: BlockDevice> Ext4<D> {
             self.convert_to_meta_bg()?;
         }
         self.grow_to(new_blocks)
+    }
+
+    /// A converting grow as one transaction (see the module documentation): to
+    /// `reserve_end` with a resize inode, the conversion, then on to `new_blocks`, carried out
+    /// in memory and committed once; undone in memory if it fails before the commit. `None`,
+    /// with nothing changed, when the whole would not fit the journal (or the first part
+    /// would not reach the reserve's end): the caller then goes in committed steps.
+    fn grow_converting(&mut self, reserve_end: u64, new_blocks: u64) -> Result<Option<u64>> {
+        let saved = self.grow_state();
+        match self.converting_in_memory(reserve_end, new_blocks) {
+            Ok(true) => {
+                self.sync()?;
+                Ok(Some(self.sb.blocks_count))
+            }
+            Ok(false) => {
+                log::info!("ext4: the grow goes in committed steps");
+                self.undo_grow(saved);
+                Ok(None)
+            }
+            Err(e) => {
+                self.undo_grow(saved);
+                Err(e)
+            }
+        }
+    }
+
+    /// The three parts of a converting grow, in memory; whether the transaction they make
+    /// fits the journal.
+    fn converting_in_memory(&mut self, reserve_end: u64, new_blocks: u64) -> Result<bool> {
+        let old = self.sb.blocks_count;
+        if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0 && old < reserve_end {
+            let Some(plan) = self.plan_grow(reserve_end)? else {
+                return Ok(false);
+            };
+            if plan.geo.blocks_count < reserve_end || !self.journal_fits(plan.journalled_blocks()) {
+                return Ok(false);
+            }
+            self.apply_step(&plan)?;
+        }
+        self.apply_meta_bg()?;
+        if let Some(plan) = self.plan_grow(new_blocks)? {
+            self.apply_step(&plan)?;
+        }
+        // Until the commit the disk holds the old size: every block past it (what the first
+        // part added, which the later parts change as blocks of their old file system) is
+        // written in place before the log, as ordered data. Nothing past it was freed.
+        for b in self.cache.dirty_blocks() {
+            if b >= old {
+                self.dirty_data.insert(b);
+            }
+        }
+        Ok(self.journal_running_fits())
     }
 
     /// Grow to `new_blocks` (checked by [`Ext4::grow`]) within the current descriptor
@@ -197,6 +267,11 @@ impl<D: BlockDevice> Ext4<D> {
     /// Carry out one planned grow as one transaction, undone in memory if it fails before
     /// the commit.
     fn step(&mut self, plan: &plan::Plan) -> Result<()> {
+        self.commit_or_undo(|fs| fs.apply_step(plan))
+    }
+
+    /// Carry out one planned grow in memory (the caller commits).
+    fn apply_step(&mut self, plan: &plan::Plan) -> Result<()> {
         let reserved_old = plan.reserved_gdt + plan.desc_blocks - plan.desc_blocks_old;
         let dind = if self.sb.feature_compat & sb::COMPAT_RESIZE_INODE != 0 {
             Some(self.resize_inode_check(
@@ -214,7 +289,7 @@ impl<D: BlockDevice> Ext4<D> {
             plan.geo.blocks_count,
             plan.geo.groups
         );
-        self.commit_or_undo(|fs| fs.apply_grow(plan, dind))
+        self.apply_grow(plan, dind)
     }
 
     /// Run `change` (a grow step, or the conversion) and commit it as one transaction; if it
@@ -222,15 +297,35 @@ impl<D: BlockDevice> Ext4<D> {
     /// commit but blocks outside the file system, so a failure on the way (a device error
     /// reading a block) leaves the disk as it was.
     fn commit_or_undo(&mut self, change: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
-        let saved = (self.sb.clone(), self.groups.clone(), self.ctx);
+        let saved = self.grow_state();
         if let Err(e) = change(self) {
-            for b in self.cache.dirty_blocks() {
-                self.cache.invalidate(b);
-            }
-            self.dirty_data.clear();
-            (self.sb, self.groups, self.ctx) = saved;
+            self.undo_grow(saved);
             return Err(e);
         }
         self.sync()
     }
+
+    /// What a grow changes in memory besides the cache, to undo it.
+    fn grow_state(&self) -> Saved {
+        (self.sb.clone(), self.groups.clone(), self.ctx)
+    }
+
+    /// Drop the running transaction (a grow's, which started with none running: see
+    /// [`Ext4::grow`]) before its commit: its dirty blocks, the blocks it freed, and the
+    /// state `saved` before it.
+    fn undo_grow(&mut self, saved: Saved) {
+        for b in self.cache.dirty_blocks() {
+            self.cache.invalidate(b);
+        }
+        self.dirty_data.clear();
+        self.journal_forget_freed();
+        (self.sb, self.groups, self.ctx) = saved;
+    }
 }
+
+/// The superblock, descriptors and derived constants before a grow.
+type Saved = (
+    crate::ext4::Superblock,
+    Vec<crate::ext4::GroupDesc>,
+    crate::ext4::Ctx,
+);

@@ -94,7 +94,10 @@ impl Plan {
 
 /// The block bitmap the placement searches: old groups' bitmaps as on disk (or as an
 /// uninitialized group stands for them) without the padding past the old end, new groups'
-/// empty; loaded when first looked at.
+/// empty; loaded when first looked at. A block freed in the running transaction counts as
+/// used: a grow that is part of a larger transaction (a converting grow, which frees the
+/// resize inode's double-indirect block before its last part) must not put tables there,
+/// which it writes in place before the commit.
 struct Model<'a, D: BlockDevice> {
     fs: &'a mut Ext4<D>,
     geo: Geometry,
@@ -128,7 +131,7 @@ impl<D: BlockDevice> Bits for Model<'_, D> {
     fn used(&mut self, b: u64) -> Result<bool> {
         let g = self.geo.group_of(b);
         let i = (b - self.geo.group_first(g)) as usize;
-        Ok(bit(self.map(g)?, i))
+        Ok(bit(self.map(g)?, i) || self.fs.journal_freed(b))
     }
 
     fn mark(&mut self, b: u64) -> Result<()> {

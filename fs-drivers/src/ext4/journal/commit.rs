@@ -88,6 +88,13 @@ fn seal_jsb(jsb: &mut [u8]) {
     }
 }
 
+/// Whether the commit writes dirty block `b` in place before its log (ordered data: file
+/// data, or a block outside the committed file system) rather than log it: a block in
+/// `data` not freed in the running transaction.
+fn is_ordered(j: &Jnl, data: &BTreeSet<u64>, b: u64) -> bool {
+    data.contains(&b) && !j.is_freed(b)
+}
+
 /// The internal journal as the writer uses it.
 pub(crate) struct Jnl {
     /// Journal logical → physical: (first logical block, length, first physical block).
@@ -438,6 +445,35 @@ impl<D: BlockDevice> Ext4<D> {
         })
     }
 
+    /// Whether block `b` was freed in the running transaction (so not to be taken for
+    /// anything written in place before its commit).
+    pub(crate) fn journal_freed(&self, b: u64) -> bool {
+        self.jnl.as_ref().is_some_and(|j| j.is_freed(b))
+    }
+
+    /// Forget the blocks freed in the running transaction, when the transaction's changes
+    /// are dropped from memory before its commit.
+    pub(crate) fn journal_forget_freed(&mut self) {
+        if let Some(j) = self.jnl.as_mut() {
+            j.freed.clear();
+            j.freed_count = 0;
+        }
+    }
+
+    /// Whether the running transaction as it stands fits the journal: the dirty blocks but
+    /// ordered data, as the commit divides them (always without a journal).
+    pub(crate) fn journal_running_fits(&self) -> bool {
+        self.jnl.as_ref().is_none_or(|j| {
+            let logged = self
+                .cache
+                .dirty_blocks()
+                .into_iter()
+                .filter(|&b| !is_ordered(j, &self.dirty_data, b))
+                .count();
+            j.blocks_needed(logged, self.ctx.bs) <= j.capacity()
+        })
+    }
+
     /// Whether the running transaction has grown enough to commit now (at an operation
     /// boundary), so that no transaction outgrows the journal.
     pub(crate) fn journal_wants_commit(&self) -> bool {
@@ -475,7 +511,7 @@ impl<D: BlockDevice> Ext4<D> {
         let mut ordered = BTreeSet::new();
         let mut logged = Vec::new();
         for b in dirty {
-            if data.contains(&b) && !j.is_freed(b) {
+            if is_ordered(j, &data, b) {
                 ordered.insert(b);
             } else {
                 logged.push(b);

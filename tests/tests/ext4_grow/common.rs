@@ -1,0 +1,197 @@
+//! Helpers shared by `ext4_grow.rs` (layouts against e2fsprogs and Linux) and
+//! `ext4_grow_cut.rs` (power cuts): files written around a grow, and the power-cut harness
+//! [`cut_every_write`].
+#![allow(dead_code, reason = "shared by two test files, each using a subset")]
+
+use pvfs_fs::block::{BlockDevice, FaultyDisk, MemDisk, ReorderDisk};
+use pvfs_fs::ext4::{Ext4, Ino, Options, ROOT_INO};
+use pvfs_tests::ext4img;
+use pvfs_tests::wimg::{e2fsck, CLOCK};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// Files `name → contents` written before a grow (and others after it).
+pub type Files = Vec<(String, Vec<u8>)>;
+
+pub fn write_files<D: BlockDevice>(fs: &mut Ext4<D>, files: &Files) {
+    for (name, data) in files {
+        let ino = fs.create(ROOT_INO, name.as_bytes(), 0o644, 0, 0).unwrap();
+        assert_eq!(fs.write(ino, 0, data).unwrap(), data.len());
+    }
+}
+
+pub fn files(tag: &str, n: usize, size: usize, seed: u64) -> Files {
+    let mut rng = ext4img::Rng::new(seed);
+    (0..n)
+        .map(|i| (format!("{tag}{i}"), rng.bytes(size)))
+        .collect()
+}
+
+pub fn read_file<D: BlockDevice>(fs: &mut Ext4<D>, name: &str) -> Vec<u8> {
+    let ino: Ino = fs.lookup(ROOT_INO, name.as_bytes()).unwrap();
+    let size = fs.getattr(ino).unwrap().size as usize;
+    let mut b = vec![0u8; size];
+    assert_eq!(fs.read(ino, 0, &mut b).unwrap(), size);
+    b
+}
+
+pub fn open_rw<D: BlockDevice>(dev: D) -> Ext4<D> {
+    let mut fs = Ext4::open_rw(dev, &Options::default()).unwrap();
+    fs.set_clock(CLOCK);
+    fs
+}
+
+pub fn extend(img: &Path, bytes: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(img)
+        .unwrap()
+        .set_len(bytes)
+        .unwrap();
+}
+
+/// A number from `dumpe2fs -h`'s line `key` (decimal or `0x` hexadecimal).
+pub fn head_num(dump: &str, key: &str) -> Option<u64> {
+    let v = dump.lines().find_map(|l| l.strip_prefix(key))?.trim();
+    match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// The journal's next transaction sequence number (`dumpe2fs -h`): the difference across
+/// a run is the number of transactions it committed.
+pub fn journal_sequence(img: &Path) -> u64 {
+    head_num(&ext4img::dumpe2fs(img), "Journal sequence:").expect("a journal sequence")
+}
+
+/// `First meta block group` of an image, if it is meta_bg.
+pub fn first_meta_bg(img: &Path) -> Option<u64> {
+    let dump = ext4img::dumpe2fs(img);
+    dump.lines()
+        .find(|l| l.starts_with("Filesystem features:"))
+        .is_some_and(|l| l.split_whitespace().any(|f| f == "meta_bg"))
+        .then(|| head_num(&dump, "First meta block group:").unwrap_or(0))
+}
+
+/// Mount, grow to `want`, close; false at the first error (the cut).
+pub fn grow_run<D: BlockDevice>(dev: D, want: u64) -> bool {
+    let Ok(mut fs) = Ext4::open_rw(dev, &Options::default()) else {
+        return false;
+    };
+    fs.set_clock(CLOCK);
+    fs.grow(want).is_ok() && fs.close().is_ok()
+}
+
+/// The engine's view after a cut: (blocks, meta_bg).
+pub type Shape = (u64, bool);
+
+/// What [`cut_every_write`] saw.
+pub struct Cuts {
+    /// The size before the grow and the size it reaches uncut.
+    pub old: u64,
+    pub grown: u64,
+    /// How many volumes after a cut (lost writes and reordered ones) had each shape.
+    pub shapes: BTreeMap<Shape, u32>,
+}
+
+impl Cuts {
+    /// The shapes seen.
+    pub fn seen(&self) -> BTreeSet<Shape> {
+        self.shapes.keys().copied().collect()
+    }
+}
+
+/// Cut the power at every `stride`th write of a grow of `img` (with files) to `bytes` (the
+/// writes lost, or with unflushed writes reordered), and check that the volume replayed by
+/// the engine is e2fsck-clean, has the old size or the new one, and holds the data; and
+/// that e2fsck's own replay of the same log is clean and has the same size.
+pub fn cut_every_write(dir: &Path, img: &Path, bytes: u64, stride: u64) -> Cuts {
+    let data = files("f", 6, 30_000, 3);
+    let mut fs = open_rw(pvfs_fs::block::FileDisk::open_rw(img).unwrap());
+    write_files(&mut fs, &data);
+    let old = fs.superblock().blocks_count;
+    let block = u64::from(fs.superblock().block_size());
+    fs.close().unwrap();
+    extend(img, bytes);
+    let base = fs::read(img).unwrap();
+    let want = bytes / block;
+
+    // The uncut run: its writes, and the size it reaches.
+    let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
+    assert!(grow_run(&mut dev, want));
+    let total = dev.writes();
+    let grown = {
+        let out = dev.crash(0).unwrap().into_vec().unwrap();
+        Ext4::open(MemDisk::new(out))
+            .unwrap()
+            .superblock()
+            .blocks_count
+    };
+    assert!(grown > old && total > 10, "{grown} blocks, {total} writes");
+
+    let check = |what: &str, crashed: Vec<u8>| -> Shape {
+        let fs = match Ext4::open_rw(MemDisk::new(crashed), &Options::default()) {
+            Ok(fs) => fs,
+            Err(e) => panic!("{what}: the mount after the cut refused: {e:?}"),
+        };
+        let out = fs.close().unwrap().into_vec().unwrap();
+        let p = dir.join("replayed.img");
+        fs::write(&p, &out).unwrap();
+        if let Err(report) = e2fsck(&p) {
+            panic!("{what}: e2fsck after replay: {report}");
+        }
+        let mut fs = Ext4::open(MemDisk::new(out)).unwrap();
+        let size = fs.superblock().blocks_count;
+        assert!(size == old || size == grown, "{what}: {size} blocks");
+        for (name, d) in &data {
+            assert!(read_file(&mut fs, name) == *d, "{what}: {name}");
+        }
+        (size, fs.superblock().feature_incompat & 0x10 != 0)
+    };
+    let mut shapes = BTreeMap::new();
+    for n in (0..total).filter(|n| n % stride.max(1) == 0 || *n + 1 == total) {
+        let mut dev = FaultyDisk::new(MemDisk::new(base.clone()));
+        dev.cut_power_after_writes(n);
+        assert!(
+            !grow_run(&mut dev, want),
+            "cut after {n} writes, yet it completed"
+        );
+        let crashed = dev.into_inner().into_vec().unwrap();
+        // e2fsprogs replays the same log to the same result.
+        let p = dir.join("e2fsck-replay.img");
+        fs::write(&p, &crashed).unwrap();
+        let st = Command::new("e2fsck")
+            .args(["-p", "-E", "journal_only"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(st.status.code().is_some_and(|c| c <= 1), "{st:?}");
+        if let Err(report) = e2fsck(&p) {
+            panic!("cut after {n}: e2fsck after its own replay: {report}");
+        }
+        let theirs = Ext4::open(MemDisk::new(fs::read(&p).unwrap())).unwrap();
+        let theirs: Shape = (
+            theirs.superblock().blocks_count,
+            theirs.superblock().feature_incompat & 0x10 != 0,
+        );
+        let shape = check(&format!("lost writes: cut after {n}"), crashed);
+        assert_eq!(
+            theirs, shape,
+            "cut after {n}: e2fsck's replay and the engine's"
+        );
+        *shapes.entry(shape).or_insert(0) += 1;
+        let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
+        dev.cut_power_after_writes(n);
+        assert!(!grow_run(&mut dev, want));
+        let shape = check(
+            &format!("reordered writes: cut after {n}"),
+            dev.crash(n).unwrap().into_vec().unwrap(),
+        );
+        *shapes.entry(shape).or_insert(0) += 1;
+    }
+    println!("{total} writes, cut every {stride}: {shapes:?} ((blocks, meta_bg): volumes)");
+    Cuts { old, grown, shapes }
+}
