@@ -57,7 +57,7 @@ xpass=$(grep -c ' PASSED UNEXPECTEDLY$' /tmp/pjd.out)
 echo "XE2E-GUEST POSIX-SUMMARY ok=$ok failed=$failed skipped=$skipped xfail=$xfail xpass=$xpass rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)s"
 # fsx, 10,000 operations a run, with seeds 1.. (xe2e.fsx-seeds=N runs, default 1): on the
 # cache=none share without mmap, then on the second share mounted with cache=mmap with reads
-# and writes through mmap too (seeds 101..).
+# and writes through mmap too (seeds 101..), then with cache=loose (seeds 201..).
 cd /
 umount /mnt2
 # fsx logs every operation (-v); every 60 s the last one is printed, so that a run that stops
@@ -86,6 +86,27 @@ while [ "$FSX" = 1 ] && [ $i -le "$SEEDS" ]; do
   mount -t 9p -o trans=xen,version=9p2000.L,cache=mmap share2 /mnt2 || echo "XE2E-GUEST FAIL fsx mount cache=mmap"
   echo "XE2E-GUEST FSX-MOUNTED share2 uptime=$(cut -d' ' -f1 /proc/uptime)s"
   fsx_run mmap $((100 + i)) /mnt2/fsx.data
+  umount /mnt2 || echo "XE2E-GUEST FAIL fsx umount share2"
+  i=$((i + 1))
+done
+# Then cache=loose, the mode for a share that only this guest writes (README): fsx checks what
+# the guest reads through its cache, and the file's checksum through the cache must equal the
+# one read afterwards on a cache=none mount, from pvfs (seeds 201..).
+i=1
+while [ "$FSX" = 1 ] && [ $i -le "$SEEDS" ]; do
+  echo "XE2E-GUEST FSX-MOUNT share2 cache=loose uptime=$(cut -d' ' -f1 /proc/uptime)s"
+  mount -t 9p -o trans=xen,version=9p2000.L,cache=loose share2 /mnt2 || echo "XE2E-GUEST FAIL fsx mount cache=loose"
+  fsx_run loose $((200 + i)) /mnt2/fsx.data
+  cached=$(sha256sum < /mnt2/fsx.data)
+  umount /mnt2 || echo "XE2E-GUEST FAIL fsx umount share2"
+  mount -t 9p -o trans=xen,version=9p2000.L share2 /mnt2 || echo "XE2E-GUEST FAIL fsx mount cache=none"
+  served=$(sha256sum < /mnt2/fsx.data)
+  if [ "$cached" = "$served" ]; then
+    echo "XE2E-GUEST FSX-LOOSE-SAME seed=$((200 + i))"
+  else
+    echo "XE2E-GUEST FAIL fsx loose seed=$((200 + i)): the guest's cache held ${cached%% *}, pvfs serves ${served%% *}"
+  fi
+  rm -f /mnt2/fsx.data
   umount /mnt2 || echo "XE2E-GUEST FAIL fsx umount share2"
   i=$((i + 1))
 done
