@@ -224,6 +224,9 @@ else
            lsevtchn xenctx xen-hvmctx readnotes xentop; do
     copy_bin "$S" "$XB/$b"
   done
+  # xen-9pfsd, Xen's own 9pfs backend daemon (4.19 and later), which libxl starts for a
+  # type=xen_9pfsd device (p9-baselines' column)
+  [ ! -x "$R$XB/xen-9pfsd" ] || copy_bin "$S" "$XB/xen-9pfsd"
   for b in "$R"/usr/bin/xenstore*; do copy_bin "$S" "/usr/bin/$(basename "$b")"; done
   if [ "$XE2E_DEBIAN" = 12 ]; then
     copy_bin "$S" /lib/x86_64-linux-gnu/libgcc_s.so.1

@@ -18,6 +18,8 @@ else
   cols="pvfs pvfs-loose pvfs-mmap qemu disk"
   info "xen-9pfsd and NFS are left out: Xen $(sed -n "s/^xen_version *: *//p" /run/xe2e/xl-info) has no xen-9pfsd (4.19 and later do), and the NFS server is staged on Debian 13 only"
 fi
+# BASELINES_COLS (xe2e.env.BASELINES_COLS=pvfs+nfs): other columns, pvfs first
+cols=$(echo "${BASELINES_COLS:-$cols}" | tr '+' ' ')
 bench_srv
 bench_prepare $cols
 bench_run $cols
