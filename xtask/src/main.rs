@@ -426,9 +426,10 @@ fn bench(args: &[String]) -> Result<(), Fail> {
             // one QEMU process a guest (p9-multi), on Debian 12: QEMU's 9pfs backend does not
             // come up on Debian 13 (docs/posix.md).
             "guests" => return xen_e2e_with("p9-multi", 5400, 5200, Some("12"), &[]),
-            // pvfs against what a user would pick instead (p9-baselines): xen-9pfsd (or QEMU's
-            // backend on Debian 12) and the guest's own ext4 on a vbd, each column's volume on a
-            // RAM disk of dom0's, which gets 1.5 GiB for them.
+            // pvfs against what a user would pick instead (p9-baselines): NFS from dom0 (or
+            // QEMU's backend on Debian 12) and the guest's own ext4 on a vbd, each column's volume
+            // on a RAM disk of dom0's, which gets 1.5 GiB for them; xen-9pfsd's column when
+            // XE2E_DOM0_ARGS names it (xe2e.env.BASELINES_COLS=pvfs+9pfsd).
             "baselines" => {
                 let mut xen_args: Vec<String> = std::env::var("XE2E_XEN_ARGS").into_iter().collect();
                 xen_args.push("dom0_mem=1536M,max:1536M".into());
