@@ -49,11 +49,21 @@ mount_it() {
 # the kernel's last messages, and the guest ends, rather than hang until dom0's limit.
 echo "XE2E-GUEST MOUNTING $MNT uptime=$(cut -d' ' -f1 /proc/uptime)s"
 ( mount_it; echo $? > /tmp/mount.rc ) &
+mpid=$!
 i=0
 while [ ! -f /tmp/mount.rc ]; do
   i=$((i + 1))
   if [ $i -gt 1200 ]; then
-    echo "XE2E-GUEST FAIL mount of $MNT did not return in 120 s; kernel: $(dmesg | tail -5 | tr '\n' '|')"
+    echo "XE2E-GUEST FAIL mount of $MNT did not return in 120 s"
+    # where it waits: the mount's kernel stack, the 9pfs devices' states, the kernel's messages
+    # (all levels: the console shows only errors)
+    for p in $(pidof mount 2>/dev/null) $mpid; do
+      echo "XE2E-GUEST DIAG task $p $(cat /proc/$p/comm 2>/dev/null) $(tr '\n' '|' < /proc/$p/stack 2>/dev/null)"
+    done
+    for d in /sys/bus/xen/devices/9pfs-*; do
+      [ -e "$d" ] && echo "XE2E-GUEST DIAG $d state $(cat $d/state 2>/dev/null)"
+    done
+    dmesg | tail -25 | sed 's/^/XE2E-GUEST DIAG dmesg /'
     exit 1
   fi
   sleep 0.1
