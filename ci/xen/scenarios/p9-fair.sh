@@ -28,7 +28,11 @@ fig() {
     tr '{,' '\n\n' | sed -n "s/^\"$2\":\([0-9]*\)\$/\1/p" | head -1
 }
 share="tag=share,path=/exports/vm1,security_model=none,backend=$name"
-step create-small "xl create g-small" xl create /etc/xen/guests/linux-pv.cfg 'name="g-small"' \
+# SMALL_CPUS / STREAM_CPUS=LIST: the physical CPUs each guest's vCPU may run on (xl's cpus=;
+# default: any, or OTHER_CPUS)
+cpus_of() { [ -z "$1" ] || echo "cpus=\"$1\""; }
+info "fair placement: pvfs on CPUs ${PVFS_CPUS:-any}, dom0 on ${OTHER_CPUS:-any}, g-small on ${SMALL_CPUS:-${OTHER_CPUS:-any}}, g-stream on ${STREAM_CPUS:-${OTHER_CPUS:-any}}; scheduler: $(xl sched-credit2 -s 2>&1 | tr -s ' \n' ' ')"
+step create-small "xl create g-small" xl create /etc/xen/guests/linux-pv.cfg 'name="g-small"' $(cpus_of "${SMALL_CPUS:-}") \
   "p9=[ '$share' ]" "extra=\"$GUEST_ARGS xe2e.guest=p9fair xe2e.fair=small xe2e.fair_n=$N\"" || abort create-small "xl create failed; device model log: $(dm_log g-small)"
 small=$(domid_of g-small)
 step alone "g-small measured stat alone" wait_until 600 console_has g-small "XE2E-GUEST FAIR ALONE-DONE" || abort alone "no ALONE-DONE from g-small"
@@ -36,7 +40,7 @@ step alone "g-small measured stat alone" wait_until 600 console_has g-small "XE2
 # requests timed and their summed latency, from taking each off the ring to writing its reply
 sleep 2
 c1=$(fig "$small" lat_count) s1=$(fig "$small" lat_sum_us)
-step create-stream "xl create g-stream" xl create /etc/xen/guests/linux-pv.cfg 'name="g-stream"' \
+step create-stream "xl create g-stream" xl create /etc/xen/guests/linux-pv.cfg 'name="g-stream"' $(cpus_of "${STREAM_CPUS:-}") \
   "p9=[ '$share' ]" "extra=\"$GUEST_ARGS xe2e.guest=p9fair xe2e.fair=stream\"" || abort create-stream "xl create failed; device model log: $(dm_log g-stream)"
 stream=$(domid_of g-stream)
 # pvfs writes back what guests changed without fsync once every 5 s, busy or idle
