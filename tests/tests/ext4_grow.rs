@@ -21,8 +21,8 @@
 mod common;
 
 use common::{
-    extend, files, first_meta_bg, head_num, journal_sequence, open_rw, read_file, write_files,
-    Files,
+    assert_files, check_after_failed_grow, extend, files, first_meta_bg, grow_image_with, head_num,
+    open_rw, read_file, write_files, Files,
 };
 use pvfs_fs::block::{FaultyDisk, FileDisk, MemDisk};
 use pvfs_fs::ext4::{Error, Ext4, ROOT_INO};
@@ -243,17 +243,7 @@ fn a_grow_that_fails_before_its_commit_changes_nothing() {
     assert_eq!(fs.superblock().blocks_count, old);
     assert_eq!((fs.statfs().blocks, fs.statfs().free_blocks), (old, free));
     assert_eq!(fs.groups().len(), 4);
-    let data = files("kept", 2, 10_000, 4);
-    write_files(&mut fs, &data);
-    let out = fs.close().unwrap().into_inner().into_vec().unwrap();
-    let p = dir.join("after.img");
-    fs::write(&p, &out).unwrap();
-    e2fsck_clean(&p);
-    let mut ro = Ext4::open(MemDisk::new(out)).unwrap();
-    assert_eq!(ro.superblock().blocks_count, old);
-    for (name, d) in &data {
-        assert!(read_file(&mut ro, name) == *d, "{name}");
-    }
+    check_after_failed_grow(fs, &dir, old);
 }
 
 #[test]
@@ -268,22 +258,11 @@ fn a_grow_larger_than_the_journal_goes_in_steps() {
         .lines()
         .any(|l| l.starts_with("Total journal blocks:") && l.ends_with(" 1024")));
     let data = files("d", 4, 50_000, 5);
-    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
-    write_files(&mut fs, &data);
-    fs.close().unwrap();
-    extend(&img, 3 << 30);
-    let seq = journal_sequence(&img);
-    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
-    assert_eq!(fs.grow(3 << 20).unwrap(), 3 << 20);
-    assert_eq!(fs.groups().len(), 3072);
-    fs.close().unwrap();
-    e2fsck_clean(&img);
-    let commits = journal_sequence(&img) - seq;
+    let (commits, groups) = grow_image_with(&img, &data, 3 << 30, 3 << 20);
+    assert_eq!(groups, 3072);
     assert!(commits > 1, "{commits} transactions");
     let mut ro = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
-    for (name, d) in &data {
-        assert!(read_file(&mut ro, name) == *d, "{name}");
-    }
+    assert_files(&mut ro, &data, "");
 }
 
 #[test]

@@ -13,13 +13,13 @@
 mod common;
 
 use common::{
-    cut_every_write, extend, files, first_meta_bg, journal_sequence, open_rw, read_file,
-    write_files,
+    assert_files, check_after_failed_grow, cut_every_write, extend, files, first_meta_bg,
+    grow_image_with, open_rw,
 };
 use pvfs_fs::block::{FaultyDisk, FileDisk, MemDisk};
 use pvfs_fs::ext4::{Error, Ext4};
 use pvfs_tests::ext4img;
-use pvfs_tests::wimg::{e2fsck_clean, mkfs};
+use pvfs_tests::wimg::mkfs;
 use std::collections::BTreeSet;
 use std::fs;
 
@@ -145,22 +145,11 @@ fn a_converting_grow_is_one_transaction() {
         let dir = ext4img::tmpdir(&format!("mbg-one-{tag}"));
         let img = mkfs(&dir, "a.img", block, mib, extra);
         let data = files("d", 3, 40_000, 7);
-        let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
-        write_files(&mut fs, &data);
-        fs.close().unwrap();
-        extend(&img, bytes);
-        let seq = journal_sequence(&img);
-        let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
-        let want = bytes / u64::from(block);
-        assert_eq!(fs.grow(want).unwrap(), want, "{tag}");
-        fs.close().unwrap();
-        e2fsck_clean(&img);
-        assert_eq!(journal_sequence(&img) - seq, 1, "{tag}: one transaction");
+        let (commits, _) = grow_image_with(&img, &data, bytes, bytes / u64::from(block));
+        assert_eq!(commits, 1, "{tag}: one transaction");
         assert_eq!(first_meta_bg(&img), Some(first), "{tag}");
         let mut ro = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
-        for (name, d) in &data {
-            assert!(read_file(&mut ro, name) == *d, "{tag}: {name}");
-        }
+        assert_files(&mut ro, &data, &format!("{tag}: "));
     }
 }
 
@@ -183,25 +172,14 @@ fn a_converting_grow_too_large_for_the_journal_goes_in_steps() {
         .lines()
         .any(|l| l.starts_with("Reserved GDT blocks:") && l.ends_with(" 131")));
     let data = files("d", 4, 50_000, 5);
-    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
-    write_files(&mut fs, &data);
-    fs.close().unwrap();
-    extend(&img, 2560 << 20);
-    let seq = journal_sequence(&img);
-    let mut fs = open_rw(FileDisk::open_rw(&img).unwrap());
-    assert_eq!(fs.grow(2560 << 10).unwrap(), 2560 << 10);
-    assert_eq!(fs.groups().len(), 2560);
-    fs.close().unwrap();
-    e2fsck_clean(&img);
-    let commits = journal_sequence(&img) - seq;
+    let (commits, groups) = grow_image_with(&img, &data, 2560 << 20, 2560 << 10);
+    assert_eq!(groups, 2560);
     println!("{commits} transactions");
     // At least two steps to the reserve's end, the conversion, the rest.
     assert!(commits >= 4, "{commits} transactions");
     assert_eq!(first_meta_bg(&img), Some(135));
     let mut ro = Ext4::open(FileDisk::open(&img).unwrap()).unwrap();
-    for (name, d) in &data {
-        assert!(read_file(&mut ro, name) == *d, "{name}");
-    }
+    assert_files(&mut ro, &data, "");
 }
 
 #[test]
@@ -231,16 +209,6 @@ fn a_converting_grow_that_fails_before_its_commit_changes_nothing() {
     assert_eq!(fs.superblock().feature_incompat & META_BG, 0);
     assert_eq!((fs.statfs().blocks, fs.statfs().free_blocks), (old, free));
     assert_eq!(fs.groups().len(), 4);
-    let data = files("kept", 2, 10_000, 4);
-    write_files(&mut fs, &data);
-    let out = fs.close().unwrap().into_inner().into_vec().unwrap();
-    let p = dir.join("after.img");
-    fs::write(&p, &out).unwrap();
-    e2fsck_clean(&p);
+    let p = check_after_failed_grow(fs, &dir, old);
     assert_eq!(first_meta_bg(&p), None);
-    let mut ro = Ext4::open(MemDisk::new(out)).unwrap();
-    assert_eq!(ro.superblock().blocks_count, old);
-    for (name, d) in &data {
-        assert!(read_file(&mut ro, name) == *d, "{name}");
-    }
 }

@@ -3,13 +3,13 @@
 //! [`cut_every_write`].
 #![allow(dead_code, reason = "shared by two test files, each using a subset")]
 
-use pvfs_fs::block::{BlockDevice, FaultyDisk, MemDisk, ReorderDisk};
+use pvfs_fs::block::{BlockDevice, FaultyDisk, FileDisk, MemDisk, ReorderDisk};
 use pvfs_fs::ext4::{Ext4, Ino, Options, ROOT_INO};
 use pvfs_tests::ext4img;
-use pvfs_tests::wimg::{e2fsck, CLOCK};
+use pvfs_tests::wimg::{e2fsck, e2fsck_clean, CLOCK};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Files `name → contents` written before a grow (and others after it).
@@ -50,6 +50,50 @@ pub fn extend(img: &Path, bytes: u64) {
         .unwrap()
         .set_len(bytes)
         .unwrap();
+}
+
+/// Writes `data` into the image's file system, extends the image file to `bytes` and grows
+/// the file system to `want` blocks, then closes it and checks it with e2fsck. Returns the
+/// journal transactions the grow took and the groups it ended with.
+pub fn grow_image_with(img: &Path, data: &Files, bytes: u64, want: u64) -> (u64, usize) {
+    let mut fs = open_rw(FileDisk::open_rw(img).unwrap());
+    write_files(&mut fs, data);
+    fs.close().unwrap();
+    extend(img, bytes);
+    let seq = journal_sequence(img);
+    let mut fs = open_rw(FileDisk::open_rw(img).unwrap());
+    assert_eq!(fs.grow(want).unwrap(), want);
+    let groups = fs.groups().len();
+    fs.close().unwrap();
+    e2fsck_clean(img);
+    (journal_sequence(img) - seq, groups)
+}
+
+/// Asserts that every file of `data` reads back the same from `fs`.
+pub fn assert_files<D: BlockDevice>(fs: &mut Ext4<D>, data: &Files, what: &str) {
+    for (name, d) in data {
+        assert!(read_file(fs, name) == *d, "{what}{name}");
+    }
+}
+
+/// After a grow that failed and changed nothing: files written at the old size survive the
+/// engine's close, the image it leaves (`dir/after.img`, returned) is e2fsck-clean and still
+/// has `old` blocks.
+pub fn check_after_failed_grow(
+    mut fs: Ext4<FaultyDisk<MemDisk<'_>>>,
+    dir: &Path,
+    old: u64,
+) -> PathBuf {
+    let data = files("kept", 2, 10_000, 4);
+    write_files(&mut fs, &data);
+    let out = fs.close().unwrap().into_inner().into_vec().unwrap();
+    let p = dir.join("after.img");
+    fs::write(&p, &out).unwrap();
+    e2fsck_clean(&p);
+    let mut ro = Ext4::open(MemDisk::new(out)).unwrap();
+    assert_eq!(ro.superblock().blocks_count, old);
+    assert_files(&mut ro, &data, "");
+    p
 }
 
 /// A number from `dumpe2fs -h`'s line `key` (decimal or `0x` hexadecimal).
