@@ -72,6 +72,52 @@ xen_at_least() {
 # libxl starts the device model only for a device of type=qemu (xl 4.17 and 4.18 know no
 # type= and start it for any p9 device)
 qemu_p9_type() { if xen_at_least 4.19; then echo ",type=qemu"; fi; }
+# xl_create_qemu ARGS...: `xl create ARGS...` (ARGS with name="…") for a guest whose p9 devices
+# QEMU in dom0 serves. From Xen 4.19 on libxl writes a p9 device to xenstore only after it has
+# started the device model, and QEMU (10.0) adds a legacy Xen backend that appears while it runs
+# as a hotplugged device, which its Xen backend type refuses: it stops at once with "Device
+# 'xen-backend' does not support hotplugging" and the device stays in state 1 (docs/posix.md).
+# A device already in xenstore when QEMU starts is found by its first scan and served. So there
+# the guest is created paused, libxl's QEMU is let stop (ended after 10 s if it has not), QEMU is
+# started again for the domain with the arguments libxl gives a PV guest's device model, its pid
+# goes where libxl keeps the device model's (so that destroying the domain ends it), and the
+# guest is unpaused once every 9pfs backend of the domain waits for its frontend (state 2 or
+# more). Xen 4.17 and 4.18 add the device first: plain `xl create` there.
+QEMU_DM=/usr/libexec/xen-qemu-system-i386
+xl_create_qemu() {
+  xen_at_least 4.19 || { xl create "$@"; return; }
+  _qn=
+  for _qa in "$@"; do
+    case $_qa in name=*) _qn=${_qa#name=}; _qn=${_qn#\"}; _qn=${_qn%\"} ;; esac
+  done
+  xl create -p "$@" || return
+  _qd=$(domid_of "$_qn")
+  [ -n "$_qd" ] || { echo "xl_create_qemu: no domain $_qn after xl create -p"; return 1; }
+  _qp=$(xenstore-read "/local/domain/$_qd/image/device-model-pid" 2>/dev/null)
+  if [ -n "$_qp" ] && ! wait_until 10 _qemu_gone "$_qp"; then kill "$_qp"; wait_until 5 _qemu_gone "$_qp"; fi
+  setsid $QEMU_DM -xen-domid "$_qd" -no-shutdown \
+    -chardev "socket,id=libxl-cmd,path=/var/run/xen/qmp-libxl-$_qd,server=on,wait=off" \
+    -mon chardev=libxl-cmd,mode=control -nodefaults -no-user-config -xen-attach -name "$_qn" \
+    -display none -nographic -machine xenpv \
+    < /dev/null >> "/var/log/xen/qemu-dm-$_qn.log" 2>&1 &
+  xenstore-write "/local/domain/$_qd/image/device-model-pid" $!
+  info "QEMU for $_qn (domain $_qd) started again after libxl's${_qp:+ (pid $_qp)} stopped: pid $!"
+  wait_until 30 _qemu_p9_waiting "$_qd" || {
+    echo "xl_create_qemu: the 9pfs backends of $_qn do not wait for their frontends: $(xenstore-ls -f "/local/domain/0/backend/9pfs/$_qd" 2>&1 | grep '/state ' | tr '\n' ' ')"
+    return 1
+  }
+  xl unpause "$_qn"
+}
+# _qemu_gone PID: no such process, or only its zombie
+_qemu_gone() { ! awk '$3 != "Z" { f = 1 } END { exit !f }' "/proc/$1/stat" 2>/dev/null; }
+# _qemu_p9_waiting DOMID: the domain has 9pfs backends in dom0 and each is in state 2 or more
+_qemu_p9_waiting() {
+  _qs=$(xenstore-list "/local/domain/0/backend/9pfs/$1" 2>/dev/null)
+  [ -n "$_qs" ] || return 1
+  for _qv in $_qs; do
+    [ "$(xenstore-read "/local/domain/0/backend/9pfs/$1/$_qv/state" 2>/dev/null || echo 0)" -ge 2 ] || return 1
+  done
+}
 # dom0_procs_for DOMID: dom0's processes that serve domain DOMID, one "pid args" line each: a
 # device model (libxl gives QEMU "-xen-domid DOMID") or xen-9pfsd; nothing when there is none
 dom0_procs_for() {

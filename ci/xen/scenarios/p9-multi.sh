@@ -44,11 +44,11 @@ run_multi() {
     # directory that holds every guest's own directory and the barriers
     if [ "$b" = pvfs ]; then
       spec="tag=share,path=/exports,security_model=none,backend=$name"
-      devices=$((devices + 1))
+      devices=$((devices + 1)) create="xl create"
     else
-      spec="tag=share,path=$Q,security_model=none$(qemu_p9_type)"
+      spec="tag=share,path=$Q,security_model=none$(qemu_p9_type)" create=xl_create_qemu
     fi
-    step "create-$run-$i" "xl create $run-m$i ($b, $n guests, round $r)" xl create /etc/xen/guests/linux-pv.cfg "name=\"$run-m$i\"" "memory=96" \
+    step "create-$run-$i" "xl create $run-m$i ($b, $n guests, round $r)" $create /etc/xen/guests/linux-pv.cfg "name=\"$run-m$i\"" "memory=96" \
       "p9=[ '$spec' ]" \
       "extra=\"$GUEST_ARGS xe2e.guest=p9multi xe2e.idx=$i xe2e.n=$n xe2e.run=$run xe2e.mib=$mib xe2e.files=$files\"" ||
       { fail "create-$run-$i" "xl create failed; device model log: $(dm_log "$run-m$i")"; return 1; }

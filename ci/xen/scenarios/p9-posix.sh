@@ -75,6 +75,7 @@ POSIX_SKIP_OK="Remounts (allow_remount) are not allowed"
 
 domu_initrd
 g=g-posix-$BACKEND
+create="xl create"
 if [ "$BACKEND" = pvfs ]; then
   [ -f "$PVFS_ELF" ] || abort kernel "no pvfs kernel at $PVFS_ELF"
   rm -rf /tmp/xe2e-posix-tree; mkdir -p /tmp/xe2e-posix-tree/exports/a /tmp/xe2e-posix-tree/exports/b
@@ -88,6 +89,7 @@ if [ "$BACKEND" = pvfs ]; then
 else
   rm -rf /tmp/xe2e-posix-q; mkdir -p /tmp/xe2e-posix-q/a /tmp/xe2e-posix-q/b
   shares="'tag=share,path=/tmp/xe2e-posix-q/a,security_model=none$(qemu_p9_type)', 'tag=share2,path=/tmp/xe2e-posix-q/b,security_model=none$(qemu_p9_type)'"
+  create=xl_create_qemu
 fi
 # fsstress's reference: Linux's ext4 on a disk of the guest's, the same size and mkfs.ext4
 # options as pvfs's volume (so the same block size and limits)
@@ -98,7 +100,7 @@ if [ "$FSSTRESS" != 0 ]; then
   make_volume /tmp/xe2e-posix-fss-tree $REF 256 || abort mkfs "mkfs.ext4 of fsstress's reference disk failed"
   disks="'format=raw,vdev=xvda,access=rw,target=$REF'"
 fi
-step create "xl create guest $g (two shares, $BACKEND)" xl create /etc/xen/guests/linux-pv.cfg "name=\"$g\"" \
+step create "xl create guest $g (two shares, $BACKEND)" $create /etc/xen/guests/linux-pv.cfg "name=\"$g\"" \
   "p9=[ $shares ]" "disk=[ $disks ]" "extra=\"$GUEST_ARGS xe2e.guest=posix xe2e.posix=$SET xe2e.fsx=${POSIX_FSX:-1} xe2e.fsx-seeds=$SEEDS xe2e.fsstress=$FSSTRESS\"" \
   || abort create "xl create failed; device model log: $(dm_log $g)"
 gid=$(domid_of $g)
