@@ -4,7 +4,7 @@
 # xtask posix` prints both sides by test). Its failures are reported, not judged.
 # xe2e-needs: linux-guest qemu-xen posix
 POSIX_BACKEND=qemu
-POSIX_SET=all
+POSIX_SET=${POSIX_SET:-all}
 POSIX_FSX_SEEDS=${POSIX_FSX_SEEDS:-4}
 POSIX_FSSTRESS=${POSIX_FSSTRESS:-4000}
 # link::link_count_max alone makes 32,000 links and removes them again: over 40 minutes
