@@ -77,8 +77,9 @@ pub fn table(sides: &BTreeMap<String, Side>) -> String {
 /// Runs both scenarios in one boot and prints the comparison.
 pub fn run(elf: &str) -> Result<(), Fail> {
     let script = repo_root().join("ci/xen/run.sh");
-    // Debian 12 unless XE2E_DEBIAN says otherwise: on Debian 13 (Xen 4.20, QEMU 10) QEMU's
-    // 9pfs backend never connects (docs/posix.md, "Running it").
+    // Debian 12 unless XE2E_DEBIAN says otherwise, where the comparison's figures were
+    // measured: on Debian 13 (Xen 4.20, QEMU 10) QEMU's 9pfs backend comes up only through the
+    // test bed's restart of it (xl_create_qemu, docs/posix.md).
     let debian = std::env::var("XE2E_DEBIAN").unwrap_or_else(|_| "12".to_string());
     let started = std::time::Instant::now();
     let mut child = Command::new(script)
