@@ -430,7 +430,8 @@ fn bench(args: &[String]) -> Result<(), Fail> {
             // from dom0 (Debian 13) and the guest's own ext4 on a vbd, each column's volume
             // on a RAM disk of dom0's, which gets 1.5 GiB for them; xen-9pfsd's column on Xen
             // 4.19 and later reports the daemon's crash at a Linux guest's mount. QEMU's guest
-            // takes about 15 minutes a round on Debian 13 (docs/benchmarks.md).
+            // takes about 15 minutes a round on Debian 13 (docs/benchmarks.md): one round by
+            // default (xe2e.env.QEMU_ROUNDS).
             "baselines" => {
                 let mut xen_args: Vec<String> = std::env::var("XE2E_XEN_ARGS").into_iter().collect();
                 xen_args.push("dom0_mem=1536M,max:1536M".into());

@@ -10,6 +10,9 @@
 # Figures go to docs/benchmarks.md.
 # xe2e-needs: linux-guest qemu-xen srctree nfs
 . /xe2e/lib.sh
+# QEMU's column runs one round unless QEMU_ROUNDS says more: its guest takes about 15 minutes a
+# round on Debian 13, three rounds would add 45 minutes
+QEMU_ROUNDS=${QEMU_ROUNDS:-1}
 . /xe2e/bench.sh
 QEMU_DIR=$SRV_DIR/qemu
 if xen_at_least 4.19; then
