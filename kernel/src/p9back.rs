@@ -825,9 +825,12 @@ impl Service {
     pub fn commit_volume(&mut self) {
         if let Some(fs) = &self.fs {
             self.counters.periodic_commits += 1;
+            let t = crate::xen::time::now_ns();
             if let Err(e) = pvfs_9p::Filesystem::sync(&**fs) {
                 log::error!("volume: periodic write-back failed: errno {}", e.0);
             }
+            let c = &mut self.counters;
+            Counters::add_ns(&mut c.commit_ns, &mut c.commit_ms, t);
         }
     }
 

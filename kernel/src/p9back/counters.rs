@@ -62,6 +62,9 @@ pub struct Counters {
     /// Periodic write-backs of what guests changed without fsync (one an interval at most,
     /// busy or idle; `pvfs_kernel::commitclock`).
     pub periodic_commits: u64,
+    /// Time the periodic write-backs took (ms): pvfs serves no request meanwhile.
+    pub commit_ms: u64,
+    pub(super) commit_ns: u64,
     pub(super) split: Split,
 }
 

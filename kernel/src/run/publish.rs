@@ -100,12 +100,12 @@ impl Publisher {
             self.stack_warned = true;
         }
         let stats = format!(
-            "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} deferred_reads={} early_writes={} late_write_errors={} held_ms={} turnarounds={} turnaround_ms={} take_ms={} reply_ms={} notify_ms={} hypercalls={} upcalls={} stack_peak_bytes={} integrity_checks={} quota_refusals={} cache_bytes={} cache_capacity_bytes={} blk_leaked_pages={} periodic_commits={}",
+            "heap_live_bytes={} heap_live_allocs={} heap_peak_bytes={} grants_granted={} grants_mapped={} window_free_frames={} devices_connected={} connects={} disconnects={} requests={} violations={} busy_ms={} reads={} read_ms={} writes={} write_ms={} early_blocks={} deferred_reads={} early_writes={} late_write_errors={} held_ms={} turnarounds={} turnaround_ms={} take_ms={} reply_ms={} notify_ms={} hypercalls={} upcalls={} stack_peak_bytes={} integrity_checks={} quota_refusals={} cache_bytes={} cache_capacity_bytes={} blk_leaked_pages={} periodic_commits={} commit_ms={}",
             hs.live_bytes, hs.live_allocs, hs.peak_bytes, gs.granted, gs.mapped, xen::gnttab::window_free_frames(),
             service.connected(), c.connects, c.disconnects, c.requests, c.violations, c.busy_ms,
             c.reads, c.read_ms, c.writes, c.write_ms, c.early_blocks, c.deferred_reads, c.early_writes, c.late_write_errors, c.held_ms, c.turnarounds, c.turnaround_ms, c.take_ms, c.reply_ms, c.notify_ms, xen::hypercall_count(),
             xen::events::upcall_count(), stack, crate::arch::integrity::checks(), c.quota_refusals, cache.0, cache.1,
-            xen::granted::leaked_pages(), c.periodic_commits
+            xen::granted::leaked_pages(), c.periodic_commits, c.commit_ms
         );
         let _ = xen::store::write(stats_key, &stats);
         if stack_moved {
