@@ -126,7 +126,8 @@ bench_guest() {
     xl destroy "$1"; return 1
   fi
   if [ "$2" = 9pfsd ] && [ -n "$d" ]; then
-    bench_wait_9pfsd 1200 "$1" "$d"; w=$?
+    # 0: the guest is gone; 2: xen-9pfsd ended while the guest ran; 1: 1200 s passed
+    wait_gone_quietly 1200 "$1" "$d" bench_9pfsd_alive; w=$?
     if [ $w = 2 ]; then
       bench_9pfsd_crashed "$1" "$d"; return 1
     elif [ $w != 0 ]; then
@@ -151,19 +152,8 @@ bench_9pfsd_state() {
     "frontend state $(xenstore-read "/local/domain/$1/device/9pfs/0/state" 2>&1);" \
     "daemon: $(xenstore-read /local/domain/0/libxl/xen-9pfs/state 2>&1), pid $(xenstore-read /local/domain/0/libxl/xen-9pfs/pid 2>&1), $(ps | grep -c '[x]en-9pfsd') running"
 }
-# bench_wait_9pfsd SECONDS NAME DOMID: waits until the guest is gone (0), xen-9pfsd has ended
-# while the guest runs (2), or SECONDS have passed (1)
-bench_wait_9pfsd() {
-  _uptime_cs
-  _end=$((_cs + $1 * 100))
-  while xenstore-exists "/local/domain/$3" 2>/dev/null; do
-    pidof xen-9pfsd >/dev/null || return 2
-    _uptime_cs
-    [ "$_cs" -ge "$_end" ] && return 1
-    sleep 2
-  done
-  wait_until 10 domain_gone "$2" "$3"
-}
+# bench_9pfsd_alive: xen-9pfsd runs (the condition of a guest's wait on its column)
+bench_9pfsd_alive() { pidof xen-9pfsd >/dev/null; }
 # bench_9pfsd_crashed NAME DOMID: xen-9pfsd ended under the guest. Xen 4.20's daemon answers a
 # Tstat of the attach's root fid by dereferencing strrchr(".", '/') + 1 (tools/9pfsd/io.c,
 # p9_stat), and Linux's 9P2000.u mount stats its root: the daemon dies of a segfault at

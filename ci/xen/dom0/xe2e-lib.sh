@@ -137,16 +137,20 @@ domain_gone() {
 # `wait_until SECS domain_gone NAME DOMID`, but looks only every 2 s and only at xenstore
 # (xenstore-exists is small; every `xl` call is a heavy program in dom0 under emulation), so
 # that dom0 takes as little CPU as it can from a benchmark that runs meanwhile. The guests time
-# their own work; this only has to notice the end.
+# their own work; this only has to notice the end. With a command after DOMID, that command
+# runs at every look, and the wait ends with status 2 once it fails (something the guest needs
+# is gone); 1 means SECS passed.
 wait_gone_quietly() {
   _uptime_cs
-  _end=$((_cs + $1 * 100))
-  while xenstore-exists "/local/domain/$3" 2>/dev/null; do
+  _end=$((_cs + $1 * 100)) _wg_name=$2 _wg_dom=$3
+  shift 3
+  while xenstore-exists "/local/domain/$_wg_dom" 2>/dev/null; do
+    [ $# = 0 ] || "$@" || return 2
     _uptime_cs
     [ "$_cs" -ge "$_end" ] && return 1
     sleep 2
   done
-  wait_until 10 domain_gone "$2" "$3"
+  wait_until 10 domain_gone "$_wg_name" "$_wg_dom"
 }
 # dmesg_has DOMID TEXT: Xen's log has a line from (d<DOMID>) containing TEXT
 dmesg_has() { xl dmesg | grep -F "(d$1)" | grep -qF -- "$2"; }
