@@ -27,6 +27,9 @@ struct Slot {
     prev: usize,
     next: usize,
     dirty: bool,
+    /// What the file system verified of these bytes ([`BlockCache::set_checked`]); dropped
+    /// whenever the slot's bytes can change.
+    checked: Option<u64>,
 }
 
 /// Hit/miss counters.
@@ -165,6 +168,7 @@ impl BlockCache {
             prev: NIL,
             next: NIL,
             dirty,
+            checked: None,
         });
         self.slots.len() - 1
     }
@@ -196,6 +200,7 @@ impl BlockCache {
         if let Some(s) = self.slots.get_mut(i) {
             let old = s.blk;
             s.blk = blk;
+            s.checked = None;
             if old != blk && self.map.get(old) == Some(i) {
                 self.map.remove(old);
                 self.stats.evictions += 1;
@@ -226,17 +231,28 @@ impl BlockCache {
             self.push_slot(blk, data, false)
         } else {
             let i = match self.evict_candidate() {
-                Some(i) => i,
+                // The slot's old block is dropped before the read overwrites its bytes.
+                Some(i) => {
+                    self.rebind(i, blk);
+                    i
+                }
                 // Every slot is dirty: grow rather than lose data (only a writer can get here).
                 None => {
                     let data = vec![0u8; self.block_size].into_boxed_slice();
                     self.push_slot(blk, data, false)
                 }
             };
-            if let Some(s) = self.slots.get_mut(i) {
-                dev.read(lba, &mut s.data)?;
+            let read = self
+                .slots
+                .get_mut(i)
+                .map_or(Ok(()), |s| dev.read(lba, &mut s.data));
+            if let Err(e) = read {
+                // The slot holds no block now: parked, to be reused first.
+                self.map.insert(blk, i);
+                self.push_front(i);
+                self.invalidate(blk);
+                return Err(e);
             }
-            self.rebind(i, blk);
             i
         };
         self.map.insert(blk, i);
@@ -355,7 +371,30 @@ impl BlockCache {
             s.dirty = true;
             self.ndirty += 1;
         }
+        s.checked = None;
         Ok(&mut s.data)
+    }
+
+    /// The tag last recorded with [`set_checked`](Self::set_checked) for block `blk`, if the
+    /// cache holds it and its bytes have not changed since (nor been read again): a file system
+    /// records there that it verified the block (a checksum, under the tag's parameters), so
+    /// that it need not verify the same bytes again on every use.
+    pub fn checked(&self, blk: u64) -> Option<u64> {
+        self.map
+            .get(blk)
+            .and_then(|i| self.slots.get(i))
+            .and_then(|s| s.checked)
+    }
+
+    /// Records `tag` for the bytes block `blk` holds now (see [`checked`](Self::checked)); does
+    /// nothing if the block is not cached. Any later change of the block's bytes, a new read
+    /// of it or its eviction drops the tag.
+    pub fn set_checked(&mut self, blk: u64, tag: u64) {
+        if let Some(i) = self.map.get(blk) {
+            if let Some(s) = self.slots.get_mut(i) {
+                s.checked = Some(tag);
+            }
+        }
     }
 
     /// The dirty blocks, in block order.
@@ -572,6 +611,7 @@ impl BlockCache {
             // Park the slot at the LRU end with an impossible key so it is reused first.
             if let Some(s) = self.slots.get_mut(i) {
                 s.blk = u64::MAX;
+                s.checked = None;
                 if s.dirty {
                     s.dirty = false;
                     self.ndirty = self.ndirty.saturating_sub(1);
@@ -692,6 +732,73 @@ mod tests {
         assert_eq!(c.get(&mut d, 3).unwrap()[0], 3);
         // Buffers stay allocated up to the capacity, no further, whatever was evicted.
         assert_eq!(c.buffer_bytes(), 4 * 1024);
+    }
+
+    #[test]
+    fn checked_tags_last_until_the_bytes_change() {
+        let mut d = numbered_disk();
+        // four blocks (the least a cache holds)
+        let mut c = BlockCache::new(1024, 4 * 1024);
+        // Not cached: nothing to record.
+        c.set_checked(3, 1);
+        assert_eq!(c.checked(3), None);
+        c.get(&mut d, 3).unwrap();
+        assert_eq!(c.checked(3), None);
+        c.set_checked(3, 7);
+        c.get(&mut d, 3).unwrap();
+        assert_eq!(c.checked(3), Some(7), "a hit keeps the tag");
+        c.get_mut(&mut d, 3).unwrap()[0] = 0xAA;
+        assert_eq!(c.checked(3), None, "writable access drops it");
+        c.set_checked(3, 8);
+        c.put(&mut d, 3, &[5u8; 1024]).unwrap();
+        assert_eq!(c.checked(3), None, "put drops it");
+        c.set_checked(3, 9);
+        c.get_zeroed_mut(&mut d, 3).unwrap();
+        assert_eq!(c.checked(3), None, "overwrite drops it");
+        c.write_back(&mut d, |_| true).unwrap();
+        c.set_checked(3, 10);
+        c.invalidate(3);
+        assert_eq!(c.checked(3), None, "invalidate drops it");
+        c.get(&mut d, 3).unwrap();
+        c.set_checked(3, 11);
+        // Evicted by four other blocks, then read again: the tag is gone with the old bytes.
+        for b in 4..8 {
+            c.get(&mut d, b).unwrap();
+        }
+        assert_eq!(c.checked(3), None);
+        c.get(&mut d, 3).unwrap();
+        assert_eq!(c.checked(3), None, "a new read starts without a tag");
+        // A slot reused for another block does not carry the tag to it.
+        c.set_checked(3, 12);
+        for b in 8..12 {
+            c.get(&mut d, b).unwrap();
+            assert_eq!(c.checked(b), None);
+        }
+        assert_eq!(c.checked(3), None);
+    }
+
+    #[test]
+    fn a_failed_read_leaves_no_block_in_the_slot_it_took() {
+        let mut d = crate::block::FaultyDisk::new(numbered_disk());
+        // block 5 of 1 KiB: sectors 10 and 11
+        d.fail_sector(10);
+        let mut c = BlockCache::new(1024, 4 * 1024);
+        for b in 0..4 {
+            c.get(&mut d, b).unwrap();
+        }
+        c.set_checked(0, 1);
+        // Block 0 is the least recently used: its slot is taken for block 5, whose read fails.
+        assert!(c.get(&mut d, 5).is_err());
+        assert_eq!(c.checked(0), None);
+        assert_eq!(c.checked(5), None);
+        assert_eq!(
+            c.get(&mut d, 0).unwrap()[7],
+            0,
+            "block 0 is read again, intact"
+        );
+        assert_eq!(c.get(&mut d, 3).unwrap()[7], 3);
+        assert_eq!(c.buffer_bytes(), 4 * 1024, "no slot was lost or added");
+        assert_eq!(c.len(), 4);
     }
 
     #[test]
