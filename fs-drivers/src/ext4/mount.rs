@@ -165,6 +165,24 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(self.cache.get(&mut self.dev, blk)?)
     }
 
+    /// What [`set_block_checked`](Self::set_block_checked) recorded for metadata block
+    /// `blk`, while the cache holds the same bytes (never for a block the journal overlay
+    /// supplies).
+    pub(crate) fn block_checked(&self, blk: u64) -> Option<u64> {
+        if self.overlay.contains_key(&blk) {
+            return None;
+        }
+        self.cache.checked(blk)
+    }
+
+    /// Records that the bytes of metadata block `blk` in the cache were verified under `tag`
+    /// (see [`BlockCache::checked`](crate::cache::BlockCache::checked)).
+    pub(crate) fn set_block_checked(&mut self, blk: u64, tag: u64) {
+        if !self.overlay.contains_key(&blk) {
+            self.cache.set_checked(blk, tag);
+        }
+    }
+
     /// The superblock.
     pub fn superblock(&self) -> &Superblock {
         &self.sb

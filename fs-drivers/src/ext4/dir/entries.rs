@@ -125,11 +125,11 @@ impl<D: BlockDevice> Ext4<D> {
         if let Some(last) = target {
             let run = self.map(&inode, last)?;
             if let Some(phys) = run.phys {
-                let b = self.block(phys)?;
                 // (Without checksums an emptied htree leaf looks like an index node.)
-                if !Self::verify_dir_block(&ctx, &inode, last, b, phys)? && (ctx.csum || !htree) {
+                if !self.check_dir_block(&inode, last, phys)? && (ctx.csum || !htree) {
                     return corrupt("directory leaf", phys);
                 }
+                let b = self.block(phys)?;
                 // Find an entry with enough slack.
                 let mut off = 0usize;
                 let mut slot = None;
@@ -247,10 +247,10 @@ impl<D: BlockDevice> Ext4<D> {
             let Some(phys) = self.map(dinode, lblk)?.phys else {
                 continue;
             };
-            let b = self.block(phys)?;
-            if !Self::verify_dir_block(&ctx, dinode, lblk, b, phys)? {
+            if !self.check_dir_block(dinode, lblk, phys)? {
                 continue;
             }
+            let b = self.block(phys)?;
             let mut off = 0usize;
             let mut prev = None;
             while off + 8 <= limit {
@@ -341,8 +341,8 @@ impl<D: BlockDevice> Ext4<D> {
             what: "directory block 0",
             at,
         })?;
+        let leaf = self.check_dir_block(&dinode, 0, phys)?;
         let b = self.block(phys)?;
-        let leaf = Self::verify_dir_block(&ctx, &dinode, 0, b, phys)?;
         let first = usize::from(le16(b, de::REC_LEN));
         let dotdot = dx::DOTDOT;
         if first != dotdot

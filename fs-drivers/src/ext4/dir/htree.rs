@@ -4,6 +4,7 @@
 use crate::block::BlockDevice;
 use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le16, le32};
+use crate::ext4::dir::linear::dir_tag;
 use crate::ext4::dir::{de, dx, hash};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::Inode;
@@ -101,6 +102,9 @@ impl<D: BlockDevice> Ext4<D> {
             what: "dx node hole",
             at: u64::from(inode.ino),
         })?;
+        // the tag `check_dir_block` records a verified dx checksum under
+        let tag = dir_tag(inode.seed, if root { 1 } else { 2 });
+        let verified = self.block_checked(phys) == Some(tag);
         let b = self.block(phys)?;
         let (count_off, hash_version, levels) = if root {
             let info_len = usize::from(b.get(dx::INFO_LENGTH).copied().unwrap_or(0));
@@ -118,7 +122,7 @@ impl<D: BlockDevice> Ext4<D> {
             }
             (dx::NODE_COUNT_OFF, 0, 0)
         };
-        if ctx.csum {
+        if ctx.csum && !verified {
             verify_dx_csum(b, count_off, inode.seed, phys)?;
         }
         let limit = usize::from(le16(b, count_off + dx::LIMIT));
@@ -131,6 +135,9 @@ impl<D: BlockDevice> Ext4<D> {
             let o = count_off + i * dx::ENTRY_LEN;
             let h = if i == 0 { 0 } else { le32(b, o + dx::HASH) };
             v.push((h, le32(b, o + dx::BLOCK)));
+        }
+        if ctx.csum && !verified {
+            self.set_block_checked(phys, tag);
         }
         Ok((v, hash_version, levels))
     }

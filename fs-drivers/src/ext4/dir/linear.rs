@@ -44,50 +44,82 @@ where
     Ok(())
 }
 
+/// The tag under which a directory block's checksum is recorded as verified (see
+/// [`Ext4::check_dir_block`]): the directory's checksum seed and the block's shape (0 a
+/// leaf, 1 a dx root, 2 a dx node).
+pub(crate) fn dir_tag(seed: u32, shape: u64) -> u64 {
+    (u64::from(seed) << 2) | shape
+}
+
+/// The shape checks of [`Ext4::check_dir_block`] on the block's bytes `b` (at `at`): whether
+/// it is a leaf, and the tag its verified checksum is recorded under (`None` without
+/// checksums). The checksum is skipped when `known` is that tag already.
+fn dir_block_shape(
+    ctx: &Ctx,
+    inode: &Inode,
+    lblk: u64,
+    b: &[u8],
+    at: u64,
+    known: Option<u64>,
+) -> Result<(bool, Option<u64>)> {
+    let bs = ctx.bs;
+    let indexed = inode.flags & flags::INDEX != 0 && ctx.dir_index;
+    let is_dx_root = indexed && lblk == 0;
+    let first_rec = usize::from(le16(b, de::REC_LEN));
+    let is_dx_node =
+        indexed && lblk != 0 && le32(b, de::INODE) == 0 && (first_rec == bs || first_rec == 0);
+    if !ctx.csum {
+        return Ok((!(is_dx_root || is_dx_node), None));
+    }
+    if is_dx_root || is_dx_node {
+        let (count_off, shape) = if is_dx_root {
+            (root_count_off(b), 1)
+        } else {
+            (dx::NODE_COUNT_OFF, 2)
+        };
+        let tag = dir_tag(inode.seed, shape);
+        if known != Some(tag) {
+            verify_dx_csum(b, count_off, inode.seed, at)?;
+        }
+        return Ok((false, Some(tag)));
+    }
+    let tail = bs - de::TAIL_LEN;
+    if le32(b, tail + de::INODE) != 0
+        || usize::from(le16(b, tail + de::REC_LEN)) != de::TAIL_LEN
+        || b.get(tail + de::FILE_TYPE) != Some(&de::TAIL_FT)
+    {
+        return Err(Error::Corrupt {
+            what: "directory block tail",
+            at,
+        });
+    }
+    let tag = dir_tag(inode.seed, 0);
+    if known != Some(tag)
+        && crc32c_raw(inode.seed, b.get(..tail).unwrap_or(&[])) != le32(b, tail + de::TAIL_CSUM)
+    {
+        return Err(Error::Checksum {
+            what: "directory block",
+            at,
+        });
+    }
+    Ok((true, Some(tag)))
+}
+
 impl<D: BlockDevice> Ext4<D> {
-    /// Verify a directory block's checksum (leaf tail or dx tail) according to its shape.
-    pub(crate) fn verify_dir_block(
-        ctx: &Ctx,
-        inode: &Inode,
-        lblk: u64,
-        b: &[u8],
-        at: u64,
-    ) -> Result<bool> {
-        // Returns Ok(true) for a leaf block, Ok(false) for an index block.
-        let bs = ctx.bs;
-        let indexed = inode.flags & flags::INDEX != 0 && ctx.dir_index;
-        let is_dx_root = indexed && lblk == 0;
-        let first_rec = usize::from(le16(b, de::REC_LEN));
-        let is_dx_node =
-            indexed && lblk != 0 && le32(b, de::INODE) == 0 && (first_rec == bs || first_rec == 0);
-        if !ctx.csum {
-            return Ok(!(is_dx_root || is_dx_node));
+    /// Checks directory block `lblk` of `inode` (physical block `phys`) by its shape: its
+    /// checksum (leaf tail or dx tail) and its tail's form. Returns true for a leaf block,
+    /// false for an index block. A block whose checksum was verified for this directory and
+    /// shape since the cache read or last changed it is not checksummed again: lookups read
+    /// the same few blocks over and over, and a checksum is the largest part of their cost.
+    pub(crate) fn check_dir_block(&mut self, inode: &Inode, lblk: u64, phys: u64) -> Result<bool> {
+        let ctx = self.ctx;
+        let known = self.block_checked(phys);
+        let b = self.block(phys)?;
+        let (leaf, tag) = dir_block_shape(&ctx, inode, lblk, b, phys, known)?;
+        if let Some(tag) = tag.filter(|&t| Some(t) != known) {
+            self.set_block_checked(phys, tag);
         }
-        if is_dx_root || is_dx_node {
-            let count_off = if is_dx_root {
-                root_count_off(b)
-            } else {
-                dx::NODE_COUNT_OFF
-            };
-            return verify_dx_csum(b, count_off, inode.seed, at).map(|()| false);
-        }
-        let tail = bs - de::TAIL_LEN;
-        if le32(b, tail + de::INODE) != 0
-            || usize::from(le16(b, tail + de::REC_LEN)) != de::TAIL_LEN
-            || b.get(tail + de::FILE_TYPE) != Some(&de::TAIL_FT)
-        {
-            return Err(Error::Corrupt {
-                what: "directory block tail",
-                at,
-            });
-        }
-        if crc32c_raw(inode.seed, b.get(..tail).unwrap_or(&[])) != le32(b, tail + de::TAIL_CSUM) {
-            return Err(Error::Checksum {
-                what: "directory block",
-                at,
-            });
-        }
-        Ok(true)
+        Ok(leaf)
     }
 
     /// Walk the entries of one directory block, calling `f(offset, ino, name, type, rec_len)`.
@@ -178,8 +210,8 @@ impl<D: BlockDevice> Ext4<D> {
                 start = 0;
                 continue;
             };
+            let leaf = self.check_dir_block(&inode, lblk, phys)?;
             let b = self.block(phys)?;
-            let leaf = Self::verify_dir_block(&ctx, &inode, lblk, b, phys)?;
             let cur = lblk;
             let stopped = if leaf || (inode.flags & flags::INDEX != 0 && cur == 0) {
                 Self::walk_block(&ctx, b, phys, start, |off, ino, name, t, rec| {
@@ -285,8 +317,8 @@ impl<D: BlockDevice> Ext4<D> {
         let Some(phys) = run.phys else {
             return Ok(None);
         };
+        let leaf = self.check_dir_block(inode, lblk, phys)?;
         let b = self.block(phys)?;
-        let leaf = Self::verify_dir_block(&ctx, inode, lblk, b, phys)?;
         if !leaf && lblk != 0 {
             return Ok(None);
         }
