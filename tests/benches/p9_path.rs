@@ -14,7 +14,8 @@
 //!   already in the cache, as `dd bs=1M` of a file just written;
 //! - `Twrite` of 128 KiB, sequential, a new 64 MiB file, then `Tfsync`;
 //! - a metadata round: walk + lcreate + clunk, walk + getattr + clunk, walk + unlink
-//!   (`Tunlinkat`), as `p9meta` in the test bed does per file.
+//!   (`Tunlinkat`), as `p9meta` in the test bed does per file; the average, then each kind's
+//!   time per request.
 //!
 //! The baseline, measured in the same run: copying 128 KiB from one buffer into another
 //! (`copy_from_slice` of the request's payload), the least a read or a write must do. Figures
@@ -115,6 +116,13 @@ impl Ring {
         assert_eq!(got, want, "{m:?}");
     }
 
+    /// [`expect`](Self::expect), adding the time it took (s) to `total`.
+    fn expect_timed(&mut self, total: &mut f64, m: &Tmsg<'_>, want: u8) {
+        let t = Instant::now();
+        self.expect(m, want);
+        *total += t.elapsed().as_secs_f64();
+    }
+
     /// Runs `msg(offset)` for every chunk of the file in order, each answered with `want`;
     /// returns the time per request in µs.
     fn stream<'a>(&mut self, want: u8, msg: impl Fn(u64) -> Tmsg<'a>) -> f64 {
@@ -157,7 +165,12 @@ struct Round {
     fsync_ms: f64,
     read_us: f64,
     meta_us: f64,
+    /// Time per request of each kind in the metadata round ([`KINDS`]).
+    kinds_us: [f64; 5],
 }
+
+/// The metadata round's kinds of request, in `Round::kinds_us`'s order.
+const KINDS: [&str; 5] = ["Twalk", "Tlcreate", "Tgetattr", "Tclunk", "Tunlinkat"];
 
 fn round(bytes: &[u8]) -> Round {
     // Baseline: the payload copy.
@@ -224,11 +237,14 @@ fn round(bytes: &[u8]) -> Round {
     });
     r.expect(&Tmsg::Clunk { fid: 2 }, ty::RCLUNK);
 
+    // time per request by kind (KINDS)
+    let mut kinds = [0f64; 5];
     let t = Instant::now();
     for i in 0..META_FILES {
         let name = format!("f{i}");
         let name = name.as_bytes();
-        r.expect(
+        r.expect_timed(
+            &mut kinds[0],
             &Tmsg::Walk {
                 fid: 0,
                 newfid: 3,
@@ -236,7 +252,8 @@ fn round(bytes: &[u8]) -> Round {
             },
             ty::RWALK,
         );
-        r.expect(
+        r.expect_timed(
+            &mut kinds[1],
             &Tmsg::Lcreate {
                 fid: 3,
                 name,
@@ -246,8 +263,9 @@ fn round(bytes: &[u8]) -> Round {
             },
             ty::RLCREATE,
         );
-        r.expect(&Tmsg::Clunk { fid: 3 }, ty::RCLUNK);
-        r.expect(
+        r.expect_timed(&mut kinds[3], &Tmsg::Clunk { fid: 3 }, ty::RCLUNK);
+        r.expect_timed(
+            &mut kinds[0],
             &Tmsg::Walk {
                 fid: 0,
                 newfid: 4,
@@ -255,15 +273,17 @@ fn round(bytes: &[u8]) -> Round {
             },
             ty::RWALK,
         );
-        r.expect(
+        r.expect_timed(
+            &mut kinds[2],
             &Tmsg::Getattr {
                 fid: 4,
                 mask: 0x3fff,
             },
             ty::RGETATTR,
         );
-        r.expect(&Tmsg::Clunk { fid: 4 }, ty::RCLUNK);
-        r.expect(
+        r.expect_timed(&mut kinds[3], &Tmsg::Clunk { fid: 4 }, ty::RCLUNK);
+        r.expect_timed(
+            &mut kinds[4],
             &Tmsg::Unlinkat {
                 dirfid: 0,
                 name,
@@ -273,12 +293,16 @@ fn round(bytes: &[u8]) -> Round {
         );
     }
     let meta_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(META_FILES * 7);
+    // walks and clunks are two a file
+    let per = [2.0, 1.0, 1.0, 2.0, 1.0].map(|n: f64| n * f64::from(META_FILES));
+    let kinds_us = core::array::from_fn(|k| kinds[k] * 1e6 / per[k]);
     Round {
         copy_us,
         write_us,
         fsync_ms,
         read_us,
         meta_us,
+        kinds_us,
     }
 }
 
@@ -312,4 +336,8 @@ fn main() {
         "  metadata request (avg)    {meta:8.2} us   {:.2}x the copy",
         meta / copy
     );
+    for (k, name) in KINDS.iter().enumerate() {
+        let us = median(rs.iter().map(|r| r.kinds_us[k]).collect());
+        println!("    {name:<22}  {us:8.2} us");
+    }
 }
