@@ -1,5 +1,6 @@
 //! Watch routing: what a watch event means for the 9pfs backend, and which devices exist.
 
+use super::p9backend::{FIDS_KEY, STATS_KEY};
 use super::{join, Store, StoreError, MAX_DEVICES};
 use alloc::vec::Vec;
 use core::fmt::Debug;
@@ -41,8 +42,12 @@ pub fn route(backend_base: &str, path: &str) -> Route {
         let mut it = rest.splitn(3, '/');
         let fe = it.next().and_then(|f| f.parse::<u16>().ok());
         let dev = it.next().map(|d| d.parse::<u32>().ok());
+        let key = it.next();
         return match (fe, dev) {
             (Some(_), None) => Route::Rescan,
+            // The keys the backend itself rewrites about once a second: a change of its own
+            // figures is nothing to act on, and stepping the device would cost xenstore reads.
+            (Some(_), Some(Some(_))) if key.is_some_and(is_own_output) => Route::Ignore,
             (Some(fe), Some(Some(dev))) => Route::Device { fe, dev },
             _ => Route::Ignore,
         };
@@ -57,6 +62,12 @@ pub fn route(backend_base: &str, path: &str) -> Route {
         }
     }
     Route::Ignore
+}
+
+/// Whether `key` (a path below a device's backend directory) is one the backend writes for
+/// others to read and never acts on: its statistics and its count of fids in use.
+fn is_own_output(key: &str) -> bool {
+    key == STATS_KEY || key == FIDS_KEY
 }
 
 /// Lists the devices under `backend_base` as `(frontend domid, devid)`, at most

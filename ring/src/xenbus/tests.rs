@@ -587,6 +587,20 @@ fn routing_watch_paths() {
     assert_eq!(route(BASE, &format!("{BASE}x/5/0")), Route::Ignore);
     assert_eq!(route(BASE, &format!("{BASE}/70000/0")), Route::Ignore);
     assert_eq!(route(BASE, &format!("{BASE}/5/zz")), Route::Ignore);
+    // the backend's own figures, rewritten about once a second, step nothing
+    assert_eq!(route(BASE, &format!("{BASE}/5/3/stats")), Route::Ignore);
+    assert_eq!(route(BASE, &format!("{BASE}/5/3/fids")), Route::Ignore);
+    // the same names below the frontend's directory still route (a guest cannot silence
+    // its device's frontend state this way, and nothing there is the backend's)
+    assert_eq!(
+        route(BASE, "/local/domain/9/device/9pfs/2/stats"),
+        Route::Device { fe: 9, dev: 2 }
+    );
+    // a key that only starts with the name is not one of them
+    assert_eq!(
+        route(BASE, &format!("{BASE}/5/3/stats-x")),
+        Route::Device { fe: 5, dev: 3 }
+    );
     assert_eq!(
         route(BASE, "/local/domain/9/device/vbd/2/state"),
         Route::Ignore
