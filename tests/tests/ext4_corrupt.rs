@@ -231,6 +231,55 @@ fn checksummed_structures_report_their_damage() {
     );
 }
 
+/// An inode's checksum is verified once per cached copy of its table block, per inode: an
+/// inode changed (and checksummed) by the engine, or loaded and verified, must not vouch for a
+/// damaged neighbour in the same block, before or after the change.
+#[test]
+fn a_verified_neighbour_does_not_vouch_for_a_damaged_inode() {
+    let (bytes, _) = csum_image();
+    let mut fs = Ext4::open(MemDisk::borrowed(bytes)).unwrap();
+    let small = fs.lookup_path(b"files/small.txt").unwrap();
+    let ipg = fs.superblock().inodes_per_group;
+    let isz = u64::from(fs.superblock().inode_size);
+    let bs = u64::from(fs.superblock().block_size());
+    let itable = fs.groups()[((small - 1) / ipg) as usize].inode_table;
+    let offset = u64::from((small - 1) % ipg) * isz;
+    // the other inodes in use in small's table block
+    let per_block = (bs / isz) as u32;
+    let first = small - (small - 1) % per_block;
+    let neighbours: Vec<u32> = (first..first + per_block)
+        .filter(|&i| i != small && fs.getattr(i).is_ok())
+        .collect();
+    assert!(!neighbours.is_empty(), "no inode next to {small}");
+    drop(fs);
+
+    let bad = flip(bytes, itable * bs + offset + 4);
+    let mut fs = Ext4::open_rw(MemDisk::new(bad), &Default::default()).unwrap();
+    let damaged = Error::Checksum {
+        what: "inode",
+        at: u64::from(small),
+    };
+    for &n in &neighbours {
+        fs.getattr(n).unwrap();
+    }
+    assert_eq!(fs.getattr(small).err().unwrap(), damaged);
+    assert_eq!(fs.getattr(small).err().unwrap(), damaged, "a second load");
+    let set = pvfs_fs::ext4::SetAttr {
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    fs.setattr(neighbours[0], &set).unwrap();
+    assert_eq!(fs.getattr(neighbours[0]).unwrap().mode & 0o7777, 0o600);
+    assert_eq!(
+        fs.getattr(small).err().unwrap(),
+        damaged,
+        "after a neighbour changed"
+    );
+    for &n in &neighbours {
+        fs.getattr(n).unwrap();
+    }
+}
+
 #[test]
 fn feature_policy() {
     let (bytes, _) = plain_image();

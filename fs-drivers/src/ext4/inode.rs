@@ -105,7 +105,24 @@ fn ts(sec: u32, extra: Option<u32>) -> Timestamp {
     }
 }
 
-fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
+/// Marks a block-cache tag ([`Ext4::block_checked`]) of an inode table block: its other bits
+/// are the inode slots of the block whose checksum was verified or written since the cached
+/// copy was read (directory tags never set this bit: see `dir_tag`).
+const INODE_TAG: u64 = 1 << 63;
+
+/// The tag bit of inode slot `slot` of a table block (slots past 62 are not recorded: they are
+/// verified on every load).
+fn slot_bit(slot: usize) -> Option<u64> {
+    (slot < 63).then(|| 1u64 << slot)
+}
+
+/// `known` (a block's tag) with inode slot `slot` added, if it records inode slots at all.
+fn with_slot(known: Option<u64>, slot: usize) -> Option<u64> {
+    let base = known.filter(|t| t & INODE_TAG != 0).unwrap_or(INODE_TAG);
+    slot_bit(slot).map(|b| base | b)
+}
+
+fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx, verify: bool) -> Result<Inode> {
     let at = u64::from(ino);
     let isz = raw.len();
     let extra_isize = if isz > 128 {
@@ -120,6 +137,8 @@ fn parse_inode(raw: &[u8], ino: Ino, ctx: &Ctx) -> Result<Inode> {
     let mut seed = 0;
     if ctx.csum {
         seed = inode_seed(ctx.seed, ino, generation);
+    }
+    if ctx.csum && verify {
         let has_hi = extra_isize >= 4;
         let c = inode_csum(ctx, ino, raw);
         let stored_lo = u32::from(le16(raw, I_CHECKSUM));
@@ -312,12 +331,24 @@ impl<D: BlockDevice> Ext4<D> {
     pub(crate) fn load_inode(&mut self, ino: Ino) -> Result<Inode> {
         let ctx = self.ctx;
         let (blk, off) = self.inode_loc(ino)?;
+        // An inode's checksum is verified once per cached copy of its table block.
+        let slot = off / ctx.inode_size;
+        let known = self.block_checked(blk);
+        let verified = ctx.csum
+            && known
+                .is_some_and(|t| t & INODE_TAG != 0 && slot_bit(slot).is_some_and(|b| t & b != 0));
         let b = self.block(blk)?;
         let raw = b.get(off..off + ctx.inode_size).ok_or(Error::Corrupt {
             what: "inode table",
             at: u64::from(ino),
         })?;
-        parse_inode(raw, ino, &ctx)
+        let inode = parse_inode(raw, ino, &ctx, !verified)?;
+        if ctx.csum && !verified {
+            if let Some(tag) = with_slot(known, slot) {
+                self.set_block_checked(blk, tag);
+            }
+        }
+        Ok(inode)
     }
 
     /// Raw inode bytes (for the in-inode xattr area).
@@ -393,12 +424,20 @@ impl<D: BlockDevice> Ext4<D> {
     pub(crate) fn patch_inode<R>(&mut self, ino: Ino, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
         let (blk, off) = self.inode_loc(ino)?;
         let ctx = self.ctx;
+        // The other inodes of the block keep their verified state; this one's checksum is
+        // written now.
+        let known = self.block_checked(blk);
         let b = self.block_mut(blk)?;
         let raw = b
             .get_mut(off..off + ctx.inode_size)
             .ok_or(Error::BadInode { ino })?;
         let r = f(raw);
         set_inode_csum(&ctx, ino, raw);
+        if ctx.csum {
+            if let Some(tag) = with_slot(known, off / ctx.inode_size) {
+                self.set_block_checked(blk, tag);
+            }
+        }
         Ok(r)
     }
 

@@ -159,6 +159,7 @@ impl<D: BlockDevice> Ext4<D> {
                         dirent(b, off + used, ino, rec - used, name, t);
                     }
                     dir_tail(&ctx, b, inode.seed);
+                    self.sealed_dir_leaf(phys, inode.seed);
                     let now = self.clock;
                     return self.patch_inode(dir, |raw| set_mtime_ctime(raw, now));
                 }
@@ -182,6 +183,7 @@ impl<D: BlockDevice> Ext4<D> {
         let b = self.block_new(phys)?;
         dirent(b, 0, ino, limit, name, t);
         dir_tail(&ctx, b, inode.seed);
+        self.sealed_dir_leaf(phys, inode.seed);
         let now = self.clock;
         self.patch_inode(dir, |raw| {
             let size = raw_size(raw) + bs;
@@ -220,6 +222,7 @@ impl<D: BlockDevice> Ext4<D> {
             None => put32(b, hit.off + de::INODE, 0),
         }
         dir_tail(&ctx, b, dinode.seed);
+        self.sealed_dir_leaf(phys, dinode.seed);
         let now = self.clock;
         self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
         Ok(())
@@ -326,6 +329,7 @@ impl<D: BlockDevice> Ext4<D> {
             *x = t;
         }
         dir_tail(&ctx, b, dinode.seed);
+        self.sealed_dir_leaf(phys, dinode.seed);
         let now = self.clock;
         self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
         Ok(())
@@ -355,6 +359,7 @@ impl<D: BlockDevice> Ext4<D> {
         put32(b, dx::DOTDOT + de::INODE, parent);
         if leaf {
             dir_tail(&ctx, b, dinode.seed);
+            self.sealed_dir_leaf(phys, dinode.seed);
         } else if ctx.csum {
             let count_off = root_count_off(b);
             let Some((c, at_csum)) = dx_csum(b, count_off, dinode.seed) else {

@@ -111,6 +111,15 @@ impl<D: BlockDevice> Ext4<D> {
     /// false for an index block. A block whose checksum was verified for this directory and
     /// shape since the cache read or last changed it is not checksummed again: lookups read
     /// the same few blocks over and over, and a checksum is the largest part of their cost.
+    /// Records that leaf block `phys` of a directory with checksum seed `seed` was just given
+    /// its checksum tail ([`dir_tail`](crate::ext4::dir::entries::dir_tail)): its next
+    /// [`check_dir_block`](Self::check_dir_block) need not compute the checksum again.
+    pub(crate) fn sealed_dir_leaf(&mut self, phys: u64, seed: u32) {
+        if self.ctx.csum {
+            self.set_block_checked(phys, dir_tag(seed, 0));
+        }
+    }
+
     pub(crate) fn check_dir_block(&mut self, inode: &Inode, lblk: u64, phys: u64) -> Result<bool> {
         let ctx = self.ctx;
         let known = self.block_checked(phys);
