@@ -22,6 +22,139 @@ pub fn crc32c_raw(seed: u32, data: &[u8]) -> u32 {
     !d.finalize()
 }
 
+/// CRC32C's polynomial, reflected (bit 31 is x^0), as the raw update works on it.
+const POLY: u32 = 0x82F6_3B78;
+
+/// `a · b mod POLY`, both reflected.
+const fn mul_mod(a: u32, mut b: u32) -> u32 {
+    let mut p = 0u32;
+    let mut m = 1u32 << 31;
+    while m != 0 {
+        if a & m != 0 {
+            p ^= b;
+        }
+        b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
+        m >>= 1;
+    }
+    p
+}
+
+/// `X2N[k]` = x^(2^k) mod POLY, reflected.
+const X2N: [u32; 32] = {
+    let mut t = [0u32; 32];
+    t[0] = 1 << 30;
+    let mut k = 1;
+    while k < 32 {
+        t[k] = mul_mod(t[k - 1], t[k - 1]);
+        k += 1;
+    }
+    t
+};
+
+/// Zero runs up to this many bytes (a 4 KiB block) are carried with one multiplication.
+const ZEROS_TABLE: usize = 4096;
+
+/// `X8N[n]` = x^(8n) mod POLY, reflected: the factor that `n` zero bytes multiply a running
+/// value by (16 KiB, built at compile time, each entry eight steps of multiplying by x from
+/// the one before).
+static X8N: [u32; ZEROS_TABLE] = {
+    let mut t = [0u32; ZEROS_TABLE];
+    t[0] = 1 << 31;
+    let mut n = 1;
+    while n < ZEROS_TABLE {
+        let mut p = t[n - 1];
+        let mut k = 0;
+        while k < 8 {
+            p = if p & 1 != 0 { (p >> 1) ^ POLY } else { p >> 1 };
+            k += 1;
+        }
+        t[n] = p;
+        n += 1;
+    }
+    t
+};
+
+/// `crc32c_raw(crc, &[0; zeros])` without reading the zeros: the running value multiplied by
+/// x^(8 · zeros) (one multiplication up to 4 KiB, a few more past it, where the bytes would
+/// take thousands of steps). With it a checksum over a block follows a change of a few bytes
+/// (see [`crc32c_raw_change`]).
+pub fn crc32c_raw_zeros(crc: u32, zeros: usize) -> u32 {
+    if let Some(&f) = X8N.get(zeros) {
+        return mul_mod(f, crc);
+    }
+    let mut p = crc;
+    let mut n = zeros as u64;
+    let mut k = 3; // a byte is x^8 = x^(2^3)
+    while n != 0 {
+        if n & 1 != 0 {
+            p = mul_mod(X2N[k % 32], p);
+        }
+        n >>= 1;
+        k += 1;
+    }
+    p
+}
+
+/// The raw checksum (any seed) over `len` bytes after bytes `at..at + old.len()` of them
+/// changed from `old` to `new`, given `crc`, the checksum before the change: the CRC is
+/// linear, so the change's own checksum, carried over the `len - at - old.len()` bytes after
+/// it, is what it adds. `None` if the range is not inside `len` or the lengths differ.
+pub fn crc32c_raw_change(crc: u32, len: usize, at: usize, old: &[u8], new: &[u8]) -> Option<u32> {
+    let end = at.checked_add(old.len())?;
+    if old.len() != new.len() || end > len {
+        return None;
+    }
+    let mut d = 0u32;
+    let mut buf = [0u8; 64];
+    for (o, n) in old.chunks(64).zip(new.chunks(64)) {
+        for (x, (a, b)) in buf.iter_mut().zip(o.iter().zip(n)) {
+            *x = a ^ b;
+        }
+        d = crc32c_raw(d, buf.get(..o.len()).unwrap_or(&[]));
+    }
+    Some(crc ^ crc32c_raw_zeros(d, len - end))
+}
+
+/// The first and last index at which `a` and `b` differ (compared a word at a time).
+fn changed_range(a: &[u8], b: &[u8]) -> Option<(usize, usize)> {
+    let n = a.len().min(b.len());
+    let word = |x: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        if let Some(s) = x.get(i..i + 8) {
+            w.copy_from_slice(s);
+        }
+        u64::from_ne_bytes(w)
+    };
+    let words = n / 8;
+    let first_word = (0..words).find(|&k| word(a, 8 * k) != word(b, 8 * k));
+    let from = first_word.map_or(8 * words, |k| 8 * k);
+    let first = (from..n).find(|&i| a.get(i) != b.get(i))?;
+    let tail_from = 8 * words;
+    let last = (tail_from..n)
+        .rev()
+        .find(|&i| a.get(i) != b.get(i))
+        .or_else(|| {
+            let k = (0..words)
+                .rev()
+                .find(|&k| word(a, 8 * k) != word(b, 8 * k))?;
+            (8 * k..8 * k + 8).rev().find(|&i| a.get(i) != b.get(i))
+        })?;
+    Some((first, last))
+}
+
+/// The raw checksum over `new` (any seed), given `crc`, the checksum over `old`, the same
+/// bytes before a change: carried over the bytes that differ ([`crc32c_raw_change`]).
+/// `old` and `new` must have the same length (otherwise: `None`).
+pub fn crc32c_raw_rechecked(crc: u32, old: &[u8], new: &[u8]) -> Option<u32> {
+    if old.len() != new.len() {
+        return None;
+    }
+    let Some((i, j)) = changed_range(old, new) else {
+        return Some(crc);
+    };
+    crc32c_raw_change(crc, new.len(), i, old.get(i..=j)?, new.get(i..=j)?)
+}
+
 /// Standard CRC32C of `data` (with inversions).
 pub fn crc32c(data: &[u8]) -> u32 {
     CASTAGNOLI.checksum(data)
@@ -87,6 +220,65 @@ mod tests {
             assert_eq!(crc16(!0, d), crc16_bitwise(!0, d), "crc16 len {n}");
             assert_eq!(crc16(crc16(!0, a), b), crc16_bitwise(!0, d));
         }
+    }
+
+    #[test]
+    fn zeros_and_changes_match_the_bytes() {
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..200 {
+            let seed = next() as u32;
+            let n = (next() % 5000) as usize;
+            let zeros = alloc::vec![0u8; n];
+            assert_eq!(
+                crc32c_raw_zeros(seed, n),
+                crc32c_raw(seed, &zeros),
+                "{n} zeros"
+            );
+            let len = 1 + (next() % 4096) as usize;
+            let mut block: alloc::vec::Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let before = crc32c_raw(seed, &block);
+            let at = (next() as usize) % len;
+            let w = (next() as usize) % (len - at + 1);
+            let old = block[at..at + w].to_vec();
+            for b in &mut block[at..at + w] {
+                *b ^= next() as u8;
+            }
+            let after = crc32c_raw_change(before, len, at, &old, &block[at..at + w]);
+            assert_eq!(
+                after,
+                Some(crc32c_raw(seed, &block)),
+                "len {len} at {at} w {w}"
+            );
+        }
+        // whole ranges: the changed bytes found, anywhere (word edges, ends, nothing)
+        for _ in 0..300 {
+            let seed = next() as u32;
+            let len = (next() % 1100) as usize;
+            let old: alloc::vec::Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let mut new = old.clone();
+            for _ in 0..(next() % 4) {
+                if len > 0 {
+                    let i = (next() as usize) % len;
+                    new[i] ^= 1 << (next() % 8);
+                }
+            }
+            let before = crc32c_raw(seed, &old);
+            assert_eq!(
+                crc32c_raw_rechecked(before, &old, &new),
+                Some(crc32c_raw(seed, &new)),
+                "len {len}"
+            );
+        }
+        assert_eq!(crc32c_raw_rechecked(7, &[1, 2], &[1, 2]), Some(7));
+        assert_eq!(crc32c_raw_rechecked(7, &[1, 2], &[1]), None);
+        assert_eq!(crc32c_raw_change(0, 10, 8, &[0; 3], &[1; 3]), None);
+        assert_eq!(crc32c_raw_change(0, 10, 0, &[0; 3], &[1; 2]), None);
     }
 
     #[test]
