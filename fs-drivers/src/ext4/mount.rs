@@ -3,7 +3,7 @@
 
 use crate::block::BlockDevice;
 use crate::cache::BlockCache;
-use crate::crc::crc32c_raw;
+use crate::crc::{crc32c_raw, crc32c_raw_rechecked};
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::gdt::GdtLayout;
@@ -383,9 +383,19 @@ impl<D: BlockDevice> Ext4<D> {
         let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
             what: "superblock location",
         })?;
+        // The cached superblock always matches its checksum (verified at mount, kept here),
+        // so the checksum follows the bytes `f` changes instead of being computed anew.
+        let mut before = [0u8; s::CHECKSUM];
+        if let Some(x) = raw.get(..s::CHECKSUM) {
+            before.copy_from_slice(x);
+        }
         let r = f(raw);
         if csum {
-            let c = crc32c_raw(!0, raw.get(..s::CHECKSUM).unwrap_or(&[]));
+            let stored = le32(raw, s::CHECKSUM);
+            let now = raw.get(..s::CHECKSUM).unwrap_or(&[]);
+            let c =
+                crc32c_raw_rechecked(stored, &before, now).unwrap_or_else(|| crc32c_raw(!0, now));
+            debug_assert_eq!(c, crc32c_raw(!0, now), "superblock checksum carried over");
             put32(raw, s::CHECKSUM, c);
         }
         let state = le16(raw, s::STATE);

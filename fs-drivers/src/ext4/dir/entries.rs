@@ -2,9 +2,10 @@
 //! htree), removing one, pointing one at another inode, and the `..` entry.
 
 use crate::block::BlockDevice;
-use crate::crc::crc32c_raw;
+use crate::crc::{crc32c_raw, crc32c_raw_change};
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::dir::htree::{dx_csum, root_count_off};
+use crate::ext4::dir::linear::dir_tag;
 use crate::ext4::dir::{de, dx, valid_name};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::inode::{raw_size, set_mtime_ctime, set_raw_size, Inode};
@@ -29,6 +30,41 @@ pub(crate) fn put_dir_tail(b: &mut [u8], bs: usize, seed: u32) {
     }
     let c = crc32c_raw(seed, b.get(..t).unwrap_or(&[]));
     put32(b, t + de::TAIL_CSUM, c);
+}
+
+/// Writes leaf `b`'s checksum tail after a change confined to `b[at..at + before.len()]`
+/// (`before`: those bytes before it; `None`: not known). When `sealed` (the block's bytes before the change
+/// matched its tail's checksum: verified, or written, since the cache read the block), the
+/// stored checksum is carried over the change ([`crc32c_raw_change`]: the change's bytes
+/// instead of the block's); otherwise it is computed over the whole block.
+pub(crate) fn dir_tail_after(
+    ctx: &Ctx,
+    b: &mut [u8],
+    seed: u32,
+    at: usize,
+    before: Option<&[u8]>,
+    sealed: bool,
+) {
+    if !ctx.csum {
+        return;
+    }
+    let t = ctx.bs - de::TAIL_LEN;
+    if let Some(before) = before.filter(|_| sealed) {
+        let stored = le32(b, t + de::TAIL_CSUM);
+        let changed = b
+            .get(at..at + before.len())
+            .and_then(|now| crc32c_raw_change(stored, t, at, before, now));
+        if let Some(c) = changed {
+            debug_assert_eq!(
+                c,
+                crc32c_raw(seed, b.get(..t).unwrap_or(&[])),
+                "directory block checksum carried over"
+            );
+            put32(b, t + de::TAIL_CSUM, c);
+            return;
+        }
+    }
+    put_dir_tail(b, ctx.bs, seed);
 }
 
 pub(crate) fn dirent(b: &mut [u8], off: usize, ino: Ino, rec: usize, name: &[u8], t: u8) {
@@ -151,6 +187,10 @@ impl<D: BlockDevice> Ext4<D> {
                     off += rec;
                 }
                 if let Some((off, used, rec)) = slot {
+                    // what changes: the entry's rec_len and the new entry after it
+                    let sealed = self.block_checked(phys) == Some(dir_tag(inode.seed, 0));
+                    let end = off + used + 8 + name.len();
+                    let before = self.block(phys)?.get(off..end).map(<[u8]>::to_vec);
                     let b = self.block_mut(phys)?;
                     if used == 0 {
                         dirent(b, off, ino, rec, name, t);
@@ -158,7 +198,7 @@ impl<D: BlockDevice> Ext4<D> {
                         put16(b, off + de::REC_LEN, used as u16);
                         dirent(b, off + used, ino, rec - used, name, t);
                     }
-                    dir_tail(&ctx, b, inode.seed);
+                    dir_tail_after(&ctx, b, inode.seed, off, before.as_deref(), sealed);
                     self.sealed_dir_leaf(phys, inode.seed);
                     let now = self.clock;
                     return self.patch_inode(dir, |raw| set_mtime_ctime(raw, now));
@@ -212,7 +252,11 @@ impl<D: BlockDevice> Ext4<D> {
         let (phys, hit) = self
             .find_entry(&dinode, name, target, hint)?
             .ok_or(Error::NotFound)?;
-        // Merge the entry into the one before it, or clear it if it is the first.
+        // Merge the entry into the one before it, or clear it if it is the first: what
+        // changes is in the first 8 bytes (the header) of one entry.
+        let at = hit.prev.unwrap_or(hit.off);
+        let sealed = self.block_checked(phys) == Some(dir_tag(dinode.seed, 0));
+        let before = self.block(phys)?.get(at..at + 8).map(<[u8]>::to_vec);
         let b = self.block_mut(phys)?;
         match hit.prev {
             Some(pv) => {
@@ -221,7 +265,7 @@ impl<D: BlockDevice> Ext4<D> {
             }
             None => put32(b, hit.off + de::INODE, 0),
         }
-        dir_tail(&ctx, b, dinode.seed);
+        dir_tail_after(&ctx, b, dinode.seed, at, before.as_deref(), sealed);
         self.sealed_dir_leaf(phys, dinode.seed);
         let now = self.clock;
         self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
@@ -323,12 +367,17 @@ impl<D: BlockDevice> Ext4<D> {
         let (phys, hit) = self
             .find_entry(&dinode, name, old, None)?
             .ok_or(Error::NotFound)?;
+        let sealed = self.block_checked(phys) == Some(dir_tag(dinode.seed, 0));
+        let before = self
+            .block(phys)?
+            .get(hit.off..hit.off + 8)
+            .map(<[u8]>::to_vec);
         let b = self.block_mut(phys)?;
         put32(b, hit.off + de::INODE, new);
         if let Some(x) = b.get_mut(hit.off + de::FILE_TYPE) {
             *x = t;
         }
-        dir_tail(&ctx, b, dinode.seed);
+        dir_tail_after(&ctx, b, dinode.seed, hit.off, before.as_deref(), sealed);
         self.sealed_dir_leaf(phys, dinode.seed);
         let now = self.clock;
         self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
