@@ -2,7 +2,7 @@
 //! (fields, timestamps, `i_blocks`, checksum).
 
 use crate::block::BlockDevice;
-use crate::crc::crc32c_raw;
+use crate::crc::{crc32c_raw, crc32c_raw_rechecked, crc32c_raw_u32};
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::extent::write::store_extents;
@@ -257,8 +257,35 @@ pub(crate) fn add_iblocks(raw: &mut [u8], delta: i64, bs: usize) {
 /// The crc32c seed of an inode's checksum and of its blocks' (`fs_seed`: the file system's):
 /// the inode number and generation.
 fn inode_seed(fs_seed: u32, ino: Ino, generation: u32) -> u32 {
-    let s = crc32c_raw(fs_seed, &ino.to_le_bytes());
-    crc32c_raw(s, &generation.to_le_bytes())
+    crc32c_raw_u32(crc32c_raw_u32(fs_seed, ino), generation)
+}
+
+/// The checksum of inode `raw` after a change from `old`, carried over the bytes that changed
+/// from `old`'s stored checksum (which the caller knows matched `old`), with both checksum
+/// fields of `raw` cleared (they count as zero, [`inode_csum`]); `None` (and `raw` untouched)
+/// where it cannot be carried: the 32-bit checksum is not there (no `i_checksum_hi`) or the
+/// seed (the generation) or the layout (`i_extra_isize`) changed.
+fn carried_inode_csum(old: &mut [u8], raw: &mut [u8]) -> Option<u32> {
+    let extra = |r: &[u8]| {
+        if r.len() > 128 {
+            le16(r, I_EXTRA_ISIZE)
+        } else {
+            0
+        }
+    };
+    if old.len() != raw.len()
+        || extra(old) < 4
+        || extra(old) != extra(raw)
+        || le32(old, I_GENERATION) != le32(raw, I_GENERATION)
+    {
+        return None;
+    }
+    let stored = u32::from(le16(old, I_CHECKSUM)) | (u32::from(le16(old, I_CHECKSUM_HIGH)) << 16);
+    for r in [&mut *old, &mut *raw] {
+        put16(r, I_CHECKSUM, 0);
+        put16(r, I_CHECKSUM_HIGH, 0);
+    }
+    crc32c_raw_rechecked(stored, old, raw)
 }
 
 /// Inode checksum (as Linux `ext4_inode_csum`): fields 0x7C and 0x82 count as zero.
@@ -425,16 +452,33 @@ impl<D: BlockDevice> Ext4<D> {
         let (blk, off) = self.inode_loc(ino)?;
         let ctx = self.ctx;
         // The other inodes of the block keep their verified state; this one's checksum is
-        // written now.
+        // written now, carried over the change when its old one was verified.
         let known = self.block_checked(blk);
+        let slot = off / ctx.inode_size;
+        let verified = ctx.csum
+            && known
+                .is_some_and(|t| t & INODE_TAG != 0 && slot_bit(slot).is_some_and(|b| t & b != 0));
         let b = self.block_mut(blk)?;
         let raw = b
             .get_mut(off..off + ctx.inode_size)
             .ok_or(Error::BadInode { ino })?;
+        let mut before = [0u8; 1024];
+        let old = before.get_mut(..raw.len()).filter(|_| verified);
+        if let Some(o) = old {
+            o.copy_from_slice(raw);
+        }
         let r = f(raw);
-        set_inode_csum(&ctx, ino, raw);
+        let old = before.get_mut(..raw.len()).filter(|_| verified);
+        match old.and_then(|o| carried_inode_csum(o, raw)) {
+            Some(c) => {
+                put16(raw, I_CHECKSUM, c as u16);
+                put16(raw, I_CHECKSUM_HIGH, (c >> 16) as u16);
+                debug_assert_eq!(c, inode_csum(&ctx, ino, raw), "inode checksum carried over");
+            }
+            None => set_inode_csum(&ctx, ino, raw),
+        }
         if ctx.csum {
-            if let Some(tag) = with_slot(known, off / ctx.inode_size) {
+            if let Some(tag) = with_slot(known, slot) {
                 self.set_block_checked(blk, tag);
             }
         }
