@@ -116,6 +116,11 @@ fn slot_bit(slot: usize) -> Option<u64> {
     (slot < 63).then(|| 1u64 << slot)
 }
 
+/// Whether `known` (a block's tag) records inode slot `slot` as verified.
+fn slot_verified(known: Option<u64>, slot: usize) -> bool {
+    known.is_some_and(|t| t & INODE_TAG != 0 && slot_bit(slot).is_some_and(|b| t & b != 0))
+}
+
 /// `known` (a block's tag) with inode slot `slot` added, if it records inode slots at all.
 fn with_slot(known: Option<u64>, slot: usize) -> Option<u64> {
     let base = known.filter(|t| t & INODE_TAG != 0).unwrap_or(INODE_TAG);
@@ -361,9 +366,7 @@ impl<D: BlockDevice> Ext4<D> {
         // An inode's checksum is verified once per cached copy of its table block.
         let slot = off / ctx.inode_size;
         let known = self.block_checked(blk);
-        let verified = ctx.csum
-            && known
-                .is_some_and(|t| t & INODE_TAG != 0 && slot_bit(slot).is_some_and(|b| t & b != 0));
+        let verified = ctx.csum && slot_verified(known, slot);
         let b = self.block(blk)?;
         let raw = b.get(off..off + ctx.inode_size).ok_or(Error::Corrupt {
             what: "inode table",
@@ -455,9 +458,7 @@ impl<D: BlockDevice> Ext4<D> {
         // written now, carried over the change when its old one was verified.
         let known = self.block_checked(blk);
         let slot = off / ctx.inode_size;
-        let verified = ctx.csum
-            && known
-                .is_some_and(|t| t & INODE_TAG != 0 && slot_bit(slot).is_some_and(|b| t & b != 0));
+        let verified = ctx.csum && slot_verified(known, slot);
         let b = self.block_mut(blk)?;
         let raw = b
             .get_mut(off..off + ctx.inode_size)
