@@ -6,8 +6,9 @@
 //! asked whether it would wait for the disk, executed by the connection against the ext4
 //! adapter (`Ext4Fs`) over a queued in-memory disk (`QueueDisk<MemDisk>`, as blkfront: posted
 //! reads and writes, readahead), and its reply buffer is handed back for reuse. The volume is
-//! made by `mkfs.ext4 -b 4096` (4 KiB blocks) with a 256 MiB block cache, as pvfs mounts its
-//! volume in the test bed.
+//! made by `mkfs.ext4 -b 4096 -O orphan_file` (4 KiB blocks, and the orphan file Debian 13's
+//! mkfs.ext4 adds by default) with a 256 MiB block cache, as pvfs mounts its volume in the
+//! test bed.
 //!
 //! Measured, per request (median over `PVFS_BENCH_ROUNDS` rounds, default 5):
 //! - `Tread` of 128 KiB (the Linux client's default msize), sequential over a 64 MiB file
@@ -146,7 +147,18 @@ fn image() -> Vec<u8> {
     std::fs::create_dir_all(dir.join("tree")).unwrap();
     let img = dir.join("vol.img");
     let tree = dir.join("tree");
-    mkfs_sized(&img, "512M", &["-b", "4096", "-d", tree.to_str().unwrap()]);
+    mkfs_sized(
+        &img,
+        "512M",
+        &[
+            "-b",
+            "4096",
+            "-O",
+            "orphan_file",
+            "-d",
+            tree.to_str().unwrap(),
+        ],
+    );
     let bytes = std::fs::read(&img).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     bytes

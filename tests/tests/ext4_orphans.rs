@@ -279,3 +279,76 @@ fn full_orphan_file_overflows_to_list() {
     assert!(!has_orphans(&img));
     e2fsck_clean(&img);
 }
+
+/// Orphans spread over several blocks of the orphan file (4 blocks of 254 slots at 1k): each
+/// leaves its slot when freed, in any order; the blocks' checksums stay right after every
+/// change (e2fsck on a copy finds exactly the orphans left, and no checksum error);
+/// `orphan_present` is set while any is left and cleared with the last, and set again by the
+/// next.
+#[test]
+fn orphans_across_orphan_file_blocks() {
+    let img = image(
+        "orphan-blocks",
+        1024,
+        &["-O", "orphan_file", "-E", "orphan_file_size=4"],
+    );
+    let n = 600usize;
+    let mut fs = open_rw(&img);
+    let start = counts(&fs);
+    let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
+    let mut inos = Vec::new();
+    for i in 0..n {
+        let name = format!("f{i}");
+        let f = fs.create(d, name.as_bytes(), 0o644, 0, 0).unwrap();
+        fs.write(f, 0, name.as_bytes()).unwrap();
+        fs.pin(f).unwrap();
+        fs.unlink(d, name.as_bytes()).unwrap();
+        inos.push(f);
+    }
+    fs.sync().unwrap();
+    let h = ext4img::dumpe2fs(&img);
+    assert!(
+        h.contains("orphan_present") && !h.contains("First orphan inode"),
+        "all {n} in the orphan file: {h}"
+    );
+    // Free every third from the end, then the first half of the rest.
+    let mut left: Vec<u32> = Vec::new();
+    for (i, &f) in inos.iter().enumerate().rev() {
+        if i % 3 == 1 {
+            fs.unpin(f).unwrap();
+        } else {
+            left.push(f);
+        }
+    }
+    let half = left.len() / 2;
+    for &f in &left[..half] {
+        fs.unpin(f).unwrap();
+    }
+    fs.sync().unwrap();
+    assert!(has_orphans(&img));
+    let report = repair_a_copy(&img);
+    assert_eq!(
+        report.matches("Clearing orphaned inode").count(),
+        left.len() - half,
+        "{report}"
+    );
+    assert!(!report.contains("checksum"), "{report}");
+    for &f in &left[half..] {
+        fs.unpin(f).unwrap();
+    }
+    fs.sync().unwrap();
+    assert!(!has_orphans(&img), "the last orphan clears orphan_present");
+    // The next orphan sets it again, and its removal clears it.
+    let g = fs.create(d, b"g", 0o644, 0, 0).unwrap();
+    fs.pin(g).unwrap();
+    fs.unlink(d, b"g").unwrap();
+    fs.sync().unwrap();
+    assert!(has_orphans(&img));
+    fs.unpin(g).unwrap();
+    fs.sync().unwrap();
+    assert!(!has_orphans(&img));
+    fs.rmdir(ROOT_INO, b"d").unwrap();
+    assert_eq!(counts(&fs), start);
+    fs.close().unwrap();
+    e2fsck_clean(&img);
+}

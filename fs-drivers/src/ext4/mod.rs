@@ -147,6 +147,8 @@ pub struct Ext4<D: BlockDevice> {
     dirty_data: alloc::collections::BTreeSet<u64>,
     /// Pinned (open) inodes and their pin counts ([`Ext4::pin`]).
     pins: BTreeMap<Ino, u32>,
+    /// The orphan file's blocks and where this mount's orphans are in it.
+    orphans: orphan::Orphans,
     /// The journal being written (read-write mounts of journalled file systems).
     jnl: Option<journal::Jnl>,
     /// Sequential readers of a few files, to read ahead for them ([`Ext4::read`]).
@@ -154,7 +156,6 @@ pub struct Ext4<D: BlockDevice> {
     ra_next: usize,
 }
 
-#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,7 @@ impl<D: BlockDevice> Ext4<D> {
             clock: Timestamp::default(),
             dirty_data: alloc::collections::BTreeSet::new(),
             pins: BTreeMap::new(),
+            orphans: super::orphan::Orphans::default(),
             jnl: None,
             ra_last: [Stream::default(); RA_STREAMS],
             ra_next: 0,

@@ -10,14 +10,15 @@
 //! crash left in either.
 
 use crate::block::BlockDevice;
-use crate::crc::crc32c_raw;
+use crate::crc::{crc32c_raw, crc32c_raw_change};
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::inode::{raw_size, set_ctime, Inode, I_DTIME, I_LINKS_COUNT};
+use crate::ext4::inode::{raw_size, set_ctime, I_DTIME, I_LINKS_COUNT};
 use crate::ext4::sb::s;
 use crate::ext4::types::flags;
 use crate::ext4::types::mode::{S_IFDIR, S_IFMT, S_IFREG};
 use crate::ext4::{Ext4, Ino};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 const ORPHAN_MAGIC: u32 = 0x0b10_ca04;
@@ -31,12 +32,56 @@ const OB_MAGIC: usize = 0;
 /// `ob_checksum`, from the tail.
 const OB_CHECKSUM: usize = 4;
 
+/// Marks a block-cache tag ([`Ext4::block_checked`]) of an orphan file block whose magic and
+/// checksum were verified: bits 0..32 hold the orphan file's checksum seed, bits 32..48 the
+/// number of slots in use. Directory tags never set bits past 33 (see `dir_tag`), inode table
+/// tags set bit 63.
+const ORPHAN_TAG: u64 = 1 << 62;
+
+/// The tag of a verified orphan file block with `used` slots in use (`None`: too many to
+/// record; such a block is verified on every use).
+fn orphan_tag(seed: u32, used: usize) -> Option<u64> {
+    let used = u16::try_from(used).ok()?;
+    Some(ORPHAN_TAG | (u64::from(used) << 32) | u64::from(seed))
+}
+
+/// The slots in use that `known` (a block's tag) records for an orphan file block verified
+/// under `seed`, if it records one.
+fn tagged_use(known: Option<u64>, seed: u32) -> Option<usize> {
+    let t = known?;
+    let mark = ORPHAN_TAG | u64::from(seed);
+    let used = usize::from(u16::try_from((t >> 32) & 0xffff).ok()?);
+    (t & !(0xffff << 32) == mark).then_some(used)
+}
+
+/// What the engine remembers of the orphan file between changes (see [`OrphanFile`]).
+#[derive(Default)]
+pub(crate) struct Orphans {
+    /// The orphan file, once read.
+    file: Option<OrphanFile>,
+    /// The block and slot each orphan this mount added was put in, so that removing it need
+    /// not search the file (checked against the slot before use).
+    slots: BTreeMap<Ino, (u64, usize)>,
+}
+
+/// The orphan file as the engine keeps it while mounted: read and checked once (its size
+/// never changes while mounted), its blocks' bytes verified whenever the cache (re)reads them.
+#[derive(Clone)]
+pub(crate) struct OrphanFile {
+    /// The orphan file inode's checksum seed.
+    seed: u32,
+    /// Its blocks, in order.
+    blocks: Vec<u64>,
+}
+
 impl<D: BlockDevice> Ext4<D> {
-    /// The orphan file's inode and its blocks (magic and checksum verified), if the image
-    /// has one.
-    fn orphan_file(&mut self) -> Result<Option<(Inode, Vec<u64>)>> {
+    /// The orphan file's checksum seed and blocks, if the image has one (read once a mount).
+    fn orphan_file(&mut self) -> Result<Option<OrphanFile>> {
         if self.sb.feature_compat & COMPAT_ORPHAN_FILE == 0 {
             return Ok(None);
+        }
+        if let Some(of) = &self.orphans.file {
+            return Ok(Some(of.clone()));
         }
         let ino = self.sb_u32(s::ORPHAN_FILE_INUM)?;
         let inode = self.load_inode(ino)?;
@@ -51,46 +96,111 @@ impl<D: BlockDevice> Ext4<D> {
                 what: "orphan file hole",
                 at: u64::from(ino),
             })?;
-            let csum = self.ctx.csum;
-            let b = self.block(phys)?;
-            if le32(b, bs - OB_TAIL_LEN + OB_MAGIC) != ORPHAN_MAGIC {
-                return corrupt("orphan file block magic", phys);
-            }
-            if csum
-                && orphan_csum(inode.seed, phys, b, bs) != le32(b, bs - OB_TAIL_LEN + OB_CHECKSUM)
-            {
-                return Err(Error::Checksum {
-                    what: "orphan file block",
-                    at: phys,
-                });
-            }
             blocks.push(phys);
         }
-        Ok(Some((inode, blocks)))
+        let of = OrphanFile {
+            seed: inode.seed,
+            blocks,
+        };
+        for &phys in &of.blocks {
+            self.orphan_block_use(of.seed, phys)?;
+        }
+        self.orphans.file = Some(of.clone());
+        Ok(Some(of))
+    }
+
+    /// Verifies orphan file block `phys` (its magic and checksum), unless its cached bytes were
+    /// verified already, and returns how many of its slots are in use.
+    fn orphan_block_use(&mut self, seed: u32, phys: u64) -> Result<usize> {
+        let known = self.block_checked(phys);
+        if let Some(used) = tagged_use(known, seed) {
+            return Ok(used);
+        }
+        let (bs, csum) = (self.ctx.bs, self.ctx.csum);
+        let b = self.block(phys)?;
+        if le32(b, bs - OB_TAIL_LEN + OB_MAGIC) != ORPHAN_MAGIC {
+            return corrupt("orphan file block magic", phys);
+        }
+        if csum && orphan_csum(seed, phys, b, bs) != le32(b, bs - OB_TAIL_LEN + OB_CHECKSUM) {
+            return Err(Error::Checksum {
+                what: "orphan file block",
+                at: phys,
+            });
+        }
+        let used = (0..(bs - OB_TAIL_LEN) / 4)
+            .filter(|&j| le32(b, 4 * j) != 0)
+            .count();
+        if let Some(tag) = orphan_tag(seed, used) {
+            self.set_block_checked(phys, tag);
+        }
+        Ok(used)
+    }
+
+    /// Sets slot `j` of orphan file block `phys` (verified: [`Self::orphan_block_use`] just
+    /// returned `used`) to `ino`, carrying the block's checksum over the change.
+    fn put_orphan_slot(
+        &mut self,
+        seed: u32,
+        phys: u64,
+        j: usize,
+        ino: Ino,
+        used: usize,
+    ) -> Result<()> {
+        let (bs, csum) = (self.ctx.bs, self.ctx.csum);
+        let b = self.block_mut(phys)?;
+        let at = 4 * j;
+        let old = le32(b, at);
+        put32(b, at, ino);
+        let used = match (old != 0, ino != 0) {
+            (false, true) => used + 1,
+            (true, false) => used.saturating_sub(1),
+            _ => used,
+        };
+        if csum {
+            let stored = le32(b, bs - OB_TAIL_LEN + OB_CHECKSUM);
+            let c = crc32c_raw_change(
+                stored,
+                bs - OB_TAIL_LEN,
+                at,
+                &old.to_le_bytes(),
+                &ino.to_le_bytes(),
+            )
+            .unwrap_or_else(|| orphan_csum(seed, phys, b, bs));
+            debug_assert_eq!(
+                c,
+                orphan_csum(seed, phys, b, bs),
+                "orphan block checksum carried over"
+            );
+            put32(b, bs - OB_TAIL_LEN + OB_CHECKSUM, c);
+        }
+        if let Some(tag) = orphan_tag(seed, used) {
+            self.set_block_checked(phys, tag);
+        }
+        Ok(())
     }
 
     /// Record `ino` (links already 0) as an orphan: a free slot of the orphan file, else the
     /// head of the classic list.
     pub(crate) fn orphan_add(&mut self, ino: Ino) -> Result<()> {
-        let bs = self.ctx.bs;
-        let slots = (bs - OB_TAIL_LEN) / 4;
-        if let Some((of, blocks)) = self.orphan_file()? {
-            for phys in blocks {
+        let slots = (self.ctx.bs - OB_TAIL_LEN) / 4;
+        if let Some(of) = self.orphan_file()? {
+            for &phys in &of.blocks {
+                let used = self.orphan_block_use(of.seed, phys)?;
+                if used >= slots {
+                    continue;
+                }
                 let b = self.block(phys)?;
                 let Some(j) = (0..slots).find(|&j| le32(b, 4 * j) == 0) else {
                     continue;
                 };
-                let csum = self.ctx.csum;
-                let b = self.block_mut(phys)?;
-                put32(b, 4 * j, ino);
-                if csum {
-                    let c = orphan_csum(of.seed, phys, b, bs);
-                    put32(b, bs - OB_TAIL_LEN + OB_CHECKSUM, c);
+                self.put_orphan_slot(of.seed, phys, j, ino, used)?;
+                self.orphans.slots.insert(ino, (phys, j));
+                if self.sb.feature_ro_compat & RO_COMPAT_ORPHAN_PRESENT == 0 {
+                    self.patch_sb(|raw| {
+                        let ro = le32(raw, s::FEATURE_RO_COMPAT) | RO_COMPAT_ORPHAN_PRESENT;
+                        put32(raw, s::FEATURE_RO_COMPAT, ro);
+                    })?;
                 }
-                self.patch_sb(|raw| {
-                    let ro = le32(raw, s::FEATURE_RO_COMPAT) | RO_COMPAT_ORPHAN_PRESENT;
-                    put32(raw, s::FEATURE_RO_COMPAT, ro);
-                })?;
                 return Ok(());
             }
         }
@@ -110,34 +220,43 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Remove `ino` from the orphan file or the classic list (not found: nothing to do).
     pub(crate) fn orphan_del(&mut self, ino: Ino) -> Result<()> {
-        let bs = self.ctx.bs;
-        let slots = (bs - OB_TAIL_LEN) / 4;
-        if let Some((of, blocks)) = self.orphan_file()? {
+        let slots = (self.ctx.bs - OB_TAIL_LEN) / 4;
+        if let Some(of) = self.orphan_file()? {
             let mut found = false;
-            let mut empty = true;
-            for phys in blocks {
-                let b = self.block(phys)?;
-                let hits: Vec<usize> = (0..slots).filter(|&j| le32(b, 4 * j) == ino).collect();
-                if !hits.is_empty() {
-                    let csum = self.ctx.csum;
-                    let b = self.block_mut(phys)?;
-                    for j in hits {
-                        put32(b, 4 * j, 0);
-                    }
-                    if csum {
-                        let c = orphan_csum(of.seed, phys, b, bs);
-                        put32(b, bs - OB_TAIL_LEN + OB_CHECKSUM, c);
-                    }
+            // Where it was put, if that slot still holds it; else wherever it is.
+            if let Some((phys, j)) = self.orphans.slots.remove(&ino) {
+                let used = self.orphan_block_use(of.seed, phys)?;
+                if j < slots && le32(self.block(phys)?, 4 * j) == ino {
+                    self.put_orphan_slot(of.seed, phys, j, 0, used)?;
                     found = true;
                 }
-                let b = self.block(phys)?;
-                empty &= (0..slots).all(|j| le32(b, 4 * j) == 0);
             }
-            if empty && self.sb.feature_ro_compat & RO_COMPAT_ORPHAN_PRESENT != 0 {
-                self.patch_sb(|raw| {
-                    let ro = le32(raw, s::FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
-                    put32(raw, s::FEATURE_RO_COMPAT, ro);
-                })?;
+            if !found {
+                for &phys in &of.blocks {
+                    self.orphan_block_use(of.seed, phys)?;
+                    let b = self.block(phys)?;
+                    let hits: Vec<usize> = (0..slots).filter(|&j| le32(b, 4 * j) == ino).collect();
+                    for j in hits {
+                        let used = self.orphan_block_use(of.seed, phys)?;
+                        self.put_orphan_slot(of.seed, phys, j, 0, used)?;
+                        found = true;
+                    }
+                }
+            }
+            if self.sb.feature_ro_compat & RO_COMPAT_ORPHAN_PRESENT != 0 {
+                let mut empty = true;
+                for &phys in &of.blocks {
+                    if self.orphan_block_use(of.seed, phys)? != 0 {
+                        empty = false;
+                        break;
+                    }
+                }
+                if empty {
+                    self.patch_sb(|raw| {
+                        let ro = le32(raw, s::FEATURE_RO_COMPAT) & !RO_COMPAT_ORPHAN_PRESENT;
+                        put32(raw, s::FEATURE_RO_COMPAT, ro);
+                    })?;
+                }
             }
             if found {
                 return Ok(());
@@ -240,8 +359,8 @@ impl<D: BlockDevice> Ext4<D> {
         let slots = (bs - OB_TAIL_LEN) / 4;
         let mut list: Vec<Ino> = Vec::new();
         let file = self.orphan_file()?;
-        if let Some((_, blocks)) = &file {
-            for &phys in blocks {
+        if let Some(of) = &file {
+            for &phys in &of.blocks {
                 let b = self.block(phys)?;
                 list.extend((0..slots).map(|j| le32(b, 4 * j)).filter(|&i| i != 0));
             }
@@ -288,8 +407,8 @@ impl<D: BlockDevice> Ext4<D> {
             self.load_tree(&inode)?;
             plan.push((ino, None));
         }
-        if let Some((of, blocks)) = file {
-            for phys in blocks {
+        if let Some(of) = file {
+            for phys in of.blocks {
                 let csum = self.ctx.csum;
                 let b = self.block_mut(phys)?;
                 if let Some(d) = b.get_mut(..bs - OB_TAIL_LEN) {
