@@ -25,6 +25,25 @@ pub fn crc32c_raw(seed: u32, data: &[u8]) -> u32 {
 /// CRC32C's polynomial, reflected (bit 31 is x^0), as the raw update works on it.
 const POLY: u32 = 0x82F6_3B78;
 
+/// `p · x mod POLY`, reflected: one step of the bit-wise update.
+const fn times_x(p: u32) -> u32 {
+    if p & 1 != 0 {
+        (p >> 1) ^ POLY
+    } else {
+        p >> 1
+    }
+}
+
+/// `p · x^8 mod POLY`, reflected: a byte's eight steps.
+const fn times_x8(mut p: u32) -> u32 {
+    let mut k = 0;
+    while k < 8 {
+        p = times_x(p);
+        k += 1;
+    }
+    p
+}
+
 /// `a · b mod POLY`, both reflected.
 const fn mul_mod(a: u32, mut b: u32) -> u32 {
     let mut p = 0u32;
@@ -33,7 +52,7 @@ const fn mul_mod(a: u32, mut b: u32) -> u32 {
         if a & m != 0 {
             p ^= b;
         }
-        b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
+        b = times_x(b);
         m >>= 1;
     }
     p
@@ -56,13 +75,7 @@ static BYTE: [u32; 256] = {
     let mut t = [0u32; 256];
     let mut i = 0;
     while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ POLY } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
+        t[i] = times_x8(i as u32);
         i += 1;
     }
     t
@@ -89,13 +102,7 @@ static X8N: [u32; ZEROS_TABLE] = {
     t[0] = 1 << 31;
     let mut n = 1;
     while n < ZEROS_TABLE {
-        let mut p = t[n - 1];
-        let mut k = 0;
-        while k < 8 {
-            p = if p & 1 != 0 { (p >> 1) ^ POLY } else { p >> 1 };
-            k += 1;
-        }
-        t[n] = p;
+        t[n] = times_x8(t[n - 1]);
         n += 1;
     }
     t

@@ -188,18 +188,15 @@ impl<D: BlockDevice> Ext4<D> {
                 }
                 if let Some((off, used, rec)) = slot {
                     // what changes: the entry's rec_len and the new entry after it
-                    let sealed = self.block_checked(phys) == Some(dir_tag(inode.seed, 0));
-                    let end = off + used + 8 + name.len();
-                    let before = self.block(phys)?.get(off..end).map(<[u8]>::to_vec);
-                    let b = self.block_mut(phys)?;
-                    if used == 0 {
-                        dirent(b, off, ino, rec, name, t);
-                    } else {
-                        put16(b, off + de::REC_LEN, used as u16);
-                        dirent(b, off + used, ino, rec - used, name, t);
-                    }
-                    dir_tail_after(&ctx, b, inode.seed, off, before.as_deref(), sealed);
-                    self.sealed_dir_leaf(phys, inode.seed);
+                    let len = used + 8 + name.len();
+                    self.change_dir_leaf(phys, inode.seed, off, len, |b| {
+                        if used == 0 {
+                            dirent(b, off, ino, rec, name, t);
+                        } else {
+                            put16(b, off + de::REC_LEN, used as u16);
+                            dirent(b, off + used, ino, rec - used, name, t);
+                        }
+                    })?;
                     let now = self.clock;
                     return self.patch_inode(dir, |raw| set_mtime_ctime(raw, now));
                 }
@@ -232,6 +229,28 @@ impl<D: BlockDevice> Ext4<D> {
         })
     }
 
+    /// Changes leaf block `phys` of a directory with checksum seed `seed` by `f`, which
+    /// changes at most bytes `at..at + len`, then writes the block's checksum tail (carried
+    /// over the change when the block's bytes were verified before it: [`dir_tail_after`]) and
+    /// records the block as verified.
+    fn change_dir_leaf(
+        &mut self,
+        phys: u64,
+        seed: u32,
+        at: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]),
+    ) -> Result<()> {
+        let ctx = self.ctx;
+        let sealed = self.block_checked(phys) == Some(dir_tag(seed, 0));
+        let before = self.block(phys)?.get(at..at + len).map(<[u8]>::to_vec);
+        let b = self.block_mut(phys)?;
+        f(b);
+        dir_tail_after(&ctx, b, seed, at, before.as_deref(), sealed);
+        self.sealed_dir_leaf(phys, seed);
+        Ok(())
+    }
+
     /// Remove the entry `name → target` from `dir` (merged into the entry before it, or
     /// cleared when first in its block) and stamp the directory's mtime/ctime.
     pub(crate) fn remove_entry(&mut self, dir: Ino, name: &[u8], target: Ino) -> Result<()> {
@@ -255,18 +274,13 @@ impl<D: BlockDevice> Ext4<D> {
         // Merge the entry into the one before it, or clear it if it is the first: what
         // changes is in the first 8 bytes (the header) of one entry.
         let at = hit.prev.unwrap_or(hit.off);
-        let sealed = self.block_checked(phys) == Some(dir_tag(dinode.seed, 0));
-        let before = self.block(phys)?.get(at..at + 8).map(<[u8]>::to_vec);
-        let b = self.block_mut(phys)?;
-        match hit.prev {
+        self.change_dir_leaf(phys, dinode.seed, at, 8, |b| match hit.prev {
             Some(pv) => {
                 let prec = usize::from(le16(b, pv + de::REC_LEN));
                 put16(b, pv + de::REC_LEN, (prec + hit.rec) as u16);
             }
             None => put32(b, hit.off + de::INODE, 0),
-        }
-        dir_tail_after(&ctx, b, dinode.seed, at, before.as_deref(), sealed);
-        self.sealed_dir_leaf(phys, dinode.seed);
+        })?;
         let now = self.clock;
         self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
         Ok(())
@@ -367,18 +381,12 @@ impl<D: BlockDevice> Ext4<D> {
         let (phys, hit) = self
             .find_entry(&dinode, name, old, None)?
             .ok_or(Error::NotFound)?;
-        let sealed = self.block_checked(phys) == Some(dir_tag(dinode.seed, 0));
-        let before = self
-            .block(phys)?
-            .get(hit.off..hit.off + 8)
-            .map(<[u8]>::to_vec);
-        let b = self.block_mut(phys)?;
-        put32(b, hit.off + de::INODE, new);
-        if let Some(x) = b.get_mut(hit.off + de::FILE_TYPE) {
-            *x = t;
-        }
-        dir_tail_after(&ctx, b, dinode.seed, hit.off, before.as_deref(), sealed);
-        self.sealed_dir_leaf(phys, dinode.seed);
+        self.change_dir_leaf(phys, dinode.seed, hit.off, 8, |b| {
+            put32(b, hit.off + de::INODE, new);
+            if let Some(x) = b.get_mut(hit.off + de::FILE_TYPE) {
+                *x = t;
+            }
+        })?;
         let now = self.clock;
         self.patch_inode(dir, |raw| set_mtime_ctime(raw, now))?;
         Ok(())

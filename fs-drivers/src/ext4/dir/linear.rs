@@ -106,11 +106,6 @@ fn dir_block_shape(
 }
 
 impl<D: BlockDevice> Ext4<D> {
-    /// Checks directory block `lblk` of `inode` (physical block `phys`) by its shape: its
-    /// checksum (leaf tail or dx tail) and its tail's form. Returns true for a leaf block,
-    /// false for an index block. A block whose checksum was verified for this directory and
-    /// shape since the cache read or last changed it is not checksummed again: lookups read
-    /// the same few blocks over and over, and a checksum is the largest part of their cost.
     /// Records that leaf block `phys` of a directory with checksum seed `seed` was just given
     /// its checksum tail ([`dir_tail`](crate::ext4::dir::entries::dir_tail)): its next
     /// [`check_dir_block`](Self::check_dir_block) need not compute the checksum again.
@@ -120,6 +115,11 @@ impl<D: BlockDevice> Ext4<D> {
         }
     }
 
+    /// Checks directory block `lblk` of `inode` (physical block `phys`) by its shape: its
+    /// checksum (leaf tail or dx tail) and its tail's form. Returns true for a leaf block,
+    /// false for an index block. A block whose checksum was verified for this directory and
+    /// shape since the cache read or last changed it is not checksummed again: lookups read
+    /// the same few blocks over and over, and a checksum is the largest part of their cost.
     pub(crate) fn check_dir_block(&mut self, inode: &Inode, lblk: u64, phys: u64) -> Result<bool> {
         let ctx = self.ctx;
         let known = self.block_checked(phys);
