@@ -224,6 +224,20 @@ fn after_crash(img: &Path) {
     }
 }
 
+/// `n` files in directory `d`, each written, pinned and unlinked: `n` orphans.
+fn pinned_and_unlinked(fs: &mut Ext4<FileDisk>, d: u32, n: u32) -> Vec<u32> {
+    (0..n)
+        .map(|i| {
+            let name = format!("f{i}");
+            let f = fs.create(d, name.as_bytes(), 0o644, 0, 0).unwrap();
+            fs.write(f, 0, name.as_bytes()).unwrap();
+            fs.pin(f).unwrap();
+            fs.unlink(d, name.as_bytes()).unwrap();
+            f
+        })
+        .collect()
+}
+
 /// A full orphan file (one block: 254 slots at 1k) overflows into the classic list; orphans
 /// are freed from both, by unpin and by the reclaim at mount.
 #[test]
@@ -239,15 +253,7 @@ fn full_orphan_file_overflows_to_list() {
         let mut fs = open_rw(&img);
         start = counts(&fs);
         let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
-        let mut inos = Vec::new();
-        for i in 0..n {
-            let name = format!("f{i}");
-            let f = fs.create(d, name.as_bytes(), 0o644, 0, 0).unwrap();
-            fs.write(f, 0, name.as_bytes()).unwrap();
-            fs.pin(f).unwrap();
-            fs.unlink(d, name.as_bytes()).unwrap();
-            inos.push(f);
-        }
+        let inos = pinned_and_unlinked(&mut fs, d, n);
         fs.sync().unwrap();
         let h = ext4img::dumpe2fs(&img);
         assert!(
@@ -292,19 +298,11 @@ fn orphans_across_orphan_file_blocks() {
         1024,
         &["-O", "orphan_file", "-E", "orphan_file_size=4"],
     );
-    let n = 600usize;
+    let n = 600u32;
     let mut fs = open_rw(&img);
     let start = counts(&fs);
     let d = fs.mkdir(ROOT_INO, b"d", 0o755, 0, 0).unwrap();
-    let mut inos = Vec::new();
-    for i in 0..n {
-        let name = format!("f{i}");
-        let f = fs.create(d, name.as_bytes(), 0o644, 0, 0).unwrap();
-        fs.write(f, 0, name.as_bytes()).unwrap();
-        fs.pin(f).unwrap();
-        fs.unlink(d, name.as_bytes()).unwrap();
-        inos.push(f);
-    }
+    let inos = pinned_and_unlinked(&mut fs, d, n);
     fs.sync().unwrap();
     let h = ext4img::dumpe2fs(&img);
     assert!(
