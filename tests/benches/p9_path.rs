@@ -195,7 +195,7 @@ const KINDS: [&str; 6] = [
     "Tgetattr",
     "Tclunk",
     "Tunlinkat",
-    "Tclunk of the removed file",
+    "Tclunk, removed file",
 ];
 
 fn round(bytes: &[u8]) -> Round {
