@@ -16,6 +16,10 @@ use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
+/// The block-cache tag of the superblock's block while its cached bytes match their checksum
+/// ([`Ext4::patch_sb`]); disjoint from the directory, inode and orphan-file blocks' tags.
+const SB_TAG: u64 = 1 << 61;
+
 /// `INCOMPAT_EXTENTS`: files may use extent trees.
 const INCOMPAT_EXTENTS: u32 = 0x40;
 
@@ -380,12 +384,25 @@ impl<D: BlockDevice> Ext4<D> {
             SUPERBLOCK_OFFSET as usize % bs,
         );
         let csum = self.ctx.csum;
+        // The checksum follows the bytes `f` changes instead of being computed anew when the
+        // cached superblock is known to match it: this function wrote or verified it since the
+        // cache read the block (its tag, which any other change of the block drops). Otherwise
+        // the bytes before the change are checked first, and a superblock that no longer
+        // matches (file data of a hostile image mapped over it, a disk that changed it) is
+        // refused rather than given a checksum.
+        if csum && self.block_checked(blk) != Some(SB_TAG) {
+            let raw = self.block(blk)?.get(off..off + 1024).unwrap_or(&[]);
+            if crc32c_raw(!0, raw.get(..s::CHECKSUM).unwrap_or(&[])) != le32(raw, s::CHECKSUM) {
+                return Err(Error::Checksum {
+                    what: "superblock",
+                    at: blk,
+                });
+            }
+        }
         let b = self.block_mut(blk)?;
         let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {
             what: "superblock location",
         })?;
-        // The cached superblock always matches its checksum (verified at mount, kept here),
-        // so the checksum follows the bytes `f` changes instead of being computed anew.
         let mut before = [0u8; s::CHECKSUM];
         if let Some(x) = raw.get(..s::CHECKSUM) {
             before.copy_from_slice(x);
@@ -407,6 +424,9 @@ impl<D: BlockDevice> Ext4<D> {
         self.sb.state = state;
         self.sb.feature_incompat = incompat;
         self.sb.feature_ro_compat = ro_compat;
+        if csum {
+            self.set_block_checked(blk, SB_TAG);
+        }
         Ok(r)
     }
 
