@@ -34,7 +34,8 @@ pub enum Error {
     Checksum {
         /// Which structure.
         what: &'static str,
-        /// Block number, inode number or group number, depending on `what`.
+        /// Block number, inode number or group number, depending on `what` (the
+        /// superblock: its byte offset, 1024).
         at: u64,
     },
     /// A structure is malformed.

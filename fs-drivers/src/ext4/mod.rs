@@ -61,6 +61,7 @@ pub mod shared;
 mod types;
 mod write;
 mod xattr;
+mod zone;
 
 use crate::block::BlockDevice;
 use crate::cache::BlockCache;
@@ -154,6 +155,11 @@ pub struct Ext4<D: BlockDevice> {
     /// Sequential readers of a few files, to read ahead for them ([`Ext4::read`]).
     ra_last: [Stream; RA_STREAMS],
     ra_next: usize,
+    /// The blocks of the file system's own metadata ([`zone::SystemZone`]).
+    zone: zone::SystemZone,
+    /// Bitmaps that failed their checksum this mount (by block-cache tag: group and kind);
+    /// allocation looks elsewhere (`allocate/bitmaps.rs`).
+    refused: alloc::collections::BTreeSet<u64>,
 }
 
 #[cfg(test)]

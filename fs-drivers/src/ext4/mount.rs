@@ -6,7 +6,6 @@ use crate::cache::BlockCache;
 use crate::crc::{crc32c_raw, crc32c_raw_rechecked};
 use crate::ext4::bytes::{le16, le32, put16, put32};
 use crate::ext4::error::{corrupt, Error, Result};
-use crate::ext4::gdt::GdtLayout;
 use crate::ext4::journal;
 use crate::ext4::readahead::{Stream, RA_STREAMS};
 use crate::ext4::sb::{s, GroupDesc, Superblock, SUPERBLOCK_OFFSET};
@@ -92,6 +91,8 @@ impl<D: BlockDevice> Ext4<D> {
             jnl: None,
             ra_last: [Stream::default(); RA_STREAMS],
             ra_next: 0,
+            zone: super::zone::SystemZone::default(),
+            refused: alloc::collections::BTreeSet::new(),
         };
         if fs.sb.feature_incompat & sb::INCOMPAT_RECOVER != 0 {
             if fs.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 || fs.sb.journal_inum == 0 {
@@ -130,23 +131,18 @@ impl<D: BlockDevice> Ext4<D> {
             fs.read_only_reason = Some(journal::REPLAYED_IN_MEMORY);
         }
         fs.load_groups(None)?;
+        fs.build_system_zone()?;
         Ok(fs)
     }
 
     /// Read the group descriptors (the first `limit` of them, or all).
     fn load_groups(&mut self, limit: Option<u64>) -> Result<()> {
         let n = self.sb.group_count().min(limit.unwrap_or(u64::MAX));
-        let ds = u64::from(self.sb.desc_size);
-        let bs = self.ctx.bs as u64;
-        let per_block = bs / ds;
         let mut groups = Vec::with_capacity(n.min(1 << 20) as usize);
         let seed = self.ctx.seed;
         let sb = self.sb.clone();
-        // With meta_bg, the descriptors of meta group `g / per_block` sit in its first group.
-        let layout = GdtLayout::from_sb(&sb, 0);
         for g in 0..n {
-            let blk = layout.primary(g / per_block);
-            let off = ((g % per_block) * ds) as usize;
+            let (blk, off) = self.desc_location(g as usize);
             let b = self.block(blk)?;
             let d = b.get(off..).unwrap_or(&[]);
             let gd = GroupDesc::parse(d, g as u32, &sb, seed)?;
@@ -391,13 +387,7 @@ impl<D: BlockDevice> Ext4<D> {
         // matches (file data of a hostile image mapped over it, a disk that changed it) is
         // refused rather than given a checksum.
         if csum && self.block_checked(blk) != Some(SB_TAG) {
-            let raw = self.block(blk)?.get(off..off + 1024).unwrap_or(&[]);
-            if crc32c_raw(!0, raw.get(..s::CHECKSUM).unwrap_or(&[])) != le32(raw, s::CHECKSUM) {
-                return Err(Error::Checksum {
-                    what: "superblock",
-                    at: blk,
-                });
-            }
+            sb::verify_sb_csum(self.block(blk)?.get(off..off + 1024).unwrap_or(&[]))?;
         }
         let b = self.block_mut(blk)?;
         let raw = b.get_mut(off..off + 1024).ok_or(Error::BadSuperblock {

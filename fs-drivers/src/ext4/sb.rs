@@ -7,6 +7,19 @@ use alloc::vec::Vec;
 
 /// Byte offset of the primary superblock on the device.
 pub const SUPERBLOCK_OFFSET: u64 = 1024;
+
+/// Whether the superblock's raw 1,024 bytes match their `s_checksum` (crc32c of the bytes
+/// before it); a mismatch is reported at the superblock's byte offset.
+pub(crate) fn verify_sb_csum(raw: &[u8]) -> Result<(), Error> {
+    if crc32c_raw(!0, raw.get(..s::CHECKSUM).unwrap_or(&[])) == le32(raw, s::CHECKSUM) {
+        Ok(())
+    } else {
+        Err(Error::Checksum {
+            what: "superblock",
+            at: SUPERBLOCK_OFFSET,
+        })
+    }
+}
 /// Superblock magic.
 pub const MAGIC: u16 = 0xEF53;
 
@@ -415,13 +428,7 @@ impl Superblock {
             if self.checksum_type != 1 {
                 return bad("checksum type is not crc32c");
             }
-            let want = crc32c_raw(!0, raw.get(..0x3FC).unwrap_or(&[]));
-            if want != self.checksum {
-                return Err(Error::Checksum {
-                    what: "superblock",
-                    at: SUPERBLOCK_OFFSET,
-                });
-            }
+            verify_sb_csum(raw)?;
         }
         Ok(())
     }

@@ -2,14 +2,19 @@
 //! freeing.
 
 use crate::block::BlockDevice;
+use crate::ext4::allocate::bitmaps::{refused_for_checksum, Bitmap};
 use crate::ext4::allocate::{bit, set_bit, BG_BLOCK_UNINIT};
-use crate::ext4::bytes::le16;
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::gdt::GdtLayout;
-use crate::ext4::sb::s;
 use crate::ext4::Ext4;
 use alloc::vec;
 use alloc::vec::Vec;
+
+/// What an allocation that a bitmap offered inside the metadata reports.
+const METADATA_MARKED_FREE: &str = "block bitmap: metadata block marked free";
+
+/// How many such runs one allocation claims ([`Ext4::alloc_blocks`]) before it reports one.
+const MAX_CLAIMS: usize = 16;
 
 impl<D: BlockDevice> Ext4<D> {
     /// The block bitmap a `BLOCK_UNINIT` group stands for: its superblock backup, descriptor
@@ -27,10 +32,7 @@ impl<D: BlockDevice> Ext4<D> {
                 set_bit(bm, (b - start) as usize, true);
             }
         };
-        let reserved = {
-            let raw_sb = self.block((1024 / bs) as u64)?;
-            u64::from(le16(raw_sb, 1024 % bs + s::RESERVED_GDT_BLOCKS))
-        };
+        let reserved = self.reserved_gdt_blocks()?;
         // The superblock copy and descriptor blocks (with or without meta_bg).
         mark(
             start,
@@ -71,19 +73,64 @@ impl<D: BlockDevice> Ext4<D> {
         if let Some(d) = self.groups.get_mut(g) {
             d.flags &= !BG_BLOCK_UNINIT;
         }
-        Ok(())
+        let c = self.block_bitmap_csum(g, &gd)?;
+        self.store_gd(g, Some(c), None)
     }
 
-    /// Allocate up to `max` contiguous blocks near `goal`: the run starting at `goal` when
-    /// that block is free (so a file grows contiguously), else the first run of `max` free
-    /// blocks after it (in the goal's group, then the following groups, wrapping around),
-    /// else the longest free run there is (groups with fewer free blocks than the longest
-    /// run found so far are skipped). Returns (first block, count ≥ 1).
+    /// Group `g`'s block bitmap, ready to be read for a change: written out first if the
+    /// group's flag says it is not there, else verified against its checksum.
+    fn ready_block_bitmap(&mut self, g: usize) -> Result<()> {
+        if self
+            .groups
+            .get(g)
+            .is_some_and(|d| d.flags & BG_BLOCK_UNINIT != 0)
+        {
+            self.init_block_bitmap(g)
+        } else {
+            self.verify_bitmap(g, Bitmap::Block)
+        }
+    }
+
+    /// [`ready_block_bitmap`](Self::ready_block_bitmap), or `false` for a bitmap refused for
+    /// its checksum (the first refusal kept in `refused`, for when no group is left).
+    fn usable_block_bitmap(&mut self, g: usize, refused: &mut Option<Error>) -> Result<bool> {
+        match self.ready_block_bitmap(g) {
+            Ok(()) => Ok(true),
+            Err(e) if refused_for_checksum(&e, Bitmap::Block) => {
+                refused.get_or_insert(e);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Allocate up to `max` contiguous blocks near `goal` ([`alloc_run`](Self::alloc_run)).
+    /// A run that a lying bitmap offered inside the metadata is claimed (its metadata blocks
+    /// marked in use, as Linux does) and the search made again, up to [`MAX_CLAIMS`] times.
     pub(crate) fn alloc_blocks(&mut self, goal: u64, max: u32) -> Result<(u64, u32)> {
+        let mut claims = 0;
+        loop {
+            match self.alloc_run(goal, max) {
+                Err(Error::Corrupt {
+                    what: METADATA_MARKED_FREE,
+                    ..
+                }) if claims < MAX_CLAIMS => claims += 1,
+                r => return r,
+            }
+        }
+    }
+
+    /// The run starting at `goal` when that block is free (so a file grows contiguously),
+    /// else the first run of `max` free blocks after it (in the goal's group, then the
+    /// following groups, wrapping around), else the longest free run there is (groups with
+    /// fewer free blocks than the longest run found so far are skipped; so are groups whose
+    /// bitmap failed its checksum). Returns (first block, count ≥ 1).
+    fn alloc_run(&mut self, goal: u64, max: u32) -> Result<(u64, u32)> {
         let ng = self.groups.len();
         if ng == 0 || self.sb.free_blocks_count == 0 {
             return Err(Error::NoSpace);
         }
+        let mut refused = None;
         let max = max.max(1) as usize;
         let fdb = u64::from(self.sb.first_data_block);
         let bpg = u64::from(self.sb.blocks_per_group.max(1));
@@ -95,14 +142,9 @@ impl<D: BlockDevice> Ext4<D> {
         let g0 = (((goal - fdb) / bpg) as usize).min(ng - 1);
         let off0 = (goal - self.group_start(g0 as u64)) as usize;
         // The goal block itself.
-        if self.groups.get(g0).is_some_and(|d| d.free_blocks > 0) {
-            if self
-                .groups
-                .get(g0)
-                .is_some_and(|d| d.flags & BG_BLOCK_UNINIT != 0)
-            {
-                self.init_block_bitmap(g0)?;
-            }
+        if self.groups.get(g0).is_some_and(|d| d.free_blocks > 0)
+            && self.usable_block_bitmap(g0, &mut refused)?
+        {
             let n = self.blocks_in_group(g0 as u64) as usize;
             let bm = self.block(self.groups.get(g0).map_or(0, |d| d.block_bitmap))?;
             if off0 < n && !bit(bm, off0) {
@@ -125,8 +167,8 @@ impl<D: BlockDevice> Ext4<D> {
             if gd.free_blocks == 0 || (gd.free_blocks as usize) <= best_len {
                 continue;
             }
-            if gd.flags & BG_BLOCK_UNINIT != 0 {
-                self.init_block_bitmap(g)?;
+            if !self.usable_block_bitmap(g, &mut refused)? {
+                continue;
             }
             let n = self.blocks_in_group(g as u64) as usize;
             let (from, to) = match k {
@@ -166,29 +208,94 @@ impl<D: BlockDevice> Ext4<D> {
         }
         match best {
             Some((g, i, len)) => self.take_run(g, i, len),
-            None => Err(Error::NoSpace),
+            None => Err(refused.unwrap_or(Error::NoSpace)),
         }
     }
 
     /// Mark `len` blocks from bit `i` of group `g` in use (bitmap, checksums, free counts).
+    /// A run that reaches into the file system's metadata (a bitmap that lies) is refused.
     fn take_run(&mut self, g: usize, i: usize, len: usize) -> Result<(u64, u32)> {
         let gd = self.groups.get(g).copied().ok_or(Error::Corrupt {
             what: "group number",
             at: g as u64,
         })?;
+        let first = self.group_start(g as u64) + i as u64;
+        if let Some(b) = self.zone.first_in(first, len as u64) {
+            self.claim_metadata(g, first, len as u64)?;
+            return corrupt(METADATA_MARKED_FREE, b);
+        }
         let bm = self.block_mut(gd.block_bitmap)?;
         for j in i..i + len {
             set_bit(bm, j, true);
         }
-        let c = self.block_bitmap_csum(&gd)?;
+        let c = self.block_bitmap_csum(g, &gd)?;
         if let Some(d) = self.groups.get_mut(g) {
             d.free_blocks = d.free_blocks.saturating_sub(len as u32);
         }
         self.store_gd(g, Some(c), None)?;
         self.adjust_sb(-(len as i64), 0)?;
-        Ok((self.group_start(g as u64) + i as u64, len as u32))
+        Ok((first, len as u32))
     }
 
+    /// Mark in use the blocks of the system zone among the `len` free ones from `first` in
+    /// group `g` (a bitmap that lies about the metadata), so that no allocation offers them
+    /// again. The group's free count is then counted from its bitmap (a count that lied with
+    /// the bitmap is corrected; one that was right stays), with the superblock's.
+    fn claim_metadata(&mut self, g: usize, first: u64, len: u64) -> Result<()> {
+        let gd = self.groups.get(g).copied().ok_or(Error::Corrupt {
+            what: "group number",
+            at: g as u64,
+        })?;
+        let start = self.group_start(g as u64);
+        let n = self.blocks_in_group(g as u64) as usize;
+        let meta: Vec<u64> = (first..first.saturating_add(len))
+            .filter(|&b| self.zone.first_in(b, 1).is_some())
+            .collect();
+        let bm = self.block_mut(gd.block_bitmap)?;
+        for &b in &meta {
+            set_bit(bm, (b - start) as usize, true);
+        }
+        let free = (0..n).filter(|&i| !bit(bm, i)).count() as u32;
+        let c = self.block_bitmap_csum(g, &gd)?;
+        if let Some(d) = self.groups.get_mut(g) {
+            d.free_blocks = free;
+        }
+        self.store_gd(g, Some(c), None)?;
+        self.adjust_sb(i64::from(free) - i64::from(gd.free_blocks), 0)?;
+        log::warn!(
+            "ext4: group {g}'s block bitmap marked {} metadata blocks from {first} free; \
+             marked in use",
+            meta.len()
+        );
+        Ok(())
+    }
+
+    /// Mark blocks `b..stop` of group `g` free (bitmap, checksums, free counts); each must be
+    /// in use.
+    fn clear_run(&mut self, g: usize, b: u64, stop: u64) -> Result<()> {
+        let start = self.group_start(g as u64);
+        let gd = self.groups.get(g).copied().ok_or(Error::Corrupt {
+            what: "group number",
+            at: g as u64,
+        })?;
+        let bm = self.block_mut(gd.block_bitmap)?;
+        for x in b..stop {
+            let i = (x - start) as usize;
+            if !bit(bm, i) {
+                return corrupt("freeing a free block", x);
+            }
+            set_bit(bm, i, false);
+        }
+        let c = self.block_bitmap_csum(g, &gd)?;
+        if let Some(d) = self.groups.get_mut(g) {
+            d.free_blocks = d.free_blocks.saturating_add((stop - b) as u32);
+        }
+        self.store_gd(g, Some(c), None)?;
+        self.adjust_sb((stop - b) as i64, 0)
+    }
+
+    /// Give back `count` blocks from `first`: outside the system zone, each in use. In a group
+    /// whose bitmap is refused they stay marked in use (leaked until `e2fsck`).
     pub(crate) fn free_blocks(&mut self, first: u64, count: u64) -> Result<()> {
         let bpg = u64::from(self.sb.blocks_per_group.max(1));
         let fdb = u64::from(self.sb.first_data_block);
@@ -201,24 +308,20 @@ impl<D: BlockDevice> Ext4<D> {
             let g = ((b - fdb) / bpg) as usize;
             let start = self.group_start(g as u64);
             let stop = end.min(start + bpg);
-            let gd = self.groups.get(g).copied().ok_or(Error::Corrupt {
-                what: "group number",
-                at: g as u64,
-            })?;
-            let bm = self.block_mut(gd.block_bitmap)?;
-            for x in b..stop {
-                let i = (x - start) as usize;
-                if !bit(bm, i) {
-                    return corrupt("freeing a free block", x);
-                }
-                set_bit(bm, i, false);
+            if let Some(m) = self.zone.first_in(b, stop - b) {
+                return corrupt("freeing a metadata block", m);
             }
-            let c = self.block_bitmap_csum(&gd)?;
-            if let Some(d) = self.groups.get_mut(g) {
-                d.free_blocks = d.free_blocks.saturating_add((stop - b) as u32);
+            let mut unused = None;
+            if self.usable_block_bitmap(g, &mut unused)? {
+                self.clear_run(g, b, stop)?;
+            } else {
+                // As Linux does, the run is left marked in use in a bitmap that nothing
+                // allocates from this mount (`e2fsck` gives it back), and the file that held
+                // it loses it all the same: a refused bitmap costs space, not operations.
+                log::warn!(
+                    "ext4: blocks {b}..{stop} not freed: group {g}'s block bitmap is refused"
+                );
             }
-            self.store_gd(g, Some(c), None)?;
-            self.adjust_sb((stop - b) as i64, 0)?;
             for x in b..stop {
                 self.cache.invalidate(x);
                 self.dirty_data.remove(&x);

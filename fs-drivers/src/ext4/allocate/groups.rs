@@ -1,11 +1,9 @@
 //! Group descriptors and the superblock's free counts, written back with their checksums.
 
 use crate::block::BlockDevice;
-use crate::crc::crc32c_raw;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{Error, Result};
-use crate::ext4::gdt::GdtLayout;
-use crate::ext4::sb::{bg, s, DescCsum, GroupDesc};
+use crate::ext4::sb::{bg, s, DescCsum};
 use crate::ext4::Ext4;
 
 impl<D: BlockDevice> Ext4<D> {
@@ -48,9 +46,7 @@ impl<D: BlockDevice> Ext4<D> {
             at: g as u64,
         })?;
         let ds = usize::from(self.sb.desc_size);
-        let per = self.ctx.bs / ds.max(1);
-        let blk = GdtLayout::from_sb(&self.sb, 0).primary((g / per) as u64);
-        let off = (g % per) * ds;
+        let (blk, off) = self.desc_location(g);
         let ctx = self.ctx;
         let desc_csum = DescCsum::new(&self.sb, ctx.seed);
         let b = self.block_mut(blk)?;
@@ -100,19 +96,5 @@ impl<D: BlockDevice> Ext4<D> {
             .blocks_count
             .saturating_sub(start)
             .min(u64::from(self.sb.blocks_per_group))
-    }
-
-    pub(crate) fn block_bitmap_csum(&mut self, gd: &GroupDesc) -> Result<u32> {
-        let n = (self.sb.clusters_per_group / 8) as usize;
-        let seed = self.ctx.seed;
-        let b = self.block(gd.block_bitmap)?;
-        Ok(crc32c_raw(seed, b.get(..n).unwrap_or(b)))
-    }
-
-    pub(crate) fn inode_bitmap_csum(&mut self, gd: &GroupDesc) -> Result<u32> {
-        let n = (self.sb.inodes_per_group / 8) as usize;
-        let seed = self.ctx.seed;
-        let b = self.block(gd.inode_bitmap)?;
-        Ok(crc32c_raw(seed, b.get(..n).unwrap_or(b)))
     }
 }

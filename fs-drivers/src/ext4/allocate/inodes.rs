@@ -10,6 +10,7 @@
 //! block goal is its group), so a directory tree stays together and separate trees apart.
 
 use crate::block::BlockDevice;
+use crate::ext4::allocate::bitmaps::{refused_for_checksum, Bitmap};
 use crate::ext4::allocate::{bit, set_bit, BG_INODE_UNINIT};
 use crate::ext4::error::{corrupt, Error, Result};
 use crate::ext4::{Ext4, Ino, ROOT_INO};
@@ -89,12 +90,14 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Allocate an inode for a child of `parent`, in the group the spreading policy picks
-    /// (see [`Ext4::inode_group`]), else the next group with a free inode.
+    /// (see [`Ext4::inode_group`]), else the next group with a free inode (groups whose inode
+    /// bitmap failed its checksum skipped; that refusal is the error when no group is left).
     pub(crate) fn alloc_inode(&mut self, dir: bool, parent: Ino) -> Result<Ino> {
         let ipg = self.sb.inodes_per_group;
         let first_ino = self.sb.first_ino.max(11);
         let ng = self.groups.len();
         let g0 = self.inode_group(dir, parent);
+        let mut refused = None;
         for k in 0..ng {
             let g = (g0 + k) % ng;
             let Some(gd) = self.groups.get(g).copied() else {
@@ -112,6 +115,15 @@ impl<D: BlockDevice> Ext4<D> {
                 if let Some(d) = self.groups.get_mut(g) {
                     d.flags &= !BG_INODE_UNINIT;
                 }
+            } else {
+                match self.verify_bitmap(g, Bitmap::Inode) {
+                    Ok(()) => {}
+                    Err(e) if refused_for_checksum(&e, Bitmap::Inode) => {
+                        refused.get_or_insert(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             let base = g as u64 * u64::from(ipg);
             let count = u64::from(self.ctx.inodes_count);
@@ -125,7 +137,7 @@ impl<D: BlockDevice> Ext4<D> {
             };
             let bm = self.block_mut(gd.inode_bitmap)?;
             set_bit(bm, i as usize, true);
-            let c = self.inode_bitmap_csum(&gd)?;
+            let c = self.inode_bitmap_csum(g, &gd)?;
             if let Some(d) = self.groups.get_mut(g) {
                 d.free_inodes = d.free_inodes.saturating_sub(1);
                 if dir {
@@ -140,7 +152,7 @@ impl<D: BlockDevice> Ext4<D> {
             self.adjust_sb(0, -1)?;
             return Ino::try_from(base + u64::from(i) + 1).map_err(|_| Error::NoSpace);
         }
-        Err(Error::NoSpace)
+        Err(refused.unwrap_or(Error::NoSpace))
     }
 
     pub(crate) fn free_inode(&mut self, ino: Ino, dir: bool) -> Result<()> {
@@ -148,12 +160,27 @@ impl<D: BlockDevice> Ext4<D> {
         let g = ((ino - 1) / ipg) as usize;
         let i = ((ino - 1) % ipg) as usize;
         let gd = self.groups.get(g).copied().ok_or(Error::BadInode { ino })?;
+        if gd.flags & BG_INODE_UNINIT != 0 {
+            return corrupt(
+                "freeing an inode of a group with no inode in use",
+                u64::from(ino),
+            );
+        }
+        match self.verify_bitmap(g, Bitmap::Inode) {
+            Ok(()) => {}
+            Err(e) if refused_for_checksum(&e, Bitmap::Inode) => {
+                // Left marked in use, as Linux does (see `free_blocks`).
+                log::warn!("ext4: inode {ino} not freed: group {g}'s inode bitmap is refused");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         let bm = self.block_mut(gd.inode_bitmap)?;
         if !bit(bm, i) {
             return corrupt("freeing a free inode", u64::from(ino));
         }
         set_bit(bm, i, false);
-        let c = self.inode_bitmap_csum(&gd)?;
+        let c = self.inode_bitmap_csum(g, &gd)?;
         if let Some(d) = self.groups.get_mut(g) {
             d.free_inodes = d.free_inodes.saturating_add(1);
             if dir {

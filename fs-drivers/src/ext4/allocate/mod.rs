@@ -1,6 +1,7 @@
-//! Allocation: group descriptors and free counts ([`groups`]), blocks ([`blocks`]) and inodes
-//! ([`inodes`]).
+//! Allocation: group descriptors and free counts ([`groups`]), bitmaps verified before they
+//! change ([`bitmaps`]), blocks ([`blocks`]) and inodes ([`inodes`]).
 
+pub(crate) mod bitmaps;
 pub(crate) mod blocks;
 pub(crate) mod groups;
 pub(crate) mod inodes;

@@ -30,10 +30,19 @@ impl<D: BlockDevice> Ext4<D> {
         }
     }
 
+    /// `len` blocks from `phys` are inside the file system and outside its metadata (the
+    /// system zone), so inode `ino` may map them.
     pub(crate) fn check_phys(&self, phys: u64, len: u64, ino: Ino) -> Result<()> {
         match phys.checked_add(len) {
-            Some(end) if phys != 0 && end <= self.ctx.blocks_count => Ok(()),
-            _ => corrupt("block pointer", u64::from(ino)),
+            Some(end) if phys != 0 && end <= self.ctx.blocks_count => {}
+            _ => return corrupt("block pointer", u64::from(ino)),
+        }
+        match self.zone_conflict(phys, len, ino) {
+            None => Ok(()),
+            Some(_) => corrupt(
+                "block pointer into the file system's metadata",
+                u64::from(ino),
+            ),
         }
     }
 

@@ -432,6 +432,9 @@ impl<D: BlockDevice> Ext4<D> {
                 {
                     return corrupt("extent", where_);
                 }
+                if self.zone_conflict(p, u64::from(n), ino).is_some() {
+                    return corrupt("extent into the file system's metadata", where_);
+                }
                 prev = l + u64::from(n);
                 w.ext.push(Ext {
                     l: l as u32,
@@ -452,6 +455,7 @@ impl<D: BlockDevice> Ext4<D> {
                     || next > hi
                     || child == 0
                     || child >= self.ctx.blocks_count
+                    || self.zone_conflict(child, 1, ino).is_some()
                 {
                     return corrupt("extent index", where_);
                 }

@@ -9,7 +9,6 @@ use super::plan::Plan;
 use crate::block::BlockDevice;
 use crate::ext4::bytes::{le32, put16, put32};
 use crate::ext4::error::{Error, Result};
-use crate::ext4::gdt::GdtLayout;
 use crate::ext4::sb::{bg, s, GroupDesc, SUPERBLOCK_OFFSET};
 use crate::ext4::{sb, Ctx, Ext4};
 use alloc::vec;
@@ -60,7 +59,7 @@ impl<D: BlockDevice> Ext4<D> {
                     what: "block bitmap",
                     at: gd.block_bitmap,
                 })?);
-                c = Some(self.block_bitmap_csum(&gd)?);
+                c = Some(self.block_bitmap_csum(g as usize, &gd)?);
             }
             let d = self.group_mut(g)?;
             d.free_blocks = d
@@ -104,7 +103,7 @@ impl<D: BlockDevice> Ext4<D> {
             if let Some(bm) = &ng.bitmap {
                 self.block_new(gd.block_bitmap)?.copy_from_slice(bm);
                 self.dirty_data.insert(gd.block_bitmap);
-                bb_csum = Some(self.block_bitmap_csum(&gd)?);
+                bb_csum = Some(self.block_bitmap_csum(g as usize, &gd)?);
             }
             if plan.zero_tables {
                 // No uninit flags: the inode bitmap is written (padding past the inodes set)
@@ -147,9 +146,7 @@ impl<D: BlockDevice> Ext4<D> {
     /// Write a new group's descriptor whole: its locations here, the rest by `store_gd`.
     fn write_new_desc(&mut self, g: u64, gd: &GroupDesc, bb_csum: Option<u32>) -> Result<()> {
         let ds = usize::from(self.sb.desc_size);
-        let per = (self.ctx.bs / ds.max(1)) as u64;
-        let blk = GdtLayout::from_sb(&self.sb, 0).primary(g / per);
-        let off = ((g % per) as usize) * ds;
+        let (blk, off) = self.desc_location(g as usize);
         let d = self
             .block_mut(blk)?
             .get_mut(off..off + ds)

@@ -300,8 +300,10 @@ impl<D: BlockDevice> Ext4<D> {
         let saved = self.grow_state();
         if let Err(e) = change(self) {
             self.undo_grow(saved);
+            self.build_system_zone()?;
             return Err(e);
         }
+        self.build_system_zone()?;
         self.sync()
     }
 

@@ -4,6 +4,7 @@
 
 use super::layout::{self, Bits, Geometry, SizeRules, Tables};
 use crate::block::BlockDevice;
+use crate::ext4::allocate::bitmaps::Bitmap;
 use crate::ext4::allocate::{bit, set_bit, BG_BLOCK_UNINIT, BG_INODE_UNINIT};
 use crate::ext4::error::{Error, Result};
 use crate::ext4::gdt::GdtLayout;
@@ -152,6 +153,7 @@ impl<D: BlockDevice> Ext4<D> {
         if gd.flags & BG_BLOCK_UNINIT != 0 {
             self.uninit_block_bitmap(g as usize)
         } else {
+            self.verify_bitmap(g as usize, Bitmap::Block)?;
             Ok(self.block(gd.block_bitmap)?.to_vec())
         }
     }

@@ -95,10 +95,13 @@ fn is_ordered(j: &Jnl, data: &BTreeSet<u64>, b: u64) -> bool {
     data.contains(&b) && !j.is_freed(b)
 }
 
+/// Journal logical → physical: (first logical block, length, first physical block) runs.
+pub(crate) type JournalRuns = Vec<(u64, u64, u64)>;
+
 /// The internal journal as the writer uses it.
 pub(crate) struct Jnl {
-    /// Journal logical → physical: (first logical block, length, first physical block).
-    runs: Vec<(u64, u64, u64)>,
+    /// Where the journal's blocks are.
+    runs: JournalRuns,
     /// The journal superblock as last written.
     jsb: Vec<u8>,
     first: u32,
@@ -117,6 +120,11 @@ pub(crate) struct Jnl {
 }
 
 impl Jnl {
+    /// The journal's blocks on the device: (first physical block, count) a run.
+    pub(crate) fn phys_runs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.runs.iter().map(|&(_, n, p)| (p, n))
+    }
+
     fn phys(&self, lblk: u32) -> Result<u64> {
         let l = u64::from(lblk);
         let i = self.runs.partition_point(|&(s, _, _)| s <= l);
@@ -282,17 +290,9 @@ impl<D: BlockDevice> Ext4<D> {
     /// (it must be empty: recovery ran first) and set its features as Linux does at mount
     /// (checksum v3 with `metadata_csum`, 64-bit block numbers on 64-bit file systems). No
     /// journal (`has_journal` clear) leaves the engine writing back without one.
-    pub(crate) fn journal_load(&mut self) -> Result<()> {
-        self.jnl = None;
-        if self.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 {
-            return Ok(());
-        }
-        let ino: Ino = self.sb.journal_inum;
-        if ino == 0 {
-            return Err(Error::ReadOnly {
-                reason: "external journal",
-            });
-        }
+    /// Where journal inode `ino`'s blocks are ([`JournalRuns`]), and the journal's length in
+    /// blocks.
+    pub(crate) fn journal_runs(&mut self, ino: Ino) -> Result<(JournalRuns, u64)> {
         let bad = |what: &'static str| Error::JournalRecovery { what };
         let inode = self.load_inode(ino)?;
         let bs = self.ctx.bs as u64;
@@ -312,6 +312,23 @@ impl<D: BlockDevice> Ext4<D> {
             runs.push((l, n, p));
             l += n;
         }
+        Ok((runs, nblocks))
+    }
+
+    pub(crate) fn journal_load(&mut self) -> Result<()> {
+        self.jnl = None;
+        if self.sb.feature_compat & sb::COMPAT_HAS_JOURNAL == 0 {
+            return Ok(());
+        }
+        let ino: Ino = self.sb.journal_inum;
+        if ino == 0 {
+            return Err(Error::ReadOnly {
+                reason: "external journal",
+            });
+        }
+        let bad = |what: &'static str| Error::JournalRecovery { what };
+        let (runs, nblocks) = self.journal_runs(ino)?;
+        let bs = self.ctx.bs as u64;
         let mut j = Jnl {
             runs,
             jsb: Vec::new(),
@@ -385,7 +402,7 @@ impl<D: BlockDevice> Ext4<D> {
         j.seq = be32(&jsb, 0x18);
         j.jsb = jsb;
         self.jnl = Some(j);
-        Ok(())
+        self.build_system_zone()
     }
 
     /// Write the mount state (`needs_recovery`, already changed in the cached superblock) home
