@@ -176,13 +176,58 @@ pub fn cut_every_write(dir: &Path, img: &Path, bytes: u64, stride: u64) -> Cuts 
     };
     assert!(grown > old && total > 10, "{grown} blocks, {total} writes");
 
+    // The cuts are independent: spread over the host's CPUs, each worker with its own
+    // scratch files.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let cuts: Vec<u64> = (0..total)
+        .filter(|n| n % stride.max(1) == 0 || *n + 1 == total)
+        .collect();
+    let (data, base) = (&data, &base);
+    let mut shapes = BTreeMap::new();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let mine: Vec<u64> = cuts.iter().copied().filter(|n| n % workers == w).collect();
+                scope.spawn(move || {
+                    let mut shapes = BTreeMap::new();
+                    for n in mine {
+                        for shape in cut_once(dir, w, base, want, data, (old, grown), n) {
+                            *shapes.entry(shape).or_insert(0u32) += 1;
+                        }
+                    }
+                    shapes
+                })
+            })
+            .collect();
+        for h in handles {
+            for (shape, k) in h.join().unwrap() {
+                *shapes.entry(shape).or_insert(0) += k;
+            }
+        }
+    });
+    println!("{total} writes, cut every {stride}: {shapes:?} ((blocks, meta_bg): volumes)");
+    Cuts { old, grown, shapes }
+}
+
+/// One cut after `n` writes of the grow of `base` to `want` blocks, with the writes lost and
+/// with unflushed writes reordered: the shape each leaves (see [`cut_every_write`]). Scratch
+/// files carry worker `w`'s number.
+fn cut_once(
+    dir: &Path,
+    w: u64,
+    base: &[u8],
+    want: u64,
+    data: &[(String, Vec<u8>)],
+    (old, grown): (u64, u64),
+    n: u64,
+) -> [Shape; 2] {
     let check = |what: &str, crashed: Vec<u8>| -> Shape {
         let fs = match Ext4::open_rw(MemDisk::new(crashed), &Options::default()) {
             Ok(fs) => fs,
             Err(e) => panic!("{what}: the mount after the cut refused: {e:?}"),
         };
         let out = fs.close().unwrap().into_vec().unwrap();
-        let p = dir.join("replayed.img");
+        let p = dir.join(format!("replayed-{w}.img"));
         fs::write(&p, &out).unwrap();
         if let Err(report) = e2fsck(&p) {
             panic!("{what}: e2fsck after replay: {report}");
@@ -190,52 +235,46 @@ pub fn cut_every_write(dir: &Path, img: &Path, bytes: u64, stride: u64) -> Cuts 
         let mut fs = Ext4::open(MemDisk::new(out)).unwrap();
         let size = fs.superblock().blocks_count;
         assert!(size == old || size == grown, "{what}: {size} blocks");
-        for (name, d) in &data {
+        for (name, d) in data {
             assert!(read_file(&mut fs, name) == *d, "{what}: {name}");
         }
         (size, fs.superblock().feature_incompat & 0x10 != 0)
     };
-    let mut shapes = BTreeMap::new();
-    for n in (0..total).filter(|n| n % stride.max(1) == 0 || *n + 1 == total) {
-        let mut dev = FaultyDisk::new(MemDisk::new(base.clone()));
-        dev.cut_power_after_writes(n);
-        assert!(
-            !grow_run(&mut dev, want),
-            "cut after {n} writes, yet it completed"
-        );
-        let crashed = dev.into_inner().into_vec().unwrap();
-        // e2fsprogs replays the same log to the same result.
-        let p = dir.join("e2fsck-replay.img");
-        fs::write(&p, &crashed).unwrap();
-        let st = Command::new("e2fsck")
-            .args(["-p", "-E", "journal_only"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(st.status.code().is_some_and(|c| c <= 1), "{st:?}");
-        if let Err(report) = e2fsck(&p) {
-            panic!("cut after {n}: e2fsck after its own replay: {report}");
-        }
-        let theirs = Ext4::open(MemDisk::new(fs::read(&p).unwrap())).unwrap();
-        let theirs: Shape = (
-            theirs.superblock().blocks_count,
-            theirs.superblock().feature_incompat & 0x10 != 0,
-        );
-        let shape = check(&format!("lost writes: cut after {n}"), crashed);
-        assert_eq!(
-            theirs, shape,
-            "cut after {n}: e2fsck's replay and the engine's"
-        );
-        *shapes.entry(shape).or_insert(0) += 1;
-        let mut dev = ReorderDisk::new(MemDisk::new(base.clone()));
-        dev.cut_power_after_writes(n);
-        assert!(!grow_run(&mut dev, want));
-        let shape = check(
-            &format!("reordered writes: cut after {n}"),
-            dev.crash(n).unwrap().into_vec().unwrap(),
-        );
-        *shapes.entry(shape).or_insert(0) += 1;
+    let mut dev = FaultyDisk::new(MemDisk::new(base.to_vec()));
+    dev.cut_power_after_writes(n);
+    assert!(
+        !grow_run(&mut dev, want),
+        "cut after {n} writes, yet it completed"
+    );
+    let crashed = dev.into_inner().into_vec().unwrap();
+    // e2fsprogs replays the same log to the same result.
+    let p = dir.join(format!("e2fsck-replay-{w}.img"));
+    fs::write(&p, &crashed).unwrap();
+    let st = Command::new("e2fsck")
+        .args(["-p", "-E", "journal_only"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(st.status.code().is_some_and(|c| c <= 1), "{st:?}");
+    if let Err(report) = e2fsck(&p) {
+        panic!("cut after {n}: e2fsck after its own replay: {report}");
     }
-    println!("{total} writes, cut every {stride}: {shapes:?} ((blocks, meta_bg): volumes)");
-    Cuts { old, grown, shapes }
+    let theirs = Ext4::open(MemDisk::new(fs::read(&p).unwrap())).unwrap();
+    let theirs: Shape = (
+        theirs.superblock().blocks_count,
+        theirs.superblock().feature_incompat & 0x10 != 0,
+    );
+    let lost = check(&format!("lost writes: cut after {n}"), crashed);
+    assert_eq!(
+        theirs, lost,
+        "cut after {n}: e2fsck's replay and the engine's"
+    );
+    let mut dev = ReorderDisk::new(MemDisk::new(base.to_vec()));
+    dev.cut_power_after_writes(n);
+    assert!(!grow_run(&mut dev, want));
+    let reordered = check(
+        &format!("reordered writes: cut after {n}"),
+        dev.crash(n).unwrap().into_vec().unwrap(),
+    );
+    [lost, reordered]
 }
